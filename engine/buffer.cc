@@ -1,0 +1,81 @@
+#include "engine/buffer.h"
+
+#include <cassert>
+#include <cstring>
+
+namespace pflab {
+
+std::shared_ptr<Chunk> Chunk::Make(std::uint64_t size, bool with_payload, MemoryAccount* account) {
+  return std::shared_ptr<Chunk>(new Chunk(size, with_payload, account));
+}
+
+Chunk::Chunk(std::uint64_t size, bool with_payload, MemoryAccount* account)
+    : size_(size),
+      data_(with_payload ? std::make_unique_for_overwrite<std::byte[]>(size) : nullptr),
+      account_(account) {
+  if (account_) account_->Allocate(size_);
+}
+
+Chunk::~Chunk() {
+  if (account_) account_->Release(size_, filled_, delivered());
+}
+
+void Chunk::MarkDelivered(std::uint64_t offset, std::uint64_t length) {
+  if (length == 0) return;
+  ByteRange r{offset, offset + length};
+  // Merge r into the sorted, disjoint interval list.
+  auto it = delivered_.begin();
+  while (it != delivered_.end() && it->end < r.begin) ++it;
+  auto first = it;
+  while (it != delivered_.end() && it->begin <= r.end) {
+    r.begin = std::min(r.begin, it->begin);
+    r.end = std::max(r.end, it->end);
+    ++it;
+  }
+  it = delivered_.erase(first, it);
+  delivered_.insert(it, r);
+}
+
+std::uint64_t Chunk::delivered() const {
+  std::uint64_t total = 0;
+  for (const auto& r : delivered_) total += r.size();
+  return total;
+}
+
+std::uint64_t TotalLength(const Slices& slices) {
+  std::uint64_t total = 0;
+  for (const auto& s : slices) total += s.length;
+  return total;
+}
+
+Slices SubSlices(const Slices& slices, std::uint64_t skip, std::uint64_t len) {
+  Slices out;
+  for (const auto& s : slices) {
+    if (len == 0) break;
+    if (skip >= s.length) {
+      skip -= s.length;
+      continue;
+    }
+    std::uint64_t take = std::min(len, s.length - skip);
+    out.push_back(s.Sub(skip, take));
+    len -= take;
+    skip = 0;
+  }
+  return out;
+}
+
+std::string CopyToString(const Slices& slices) {
+  std::string out;
+  out.reserve(TotalLength(slices));
+  for (const auto& s : slices) {
+    assert(s.data() != nullptr);
+    out.append(reinterpret_cast<const char*>(s.data()), s.length);
+  }
+  return out;
+}
+
+void MarkDelivered(const Slices& slices) {
+  for (const auto& s : slices) s.chunk->MarkDelivered(s.offset, s.length);
+}
+
+}  // namespace pflab

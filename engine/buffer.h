@@ -1,0 +1,104 @@
+// Zero-copy buffers: refcounted immutable chunks and slices that view them.
+//
+// A chunk is allocated once per backend fetch, filled in place by the transport (parts of a concurrent
+// fetch write straight into their final position), and then only read. Every layer above passes
+// `Slice`s that share the chunk; bytes are copied only when a caller asks for contiguous bytes.
+//
+// In simulation a chunk carries no payload (length only), so the simulator moves no bytes but all the
+// accounting still happens: every chunk is charged to a `MemoryAccount` while it lives, and remembers
+// which of its bytes reached the application, so "bytes wasted" (fetched, never delivered) is exact.
+#pragma once
+
+#include <boost/container/small_vector.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/byte_range.h"
+
+namespace pflab {
+
+/// Memory and usefulness ledger shared by all chunks of one run.
+class MemoryAccount {
+ public:
+  void Allocate(std::uint64_t bytes) {
+    held_bytes_ += bytes;
+    if (held_bytes_ > peak_bytes_) peak_bytes_ = held_bytes_;
+  }
+  void Release(std::uint64_t bytes, std::uint64_t filled, std::uint64_t delivered) {
+    held_bytes_ -= bytes;
+    filled_bytes_ += filled;
+    delivered_bytes_ += delivered;
+  }
+
+  std::uint64_t held_bytes() const { return held_bytes_; }
+  std::uint64_t peak_bytes() const { return peak_bytes_; }
+  /// Bytes written into chunks that have since been released.
+  std::uint64_t released_filled_bytes() const { return filled_bytes_; }
+  /// Distinct bytes of released chunks that were delivered to the application at least once.
+  std::uint64_t released_delivered_bytes() const { return delivered_bytes_; }
+
+ private:
+  std::uint64_t held_bytes_ = 0;
+  std::uint64_t peak_bytes_ = 0;
+  std::uint64_t filled_bytes_ = 0;
+  std::uint64_t delivered_bytes_ = 0;
+};
+
+/// A fixed-size byte buffer, filled once by a transport and shared read-only afterwards.
+class Chunk {
+ public:
+  /// `with_payload=false` makes a length-only chunk for simulation.
+  static std::shared_ptr<Chunk> Make(std::uint64_t size, bool with_payload, MemoryAccount* account);
+  ~Chunk();
+  Chunk(const Chunk&) = delete;
+  Chunk& operator=(const Chunk&) = delete;
+
+  std::uint64_t size() const { return size_; }
+  bool has_payload() const { return data_ != nullptr; }
+  const std::byte* data() const { return data_.get(); }
+  std::byte* mutable_data() { return data_.get(); }
+
+  /// Called by the transport as bytes land (also for partial, cancelled transfers).
+  void AddFilled(std::uint64_t bytes) { filled_ += bytes; }
+  std::uint64_t filled() const { return filled_; }
+  /// Records that [offset, offset+length) of this chunk reached the application.
+  void MarkDelivered(std::uint64_t offset, std::uint64_t length);
+  /// Distinct delivered bytes so far.
+  std::uint64_t delivered() const;
+
+ private:
+  Chunk(std::uint64_t size, bool with_payload, MemoryAccount* account);
+
+  std::uint64_t size_;
+  std::unique_ptr<std::byte[]> data_;
+  MemoryAccount* account_;
+  std::uint64_t filled_ = 0;
+  // Delivered intervals, kept merged and sorted; almost always one or two entries.
+  boost::container::small_vector<ByteRange, 2> delivered_;
+};
+
+/// A view of [offset, offset+length) of a chunk. Cheap to copy (one refcount).
+struct Slice {
+  std::shared_ptr<Chunk> chunk;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+
+  Slice Sub(std::uint64_t skip, std::uint64_t len) const { return Slice{chunk, offset + skip, len}; }
+  const std::byte* data() const { return chunk && chunk->has_payload() ? chunk->data() + offset : nullptr; }
+};
+
+/// The result of a read: a short list of slices, in order.
+using Slices = boost::container::small_vector<Slice, 2>;
+
+std::uint64_t TotalLength(const Slices& slices);
+/// Returns the sub-range [skip, skip+len) of a slice list (no copy).
+Slices SubSlices(const Slices& slices, std::uint64_t skip, std::uint64_t len);
+/// Copies the bytes out; only valid when every chunk carries a payload.
+std::string CopyToString(const Slices& slices);
+/// Marks every slice as delivered to the application.
+void MarkDelivered(const Slices& slices);
+
+}  // namespace pflab

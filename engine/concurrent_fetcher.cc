@@ -1,0 +1,176 @@
+#include "engine/concurrent_fetcher.h"
+
+#include <algorithm>
+#include <cassert>
+#include <string>
+#include <utility>
+
+namespace pflab {
+
+std::vector<ByteRange> SplitRange(ByteRange range, std::uint32_t parts, std::uint64_t min_part_bytes, SplitRule rule) {
+  const std::uint64_t size = range.size();
+  std::uint64_t n = 1;
+  if (parts > 1 && size >= min_part_bytes) {
+    if (rule == SplitRule::kV795) {
+      n = parts;
+    } else {
+      n = std::min<std::uint64_t>(parts, min_part_bytes == 0 ? parts : size / min_part_bytes);
+    }
+  }
+  n = std::max<std::uint64_t>(n, 1);
+  std::vector<ByteRange> out;
+  out.reserve(n);
+  const std::uint64_t part = size / n;
+  std::uint64_t at = range.begin;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::uint64_t end = (i + 1 == n) ? range.end : at + part;
+    out.push_back({at, end});
+    at = end;
+  }
+  return out;
+}
+
+ConcurrentFetcher::ConcurrentFetcher(LayerContext ctx, Transport* transport, ObjectRef object,
+                                     ConcurrentFetcherOptions options, MemoryAccount* account)
+    : ctx_(ctx),
+      transport_(transport),
+      object_(std::move(object)),
+      options_(options),
+      account_(account),
+      rng_(options.seed) {}
+
+ConcurrentFetcher::~ConcurrentFetcher() {
+  // Cancel whatever is still in flight; callbacks must not run into a dead object, so the transport
+  // contract (completion via the scheduler) plus clearing our map makes late completions no-ops.
+  for (auto& [id, read] : reads_) CancelParts(read);
+  reads_.clear();
+}
+
+ReadId ConcurrentFetcher::Read(ByteRange range, ReadCallback done) {
+  return ReadSplit(range, options_.parts, std::move(done));
+}
+
+ReadId ConcurrentFetcher::ReadSplit(ByteRange range, std::uint32_t max_parts, ReadCallback done) {
+  const ReadId id = next_id_++;
+  range.end = std::min(range.end, object_.size);
+  if (range.empty()) {
+    ctx_.scheduler->Post([done = std::move(done)] { done(Slices{}); });
+    return id;
+  }
+  std::uint32_t parts = std::max<std::uint32_t>(1, std::min(max_parts, options_.parts));
+  PendingRead& read = reads_[id];
+  read.range = range;
+  read.chunk = Chunk::Make(range.size(), transport_->wants_payload(), account_);
+  read.started = ctx_.scheduler->Now();
+  read.done = std::move(done);
+  for (const ByteRange& r : SplitRange(range, parts, options_.min_part_bytes, options_.rule)) {
+    read.parts.push_back(Part{r, r.begin - range.begin});
+  }
+  read.parts_left = read.parts.size();
+  for (std::size_t i = 0; i < read.parts.size(); ++i) StartPart(id, i);
+  return id;
+}
+
+void ConcurrentFetcher::StartPart(ReadId id, std::size_t index) {
+  auto it = reads_.find(id);
+  if (it == reads_.end()) return;
+  PendingRead& read = it->second;
+  Part& part = read.parts[index];
+  part.backoff_timer = 0;
+  ++part.attempts;
+  ctx_.Emit(EventType::kFetchStart, kBackendLayer, part.range.begin, part.range.size());
+  part.fetch = transport_->Fetch(object_, part.range, FetchTarget{read.chunk, part.chunk_offset},
+                                 [this, id, index](const FetchOutcome& outcome) { OnPartDone(id, index, outcome); });
+}
+
+Nanos ConcurrentFetcher::Backoff(std::uint32_t attempts) {
+  Nanos cap = options_.initial_backoff;
+  for (std::uint32_t i = 1; i < attempts && cap < options_.max_backoff; ++i) cap *= 2;
+  cap = std::min(cap, options_.max_backoff);
+  std::uniform_int_distribution<Nanos> jitter(0, cap);
+  return jitter(rng_);
+}
+
+void ConcurrentFetcher::OnPartDone(ReadId id, std::size_t index, const FetchOutcome& outcome) {
+  auto it = reads_.find(id);
+  if (it == reads_.end()) return;
+  PendingRead& read = it->second;
+  Part& part = read.parts[index];
+  part.fetch = 0;
+  const ByteRange asked = part.range;
+  if (outcome.status.ok()) {
+    ctx_.Emit(EventType::kFetchEnd, kBackendLayer, asked.begin, asked.size(), outcome.bytes_received);
+    part.done = true;
+    if (--read.parts_left == 0) {
+      Slices slices;
+      slices.push_back(Slice{read.chunk, 0, read.range.size()});
+      Finish(id, std::move(slices));
+    }
+    return;
+  }
+  const Error& error = outcome.status.error();
+  if (error.code == ErrorCode::kCancelled) return;  // we cancelled it; the event was emitted then
+  ctx_.Emit(EventType::kFetchFail, kBackendLayer, asked.begin, asked.size(), outcome.bytes_received);
+  // Resume from the last byte received rather than refetching what already landed.
+  part.range.begin += std::min(outcome.bytes_received, asked.size());
+  part.chunk_offset += std::min(outcome.bytes_received, asked.size());
+  const Nanos delay = Backoff(part.attempts);
+  const bool in_time = ctx_.scheduler->Now() + delay - read.started < options_.deadline;
+  if (error.retryable && part.attempts < options_.max_attempts && in_time && !part.range.empty()) {
+    ctx_.Emit(EventType::kRetry, kBackendLayer, part.range.begin, part.range.size());
+    part.backoff_timer = ctx_.scheduler->PostAfter(delay, [this, id, index] { StartPart(id, index); });
+    return;
+  }
+  if (part.range.empty()) {
+    // Everything arrived before the failure was reported; treat the part as done.
+    part.done = true;
+    if (--read.parts_left == 0) {
+      Slices slices;
+      slices.push_back(Slice{read.chunk, 0, read.range.size()});
+      Finish(id, std::move(slices));
+    }
+    return;
+  }
+  Error final_error = error;
+  final_error.message = "fetching [" + std::to_string(asked.begin) + ", " + std::to_string(asked.end) + ") of " +
+                        object_.bucket + "/" + object_.name + " failed after " + std::to_string(part.attempts) +
+                        " attempt(s): " + error.message;
+  Finish(id, std::move(final_error));
+}
+
+void ConcurrentFetcher::Finish(ReadId id, Result<Slices> result) {
+  auto it = reads_.find(id);
+  assert(it != reads_.end());
+  PendingRead read = std::move(it->second);
+  reads_.erase(it);
+  // The first failure cancels the siblings still in flight or waiting to retry.
+  CancelParts(read);
+  read.chunk.reset();
+  // Completion is already on the scheduler (we are inside a transport callback or a timer).
+  read.done(std::move(result));
+}
+
+void ConcurrentFetcher::CancelParts(PendingRead& read) {
+  for (auto& part : read.parts) {
+    if (part.fetch) {
+      transport_->Cancel(part.fetch);
+      part.fetch = 0;
+      ctx_.Emit(EventType::kFetchCancel, kBackendLayer, part.range.begin, part.range.size());
+    }
+    if (part.backoff_timer) {
+      ctx_.scheduler->Cancel(part.backoff_timer);
+      part.backoff_timer = 0;
+    }
+  }
+}
+
+void ConcurrentFetcher::Cancel(ReadId id) {
+  auto it = reads_.find(id);
+  if (it == reads_.end()) return;
+  CancelParts(it->second);
+  ReadCallback done = std::move(it->second.done);
+  reads_.erase(it);
+  ctx_.scheduler->Post([done = std::move(done)] { done(Cancelled("read cancelled")); });
+}
+
+}  // namespace pflab

@@ -1,0 +1,91 @@
+// The bottom layer of every stack: turns reads into backend requests.
+//
+// A read at or above `min_part_bytes` is split into parts that are all in flight at once, each written
+// straight into its final place in one chunk, so the layer above gets a single slice. The first part
+// to fail for good cancels its siblings. Retryable failures are retried with exponential backoff and
+// full jitter (seeded, so simulation stays deterministic), resuming from the last byte received,
+// bounded by an attempt count and a deadline per read.
+//
+// Split rules (research/gcsfs_fsspec.md section 1, "Concurrent _cat_file"):
+// - kV795: `parts` equal parts of size/parts (the last takes the remainder) once size >= min;
+// - kMain (gcsfs#926 concurrency.split_range): min(parts, size / min) parts once size >= min.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/source.h"
+#include "engine/transport.h"
+
+namespace pflab {
+
+/// How ConcurrentFetcher splits a range.
+enum class SplitRule { kV795, kMain };
+
+/// Options of ConcurrentFetcher; defaults follow gcsfs main (2026.8.0).
+struct ConcurrentFetcherOptions {
+  std::uint32_t parts = 4;                    // gcsfs DEFAULT_CONCURRENCY since #992
+  std::uint64_t min_part_bytes = 5ull << 20;  // MIN_CHUNK_SIZE_FOR_CONCURRENCY
+  SplitRule rule = SplitRule::kMain;
+  std::uint32_t max_attempts = 6;              // per part, first try included
+  Nanos initial_backoff = 100 * kMillisecond;  // google-cloud-cpp storage default backoff start
+  Nanos max_backoff = 10 * kSecond;
+  Nanos deadline = 120 * kSecond;  // per read, from its start
+  std::uint64_t seed = 1;          // jitter
+};
+
+/// Computes the part sizes of a range under a split rule; exposed for tests.
+std::vector<ByteRange> SplitRange(ByteRange range, std::uint32_t parts, std::uint64_t min_part_bytes, SplitRule rule);
+
+/// Source over a Transport that splits, retries and cancels.
+class ConcurrentFetcher final : public Source {
+ public:
+  ConcurrentFetcher(LayerContext ctx, Transport* transport, ObjectRef object, ConcurrentFetcherOptions options,
+                    MemoryAccount* account);
+  ~ConcurrentFetcher() override;
+
+  ReadId Read(ByteRange range, ReadCallback done) override;
+  ReadId ReadSplit(ByteRange range, std::uint32_t max_parts, ReadCallback done) override;
+  void Cancel(ReadId id) override;
+  std::uint64_t size() const override { return object_.size; }
+  const char* name() const override { return kBackendLayer; }
+
+  std::size_t in_flight() const { return reads_.size(); }
+
+ private:
+  struct Part {
+    ByteRange range;  // what is still to fetch
+    std::uint64_t chunk_offset;
+    FetchId fetch = 0;
+    TimerId backoff_timer = 0;
+    std::uint32_t attempts = 0;
+    bool done = false;
+  };
+  struct PendingRead {
+    ByteRange range;
+    std::shared_ptr<Chunk> chunk;
+    std::vector<Part> parts;
+    std::size_t parts_left = 0;
+    Nanos started = 0;
+    ReadCallback done;
+  };
+
+  void StartPart(ReadId id, std::size_t index);
+  void OnPartDone(ReadId id, std::size_t index, const FetchOutcome& outcome);
+  void Finish(ReadId id, Result<Slices> result);
+  void CancelParts(PendingRead& read);
+  Nanos Backoff(std::uint32_t attempts);
+
+  LayerContext ctx_;
+  Transport* transport_;
+  ObjectRef object_;
+  ConcurrentFetcherOptions options_;
+  MemoryAccount* account_;
+  std::mt19937_64 rng_;
+  ReadId next_id_ = 1;
+  std::unordered_map<ReadId, PendingRead> reads_;
+};
+
+}  // namespace pflab

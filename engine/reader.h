@@ -1,0 +1,37 @@
+// A file-like handle over the top of a stack: position, read, seek.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "engine/source.h"
+
+namespace pflab {
+
+/// A file-like handle over a Source, as an application sees an open object. It clamps reads to the
+/// object, emits the application-level read_start/read_end events, and marks delivered bytes so the
+/// run can tell useful from wasted fetched bytes.
+class Reader {
+ public:
+  using ReadCallback = std::function<void(Result<Slices>)>;
+
+  Reader(LayerContext ctx, Source* top) : ctx_(ctx), top_(top) {}
+
+  std::uint64_t position() const { return position_; }
+  std::uint64_t size() const { return top_->size(); }
+  void Seek(std::uint64_t position) { position_ = position; }
+  /// Reads up to `length` bytes at the current position and advances it by what was delivered.
+  void Read(std::uint64_t length, ReadCallback done);
+  /// Reads [offset, offset+length) and leaves the position after it (pread plus seek).
+  void ReadAt(std::uint64_t offset, std::uint64_t length, ReadCallback done) {
+    Seek(offset);
+    Read(length, std::move(done));
+  }
+
+ private:
+  LayerContext ctx_;
+  Source* top_;
+  std::uint64_t position_ = 0;
+};
+
+}  // namespace pflab

@@ -1,0 +1,37 @@
+// The only notion of time the engine and the policies see.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace pflab {
+
+/// Nanoseconds: virtual in simulation, since an arbitrary epoch in real time.
+using Nanos = std::int64_t;
+
+constexpr Nanos kMicrosecond = 1000;
+constexpr Nanos kMillisecond = 1000 * kMicrosecond;
+constexpr Nanos kSecond = 1000 * kMillisecond;
+
+/// Identifies a posted task so it can be cancelled; 0 is never a valid id.
+using TimerId = std::uint64_t;
+
+/// Runs tasks at points in time, one at a time, on one thread. Policies get time and deferral only
+/// from here, so the same code runs in virtual time (`SimScheduler`) and real time (`AsioScheduler`).
+class Scheduler {
+ public:
+  using Task = std::function<void()>;
+
+  virtual ~Scheduler() = default;
+  virtual Nanos Now() const = 0;
+  /// Runs `task` at time `at` (or as soon as possible if `at` is in the past). Tasks due at the same
+  /// time run in the order they were posted.
+  virtual TimerId PostAt(Nanos at, Task task) = 0;
+  /// Cancels a task that has not run yet. Returns false if it already ran or was cancelled.
+  virtual bool Cancel(TimerId id) = 0;
+
+  TimerId Post(Task task) { return PostAt(Now(), std::move(task)); }
+  TimerId PostAfter(Nanos delay, Task task) { return PostAt(Now() + delay, std::move(task)); }
+};
+
+}  // namespace pflab

@@ -1,0 +1,59 @@
+// The async read interface every layer of a stack implements.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "engine/buffer.h"
+#include "engine/byte_range.h"
+#include "engine/events.h"
+#include "engine/result.h"
+#include "engine/scheduler.h"
+
+namespace pflab {
+
+/// Identifies an outstanding read for cancellation; 0 is never valid.
+using ReadId = std::uint64_t;
+
+/// Reads byte ranges of one object, asynchronously. A policy is a Source decorating a lower Source, as
+/// in fsspec's file -> cache -> fetcher stack.
+///
+/// Contract:
+/// - `done` runs exactly once, on the scheduler, never from inside Read() or Cancel().
+/// - The range is clamped to the object by the caller (Reader); an empty range yields no slices.
+/// - Policy layers behave like a file object: they accept one outstanding Read at a time from above.
+///   The fetcher at the bottom (`ConcurrentFetcher`) accepts any number, so prefetchers can keep many
+///   requests in flight.
+/// - Cancel() completes the read with kCancelled unless it already completed (then it does nothing).
+class Source {
+ public:
+  using ReadCallback = std::function<void(Result<Slices>)>;
+
+  virtual ~Source() = default;
+  virtual ReadId Read(ByteRange range, ReadCallback done) = 0;
+  /// Like Read, but asks the fetcher below to split the range into at most `max_parts` concurrent
+  /// requests (gcsfs passes its `split_factor` this way). Layers that do not split ignore the hint.
+  virtual ReadId ReadSplit(ByteRange range, std::uint32_t max_parts, ReadCallback done) {
+    (void)max_parts;
+    return Read(range, std::move(done));
+  }
+  virtual void Cancel(ReadId id) = 0;
+  virtual std::uint64_t size() const = 0;
+  /// The layer name used in events, e.g. "gcsfs-v795".
+  virtual const char* name() const = 0;
+};
+
+/// What every layer needs from its surroundings; owned by the run, outlives all layers.
+struct LayerContext {
+  Scheduler* scheduler = nullptr;
+  EventSink* events = nullptr;
+  std::uint32_t stream = 0;
+
+  void Emit(EventType type, const char* layer, std::uint64_t offset, std::uint64_t length,
+            std::uint64_t bytes = 0) const {
+    events->OnEvent(Event{scheduler->Now(), type, layer, stream, offset, length, bytes});
+  }
+};
+
+}  // namespace pflab

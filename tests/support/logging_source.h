@@ -1,0 +1,82 @@
+// Test double for the layer under a policy: logs every request and answers after a fixed delay.
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/buffer.h"
+#include "engine/source.h"
+
+namespace pflab::testing {
+
+/// One request a policy made of the layer below it.
+struct LoggedRequest {
+  std::uint64_t begin;
+  std::uint64_t end;
+  std::uint32_t max_parts;  // split hint (0 when Read, not ReadSplit, was used)
+  Nanos at;
+  friend bool operator==(const LoggedRequest& a, const LoggedRequest& b) {
+    return a.begin == b.begin && a.end == b.end;
+  }
+};
+
+/// A lower Source that records requests and completes each one `delay` later with a length-only chunk
+/// (or, with `fail_at_request` set, fails that request number with a retryable error).
+class LoggingSource final : public Source {
+ public:
+  LoggingSource(Scheduler* scheduler, std::uint64_t size, Nanos delay = 0, MemoryAccount* account = nullptr)
+      : scheduler_(scheduler), size_(size), delay_(delay), account_(account) {}
+
+  ReadId Read(ByteRange range, ReadCallback done) override { return ReadSplit(range, 0, std::move(done)); }
+  ReadId ReadSplit(ByteRange range, std::uint32_t max_parts, ReadCallback done) override {
+    const ReadId id = next_id_++;
+    requests.push_back({range.begin, range.end, max_parts, scheduler_->Now()});
+    const bool fail = fail_at_request >= 0 && static_cast<int>(requests.size()) - 1 == fail_at_request;
+    Pending& p = pending_[id];
+    p.done = std::move(done);
+    p.timer = scheduler_->PostAfter(delay_, [this, id, range, fail] {
+      ReadCallback done = std::move(pending_[id].done);
+      pending_.erase(id);
+      if (fail) {
+        done(Unavailable("injected failure"));
+        return;
+      }
+      const std::uint64_t end = std::min(range.end, size_);
+      Slices out;
+      if (end > range.begin) {
+        out.push_back(Slice{Chunk::Make(end - range.begin, false, account_), 0, end - range.begin});
+      }
+      done(std::move(out));
+    });
+    return id;
+  }
+  void Cancel(ReadId id) override {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;
+    scheduler_->Cancel(it->second.timer);
+    scheduler_->Post([done = std::move(it->second.done)] { done(Cancelled("cancelled")); });
+    pending_.erase(it);
+    ++cancelled;
+  }
+  std::uint64_t size() const override { return size_; }
+  const char* name() const override { return "logging"; }
+
+  std::vector<LoggedRequest> requests;
+  int cancelled = 0;
+  int fail_at_request = -1;
+
+ private:
+  Scheduler* scheduler_;
+  std::uint64_t size_;
+  Nanos delay_;
+  MemoryAccount* account_;
+  ReadId next_id_ = 1;
+  struct Pending {
+    TimerId timer = 0;
+    ReadCallback done;
+  };
+  std::unordered_map<ReadId, Pending> pending_;
+};
+
+}  // namespace pflab::testing

@@ -1,0 +1,39 @@
+// The in-memory form of an access trace (format v1; see README "Trace format").
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "engine/scheduler.h"
+
+namespace pflab::traces {
+
+/// One object the trace reads.
+struct TraceObject {
+  std::string id;      // referenced by records
+  std::string bucket;  // optional; "pflab" when absent
+  std::string name;
+  std::uint64_t size = 0;
+};
+
+/// One application read, as issued.
+struct TraceRecord {
+  Nanos t_ns = 0;            // time of issue since the trace start
+  std::uint32_t stream = 0;  // closed-loop client (thread / file handle)
+  std::uint32_t object = 0;  // index into Trace::objects
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+  Nanos duration_ns = -1;  // how long the read took when recorded; -1 if unknown
+};
+
+/// A whole trace: header plus records in issue order.
+struct Trace {
+  std::string name;  // for reports; the file stem when read from a file
+  std::vector<TraceObject> objects;
+  std::vector<TraceRecord> records;
+  nlohmann::json source = nlohmann::json::object();  // how it was made (generator, recorder, ...)
+};
+
+}  // namespace pflab::traces
