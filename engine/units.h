@@ -1,0 +1,23 @@
+// Parsing and printing of sizes and durations as users write them ("5MiB", "30ms").
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "engine/result.h"
+#include "engine/scheduler.h"
+
+namespace pflab {
+
+/// Parses a byte count: a non-negative integer or decimal with an optional suffix B, KB, MB, GB, TB
+/// (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), case-insensitive for the prefix letter.
+Result<std::uint64_t> ParseSize(std::string_view text);
+/// Parses a duration: a number with a suffix ns, us, ms or s (a bare 0 is allowed).
+Result<Nanos> ParseDuration(std::string_view text);
+/// Parses a rate such as "100MB/s" or "1GiB/s" into bytes per second.
+Result<double> ParseRate(std::string_view text);
+/// Formats bytes with a binary suffix, e.g. "5MiB", "1.5GiB", "512B".
+std::string FormatSize(std::uint64_t bytes);
+
+}  // namespace pflab
