@@ -37,11 +37,13 @@ ConcurrentFetcher::ConcurrentFetcher(LayerContext ctx, Transport* transport, Obj
       object_(std::move(object)),
       options_(options),
       account_(account),
-      rng_(options.seed) {}
+      rng_(options.seed),
+      alive_(std::make_shared<bool>(true)) {}
 
 ConcurrentFetcher::~ConcurrentFetcher() {
-  // Cancel whatever is still in flight; callbacks must not run into a dead object, so the transport
-  // contract (completion via the scheduler) plus clearing our map makes late completions no-ops.
+  // Cancel whatever is still in flight. The transport still completes those fetches later, on the
+  // scheduler; the liveness token turns those late callbacks into no-ops.
+  *alive_ = false;
   for (auto& [id, read] : reads_) CancelParts(read);
   reads_.clear();
 }
@@ -80,7 +82,9 @@ void ConcurrentFetcher::StartPart(ReadId id, std::size_t index) {
   ++part.attempts;
   ctx_.Emit(EventType::kFetchStart, kBackendLayer, part.range.begin, part.range.size());
   part.fetch = transport_->Fetch(object_, part.range, FetchTarget{read.chunk, part.chunk_offset},
-                                 [this, id, index](const FetchOutcome& outcome) { OnPartDone(id, index, outcome); });
+                                 [this, alive = alive_, id, index](const FetchOutcome& outcome) {
+                                   if (*alive) OnPartDone(id, index, outcome);
+                                 });
 }
 
 Nanos ConcurrentFetcher::Backoff(std::uint32_t attempts) {

@@ -86,6 +86,7 @@ class ConcurrentFetcher final : public Source {
   std::mt19937_64 rng_;
   ReadId next_id_ = 1;
   std::unordered_map<ReadId, PendingRead> reads_;
+  std::shared_ptr<bool> alive_;
 };
 
 }  // namespace pflab

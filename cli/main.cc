@@ -1,0 +1,248 @@
+// pflab: the command-line front end. Each subcommand parses its flags, calls one module, and turns
+// Errors into a message on stderr and a non-zero exit.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "engine/units.h"
+#include "policies/registry.h"
+#include "replay/event_log.h"
+#include "replay/simulation.h"
+#include "reports/results.h"
+#include "sim/network_model.h"
+#include "traces/generators.h"
+#include "traces/trace_io.h"
+
+namespace {
+
+using pflab::Result;
+using pflab::Status;
+
+int Fail(const std::string& message) {
+  std::cerr << "pflab: " << message << "\n";
+  return 1;
+}
+
+// Trace errors already start with FILE:LINE:, so they are printed as they are.
+int FailTrace(const std::string& message) {
+  std::cerr << message << "\n";
+  return 1;
+}
+
+Status WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  out.close();
+  if (!out) return pflab::InvalidArgument(path + ": cannot write");
+  return pflab::OkStatus();
+}
+
+std::string SafeFileName(std::string name) {
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
+  }
+  return name;
+}
+
+struct GenArgs {
+  std::string pattern;
+  std::string object_size;
+  std::string read_size;
+  std::uint64_t count = 0;
+  std::uint64_t seed = 0;
+  std::uint32_t streams = 0;
+  std::string stride;
+  std::string think;
+  std::string output;
+};
+
+int RunGen(const GenArgs& args) {
+  pflab::traces::GeneratorParams params;
+  if (!args.object_size.empty()) {
+    auto size = pflab::ParseSize(args.object_size);
+    if (!size) return Fail("--object-size: " + size.error().message);
+    params.object_size = *size;
+  }
+  if (!args.read_size.empty()) {
+    auto size = pflab::ParseSize(args.read_size);
+    if (!size) return Fail("--read-size: " + size.error().message);
+    params.read_size = *size;
+  }
+  if (!args.stride.empty()) {
+    auto size = pflab::ParseSize(args.stride);
+    if (!size) return Fail("--stride: " + size.error().message);
+    params.stride = *size;
+  }
+  if (!args.think.empty()) {
+    auto think = pflab::ParseDuration(args.think);
+    if (!think) return Fail("--think: " + think.error().message);
+    params.think_ns = *think;
+  }
+  params.count = args.count;
+  params.seed = args.seed;
+  params.streams = args.streams;
+  auto trace = pflab::traces::Generate(args.pattern, params);
+  if (!trace) return Fail(trace.error().message);
+  if (auto status = pflab::traces::WriteTrace(args.output, *trace); !status) return Fail(status.error().message);
+  std::cerr << "wrote " << trace->records.size() << " reads of " << args.pattern << " to " << args.output << "\n";
+  return 0;
+}
+
+struct CompareArgs {
+  std::vector<std::string> traces;
+  std::string policies;
+  std::string profile = "gcs-regional";
+  std::uint64_t seed = 1;
+  std::string think = "recorded";
+  std::string json;
+  std::string md;
+  std::string events;
+  bool verify_bytes = false;
+  bool quiet = false;
+};
+
+int RunCompare(const CompareArgs& args) {
+  auto specs = pflab::policies::ParsePolicyList(args.policies);
+  if (!specs) return Fail("--policies: " + specs.error().message);
+  // Ratios need the baseline; run it first when the user did not list it.
+  bool has_baseline = false;
+  for (const auto& s : *specs) has_baseline |= s.text == pflab::reports::kBaselinePolicy;
+  if (!has_baseline) specs->insert(specs->begin(), *pflab::policies::ParseStackSpec(pflab::reports::kBaselinePolicy));
+  auto profile = pflab::sim::FindProfile(args.profile);
+  if (!profile) return Fail("--profile: " + profile.error().message);
+  auto think = pflab::replay::ThinkTime::Parse(args.think);
+  if (!think) return Fail(think.error().message);
+  if (!args.events.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(args.events, ec);
+    if (ec) return Fail("--events " + args.events + ": " + ec.message());
+  }
+  // Read every trace before running anything, so a bad file fails fast.
+  std::vector<pflab::traces::Trace> traces;
+  for (const auto& path : args.traces) {
+    auto trace = pflab::traces::ReadTrace(path);
+    if (!trace) return FailTrace(trace.error().message);
+    traces.push_back(std::move(*trace));
+  }
+  std::vector<pflab::replay::RunResult> runs;
+  const std::size_t total = traces.size() * specs->size();
+  for (const auto& trace : traces) {
+    for (const auto& spec : *specs) {
+      pflab::replay::SimulationConfig config;
+      config.trace = &trace;
+      config.policy = spec;
+      config.profile_name = args.profile;
+      config.profile = *profile;
+      config.seed = args.seed;
+      config.think = *think;
+      config.verify_bytes = args.verify_bytes;
+      std::unique_ptr<pflab::replay::JsonlEventLog> log;
+      if (!args.events.empty()) {
+        const std::string path =
+            args.events + "/" + SafeFileName(trace.name) + "__" + SafeFileName(spec.text) + ".jsonl";
+        auto opened = pflab::replay::JsonlEventLog::Open(path);
+        if (!opened) return Fail(opened.error().message);
+        log = std::move(*opened);
+        config.event_log = log.get();
+      }
+      if (!args.quiet) {
+        std::fprintf(stderr, "[%zu/%zu] %s x %s ... ", runs.size() + 1, total, trace.name.c_str(), spec.text.c_str());
+        std::fflush(stderr);
+      }
+      auto result = pflab::replay::RunSimulation(config);
+      if (!result) return Fail(trace.name + " x " + spec.text + ": " + result.error().message);
+      if (log) {
+        if (auto status = log->Close(); !status) return Fail(status.error().message);
+      }
+      if (!args.quiet) {
+        std::fprintf(stderr, "%.3fs simulated in %.3fs (%.0f reads/s)\n", result->metrics.elapsed_s, result->wall_s,
+                     result->wall_s > 0 ? static_cast<double>(result->metrics.reads) / result->wall_s : 0.0);
+      }
+      runs.push_back(std::move(*result));
+    }
+  }
+  std::cout << pflab::reports::RenderConsole(runs);
+  nlohmann::json config = {{"profile", args.profile},
+                           {"profile_parameters", profile->ToJson()},
+                           {"seed", args.seed},
+                           {"think", think->ToString()},
+                           {"traces", args.traces}};
+  if (!args.json.empty()) {
+    const std::string text = pflab::reports::ResultsToJson(runs, config).dump(2) + "\n";
+    if (auto status = WriteFile(args.json, text); !status) return Fail(status.error().message);
+  }
+  if (!args.md.empty()) {
+    if (auto status = WriteFile(args.md, pflab::reports::RenderMarkdown(runs, "Prefetch policy comparison")); !status) {
+      return Fail(status.error().message);
+    }
+  }
+  return 0;
+}
+
+int RunPolicies() {
+  for (const auto& p : pflab::policies::RegisteredPolicies()) {
+    std::cout << p.name << "\n  " << p.description << "\n  origin: " << p.origin << "\n";
+    for (const auto& param : p.params) {
+      std::cout << "  " << param.name << " (default " << param.default_value << "): " << param.description << "\n";
+    }
+    std::cout << "\n";
+  }
+  std::cout << "Stack layers with '>', top first, e.g. 'fsspec-readahead(blocksize=5MiB) > gcsfs-v795 > "
+               "concurrent(parts=4)'.\n";
+  return 0;
+}
+
+int RunProfiles() {
+  auto profiles = pflab::sim::LoadProfiles(pflab::sim::DefaultProfilesPath());
+  if (!profiles) return Fail(profiles.error().message);
+  for (const auto& [name, profile] : *profiles) std::cout << name << " " << profile.ToJson().dump() << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Prefetch Lab: design, simulate and compare read-ahead policies of object-storage readers"};
+  app.require_subcommand(1);
+
+  GenArgs gen;
+  auto* gen_cmd = app.add_subcommand("gen", "generate a synthetic trace of a canonical access pattern");
+  std::string patterns;
+  for (const auto& p : pflab::traces::Patterns()) patterns += (patterns.empty() ? "" : ", ") + p.name;
+  gen_cmd->add_option("pattern", gen.pattern, "one of: " + patterns)->required();
+  gen_cmd->add_option("--object-size", gen.object_size, "object size, e.g. 1GiB (default: the pattern's)");
+  gen_cmd->add_option("--read-size", gen.read_size, "bytes per read, e.g. 1MiB (default: the pattern's)");
+  gen_cmd->add_option("--count", gen.count, "number of reads (default: the pattern's)");
+  gen_cmd->add_option("--seed", gen.seed, "random seed (default: the pattern's)");
+  gen_cmd->add_option("--streams", gen.streams, "readers, for multi-stream");
+  gen_cmd->add_option("--stride", gen.stride, "bytes skipped between reads, for strided");
+  gen_cmd->add_option("--think", gen.think, "think time between reads, e.g. 1ms");
+  gen_cmd->add_option("-o,--output", gen.output, "trace file to write")->required();
+
+  CompareArgs cmp;
+  auto* cmp_cmd = app.add_subcommand("compare", "replay traces against policies in the simulator");
+  cmp_cmd->add_option("traces", cmp.traces, "trace files (format v1)")->required();
+  cmp_cmd->add_option("--policies", cmp.policies, "comma-separated policy stacks (see `pflab policies`)")->required();
+  cmp_cmd->add_option("--profile", cmp.profile, "network profile (see `pflab profiles`)")->capture_default_str();
+  cmp_cmd->add_option("--seed", cmp.seed, "seed for latency sampling and jitter")->capture_default_str();
+  cmp_cmd->add_option("--think", cmp.think, "think time: recorded, zero, or xFACTOR")->capture_default_str();
+  cmp_cmd->add_option("--json", cmp.json, "write results JSON here");
+  cmp_cmd->add_option("--md", cmp.md, "write a Markdown report here");
+  cmp_cmd->add_option("--events", cmp.events, "write one JSONL event log per run into this directory");
+  cmp_cmd->add_flag("--verify-bytes", cmp.verify_bytes, "move real bytes and check every delivered byte");
+  cmp_cmd->add_flag("-q,--quiet", cmp.quiet, "no progress on stderr");
+
+  auto* pol_cmd = app.add_subcommand("policies", "list the registered policies, their parameters and origins");
+  auto* prof_cmd = app.add_subcommand("profiles", "list the network profiles");
+
+  CLI11_PARSE(app, argc, argv);
+  if (gen_cmd->parsed()) return RunGen(gen);
+  if (cmp_cmd->parsed()) return RunCompare(cmp);
+  if (pol_cmd->parsed()) return RunPolicies();
+  if (prof_cmd->parsed()) return RunProfiles();
+  return 1;
+}

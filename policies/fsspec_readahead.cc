@@ -1,0 +1,63 @@
+#include "policies/fsspec_readahead.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace pflab::policies {
+
+Result<ReadAheadOptions> ParseReadAheadOptions(Params& params) {
+  ReadAheadOptions options;
+  auto blocksize = params.TakeSize("blocksize", options.blocksize);
+  if (!blocksize) return blocksize.error();
+  options.blocksize = *blocksize;
+  if (auto status = params.Finish(); !status) return status.error();
+  return options;
+}
+
+ReadId FsspecReadAhead::Read(ByteRange range, ReadCallback done) {
+  const ReadId id = next_id_++;
+  const std::uint64_t size = lower_->size();
+  range.end = std::min(range.end, size);
+  if (range.begin >= size || range.empty()) {
+    CompleteLater(std::move(done), Slices{});
+    return id;
+  }
+  if (range.begin >= window_.begin && range.end <= window_.end) {
+    ++hits_;
+    CompleteLater(std::move(done), SubSlices(cache_, range.begin - window_.begin, range.size()));
+    return id;
+  }
+  ++misses_;
+  Slices part;
+  ByteRange fetch{range.begin, std::min(size, range.end + options_.blocksize)};
+  if (window_.begin <= range.begin && range.begin < window_.end) {
+    // Partial hit: keep the tail we hold, fetch from the window's end.
+    part = SubSlices(cache_, range.begin - window_.begin, window_.end - range.begin);
+    fetch.begin = window_.end;
+  }
+  const std::uint64_t still_needed = range.end - fetch.begin;
+  pending_id_ = id;
+  pending_lower_ = FetchBelow(
+      fetch, 0,
+      [this, fetch, still_needed, part = std::move(part), done = std::move(done)](Result<Slices> result) mutable {
+        pending_id_ = 0;
+        if (!result.ok()) {
+          done(std::move(result));
+          return;
+        }
+        cache_ = std::move(*result);
+        window_ = {fetch.begin, fetch.begin + TotalLength(cache_)};
+        Slices out = std::move(part);
+        for (auto& s : SubSlices(cache_, 0, std::min(still_needed, window_.size()))) out.push_back(std::move(s));
+        done(std::move(out));
+      });
+  return id;
+}
+
+void FsspecReadAhead::Cancel(ReadId id) {
+  if (id != pending_id_ || pending_id_ == 0) return;
+  // The lower layer completes its read with kCancelled, which our callback passes up.
+  lower_->Cancel(pending_lower_);
+}
+
+}  // namespace pflab::policies

@@ -1,0 +1,41 @@
+// Shared plumbing for policy layers: forwarding a lower read with fetch events, and completing a read
+// from slices already held.
+#pragma once
+
+#include <memory>
+
+#include "engine/source.h"
+
+namespace pflab::policies {
+
+/// Base for policy layers over one lower Source. It tags the requests the policy makes of the layer
+/// below with fetch_* events, and guards callbacks with a liveness token so a layer destroyed while
+/// requests are in flight never runs a late callback into freed memory.
+class PolicyLayer : public Source {
+ public:
+  PolicyLayer(LayerContext ctx, Source* lower) : ctx_(ctx), lower_(lower), alive_(std::make_shared<bool>(true)) {}
+  ~PolicyLayer() override { *alive_ = false; }
+  std::uint64_t size() const override { return lower_->size(); }
+
+ protected:
+  /// Asks the lower layer for `range`, emitting fetch_start now and fetch_end/fail/cancel on completion.
+  /// `done` does not run if this layer has been destroyed in the meantime.
+  ReadId FetchBelow(ByteRange range, std::uint32_t max_parts, ReadCallback done);
+  /// Completes a read on the scheduler (never inline, per the Source contract).
+  void CompleteLater(ReadCallback done, Result<Slices> result);
+
+  LayerContext ctx_;
+  Source* lower_;
+  std::shared_ptr<bool> alive_;
+};
+
+/// `none`: every read goes straight to the layer below (fsspec BaseCache).
+class NonePolicy final : public PolicyLayer {
+ public:
+  using PolicyLayer::PolicyLayer;
+  ReadId Read(ByteRange range, ReadCallback done) override;
+  void Cancel(ReadId id) override { lower_->Cancel(id); }
+  const char* name() const override { return "none"; }
+};
+
+}  // namespace pflab::policies

@@ -1,0 +1,224 @@
+#include "policies/registry.h"
+
+#include <cctype>
+#include <utility>
+#include <variant>
+
+#include "engine/units.h"
+#include "policies/fsspec_readahead.h"
+#include "policies/gcsfs_prefetcher.h"
+#include "policies/params.h"
+#include "policies/passthrough.h"
+
+namespace pflab::policies {
+namespace {
+
+std::string Trim(std::string_view s) {
+  std::size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+// Splits on `sep` outside parentheses.
+Result<std::vector<std::string>> SplitTopLevel(std::string_view text, char sep) {
+  std::vector<std::string> out;
+  int depth = 0;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '(') ++depth;
+    if (text[i] == ')' && --depth < 0) return InvalidArgument("unbalanced ')' in '" + std::string(text) + "'");
+    if (text[i] == sep && depth == 0) {
+      out.push_back(Trim(text.substr(start, i - start)));
+      start = i + 1;
+    }
+  }
+  if (depth != 0) return InvalidArgument("unbalanced '(' in '" + std::string(text) + "'");
+  out.push_back(Trim(text.substr(start)));
+  return out;
+}
+
+Result<LayerSpec> ParseLayer(const std::string& text) {
+  LayerSpec layer;
+  const auto open = text.find('(');
+  layer.name = Trim(text.substr(0, open));
+  if (layer.name.empty()) return InvalidArgument("empty policy name in '" + text + "'");
+  if (open == std::string::npos) return layer;
+  if (text.back() != ')') return InvalidArgument("expected ')' at the end of '" + text + "'");
+  const std::string inner = text.substr(open + 1, text.size() - open - 2);
+  if (Trim(inner).empty()) return layer;
+  auto items = SplitTopLevel(inner, ',');
+  if (!items) return items.error();
+  for (const auto& item : *items) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos) {
+      return InvalidArgument("parameter '" + item + "' of " + layer.name + " is not key=value");
+    }
+    std::string key = Trim(item.substr(0, eq));
+    if (layer.params.count(key)) return InvalidArgument("parameter " + key + " of " + layer.name + " given twice");
+    layer.params[key] = Trim(item.substr(eq + 1));
+  }
+  return layer;
+}
+
+using LayerOptions = std::variant<std::monostate, ReadAheadOptions, GcsfsPrefetcherOptions, ConcurrentFetcherOptions>;
+
+Result<ConcurrentFetcherOptions> ParseConcurrentOptions(Params& params) {
+  ConcurrentFetcherOptions options;
+  options.parts = 1;
+  auto parts = params.TakeUint("parts", options.parts);
+  if (!parts) return parts.error();
+  if (*parts == 0 || *parts > 1024) return InvalidArgument("policy concurrent: parts must be 1..1024");
+  options.parts = static_cast<std::uint32_t>(*parts);
+  auto min = params.TakeSize("min", options.min_part_bytes);
+  if (!min) return min.error();
+  options.min_part_bytes = *min;
+  auto rule = params.TakeChoice("rule", {"v795", "main"}, "main");
+  if (!rule) return rule.error();
+  options.rule = *rule == "v795" ? SplitRule::kV795 : SplitRule::kMain;
+  if (auto status = params.Finish(); !status) return status.error();
+  return options;
+}
+
+Result<LayerOptions> ParseLayerOptions(const LayerSpec& layer) {
+  Params params(layer.name, layer.params);
+  auto wrap = [](auto result) -> Result<LayerOptions> {
+    if (!result) return result.error();
+    return LayerOptions(std::move(*result));
+  };
+  if (layer.name == "none") {
+    if (auto status = params.Finish(); !status) return status.error();
+    return LayerOptions(std::monostate{});
+  }
+  if (layer.name == "fsspec-readahead") return wrap(ParseReadAheadOptions(params));
+  if (layer.name == "gcsfs-v795") return wrap(ParseGcsfsPrefetcherOptions(GcsfsVariant::kV795, params));
+  if (layer.name == "gcsfs-adaptive") return wrap(ParseGcsfsPrefetcherOptions(GcsfsVariant::kMain, params));
+  if (layer.name == "concurrent") return wrap(ParseConcurrentOptions(params));
+  std::string names;
+  for (const auto& p : RegisteredPolicies()) names += (names.empty() ? "" : ", ") + p.name;
+  return InvalidArgument("unknown policy '" + layer.name + "' (known: " + names + "; see `pflab policies`)");
+}
+
+// Parses every layer and decides the bottom fetcher's options.
+Result<std::vector<LayerOptions>> ParseAll(const StackSpec& spec) {
+  std::vector<LayerOptions> all;
+  for (std::size_t i = 0; i < spec.layers.size(); ++i) {
+    auto options = ParseLayerOptions(spec.layers[i]);
+    if (!options) return options.error();
+    if (std::holds_alternative<ConcurrentFetcherOptions>(*options) && i + 1 != spec.layers.size()) {
+      return InvalidArgument("in '" + spec.text + "': concurrent is the bottom layer and must come last");
+    }
+    all.push_back(std::move(*options));
+  }
+  if (all.empty() || !std::holds_alternative<ConcurrentFetcherOptions>(all.back())) {
+    ConcurrentFetcherOptions bottom;
+    bottom.parts = 1;
+    for (const auto& o : all) {
+      if (const auto* g = std::get_if<GcsfsPrefetcherOptions>(&o)) {
+        bottom.parts = std::max<std::uint32_t>(1, g->concurrency);
+        bottom.rule = g->variant == GcsfsVariant::kV795 ? SplitRule::kV795 : SplitRule::kMain;
+      }
+    }
+    all.push_back(bottom);
+  }
+  return all;
+}
+
+}  // namespace
+
+Result<StackSpec> ParseStackSpec(std::string_view text) {
+  StackSpec spec;
+  spec.text = Trim(text);
+  if (spec.text.empty()) return InvalidArgument("empty policy spec");
+  auto parts = SplitTopLevel(spec.text, '>');
+  if (!parts) return parts.error();
+  for (const auto& part : *parts) {
+    auto layer = ParseLayer(part);
+    if (!layer) return InvalidArgument("in policy spec '" + spec.text + "': " + layer.error().message);
+    spec.layers.push_back(std::move(*layer));
+  }
+  return spec;
+}
+
+Result<std::vector<StackSpec>> ParsePolicyList(std::string_view text) {
+  auto items = SplitTopLevel(text, ',');
+  if (!items) return items.error();
+  std::vector<StackSpec> out;
+  for (const auto& item : *items) {
+    auto spec = ParseStackSpec(item);
+    if (!spec) return spec.error();
+    if (auto status = ValidateStack(*spec); !status) return status.error();
+    out.push_back(std::move(*spec));
+  }
+  return out;
+}
+
+const std::vector<PolicyInfo>& RegisteredPolicies() {
+  static const std::vector<PolicyInfo> kPolicies = {
+      {"none", "fsspec BaseCache (fsspec/caching.py)", "every read goes straight to the backend", {}},
+      {"fsspec-readahead",
+       "fsspec ReadAheadCache (fsspec/caching.py, master 669de5e1 = 2022.11.0 logic)",
+       "one window; a miss fetches [start, end + blocksize)",
+       {{"blocksize", "5MiB", "read-ahead beyond each read (AbstractBufferedFile.DEFAULT_BLOCK_SIZE)"}}},
+      {"gcsfs-v795",
+       "gcsfs BackgroundPrefetcher as merged from PR #795 (fsspec/gcsfs@5596df92, gcsfs/prefetcher.py)",
+       GcsfsPrefetcherDescription(GcsfsVariant::kV795),
+       {{"concurrency", "1", "parts per request while ramping (DEFAULT_CONCURRENCY in v795)"},
+        {"max", "256MiB", "max_prefetch_size (GCSFile MAX_PREFETCH_SIZE)"},
+        {"streak", "2", "sequential streak that starts prefetching"},
+        {"min_chunk", "5MiB", "MIN_CHUNK_SIZE of prefetch requests"}}},
+      {"gcsfs-adaptive",
+       "gcsfs main 2026.8+ prefetcher (fsspec/gcsfs@20c58d0d), adopted by fsspec as cache 'adaptive'",
+       GcsfsPrefetcherDescription(GcsfsVariant::kMain),
+       {{"concurrency", "4", "parts per request (DEFAULT_CONCURRENCY since gcsfs#992)"},
+        {"max", "256MiB", "max_prefetch_size"},
+        {"streak", "3", "MIN_STREAKS_FOR_PREFETCHING"},
+        {"min_chunk", "5MiB", "MIN_CHUNK_SIZE of prefetch requests"}}},
+      {"concurrent",
+       "gcsfs _cat_file_concurrent (v795) and concurrency.split_range (gcsfs#926)",
+       "bottom layer: splits a request into parts fetched concurrently into one buffer; retries with backoff",
+       {{"parts", "1 (or the gcsfs layer's concurrency)", "maximum parts per request"},
+        {"min", "5MiB", "no split below this size (MIN_CHUNK_SIZE_FOR_CONCURRENCY)"},
+        {"rule", "main (v795 under gcsfs-v795)", "v795: exactly `parts` equal parts; main: min(parts, size/min)"}}},
+  };
+  return kPolicies;
+}
+
+PolicyStack::~PolicyStack() {
+  for (auto& layer : layers_) layer.reset();
+}
+
+Status ValidateStack(const StackSpec& spec) {
+  auto all = ParseAll(spec);
+  if (!all) return all.error();
+  return OkStatus();
+}
+
+Result<std::unique_ptr<PolicyStack>> BuildStack(const StackSpec& spec, const StackEnv& env) {
+  auto all = ParseAll(spec);
+  if (!all) return all.error();
+  auto stack = std::make_unique<PolicyStack>();
+  std::vector<std::unique_ptr<Source>> bottom_up;
+  for (auto it = all->rbegin(); it != all->rend(); ++it) {
+    Source* lower = bottom_up.empty() ? nullptr : bottom_up.back().get();
+    std::unique_ptr<Source> layer;
+    if (auto* c = std::get_if<ConcurrentFetcherOptions>(&*it)) {
+      ConcurrentFetcherOptions options = *c;
+      options.seed = env.seed;
+      auto fetcher = std::make_unique<ConcurrentFetcher>(env.ctx, env.transport, env.object, options, env.account);
+      stack->fetcher_ = fetcher.get();
+      layer = std::move(fetcher);
+    } else if (auto* r = std::get_if<ReadAheadOptions>(&*it)) {
+      layer = std::make_unique<FsspecReadAhead>(env.ctx, lower, *r);
+    } else if (auto* g = std::get_if<GcsfsPrefetcherOptions>(&*it)) {
+      layer = std::make_unique<GcsfsPrefetcher>(env.ctx, lower, *g);
+    } else {
+      layer = std::make_unique<NonePolicy>(env.ctx, lower);
+    }
+    bottom_up.push_back(std::move(layer));
+  }
+  for (auto it = bottom_up.rbegin(); it != bottom_up.rend(); ++it) stack->layers_.push_back(std::move(*it));
+  return stack;
+}
+
+}  // namespace pflab::policies

@@ -1,0 +1,44 @@
+// One simulated run: a trace, a policy stack, a network profile and a seed in; metrics out.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "policies/registry.h"
+#include "replay/metrics.h"
+#include "replay/replayer.h"
+#include "sim/network_model.h"
+#include "traces/trace.h"
+
+namespace pflab::replay {
+
+/// Inputs of one run.
+struct SimulationConfig {
+  const traces::Trace* trace = nullptr;
+  policies::StackSpec policy;
+  std::string profile_name;
+  sim::NetworkProfile profile;
+  std::uint64_t seed = 1;
+  ThinkTime think;
+  EventSink* event_log = nullptr;  // optional extra sink (e.g. the JSONL event log)
+  /// Moves real bytes (synthetic content) and checks every delivered byte against it; slower.
+  bool verify_bytes = false;
+};
+
+/// Outputs of one run. Everything but `wall_s` and `events_run` is a pure function of the inputs.
+struct RunResult {
+  std::string trace;
+  std::string policy;
+  std::string profile;
+  std::uint64_t seed = 0;
+  std::string think;
+  Metrics metrics;
+  std::uint64_t events_run = 0;  // scheduler events; deterministic too
+  double wall_s = 0;             // host time the simulation took; not deterministic
+};
+
+/// Replays the trace through the policy on a simulated network. Fails on a bad spec, or, with
+/// verify_bytes, on the first delivered byte that differs from the object's content.
+Result<RunResult> RunSimulation(const SimulationConfig& config);
+
+}  // namespace pflab::replay
