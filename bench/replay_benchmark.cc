@@ -1,0 +1,116 @@
+// Simulator speed: full replays of 1,000,000-read traces through each policy and the network model.
+// Target (issue #2): >= 2,000,000 simulated reads/s on one core for every policy, peak RSS < 256 MiB.
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+
+#include <random>
+
+#include "replay/simulation.h"
+#include "sim/network_model.h"
+#include "sim/sim_scheduler.h"
+
+namespace pflab {
+namespace {
+
+constexpr std::uint64_t kReads = 1'000'000;
+constexpr std::uint64_t kReadSize = 64 << 10;
+constexpr std::uint64_t kObjectSize = 64ull << 30;
+
+traces::Trace MakeTrace(bool random) {
+  traces::Trace trace;
+  trace.name = random ? "random-64KiB" : "sequential-64KiB";
+  trace.objects.push_back({"o0", "bench", "object", kObjectSize});
+  trace.records.reserve(kReads);
+  std::mt19937_64 rng(42);
+  std::uniform_int_distribution<std::uint64_t> block(0, kObjectSize / kReadSize - 1);
+  for (std::uint64_t i = 0; i < kReads; ++i) {
+    const std::uint64_t offset = random ? block(rng) * kReadSize : i * kReadSize;
+    trace.records.push_back({0, 0, 0, offset, kReadSize, -1});
+  }
+  return trace;
+}
+
+const traces::Trace& Trace(bool random) {
+  static const traces::Trace kSequential = MakeTrace(false);
+  static const traces::Trace kRandom = MakeTrace(true);
+  return random ? kRandom : kSequential;
+}
+
+double MaxRssMiB() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+void BM_Replay(benchmark::State& state, std::string policy, bool random) {
+  auto profile = sim::FindProfile("gcs-regional");
+  auto spec = policies::ParseStackSpec(policy);
+  if (!profile || !spec) {
+    state.SkipWithError("bad profile or policy");
+    return;
+  }
+  replay::SimulationConfig config;
+  config.trace = &Trace(random);
+  config.policy = *spec;
+  config.profile_name = "gcs-regional";
+  config.profile = *profile;
+  config.seed = 1;
+  double simulated_s = 0;
+  std::uint64_t events = 0;
+  for (auto _ : state) {
+    auto result = replay::RunSimulation(config);
+    if (!result) {
+      state.SkipWithError(result.error().message.c_str());
+      return;
+    }
+    simulated_s = result->metrics.elapsed_s;
+    events = result->events_run;
+    benchmark::DoNotOptimize(result->metrics.bytes_fetched);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kReads));
+  state.counters["reads/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * kReads), benchmark::Counter::kIsRate);
+  state.counters["events/read"] = static_cast<double>(events) / kReads;
+  state.counters["sim_s"] = simulated_s;
+  state.counters["max_rss_MiB"] = MaxRssMiB();
+}
+
+// The bare event loop, as the floor the replay is compared against.
+void BM_SchedulerHold(benchmark::State& state) {
+  sim::SimScheduler scheduler;
+  std::mt19937_64 rng(1);
+  std::exponential_distribution<double> gap(1.0 / 1000.0);
+  const int pending = static_cast<int>(state.range(0));
+  std::uint64_t ran = 0;
+  std::function<void()> hold = [&] {
+    ++ran;
+    scheduler.PostAfter(static_cast<Nanos>(gap(rng)), hold);
+  };
+  for (int i = 0; i < pending; ++i) scheduler.PostAfter(static_cast<Nanos>(gap(rng)), hold);
+  for (auto _ : state) scheduler.RunOne();
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+
+const char* const kPolicies[] = {"none",           "fsspec-readahead",
+                                 "gcsfs-v795",     "gcsfs-v795(concurrency=4)",
+                                 "gcsfs-adaptive", "fsspec-readahead > gcsfs-v795"};
+
+int RegisterAll() {
+  for (bool random : {false, true}) {
+    for (const char* policy : kPolicies) {
+      const std::string name = std::string("Replay/") + (random ? "random" : "sequential") + "/" + policy;
+      benchmark::RegisterBenchmark(name.c_str(), BM_Replay, std::string(policy), random)
+          ->Unit(benchmark::kMillisecond)
+          ->Iterations(1)
+          ->Repetitions(1);
+    }
+  }
+  benchmark::RegisterBenchmark("SchedulerHold", BM_SchedulerHold)->Arg(16)->Arg(1024);
+  return 0;
+}
+const int kRegistered = RegisterAll();
+
+}  // namespace
+}  // namespace pflab
+
+BENCHMARK_MAIN();

@@ -1,0 +1,128 @@
+#include "sim/network_model.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+
+#include "engine/units.h"
+
+namespace pflab::sim {
+namespace {
+
+constexpr double kZ99 = 2.3263478740408408;
+
+double Sigma(const NetworkProfile& p) {
+  return p.constant_latency()
+             ? 0.0
+             : std::log(static_cast<double>(p.latency_p99_ns) / static_cast<double>(p.latency_median_ns)) / kZ99;
+}
+
+// Fields are written as strings with units ("35ms", "220MB/s") so the file reads like the docs it cites.
+Result<NetworkProfile> ParseProfile(const std::string& path, const std::string& name, const nlohmann::json& j) {
+  auto bad = [&](const std::string& field, const std::string& why) {
+    return InvalidArgument(path + ": profile " + name + ": " + field + ": " + why);
+  };
+  if (!j.is_object()) return bad("(profile)", "expected an object");
+  NetworkProfile p;
+  auto duration = [&](const char* field, Nanos* out, bool required) -> Status {
+    if (!j.contains(field)) return required ? Status(bad(field, "missing")) : OkStatus();
+    if (!j[field].is_string()) return bad(field, "expected a string such as \"35ms\"");
+    auto d = ParseDuration(j[field].get<std::string>());
+    if (!d) return bad(field, d.error().message);
+    *out = *d;
+    return OkStatus();
+  };
+  auto rate = [&](const char* field, double* out) -> Status {
+    if (!j.contains(field)) return bad(field, "missing");
+    if (!j[field].is_string()) return bad(field, "expected a string such as \"220MB/s\"");
+    auto r = ParseRate(j[field].get<std::string>());
+    if (!r) return bad(field, r.error().message);
+    if (*r <= 0) return bad(field, "must be positive");
+    *out = *r;
+    return OkStatus();
+  };
+  auto number = [&](const char* field, double* out) -> Status {
+    if (!j.contains(field)) return bad(field, "missing");
+    if (!j[field].is_number() || j[field].get<double>() < 0) return bad(field, "expected a non-negative number");
+    *out = j[field].get<double>();
+    return OkStatus();
+  };
+  p.latency_p99_ns = 0;
+  if (auto s = duration("latency_median", &p.latency_median_ns, true); !s) return s.error();
+  if (auto s = duration("latency_p99", &p.latency_p99_ns, false); !s) return s.error();
+  if (p.latency_p99_ns != 0 && p.latency_p99_ns < p.latency_median_ns) {
+    return bad("latency_p99", "is below latency_median");
+  }
+  if (auto s = rate("stream_bandwidth", &p.stream_bandwidth_bytes_per_s); !s) return s.error();
+  if (auto s = rate("link_bandwidth", &p.link_bandwidth_bytes_per_s); !s) return s.error();
+  double connections = 0;
+  if (auto s = number("max_connections", &connections); !s) return s.error();
+  if (connections < 1 || connections != std::floor(connections))
+    return bad("max_connections", "expected an integer >= 1");
+  p.max_connections = static_cast<std::uint32_t>(connections);
+  if (auto s = number("usd_per_request", &p.usd_per_request); !s) return s.error();
+  if (auto s = number("usd_per_gib", &p.usd_per_gib); !s) return s.error();
+  return p;
+}
+
+}  // namespace
+
+nlohmann::json NetworkProfile::ToJson() const {
+  return {{"latency_median_ms", static_cast<double>(latency_median_ns) / 1e6},
+          {"latency_p99_ms", static_cast<double>(constant_latency() ? latency_median_ns : latency_p99_ns) / 1e6},
+          {"latency_distribution", constant_latency() ? "constant" : "lognormal"},
+          {"stream_bandwidth_bytes_per_s", stream_bandwidth_bytes_per_s},
+          {"link_bandwidth_bytes_per_s", link_bandwidth_bytes_per_s},
+          {"max_connections", max_connections},
+          {"usd_per_request", usd_per_request},
+          {"usd_per_gib", usd_per_gib}};
+}
+
+LatencySampler::LatencySampler(const NetworkProfile& profile, std::uint64_t seed)
+    : constant_(profile.constant_latency()),
+      median_(profile.latency_median_ns),
+      rng_(seed),
+      dist_(std::log(static_cast<double>(std::max<Nanos>(profile.latency_median_ns, 1))), Sigma(profile)) {}
+
+Nanos LatencySampler::Sample() {
+  if (constant_) return median_;
+  return static_cast<Nanos>(std::llround(dist_(rng_)));
+}
+
+std::string DefaultProfilesPath() {
+  if (const char* env = std::getenv("PFLAB_PROFILES"); env && *env) return env;
+  return std::string(PFLAB_PROFILES_DIR) + "/profiles.json";
+}
+
+Result<std::map<std::string, NetworkProfile>> LoadProfiles(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFound(path + ": cannot open the network profiles file");
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    return InvalidArgument(path + ": malformed JSON: " + e.what());
+  }
+  if (!doc.is_object() || !doc.contains("profiles") || !doc["profiles"].is_object()) {
+    return InvalidArgument(path + ": expected {\"profiles\": {NAME: {...}}}");
+  }
+  std::map<std::string, NetworkProfile> out;
+  for (const auto& [name, j] : doc["profiles"].items()) {
+    auto p = ParseProfile(path, name, j);
+    if (!p) return p.error();
+    out[name] = *p;
+  }
+  return out;
+}
+
+Result<NetworkProfile> FindProfile(const std::string& name, const std::string& path) {
+  auto all = LoadProfiles(path);
+  if (!all) return all.error();
+  auto it = all->find(name);
+  if (it != all->end()) return it->second;
+  std::string names;
+  for (const auto& [n, p] : *all) names += (names.empty() ? "" : ", ") + n;
+  return NotFound("unknown network profile '" + name + "' (known: " + names + ")");
+}
+
+}  // namespace pflab::sim

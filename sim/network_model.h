@@ -1,0 +1,55 @@
+// The network as the simulator sees it: named profiles of latency, bandwidth, connections and price.
+//
+// A request holds a connection from issue to completion (FIFO queue when all are busy), waits a
+// sampled first-byte latency, then transfers its bytes at min(per-stream bandwidth, fair share of the
+// link). First-byte latency is constant or lognormal. For a lognormal with median m and 99th
+// percentile q: ln X ~ N(mu, sigma) with mu = ln m, and q = exp(mu + z99 * sigma) gives
+// sigma = ln(q / m) / z99, z99 = 2.3263478740408408 (the standard normal's 0.99 quantile).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+
+#include "engine/result.h"
+#include "engine/scheduler.h"
+
+namespace pflab::sim {
+
+/// One network profile. Defaults are the gcs-regional numbers; profiles.json cites each.
+struct NetworkProfile {
+  Nanos latency_median_ns = 35 * kMillisecond;  // first byte, median
+  Nanos latency_p99_ns = 0;                     // 0 or == median: constant latency
+  double stream_bandwidth_bytes_per_s = 220e6;  // one request's transfer rate cap
+  double link_bandwidth_bytes_per_s = 2e9;      // shared by all active transfers
+  std::uint32_t max_connections = 100;          // requests in progress at once; more wait in FIFO order
+  double usd_per_request = 4e-7;                // GCS class B operation
+  double usd_per_gib = 0;                       // egress / inter-region transfer
+
+  bool constant_latency() const { return latency_p99_ns <= latency_median_ns; }
+  nlohmann::json ToJson() const;
+};
+
+/// Draws first-byte latencies for a profile from a seeded generator.
+class LatencySampler {
+ public:
+  LatencySampler(const NetworkProfile& profile, std::uint64_t seed);
+  Nanos Sample();
+
+ private:
+  bool constant_;
+  Nanos median_;
+  std::mt19937_64 rng_;
+  std::lognormal_distribution<double> dist_;
+};
+
+/// The profiles file: the compile-time default, or $PFLAB_PROFILES when set.
+std::string DefaultProfilesPath();
+/// Reads every profile of a profiles file; errors start with the path.
+Result<std::map<std::string, NetworkProfile>> LoadProfiles(const std::string& path);
+/// One profile by name; an unknown name lists the known ones.
+Result<NetworkProfile> FindProfile(const std::string& name, const std::string& path = DefaultProfilesPath());
+
+}  // namespace pflab::sim

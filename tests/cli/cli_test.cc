@@ -1,0 +1,157 @@
+// End-to-end checks of the pflab binary: the contracts later issues and users rely on.
+#include <sys/wait.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Outcome {
+  int exit_code;
+  std::string out;
+  std::string err;
+};
+
+std::string Slurp(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+fs::path TempDir() {
+  static int counter = 0;
+  fs::path dir =
+      fs::temp_directory_path() / ("pflab_cli_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+// Runs the CLI (path from PFLAB_CLI, set by CTest) with `args` in a shell.
+Outcome Pflab(const std::string& args, const fs::path& dir) {
+  const char* cli = std::getenv("PFLAB_CLI");
+  REQUIRE(cli != nullptr);
+  const std::string cmd =
+      std::string(cli) + " " + args + " >" + (dir / "stdout").string() + " 2>" + (dir / "stderr").string();
+  const int status = std::system(cmd.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(dir / "stdout"), Slurp(dir / "stderr")};
+}
+
+TEST_CASE("cli: gen then compare writes schema-versioned JSON, Markdown and event logs", "[cli]") {
+  const fs::path dir = TempDir();
+  const std::string trace = (dir / "seq.jsonl").string();
+  auto gen = Pflab("gen sequential --object-size 64MiB --read-size 1MiB --count 24 --seed 3 -o " + trace, dir);
+  REQUIRE(gen.exit_code == 0);
+  const std::string json = (dir / "r.json").string();
+  const std::string md = (dir / "r.md").string();
+  const std::string events = (dir / "ev").string();
+  auto cmp = Pflab("compare " + trace +
+                       " --policies 'none,fsspec-readahead,gcsfs-v795' --profile gcs-regional --seed 7 --json " + json +
+                       " --md " + md + " --events " + events,
+                   dir);
+  INFO(cmp.err);
+  REQUIRE(cmp.exit_code == 0);
+  CHECK_THAT(cmp.out, Catch::Contains("fsspec-readahead"));
+
+  auto doc = nlohmann::json::parse(Slurp(json));
+  CHECK(doc["schema"] == 1);
+  REQUIRE(doc["runs"].size() == 3);
+  for (const auto& run : doc["runs"]) {
+    CHECK(run["trace"] == "seq");
+    CHECK(run["profile"] == "gcs-regional");
+    CHECK(run["seed"] == 7);
+    const auto& m = run["metrics"];
+    for (const char* key : {"elapsed_s", "stall_s", "bytes_read", "bytes_fetched", "bytes_wasted", "requests",
+                            "requests_cancelled", "peak_memory_bytes", "cost_usd"}) {
+      INFO(key);
+      CHECK(m.contains(key));
+    }
+    for (const char* key : {"p50", "p95", "p99", "max"}) CHECK(m["read_latency_s"].contains(key));
+    CHECK(m["bytes_read"] == 24 * (1 << 20));
+  }
+  CHECK_THAT(Slurp(md), Catch::Contains("| `gcsfs-v795` |"));
+
+  // One event log per run, each line with the contract's fields; requests equal the backend fetch_starts.
+  const fs::path log = fs::path(events) / "seq__fsspec-readahead.jsonl";
+  REQUIRE(fs::exists(log));
+  std::ifstream in(log);
+  std::string line;
+  std::uint64_t backend_starts = 0, reads = 0;
+  while (std::getline(in, line)) {
+    auto e = nlohmann::json::parse(line);
+    for (const char* key : {"t_ns", "type", "layer", "offset", "length"}) REQUIRE(e.contains(key));
+    if (e["type"] == "fetch_start" && e["layer"] == "concurrent") ++backend_starts;
+    if (e["type"] == "read_end") ++reads;
+  }
+  CHECK(reads == 24);
+  CHECK(backend_starts == doc["runs"][1]["metrics"]["requests"]);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("cli: same inputs and seed give identical runs", "[cli][determinism]") {
+  const fs::path dir = TempDir();
+  const std::string trace = (dir / "r.jsonl").string();
+  REQUIRE(Pflab("gen random --object-size 1GiB --read-size 256KiB --count 200 --seed 5 -o " + trace, dir).exit_code ==
+          0);
+  const std::string args = "compare " + trace + " --policies 'none,gcsfs-adaptive,fsspec-readahead' --seed 11 --json ";
+  REQUIRE(Pflab(args + (dir / "a.json").string(), dir).exit_code == 0);
+  REQUIRE(Pflab(args + (dir / "b.json").string(), dir).exit_code == 0);
+  auto a = nlohmann::json::parse(Slurp(dir / "a.json"));
+  auto b = nlohmann::json::parse(Slurp(dir / "b.json"));
+  CHECK(a["runs"] == b["runs"]);
+  REQUIRE(Pflab(args.substr(0, args.find("--seed")) + "--seed 12 --json " + (dir / "c.json").string(), dir).exit_code ==
+          0);
+  auto c = nlohmann::json::parse(Slurp(dir / "c.json"));
+  CHECK(a["runs"] != c["runs"]);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("cli: bad input exits non-zero with a FILE:LINE: message", "[cli]") {
+  const fs::path dir = TempDir();
+  const fs::path trace = dir / "bad.jsonl";
+  {
+    std::ofstream out(trace);
+    out << R"({"format":"pflab-trace","version":1,"objects":[{"id":"o0","name":"x","size":100}]})"
+        << "\n";
+    out << R"({"t":0,"object":"o0","offset":0,"length":10})"
+        << "\n";
+    out << R"({"t":1,"object":"o0","offset":95,"length":10})"
+        << "\n";
+  }
+  auto r = Pflab("compare " + trace.string() + " --policies none", dir);
+  CHECK(r.exit_code != 0);
+  CHECK_THAT(r.err, Catch::StartsWith(trace.string() + ":3:"));
+
+  auto unknown = Pflab("compare " + trace.string() + " --policies nope", dir);
+  CHECK(unknown.exit_code != 0);
+  CHECK_THAT(unknown.err, Catch::Contains("unknown policy 'nope'"));
+
+  auto profile = Pflab("gen sequential -o " + (dir / "s.jsonl").string(), dir);
+  REQUIRE(profile.exit_code == 0);
+  auto bad_profile = Pflab("compare " + (dir / "s.jsonl").string() + " --policies none --profile mars", dir);
+  CHECK(bad_profile.exit_code != 0);
+  CHECK_THAT(bad_profile.err, Catch::Contains("gcs-regional"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("cli: policies lists every registered policy with its origin", "[cli]") {
+  const fs::path dir = TempDir();
+  auto r = Pflab("policies", dir);
+  REQUIRE(r.exit_code == 0);
+  for (const char* name : {"none", "fsspec-readahead", "gcsfs-v795", "gcsfs-adaptive", "concurrent"}) {
+    CHECK_THAT(r.out, Catch::Contains(name));
+  }
+  CHECK_THAT(r.out, Catch::Contains("origin:"));
+  fs::remove_all(dir);
+}
+
+}  // namespace

@@ -1,0 +1,193 @@
+#include "traces/generators.h"
+
+#include <algorithm>
+#include <random>
+
+#include "engine/units.h"
+
+namespace pflab::traces {
+namespace {
+
+constexpr std::uint64_t kMiB = 1ull << 20;
+
+GeneratorParams Defaults(std::uint64_t object, std::uint64_t read, std::uint64_t count) {
+  GeneratorParams p;
+  p.object_size = object;
+  p.read_size = read;
+  p.count = count;
+  p.seed = 1;
+  p.streams = 4;
+  p.stride = read;
+  return p;
+}
+
+GeneratorParams Merge(const GeneratorParams& given, const GeneratorParams& defaults) {
+  GeneratorParams p = defaults;
+  if (given.object_size) p.object_size = given.object_size;
+  if (given.read_size) p.read_size = given.read_size;
+  if (given.count) p.count = given.count;
+  if (given.seed) p.seed = given.seed;
+  if (given.streams) p.streams = given.streams;
+  p.stride = given.stride ? given.stride : (given.read_size ? given.read_size : defaults.stride);
+  p.think_ns = given.think_ns;
+  return p;
+}
+
+// Appends a read clamped to the object; returns false when it starts at or past EOF.
+bool Add(Trace& trace, const GeneratorParams& p, std::uint32_t stream, std::uint64_t offset, std::uint64_t length) {
+  const std::uint64_t size = trace.objects[0].size;
+  if (offset >= size) return false;
+  length = std::min(length, size - offset);
+  const Nanos t = static_cast<Nanos>(trace.records.size()) * p.think_ns;
+  trace.records.push_back(TraceRecord{t, stream, 0, offset, length, -1});
+  return true;
+}
+
+std::uint64_t Block(const GeneratorParams& p, std::uint64_t k) {
+  return (k - 1) * p.read_size;
+}
+
+void Sequential(Trace& t, const GeneratorParams& p) {
+  for (std::uint64_t k = 1; k <= p.count && Add(t, p, 0, Block(p, k), p.read_size); ++k) {
+  }
+}
+
+void Random(Trace& t, const GeneratorParams& p) {
+  const std::uint64_t blocks = std::max<std::uint64_t>(1, p.object_size / p.read_size);
+  std::mt19937_64 rng(p.seed);
+  std::uniform_int_distribution<std::uint64_t> pick(1, blocks);
+  for (std::uint64_t i = 0; i < p.count; ++i) Add(t, p, 0, Block(p, pick(rng)), p.read_size);
+}
+
+void Backtrack(Trace& t, const GeneratorParams& p) {
+  std::vector<std::uint64_t> blocks = {1};
+  for (std::uint64_t b = 2; blocks.size() < p.count; b += 3) {
+    for (std::uint64_t k : {b, b + 1, b + 2, b}) blocks.push_back(k);
+  }
+  blocks.resize(p.count);
+  for (std::uint64_t k : blocks) {
+    if (!Add(t, p, 0, Block(p, k), p.read_size)) break;
+  }
+}
+
+void VisitsHome(Trace& t, const GeneratorParams& p) {
+  if (p.count == 0 || !Add(t, p, 0, 0, p.read_size)) return;
+  for (std::uint64_t k = 2; t.records.size() < p.count; ++k) {
+    if (!Add(t, p, 0, Block(p, k), p.read_size)) break;
+    if (t.records.size() < p.count) Add(t, p, 0, 0, p.read_size);
+  }
+}
+
+void Strided(Trace& t, const GeneratorParams& p) {
+  for (std::uint64_t i = 0, offset = 0; i < p.count && Add(t, p, 0, offset, p.read_size); ++i) {
+    offset += p.read_size + p.stride;
+  }
+}
+
+// Layout: [row group 0: column 0 .. column C-1][row group 1: ...]...[footer][8-byte tail].
+void FooterThenColumns(Trace& t, const GeneratorParams& p) {
+  constexpr std::uint64_t kTail = 8;
+  constexpr std::uint64_t kFooter = 64 << 10;
+  constexpr std::uint64_t kRowGroups = 4;
+  constexpr std::uint64_t kColumns = 8;
+  const std::uint64_t size = t.objects[0].size;
+  if (size < kTail + kFooter + kRowGroups * kColumns) return;
+  const std::uint64_t data = size - kTail - kFooter;
+  const std::uint64_t chunk = data / (kRowGroups * kColumns);
+  auto limit_reached = [&] { return p.count && t.records.size() >= p.count; };
+  Add(t, p, 0, size - kTail, kTail);
+  if (!limit_reached()) Add(t, p, 0, size - kTail - kFooter, kFooter);
+  std::mt19937_64 rng(p.seed);
+  std::vector<std::uint64_t> columns(kColumns);
+  for (std::uint64_t c = 0; c < kColumns; ++c) columns[c] = c;
+  std::shuffle(columns.begin(), columns.end(), rng);
+  columns.resize(2);
+  std::sort(columns.begin(), columns.end());
+  for (std::uint64_t rg = 0; rg < kRowGroups; ++rg) {
+    for (std::uint64_t c : columns) {
+      const std::uint64_t begin = (rg * kColumns + c) * chunk;
+      for (std::uint64_t at = begin; at < begin + chunk; at += p.read_size) {
+        if (limit_reached()) return;
+        Add(t, p, 0, at, std::min(p.read_size, begin + chunk - at));
+      }
+    }
+  }
+}
+
+void MultiStream(Trace& t, const GeneratorParams& p) {
+  const std::uint64_t region = t.objects[0].size / p.streams;
+  std::vector<std::uint64_t> next(p.streams);
+  for (std::uint32_t s = 0; s < p.streams; ++s) next[s] = s * region;
+  for (std::uint64_t i = 0; i < p.count; ++i) {
+    const std::uint32_t s = static_cast<std::uint32_t>(i % p.streams);
+    const std::uint64_t end = (s + 1 == p.streams) ? t.objects[0].size : (s + 1) * region;
+    if (next[s] >= end) break;
+    Add(t, p, s, next[s], std::min(p.read_size, end - next[s]));
+    next[s] += p.read_size;
+  }
+}
+
+using GenerateFn = void (*)(Trace&, const GeneratorParams&);
+
+struct Entry {
+  PatternInfo info;
+  GenerateFn fn;
+};
+
+const std::vector<Entry>& Entries() {
+  static const std::vector<Entry> kEntries = {
+      {{"sequential", "blocks 1, 2, 3, ... from the start", Defaults(256 * kMiB, kMiB, 256)}, Sequential},
+      {{"random", "block-aligned uniformly random offsets", Defaults(1024 * kMiB, kMiB, 256)}, Random},
+      {{"backtrack", "1, 2,3,4,2, 5,6,7,5, ...: three new blocks, then back to the first of them",
+        Defaults(256 * kMiB, kMiB, 256)},
+       Backtrack},
+      {{"visits-home", "1, 2,1, 3,1, 4,1, ...: back to block 1 between forward jumps", Defaults(256 * kMiB, kMiB, 256)},
+       VisitsHome},
+      {{"strided", "one block, skip `stride` bytes, repeat", Defaults(512 * kMiB, kMiB, 256)}, Strided},
+      {{"footer-then-columns",
+        "Parquet-like: 8-byte tail, 64 KiB footer, then 2 of 8 columns of each of 4 row groups, read sequentially",
+        Defaults(256 * kMiB, kMiB, 0)},
+       FooterThenColumns},
+      {{"multi-stream", "`streams` interleaved sequential readers over consecutive regions",
+        Defaults(256 * kMiB, kMiB, 256)},
+       MultiStream},
+  };
+  return kEntries;
+}
+
+}  // namespace
+
+const std::vector<PatternInfo>& Patterns() {
+  static const std::vector<PatternInfo> kPatterns = [] {
+    std::vector<PatternInfo> out;
+    for (const auto& e : Entries()) out.push_back(e.info);
+    return out;
+  }();
+  return kPatterns;
+}
+
+Result<Trace> Generate(const std::string& pattern, const GeneratorParams& given) {
+  const Entry* entry = nullptr;
+  for (const auto& e : Entries()) {
+    if (e.info.name == pattern) entry = &e;
+  }
+  if (!entry) {
+    std::string names;
+    for (const auto& e : Entries()) names += (names.empty() ? "" : ", ") + e.info.name;
+    return InvalidArgument("unknown pattern '" + pattern + "' (known: " + names + ")");
+  }
+  const GeneratorParams p = Merge(given, entry->info.defaults);
+  if (p.read_size == 0 || p.object_size == 0) return InvalidArgument("object and read sizes must be positive");
+  if (p.streams == 0) return InvalidArgument("--streams must be at least 1");
+  Trace trace;
+  trace.name = pattern;
+  trace.objects.push_back({"o0", "pflab", pattern + ".bin", p.object_size});
+  trace.source = {
+      {"generator", pattern}, {"object_size", p.object_size}, {"read_size", p.read_size}, {"count", p.count},
+      {"seed", p.seed},       {"streams", p.streams},         {"stride", p.stride},       {"think_ns", p.think_ns}};
+  entry->fn(trace, p);
+  if (trace.records.empty()) return InvalidArgument("pattern " + pattern + " produced no reads with these parameters");
+  return trace;
+}
+
+}  // namespace pflab::traces

@@ -1,0 +1,172 @@
+#include "traces/trace_io.h"
+
+#include <filesystem>
+#include <fstream>
+#include <istream>
+#include <ostream>
+#include <unordered_map>
+
+namespace pflab::traces {
+namespace {
+
+class LineError {
+ public:
+  LineError(const std::string& file, std::uint64_t line) : prefix_(file + ":" + std::to_string(line) + ": ") {}
+  Error operator()(const std::string& what) const { return InvalidArgument(prefix_ + what); }
+
+ private:
+  std::string prefix_;
+};
+
+// Reads a required or optional non-negative integer field.
+Result<std::uint64_t> Unsigned(const nlohmann::json& j, const char* field, const LineError& error, bool required,
+                               std::uint64_t fallback = 0) {
+  auto it = j.find(field);
+  if (it == j.end()) {
+    if (required) return error(std::string("missing field \"") + field + "\"");
+    return fallback;
+  }
+  if (it->is_number_unsigned()) return it->get<std::uint64_t>();
+  if (it->is_number_integer()) return error(std::string("\"") + field + "\" is negative: " + it->dump());
+  return error(std::string("\"") + field + "\" must be a non-negative integer, got " + it->dump());
+}
+
+Result<Trace> ParseHeader(const nlohmann::json& h, const LineError& error) {
+  if (!h.is_object()) return error("the header must be a JSON object");
+  if (!h.contains("format")) return error("the first line must be the header with \"format\":\"pflab-trace\"");
+  if (h["format"] != kTraceFormat) return error("unknown format " + h["format"].dump() + " (expected \"pflab-trace\")");
+  if (!h.contains("version") || !h["version"].is_number_integer())
+    return error("header is missing an integer \"version\"");
+  if (h["version"] != kTraceVersion) {
+    return error("unsupported trace version " + h["version"].dump() + " (this pflab reads version 1)");
+  }
+  if (!h.contains("objects") || !h["objects"].is_array() || h["objects"].empty()) {
+    return error("header needs a non-empty \"objects\" array");
+  }
+  Trace trace;
+  std::unordered_map<std::string, std::size_t> seen;
+  for (std::size_t i = 0; i < h["objects"].size(); ++i) {
+    const auto& o = h["objects"][i];
+    const std::string where = "objects[" + std::to_string(i) + "]";
+    if (!o.is_object()) return error(where + " must be an object");
+    if (!o.contains("id") || !o["id"].is_string()) return error(where + " needs a string \"id\"");
+    TraceObject object;
+    object.id = o["id"].get<std::string>();
+    if (!seen.emplace(object.id, i).second) return error("duplicate object id \"" + object.id + "\"");
+    object.name = o.contains("name") && o["name"].is_string() ? o["name"].get<std::string>() : object.id;
+    object.bucket = o.contains("bucket") && o["bucket"].is_string() ? o["bucket"].get<std::string>() : "pflab";
+    auto size = Unsigned(o, "size", error, true);
+    if (!size) return InvalidArgument(size.error().message + " in " + where);
+    object.size = *size;
+    trace.objects.push_back(std::move(object));
+  }
+  if (h.contains("source")) trace.source = h["source"];
+  return trace;
+}
+
+}  // namespace
+
+Result<Trace> ParseTrace(std::istream& in, const std::string& name) {
+  std::string line;
+  std::uint64_t line_no = 0;
+  bool have_header = false;
+  Trace trace;
+  std::unordered_map<std::string, std::uint32_t> ids;
+  Nanos last_t = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    std::size_t first = line.find_first_not_of(" \t");
+    if (first == std::string::npos || line[first] == '#') continue;
+    const LineError error(name, line_no);
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return error("malformed JSON: " + line.substr(0, 80));
+    if (!have_header) {
+      auto header = ParseHeader(j, error);
+      if (!header) return header.error();
+      trace = std::move(*header);
+      for (std::uint32_t i = 0; i < trace.objects.size(); ++i) ids[trace.objects[i].id] = i;
+      have_header = true;
+      continue;
+    }
+    if (!j.is_object()) return error("a read record must be a JSON object");
+    if (j.contains("format")) return error("a second header; the header must be the first line only");
+    TraceRecord r;
+    auto t = Unsigned(j, "t", error, true);
+    if (!t) return t.error();
+    r.t_ns = static_cast<Nanos>(*t);
+    if (r.t_ns < last_t) {
+      return error("\"t\" goes backwards (" + std::to_string(r.t_ns) + " after " + std::to_string(last_t) +
+                   "); records must be in issue order");
+    }
+    last_t = r.t_ns;
+    auto stream = Unsigned(j, "stream", error, false, 0);
+    if (!stream) return stream.error();
+    if (*stream > 0xffffffffull) return error("\"stream\" is too large");
+    r.stream = static_cast<std::uint32_t>(*stream);
+    if (auto it = j.find("object"); it != j.end()) {
+      if (!it->is_string()) return error("\"object\" must be a string id from the header");
+      auto id = ids.find(it->get<std::string>());
+      if (id == ids.end()) return error("unknown object id " + it->dump());
+      r.object = id->second;
+    } else if (trace.objects.size() != 1) {
+      return error("missing field \"object\" (the header lists several objects)");
+    }
+    auto offset = Unsigned(j, "offset", error, true);
+    if (!offset) return offset.error();
+    auto length = Unsigned(j, "length", error, true);
+    if (!length) return length.error();
+    r.offset = *offset;
+    r.length = *length;
+    const TraceObject& object = trace.objects[r.object];
+    if (r.offset > object.size || r.length > object.size - r.offset) {
+      return error("read beyond EOF: offset+length=" + std::to_string(r.offset) + "+" + std::to_string(r.length) +
+                   " > size " + std::to_string(object.size) + " of object \"" + object.id + "\"");
+    }
+    if (j.contains("dur")) {
+      auto dur = Unsigned(j, "dur", error, true);
+      if (!dur) return dur.error();
+      r.duration_ns = static_cast<Nanos>(*dur);
+    }
+    trace.records.push_back(r);
+  }
+  if (!have_header) return InvalidArgument(name + ":1: empty trace (no header line)");
+  return trace;
+}
+
+Result<Trace> ReadTrace(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFound(path + ":0: cannot open the trace file");
+  auto trace = ParseTrace(in, path);
+  if (!trace) return trace;
+  trace->name = std::filesystem::path(path).stem().string();
+  return trace;
+}
+
+void WriteTrace(std::ostream& out, const Trace& trace) {
+  nlohmann::json header = {{"format", kTraceFormat}, {"version", kTraceVersion}, {"objects", nlohmann::json::array()}};
+  for (const auto& o : trace.objects) {
+    header["objects"].push_back({{"id", o.id}, {"bucket", o.bucket}, {"name", o.name}, {"size", o.size}});
+  }
+  header["source"] = trace.source;
+  out << header.dump() << "\n";
+  const bool single = trace.objects.size() == 1;
+  for (const auto& r : trace.records) {
+    out << "{\"t\":" << r.t_ns << ",\"stream\":" << r.stream;
+    if (!single) out << ",\"object\":" << nlohmann::json(trace.objects[r.object].id).dump();
+    out << ",\"offset\":" << r.offset << ",\"length\":" << r.length;
+    if (r.duration_ns >= 0) out << ",\"dur\":" << r.duration_ns;
+    out << "}\n";
+  }
+}
+
+Status WriteTrace(const std::string& path, const Trace& trace) {
+  std::ofstream out(path, std::ios::binary);
+  if (!out) return InvalidArgument(path + ": cannot write the trace file");
+  WriteTrace(out, trace);
+  out.close();
+  if (!out) return InvalidArgument(path + ": writing the trace file failed");
+  return OkStatus();
+}
+
+}  // namespace pflab::traces

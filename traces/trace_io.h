@@ -1,0 +1,30 @@
+// Trace format v1 (JSON Lines): reading with validation, and writing.
+//
+// Line 1 is the header: {"format":"pflab-trace","version":1,"objects":[{"id","name","size"[,"bucket"]}],
+// "source":{...}}. Every further line is one read, in issue order:
+// {"t":NS,"stream":S,"object":"ID","offset":N,"length":N[,"dur":NS]}. "stream" defaults to 0, "object"
+// may be left out when the header has exactly one object, "dur" (the recorded duration) is optional.
+// Blank lines and lines starting with '#' are skipped; unknown fields are ignored so newer writers can
+// add fields. Every error names the file and the line: "FILE:LINE: what is wrong".
+#pragma once
+
+#include <iosfwd>
+#include <string>
+
+#include "engine/result.h"
+#include "traces/trace.h"
+
+namespace pflab::traces {
+
+inline constexpr const char* kTraceFormat = "pflab-trace";
+inline constexpr int kTraceVersion = 1;
+
+/// Reads and validates a trace file; the trace's name is the file's stem.
+Result<Trace> ReadTrace(const std::string& path);
+/// Parses a trace from a stream; `display_name` prefixes error messages.
+Result<Trace> ParseTrace(std::istream& in, const std::string& display_name);
+/// Writes a trace file.
+Status WriteTrace(const std::string& path, const Trace& trace);
+void WriteTrace(std::ostream& out, const Trace& trace);
+
+}  // namespace pflab::traces
