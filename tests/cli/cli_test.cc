@@ -46,7 +46,7 @@ Outcome Pflab(const std::string& args, const fs::path& dir) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(dir / "stdout"), Slurp(dir / "stderr")};
 }
 
-TEST_CASE("cli: gen then compare writes schema-versioned JSON, Markdown and event logs", "[cli]") {
+TEST_CASE("cli: gen then compare writes schema-versioned JSON- Markdown and event logs", "[cli]") {
   const fs::path dir = TempDir();
   const std::string trace = (dir / "seq.jsonl").string();
   auto gen = Pflab("gen sequential --object-size 64MiB --read-size 1MiB --count 24 --seed 3 -o " + trace, dir);

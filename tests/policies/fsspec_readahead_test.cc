@@ -58,7 +58,7 @@ TEST_CASE("readahead: sequential 1 MiB reads fetch two 6 MiB windows", "[policie
   CHECK(h.cache.misses() == 2);
 }
 
-TEST_CASE("readahead: backtrack 1,2,3,4,2,5,6,7,5", "[policies][fsspec-readahead]") {
+TEST_CASE("readahead: backtrack 1-2-3-4-2-5-6-7-5", "[policies][fsspec-readahead]") {
   Harness h(64 * kMiB);
   for (int k : {1, 2, 3, 4, 2, 5, 6, 7, 5}) h.Block(k);
   // [0,6) serves 1..6; 7 misses -> [6,12); going back to 5 is a miss -> [4, 5+5).
@@ -67,7 +67,7 @@ TEST_CASE("readahead: backtrack 1,2,3,4,2,5,6,7,5", "[policies][fsspec-readahead
   CHECK(h.Fetched() == 18 * kMiB);
 }
 
-TEST_CASE("readahead: visits-home 1,2,1,3,1,4,1,5 is one request", "[policies][fsspec-readahead]") {
+TEST_CASE("readahead: visits-home 1-2-1-3-1-4-1-5 is one request", "[policies][fsspec-readahead]") {
   Harness h(64 * kMiB);
   for (int k : {1, 2, 1, 3, 1, 4, 1, 5}) h.Block(k);
   REQUIRE(h.lower.requests == std::vector<Req>{{0, 6 * kMiB, 0, 0}});

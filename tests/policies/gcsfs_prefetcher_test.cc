@@ -82,7 +82,7 @@ TEST_CASE("gcsfs-adaptive: sequential 1 MiB x12 is 12 calls / 20 MiB", "[policie
   CHECK(h.FetchedMiB() == 20);
 }
 
-TEST_CASE("gcsfs: backtrack 1,2,3,4,2,5,6,7,5", "[policies][gcsfs]") {
+TEST_CASE("gcsfs: backtrack 1-2-3-4-2-5-6-7-5", "[policies][gcsfs]") {
   // Both: 4->2 and 2->5 are hard seeks (5 lies beyond producer.current_offset after the restart), so is
   // 7->5; main's local seek (#930) does not apply because 2 is outside the current block.
   SECTION("v795: 16 calls / 16 MiB") {
@@ -99,7 +99,7 @@ TEST_CASE("gcsfs: backtrack 1,2,3,4,2,5,6,7,5", "[policies][gcsfs]") {
   }
 }
 
-TEST_CASE("gcsfs: visits-home 1,2,1,3,1,4,1,5", "[policies][gcsfs]") {
+TEST_CASE("gcsfs: visits-home 1-2-1-3-1-4-1-5", "[policies][gcsfs]") {
   SECTION("v795: 11 calls / 11 MiB; every return and jump is a hard seek") {
     Harness h(GcsfsVariant::kV795, 64 * kMiB);
     for (int k : {1, 2, 1, 3, 1, 4, 1, 5}) h.Block(k);
@@ -114,7 +114,7 @@ TEST_CASE("gcsfs: visits-home 1,2,1,3,1,4,1,5", "[policies][gcsfs]") {
   }
 }
 
-TEST_CASE("gcsfs: stride (read 1, skip 1) never prefetches", "[policies][gcsfs]") {
+TEST_CASE("gcsfs: stride read 1- skip 1 never prefetches", "[policies][gcsfs]") {
   for (auto variant : {GcsfsVariant::kV795, GcsfsVariant::kMain}) {
     Harness h(variant, 64 * kMiB);
     for (int k = 1; k <= 15; k += 2) h.Block(k);
@@ -123,7 +123,7 @@ TEST_CASE("gcsfs: stride (read 1, skip 1) never prefetches", "[policies][gcsfs]"
   }
 }
 
-TEST_CASE("gcsfs: re-reading [3.5,4) after [3,4)", "[policies][gcsfs]") {
+TEST_CASE("gcsfs: re-reading 3.5-4 after 3-4", "[policies][gcsfs]") {
   SECTION("v795: a hard seek refetches") {
     Harness h(GcsfsVariant::kV795, 64 * kMiB);
     for (int k = 1; k <= 4; ++k) h.Block(k);

@@ -5,7 +5,7 @@
 namespace pflab::policies {
 namespace {
 
-TEST_CASE("stack specs parse into layers, top first", "[policies][registry]") {
+TEST_CASE("stack specs parse into layers- top first", "[policies][registry]") {
   auto spec = ParseStackSpec(" fsspec-readahead(blocksize=5MiB) > gcsfs-v795 > concurrent(parts=4, rule=v795) ");
   REQUIRE(spec.ok());
   CHECK(spec->text == "fsspec-readahead(blocksize=5MiB) > gcsfs-v795 > concurrent(parts=4, rule=v795)");

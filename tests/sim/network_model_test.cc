@@ -8,7 +8,7 @@
 namespace pflab::sim {
 namespace {
 
-TEST_CASE("profiles: the bundled file has the required profiles, each number sourced", "[sim][network]") {
+TEST_CASE("profiles: the bundled file has the required profiles- each number sourced", "[sim][network]") {
   auto all = LoadProfiles(DefaultProfilesPath());
   REQUIRE(all.ok());
   for (const char* name : {"gcs-regional", "gcs-cross-region", "local-fast"}) {
@@ -32,7 +32,7 @@ TEST_CASE("profiles: the bundled file has the required profiles, each number sou
   CHECK(all->at("local-fast").constant_latency());
 }
 
-TEST_CASE("profiles: unknown names list the known ones; bad files name the path", "[sim][network]") {
+TEST_CASE("profiles: unknown names list the known ones - bad files name the path", "[sim][network]") {
   auto missing = FindProfile("mars");
   REQUIRE(!missing.ok());
   CHECK_THAT(missing.error().message, Catch::Contains("gcs-regional"));

@@ -6,7 +6,7 @@
 namespace pflab::sim {
 namespace {
 
-TEST_CASE("sim scheduler: events run in time order, ties in posting order", "[sim][scheduler]") {
+TEST_CASE("sim scheduler: events run in time order- ties in posting order", "[sim][scheduler]") {
   SimScheduler s;
   std::vector<int> order;
   s.PostAt(30, [&] { order.push_back(3); });
@@ -19,7 +19,7 @@ TEST_CASE("sim scheduler: events run in time order, ties in posting order", "[si
   CHECK(s.events_run() == 4);
 }
 
-TEST_CASE("sim scheduler: cancel before running, not after", "[sim][scheduler]") {
+TEST_CASE("sim scheduler: cancel before running- not after", "[sim][scheduler]") {
   SimScheduler s;
   int ran = 0;
   TimerId a = s.PostAt(5, [&] { ++ran; });
@@ -37,7 +37,7 @@ TEST_CASE("sim scheduler: cancel before running, not after", "[sim][scheduler]")
   CHECK(s.Cancel(c));
 }
 
-TEST_CASE("sim scheduler: tasks posting tasks, past times run now, RunUntil stops at the deadline",
+TEST_CASE("sim scheduler: tasks posting tasks- past times run now- RunUntil stops at the deadline",
           "[sim][scheduler]") {
   SimScheduler s;
   std::vector<Nanos> at;

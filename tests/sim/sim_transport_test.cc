@@ -132,7 +132,7 @@ TEST_CASE("sim transport: cancel while queued or in latency", "[sim][transport]"
   CHECK(c.at == 20 * kMillisecond);
 }
 
-TEST_CASE("sim transport: the same seed gives the same completions; another seed differs", "[sim][transport]") {
+TEST_CASE("sim transport: the same seed gives the same completions - another seed differs", "[sim][transport]") {
   NetworkProfile p = Constant(30 * kMillisecond, 100 * kMB, 1000 * kMB);
   p.latency_p99_ns = 200 * kMillisecond;
   auto run = [&](std::uint64_t seed) {
@@ -160,7 +160,7 @@ TEST_CASE("sim transport: lognormal latency reproduces median and p99", "[sim][n
   CHECK(static_cast<double>(v[v.size() * 99 / 100]) == Approx(200e6).epsilon(0.05));
 }
 
-TEST_CASE("sim transport: with payload, every byte is the object's content", "[sim][transport]") {
+TEST_CASE("sim transport: with payload- every byte is the object's content", "[sim][transport]") {
   Fixture f(Constant(kMillisecond, 100 * kMB, 1000 * kMB), 1, true);
   auto chunk = Chunk::Make(100003, true, &f.account);
   Done d;

@@ -23,7 +23,7 @@ GeneratorParams P(std::uint64_t object, std::uint64_t read, std::uint64_t count)
   return p;
 }
 
-TEST_CASE("generators: backtrack, visits-home and strided block sequences", "[traces][gen]") {
+TEST_CASE("generators: backtrack- visits-home and strided block sequences", "[traces][gen]") {
   auto b = Generate("backtrack", P(64 * kMiB, kMiB, 13));
   REQUIRE(b.ok());
   CHECK(Blocks(*b, kMiB) == std::vector<std::uint64_t>{1, 2, 3, 4, 2, 5, 6, 7, 5, 8, 9, 10, 8});
@@ -46,7 +46,7 @@ TEST_CASE("generators: sequential covers the object and clamps the last read", "
   CHECK(t->records.back().length == 5);
 }
 
-TEST_CASE("generators: random is aligned, seeded and in bounds", "[traces][gen]") {
+TEST_CASE("generators: random is aligned- seeded and in bounds", "[traces][gen]") {
   GeneratorParams p = P(1024 * kMiB, kMiB, 500);
   p.seed = 9;
   auto a = Generate("random", p);
@@ -79,7 +79,7 @@ TEST_CASE("generators: multi-stream interleaves sequential readers", "[traces][g
   }
 }
 
-TEST_CASE("generators: footer-then-columns reads the tail, the footer, then column chunks", "[traces][gen]") {
+TEST_CASE("generators: footer-then-columns reads the tail- the footer- then column chunks", "[traces][gen]") {
   auto t = Generate("footer-then-columns", {});
   REQUIRE(t.ok());
   const std::uint64_t size = t->objects[0].size;
@@ -96,7 +96,7 @@ TEST_CASE("generators: footer-then-columns reads the tail, the footer, then colu
   }
 }
 
-TEST_CASE("generators: every default trace is valid and small; unknown patterns list all", "[traces][gen]") {
+TEST_CASE("generators: every default trace is valid and small - unknown patterns list all", "[traces][gen]") {
   for (const auto& info : Patterns()) {
     INFO(info.name);
     auto t = Generate(info.name, {});

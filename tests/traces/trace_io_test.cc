@@ -46,7 +46,7 @@ TEST_CASE("trace io: write then read gives the same trace", "[traces]") {
   CHECK(back->source["generator"] == "hand");
 }
 
-TEST_CASE("trace io: optional fields, comments and blank lines", "[traces]") {
+TEST_CASE("trace io: optional fields- comments and blank lines", "[traces]") {
   auto t = Parse(std::string(kHeader) + "\n\n# a comment\n{\"t\":3,\"offset\":10,\"length\":5,\"extra\":true}\n");
   REQUIRE(t.ok());
   REQUIRE(t->records.size() == 1);

@@ -1,0 +1,189 @@
+// Whole runs: every policy on every pattern with every delivered byte checked, determinism of the
+// event log, closed-loop think time, and metric identities.
+#include "replay/simulation.h"
+
+#include <catch2/catch.hpp>
+#include <vector>
+
+#include "policies/registry.h"
+#include "traces/generators.h"
+
+namespace pflab::replay {
+namespace {
+
+constexpr std::uint64_t kKiB = 1024;
+constexpr std::uint64_t kMiB = 1024 * kKiB;
+
+sim::NetworkProfile Profile(const char* name) {
+  auto p = sim::FindProfile(name);
+  REQUIRE(p.ok());
+  return *p;
+}
+
+SimulationConfig Config(const traces::Trace& trace, const std::string& policy, const char* profile = "gcs-regional") {
+  SimulationConfig c;
+  c.trace = &trace;
+  auto spec = policies::ParseStackSpec(policy);
+  REQUIRE(spec.ok());
+  c.policy = *spec;
+  c.profile_name = profile;
+  c.profile = Profile(profile);
+  c.seed = 3;
+  return c;
+}
+
+std::uint64_t ExpectedBytes(const traces::Trace& t) {
+  std::uint64_t total = 0;
+  for (const auto& r : t.records) total += r.length;
+  return total;
+}
+
+class VectorSink final : public EventSink {
+ public:
+  void OnEvent(const Event& e) override { events.push_back(e); }
+  std::vector<Event> events;
+};
+
+bool Same(const std::vector<Event>& x, const std::vector<Event>& y) {
+  if (x.size() != y.size()) return false;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const Event& a = x[i];
+    const Event& b = y[i];
+    if (a.t_ns != b.t_ns || a.type != b.type || std::string(a.layer) != b.layer || a.stream != b.stream ||
+        a.offset != b.offset || a.length != b.length || a.bytes != b.bytes) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::vector<std::string> AllPolicies() {
+  std::vector<std::string> out;
+  for (const auto& p : policies::RegisteredPolicies()) out.push_back(p.name);
+  out.push_back("gcsfs-v795(concurrency=4)");
+  out.push_back("fsspec-readahead > gcsfs-v795");
+  out.push_back("fsspec-readahead(blocksize=1MiB) > gcsfs-adaptive(concurrency=2) > concurrent(parts=2,min=256KiB)");
+  out.push_back("concurrent(parts=4,min=64KiB,rule=v795)");
+  return out;
+}
+
+TEST_CASE("simulation: every policy on every pattern delivers exactly the object's bytes", "[replay][bytes]") {
+  for (const auto& pattern : traces::Patterns()) {
+    traces::GeneratorParams params;
+    params.object_size = 24 * kMiB + 12345;
+    params.read_size = 200 * kKiB;
+    params.count = 150;
+    auto trace = traces::Generate(pattern.name, params);
+    REQUIRE(trace.ok());
+    for (const auto& policy : AllPolicies()) {
+      for (const char* profile : {"gcs-regional", "local-fast"}) {
+        INFO(pattern.name << " x " << policy << " on " << profile);
+        SimulationConfig c = Config(*trace, policy, profile);
+        c.verify_bytes = true;
+        auto result = RunSimulation(c);
+        REQUIRE(result.ok());
+        const Metrics& m = result->metrics;
+        CHECK(m.reads == trace->records.size());
+        CHECK(m.reads_failed == 0);
+        CHECK(m.bytes_read == ExpectedBytes(*trace));
+        CHECK(m.bytes_fetched >= m.bytes_wasted);
+        CHECK(m.requests >= 1);
+        CHECK(m.peak_memory_bytes > 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("simulation: the same seed gives the same event log and numbers", "[replay][determinism]") {
+  traces::GeneratorParams params;
+  params.count = 300;
+  params.streams = 3;
+  auto trace = traces::Generate("multi-stream", params);
+  REQUIRE(trace.ok());
+  for (const char* policy : {"gcsfs-adaptive", "fsspec-readahead > gcsfs-v795", "none"}) {
+    INFO(policy);
+    VectorSink a, b, c;
+    SimulationConfig config = Config(*trace, policy);
+    config.event_log = &a;
+    auto ra = RunSimulation(config);
+    config.event_log = &b;
+    auto rb = RunSimulation(config);
+    config.seed = 4;
+    config.event_log = &c;
+    auto rc = RunSimulation(config);
+    REQUIRE((ra.ok() && rb.ok() && rc.ok()));
+    CHECK(a.events.size() > 600);  // 300 reads emit 600 reader events, plus fetches
+    CHECK(Same(a.events, b.events));
+    CHECK(!Same(a.events, c.events));
+    CHECK(ra->metrics.ToJson() == rb->metrics.ToJson());
+    CHECK(ra->events_run == rb->events_run);
+  }
+}
+
+TEST_CASE("simulation: closed loop with recorded think time", "[replay][think]") {
+  // Constant 10 ms latency, 1 GB/s: a 1 MB read takes 11 ms.
+  traces::Trace t;
+  t.name = "hand";
+  t.objects.push_back({"o0", "b", "o", 100 * 1000 * 1000});
+  // Issued at 0, 50 ms (after a 20 ms recorded read, so 30 ms think) and 60 ms (dur unknown after the
+  // second read: think 10 ms).
+  t.records = {{0, 0, 0, 0, 1000000, 20 * kMillisecond},
+               {50 * kMillisecond, 0, 0, 1000000, 1000000, -1},
+               {60 * kMillisecond, 0, 0, 2000000, 1000000, -1}};
+  SimulationConfig c = Config(t, "none", "local-fast");
+  c.profile.latency_median_ns = 10 * kMillisecond;
+  c.profile.stream_bandwidth_bytes_per_s = 1e9;
+  auto recorded = RunSimulation(c);
+  REQUIRE(recorded.ok());
+  // 11 + 30 + 11 + 10 + 11 ms.
+  CHECK(recorded->metrics.elapsed_s == Approx(0.073).margin(1e-9));
+  CHECK(recorded->metrics.stall_s == Approx(0.033).margin(1e-9));
+  c.think = *ThinkTime::Parse("zero");
+  CHECK(RunSimulation(c)->metrics.elapsed_s == Approx(0.033).margin(1e-9));
+  c.think = *ThinkTime::Parse("x2");
+  CHECK(RunSimulation(c)->metrics.elapsed_s == Approx(0.113).margin(1e-9));
+  CHECK(!ThinkTime::Parse("x").ok());
+  CHECK(!ThinkTime::Parse("fast").ok());
+}
+
+TEST_CASE("simulation: metric identities for none and readahead", "[replay][metrics]") {
+  auto seq = traces::Generate("sequential", {});
+  auto rnd = traces::Generate("random", {});
+  REQUIRE((seq.ok() && rnd.ok()));
+  auto none = RunSimulation(Config(*seq, "none"));
+  REQUIRE(none.ok());
+  CHECK(none->metrics.requests == seq->records.size());
+  CHECK(none->metrics.bytes_fetched == none->metrics.bytes_read);
+  CHECK(none->metrics.bytes_wasted == 0);
+  CHECK(none->metrics.peak_memory_bytes == kMiB);
+  CHECK(none->metrics.cost_usd == Approx(4e-7 * static_cast<double>(seq->records.size())));
+  CHECK(none->metrics.stall_s == Approx(none->metrics.elapsed_s));
+
+  auto ra = RunSimulation(Config(*rnd, "fsspec-readahead"));
+  REQUIRE(ra.ok());
+  // Random 1 MiB reads over 1 GiB: nearly every read misses and fetches 6 MiB, using 1 of them.
+  CHECK(ra->metrics.bytes_fetched > 5 * ra->metrics.bytes_read);
+  CHECK(ra->metrics.bytes_wasted >= ra->metrics.bytes_fetched - ra->metrics.bytes_read);
+}
+
+TEST_CASE("simulation: parallel streams overlap", "[replay][metrics]") {
+  traces::GeneratorParams params;
+  params.streams = 4;
+  auto trace = traces::Generate("multi-stream", params);
+  REQUIRE(trace.ok());
+  auto r = RunSimulation(Config(*trace, "none"));
+  REQUIRE(r.ok());
+  CHECK(r->metrics.stall_s > 3 * r->metrics.elapsed_s);
+}
+
+TEST_CASE("simulation: a bad policy spec is an error- not a crash", "[replay]") {
+  auto trace = traces::Generate("sequential", {});
+  SimulationConfig c = Config(*trace, "none");
+  c.policy.layers[0].params["x"] = "1";
+  auto r = RunSimulation(c);
+  REQUIRE(!r.ok());
+  CHECK_THAT(r.error().message, Catch::Contains("no parameter 'x'"));
+}
+
+}  // namespace
+}  // namespace pflab::replay
