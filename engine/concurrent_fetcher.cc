@@ -44,7 +44,9 @@ ConcurrentFetcher::~ConcurrentFetcher() {
   // Cancel whatever is still in flight. The transport still completes those fetches later, on the
   // scheduler; the liveness token turns those late callbacks into no-ops.
   *alive_ = false;
-  for (auto& [id, read] : reads_) CancelParts(read);
+  for (auto& read : reads_) {
+    if (read.live) CancelParts(read);
+  }
   reads_.clear();
 }
 
@@ -52,21 +54,43 @@ ReadId ConcurrentFetcher::Read(ByteRange range, ReadCallback done) {
   return ReadSplit(range, options_.parts, std::move(done));
 }
 
+ConcurrentFetcher::PendingRead* ConcurrentFetcher::Find(ReadId id) {
+  const std::uint64_t slot = (id & 0xffffffffu) - 1;
+  if (id == 0 || slot >= reads_.size()) return nullptr;
+  PendingRead& read = reads_[slot];
+  return read.live && read.generation == static_cast<std::uint32_t>(id >> 32) ? &read : nullptr;
+}
+
 ReadId ConcurrentFetcher::ReadSplit(ByteRange range, std::uint32_t max_parts, ReadCallback done) {
-  const ReadId id = next_id_++;
   range.end = std::min(range.end, object_.size);
   if (range.empty()) {
     ctx_.scheduler->Post([done = std::move(done)] { done(Slices{}); });
-    return id;
+    return 0;  // nothing to cancel
   }
   std::uint32_t parts = std::max<std::uint32_t>(1, std::min(max_parts, options_.parts));
-  PendingRead& read = reads_[id];
+  std::uint32_t slot;
+  if (!free_reads_.empty()) {
+    slot = free_reads_.back();
+    free_reads_.pop_back();
+  } else {
+    slot = static_cast<std::uint32_t>(reads_.size());
+    reads_.emplace_back();
+  }
+  PendingRead& read = reads_[slot];
+  const ReadId id = (static_cast<ReadId>(read.generation) << 32) | (static_cast<ReadId>(slot) + 1);
+  read.live = true;
+  ++live_reads_;
+  read.parts.clear();
   read.range = range;
   read.chunk = Chunk::Make(range.size(), transport_->wants_payload(), account_);
   read.started = ctx_.scheduler->Now();
   read.done = std::move(done);
-  for (const ByteRange& r : SplitRange(range, parts, options_.min_part_bytes, options_.rule)) {
-    read.parts.push_back(Part{r, r.begin - range.begin});
+  if (parts == 1 || range.size() < options_.min_part_bytes) {
+    read.parts.push_back(Part{range, 0});  // the common case, without building a split list
+  } else {
+    for (const ByteRange& r : SplitRange(range, parts, options_.min_part_bytes, options_.rule)) {
+      read.parts.push_back(Part{r, r.begin - range.begin});
+    }
   }
   read.parts_left = read.parts.size();
   for (std::size_t i = 0; i < read.parts.size(); ++i) StartPart(id, i);
@@ -74,9 +98,9 @@ ReadId ConcurrentFetcher::ReadSplit(ByteRange range, std::uint32_t max_parts, Re
 }
 
 void ConcurrentFetcher::StartPart(ReadId id, std::size_t index) {
-  auto it = reads_.find(id);
-  if (it == reads_.end()) return;
-  PendingRead& read = it->second;
+  PendingRead* found = Find(id);
+  if (!found) return;
+  PendingRead& read = *found;
   Part& part = read.parts[index];
   part.backoff_timer = 0;
   ++part.attempts;
@@ -96,9 +120,9 @@ Nanos ConcurrentFetcher::Backoff(std::uint32_t attempts) {
 }
 
 void ConcurrentFetcher::OnPartDone(ReadId id, std::size_t index, const FetchOutcome& outcome) {
-  auto it = reads_.find(id);
-  if (it == reads_.end()) return;
-  PendingRead& read = it->second;
+  PendingRead* found = Find(id);
+  if (!found) return;
+  PendingRead& read = *found;
   Part& part = read.parts[index];
   part.fetch = 0;
   const ByteRange asked = part.range;
@@ -142,16 +166,23 @@ void ConcurrentFetcher::OnPartDone(ReadId id, std::size_t index, const FetchOutc
   Finish(id, std::move(final_error));
 }
 
-void ConcurrentFetcher::Finish(ReadId id, Result<Slices> result) {
-  auto it = reads_.find(id);
-  assert(it != reads_.end());
-  PendingRead read = std::move(it->second);
-  reads_.erase(it);
-  // The first failure cancels the siblings still in flight or waiting to retry.
-  CancelParts(read);
+void ConcurrentFetcher::Release(PendingRead& read) {
+  read.live = false;
+  ++read.generation;
   read.chunk.reset();
+  --live_reads_;
+  free_reads_.push_back(static_cast<std::uint32_t>(&read - reads_.data()));
+}
+
+void ConcurrentFetcher::Finish(ReadId id, Result<Slices> result) {
+  PendingRead* read = Find(id);
+  assert(read != nullptr);
+  // The first failure cancels the siblings still in flight or waiting to retry.
+  CancelParts(*read);
+  ReadCallback done = std::move(read->done);
+  Release(*read);
   // Completion is already on the scheduler (we are inside a transport callback or a timer).
-  read.done(std::move(result));
+  done(std::move(result));
 }
 
 void ConcurrentFetcher::CancelParts(PendingRead& read) {
@@ -169,11 +200,11 @@ void ConcurrentFetcher::CancelParts(PendingRead& read) {
 }
 
 void ConcurrentFetcher::Cancel(ReadId id) {
-  auto it = reads_.find(id);
-  if (it == reads_.end()) return;
-  CancelParts(it->second);
-  ReadCallback done = std::move(it->second.done);
-  reads_.erase(it);
+  PendingRead* read = Find(id);
+  if (!read) return;
+  CancelParts(*read);
+  ReadCallback done = std::move(read->done);
+  Release(*read);
   ctx_.scheduler->Post([done = std::move(done)] { done(Cancelled("read cancelled")); });
 }
 

@@ -11,9 +11,9 @@
 // - kMain (gcsfs#926 concurrency.split_range): min(parts, size / min) parts once size >= min.
 #pragma once
 
+#include <boost/container/small_vector.hpp>
 #include <cstdint>
 #include <random>
-#include <unordered_map>
 #include <vector>
 
 #include "engine/source.h"
@@ -52,7 +52,7 @@ class ConcurrentFetcher final : public Source {
   std::uint64_t size() const override { return object_.size; }
   const char* name() const override { return kBackendLayer; }
 
-  std::size_t in_flight() const { return reads_.size(); }
+  std::size_t in_flight() const { return live_reads_; }
 
  private:
   struct Part {
@@ -64,18 +64,24 @@ class ConcurrentFetcher final : public Source {
     bool done = false;
   };
   struct PendingRead {
+    bool live = false;
+    std::uint32_t generation = 0;
     ByteRange range;
     std::shared_ptr<Chunk> chunk;
-    std::vector<Part> parts;
+    boost::container::small_vector<Part, 1> parts;
     std::size_t parts_left = 0;
     Nanos started = 0;
     ReadCallback done;
   };
+  // Reads live in a slab indexed by the low half of their id; the high half is a generation, so a
+  // stale id (a completed read) never matches a reused slot.
+  PendingRead* Find(ReadId id);
 
   void StartPart(ReadId id, std::size_t index);
   void OnPartDone(ReadId id, std::size_t index, const FetchOutcome& outcome);
   void Finish(ReadId id, Result<Slices> result);
   void CancelParts(PendingRead& read);
+  void Release(PendingRead& read);
   Nanos Backoff(std::uint32_t attempts);
 
   LayerContext ctx_;
@@ -84,8 +90,9 @@ class ConcurrentFetcher final : public Source {
   ConcurrentFetcherOptions options_;
   MemoryAccount* account_;
   std::mt19937_64 rng_;
-  ReadId next_id_ = 1;
-  std::unordered_map<ReadId, PendingRead> reads_;
+  std::vector<PendingRead> reads_;
+  std::vector<std::uint32_t> free_reads_;
+  std::size_t live_reads_ = 0;
   std::shared_ptr<bool> alive_;
 };
 

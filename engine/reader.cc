@@ -10,7 +10,12 @@ void Reader::Read(std::uint64_t length, ReadCallback done) {
   const std::uint64_t begin = std::min(position_, size);
   const ByteRange range{begin, begin + std::min(length, size - begin)};
   ctx_.Emit(EventType::kReadStart, "reader", range.begin, range.size());
-  top_->Read(range, [this, range, done = std::move(done)](Result<Slices> result) {
+  // One read at a time, like a file handle; keeping its state here keeps the callback small enough
+  // for std::function's inline storage (no allocation per read).
+  pending_range_ = range;
+  pending_done_ = std::move(done);
+  top_->Read(range, [this](Result<Slices> result) {
+    const ByteRange range = pending_range_;
     std::uint64_t got = 0;
     if (result.ok()) {
       got = TotalLength(*result);
@@ -18,6 +23,7 @@ void Reader::Read(std::uint64_t length, ReadCallback done) {
       position_ = range.begin + got;
     }
     ctx_.Emit(EventType::kReadEnd, "reader", range.begin, range.size(), got);
+    ReadCallback done = std::move(pending_done_);
     done(std::move(result));
   });
 }

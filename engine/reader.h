@@ -32,6 +32,8 @@ class Reader {
   LayerContext ctx_;
   Source* top_;
   std::uint64_t position_ = 0;
+  ByteRange pending_range_;
+  ReadCallback pending_done_;
 };
 
 }  // namespace pflab

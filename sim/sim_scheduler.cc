@@ -23,8 +23,12 @@ TimerId SimScheduler::PostAt(Nanos at, Task task) {
   Slot& s = slots_[slot];
   s.task = std::move(task);
   s.armed = true;
-  heap_.push_back(Entry{at, next_seq_++, slot, s.generation});
-  std::push_heap(heap_.begin(), heap_.end(), Later);
+  if (at == now_) {
+    now_queue_.push_back(Entry{at, next_seq_++, slot, s.generation});
+  } else {
+    heap_.push_back(Entry{at, next_seq_++, slot, s.generation});
+    std::push_heap(heap_.begin(), heap_.end(), Later);
+  }
   ++live_;
   return MakeId(slot, s.generation);
 }
@@ -45,6 +49,17 @@ bool SimScheduler::Cancel(TimerId id) {
 }
 
 bool SimScheduler::PopLive(Entry* out) {
+  for (;;) {
+    // Heap entries due now precede the FIFO (see the header); then the FIFO; then the future.
+    if (!heap_.empty() && heap_.front().at <= now_) break;
+    if (now_queue_.empty()) break;
+    Entry e = now_queue_.front();
+    now_queue_.pop_front();
+    if (Live(e)) {
+      *out = e;
+      return true;
+    }
+  }
   while (!heap_.empty()) {
     std::pop_heap(heap_.begin(), heap_.end(), Later);
     Entry e = heap_.back();
@@ -79,19 +94,24 @@ void SimScheduler::Run() {
   }
 }
 
-void SimScheduler::RunUntil(Nanos deadline) {
-  while (!heap_.empty()) {
-    // Peek past stale entries without running anything beyond the deadline.
-    Entry top = heap_.front();
-    const Slot& s = slots_[top.slot];
-    if (!s.armed || s.generation != top.generation) {
-      std::pop_heap(heap_.begin(), heap_.end(), Later);
-      heap_.pop_back();
-      continue;
-    }
-    if (top.at > deadline) break;
-    RunOne();
+bool SimScheduler::PeekTime(Nanos* at) {
+  while (!now_queue_.empty() && !Live(now_queue_.front())) now_queue_.pop_front();
+  while (!heap_.empty() && !Live(heap_.front())) {
+    std::pop_heap(heap_.begin(), heap_.end(), Later);
+    heap_.pop_back();
   }
+  if (!now_queue_.empty()) {
+    *at = now_;
+    return true;
+  }
+  if (heap_.empty()) return false;
+  *at = heap_.front().at;
+  return true;
+}
+
+void SimScheduler::RunUntil(Nanos deadline) {
+  Nanos next = 0;
+  while (PeekTime(&next) && next <= deadline) RunOne();
   if (deadline > now_) now_ = deadline;
 }
 

@@ -4,9 +4,14 @@
 // a run is fully determined by its inputs and seed. Tasks live in a slab indexed by the heap entries;
 // cancelling a task frees its slot at once and leaves a stale heap entry that is skipped when popped
 // (the slot's generation no longer matches), which keeps Cancel O(1).
+//
+// Most events are posted for "now" (completions, continuations). Those go to a FIFO instead of the
+// heap. The order stays exactly (time, sequence): when the clock reaches T the FIFO is empty, so heap
+// entries due at T were posted earlier than anything the FIFO receives at T and run first.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <vector>
 
 #include "engine/scheduler.h"
@@ -44,12 +49,15 @@ class SimScheduler final : public Scheduler {
   };
   static bool Later(const Entry& a, const Entry& b) { return a.at != b.at ? a.at > b.at : a.seq > b.seq; }
   bool PopLive(Entry* out);
+  bool PeekTime(Nanos* at);  // time of the next live event, dropping stale entries
+  bool Live(const Entry& e) const { return slots_[e.slot].armed && slots_[e.slot].generation == e.generation; }
 
   Nanos now_ = 0;
   std::uint64_t next_seq_ = 0;
   std::uint64_t events_run_ = 0;
   std::size_t live_ = 0;
   std::vector<Entry> heap_;
+  std::deque<Entry> now_queue_;  // entries due at now_, in posting order
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_slots_;
 };

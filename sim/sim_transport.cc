@@ -108,7 +108,8 @@ void SimTransport::OnCompletionEvent() {
   const Nanos now = scheduler_->Now();
   // Finish times are computed from the state before advancing, so rounding never strands a transfer.
   const double rate = Rate();
-  std::vector<std::uint32_t> finished;
+  std::vector<std::uint32_t>& finished = finished_scratch_;
+  finished.clear();
   for (std::uint32_t slot : active_) {
     if (FinishTime(slots_[slot], rate) <= now) finished.push_back(slot);
   }
@@ -118,6 +119,10 @@ void SimTransport::OnCompletionEvent() {
     active_.erase(std::find(active_.begin(), active_.end(), slot));
   }
   Reschedule();
+  // Settle every finished transfer before running any callback: a callback may cancel a sibling that
+  // finished in this same event, and that must find it already released (its id no longer matches).
+  auto& ready = ready_scratch_;
+  ready.clear();
   for (std::uint32_t slot : finished) {
     Transfer& t = slots_[slot];
     if (options_.fill_payload && t.target.chunk->has_payload()) {
@@ -125,11 +130,11 @@ void SimTransport::OnCompletionEvent() {
     }
     t.target.chunk->AddFilled(t.size);
     bytes_transferred_ += t.size;
-    FetchCallback done = std::move(t.done);
-    const std::uint64_t size = t.size;
+    ready.emplace_back(std::move(t.done), t.size);
     Release(slot);
-    done(FetchOutcome{OkStatus(), size});
   }
+  for (auto& [done, size] : ready) done(FetchOutcome{OkStatus(), size});
+  ready.clear();
 }
 
 void SimTransport::Release(std::uint32_t slot) {

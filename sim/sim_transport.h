@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <utility>
 #include <vector>
 
 #include "engine/transport.h"
@@ -71,6 +72,8 @@ class SimTransport final : public Transport {
   std::vector<std::uint32_t> free_;
   std::deque<std::uint32_t> queue_;
   std::vector<std::uint32_t> active_;
+  std::vector<std::uint32_t> finished_scratch_;
+  std::vector<std::pair<FetchCallback, std::uint64_t>> ready_scratch_;
   std::uint32_t connections_ = 0;
   Nanos updated_ = 0;
   TimerId completion_timer_ = 0;
