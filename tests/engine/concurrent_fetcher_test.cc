@@ -1,0 +1,213 @@
+#include "engine/concurrent_fetcher.h"
+
+#include <catch2/catch.hpp>
+#include <map>
+#include <vector>
+
+#include "engine/synthetic_content.h"
+#include "sim/sim_scheduler.h"
+#include "sim/sim_transport.h"
+
+namespace pflab {
+namespace {
+
+constexpr std::uint64_t kMiB = 1ull << 20;
+
+TEST_CASE("split rules: v795 splits into exactly N parts, main caps at size/min", "[engine][fetcher]") {
+  auto v795 = SplitRange({0, 16 * kMiB}, 4, 5 * kMiB, SplitRule::kV795);
+  REQUIRE(v795.size() == 4);
+  for (std::size_t i = 0; i < 4; ++i) CHECK(v795[i] == ByteRange{i * 4 * kMiB, (i + 1) * 4 * kMiB});
+  // gcsfs#926 concurrency.split_range: min(4, 16 MiB // 5 MiB) = 3 parts, the last takes the rest.
+  auto main = SplitRange({0, 16 * kMiB}, 4, 5 * kMiB, SplitRule::kMain);
+  REQUIRE(main.size() == 3);
+  const std::uint64_t part = 16 * kMiB / 3;
+  CHECK(main[0] == ByteRange{0, part});
+  CHECK(main[1] == ByteRange{part, 2 * part});
+  CHECK(main[2] == ByteRange{2 * part, 16 * kMiB});
+  CHECK(SplitRange({0, 5 * kMiB - 1}, 4, 5 * kMiB, SplitRule::kV795).size() == 1);
+  CHECK(SplitRange({0, 64 * kMiB}, 1, 5 * kMiB, SplitRule::kV795).size() == 1);
+  auto odd = SplitRange({7, 7 + 10 * kMiB + 3}, 3, 5 * kMiB, SplitRule::kV795);
+  REQUIRE(odd.size() == 3);
+  CHECK(odd.front().begin == 7);
+  CHECK(odd.back().end == 7 + 10 * kMiB + 3);
+}
+
+// Records events.
+class Events final : public EventSink {
+ public:
+  void OnEvent(const Event& e) override { all.push_back(e); }
+  int Count(EventType t) const {
+    int n = 0;
+    for (const auto& e : all) n += e.type == t;
+    return n;
+  }
+  std::vector<Event> all;
+};
+
+TEST_CASE("fetcher over the simulator delivers one slice of the object's bytes", "[engine][fetcher]") {
+  sim::SimScheduler scheduler;
+  Events events;
+  MemoryAccount account;
+  sim::NetworkProfile profile;
+  profile.latency_p99_ns = 0;
+  sim::SimTransport transport(&scheduler, profile, 1, sim::SimTransportOptions{true});
+  ObjectRef object{"bkt", "obj", 1, 64 * kMiB};
+  ConcurrentFetcherOptions options;
+  options.parts = 4;
+  options.rule = SplitRule::kV795;
+  ConcurrentFetcher fetcher(LayerContext{&scheduler, &events, 0}, &transport, object, options, &account);
+  std::optional<Result<Slices>> got;
+  fetcher.Read({kMiB + 3, 21 * kMiB + 3}, [&](Result<Slices> r) { got = std::move(r); });
+  scheduler.Run();
+  REQUIRE(got.has_value());
+  REQUIRE(got->ok());
+  REQUIRE((*got)->size() == 1);
+  const Slices& slices = **got;
+  CHECK(TotalLength(slices) == 20 * kMiB);
+  const std::uint64_t seed = ObjectSeed("bkt", "obj", 1);
+  const std::byte* data = slices[0].data();
+  for (std::uint64_t i = 0; i < 20 * kMiB; ++i) {
+    if (data[i] != SyntheticByte(seed, kMiB + 3 + i)) FAIL("byte " << i);
+  }
+  CHECK(events.Count(EventType::kFetchStart) == 4);
+  CHECK(events.Count(EventType::kFetchEnd) == 4);
+  for (const auto& e : events.all) CHECK(std::string(e.layer) == "concurrent");
+  CHECK(transport.requests() == 4);
+}
+
+// A transport that fails chosen attempts, completing everything after 10 ms.
+class ScriptedTransport final : public Transport {
+ public:
+  explicit ScriptedTransport(Scheduler* s) : scheduler_(s) {}
+  FetchId Fetch(const ObjectRef&, ByteRange range, FetchTarget target, FetchCallback done) override {
+    const FetchId id = next_++;
+    const int attempt = attempts_[range.begin]++;
+    fetches.push_back(range);
+    FetchOutcome outcome;
+    auto it = script.find(range.begin);
+    if (it != script.end() && attempt < static_cast<int>(it->second.size())) {
+      outcome = it->second[attempt];
+    } else {
+      outcome = FetchOutcome{OkStatus(), range.size()};
+    }
+    target.chunk->AddFilled(outcome.bytes_received);
+    timers_[id] = scheduler_->PostAfter(10 * kMillisecond, [this, id, outcome, done] {
+      timers_.erase(id);
+      done(outcome);
+    });
+    callbacks_[id] = done;
+    return id;
+  }
+  void Cancel(FetchId id) override {
+    auto it = timers_.find(id);
+    if (it == timers_.end()) return;
+    scheduler_->Cancel(it->second);
+    timers_.erase(it);
+    ++cancelled;
+    scheduler_->Post([done = callbacks_[id]] { done(FetchOutcome{Cancelled("x"), 0}); });
+  }
+  bool wants_payload() const override { return false; }
+
+  std::map<std::uint64_t, std::vector<FetchOutcome>> script;  // by range start: outcomes per attempt
+  std::vector<ByteRange> fetches;
+  int cancelled = 0;
+
+ private:
+  Scheduler* scheduler_;
+  FetchId next_ = 1;
+  std::map<std::uint64_t, int> attempts_;
+  std::map<FetchId, TimerId> timers_;
+  std::map<FetchId, FetchCallback> callbacks_;
+};
+
+struct Harness {
+  sim::SimScheduler scheduler;
+  Events events;
+  MemoryAccount account;
+  ScriptedTransport transport{&scheduler};
+  ConcurrentFetcher fetcher;
+  explicit Harness(ConcurrentFetcherOptions options)
+      : fetcher(LayerContext{&scheduler, &events, 0}, &transport, ObjectRef{"b", "o", 1, 100 * kMiB}, options,
+                &account) {}
+  std::optional<Result<Slices>> Read(ByteRange r) {
+    std::optional<Result<Slices>> got;
+    fetcher.Read(r, [&](Result<Slices> x) { got = std::move(x); });
+    scheduler.Run();
+    return got;
+  }
+};
+
+ConcurrentFetcherOptions Four() {
+  ConcurrentFetcherOptions o;
+  o.parts = 4;
+  o.rule = SplitRule::kV795;
+  return o;
+}
+
+TEST_CASE("fetcher: a permanent failure fails the read and cancels the siblings", "[engine][fetcher]") {
+  Harness h(Four());
+  h.transport.script[5 * kMiB] = {FetchOutcome{NotFound("404"), 0}};
+  auto got = h.Read({0, 20 * kMiB});
+  REQUIRE(got.has_value());
+  REQUIRE(!got->ok());
+  CHECK(got->error().code == ErrorCode::kNotFound);
+  CHECK_THAT(got->error().message, Catch::Contains("b/o"));
+  CHECK_THAT(got->error().message, Catch::Contains("[5242880, 10485760)"));
+  CHECK(h.transport.fetches.size() == 4);  // no retry of a 404
+  // All four complete at 10 ms; the failure is seen first or after some successes, and cancels the
+  // rest that are still open. Nothing is retried, and nothing is left in flight.
+  CHECK(h.fetcher.in_flight() == 0);
+  CHECK(h.events.Count(EventType::kFetchFail) == 1);
+  CHECK(h.events.Count(EventType::kFetchCancel) == h.transport.cancelled);
+}
+
+TEST_CASE("fetcher: retryable failures retry with backoff and resume from the bytes received", "[engine][fetcher]") {
+  Harness h(Four());
+  h.transport.script[0] = {FetchOutcome{Unavailable("503"), 0},
+                           FetchOutcome{Error{ErrorCode::kUnavailable, "reset", true}, 1000}};
+  auto got = h.Read({0, 20 * kMiB});
+  REQUIRE(got.has_value());
+  REQUIRE(got->ok());
+  CHECK(TotalLength(**got) == 20 * kMiB);
+  // Attempts at 0: the full part, again in full (nothing arrived), then from byte 1000.
+  std::vector<ByteRange> at_zero;
+  for (const auto& r : h.transport.fetches) {
+    if (r.begin < 5 * kMiB) at_zero.push_back(r);
+  }
+  REQUIRE(at_zero.size() == 3);
+  CHECK(at_zero[0] == ByteRange{0, 5 * kMiB});
+  CHECK(at_zero[1] == ByteRange{0, 5 * kMiB});
+  CHECK(at_zero[2] == ByteRange{1000, 5 * kMiB});
+  CHECK(h.events.Count(EventType::kRetry) == 2);
+  CHECK(h.scheduler.Now() > 30 * kMillisecond);
+}
+
+TEST_CASE("fetcher: attempts are bounded", "[engine][fetcher]") {
+  ConcurrentFetcherOptions o;
+  o.parts = 1;
+  o.max_attempts = 3;
+  Harness h(o);
+  h.transport.script[0] = std::vector<FetchOutcome>(10, FetchOutcome{Unavailable("503"), 0});
+  auto got = h.Read({0, kMiB});
+  REQUIRE(got.has_value());
+  REQUIRE(!got->ok());
+  CHECK(h.transport.fetches.size() == 3);
+  CHECK_THAT(got->error().message, Catch::Contains("after 3 attempt(s)"));
+}
+
+TEST_CASE("fetcher: cancel completes the read with kCancelled and cancels the parts", "[engine][fetcher]") {
+  Harness h(Four());
+  std::optional<Result<Slices>> got;
+  ReadId id = h.fetcher.Read({0, 20 * kMiB}, [&](Result<Slices> x) { got = std::move(x); });
+  h.scheduler.RunUntil(kMillisecond);
+  h.fetcher.Cancel(id);
+  h.scheduler.Run();
+  REQUIRE(got.has_value());
+  REQUIRE(!got->ok());
+  CHECK(got->error().code == ErrorCode::kCancelled);
+  CHECK(h.transport.cancelled == 4);
+  h.fetcher.Cancel(id);  // a second cancel is a no-op
+}
+
+}  // namespace
+}  // namespace pflab
