@@ -18,7 +18,7 @@ Nanos AsioScheduler::Now() const {
 TimerId AsioScheduler::PostAt(Nanos at, Task task) {
   const TimerId id = next_id_++;
   auto timer = std::make_unique<boost::asio::steady_timer>(context_, epoch_ + std::chrono::nanoseconds(at));
-  timer->async_wait([this, id, task = std::move(task)](const boost::system::error_code& ec) {
+  timer->async_wait([this, id, task = std::move(task)](const boost::system::error_code& ec) mutable {
     if (ec) return;  // cancelled
     // The timer's entry is gone once it fires, so Cancel() reports it as already run.
     if (timers_.erase(id) == 0) return;

@@ -11,7 +11,7 @@ void Reader::Read(std::uint64_t length, ReadCallback done) {
   const ByteRange range{begin, begin + std::min(length, size - begin)};
   ctx_.Emit(EventType::kReadStart, "reader", range.begin, range.size());
   // One read at a time, like a file handle; keeping its state here keeps the callback small enough
-  // for std::function's inline storage (no allocation per read).
+  // for the callback's inline storage (no allocation per read).
   pending_range_ = range;
   pending_done_ = std::move(done);
   top_->Read(range, [this](Result<Slices> result) {

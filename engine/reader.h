@@ -13,7 +13,7 @@ namespace pflab {
 /// run can tell useful from wasted fetched bytes.
 class Reader {
  public:
-  using ReadCallback = std::function<void(Result<Slices>)>;
+  using ReadCallback = Source::ReadCallback;
 
   Reader(LayerContext ctx, Source* top) : ctx_(ctx), top_(top) {}
 

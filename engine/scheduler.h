@@ -2,7 +2,8 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
+
+#include "engine/inline_function.h"
 
 namespace pflab {
 
@@ -20,7 +21,7 @@ using TimerId = std::uint64_t;
 /// from here, so the same code runs in virtual time (`SimScheduler`) and real time (`AsioScheduler`).
 class Scheduler {
  public:
-  using Task = std::function<void()>;
+  using Task = InlineFunction<void(), 48>;
 
   virtual ~Scheduler() = default;
   virtual Nanos Now() const = 0;

@@ -8,6 +8,7 @@
 #include "engine/buffer.h"
 #include "engine/byte_range.h"
 #include "engine/events.h"
+#include "engine/inline_function.h"
 #include "engine/result.h"
 #include "engine/scheduler.h"
 
@@ -28,7 +29,7 @@ using ReadId = std::uint64_t;
 /// - Cancel() completes the read with kCancelled unless it already completed (then it does nothing).
 class Source {
  public:
-  using ReadCallback = std::function<void(Result<Slices>)>;
+  using ReadCallback = InlineFunction<void(Result<Slices>), 64>;
 
   virtual ~Source() = default;
   virtual ReadId Read(ByteRange range, ReadCallback done) = 0;

@@ -7,6 +7,7 @@
 
 #include "engine/buffer.h"
 #include "engine/byte_range.h"
+#include "engine/inline_function.h"
 #include "engine/result.h"
 
 namespace pflab {
@@ -31,7 +32,7 @@ struct FetchOutcome {
 /// from inside Fetch() or Cancel(), exactly once per fetch (a cancelled fetch completes with kCancelled).
 class Transport {
  public:
-  using FetchCallback = std::function<void(const FetchOutcome&)>;
+  using FetchCallback = InlineFunction<void(const FetchOutcome&), 48>;
 
   virtual ~Transport() = default;
   /// Fetches `range` of `object` into `target`. The range must lie within the object.

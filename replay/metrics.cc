@@ -11,12 +11,13 @@ double Seconds(Nanos ns) {
   return static_cast<double>(ns) / 1e9;
 }
 
-// Nearest-rank percentile of sorted values.
-Nanos Percentile(const std::vector<Nanos>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  std::size_t rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
-  rank = std::clamp<std::size_t>(rank, 1, sorted.size());
-  return sorted[rank - 1];
+// Nearest-rank percentile; partially reorders `values` (selection, not a full sort: O(n)).
+Nanos Percentile(std::vector<Nanos>& values, double p) {
+  if (values.empty()) return 0;
+  std::size_t rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(values.size())));
+  rank = std::clamp<std::size_t>(rank, 1, values.size());
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(rank - 1), values.end());
+  return values[rank - 1];
 }
 
 }  // namespace
@@ -49,16 +50,19 @@ void MetricsCollector::OnEvent(const Event& event) {
 }
 
 void MetricsCollector::Finish(Metrics* m) {
-  std::vector<Nanos> sorted = latencies_;
-  std::sort(sorted.begin(), sorted.end());
   Nanos stall = 0;
-  for (Nanos l : latencies_) stall += l;
+  Nanos max = 0;
+  for (Nanos l : latencies_) {
+    stall += l;
+    max = std::max(max, l);
+  }
+  std::vector<Nanos>& sorted = latencies_;  // selection below reorders; the collector is done
   m->elapsed_s = first_start_ < 0 ? 0 : Seconds(last_end_ - first_start_);
   m->stall_s = Seconds(stall);
   m->read_latency_p50_s = Seconds(Percentile(sorted, 50));
   m->read_latency_p95_s = Seconds(Percentile(sorted, 95));
   m->read_latency_p99_s = Seconds(Percentile(sorted, 99));
-  m->read_latency_max_s = sorted.empty() ? 0 : Seconds(sorted.back());
+  m->read_latency_max_s = Seconds(max);
   m->reads = reads_;
   m->bytes_read = bytes_read_;
   m->requests = requests_;

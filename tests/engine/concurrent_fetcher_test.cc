@@ -91,11 +91,13 @@ class ScriptedTransport final : public Transport {
       outcome = FetchOutcome{OkStatus(), range.size()};
     }
     target.chunk->AddFilled(outcome.bytes_received);
-    timers_[id] = scheduler_->PostAfter(10 * kMillisecond, [this, id, outcome, done] {
+    callbacks_[id] = std::move(done);
+    timers_[id] = scheduler_->PostAfter(10 * kMillisecond, [this, id, outcome] {
       timers_.erase(id);
-      done(outcome);
+      FetchCallback cb = std::move(callbacks_[id]);
+      callbacks_.erase(id);
+      cb(outcome);
     });
-    callbacks_[id] = done;
     return id;
   }
   void Cancel(FetchId id) override {
@@ -104,7 +106,9 @@ class ScriptedTransport final : public Transport {
     scheduler_->Cancel(it->second);
     timers_.erase(it);
     ++cancelled;
-    scheduler_->Post([done = callbacks_[id]] { done(FetchOutcome{Cancelled("x"), 0}); });
+    FetchCallback done = std::move(callbacks_[id]);
+    callbacks_.erase(id);
+    scheduler_->Post([done = std::move(done)] { done(FetchOutcome{Cancelled("x"), 0}); });
   }
   bool wants_payload() const override { return false; }
 
