@@ -2,7 +2,14 @@
 // research/gcsfs_fsspec.md section 4, which were obtained by running the upstream Python code
 // (fsspec/gcsfs gcsfs/prefetcher.py at 5596df92 for v795 and 20c58d0d for main) against a backend that
 // completes instantly, with 20 ms between reads, concurrency 4 and max_prefetch_size 256 MiB.
-// Per-read expectations cite the code paths they come from.
+// Per-read expectations cite the code paths they come from. Line numbers refer to gcsfs/prefetcher.py:
+// v795 (5596df92): PrefetchProducer.stop L178, _loop L238 (window, chunk and split rules),
+// PrefetchConsumer._advance L377 (streak, wakeup at streak >= 2, to_thread slicing),
+// BackgroundPrefetcher._restart_producer L567, _async_fetch L576 (soft/hard seek), _fetch L607 (sticky
+// errors). main (20c58d0d): stop L215, _loop L280, _calculate_prefetch_params L305,
+// _process_prefetch_cycle L353 (shrink-to-fit, EOF stop), _advance L484 (threshold 3, suppressed
+// wakeups), _restart_producer L742, _async_fetch L751 (error recovery L763, soft seek L774, local seek
+// L783, hard seek L796).
 #include "policies/gcsfs_prefetcher.h"
 
 #include <catch2/catch.hpp>
