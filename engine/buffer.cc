@@ -6,10 +6,10 @@
 namespace pflab {
 
 std::shared_ptr<Chunk> Chunk::Make(std::uint64_t size, bool with_payload, MemoryAccount* account) {
-  return std::shared_ptr<Chunk>(new Chunk(size, with_payload, account));
+  return std::make_shared<Chunk>(Passkey{}, size, with_payload, account);
 }
 
-Chunk::Chunk(std::uint64_t size, bool with_payload, MemoryAccount* account)
+Chunk::Chunk(Passkey, std::uint64_t size, bool with_payload, MemoryAccount* account)
     : size_(size),
       data_(with_payload ? std::make_unique_for_overwrite<std::byte[]>(size) : nullptr),
       account_(account) {

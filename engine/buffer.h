@@ -70,8 +70,12 @@ class Chunk {
   std::uint64_t delivered() const;
 
  private:
-  Chunk(std::uint64_t size, bool with_payload, MemoryAccount* account);
+  struct Passkey {};  // lets Make use make_shared (one allocation) while keeping the constructor private
 
+ public:
+  Chunk(Passkey, std::uint64_t size, bool with_payload, MemoryAccount* account);
+
+ private:
   std::uint64_t size_;
   std::unique_ptr<std::byte[]> data_;
   MemoryAccount* account_;
