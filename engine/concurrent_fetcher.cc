@@ -47,7 +47,6 @@ ConcurrentFetcher::~ConcurrentFetcher() {
   for (auto& read : reads_) {
     if (read.live) CancelParts(read);
   }
-  reads_.clear();
 }
 
 ReadId ConcurrentFetcher::Read(ByteRange range, ReadCallback done) {
@@ -55,10 +54,8 @@ ReadId ConcurrentFetcher::Read(ByteRange range, ReadCallback done) {
 }
 
 ConcurrentFetcher::PendingRead* ConcurrentFetcher::Find(ReadId id) {
-  const std::uint64_t slot = (id & 0xffffffffu) - 1;
-  if (id == 0 || slot >= reads_.size()) return nullptr;
-  PendingRead& read = reads_[slot];
-  return read.live && read.generation == static_cast<std::uint32_t>(id >> 32) ? &read : nullptr;
+  PendingRead* read = reads_.Find(id);
+  return read && read->live ? read : nullptr;
 }
 
 ReadId ConcurrentFetcher::ReadSplit(ByteRange range, std::uint32_t max_parts, ReadCallback done) {
@@ -68,16 +65,9 @@ ReadId ConcurrentFetcher::ReadSplit(ByteRange range, std::uint32_t max_parts, Re
     return 0;  // nothing to cancel
   }
   std::uint32_t parts = std::max<std::uint32_t>(1, std::min(max_parts, options_.parts));
-  std::uint32_t slot;
-  if (!free_reads_.empty()) {
-    slot = free_reads_.back();
-    free_reads_.pop_back();
-  } else {
-    slot = static_cast<std::uint32_t>(reads_.size());
-    reads_.emplace_back();
-  }
+  const std::uint32_t slot = reads_.Acquire();
   PendingRead& read = reads_[slot];
-  const ReadId id = (static_cast<ReadId>(read.generation) << 32) | (static_cast<ReadId>(slot) + 1);
+  const ReadId id = reads_.IdOf(slot);
   read.live = true;
   ++live_reads_;
   read.parts.clear();
@@ -128,12 +118,7 @@ void ConcurrentFetcher::OnPartDone(ReadId id, std::size_t index, const FetchOutc
   const ByteRange asked = part.range;
   if (outcome.status.ok()) {
     ctx_.Emit(EventType::kFetchEnd, kBackendLayer, asked.begin, asked.size(), outcome.bytes_received);
-    part.done = true;
-    if (--read.parts_left == 0) {
-      Slices slices;
-      slices.push_back(Slice{read.chunk, 0, read.range.size()});
-      Finish(id, std::move(slices));
-    }
+    CompletePart(id, read, part);
     return;
   }
   const Error& error = outcome.status.error();
@@ -150,13 +135,7 @@ void ConcurrentFetcher::OnPartDone(ReadId id, std::size_t index, const FetchOutc
     return;
   }
   if (part.range.empty()) {
-    // Everything arrived before the failure was reported; treat the part as done.
-    part.done = true;
-    if (--read.parts_left == 0) {
-      Slices slices;
-      slices.push_back(Slice{read.chunk, 0, read.range.size()});
-      Finish(id, std::move(slices));
-    }
+    CompletePart(id, read, part);  // everything arrived before the failure was reported
     return;
   }
   Error final_error = error;
@@ -166,12 +145,19 @@ void ConcurrentFetcher::OnPartDone(ReadId id, std::size_t index, const FetchOutc
   Finish(id, std::move(final_error));
 }
 
+void ConcurrentFetcher::CompletePart(ReadId id, PendingRead& read, Part& part) {
+  part.done = true;
+  if (--read.parts_left > 0) return;
+  Slices slices;
+  slices.push_back(Slice{read.chunk, 0, read.range.size()});
+  Finish(id, std::move(slices));
+}
+
 void ConcurrentFetcher::Release(PendingRead& read) {
   read.live = false;
-  ++read.generation;
   read.chunk.reset();
   --live_reads_;
-  free_reads_.push_back(static_cast<std::uint32_t>(&read - reads_.data()));
+  reads_.Release(reads_.IndexOf(read));
 }
 
 void ConcurrentFetcher::Finish(ReadId id, Result<Slices> result) {

@@ -16,6 +16,7 @@
 #include <random>
 #include <vector>
 
+#include "engine/slab.h"
 #include "engine/source.h"
 #include "engine/transport.h"
 
@@ -73,8 +74,6 @@ class ConcurrentFetcher final : public Source {
     Nanos started = 0;
     ReadCallback done;
   };
-  // Reads live in a slab indexed by the low half of their id; the high half is a generation, so a
-  // stale id (a completed read) never matches a reused slot.
   PendingRead* Find(ReadId id);
 
   void StartPart(ReadId id, std::size_t index);
@@ -82,6 +81,7 @@ class ConcurrentFetcher final : public Source {
   void Finish(ReadId id, Result<Slices> result);
   void CancelParts(PendingRead& read);
   void Release(PendingRead& read);
+  void CompletePart(ReadId id, PendingRead& read, Part& part);  // finishes the read after its last part
   Nanos Backoff(std::uint32_t attempts);
 
   LayerContext ctx_;
@@ -90,8 +90,7 @@ class ConcurrentFetcher final : public Source {
   ConcurrentFetcherOptions options_;
   MemoryAccount* account_;
   std::mt19937_64 rng_;
-  std::vector<PendingRead> reads_;
-  std::vector<std::uint32_t> free_reads_;
+  Slab<PendingRead> reads_;
   std::size_t live_reads_ = 0;
   std::shared_ptr<bool> alive_;
 };

@@ -173,6 +173,23 @@ void GcsfsPrefetcher::OnTaskDone(const TaskPtr& task, Result<Slices> result) {
   if (task->waiter) ResumeLater(std::exchange(task->waiter, nullptr));
 }
 
+// Both versions: once the window reaches min_chunk, chunks are max(min_chunk, io) and only start when
+// min_chunk of window space is free; below that, chunks are io-sized. nullopt: stop scheduling.
+std::optional<std::uint64_t> GcsfsPrefetcher::ChunkSize(std::uint64_t prefetch, std::uint64_t space, std::uint64_t io,
+                                                        std::uint64_t remaining) const {
+  const std::uint64_t min_chunk = options_.min_chunk;
+  if (prefetch < min_chunk) return std::min(io, remaining);
+  if (space < min_chunk) return std::nullopt;
+  return std::min(std::max(min_chunk, io), remaining);
+}
+
+// Full concurrency while ramping up, then parts in proportion to the chunk's share of the window.
+std::uint32_t GcsfsPrefetcher::SplitFactor(std::uint64_t chunk, std::uint64_t window) const {
+  const std::uint64_t conc = options_.concurrency;
+  if (streak_ < options_.streak) return options_.concurrency;
+  return static_cast<std::uint32_t>(std::clamp<std::uint64_t>(chunk * conc / window, 1, conc));
+}
+
 void GcsfsPrefetcher::ProducerRun(std::uint64_t generation) {
   if (generation != producer_generation_) return;  // a restart replaced this loop
   run_posted_ = false;
@@ -183,28 +200,16 @@ void GcsfsPrefetcher::ProducerRun(std::uint64_t generation) {
     return;
   }
   const std::uint64_t size = lower_->size();
-  const std::uint32_t conc = options_.concurrency;
-  const std::uint64_t min_chunk = options_.min_chunk;
   if (options_.variant == GcsfsVariant::kV795) {
     // v795 PrefetchProducer._loop body.
     const std::uint64_t io = TrackerAverage();
     const std::uint64_t streak = streak_;
     const std::uint64_t prefetch = std::min((streak + 1) * io, MaxPrefetch());
     while (!producer_stopped_ && current_offset_ - offset_ < prefetch && current_offset_ < size) {
-      const std::uint64_t remaining = size - current_offset_;
       const std::uint64_t space = prefetch - (current_offset_ - offset_);
-      std::uint64_t actual;
-      if (prefetch >= min_chunk) {
-        if (space < min_chunk) break;
-        actual = std::min(std::max(min_chunk, io), remaining);
-      } else {
-        actual = std::min(io, remaining);
-      }
-      const std::uint32_t split =
-          streak < options_.streak
-              ? conc
-              : static_cast<std::uint32_t>(std::clamp<std::uint64_t>(actual * conc / prefetch, 1, conc));
-      SpawnTask(current_offset_, actual, split);
+      const std::optional<std::uint64_t> actual = ChunkSize(prefetch, space, io, size - current_offset_);
+      if (!actual) break;
+      SpawnTask(current_offset_, *actual, SplitFactor(*actual, prefetch));
     }
     return;
   }
@@ -224,24 +229,15 @@ void GcsfsPrefetcher::ProducerRun(std::uint64_t generation) {
   std::uint64_t effective = variable ? prefetch : (prefetch / io) * io;
   if (effective == 0) effective = prefetch;
   while (!producer_stopped_ && current_offset_ - offset_ < prefetch && current_offset_ < size) {
-    const std::uint64_t remaining = size - current_offset_;
     const std::uint64_t space = prefetch - (current_offset_ - offset_);
-    std::uint64_t actual;
-    if (prefetch >= min_chunk) {
-      if (space < min_chunk) break;
-      actual = std::min(std::max(min_chunk, io), remaining);
-    } else {
-      actual = std::min(io, remaining);
-    }
-    if (space < actual) {
+    std::optional<std::uint64_t> actual = ChunkSize(prefetch, space, io, size - current_offset_);
+    if (!actual) break;
+    if (space < *actual) {
+      // main shrinks a chunk to the space left when sizes vary or nothing is buffered.
       if (!(variable || space == prefetch)) break;
       actual = space;
     }
-    const std::uint32_t split =
-        streak_ < options_.streak
-            ? conc
-            : static_cast<std::uint32_t>(std::clamp<std::uint64_t>(actual * conc / effective, 1, conc));
-    SpawnTask(current_offset_, actual, split);
+    SpawnTask(current_offset_, *actual, SplitFactor(*actual, effective));
   }
   if (current_offset_ >= size) {
     producer_stopped_ = true;

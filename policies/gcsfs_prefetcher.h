@@ -82,6 +82,9 @@ class GcsfsPrefetcher final : public PolicyLayer {
   void ProducerRun(std::uint64_t generation);
   void StartProducer();
   void SpawnTask(std::uint64_t offset, std::uint64_t size, std::uint32_t split);
+  std::optional<std::uint64_t> ChunkSize(std::uint64_t prefetch, std::uint64_t space, std::uint64_t io,
+                                         std::uint64_t remaining) const;
+  std::uint32_t SplitFactor(std::uint64_t chunk, std::uint64_t window) const;
   void OnTaskDone(const TaskPtr& task, Result<Slices> result);
   // Tracker.
   void TrackerAdd(std::uint64_t size);

@@ -4,22 +4,9 @@
 #include <utility>
 
 namespace pflab::sim {
-namespace {
-TimerId MakeId(std::uint32_t slot, std::uint32_t generation) {
-  return (static_cast<TimerId>(generation) << 32) | (static_cast<TimerId>(slot) + 1);
-}
-}  // namespace
-
 TimerId SimScheduler::PostAt(Nanos at, Task task) {
   if (at < now_) at = now_;
-  std::uint32_t slot;
-  if (!free_slots_.empty()) {
-    slot = free_slots_.back();
-    free_slots_.pop_back();
-  } else {
-    slot = static_cast<std::uint32_t>(slots_.size());
-    slots_.emplace_back();
-  }
+  const std::uint32_t slot = slots_.Acquire();
   Slot& s = slots_[slot];
   s.task = std::move(task);
   s.armed = true;
@@ -30,20 +17,15 @@ TimerId SimScheduler::PostAt(Nanos at, Task task) {
     std::push_heap(heap_.begin(), heap_.end(), Later);
   }
   ++live_;
-  return MakeId(slot, s.generation);
+  return slots_.IdOf(slot);
 }
 
 bool SimScheduler::Cancel(TimerId id) {
-  if (id == 0) return false;
-  std::uint32_t slot = static_cast<std::uint32_t>((id & 0xffffffffu) - 1);
-  std::uint32_t generation = static_cast<std::uint32_t>(id >> 32);
-  if (slot >= slots_.size()) return false;
-  Slot& s = slots_[slot];
-  if (!s.armed || s.generation != generation) return false;
-  s.armed = false;
-  s.task = nullptr;
-  ++s.generation;
-  free_slots_.push_back(slot);
+  Slot* s = slots_.Find(id);
+  if (!s || !s->armed) return false;
+  s->armed = false;
+  s->task = nullptr;
+  slots_.Release(slots_.IndexOf(*s));
   --live_;
   return true;
 }
@@ -80,8 +62,7 @@ bool SimScheduler::RunOne() {
   Task task = std::move(s.task);
   s.task = nullptr;
   s.armed = false;
-  ++s.generation;
-  free_slots_.push_back(e.slot);
+  slots_.Release(e.slot);
   --live_;
   now_ = e.at;
   ++events_run_;

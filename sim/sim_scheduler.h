@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/scheduler.h"
+#include "engine/slab.h"
 
 namespace pflab::sim {
 
@@ -58,8 +59,7 @@ class SimScheduler final : public Scheduler {
   std::size_t live_ = 0;
   std::vector<Entry> heap_;
   std::deque<Entry> now_queue_;  // entries due at now_, in posting order
-  std::vector<Slot> slots_;
-  std::vector<std::uint32_t> free_slots_;
+  Slab<Slot> slots_;
 };
 
 }  // namespace pflab::sim

@@ -24,19 +24,8 @@ double SimTransport::cost_usd() const {
          static_cast<double>(bytes_transferred_) / static_cast<double>(1ull << 30) * profile_.usd_per_gib;
 }
 
-std::uint32_t SimTransport::Slot(FetchId id) const {
-  return static_cast<std::uint32_t>((id & 0xffffffffu) - 1);
-}
-
 FetchId SimTransport::Fetch(const ObjectRef& object, ByteRange range, FetchTarget target, FetchCallback done) {
-  std::uint32_t slot;
-  if (!free_.empty()) {
-    slot = free_.back();
-    free_.pop_back();
-  } else {
-    slot = static_cast<std::uint32_t>(slots_.size());
-    slots_.emplace_back();
-  }
+  const std::uint32_t slot = slots_.Acquire();
   Transfer& t = slots_[slot];
   t.size = range.size();
   t.remaining = static_cast<double>(t.size);
@@ -51,7 +40,7 @@ FetchId SimTransport::Fetch(const ObjectRef& object, ByteRange range, FetchTarge
     t.state = State::kQueued;
     queue_.push_back(slot);
   }
-  return (static_cast<FetchId>(t.generation) << 32) | (static_cast<FetchId>(slot) + 1);
+  return slots_.IdOf(slot);
 }
 
 void SimTransport::Begin(std::uint32_t slot) {
@@ -142,8 +131,7 @@ void SimTransport::Release(std::uint32_t slot) {
   t.state = State::kFree;
   t.target = {};
   t.done = nullptr;
-  ++t.generation;
-  free_.push_back(slot);
+  slots_.Release(slot);
   --connections_;
   while (connections_ < profile_.max_connections && !queue_.empty()) {
     const std::uint32_t next = queue_.front();
@@ -153,11 +141,10 @@ void SimTransport::Release(std::uint32_t slot) {
 }
 
 void SimTransport::Cancel(FetchId id) {
-  if (id == 0) return;
-  const std::uint32_t slot = Slot(id);
-  if (slot >= slots_.size()) return;
-  Transfer& t = slots_[slot];
-  if (t.state == State::kFree || t.generation != static_cast<std::uint32_t>(id >> 32)) return;
+  Transfer* found = slots_.Find(id);
+  if (!found || found->state == State::kFree) return;
+  const std::uint32_t slot = slots_.IndexOf(*found);
+  Transfer& t = *found;
   std::uint64_t received = 0;
   switch (t.state) {
     case State::kQueued:

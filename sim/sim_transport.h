@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/slab.h"
 #include "engine/transport.h"
 #include "sim/network_model.h"
 
@@ -54,7 +55,6 @@ class SimTransport final : public Transport {
     TimerId timer = 0;
   };
 
-  std::uint32_t Slot(FetchId id) const;
   void Begin(std::uint32_t slot);     // takes a connection, starts the latency timer
   void Activate(std::uint32_t slot);  // latency elapsed: joins the link
   void Advance();                     // brings every active transfer's `remaining` to now
@@ -68,8 +68,7 @@ class SimTransport final : public Transport {
   NetworkProfile profile_;
   SimTransportOptions options_;
   LatencySampler latency_;
-  std::vector<Transfer> slots_;
-  std::vector<std::uint32_t> free_;
+  Slab<Transfer> slots_;
   std::deque<std::uint32_t> queue_;
   std::vector<std::uint32_t> active_;
   std::vector<std::uint32_t> finished_scratch_;
