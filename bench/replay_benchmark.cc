@@ -102,7 +102,8 @@ int RegisterAll() {
       benchmark::RegisterBenchmark(name.c_str(), BM_Replay, std::string(policy), random)
           ->Unit(benchmark::kMillisecond)
           ->Iterations(1)
-          ->Repetitions(1);
+          ->Repetitions(3)
+          ->ReportAggregatesOnly(true);
     }
   }
   benchmark::RegisterBenchmark("SchedulerHold", BM_SchedulerHold)->Arg(16)->Arg(1024);

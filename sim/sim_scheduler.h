@@ -11,7 +11,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <vector>
 
 #include "engine/scheduler.h"
@@ -58,7 +57,33 @@ class SimScheduler final : public Scheduler {
   std::uint64_t events_run_ = 0;
   std::size_t live_ = 0;
   std::vector<Entry> heap_;
-  std::deque<Entry> now_queue_;  // entries due at now_, in posting order
+  // Entries due at now_, in posting order: a ring buffer, because std::deque allocates and frees a
+  // block every few dozen events as the queue slides.
+  class Ring {
+   public:
+    bool empty() const { return head_ == tail_; }
+    const Entry& front() const { return items_[head_ & mask_]; }
+    void pop_front() { ++head_; }
+    void push_back(const Entry& e) {
+      if (tail_ - head_ == items_.size()) Grow();
+      items_[tail_++ & mask_] = e;
+    }
+
+   private:
+    void Grow() {
+      std::vector<Entry> bigger(items_.empty() ? 64 : items_.size() * 2);
+      for (std::size_t i = 0; head_ + i != tail_; ++i) bigger[i] = items_[(head_ + i) & mask_];
+      tail_ -= head_;
+      head_ = 0;
+      items_ = std::move(bigger);
+      mask_ = items_.size() - 1;
+    }
+    std::vector<Entry> items_;
+    std::size_t mask_ = 0;
+    std::size_t head_ = 0;
+    std::size_t tail_ = 0;
+  };
+  Ring now_queue_;
   Slab<Slot> slots_;
 };
 
