@@ -35,22 +35,26 @@ ReadId FsspecReadAhead::Read(ByteRange range, ReadCallback done) {
     part = SubSlices(cache_, range.begin - window_.begin, window_.end - range.begin);
     fetch.begin = window_.end;
   }
-  const std::uint64_t still_needed = range.end - fetch.begin;
+  // One read at a time (a file handle): its pending state lives here, which keeps the callback small.
   pending_id_ = id;
-  pending_lower_ = FetchBelow(
-      fetch, 0,
-      [this, fetch, still_needed, part = std::move(part), done = std::move(done)](Result<Slices> result) mutable {
-        pending_id_ = 0;
-        if (!result.ok()) {
-          done(std::move(result));
-          return;
-        }
-        cache_ = std::move(*result);
-        window_ = {fetch.begin, fetch.begin + TotalLength(cache_)};
-        Slices out = std::move(part);
-        for (auto& s : SubSlices(cache_, 0, std::min(still_needed, window_.size()))) out.push_back(std::move(s));
-        done(std::move(out));
-      });
+  pending_part_ = std::move(part);
+  pending_needed_ = range.end - fetch.begin;
+  pending_done_ = std::move(done);
+  pending_lower_ = FetchBelow(fetch, 0, [this, fetch](Result<Slices> result) {
+    pending_id_ = 0;
+    ReadCallback done = std::move(pending_done_);
+    if (!result.ok()) {
+      pending_part_.clear();
+      done(std::move(result));
+      return;
+    }
+    cache_ = std::move(*result);
+    window_ = {fetch.begin, fetch.begin + TotalLength(cache_)};
+    Slices out = std::move(pending_part_);
+    pending_part_.clear();
+    for (auto& s : SubSlices(cache_, 0, std::min(pending_needed_, window_.size()))) out.push_back(std::move(s));
+    done(std::move(out));
+  });
   return id;
 }
 

@@ -45,6 +45,9 @@ class FsspecReadAhead final : public PolicyLayer {
   ReadId next_id_ = 1;
   ReadId pending_id_ = 0;     // our id of the read waiting on the layer below
   ReadId pending_lower_ = 0;  // the lower layer's id for it
+  Slices pending_part_;       // the window's tail kept across a partial hit
+  std::uint64_t pending_needed_ = 0;
+  ReadCallback pending_done_;
 };
 
 }  // namespace pflab::policies

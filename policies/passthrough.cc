@@ -4,20 +4,13 @@
 
 namespace pflab::policies {
 
-ReadId PolicyLayer::FetchBelow(ByteRange range, std::uint32_t max_parts, ReadCallback done) {
-  ctx_.Emit(EventType::kFetchStart, name(), range.begin, range.size());
-  auto callback = [this, alive = alive_, range, done = std::move(done)](Result<Slices> result) {
-    if (!*alive) return;
-    if (result.ok()) {
-      ctx_.Emit(EventType::kFetchEnd, name(), range.begin, range.size(), TotalLength(*result));
-    } else {
-      ctx_.Emit(result.error().code == ErrorCode::kCancelled ? EventType::kFetchCancel : EventType::kFetchFail, name(),
-                range.begin, range.size());
-    }
-    done(std::move(result));
-  };
-  return max_parts ? lower_->ReadSplit(range, max_parts, std::move(callback))
-                   : lower_->Read(range, std::move(callback));
+void PolicyLayer::OnFetchedBelow(ByteRange range, const Result<Slices>& result) {
+  if (result.ok()) {
+    ctx_.Emit(EventType::kFetchEnd, name(), range.begin, range.size(), TotalLength(*result));
+  } else {
+    ctx_.Emit(result.error().code == ErrorCode::kCancelled ? EventType::kFetchCancel : EventType::kFetchFail, name(),
+              range.begin, range.size());
+  }
 }
 
 void PolicyLayer::CompleteLater(ReadCallback done, Result<Slices> result) {

@@ -20,7 +20,21 @@ class PolicyLayer : public Source {
  protected:
   /// Asks the lower layer for `range`, emitting fetch_start now and fetch_end/fail/cancel on completion.
   /// `done` does not run if this layer has been destroyed in the meantime.
-  ReadId FetchBelow(ByteRange range, std::uint32_t max_parts, ReadCallback done);
+  // A template rather than a ReadCallback parameter: wrapping an already type-erased callback would
+  // nest one InlineFunction in another and push the wrapper out of inline storage onto the heap.
+  template <typename F>
+  ReadId FetchBelow(ByteRange range, std::uint32_t max_parts, F&& done) {
+    ctx_.Emit(EventType::kFetchStart, name(), range.begin, range.size());
+    auto callback = [this, alive = alive_, range, done = std::forward<F>(done)](Result<Slices> result) mutable {
+      if (!*alive) return;
+      OnFetchedBelow(range, result);
+      done(std::move(result));
+    };
+    return max_parts ? lower_->ReadSplit(range, max_parts, std::move(callback))
+                     : lower_->Read(range, std::move(callback));
+  }
+  /// Emits the fetch_end/fail/cancel event of a request made with FetchBelow.
+  void OnFetchedBelow(ByteRange range, const Result<Slices>& result);
   /// Completes a read on the scheduler (never inline, per the Source contract).
   void CompleteLater(ReadCallback done, Result<Slices> result);
 
