@@ -60,27 +60,23 @@ struct GenArgs {
   std::string output;
 };
 
+// Parses an optional flag value into `*out` (left alone when the flag was not given).
+template <typename T, typename Parse>
+Status ParseFlag(const char* flag, const std::string& text, Parse parse, T* out) {
+  if (text.empty()) return pflab::OkStatus();
+  auto value = parse(text);
+  if (!value) return pflab::InvalidArgument(std::string(flag) + ": " + value.error().message);
+  *out = static_cast<T>(*value);
+  return pflab::OkStatus();
+}
+
 int RunGen(const GenArgs& args) {
   pflab::traces::GeneratorParams params;
-  if (!args.object_size.empty()) {
-    auto size = pflab::ParseSize(args.object_size);
-    if (!size) return Fail("--object-size: " + size.error().message);
-    params.object_size = *size;
-  }
-  if (!args.read_size.empty()) {
-    auto size = pflab::ParseSize(args.read_size);
-    if (!size) return Fail("--read-size: " + size.error().message);
-    params.read_size = *size;
-  }
-  if (!args.stride.empty()) {
-    auto size = pflab::ParseSize(args.stride);
-    if (!size) return Fail("--stride: " + size.error().message);
-    params.stride = *size;
-  }
-  if (!args.think.empty()) {
-    auto think = pflab::ParseDuration(args.think);
-    if (!think) return Fail("--think: " + think.error().message);
-    params.think_ns = *think;
+  for (const Status& status : {ParseFlag("--object-size", args.object_size, pflab::ParseSize, &params.object_size),
+                               ParseFlag("--read-size", args.read_size, pflab::ParseSize, &params.read_size),
+                               ParseFlag("--stride", args.stride, pflab::ParseSize, &params.stride),
+                               ParseFlag("--think", args.think, pflab::ParseDuration, &params.think_ns)}) {
+    if (!status) return Fail(status.error().message);
   }
   params.count = args.count;
   params.seed = args.seed;
