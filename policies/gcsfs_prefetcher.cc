@@ -33,9 +33,50 @@ struct GcsfsPrefetcher::Awaiter {
   void await_resume() const noexcept {}
 };
 
+namespace {
+
+// Frames of the read coroutine are all the same size and one is allocated per read; recycling them
+// keeps malloc out of the simulator's hot loop. Per thread, so no locking; freed at thread exit.
+class FramePool {
+ public:
+  ~FramePool() {
+    for (void* p : free_) ::operator delete(p);
+  }
+  void* Allocate(std::size_t size) {
+    if (size == size_ && !free_.empty()) {
+      void* p = free_.back();
+      free_.pop_back();
+      return p;
+    }
+    if (size_ == 0) size_ = size;
+    return ::operator new(size);
+  }
+  void Free(void* p, std::size_t size) {
+    if (size == size_ && free_.size() < kMaxCached) {
+      free_.push_back(p);
+    } else {
+      ::operator delete(p);
+    }
+  }
+
+ private:
+  static constexpr std::size_t kMaxCached = 64;
+  std::size_t size_ = 0;
+  std::vector<void*> free_;
+};
+
+FramePool& Frames() {
+  thread_local FramePool pool;
+  return pool;
+}
+
+}  // namespace
+
 // Fire-and-forget coroutine, started from a scheduler event, destroyed at its end.
 struct GcsfsPrefetcher::ReadCoroutine {
   struct promise_type {
+    static void* operator new(std::size_t size) { return Frames().Allocate(size); }
+    static void operator delete(void* p, std::size_t size) { Frames().Free(p, size); }
     ReadCoroutine get_return_object() {
       return ReadCoroutine{std::coroutine_handle<promise_type>::from_promise(*this)};
     }

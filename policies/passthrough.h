@@ -50,6 +50,9 @@ class NonePolicy final : public PolicyLayer {
   ReadId Read(ByteRange range, ReadCallback done) override;
   void Cancel(ReadId id) override { lower_->Cancel(id); }
   const char* name() const override { return "none"; }
+
+ private:
+  ReadCallback pending_done_;  // one read at a time; kept here so the lower callback stays inline
 };
 
 }  // namespace pflab::policies
