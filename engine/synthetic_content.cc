@@ -1,21 +1,25 @@
 #include "engine/synthetic_content.h"
 
+#include <bit>
 #include <cstring>
 
 namespace pflab {
 namespace {
 
-// splitmix64 finaliser: cheap, and every output bit depends on every input bit.
+constexpr std::uint64_t kGamma = 0x9e3779b97f4a7c15ull;  // splitmix64's increment: 2^64 / golden ratio
+
+// splitmix64's output function: cheap, and every output bit depends on every input bit.
 std::uint64_t Mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
   return x ^ (x >> 31);
 }
 
-// One 8-byte word per hash keeps filling at memory speed.
+// Word i is output i of a splitmix64 generator seeded with the object seed, computed directly
+// rather than by stepping (the state after i + 1 steps is seed + (i + 1) * gamma), so any offset is
+// O(1) and one hash yields 8 bytes.
 std::uint64_t Word(std::uint64_t object_seed, std::uint64_t word_index) {
-  return Mix(object_seed ^ Mix(word_index));
+  return Mix(object_seed + (word_index + 1) * kGamma);
 }
 
 }  // namespace
@@ -32,10 +36,12 @@ std::uint64_t ObjectSeed(std::string_view bucket, std::string_view name, std::in
   };
   add(bucket);
   add(name);
-  return Mix(h ^ static_cast<std::uint64_t>(generation));
+  // FNV-1a alone leaves similar names with similar hashes; the final mix spreads them.
+  return Mix(h ^ Mix(static_cast<std::uint64_t>(generation) + kGamma));
 }
 
 std::byte SyntheticByte(std::uint64_t object_seed, std::uint64_t offset) {
+  // Byte k of a word is bits 8k..8k+7: little-endian order, the same on every host.
   return static_cast<std::byte>(Word(object_seed, offset / 8) >> (8 * (offset % 8)));
 }
 
@@ -44,10 +50,10 @@ void FillSynthetic(std::uint64_t object_seed, std::uint64_t offset, std::byte* d
     *dest++ = SyntheticByte(object_seed, offset++);
     --length;
   }
-  while (length >= 8) {
-    const std::uint64_t w = Word(object_seed, offset / 8);
-    // Byte i of the word is (w >> 8i), i.e. little-endian order, independent of the host.
-    for (int i = 0; i < 8; ++i) dest[i] = static_cast<std::byte>(w >> (8 * i));
+  for (std::uint64_t word = offset / 8; length >= 8; ++word) {
+    std::uint64_t w = Word(object_seed, word);
+    if constexpr (std::endian::native == std::endian::big) w = __builtin_bswap64(w);
+    std::memcpy(dest, &w, 8);  // one unaligned store
     dest += 8;
     offset += 8;
     length -= 8;

@@ -1,8 +1,10 @@
 #include "sim/network_model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 
 #include "engine/units.h"
 
@@ -23,6 +25,15 @@ Result<NetworkProfile> ParseProfile(const std::string& path, const std::string& 
     return InvalidArgument(path + ": profile " + name + ": " + field + ": " + why);
   };
   if (!j.is_object()) return bad("(profile)", "expected an object");
+  // A misspelt optional field would otherwise be ignored silently and the default used instead.
+  static constexpr const char* kFields[] = {
+      "latency_median",  "latency_p99", "stream_bandwidth",    "link_bandwidth", "max_connections",
+      "usd_per_request", "usd_per_gib", "failure_probability", "sources",        "description"};
+  for (const auto& [key, value] : j.items()) {
+    if (std::find(std::begin(kFields), std::end(kFields), key) == std::end(kFields)) {
+      return bad(key, "unknown field");
+    }
+  }
   NetworkProfile p;
   auto duration = [&](const char* field, Nanos* out, bool required) -> Status {
     if (!j.contains(field)) return required ? Status(bad(field, "missing")) : OkStatus();
@@ -62,6 +73,10 @@ Result<NetworkProfile> ParseProfile(const std::string& path, const std::string& 
   p.max_connections = static_cast<std::uint32_t>(connections);
   if (auto s = number("usd_per_request", &p.usd_per_request); !s) return s.error();
   if (auto s = number("usd_per_gib", &p.usd_per_gib); !s) return s.error();
+  if (j.contains("failure_probability")) {
+    if (auto s = number("failure_probability", &p.failure_probability); !s) return s.error();
+    if (p.failure_probability > 1) return bad("failure_probability", "must be at most 1");
+  }
   return p;
 }
 
@@ -75,7 +90,8 @@ nlohmann::json NetworkProfile::ToJson() const {
           {"link_bandwidth_bytes_per_s", link_bandwidth_bytes_per_s},
           {"max_connections", max_connections},
           {"usd_per_request", usd_per_request},
-          {"usd_per_gib", usd_per_gib}};
+          {"usd_per_gib", usd_per_gib},
+          {"failure_probability", failure_probability}};
 }
 
 LatencySampler::LatencySampler(const NetworkProfile& profile, std::uint64_t seed)

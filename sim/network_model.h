@@ -2,9 +2,14 @@
 //
 // A request holds a connection from issue to completion (FIFO queue when all are busy), waits a
 // sampled first-byte latency, then transfers its bytes at min(per-stream bandwidth, fair share of the
-// link). First-byte latency is constant or lognormal. For a lognormal with median m and 99th
-// percentile q: ln X ~ N(mu, sigma) with mu = ln m, and q = exp(mu + z99 * sigma) gives
-// sigma = ln(q / m) / z99, z99 = 2.3263478740408408 (the standard normal's 0.99 quantile).
+// link). Optionally a request fails with a retryable 503 instead of its first byte.
+//
+// First-byte latency is constant or lognormal. Profiles give a lognormal by its median m and 99th
+// percentile q because those are what measurements report. If ln X ~ N(mu, sigma), the median of X
+// is exp(mu), so mu = ln m; the 0.99 quantile is exp(mu + z99 * sigma) with z99 = 2.3263478740408408
+// (the standard normal's 0.99 quantile), so q = m * exp(z99 * sigma) and sigma = ln(q / m) / z99.
+//
+// Profiles are read from a JSON file whose numbers each cite a source (see profiles/profiles.json).
 #pragma once
 
 #include <cstdint>
@@ -27,6 +32,7 @@ struct NetworkProfile {
   std::uint32_t max_connections = 100;          // requests in progress at once; more wait in FIFO order
   double usd_per_request = 4e-7;                // GCS class B operation
   double usd_per_gib = 0;                       // egress / inter-region transfer
+  double failure_probability = 0;               // per request: a retryable 503 instead of the first byte
 
   bool constant_latency() const { return latency_p99_ns <= latency_median_ns; }
   nlohmann::json ToJson() const;

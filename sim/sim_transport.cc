@@ -10,17 +10,22 @@ namespace pflab::sim {
 
 SimTransport::SimTransport(Scheduler* scheduler, const NetworkProfile& profile, std::uint64_t seed,
                            SimTransportOptions options)
-    : scheduler_(scheduler), profile_(profile), options_(options), latency_(profile, seed) {}
+    : scheduler_(scheduler),
+      profile_(profile),
+      options_(options),
+      latency_(profile, seed),
+      fault_rng_(seed ^ 0x6a09e667f3bcc909ull) {}
 
 SimTransport::~SimTransport() {
+  // Pending tasks capture `this`; the scheduler may outlive us.
   for (auto& t : slots_) {
-    if (t.timer) scheduler_->Cancel(t.timer);
+    if (t.state != State::kFree && t.timer) scheduler_->Cancel(t.timer);
   }
   if (completion_timer_) scheduler_->Cancel(completion_timer_);
 }
 
 double SimTransport::cost_usd() const {
-  return static_cast<double>(requests_) * profile_.usd_per_request +
+  return static_cast<double>(requests_ - injected_failures_) * profile_.usd_per_request +
          static_cast<double>(bytes_transferred_) / static_cast<double>(1ull << 30) * profile_.usd_per_gib;
 }
 
@@ -28,8 +33,10 @@ FetchId SimTransport::Fetch(const ObjectRef& object, ByteRange range, FetchTarge
   const std::uint32_t slot = slots_.Acquire();
   Transfer& t = slots_[slot];
   t.size = range.size();
+  t.received = 0;
   t.remaining = static_cast<double>(t.size);
   t.object_offset = range.begin;
+  // Hashing the name costs more than the rest of a fetch, so only when bytes are wanted.
   t.object_seed = options_.fill_payload ? ObjectSeed(object.bucket, object.name, object.generation) : 0;
   t.target = std::move(target);
   t.done = std::move(done);
@@ -37,10 +44,37 @@ FetchId SimTransport::Fetch(const ObjectRef& object, ByteRange range, FetchTarge
   if (connections_ < profile_.max_connections) {
     Begin(slot);
   } else {
-    t.state = State::kQueued;
-    queue_.push_back(slot);
+    QueuePush(slot);
   }
   return slots_.IdOf(slot);
+}
+
+void SimTransport::QueuePush(std::uint32_t slot) {
+  Transfer& t = slots_[slot];
+  t.state = State::kQueued;
+  t.queue_prev = queue_tail_;
+  t.queue_next = kNone;
+  if (queue_tail_ != kNone) {
+    slots_[queue_tail_].queue_next = slot;
+  } else {
+    queue_head_ = slot;
+  }
+  queue_tail_ = slot;
+}
+
+void SimTransport::QueueRemove(std::uint32_t slot) {
+  Transfer& t = slots_[slot];
+  if (t.queue_prev != kNone) {
+    slots_[t.queue_prev].queue_next = t.queue_next;
+  } else {
+    queue_head_ = t.queue_next;
+  }
+  if (t.queue_next != kNone) {
+    slots_[t.queue_next].queue_prev = t.queue_prev;
+  } else {
+    queue_tail_ = t.queue_prev;
+  }
+  t.queue_prev = t.queue_next = kNone;
 }
 
 void SimTransport::Begin(std::uint32_t slot) {
@@ -70,25 +104,39 @@ void SimTransport::Advance() {
 }
 
 void SimTransport::Activate(std::uint32_t slot) {
-  Transfer& t = slots_[slot];
-  t.timer = 0;
+  slots_[slot].timer = 0;
+  if (profile_.failure_probability > 0 &&
+      std::uniform_real_distribution<double>(0.0, 1.0)(fault_rng_) < profile_.failure_probability) {
+    // A 503 arrives instead of the first byte: the request took its latency but moved nothing.
+    ++injected_failures_;
+    FetchCallback done = Retire(slot);
+    ReleaseConnection();
+    done(FetchOutcome{Unavailable("injected 503"), 0});
+    return;
+  }
   Advance();
-  updated_ = scheduler_->Now();
-  t.state = State::kActive;
+  slots_[slot].state = State::kActive;
   active_.push_back(slot);
   peak_active_ = std::max(peak_active_, active_.size());
   Reschedule();
 }
 
 void SimTransport::Reschedule() {
+  Nanos earliest = 0;
+  if (!active_.empty()) {
+    const double rate = Rate();
+    earliest = FinishTime(slots_[active_.front()], rate);
+    for (std::uint32_t slot : active_) earliest = std::min(earliest, FinishTime(slots_[slot], rate));
+    // While the per-stream cap binds, a transfer joining or leaving changes no rate, and the event
+    // already posted is still right.
+    if (completion_timer_ && earliest == completion_at_) return;
+  }
   if (completion_timer_) {
     scheduler_->Cancel(completion_timer_);
     completion_timer_ = 0;
   }
   if (active_.empty()) return;
-  const double rate = Rate();
-  Nanos earliest = FinishTime(slots_[active_.front()], rate);
-  for (std::uint32_t slot : active_) earliest = std::min(earliest, FinishTime(slots_[slot], rate));
+  completion_at_ = earliest;
   completion_timer_ = scheduler_->PostAt(earliest, [this] { OnCompletionEvent(); });
 }
 
@@ -103,13 +151,10 @@ void SimTransport::OnCompletionEvent() {
     if (FinishTime(slots_[slot], rate) <= now) finished.push_back(slot);
   }
   Advance();
-  for (std::uint32_t slot : finished) {
-    slots_[slot].remaining = 0;
-    active_.erase(std::find(active_.begin(), active_.end(), slot));
-  }
+  for (std::uint32_t slot : finished) active_.erase(std::find(active_.begin(), active_.end(), slot));
   Reschedule();
   // Settle every finished transfer before running any callback: a callback may cancel a sibling that
-  // finished in this same event, and that must find it already released (its id no longer matches).
+  // finished in this same event, and that must find it already retired (its id no longer matches).
   auto& ready = ready_scratch_;
   ready.clear();
   for (std::uint32_t slot : finished) {
@@ -119,55 +164,70 @@ void SimTransport::OnCompletionEvent() {
     }
     t.target.chunk->AddFilled(t.size);
     bytes_transferred_ += t.size;
-    ready.emplace_back(std::move(t.done), t.size);
-    Release(slot);
+    const std::uint64_t size = t.size;
+    ready.emplace_back(Retire(slot), size);
+    ReleaseConnection();
   }
   for (auto& [done, size] : ready) done(FetchOutcome{OkStatus(), size});
   ready.clear();
 }
 
-void SimTransport::Release(std::uint32_t slot) {
+SimTransport::FetchCallback SimTransport::Retire(std::uint32_t slot) {
   Transfer& t = slots_[slot];
-  t.state = State::kFree;
-  t.target = {};
+  FetchCallback done = std::move(t.done);
   t.done = nullptr;
+  t.target = {};
+  t.state = State::kFree;
+  t.timer = 0;
   slots_.Release(slot);
+  return done;
+}
+
+void SimTransport::ReleaseConnection() {
   --connections_;
-  while (connections_ < profile_.max_connections && !queue_.empty()) {
-    const std::uint32_t next = queue_.front();
-    queue_.pop_front();
+  while (connections_ < profile_.max_connections && queue_head_ != kNone) {
+    const std::uint32_t next = queue_head_;
+    QueueRemove(next);
     Begin(next);
   }
 }
 
 void SimTransport::Cancel(FetchId id) {
   Transfer* found = slots_.Find(id);
-  if (!found || found->state == State::kFree) return;
+  if (!found) return;
   const std::uint32_t slot = slots_.IndexOf(*found);
   Transfer& t = *found;
   std::uint64_t received = 0;
   switch (t.state) {
-    case State::kQueued:
-      queue_.erase(std::find(queue_.begin(), queue_.end(), slot));
-      ++connections_;  // Release gives back a connection the queued fetch never took
-      break;
+    case State::kFree:
+    case State::kCancelling: return;  // finished, or already cancelled
+    case State::kQueued: QueueRemove(slot); break;
     case State::kLatency:
       scheduler_->Cancel(t.timer);
       t.timer = 0;
+      ReleaseConnection();
       break;
     case State::kActive:
       Advance();
       received = static_cast<std::uint64_t>(static_cast<double>(t.size) - t.remaining);
       active_.erase(std::find(active_.begin(), active_.end(), slot));
       Reschedule();
+      ReleaseConnection();
       break;
-    case State::kFree: return;
   }
+  t.received = received;
   t.target.chunk->AddFilled(received);
   bytes_transferred_ += received;
-  FetchCallback done = std::move(t.done);
-  Release(slot);
-  scheduler_->Post([done = std::move(done), received] { done(FetchOutcome{Cancelled("fetch cancelled"), received}); });
+  // The slot (and its callback) stays reserved until the posted completion runs, so the task needs
+  // only `this` and the slot: no allocation for moving the callback into the task.
+  t.state = State::kCancelling;
+  slots_[slot].timer = scheduler_->Post([this, slot] { DeliverCancelled(slot); });
+}
+
+void SimTransport::DeliverCancelled(std::uint32_t slot) {
+  const std::uint64_t received = slots_[slot].received;
+  FetchCallback done = Retire(slot);
+  done(FetchOutcome{Cancelled("fetch cancelled"), received});
 }
 
 }  // namespace pflab::sim

@@ -1,16 +1,23 @@
 // Simulated backend: requests cost a first-byte latency, then share the link fairly.
 //
-// State per fetch: queued (waiting for a connection), in latency (a timer), or active (transferring).
-// Active transfers all run at the same rate, min(stream bandwidth, link bandwidth / active count):
-// with one per-stream cap for all, that is the max-min fair share. Whenever the active set changes,
-// every transfer's remaining bytes are advanced to now at the old rate and one completion event is
-// scheduled for the earliest finisher, so a change costs O(active) and there is never more than one
-// pending completion event. Finish times are rounded up to the next nanosecond, so a lone transfer
-// takes exactly latency + ceil(size * 1e9 / rate) ns.
+// State per fetch: queued (waiting for a connection), in latency (a timer), active (transferring), or
+// completing (cancelled or failed, its callback posted). Active transfers all run at the same rate,
+// min(stream bandwidth, link bandwidth / active count): with one per-stream cap for all, that is the
+// max-min fair share (if the cap binds for one it binds for all, so there is never capacity left by
+// a capped transfer to hand to an uncapped one). Whenever the active set changes, every transfer's
+// remaining bytes are advanced to now at the old rate and one completion event is scheduled for the
+// earliest finisher, so a change costs O(active) and there is never more than one pending completion
+// event. Finish times are rounded up to the next nanosecond, so a lone transfer takes exactly
+// latency + ceil(size * 1e9 / rate) ns.
+//
+// The hot path allocates nothing: transfers live in a slab of reused slots, the connection queue is
+// an intrusive list through those slots (O(1) push, pop and cancel), and every scheduled task
+// captures only `this` and a slot index, which fits the scheduler's inline task storage.
 #pragma once
 
 #include <cstdint>
-#include <deque>
+#include <limits>
+#include <random>
 #include <utility>
 #include <vector>
 
@@ -25,42 +32,61 @@ struct SimTransportOptions {
   bool fill_payload = false;  // write the objects' synthetic content into chunks (for byte checks)
 };
 
-/// A Transport in virtual time over a NetworkProfile.
+/// A Transport in virtual time over a NetworkProfile. Same scheduler, profile, seed and calls give
+/// the same completions at the same times.
 class SimTransport final : public Transport {
  public:
   SimTransport(Scheduler* scheduler, const NetworkProfile& profile, std::uint64_t seed,
                SimTransportOptions options = {});
   ~SimTransport() override;
+  SimTransport(const SimTransport&) = delete;
+  SimTransport& operator=(const SimTransport&) = delete;
 
   FetchId Fetch(const ObjectRef& object, ByteRange range, FetchTarget target, FetchCallback done) override;
   void Cancel(FetchId id) override;
   bool wants_payload() const override { return options_.fill_payload; }
 
+  /// Requests issued (each is one GCS class B operation, whatever became of it).
   std::uint64_t requests() const { return requests_; }
+  /// Bytes that crossed the link, including the partial bytes of cancelled transfers.
   std::uint64_t bytes_transferred() const { return bytes_transferred_; }
+  /// Billed requests * usd_per_request + bytes_transferred / GiB * usd_per_gib. Requests answered
+  /// with an injected 503 are not billed: GCS does not generally charge for 4xx/5xx responses.
   double cost_usd() const;
+  /// Most transfers on the link at once.
   std::size_t peak_active() const { return peak_active_; }
+  /// Fetches failed by the profile's failure_probability.
+  std::uint64_t injected_failures() const { return injected_failures_; }
 
  private:
-  enum class State : std::uint8_t { kFree, kQueued, kLatency, kActive };
+  static constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
+
+  enum class State : std::uint8_t { kFree, kQueued, kLatency, kActive, kCancelling };
   struct Transfer {
     State state = State::kFree;
     std::uint32_t generation = 0;
+    std::uint32_t queue_prev = kNone;  // connection-queue links while kQueued
+    std::uint32_t queue_next = kNone;
     std::uint64_t size = 0;
-    double remaining = 0;  // bytes still to transfer when active, as of `updated_`
+    std::uint64_t received = 0;  // bytes that arrived before a cancel
+    double remaining = 0;        // bytes still to transfer when active, as of `updated_`
     std::uint64_t object_seed = 0;
     std::uint64_t object_offset = 0;
     FetchTarget target;
     FetchCallback done;
-    TimerId timer = 0;
+    TimerId timer = 0;  // the latency timer, or the posted cancellation callback
   };
 
   void Begin(std::uint32_t slot);     // takes a connection, starts the latency timer
-  void Activate(std::uint32_t slot);  // latency elapsed: joins the link
+  void Activate(std::uint32_t slot);  // latency elapsed: joins the link (or fails, if injected)
   void Advance();                     // brings every active transfer's `remaining` to now
   void Reschedule();                  // one completion event for the earliest finisher
   void OnCompletionEvent();
-  void Release(std::uint32_t slot);  // frees the connection and admits the next queued fetch
+  void DeliverCancelled(std::uint32_t slot);
+  void ReleaseConnection();                  // and admits queued fetches in FIFO order
+  FetchCallback Retire(std::uint32_t slot);  // frees the slot, handing back its callback
+  void QueuePush(std::uint32_t slot);
+  void QueueRemove(std::uint32_t slot);
   double Rate() const;
   Nanos FinishTime(const Transfer& t, double rate) const;
 
@@ -68,16 +94,21 @@ class SimTransport final : public Transport {
   NetworkProfile profile_;
   SimTransportOptions options_;
   LatencySampler latency_;
+  // Separate from the latency stream, so turning failures on does not change any latency drawn.
+  std::mt19937_64 fault_rng_;
   Slab<Transfer> slots_;
-  std::deque<std::uint32_t> queue_;
-  std::vector<std::uint32_t> active_;
+  std::uint32_t queue_head_ = kNone;
+  std::uint32_t queue_tail_ = kNone;
+  std::vector<std::uint32_t> active_;  // in activation order, which orders same-time completions
   std::vector<std::uint32_t> finished_scratch_;
   std::vector<std::pair<FetchCallback, std::uint64_t>> ready_scratch_;
   std::uint32_t connections_ = 0;
   Nanos updated_ = 0;
   TimerId completion_timer_ = 0;
+  Nanos completion_at_ = 0;  // when completion_timer_ fires
   std::uint64_t requests_ = 0;
   std::uint64_t bytes_transferred_ = 0;
+  std::uint64_t injected_failures_ = 0;
   std::size_t peak_active_ = 0;
 };
 

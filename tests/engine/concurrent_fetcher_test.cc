@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 #include <map>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "engine/synthetic_content.h"
@@ -75,7 +77,8 @@ TEST_CASE("fetcher over the simulator delivers one slice of the object's bytes",
   CHECK(transport.requests() == 4);
 }
 
-// A transport that fails chosen attempts, completing everything after 10 ms.
+// A transport that fails chosen attempts, completing each fetch after 10 ms (or the delay scripted
+// for its range start).
 class ScriptedTransport final : public Transport {
  public:
   explicit ScriptedTransport(Scheduler* s) : scheduler_(s) {}
@@ -92,7 +95,8 @@ class ScriptedTransport final : public Transport {
     }
     target.chunk->AddFilled(outcome.bytes_received);
     callbacks_[id] = std::move(done);
-    timers_[id] = scheduler_->PostAfter(10 * kMillisecond, [this, id, outcome] {
+    auto delay = delays.find(range.begin);
+    timers_[id] = scheduler_->PostAfter(delay == delays.end() ? 10 * kMillisecond : delay->second, [this, id, outcome] {
       timers_.erase(id);
       FetchCallback cb = std::move(callbacks_[id]);
       callbacks_.erase(id);
@@ -108,13 +112,18 @@ class ScriptedTransport final : public Transport {
     ++cancelled;
     FetchCallback done = std::move(callbacks_[id]);
     callbacks_.erase(id);
-    scheduler_->Post([done = std::move(done)] { done(FetchOutcome{Cancelled("x"), 0}); });
+    scheduler_->Post([this, done = std::move(done)] {
+      ++cancel_callbacks;
+      done(FetchOutcome{Cancelled("x"), 0});
+    });
   }
   bool wants_payload() const override { return false; }
 
   std::map<std::uint64_t, std::vector<FetchOutcome>> script;  // by range start: outcomes per attempt
+  std::map<std::uint64_t, Nanos> delays;                      // by range start
   std::vector<ByteRange> fetches;
   int cancelled = 0;
+  int cancel_callbacks = 0;
 
  private:
   Scheduler* scheduler_;
@@ -135,10 +144,14 @@ struct Harness {
                 &account) {}
   std::optional<Result<Slices>> Read(ByteRange r) {
     std::optional<Result<Slices>> got;
-    fetcher.Read(r, [&](Result<Slices> x) { got = std::move(x); });
+    fetcher.Read(r, [&](Result<Slices> x) {
+      ++read_callbacks;
+      got = std::move(x);
+    });
     scheduler.Run();
     return got;
   }
+  int read_callbacks = 0;
 };
 
 ConcurrentFetcherOptions Four() {
@@ -148,21 +161,36 @@ ConcurrentFetcherOptions Four() {
   return o;
 }
 
-TEST_CASE("fetcher: a permanent failure fails the read and cancels the siblings", "[engine][fetcher]") {
+TEST_CASE("fetcher: a permanent failure fails the read at once and cancels the siblings", "[engine][fetcher]") {
   Harness h(Four());
+  // The second of four 5 MiB parts gets a 404 after 1 ms; the others would take 10 ms.
   h.transport.script[5 * kMiB] = {FetchOutcome{NotFound("404"), 0}};
+  h.transport.delays[5 * kMiB] = kMillisecond;
   auto got = h.Read({0, 20 * kMiB});
   REQUIRE(got.has_value());
+  CHECK(h.read_callbacks == 1);
   REQUIRE(!got->ok());
   CHECK(got->error().code == ErrorCode::kNotFound);
   CHECK_THAT(got->error().message, Catch::Contains("b/o"));
   CHECK_THAT(got->error().message, Catch::Contains("[5242880, 10485760)"));
+  CHECK_THAT(got->error().message, Catch::Contains("404"));
   CHECK(h.transport.fetches.size() == 4);  // no retry of a 404
-  // All four complete at 10 ms; the failure is seen first or after some successes, and cancels the
-  // rest that are still open. Nothing is retried, and nothing is left in flight.
-  CHECK(h.fetcher.in_flight() == 0);
+  CHECK(h.events.Count(EventType::kRetry) == 0);
   CHECK(h.events.Count(EventType::kFetchFail) == 1);
-  CHECK(h.events.Count(EventType::kFetchCancel) == h.transport.cancelled);
+  // The three siblings were still in flight: each is cancelled, with an event, and the transport's
+  // cancellation callbacks still arrive (and are ignored).
+  CHECK(h.transport.cancelled == 3);
+  CHECK(h.transport.cancel_callbacks == 3);
+  std::vector<std::uint64_t> cancelled_at;
+  for (const auto& e : h.events.all) {
+    if (e.type != EventType::kFetchCancel) continue;
+    CHECK(e.t_ns == kMillisecond);
+    CHECK(e.length == 5 * kMiB);
+    cancelled_at.push_back(e.offset);
+  }
+  CHECK(cancelled_at == std::vector<std::uint64_t>{0, 10 * kMiB, 15 * kMiB});
+  CHECK(h.fetcher.in_flight() == 0);
+  CHECK(h.scheduler.Now() == kMillisecond);  // nothing left to wait for
 }
 
 TEST_CASE("fetcher: retryable failures retry with backoff and resume from the bytes received", "[engine][fetcher]") {
@@ -210,6 +238,8 @@ TEST_CASE("fetcher: cancel completes the read with kCancelled and cancels the pa
   REQUIRE(!got->ok());
   CHECK(got->error().code == ErrorCode::kCancelled);
   CHECK(h.transport.cancelled == 4);
+  CHECK(h.events.Count(EventType::kFetchCancel) == 4);
+  CHECK(h.fetcher.in_flight() == 0);
   h.fetcher.Cancel(id);  // a second cancel is a no-op
 }
 

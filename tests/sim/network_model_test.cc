@@ -1,58 +1,212 @@
 #include "sim/network_model.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 namespace pflab::sim {
 namespace {
 
-TEST_CASE("profiles: the bundled file has the required profiles- each number sourced", "[sim][network]") {
+// A profiles file in the temp directory, removed when the test ends.
+class TempFile {
+ public:
+  TempFile(const std::string& name, const std::string& text)
+      : path_((std::filesystem::temp_directory_path() / name).string()) {
+    std::ofstream(path_) << text;
+  }
+  ~TempFile() { std::filesystem::remove(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+constexpr const char* kGoodProfile =
+    R"("latency_median": "10ms", "stream_bandwidth": "100MB/s", "link_bandwidth": "1GB/s",
+       "max_connections": 8, "usd_per_request": 1e-6, "usd_per_gib": 0.5)";
+
+std::string ProfilesWith(const std::string& x_fields) {
+  return std::string(R"({"profiles": {"ok": {)") + kGoodProfile + R"(}, "x": {)" + x_fields + "}}}";
+}
+
+TEST_CASE("profiles: the bundled file loads and has the required profiles", "[sim][network]") {
   auto all = LoadProfiles(DefaultProfilesPath());
   REQUIRE(all.ok());
   for (const char* name : {"gcs-regional", "gcs-cross-region", "local-fast"}) {
     INFO(name);
-    REQUIRE(all->count(name) == 1);
-  }
-  std::ifstream in(DefaultProfilesPath());
-  auto doc = nlohmann::json::parse(in);
-  for (const auto& [name, p] : doc["profiles"].items()) {
-    for (const auto& [field, value] : p.items()) {
-      if (field == "sources") continue;
-      INFO(name << "." << field);
-      REQUIRE(p.contains("sources"));
-      CHECK(p["sources"].contains(field));
-      CHECK(p["sources"][field].get<std::string>().size() > 20);
-    }
+    CHECK(all->count(name) == 1);
   }
   const NetworkProfile& r = all->at("gcs-regional");
   CHECK(r.latency_median_ns == 35 * kMillisecond);
+  CHECK(r.latency_p99_ns == 200 * kMillisecond);
   CHECK(!r.constant_latency());
+  CHECK(r.stream_bandwidth_bytes_per_s == 220e6);
+  CHECK(r.usd_per_request == 4e-7);  // $0.0004 per 1,000 class B operations
+  CHECK(r.usd_per_gib == 0);
+  CHECK(r.failure_probability == 0);
+  CHECK(all->at("gcs-cross-region").usd_per_gib == 0.02);
   CHECK(all->at("local-fast").constant_latency());
 }
 
-TEST_CASE("profiles: unknown names list the known ones - bad files name the path", "[sim][network]") {
+TEST_CASE("profiles: every number of every bundled profile cites a source and says what kind", "[sim][network]") {
+  std::ifstream in(DefaultProfilesPath());
+  REQUIRE(in);
+  const auto doc = nlohmann::json::parse(in);
+  REQUIRE(doc.at("profiles").size() >= 3);
+  for (const auto& [name, p] : doc.at("profiles").items()) {
+    REQUIRE(p.contains("sources"));
+    for (const auto& [field, value] : p.items()) {
+      if (field == "sources" || field == "description") continue;
+      INFO(name << "." << field);
+      REQUIRE(p["sources"].contains(field));
+      const std::string source = p["sources"][field].get<std::string>();
+      CHECK(source.size() > 20);
+      // Honesty about provenance: each source says whether it is documentation, derived from
+      // measurements, or assumed.
+      const bool labelled = source.find("documentation") != std::string::npos ||
+                            source.find("derived") != std::string::npos ||
+                            source.find("assumption") != std::string::npos || source.find("no cost") == 0;
+      CHECK(labelled);
+    }
+    for (const auto& [field, value] : p["sources"].items()) {
+      INFO(name << ".sources." << field << " names a field the profile does not have");
+      CHECK(p.contains(field));
+    }
+  }
+}
+
+TEST_CASE("profiles: an unknown name lists every known one", "[sim][network]") {
   auto missing = FindProfile("mars");
   REQUIRE(!missing.ok());
-  CHECK_THAT(missing.error().message, Catch::Contains("gcs-regional"));
+  CHECK(missing.error().code == ErrorCode::kNotFound);
+  CHECK_THAT(missing.error().message, Catch::Contains("'mars'"));
+  auto all = LoadProfiles(DefaultProfilesPath());
+  REQUIRE(all.ok());
+  for (const auto& [name, profile] : *all) CHECK_THAT(missing.error().message, Catch::Contains(name));
+}
 
-  const auto path = std::filesystem::temp_directory_path() / "pflab_bad_profiles.json";
-  {
-    std::ofstream out(path);
-    out << R"({"profiles": {"x": {"latency_median": "fast"}}})";
+TEST_CASE("profiles: PFLAB_PROFILES names another file", "[sim][network]") {
+  TempFile file("pflab_env_profiles.json", ProfilesWith(kGoodProfile));
+  ::setenv("PFLAB_PROFILES", file.path().c_str(), 1);
+  CHECK(DefaultProfilesPath() == file.path());
+  auto p = FindProfile("ok");
+  ::unsetenv("PFLAB_PROFILES");
+  REQUIRE(p.ok());
+  CHECK(p->latency_median_ns == 10 * kMillisecond);
+  CHECK(p->constant_latency());
+  CHECK(p->stream_bandwidth_bytes_per_s == 100e6);
+  CHECK(p->link_bandwidth_bytes_per_s == 1e9);
+  CHECK(p->max_connections == 8);
+  CHECK(p->usd_per_gib == 0.5);
+  CHECK(DefaultProfilesPath() != file.path());
+}
+
+TEST_CASE("profiles: bad files give errors that start with the path and say what is wrong", "[sim][network]") {
+  struct Case {
+    std::string text;
+    std::string expected;  // after "PATH: "
+  };
+  const std::vector<Case> cases = {
+      {"{not json", "malformed JSON"},
+      {R"({"nothing": 1})", "expected {\"profiles\""},
+      {ProfilesWith(R"("latency_median": "fast")"), "profile x: latency_median"},
+      {ProfilesWith(std::string(kGoodProfile) + R"(, "latency_p99": "5ms")"), "profile x: latency_p99: is below"},
+      {ProfilesWith(std::string(kGoodProfile) + R"(, "latency_p9": "50ms")"), "profile x: latency_p9: unknown field"},
+      {ProfilesWith(std::string(kGoodProfile) + R"(, "failure_probability": 2)"),
+       "profile x: failure_probability: must be at most 1"},
+      {ProfilesWith(R"("latency_median": "10ms", "stream_bandwidth": "100MB/s")"),
+       "profile x: link_bandwidth: missing"},
+      {ProfilesWith(R"("latency_median": "10ms", "stream_bandwidth": "0MB/s", "link_bandwidth": "1GB/s")"),
+       "profile x: stream_bandwidth: must be positive"},
+      {ProfilesWith(R"("latency_median": "10ms", "stream_bandwidth": "1MB/s", "link_bandwidth": "1GB/s",
+                       "max_connections": 0)"),
+       "profile x: max_connections: expected an integer >= 1"},
+      {ProfilesWith(R"("latency_median": "10ms", "stream_bandwidth": "1MB/s", "link_bandwidth": "1GB/s",
+                       "max_connections": 1, "usd_per_request": -1)"),
+       "profile x: usd_per_request: expected a non-negative number"},
+  };
+  for (const auto& c : cases) {
+    TempFile file("pflab_bad_profiles.json", c.text);
+    INFO(c.text);
+    auto bad = LoadProfiles(file.path());
+    REQUIRE(!bad.ok());
+    CHECK_THAT(bad.error().message, Catch::StartsWith(file.path() + ": " + c.expected));
+    // FindProfile reports the file's problem, not an unknown name.
+    auto found = FindProfile("ok", file.path());
+    REQUIRE(!found.ok());
+    CHECK_THAT(found.error().message, Catch::StartsWith(file.path() + ": "));
   }
-  auto bad = LoadProfiles(path.string());
-  REQUIRE(!bad.ok());
-  CHECK_THAT(bad.error().message, Catch::StartsWith(path.string() + ": profile x: latency_median"));
-  {
-    std::ofstream out(path);
-    out << "{not json";
+  auto missing = LoadProfiles("/nonexistent/profiles.json");
+  REQUIRE(!missing.ok());
+  CHECK_THAT(missing.error().message, Catch::StartsWith("/nonexistent/profiles.json: "));
+}
+
+TEST_CASE("profiles: failure_probability is optional and parsed", "[sim][network]") {
+  TempFile file("pflab_flaky_profiles.json",
+                ProfilesWith(std::string(kGoodProfile) + R"(, "failure_probability": 0.25)"));
+  auto all = LoadProfiles(file.path());
+  REQUIRE(all.ok());
+  CHECK(all->at("ok").failure_probability == 0);
+  CHECK(all->at("x").failure_probability == 0.25);
+}
+
+TEST_CASE("profiles: ToJson reports the effective profile", "[sim][network]") {
+  NetworkProfile p;
+  p.latency_median_ns = 35 * kMillisecond;
+  p.latency_p99_ns = 200 * kMillisecond;
+  p.failure_probability = 0.01;
+  const auto j = p.ToJson();
+  CHECK(j.at("latency_distribution") == "lognormal");
+  CHECK(j.at("latency_median_ms") == 35.0);
+  CHECK(j.at("latency_p99_ms") == 200.0);
+  CHECK(j.at("stream_bandwidth_bytes_per_s") == p.stream_bandwidth_bytes_per_s);
+  CHECK(j.at("link_bandwidth_bytes_per_s") == p.link_bandwidth_bytes_per_s);
+  CHECK(j.at("max_connections") == p.max_connections);
+  CHECK(j.at("usd_per_request") == p.usd_per_request);
+  CHECK(j.at("usd_per_gib") == p.usd_per_gib);
+  CHECK(j.at("failure_probability") == 0.01);
+  p.latency_p99_ns = 0;
+  CHECK(p.ToJson().at("latency_distribution") == "constant");
+  CHECK(p.ToJson().at("latency_p99_ms") == 35.0);
+}
+
+TEST_CASE("latency: a lognormal reproduces its median and p99 - the same seed repeats", "[sim][network]") {
+  NetworkProfile p;
+  p.latency_median_ns = 35 * kMillisecond;
+  p.latency_p99_ns = 200 * kMillisecond;
+  for (std::uint64_t seed : {3, 4}) {
+    LatencySampler sampler(p, seed);
+    std::vector<Nanos> v(200000);
+    for (auto& x : v) x = sampler.Sample();
+    std::sort(v.begin(), v.end());
+    INFO("seed " << seed);
+    // Sampling error of the median and p99 over 200,000 draws is well under 1% and 3%.
+    CHECK(static_cast<double>(v[v.size() / 2]) == Approx(35e6).epsilon(0.02));
+    CHECK(static_cast<double>(v[v.size() * 99 / 100]) == Approx(200e6).epsilon(0.05));
+    CHECK(v.front() > 0);
   }
-  auto garbage = LoadProfiles(path.string());
-  REQUIRE(!garbage.ok());
-  CHECK_THAT(garbage.error().message, Catch::Contains("malformed JSON"));
-  std::filesystem::remove(path);
+  LatencySampler a(p, 9), b(p, 9), c(p, 10);
+  bool differs = false;
+  for (int i = 0; i < 100; ++i) {
+    const Nanos x = a.Sample();
+    CHECK(x == b.Sample());
+    differs |= x != c.Sample();
+  }
+  CHECK(differs);
+}
+
+TEST_CASE("latency: a constant profile always gives its median", "[sim][network]") {
+  NetworkProfile p;
+  p.latency_median_ns = 7 * kMillisecond;
+  p.latency_p99_ns = 0;
+  LatencySampler sampler(p, 1);
+  for (int i = 0; i < 100; ++i) CHECK(sampler.Sample() == 7 * kMillisecond);
 }
 
 }  // namespace

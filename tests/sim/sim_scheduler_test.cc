@@ -1,5 +1,6 @@
 #include "sim/sim_scheduler.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <vector>
 
@@ -52,6 +53,48 @@ TEST_CASE("sim scheduler: tasks posting tasks- past times run now- RunUntil stop
   CHECK(s.Now() == 500);
   s.Run();
   CHECK(at.back() == 1000);
+}
+
+TEST_CASE("sim scheduler: same-time tasks keep posting order across the heap and the now-queue", "[sim][scheduler]") {
+  SimScheduler s;
+  std::vector<char> order;
+  s.PostAt(10, [&] {
+    order.push_back('A');
+    s.Post([&] { order.push_back('D'); });  // posted at 10, after B and C were posted at 0
+    s.PostAt(10, [&] { order.push_back('E'); });
+  });
+  s.PostAt(10, [&] { order.push_back('B'); });
+  s.PostAt(10, [&] { order.push_back('C'); });
+  s.Run();
+  CHECK(order == std::vector<char>{'A', 'B', 'C', 'D', 'E'});
+}
+
+TEST_CASE("sim scheduler: a task can cancel another due at the same time", "[sim][scheduler]") {
+  SimScheduler s;
+  std::vector<int> order;
+  TimerId second = 0;
+  s.PostAt(5, [&] {
+    order.push_back(1);
+    CHECK(s.Cancel(second));
+  });
+  second = s.PostAt(5, [&] { order.push_back(2); });
+  s.PostAt(5, [&] { order.push_back(3); });
+  s.Run();
+  CHECK(order == std::vector<int>{1, 3});
+  CHECK(s.pending() == 0);
+  CHECK(!s.RunOne());
+}
+
+TEST_CASE("sim scheduler: ids stay unique across many reuses", "[sim][scheduler]") {
+  SimScheduler s;
+  std::vector<TimerId> ids;
+  for (int round = 0; round < 100; ++round) {
+    ids.push_back(s.Post([] {}));
+    s.Run();
+  }
+  std::sort(ids.begin(), ids.end());
+  CHECK(std::adjacent_find(ids.begin(), ids.end()) == ids.end());
+  for (TimerId id : ids) CHECK(!s.Cancel(id));
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
 #include "sim/sim_transport.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <functional>
+#include <utility>
 #include <vector>
 
 #include "engine/synthetic_content.h"
@@ -23,6 +26,7 @@ NetworkProfile Constant(Nanos latency, double stream_bps, double link_bps, std::
 
 struct Done {
   Nanos at = -1;
+  int calls = 0;
   FetchOutcome outcome;
 };
 
@@ -39,21 +43,37 @@ struct Fixture {
     auto chunk = Chunk::Make(size, transport.wants_payload(), &account);
     return transport.Fetch(object, {begin, begin + size}, {chunk, 0}, [this, done](const FetchOutcome& o) {
       done->at = scheduler.Now();
+      ++done->calls;
       done->outcome = o;
     });
   }
 };
 
-TEST_CASE("sim transport: one transfer takes latency + size/bandwidth exactly", "[sim][transport]") {
-  Fixture f(Constant(30 * kMillisecond, 100 * kMB, 1000 * kMB));
-  Done d;
-  f.Start(0, 10 * kMB, &d);
-  f.scheduler.Run();
-  REQUIRE(d.outcome.status.ok());
-  CHECK(d.at == 30 * kMillisecond + 100 * kMillisecond);
-  CHECK(d.outcome.bytes_received == 10 * kMB);
-  CHECK(f.transport.requests() == 1);
-  CHECK(f.transport.bytes_transferred() == 10 * kMB);
+TEST_CASE("sim transport: one transfer takes latency + ceil(size * 1e9 / bandwidth) ns exactly", "[sim][transport]") {
+  SECTION("round numbers") {
+    Fixture f(Constant(30 * kMillisecond, 100 * kMB, 1000 * kMB));
+    Done d;
+    f.Start(0, 10 * kMB, &d);
+    f.scheduler.Run();
+    REQUIRE(d.outcome.status.ok());
+    CHECK(d.at == 30 * kMillisecond + 100 * kMillisecond);
+    CHECK(d.outcome.bytes_received == 10 * kMB);
+    CHECK(d.calls == 1);
+    CHECK(f.transport.requests() == 1);
+    CHECK(f.transport.bytes_transferred() == 10 * kMB);
+  }
+  SECTION("sizes that do not divide, at gcs-regional's 220 MB/s") {
+    const std::uint64_t bandwidth = 220 * kMB;
+    for (std::uint64_t size : {1ull, 65536ull, 1234567ull, 5ull * 1024 * 1024 + 7, 999999937ull}) {
+      Fixture f(Constant(35 * kMillisecond, static_cast<double>(bandwidth), 2000.0 * kMB));
+      Done d;
+      f.Start(0, size, &d);
+      f.scheduler.Run();
+      INFO("size " << size);
+      const std::uint64_t transfer_ns = (size * 1'000'000'000ull + bandwidth - 1) / bandwidth;  // integer ceil
+      CHECK(d.at == 35 * kMillisecond + static_cast<Nanos>(transfer_ns));
+    }
+  }
 }
 
 TEST_CASE("sim transport: two transfers on a saturated link each get half", "[sim][transport]") {
@@ -65,6 +85,7 @@ TEST_CASE("sim transport: two transfers on a saturated link each get half", "[si
   f.scheduler.Run();
   CHECK(a.at == 200 * kMillisecond);
   CHECK(b.at == 200 * kMillisecond);
+  CHECK(f.transport.peak_active() == 2);
 }
 
 TEST_CASE("sim transport: a transfer joining later slows the first one down", "[sim][transport]") {
@@ -79,22 +100,56 @@ TEST_CASE("sim transport: a transfer joining later slows the first one down", "[
   CHECK(b.at == 200 * kMillisecond);
 }
 
-TEST_CASE("sim transport: the per-stream cap binds below the fair share", "[sim][transport]") {
-  Fixture f(Constant(0, 20 * kMB, 100 * kMB));
-  Done a, b;
-  f.Start(0, 2 * kMB, &a);
-  f.Start(0, 2 * kMB, &b);
-  f.scheduler.Run();
-  CHECK(a.at == 100 * kMillisecond);
-  CHECK(b.at == 100 * kMillisecond);
+TEST_CASE("sim transport: the per-stream cap and the link cap, whichever binds", "[sim][transport]") {
+  // Streams 40 MB/s, link 90 MB/s.
+  SECTION("two transfers: 40 each, the stream cap binds and 10 MB/s stay unused") {
+    Fixture f(Constant(0, 40 * kMB, 90 * kMB));
+    Done a, b;
+    f.Start(0, 3 * kMB, &a);
+    f.Start(0, 3 * kMB, &b);
+    f.scheduler.Run();
+    CHECK(a.at == 75 * kMillisecond);
+    CHECK(b.at == 75 * kMillisecond);
+  }
+  SECTION("three transfers: 30 each, the link binds") {
+    Fixture f(Constant(0, 40 * kMB, 90 * kMB));
+    Done d[3];
+    for (auto& x : d) f.Start(0, 3 * kMB, &x);
+    f.scheduler.Run();
+    for (auto& x : d) CHECK(x.at == 100 * kMillisecond);
+  }
+  SECTION("when one of three ends, the other two go up to the stream cap") {
+    Fixture f(Constant(0, 40 * kMB, 90 * kMB));
+    Done small, big1, big2;
+    f.Start(0, 1500 * 1000, &small);  // 1.5 MB at 30 MB/s: done at 50 ms
+    f.Start(0, 3 * kMB, &big1);       // 1.5 MB done by 50 ms, the rest at 40 MB/s: 37.5 ms more
+    f.Start(0, 3 * kMB, &big2);
+    f.scheduler.Run();
+    CHECK(small.at == 50 * kMillisecond);
+    CHECK(big1.at == 87500 * kMicrosecond);
+    CHECK(big2.at == 87500 * kMicrosecond);
+  }
 }
 
 TEST_CASE("sim transport: the connection limit queues in FIFO order", "[sim][transport]") {
+  // One connection; 10 ms latency; 100 MB/s. Sizes differ, so the finish times reveal the order.
+  Fixture f(Constant(10 * kMillisecond, 100 * kMB, 1000 * kMB, 1));
+  Done a, b, c;
+  f.Start(0, 1 * kMB, &a);  // 0..20 ms
+  f.Start(0, 2 * kMB, &b);  // starts at 20: 20..50 ms
+  f.Start(0, 3 * kMB, &c);  // starts at 50: 50..90 ms
+  f.scheduler.Run();
+  CHECK(a.at == 20 * kMillisecond);
+  CHECK(b.at == 50 * kMillisecond);
+  CHECK(c.at == 90 * kMillisecond);
+  CHECK(f.transport.peak_active() == 1);
+}
+
+TEST_CASE("sim transport: two connections, four fetches", "[sim][transport]") {
   Fixture f(Constant(10 * kMillisecond, 100 * kMB, 1000 * kMB, 2));
   Done d[4];
   for (auto& x : d) f.Start(0, kMB, &x);
   f.scheduler.Run();
-  // Two at a time: each takes 10 ms + 10 ms.
   CHECK(d[0].at == 20 * kMillisecond);
   CHECK(d[1].at == 20 * kMillisecond);
   CHECK(d[2].at == 40 * kMillisecond);
@@ -106,62 +161,182 @@ TEST_CASE("sim transport: cancel mid-transfer reports partial bytes and frees th
   Done a, b;
   FetchId id = f.Start(0, 10 * kMB, &a);
   f.Start(0, 10 * kMB, &b);
-  f.scheduler.PostAt(100 * kMillisecond, [&] { f.transport.Cancel(id); });  // each has 5 MB by then
+  f.scheduler.PostAt(100 * kMillisecond, [&] {
+    f.transport.Cancel(id);  // each has 5 MB by then
+    CHECK(a.calls == 0);     // never from inside Cancel
+  });
   f.scheduler.Run();
   REQUIRE(!a.outcome.status.ok());
   CHECK(a.outcome.status.error().code == ErrorCode::kCancelled);
   CHECK(a.outcome.bytes_received == 5 * kMB);
   CHECK(a.at == 100 * kMillisecond);
+  CHECK(a.calls == 1);
   CHECK(b.at == 150 * kMillisecond);  // alone from 100 ms: 5 MB at 100 MB/s
   CHECK(f.transport.bytes_transferred() == 15 * kMB);
   f.transport.Cancel(id);  // finished ids are ignored
+  f.scheduler.Run();
+  CHECK(a.calls == 1);
+}
+
+TEST_CASE("sim transport: cancelled bytes are marked filled in the chunk", "[sim][transport]") {
+  Fixture f(Constant(0, 100 * kMB, 100 * kMB));
+  auto chunk = Chunk::Make(10 * kMB, false, &f.account);
+  Done d;
+  FetchId id = f.transport.Fetch(f.object, {0, 10 * kMB}, {chunk, 0}, [&](const FetchOutcome& o) { d.outcome = o; });
+  f.scheduler.PostAt(30 * kMillisecond, [&] { f.transport.Cancel(id); });
+  f.scheduler.Run();
+  CHECK(d.outcome.bytes_received == 3 * kMB);
+  CHECK(chunk->filled() == 3 * kMB);
 }
 
 TEST_CASE("sim transport: cancel while queued or in latency", "[sim][transport]") {
   Fixture f(Constant(10 * kMillisecond, 100 * kMB, 1000 * kMB, 1));
   Done a, b, c;
   FetchId first = f.Start(0, kMB, &a);
-  FetchId queued = f.Start(0, kMB, &b);
-  f.Start(0, kMB, &c);
+  FetchId queued = f.Start(0, 2 * kMB, &b);
+  f.Start(0, 3 * kMB, &c);
   f.transport.Cancel(queued);
-  f.transport.Cancel(first);  // in latency
+  f.transport.Cancel(first);  // in latency: frees the connection for c at once
+  f.transport.Cancel(first);  // twice is harmless
+  CHECK(a.calls + b.calls == 0);
   f.scheduler.Run();
+  CHECK(a.calls == 1);
+  CHECK(b.calls == 1);
   CHECK(a.outcome.status.error().code == ErrorCode::kCancelled);
   CHECK(b.outcome.status.error().code == ErrorCode::kCancelled);
+  CHECK(a.outcome.bytes_received == 0);
+  CHECK(b.outcome.bytes_received == 0);
+  CHECK(a.at == 0);
   REQUIRE(c.outcome.status.ok());
-  CHECK(c.at == 20 * kMillisecond);
+  CHECK(c.at == 40 * kMillisecond);  // 10 ms latency + 30 ms
+  CHECK(f.transport.bytes_transferred() == 3 * kMB);
+  CHECK(f.transport.requests() == 3);
 }
 
-TEST_CASE("sim transport: the same seed gives the same completions - another seed differs", "[sim][transport]") {
-  NetworkProfile p = Constant(30 * kMillisecond, 100 * kMB, 1000 * kMB);
+TEST_CASE("sim transport: a stale id does not cancel the fetch that reuses its slot", "[sim][transport]") {
+  Fixture f(Constant(kMillisecond, 100 * kMB, 1000 * kMB));
+  Done a, b;
+  FetchId old = f.Start(0, kMB, &a);
+  f.scheduler.Run();
+  f.Start(0, kMB, &b);
+  f.transport.Cancel(old);
+  f.transport.Cancel(0);
+  f.scheduler.Run();
+  REQUIRE(b.outcome.status.ok());
+}
+
+TEST_CASE("sim transport: callbacks may start new fetches", "[sim][transport]") {
+  Fixture f(Constant(kMillisecond, 100 * kMB, 1000 * kMB));
+  int left = 100;
+  std::vector<Nanos> at;
+  auto chunk = Chunk::Make(kMB, false, &f.account);
+  std::function<void()> next = [&] {
+    if (left-- == 0) return;
+    f.transport.Fetch(f.object, {0, kMB}, {chunk, 0}, [&](const FetchOutcome& o) {
+      REQUIRE(o.status.ok());
+      at.push_back(f.scheduler.Now());
+      next();
+    });
+  };
+  next();
+  f.scheduler.Run();
+  REQUIRE(at.size() == 100);
+  for (std::size_t i = 0; i < at.size(); ++i) CHECK(at[i] == static_cast<Nanos>(i + 1) * 11 * kMillisecond);
+}
+
+TEST_CASE("sim transport: the same seed gives the same event log - another seed differs", "[sim][transport]") {
+  NetworkProfile p = Constant(30 * kMillisecond, 100 * kMB, 500 * kMB, 8);
   p.latency_p99_ns = 200 * kMillisecond;
   auto run = [&](std::uint64_t seed) {
-    Fixture f(p, seed);
-    std::vector<Done> d(50);
-    for (std::size_t i = 0; i < d.size(); ++i) f.Start(0, (i + 1) * 100000, &d[i]);
-    f.scheduler.Run();
-    std::vector<Nanos> at;
-    for (const auto& x : d) at.push_back(x.at);
-    return at;
+    SimScheduler scheduler;
+    MemoryAccount account;
+    SimTransport transport(&scheduler, p, seed);
+    ObjectRef object{"b", "o", 1, 1ull << 40};
+    std::vector<std::pair<Nanos, int>> log;  // (time, fetch number) of each completion
+    for (int i = 0; i < 50; ++i) {
+      const std::uint64_t size = static_cast<std::uint64_t>(i + 1) * 100000;
+      transport.Fetch(object, {0, size}, {Chunk::Make(size, false, &account), 0},
+                      [&log, &scheduler, i](const FetchOutcome&) { log.emplace_back(scheduler.Now(), i); });
+    }
+    scheduler.Run();
+    return log;
   };
-  CHECK(run(7) == run(7));
-  CHECK(run(7) != run(8));
+  const auto first = run(7);
+  CHECK(first.size() == 50);
+  CHECK(first == run(7));
+  CHECK(first != run(8));
 }
 
-TEST_CASE("sim transport: lognormal latency reproduces median and p99", "[sim][network]") {
-  NetworkProfile p;
-  p.latency_median_ns = 35 * kMillisecond;
-  p.latency_p99_ns = 200 * kMillisecond;
-  LatencySampler sampler(p, 3);
-  std::vector<Nanos> v(200000);
-  for (auto& x : v) x = sampler.Sample();
-  std::sort(v.begin(), v.end());
-  CHECK(static_cast<double>(v[v.size() / 2]) == Approx(35e6).epsilon(0.02));
-  CHECK(static_cast<double>(v[v.size() * 99 / 100]) == Approx(200e6).epsilon(0.05));
+TEST_CASE("sim transport: injected failures are retryable 503s after the latency", "[sim][transport]") {
+  SECTION("always") {
+    NetworkProfile p = Constant(10 * kMillisecond, 100 * kMB, 1000 * kMB, 1);
+    p.failure_probability = 1;
+    Fixture f(p);
+    Done d[3];
+    for (auto& x : d) f.Start(0, kMB, &x);
+    f.scheduler.Run();
+    for (int i = 0; i < 3; ++i) {
+      INFO(i);
+      REQUIRE(!d[i].outcome.status.ok());
+      CHECK(d[i].outcome.status.error().code == ErrorCode::kUnavailable);
+      CHECK(d[i].outcome.status.error().retryable);
+      CHECK(d[i].outcome.status.error().message == "injected 503");
+      CHECK(d[i].outcome.bytes_received == 0);
+      CHECK(d[i].at == (i + 1) * 10 * kMillisecond);  // each frees the one connection for the next
+    }
+    CHECK(f.transport.injected_failures() == 3);
+    CHECK(f.transport.bytes_transferred() == 0);
+    CHECK(f.transport.requests() == 3);
+    CHECK(f.transport.cost_usd() == 0);  // 5xx responses are not billed
+  }
+  SECTION("sometimes, reproducibly by seed") {
+    NetworkProfile p = Constant(10 * kMillisecond, 100 * kMB, 1000 * kMB);
+    p.failure_probability = 0.3;
+    auto run = [&](std::uint64_t seed) {
+      Fixture f(p, seed);
+      std::vector<Done> d(2000);
+      for (auto& x : d) f.Start(0, 1000, &x);
+      f.scheduler.Run();
+      std::vector<bool> failed;
+      for (const auto& x : d) failed.push_back(!x.outcome.status.ok());
+      CHECK(static_cast<std::uint64_t>(std::count(failed.begin(), failed.end(), true)) ==
+            f.transport.injected_failures());
+      return failed;
+    };
+    const auto a = run(1);
+    const double rate = static_cast<double>(std::count(a.begin(), a.end(), true)) / static_cast<double>(a.size());
+    CHECK(rate == Approx(0.3).margin(0.04));
+    CHECK(a == run(1));
+    CHECK(a != run(2));
+  }
+  SECTION("off: latencies are the same as without the fault stream") {
+    NetworkProfile p = Constant(30 * kMillisecond, 100 * kMB, 1000 * kMB);
+    p.latency_p99_ns = 200 * kMillisecond;
+    Fixture f(p, 5);
+    LatencySampler sampler(p, 5);
+    Done d;
+    f.Start(0, 0, &d);
+    f.scheduler.Run();
+    CHECK(d.at == sampler.Sample());
+  }
 }
 
-TEST_CASE("sim transport: with payload- every byte is the object's content", "[sim][transport]") {
+TEST_CASE("sim transport: cost is requests times price plus GiB times price", "[sim][transport]") {
+  NetworkProfile p = Constant(kMillisecond, 100 * kMB, 1000 * kMB);
+  p.usd_per_request = 4e-7;
+  p.usd_per_gib = 0.02;
+  Fixture f(p);
+  Done d[4];
+  for (auto& x : d) f.Start(0, 256ull << 20, &x);  // 1 GiB in total
+  f.scheduler.Run();
+  CHECK(f.transport.requests() == 4);
+  CHECK(f.transport.bytes_transferred() == 1ull << 30);
+  CHECK(f.transport.cost_usd() == Approx(4 * 4e-7 + 0.02));
+}
+
+TEST_CASE("sim transport: with payload every byte is the object's content", "[sim][transport]") {
   Fixture f(Constant(kMillisecond, 100 * kMB, 1000 * kMB), 1, true);
+  REQUIRE(f.transport.wants_payload());
   auto chunk = Chunk::Make(100003, true, &f.account);
   Done d;
   f.transport.Fetch(f.object, {12345, 12345 + 100000}, {chunk, 3}, [&](const FetchOutcome& o) { d.outcome = o; });
@@ -172,6 +347,25 @@ TEST_CASE("sim transport: with payload- every byte is the object's content", "[s
     if (chunk->data()[3 + i] != SyntheticByte(seed, 12345 + i)) FAIL("byte " << i << " differs");
   }
   CHECK(chunk->filled() == 100000);
+  Fixture no_payload(Constant(kMillisecond, 100 * kMB, 1000 * kMB));
+  CHECK(!no_payload.transport.wants_payload());
+}
+
+TEST_CASE("sim transport: destroying it with fetches in flight leaves the scheduler clean", "[sim][transport]") {
+  SimScheduler scheduler;
+  MemoryAccount account;
+  {
+    SimTransport transport(&scheduler, Constant(10 * kMillisecond, 100 * kMB, 1000 * kMB, 1), 1);
+    ObjectRef object{"b", "o", 1, 1ull << 40};
+    for (int i = 0; i < 3; ++i) {
+      transport.Fetch(object, {0, kMB}, {Chunk::Make(kMB, false, &account), 0}, [](const FetchOutcome&) {});
+    }
+    scheduler.RunUntil(15 * kMillisecond);  // one active, two queued
+    FetchId id = transport.Fetch(object, {0, kMB}, {Chunk::Make(kMB, false, &account), 0}, [](const FetchOutcome&) {});
+    transport.Cancel(id);  // its callback is pending
+  }
+  CHECK(scheduler.pending() == 0);
+  scheduler.Run();
 }
 
 }  // namespace
