@@ -19,25 +19,16 @@ Nanos AsioScheduler::Now() const {
 
 TimerId AsioScheduler::PostAt(Nanos at, Task task) {
   at = std::max(at, Now());
-  const std::uint32_t slot = slots_.Acquire();
-  Slot& s = slots_[slot];
-  s.task = std::move(task);
-  s.armed = true;
-  heap_.push_back(Entry{at, next_seq_++, slot, s.generation});
-  std::push_heap(heap_.begin(), heap_.end(), Later);
-  ++live_;
+  const Entry e = tasks_.Add(at, std::move(task));
+  heap_.push_back(e);
+  std::push_heap(heap_.begin(), heap_.end(), Entry::Later);
   Arm();
-  return slots_.IdOf(slot);
+  return tasks_.IdOf(e);
 }
 
 bool AsioScheduler::Cancel(TimerId id) {
-  Slot* s = slots_.Find(id);
-  if (!s || !s->armed) return false;
-  s->armed = false;
-  s->task = nullptr;
-  slots_.Release(slots_.IndexOf(*s));
-  --live_;
-  if (live_ == 0) {
+  if (!tasks_.Cancel(id)) return false;
+  if (tasks_.live() == 0) {
     // An outstanding wait is work to the io_context: drop it so Run() can return.
     heap_.clear();
     if (waiting_) {
@@ -50,8 +41,8 @@ bool AsioScheduler::Cancel(TimerId id) {
 }
 
 void AsioScheduler::DropStale() {
-  while (!heap_.empty() && !Live(heap_.front())) {
-    std::pop_heap(heap_.begin(), heap_.end(), Later);
+  while (!heap_.empty() && !tasks_.Live(heap_.front())) {
+    std::pop_heap(heap_.begin(), heap_.end(), Entry::Later);
     heap_.pop_back();
   }
 }
@@ -79,15 +70,10 @@ void AsioScheduler::OnWakeup(std::uint64_t wait) {
   while (!context_.stopped()) {
     DropStale();
     if (heap_.empty() || heap_.front().at > now) break;
-    std::pop_heap(heap_.begin(), heap_.end(), Later);
+    std::pop_heap(heap_.begin(), heap_.end(), Entry::Later);
     const Entry e = heap_.back();
     heap_.pop_back();
-    Slot& s = slots_[e.slot];
-    Task task = std::move(s.task);
-    s.task = nullptr;
-    s.armed = false;
-    slots_.Release(e.slot);
-    --live_;
+    Task task = tasks_.Take(e);
     task();
   }
   Arm();

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "engine/scheduler.h"
-#include "engine/slab.h"
+#include "engine/timer_slots.h"
 
 namespace pflab {
 
@@ -48,23 +48,11 @@ class AsioScheduler final : public Scheduler {
   void Stop();
 
   /// Tasks posted with PostAt and not yet run or cancelled.
-  std::size_t pending() const { return live_; }
+  std::size_t pending() const { return tasks_.live(); }
   boost::asio::io_context& context() { return context_; }
 
  private:
-  struct Entry {
-    Nanos at;
-    std::uint64_t seq;
-    std::uint32_t slot;
-    std::uint32_t generation;
-  };
-  struct Slot {
-    Task task;
-    std::uint32_t generation = 0;
-    bool armed = false;
-  };
-  static bool Later(const Entry& a, const Entry& b) { return a.at != b.at ? a.at > b.at : a.seq > b.seq; }
-  bool Live(const Entry& e) const { return slots_[e.slot].armed && slots_[e.slot].generation == e.generation; }
+  using Entry = TimerEntry;
   void DropStale();  // pops cancelled entries off the top of the heap
   void Arm();        // points the wakeup timer at the earliest live entry
   void OnWakeup(std::uint64_t wait);
@@ -73,9 +61,7 @@ class AsioScheduler final : public Scheduler {
   boost::asio::steady_timer wakeup_;
   std::chrono::steady_clock::time_point epoch_;
   std::vector<Entry> heap_;
-  Slab<Slot> slots_;
-  std::uint64_t next_seq_ = 0;
-  std::size_t live_ = 0;
+  TimerSlots tasks_;
   // The wait in flight, if any, and when it fires. A new wait supersedes the old one: handlers of
   // superseded waits see a stale number and do nothing, even if they had already been queued.
   bool waiting_ = false;

@@ -6,28 +6,18 @@
 namespace pflab::sim {
 TimerId SimScheduler::PostAt(Nanos at, Task task) {
   if (at < now_) at = now_;
-  const std::uint32_t slot = slots_.Acquire();
-  Slot& s = slots_[slot];
-  s.task = std::move(task);
-  s.armed = true;
+  const Entry e = tasks_.Add(at, std::move(task));
   if (at == now_) {
-    now_queue_.push_back(Entry{at, next_seq_++, slot, s.generation});
+    now_queue_.push_back(e);
   } else {
-    heap_.push_back(Entry{at, next_seq_++, slot, s.generation});
-    std::push_heap(heap_.begin(), heap_.end(), Later);
+    heap_.push_back(e);
+    std::push_heap(heap_.begin(), heap_.end(), Entry::Later);
   }
-  ++live_;
-  return slots_.IdOf(slot);
+  return tasks_.IdOf(e);
 }
 
 bool SimScheduler::Cancel(TimerId id) {
-  Slot* s = slots_.Find(id);
-  if (!s || !s->armed) return false;
-  s->armed = false;
-  s->task = nullptr;
-  slots_.Release(slots_.IndexOf(*s));
-  --live_;
-  return true;
+  return tasks_.Cancel(id);
 }
 
 bool SimScheduler::PopLive(Entry* out) {
@@ -43,11 +33,10 @@ bool SimScheduler::PopLive(Entry* out) {
     }
   }
   while (!heap_.empty()) {
-    std::pop_heap(heap_.begin(), heap_.end(), Later);
+    std::pop_heap(heap_.begin(), heap_.end(), Entry::Later);
     Entry e = heap_.back();
     heap_.pop_back();
-    const Slot& s = slots_[e.slot];
-    if (s.armed && s.generation == e.generation) {
+    if (Live(e)) {
       *out = e;
       return true;
     }
@@ -58,12 +47,7 @@ bool SimScheduler::PopLive(Entry* out) {
 bool SimScheduler::RunOne() {
   Entry e;
   if (!PopLive(&e)) return false;
-  Slot& s = slots_[e.slot];
-  Task task = std::move(s.task);
-  s.task = nullptr;
-  s.armed = false;
-  slots_.Release(e.slot);
-  --live_;
+  Task task = tasks_.Take(e);
   now_ = e.at;
   ++events_run_;
   task();
@@ -78,7 +62,7 @@ void SimScheduler::Run() {
 bool SimScheduler::PeekTime(Nanos* at) {
   while (!now_queue_.empty() && !Live(now_queue_.front())) now_queue_.pop_front();
   while (!heap_.empty() && !Live(heap_.front())) {
-    std::pop_heap(heap_.begin(), heap_.end(), Later);
+    std::pop_heap(heap_.begin(), heap_.end(), Entry::Later);
     heap_.pop_back();
   }
   if (!now_queue_.empty()) {

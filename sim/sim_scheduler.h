@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "engine/scheduler.h"
-#include "engine/slab.h"
+#include "engine/timer_slots.h"
 
 namespace pflab::sim {
 
@@ -33,29 +33,17 @@ class SimScheduler final : public Scheduler {
   void RunUntil(Nanos deadline);
 
   std::uint64_t events_run() const { return events_run_; }
-  std::size_t pending() const { return live_; }
+  std::size_t pending() const { return tasks_.live(); }
 
  private:
-  struct Entry {
-    Nanos at;
-    std::uint64_t seq;
-    std::uint32_t slot;
-    std::uint32_t generation;
-  };
-  struct Slot {
-    Task task;
-    std::uint32_t generation = 0;
-    bool armed = false;
-  };
-  static bool Later(const Entry& a, const Entry& b) { return a.at != b.at ? a.at > b.at : a.seq > b.seq; }
+  using Entry = TimerEntry;
   bool PopLive(Entry* out);
   bool PeekTime(Nanos* at);  // time of the next live event, dropping stale entries
-  bool Live(const Entry& e) const { return slots_[e.slot].armed && slots_[e.slot].generation == e.generation; }
+  bool Live(const Entry& e) const { return tasks_.Live(e); }
 
   Nanos now_ = 0;
-  std::uint64_t next_seq_ = 0;
   std::uint64_t events_run_ = 0;
-  std::size_t live_ = 0;
+  TimerSlots tasks_;
   std::vector<Entry> heap_;
   // Entries due at now_, in posting order: a ring buffer, because std::deque allocates and frees a
   // block every few dozen events as the queue slides.
@@ -84,7 +72,6 @@ class SimScheduler final : public Scheduler {
     std::size_t tail_ = 0;
   };
   Ring now_queue_;
-  Slab<Slot> slots_;
 };
 
 }  // namespace pflab::sim
