@@ -316,13 +316,8 @@ ReadId GcsfsPrefetcher::Read(ByteRange range, ReadCallback done) {
   cancel_requested_ = false;
   ReadCoroutine coroutine = RunRead(range, std::move(done));
   read_handle_ = coroutine.handle;
-  // fsspec.asyn.sync hands the coroutine to the event loop. Everything already queued for this
-  // instant ran before the event that called Read (FIFO), so starting it here, rather than one turn
-  // later, gives the same order and saves an event per read. A read that would finish without
-  // suspending completes through the scheduler instead (the Source contract).
-  in_read_call_ = true;
-  coroutine.handle.resume();
-  in_read_call_ = false;
+  // fsspec.asyn.sync hands the coroutine to the event loop; it starts on the next turn.
+  ResumeLater(coroutine.handle);
   return id;
 }
 
@@ -452,13 +447,12 @@ GcsfsPrefetcher::ReadCoroutine GcsfsPrefetcher::RunRead(ByteRange range, ReadCal
 
 finish:
   read_handle_ = nullptr;
-  Result<Slices> result = failure ? Result<Slices>(std::move(*failure)) : Result<Slices>(std::move(out));
-  if (in_read_call_) {
-    CompleteLater(std::move(done), std::move(result));
-    co_return;
-  }
   // Nothing may touch `this` after `done`: the callback may destroy the layer.
-  done(std::move(result));
+  if (failure) {
+    done(std::move(*failure));
+  } else {
+    done(std::move(out));
+  }
 }
 
 }  // namespace pflab::policies

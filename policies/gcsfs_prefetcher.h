@@ -126,7 +126,6 @@ class GcsfsPrefetcher final : public PolicyLayer {
   ReadId next_id_ = 1;
   ReadId current_read_ = 0;
   bool cancel_requested_ = false;
-  bool in_read_call_ = false;  // the read coroutine is running inside Read()
 };
 
 }  // namespace pflab::policies
