@@ -160,7 +160,7 @@ void ConcurrentFetcher::Release(PendingRead& read) {
   reads_.Release(reads_.IndexOf(read));
 }
 
-void ConcurrentFetcher::Finish(ReadId id, Result<Slices> result) {
+void ConcurrentFetcher::Finish(ReadId id, Result<Slices>&& result) {
   PendingRead* read = Find(id);
   assert(read != nullptr);
   // The first failure cancels the siblings still in flight or waiting to retry.

@@ -78,7 +78,7 @@ class ConcurrentFetcher final : public Source {
 
   void StartPart(ReadId id, std::size_t index);
   void OnPartDone(ReadId id, std::size_t index, const FetchOutcome& outcome);
-  void Finish(ReadId id, Result<Slices> result);
+  void Finish(ReadId id, Result<Slices>&& result);
   void CancelParts(PendingRead& read);
   void Release(PendingRead& read);
   void CompletePart(ReadId id, PendingRead& read, Part& part);  // finishes the read after its last part

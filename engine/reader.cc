@@ -14,7 +14,7 @@ void Reader::Read(std::uint64_t length, ReadCallback done) {
   // for the callback's inline storage (no allocation per read).
   pending_range_ = range;
   pending_done_ = std::move(done);
-  top_->Read(range, [this](Result<Slices> result) {
+  top_->Read(range, [this](Result<Slices>&& result) {
     const ByteRange range = pending_range_;
     std::uint64_t got = 0;
     if (result.ok()) {

@@ -7,10 +7,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <utility>
+#include <vector>
 
 #include "engine/scheduler.h"
-#include "engine/slab.h"
 
 namespace pflab {
 
@@ -26,29 +27,51 @@ struct TimerEntry {
 };
 
 /// The tasks posted to a scheduler and not yet run or cancelled.
+///
+/// Slots live in fixed-size blocks that never move, so a task runs in place: a task that posts more
+/// tasks (growing the pool) cannot pull its own storage away, and running costs no move of the task.
 class TimerSlots {
  public:
   /// Stores `task` and returns its queue entry (due at `at`, next in posting order).
-  TimerEntry Add(Nanos at, Scheduler::Task task) {
-    const std::uint32_t slot = slots_.Acquire();
-    Slot& s = slots_[slot];
+  TimerEntry Add(Nanos at, Scheduler::Task&& task) {
+    const std::uint32_t slot = Acquire();
+    Slot& s = At(slot);
     s.task = std::move(task);
     s.armed = true;
     ++live_;
     return TimerEntry{at, next_seq_++, slot, s.generation};
   }
-  TimerId IdOf(const TimerEntry& e) const { return slots_.IdOf(e.slot); }
+  TimerId IdOf(const TimerEntry& e) const {
+    return (static_cast<std::uint64_t>(e.generation) << 32) | (static_cast<std::uint64_t>(e.slot) + 1);
+  }
   /// False if the task already ran or was cancelled.
   bool Cancel(TimerId id) {
-    Slot* s = slots_.Find(id);
-    if (!s || !s->armed) return false;
-    Free(slots_.IndexOf(*s));
+    if (id == 0) return false;
+    const std::uint64_t slot = (id & 0xffffffffu) - 1;
+    if (slot >= size_) return false;
+    Slot& s = At(static_cast<std::uint32_t>(slot));
+    if (!s.armed || s.generation != static_cast<std::uint32_t>(id >> 32)) return false;
+    s.armed = false;
+    Free(static_cast<std::uint32_t>(slot));
     return true;
   }
-  bool Live(const TimerEntry& e) const { return slots_[e.slot].armed && slots_[e.slot].generation == e.generation; }
+  bool Live(const TimerEntry& e) const {
+    const Slot& s = At(e.slot);
+    return s.armed && s.generation == e.generation;
+  }
+  /// Runs the task of a live entry in place, then frees its slot. While it runs the task counts as
+  /// run: cancelling its own id returns false.
+  void Run(const TimerEntry& e) {
+    Slot& s = At(e.slot);
+    s.armed = false;
+    s.task();
+    Free(e.slot);
+  }
   /// Takes the task of a live entry out of its slot and frees the slot.
   Scheduler::Task Take(const TimerEntry& e) {
-    Scheduler::Task task = std::move(slots_[e.slot].task);
+    Slot& s = At(e.slot);
+    Scheduler::Task task = std::move(s.task);
+    s.armed = false;
     Free(e.slot);
     return task;
   }
@@ -60,14 +83,31 @@ class TimerSlots {
     std::uint32_t generation = 0;
     bool armed = false;
   };
+  static constexpr std::uint32_t kBlockBits = 8;
+  static constexpr std::uint32_t kBlockSize = 1u << kBlockBits;
+
+  Slot& At(std::uint32_t slot) { return blocks_[slot >> kBlockBits][slot & (kBlockSize - 1)]; }
+  const Slot& At(std::uint32_t slot) const { return blocks_[slot >> kBlockBits][slot & (kBlockSize - 1)]; }
+  std::uint32_t Acquire() {
+    if (!free_.empty()) {
+      const std::uint32_t slot = free_.back();
+      free_.pop_back();
+      return slot;
+    }
+    if (size_ == blocks_.size() * kBlockSize) blocks_.push_back(std::make_unique<Slot[]>(kBlockSize));
+    return size_++;
+  }
   void Free(std::uint32_t slot) {
-    slots_[slot].armed = false;
-    slots_[slot].task = nullptr;
-    slots_.Release(slot);
+    Slot& s = At(slot);
+    s.task = nullptr;
+    ++s.generation;
+    free_.push_back(slot);
     --live_;
   }
 
-  Slab<Slot> slots_;
+  std::vector<std::unique_ptr<Slot[]>> blocks_;
+  std::vector<std::uint32_t> free_;
+  std::uint32_t size_ = 0;
   std::uint64_t next_seq_ = 0;
   std::size_t live_ = 0;
 };

@@ -40,7 +40,7 @@ ReadId FsspecReadAhead::Read(ByteRange range, ReadCallback done) {
   pending_part_ = std::move(part);
   pending_needed_ = range.end - fetch.begin;
   pending_done_ = std::move(done);
-  pending_lower_ = FetchBelow(fetch, 0, [this, fetch](Result<Slices> result) {
+  pending_lower_ = FetchBelow(fetch, 0, [this, fetch](Result<Slices>&& result) {
     pending_id_ = 0;
     ReadCallback done = std::move(pending_done_);
     if (!result.ok()) {

@@ -198,7 +198,7 @@ void GcsfsPrefetcher::SpawnTask(std::uint64_t offset, std::uint64_t size, std::u
   task->range = {offset, offset + size};
   in_flight_.push_back(task);
   task->lower =
-      FetchBelow(task->range, split, [this, task](Result<Slices> result) { OnTaskDone(task, std::move(result)); });
+      FetchBelow(task->range, split, [this, task](Result<Slices>&& result) { OnTaskDone(task, std::move(result)); });
   queue_.push_back(task);
   if (queue_waiter_) {
     ResumeLater(std::exchange(queue_waiter_, nullptr));
@@ -206,7 +206,7 @@ void GcsfsPrefetcher::SpawnTask(std::uint64_t offset, std::uint64_t size, std::u
   current_offset_ += size;
 }
 
-void GcsfsPrefetcher::OnTaskDone(const TaskPtr& task, Result<Slices> result) {
+void GcsfsPrefetcher::OnTaskDone(const TaskPtr& task, Result<Slices>&& result) {
   task->done = true;
   task->result = std::move(result);
   in_flight_.erase(std::find(in_flight_.begin(), in_flight_.end(), task));

@@ -85,7 +85,7 @@ class GcsfsPrefetcher final : public PolicyLayer {
   std::optional<std::uint64_t> ChunkSize(std::uint64_t prefetch, std::uint64_t space, std::uint64_t io,
                                          std::uint64_t remaining) const;
   std::uint32_t SplitFactor(std::uint64_t chunk, std::uint64_t window) const;
-  void OnTaskDone(const TaskPtr& task, Result<Slices> result);
+  void OnTaskDone(const TaskPtr& task, Result<Slices>&& result);
   // Tracker.
   void TrackerAdd(std::uint64_t size);
   std::uint64_t TrackerAverage() const;

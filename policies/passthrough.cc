@@ -21,7 +21,7 @@ void PolicyLayer::CompleteLater(ReadCallback done, Result<Slices> result) {
 
 ReadId NonePolicy::Read(ByteRange range, ReadCallback done) {
   pending_done_ = std::move(done);
-  return FetchBelow(range, 0, [this](Result<Slices> result) {
+  return FetchBelow(range, 0, [this](Result<Slices>&& result) {
     ReadCallback done = std::move(pending_done_);
     done(std::move(result));
   });

@@ -25,7 +25,7 @@ class PolicyLayer : public Source {
   template <typename F>
   ReadId FetchBelow(ByteRange range, std::uint32_t max_parts, F&& done) {
     ctx_.Emit(EventType::kFetchStart, name(), range.begin, range.size());
-    auto callback = [this, alive = alive_, range, done = std::forward<F>(done)](Result<Slices> result) mutable {
+    auto callback = [this, alive = alive_, range, done = std::forward<F>(done)](Result<Slices>&& result) mutable {
       if (!*alive) return;
       OnFetchedBelow(range, result);
       done(std::move(result));

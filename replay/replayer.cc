@@ -108,13 +108,13 @@ void Replayer::Issue(std::size_t stream_index) {
     handle.stack = std::move(*stack);
     handle.reader = std::make_unique<Reader>(LayerContext{scheduler_, events_, stream.id}, handle.stack->top());
   }
-  handle.reader->ReadAt(record.offset, record.length, [this, stream_index](Result<Slices> result) {
+  handle.reader->ReadAt(record.offset, record.length, [this, stream_index](Result<Slices>&& result) {
     const Stream& s = streams_[stream_index];
     OnDelivered(stream_index, s.records[s.next], std::move(result));
   });
 }
 
-void Replayer::OnDelivered(std::size_t stream_index, std::uint32_t record_index, Result<Slices> result) {
+void Replayer::OnDelivered(std::size_t stream_index, std::uint32_t record_index, Result<Slices>&& result) {
   ++reads_done_;
   if (!result.ok()) {
     ++reads_failed_;

@@ -66,7 +66,7 @@ class Replayer {
   };
 
   void Issue(std::size_t stream_index);
-  void OnDelivered(std::size_t stream_index, std::uint32_t record_index, Result<Slices> result);
+  void OnDelivered(std::size_t stream_index, std::uint32_t record_index, Result<Slices>&& result);
   Nanos ThinkBefore(const Stream& stream, std::size_t position) const;
 
   const traces::Trace& trace_;

@@ -47,10 +47,9 @@ bool SimScheduler::PopLive(Entry* out) {
 bool SimScheduler::RunOne() {
   Entry e;
   if (!PopLive(&e)) return false;
-  Task task = tasks_.Take(e);
   now_ = e.at;
   ++events_run_;
-  task();
+  tasks_.Run(e);
   return true;
 }
 

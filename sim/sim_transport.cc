@@ -78,10 +78,61 @@ void SimTransport::QueueRemove(std::uint32_t slot) {
 }
 
 void SimTransport::Begin(std::uint32_t slot) {
+  Unfuse();
+  const bool idle = connections_ == 0;
   ++connections_;
   Transfer& t = slots_[slot];
+  const Nanos latency = latency_.Sample();
+  if (idle && options_.fuse_idle && profile_.failure_probability == 0) {
+    // Alone on the link: it will activate at now + latency and run at the single-transfer rate until
+    // something else starts, which unfuses it first.
+    t.state = State::kFused;
+    t.activates_at = scheduler_->Now() + latency;
+    const double rate = std::min(profile_.stream_bandwidth_bytes_per_s, profile_.link_bandwidth_bytes_per_s);
+    const Nanos finish =
+        t.remaining <= 0 ? t.activates_at : t.activates_at + static_cast<Nanos>(std::ceil(t.remaining * 1e9 / rate));
+    fused_ = slot;
+    peak_active_ = std::max<std::size_t>(peak_active_, 1);
+    t.timer = scheduler_->PostAt(finish, [this, slot] { OnFusedCompletion(slot); });
+    return;
+  }
   t.state = State::kLatency;
-  t.timer = scheduler_->PostAfter(latency_.Sample(), [this, slot] { Activate(slot); });
+  t.timer = scheduler_->PostAfter(latency, [this, slot] { Activate(slot); });
+}
+
+void SimTransport::Unfuse() {
+  if (fused_ == kNone) return;
+  const std::uint32_t slot = fused_;
+  fused_ = kNone;
+  Transfer& t = slots_[slot];
+  scheduler_->Cancel(t.timer);
+  if (scheduler_->Now() < t.activates_at) {
+    t.state = State::kLatency;
+    t.timer = scheduler_->PostAt(t.activates_at, [this, slot] { Activate(slot); });
+    return;
+  }
+  // It activated at `activates_at` on an otherwise idle link: the state Activate would have left.
+  t.timer = 0;
+  t.state = State::kActive;
+  updated_ = t.activates_at;
+  active_.push_back(slot);
+  Reschedule();
+}
+
+void SimTransport::OnFusedCompletion(std::uint32_t slot) {
+  fused_ = kNone;
+  Transfer& t = slots_[slot];
+  t.timer = 0;
+  updated_ = scheduler_->Now();
+  if (options_.fill_payload && t.target.chunk->has_payload()) {
+    FillSynthetic(t.object_seed, t.object_offset, t.target.chunk->mutable_data() + t.target.offset, t.size);
+  }
+  t.target.chunk->AddFilled(t.size);
+  bytes_transferred_ += t.size;
+  const std::uint64_t size = t.size;
+  FetchCallback done = Retire(slot);
+  ReleaseConnection();
+  done(FetchOutcome{OkStatus(), size});
 }
 
 double SimTransport::Rate() const {
@@ -198,8 +249,10 @@ void SimTransport::Cancel(FetchId id) {
   const std::uint32_t slot = slots_.IndexOf(*found);
   Transfer& t = *found;
   std::uint64_t received = 0;
+  if (t.state == State::kFused) Unfuse();
   switch (t.state) {
     case State::kFree:
+    case State::kFused:               // unfused above
     case State::kCancelling: return;  // finished, or already cancelled
     case State::kQueued: QueueRemove(slot); break;
     case State::kLatency:

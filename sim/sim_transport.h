@@ -10,6 +10,12 @@
 // event. Finish times are rounded up to the next nanosecond, so a lone transfer takes exactly
 // latency + ceil(size * 1e9 / rate) ns.
 //
+// A transfer that starts on an idle link (nothing else in latency or active) is "fused": its latency
+// and transfer are one event at the finish time it would have alone. Whatever could change that
+// (another fetch starting, a cancel) first unfuses it into exactly the state the two-event path
+// would be in by then, so results do not depend on the shortcut; it saves an event and the rate
+// bookkeeping on every read of a closed-loop single stream.
+//
 // The hot path allocates nothing: transfers live in a slab of reused slots, the connection queue is
 // an intrusive list through those slots (O(1) push, pop and cancel), and every scheduled task
 // captures only `this` and a slot index, which fits the scheduler's inline task storage.
@@ -30,6 +36,8 @@ namespace pflab::sim {
 /// Options of SimTransport beyond the network profile.
 struct SimTransportOptions {
   bool fill_payload = false;  // write the objects' synthetic content into chunks (for byte checks)
+  bool fuse_idle = true;      // one event for a transfer alone on the link (see above); off in tests
+                              // that check the shortcut changes nothing
 };
 
 /// A Transport in virtual time over a NetworkProfile. Same scheduler, profile, seed and calls give
@@ -61,7 +69,7 @@ class SimTransport final : public Transport {
  private:
   static constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
 
-  enum class State : std::uint8_t { kFree, kQueued, kLatency, kActive, kCancelling };
+  enum class State : std::uint8_t { kFree, kQueued, kLatency, kActive, kFused, kCancelling };
   struct Transfer {
     State state = State::kFree;
     std::uint32_t generation = 0;
@@ -74,13 +82,16 @@ class SimTransport final : public Transport {
     std::uint64_t object_offset = 0;
     FetchTarget target;
     FetchCallback done;
-    TimerId timer = 0;  // the latency timer, or the posted cancellation callback
+    TimerId timer = 0;       // the latency timer, the fused completion, or the posted cancellation callback
+    Nanos activates_at = 0;  // while kFused: when the latency ends
   };
 
   void Begin(std::uint32_t slot);     // takes a connection, starts the latency timer
   void Activate(std::uint32_t slot);  // latency elapsed: joins the link (or fails, if injected)
-  void Advance();                     // brings every active transfer's `remaining` to now
-  void Reschedule();                  // one completion event for the earliest finisher
+  void Unfuse();                      // turns the fused transfer, if any, into kLatency or kActive
+  void OnFusedCompletion(std::uint32_t slot);
+  void Advance();     // brings every active transfer's `remaining` to now
+  void Reschedule();  // one completion event for the earliest finisher
   void OnCompletionEvent();
   void DeliverCancelled(std::uint32_t slot);
   void ReleaseConnection();                  // and admits queued fetches in FIFO order
@@ -103,6 +114,7 @@ class SimTransport final : public Transport {
   std::vector<std::uint32_t> finished_scratch_;
   std::vector<std::pair<FetchCallback, std::uint64_t>> ready_scratch_;
   std::uint32_t connections_ = 0;
+  std::uint32_t fused_ = kNone;  // the one fused transfer, if any
   Nanos updated_ = 0;
   TimerId completion_timer_ = 0;
   Nanos completion_at_ = 0;  // when completion_timer_ fires

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <functional>
+#include <random>
 #include <utility>
 #include <vector>
 
@@ -265,6 +266,58 @@ TEST_CASE("sim transport: the same seed gives the same event log - another seed 
   CHECK(first.size() == 50);
   CHECK(first == run(7));
   CHECK(first != run(8));
+}
+
+// The one-event shortcut for a transfer alone on the link must be invisible: a random mix of fetches
+// that overlap, follow each other, and get cancelled in latency or mid-transfer completes at the same
+// times with the same bytes with the shortcut on and off.
+TEST_CASE("sim transport: the idle-link shortcut changes no completion time or byte count", "[sim][transport]") {
+  NetworkProfile p = Constant(20 * kMillisecond, 100 * kMB, 150 * kMB, 3);
+  p.latency_p99_ns = 120 * kMillisecond;
+  struct Outcome {
+    Nanos at;
+    int fetch;
+    bool ok;
+    std::uint64_t bytes;
+    bool operator==(const Outcome&) const = default;
+  };
+  auto run = [&](std::uint64_t seed, bool fuse) {
+    SimScheduler scheduler;
+    MemoryAccount account;
+    SimTransport transport(&scheduler, p, seed, SimTransportOptions{.fuse_idle = fuse});
+    ObjectRef object{"b", "o", 1, 1ull << 40};
+    std::vector<Outcome> log;
+    std::mt19937_64 rng(seed);
+    Nanos at = 0;
+    for (int i = 0; i < 300; ++i) {
+      // Gaps from 0 (overlapping) to well past a transfer's duration (the link idles in between).
+      at += static_cast<Nanos>(rng() % 4 == 0 ? 0 : rng() % (300 * kMillisecond));
+      const std::uint64_t size = 1 + rng() % (20 * kMB);
+      const int cancel = static_cast<int>(rng() % 4);  // 0: cancel soon (often in latency), 1: later
+      const Nanos cancel_after = static_cast<Nanos>(rng() % (cancel == 0 ? 30 * kMillisecond : 200 * kMillisecond));
+      scheduler.PostAt(at, [&, i, size, cancel, cancel_after] {
+        const FetchId id = transport.Fetch(object, {0, size}, {Chunk::Make(size, false, &account), 0},
+                                           [&log, &scheduler, i](const FetchOutcome& o) {
+                                             log.push_back({scheduler.Now(), i, o.status.ok(), o.bytes_received});
+                                           });
+        if (cancel < 2) scheduler.PostAfter(cancel_after, [&transport, id] { transport.Cancel(id); });
+      });
+    }
+    scheduler.Run();
+    std::sort(log.begin(), log.end(), [](const Outcome& a, const Outcome& b) { return a.fetch < b.fetch; });
+    return log;
+  };
+  for (std::uint64_t seed : {1, 2, 3, 4}) {
+    const auto fused = run(seed, true);
+    const auto plain = run(seed, false);
+    REQUIRE(fused.size() == 300);
+    const auto cancelled = std::count_if(fused.begin(), fused.end(), [](const Outcome& o) { return !o.ok; });
+    CHECK(cancelled > 30);  // the mix really has cancels in it
+    for (std::size_t i = 0; i < fused.size(); ++i) {
+      INFO("seed " << seed << " fetch " << i);
+      REQUIRE(fused[i] == plain[i]);
+    }
+  }
 }
 
 TEST_CASE("sim transport: injected failures are retryable 503s after the latency", "[sim][transport]") {
