@@ -1,6 +1,7 @@
 #include "policies/gcsfs_prefetcher.h"
 
 #include <algorithm>
+#include <boost/smart_ptr/intrusive_ref_counter.hpp>
 #include <exception>
 #include <set>
 #include <utility>
@@ -8,7 +9,7 @@
 namespace pflab::policies {
 
 // A fetch task: one request to the layer below, queued for the consumer.
-struct GcsfsPrefetcher::FetchTask {
+struct GcsfsPrefetcher::FetchTask : boost::intrusive_ref_counter<FetchTask, boost::thread_unsafe_counter> {
   ByteRange range;
   ReadId lower = 0;
   bool done = false;
@@ -194,7 +195,7 @@ void GcsfsPrefetcher::SetWakeup() {
 }
 
 void GcsfsPrefetcher::SpawnTask(std::uint64_t offset, std::uint64_t size, std::uint32_t split) {
-  auto task = std::make_shared<FetchTask>();
+  TaskPtr task(new FetchTask);
   task->range = {offset, offset + size};
   in_flight_.push_back(task);
   task->lower =

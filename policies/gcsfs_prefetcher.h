@@ -25,6 +25,7 @@
 // max(2 * avg, 128 MiB), at most `max` (256 MiB through GCSFile); one chunk may overshoot it.
 #pragma once
 
+#include <boost/smart_ptr/intrusive_ptr.hpp>
 #include <coroutine>
 #include <cstdint>
 #include <deque>
@@ -71,7 +72,9 @@ class GcsfsPrefetcher final : public PolicyLayer {
 
  private:
   struct FetchTask;
-  using TaskPtr = std::shared_ptr<FetchTask>;
+  // Shared by the queue, the in-flight list and the lower read's callback, always on the scheduler's
+  // thread: a non-atomic count, since std::shared_ptr's locked increments cost several per read.
+  using TaskPtr = boost::intrusive_ptr<FetchTask>;
   struct Awaiter;
   struct ReadCoroutine;
 

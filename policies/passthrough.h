@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "engine/alive_flag.h"
 #include "engine/source.h"
 
 namespace pflab::policies {
@@ -13,7 +14,7 @@ namespace pflab::policies {
 /// requests are in flight never runs a late callback into freed memory.
 class PolicyLayer : public Source {
  public:
-  PolicyLayer(LayerContext ctx, Source* lower) : ctx_(ctx), lower_(lower), alive_(std::make_shared<bool>(true)) {}
+  PolicyLayer(LayerContext ctx, Source* lower) : ctx_(ctx), lower_(lower), alive_(AliveFlag::Make()) {}
   ~PolicyLayer() override { *alive_ = false; }
   std::uint64_t size() const override { return lower_->size(); }
 
@@ -40,7 +41,7 @@ class PolicyLayer : public Source {
 
   LayerContext ctx_;
   Source* lower_;
-  std::shared_ptr<bool> alive_;
+  AliveFlag alive_;
 };
 
 /// `none`: every read goes straight to the layer below (fsspec BaseCache).

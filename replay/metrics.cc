@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 
 namespace pflab::replay {
 namespace {
@@ -11,13 +12,24 @@ double Seconds(Nanos ns) {
   return static_cast<double>(ns) / 1e9;
 }
 
-// Nearest-rank percentile; partially reorders `values` (selection, not a full sort: O(n)).
-Nanos Percentile(std::vector<Nanos>& values, double p) {
-  if (values.empty()) return 0;
-  std::size_t rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(values.size())));
-  rank = std::clamp<std::size_t>(rank, 1, values.size());
-  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(rank - 1), values.end());
-  return values[rank - 1];
+// Nearest-rank percentiles in increasing order of `ps`; partially reorders `values`. Each selection
+// leaves everything above its rank behind it, so the next one searches only that tail: O(n) in all.
+std::vector<Nanos> Percentiles(std::vector<Nanos>& values, std::initializer_list<double> ps) {
+  std::vector<Nanos> out;
+  std::size_t from = 0;
+  for (double p : ps) {
+    if (values.empty()) {
+      out.push_back(0);
+      continue;
+    }
+    std::size_t rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(values.size())));
+    rank = std::clamp<std::size_t>(rank, std::max<std::size_t>(from, 1), values.size());
+    const auto nth = values.begin() + static_cast<std::ptrdiff_t>(rank - 1);
+    std::nth_element(values.begin() + static_cast<std::ptrdiff_t>(from == 0 ? 0 : from - 1), nth, values.end());
+    out.push_back(*nth);
+    from = rank;
+  }
+  return out;
 }
 
 }  // namespace
@@ -39,7 +51,12 @@ void MetricsCollector::OnEvent(const Event& event) {
   }
   // Only the bottom layer's requests are backend GETs; other layers' fetch events are requests between
   // layers and appear only in the event log.
-  if (event.layer != kBackendLayer && std::strcmp(event.layer, kBackendLayer) != 0) return;
+  // The fetcher passes kBackendLayer itself, so the pointer test nearly always decides; the first
+  // character spares the string compare for every other layer's events.
+  if (event.layer != kBackendLayer &&
+      (event.layer[0] != kBackendLayer[0] || std::strcmp(event.layer, kBackendLayer) != 0)) {
+    return;
+  }
   switch (event.type) {
     case EventType::kFetchStart: ++requests_; break;
     case EventType::kFetchCancel: ++cancelled_; break;
@@ -59,9 +76,10 @@ void MetricsCollector::Finish(Metrics* m) {
   std::vector<Nanos>& sorted = latencies_;  // selection below reorders; the collector is done
   m->elapsed_s = first_start_ < 0 ? 0 : Seconds(last_end_ - first_start_);
   m->stall_s = Seconds(stall);
-  m->read_latency_p50_s = Seconds(Percentile(sorted, 50));
-  m->read_latency_p95_s = Seconds(Percentile(sorted, 95));
-  m->read_latency_p99_s = Seconds(Percentile(sorted, 99));
+  const std::vector<Nanos> p = Percentiles(sorted, {50, 95, 99});
+  m->read_latency_p50_s = Seconds(p[0]);
+  m->read_latency_p95_s = Seconds(p[1]);
+  m->read_latency_p99_s = Seconds(p[2]);
   m->read_latency_max_s = Seconds(max);
   m->reads = reads_;
   m->bytes_read = bytes_read_;

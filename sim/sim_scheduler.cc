@@ -4,53 +4,78 @@
 #include <utility>
 
 namespace pflab::sim {
+
+TimerId SimScheduler::PushNow(Task&& task) {
+  if (tail_ - head_ == ring_.size()) GrowRing();
+  const std::uint64_t position = tail_++;
+  ring_[position & mask_] = std::move(task);
+  ++ring_live_;
+  return kRingBit | position;
+}
+
+void SimScheduler::GrowRing() {
+  // Positions are absolute, so ids handed out stay valid: each task keeps its position, only the
+  // index it maps to changes.
+  std::vector<Task> bigger(ring_.empty() ? 64 : ring_.size() * 2);
+  const std::uint64_t mask = bigger.size() - 1;
+  for (std::uint64_t p = head_; p != tail_; ++p) bigger[p & mask] = std::move(ring_[p & mask_]);
+  ring_ = std::move(bigger);
+  mask_ = mask;
+}
+
+TimerId SimScheduler::Post(Task task) {
+  return PushNow(std::move(task));
+}
+
 TimerId SimScheduler::PostAt(Nanos at, Task task) {
-  if (at < now_) at = now_;
-  const Entry e = tasks_.Add(at, std::move(task));
-  if (at == now_) {
-    now_queue_.push_back(e);
-  } else {
-    heap_.push_back(e);
-    std::push_heap(heap_.begin(), heap_.end(), Entry::Later);
-  }
-  return tasks_.IdOf(e);
+  if (at <= now_) return PushNow(std::move(task));
+  // Fields are written in place: copying a stack-built entry made its 16-byte load wait on two 8-byte
+  // stores (a failed store-to-load forward), once the hottest instruction of the simulator.
+  TimerEntry* e = &heap_.emplace_back();
+  timers_.AddTo(at, std::move(task), e);
+  const TimerId id = timers_.IdOf(*e);
+  std::push_heap(heap_.begin(), heap_.end(), TimerEntry::Later);
+  return id;
 }
 
 bool SimScheduler::Cancel(TimerId id) {
-  return tasks_.Cancel(id);
-}
-
-bool SimScheduler::PopLive(Entry* out) {
-  for (;;) {
-    // Heap entries due now precede the FIFO (see the header); then the FIFO; then the future.
-    if (!heap_.empty() && heap_.front().at <= now_) break;
-    if (now_queue_.empty()) break;
-    Entry e = now_queue_.front();
-    now_queue_.pop_front();
-    if (Live(e)) {
-      *out = e;
-      return true;
-    }
-  }
-  while (!heap_.empty()) {
-    std::pop_heap(heap_.begin(), heap_.end(), Entry::Later);
-    Entry e = heap_.back();
-    heap_.pop_back();
-    if (Live(e)) {
-      *out = e;
-      return true;
-    }
-  }
-  return false;
+  if (!(id & kRingBit)) return timers_.Cancel(id);
+  const std::uint64_t position = id & ~kRingBit;
+  if (position < head_ || position >= tail_) return false;  // ran already, or never posted
+  Task& task = ring_[position & mask_];
+  if (!task) return false;  // cancelled already
+  task = nullptr;
+  --ring_live_;
+  return true;
 }
 
 bool SimScheduler::RunOne() {
-  Entry e;
-  if (!PopLive(&e)) return false;
-  now_ = e.at;
-  ++events_run_;
-  tasks_.Run(e);
-  return true;
+  for (;;) {
+    // Heap entries due now precede the ring (see the header); the ring precedes the future.
+    if (!heap_.empty() && (heap_.front().at <= now_ || head_ == tail_)) {
+      std::pop_heap(heap_.begin(), heap_.end(), TimerEntry::Later);
+      const TimerEntry e = heap_.back();
+      heap_.pop_back();
+      if (!timers_.Live(e)) continue;
+      now_ = e.at;
+      ++events_run_;
+      timers_.Run(e);
+      return true;
+    }
+    if (head_ == tail_) return false;
+    Task& slot = ring_[head_ & mask_];
+    if (!slot) {
+      ++head_;
+      continue;
+    }
+    // Moved out before running, so the task may post (and grow the ring) freely.
+    Task task = std::move(slot);
+    ++head_;
+    --ring_live_;
+    ++events_run_;
+    task();
+    return true;
+  }
 }
 
 void SimScheduler::Run() {
@@ -59,12 +84,12 @@ void SimScheduler::Run() {
 }
 
 bool SimScheduler::PeekTime(Nanos* at) {
-  while (!now_queue_.empty() && !Live(now_queue_.front())) now_queue_.pop_front();
-  while (!heap_.empty() && !Live(heap_.front())) {
-    std::pop_heap(heap_.begin(), heap_.end(), Entry::Later);
+  while (head_ != tail_ && !ring_[head_ & mask_]) ++head_;
+  while (!heap_.empty() && !timers_.Live(heap_.front())) {
+    std::pop_heap(heap_.begin(), heap_.end(), TimerEntry::Later);
     heap_.pop_back();
   }
-  if (!now_queue_.empty()) {
+  if (head_ != tail_) {
     *at = now_;
     return true;
   }

@@ -1,13 +1,14 @@
 // Virtual-time scheduler for the discrete-event simulator.
 //
-// Events are kept in a binary heap keyed on (time, sequence number), so ties run in posting order and
-// a run is fully determined by its inputs and seed. Tasks live in a slab indexed by the heap entries;
-// cancelling a task frees its slot at once and leaves a stale heap entry that is skipped when popped
-// (the slot's generation no longer matches), which keeps Cancel O(1).
+// Events are ordered by (time, posting order), so a run is fully determined by its inputs and seed.
 //
-// Most events are posted for "now" (completions, continuations). Those go to a FIFO instead of the
-// heap. The order stays exactly (time, sequence): when the clock reaches T the FIFO is empty, so heap
-// entries due at T were posted earlier than anything the FIFO receives at T and run first.
+// Most events are posted for "now" (completions, continuations, coroutine resumptions): several per
+// simulated read. Those go to a FIFO ring that holds the tasks themselves, so posting and running one
+// costs a move of the task and nothing else. Events for later times go to a binary heap of small
+// (time, sequence, slot) entries whose tasks live in TimerSlots; cancelling one frees its slot at once
+// and leaves a stale entry that is skipped when popped. The order stays exactly (time, sequence): when
+// the clock reaches T the ring is empty, so heap entries due at T were posted before anything the
+// ring receives at T, and run first.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,7 @@ class SimScheduler final : public Scheduler {
  public:
   Nanos Now() const override { return now_; }
   TimerId PostAt(Nanos at, Task task) override;
+  TimerId Post(Task task) override;
   bool Cancel(TimerId id) override;
 
   /// Runs the next due event. Returns false when no events are left.
@@ -33,45 +35,27 @@ class SimScheduler final : public Scheduler {
   void RunUntil(Nanos deadline);
 
   std::uint64_t events_run() const { return events_run_; }
-  std::size_t pending() const { return tasks_.live(); }
+  std::size_t pending() const { return timers_.live() + ring_live_; }
 
  private:
-  using Entry = TimerEntry;
-  bool PopLive(Entry* out);
-  bool PeekTime(Nanos* at);  // time of the next live event, dropping stale entries
-  bool Live(const Entry& e) const { return tasks_.Live(e); }
+  // Ring ids carry the top bit (TimerSlots ids never do) and the task's absolute ring position.
+  static constexpr TimerId kRingBit = TimerId{1} << 63;
+
+  bool PeekTime(Nanos* at);  // time of the next live event, dropping cancelled ones
+  TimerId PushNow(Task&& task);
+  void GrowRing();
 
   Nanos now_ = 0;
   std::uint64_t events_run_ = 0;
-  TimerSlots tasks_;
-  std::vector<Entry> heap_;
-  // Entries due at now_, in posting order: a ring buffer, because std::deque allocates and frees a
-  // block every few dozen events as the queue slides.
-  class Ring {
-   public:
-    bool empty() const { return head_ == tail_; }
-    const Entry& front() const { return items_[head_ & mask_]; }
-    void pop_front() { ++head_; }
-    void push_back(const Entry& e) {
-      if (tail_ - head_ == items_.size()) Grow();
-      items_[tail_++ & mask_] = e;
-    }
-
-   private:
-    void Grow() {
-      std::vector<Entry> bigger(items_.empty() ? 64 : items_.size() * 2);
-      for (std::size_t i = 0; head_ + i != tail_; ++i) bigger[i] = items_[(head_ + i) & mask_];
-      tail_ -= head_;
-      head_ = 0;
-      items_ = std::move(bigger);
-      mask_ = items_.size() - 1;
-    }
-    std::vector<Entry> items_;
-    std::size_t mask_ = 0;
-    std::size_t head_ = 0;
-    std::size_t tail_ = 0;
-  };
-  Ring now_queue_;
+  TimerSlots timers_;
+  std::vector<TimerEntry> heap_;
+  // Tasks due at now_, in posting order, at absolute positions [head_, tail_) (index: position & mask).
+  // A cancelled task is reset to null in place and skipped when reached.
+  std::vector<Task> ring_;
+  std::uint64_t mask_ = 0;
+  std::uint64_t head_ = 0;
+  std::uint64_t tail_ = 0;
+  std::size_t ring_live_ = 0;
 };
 
 }  // namespace pflab::sim

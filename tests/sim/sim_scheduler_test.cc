@@ -85,6 +85,44 @@ TEST_CASE("sim scheduler: a task can cancel another due at the same time", "[sim
   CHECK(!s.RunOne());
 }
 
+// A cancelled heap entry due now must not let a later heap entry overtake the tasks due now.
+TEST_CASE("sim scheduler: a cancelled timer due now does not let the future run first", "[sim][scheduler]") {
+  SimScheduler s;
+  std::vector<int> order;
+  TimerId doomed = 0;
+  s.PostAt(10, [&] {
+    order.push_back(1);
+    s.Cancel(doomed);                     // due at 10 too, still in the heap
+    s.Post([&] { order.push_back(2); });  // due now: must run before the task at 20
+  });
+  doomed = s.PostAt(10, [&] { order.push_back(99); });
+  s.PostAt(20, [&] { order.push_back(3); });
+  s.Run();
+  CHECK(order == std::vector<int>{1, 2, 3});
+}
+
+TEST_CASE("sim scheduler: many same-time tasks - ids survive the queue growing", "[sim][scheduler]") {
+  SimScheduler s;
+  std::vector<int> order;
+  std::vector<TimerId> ids;
+  s.PostAt(5, [&] {
+    // Far more than the queue's first capacity, posted from inside a running task.
+    for (int i = 0; i < 1000; ++i) ids.push_back(s.Post([&order, i] { order.push_back(i); }));
+    for (int i = 0; i < 1000; i += 3) CHECK(s.Cancel(ids[static_cast<std::size_t>(i)]));
+    CHECK(!s.Cancel(ids[0]));
+    CHECK(s.pending() == 1000 - 334);
+  });
+  s.Run();
+  std::vector<int> expected;
+  for (int i = 0; i < 1000; ++i) {
+    if (i % 3 != 0) expected.push_back(i);
+  }
+  CHECK(order == expected);
+  CHECK(s.Now() == 5);
+  for (TimerId id : ids) CHECK(!s.Cancel(id));
+  CHECK(s.pending() == 0);
+}
+
 TEST_CASE("sim scheduler: ids stay unique across many reuses", "[sim][scheduler]") {
   SimScheduler s;
   std::vector<TimerId> ids;
