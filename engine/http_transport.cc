@@ -1,0 +1,349 @@
+#include "engine/http_transport.h"
+
+#include <httplib.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <cstdlib>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <utility>
+
+namespace pflab {
+namespace {
+
+constexpr std::size_t kMaxErrorBody = 4096;
+
+bool IsUnreserved(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+         c == '_' || c == '~';
+}
+
+// The "message" of a GCS JSON error body, else the body's start.
+std::string ErrorDetail(const std::string& body) {
+  auto json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (json.is_object() && json.contains("error") && json["error"].is_object() && json["error"].contains("message") &&
+      json["error"]["message"].is_string()) {
+    return json["error"]["message"].get<std::string>();
+  }
+  std::string text = body.substr(0, 200);
+  for (char& c : text) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return text;
+}
+
+// Parses "bytes FIRST-LAST/TOTAL" (TOTAL may be "*"); returns FIRST.
+std::optional<std::uint64_t> ContentRangeStart(const std::string& value) {
+  if (value.rfind("bytes ", 0) != 0) return std::nullopt;
+  char* end = nullptr;
+  const unsigned long long first = std::strtoull(value.c_str() + 6, &end, 10);
+  if (end == value.c_str() + 6 || *end != '-') return std::nullopt;
+  return first;
+}
+
+std::int64_t SecondsPart(Nanos n) {
+  return n / kSecond;
+}
+std::int64_t MicrosPart(Nanos n) {
+  return (n % kSecond) / kMicrosecond;
+}
+
+}  // namespace
+
+std::string HttpEndpoint::Url() const {
+  const bool default_port = (scheme == "https" && port == 443) || (scheme == "http" && port == 80);
+  return scheme + "://" + host + (default_port ? "" : ":" + std::to_string(port));
+}
+
+Result<HttpEndpoint> HttpEndpoint::Parse(const std::string& url) {
+  HttpEndpoint e;
+  std::string rest = url;
+  if (const auto p = rest.find("://"); p != std::string::npos) {
+    e.scheme = rest.substr(0, p);
+    rest = rest.substr(p + 3);
+  } else {
+    e.scheme = "http";
+  }
+  if (e.scheme != "http" && e.scheme != "https") {
+    return InvalidArgument("endpoint " + url + ": the scheme must be http or https");
+  }
+  while (!rest.empty() && rest.back() == '/') rest.pop_back();
+  if (rest.find('/') != std::string::npos) {
+    return InvalidArgument("endpoint " + url + ": expected scheme://host[:port] without a path");
+  }
+  e.port = e.scheme == "https" ? 443 : 80;
+  if (const auto colon = rest.rfind(':'); colon != std::string::npos) {
+    const std::string port = rest.substr(colon + 1);
+    char* end = nullptr;
+    const long value = std::strtol(port.c_str(), &end, 10);
+    if (port.empty() || *end != '\0' || value <= 0 || value > 65535) {
+      return InvalidArgument("endpoint " + url + ": bad port '" + port + "'");
+    }
+    e.port = static_cast<int>(value);
+    rest = rest.substr(0, colon);
+  }
+  if (rest.empty()) return InvalidArgument("endpoint " + url + ": no host");
+  e.host = rest;
+  return e;
+}
+
+Result<HttpEndpoint> HttpEndpoint::FromEnvironment() {
+  if (const char* emulator = std::getenv("STORAGE_EMULATOR_HOST"); emulator && *emulator) {
+    auto parsed = Parse(emulator);
+    if (!parsed) return InvalidArgument("STORAGE_EMULATOR_HOST: " + parsed.error().message);
+    return parsed;
+  }
+  return HttpEndpoint{};
+}
+
+std::string EncodeObjectName(const std::string& name) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(name.size());
+  for (unsigned char c : name) {
+    if (IsUnreserved(c)) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+// One fetch. Created and completed on the engine thread; run by one worker in between. `done` and the
+// work guard are only touched on the engine thread.
+struct HttpTransport::Job {
+  FetchId id = 0;
+  ObjectRef object;
+  ByteRange range;
+  FetchTarget target;
+  FetchCallback done;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
+  std::atomic<bool> cancelled{false};
+};
+
+struct HttpTransport::Worker {
+  std::unique_ptr<httplib::Client> client;
+  std::thread thread;
+};
+
+HttpTransport::HttpTransport(AsioScheduler* scheduler, HttpEndpoint endpoint, HttpTransportOptions options)
+    : scheduler_(scheduler), endpoint_(std::move(endpoint)), options_(std::move(options)) {
+  const std::uint32_t n = std::max<std::uint32_t>(1, options_.connections);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    auto worker = std::make_unique<Worker>();
+    worker->client = std::make_unique<httplib::Client>(endpoint_.Url());
+    worker->client->set_keep_alive(true);
+    worker->client->set_connection_timeout(SecondsPart(options_.connect_timeout), MicrosPart(options_.connect_timeout));
+    worker->client->set_read_timeout(SecondsPart(options_.read_timeout), MicrosPart(options_.read_timeout));
+    worker->client->set_write_timeout(SecondsPart(options_.read_timeout), MicrosPart(options_.read_timeout));
+    workers_.push_back(std::move(worker));
+  }
+  for (auto& worker : workers_) {
+    Worker* w = worker.get();
+    w->thread = std::thread([this, w] { WorkerLoop(w); });
+  }
+}
+
+HttpTransport::~HttpTransport() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+    for (auto& [id, job] : jobs_) job->cancelled = true;
+  }
+  wake_.notify_all();
+  for (auto& worker : workers_) worker->client->stop();
+  for (auto& worker : workers_) worker->thread.join();
+  // Completions already posted hold their jobs; queued jobs that never ran are dropped here with their
+  // callbacks (we are on the engine thread), and their work guards released.
+  std::lock_guard<std::mutex> lock(mutex_);
+  queue_.clear();
+  jobs_.clear();
+}
+
+std::string HttpTransport::ObjectKey(const ObjectRef& object) const {
+  return object.bucket + '\n' + object.name;
+}
+
+FetchId HttpTransport::Fetch(const ObjectRef& object, ByteRange range, FetchTarget target, FetchCallback done) {
+  auto job = std::make_shared<Job>();
+  job->object = object;
+  job->range = range;
+  job->target = std::move(target);
+  job->done = std::move(done);
+  job->work.emplace(boost::asio::make_work_guard(scheduler_->context()));
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    job->id = next_id_++;
+    jobs_.emplace(job->id, job);
+    queue_.push_back(job);
+  }
+  wake_.notify_one();
+  return job->id;
+}
+
+void HttpTransport::Cancel(FetchId id) {
+  std::shared_ptr<Job> job;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return;
+    job = it->second;
+  }
+  // The worker notices at its next chunk of body (or before it starts); the completion stays its job,
+  // so it still happens exactly once.
+  job->cancelled = true;
+}
+
+void HttpTransport::WorkerLoop(Worker* worker) {
+  for (;;) {
+    std::shared_ptr<Job> job;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    FetchOutcome outcome = job->cancelled ? FetchOutcome{Cancelled("fetch cancelled"), 0} : Execute(worker, *job);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_) return;  // jobs_ still holds it: the destructor drops it on the engine thread
+      jobs_.erase(job->id);
+    }
+    // Handed over, not copied: the engine thread must hold the last reference, because dropping the
+    // job releases its chunk, and chunks report to the run's (single-threaded) MemoryAccount.
+    Complete(std::move(job), std::move(outcome));
+  }
+}
+
+void HttpTransport::Complete(std::shared_ptr<Job> job, FetchOutcome outcome) {
+  scheduler_->PostFromAnyThread([job = std::move(job), outcome = std::move(outcome)]() mutable {
+    job->target.chunk->AddFilled(outcome.bytes_received);
+    FetchCallback done = std::move(job->done);
+    job->work.reset();
+    done(outcome);
+  });
+}
+
+FetchOutcome HttpTransport::Execute(Worker* worker, Job& job) {
+  const ByteRange range = job.range;
+  const std::string what = "GET gs://" + job.object.bucket + "/" + job.object.name + " bytes " +
+                           std::to_string(range.begin) + "-" + std::to_string(range.end);
+  if (range.empty()) return FetchOutcome{OkStatus(), 0};
+  std::int64_t pinned = job.object.generation;
+  if (pinned == 0) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (auto it = generations_.find(ObjectKey(job.object)); it != generations_.end()) pinned = it->second;
+  }
+  std::string path =
+      "/storage/v1/b/" + EncodeObjectName(job.object.bucket) + "/o/" + EncodeObjectName(job.object.name) + "?alt=media";
+  if (pinned != 0) path += "&generation=" + std::to_string(pinned);
+  httplib::Headers headers{{"Range", "bytes=" + std::to_string(range.begin) + "-" + std::to_string(range.end - 1)}};
+  if (!options_.bearer_token.empty()) headers.emplace("Authorization", "Bearer " + options_.bearer_token);
+
+  std::byte* dest = job.target.chunk->mutable_data() + job.target.offset;
+  const std::uint64_t want = range.size();
+  std::uint64_t received = 0;
+  std::uint64_t skip = 0;  // bytes to drop first when a server answers 200 with the whole object
+  int status = 0;
+  std::string error_body;
+  std::optional<Error> failure;
+  bool overflow = false;
+
+  ++requests_;
+  auto result = worker->client->Get(
+      path, headers,
+      [&](const httplib::Response& response) {
+        status = response.status;
+        if (status != 200 && status != 206) return true;  // read the error body for its message
+        if (response.has_header("x-goog-generation")) {
+          const std::int64_t seen = std::strtoll(response.get_header_value("x-goog-generation").c_str(), nullptr, 10);
+          if (pinned != 0 && seen != pinned) {
+            failure = Error{ErrorCode::kFailedPrecondition,
+                            what + ": the object changed during the read (generation " + std::to_string(seen) +
+                                ", expected " + std::to_string(pinned) + ")",
+                            false};
+            return false;
+          }
+          if (pinned == 0 && seen != 0) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            pinned = generations_.emplace(ObjectKey(job.object), seen).first->second;
+          }
+        }
+        if (status == 206) {
+          const auto start = ContentRangeStart(response.get_header_value("Content-Range"));
+          if (!start || *start != range.begin) {
+            failure = Error{ErrorCode::kDataLoss,
+                            what + ": the response's Content-Range '" + response.get_header_value("Content-Range") +
+                                "' does not start at " + std::to_string(range.begin),
+                            false};
+            return false;
+          }
+        } else {
+          skip = range.begin;
+        }
+        return true;
+      },
+      [&](const char* data, std::size_t length) {
+        if (status != 200 && status != 206) {
+          error_body.append(data, std::min(length, kMaxErrorBody - std::min(kMaxErrorBody, error_body.size())));
+          return true;
+        }
+        if (job.cancelled) return false;
+        if (skip > 0) {
+          const std::size_t drop = static_cast<std::size_t>(std::min<std::uint64_t>(skip, length));
+          skip -= drop;
+          data += drop;
+          length -= drop;
+        }
+        const std::uint64_t room = want - received;
+        const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(room, length));
+        std::memcpy(dest + received, data, take);
+        received += take;
+        bytes_received_ += take;
+        if (take < length) {
+          // A 200 carries the rest of the object: stop once our range is in. A 206 must not overrun.
+          if (status == 206) overflow = true;
+          return false;
+        }
+        return !(status == 200 && received == want);
+      });
+
+  if (job.cancelled) return FetchOutcome{Cancelled("fetch cancelled"), received};
+  if (failure) return FetchOutcome{std::move(*failure), received};
+  if (status == 200 || status == 206) {
+    if (overflow) {
+      return FetchOutcome{Error{ErrorCode::kDataLoss, what + ": the server sent more bytes than asked", false},
+                          received};
+    }
+    if (received == want) return FetchOutcome{OkStatus(), received};
+    const std::string why =
+        result ? "the body ended" : "the connection failed (" + httplib::to_string(result.error()) + ")";
+    return FetchOutcome{Unavailable(what + ": " + why + " after " + std::to_string(received) + " of " +
+                                    std::to_string(want) + " bytes"),
+                        received};
+  }
+  if (!result) {
+    return FetchOutcome{Unavailable(what + ": " + httplib::to_string(result.error())), received};
+  }
+  const std::string detail = what + ": HTTP " + std::to_string(status) + ": " + ErrorDetail(error_body);
+  if (status == 408 || status == 429 || status >= 500) return FetchOutcome{Unavailable(detail), received};
+  switch (status) {
+    case 404:
+      return FetchOutcome{NotFound(detail + (pinned != 0 ? " (generation " + std::to_string(pinned) +
+                                                               " is gone: overwritten or deleted during the read?)"
+                                                         : "")),
+                          received};
+    case 401:
+    case 403: return FetchOutcome{Error{ErrorCode::kPermissionDenied, detail, false}, received};
+    case 412: return FetchOutcome{Error{ErrorCode::kFailedPrecondition, detail, false}, received};
+    case 416: return FetchOutcome{OutOfRange(detail), received};
+    default: return FetchOutcome{Error{ErrorCode::kInternal, detail, false}, received};
+  }
+}
+
+}  // namespace pflab

@@ -1,0 +1,104 @@
+// The Transport for real HTTP endpoints: live GCS, or the fake GCS server (fake_gcs/).
+//
+// Each fetch is one ranged GET of the JSON API media URL
+// (`/storage/v1/b/BUCKET/o/OBJECT?alt=media`, `Range: bytes=a-b`), run on a pool of worker threads
+// that each keep one persistent connection. The body is written straight into the destination chunk
+// as it arrives; there is no intermediate string per response. Completions are posted to the engine's
+// AsioScheduler, so callbacks run on the engine thread like every other callback.
+//
+// Retries are not done here: a failed fetch reports how many bytes arrived and whether the failure is
+// retryable (408, 429, 5xx, connection reset, a body cut short), and the ConcurrentFetcher above
+// retries with backoff and resumes from the last byte received. That keeps one retry implementation
+// for the simulator and for real runs. What only the transport can do it does: it pins each object's
+// generation to the first one it sees (later requests ask for that generation), so an overwrite during
+// a read yields a clear error, never a mix of two versions' bytes; and it turns HTTP errors into
+// messages naming the object and range.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/asio_scheduler.h"
+#include "engine/result.h"
+#include "engine/transport.h"
+
+namespace pflab {
+
+/// Where the HTTP transport sends requests, parsed from a URL such as `http://127.0.0.1:4443`.
+struct HttpEndpoint {
+  std::string scheme = "https";  // http or https
+  std::string host = "storage.googleapis.com";
+  int port = 443;
+
+  std::string Url() const;
+  /// Parses `http[s]://host[:port]` or a bare `host:port` (taken as http, as the GCS emulator variable
+  /// is used by the official clients).
+  static Result<HttpEndpoint> Parse(const std::string& url);
+  /// $STORAGE_EMULATOR_HOST when set (as the official clients honour it), else live GCS.
+  static Result<HttpEndpoint> FromEnvironment();
+};
+
+/// Options of HttpTransport.
+struct HttpTransportOptions {
+  std::uint32_t connections = 16;  // worker threads, one persistent connection each
+  Nanos connect_timeout = 10 * kSecond;
+  Nanos read_timeout = 30 * kSecond;  // no byte for this long fails the fetch (retryable)
+  std::string bearer_token;           // Authorization: Bearer ... when not empty
+};
+
+/// Percent-encodes an object name for a URL path segment (everything but unreserved characters).
+std::string EncodeObjectName(const std::string& name);
+
+/// A Transport over HTTP(S) with worker threads; Fetch/Cancel are called on the scheduler's thread.
+class HttpTransport final : public Transport {
+ public:
+  HttpTransport(AsioScheduler* scheduler, HttpEndpoint endpoint, HttpTransportOptions options = {});
+  /// Stops the workers; fetches still queued or running complete with kCancelled first.
+  ~HttpTransport() override;
+  HttpTransport(const HttpTransport&) = delete;
+  HttpTransport& operator=(const HttpTransport&) = delete;
+
+  FetchId Fetch(const ObjectRef& object, ByteRange range, FetchTarget target, FetchCallback done) override;
+  void Cancel(FetchId id) override;
+  bool wants_payload() const override { return true; }
+
+  /// GET requests sent, retries by the layer above included.
+  std::uint64_t requests() const { return requests_.load(); }
+  /// Body bytes received into chunks.
+  std::uint64_t bytes_received() const { return bytes_received_.load(); }
+
+ private:
+  struct Job;
+  struct Worker;
+  void WorkerLoop(Worker* worker);
+  FetchOutcome Execute(Worker* worker, Job& job);
+  void Complete(std::shared_ptr<Job> job, FetchOutcome outcome);
+  std::string ObjectKey(const ObjectRef& object) const;
+
+  AsioScheduler* scheduler_;
+  HttpEndpoint endpoint_;
+  HttpTransportOptions options_;
+
+  std::mutex mutex_;  // guards everything below up to the workers
+  std::condition_variable wake_;
+  std::deque<std::shared_ptr<Job>> queue_;
+  std::unordered_map<FetchId, std::shared_ptr<Job>> jobs_;  // queued or running
+  std::map<std::string, std::int64_t> generations_;         // pinned per object
+  bool stopping_ = false;
+  FetchId next_id_ = 1;
+
+  std::atomic<std::uint64_t> requests_{0};
+  std::atomic<std::uint64_t> bytes_received_{0};
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
+
+}  // namespace pflab
