@@ -2,6 +2,7 @@
 // Errors into a message on stderr and a non-zero exit.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -11,6 +12,7 @@
 #include "engine/units.h"
 #include "policies/registry.h"
 #include "replay/event_log.h"
+#include "replay/live.h"
 #include "replay/simulation.h"
 #include "reports/results.h"
 #include "sim/network_model.h"
@@ -99,9 +101,24 @@ struct CompareArgs {
   std::string events;
   bool verify_bytes = false;
   bool quiet = false;
+  std::string transport = "sim";
+  std::string endpoint;
+  std::uint32_t connections = 16;
 };
 
 int RunCompare(const CompareArgs& args) {
+  if (args.transport != "sim" && args.transport != "http") {
+    return Fail("--transport: '" + args.transport + "' is not one of sim, http");
+  }
+  pflab::replay::LiveOptions live;
+  if (args.transport == "http") {
+    auto endpoint =
+        args.endpoint.empty() ? pflab::HttpEndpoint::FromEnvironment() : pflab::HttpEndpoint::Parse(args.endpoint);
+    if (!endpoint) return Fail("--endpoint: " + endpoint.error().message);
+    live.endpoint = *endpoint;
+    live.http.connections = args.connections;
+    if (const char* token = std::getenv("PFLAB_GCS_TOKEN"); token && *token) live.http.bearer_token = token;
+  }
   auto specs = pflab::policies::ParsePolicyList(args.policies);
   if (!specs) return Fail("--policies: " + specs.error().message);
   // Ratios need the baseline; run it first when the user did not list it.
@@ -149,24 +166,24 @@ int RunCompare(const CompareArgs& args) {
         std::fprintf(stderr, "[%zu/%zu] %s x %s ... ", runs.size() + 1, total, trace.name.c_str(), spec.text.c_str());
         std::fflush(stderr);
       }
-      auto result = pflab::replay::RunSimulation(config);
+      auto result =
+          args.transport == "sim" ? pflab::replay::RunSimulation(config) : pflab::replay::RunLive(config, live);
       if (!result) return Fail(trace.name + " x " + spec.text + ": " + result.error().message);
       if (log) {
         if (auto status = log->Close(); !status) return Fail(status.error().message);
       }
       if (!args.quiet) {
-        std::fprintf(stderr, "%.3fs simulated in %.3fs (%.0f reads/s)\n", result->metrics.elapsed_s, result->wall_s,
+        std::fprintf(stderr, "%.3fs %s in %.3fs (%.0f reads/s)\n", result->metrics.elapsed_s,
+                     args.transport == "sim" ? "simulated" : "of reads over HTTP", result->wall_s,
                      result->wall_s > 0 ? static_cast<double>(result->metrics.reads) / result->wall_s : 0.0);
       }
       runs.push_back(std::move(*result));
     }
   }
   std::cout << pflab::reports::RenderConsole(runs);
-  nlohmann::json config = {{"profile", args.profile},
-                           {"profile_parameters", profile->ToJson()},
-                           {"seed", args.seed},
-                           {"think", think->ToString()},
-                           {"traces", args.traces}};
+  nlohmann::json config = {{"profile", args.profile},    {"profile_parameters", profile->ToJson()},
+                           {"seed", args.seed},          {"transport", args.transport},
+                           {"think", think->ToString()}, {"traces", args.traces}};
   if (!args.json.empty()) {
     const std::string text = pflab::reports::ResultsToJson(runs, config).dump(2) + "\n";
     if (auto status = WriteFile(args.json, text); !status) return Fail(status.error().message);
@@ -220,7 +237,7 @@ int main(int argc, char** argv) {
   gen_cmd->add_option("-o,--output", gen.output, "trace file to write")->required();
 
   CompareArgs cmp;
-  auto* cmp_cmd = app.add_subcommand("compare", "replay traces against policies in the simulator");
+  auto* cmp_cmd = app.add_subcommand("compare", "replay traces against policies in the simulator (or over HTTP)");
   cmp_cmd->add_option("traces", cmp.traces, "trace files (format v1)")->required();
   cmp_cmd->add_option("--policies", cmp.policies, "comma-separated policy stacks (see `pflab policies`)")->required();
   cmp_cmd->add_option("--profile", cmp.profile, "network profile (see `pflab profiles`)")->capture_default_str();
@@ -231,6 +248,15 @@ int main(int argc, char** argv) {
   cmp_cmd->add_option("--events", cmp.events, "write one JSONL event log per run into this directory");
   cmp_cmd->add_flag("--verify-bytes", cmp.verify_bytes, "move real bytes and check every delivered byte");
   cmp_cmd->add_flag("-q,--quiet", cmp.quiet, "no progress on stderr");
+  cmp_cmd
+      ->add_option("--transport", cmp.transport,
+                   "sim: the simulator; http: real HTTP GETs to --endpoint (a fake GCS server or live GCS)")
+      ->capture_default_str();
+  cmp_cmd->add_option("--endpoint", cmp.endpoint,
+                      "for --transport http: e.g. http://127.0.0.1:4443 (default: $STORAGE_EMULATOR_HOST, else "
+                      "https://storage.googleapis.com; a token in $PFLAB_GCS_TOKEN is sent as a bearer token)");
+  cmp_cmd->add_option("--connections", cmp.connections, "for --transport http: persistent connections")
+      ->capture_default_str();
 
   auto* pol_cmd = app.add_subcommand("policies", "list the registered policies, their parameters and origins");
   auto* prof_cmd = app.add_subcommand("profiles", "list the network profiles");

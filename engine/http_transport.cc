@@ -137,6 +137,7 @@ HttpTransport::HttpTransport(AsioScheduler* scheduler, HttpEndpoint endpoint, Ht
     auto worker = std::make_unique<Worker>();
     worker->client = std::make_unique<httplib::Client>(endpoint_.Url());
     worker->client->set_keep_alive(true);
+    worker->client->set_tcp_nodelay(true);  // small ranged GETs must not wait for delayed ACKs
     worker->client->set_connection_timeout(SecondsPart(options_.connect_timeout), MicrosPart(options_.connect_timeout));
     worker->client->set_read_timeout(SecondsPart(options_.read_timeout), MicrosPart(options_.read_timeout));
     worker->client->set_write_timeout(SecondsPart(options_.read_timeout), MicrosPart(options_.read_timeout));

@@ -9,14 +9,10 @@
 namespace pflab::replay {
 namespace {
 
-ObjectRef ToObjectRef(const traces::TraceObject& object) {
-  return ObjectRef{object.bucket.empty() ? "pflab" : object.bucket, object.name, 1, object.size};
-}
-
 // Compares delivered bytes with the synthetic content of the object; returns the first mismatch.
 std::optional<Error> CheckBytes(const traces::TraceObject& object, const traces::TraceRecord& record,
                                 const Slices& slices) {
-  const ObjectRef ref = ToObjectRef(object);
+  const ObjectRef ref = TraceObjectRef(object);
   const std::uint64_t seed = ObjectSeed(ref.bucket, ref.name, ref.generation);
   const std::uint64_t expected_length = std::min(record.length, object.size - std::min(record.offset, object.size));
   if (TotalLength(slices) != expected_length) {
@@ -40,64 +36,72 @@ std::optional<Error> CheckBytes(const traces::TraceObject& object, const traces:
 
 }  // namespace
 
-Result<RunResult> RunSimulation(const SimulationConfig& config) {
-  const auto wall_start = std::chrono::steady_clock::now();
+ObjectRef TraceObjectRef(const traces::TraceObject& object) {
+  return ObjectRef{object.bucket.empty() ? "pflab" : object.bucket, object.name, 1, object.size};
+}
+
+Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, Transport& transport,
+                         MemoryAccount& account, const std::function<void()>& run) {
   const traces::Trace& trace = *config.trace;
   if (auto status = policies::ValidateStack(config.policy); !status) return status.error();
-
-  // The account outlives the scheduler: tasks still queued may hold chunks charged to it.
-  MemoryAccount account;
-  sim::SimScheduler scheduler;
   MetricsCollector collector;
   TeeSink tee({&collector, config.event_log});
   EventSink* sink = config.event_log ? static_cast<EventSink*>(&tee) : &collector;
-  sim::SimTransport transport(&scheduler, config.profile, config.seed,
-                              sim::SimTransportOptions{.fill_payload = config.verify_bytes});
 
   std::optional<Error> build_error;
   std::optional<Error> byte_error;
-  {
-    Replayer replayer(trace, config.think, &scheduler, sink, [&](std::uint32_t stream, std::uint32_t object) {
-      policies::StackEnv env;
-      env.ctx = LayerContext{&scheduler, sink, stream};
-      env.transport = &transport;
-      env.object = ToObjectRef(trace.objects[object]);
-      env.account = &account;
-      env.seed = config.seed ^ (static_cast<std::uint64_t>(stream) << 32) ^ object;
-      auto stack = policies::BuildStack(config.policy, env);
-      if (!stack && !build_error) build_error = stack.error();
-      return stack;
+  Replayer replayer(trace, config.think, &scheduler, sink, [&](std::uint32_t stream, std::uint32_t object) {
+    policies::StackEnv env;
+    env.ctx = LayerContext{&scheduler, sink, stream};
+    env.transport = &transport;
+    env.object = TraceObjectRef(trace.objects[object]);
+    env.account = &account;
+    env.seed = config.seed ^ (static_cast<std::uint64_t>(stream) << 32) ^ object;
+    auto stack = policies::BuildStack(config.policy, env);
+    if (!stack && !build_error) build_error = stack.error();
+    return stack;
+  });
+  if (config.verify_bytes) {
+    replayer.set_observer([&](const traces::TraceRecord& record, const Result<Slices>& result) {
+      if (byte_error || !result.ok()) return;
+      byte_error = CheckBytes(trace.objects[record.object], record, *result);
     });
-    if (config.verify_bytes) {
-      replayer.set_observer([&](const traces::TraceRecord& record, const Result<Slices>& result) {
-        if (byte_error || !result.ok()) return;
-        byte_error = CheckBytes(trace.objects[record.object], record, *result);
-      });
-    }
-    if (auto status = replayer.Start(); !status) return status.error();
-    scheduler.Run();
-    if (build_error) return *build_error;
-    if (byte_error) return *byte_error;
-
-    RunResult result;
-    result.metrics.reads_failed = replayer.reads_failed();
-    replayer.Teardown();
-    // Let cancellations triggered by the teardown settle, so every buffer is released and accounted.
-    scheduler.Run();
-    collector.Finish(&result.metrics);
-    result.trace = trace.name;
-    result.policy = config.policy.text;
-    result.profile = config.profile_name;
-    result.seed = config.seed;
-    result.think = config.think.ToString();
-    result.metrics.bytes_fetched = account.released_filled_bytes();
-    result.metrics.bytes_wasted = account.released_filled_bytes() - account.released_delivered_bytes();
-    result.metrics.peak_memory_bytes = account.peak_bytes();
-    result.metrics.cost_usd = transport.cost_usd();
-    result.events_run = scheduler.events_run();
-    result.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-    return result;
   }
+  if (auto status = replayer.Start(); !status) return status.error();
+  run();
+  if (build_error) return *build_error;
+  if (byte_error) return *byte_error;
+
+  RunResult result;
+  result.metrics.reads_failed = replayer.reads_failed();
+  replayer.Teardown();
+  // Let cancellations triggered by the teardown settle, so every buffer is released and accounted.
+  run();
+  collector.Finish(&result.metrics);
+  result.trace = trace.name;
+  result.policy = config.policy.text;
+  result.profile = config.profile_name;
+  result.seed = config.seed;
+  result.think = config.think.ToString();
+  result.metrics.bytes_fetched = account.released_filled_bytes();
+  result.metrics.bytes_wasted = account.released_filled_bytes() - account.released_delivered_bytes();
+  result.metrics.peak_memory_bytes = account.peak_bytes();
+  return result;
+}
+
+Result<RunResult> RunSimulation(const SimulationConfig& config) {
+  const auto wall_start = std::chrono::steady_clock::now();
+  // The account outlives the scheduler: tasks still queued may hold chunks charged to it.
+  MemoryAccount account;
+  sim::SimScheduler scheduler;
+  sim::SimTransport transport(&scheduler, config.profile, config.seed,
+                              sim::SimTransportOptions{.fill_payload = config.verify_bytes});
+  auto result = Replay(config, scheduler, transport, account, [&] { scheduler.Run(); });
+  if (!result) return result;
+  result->metrics.cost_usd = transport.cost_usd();
+  result->events_run = scheduler.events_run();
+  result->wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  return result;
 }
 
 }  // namespace pflab::replay

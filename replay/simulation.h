@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "policies/registry.h"
@@ -40,5 +41,15 @@ struct RunResult {
 /// Replays the trace through the policy on a simulated network. Fails on a bad spec, or, with
 /// verify_bytes, on the first delivered byte that differs from the object's content.
 Result<RunResult> RunSimulation(const SimulationConfig& config);
+
+/// The object a trace object stands for on a backend: bucket (default "pflab"), name, generation 1.
+/// Backends serving synthetic content for traces (the simulator, the fake GCS server) use this.
+ObjectRef TraceObjectRef(const traces::TraceObject& object);
+
+/// What the simulator and a real-time run share: replays `config.trace` through `config.policy` over
+/// `transport` on `scheduler`, calling `run` to drive the scheduler until it is idle. Fills everything
+/// but cost, events and wall time.
+Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, Transport& transport,
+                         MemoryAccount& account, const std::function<void()>& run);
 
 }  // namespace pflab::replay

@@ -10,6 +10,10 @@
 #include <sstream>
 #include <string>
 
+#include "replay/simulation.h"
+#include "tests/support/synthetic_http_server.h"
+#include "traces/trace_io.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -152,6 +156,41 @@ TEST_CASE("cli: policies lists every registered policy with its origin", "[cli]"
   }
   CHECK_THAT(r.out, Catch::Contains("origin:"));
   fs::remove_all(dir);
+}
+
+}  // namespace
+
+namespace {
+
+TEST_CASE("cli: compare --transport http reads the trace over HTTP with every byte checked", "[cli][http]") {
+  const fs::path dir = TempDir();
+  const std::string trace_path = (dir / "bt.jsonl").string();
+  REQUIRE(Pflab("gen backtrack --object-size 8MiB --read-size 256KiB --count 40 -o " + trace_path, dir).exit_code == 0);
+  auto trace = pflab::traces::ReadTrace(trace_path);
+  REQUIRE(trace.ok());
+  std::map<std::string, pflab::testing::SyntheticHttpServer::Object> objects;
+  for (const auto& o : trace->objects) {
+    const pflab::ObjectRef ref = pflab::replay::TraceObjectRef(o);
+    objects[ref.bucket + "/" + ref.name] = {ref.size, ref.generation};
+  }
+  pflab::testing::SyntheticHttpServer server(objects);
+  const std::string json = (dir / "r.json").string();
+  auto cmp = Pflab("compare " + trace_path + " --policies 'gcsfs-adaptive,fsspec-readahead' --transport http " +
+                       "--endpoint " + server.endpoint().Url() + " --verify-bytes --json " + json,
+                   dir);
+  INFO(cmp.err);
+  REQUIRE(cmp.exit_code == 0);
+  const auto results = nlohmann::json::parse(Slurp(json));
+  CHECK(results.at("config").at("transport") == "http");
+  REQUIRE(results.at("runs").size() == 3);
+  for (const auto& run : results.at("runs")) {
+    CHECK(run.at("metrics").at("reads") == 40);
+    CHECK(run.at("metrics").at("reads_failed") == 0);
+    CHECK(run.at("metrics").at("bytes_read") == 40 * 256 * 1024);
+  }
+  auto bad = Pflab("compare " + trace_path + " --policies none --transport carrier-pigeon", dir);
+  CHECK(bad.exit_code != 0);
+  CHECK(bad.err.find("--transport") != std::string::npos);
 }
 
 }  // namespace
