@@ -95,7 +95,7 @@ void BM_SchedulerHold(benchmark::State& state) {
 
 const char* const kPolicies[] = {"none",           "fsspec-readahead",
                                  "gcsfs-v795",     "gcsfs-v795(concurrency=4)",
-                                 "gcsfs-adaptive", "fsspec-readahead > gcsfs-v795"};
+                                 "gcsfs-adaptive", "fsspec-readahead > gcsfs-v795", "linux-readahead"};
 
 int RegisterAll() {
   for (bool random : {false, true}) {

@@ -7,6 +7,7 @@
 #include "engine/units.h"
 #include "policies/fsspec_readahead.h"
 #include "policies/gcsfs_prefetcher.h"
+#include "policies/linux_readahead.h"
 #include "policies/params.h"
 #include "policies/passthrough.h"
 
@@ -61,7 +62,8 @@ Result<LayerSpec> ParseLayer(const std::string& text) {
   return layer;
 }
 
-using LayerOptions = std::variant<std::monostate, ReadAheadOptions, GcsfsPrefetcherOptions, ConcurrentFetcherOptions>;
+using LayerOptions = std::variant<std::monostate, ReadAheadOptions, GcsfsPrefetcherOptions, LinuxReadaheadOptions,
+                                  ConcurrentFetcherOptions>;
 
 Result<ConcurrentFetcherOptions> ParseConcurrentOptions(Params& params) {
   ConcurrentFetcherOptions options;
@@ -93,6 +95,7 @@ Result<LayerOptions> ParseLayerOptions(const LayerSpec& layer) {
   if (layer.name == "fsspec-readahead") return wrap(ParseReadAheadOptions(params));
   if (layer.name == "gcsfs-v795") return wrap(ParseGcsfsPrefetcherOptions(GcsfsVariant::kV795, params));
   if (layer.name == "gcsfs-adaptive") return wrap(ParseGcsfsPrefetcherOptions(GcsfsVariant::kMain, params));
+  if (layer.name == "linux-readahead") return wrap(ParseLinuxReadaheadOptions(params));
   if (layer.name == "concurrent") return wrap(ParseConcurrentOptions(params));
   std::string names;
   for (const auto& p : RegisteredPolicies()) names += (names.empty() ? "" : ", ") + p.name;
@@ -120,6 +123,15 @@ Result<std::vector<LayerOptions>> ParseAll(const StackSpec& spec) {
       }
     }
     all.push_back(bottom);
+  }
+  for (std::size_t i = 0; i + 1 < all.size(); ++i) {
+    // It keeps several requests in flight, which only the fetcher accepts.
+    if (std::holds_alternative<LinuxReadaheadOptions>(all[i]) &&
+        !std::holds_alternative<ConcurrentFetcherOptions>(all[i + 1])) {
+      return InvalidArgument("in '" + spec.text +
+                             "': linux-readahead must sit directly on the fetcher (last, or just "
+                             "above concurrent)");
+    }
   }
   return all;
 }
@@ -174,6 +186,15 @@ const std::vector<PolicyInfo>& RegisteredPolicies() {
         {"max", "256MiB", "max_prefetch_size"},
         {"streak", "3", "MIN_STREAKS_FOR_PREFETCHING"},
         {"min_chunk", "5MiB", "MIN_CHUNK_SIZE of prefetch requests"}}},
+      {"linux-readahead",
+       "Linux on-demand readahead, mm/readahead.c ondemand_readahead (6.x before the 6.10 split), over the page "
+       "cache, with FUSE's request split",
+       "initial window 2-4x the read, x4/x2 ramp to read_ahead, async window at the PG_readahead marker, context "
+       "readahead, small random reads read as is",
+       {{"read_ahead", "128KiB", "read_ahead_kb (VM_READAHEAD_PAGES)"},
+        {"io", "128KiB", "bdi io_pages: a read larger than read_ahead may use up to this (FUSE max_pages)"},
+        {"fuse_max", "128KiB", "largest request to the layer below (FUSE max_pages x 4KiB); 0: one per run"},
+        {"cache", "1GiB", "page cache for the file; least recently used pages are evicted beyond it"}}},
       {"concurrent",
        "gcsfs _cat_file_concurrent (v795) and concurrency.split_range (gcsfs#926)",
        "bottom layer: splits a request into parts fetched concurrently into one buffer; retries with backoff",
@@ -210,6 +231,8 @@ Result<std::unique_ptr<PolicyStack>> BuildStack(const StackSpec& spec, const Sta
       layer = std::move(fetcher);
     } else if (auto* r = std::get_if<ReadAheadOptions>(&*it)) {
       layer = std::make_unique<FsspecReadAhead>(env.ctx, lower, *r);
+    } else if (auto* l = std::get_if<LinuxReadaheadOptions>(&*it)) {
+      layer = std::make_unique<LinuxReadahead>(env.ctx, lower, *l);
     } else if (auto* g = std::get_if<GcsfsPrefetcherOptions>(&*it)) {
       layer = std::make_unique<GcsfsPrefetcher>(env.ctx, lower, *g);
     } else {

@@ -1,6 +1,7 @@
 // Test double for the layer under a policy: logs every request and answers after a fixed delay.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <unordered_map>
 #include <vector>
@@ -32,7 +33,9 @@ class LoggingSource final : public Source {
   ReadId ReadSplit(ByteRange range, std::uint32_t max_parts, ReadCallback done) override {
     const ReadId id = next_id_++;
     requests.push_back({range.begin, range.end, max_parts, scheduler_->Now()});
-    const bool fail = fail_at_request >= 0 && static_cast<int>(requests.size()) - 1 == fail_at_request;
+    const int n = static_cast<int>(requests.size()) - 1;
+    const bool fail = (fail_at_request >= 0 && n == fail_at_request) ||
+                      std::find(fail_requests.begin(), fail_requests.end(), n) != fail_requests.end();
     Pending& p = pending_[id];
     p.done = std::move(done);
     p.timer = scheduler_->PostAfter(delay_, [this, id, range, fail] {
@@ -65,6 +68,7 @@ class LoggingSource final : public Source {
   std::vector<LoggedRequest> requests;
   int cancelled = 0;
   int fail_at_request = -1;
+  std::vector<int> fail_requests;  // more request numbers to fail
 
  private:
   Scheduler* scheduler_;

@@ -1,0 +1,285 @@
+#include "policies/linux_readahead.h"
+
+#include <algorithm>
+#include <bit>
+#include <utility>
+
+namespace pflab::policies {
+namespace {
+
+constexpr std::uint64_t kPage = LinuxReadahead::kPage;
+
+// get_init_ra_size
+std::uint64_t InitSize(std::uint64_t req, std::uint64_t max) {
+  std::uint64_t size = std::bit_ceil(std::max<std::uint64_t>(req, 1));
+  if (size <= max / 32) return size * 4;
+  if (size <= max / 4) return size * 2;
+  return max;
+}
+
+// get_next_ra_size
+std::uint64_t NextSize(std::uint64_t cur, std::uint64_t max) {
+  if (cur < max / 16) return 4 * cur;
+  if (cur <= max / 2) return 2 * cur;
+  return max;
+}
+
+}  // namespace
+
+Result<LinuxReadaheadOptions> ParseLinuxReadaheadOptions(Params& params) {
+  LinuxReadaheadOptions o;
+  for (auto [key, field] : {std::pair{"read_ahead", &o.read_ahead}, std::pair{"io", &o.io},
+                            std::pair{"fuse_max", &o.fuse_max}, std::pair{"cache", &o.cache}}) {
+    auto value = params.TakeSize(key, *field);
+    if (!value) return value.error();
+    *field = *value;
+  }
+  if (auto status = params.Finish(); !status) return status.error();
+  if (o.read_ahead % kPage || o.io % kPage || o.fuse_max % kPage) {
+    return InvalidArgument("linux-readahead: read_ahead, io and fuse_max must be multiples of 4KiB");
+  }
+  if (o.io == 0) return InvalidArgument("linux-readahead: io must be at least 4KiB");
+  return o;
+}
+
+LinuxReadahead::LinuxReadahead(LayerContext ctx, Source* lower, LinuxReadaheadOptions options)
+    : PolicyLayer(ctx, lower),
+      options_(options),
+      ra_pages_(options.read_ahead / kPage),
+      io_pages_(options.io / kPage) {}
+
+LinuxReadahead::~LinuxReadahead() {
+  *alive_ = false;
+  for (const auto& [id, batch] : batches_) lower_->Cancel(batch.lower);
+}
+
+ReadId LinuxReadahead::Read(ByteRange range, ReadCallback done) {
+  const ReadId id = next_id_++;
+  range.end = std::min(range.end, lower_->size());
+  if (range.empty()) {
+    CompleteLater(std::move(done), Slices{});
+    return id;
+  }
+  current_ = id;
+  range_ = range;
+  pos_ = range.begin;
+  out_.clear();
+  done_ = std::move(done);
+  read_folio_.reset();
+  Continue();
+  return id;
+}
+
+void LinuxReadahead::Cancel(ReadId id) {
+  if (id != current_ || current_ == 0) return;
+  // Readahead already submitted stays in flight and fills the cache, as in the kernel.
+  current_ = 0;
+  waiting_ = false;
+  out_.clear();
+  CompleteLater(std::move(done_), Cancelled("read cancelled"));
+}
+
+void LinuxReadahead::Continue() {
+  waiting_ = false;
+  const std::uint64_t last_index = (range_.end + kPage - 1) / kPage;  // exclusive
+  while (pos_ < range_.end) {
+    const std::uint64_t index = pos_ / kPage;
+    if (!pages_.contains(index)) {
+      OnDemand(index, last_index - index, /*marked=*/false);  // page_cache_sync_readahead
+      if (!pages_.contains(index)) SubmitRun(index, 1);       // nothing read it: read this page
+    }
+    if (pages_.at(index).marker) {
+      pages_.at(index).marker = false;
+      OnDemand(index, last_index - index, /*marked=*/true);  // page_cache_async_readahead
+    }
+    Page& page = pages_.at(index);
+    if (!page.ready) {
+      waiting_ = true;
+      return;
+    }
+    const std::uint64_t take = std::min(range_.end, (index + 1) * kPage) - pos_;
+    for (Slice& s : SubSlices(page.data, pos_ - index * kPage, take)) {
+      Slice& back = out_.empty() ? s : out_.back();
+      if (!out_.empty() && back.chunk == s.chunk && back.offset + back.length == s.offset) {
+        back.length += s.length;  // the next page of the same request: one slice, not one per page
+      } else {
+        out_.push_back(std::move(s));
+      }
+    }
+    Touch(page);
+    pos_ += take;
+  }
+  // prev_pos: the last page read, and the offset in it where the read ended.
+  prev_pos_ = static_cast<std::int64_t>((range_.end - 1) / kPage * kPage + range_.end % kPage);
+  Evict();
+  Finish(std::move(out_));
+}
+
+void LinuxReadahead::Finish(Result<Slices>&& result) {
+  current_ = 0;
+  out_.clear();
+  // Never inline in Read (the Source contract): a read served from cache completes on the scheduler.
+  CompleteLater(std::move(done_), std::move(result));
+}
+
+void LinuxReadahead::OnDemand(std::uint64_t index, std::uint64_t req, bool marked) {
+  std::uint64_t max = ra_pages_;
+  if (max == 0) {
+    if (!marked) ReadPages(index, 1, 0);  // readahead off: one page at a time (force_page_cache_ra)
+    return;
+  }
+  if (req > max && io_pages_ > max) max = std::min(req, io_pages_);
+  if (index == 0) goto initial;
+  if (index == start_ + size_ - async_size_ || index == start_ + size_) {
+    start_ += size_;
+    size_ = NextSize(size_, max);
+    async_size_ = size_;
+    goto readit;
+  }
+  if (marked) {
+    std::uint64_t start = NextMiss(index + 1, max);
+    if (start - index - 1 > max) return;
+    if (start - index - 1 == max) --start;
+    start_ = start;
+    size_ = NextSize(start - index + req, max);
+    async_size_ = size_;
+    goto readit;
+  }
+  if (req > max) goto initial;
+  {
+    // prev_pos starts at -1, which as an unsigned page index is far from every real one.
+    const std::uint64_t prev_index = static_cast<std::uint64_t>(prev_pos_) / kPage;
+    if (index - prev_index <= 1) goto initial;
+    std::uint64_t history = HistoryPages(index, max);  // try_context_readahead
+    if (history > req) {
+      if (history >= index) history *= 2;
+      start_ = index;
+      size_ = std::min(history + req, max);
+      async_size_ = 1;
+      goto readit;
+    }
+  }
+  ReadPages(index, req, 0);  // a small random read: as is, state untouched
+  return;
+
+initial:
+  start_ = index;
+  size_ = InitSize(req, max);
+  async_size_ = size_ > req ? size_ - req : size_;
+
+readit:
+  if (index == start_ && size_ == async_size_) {
+    const std::uint64_t add = NextSize(size_, max);
+    if (size_ + add <= max) {
+      async_size_ = add;
+      size_ += add;
+    } else {
+      size_ = max;
+      async_size_ = max >> 1;
+    }
+  }
+  ReadPages(start_, size_, async_size_);
+}
+
+void LinuxReadahead::ReadPages(std::uint64_t index, std::uint64_t nr, std::uint64_t lookahead) {
+  const std::uint64_t last = LastPage();
+  if (index > last) return;
+  nr = std::min(nr, last - index + 1);  // do_page_cache_ra: not past the page holding the last byte
+  std::uint64_t run_start = index;
+  std::uint64_t run = 0;
+  for (std::uint64_t i = 0; i < nr; ++i) {
+    const std::uint64_t page = index + i;
+    if (pages_.contains(page)) {
+      // Already cached: submit the batch so far and continue after it.
+      if (run) SubmitRun(run_start, run);
+      run = 0;
+      run_start = page + 1;
+      continue;
+    }
+    Page& added = pages_[page];
+    added.marker = i == nr - lookahead;
+    ++run;
+  }
+  if (run) SubmitRun(run_start, run);
+}
+
+void LinuxReadahead::SubmitRun(std::uint64_t first, std::uint64_t count) {
+  const std::uint64_t per = options_.fuse_max ? options_.fuse_max / kPage : count;
+  const std::uint64_t size = lower_->size();
+  for (std::uint64_t p = first; p < first + count; p += per) {
+    const std::uint64_t n = std::min(per, first + count - p);
+    for (std::uint64_t i = p; i < p + n; ++i) pages_[i];  // in the cache, in flight
+    const std::uint64_t id = next_batch_++;
+    Batch& batch = batches_[id];
+    batch.first = p;
+    batch.count = n;
+    const ByteRange range{p * kPage, std::min(size, (p + n) * kPage)};
+    batch.lower = FetchBelow(range, 0, [this, id](Result<Slices>&& result) { OnBatchDone(id, std::move(result)); });
+  }
+}
+
+void LinuxReadahead::OnBatchDone(std::uint64_t id, Result<Slices>&& result) {
+  const Batch batch = batches_.at(id);
+  batches_.erase(id);
+  const std::uint64_t size = lower_->size();
+  const std::uint64_t waiting_page = pos_ / kPage;
+  const bool covers_wait = waiting_ && waiting_page >= batch.first && waiting_page < batch.first + batch.count;
+  if (!result.ok()) {
+    // Readahead errors are ignored: the pages leave the cache, and a reader waiting on one of them
+    // reads that page alone (read_folio), whose error it reports.
+    for (std::uint64_t i = batch.first; i < batch.first + batch.count; ++i) pages_.erase(i);
+    if (!covers_wait) return;
+    if (read_folio_ == waiting_page) {
+      waiting_ = false;
+      Finish(Result<Slices>(result.error()));
+      return;
+    }
+    read_folio_ = waiting_page;
+    SubmitRun(waiting_page, 1);
+    return;
+  }
+  for (std::uint64_t i = batch.first; i < batch.first + batch.count; ++i) {
+    Page& page = pages_.at(i);
+    const std::uint64_t begin = (i - batch.first) * kPage;
+    const std::uint64_t length = std::min(size, (i + 1) * kPage) - i * kPage;
+    page.data = SubSlices(*result, begin, length);
+    page.ready = true;
+    lru_.push_front(i);
+    page.lru = lru_.begin();
+    cached_bytes_ += length;
+  }
+  if (covers_wait) {
+    Continue();
+  } else {
+    Evict();
+  }
+}
+
+void LinuxReadahead::Touch(Page& page) {
+  lru_.splice(lru_.begin(), lru_, page.lru);
+}
+
+void LinuxReadahead::Evict() {
+  while (cached_bytes_ > options_.cache && !lru_.empty()) {
+    const std::uint64_t index = lru_.back();
+    lru_.pop_back();
+    auto it = pages_.find(index);
+    cached_bytes_ -= TotalLength(it->second.data);
+    pages_.erase(it);
+  }
+}
+
+std::uint64_t LinuxReadahead::HistoryPages(std::uint64_t index, std::uint64_t max) const {
+  std::uint64_t count = 0;
+  while (count < max && count < index && pages_.contains(index - 1 - count)) ++count;
+  return count;
+}
+
+std::uint64_t LinuxReadahead::NextMiss(std::uint64_t index, std::uint64_t max) const {
+  for (std::uint64_t i = index; i < index + max; ++i) {
+    if (!pages_.contains(i)) return i;
+  }
+  return index + max;
+}
+
+}  // namespace pflab::policies

@@ -1,0 +1,122 @@
+// Linux on-demand readahead (mm/readahead.c) over a page cache, as every FUSE object-storage reader
+// (gcsfuse, Mountpoint-s3, s3fs) sees it before its own prefetcher.
+//
+// Origin: mm/readahead.c `ondemand_readahead`, `get_init_ra_size`, `get_next_ra_size`,
+// `try_context_readahead`, `page_cache_ra_unbounded` (the 6.x layout before the 6.10 split into
+// separate sync/async functions; read at CachyOS/linux@4cbe8f83), and the per-page loop of the
+// generic file read (mm/filemap.c): a missing page starts synchronous readahead, a page carrying the
+// PG_readahead marker starts asynchronous readahead, a page still in flight is waited for.
+//
+// Units are 4 KiB pages. State (file_ra_state): start, size, async_size, prev_pos.
+// - Start of file, a read right after the previous one (page index - prev index <= 1), or a read
+//   larger than the maximum: the initial window, init(req) = roundup_pow2(req) x4 if <= max/32, x2 if
+//   <= max/4, else max; async = size - req (or size when size <= req).
+// - Hitting the marker, or the page right after the window: the next window follows the old one,
+//   size next(size) = x4 below max/16, x2 up to max/2, else max; all of it asynchronous.
+// - A marker hit out of step (interleaved streams): the window restarts at the first uncached page.
+// - Otherwise, contiguous cached pages just before the read ("context"): if more than the request,
+//   a window of min(history + req, max) (history doubled when it reaches the file start), async 1.
+// - Otherwise a small random read: exactly the requested pages, state untouched.
+// - A new window that starts at the read's own page with size == async is merged with the next one.
+// Each contiguous run of missing pages in a window becomes requests to the layer below of at most
+// `fuse_max` bytes (FUSE splits readahead into READs of fc->max_pages, 128 KiB by default); 0 sends a
+// run as one request. The window is clipped at EOF. The marker is set only on pages this readahead
+// adds, never on cached ones.
+//
+// What is simplified: large folios (one page size only; FUSE used order-0 folios until 6.x), cgroup
+// congestion, fadvise(RANDOM), and memory pressure: the page cache holds up to `cache` bytes of
+// completed pages and evicts the least recently used beyond that. Pages whose readahead failed are
+// dropped, and a reader waiting on one reads that single page (read_folio) and fails if that fails,
+// as the kernel does.
+//
+// The layer issues several requests at once, so it must sit directly on the fetcher (`concurrent`),
+// which is where the registry puts it.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "policies/params.h"
+#include "policies/passthrough.h"
+
+namespace pflab::policies {
+
+/// Parameters of linux-readahead; defaults are the kernel's and FUSE's.
+struct LinuxReadaheadOptions {
+  std::uint64_t read_ahead = 128 << 10;  // read_ahead_kb: VM_READAHEAD_PAGES (128 KiB)
+  std::uint64_t io = 128 << 10;          // bdi io_pages: FUSE max_pages (32 pages) by default
+  std::uint64_t fuse_max = 128 << 10;    // largest request to the layer below (0: no split)
+  std::uint64_t cache = 1ull << 30;      // page cache available to this file
+};
+
+Result<LinuxReadaheadOptions> ParseLinuxReadaheadOptions(Params& params);
+
+/// Linux on-demand readahead and page cache as a policy layer.
+class LinuxReadahead final : public PolicyLayer {
+ public:
+  static constexpr std::uint64_t kPage = 4096;
+
+  LinuxReadahead(LayerContext ctx, Source* lower, LinuxReadaheadOptions options);
+  ~LinuxReadahead() override;
+
+  ReadId Read(ByteRange range, ReadCallback done) override;
+  void Cancel(ReadId id) override;
+  const char* name() const override { return "linux-readahead"; }
+
+ private:
+  struct Page {
+    bool ready = false;
+    bool marker = false;  // PG_readahead
+    Slices data;          // when ready (one slice unless the layer below split the page)
+    std::list<std::uint64_t>::iterator lru;
+  };
+  struct Batch {
+    std::uint64_t first = 0;  // page index
+    std::uint64_t count = 0;
+    ReadId lower = 0;
+  };
+
+  // ondemand_readahead; `marked` is true on the async path (a marked page was hit).
+  void OnDemand(std::uint64_t index, std::uint64_t req, bool marked);
+  // page_cache_ra_unbounded over [index, index + nr), clipped at EOF, marking index + nr - lookahead.
+  void ReadPages(std::uint64_t index, std::uint64_t nr, std::uint64_t lookahead);
+  void SubmitRun(std::uint64_t first, std::uint64_t count);
+  void OnBatchDone(std::uint64_t batch, Result<Slices>&& result);
+  std::uint64_t HistoryPages(std::uint64_t index, std::uint64_t max) const;  // count_history_pages
+  std::uint64_t NextMiss(std::uint64_t index, std::uint64_t max) const;      // page_cache_next_miss
+  void Touch(Page& page);                                                    // most recently used
+  void Evict();
+  void Continue();  // advances the read in progress until it must wait or is done
+  void Finish(Result<Slices>&& result);
+  std::uint64_t LastPage() const { return (lower_->size() - 1) / kPage; }
+
+  LinuxReadaheadOptions options_;
+  std::uint64_t ra_pages_;
+  std::uint64_t io_pages_;
+  // file_ra_state
+  std::uint64_t start_ = 0;
+  std::uint64_t size_ = 0;
+  std::uint64_t async_size_ = 0;
+  std::int64_t prev_pos_ = -1;
+
+  std::unordered_map<std::uint64_t, Page> pages_;
+  std::list<std::uint64_t> lru_;  // ready pages, most recently used at the front
+  std::uint64_t cached_bytes_ = 0;
+  std::unordered_map<std::uint64_t, Batch> batches_;
+  std::uint64_t next_batch_ = 1;
+
+  // The read in progress (one at a time, as on a file handle).
+  ReadId next_id_ = 1;
+  ReadId current_ = 0;
+  ByteRange range_;
+  std::uint64_t pos_ = 0;
+  Slices out_;
+  ReadCallback done_;
+  std::optional<std::uint64_t> read_folio_;  // a page being read alone after its readahead failed
+  bool waiting_ = false;
+};
+
+}  // namespace pflab::policies
