@@ -9,9 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "cli/serve.h"
 #include "engine/units.h"
 #include "policies/registry.h"
 #include "replay/event_log.h"
+#include "replay/fake_server.h"
 #include "replay/live.h"
 #include "replay/simulation.h"
 #include "reports/results.h"
@@ -107,8 +109,8 @@ struct CompareArgs {
 };
 
 int RunCompare(const CompareArgs& args) {
-  if (args.transport != "sim" && args.transport != "http") {
-    return Fail("--transport: '" + args.transport + "' is not one of sim, http");
+  if (args.transport != "sim" && args.transport != "http" && args.transport != "fake") {
+    return Fail("--transport: '" + args.transport + "' is not one of sim, fake, http");
   }
   pflab::replay::LiveOptions live;
   if (args.transport == "http") {
@@ -140,6 +142,18 @@ int RunCompare(const CompareArgs& args) {
     auto trace = pflab::traces::ReadTrace(path);
     if (!trace) return FailTrace(trace.error().message);
     traces.push_back(std::move(*trace));
+  }
+  std::unique_ptr<pflab::fake_gcs::FakeGcsServer> fake;
+  if (args.transport == "fake") {
+    std::vector<const pflab::traces::Trace*> all;
+    for (const auto& t : traces) all.push_back(&t);
+    auto started = pflab::replay::StartFakeServer(all, *profile, args.seed);
+    if (!started) return Fail("--transport fake: " + started.error().message);
+    fake = std::move(*started);
+    live.endpoint = *pflab::HttpEndpoint::Parse(fake->endpoint());
+    live.http.connections = args.connections;
+    if (!args.quiet)
+      std::fprintf(stderr, "fake GCS server at %s, shaped as %s\n", fake->endpoint().c_str(), args.profile.c_str());
   }
   std::vector<pflab::replay::RunResult> runs;
   const std::size_t total = traces.size() * specs->size();
@@ -250,13 +264,17 @@ int main(int argc, char** argv) {
   cmp_cmd->add_flag("-q,--quiet", cmp.quiet, "no progress on stderr");
   cmp_cmd
       ->add_option("--transport", cmp.transport,
-                   "sim: the simulator; http: real HTTP GETs to --endpoint (a fake GCS server or live GCS)")
+                   "sim: the simulator; fake: the real engine against an in-process fake GCS server shaped by "
+                   "the profile; http: real HTTP GETs to --endpoint (a fake GCS server or live GCS)")
       ->capture_default_str();
   cmp_cmd->add_option("--endpoint", cmp.endpoint,
                       "for --transport http: e.g. http://127.0.0.1:4443 (default: $STORAGE_EMULATOR_HOST, else "
                       "https://storage.googleapis.com; a token in $PFLAB_GCS_TOKEN is sent as a bearer token)");
-  cmp_cmd->add_option("--connections", cmp.connections, "for --transport http: persistent connections")
+  cmp_cmd->add_option("--connections", cmp.connections, "for --transport fake|http: persistent connections")
       ->capture_default_str();
+
+  ServeArgs serve;
+  auto* serve_cmd = AddServeCommand(app, serve);
 
   auto* pol_cmd = app.add_subcommand("policies", "list the registered policies, their parameters and origins");
   auto* prof_cmd = app.add_subcommand("profiles", "list the network profiles");
@@ -264,6 +282,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (gen_cmd->parsed()) return RunGen(gen);
   if (cmp_cmd->parsed()) return RunCompare(cmp);
+  if (serve_cmd->parsed()) return RunServe(serve);
   if (pol_cmd->parsed()) return RunPolicies();
   if (prof_cmd->parsed()) return RunProfiles();
   return 1;

@@ -9,6 +9,8 @@
 #include <optional>
 #include <utility>
 
+#include "engine/checksums.h"
+
 namespace pflab {
 namespace {
 
@@ -245,6 +247,9 @@ FetchOutcome HttpTransport::Execute(Worker* worker, Job& job) {
   if (pinned != 0) path += "&generation=" + std::to_string(pinned);
   httplib::Headers headers{{"Range", "bytes=" + std::to_string(range.begin) + "-" + std::to_string(range.end - 1)}};
   if (!options_.bearer_token.empty()) headers.emplace("Authorization", "Bearer " + options_.bearer_token);
+  for (const auto& [key, value] : options_.extra_headers) headers.emplace(key, value);
+  const bool whole_object = range.begin == 0 && range.end == job.object.size;
+  std::optional<std::uint32_t> expected_crc;
 
   std::byte* dest = job.target.chunk->mutable_data() + job.target.offset;
   const std::uint64_t want = range.size();
@@ -273,6 +278,18 @@ FetchOutcome HttpTransport::Execute(Worker* worker, Job& job) {
           if (pinned == 0 && seen != 0) {
             std::lock_guard<std::mutex> lock(mutex_);
             pinned = generations_.emplace(ObjectKey(job.object), seen).first->second;
+          }
+        }
+        if (whole_object) {
+          std::string hashes;  // x-goog-hash may come as several lines or one comma-joined line
+          for (std::size_t i = 0; i < response.get_header_value_count("x-goog-hash"); ++i) {
+            hashes += std::string(i ? "," : "") + response.get_header_value("x-goog-hash", i);
+          }
+          if (auto b64 = FindGoogHash(hashes, "crc32c")) {
+            if (auto raw = Base64Decode(*b64); raw && raw->size() == 4) {
+              const auto* u = reinterpret_cast<const unsigned char*>(raw->data());
+              expected_crc = std::uint32_t{u[0]} << 24 | std::uint32_t{u[1]} << 16 | std::uint32_t{u[2]} << 8 | u[3];
+            }
           }
         }
         if (status == 206) {
@@ -321,7 +338,21 @@ FetchOutcome HttpTransport::Execute(Worker* worker, Job& job) {
       return FetchOutcome{Error{ErrorCode::kDataLoss, what + ": the server sent more bytes than asked", false},
                           received};
     }
-    if (received == want) return FetchOutcome{OkStatus(), received};
+    if (received == want) {
+      if (expected_crc) {
+        const std::uint32_t crc = Crc32cExtend(0, dest, want);
+        if (crc != *expected_crc) {
+          // Nothing of the body can be trusted: report no bytes received so a retry starts over.
+          bytes_received_ -= received;
+          return FetchOutcome{Error{ErrorCode::kDataLoss,
+                                    what + ": CRC32C mismatch (got " + Crc32cToBase64(crc) + ", x-goog-hash says " +
+                                        Crc32cToBase64(*expected_crc) + ")",
+                                    true},
+                              0};
+        }
+      }
+      return FetchOutcome{OkStatus(), received};
+    }
     const std::string why =
         result ? "the body ended" : "the connection failed (" + httplib::to_string(result.error()) + ")";
     return FetchOutcome{Unavailable(what + ": " + why + " after " + std::to_string(received) + " of " +

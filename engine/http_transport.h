@@ -11,8 +11,10 @@
 // retries with backoff and resumes from the last byte received. That keeps one retry implementation
 // for the simulator and for real runs. What only the transport can do it does: it pins each object's
 // generation to the first one it sees (later requests ask for that generation), so an overwrite during
-// a read yields a clear error, never a mix of two versions' bytes; and it turns HTTP errors into
-// messages naming the object and range.
+// a read yields a clear error, never a mix of two versions' bytes; it checks a whole-object read
+// against the CRC32C in x-goog-hash (ranged reads carry the whole object's hash, which a part cannot
+// be checked against, as in google-cloud-cpp), failing a mismatch as retryable with no bytes kept; and
+// it turns HTTP errors into messages naming the object and range.
 #pragma once
 
 #include <atomic>
@@ -53,6 +55,8 @@ struct HttpTransportOptions {
   Nanos connect_timeout = 10 * kSecond;
   Nanos read_timeout = 30 * kSecond;  // no byte for this long fails the fetch (retryable)
   std::string bearer_token;           // Authorization: Bearer ... when not empty
+  /// Sent with every request, e.g. {"x-retry-test-id", ID} to drive the fake server's retry tests.
+  std::vector<std::pair<std::string, std::string>> extra_headers;
 };
 
 /// Percent-encodes an object name for a URL path segment (everything but unreserved characters).

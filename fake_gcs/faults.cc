@@ -1,0 +1,263 @@
+#include "fake_gcs/faults.h"
+
+#include <algorithm>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+namespace pflab::fake_gcs {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kInsert = "storage.objects.insert";
+constexpr const char* kGet = "storage.objects.get";
+
+std::uint64_t ToU64(const std::string& s) {
+  return std::stoull(s);
+}
+
+}  // namespace
+
+const std::vector<std::string>& KnownMethods() {
+  static const std::vector<std::string> kMethods = {
+      "storage.objects.get", "storage.objects.list", "storage.objects.insert", "storage.objects.delete",
+      "storage.buckets.get", "storage.buckets.list", "storage.buckets.insert",
+  };
+  return kMethods;
+}
+
+Result<Fault> ParseInstruction(const std::string& instruction) {
+  static const std::regex kReturn(R"(return-([0-9]+))");
+  static const std::regex kReturnAfter(R"(return-([0-9]+)-after-([0-9]+)K)");
+  static const std::regex kBrokenAfter(R"(return-broken-stream-after-([0-9]+)K)");
+  static const std::regex kStall(R"(stall-for-([0-9]+)s-after-([0-9]+)K)");
+  static const std::regex kInert(
+      R"(return-broken-stream-final-chunk-after-[0-9]+B|redirect-send-token-.+|redirect-send-handle-and-token-.+|)"
+      R"(redirect-expect-token-.+|return-[0-9]+-if-dp-enforced|return-unreachable-buckets-.+)");
+  Fault fault;
+  fault.instruction = instruction;
+  std::smatch m;
+  try {
+    if (std::regex_match(instruction, m, kReturn)) {
+      fault.kind = Fault::Kind::kReturnStatus;
+      fault.status = std::stoi(m[1]);
+      if (fault.status < 100 || fault.status > 599) return InvalidArgument("bad status in '" + instruction + "'");
+      return fault;
+    }
+    if (instruction == "return-reset-connection") {
+      fault.kind = Fault::Kind::kResetConnection;
+      return fault;
+    }
+    if (instruction == "return-broken-stream") {
+      fault.kind = Fault::Kind::kBrokenStream;
+      fault.after_bytes = 4;  // the testbench's "a few bytes" is exactly 4
+      return fault;
+    }
+    if (std::regex_match(instruction, m, kBrokenAfter)) {
+      fault.kind = Fault::Kind::kBrokenStream;
+      fault.after_bytes = ToU64(m[1]) * 1024;
+      return fault;
+    }
+    if (std::regex_match(instruction, m, kStall)) {
+      fault.kind = Fault::Kind::kStall;
+      fault.stall = static_cast<Nanos>(ToU64(m[1])) * kSecond;
+      fault.after_bytes = ToU64(m[2]) * 1024;
+      return fault;
+    }
+    if (std::regex_match(instruction, m, kReturnAfter)) {
+      fault.kind = Fault::Kind::kReturnStatus;
+      fault.status = std::stoi(m[1]);
+      fault.after_bytes = ToU64(m[2]) * 1024;
+      fault.uploads_only = true;
+      return fault;
+    }
+    if (instruction == "corrupt-byte") {
+      fault.kind = Fault::Kind::kCorruptByte;
+      return fault;
+    }
+    if (std::regex_match(instruction, kInert)) {
+      fault.kind = Fault::Kind::kInert;
+      return fault;
+    }
+  } catch (const std::out_of_range&) {
+    return InvalidArgument("number out of range in instruction '" + instruction + "'");
+  }
+  return InvalidArgument("unknown instruction '" + instruction +
+                         "' (known: return-X, return-reset-connection, return-broken-stream, "
+                         "return-broken-stream-after-YK, stall-for-Ts-after-YK, return-X-after-YK, corrupt-byte)");
+}
+
+bool FaultFires(const Fault& fault, const std::string& method, std::optional<std::uint64_t> body_size) {
+  const bool upload = method == kInsert;
+  switch (fault.kind) {
+    case Fault::Kind::kInert: return false;
+    case Fault::Kind::kReturnStatus:
+      if (fault.uploads_only) return upload && body_size && *body_size >= fault.after_bytes;
+      return upload || !body_size;
+    case Fault::Kind::kResetConnection: return upload || !body_size;
+    case Fault::Kind::kBrokenStream:
+      if (upload || !body_size) return false;
+      if (fault.after_bytes != 4 && method != kGet) return false;  // -after-YK is objects.get only
+      return *body_size > fault.after_bytes;
+    case Fault::Kind::kStall: return !upload && body_size && *body_size >= fault.after_bytes;
+    case Fault::Kind::kCorruptByte: return !upload && body_size && *body_size > 0;
+  }
+  return false;
+}
+
+json RetryTests::Test::Resource(const std::string& id) const {
+  json instructions = json::object();
+  bool completed = true;
+  for (const auto& [method, queue] : queues) {
+    json list = json::array();
+    for (const auto& f : queue) list.push_back(f.instruction);
+    instructions[method] = list;
+    if (!queue.empty()) completed = false;
+  }
+  return {{"id", id}, {"instructions", instructions}, {"completed", completed}, {"transport", transport}};
+}
+
+Result<json> RetryTests::Create(const json& request) {
+  if (!request.is_object() || !request.contains("instructions") || !request["instructions"].is_object()) {
+    return InvalidArgument("the request needs an \"instructions\" object: {\"instructions\": {METHOD: [...]}}");
+  }
+  Test test;
+  test.transport = request.value("transport", std::string("HTTP"));
+  if (test.transport != "HTTP" && test.transport != "GRPC") {
+    return InvalidArgument("transport must be HTTP or GRPC, not " + test.transport);
+  }
+  for (const auto& [method, list] : request["instructions"].items()) {
+    const auto& known = KnownMethods();
+    if (std::find(known.begin(), known.end(), method) == known.end()) {
+      return InvalidArgument("unknown method '" + method + "' in instructions");
+    }
+    if (!list.is_array()) return InvalidArgument("instructions for " + method + " must be a list");
+    auto& queue = test.queues[method];
+    for (const auto& item : list) {
+      if (!item.is_string()) return InvalidArgument("instructions for " + method + " must be strings");
+      auto fault = ParseInstruction(item.get<std::string>());
+      if (!fault) return fault.error();
+      queue.push_back(std::move(*fault));
+    }
+  }
+  std::lock_guard lock(mutex_);
+  std::ostringstream id;
+  id << std::hex << 0x5eedf00d00000000ull + next_id_++;
+  auto resource = test.Resource(id.str());
+  tests_[id.str()] = std::move(test);
+  return resource;
+}
+
+Result<json> RetryTests::Get(const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  auto it = tests_.find(id);
+  if (it == tests_.end()) return NotFound("retry test " + id + " not found");
+  return it->second.Resource(id);
+}
+
+Status RetryTests::Delete(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  if (!tests_.erase(id)) return NotFound("retry test " + id + " not found");
+  return OkStatus();
+}
+
+json RetryTests::List() const {
+  std::lock_guard lock(mutex_);
+  json all = json::array();
+  for (const auto& [id, test] : tests_) all.push_back(test.Resource(id));
+  return {{"retry_test", all}};
+}
+
+Result<std::optional<Fault>> RetryTests::Take(const std::string& id, const std::string& method,
+                                              std::optional<std::uint64_t> body_size) {
+  std::lock_guard lock(mutex_);
+  auto it = tests_.find(id);
+  if (it == tests_.end()) return InvalidArgument("x-retry-test-id " + id + " names no retry test");
+  auto q = it->second.queues.find(method);
+  if (q == it->second.queues.end() || q->second.empty()) return std::optional<Fault>();
+  if (!FaultFires(q->second.front(), method, body_size)) return std::optional<Fault>();
+  Fault fault = std::move(q->second.front());
+  q->second.pop_front();
+  return std::optional<Fault>(std::move(fault));
+}
+
+FaultProfile::FaultProfile(const FaultProfile& other) : entries_(other.entries_), seed_(other.seed_), rng_(seed_) {}
+
+Result<FaultProfile> FaultProfile::Parse(const json& j, const std::string& where) {
+  FaultProfile profile;
+  if (!j.is_object()) return InvalidArgument(where + ": a fault profile is a JSON object");
+  for (const auto& [key, value] : j.items()) {
+    if (key != "seed" && key != "faults" && key != "comment") {
+      return InvalidArgument(where + ": unknown field '" + key + "' (known: seed, faults, comment)");
+    }
+  }
+  if (j.contains("seed")) {
+    if (!j["seed"].is_number_integer() || j["seed"].get<std::int64_t>() < 0) {
+      return InvalidArgument(where + ": seed must be a non-negative integer");
+    }
+    profile.seed_ = j["seed"].get<std::uint64_t>();
+  }
+  if (!j.contains("faults") || !j["faults"].is_array()) return InvalidArgument(where + ": needs a \"faults\" list");
+  std::size_t index = 0;
+  for (const auto& item : j["faults"]) {
+    const std::string at = where + ": faults[" + std::to_string(index++) + "]";
+    if (!item.is_object() || !item.contains("instruction") || !item["instruction"].is_string()) {
+      return InvalidArgument(at + ": needs \"instruction\" (a string)");
+    }
+    for (const auto& [key, value] : item.items()) {
+      if (key != "instruction" && key != "probability" && key != "methods") {
+        return InvalidArgument(at + ": unknown field '" + key + "' (known: instruction, probability, methods)");
+      }
+    }
+    Entry entry;
+    auto fault = ParseInstruction(item["instruction"].get<std::string>());
+    if (!fault) return InvalidArgument(at + ": " + fault.error().message);
+    entry.fault = std::move(*fault);
+    if (!item.contains("probability") || !item["probability"].is_number()) {
+      return InvalidArgument(at + ": needs \"probability\" (a number in [0, 1])");
+    }
+    entry.probability = item["probability"].get<double>();
+    if (!(entry.probability >= 0 && entry.probability <= 1)) {
+      return InvalidArgument(at + ": probability must be in [0, 1]");
+    }
+    if (item.contains("methods")) {
+      if (!item["methods"].is_array()) return InvalidArgument(at + ": methods must be a list");
+      for (const auto& m : item["methods"]) {
+        const auto& known = KnownMethods();
+        if (!m.is_string() || std::find(known.begin(), known.end(), m.get<std::string>()) == known.end()) {
+          return InvalidArgument(at + ": unknown method " + m.dump());
+        }
+        entry.methods.push_back(m.get<std::string>());
+      }
+    }
+    profile.entries_.push_back(std::move(entry));
+  }
+  profile.rng_.seed(profile.seed_);
+  return profile;
+}
+
+Result<FaultProfile> FaultProfile::Load(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return InvalidArgument(path + ": cannot open the fault profile");
+  json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return InvalidArgument(path + ": not valid JSON");
+  return Parse(j, path);
+}
+
+std::optional<Fault> FaultProfile::Draw(const std::string& method, std::optional<std::uint64_t> body_size) {
+  std::lock_guard lock(mutex_);
+  for (const auto& entry : entries_) {
+    if (!entry.methods.empty() &&
+        std::find(entry.methods.begin(), entry.methods.end(), method) == entry.methods.end()) {
+      continue;
+    }
+    if (!FaultFires(entry.fault, method, body_size)) continue;
+    // One draw per applicable entry and stage keeps the sequence a function of the seed and the
+    // order of requests.
+    if (std::uniform_real_distribution<double>(0, 1)(rng_) < entry.probability) return entry.fault;
+  }
+  return std::nullopt;
+}
+
+}  // namespace pflab::fake_gcs

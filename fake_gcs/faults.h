@@ -1,0 +1,121 @@
+// Fault injection for the fake GCS server.
+//
+// Two sources of faults, both yielding a Fault for one request:
+// - RetryTests: the storage-testbench Retry Test API (`POST /retry_test` etc.), so the cross-language
+//   retry conformance cases (googleapis/conformance-tests retry_tests.json) can drive our server the
+//   way they drive the testbench. Per test id, one FIFO queue of instructions per method; a request
+//   carrying `x-retry-test-id` consults its method's queue, and an instruction is dequeued only when
+//   it actually fires (a broken-stream-after-1M on a 1 KiB body does not fire and stays queued).
+// - FaultProfile: seeded per-request probabilities of the same instructions, for soak runs.
+//
+// Instructions (testbench semantics, shared/research/fake_gcs.md section 2.3):
+//   return-X                        HTTP X with a JSON error, before anything else
+//   return-reset-connection         TCP RST before any response byte
+//   return-broken-stream            close after 4 body bytes (full Content-Length promised)
+//   return-broken-stream-after-YK   close after Y KiB of body (objects.get only)
+//   stall-for-Ts-after-YK           pause T seconds once after Y KiB of body
+//   return-X-after-YK, return-broken-stream-final-chunk-after-YB: uploads (accepted; our uploads are
+//                                   single requests, so return-X-after-YK returns X after reading)
+//   redirect-*, return-X-if-dp-enforced, return-unreachable-buckets-*: gRPC or buckets.list only;
+//                                   accepted as the testbench does, never fire over HTTP
+// plus our extension (its name matches no testbench pattern):
+//   corrupt-byte                    flip one byte of the body (the middle one), so checksums can be tested
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/result.h"
+#include "engine/scheduler.h"
+
+namespace pflab::fake_gcs {
+
+/// What to do to one response.
+struct Fault {
+  enum class Kind {
+    kReturnStatus,     // answer `status` with a JSON error
+    kResetConnection,  // RST, no response
+    kBrokenStream,     // close after `after_bytes` of body
+    kStall,            // sleep `stall` once after `after_bytes` of body
+    kCorruptByte,      // flip one body byte
+    kInert,            // valid instruction that never fires over HTTP
+  };
+  Kind kind = Kind::kReturnStatus;
+  int status = 503;
+  std::uint64_t after_bytes = 0;
+  Nanos stall = 0;
+  bool uploads_only = false;  // return-X-after-YK
+  std::string instruction;    // as written
+};
+
+/// Parses one instruction; InvalidArgument names it when it matches no known pattern.
+Result<Fault> ParseInstruction(const std::string& instruction);
+
+/// The methods the fake server routes requests to, named as in the testbench.
+const std::vector<std::string>& KnownMethods();
+
+/// Whether `fault` applies to a response of `method` whose body is `body_size` bytes (nullopt: the
+/// body is not known yet, i.e. before the request is handled, when only immediate faults apply).
+bool FaultFires(const Fault& fault, const std::string& method, std::optional<std::uint64_t> body_size);
+
+/// The Retry Test API's state. Thread-safe.
+class RetryTests {
+ public:
+  /// POST /retry_test: validates and stores; returns the resource, or an error for a 400.
+  Result<nlohmann::json> Create(const nlohmann::json& request);
+  Result<nlohmann::json> Get(const std::string& id) const;
+  Status Delete(const std::string& id);
+  nlohmann::json List() const;
+  /// Dequeues and returns the head of test `id`'s queue for `method` if it fires for this request.
+  /// An unknown id is an error (the testbench answers 404... we answer 400 naming the id).
+  Result<std::optional<Fault>> Take(const std::string& id, const std::string& method,
+                                    std::optional<std::uint64_t> body_size);
+
+ private:
+  struct Test {
+    std::map<std::string, std::deque<Fault>> queues;
+    std::string transport;
+    nlohmann::json Resource(const std::string& id) const;
+  };
+  mutable std::mutex mutex_;
+  std::map<std::string, Test> tests_;
+  std::uint64_t next_id_ = 1;
+};
+
+/// Seeded per-request fault probabilities, read from a JSON file:
+///   {"seed": 7, "faults": [{"instruction": "return-503", "probability": 0.01,
+///                           "methods": ["storage.objects.get"]}, ...]}
+/// `methods` is optional (default: every method). For each request, faults are tried in order and the
+/// first whose draw hits and which applies is used. Thread-safe.
+class FaultProfile {
+ public:
+  static Result<FaultProfile> Parse(const nlohmann::json& json, const std::string& where);
+  static Result<FaultProfile> Load(const std::string& path);
+
+  /// Draws the fault for one request, at the stage given by `body_size` (see FaultFires).
+  std::optional<Fault> Draw(const std::string& method, std::optional<std::uint64_t> body_size);
+
+  FaultProfile(const FaultProfile& other);
+  FaultProfile& operator=(const FaultProfile&) = delete;
+  FaultProfile() = default;
+
+ private:
+  struct Entry {
+    Fault fault;
+    double probability = 0;
+    std::vector<std::string> methods;
+  };
+  std::vector<Entry> entries_;
+  std::uint64_t seed_ = 1;
+  std::mutex mutex_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace pflab::fake_gcs

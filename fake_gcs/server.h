@@ -1,0 +1,110 @@
+// An in-process HTTP server speaking the GCS JSON and XML download APIs, with shaping and faults.
+//
+// Built on Boost.Asio + Beast rather than cpp-httplib (which the engine's HttpTransport uses as a
+// client) because a fake that injects faults must own the socket: httplib 0.11 answers a Range it
+// cannot parse with a bare 416 before any handler runs (GCS ignores such ranges and sends the whole
+// object), cannot send a TCP RST, and holds a thread per keep-alive connection while pacing. Here each
+// connection is a coroutine, pauses are timers, and a fault can cut the body after any byte.
+//
+// Endpoints: `GET /` (health), bucket get/list/insert, object metadata (`/storage/v1/b/B/o/O`, `alt=json`),
+// media (`alt=media`, `/download/storage/v1/...`, XML `GET|HEAD /B/O`), listing with prefix, delimiter,
+// pageToken, maxResults, startOffset, endOffset, includeTrailingDelimiter, media and multipart uploads,
+// delete, and the storage-testbench Retry Test API (`/retry_test`, `/retry_tests`, `x-retry-test-id`).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/result.h"
+#include "engine/scheduler.h"
+#include "fake_gcs/faults.h"
+#include "fake_gcs/object_store.h"
+
+namespace pflab::fake_gcs {
+
+/// First-byte latency and per-connection bandwidth of responses.
+struct Shaping {
+  Nanos latency_median = 0;          // before the response's first byte
+  Nanos latency_p99 = 0;             // > median: lognormal with this median and p99; else constant
+  double bandwidth_bytes_per_s = 0;  // per connection, paced; 0: as fast as the socket goes
+};
+
+/// Options of FakeGcsServer.
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;  // 0: any free port
+  unsigned threads = 2;
+  Shaping shaping;
+  /// Per-route shaping overriding `shaping`: keys "media", "metadata", "list", "upload", "other".
+  std::map<std::string, Shaping> route_shaping;
+  std::optional<FaultProfile> faults;
+  std::uint64_t seed = 1;  // latency draws
+  /// x-goog-hash as one comma-joined line (the testbench's form) or one line per hash (GCS's).
+  bool hash_header_one_line = false;
+  std::uint64_t max_upload_bytes = 1ull << 30;
+  bool keep_request_log = false;
+};
+
+/// One request as the server saw it (kept when ServerOptions::keep_request_log).
+struct RequestRecord {
+  std::string method;  // HTTP method
+  std::string target;
+  std::string api_method;  // storage.objects.get, ...
+  int status = 0;
+  std::uint64_t range_begin = 0;
+  std::uint64_t range_end = 0;
+  std::uint64_t body_bytes_sent = 0;
+  std::string fault;  // the instruction that fired, if any
+};
+
+/// Counters across all connections.
+struct ServerStats {
+  std::uint64_t requests = 0;
+  std::uint64_t body_bytes_sent = 0;
+  std::uint64_t faults_fired = 0;
+  std::uint64_t connections = 0;
+};
+
+/// The fake GCS server. Start() binds and serves on background threads until Stop() or destruction.
+class FakeGcsServer {
+ public:
+  explicit FakeGcsServer(ServerOptions options = {}, std::shared_ptr<ObjectStore> store = nullptr);
+  ~FakeGcsServer();
+  FakeGcsServer(const FakeGcsServer&) = delete;
+  FakeGcsServer& operator=(const FakeGcsServer&) = delete;
+
+  /// Binds and starts serving; returns the port.
+  Result<int> Start();
+  /// Stops accepting, drops open connections and joins the threads. Idempotent.
+  void Stop();
+
+  /// `http://HOST:PORT`, valid after Start().
+  std::string endpoint() const;
+  int port() const { return port_; }
+  ObjectStore& store() { return *store_; }
+  RetryTests& retry_tests() { return retry_tests_; }
+  ServerStats stats() const;
+  std::vector<RequestRecord> request_log() const;
+
+ private:
+  struct Impl;
+  ServerOptions options_;
+  std::shared_ptr<ObjectStore> store_;
+  RetryTests retry_tests_;
+  int port_ = 0;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Parses "30ms", "30ms:200ms" (median:p99), "0" into shaping latencies.
+Status ParseLatency(const std::string& text, Shaping& shaping);
+/// Parses "100MB/s", "1GiB/s", "0" (unlimited) into bytes per second.
+Result<double> ParseBandwidth(const std::string& text);
+
+}  // namespace pflab::fake_gcs

@@ -1,0 +1,47 @@
+#include "replay/fake_server.h"
+
+#include "replay/simulation.h"
+
+namespace pflab::replay {
+
+fake_gcs::Shaping ShapingFromProfile(const sim::NetworkProfile& profile) {
+  fake_gcs::Shaping shaping;
+  shaping.latency_median = profile.latency_median_ns;
+  shaping.latency_p99 = profile.constant_latency() ? 0 : profile.latency_p99_ns;
+  shaping.bandwidth_bytes_per_s = profile.stream_bandwidth_bytes_per_s;
+  return shaping;
+}
+
+Result<std::unique_ptr<fake_gcs::FakeGcsServer>> StartFakeServer(const std::vector<const traces::Trace*>& traces,
+                                                                 const sim::NetworkProfile& profile,
+                                                                 std::uint64_t seed) {
+  fake_gcs::ServerOptions options;
+  options.seed = seed;
+  options.shaping = ShapingFromProfile(profile);
+  // Metadata and listing are not part of a replay; only media reads are shaped by the profile.
+  options.route_shaping["metadata"] = {};
+  options.route_shaping["list"] = {};
+  if (profile.failure_probability > 0) {
+    auto faults = fake_gcs::FaultProfile::Parse({{"seed", seed},
+                                                 {"faults",
+                                                  {{{"instruction", "return-503"},
+                                                    {"probability", profile.failure_probability},
+                                                    {"methods", {"storage.objects.get"}}}}}},
+                                                "profile failure_probability");
+    if (!faults) return faults.error();
+    options.faults.emplace(*faults);
+  }
+  auto server = std::make_unique<fake_gcs::FakeGcsServer>(std::move(options));
+  for (const auto* trace : traces) {
+    for (const auto& object : trace->objects) {
+      const ObjectRef ref = TraceObjectRef(object);
+      auto put = server->store().PutSynthetic(ref.bucket, ref.name, ref.size, ref.generation);
+      if (!put) return put.error();
+    }
+  }
+  auto port = server->Start();
+  if (!port) return port.error();
+  return server;
+}
+
+}  // namespace pflab::replay
