@@ -54,14 +54,24 @@ Status ValidateObjectName(const std::string& name) {
     if (segment == "." || segment == "..") {
       return InvalidArgument("object name '" + name + "' has a '" + std::string(segment) + "' segment");
     }
-    if (segment.empty() && end != name.size()) {
-      return InvalidArgument("object name '" + name + "' has an empty path segment");
-    }
     start = end + 1;
   }
-  if (name.back() == '/') return InvalidArgument("object name '" + name + "' ends with '/'");
   return OkStatus();
 }
+
+namespace {
+
+// Further rules for names that become file paths: a file cannot end in '/', and "a//b" would alias
+// "a/b".
+Status ValidateFileName(const std::string& name) {
+  if (name.back() == '/') return InvalidArgument("object name '" + name + "' ends with '/' (not a file name)");
+  if (name.find("//") != std::string::npos) {
+    return InvalidArgument("object name '" + name + "' has an empty path segment (not a file name)");
+  }
+  return OkStatus();
+}
+
+}  // namespace
 
 Status ObjectStore::SetRoot(const std::string& dir) {
   std::error_code ec;
@@ -141,6 +151,7 @@ Result<ObjectPtr> ObjectStore::PutSynthetic(const std::string& bucket, const std
 }
 
 Result<ObjectPtr> ObjectStore::FileObject(const std::string& bucket, const std::string& name) const {
+  if (auto s = ValidateFileName(name); !s) return s.error();
   const fs::path path = fs::path(root_) / bucket / name;
   struct stat st;
   if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return ObjectNotFound(bucket, name);
@@ -235,6 +246,7 @@ Result<ObjectPtr> ObjectStore::Upload(const std::string& bucket, const std::stri
     dir = IsDirBucket(bucket) && !(buckets_.count(bucket) && buckets_.at(bucket).count(name));
   }
   if (!dir) return PutMemory(bucket, name, std::move(data), std::move(content_type));
+  if (auto s = ValidateFileName(name); !s) return s.error();
   // Write beside the target and rename, so a reader never sees a half-written file.
   const fs::path path = fs::path(root_) / bucket / name;
   std::error_code ec;

@@ -623,12 +623,16 @@ awaitable<void> FakeGcsServer::Impl::Session(std::shared_ptr<tcp::socket> socket
       record.target = std::string(req.target());
       reply = Handle(req);
     }
+    {
+      // Counted before the reply goes out, so a client that has its answer sees it counted.
+      std::lock_guard lock(mutex);
+      ++stats.requests;
+      if (reply.fault) ++stats.faults_fired;
+    }
     const bool keep = co_await Send(*socket, reply, keep_alive, body_buffer, record);
     {
       std::lock_guard lock(mutex);
-      ++stats.requests;
       stats.body_bytes_sent += record.body_bytes_sent;
-      if (!record.fault.empty()) ++stats.faults_fired;
       if (options().keep_request_log) log.push_back(std::move(record));
     }
     if (!keep) break;

@@ -88,12 +88,12 @@ TEST_CASE("CRC32C, MD5 and base64 match published values", "[fake_gcs][protocol]
 }
 
 TEST_CASE("object names that could leave a directory root are refused", "[fake_gcs][protocol]") {
-  for (const std::string& bad : std::vector<std::string>{"", "../x", "a/../b", "a/..", "/abs", "a//b", "a/./b", "dir/",
+  for (const std::string& bad : std::vector<std::string>{"", "../x", "a/../b", "a/..", "/abs", "a/./b", "./a",
                                                          std::string("a\0b", 3)}) {
     INFO(bad);
     CHECK_FALSE(ValidateObjectName(bad).ok());
   }
-  for (const std::string good : {"a", "a/b/c.txt", "with space", "caf\xc3\xa9", "a+b", "...", "a..b"}) {
+  for (const std::string good : {"a", "a/b/c.txt", "dir/", "with space", "caf\xc3\xa9", "a+b", "...", "a..b"}) {
     INFO(good);
     CHECK(ValidateObjectName(good).ok());
   }
