@@ -88,8 +88,8 @@ TEST_CASE("CRC32C, MD5 and base64 match published values", "[fake_gcs][protocol]
 }
 
 TEST_CASE("object names that could leave a directory root are refused", "[fake_gcs][protocol]") {
-  for (const std::string& bad : std::vector<std::string>{"", "../x", "a/../b", "a/..", "/abs", "a/./b", "./a",
-                                                         std::string("a\0b", 3)}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", "../x", "a/../b", "a/..", "/abs", "a/./b", "./a", std::string("a\0b", 3)}) {
     INFO(bad);
     CHECK_FALSE(ValidateObjectName(bad).ok());
   }

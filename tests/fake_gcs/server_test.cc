@@ -19,8 +19,8 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-std::string SyntheticBytes(const std::string& bucket, const std::string& name, std::uint64_t offset,
-                           std::uint64_t size, std::int64_t generation = 1) {
+std::string SyntheticBytes(const std::string& bucket, const std::string& name, std::uint64_t offset, std::uint64_t size,
+                           std::int64_t generation = 1) {
   std::string out(size, '\0');
   FillSynthetic(ObjectSeed(bucket, name, generation), offset, reinterpret_cast<std::byte*>(out.data()), size);
   return out;
@@ -81,8 +81,8 @@ TEST_CASE("fake gcs: health check and object metadata", "[fake_gcs][server]") {
   CHECK(m["updated"].get<std::string>().back() == 'Z');
   const std::string gen = m["generation"];
   CHECK(m["selfLink"] == f.server.endpoint() + "/storage/v1/b/bkt/o/dir%2Fhello.txt");
-  CHECK(m["mediaLink"] == f.server.endpoint() + "/download/storage/v1/b/bkt/o/dir%2Fhello.txt?generation=" + gen +
-                              "&alt=media");
+  CHECK(m["mediaLink"] ==
+        f.server.endpoint() + "/download/storage/v1/b/bkt/o/dir%2Fhello.txt?generation=" + gen + "&alt=media");
   // alt=json is the same as no alt; other alts are refused.
   CHECK(JsonBody(f.Get("/storage/v1/b/bkt/o/dir%2Fhello.txt?alt=json"))["name"] == "dir/hello.txt");
   CheckJsonError(f.Get("/storage/v1/b/bkt/o/dir%2Fhello.txt?alt=proto"), 400, "invalid");
@@ -210,13 +210,14 @@ TEST_CASE("fake gcs: errors are GCS-shaped, never crashes", "[fake_gcs][server]"
   CheckJsonError(f.Get("/storage/v1/b/bkt/o/bad%zzname"), 400, "invalid");
   CheckJsonError(f.Get("/storage/v1/b/bkt/o?maxResults=0"), 400, "invalid");
   CheckJsonError(f.Get("/storage/v1/b/bkt/o?pageToken=%%%"), 400, "invalid");
-  CheckJsonError(f.client->Post("/upload/storage/v1/b/bkt/o?uploadType=multipart", "garbage",
-                                "multipart/related; boundary=xyz"),
-                 400, "invalid");
-  CheckJsonError(f.client->Post("/upload/storage/v1/b/bkt/o?uploadType=multipart",
-                                "--xyz\r\nContent-Type: application/json\r\n\r\n{not json\r\n--xyz\r\n\r\ndata\r\n--xyz--",
-                                "multipart/related; boundary=xyz"),
-                 400, "invalid");
+  CheckJsonError(
+      f.client->Post("/upload/storage/v1/b/bkt/o?uploadType=multipart", "garbage", "multipart/related; boundary=xyz"),
+      400, "invalid");
+  CheckJsonError(
+      f.client->Post("/upload/storage/v1/b/bkt/o?uploadType=multipart",
+                     "--xyz\r\nContent-Type: application/json\r\n\r\n{not json\r\n--xyz\r\n\r\ndata\r\n--xyz--",
+                     "multipart/related; boundary=xyz"),
+      400, "invalid");
   CheckJsonError(f.client->Post("/upload/storage/v1/b/bkt/o?uploadType=media", "x", "text/plain"), 400,
                  "invalid");  // no name
   CheckJsonError(f.client->Post("/upload/storage/v1/b/bkt/o?uploadType=weird&name=x", "x", "text/plain"), 400,
@@ -293,16 +294,16 @@ TEST_CASE("fake gcs: media and multipart uploads, with ifGenerationMatch", "[fak
       "--b0undary\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{\"name\": \"up/multi\", \"contentType\": "
       "\"application/x-test\"}\r\n--b0undary\r\nContent-Type: application/octet-stream\r\n\r\nmulti\r\npart "
       "bytes\r\n--b0undary--\r\n";
-  auto multi = f.client->Post("/upload/storage/v1/b/bkt/o?uploadType=multipart", body,
-                              "multipart/related; boundary=b0undary");
+  auto multi =
+      f.client->Post("/upload/storage/v1/b/bkt/o?uploadType=multipart", body, "multipart/related; boundary=b0undary");
   const json mm = JsonBody(multi);
   CHECK(mm["name"] == "up/multi");
   CHECK(mm["contentType"] == "application/x-test");
   CHECK(f.Get("/storage/v1/b/bkt/o/up%2Fmulti?alt=media")->body == "multi\r\npart bytes");
   // ifGenerationMatch=0: only when absent. The right generation: overwrite.
-  CheckJsonError(f.client->Post("/upload/storage/v1/b/bkt/o?uploadType=media&name=up/a+b&ifGenerationMatch=0", "x",
-                                "text/plain"),
-                 412, "conditionNotMet");
+  CheckJsonError(
+      f.client->Post("/upload/storage/v1/b/bkt/o?uploadType=media&name=up/a+b&ifGenerationMatch=0", "x", "text/plain"),
+      412, "conditionNotMet");
   auto over = f.client->Post("/upload/storage/v1/b/bkt/o?uploadType=media&name=up/a+b&ifGenerationMatch=" + gen,
                              "payload two", "text/plain");
   CHECK(JsonBody(over)["generation"] != gen);
@@ -314,8 +315,7 @@ TEST_CASE("fake gcs: media and multipart uploads, with ifGenerationMatch", "[fak
   CHECK(f.Get("/storage/v1/b/bkt/o/up%2Fmulti")->status == 404);
 }
 
-TEST_CASE("fake gcs: a directory root serves folders as buckets and never lets a name escape",
-          "[fake_gcs][server]") {
+TEST_CASE("fake gcs: a directory root serves folders as buckets and never lets a name escape", "[fake_gcs][server]") {
   const fs::path root = fs::temp_directory_path() / ("pflab-root-" + std::to_string(::getpid()));
   fs::remove_all(root);
   fs::create_directories(root / "files" / "sub");
@@ -330,8 +330,9 @@ TEST_CASE("fake gcs: a directory root serves folders as buckets and never lets a
     CHECK(c.Get("/storage/v1/b/files/o/sub%2Fx.txt?alt=media")->body == "file bytes");
     CHECK(c.Get("/files/sub/x.txt", {{"Range", "bytes=5-"}})->body == "bytes");
     CHECK(json::parse(c.Get("/storage/v1/b/files/o")->body)["items"][0]["name"] == "sub/x.txt");
-    for (const char* escape : {"/storage/v1/b/files/o/..%2Fsecret.txt?alt=media", "/files/../secret.txt",
-                               "/storage/v1/b/files/o/sub%2F..%2F..%2Fsecret.txt?alt=media", "/files/%2Fetc%2Fpasswd"}) {
+    for (const char* escape :
+         {"/storage/v1/b/files/o/..%2Fsecret.txt?alt=media", "/files/../secret.txt",
+          "/storage/v1/b/files/o/sub%2F..%2F..%2Fsecret.txt?alt=media", "/files/%2Fetc%2Fpasswd"}) {
       INFO(escape);
       auto r = c.Get(escape);
       REQUIRE(r);
@@ -372,8 +373,8 @@ std::string CreateRetryTest(httplib::Client& c, const json& instructions) {
 
 TEST_CASE("fake gcs: the retry test API over HTTP", "[fake_gcs][faults][server]") {
   Fixture f;
-  const std::string id = CreateRetryTest(*f.client, {{"storage.objects.get", {"return-503", "return-429"}},
-                                                     {"storage.objects.list", {"return-408"}}});
+  const std::string id = CreateRetryTest(
+      *f.client, {{"storage.objects.get", {"return-503", "return-429"}}, {"storage.objects.list", {"return-408"}}});
   const httplib::Headers h{{"x-retry-test-id", id}};
   CheckJsonError(f.Get("/storage/v1/b/bkt/o/dir%2Fhello.txt?alt=media", h), 503, "backendError");
   CheckJsonError(f.Get("/bkt/dir/hello.txt", h), 429, "rateLimitExceeded");  // XML GET is objects.get too
@@ -387,8 +388,8 @@ TEST_CASE("fake gcs: the retry test API over HTTP", "[fake_gcs][faults][server]"
   CHECK(f.client->Delete("/retry_test/" + id)->status == 200);
   CHECK(f.Get("/retry_test/" + id)->status == 404);
   CheckJsonError(f.Get("/storage/v1/b/bkt/o/dir%2Fhello.txt", h), 400, "invalid");  // unknown id
-  auto bad = f.client->Post("/retry_test", R"({"instructions": {"storage.objects.get": ["explode"]}})",
-                            "application/json");
+  auto bad =
+      f.client->Post("/retry_test", R"({"instructions": {"storage.objects.get": ["explode"]}})", "application/json");
   REQUIRE(bad);
   CHECK(bad->status == 400);
   CHECK(bad->body.find("explode") != std::string::npos);
@@ -405,8 +406,7 @@ TEST_CASE("fake gcs: reset, broken stream, stall and corrupt byte on the wire", 
     CHECK(json::parse(f.Get("/retry_test/" + id)->body)["completed"] == true);
   }
   SECTION("return-broken-stream-after-256K: the body stops at 256 KiB of the promised length") {
-    const std::string id =
-        CreateRetryTest(*f.client, {{"storage.objects.get", {"return-broken-stream-after-256K"}}});
+    const std::string id = CreateRetryTest(*f.client, {{"storage.objects.get", {"return-broken-stream-after-256K"}}});
     std::string got;
     std::string length;
     auto r = f.client->Get(
@@ -479,8 +479,8 @@ TEST_CASE("fake gcs: shaping delays the first byte and paces the body", "[fake_g
 
 TEST_CASE("fake gcs: a fault profile injects seeded faults", "[fake_gcs][faults][server]") {
   ServerOptions options;
-  auto profile = FaultProfile::Parse(
-      {{"seed", 3}, {"faults", {{{"instruction", "return-503"}, {"probability", 0.5}}}}}, "test");
+  auto profile =
+      FaultProfile::Parse({{"seed", 3}, {"faults", {{{"instruction", "return-503"}, {"probability", 0.5}}}}}, "test");
   REQUIRE(profile);
   options.faults.emplace(*profile);
   Fixture f(options);
