@@ -504,6 +504,10 @@ Reply FakeGcsServer::Impl::HandleUpload(const Request& req, const std::string& b
     if (parts.size() != 2)
       return ErrorReply(400, "multipart upload needs exactly 2 parts, got " + std::to_string(parts.size()));
     auto split = [](std::string_view part, std::string& headers) {
+      if (part.substr(0, 2) == "\r\n") {  // a part with no headers at all
+        headers.clear();
+        return part.substr(2);
+      }
       const std::size_t end = part.find("\r\n\r\n");
       if (end == std::string_view::npos) {
         headers.clear();
