@@ -1,5 +1,9 @@
 // End-to-end checks of the pflab binary: the contracts later issues and users rely on.
+#include <httplib.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cstdio>
@@ -10,6 +14,7 @@
 #include <sstream>
 #include <string>
 
+#include "engine/synthetic_content.h"
 #include "replay/simulation.h"
 #include "tests/support/synthetic_http_server.h"
 #include "traces/trace_io.h"
@@ -191,6 +196,80 @@ TEST_CASE("cli: compare --transport http reads the trace over HTTP with every by
   auto bad = Pflab("compare " + trace_path + " --policies none --transport carrier-pigeon", dir);
   CHECK(bad.exit_code != 0);
   CHECK(bad.err.find("--transport") != std::string::npos);
+}
+
+TEST_CASE("cli: compare --transport fake runs the real engine against an in-process fake server", "[cli][fake_gcs]") {
+  const fs::path dir = TempDir();
+  const std::string trace_path = (dir / "seq.jsonl").string();
+  REQUIRE(Pflab("gen sequential --object-size 6MiB --read-size 128KiB --count 30 -o " + trace_path, dir).exit_code ==
+          0);
+  const std::string json = (dir / "r.json").string();
+  auto cmp = Pflab("compare " + trace_path +
+                       " --policies 'gcsfs-adaptive,fsspec-readahead' --transport fake --profile local-fast "
+                       "--verify-bytes --json " + json,
+                   dir);
+  INFO(cmp.err);
+  REQUIRE(cmp.exit_code == 0);
+  CHECK(cmp.err.find("fake GCS server at http://127.0.0.1:") != std::string::npos);
+  const auto results = nlohmann::json::parse(Slurp(json));
+  CHECK(results.at("config").at("transport") == "fake");
+  REQUIRE(results.at("runs").size() == 3);
+  for (const auto& run : results.at("runs")) {
+    CHECK(run.at("metrics").at("reads_failed") == 0);
+    CHECK(run.at("metrics").at("bytes_read") == 30 * 128 * 1024);
+  }
+}
+
+TEST_CASE("cli: serve prints its URL first, serves synthetic objects, and stops on SIGTERM", "[cli][fake_gcs]") {
+  const char* cli = std::getenv("PFLAB_CLI");
+  REQUIRE(cli != nullptr);
+  int out[2];
+  REQUIRE(::pipe(out) == 0);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+  posix_spawn_file_actions_addclose(&actions, out[0]);
+  std::vector<std::string> args = {cli, "serve", "--port", "0", "--synthetic", "bkt/dir/obj=3MiB", "--synthetic",
+                                   "other/x=10"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  REQUIRE(posix_spawn(&pid, cli, &actions, nullptr, argv.data(), environ) == 0);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(out[1]);
+  std::string line;
+  char c;
+  while (::read(out[0], &c, 1) == 1 && c != '\n') line += c;
+  ::close(out[0]);
+  INFO(line);
+  REQUIRE(line.rfind("http://127.0.0.1:", 0) == 0);
+  const int port = std::stoi(line.substr(std::string("http://127.0.0.1:").size()));
+  CHECK(port > 0);
+  httplib::Client client("127.0.0.1", port);
+  auto r = client.Get("/storage/v1/b/bkt/o/dir%2Fobj?alt=media", {{"Range", "bytes=100-199"}});
+  REQUIRE(r);
+  CHECK(r->status == 206);
+  std::string expected(100, '\0');
+  pflab::FillSynthetic(pflab::ObjectSeed("bkt", "dir/obj", 1), 100, reinterpret_cast<std::byte*>(expected.data()),
+                       100);
+  CHECK(r->body == expected);
+  auto meta = client.Get("/storage/v1/b/other/o/x");
+  REQUIRE(meta);
+  CHECK(nlohmann::json::parse(meta->body).at("size") == "10");
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+
+  const fs::path dir = TempDir();
+  auto bad = Pflab("serve --synthetic nonsense", dir);
+  CHECK(bad.exit_code != 0);
+  CHECK(bad.err.find("BUCKET/OBJECT=SIZE") != std::string::npos);
+  bad = Pflab("serve --root /definitely/not/here", dir);
+  CHECK(bad.exit_code != 0);
+  CHECK(bad.err.find("not a directory") != std::string::npos);
 }
 
 }  // namespace
