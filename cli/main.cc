@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/bench.h"
 #include "cli/serve.h"
 #include "engine/units.h"
 #include "policies/registry.h"
@@ -275,6 +276,8 @@ int main(int argc, char** argv) {
 
   ServeArgs serve;
   auto* serve_cmd = AddServeCommand(app, serve);
+  BenchArgs bench;
+  auto* bench_cmd = AddBenchCommand(app, bench);
 
   auto* pol_cmd = app.add_subcommand("policies", "list the registered policies, their parameters and origins");
   auto* prof_cmd = app.add_subcommand("profiles", "list the network profiles");
@@ -283,6 +286,7 @@ int main(int argc, char** argv) {
   if (gen_cmd->parsed()) return RunGen(gen);
   if (cmp_cmd->parsed()) return RunCompare(cmp);
   if (serve_cmd->parsed()) return RunServe(serve);
+  if (bench_cmd->parsed()) return RunBench(bench);
   if (pol_cmd->parsed()) return RunPolicies();
   if (prof_cmd->parsed()) return RunProfiles();
   return 1;

@@ -77,7 +77,10 @@ class Chunk {
 
  private:
   std::uint64_t size_;
-  std::unique_ptr<std::byte[]> data_;
+  struct FreePayload {
+    void operator()(std::byte* p) const;
+  };
+  std::unique_ptr<std::byte[], FreePayload> data_;
   MemoryAccount* account_;
   std::uint64_t filled_ = 0;
   // Delivered intervals, kept merged and sorted; almost always one or two entries.

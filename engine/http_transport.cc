@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "engine/checksums.h"
+#include "engine/plain_http.h"
 
 namespace pflab {
 namespace {
@@ -128,7 +129,8 @@ struct HttpTransport::Job {
 };
 
 struct HttpTransport::Worker {
-  std::unique_ptr<httplib::Client> client;
+  std::unique_ptr<httplib::Client> client;     // https
+  std::unique_ptr<PlainHttpConnection> plain;  // http
   std::thread thread;
 };
 
@@ -137,6 +139,12 @@ HttpTransport::HttpTransport(AsioScheduler* scheduler, HttpEndpoint endpoint, Ht
   const std::uint32_t n = std::max<std::uint32_t>(1, options_.connections);
   for (std::uint32_t i = 0; i < n; ++i) {
     auto worker = std::make_unique<Worker>();
+    if (endpoint_.scheme == "http") {
+      worker->plain = std::make_unique<PlainHttpConnection>(endpoint_.host, endpoint_.port, options_.connect_timeout,
+                                                            options_.read_timeout);
+      workers_.push_back(std::move(worker));
+      continue;
+    }
     worker->client = std::make_unique<httplib::Client>(endpoint_.Url());
     worker->client->set_keep_alive(true);
     worker->client->set_tcp_nodelay(true);  // small ranged GETs must not wait for delayed ACKs
@@ -158,7 +166,10 @@ HttpTransport::~HttpTransport() {
     for (auto& [id, job] : jobs_) job->cancelled = true;
   }
   wake_.notify_all();
-  for (auto& worker : workers_) worker->client->stop();
+  for (auto& worker : workers_) {
+    if (worker->client) worker->client->stop();
+    if (worker->plain) worker->plain->Stop();
+  }
   for (auto& worker : workers_) worker->thread.join();
   // Completions already posted hold their jobs; queued jobs that never ran are dropped here with their
   // callbacks (we are on the engine thread), and their work guards released.
@@ -245,9 +256,10 @@ FetchOutcome HttpTransport::Execute(Worker* worker, Job& job) {
   std::string path =
       "/storage/v1/b/" + EncodeObjectName(job.object.bucket) + "/o/" + EncodeObjectName(job.object.name) + "?alt=media";
   if (pinned != 0) path += "&generation=" + std::to_string(pinned);
-  httplib::Headers headers{{"Range", "bytes=" + std::to_string(range.begin) + "-" + std::to_string(range.end - 1)}};
-  if (!options_.bearer_token.empty()) headers.emplace("Authorization", "Bearer " + options_.bearer_token);
-  for (const auto& [key, value] : options_.extra_headers) headers.emplace(key, value);
+  std::vector<std::pair<std::string, std::string>> headers{
+      {"Range", "bytes=" + std::to_string(range.begin) + "-" + std::to_string(range.end - 1)}};
+  if (!options_.bearer_token.empty()) headers.emplace_back("Authorization", "Bearer " + options_.bearer_token);
+  for (const auto& [key, value] : options_.extra_headers) headers.emplace_back(key, value);
   const bool whole_object = range.begin == 0 && range.end == job.object.size;
   std::optional<std::uint32_t> expected_crc;
 
@@ -261,75 +273,87 @@ FetchOutcome HttpTransport::Execute(Worker* worker, Job& job) {
   bool overflow = false;
 
   ++requests_;
-  auto result = worker->client->Get(
-      path, headers,
-      [&](const httplib::Response& response) {
-        status = response.status;
-        if (status != 200 && status != 206) return true;  // read the error body for its message
-        if (response.has_header("x-goog-generation")) {
-          const std::int64_t seen = std::strtoll(response.get_header_value("x-goog-generation").c_str(), nullptr, 10);
-          if (pinned != 0 && seen != pinned) {
-            failure = Error{ErrorCode::kFailedPrecondition,
-                            what + ": the object changed during the read (generation " + std::to_string(seen) +
-                                ", expected " + std::to_string(pinned) + ")",
-                            false};
-            return false;
-          }
-          if (pinned == 0 && seen != 0) {
-            std::lock_guard<std::mutex> lock(mutex_);
-            pinned = generations_.emplace(ObjectKey(job.object), seen).first->second;
-          }
+  const std::function<bool(const ResponseHead&)> on_head = [&](const ResponseHead& response) {
+    status = response.status;
+    if (status != 200 && status != 206) return true;  // read the error body for its message
+    if (response.Has("x-goog-generation")) {
+      const std::int64_t seen = std::strtoll(response.Get("x-goog-generation").c_str(), nullptr, 10);
+      if (pinned != 0 && seen != pinned) {
+        failure = Error{ErrorCode::kFailedPrecondition,
+                        what + ": the object changed during the read (generation " + std::to_string(seen) +
+                            ", expected " + std::to_string(pinned) + ")",
+                        false};
+        return false;
+      }
+      if (pinned == 0 && seen != 0) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        pinned = generations_.emplace(ObjectKey(job.object), seen).first->second;
+      }
+    }
+    if (whole_object) {
+      // x-goog-hash may come as several lines or one comma-joined line.
+      const std::string hashes = response.Joined("x-goog-hash");
+      if (auto b64 = FindGoogHash(hashes, "crc32c")) {
+        if (auto raw = Base64Decode(*b64); raw && raw->size() == 4) {
+          const auto* u = reinterpret_cast<const unsigned char*>(raw->data());
+          expected_crc = std::uint32_t{u[0]} << 24 | std::uint32_t{u[1]} << 16 | std::uint32_t{u[2]} << 8 | u[3];
         }
-        if (whole_object) {
-          std::string hashes;  // x-goog-hash may come as several lines or one comma-joined line
-          for (std::size_t i = 0; i < response.get_header_value_count("x-goog-hash"); ++i) {
-            hashes += std::string(i ? "," : "") + response.get_header_value("x-goog-hash", i);
-          }
-          if (auto b64 = FindGoogHash(hashes, "crc32c")) {
-            if (auto raw = Base64Decode(*b64); raw && raw->size() == 4) {
-              const auto* u = reinterpret_cast<const unsigned char*>(raw->data());
-              expected_crc = std::uint32_t{u[0]} << 24 | std::uint32_t{u[1]} << 16 | std::uint32_t{u[2]} << 8 | u[3];
-            }
-          }
-        }
-        if (status == 206) {
-          const auto start = ContentRangeStart(response.get_header_value("Content-Range"));
-          if (!start || *start != range.begin) {
-            failure = Error{ErrorCode::kDataLoss,
-                            what + ": the response's Content-Range '" + response.get_header_value("Content-Range") +
-                                "' does not start at " + std::to_string(range.begin),
-                            false};
-            return false;
-          }
-        } else {
-          skip = range.begin;
-        }
-        return true;
-      },
-      [&](const char* data, std::size_t length) {
-        if (status != 200 && status != 206) {
-          error_body.append(data, std::min(length, kMaxErrorBody - std::min(kMaxErrorBody, error_body.size())));
-          return true;
-        }
-        if (job.cancelled) return false;
-        if (skip > 0) {
-          const std::size_t drop = static_cast<std::size_t>(std::min<std::uint64_t>(skip, length));
-          skip -= drop;
-          data += drop;
-          length -= drop;
-        }
-        const std::uint64_t room = want - received;
-        const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(room, length));
-        std::memcpy(dest + received, data, take);
-        received += take;
-        bytes_received_ += take;
-        if (take < length) {
-          // A 200 carries the rest of the object: stop once our range is in. A 206 must not overrun.
-          if (status == 206) overflow = true;
-          return false;
-        }
-        return !(status == 200 && received == want);
-      });
+      }
+    }
+    if (status == 206) {
+      const auto start = ContentRangeStart(response.Get("Content-Range"));
+      if (!start || *start != range.begin) {
+        failure = Error{ErrorCode::kDataLoss,
+                        what + ": the response's Content-Range '" + response.Get("Content-Range") +
+                            "' does not start at " + std::to_string(range.begin),
+                        false};
+        return false;
+      }
+    } else {
+      skip = range.begin;
+    }
+    return true;
+  };
+  const std::function<bool(const char*, std::size_t)> on_body = [&](const char* data, std::size_t length) {
+    if (status != 200 && status != 206) {
+      error_body.append(data, std::min(length, kMaxErrorBody - std::min(kMaxErrorBody, error_body.size())));
+      return true;
+    }
+    if (job.cancelled) return false;
+    if (skip > 0) {
+      const std::size_t drop = static_cast<std::size_t>(std::min<std::uint64_t>(skip, length));
+      skip -= drop;
+      data += drop;
+      length -= drop;
+    }
+    const std::uint64_t room = want - received;
+    const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(room, length));
+    std::memcpy(dest + received, data, take);
+    received += take;
+    bytes_received_ += take;
+    if (take < length) {
+      // A 200 carries the rest of the object: stop once our range is in. A 206 must not overrun.
+      if (status == 206) overflow = true;
+      return false;
+    }
+    return !(status == 200 && received == want);
+  };
+  std::string wire_error;  // empty when the exchange completed
+  if (worker->plain) {
+    wire_error = worker->plain->Get(path, headers, on_head, on_body);
+  } else {
+    httplib::Headers h(headers.begin(), headers.end());
+    auto result = worker->client->Get(
+        path, h,
+        [&](const httplib::Response& r) {
+          ResponseHead head;
+          head.status = r.status;
+          for (const auto& [k, v] : r.headers) head.headers.emplace(k, v);
+          return on_head(head);
+        },
+        [&](const char* data, std::size_t length) { return on_body(data, length); });
+    if (!result && result.error() != httplib::Error::Canceled) wire_error = httplib::to_string(result.error());
+  }
 
   if (job.cancelled) return FetchOutcome{Cancelled("fetch cancelled"), received};
   if (failure) return FetchOutcome{std::move(*failure), received};
@@ -353,15 +377,12 @@ FetchOutcome HttpTransport::Execute(Worker* worker, Job& job) {
       }
       return FetchOutcome{OkStatus(), received};
     }
-    const std::string why =
-        result ? "the body ended" : "the connection failed (" + httplib::to_string(result.error()) + ")";
+    const std::string why = wire_error.empty() ? "the body ended" : "the connection failed (" + wire_error + ")";
     return FetchOutcome{Unavailable(what + ": " + why + " after " + std::to_string(received) + " of " +
                                     std::to_string(want) + " bytes"),
                         received};
   }
-  if (!result) {
-    return FetchOutcome{Unavailable(what + ": " + httplib::to_string(result.error())), received};
-  }
+  if (!wire_error.empty()) return FetchOutcome{Unavailable(what + ": " + wire_error), received};
   const std::string detail = what + ": HTTP " + std::to_string(status) + ": " + ErrorDetail(error_body);
   if (status == 408 || status == 429 || status >= 500) return FetchOutcome{Unavailable(detail), received};
   switch (status) {

@@ -1,0 +1,213 @@
+#include "engine/plain_http.h"
+
+#include <strings.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+
+namespace pflab {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+bool ResponseHead::Less::operator()(const std::string& a, const std::string& b) const {
+  return ::strcasecmp(a.c_str(), b.c_str()) < 0;
+}
+
+std::string ResponseHead::Get(const std::string& name) const {
+  auto it = headers.find(name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+std::string ResponseHead::Joined(const std::string& name) const {
+  std::string out;
+  auto [b, e] = headers.equal_range(name);
+  for (auto it = b; it != e; ++it) out += (out.empty() ? "" : ", ") + it->second;
+  return out;
+}
+
+struct PlainHttpConnection::Impl {
+  std::string host;
+  std::string port;
+  std::chrono::nanoseconds connect_timeout;
+  std::chrono::nanoseconds read_timeout;
+  asio::io_context context;
+  beast::tcp_stream stream{context};
+  beast::flat_buffer buffer;
+  bool connected = false;
+  std::vector<char> body_buffer = std::vector<char>(1 << 20);
+
+  // Runs one asynchronous operation to completion on this thread.
+  template <typename Start>
+  beast::error_code RunOne(Start start) {
+    beast::error_code result = asio::error::would_block;
+    start([&result](beast::error_code ec, std::size_t = 0) { result = ec; });
+    context.restart();
+    context.run();
+    if (result == asio::error::would_block) result = asio::error::operation_aborted;  // stopped
+    return result;
+  }
+
+  void Drop() {
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream.close();
+    buffer.clear();
+    connected = false;
+  }
+
+  beast::error_code Connect() {
+    tcp::resolver resolver(context);
+    beast::error_code ec;
+    auto endpoints = resolver.resolve(host, port, ec);
+    if (ec) return ec;
+    stream.expires_after(connect_timeout);
+    ec = RunOne([&](auto handler) {
+      stream.async_connect(endpoints, [handler](beast::error_code e, const tcp::endpoint&) mutable { handler(e); });
+    });
+    if (ec) return ec;
+    stream.socket().set_option(tcp::no_delay(true), ec);
+    connected = true;
+    return {};
+  }
+};
+
+PlainHttpConnection::PlainHttpConnection(std::string host, int port, Nanos connect_timeout, Nanos read_timeout)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->host = std::move(host);
+  impl_->port = std::to_string(port);
+  impl_->connect_timeout = std::chrono::nanoseconds(connect_timeout);
+  impl_->read_timeout = std::chrono::nanoseconds(read_timeout);
+}
+
+PlainHttpConnection::~PlainHttpConnection() = default;
+
+void PlainHttpConnection::Stop() {
+  asio::post(impl_->context, [impl = impl_.get()] {
+    beast::error_code ignored;
+    impl->stream.socket().close(ignored);
+  });
+  impl_->context.stop();
+}
+
+std::string PlainHttpConnection::Get(const std::string& target,
+                                     const std::vector<std::pair<std::string, std::string>>& headers,
+                                     const std::function<bool(const ResponseHead&)>& on_head,
+                                     const std::function<bool(const char*, std::size_t)>& on_body) {
+  Impl& c = *impl_;
+  // A kept-alive connection the server closed meanwhile fails on first use; that one retry is ours
+  // to make, since nothing of the response has been seen.
+  for (int attempt = 0;; ++attempt) {
+    if (!c.connected) {
+      if (auto ec = c.Connect(); ec) {
+        c.Drop();
+        return "connect to " + c.host + ":" + c.port + ": " + ec.message();
+      }
+    }
+    http::request<http::empty_body> req{http::verb::get, target, 11};
+    req.set(http::field::host, c.host + ":" + c.port);
+    req.set(http::field::user_agent, "pflab");
+    for (const auto& [k, v] : headers) req.set(k, v);
+    req.keep_alive(true);
+    c.stream.expires_after(c.read_timeout);
+    auto ec = c.RunOne([&](auto handler) {
+      http::async_write(c.stream, req, [handler](beast::error_code e, std::size_t n) mutable { handler(e, n); });
+    });
+    http::response_parser<http::buffer_body> parser;
+    parser.body_limit(boost::none);
+    if (!ec) {
+      c.stream.expires_after(c.read_timeout);
+      ec = c.RunOne([&](auto handler) {
+        http::async_read_header(c.stream, c.buffer, parser,
+                                [handler](beast::error_code e, std::size_t n) mutable { handler(e, n); });
+      });
+    }
+    if (ec) {
+      const bool stale = attempt == 0 && (ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
+                                          ec == asio::error::broken_pipe || ec == asio::error::eof);
+      c.Drop();
+      if (stale) continue;
+      return ec == beast::error::timeout ? std::string("no response within the read timeout") : ec.message();
+    }
+    ResponseHead head;
+    head.status = static_cast<int>(parser.get().result_int());
+    for (const auto& field : parser.get()) {
+      head.headers.emplace(std::string(field.name_string()), std::string(field.value()));
+    }
+    const bool keep_alive = parser.get().keep_alive();
+    if (!on_head(head)) {
+      c.Drop();
+      return "";
+    }
+    // With a Content-Length (all GCS media responses), the body is read straight off the socket in
+    // large pieces; the parser, which reads 64 KiB at most and copies, handles the rest (chunked).
+    if (const auto length = parser.content_length(); length && !parser.get().chunked() && !parser.is_done()) {
+      std::uint64_t remaining = *length;
+      const std::size_t buffered = static_cast<std::size_t>(std::min<std::uint64_t>(c.buffer.size(), remaining));
+      if (buffered > 0) {
+        const bool more = on_body(static_cast<const char*>(c.buffer.data().data()), buffered);
+        c.buffer.consume(buffered);
+        remaining -= buffered;
+        if (!more) {
+          c.Drop();
+          return "";
+        }
+      }
+      while (remaining > 0) {
+        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(c.body_buffer.size(), remaining));
+        std::size_t got = 0;
+        c.stream.expires_after(c.read_timeout);
+        ec = c.RunOne([&](auto handler) {
+          c.stream.async_read_some(asio::buffer(c.body_buffer.data(), want),
+                                   [handler, &got](beast::error_code e, std::size_t n) mutable {
+                                     got = n;
+                                     handler(e, n);
+                                   });
+        });
+        if (got > 0 && !on_body(c.body_buffer.data(), got)) {
+          c.Drop();
+          return "";
+        }
+        remaining -= got;
+        if (ec) {
+          c.Drop();
+          if (ec == beast::error::timeout) return "the body stalled past the read timeout";
+          return "the connection closed before the body was complete (" + ec.message() + ")";
+        }
+      }
+      if (!keep_alive) c.Drop();
+      return "";
+    }
+    while (!parser.is_done()) {
+      parser.get().body().data = c.body_buffer.data();
+      parser.get().body().size = c.body_buffer.size();
+      c.stream.expires_after(c.read_timeout);
+      ec = c.RunOne([&](auto handler) {
+        http::async_read_some(c.stream, c.buffer, parser,
+                              [handler](beast::error_code e, std::size_t n) mutable { handler(e, n); });
+      });
+      if (ec == http::error::need_buffer) ec = {};
+      const std::size_t got = c.body_buffer.size() - parser.get().body().size;
+      if (got > 0 && !on_body(c.body_buffer.data(), got)) {
+        c.Drop();
+        return "";
+      }
+      if (ec) {
+        c.Drop();
+        if (ec == beast::error::timeout) return "the body stalled past the read timeout";
+        if (ec == http::error::partial_message || ec == asio::error::eof || ec == http::error::end_of_stream) {
+          return "the connection closed before the body was complete";
+        }
+        return ec.message();
+      }
+    }
+    if (!keep_alive) c.Drop();
+    return "";
+  }
+}
+
+}  // namespace pflab
