@@ -18,6 +18,7 @@
 #include "policies/fsspec_first.h"
 #include "policies/fsspec_mmap.h"
 #include "policies/fsspec_parts.h"
+#include "policies/registry.h"
 #include "sim/sim_scheduler.h"
 #include "tests/support/logging_source.h"
 
@@ -601,6 +602,26 @@ TEST_CASE("fsspec-parts: errors fetching the parts - cancel", "[fsspec][policies
   Harness<FsspecKnownParts> none(kSize, 0, PartsOptions{});
   CHECK(!none.Get(0, 1).ok());
   CHECK(none.lower.requests.empty());
+}
+
+}  // namespace
+}  // namespace pflab::policies
+
+namespace pflab::policies {
+namespace {
+
+TEST_CASE("fsspec caches: registry parameters and placement", "[fsspec][policies][registry]") {
+  CHECK(ParsePolicyList("fsspec-blockcache(blocksize=1MiB,maxblocks=4)").ok());
+  CHECK(ParsePolicyList("fsspec-mmap(blocksize=64KiB),fsspec-bytes(blocksize=1MiB),fsspec-first,fsspec-all").ok());
+  CHECK(ParsePolicyList("fsspec-parts(parts=0-1MiB;5MiB-6MiB) > gcsfs-v795").ok());
+  CHECK(ParsePolicyList("fsspec-background(maxblocks=8) > concurrent(parts=2)").ok());
+  CHECK_THAT(ParsePolicyList("fsspec-blockcache(maxblocks=0)").error().message, Catch::Contains("maxblocks"));
+  CHECK_THAT(ParsePolicyList("fsspec-background(blocksize=0)").error().message, Catch::Contains("blocksize"));
+  CHECK_THAT(ParsePolicyList("fsspec-all(blocksize=1MiB)").error().message, Catch::Contains("no parameter"));
+  CHECK_THAT(ParsePolicyList("fsspec-parts(parts=2MiB-1MiB)").error().message, Catch::Contains("empty"));
+  // It keeps a background request and a sync one in flight: only the fetcher accepts that.
+  CHECK_THAT(ParsePolicyList("fsspec-background > none").error().message,
+             Catch::Contains("fsspec-background must sit directly on the fetcher"));
 }
 
 }  // namespace
