@@ -39,6 +39,13 @@ Result<bool> Params::TakeBool(const std::string& key, bool fallback) {
   return Bad(key, "expected true or false");
 }
 
+Result<std::string> Params::TakeString(const std::string& key, const std::string& fallback) {
+  taken_.insert(key);
+  auto it = values_.find(key);
+  if (it == values_.end()) return fallback;
+  return it->second;
+}
+
 Result<std::string> Params::TakeChoice(const std::string& key, const std::vector<std::string>& allowed,
                                        const std::string& fallback) {
   taken_.insert(key);

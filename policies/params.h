@@ -22,6 +22,8 @@ class Params {
   Result<std::uint64_t> TakeSize(const std::string& key, std::uint64_t fallback);
   Result<std::uint64_t> TakeUint(const std::string& key, std::uint64_t fallback);
   Result<bool> TakeBool(const std::string& key, bool fallback);
+  /// The raw text; `fallback` when absent.
+  Result<std::string> TakeString(const std::string& key, const std::string& fallback);
   /// One of `allowed`.
   Result<std::string> TakeChoice(const std::string& key, const std::vector<std::string>& allowed,
                                  const std::string& fallback);

@@ -5,6 +5,13 @@
 #include <variant>
 
 #include "engine/units.h"
+#include "policies/fsspec_all.h"
+#include "policies/fsspec_background.h"
+#include "policies/fsspec_blockcache.h"
+#include "policies/fsspec_bytes.h"
+#include "policies/fsspec_first.h"
+#include "policies/fsspec_mmap.h"
+#include "policies/fsspec_parts.h"
 #include "policies/fsspec_readahead.h"
 #include "policies/gcsfs_prefetcher.h"
 #include "policies/linux_readahead.h"
@@ -62,8 +69,15 @@ Result<LayerSpec> ParseLayer(const std::string& text) {
   return layer;
 }
 
-using LayerOptions = std::variant<std::monostate, ReadAheadOptions, GcsfsPrefetcherOptions, LinuxReadaheadOptions,
-                                  ConcurrentFetcherOptions>;
+// Distinct types for layers whose options alone would not tell them apart.
+struct BackgroundLayerOptions {
+  BlockCacheOptions blocks;
+};
+struct AllBytesLayerOptions {};
+
+using LayerOptions = std::variant<std::monostate, ReadAheadOptions, BlockCacheOptions, BackgroundLayerOptions,
+                                  MMapOptions, BytesOptions, FirstChunkOptions, AllBytesLayerOptions, PartsOptions,
+                                  GcsfsPrefetcherOptions, LinuxReadaheadOptions, ConcurrentFetcherOptions>;
 
 Result<ConcurrentFetcherOptions> ParseConcurrentOptions(Params& params) {
   ConcurrentFetcherOptions options;
@@ -93,6 +107,20 @@ Result<LayerOptions> ParseLayerOptions(const LayerSpec& layer) {
     return LayerOptions(std::monostate{});
   }
   if (layer.name == "fsspec-readahead") return wrap(ParseReadAheadOptions(params));
+  if (layer.name == "fsspec-blockcache") return wrap(ParseBlockCacheOptions(layer.name, params));
+  if (layer.name == "fsspec-background") {
+    auto blocks = ParseBlockCacheOptions(layer.name, params);
+    if (!blocks) return blocks.error();
+    return LayerOptions(BackgroundLayerOptions{*blocks});
+  }
+  if (layer.name == "fsspec-mmap") return wrap(ParseMMapOptions(params));
+  if (layer.name == "fsspec-bytes") return wrap(ParseBytesOptions(params));
+  if (layer.name == "fsspec-first") return wrap(ParseFirstChunkOptions(params));
+  if (layer.name == "fsspec-all") {
+    if (auto status = params.Finish(); !status) return status.error();
+    return LayerOptions(AllBytesLayerOptions{});
+  }
+  if (layer.name == "fsspec-parts") return wrap(ParsePartsOptions(params));
   if (layer.name == "gcsfs-v795") return wrap(ParseGcsfsPrefetcherOptions(GcsfsVariant::kV795, params));
   if (layer.name == "gcsfs-adaptive") return wrap(ParseGcsfsPrefetcherOptions(GcsfsVariant::kMain, params));
   if (layer.name == "linux-readahead") return wrap(ParseLinuxReadaheadOptions(params));
@@ -125,12 +153,13 @@ Result<std::vector<LayerOptions>> ParseAll(const StackSpec& spec) {
     all.push_back(bottom);
   }
   for (std::size_t i = 0; i + 1 < all.size(); ++i) {
-    // It keeps several requests in flight, which only the fetcher accepts.
-    if (std::holds_alternative<LinuxReadaheadOptions>(all[i]) &&
-        !std::holds_alternative<ConcurrentFetcherOptions>(all[i + 1])) {
-      return InvalidArgument("in '" + spec.text +
-                             "': linux-readahead must sit directly on the fetcher (last, or just "
-                             "above concurrent)");
+    // These keep several requests in flight, which only the fetcher accepts.
+    const char* several = std::holds_alternative<LinuxReadaheadOptions>(all[i])    ? "linux-readahead"
+                          : std::holds_alternative<BackgroundLayerOptions>(all[i]) ? "fsspec-background"
+                                                                                   : nullptr;
+    if (several && !std::holds_alternative<ConcurrentFetcherOptions>(all[i + 1])) {
+      return InvalidArgument("in '" + spec.text + "': " + several +
+                             " must sit directly on the fetcher (last, or just above concurrent)");
     }
   }
   return all;
@@ -172,6 +201,38 @@ const std::vector<PolicyInfo>& RegisteredPolicies() {
        "fsspec ReadAheadCache (fsspec/caching.py, master 669de5e1 = 2022.11.0 logic)",
        "one window; a miss fetches [start, end + blocksize)",
        {{"blocksize", "5MiB", "read-ahead beyond each read (AbstractBufferedFile.DEFAULT_BLOCK_SIZE)"}}},
+      {"fsspec-blockcache",
+       "fsspec BlockCache (fsspec/caching.py, master 669de5e1; key 'block' in 2022.11)",
+       "blocks s//bs..(e-1)//bs, one request per missing block, LRU of maxblocks blocks",
+       {{"blocksize", "5MiB", "block size (AbstractBufferedFile.DEFAULT_BLOCK_SIZE)"},
+        {"maxblocks", "32", "blocks kept (functools.lru_cache size)"}}},
+      {"fsspec-mmap",
+       "fsspec MMapCache (fsspec/caching.py, master 669de5e1)",
+       "blocks s//bs..e//bs, each run of missing blocks one request, nothing evicted",
+       {{"blocksize", "5MiB", "block size (AbstractBufferedFile.DEFAULT_BLOCK_SIZE)"}}},
+      {"fsspec-bytes",
+       "fsspec BytesCache, trim=True (fsspec/caching.py, master 669de5e1 = 2022.11.0 logic)",
+       "one buffer extended forward or backward by up to blocksize, refetched beyond that, trimmed",
+       {{"blocksize", "5MiB", "read-ahead beyond each read (AbstractBufferedFile.DEFAULT_BLOCK_SIZE)"}}},
+      {"fsspec-first",
+       "fsspec FirstChunkCache (fsspec/caching.py, master 669de5e1)",
+       "keeps the first block; every other read goes to the backend",
+       {{"blocksize", "5MiB", "size of the kept first block, capped at the file size"}}},
+      {"fsspec-all",
+       "fsspec AllBytes (fsspec/caching.py, master 669de5e1 = 2022.11.0 logic)",
+       "one request for the whole file (on the first read; fsspec does it on open), then memory",
+       {}},
+      {"fsspec-parts",
+       "fsspec KnownPartsOfAFile, strict=False (fsspec/caching.py, master 669de5e1)",
+       "serves reads from known parts (fetched once, standing for the caller's up-front fetch), gaps zero-filled, "
+       "reads starting outside the parts fail",
+       {{"parts", "(none)", "known byte ranges START-END separated by ';', e.g. 0-1MiB;5MiB-6MiB"}}},
+      {"fsspec-background",
+       "fsspec BackgroundBlockCache (fsspec/caching.py, master 669de5e1; not in 2022.11)",
+       "blocks s//bs..e//bs through an LRU, then block e//bs+1 fetched in the background (one at a time); must "
+       "sit on the fetcher",
+       {{"blocksize", "5MiB", "block size (AbstractBufferedFile.DEFAULT_BLOCK_SIZE)"},
+        {"maxblocks", "32", "blocks kept (UpdatableLRU size)"}}},
       {"gcsfs-v795",
        "gcsfs BackgroundPrefetcher as merged from PR #795 (fsspec/gcsfs@5596df92, gcsfs/prefetcher.py)",
        GcsfsPrefetcherDescription(GcsfsVariant::kV795),
@@ -231,6 +292,20 @@ Result<std::unique_ptr<PolicyStack>> BuildStack(const StackSpec& spec, const Sta
       layer = std::move(fetcher);
     } else if (auto* r = std::get_if<ReadAheadOptions>(&*it)) {
       layer = std::make_unique<FsspecReadAhead>(env.ctx, lower, *r);
+    } else if (auto* b = std::get_if<BlockCacheOptions>(&*it)) {
+      layer = std::make_unique<FsspecBlockCache>(env.ctx, lower, *b);
+    } else if (auto* bg = std::get_if<BackgroundLayerOptions>(&*it)) {
+      layer = std::make_unique<FsspecBackground>(env.ctx, lower, bg->blocks);
+    } else if (auto* m = std::get_if<MMapOptions>(&*it)) {
+      layer = std::make_unique<FsspecMMap>(env.ctx, lower, *m);
+    } else if (auto* y = std::get_if<BytesOptions>(&*it)) {
+      layer = std::make_unique<FsspecBytes>(env.ctx, lower, *y);
+    } else if (auto* f = std::get_if<FirstChunkOptions>(&*it)) {
+      layer = std::make_unique<FsspecFirstChunk>(env.ctx, lower, *f);
+    } else if (std::holds_alternative<AllBytesLayerOptions>(*it)) {
+      layer = std::make_unique<FsspecAllBytes>(env.ctx, lower);
+    } else if (auto* p = std::get_if<PartsOptions>(&*it)) {
+      layer = std::make_unique<FsspecKnownParts>(env.ctx, lower, *p);
     } else if (auto* l = std::get_if<LinuxReadaheadOptions>(&*it)) {
       layer = std::make_unique<LinuxReadahead>(env.ctx, lower, *l);
     } else if (auto* g = std::get_if<GcsfsPrefetcherOptions>(&*it)) {

@@ -6,7 +6,7 @@ packages=(
   g++ cmake make pkg-config clang-format
   libboost1.81-dev nlohmann-json3-dev catch2 libbenchmark-dev libcli11-dev
   libcpp-httplib-dev libssl-dev libzstd-dev
-  curl rclone
+  curl rclone python3-fsspec
 )
 
 missing=()

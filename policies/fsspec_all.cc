@@ -1,0 +1,46 @@
+#include "policies/fsspec_all.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace pflab::policies {
+
+ReadId FsspecAllBytes::Read(ByteRange range, ReadCallback done) {
+  const ReadId id = next_id_++;
+  const std::uint64_t size = lower_->size();
+  range.end = std::min(range.end, size);
+  if (range.begin >= size || range.empty()) {
+    CompleteLater(std::move(done), Slices{});
+    return id;
+  }
+  if (held_) {
+    ++hits_;
+    CompleteLater(std::move(done), SubSlices(data_, range.begin, range.size()));
+    return id;
+  }
+  ++misses_;
+  pending_id_ = id;
+  range_ = range;
+  done_ = std::move(done);
+  pending_lower_ = FetchBelow(ByteRange{0, size}, 0, [this](Result<Slices>&& result) {
+    pending_id_ = 0;
+    pending_lower_ = 0;
+    ReadCallback done = std::move(done_);
+    if (!result.ok()) {
+      done(std::move(result));
+      return;
+    }
+    data_ = std::move(*result);
+    held_ = true;
+    ++hits_;
+    done(SubSlices(data_, range_.begin, range_.size()));
+  });
+  return id;
+}
+
+void FsspecAllBytes::Cancel(ReadId id) {
+  if (id == 0 || id != pending_id_ || pending_lower_ == 0) return;
+  lower_->Cancel(pending_lower_);
+}
+
+}  // namespace pflab::policies

@@ -1,0 +1,87 @@
+#include "policies/fsspec_blockcache.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace pflab::policies {
+
+Result<BlockCacheOptions> ParseBlockCacheOptions(const std::string& policy, Params& params) {
+  BlockCacheOptions options;
+  auto blocksize = params.TakeSize("blocksize", options.blocksize);
+  if (!blocksize) return blocksize.error();
+  if (*blocksize == 0) return InvalidArgument("policy " + policy + ": blocksize must be > 0");
+  options.blocksize = *blocksize;
+  auto maxblocks = params.TakeUint("maxblocks", options.maxblocks);
+  if (!maxblocks) return maxblocks.error();
+  if (*maxblocks == 0) return InvalidArgument("policy " + policy + ": maxblocks must be >= 1");
+  options.maxblocks = *maxblocks;
+  if (auto status = params.Finish(); !status) return status.error();
+  return options;
+}
+
+ReadId FsspecBlockCache::Read(ByteRange range, ReadCallback done) {
+  const ReadId id = next_id_++;
+  const std::uint64_t size = lower_->size();
+  range.end = std::min(range.end, size);
+  if (range.begin >= size || range.empty()) {
+    CompleteLater(std::move(done), Slices{});
+    return id;
+  }
+  ++hits_;  // fsspec's _read_cache counts every read as a hit
+  pending_id_ = id;
+  range_ = range;
+  next_block_ = range.begin / options_.blocksize;
+  last_block_ = (range.end - 1) / options_.blocksize;
+  collected_.clear();
+  done_ = std::move(done);
+  in_read_call_ = true;
+  Step();
+  in_read_call_ = false;
+  return id;
+}
+
+void FsspecBlockCache::Step() {
+  const std::uint64_t bs = options_.blocksize;
+  while (next_block_ <= last_block_) {
+    if (const Slices* block = lru_.Get(next_block_)) {
+      for (const auto& s : *block) collected_.push_back(s);
+      ++next_block_;
+      continue;
+    }
+    ++misses_;
+    const ByteRange fetch{next_block_ * bs, std::min(lower_->size(), next_block_ * bs + bs)};
+    pending_lower_ = FetchBelow(fetch, 0, [this](Result<Slices>&& result) {
+      pending_lower_ = 0;
+      if (!result.ok()) {
+        Complete(std::move(result));
+        return;
+      }
+      for (const auto& s : *result) collected_.push_back(s);
+      lru_.Put(next_block_, std::move(*result));
+      ++next_block_;
+      Step();
+    });
+    return;
+  }
+  const std::uint64_t first = range_.begin / bs;
+  Complete(SubSlices(collected_, range_.begin - first * bs, range_.size()));
+}
+
+void FsspecBlockCache::Complete(Result<Slices> result) {
+  pending_id_ = 0;
+  collected_.clear();
+  ReadCallback done = std::move(done_);
+  if (in_read_call_) {
+    CompleteLater(std::move(done), std::move(result));
+  } else {
+    done(std::move(result));
+  }
+}
+
+void FsspecBlockCache::Cancel(ReadId id) {
+  if (id == 0 || id != pending_id_ || pending_lower_ == 0) return;
+  // The lower layer completes its read with kCancelled, which Step's callback passes up.
+  lower_->Cancel(pending_lower_);
+}
+
+}  // namespace pflab::policies

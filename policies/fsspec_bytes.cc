@@ -1,0 +1,98 @@
+#include "policies/fsspec_bytes.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace pflab::policies {
+
+Result<BytesOptions> ParseBytesOptions(Params& params) {
+  BytesOptions options;
+  auto blocksize = params.TakeSize("blocksize", options.blocksize);
+  if (!blocksize) return blocksize.error();
+  options.blocksize = *blocksize;
+  if (auto status = params.Finish(); !status) return status.error();
+  return options;
+}
+
+ReadId FsspecBytes::Read(ByteRange range, ReadCallback done) {
+  const ReadId id = next_id_++;
+  const std::uint64_t size = lower_->size();
+  const std::uint64_t bs = options_.blocksize;
+  range.end = std::min(range.end, size);
+  if (range.begin >= size || range.empty()) {
+    CompleteLater(std::move(done), Slices{});
+    return id;
+  }
+  const std::uint64_t s = range.begin, e = range.end;
+  const std::uint64_t end = start_ + TotalLength(cache_);
+  if (valid_ && s >= start_ && e < end) {
+    ++hits_;
+    CompleteLater(std::move(done), SubSlices(cache_, s - start_, e - s));
+    return id;
+  }
+  ++misses_;
+  range_ = range;
+  const std::uint64_t bend = std::min(size, e + bs);
+  ByteRange fetch;
+  if (!valid_ || (s < start_ && e > end)) {
+    merge_ = Merge::kReplace;
+    fetch = {s, bend};
+  } else if (s < start_) {
+    merge_ = end - e > bs ? Merge::kReplace : Merge::kPrepend;
+    fetch = merge_ == Merge::kReplace ? ByteRange{s, bend} : ByteRange{s, start_};
+  } else if (bend > end) {
+    merge_ = e - end > bs ? Merge::kReplace : Merge::kAppend;
+    fetch = merge_ == Merge::kReplace ? ByteRange{s, bend} : ByteRange{end, bend};
+  } else {
+    // e == end == size: served from the buffer without a request (still a miss in fsspec's count).
+    CompleteLater(std::move(done), Serve(Merge::kAppend, Slices{}));
+    return id;
+  }
+  pending_id_ = id;
+  done_ = std::move(done);
+  pending_lower_ = FetchBelow(fetch, 0, [this](Result<Slices>&& result) {
+    pending_id_ = 0;
+    pending_lower_ = 0;
+    ReadCallback done = std::move(done_);
+    if (!result.ok()) {
+      done(std::move(result));
+      return;
+    }
+    done(Serve(merge_, std::move(*result)));
+  });
+  return id;
+}
+
+Slices FsspecBytes::Serve(Merge merge, Slices fetched) {
+  const std::uint64_t bs = options_.blocksize;
+  switch (merge) {
+    case Merge::kReplace:
+      cache_ = std::move(fetched);
+      start_ = range_.begin;
+      break;
+    case Merge::kPrepend:
+      for (auto& s : cache_) fetched.push_back(std::move(s));
+      cache_ = std::move(fetched);
+      start_ = range_.begin;
+      break;
+    case Merge::kAppend:
+      for (auto& s : fetched) cache_.push_back(std::move(s));
+      break;
+  }
+  valid_ = true;
+  const std::uint64_t length = TotalLength(cache_);
+  Slices out = SubSlices(cache_, range_.begin - start_, range_.size());
+  const std::uint64_t n = length / (bs + 1);
+  if (n > 1) {
+    start_ += n * bs;
+    cache_ = SubSlices(cache_, n * bs, length - n * bs);
+  }
+  return out;
+}
+
+void FsspecBytes::Cancel(ReadId id) {
+  if (id == 0 || id != pending_id_ || pending_lower_ == 0) return;
+  lower_->Cancel(pending_lower_);
+}
+
+}  // namespace pflab::policies
