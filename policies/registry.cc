@@ -15,6 +15,7 @@
 #include "policies/fsspec_readahead.h"
 #include "policies/gcsfs_prefetcher.h"
 #include "policies/linux_readahead.h"
+#include "policies/oracle.h"
 #include "policies/params.h"
 #include "policies/passthrough.h"
 
@@ -75,9 +76,10 @@ struct BackgroundLayerOptions {
 };
 struct AllBytesLayerOptions {};
 
-using LayerOptions = std::variant<std::monostate, ReadAheadOptions, BlockCacheOptions, BackgroundLayerOptions,
-                                  MMapOptions, BytesOptions, FirstChunkOptions, AllBytesLayerOptions, PartsOptions,
-                                  GcsfsPrefetcherOptions, LinuxReadaheadOptions, ConcurrentFetcherOptions>;
+using LayerOptions =
+    std::variant<std::monostate, ReadAheadOptions, BlockCacheOptions, BackgroundLayerOptions, MMapOptions, BytesOptions,
+                 FirstChunkOptions, AllBytesLayerOptions, PartsOptions, GcsfsPrefetcherOptions, LinuxReadaheadOptions,
+                 OracleOptions, ConcurrentFetcherOptions>;
 
 Result<ConcurrentFetcherOptions> ParseConcurrentOptions(Params& params) {
   ConcurrentFetcherOptions options;
@@ -124,6 +126,7 @@ Result<LayerOptions> ParseLayerOptions(const LayerSpec& layer) {
   if (layer.name == "gcsfs-v795") return wrap(ParseGcsfsPrefetcherOptions(GcsfsVariant::kV795, params));
   if (layer.name == "gcsfs-adaptive") return wrap(ParseGcsfsPrefetcherOptions(GcsfsVariant::kMain, params));
   if (layer.name == "linux-readahead") return wrap(ParseLinuxReadaheadOptions(params));
+  if (layer.name == "oracle") return wrap(ParseOracleOptions(params));
   if (layer.name == "concurrent") return wrap(ParseConcurrentOptions(params));
   std::string names;
   for (const auto& p : RegisteredPolicies()) names += (names.empty() ? "" : ", ") + p.name;
@@ -151,6 +154,13 @@ Result<std::vector<LayerOptions>> ParseAll(const StackSpec& spec) {
       }
     }
     all.push_back(bottom);
+  }
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    // It knows the application's reads, so nothing may stand between them, and it keeps several
+    // requests in flight.
+    if (std::holds_alternative<OracleOptions>(all[i]) && (i != 0 || all.size() != 2)) {
+      return InvalidArgument("in '" + spec.text + "': oracle stands alone (only concurrent may follow it)");
+    }
   }
   for (std::size_t i = 0; i + 1 < all.size(); ++i) {
     // These keep several requests in flight, which only the fetcher accepts.
@@ -256,6 +266,13 @@ const std::vector<PolicyInfo>& RegisteredPolicies() {
         {"io", "128KiB", "bdi io_pages: a read larger than read_ahead may use up to this (FUSE max_pages)"},
         {"fuse_max", "128KiB", "largest request to the layer below (FUSE max_pages x 4KiB); 0: one per run"},
         {"cache", "1GiB", "page cache for the file; least recently used pages are evicted beyond it"}}},
+      {"oracle",
+       "ours: the bound reports compare against (policies/oracle.h says how close to optimal it is)",
+       "knows the stream's future reads; fetches their bytes in need order as early as memory allows, holes up to "
+       "`gap` merged, requests up to `request`; stands alone over the fetcher",
+       {{"memory", "256MiB", "held plus in-flight bytes"},
+        {"request", "16MiB", "largest request"},
+        {"gap", "4MiB", "holes up to this are fetched rather than split around"}}},
       {"concurrent",
        "gcsfs _cat_file_concurrent (v795) and concurrency.split_range (gcsfs#926)",
        "bottom layer: splits a request into parts fetched concurrently into one buffer; retries with backoff",
@@ -308,6 +325,8 @@ Result<std::unique_ptr<PolicyStack>> BuildStack(const StackSpec& spec, const Sta
       layer = std::make_unique<FsspecKnownParts>(env.ctx, lower, *p);
     } else if (auto* l = std::get_if<LinuxReadaheadOptions>(&*it)) {
       layer = std::make_unique<LinuxReadahead>(env.ctx, lower, *l);
+    } else if (auto* o = std::get_if<OracleOptions>(&*it)) {
+      layer = std::make_unique<Oracle>(env.ctx, lower, *o, env.future_reads);
     } else if (auto* g = std::get_if<GcsfsPrefetcherOptions>(&*it)) {
       layer = std::make_unique<GcsfsPrefetcher>(env.ctx, lower, *g);
     } else {

@@ -78,6 +78,8 @@ struct StackEnv {
   ObjectRef object;
   MemoryAccount* account = nullptr;
   std::uint64_t seed = 1;
+  /// The reads this stack will be asked for, in order (from the trace): only `oracle` uses them.
+  std::shared_ptr<const std::vector<ByteRange>> future_reads;
 };
 
 /// Checks a spec (names, parameters, layer order) without building anything.

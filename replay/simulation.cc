@@ -50,6 +50,8 @@ Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, T
 
   std::optional<Error> build_error;
   std::optional<Error> byte_error;
+  bool uses_oracle = false;
+  for (const auto& layer : config.policy.layers) uses_oracle |= layer.name == "oracle";
   Replayer replayer(trace, config.think, &scheduler, sink, [&](std::uint32_t stream, std::uint32_t object) {
     policies::StackEnv env;
     env.ctx = LayerContext{&scheduler, sink, stream};
@@ -57,6 +59,13 @@ Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, T
     env.object = TraceObjectRef(trace.objects[object]);
     env.account = &account;
     env.seed = config.seed ^ (static_cast<std::uint64_t>(stream) << 32) ^ object;
+    if (uses_oracle) {
+      auto future = std::make_shared<std::vector<ByteRange>>();
+      for (const auto& r : trace.records) {
+        if (r.stream == stream && r.object == object) future->push_back({r.offset, r.offset + r.length});
+      }
+      env.future_reads = std::move(future);
+    }
     auto stack = policies::BuildStack(config.policy, env);
     if (!stack && !build_error) build_error = stack.error();
     return stack;
