@@ -26,11 +26,15 @@ std::vector<std::pair<std::string, std::vector<const replay::RunResult*>>> ByTra
   return groups;
 }
 
-const replay::RunResult* Baseline(const std::vector<const replay::RunResult*>& group) {
+const replay::RunResult* Find(const std::vector<const replay::RunResult*>& group, const char* policy) {
   for (const auto* run : group) {
-    if (run->policy == kBaselinePolicy) return run;
+    if (run->policy == policy) return run;
   }
   return nullptr;
+}
+
+const replay::RunResult* Baseline(const std::vector<const replay::RunResult*>& group) {
+  return Find(group, kBaselinePolicy);
 }
 
 std::string Fixed(double value, int digits) {
@@ -52,11 +56,17 @@ struct Row {
   std::vector<std::string> cells;
 };
 
-const std::vector<std::string> kHeader = {"policy",       "elapsed s", "vs none",  "stall s",  "p50 ms", "p99 ms",
-                                          "fetched/read", "wasted",    "requests", "peak mem", "cost $"};
+// The columns; "vs oracle" only when the group has an oracle run.
+std::vector<std::string> Header(bool with_oracle) {
+  std::vector<std::string> h = {"policy",       "elapsed s", "vs none",  "stall s",  "p50 ms", "p99 ms",
+                                "fetched/read", "wasted",    "requests", "peak mem", "cost $"};
+  if (with_oracle) h.insert(h.begin() + 3, "vs oracle");
+  return h;
+}
 
 std::vector<Row> Rows(const std::vector<const replay::RunResult*>& group) {
   const replay::RunResult* base = Baseline(group);
+  const replay::RunResult* oracle = Find(group, kOraclePolicy);
   std::vector<Row> rows;
   for (const auto* run : group) {
     const auto& m = run->metrics;
@@ -73,6 +83,7 @@ std::vector<Row> Rows(const std::vector<const replay::RunResult*>& group) {
         std::to_string(m.requests),
         FormatSize(m.peak_memory_bytes),
         Fixed(m.cost_usd, 6)};
+    if (oracle) row.cells.insert(row.cells.begin() + 3, Ratio(m.elapsed_s, oracle->metrics.elapsed_s));
     if (m.reads_failed) row.cells[0] += " (" + std::to_string(m.reads_failed) + " reads failed)";
     rows.push_back(std::move(row));
   }
@@ -88,14 +99,28 @@ nlohmann::json ResultsToJson(const std::vector<replay::RunResult>& runs, const n
   out["config"] = config;
   out["runs"] = nlohmann::json::array();
   out["timing"] = nlohmann::json::array();
+  // Elapsed time relative to the baseline and to the oracle of the same trace, where they ran.
+  std::map<std::string, double> none_elapsed, oracle_elapsed;
   for (const auto& run : runs) {
+    if (run.policy == kBaselinePolicy) none_elapsed[run.trace] = run.metrics.elapsed_s;
+    if (run.policy == kOraclePolicy) oracle_elapsed[run.trace] = run.metrics.elapsed_s;
+  }
+  for (const auto& run : runs) {
+    nlohmann::json ratios = nlohmann::json::object();
+    if (auto it = none_elapsed.find(run.trace); it != none_elapsed.end() && it->second > 0) {
+      ratios["elapsed_vs_none"] = run.metrics.elapsed_s / it->second;
+    }
+    if (auto it = oracle_elapsed.find(run.trace); it != oracle_elapsed.end() && it->second > 0) {
+      ratios["elapsed_vs_oracle"] = run.metrics.elapsed_s / it->second;
+    }
     out["runs"].push_back({{"trace", run.trace},
                            {"policy", run.policy},
                            {"profile", run.profile},
                            {"seed", run.seed},
                            {"think", run.think},
                            {"events", run.events_run},
-                           {"metrics", run.metrics.ToJson()}});
+                           {"metrics", run.metrics.ToJson()},
+                           {"ratios", ratios}});
     const double reads_per_s = run.wall_s > 0 ? static_cast<double>(run.metrics.reads) / run.wall_s : 0;
     out["timing"].push_back(
         {{"trace", run.trace}, {"policy", run.policy}, {"wall_s", run.wall_s}, {"reads_per_s", reads_per_s}});
@@ -153,16 +178,18 @@ std::string RenderMarkdown(const std::vector<replay::RunResult>& runs, const std
   if (!runs.empty()) {
     out << "Simulated on profile `" << runs.front().profile << "`, seed " << runs.front().seed << ", think time "
         << runs.front().think << ". `vs none` is elapsed time relative to the `none` policy (lower is better); "
+        << "`vs oracle`, where the oracle ran, relative to the policy that knows every future read; "
         << "`fetched/read` is bytes fetched from the backend per byte the application read.\n\n";
   }
   for (const auto& [trace, group] : ByTrace(runs)) {
     const auto& m0 = group.front()->metrics;
     out << "## " << trace << "\n\n"
         << m0.reads << " reads, " << FormatSize(m0.bytes_read) << " read by the application.\n\n";
+    const auto header = Header(Find(group, kOraclePolicy) != nullptr);
     out << "|";
-    for (const auto& h : kHeader) out << " " << h << " |";
+    for (const auto& h : header) out << " " << h << " |";
     out << "\n|";
-    for (std::size_t i = 0; i < kHeader.size(); ++i) out << (i == 0 ? " --- |" : " ---: |");
+    for (std::size_t i = 0; i < header.size(); ++i) out << (i == 0 ? " --- |" : " ---: |");
     out << "\n";
     for (const auto& row : Rows(group)) {
       out << "|";
@@ -180,8 +207,9 @@ std::string RenderConsole(const std::vector<replay::RunResult>& runs) {
   std::ostringstream out;
   for (const auto& [trace, group] : ByTrace(runs)) {
     const auto rows = Rows(group);
-    std::vector<std::size_t> width(kHeader.size());
-    for (std::size_t i = 0; i < kHeader.size(); ++i) width[i] = kHeader[i].size();
+    const auto header = Header(Find(group, kOraclePolicy) != nullptr);
+    std::vector<std::size_t> width(header.size());
+    for (std::size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
     for (const auto& row : rows) {
       for (std::size_t i = 0; i < row.cells.size(); ++i) width[i] = std::max(width[i], row.cells[i].size());
     }
@@ -195,7 +223,7 @@ std::string RenderConsole(const std::vector<replay::RunResult>& runs) {
       }
       out << "\n";
     };
-    line(kHeader);
+    line(header);
     for (const auto& row : rows) line(row.cells);
     out << "\n";
   }

@@ -14,6 +14,8 @@ inline constexpr int kResultsSchema = 1;
 
 /// The policy every table is compared against.
 inline constexpr const char* kBaselinePolicy = "none";
+/// The bound every report shows policies against when it ran (policies/oracle.h).
+inline constexpr const char* kOraclePolicy = "oracle";
 
 /// Builds `{"schema": 1, "runs": [...], ...}`. `runs` holds only deterministic fields; host timings go
 /// in a separate "timing" array so two runs with the same inputs give identical "runs".
