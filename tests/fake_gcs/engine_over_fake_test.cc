@@ -252,3 +252,35 @@ TEST_CASE("engine over fake gcs: a soak with a seeded fault profile still delive
 
 }  // namespace
 }  // namespace pflab
+
+namespace pflab {
+namespace {
+
+TEST_CASE("engine over fake gcs: byte verification catches a byte corrupted in a ranged read",
+          "[fake_gcs][engine_over_fake][faults]") {
+  traces::GeneratorParams params;
+  params.object_size = 4 * kMiB;
+  params.read_size = 256 * kKiB;
+  params.count = 8;
+  auto trace = traces::Generate("sequential", params);
+  REQUIRE(trace.ok());
+  fake_gcs::ServerOptions options;
+  auto faults = fake_gcs::FaultProfile::Parse(
+      {{"seed", 1}, {"faults", {{{"instruction", "corrupt-byte"}, {"probability", 1.0}}}}}, "always");
+  REQUIRE(faults.ok());
+  options.faults.emplace(*faults);
+  fake_gcs::FakeGcsServer server(options);
+  const ObjectRef ref = replay::TraceObjectRef(trace->objects[0]);
+  REQUIRE(server.store().PutSynthetic(ref.bucket, ref.name, ref.size, ref.generation).ok());
+  REQUIRE(server.Start().ok());
+  replay::LiveOptions live;
+  live.endpoint = *HttpEndpoint::Parse(server.endpoint());
+  auto result = replay::RunLive(Config(*trace, "none", "local-fast"), live);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == ErrorCode::kDataLoss);
+  // The first read is [0, 256 KiB): the server flips its middle byte.
+  CHECK(result.error().message.find("byte 131072 of") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace pflab
