@@ -27,4 +27,12 @@ ReadId NonePolicy::Read(ByteRange range, ReadCallback done) {
   });
 }
 
+ReadId GcsfsConcurrent::Read(ByteRange range, ReadCallback done) {
+  pending_done_ = std::move(done);
+  return FetchBelow(range, concurrency_, [this](Result<Slices>&& result) {
+    ReadCallback done = std::move(pending_done_);
+    done(std::move(result));
+  });
+}
+
 }  // namespace pflab::policies

@@ -56,4 +56,21 @@ class NonePolicy final : public PolicyLayer {
   ReadCallback pending_done_;  // one read at a time; kept here so the lower callback stays inline
 };
 
+/// `gcsfs-concurrent`: GCSFile with no cache and no prefetcher, as in fsspec/gcsfs PR #795
+/// (`_cat_file_concurrent`): every read is one `_cat_file` call that the fetcher below splits into
+/// concurrent parts by the v795 rule (exactly `concurrency` parts from 5 MiB up) or main's
+/// (`concurrency.split_range`, gcsfs#926: min(concurrency, size / 5 MiB) parts).
+class GcsfsConcurrent final : public PolicyLayer {
+ public:
+  GcsfsConcurrent(LayerContext ctx, Source* lower, std::uint32_t concurrency)
+      : PolicyLayer(ctx, lower), concurrency_(concurrency) {}
+  ReadId Read(ByteRange range, ReadCallback done) override;
+  void Cancel(ReadId id) override { lower_->Cancel(id); }
+  const char* name() const override { return "gcsfs-concurrent"; }
+
+ private:
+  std::uint32_t concurrency_;
+  ReadCallback pending_done_;
+};
+
 }  // namespace pflab::policies

@@ -76,10 +76,30 @@ struct BackgroundLayerOptions {
 };
 struct AllBytesLayerOptions {};
 
+// gcsfs-concurrent: the split a GCSFile without cache or prefetcher asks of the fetcher.
+struct GcsfsConcurrentOptions {
+  std::uint32_t concurrency = 4;
+  SplitRule rule = SplitRule::kMain;
+};
+
 using LayerOptions =
     std::variant<std::monostate, ReadAheadOptions, BlockCacheOptions, BackgroundLayerOptions, MMapOptions, BytesOptions,
                  FirstChunkOptions, AllBytesLayerOptions, PartsOptions, GcsfsPrefetcherOptions, LinuxReadaheadOptions,
-                 OracleOptions, ConcurrentFetcherOptions>;
+                 GcsfsConcurrentOptions, OracleOptions, ConcurrentFetcherOptions>;
+
+Result<GcsfsConcurrentOptions> ParseGcsfsConcurrentOptions(Params& params) {
+  GcsfsConcurrentOptions options;
+  auto concurrency = params.TakeUint("concurrency", options.concurrency);
+  if (!concurrency) return concurrency.error();
+  if (*concurrency == 0 || *concurrency > 1024)
+    return InvalidArgument("policy gcsfs-concurrent: concurrency must be 1..1024");
+  options.concurrency = static_cast<std::uint32_t>(*concurrency);
+  auto rule = params.TakeChoice("rule", {"v795", "main"}, "main");
+  if (!rule) return rule.error();
+  options.rule = *rule == "v795" ? SplitRule::kV795 : SplitRule::kMain;
+  if (auto status = params.Finish(); !status) return status.error();
+  return options;
+}
 
 Result<ConcurrentFetcherOptions> ParseConcurrentOptions(Params& params) {
   ConcurrentFetcherOptions options;
@@ -127,6 +147,7 @@ Result<LayerOptions> ParseLayerOptions(const LayerSpec& layer) {
   if (layer.name == "gcsfs-adaptive") return wrap(ParseGcsfsPrefetcherOptions(GcsfsVariant::kMain, params));
   if (layer.name == "linux-readahead") return wrap(ParseLinuxReadaheadOptions(params));
   if (layer.name == "oracle") return wrap(ParseOracleOptions(params));
+  if (layer.name == "gcsfs-concurrent") return wrap(ParseGcsfsConcurrentOptions(params));
   if (layer.name == "concurrent") return wrap(ParseConcurrentOptions(params));
   std::string names;
   for (const auto& p : RegisteredPolicies()) names += (names.empty() ? "" : ", ") + p.name;
@@ -151,6 +172,10 @@ Result<std::vector<LayerOptions>> ParseAll(const StackSpec& spec) {
       if (const auto* g = std::get_if<GcsfsPrefetcherOptions>(&o)) {
         bottom.parts = std::max<std::uint32_t>(1, g->concurrency);
         bottom.rule = g->variant == GcsfsVariant::kV795 ? SplitRule::kV795 : SplitRule::kMain;
+      }
+      if (const auto* c = std::get_if<GcsfsConcurrentOptions>(&o)) {
+        bottom.parts = c->concurrency;
+        bottom.rule = c->rule;
       }
     }
     all.push_back(bottom);
@@ -266,6 +291,12 @@ const std::vector<PolicyInfo>& RegisteredPolicies() {
         {"io", "128KiB", "bdi io_pages: a read larger than read_ahead may use up to this (FUSE max_pages)"},
         {"fuse_max", "128KiB", "largest request to the layer below (FUSE max_pages x 4KiB); 0: one per run"},
         {"cache", "1GiB", "page cache for the file; least recently used pages are evicted beyond it"}}},
+      {"gcsfs-concurrent",
+       "gcsfs GCSFile without cache or prefetcher: _cat_file_concurrent (PR #795, 5596df92) / split_range (#926)",
+       "every read one request, split into concurrent parts by the fetcher (v795: exactly `concurrency` parts from "
+       "5 MiB; main: min(concurrency, size/5MiB))",
+       {{"concurrency", "4", "parts per read (DEFAULT_CONCURRENCY since gcsfs#992; 1 in v795, 4 recommended)"},
+        {"rule", "main", "split rule: v795 or main"}}},
       {"oracle",
        "ours: the bound reports compare against (policies/oracle.h says how close to optimal it is)",
        "knows the stream's future reads; fetches their bytes in need order as early as memory allows, holes up to "
@@ -325,6 +356,8 @@ Result<std::unique_ptr<PolicyStack>> BuildStack(const StackSpec& spec, const Sta
       layer = std::make_unique<FsspecKnownParts>(env.ctx, lower, *p);
     } else if (auto* l = std::get_if<LinuxReadaheadOptions>(&*it)) {
       layer = std::make_unique<LinuxReadahead>(env.ctx, lower, *l);
+    } else if (auto* gc = std::get_if<GcsfsConcurrentOptions>(&*it)) {
+      layer = std::make_unique<GcsfsConcurrent>(env.ctx, lower, gc->concurrency);
     } else if (auto* o = std::get_if<OracleOptions>(&*it)) {
       layer = std::make_unique<Oracle>(env.ctx, lower, *o, env.future_reads);
     } else if (auto* g = std::get_if<GcsfsPrefetcherOptions>(&*it)) {
