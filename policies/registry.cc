@@ -15,6 +15,7 @@
 #include "policies/fsspec_readahead.h"
 #include "policies/gcsfs_prefetcher.h"
 #include "policies/linux_readahead.h"
+#include "policies/mountpoint_prefetcher.h"
 #include "policies/params.h"
 #include "policies/passthrough.h"
 
@@ -75,9 +76,10 @@ struct BackgroundLayerOptions {
 };
 struct AllBytesLayerOptions {};
 
-using LayerOptions = std::variant<std::monostate, ReadAheadOptions, BlockCacheOptions, BackgroundLayerOptions,
-                                  MMapOptions, BytesOptions, FirstChunkOptions, AllBytesLayerOptions, PartsOptions,
-                                  GcsfsPrefetcherOptions, LinuxReadaheadOptions, ConcurrentFetcherOptions>;
+using LayerOptions =
+    std::variant<std::monostate, ReadAheadOptions, BlockCacheOptions, BackgroundLayerOptions, MMapOptions, BytesOptions,
+                 FirstChunkOptions, AllBytesLayerOptions, PartsOptions, GcsfsPrefetcherOptions, LinuxReadaheadOptions,
+                 ConcurrentFetcherOptions, MountpointOptions>;
 
 Result<ConcurrentFetcherOptions> ParseConcurrentOptions(Params& params) {
   ConcurrentFetcherOptions options;
@@ -124,6 +126,7 @@ Result<LayerOptions> ParseLayerOptions(const LayerSpec& layer) {
   if (layer.name == "gcsfs-v795") return wrap(ParseGcsfsPrefetcherOptions(GcsfsVariant::kV795, params));
   if (layer.name == "gcsfs-adaptive") return wrap(ParseGcsfsPrefetcherOptions(GcsfsVariant::kMain, params));
   if (layer.name == "linux-readahead") return wrap(ParseLinuxReadaheadOptions(params));
+  if (layer.name == "mountpoint-s3") return wrap(ParseMountpointOptions(params));
   if (layer.name == "concurrent") return wrap(ParseConcurrentOptions(params));
   std::string names;
   for (const auto& p : RegisteredPolicies()) names += (names.empty() ? "" : ", ") + p.name;
@@ -156,6 +159,7 @@ Result<std::vector<LayerOptions>> ParseAll(const StackSpec& spec) {
     // These keep several requests in flight, which only the fetcher accepts.
     const char* several = std::holds_alternative<LinuxReadaheadOptions>(all[i])    ? "linux-readahead"
                           : std::holds_alternative<BackgroundLayerOptions>(all[i]) ? "fsspec-background"
+                          : std::holds_alternative<MountpointOptions>(all[i])      ? "mountpoint-s3"
                                                                                    : nullptr;
     if (several && !std::holds_alternative<ConcurrentFetcherOptions>(all[i + 1])) {
       return InvalidArgument("in '" + spec.text + "': " + several +
@@ -256,6 +260,19 @@ const std::vector<PolicyInfo>& RegisteredPolicies() {
         {"io", "128KiB", "bdi io_pages: a read larger than read_ahead may use up to this (FUSE max_pages)"},
         {"fuse_max", "128KiB", "largest request to the layer below (FUSE max_pages x 4KiB); 0: one per run"},
         {"cache", "1GiB", "page cache for the file; least recently used pages are evicted beyond it"}}},
+      {"mountpoint-s3",
+       "Mountpoint for Amazon S3 prefetcher (awslabs/mountpoint-s3@58817cab, mountpoint-s3-fs/src/prefetch.rs and "
+       "prefetch/*.rs) with the CRT's part GETs",
+       "cursor per sequential run: 1.125 MiB GET, then [off+1.125 MiB, EOF) in 8 MiB parts inside a read window "
+       "that doubles on each queue stall up to 2 GiB; seeks 16 MiB forward / 1 MiB back, else reset; must sit on "
+       "the fetcher",
+       {{"initial", "1152KiB", "INITIAL_REQUEST_SIZE (1 MiB + 128 KiB); 0 skips the first GET"},
+        {"part_size", "8MiB", "--read-part-size: CRT part GETs, window alignment and minimum window"},
+        {"max_window", "2GiB", "max_read_window_size (UNSTABLE_MOUNTPOINT_MAX_PREFETCH_WINDOW_SIZE)"},
+        {"multiplier", "2", "sequential_prefetch_multiplier (at least 2)"},
+        {"forward_seek", "16MiB", "max_forward_seek_wait_distance beyond the data already arrived"},
+        {"backward_seek", "1MiB", "max_backward_seek_distance (bytes kept behind the cursor)"},
+        {"max_parts", "100", "CRT part GETs in flight (4 x 25 connections at 10 Gbps)"}}},
       {"concurrent",
        "gcsfs _cat_file_concurrent (v795) and concurrency.split_range (gcsfs#926)",
        "bottom layer: splits a request into parts fetched concurrently into one buffer; retries with backoff",
@@ -308,6 +325,8 @@ Result<std::unique_ptr<PolicyStack>> BuildStack(const StackSpec& spec, const Sta
       layer = std::make_unique<FsspecKnownParts>(env.ctx, lower, *p);
     } else if (auto* l = std::get_if<LinuxReadaheadOptions>(&*it)) {
       layer = std::make_unique<LinuxReadahead>(env.ctx, lower, *l);
+    } else if (auto* mp = std::get_if<MountpointOptions>(&*it)) {
+      layer = std::make_unique<MountpointPrefetcher>(env.ctx, lower, *mp);
     } else if (auto* g = std::get_if<GcsfsPrefetcherOptions>(&*it)) {
       layer = std::make_unique<GcsfsPrefetcher>(env.ctx, lower, *g);
     } else {
