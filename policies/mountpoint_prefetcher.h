@@ -50,7 +50,8 @@
 // would: bytes it consumed stay consumed, the cursor and its requests stay.
 //
 // Memory per handle: data in the queue and in flight is at most max(E, GET start + part_size) -
-// current offset <= max_window + 2 x part_size, plus the backward window (backward_seek bytes).
+// current offset <= max_window + 2 x part_size, plus the backward window (backward_seek bytes). Pieces
+// share their part's chunk, so a chunk lives while any piece of it is kept: add up to one part.
 // The layer keeps up to max_parts requests in flight, so it must sit directly on the fetcher.
 #pragma once
 
