@@ -15,6 +15,7 @@
 #include "policies/fsspec_readahead.h"
 #include "policies/gcsfs_prefetcher.h"
 #include "policies/linux_readahead.h"
+#include "policies/mountpoint_prefetcher.h"
 #include "policies/oracle.h"
 #include "policies/params.h"
 #include "policies/passthrough.h"
@@ -85,7 +86,7 @@ struct GcsfsConcurrentOptions {
 using LayerOptions =
     std::variant<std::monostate, ReadAheadOptions, BlockCacheOptions, BackgroundLayerOptions, MMapOptions, BytesOptions,
                  FirstChunkOptions, AllBytesLayerOptions, PartsOptions, GcsfsPrefetcherOptions, LinuxReadaheadOptions,
-                 GcsfsConcurrentOptions, OracleOptions, ConcurrentFetcherOptions>;
+                 GcsfsConcurrentOptions, OracleOptions, MountpointOptions, ConcurrentFetcherOptions>;
 
 Result<GcsfsConcurrentOptions> ParseGcsfsConcurrentOptions(Params& params) {
   GcsfsConcurrentOptions options;
@@ -148,6 +149,7 @@ Result<LayerOptions> ParseLayerOptions(const LayerSpec& layer) {
   if (layer.name == "linux-readahead") return wrap(ParseLinuxReadaheadOptions(params));
   if (layer.name == "oracle") return wrap(ParseOracleOptions(params));
   if (layer.name == "gcsfs-concurrent") return wrap(ParseGcsfsConcurrentOptions(params));
+  if (layer.name == "mountpoint-s3") return wrap(ParseMountpointOptions(params));
   if (layer.name == "concurrent") return wrap(ParseConcurrentOptions(params));
   std::string names;
   for (const auto& p : RegisteredPolicies()) names += (names.empty() ? "" : ", ") + p.name;
@@ -191,6 +193,7 @@ Result<std::vector<LayerOptions>> ParseAll(const StackSpec& spec) {
     // These keep several requests in flight, which only the fetcher accepts.
     const char* several = std::holds_alternative<LinuxReadaheadOptions>(all[i])    ? "linux-readahead"
                           : std::holds_alternative<BackgroundLayerOptions>(all[i]) ? "fsspec-background"
+                          : std::holds_alternative<MountpointOptions>(all[i])      ? "mountpoint-s3"
                                                                                    : nullptr;
     if (several && !std::holds_alternative<ConcurrentFetcherOptions>(all[i + 1])) {
       return InvalidArgument("in '" + spec.text + "': " + several +
@@ -291,6 +294,19 @@ const std::vector<PolicyInfo>& RegisteredPolicies() {
         {"io", "128KiB", "bdi io_pages: a read larger than read_ahead may use up to this (FUSE max_pages)"},
         {"fuse_max", "128KiB", "largest request to the layer below (FUSE max_pages x 4KiB); 0: one per run"},
         {"cache", "1GiB", "page cache for the file; least recently used pages are evicted beyond it"}}},
+      {"mountpoint-s3",
+       "Mountpoint for Amazon S3 prefetcher (awslabs/mountpoint-s3@58817cab, mountpoint-s3-fs/src/prefetch.rs and "
+       "prefetch/*.rs) with the CRT's part GETs",
+       "cursor per sequential run: 1.125 MiB GET, then [off+1.125 MiB, EOF) in 8 MiB parts inside a read window "
+       "that doubles on each queue stall up to 2 GiB; seeks 16 MiB forward / 1 MiB back, else reset; must sit on "
+       "the fetcher",
+       {{"initial", "1152KiB", "INITIAL_REQUEST_SIZE (1 MiB + 128 KiB); 0 skips the first GET"},
+        {"part_size", "8MiB", "--read-part-size: CRT part GETs, window alignment and minimum window"},
+        {"max_window", "2GiB", "max_read_window_size (UNSTABLE_MOUNTPOINT_MAX_PREFETCH_WINDOW_SIZE)"},
+        {"multiplier", "2", "sequential_prefetch_multiplier (at least 2)"},
+        {"forward_seek", "16MiB", "max_forward_seek_wait_distance beyond the data already arrived"},
+        {"backward_seek", "1MiB", "max_backward_seek_distance (bytes kept behind the cursor)"},
+        {"max_parts", "100", "CRT part GETs in flight (4 x 25 connections at 10 Gbps)"}}},
       {"gcsfs-concurrent",
        "gcsfs GCSFile without cache or prefetcher: _cat_file_concurrent (PR #795, 5596df92) / split_range (#926)",
        "every read one request, split into concurrent parts by the fetcher (v795: exactly `concurrency` parts from "
@@ -360,6 +376,8 @@ Result<std::unique_ptr<PolicyStack>> BuildStack(const StackSpec& spec, const Sta
       layer = std::make_unique<GcsfsConcurrent>(env.ctx, lower, gc->concurrency);
     } else if (auto* o = std::get_if<OracleOptions>(&*it)) {
       layer = std::make_unique<Oracle>(env.ctx, lower, *o, env.future_reads);
+    } else if (auto* mp = std::get_if<MountpointOptions>(&*it)) {
+      layer = std::make_unique<MountpointPrefetcher>(env.ctx, lower, *mp);
     } else if (auto* g = std::get_if<GcsfsPrefetcherOptions>(&*it)) {
       layer = std::make_unique<GcsfsPrefetcher>(env.ctx, lower, *g);
     } else {

@@ -1,0 +1,396 @@
+#include "policies/mountpoint_prefetcher.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace pflab::policies {
+
+Result<MountpointOptions> ParseMountpointOptions(Params& params) {
+  MountpointOptions o;
+  for (auto [key, field] :
+       {std::pair{"initial", &o.initial}, std::pair{"part_size", &o.part_size}, std::pair{"max_window", &o.max_window},
+        std::pair{"forward_seek", &o.forward_seek}, std::pair{"backward_seek", &o.backward_seek}}) {
+    auto value = params.TakeSize(key, *field);
+    if (!value) return value.error();
+    *field = *value;
+  }
+  auto multiplier = params.TakeUint("multiplier", o.multiplier);
+  if (!multiplier) return multiplier.error();
+  auto max_parts = params.TakeUint("max_parts", o.max_parts);
+  if (!max_parts) return max_parts.error();
+  if (auto status = params.Finish(); !status) return status.error();
+  // new_backpressure_controller: a multiplier below 2 is raised to 2 (MIN_WINDOW_SIZE_MULTIPLIER).
+  o.multiplier = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(*multiplier, 2, 1024));
+  if (*max_parts < 1 || *max_parts > 4096) return InvalidArgument("mountpoint-s3: max_parts must be 1..4096");
+  o.max_parts = static_cast<std::uint32_t>(*max_parts);
+  if (o.part_size == 0) return InvalidArgument("mountpoint-s3: part_size must be positive");
+  if (o.backward_seek == 0) return InvalidArgument("mountpoint-s3: backward_seek must be positive (SeekWindow::new)");
+  if (o.max_window == 0) return InvalidArgument("mountpoint-s3: max_window must be positive");
+  return o;
+}
+
+MountpointPrefetcher::MountpointPrefetcher(LayerContext ctx, Source* lower, MountpointOptions options)
+    : PolicyLayer(ctx, lower), options_(options) {}
+
+MountpointPrefetcher::~MountpointPrefetcher() {
+  *alive_ = false;
+  for (const CrtPart& part : parts_) {
+    if (!part.result) lower_->Cancel(part.lower);
+  }
+}
+
+// ---- PrefetchGetObject::read / try_read, Cursor::try_read ----
+
+ReadId MountpointPrefetcher::Read(ByteRange range, ReadCallback done) {
+  const ReadId id = next_id_++;
+  const std::uint64_t size = lower_->size();
+  range.end = std::min(range.end, size);
+  if (range.begin >= size || range.empty()) {  // read(): remaining == 0 -> empty
+    CompleteLater(std::move(done), Slices{});
+    return id;
+  }
+  current_read_ = id;
+  done_ = std::move(done);
+  out_.clear();
+  seek_remaining_ = 0;
+  const std::uint64_t length = range.size();
+  preferred_piece_ = std::min<std::uint64_t>(std::max(preferred_piece_, length), 1 << 20);
+
+  bool served = false;
+  if (has_cursor_) {
+    const std::uint64_t offset = range.begin;
+    if (offset == current_) {
+      served = true;
+    } else if (offset > current_) {  // try_seek_forward
+      served = offset < window_end_ && offset < available_ + options_.forward_seek;
+      if (served) seek_remaining_ = offset - current_;
+    } else {  // try_seek_backward
+      served = SeekBackward(current_ - offset);
+    }
+  }
+  if (!served) {
+    // Drop the stale cursor first (cancels its requests), then start a new one at the offset.
+    DropCursor();
+    NewCursor(range.begin);
+  }
+  // do_read: at most what is left of the request range (its end is the object's end).
+  to_read_ = std::min(length, size - range.begin);
+  Continue();
+  return id;
+}
+
+void MountpointPrefetcher::Cancel(ReadId id) {
+  if (id != current_read_ || current_read_ == 0) return;
+  current_read_ = 0;
+  waiting_ = false;
+  seek_remaining_ = 0;
+  to_read_ = 0;
+  out_.clear();
+  CompleteLater(std::move(done_), Cancelled("read cancelled"));
+}
+
+void MountpointPrefetcher::Finish(Result<Slices>&& result) {
+  current_read_ = 0;
+  waiting_ = false;
+  out_.clear();
+  CompleteLater(std::move(done_), std::move(result));
+}
+
+// The forward-seek loop (try_seek_forward) and then do_read, resumable when data arrives.
+void MountpointPrefetcher::Continue() {
+  waiting_ = false;
+  while (seek_remaining_ > 0 || to_read_ > 0) {
+    const bool seeking = seek_remaining_ > 0;
+    std::optional<Piece> piece = QueueRead(seeking ? seek_remaining_ : to_read_);
+    if (!piece) {
+      if (queue_error_) {
+        // PrefetchGetObject::read: an error resets the prefetcher and fails the read.
+        Error error = *queue_error_;
+        DropCursor();
+        Finish(std::move(error));
+      } else {
+        waiting_ = true;
+      }
+      return;
+    }
+    current_ += piece->length;
+    if (seeking) {
+      seek_remaining_ -= piece->length;
+    } else {
+      to_read_ -= piece->length;
+      for (const Slice& s : piece->data) out_.push_back(s);
+    }
+    PushSeekWindow(std::move(*piece));
+  }
+  Finish(std::move(out_));
+}
+
+// PartQueue::read followed by RequestTask::read's feedback.
+std::optional<MountpointPrefetcher::Piece> MountpointPrefetcher::QueueRead(std::uint64_t length) {
+  Piece piece;
+  if (!front_queue_.empty()) {
+    piece = std::move(front_queue_.back());
+    front_queue_.pop_back();
+  } else if (!queue_.empty()) {
+    piece = std::move(queue_.front());
+    queue_.pop_front();
+  } else {
+    return std::nullopt;
+  }
+  if (length < piece.length) {
+    Piece tail{piece.offset + length, piece.length - length, SubSlices(piece.data, length, piece.length - length)};
+    piece.data = SubSlices(piece.data, 0, length);
+    piece.length = length;
+    front_queue_.push_back(std::move(tail));
+  }
+  const std::uint64_t next = piece.offset + piece.length;
+  OnDataRead(next);
+  if (available_ <= next) ScaleUp();  // PartQueueStall: nothing left in the queue
+  return piece;
+}
+
+// SeekWindow::push
+void MountpointPrefetcher::PushSeekWindow(Piece piece) {
+  if (piece.length > options_.backward_seek) {
+    seek_window_.clear();
+    seek_window_bytes_ = 0;
+    return;
+  }
+  while (options_.backward_seek - seek_window_bytes_ < piece.length) {
+    seek_window_bytes_ -= seek_window_.front().length;
+    seek_window_.pop_front();
+  }
+  seek_window_bytes_ += piece.length;
+  seek_window_.push_back(std::move(piece));
+}
+
+// SeekWindow::read_back, then RequestTask::push_front.
+bool MountpointPrefetcher::SeekBackward(std::uint64_t length) {
+  if (length > seek_window_bytes_) return false;
+  std::vector<Piece> back;  // nearest the current offset first
+  while (length > 0) {
+    Piece piece = std::move(seek_window_.back());
+    seek_window_.pop_back();
+    if (piece.length > length) {
+      const std::uint64_t keep = piece.length - length;
+      Piece tail{piece.offset + keep, length, SubSlices(piece.data, keep, length)};
+      piece.data = SubSlices(piece.data, 0, keep);
+      piece.length = keep;
+      seek_window_.push_back(std::move(piece));
+      piece = std::move(tail);
+    }
+    length -= piece.length;
+    seek_window_bytes_ -= piece.length;
+    back.push_back(std::move(piece));
+  }
+  // The piece nearest the current offset goes in first, so the lowest offset is read first.
+  for (Piece& piece : back) {
+    current_ -= piece.length;
+    front_queue_.push_back(std::move(piece));
+  }
+  return true;
+}
+
+// ---- cursor lifetime ----
+
+void MountpointPrefetcher::NewCursor(std::uint64_t offset) {
+  const std::uint64_t size = lower_->size();
+  has_cursor_ = true;
+  start_ = offset;
+  current_ = offset;
+  available_ = offset;
+  piece_size_ = preferred_piece_;
+  // RequestTaskConfig::initial_read_window_size; new_backpressure_controller.
+  const std::uint64_t initial_window = options_.initial > 0 ? options_.initial : options_.part_size;
+  window_ = initial_window;
+  window_end_ = offset + initial_window;
+  align_from_ = offset + options_.initial;
+  limiter_end_ = window_end_;
+  pending_increment_ = 0;
+  blocked_ = false;
+  // read_from_client_stream: the first GET, trimmed to the initial request size.
+  const ByteRange first{offset, std::min(size, offset + options_.initial)};
+  if (!first.empty()) {
+    producer_ = Producer::kFirst;
+    StartRequest(first);
+    return;
+  }
+  // No first GET (initial = 0): the second waits for a window past its start, which it already has.
+  producer_ = Producer::kWaitSecond;
+  ProducerRun();
+}
+
+void MountpointPrefetcher::DropCursor() {
+  if (!has_cursor_) return;
+  has_cursor_ = false;
+  for (const CrtPart& part : parts_) {
+    if (!part.result) lower_->Cancel(part.lower);
+  }
+  parts_.clear();
+  in_flight_ = 0;
+  front_queue_.clear();
+  queue_.clear();
+  queue_error_.reset();
+  seek_window_.clear();
+  seek_window_bytes_ = 0;
+  producer_ = Producer::kDone;
+  blocked_ = false;
+}
+
+// ---- BackpressureController ----
+
+// send_feedback(DataRead): move the window end when less than half the preferred window is left.
+void MountpointPrefetcher::OnDataRead(std::uint64_t next) {
+  const std::uint64_t end = lower_->size();
+  const std::uint64_t remaining = window_end_ > next ? window_end_ - next : 0;
+  if (remaining < window_ / 2 && window_end_ < end) {
+    const std::uint64_t target = std::min(Align(next + window_), end);
+    if (target > window_end_) Increment(target - window_end_);  // the limiter always grants it here
+  }
+}
+
+// scale_up on PartQueueStall.
+void MountpointPrefetcher::ScaleUp() {
+  if (window_ < options_.max_window) {
+    window_ = std::min(std::max(window_ * options_.multiplier, options_.part_size), options_.max_window);
+  }
+}
+
+// ReadWindowAlignmentConfig::align: round up to a part boundary counted from start + initial.
+std::uint64_t MountpointPrefetcher::Align(std::uint64_t end) const {
+  if (end <= align_from_) return end;
+  const std::uint64_t relative = end - align_from_;
+  const std::uint64_t ps = options_.part_size;
+  return align_from_ + (relative + ps - 1) / ps * ps;
+}
+
+// increment_read_window: the increment goes to the limiter's channel; a blocked producer takes it now.
+void MountpointPrefetcher::Increment(std::uint64_t length) {
+  window_end_ += length;
+  pending_increment_ += length;
+  if (!blocked_) return;
+  limiter_end_ += std::exchange(pending_increment_, 0);
+  if (limiter_end_ > blocked_at_ || limiter_end_ >= lower_->size()) {
+    blocked_ = false;
+    if (producer_ == Producer::kWaitSecond) {
+      ProducerRun();
+    } else {
+      EnsureWindow(limiter_end_);
+      ProducerRun();
+    }
+  }
+}
+
+// ---- producer (read_from_client_stream / read_from_request) and CRT ----
+
+void MountpointPrefetcher::StartRequest(ByteRange range) {
+  request_ = range;
+  next_part_ = range.begin;
+  // The client's initial_read_window (one part), then ensure_read_window(limiter end).
+  crt_window_ = std::max(range.begin + options_.part_size, limiter_end_);
+  StartParts();
+}
+
+void MountpointPrefetcher::EnsureWindow(std::uint64_t end) {
+  crt_window_ = std::max(crt_window_, end);
+  StartParts();
+}
+
+void MountpointPrefetcher::StartParts() {
+  while (next_part_ < request_.end && next_part_ < crt_window_ && in_flight_ < options_.max_parts) {
+    CrtPart& part = parts_.emplace_back();
+    part.range = {next_part_, std::min(request_.end, next_part_ + options_.part_size)};
+    part.serial = next_serial_++;
+    next_part_ = part.range.end;
+    ++in_flight_;
+    const std::uint64_t serial = part.serial;
+    // FetchBelow may not complete inline, so `part` is still valid when it returns.
+    part.lower =
+        FetchBelow(part.range, 0, [this, serial](Result<Slices>&& result) { OnPartDone(serial, std::move(result)); });
+  }
+}
+
+void MountpointPrefetcher::OnPartDone(std::uint64_t serial, Result<Slices>&& result) {
+  if (parts_.empty() || serial < parts_.front().serial || serial - parts_.front().serial >= parts_.size()) {
+    return;  // a part of a dropped cursor
+  }
+  CrtPart& part = parts_[serial - parts_.front().serial];
+  part.result = std::move(result);
+  --in_flight_;
+  StartParts();
+  ProducerRun();
+  if (waiting_) Continue();
+}
+
+// Hands finished parts to the queue in order and moves between the two GETs, stopping where
+// read_from_request would wait for a window increment.
+void MountpointPrefetcher::ProducerRun() {
+  while (!blocked_) {
+    if (producer_ == Producer::kWaitSecond) {
+      // wait_for_read_window_increment(second start) has returned: drain and start the second GET.
+      limiter_end_ += std::exchange(pending_increment_, 0);
+      producer_ = Producer::kSecond;
+      StartRequest({start_ + options_.initial, lower_->size()});
+      continue;
+    }
+    if (producer_ != Producer::kFirst && producer_ != Producer::kSecond) return;
+    if (parts_.empty() || !parts_.front().result) return;
+    CrtPart part = std::move(parts_.front());
+    parts_.pop_front();
+    if (!part.result->ok()) {
+      // The GET fails; compose_parts pushes the error after the parts already queued.
+      queue_error_ = part.result->error();
+      producer_ = Producer::kFailed;
+      for (const CrtPart& rest : parts_) {
+        if (!rest.result) lower_->Cancel(rest.lower);
+      }
+      parts_.clear();
+      in_flight_ = 0;
+      return;
+    }
+    // ClientPartComposer::compose_parts: pieces cut at multiples of the preferred piece size.
+    const Slices& data = part.result->value();
+    const std::uint64_t length = part.range.size();
+    std::uint64_t at = part.range.begin;
+    while (at < part.range.end) {
+      const std::uint64_t cut = std::min(part.range.end, (at / piece_size_ + 1) * piece_size_);
+      queue_.push_back(Piece{at, cut - at, SubSlices(data, at - part.range.begin, cut - at)});
+      at = cut;
+    }
+    available_ += length;
+    const std::uint64_t next = part.range.end;
+    if (next == request_.end) {
+      if (producer_ == Producer::kSecond || next >= lower_->size()) {
+        producer_ = Producer::kDone;
+        return;
+      }
+      // The second GET waits until the window reaches past its start.
+      producer_ = Producer::kWaitSecond;
+      if (limiter_end_ <= next && limiter_end_ < lower_->size()) {
+        limiter_end_ += std::exchange(pending_increment_, 0);
+        if (limiter_end_ <= next) {
+          blocked_ = true;
+          blocked_at_ = next;
+        }
+      }
+      continue;
+    }
+    // wait_for_read_window_increment(next): drain without blocking, or block at the window's end.
+    if (limiter_end_ > next) {
+      if (pending_increment_ > 0) {
+        limiter_end_ += std::exchange(pending_increment_, 0);
+        EnsureWindow(limiter_end_);
+      }
+    } else if (limiter_end_ < lower_->size()) {
+      limiter_end_ += std::exchange(pending_increment_, 0);
+      if (limiter_end_ <= next) {
+        blocked_ = true;
+        blocked_at_ = next;
+      } else {
+        EnsureWindow(limiter_end_);
+      }
+    }
+  }
+}
+
+}  // namespace pflab::policies

@@ -1,0 +1,175 @@
+// Mountpoint for Amazon S3's prefetcher (one PrefetchGetObject per file handle), with the part of the
+// AWS CRT meta-request it drives: part GETs started inside a flow-control window.
+//
+// Origin: awslabs/mountpoint-s3 @58817cab (2026-08-22), mountpoint-s3-fs/src/:
+//   prefetch.rs                    PrefetchGetObject::read / try_read (reset on error or unservable read),
+//                                  PrefetcherConfig::default, INITIAL_REQUEST_SIZE
+//   prefetch/cursor.rs             Cursor::try_read, CursorInner::do_read / try_seek_forward / try_seek_backward
+//   prefetch/backpressure_controller.rs  send_feedback (DataRead, PartQueueStall), scale_up,
+//                                  ReadWindowAlignmentConfig::align, wait_for_read_window_increment
+//   prefetch/part_stream.rs        read_from_client_stream (first GET, then the second GET once the window
+//                                  first moves past it), read_from_request, ClientPartComposer::compose_parts
+//   prefetch/task.rs               RequestTask::read (feedback after every queue read; stall when the queue is
+//                                  empty after it)
+//   prefetch/part_queue.rs         PartQueue::read (partial reads leave the tail at the front), push_front
+//   prefetch/seek_window.rs        SeekWindow::push / read_back
+// research/prefetchers.md section 1 summarises it. Written from those rules, not translated.
+//
+// The algorithm. There is no sequential detector: a read either continues the cursor or replaces it.
+// - A cursor at offset `off` streams [off, EOF) through two GETs: [off, off + initial) at once, and
+//   [off + initial, EOF) only when the read window first moves past off + initial.
+// - Window: preferred size W (starts at `initial`) and end E (starts at off + initial). After every read
+//   from the queue, if E - next < W/2, E := next + W rounded up to a multiple of `part_size` counted
+//   from off + initial (clipped at EOF). When a queue read leaves the queue empty (the reader caught up),
+//   W := min(max(multiplier x W, part_size), max_window). So W goes 1.125 MiB -> 8 -> 16 -> ... -> 2 GiB,
+//   driven by stalls, not by the number of reads.
+// - The data arrives in CRT parts split into pieces at multiples of clamp(largest read so far, 128 KiB,
+//   1 MiB) (fixed when the cursor is made); each queue read returns at most one piece.
+// - A read at the cursor's offset continues. Forward to t: allowed if t < E and t < available +
+//   forward_seek (available = bytes already arrived); the skipped bytes are read out of the queue (and
+//   may wait for them). Backward: served if the backward window (the last `backward_seek` bytes read,
+//   as pieces) holds them; they go back to the front of the queue. Anything else drops the cursor
+//   (cancelling its requests below) and starts a new one at the read's offset.
+// - An error from below reaches the reader once it has read the data before it; that read fails and
+//   the cursor is dropped, so the next read starts afresh.
+//
+// CRT model (aws-c-s3 s3_auto_ranged_get.c, as summarised in research/prefetchers.md). Each GET is a
+// meta-request split into part GETs of `part_size` aligned to the GET's start; each part is one request
+// to the layer below. A part starts once the CRT's window covers its first byte; that window is
+// max(GET start + part_size (Mountpoint's client initial_read_window = read part size, s3/config.rs),
+// the limiter's window end). Parts reach the queue in order. As in read_from_request, the producer
+// passes window increments to the CRT only after it hands a part to the queue, or at once while it is
+// blocked because the window ends where the data ends. At most `max_parts` parts are in flight (CRT
+// max requests in flight: 4 x 25 connections at the 10 Gbps default target). The bottom fetcher does
+// the retries the CRT would (3 attempts in Mountpoint); a part that still fails fails its GET.
+//
+// Simplified: the first CRT part is not sent alone before the others (its size discovery is moot since
+// the object size is known here); the memory limiter always grants reservations (one handle, a large
+// --memory-target), so W is never scaled down and no cursor is pruned; checksums are not modelled.
+// Mountpoint never abandons a FUSE read; Cancel here ends the read as dropping its future at its await
+// would: bytes it consumed stay consumed, the cursor and its requests stay.
+//
+// Memory per handle: data in the queue and in flight is at most max(E, GET start + part_size) -
+// current offset <= max_window + 2 x part_size, plus the backward window (backward_seek bytes). Pieces
+// share their part's chunk, so a chunk lives while any piece of it is kept: add up to one part.
+// The layer keeps up to max_parts requests in flight, so it must sit directly on the fetcher.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <vector>
+
+#include "policies/params.h"
+#include "policies/passthrough.h"
+
+namespace pflab::policies {
+
+/// Parameters; defaults are Mountpoint's (PrefetcherConfig::default, cli.rs --read-part-size).
+struct MountpointOptions {
+  std::uint64_t initial = 1152ull << 10;     // INITIAL_REQUEST_SIZE = 1 MiB + 128 KiB
+  std::uint64_t part_size = 8ull << 20;      // --read-part-size default (8 MiB); also the minimum window
+  std::uint64_t max_window = 2ull << 30;     // max_read_window_size (2 GiB)
+  std::uint32_t multiplier = 2;              // sequential_prefetch_multiplier
+  std::uint64_t forward_seek = 16ull << 20;  // max_forward_seek_wait_distance
+  std::uint64_t backward_seek = 1ull << 20;  // max_backward_seek_distance
+  std::uint32_t max_parts = 100;             // CRT requests in flight (4 x ideal connections at 10 Gbps)
+};
+
+Result<MountpointOptions> ParseMountpointOptions(Params& params);
+
+/// Mountpoint-S3's prefetcher as a policy layer.
+class MountpointPrefetcher final : public PolicyLayer {
+ public:
+  MountpointPrefetcher(LayerContext ctx, Source* lower, MountpointOptions options);
+  ~MountpointPrefetcher() override;
+
+  ReadId Read(ByteRange range, ReadCallback done) override;
+  void Cancel(ReadId id) override;
+  const char* name() const override { return "mountpoint-s3"; }
+
+  // For tests.
+  bool has_cursor() const { return has_cursor_; }
+  std::uint64_t preferred_window() const { return window_; }
+  std::uint64_t window_end() const { return window_end_; }
+  std::uint64_t backward_window_bytes() const { return seek_window_bytes_; }
+
+ private:
+  // A piece of the part queue (Part in part.rs): object offset, length, data.
+  struct Piece {
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+    Slices data;
+  };
+  // One CRT part GET: a request to the layer below.
+  struct CrtPart {
+    ByteRange range;
+    std::uint64_t serial = 0;
+    ReadId lower = 0;
+    std::optional<Result<Slices>> result;  // set when done
+  };
+  enum class Producer { kFirst, kWaitSecond, kSecond, kDone, kFailed };
+
+  void NewCursor(std::uint64_t offset);
+  void DropCursor();
+  // Consumer.
+  void Continue();
+  std::optional<Piece> QueueRead(std::uint64_t length);
+  void PushSeekWindow(Piece piece);
+  bool SeekBackward(std::uint64_t length);
+  void Finish(Result<Slices>&& result);
+  // Backpressure controller.
+  void OnDataRead(std::uint64_t next);
+  void ScaleUp();
+  std::uint64_t Align(std::uint64_t end) const;
+  void Increment(std::uint64_t length);
+  // Producer and CRT.
+  void StartRequest(ByteRange range);
+  void StartParts();
+  void OnPartDone(std::uint64_t serial, Result<Slices>&& result);
+  void ProducerRun();
+  void EnsureWindow(std::uint64_t end);
+
+  MountpointOptions options_;
+  std::uint64_t preferred_piece_ = 128 << 10;  // PrefetchGetObject::preferred_part_size
+
+  // Cursor.
+  bool has_cursor_ = false;
+  std::uint64_t start_ = 0;  // request range start; the end is the object's size
+  std::uint64_t current_ = 0;
+  std::uint64_t piece_size_ = 0;
+  std::vector<Piece> front_queue_;  // next piece at the back
+  std::deque<Piece> queue_;
+  std::optional<Error> queue_error_;  // after the queued pieces
+  std::uint64_t available_ = 0;       // start_ + bytes received
+  std::deque<Piece> seek_window_;
+  std::uint64_t seek_window_bytes_ = 0;
+  // Backpressure controller.
+  std::uint64_t window_ = 0;      // preferred_read_window_size
+  std::uint64_t window_end_ = 0;  // read_window_end_offset
+  std::uint64_t align_from_ = 0;
+  // Backpressure limiter and producer.
+  std::uint64_t limiter_end_ = 0;
+  std::uint64_t pending_increment_ = 0;
+  bool blocked_ = false;
+  std::uint64_t blocked_at_ = 0;
+  Producer producer_ = Producer::kDone;
+  // The current GET (meta-request).
+  ByteRange request_;
+  std::uint64_t next_part_ = 0;  // start of the next part to send
+  std::uint64_t crt_window_ = 0;
+  std::deque<CrtPart> parts_;  // sent and not yet handed to the queue, in order
+  std::uint32_t in_flight_ = 0;
+  std::uint64_t next_serial_ = 1;
+
+  // The read in progress (one at a time).
+  ReadId next_id_ = 1;
+  ReadId current_read_ = 0;
+  std::uint64_t seek_remaining_ = 0;
+  std::uint64_t to_read_ = 0;
+  Slices out_;
+  ReadCallback done_;
+  bool waiting_ = false;
+};
+
+}  // namespace pflab::policies
