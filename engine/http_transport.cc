@@ -340,7 +340,14 @@ FetchOutcome HttpTransport::Execute(Worker* worker, Job& job) {
   };
   std::string wire_error;  // empty when the exchange completed
   if (worker->plain) {
-    wire_error = worker->plain->Get(path, headers, on_head, on_body);
+    // A 206 of exactly the range is received straight into the chunk.
+    const std::function<bool(std::size_t)> on_direct = [&](std::size_t n) {
+      received += n;
+      bytes_received_ += n;
+      return !job.cancelled.load();
+    };
+    wire_error = worker->plain->Get(path, headers, on_head, on_body, reinterpret_cast<char*>(dest),
+                                    static_cast<std::size_t>(want), on_direct);
   } else {
     httplib::Headers h(headers.begin(), headers.end());
     auto result = worker->client->Get(

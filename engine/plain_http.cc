@@ -6,6 +6,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <cstring>
 
 namespace pflab {
 
@@ -97,7 +98,8 @@ void PlainHttpConnection::Stop() {
 std::string PlainHttpConnection::Get(const std::string& target,
                                      const std::vector<std::pair<std::string, std::string>>& headers,
                                      const std::function<bool(const ResponseHead&)>& on_head,
-                                     const std::function<bool(const char*, std::size_t)>& on_body) {
+                                     const std::function<bool(const char*, std::size_t)>& on_body, char* direct,
+                                     std::size_t direct_size, const std::function<bool(std::size_t)>& on_direct) {
   Impl& c = *impl_;
   // A kept-alive connection the server closed meanwhile fails on first use; that one retry is ours
   // to make, since nothing of the response has been seen.
@@ -147,6 +149,41 @@ std::string PlainHttpConnection::Get(const std::string& target,
     // large pieces; the parser, which reads 64 KiB at most and copies, handles the rest (chunked).
     if (const auto length = parser.content_length(); length && !parser.get().chunked() && !parser.is_done()) {
       std::uint64_t remaining = *length;
+      if (direct != nullptr && on_direct && head.status == 206 && *length == direct_size) {
+        std::size_t filled = std::min<std::size_t>(c.buffer.size(), direct_size);
+        if (filled > 0) {
+          std::memcpy(direct, c.buffer.data().data(), filled);
+          c.buffer.consume(filled);
+          if (!on_direct(filled)) {
+            c.Drop();
+            return "";
+          }
+        }
+        while (filled < direct_size) {
+          std::size_t got = 0;
+          c.stream.expires_after(c.read_timeout);
+          ec = c.RunOne([&](auto handler) {
+            c.stream.async_read_some(
+                asio::buffer(direct + filled, std::min<std::size_t>(direct_size - filled, 8 << 20)),
+                [handler, &got](beast::error_code e, std::size_t n) mutable {
+                  got = n;
+                  handler(e, n);
+                });
+          });
+          filled += got;
+          if (got > 0 && !on_direct(got)) {
+            c.Drop();
+            return "";
+          }
+          if (ec) {
+            c.Drop();
+            if (ec == beast::error::timeout) return "the body stalled past the read timeout";
+            return "the connection closed before the body was complete (" + ec.message() + ")";
+          }
+        }
+        if (!keep_alive) c.Drop();
+        return "";
+      }
       const std::size_t buffered = static_cast<std::size_t>(std::min<std::uint64_t>(c.buffer.size(), remaining));
       if (buffered > 0) {
         const bool more = on_body(static_cast<const char*>(c.buffer.data().data()), buffered);

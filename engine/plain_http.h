@@ -43,9 +43,12 @@ class PlainHttpConnection {
   /// Sends `GET target`; calls `on_head` once with the response head, then `on_body` with each piece of
   /// the body. Either returning false abandons the response (and the connection). Returns "" when the
   /// exchange completed, else what went wrong on the wire (connect, timeout, reset, body cut short).
+  /// With `direct` set, a 206 whose Content-Length is exactly `direct_size` is received straight into
+  /// `direct` (no copy), reporting each piece's length to `on_direct` instead of calling `on_body`.
   std::string Get(const std::string& target, const std::vector<std::pair<std::string, std::string>>& headers,
                   const std::function<bool(const ResponseHead&)>& on_head,
-                  const std::function<bool(const char*, std::size_t)>& on_body);
+                  const std::function<bool(const char*, std::size_t)>& on_body, char* direct = nullptr,
+                  std::size_t direct_size = 0, const std::function<bool(std::size_t)>& on_direct = nullptr);
   void Stop();
 
  private:
