@@ -14,6 +14,7 @@
 #include "policies/fsspec_parts.h"
 #include "policies/fsspec_readahead.h"
 #include "policies/gcsfs_prefetcher.h"
+#include "policies/gcsfuse_reader.h"
 #include "policies/linux_readahead.h"
 #include "policies/params.h"
 #include "policies/passthrough.h"
@@ -75,9 +76,10 @@ struct BackgroundLayerOptions {
 };
 struct AllBytesLayerOptions {};
 
-using LayerOptions = std::variant<std::monostate, ReadAheadOptions, BlockCacheOptions, BackgroundLayerOptions,
-                                  MMapOptions, BytesOptions, FirstChunkOptions, AllBytesLayerOptions, PartsOptions,
-                                  GcsfsPrefetcherOptions, LinuxReadaheadOptions, ConcurrentFetcherOptions>;
+using LayerOptions =
+    std::variant<std::monostate, ReadAheadOptions, BlockCacheOptions, BackgroundLayerOptions, MMapOptions, BytesOptions,
+                 FirstChunkOptions, AllBytesLayerOptions, PartsOptions, GcsfsPrefetcherOptions, LinuxReadaheadOptions,
+                 ConcurrentFetcherOptions, GcsfuseReaderOptions>;
 
 Result<ConcurrentFetcherOptions> ParseConcurrentOptions(Params& params) {
   ConcurrentFetcherOptions options;
@@ -124,6 +126,7 @@ Result<LayerOptions> ParseLayerOptions(const LayerSpec& layer) {
   if (layer.name == "gcsfs-v795") return wrap(ParseGcsfsPrefetcherOptions(GcsfsVariant::kV795, params));
   if (layer.name == "gcsfs-adaptive") return wrap(ParseGcsfsPrefetcherOptions(GcsfsVariant::kMain, params));
   if (layer.name == "linux-readahead") return wrap(ParseLinuxReadaheadOptions(params));
+  if (layer.name == "gcsfuse") return wrap(ParseGcsfuseReaderOptions(params));
   if (layer.name == "concurrent") return wrap(ParseConcurrentOptions(params));
   std::string names;
   for (const auto& p : RegisteredPolicies()) names += (names.empty() ? "" : ", ") + p.name;
@@ -256,6 +259,16 @@ const std::vector<PolicyInfo>& RegisteredPolicies() {
         {"io", "128KiB", "bdi io_pages: a read larger than read_ahead may use up to this (FUSE max_pages)"},
         {"fuse_max", "128KiB", "largest request to the layer below (FUSE max_pages x 4KiB); 0: one per run"},
         {"cache", "1GiB", "page cache for the file; least recently used pages are evicted beyond it"}}},
+      {"gcsfuse",
+       "gcsfuse default read path (GoogleCloudPlatform/gcsfuse@7b392927): read_type_classifier.go, "
+       "client_readers/range_reader.go",
+       "seek-counting classifier; one stream per handle: sequential opens sequential_read_size, random bytes per "
+       "seek in whole MiB within [min_read_size, max_read_size]; reused when a read continues it (gaps < "
+       "max_read_size skipped); reads cut into fuse_max pieces",
+       {{"sequential_read_size", "200MiB", "sequential-read-size-mb"},
+        {"max_read_size", "8MiB", "maxReadSize: random/sequential threshold per seek, seek tolerance, skip limit"},
+        {"min_read_size", "1MiB", "minReadSize: smallest random stream"},
+        {"fuse_max", "1MiB", "largest FUSE READ (MaxPages from fuse-max-write-size-kb)"}}},
       {"concurrent",
        "gcsfs _cat_file_concurrent (v795) and concurrency.split_range (gcsfs#926)",
        "bottom layer: splits a request into parts fetched concurrently into one buffer; retries with backoff",
@@ -308,6 +321,8 @@ Result<std::unique_ptr<PolicyStack>> BuildStack(const StackSpec& spec, const Sta
       layer = std::make_unique<FsspecKnownParts>(env.ctx, lower, *p);
     } else if (auto* l = std::get_if<LinuxReadaheadOptions>(&*it)) {
       layer = std::make_unique<LinuxReadahead>(env.ctx, lower, *l);
+    } else if (auto* fu = std::get_if<GcsfuseReaderOptions>(&*it)) {
+      layer = std::make_unique<GcsfuseReader>(env.ctx, lower, *fu);
     } else if (auto* g = std::get_if<GcsfsPrefetcherOptions>(&*it)) {
       layer = std::make_unique<GcsfsPrefetcher>(env.ctx, lower, *g);
     } else {
