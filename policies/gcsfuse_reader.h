@@ -2,7 +2,9 @@
 // classifier shared by a handle's readers, and the GCS range reader that keeps one streaming GET open.
 //
 // Origin: GoogleCloudPlatform/gcsfuse@7b392927 (2026-08-20, v3 tree; research/prefetchers.md section
-// 2a). Functions modelled:
+// 2a): the read manager path that internal/fs/fs.go takes with enable-new-reader (default true). The
+// legacy internal/gcsx/random_reader.go (random only after minSeeksForRandom = 2 seeks) is not modelled.
+// Functions modelled:
 // - internal/gcsx/read_manager/read_manager.go `ReadManager.ReadAt`: EOF and empty reads return before
 //   anything else; `GetReadInfo` before the read, `RecordRead` after a successful one. The handle's
 //   classifier is created on the first read with InitialOffset = that read's offset

@@ -250,6 +250,21 @@ TEST_CASE("gcsfuse: cancel completes the read as cancelled and cancels the reque
   CHECK(h.reader.sequential());
 }
 
+TEST_CASE("gcsfuse: destroyed with a request in flight - the request is cancelled, no callback runs",
+          "[policies][gcsfuse]") {
+  sim::SimScheduler scheduler;
+  NullEventSink events;
+  testing::LoggingSource lower(&scheduler, 64 * kMiB, kMillisecond);
+  bool called = false;
+  {
+    GcsfuseReader reader(LayerContext{&scheduler, &events, 0}, &lower, {});
+    reader.Read({0, kMiB}, [&](Result<Slices>&&) { called = true; });
+  }
+  scheduler.Run();
+  CHECK(!called);
+  CHECK(lower.cancelled == 1);
+}
+
 TEST_CASE("gcsfuse: smaller FUSE READs do not change the requests of a stream", "[policies][gcsfuse]") {
   GcsfuseReaderOptions o;
   o.fuse_max = 128 * kKiB;
