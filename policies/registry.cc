@@ -14,6 +14,7 @@
 #include "policies/fsspec_parts.h"
 #include "policies/fsspec_readahead.h"
 #include "policies/gcsfs_prefetcher.h"
+#include "policies/gcsfuse_reader.h"
 #include "policies/linux_readahead.h"
 #include "policies/mountpoint_prefetcher.h"
 #include "policies/oracle.h"
@@ -83,10 +84,10 @@ struct GcsfsConcurrentOptions {
   SplitRule rule = SplitRule::kMain;
 };
 
-using LayerOptions =
-    std::variant<std::monostate, ReadAheadOptions, BlockCacheOptions, BackgroundLayerOptions, MMapOptions, BytesOptions,
-                 FirstChunkOptions, AllBytesLayerOptions, PartsOptions, GcsfsPrefetcherOptions, LinuxReadaheadOptions,
-                 GcsfsConcurrentOptions, OracleOptions, MountpointOptions, ConcurrentFetcherOptions>;
+using LayerOptions = std::variant<std::monostate, ReadAheadOptions, BlockCacheOptions, BackgroundLayerOptions,
+                                  MMapOptions, BytesOptions, FirstChunkOptions, AllBytesLayerOptions, PartsOptions,
+                                  GcsfsPrefetcherOptions, LinuxReadaheadOptions, GcsfsConcurrentOptions, OracleOptions,
+                                  MountpointOptions, GcsfuseReaderOptions, ConcurrentFetcherOptions>;
 
 Result<GcsfsConcurrentOptions> ParseGcsfsConcurrentOptions(Params& params) {
   GcsfsConcurrentOptions options;
@@ -150,6 +151,7 @@ Result<LayerOptions> ParseLayerOptions(const LayerSpec& layer) {
   if (layer.name == "oracle") return wrap(ParseOracleOptions(params));
   if (layer.name == "gcsfs-concurrent") return wrap(ParseGcsfsConcurrentOptions(params));
   if (layer.name == "mountpoint-s3") return wrap(ParseMountpointOptions(params));
+  if (layer.name == "gcsfuse") return wrap(ParseGcsfuseReaderOptions(params));
   if (layer.name == "concurrent") return wrap(ParseConcurrentOptions(params));
   std::string names;
   for (const auto& p : RegisteredPolicies()) names += (names.empty() ? "" : ", ") + p.name;
@@ -307,6 +309,16 @@ const std::vector<PolicyInfo>& RegisteredPolicies() {
         {"forward_seek", "16MiB", "max_forward_seek_wait_distance beyond the data already arrived"},
         {"backward_seek", "1MiB", "max_backward_seek_distance (bytes kept behind the cursor)"},
         {"max_parts", "100", "CRT part GETs in flight (4 x 25 connections at 10 Gbps)"}}},
+      {"gcsfuse",
+       "gcsfuse default read path (GoogleCloudPlatform/gcsfuse@7b392927): read_type_classifier.go, "
+       "client_readers/range_reader.go",
+       "seek-counting classifier; one stream per handle: sequential opens sequential_read_size, random bytes per "
+       "seek in whole MiB within [min_read_size, max_read_size]; reused when a read continues it (gaps < "
+       "max_read_size skipped); reads cut into fuse_max pieces",
+       {{"sequential_read_size", "200MiB", "sequential-read-size-mb"},
+        {"max_read_size", "8MiB", "maxReadSize: random/sequential threshold per seek, seek tolerance, skip limit"},
+        {"min_read_size", "1MiB", "minReadSize: smallest random stream"},
+        {"fuse_max", "1MiB", "largest FUSE READ (MaxPages from fuse-max-write-size-kb)"}}},
       {"gcsfs-concurrent",
        "gcsfs GCSFile without cache or prefetcher: _cat_file_concurrent (PR #795, 5596df92) / split_range (#926)",
        "every read one request, split into concurrent parts by the fetcher (v795: exactly `concurrency` parts from "
@@ -378,6 +390,8 @@ Result<std::unique_ptr<PolicyStack>> BuildStack(const StackSpec& spec, const Sta
       layer = std::make_unique<Oracle>(env.ctx, lower, *o, env.future_reads);
     } else if (auto* mp = std::get_if<MountpointOptions>(&*it)) {
       layer = std::make_unique<MountpointPrefetcher>(env.ctx, lower, *mp);
+    } else if (auto* fu = std::get_if<GcsfuseReaderOptions>(&*it)) {
+      layer = std::make_unique<GcsfuseReader>(env.ctx, lower, *fu);
     } else if (auto* g = std::get_if<GcsfsPrefetcherOptions>(&*it)) {
       layer = std::make_unique<GcsfsPrefetcher>(env.ctx, lower, *g);
     } else {

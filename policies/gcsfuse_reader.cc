@@ -1,0 +1,198 @@
+#include "policies/gcsfuse_reader.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+namespace pflab::policies {
+namespace {
+
+constexpr std::uint64_t kMiB = 1ull << 20;  // read_type_classifier.go MB
+
+}  // namespace
+
+Result<GcsfuseReaderOptions> ParseGcsfuseReaderOptions(Params& params) {
+  GcsfuseReaderOptions o;
+  for (auto [key, field] :
+       {std::pair{"sequential_read_size", &o.sequential_read_size}, std::pair{"max_read_size", &o.max_read_size},
+        std::pair{"min_read_size", &o.min_read_size}, std::pair{"fuse_max", &o.fuse_max}}) {
+    auto value = params.TakeSize(key, *field);
+    if (!value) return value.error();
+    *field = *value;
+  }
+  if (auto status = params.Finish(); !status) return status.error();
+  // cfg/params.yaml: "ChunkSize less than 1MB is not supported".
+  if (o.sequential_read_size < kMiB) return InvalidArgument("gcsfuse: sequential_read_size must be at least 1MiB");
+  if (o.min_read_size == 0 || o.min_read_size > o.max_read_size) {
+    return InvalidArgument("gcsfuse: need 0 < min_read_size <= max_read_size");
+  }
+  if (o.fuse_max == 0) return InvalidArgument("gcsfuse: fuse_max must be positive");
+  return o;
+}
+
+GcsfuseReader::GcsfuseReader(LayerContext ctx, Source* lower, GcsfuseReaderOptions options)
+    : PolicyLayer(ctx, lower), options_(options) {}
+
+GcsfuseReader::~GcsfuseReader() {
+  *alive_ = false;
+  if (lower_id_ != 0) lower_->Cancel(lower_id_);
+}
+
+ReadId GcsfuseReader::Read(ByteRange range, ReadCallback done) {
+  const ReadId id = next_id_++;
+  // ReadManager.ReadAt: a read at or past EOF, or an empty one, returns before the classifier sees it.
+  range.end = std::min(range.end, lower_->size());
+  if (range.empty()) {
+    CompleteLater(std::move(done), Slices{});
+    return id;
+  }
+  current_ = id;
+  range_ = range;
+  pos_ = range.begin;
+  out_.clear();
+  done_ = std::move(done);
+  Issue();
+  return id;
+}
+
+void GcsfuseReader::Cancel(ReadId id) {
+  if (id != current_ || current_ == 0) return;
+  if (lower_id_ != 0) lower_->Cancel(lower_id_);
+  lower_id_ = 0;
+  ++request_seq_;  // its late callback is ignored
+  state_ = fail_state_;
+  current_ = 0;
+  out_.clear();
+  CompleteLater(std::move(done_), Cancelled("read cancelled"));
+}
+
+void GcsfuseReader::GetReadInfo(std::uint64_t offset) {
+  State& s = state_;
+  // isSeekNeeded
+  bool seek = false;
+  if (s.expected_offset != 0) {
+    seek = s.sequential ? offset < s.expected_offset || offset > s.expected_offset + options_.max_read_size
+                        : offset != s.expected_offset;
+  }
+  if (seek) ++s.seeks;
+  const std::uint64_t average = s.seeks > 0 ? s.total_read / s.seeks : s.total_read;  // avgReadBytes
+  s.sequential = average >= options_.max_read_size || (s.seeks == 0 && s.initial_offset == 0);
+}
+
+std::uint64_t GcsfuseReader::PrefetchWindow() {
+  State& s = state_;
+  if (s.seeks > 0 || s.initial_offset > 0) {
+    const std::uint64_t average = s.seeks > 0 ? s.total_read / s.seeks : s.total_read;
+    if (average < options_.max_read_size) {
+      const std::uint64_t rounded = (average + kMiB - 1) / kMiB * kMiB;
+      s.sequential = false;
+      return std::clamp(rounded, options_.min_read_size, options_.max_read_size);
+    }
+  }
+  s.sequential = true;
+  return options_.sequential_read_size;
+}
+
+GcsfuseReader::Piece GcsfuseReader::Step(std::uint64_t begin, std::uint64_t end, State& on_fail) {
+  State& s = state_;
+  if (!s.started) {  // NewReadManager(..., InitialOffset: req.Offset)
+    s.started = true;
+    s.initial_offset = begin;
+  }
+  GetReadInfo(begin);
+  // GCSReader.read -> getEndOffset: where a new stream would end.
+  const std::uint64_t stream_end = std::min(begin + PrefetchWindow(), lower_->size());
+
+  Piece piece;
+  if (s.stream_open) {  // RangeReader.readFromExistingReader
+    const std::uint64_t at = s.stream_pos;
+    // skipBytes: read and discard a gap of less than maxReadSize.
+    if (s.stream_pos < begin && begin - s.stream_pos < options_.max_read_size) {
+      s.stream_pos = std::min(begin, s.stream_limit);
+    }
+    // invalidateReaderIfMisalignedOrTooSmall
+    if (s.stream_pos != begin || end > s.stream_limit) {
+      s.stream_open = false;
+    } else {
+      piece = Piece{s.stream_id, at, end};
+    }
+  }
+  if (!s.stream_open) {  // readFromRangeReader -> startRead(offset, EndOffset)
+    s.stream_open = true;
+    s.stream_id = ++s.streams_opened;
+    s.stream_pos = begin;
+    s.stream_limit = std::max(stream_end, end);  // gcsfuse: stream_end, and a short read past it
+    piece = Piece{s.stream_id, begin, end};
+  }
+  s.stream_pos = end;
+  if (s.stream_pos == s.stream_limit) s.stream_open = false;  // "Are we finished with this reader now?"
+
+  on_fail = s;
+  on_fail.stream_open = false;
+  // ReadTypeClassifier.RecordRead, after a successful read.
+  s.total_read += end - begin;
+  s.expected_offset = end;
+  return piece;
+}
+
+void GcsfuseReader::Issue() {
+  // Pieces of this read that the same stream serves back to back become one request.
+  Piece request;
+  bool have = false;
+  for (std::uint64_t begin = pos_; begin < range_.end;) {
+    const std::uint64_t end = std::min(range_.end, begin + options_.fuse_max);
+    const State before = state_;
+    State on_fail;
+    const Piece piece = Step(begin, end, on_fail);
+    if (!have) {
+      request = piece;
+      fail_state_ = on_fail;
+      have = true;
+    } else if (piece.stream == request.stream && piece.fetch_begin == request.end) {
+      request.end = piece.end;
+    } else {
+      state_ = before;  // this piece goes in the next request
+      break;
+    }
+    begin = end;
+  }
+  fetch_begin_ = request.fetch_begin;
+  fetch_end_ = request.end;
+  const std::uint64_t seq = ++request_seq_;
+  lower_id_ = FetchBelow({fetch_begin_, fetch_end_}, 0,
+                         [this, seq](Result<Slices>&& result) { OnFetched(seq, std::move(result)); });
+}
+
+void GcsfuseReader::OnFetched(std::uint64_t seq, Result<Slices>&& result) {
+  if (seq != request_seq_ || current_ == 0) return;  // a cancelled read's request
+  lower_id_ = 0;
+  if (!result.ok()) {
+    state_ = fail_state_;
+    Finish(std::move(result));
+    return;
+  }
+  if (TotalLength(*result) != fetch_end_ - fetch_begin_) {
+    state_ = fail_state_;
+    Finish(Internal("gcsfuse: the layer below returned " + std::to_string(TotalLength(*result)) + " bytes for " +
+                    std::to_string(fetch_end_ - fetch_begin_)));
+    return;
+  }
+  for (Slice& s : SubSlices(*result, pos_ - fetch_begin_, fetch_end_ - pos_)) out_.push_back(std::move(s));
+  pos_ = fetch_end_;
+  if (pos_ < range_.end) {
+    Issue();
+    return;
+  }
+  Finish(std::move(out_));
+}
+
+void GcsfuseReader::Finish(Result<Slices>&& result) {
+  // Runs from the lower callback, already on the scheduler.
+  current_ = 0;
+  ReadCallback done = std::move(done_);
+  Result<Slices> r = std::move(result);
+  out_.clear();
+  done(std::move(r));
+}
+
+}  // namespace pflab::policies
