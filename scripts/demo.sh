@@ -11,7 +11,7 @@ for p in "${patterns[@]}"; do
   "$pflab" gen "$p" -o "$out/traces/$p.jsonl"
   traces+=("$out/traces/$p.jsonl")
 done
-POLICIES=${POLICIES:-'none,oracle,fsspec-readahead,fsspec-blockcache,fsspec-mmap,fsspec-bytes,fsspec-first,fsspec-all,fsspec-background,gcsfs-v795,gcsfs-v795(concurrency=4),gcsfs-adaptive,linux-readahead,fsspec-readahead > gcsfs-v795,fsspec-blockcache > gcsfs-adaptive'}
+POLICIES=${POLICIES:-'none,oracle,fsspec-readahead,fsspec-blockcache,fsspec-mmap,fsspec-bytes,fsspec-first,fsspec-all,fsspec-background,gcsfs-v795,gcsfs-v795(concurrency=4),gcsfs-adaptive,gcsfs-concurrent,linux-readahead,mountpoint-s3,gcsfuse,fsspec-readahead > gcsfs-v795,fsspec-blockcache > gcsfs-adaptive'}
 "$pflab" compare "${traces[@]}" \
   --policies "$POLICIES" \
   --profile gcs-regional --seed 1 --json "$out/demo.json" --md "$out/demo.md"
