@@ -93,9 +93,22 @@ void BM_SchedulerHold(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 
-const char* const kPolicies[] = {"none",           "fsspec-readahead",
-                                 "gcsfs-v795",     "gcsfs-v795(concurrency=4)",
-                                 "gcsfs-adaptive", "fsspec-readahead > gcsfs-v795", "linux-readahead"};
+const char* const kPolicies[] = {"none",
+                                 "fsspec-readahead",
+                                 "gcsfs-v795",
+                                 "gcsfs-v795(concurrency=4)",
+                                 "gcsfs-adaptive",
+                                 "fsspec-readahead > gcsfs-v795",
+                                 "linux-readahead",
+                                 "fsspec-blockcache",
+                                 "fsspec-mmap",
+                                 "fsspec-bytes",
+                                 "fsspec-first",
+                                 "fsspec-background",
+                                 "gcsfs-concurrent",
+                                 "mountpoint-s3",
+                                 "gcsfuse",
+                                 "oracle"};
 
 int RegisterAll() {
   for (bool random : {false, true}) {
