@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "engine/concurrent_fetcher.h"
@@ -280,6 +281,35 @@ TEST_CASE("engine over fake gcs: byte verification catches a byte corrupted in a
   CHECK(result.error().code == ErrorCode::kDataLoss);
   // The first read is [0, 256 KiB): the server flips its middle byte.
   CHECK(result.error().message.find("byte 131072 of") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace pflab
+
+namespace pflab {
+namespace {
+
+std::size_t CountEntries(const char* dir) {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++n;
+  return n;
+}
+
+TEST_CASE("engine over fake gcs: a server and a transport leave no socket or thread behind",
+          "[fake_gcs][engine_over_fake]") {
+  const std::size_t fds_before = CountEntries("/proc/self/fd");
+  const std::size_t threads_before = CountEntries("/proc/self/task");
+  for (int round = 0; round < 3; ++round) {
+    fake_gcs::FakeGcsServer server;
+    REQUIRE(server.store().PutSynthetic("bkt", "obj", 4 * kMiB).ok());
+    REQUIRE(server.Start().ok());
+    // A fault that kills a connection mid-body, so dropped connections are exercised too.
+    const FaultRun run = ReadWithFaults(server, "obj", {0, 3 * kMiB}, {"return-broken-stream-after-64K"});
+    REQUIRE(run.result.has_value());
+    CheckBytes(*run.result, "obj", {0, 3 * kMiB});
+  }
+  CHECK(CountEntries("/proc/self/fd") == fds_before);
+  CHECK(CountEntries("/proc/self/task") == threads_before);
 }
 
 }  // namespace
