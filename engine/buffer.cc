@@ -5,6 +5,8 @@
 #include <cassert>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <new>
 
 namespace pflab {
@@ -13,12 +15,58 @@ namespace {
 
 constexpr std::uint64_t kHugePage = 2ull << 20;
 
-// Large payloads are backed by transparent huge pages where the kernel allows them (madvise mode):
-// a fresh 256 MiB buffer otherwise costs 65,536 first-touch page faults, which on a virtual machine
-// took longer than receiving the bytes over loopback.
+std::uint64_t Rounded(std::uint64_t size) {
+  return (size + kHugePage - 1) / kHugePage * kHugePage;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kPool = false;  // the sanitizer must see every use after free
+#else
+constexpr bool kPool = true;
+#endif
+
+// Freed large payloads kept for reuse, up to 1 GiB in all: a fresh buffer costs a first-touch page
+// fault per page, which on a virtual machine took longer than receiving the bytes over loopback.
+struct PayloadPool {
+  static constexpr std::uint64_t kCap = 1ull << 30;
+  std::mutex mutex;
+  std::multimap<std::uint64_t, void*> free;  // by rounded size
+  std::uint64_t bytes = 0;
+
+  ~PayloadPool() {
+    for (auto& [size, p] : free) std::free(p);
+  }
+  void* Take(std::uint64_t rounded) {
+    std::lock_guard lock(mutex);
+    auto it = free.find(rounded);
+    if (it == free.end()) return nullptr;
+    void* p = it->second;
+    free.erase(it);
+    bytes -= rounded;
+    return p;
+  }
+  bool Give(std::uint64_t rounded, void* p) {
+    std::lock_guard lock(mutex);
+    if (bytes + rounded > kCap) return false;
+    free.emplace(rounded, p);
+    bytes += rounded;
+    return true;
+  }
+};
+
+PayloadPool& Pool() {
+  static auto* pool = new PayloadPool;  // never destroyed: chunks may be freed during static teardown
+  return *pool;
+}
+
+// Large payloads are also backed by transparent huge pages where the kernel allows them (madvise
+// mode), so even a fresh one faults once per 2 MiB rather than per 4 KiB.
 std::byte* AllocatePayload(std::uint64_t size) {
   if (size >= kHugePage) {
-    const std::uint64_t rounded = (size + kHugePage - 1) / kHugePage * kHugePage;
+    const std::uint64_t rounded = Rounded(size);
+    if (kPool) {
+      if (void* p = Pool().Take(rounded)) return static_cast<std::byte*>(p);
+    }
     if (void* p = std::aligned_alloc(kHugePage, rounded)) {
       ::madvise(p, rounded, MADV_HUGEPAGE);  // advice only: failure leaves ordinary pages
       return static_cast<std::byte*>(p);
@@ -33,6 +81,7 @@ std::byte* AllocatePayload(std::uint64_t size) {
 }  // namespace
 
 void Chunk::FreePayload::operator()(std::byte* p) const {
+  if (kPool && size >= kHugePage && Pool().Give(Rounded(size), p)) return;
   std::free(p);
 }
 
@@ -41,7 +90,7 @@ std::shared_ptr<Chunk> Chunk::Make(std::uint64_t size, bool with_payload, Memory
 }
 
 Chunk::Chunk(Passkey, std::uint64_t size, bool with_payload, MemoryAccount* account)
-    : size_(size), data_(with_payload ? AllocatePayload(size) : nullptr), account_(account) {
+    : size_(size), data_(with_payload ? AllocatePayload(size) : nullptr, FreePayload{size}), account_(account) {
   if (account_) account_->Allocate(size_);
 }
 

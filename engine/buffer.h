@@ -78,6 +78,7 @@ class Chunk {
  private:
   std::uint64_t size_;
   struct FreePayload {
+    std::uint64_t size = 0;
     void operator()(std::byte* p) const;
   };
   std::unique_ptr<std::byte[], FreePayload> data_;
