@@ -206,7 +206,8 @@ TEST_CASE("cli: compare --transport fake runs the real engine against an in-proc
   const std::string json = (dir / "r.json").string();
   auto cmp = Pflab("compare " + trace_path +
                        " --policies 'gcsfs-adaptive,fsspec-readahead' --transport fake --profile local-fast "
-                       "--verify-bytes --json " + json,
+                       "--verify-bytes --json " +
+                       json,
                    dir);
   INFO(cmp.err);
   REQUIRE(cmp.exit_code == 0);
@@ -229,8 +230,8 @@ TEST_CASE("cli: serve prints its URL first, serves synthetic objects, and stops 
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, out[1], 1);
   posix_spawn_file_actions_addclose(&actions, out[0]);
-  std::vector<std::string> args = {cli, "serve", "--port", "0", "--synthetic", "bkt/dir/obj=3MiB", "--synthetic",
-                                   "other/x=10"};
+  std::vector<std::string> args = {cli,           "serve",     "--port", "0", "--synthetic", "bkt/dir/obj=3MiB",
+                                   "--synthetic", "other/x=10"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -251,8 +252,7 @@ TEST_CASE("cli: serve prints its URL first, serves synthetic objects, and stops 
   REQUIRE(r);
   CHECK(r->status == 206);
   std::string expected(100, '\0');
-  pflab::FillSynthetic(pflab::ObjectSeed("bkt", "dir/obj", 1), 100, reinterpret_cast<std::byte*>(expected.data()),
-                       100);
+  pflab::FillSynthetic(pflab::ObjectSeed("bkt", "dir/obj", 1), 100, reinterpret_cast<std::byte*>(expected.data()), 100);
   CHECK(r->body == expected);
   auto meta = client.Get("/storage/v1/b/other/o/x");
   REQUIRE(meta);
