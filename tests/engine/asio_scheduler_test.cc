@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -135,6 +137,31 @@ TEST_CASE("asio scheduler: other threads hand work over with PostFromAnyThread",
   CHECK(posted == 100);
   CHECK(ran == 100);
   CHECK(all_on_engine_thread);
+}
+
+TEST_CASE("asio scheduler: a task that keeps posting for now runs in batches and cannot starve other threads",
+          "[engine][asio]") {
+  AsioScheduler s;
+  std::atomic<bool> stop{false};
+  std::uint64_t spins = 0;
+  // Reposts itself for "now" until a handler from another thread says stop: if one wakeup ran every
+  // task due by the time it looked (unbounded), the handler would never get a turn and this would hang.
+  std::function<void()> spin = [&] {
+    ++spins;
+    if (!stop) s.Post(spin);
+  };
+  s.Post(spin);
+  std::thread other([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    s.PostFromAnyThread([&] { stop = true; });
+    // Were the handler starved, end the run after 5 s so the test fails instead of hanging.
+    for (int i = 0; i < 5000 && !stop; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (!stop) s.Stop();
+  });
+  s.Run();
+  other.join();
+  CHECK(stop);
+  CHECK(spins > 256);  // it ran many batches while waiting
 }
 
 }  // namespace
