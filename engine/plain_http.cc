@@ -146,47 +146,22 @@ std::string PlainHttpConnection::Get(const std::string& target,
       return "";
     }
     // With a Content-Length (all GCS media responses), the body is read straight off the socket in
-    // large pieces; the parser, which reads 64 KiB at most and copies, handles the rest (chunked).
+    // large pieces: into `direct` when it is the expected 206, else through `body_buffer` to on_body.
+    // The parser, which reads 64 KiB at most and copies, handles the rest (chunked bodies).
     if (const auto length = parser.content_length(); length && !parser.get().chunked() && !parser.is_done()) {
+      const bool into_direct = direct != nullptr && on_direct && head.status == 206 && *length == direct_size;
       std::uint64_t remaining = *length;
-      if (direct != nullptr && on_direct && head.status == 206 && *length == direct_size) {
-        std::size_t filled = std::min<std::size_t>(c.buffer.size(), direct_size);
-        if (filled > 0) {
-          std::memcpy(direct, c.buffer.data().data(), filled);
-          c.buffer.consume(filled);
-          if (!on_direct(filled)) {
-            c.Drop();
-            return "";
-          }
-        }
-        while (filled < direct_size) {
-          std::size_t got = 0;
-          c.stream.expires_after(c.read_timeout);
-          ec = c.RunOne([&](auto handler) {
-            c.stream.async_read_some(
-                asio::buffer(direct + filled, std::min<std::size_t>(direct_size - filled, 8 << 20)),
-                [handler, &got](beast::error_code e, std::size_t n) mutable {
-                  got = n;
-                  handler(e, n);
-                });
-          });
-          filled += got;
-          if (got > 0 && !on_direct(got)) {
-            c.Drop();
-            return "";
-          }
-          if (ec) {
-            c.Drop();
-            if (ec == beast::error::timeout) return "the body stalled past the read timeout";
-            return "the connection closed before the body was complete (" + ec.message() + ")";
-          }
-        }
-        if (!keep_alive) c.Drop();
-        return "";
-      }
+      std::size_t filled = 0;  // bytes written into `direct`
+      // Hands `n` bytes at `data` over; false when the caller abandons the response.
+      auto deliver = [&](const char* data, std::size_t n) {
+        if (!into_direct) return on_body(data, n);
+        if (data != direct + filled) std::memcpy(direct + filled, data, n);
+        filled += n;
+        return on_direct(n);
+      };
       const std::size_t buffered = static_cast<std::size_t>(std::min<std::uint64_t>(c.buffer.size(), remaining));
       if (buffered > 0) {
-        const bool more = on_body(static_cast<const char*>(c.buffer.data().data()), buffered);
+        const bool more = deliver(static_cast<const char*>(c.buffer.data().data()), buffered);
         c.buffer.consume(buffered);
         remaining -= buffered;
         if (!more) {
@@ -195,17 +170,19 @@ std::string PlainHttpConnection::Get(const std::string& target,
         }
       }
       while (remaining > 0) {
-        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(c.body_buffer.size(), remaining));
+        char* dest = into_direct ? direct + filled : c.body_buffer.data();
+        const std::size_t room = into_direct ? std::size_t{8} << 20 : c.body_buffer.size();
+        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(room, remaining));
         std::size_t got = 0;
         c.stream.expires_after(c.read_timeout);
         ec = c.RunOne([&](auto handler) {
-          c.stream.async_read_some(asio::buffer(c.body_buffer.data(), want),
+          c.stream.async_read_some(asio::buffer(dest, want),
                                    [handler, &got](beast::error_code e, std::size_t n) mutable {
                                      got = n;
                                      handler(e, n);
                                    });
         });
-        if (got > 0 && !on_body(c.body_buffer.data(), got)) {
+        if (got > 0 && !deliver(dest, got)) {
           c.Drop();
           return "";
         }

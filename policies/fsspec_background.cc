@@ -129,12 +129,7 @@ void FsspecBackground::OnBackground(Result<Slices>&& result) {
 void FsspecBackground::Complete(Result<Slices> result) {
   pending_id_ = 0;
   collected_.clear();
-  ReadCallback done = std::move(done_);
-  if (in_read_call_) {
-    CompleteLater(std::move(done), std::move(result));
-  } else {
-    done(std::move(result));
-  }
+  Deliver(std::move(done_), std::move(result), in_read_call_);
 }
 
 void FsspecBackground::Cancel(ReadId id) {

@@ -70,12 +70,7 @@ void FsspecBlockCache::Step() {
 void FsspecBlockCache::Complete(Result<Slices> result) {
   pending_id_ = 0;
   collected_.clear();
-  ReadCallback done = std::move(done_);
-  if (in_read_call_) {
-    CompleteLater(std::move(done), std::move(result));
-  } else {
-    done(std::move(result));
-  }
+  Deliver(std::move(done_), std::move(result), in_read_call_);
 }
 
 void FsspecBlockCache::Cancel(ReadId id) {

@@ -89,12 +89,7 @@ void FsspecMMap::Step() {
 
 void FsspecMMap::Complete(Result<Slices> result) {
   pending_id_ = 0;
-  ReadCallback done = std::move(done_);
-  if (in_read_call_) {
-    CompleteLater(std::move(done), std::move(result));
-  } else {
-    done(std::move(result));
-  }
+  Deliver(std::move(done_), std::move(result), in_read_call_);
 }
 
 void FsspecMMap::Cancel(ReadId id) {

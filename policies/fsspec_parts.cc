@@ -138,12 +138,7 @@ Result<Slices> FsspecKnownParts::Serve(ByteRange range) {
 
 void FsspecKnownParts::Complete(Result<Slices> result) {
   pending_id_ = 0;
-  ReadCallback done = std::move(done_);
-  if (in_read_call_) {
-    CompleteLater(std::move(done), std::move(result));
-  } else {
-    done(std::move(result));
-  }
+  Deliver(std::move(done_), std::move(result), in_read_call_);
 }
 
 void FsspecKnownParts::Cancel(ReadId id) {

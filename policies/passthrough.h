@@ -38,6 +38,15 @@ class PolicyLayer : public Source {
   void OnFetchedBelow(ByteRange range, const Result<Slices>& result);
   /// Completes a read on the scheduler (never inline, per the Source contract).
   void CompleteLater(ReadCallback done, Result<Slices> result);
+  /// Completes a read now, or through the scheduler when still inside this layer's Read() (the
+  /// Source contract forbids running `done` from inside Read()).
+  void Deliver(ReadCallback done, Result<Slices> result, bool inside_read) {
+    if (inside_read) {
+      CompleteLater(std::move(done), std::move(result));
+    } else {
+      done(std::move(result));
+    }
+  }
 
   LayerContext ctx_;
   Source* lower_;
