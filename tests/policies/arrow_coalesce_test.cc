@@ -308,6 +308,8 @@ std::uint64_t EagerRequests(const traces::Trace& t) {
 TEST_CASE("arrow: simulated replay of hints: eager coalesced fetches, every byte right, faster than none",
           "[arrow][replay]") {
   traces::GeneratorParams params;
+  params.object_size = 64 * kMiB;
+  params.read_size = 512 * kKiB;
   params.seed = 4;  // columns 3 and 6: two entries per row group (seed 1 picks adjacent 6 and 7)
   auto trace = traces::Generate("parquet-hinted", params);
   REQUIRE(trace.ok());
