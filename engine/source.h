@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 
 #include "engine/buffer.h"
 #include "engine/byte_range.h"
@@ -40,6 +41,11 @@ class Source {
     return Read(range, std::move(done));
   }
   virtual void Cancel(ReadId id) = 0;
+  /// The application announces ranges it will read later (Arrow's ReadRangeCache::Cache, as Parquet's
+  /// pre_buffer calls it). Only a layer that plans with them acts on them; policy layers pass them to
+  /// the layer below (PolicyLayer), and the fetcher at the bottom ignores them, so a stack without such
+  /// a layer reads exactly as it would without hints.
+  virtual void Hint(std::span<const ByteRange> ranges) { (void)ranges; }
   virtual std::uint64_t size() const = 0;
   /// The layer name used in events, e.g. "gcsfs-v795".
   virtual const char* name() const = 0;

@@ -18,6 +18,8 @@ class PolicyLayer : public Source {
   PolicyLayer(LayerContext ctx, Source* lower) : ctx_(ctx), lower_(lower), alive_(AliveFlag::Make()) {}
   ~PolicyLayer() override { *alive_ = false; }
   std::uint64_t size() const override { return lower_->size(); }
+  /// Hints go to the layer below unless a policy uses them.
+  void Hint(std::span<const ByteRange> ranges) override { lower_->Hint(ranges); }
 
  protected:
   /// Asks the lower layer for `range`, emitting fetch_start now and fetch_end/fail/cancel on completion.

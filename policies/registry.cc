@@ -5,6 +5,7 @@
 #include <variant>
 
 #include "engine/units.h"
+#include "policies/arrow_coalesce.h"
 #include "policies/fsspec_all.h"
 #include "policies/fsspec_background.h"
 #include "policies/fsspec_blockcache.h"
@@ -84,10 +85,11 @@ struct GcsfsConcurrentOptions {
   SplitRule rule = SplitRule::kMain;
 };
 
-using LayerOptions = std::variant<std::monostate, ReadAheadOptions, BlockCacheOptions, BackgroundLayerOptions,
-                                  MMapOptions, BytesOptions, FirstChunkOptions, AllBytesLayerOptions, PartsOptions,
-                                  GcsfsPrefetcherOptions, LinuxReadaheadOptions, GcsfsConcurrentOptions, OracleOptions,
-                                  MountpointOptions, GcsfuseReaderOptions, ConcurrentFetcherOptions>;
+using LayerOptions =
+    std::variant<std::monostate, ReadAheadOptions, BlockCacheOptions, BackgroundLayerOptions, MMapOptions, BytesOptions,
+                 FirstChunkOptions, AllBytesLayerOptions, PartsOptions, GcsfsPrefetcherOptions, LinuxReadaheadOptions,
+                 GcsfsConcurrentOptions, OracleOptions, MountpointOptions, GcsfuseReaderOptions, ArrowCoalesceOptions,
+                 ConcurrentFetcherOptions>;
 
 Result<GcsfsConcurrentOptions> ParseGcsfsConcurrentOptions(Params& params) {
   GcsfsConcurrentOptions options;
@@ -152,6 +154,7 @@ Result<LayerOptions> ParseLayerOptions(const LayerSpec& layer) {
   if (layer.name == "gcsfs-concurrent") return wrap(ParseGcsfsConcurrentOptions(params));
   if (layer.name == "mountpoint-s3") return wrap(ParseMountpointOptions(params));
   if (layer.name == "gcsfuse") return wrap(ParseGcsfuseReaderOptions(params));
+  if (layer.name == "arrow-coalesce") return wrap(ParseArrowCoalesceOptions(params));
   if (layer.name == "concurrent") return wrap(ParseConcurrentOptions(params));
   std::string names;
   for (const auto& p : RegisteredPolicies()) names += (names.empty() ? "" : ", ") + p.name;
@@ -196,6 +199,7 @@ Result<std::vector<LayerOptions>> ParseAll(const StackSpec& spec) {
     const char* several = std::holds_alternative<LinuxReadaheadOptions>(all[i])    ? "linux-readahead"
                           : std::holds_alternative<BackgroundLayerOptions>(all[i]) ? "fsspec-background"
                           : std::holds_alternative<MountpointOptions>(all[i])      ? "mountpoint-s3"
+                          : std::holds_alternative<ArrowCoalesceOptions>(all[i])   ? "arrow-coalesce"
                                                                                    : nullptr;
     if (several && !std::holds_alternative<ConcurrentFetcherOptions>(all[i + 1])) {
       return InvalidArgument("in '" + spec.text + "': " + several +
@@ -325,6 +329,19 @@ const std::vector<PolicyInfo>& RegisteredPolicies() {
        "5 MiB; main: min(concurrency, size/5MiB))",
        {{"concurrency", "4", "parts per read (DEFAULT_CONCURRENCY since gcsfs#992; 1 in v795, 4 recommended)"},
         {"rule", "main", "split rule: v795 or main"}}},
+      {"arrow-coalesce",
+       "Apache Arrow ReadRangeCache (apache/arrow@515410b2, cpp/src/arrow/io/caching.cc, interfaces.cc "
+       "CoalesceReadRanges) as Parquet's pre_buffer uses it (cpp/src/parquet/file_reader.cc)",
+       "a trace hint's ranges coalesced (holes <= hole_size_limit merged, merged span <= range_size_limit, never "
+       "split) into entries fetched on hint (lazy=false) or on first read; reads inside an entry served from it, "
+       "kept until the end; other reads go below, coalesced with reads outstanding at the same instant; must sit "
+       "on the fetcher",
+       {{"hole_size_limit", "8KiB", "ReadRangeCache::kDefaultHoleSizeLimit"},
+        {"range_size_limit", "32MiB", "ReadRangeCache::kDefaultRangeSizeLimit"},
+        {"lazy", "true",
+         "CacheOptions::LazyDefaults() as Parquet's ArrowReaderProperties and IPC use (Defaults(): "
+         "false)"},
+        {"prefetch_limit", "0", "lazy only: entries started after the one a read needed"}}},
       {"oracle",
        "ours: the bound reports compare against (policies/oracle.h says how close to optimal it is)",
        "knows the stream's future reads; fetches their bytes in need order as early as memory allows, holes up to "
@@ -386,6 +403,8 @@ Result<std::unique_ptr<PolicyStack>> BuildStack(const StackSpec& spec, const Sta
       layer = std::make_unique<LinuxReadahead>(env.ctx, lower, *l);
     } else if (auto* gc = std::get_if<GcsfsConcurrentOptions>(&*it)) {
       layer = std::make_unique<GcsfsConcurrent>(env.ctx, lower, gc->concurrency);
+    } else if (auto* ac = std::get_if<ArrowCoalesceOptions>(&*it)) {
+      layer = std::make_unique<ArrowCoalesce>(env.ctx, lower, *ac);
     } else if (auto* o = std::get_if<OracleOptions>(&*it)) {
       layer = std::make_unique<Oracle>(env.ctx, lower, *o, env.future_reads);
     } else if (auto* mp = std::get_if<MountpointOptions>(&*it)) {

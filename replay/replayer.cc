@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <unordered_map>
 
 namespace pflab::replay {
@@ -52,6 +53,10 @@ Replayer::Replayer(const traces::Trace& trace, ThinkTime think, Scheduler* sched
     }
     streams_[it->second].records.push_back(i);
   }
+  for (std::uint32_t i = 0; i < trace_.hints.size(); ++i) {
+    auto it = by_id.find(trace_.hints[i].stream);
+    if (it != by_id.end()) streams_[it->second].hints.push_back(i);
+  }
 }
 
 Replayer::~Replayer() {
@@ -68,18 +73,78 @@ void Replayer::Teardown() {
 }
 
 Status Replayer::Start() {
+  std::size_t hints_placed = 0;
+  for (const auto& stream : streams_) hints_placed += stream.hints.size();
+  if (hints_placed != trace_.hints.size()) {
+    return InvalidArgument("trace " + trace_.name + " has hints for a stream without reads");
+  }
   for (std::size_t s = 0; s < streams_.size(); ++s) {
     Stream& stream = streams_[s];
     stream.handles.resize(trace_.objects.size());
-    const Nanos first = trace_.records[stream.records.front()].t_ns;
-    const Nanos at =
-        think_.mode == ThinkTime::Mode::kZero
-            ? 0
-            : static_cast<Nanos>(std::llround(static_cast<double>(first) *
-                                              (think_.mode == ThinkTime::Mode::kScaled ? think_.factor : 1)));
+    ScheduleHints(s, 0);
+    const Nanos at = Scale(trace_.records[stream.records.front()].t_ns);
     scheduler_->PostAt(at, [this, s] { Issue(s); });
   }
   return OkStatus();
+}
+
+Nanos Replayer::Scale(Nanos recorded) const {
+  if (think_.mode == ThinkTime::Mode::kZero || recorded <= 0) return 0;
+  if (think_.mode == ThinkTime::Mode::kScaled) {
+    return static_cast<Nanos>(std::llround(static_cast<double>(recorded) * think_.factor));
+  }
+  return recorded;
+}
+
+Replayer::Handle* Replayer::HandleFor(Stream& stream, std::uint32_t object, std::optional<Error>* error) {
+  Handle& handle = stream.handles[object];
+  if (!handle.reader) {
+    auto stack = factory_(stream.id, object);
+    if (!stack) {
+      *error = stack.error();
+      return nullptr;
+    }
+    handle.stack = std::move(*stack);
+    handle.reader = std::make_unique<Reader>(LayerContext{scheduler_, events_, stream.id}, handle.stack->top());
+  }
+  return &handle;
+}
+
+void Replayer::DeliverHints(std::size_t stream_index, std::size_t end) {
+  Stream& stream = streams_[stream_index];
+  for (; stream.hints_delivered < end; ++stream.hints_delivered) {
+    const traces::TraceHint& hint = trace_.hints[stream.hints[stream.hints_delivered]];
+    std::optional<Error> error;
+    // A stack that cannot be built fails the stream's next read of the object with the same error.
+    if (Handle* handle = HandleFor(stream, hint.object, &error)) handle->stack->top()->Hint(hint.ranges);
+  }
+}
+
+void Replayer::ScheduleHints(std::size_t stream_index, std::size_t position) {
+  Stream& stream = streams_[stream_index];
+  const bool last = position >= stream.records.size();
+  const std::size_t before = last ? trace_.records.size() : stream.records[position];
+  // Hints are timed from the end of the stream's previous read, or from the trace start.
+  Nanos from = 0;
+  if (position > 0) {
+    const auto& prev = trace_.records[stream.records[position - 1]];
+    from = prev.t_ns + std::max<Nanos>(prev.duration_ns, 0);
+  }
+  const Nanos limit = position == 0 ? Scale(trace_.records[stream.records.front()].t_ns)
+                      : last        ? std::numeric_limits<Nanos>::max()
+                                    : ThinkBefore(stream, position);
+  for (; stream.hints_scheduled < stream.hints.size() &&
+         trace_.hints[stream.hints[stream.hints_scheduled]].before <= before;
+       ++stream.hints_scheduled) {
+    const Nanos delay = std::min(limit, Scale(trace_.hints[stream.hints[stream.hints_scheduled]].t_ns - from));
+    const std::size_t end = stream.hints_scheduled + 1;
+    auto deliver = [this, stream_index, end] { DeliverHints(stream_index, end); };
+    if (position == 0) {
+      scheduler_->PostAt(delay, std::move(deliver));
+    } else {
+      scheduler_->PostAfter(delay, std::move(deliver));
+    }
+  }
 }
 
 Nanos Replayer::ThinkBefore(const Stream& stream, std::size_t position) const {
@@ -98,17 +163,15 @@ void Replayer::Issue(std::size_t stream_index) {
   Stream& stream = streams_[stream_index];
   const std::uint32_t record_index = stream.records[stream.next];
   const traces::TraceRecord& record = trace_.records[record_index];
-  Handle& handle = stream.handles[record.object];
-  if (!handle.reader) {
-    auto stack = factory_(stream.id, record.object);
-    if (!stack) {
-      OnDelivered(stream_index, record_index, stack.error());
-      return;
-    }
-    handle.stack = std::move(*stack);
-    handle.reader = std::make_unique<Reader>(LayerContext{scheduler_, events_, stream.id}, handle.stack->top());
+  // Every hint before this read reaches the stack first, whatever the scheduler's order of ties.
+  DeliverHints(stream_index, stream.hints_scheduled);
+  std::optional<Error> error;
+  Handle* handle = HandleFor(stream, record.object, &error);
+  if (!handle) {
+    OnDelivered(stream_index, record_index, std::move(*error));
+    return;
   }
-  handle.reader->ReadAt(record.offset, record.length, [this, stream_index](Result<Slices>&& result) {
+  handle->reader->ReadAt(record.offset, record.length, [this, stream_index](Result<Slices>&& result) {
     const Stream& s = streams_[stream_index];
     OnDelivered(stream_index, s.records[s.next], std::move(result));
   });
@@ -122,6 +185,7 @@ void Replayer::OnDelivered(std::size_t stream_index, std::uint32_t record_index,
   }
   if (observer_) observer_(trace_.records[record_index], result);
   Stream& stream = streams_[stream_index];
+  ScheduleHints(stream_index, stream.next + 1);
   if (++stream.next >= stream.records.size()) return;
   scheduler_->PostAfter(ThinkBefore(stream, stream.next), [this, stream_index] { Issue(stream_index); });
 }

@@ -5,6 +5,11 @@
 // think time before read i is t[i] - (t[i-1] + dur[i-1]) (dur taken as 0 when unknown), floored at 0,
 // so a faster policy finishes sooner instead of replaying the recorded timestamps open-loop. Every
 // (stream, object) pair gets its own stack, as every open file handle has its own cache.
+//
+// A hint line is delivered to its (stream, object) stack (Source::Hint) at its place among the stream's
+// reads: after the read before it completes plus its recorded distance from that read's end (scaled
+// like think time and at most the think time before the next read), and in any case before the next
+// read is issued. Hints before a stream's first read are delivered at their own (scaled) time.
 #pragma once
 
 #include <cstdint>
@@ -62,10 +67,21 @@ class Replayer {
     std::uint32_t id = 0;
     std::vector<std::uint32_t> records;  // indices into the trace, in order
     std::size_t next = 0;
+    std::vector<std::uint32_t> hints;  // indices into trace.hints, in order
+    std::size_t hints_delivered = 0;
+    std::size_t hints_scheduled = 0;
     std::vector<Handle> handles;  // by object index, built on first use
   };
 
   void Issue(std::size_t stream_index);
+  // The stack of (stream, object), built on first use; nullptr when building failed (reported by `error`).
+  Handle* HandleFor(Stream& stream, std::uint32_t object, std::optional<Error>* error);
+  // Delivers the stream's hints up to position `end` of Stream::hints that are not delivered yet.
+  void DeliverHints(std::size_t stream_index, std::size_t end);
+  // Schedules the stream's hints that come before its read at `position` (all remaining ones when
+  // `position` is past the last read), timed from the end of the read before it (or the trace start).
+  void ScheduleHints(std::size_t stream_index, std::size_t position);
+  Nanos Scale(Nanos recorded) const;
   void OnDelivered(std::size_t stream_index, std::uint32_t record_index, Result<Slices>&& result);
   Nanos ThinkBefore(const Stream& stream, std::size_t position) const;
 

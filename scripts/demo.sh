@@ -5,13 +5,13 @@ set -euo pipefail
 pflab=${PFLAB:-build/pflab}
 out=${OUT:-out}
 mkdir -p "$out/traces"
-patterns=(sequential random backtrack visits-home strided footer-then-columns multi-stream)
+patterns=(sequential random backtrack visits-home strided footer-then-columns parquet-hinted multi-stream)
 traces=()
 for p in "${patterns[@]}"; do
   "$pflab" gen "$p" -o "$out/traces/$p.jsonl"
   traces+=("$out/traces/$p.jsonl")
 done
-POLICIES=${POLICIES:-'none,oracle,fsspec-readahead,fsspec-blockcache,fsspec-mmap,fsspec-bytes,fsspec-first,fsspec-all,fsspec-background,gcsfs-v795,gcsfs-v795(concurrency=4),gcsfs-adaptive,gcsfs-concurrent,linux-readahead,mountpoint-s3,gcsfuse,fsspec-readahead > gcsfs-v795,fsspec-blockcache > gcsfs-adaptive'}
+POLICIES=${POLICIES:-'none,oracle,fsspec-readahead,fsspec-blockcache,fsspec-mmap,fsspec-bytes,fsspec-first,fsspec-all,fsspec-background,gcsfs-v795,gcsfs-v795(concurrency=4),gcsfs-adaptive,gcsfs-concurrent,linux-readahead,mountpoint-s3,gcsfuse,arrow-coalesce,arrow-coalesce(lazy=false),fsspec-readahead > gcsfs-v795,fsspec-blockcache > gcsfs-adaptive'}
 "$pflab" compare "${traces[@]}" \
   --policies "$POLICIES" \
   --profile gcs-regional --seed 1 --json "$out/demo.json" --md "$out/demo.md"

@@ -10,6 +10,8 @@
 // - footer-then-columns: a Parquet-like file of row groups x columns chunks with a footer at the end;
 //   reads the last 8 bytes, the footer before them, then for each row group two columns chosen with
 //   the seed, each column chunk read sequentially in read_size pieces.
+// - parquet-hinted: footer-then-columns, with a hint line announcing each row group's two column
+//   chunks before their reads (Parquet's pre_buffer of one row group).
 // - multi-stream: `streams` sequential readers over consecutive regions of one object, their reads
 //   interleaved round-robin, each with its own stream id.
 // Reads never extend past the object's end; a pattern stops early when it runs out of object.

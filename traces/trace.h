@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/byte_range.h"
 #include "engine/scheduler.h"
 
 namespace pflab::traces {
@@ -28,11 +29,22 @@ struct TraceRecord {
   Nanos duration_ns = -1;  // how long the read took when recorded; -1 if unknown
 };
 
+/// The application announcing ranges its stream will read later, as Arrow's ReadRangeCache::Cache
+/// (Parquet's pre_buffer) does. Replay hands it to the stream's stack between two of its reads.
+struct TraceHint {
+  Nanos t_ns = 0;
+  std::uint32_t stream = 0;
+  std::uint32_t object = 0;
+  std::vector<ByteRange> ranges;  // half-open, as announced (unsorted, possibly empty ones)
+  std::size_t before = 0;         // index into Trace::records of the first read after it in the file
+};
+
 /// A whole trace: header plus records in issue order.
 struct Trace {
   std::string name;  // for reports; the file stem when read from a file
   std::vector<TraceObject> objects;
   std::vector<TraceRecord> records;
+  std::vector<TraceHint> hints;                      // in file order; most traces have none
   nlohmann::json source = nlohmann::json::object();  // how it was made (generator, recorder, ...)
 };
 

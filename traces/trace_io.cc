@@ -5,6 +5,7 @@
 #include <istream>
 #include <ostream>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace pflab::traces {
 namespace {
@@ -64,6 +65,37 @@ Result<Trace> ParseHeader(const nlohmann::json& h, const LineError& error) {
   return trace;
 }
 
+// A hint line: the stream, object and time are read as for a read; "hint" lists [offset, length] pairs.
+Result<TraceHint> ParseHint(const nlohmann::json& j, const TraceRecord& common, const Trace& trace,
+                            const LineError& error) {
+  if (j.contains("offset") || j.contains("length")) {
+    return error("a line is either a read (\"offset\", \"length\") or a hint (\"hint\"), not both");
+  }
+  const nlohmann::json& list = j["hint"];
+  if (!list.is_array()) return error("\"hint\" must be an array of [offset, length] pairs, got " + list.dump());
+  TraceHint hint;
+  hint.t_ns = common.t_ns;
+  hint.stream = common.stream;
+  hint.object = common.object;
+  const TraceObject& object = trace.objects[common.object];
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const auto& pair = list[i];
+    if (!pair.is_array() || pair.size() != 2 || !pair[0].is_number_unsigned() || !pair[1].is_number_unsigned()) {
+      return error("\"hint\"[" + std::to_string(i) + "] must be [offset, length] with non-negative integers, got " +
+                   pair.dump());
+    }
+    const auto offset = pair[0].get<std::uint64_t>();
+    const auto length = pair[1].get<std::uint64_t>();
+    if (offset > object.size || length > object.size - offset) {
+      return error("\"hint\"[" + std::to_string(i) + "] beyond EOF: offset+length=" + std::to_string(offset) + "+" +
+                   std::to_string(length) + " > size " + std::to_string(object.size) + " of object \"" + object.id +
+                   "\"");
+    }
+    hint.ranges.push_back({offset, offset + length});
+  }
+  return hint;
+}
+
 }  // namespace
 
 Result<Trace> ParseTrace(std::istream& in, const std::string& name) {
@@ -73,6 +105,7 @@ Result<Trace> ParseTrace(std::istream& in, const std::string& name) {
   Trace trace;
   std::unordered_map<std::string, std::uint32_t> ids;
   Nanos last_t = 0;
+  std::vector<std::uint64_t> hint_lines;  // line of each hint, for the check after the last line
   while (std::getline(in, line)) {
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -112,6 +145,14 @@ Result<Trace> ParseTrace(std::istream& in, const std::string& name) {
     } else if (trace.objects.size() != 1) {
       return error("missing field \"object\" (the header lists several objects)");
     }
+    if (j.contains("hint")) {
+      auto hint = ParseHint(j, r, trace, error);
+      if (!hint) return hint.error();
+      hint->before = trace.records.size();
+      trace.hints.push_back(std::move(*hint));
+      hint_lines.push_back(line_no);
+      continue;
+    }
     auto offset = Unsigned(j, "offset", error, true);
     if (!offset) return offset.error();
     auto length = Unsigned(j, "length", error, true);
@@ -131,6 +172,15 @@ Result<Trace> ParseTrace(std::istream& in, const std::string& name) {
     trace.records.push_back(r);
   }
   if (!have_header) return InvalidArgument(name + ":1: empty trace (no header line)");
+  // Replay runs a stream from its reads; a stream with nothing but hints would never run.
+  std::unordered_set<std::uint32_t> streams;
+  for (const auto& r : trace.records) streams.insert(r.stream);
+  for (std::size_t i = 0; i < trace.hints.size(); ++i) {
+    if (!streams.count(trace.hints[i].stream)) {
+      return LineError(
+          name, hint_lines[i])("hint for stream " + std::to_string(trace.hints[i].stream) + ", which has no reads");
+    }
+  }
   return trace;
 }
 
@@ -151,13 +201,31 @@ void WriteTrace(std::ostream& out, const Trace& trace) {
   header["source"] = trace.source;
   out << header.dump() << "\n";
   const bool single = trace.objects.size() == 1;
-  for (const auto& r : trace.records) {
-    out << "{\"t\":" << r.t_ns << ",\"stream\":" << r.stream;
-    if (!single) out << ",\"object\":" << nlohmann::json(trace.objects[r.object].id).dump();
+  auto begin_line = [&](Nanos t, std::uint32_t stream, std::uint32_t object) {
+    out << "{\"t\":" << t << ",\"stream\":" << stream;
+    if (!single) out << ",\"object\":" << nlohmann::json(trace.objects[object].id).dump();
+  };
+  std::size_t next_hint = 0;
+  auto hints_before = [&](std::size_t record) {
+    for (; next_hint < trace.hints.size() && trace.hints[next_hint].before <= record; ++next_hint) {
+      const TraceHint& h = trace.hints[next_hint];
+      begin_line(h.t_ns, h.stream, h.object);
+      out << ",\"hint\":[";
+      for (std::size_t i = 0; i < h.ranges.size(); ++i) {
+        out << (i ? ",[" : "[") << h.ranges[i].begin << "," << h.ranges[i].size() << "]";
+      }
+      out << "]}\n";
+    }
+  };
+  for (std::size_t i = 0; i < trace.records.size(); ++i) {
+    hints_before(i);
+    const TraceRecord& r = trace.records[i];
+    begin_line(r.t_ns, r.stream, r.object);
     out << ",\"offset\":" << r.offset << ",\"length\":" << r.length;
     if (r.duration_ns >= 0) out << ",\"dur\":" << r.duration_ns;
     out << "}\n";
   }
+  hints_before(trace.records.size());
 }
 
 Status WriteTrace(const std::string& path, const Trace& trace) {

@@ -4,6 +4,10 @@
 // "source":{...}}. Every further line is one read, in issue order:
 // {"t":NS,"stream":S,"object":"ID","offset":N,"length":N[,"dur":NS]}. "stream" defaults to 0, "object"
 // may be left out when the header has exactly one object, "dur" (the recorded duration) is optional.
+// A line with "hint" instead of "offset"/"length" announces ranges the stream will read later:
+// {"t":NS,"stream":S,"object":"ID","hint":[[offset,length],...]} (Arrow's ReadRangeCache::Cache, as
+// Parquet's pre_buffer calls it); its "t" is ordered with the reads, its ranges lie within the object,
+// and its stream must have reads. Traces without hints are read and written exactly as before.
 // Blank lines and lines starting with '#' are skipped; unknown fields are ignored so newer writers can
 // add fields. Every error names the file and the line: "FILE:LINE: what is wrong".
 #pragma once

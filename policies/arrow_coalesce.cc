@@ -1,0 +1,221 @@
+#include "policies/arrow_coalesce.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace pflab::policies {
+
+Result<ArrowCoalesceOptions> ParseArrowCoalesceOptions(Params& params) {
+  ArrowCoalesceOptions o;
+  auto hole = params.TakeSize("hole_size_limit", o.hole_size_limit);
+  if (!hole) return hole.error();
+  auto range = params.TakeSize("range_size_limit", o.range_size_limit);
+  if (!range) return range.error();
+  auto lazy = params.TakeBool("lazy", o.lazy);
+  if (!lazy) return lazy.error();
+  auto prefetch = params.TakeUint("prefetch_limit", o.prefetch_limit);
+  if (!prefetch) return prefetch.error();
+  if (auto status = params.Finish(); !status) return status.error();
+  // CoalesceReadRanges DCHECKs this: a merged range must be able to hold a hole.
+  if (*range <= *hole) {
+    return InvalidArgument("policy arrow-coalesce: range_size_limit must be larger than hole_size_limit");
+  }
+  o.hole_size_limit = *hole;
+  o.range_size_limit = *range;
+  o.lazy = *lazy;
+  o.prefetch_limit = *prefetch;
+  return o;
+}
+
+std::vector<ByteRange> CoalesceReadRanges(std::vector<ByteRange> ranges, std::uint64_t hole_size_limit,
+                                          std::uint64_t range_size_limit) {
+  std::erase_if(ranges, [](const ByteRange& r) { return r.empty(); });
+  std::sort(ranges.begin(), ranges.end(), [](const ByteRange& a, const ByteRange& b) { return a.begin < b.begin; });
+  // Each kept range is compared with the last one kept, so kept ends strictly increase.
+  std::vector<ByteRange> kept;
+  for (const ByteRange& r : ranges) {
+    if (!kept.empty() && kept.back().Contains(r)) continue;
+    kept.push_back(r);
+  }
+  std::vector<ByteRange> merged;
+  for (const ByteRange& r : kept) {
+    if (!merged.empty()) {
+      ByteRange& cur = merged.back();
+      // Overlap is a hole of zero; the span is measured from the merged range's start.
+      const std::uint64_t hole = r.begin > cur.end ? r.begin - cur.end : 0;
+      if (hole <= hole_size_limit && r.end - cur.begin <= range_size_limit) {
+        cur.end = r.end;
+        continue;
+      }
+    }
+    merged.push_back(r);
+  }
+  return merged;
+}
+
+ArrowCoalesce::~ArrowCoalesce() {
+  // Callbacks are disarmed by the liveness flag; the fetcher still owes each request a completion.
+  for (const auto* list : {&entries_, &requests_}) {
+    for (const auto& e : *list) {
+      if (e->state == State::kFetching) lower_->Cancel(e->lower);
+    }
+  }
+}
+
+std::vector<ByteRange> ArrowCoalesce::entry_ranges() const {
+  std::vector<ByteRange> out;
+  for (const auto& e : entries_) out.push_back(e->range);
+  return out;
+}
+
+ArrowCoalesce::Entry* ArrowCoalesce::FindEntry(ByteRange range) const {
+  // Impl::Read: binary search for the first entry not ending before the read, then a containment test.
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), range,
+                             [](const std::unique_ptr<Entry>& e, const ByteRange& r) { return e->range.end < r.end; });
+  if (it != entries_.end() && (*it)->range.Contains(range)) return it->get();
+  return nullptr;
+}
+
+ArrowCoalesce::Entry* ArrowCoalesce::FindRequest(ByteRange range) const {
+  for (const auto& r : requests_) {
+    if (r->state == State::kFetching && r->range.Contains(range)) return r.get();
+  }
+  return nullptr;
+}
+
+void ArrowCoalesce::Start(Entry* entry) {
+  entry->state = State::kFetching;
+  entry->lower = FetchBelow(entry->range, 0, [this, entry](Result<Slices>&& r) { OnFetched(entry, std::move(r)); });
+}
+
+void ArrowCoalesce::PrefetchAfter(const Entry* entry) {
+  if (!options_.lazy || options_.prefetch_limit == 0) return;
+  auto it = std::find_if(entries_.begin(), entries_.end(), [&](const auto& e) { return e.get() == entry; });
+  if (it == entries_.end()) return;
+  // Arrow counts the next k entries whether or not they were already started.
+  std::uint64_t counted = 0;
+  for (++it; it != entries_.end() && counted < options_.prefetch_limit; ++it, ++counted) {
+    if ((*it)->state == State::kIdle) Start(it->get());
+  }
+}
+
+void ArrowCoalesce::Hint(std::span<const ByteRange> ranges) {
+  const std::uint64_t size = lower_->size();
+  std::vector<ByteRange> clamped;
+  for (ByteRange r : ranges) clamped.push_back({std::min(r.begin, size), std::min(r.end, size)});
+  const std::vector<ByteRange> coalesced =
+      CoalesceReadRanges(std::move(clamped), options_.hole_size_limit, options_.range_size_limit);
+  std::vector<Entry*> added;
+  for (const ByteRange& r : coalesced) {
+    auto entry = std::make_unique<Entry>();
+    entry->range = r;
+    added.push_back(entry.get());
+    // After existing entries with the same offset, as Impl::Cache's std::merge places them.
+    auto at =
+        std::upper_bound(entries_.begin(), entries_.end(), r.begin,
+                         [](std::uint64_t begin, const std::unique_ptr<Entry>& e) { return begin < e->range.begin; });
+    entries_.insert(at, std::move(entry));
+  }
+  if (!options_.lazy) {
+    for (Entry* e : added) Start(e);
+  }
+  // Impl::Cache then tells the file (WillNeed); the layers below ignore it unless they plan with hints.
+  lower_->Hint(coalesced);
+}
+
+Result<Slices> ArrowCoalesce::Serve(const Entry& entry, ByteRange range) {
+  if (entry.state == State::kFailed) return *entry.error;
+  return SubSlices(entry.data, range.begin - entry.range.begin, range.size());
+}
+
+ReadId ArrowCoalesce::Read(ByteRange range, ReadCallback done) {
+  const ReadId id = next_id_++;
+  range.end = std::min(range.end, lower_->size());
+  if (range.begin >= range.end) {
+    CompleteLater(std::move(done), Slices{});
+    return id;
+  }
+  if (Entry* entry = FindEntry(range)) {
+    if (entry->state == State::kIdle) Start(entry);  // LazyImpl::MaybeRead
+    if (entry->state == State::kHeld || entry->state == State::kFailed) {
+      if (entry->state == State::kHeld) PrefetchAfter(entry);
+      CompleteLater(std::move(done), Serve(*entry, range));
+      return id;
+    }
+    waiters_.push_back(Waiter{id, range, entry, std::move(done)});
+    return id;
+  }
+  // Not pre-buffered: to the layer below, joining a request in flight or the next coalescing.
+  waiters_.push_back(Waiter{id, range, FindRequest(range), std::move(done)});
+  if (waiters_.back().entry == nullptr && !flush_posted_) {
+    flush_posted_ = true;
+    ctx_.scheduler->Post([this, alive = alive_] {
+      if (*alive) FlushUncovered();
+    });
+  }
+  return id;
+}
+
+void ArrowCoalesce::FlushUncovered() {
+  flush_posted_ = false;
+  std::vector<ByteRange> ranges;
+  for (const Waiter& w : waiters_) {
+    if (w.entry == nullptr) ranges.push_back(w.range);
+  }
+  for (const ByteRange& r : CoalesceReadRanges(ranges, options_.hole_size_limit, options_.range_size_limit)) {
+    auto request = std::make_unique<Entry>();
+    request->range = r;
+    request->cached = false;
+    Entry* e = request.get();
+    requests_.push_back(std::move(request));
+    for (Waiter& w : waiters_) {
+      if (w.entry == nullptr && r.Contains(w.range)) w.entry = e;
+    }
+    Start(e);
+  }
+}
+
+void ArrowCoalesce::Cancel(ReadId id) {
+  auto it = std::find_if(waiters_.begin(), waiters_.end(), [&](const Waiter& w) { return w.id == id; });
+  if (id == 0 || it == waiters_.end()) return;
+  Entry* entry = it->entry;
+  ReadCallback done = std::move(it->done);
+  waiters_.erase(it);
+  // A request nobody waits for any more is cancelled below; cache entries are not (Arrow cannot).
+  if (entry && !entry->cached && entry->state == State::kFetching &&
+      std::none_of(waiters_.begin(), waiters_.end(), [&](const Waiter& w) { return w.entry == entry; })) {
+    lower_->Cancel(entry->lower);
+  }
+  CompleteLater(std::move(done), Cancelled("read cancelled"));
+}
+
+void ArrowCoalesce::OnFetched(Entry* entry, Result<Slices>&& result) {
+  if (result.ok()) {
+    entry->state = State::kHeld;
+    entry->data = std::move(*result);
+  } else {
+    entry->state = State::kFailed;
+    entry->error = result.error();
+  }
+  std::vector<Waiter> ready;
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    if (it->entry == entry) {
+      ready.push_back(std::move(*it));
+      it = waiters_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::vector<std::pair<ReadCallback, Result<Slices>>> completions;
+  for (Waiter& w : ready) completions.emplace_back(std::move(w.done), Serve(*entry, w.range));
+  if (entry->cached) {
+    if (entry->state == State::kHeld && !ready.empty()) PrefetchAfter(entry);
+  } else {
+    // Delivered (or failed) to every read that waited: the request's bytes are not kept.
+    std::erase_if(requests_, [&](const std::unique_ptr<Entry>& e) { return e.get() == entry; });
+  }
+  // Last, as a callback may issue the next read into this layer.
+  for (auto& [done, r] : completions) done(std::move(r));
+}
+
+}  // namespace pflab::policies
