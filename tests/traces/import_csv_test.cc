@@ -1,7 +1,13 @@
 // The CSV importer: positional and named columns, time units, sizes, and FILE:LINE errors.
 #include "traces/import_csv.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
 
@@ -9,6 +15,7 @@
 
 namespace {
 
+namespace fs = std::filesystem;
 using pflab::traces::CsvImportOptions;
 using pflab::traces::ImportCsv;
 using pflab::traces::Trace;
@@ -108,4 +115,35 @@ TEST_CASE("csv import: bad rows are errors naming the file and line", "[traces][
   CsvImportOptions unit;
   unit.time_unit = "min";
   CHECK_THAT(Error("0,1\n", unit), Catch::Contains("time unit 'min' is not one of s, ms, us, ns"));
+}
+
+TEST_CASE("pflab import csv and gcsfs-log: the CLI passes each flag to its importer", "[traces][import][cli]") {
+  const char* cli = std::getenv("PFLAB_CLI");
+  REQUIRE(cli != nullptr);
+  const fs::path dir = fs::temp_directory_path() / ("pflab_import_csv_cli_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto run = [&](const std::string& args) {
+    const int status = std::system((std::string(cli) + " import " + args + " 2>" + (dir / "err").string()).c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  const std::string csv = (dir / "in.csv").string(), out = (dir / "out.jsonl").string();
+  std::ofstream(csv) << "offset,length,time\n0,10,1\n10,10,3.5\n";
+  REQUIRE(run("csv " + csv + " --time-unit ms --size 1KiB --name data/n.bin --bucket b -o " + out) == 0);
+  auto t = pflab::traces::ReadTrace(out);
+  REQUIRE(t);
+  CHECK(t->objects[0].size == 1024);
+  CHECK(t->objects[0].name == "data/n.bin");
+  CHECK(t->objects[0].bucket == "b");
+  CHECK(t->records[1].t_ns == 2500000);
+  CHECK(run("csv " + csv + " --size 10B -o " + out) == 1);  // the second row ends at 20
+
+  const std::string log = std::string(PFLAB_SOURCE_DIR) + "/tests/traces/fixtures/gcsfs_debug.log";
+  REQUIRE(run("gcsfs-log " + log + " --kind reads --file x.bin -o " + out) == 0);
+  t = pflab::traces::ReadTrace(out);
+  REQUIRE(t);
+  CHECK(t->records.size() == 1);
+  CHECK(t->objects[0].size == 100);
+  CHECK(t->source["kind"] == "reads");
+  CHECK(run("gcsfs-log " + log + " --kind requests -o " + out) == 1);
+  fs::remove_all(dir);
 }

@@ -156,7 +156,9 @@ TEST_CASE("strace import: unfinished/resumed pairs, shared positions, errors and
       "100 1.000400 read(3</d/f>, \"\"..., 4096) = -1 EAGAIN (Resource temporarily unavailable) <0.000001>\n"
       "100 1.000500 read(3</d/f>, \"\"..., 4096) = 100 <0.000001>\n"
       "100 1.000600 read(3</d/f>, \"\", 4096) = 0 <0.000001>\n"
-      "100 1.000700 +++ exited with 0 +++\n";
+      "100 1.000650 read(3</d/f>,  <unfinished ...>\n"
+      "100 1.000700 <... read resumed> <unfinished ...>) = ?\n"  // killed inside the call: nothing known
+      "100 1.000800 +++ killed by SIGKILL +++\n";
   auto trace = Import(text);
   INFO((trace ? "" : trace.error().message));
   REQUIRE(trace);
