@@ -141,7 +141,6 @@ bool IsReadCall(const std::string& name) {
 }
 
 struct FileState {
-  std::size_t first_line = 0;
   std::uint64_t max_end = 0;
   std::optional<std::uint64_t> seek_end_size;
   std::optional<std::size_t> object;  // index once selected and read
@@ -271,11 +270,7 @@ class StraceImporter {
     return ::fnmatch(options_.file.c_str(), path.c_str(), 0) == 0;
   }
 
-  FileState& File(const std::string& path) {
-    auto [it, inserted] = files_.try_emplace(path);
-    if (inserted) it->second.first_line = line_no_;
-    return it->second;
-  }
+  FileState& File(const std::string& path) { return files_[path]; }
 
   Status Apply(const Call& call, std::int64_t pid, Nanos start, const LineError& error) {
     // "= ?": the call never returned (the thread was killed inside it), so no bytes are known to have moved.

@@ -84,9 +84,11 @@ with pflab_trace.record(sys.argv[1], source={"test": "python_helper"}) as rec:
         h = rec.wrap(BytesFile("bkt/big.bin"))
         h.seek(100000 * (k + 1))
         h.read(777)
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(2)]
-    for t in threads: t.start()
-    for t in threads: t.join()
+    # One after the other, so later threads get earlier ones' (reused) idents.
+    for k in range(4):
+        t = threading.Thread(target=worker, args=(k,))
+        t.start()
+        t.join()
 )PY";
 
 }  // namespace
@@ -120,11 +122,12 @@ TEST_CASE("python helper: wrapped fsspec file objects write trace v1 with the ex
         std::vector<Read>{
             {0, 0, 100}, {0, 5000, 300}, {0, 20000, 1000}, {0, 1048566, 10}, {1, 0, 11}, {1, 11, 7}, {1, 18, 100}});
   std::sort(others.begin(), others.end());
-  CHECK(others == std::vector<Read>{{0, 100000, 777}, {0, 200000, 777}});
-  // Each worker thread is its own stream, distinct from the main thread's.
+  CHECK(others == std::vector<Read>{{0, 100000, 777}, {0, 200000, 777}, {0, 300000, 777}, {0, 400000, 777}});
+  // Each worker thread is its own stream, distinct from the main thread's, even when it reuses the
+  // previous thread's ident.
   std::set<std::uint32_t> streams;
   for (const auto& r : trace->records) streams.insert(r.stream);
-  CHECK(streams.size() == 3);
+  CHECK(streams.size() == 5);
   for (std::size_t i = 1; i < trace->records.size(); ++i) CHECK(trace->records[i].t_ns >= trace->records[i - 1].t_ns);
   fs::remove_all(dir);
 }

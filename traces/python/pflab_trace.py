@@ -19,7 +19,8 @@ reads it makes. Anything else goes to the wrapped file unrecorded. A file object
 that read it at the same time cannot be attributed (its position moves under each call); give each
 thread its own handle, as file objects require anyway.
 
-Streams are threads, numbered in order of their first read. t is nanoseconds since the recording's
+Streams are threads (each thread its own, even when it reuses a finished thread's ident), numbered in
+order of their first read. t is nanoseconds since the recording's
 first read (time.monotonic_ns), dur the call's duration. Each wrapped file is one object (files
 wrapped under the same name are one object): its name is `name`, else the file's `path` (fsspec) or
 `name` attribute, without a leading '/'; its size is `size`, else the file's
@@ -49,7 +50,9 @@ class Recorder:
         self.source = dict(source or {})
         self._lock = threading.Lock()
         self._objects = []  # [id, name, size or None, largest end]
-        self._streams = {}  # thread ident -> stream number
+        # Keyed by the Thread object, kept alive here, not by threading.get_ident(): a thread started
+        # after another finished often gets its ident, which would merge the two into one stream.
+        self._streams = {}
         self._reads = []  # (t_ns, stream, object index, offset, length, dur_ns)
 
     def wrap(self, f, name=None, size=None):
@@ -79,7 +82,7 @@ class Recorder:
         if length <= 0:
             return
         with self._lock:
-            stream = self._streams.setdefault(threading.get_ident(), len(self._streams))
+            stream = self._streams.setdefault(threading.current_thread(), len(self._streams))
             self._reads.append((start_ns, stream, index, offset, length, end_ns - start_ns))
             obj = self._objects[index]
             obj[3] = max(obj[3], offset + length)
