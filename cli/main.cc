@@ -11,6 +11,7 @@
 
 #include "cli/bench.h"
 #include "cli/record.h"
+#include "cli/import.h"
 #include "cli/serve.h"
 #include "engine/units.h"
 #include "policies/registry.h"
@@ -281,6 +282,8 @@ int main(int argc, char** argv) {
   auto* bench_cmd = AddBenchCommand(app, bench);
   RecordArgs record;
   auto* record_cmd = AddRecordCommand(app, record);
+  ImportArgs import_args;
+  auto* import_cmd = AddImportCommand(app, import_args);
 
   auto* pol_cmd = app.add_subcommand("policies", "list the registered policies, their parameters and origins");
   auto* prof_cmd = app.add_subcommand("profiles", "list the network profiles");
@@ -292,6 +295,7 @@ int main(int argc, char** argv) {
   if (serve_cmd->parsed()) return RunServe(serve);
   if (bench_cmd->parsed()) return RunBench(bench);
   if (record_cmd->parsed()) return RunRecord(record);
+  if (import_cmd->parsed()) return RunImport(import_args);
   if (pol_cmd->parsed()) return RunPolicies();
   if (prof_cmd->parsed()) return RunProfiles();
   return 1;
