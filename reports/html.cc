@@ -146,7 +146,8 @@ json CdfSpec(const std::string& trace, const std::vector<std::size_t>& group, co
              {{"field", "latency_ms"},
               {"type", "quantitative"},
               {"title", "read latency (ms, symlog axis)"},
-              {"scale", {{"type", "symlog"}}}}},
+              {"scale", {{"type", "symlog"}}},
+              {"axis", {{"labelOverlap", "greedy"}, {"labelSeparation", 6}}}}},
             {"y",
              {{"field", "fraction"},
               {"type", "quantitative"},
@@ -172,8 +173,14 @@ json ParetoSpec(const std::string& trace, const std::vector<std::size_t>& group,
                       {"elapsed_s", m.elapsed_s},
                       {"frontier", !dominated}});
   }
-  const json x = {{"field", "fetched_mb"}, {"type", "quantitative"}, {"title", "bytes fetched from the backend (MB)"}};
-  const json y = {{"field", "elapsed_s"}, {"type", "quantitative"}, {"title", "elapsed (s)"}};
+  // Both axes from zero: policies often tie on bytes fetched, and a zoomed axis would exaggerate gaps.
+  const json x = {{"field", "fetched_mb"},
+                  {"type", "quantitative"},
+                  {"title", "bytes fetched from the backend (MB)"},
+                  {"scale", {{"zero", true}}},
+                  {"axis", {{"format", ",.4~r"}}}};
+  const json y = {
+      {"field", "elapsed_s"}, {"type", "quantitative"}, {"title", "elapsed (s)"}, {"scale", {{"zero", true}}}};
   json frontier = {{"transform", {{{"filter", "datum.frontier"}}}},
                    {"mark", {{"type", "line"}, {"color", "#999999"}, {"strokeDash", {4, 3}}}},
                    {"encoding", {{"x", x}, {"y", y}, {"order", {{"field", "fetched_mb"}}}}}};
@@ -267,7 +274,7 @@ void WriteTable(std::ostringstream& out, const ResultsDocument& doc, const Palet
                                      "p50 ms",   "p99 ms",  "fetched MB", "fetched/read", "wasted MB",
                                      "requests", "peak MB", "cost $"};
   if (with_oracle) header.insert(header.begin() + 4, "vs oracle");
-  out << "<table id=\"summary\" class=\"sortable\">\n<thead><tr>";
+  out << "<div class=\"table-wrap\"><table id=\"summary\" class=\"sortable\">\n<thead><tr>";
   for (std::size_t i = 0; i < header.size(); ++i) {
     out << "<th data-col=\"" << i << "\" title=\"click to sort\">" << HtmlEscape(header[i]) << "</th>";
   }
@@ -317,17 +324,18 @@ void WriteTable(std::ostringstream& out, const ResultsDocument& doc, const Palet
     num(m.cost_usd, 6);
     out << "</tr>\n";
   }
-  out << "</tbody></table>\n";
+  out << "</tbody></table></div>\n";
 }
 
 constexpr const char* kStyle = R"(
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; margin: 24px; color: #222; }
 h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 32px; border-bottom: 1px solid #ddd; } h3 { font-size: 15px; }
 p.meta { color: #555; }
-table.sortable { border-collapse: collapse; font-size: 13px; }
+table.sortable { border-collapse: collapse; font-size: 12px; }
 table.sortable th { background: #f0f0f0; cursor: pointer; padding: 4px 8px; border-bottom: 2px solid #ccc; white-space: nowrap; }
 table.sortable th.asc::after { content: " \25B2"; } table.sortable th.desc::after { content: " \25BC"; }
-table.sortable td { padding: 3px 8px; border-bottom: 1px solid #eee; }
+.table-wrap { overflow-x: auto; }
+table.sortable td { padding: 3px 6px; border-bottom: 1px solid #eee; white-space: nowrap; }
 table.sortable td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.sortable tbody tr:hover { background: #f7f7ff; }
 .swatch { display: inline-block; width: 10px; height: 10px; margin-right: 6px; border-radius: 2px; }
