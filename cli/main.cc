@@ -10,8 +10,9 @@
 #include <vector>
 
 #include "cli/bench.h"
-#include "cli/record.h"
 #include "cli/import.h"
+#include "cli/record.h"
+#include "cli/report.h"
 #include "cli/serve.h"
 #include "engine/units.h"
 #include "policies/registry.h"
@@ -109,6 +110,8 @@ struct CompareArgs {
   std::string transport = "sim";
   std::string endpoint;
   std::uint32_t connections = 16;
+  std::string html;
+  std::string timeline;  // TRACE:POLICY
 };
 
 int RunCompare(const CompareArgs& args) {
@@ -158,7 +161,28 @@ int RunCompare(const CompareArgs& args) {
     if (!args.quiet)
       std::fprintf(stderr, "fake GCS server at %s, shaped as %s\n", fake->endpoint().c_str(), args.profile.c_str());
   }
+  // The run whose timeline is kept: --timeline, else the first trace's first policy other than the baseline.
+  std::string timeline_trace = traces.front().name;
+  std::string timeline_policy = specs->size() > 1 ? (*specs)[1].text : specs->front().text;
+  if (!args.timeline.empty()) {
+    const auto colon = args.timeline.find(':');
+    if (colon == std::string::npos) return Fail("--timeline: expected TRACE:POLICY, got '" + args.timeline + "'");
+    timeline_trace = args.timeline.substr(0, colon);
+    timeline_policy = args.timeline.substr(colon + 1);
+    bool found_trace = false, found_policy = false;
+    for (std::size_t i = 0; i < traces.size(); ++i) {
+      if (traces[i].name == timeline_trace || args.traces[i] == timeline_trace) {
+        found_trace = true;
+        timeline_trace = traces[i].name;
+      }
+    }
+    for (const auto& s : *specs) found_policy |= s.text == timeline_policy;
+    if (!found_trace || !found_policy) {
+      return Fail("--timeline: no run of trace '" + timeline_trace + "' with policy '" + timeline_policy + "'");
+    }
+  }
   std::vector<pflab::replay::RunResult> runs;
+  std::vector<pflab::reports::RunDetails> details;
   const std::size_t total = traces.size() * specs->size();
   for (const auto& trace : traces) {
     for (const auto& spec : *specs) {
@@ -171,14 +195,17 @@ int RunCompare(const CompareArgs& args) {
       config.think = *think;
       config.verify_bytes = args.verify_bytes;
       std::unique_ptr<pflab::replay::JsonlEventLog> log;
+      pflab::reports::RunRecorder recorder(trace.name == timeline_trace && spec.text == timeline_policy);
+      config.event_log = &recorder;
       if (!args.events.empty()) {
         const std::string path =
             args.events + "/" + SafeFileName(trace.name) + "__" + SafeFileName(spec.text) + ".jsonl";
         auto opened = pflab::replay::JsonlEventLog::Open(path);
         if (!opened) return Fail(opened.error().message);
         log = std::move(*opened);
-        config.event_log = log.get();
       }
+      pflab::replay::TeeSink tee({&recorder, log.get()});
+      if (log) config.event_log = &tee;
       if (!args.quiet) {
         std::fprintf(stderr, "[%zu/%zu] %s x %s ... ", runs.size() + 1, total, trace.name.c_str(), spec.text.c_str());
         std::fflush(stderr);
@@ -194,6 +221,7 @@ int RunCompare(const CompareArgs& args) {
                      args.transport == "sim" ? "simulated" : "of reads over HTTP", result->wall_s,
                      result->wall_s > 0 ? static_cast<double>(result->metrics.reads) / result->wall_s : 0.0);
       }
+      details.push_back(recorder.Finish(result->trace, result->policy));
       runs.push_back(std::move(*result));
     }
   }
@@ -202,11 +230,17 @@ int RunCompare(const CompareArgs& args) {
                            {"seed", args.seed},          {"transport", args.transport},
                            {"think", think->ToString()}, {"traces", args.traces}};
   if (!args.json.empty()) {
-    const std::string text = pflab::reports::ResultsToJson(runs, config).dump(2) + "\n";
+    const std::string text = pflab::reports::ResultsToJson(runs, config, details).dump(2) + "\n";
     if (auto status = WriteFile(args.json, text); !status) return Fail(status.error().message);
   }
   if (!args.md.empty()) {
     if (auto status = WriteFile(args.md, pflab::reports::RenderMarkdown(runs, "Prefetch policy comparison")); !status) {
+      return Fail(status.error().message);
+    }
+  }
+  if (!args.html.empty()) {
+    pflab::reports::ResultsDocument doc{std::move(runs), std::move(details), std::move(config)};
+    if (auto status = WriteHtmlReport(doc, "Prefetch policy comparison", "", args.html); !status) {
       return Fail(status.error().message);
     }
   }
@@ -276,6 +310,13 @@ int main(int argc, char** argv) {
   cmp_cmd->add_option("--connections", cmp.connections, "for --transport fake|http: persistent connections")
       ->capture_default_str();
 
+  cmp_cmd->add_option("--html", cmp.html, "write a self-contained HTML report with charts here");
+  cmp_cmd->add_option("--timeline", cmp.timeline,
+                      "TRACE:POLICY whose reads and fetches the results keep as a timeline (default: the first "
+                      "trace and the first policy other than none)");
+
+  ReportArgs report;
+  auto* report_cmd = AddReportCommand(app, report);
   ServeArgs serve;
   auto* serve_cmd = AddServeCommand(app, serve);
   BenchArgs bench;
@@ -293,6 +334,7 @@ int main(int argc, char** argv) {
   if (gen_cmd->parsed()) return RunGen(gen);
   if (cmp_cmd->parsed()) return RunCompare(cmp);
   if (serve_cmd->parsed()) return RunServe(serve);
+  if (report_cmd->parsed()) return RunReport(report);
   if (bench_cmd->parsed()) return RunBench(bench);
   if (record_cmd->parsed()) return RunRecord(record);
   if (import_cmd->parsed()) return RunImport(import_args);

@@ -5,6 +5,7 @@
 #include <iterator>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 
 #include "engine/units.h"
 
@@ -93,6 +94,12 @@ std::vector<Row> Rows(const std::vector<const replay::RunResult*>& group) {
 }  // namespace
 
 nlohmann::json ResultsToJson(const std::vector<replay::RunResult>& runs, const nlohmann::json& config) {
+  return ResultsToJson(runs, config, {});
+}
+
+nlohmann::json ResultsToJson(const std::vector<replay::RunResult>& runs, const nlohmann::json& config,
+                             const std::vector<RunDetails>& details) {
+  if (!details.empty() && details.size() != runs.size()) throw std::logic_error("details not parallel to runs");
   nlohmann::json out;
   out["schema"] = kResultsSchema;
   out["generator"] = "pflab compare";
@@ -105,7 +112,9 @@ nlohmann::json ResultsToJson(const std::vector<replay::RunResult>& runs, const n
     if (run.policy == kBaselinePolicy) none_elapsed[run.trace] = run.metrics.elapsed_s;
     if (run.policy == kOraclePolicy) oracle_elapsed[run.trace] = run.metrics.elapsed_s;
   }
-  for (const auto& run : runs) {
+  nlohmann::json timelines = nlohmann::json::array();
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const auto& run = runs[i];
     nlohmann::json ratios = nlohmann::json::object();
     if (auto it = none_elapsed.find(run.trace); it != none_elapsed.end() && it->second > 0) {
       ratios["elapsed_vs_none"] = run.metrics.elapsed_s / it->second;
@@ -121,21 +130,36 @@ nlohmann::json ResultsToJson(const std::vector<replay::RunResult>& runs, const n
                            {"events", run.events_run},
                            {"metrics", run.metrics.ToJson()},
                            {"ratios", ratios}});
+    if (!details.empty()) {
+      if (!details[i].latency_quantiles_s.empty()) {
+        out["runs"].back()["latency_quantiles_s"] = details[i].latency_quantiles_s;
+      }
+      if (details[i].timeline) timelines.push_back(details[i].timeline->ToJson());
+    }
     const double reads_per_s = run.wall_s > 0 ? static_cast<double>(run.metrics.reads) / run.wall_s : 0;
     out["timing"].push_back(
         {{"trace", run.trace}, {"policy", run.policy}, {"wall_s", run.wall_s}, {"reads_per_s", reads_per_s}});
   }
+  if (!timelines.empty()) out["timelines"] = std::move(timelines);
   return out;
 }
 
 Result<std::vector<replay::RunResult>> ResultsFromJson(const nlohmann::json& doc, const std::string& path) {
+  auto read = ReadResultsDocument(doc, path);
+  if (!read) return read.error();
+  return std::move(read->runs);
+}
+
+Result<ResultsDocument> ReadResultsDocument(const nlohmann::json& doc, const std::string& path) {
   if (!doc.is_object() || !doc.contains("schema")) return InvalidArgument(path + ": not a pflab results file");
   if (doc["schema"] != kResultsSchema) {
     return InvalidArgument(path + ": results schema " + doc["schema"].dump() + " is not supported (expected " +
                            std::to_string(kResultsSchema) + ")");
   }
-  std::vector<replay::RunResult> runs;
+  ResultsDocument out_doc;
+  auto& runs = out_doc.runs;
   try {
+    out_doc.config = doc.value("config", nlohmann::json::object());
     for (std::size_t i = 0; i < doc.at("runs").size(); ++i) {
       const auto& r = doc["runs"][i];
       replay::RunResult run;
@@ -164,12 +188,36 @@ Result<std::vector<replay::RunResult>> ResultsFromJson(const nlohmann::json& doc
       out.retries = m.value("retries", 0ull);
       out.peak_memory_bytes = m.at("peak_memory_bytes");
       out.cost_usd = m.at("cost_usd");
+      RunDetails details;
+      if (r.contains("latency_quantiles_s")) {
+        details.latency_quantiles_s = r["latency_quantiles_s"].get<std::vector<double>>();
+        if (details.latency_quantiles_s.size() != kLatencyQuantiles) {
+          return InvalidArgument(path + ": runs[" + std::to_string(i) + "].latency_quantiles_s has " +
+                                 std::to_string(details.latency_quantiles_s.size()) + " values, expected " +
+                                 std::to_string(kLatencyQuantiles));
+        }
+      }
       runs.push_back(std::move(run));
+      out_doc.details.push_back(std::move(details));
+    }
+    if (doc.contains("timelines")) {
+      for (std::size_t i = 0; i < doc["timelines"].size(); ++i) {
+        const std::string where = path + ": timelines[" + std::to_string(i) + "]";
+        auto timeline = Timeline::FromJson(doc["timelines"][i], where);
+        if (!timeline) return timeline.error();
+        std::size_t k = 0;
+        while (k < runs.size() && (runs[k].trace != timeline->trace || runs[k].policy != timeline->policy)) ++k;
+        if (k == runs.size()) {
+          return InvalidArgument(where + ": no run of trace '" + timeline->trace + "' and policy '" + timeline->policy +
+                                 "'");
+        }
+        out_doc.details[k].timeline = std::move(*timeline);
+      }
     }
   } catch (const nlohmann::json::exception& e) {
     return InvalidArgument(path + ": malformed results: " + e.what());
   }
-  return runs;
+  return out_doc;
 }
 
 std::string RenderMarkdown(const std::vector<replay::RunResult>& runs, const std::string& title) {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build and tests need, only those that are missing.
+# Installs the Debian packages the build and tests need, only those that are missing; then the charting
+# libraries the HTML report inlines (reports/js, pinned by its package-lock.json) when they are missing.
 set -euo pipefail
 
 packages=(
@@ -7,6 +8,7 @@ packages=(
   libboost1.81-dev nlohmann-json3-dev catch2 libbenchmark-dev libcli11-dev
   libcpp-httplib-dev libssl-dev libzstd-dev
   curl rclone python3-fsspec
+  chromium
 )
 
 missing=()
@@ -16,7 +18,24 @@ for p in "${packages[@]}"; do
   fi
 done
 
+install_js() {
+  local js_dir
+  js_dir="$(cd "$(dirname "$0")/.." && pwd)/reports/js"
+  if [ -f "$js_dir/node_modules/vega-embed/build/vega-embed.min.js" ] &&
+     [ -f "$js_dir/node_modules/vega-lite/build/vega-lite.min.js" ] &&
+     [ -f "$js_dir/node_modules/vega/build/vega.min.js" ]; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "setup: npm (Node.js 20 or later) is needed to install the HTML report's charting libraries" >&2
+    exit 1
+  fi
+  echo "setup: installing vega, vega-lite and vega-embed into reports/js (npm ci)"
+  (cd "$js_dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+  install_js
   exit 0
 fi
 
@@ -35,3 +54,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_js

@@ -1,0 +1,95 @@
+// What the HTML report draws beyond the summary metrics: each run's read-latency distribution and, for
+// a chosen run, a timeline of application reads and backend fetches. Collected from the event stream.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/events.h"
+#include "engine/result.h"
+
+namespace pflab::reports {
+
+/// Quantiles per run: 0%, 1%, ..., 100% (nearest rank; 0% is the minimum), enough for a smooth CDF.
+inline constexpr std::size_t kLatencyQuantiles = 101;
+/// Most reads and most fetches a timeline keeps. Beyond that every k-th item (in start order) is kept,
+/// k = ceil(total / kTimelineMaxItems), and the timeline says k and the totals.
+inline constexpr std::size_t kTimelineMaxItems = 5000;
+
+/// One application read on the timeline; times are relative to the run's first event.
+struct TimelineRead {
+  Nanos start = 0;
+  Nanos end = 0;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+  std::uint32_t stream = 0;
+  bool operator==(const TimelineRead&) const = default;
+};
+
+/// One backend GET on the timeline. `outcome` is "done", "cancelled", "failed" or "open" (never finished).
+struct TimelineFetch {
+  Nanos start = 0;
+  Nanos end = 0;
+  std::uint64_t begin = 0;
+  std::uint64_t end_byte = 0;
+  std::string outcome;
+  bool operator==(const TimelineFetch&) const = default;
+};
+
+/// Reads and backend fetches of one run over time, downsampled to at most kTimelineMaxItems each.
+struct Timeline {
+  std::string trace;
+  std::string policy;
+  std::uint64_t reads_total = 0;
+  std::uint64_t fetches_total = 0;
+  std::uint64_t reads_stride = 1;  // every reads_stride-th read (in start order) is kept
+  std::uint64_t fetches_stride = 1;
+  std::vector<TimelineRead> reads;
+  std::vector<TimelineFetch> fetches;
+  bool operator==(const Timeline&) const = default;
+
+  /// `{"trace","policy","reads_total",...,"reads":[[t_start_ns,t_end_ns,offset,length,stream]...],
+  ///  "fetches":[[t_start_ns,t_end_ns,begin,end,outcome]...]}`
+  nlohmann::json ToJson() const;
+  /// Errors name `where` and the field.
+  static Result<Timeline> FromJson(const nlohmann::json& json, const std::string& where);
+};
+
+/// The optional extras of one run in a results document.
+struct RunDetails {
+  std::vector<double> latency_quantiles_s;  // empty, or kLatencyQuantiles values
+  std::optional<Timeline> timeline;
+};
+
+/// Records one run's read latencies and (when asked) its timeline; attach it as the run's event sink.
+class RunRecorder final : public EventSink {
+ public:
+  explicit RunRecorder(bool keep_timeline) : keep_timeline_(keep_timeline) {}
+  void OnEvent(const Event& event) override;
+  /// The run's details; call once, after the run.
+  RunDetails Finish(const std::string& trace, const std::string& policy);
+
+ private:
+  struct OpenFetch {
+    std::uint32_t stream;
+    std::uint64_t offset;
+    std::uint64_t length;
+    Nanos start;
+  };
+  bool keep_timeline_;
+  Nanos origin_ = -1;
+  Nanos last_ = 0;
+  std::vector<Nanos> read_start_;  // per stream
+  std::vector<Nanos> latencies_;
+  std::vector<TimelineRead> reads_;
+  std::vector<OpenFetch> open_;  // in flight, oldest first
+  std::vector<TimelineFetch> fetches_;
+};
+
+/// Nearest-rank quantiles 0..100% of `values` (reordered); empty when `values` is.
+std::vector<double> LatencyQuantiles(std::vector<Nanos> values);
+
+}  // namespace pflab::reports

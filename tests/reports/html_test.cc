@@ -1,0 +1,214 @@
+// The HTML generator without a browser: structure, escaping, the sortable table, and the data the
+// charts embed.
+#include "reports/html.h"
+
+#include <catch2/catch.hpp>
+#include <set>
+
+namespace pflab::reports {
+namespace {
+
+using nlohmann::json;
+
+replay::RunResult Run(const std::string& trace, const std::string& policy, double elapsed, std::uint64_t fetched) {
+  replay::RunResult r;
+  r.trace = trace;
+  r.policy = policy;
+  r.profile = "gcs-regional";
+  r.seed = 1;
+  r.think = "recorded";
+  r.metrics.elapsed_s = elapsed;
+  r.metrics.stall_s = elapsed / 2;
+  r.metrics.read_latency_p50_s = 0.004;
+  r.metrics.read_latency_p99_s = 0.2;
+  r.metrics.reads = 10;
+  r.metrics.bytes_read = 10'000'000;
+  r.metrics.bytes_fetched = fetched;
+  r.metrics.requests = 7;
+  r.metrics.peak_memory_bytes = 3'000'000;
+  return r;
+}
+
+ResultsDocument Doc() {
+  ResultsDocument doc;
+  doc.runs = {Run("t<1>&\"x\"", "none", 5, 10'000'000), Run("t<1>&\"x\"", "gcsfs-v795", 1.5, 12'000'000),
+              Run("t<1>&\"x\"", "oracle", 1, 10'000'000), Run("two", "none", 3, 5'000'000),
+              Run("two", "gcsfs-v795", 3.5, 50'000'000)};
+  doc.details.resize(doc.runs.size());
+  for (std::size_t i = 0; i < doc.runs.size(); ++i) {
+    for (std::size_t k = 0; k < kLatencyQuantiles; ++k) {
+      doc.details[i].latency_quantiles_s.push_back(0.001 * static_cast<double>(k * (i + 1)));
+    }
+  }
+  Timeline t;
+  t.trace = doc.runs[1].trace;
+  t.policy = doc.runs[1].policy;
+  t.reads_total = 2;
+  t.fetches_total = 1;
+  t.reads = {{0, 2'000'000, 0, 1'000'000, 0}, {3'000'000, 3'000'000, 1'000'000, 1'000'000, 0}};
+  t.fetches = {{500'000, 1'500'000, 0, 4'000'000, "done"}};
+  doc.details[1].timeline = t;
+  doc.config = {{"profile", "gcs-<regional>"}, {"seed", 1}, {"think", "recorded"}, {"transport", "sim"}};
+  return doc;
+}
+
+JsLibraries StubJs() {
+  return {"window.vega={};", "window.vegaLite={};", "window.vegaEmbed=function(){return Promise.resolve();};"};
+}
+
+// The text between the first `open` and the following `close`.
+std::string Between(const std::string& text, const std::string& open, const std::string& close) {
+  const auto a = text.find(open);
+  REQUIRE(a != std::string::npos);
+  const auto b = text.find(close, a + open.size());
+  REQUIRE(b != std::string::npos);
+  return text.substr(a + open.size(), b - a - open.size());
+}
+
+std::size_t Count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
+  return n;
+}
+
+TEST_CASE("html: escaping of text and of JSON inside a script", "[reports]") {
+  CHECK(HtmlEscape("a<b>&\"c'") == "a&lt;b&gt;&amp;&quot;c&#39;");
+  const std::string s = ScriptSafeJson(json{{"name", "</script><b>&"}});
+  CHECK(s.find('<') == std::string::npos);
+  CHECK(s.find('>') == std::string::npos);
+  CHECK(s.find('&') == std::string::npos);
+  CHECK(json::parse(s)["name"] == "</script><b>&");
+}
+
+TEST_CASE("html: one self-contained page with the libraries, the data and a chart element per chart", "[reports]") {
+  const ResultsDocument doc = Doc();
+  const std::string html = RenderHtml(doc, "Report <&>", StubJs());
+  CHECK(html.rfind("<!DOCTYPE html>", 0) == 0);
+  CHECK_THAT(html, Catch::Contains("<title>Report &lt;&amp;&gt;</title>"));
+  CHECK_THAT(html, Catch::Contains("window.vegaEmbed=function"));
+  CHECK_THAT(html, Catch::Contains("data-pflab-status=\"loading\""));
+  // Nothing is fetched from elsewhere.
+  CHECK(html.find("<script src") == std::string::npos);
+  CHECK(html.find("<link") == std::string::npos);
+  // The raw names never appear unescaped outside the JSON (where they are \u-escaped).
+  CHECK(html.find("t<1>") == std::string::npos);
+  CHECK_THAT(html, Catch::Contains("t&lt;1&gt;&amp;&quot;x&quot;"));
+  CHECK_THAT(html, Catch::Contains("gcs-&lt;regional&gt;"));
+
+  const auto charts = BuildCharts(doc);
+  // Per trace: bars, CDF, Pareto; then the one timeline.
+  REQUIRE(charts.size() == 7);
+  CHECK(charts.back().timeline);
+  CHECK(Count(html, "class=\"pflab-chart\"") == charts.size());
+  for (const auto& c : charts) CHECK_THAT(html, Catch::Contains("id=\"" + c.id + "\" data-pflab-chart=\"pending\""));
+
+  // The embedded chart list parses back to exactly the specs BuildCharts made.
+  const json embedded =
+      json::parse(Between(html, "<script type=\"application/json\" id=\"pflab-charts\">", "</script>"));
+  REQUIRE(embedded.size() == charts.size());
+  for (std::size_t i = 0; i < charts.size(); ++i) {
+    CHECK(embedded[i]["id"] == charts[i].id);
+    CHECK(embedded[i]["spec"] == charts[i].spec);
+  }
+}
+
+TEST_CASE("html: the summary table has one sortable row per run with raw values to sort by", "[reports]") {
+  const ResultsDocument doc = Doc();
+  const std::string html = RenderHtml(doc, "r", StubJs());
+  const std::string table = Between(html, "<table id=\"summary\" class=\"sortable\">", "</table>");
+  const std::string head = Between(table, "<thead>", "</thead>");
+  CHECK(Count(head, "<th data-col=") == 14);  // with "vs oracle", since an oracle ran
+  CHECK_THAT(head, Catch::Contains("vs oracle"));
+  const std::string body = Between(table, "<tbody>", "</tbody>");
+  CHECK(Count(body, "<tr>") == doc.runs.size());
+  // gcsfs-v795 on the first trace: 1.5 s, 0.3x of none, 1.5x of the oracle, 12 MB fetched.
+  CHECK_THAT(body, Catch::Contains("data-v=\"1.500000000\">1.500</td><td class=\"num\" data-v=\"0.300000000\">0.30x"
+                                   "</td><td class=\"num\" data-v=\"1.500000000\">1.50x"));
+  CHECK_THAT(body, Catch::Contains("data-v=\"12.000000000\">12.0</td>"));
+  // The trace without an oracle has no ratio to sort by.
+  CHECK(Count(body, "data-v=\"\">-</td>") == 2);
+  // The sorting script is there and addresses the table.
+  CHECK_THAT(html, Catch::Contains("getElementById('summary')"));
+}
+
+TEST_CASE("html: charts carry the metrics with units and one colour per policy everywhere", "[reports]") {
+  const ResultsDocument doc = Doc();
+  const auto charts = BuildCharts(doc);
+  // Bars: every metric of every run of the trace, in the units the labels name.
+  const json& bars = charts[0].spec;
+  std::set<std::string> metrics;
+  for (const auto& v : bars["data"]["values"]) metrics.insert(v["metric"].get<std::string>());
+  CHECK(metrics.count("elapsed (s)") == 1);
+  CHECK(metrics.count("fetched (MB)") == 1);
+  CHECK(metrics.count("read latency p99 (ms)") == 1);
+  CHECK(bars["data"]["values"].size() == 3 * metrics.size());
+  bool found = false;
+  for (const auto& v : bars["data"]["values"]) {
+    if (v["policy"] == "gcsfs-v795" && v["metric"] == "fetched (MB)") {
+      CHECK(v["value"] == Approx(12.0));
+      found = true;
+    }
+    if (v["policy"] == "none" && v["metric"] == "read latency p99 (ms)") CHECK(v["value"] == Approx(200.0));
+  }
+  CHECK(found);
+  // CDF: every quantile of each run, latency in ms against the fraction of reads.
+  const json& cdf = charts[1].spec;
+  CHECK(cdf["data"]["values"].size() == 3 * kLatencyQuantiles);
+  CHECK(cdf["data"]["values"][kLatencyQuantiles + 100]["latency_ms"] == Approx(200.0));  // run 1: 0.002 s x 100
+  CHECK(cdf["data"]["values"][kLatencyQuantiles + 100]["fraction"] == Approx(1.0));
+  CHECK(cdf["encoding"]["x"]["title"].get<std::string>().find("ms") != std::string::npos);
+  // Pareto on trace two: none (5 MB, 3 s) dominates gcsfs-v795 (50 MB, 3.5 s).
+  const json& pareto = charts[5].spec;
+  REQUIRE(pareto["data"]["values"].size() == 2);
+  CHECK(pareto["data"]["values"][0]["frontier"] == true);
+  CHECK(pareto["data"]["values"][1]["frontier"] == false);
+  CHECK(pareto["data"]["values"][1]["fetched_mb"] == Approx(50.0));
+  // Timeline: the reads and fetches in ms and MB.
+  const json& timeline = charts[6].spec;
+  REQUIRE(timeline["data"]["values"].size() == 3);
+  CHECK(timeline["data"]["values"][0]["kind"] == "fetch done");
+  CHECK(timeline["data"]["values"][0]["t1_ms"] == Approx(1.5));
+  CHECK(timeline["data"]["values"][0]["b1_mb"] == Approx(4.0));
+  CHECK(timeline["data"]["values"][2]["kind"] == "read");
+
+  // Every chart that colours by policy uses the same domain and range.
+  auto scale_of = [](const json& spec) -> json {
+    const json* enc = nullptr;
+    if (spec.contains("spec"))
+      enc = &spec["spec"]["encoding"];
+    else if (spec.contains("encoding"))
+      enc = &spec["encoding"];
+    else
+      enc = &spec["layer"][1]["encoding"];
+    return (*enc)["color"]["scale"];
+  };
+  const json reference = scale_of(charts[0].spec);
+  CHECK(reference["domain"] == json({"none", "gcsfs-v795", "oracle"}));
+  CHECK(reference["range"].size() == 3);
+  CHECK(std::set<std::string>(reference["range"].begin(), reference["range"].end()).size() == 3);
+  for (std::size_t i = 0; i + 1 < charts.size(); ++i) {
+    INFO(charts[i].id);
+    CHECK(scale_of(charts[i].spec) == reference);
+  }
+  // The timeline draws its policy's completed GETs in that policy's colour.
+  CHECK(timeline["layer"][0]["encoding"]["color"]["scale"]["range"][1] == reference["range"][1]);
+}
+
+TEST_CASE("html: a missing charting library is an error that says how to install it", "[reports]") {
+  auto js = LoadJsLibraries("/nonexistent/pflab/js");
+  REQUIRE_FALSE(js);
+  CHECK_THAT(js.error().message, Catch::Contains("/nonexistent/pflab/js/vega/build/vega.min.js"));
+  CHECK_THAT(js.error().message, Catch::Contains("make setup"));
+}
+
+TEST_CASE("html: the installed libraries load from the default folder", "[reports]") {
+  auto js = LoadJsLibraries(DefaultJsDir());
+  INFO((js ? std::string() : js.error().message));
+  REQUIRE(js);
+  CHECK_THAT(js->vega_embed, Catch::Contains("vegaEmbed"));
+  CHECK_THAT(js->vega_lite, Catch::Contains("vegaLite"));
+  CHECK(js->vega.size() > 100'000);
+}
+
+}  // namespace
+}  // namespace pflab::reports
