@@ -11,6 +11,7 @@
 
 #include "cli/bench.h"
 #include "cli/serve.h"
+#include "cli/sweep.h"
 #include "engine/units.h"
 #include "policies/registry.h"
 #include "replay/event_log.h"
@@ -278,6 +279,8 @@ int main(int argc, char** argv) {
   auto* serve_cmd = AddServeCommand(app, serve);
   BenchArgs bench;
   auto* bench_cmd = AddBenchCommand(app, bench);
+  SweepArgs sweep;
+  auto* sweep_cmd = AddSweepCommand(app, sweep);
 
   auto* pol_cmd = app.add_subcommand("policies", "list the registered policies, their parameters and origins");
   auto* prof_cmd = app.add_subcommand("profiles", "list the network profiles");
@@ -287,6 +290,7 @@ int main(int argc, char** argv) {
   if (cmp_cmd->parsed()) return RunCompare(cmp);
   if (serve_cmd->parsed()) return RunServe(serve);
   if (bench_cmd->parsed()) return RunBench(bench);
+  if (sweep_cmd->parsed()) return RunSweep(sweep);
   if (pol_cmd->parsed()) return RunPolicies();
   if (prof_cmd->parsed()) return RunProfiles();
   return 1;
