@@ -198,9 +198,11 @@ Result<SweepTrace> LoadTrace(const std::string& path) {
   return out;
 }
 
-std::string KeyOf(const std::string& trace_file, const std::string& md5, const std::string& policy,
-                  const std::string& profile, std::uint64_t seed, const std::string& think) {
-  return nlohmann::json::array({trace_file, md5, policy, profile, seed, think}).dump();
+// The trace enters by content only: moving or renaming the corpus, or spelling its path differently,
+// does not make a sweep start over.
+std::string KeyOf(const std::string& md5, const std::string& policy, const std::string& profile, std::uint64_t seed,
+                  const std::string& think) {
+  return nlohmann::json::array({md5, policy, profile, seed, think}).dump();
 }
 
 // write(2) until done: one call in practice, so concurrent appenders cannot interleave inside a line.
@@ -333,7 +335,7 @@ Result<Shard> Shard::Parse(std::string_view text) {
 
 std::string SweepPlan::Key(const SweepJob& job) const {
   const SweepTrace& t = traces[job.trace];
-  return KeyOf(t.path, t.md5, specs[job.spec].text, profile_name, seed, think.ToString());
+  return KeyOf(t.md5, specs[job.spec].text, profile_name, seed, think.ToString());
 }
 
 std::string SweepPlan::Label(const SweepJob& job) const {
@@ -372,6 +374,13 @@ Result<SweepPlan> PlanSweep(const SweepOptions& options) {
     if (!trace) return trace.error();
     plan.traces.push_back(std::move(*trace));
   }
+  // Runs are keyed by trace content, so two files with the same bytes would be one run.
+  std::map<std::string, std::string> contents;
+  for (const auto& t : plan.traces) {
+    if (auto [it, fresh] = contents.emplace(t.md5, t.path); !fresh) {
+      return InvalidArgument("traces " + it->second + " and " + t.path + " have the same content; list one of them");
+    }
+  }
   // Results group runs by trace name, so two files with the same stem are told apart by path.
   std::map<std::string, int> stems;
   for (const auto& t : plan.traces) ++stems[t.trace.name];
@@ -391,7 +400,7 @@ Result<SweepPlan> PlanSweep(const SweepOptions& options) {
 
 Result<std::string> RunKeyOfLine(const nlohmann::json& line) {
   if (!line.is_object()) return InvalidArgument("not a JSON object");
-  for (const char* field : {"trace_file", "trace_md5", "policy", "profile", "think"}) {
+  for (const char* field : {"trace_md5", "policy", "profile", "think"}) {
     if (!line.contains(field) || !line[field].is_string()) {
       return InvalidArgument(std::string("missing string field \"") + field + "\"");
     }
@@ -399,8 +408,7 @@ Result<std::string> RunKeyOfLine(const nlohmann::json& line) {
   if (!line.contains("seed") || !line["seed"].is_number_unsigned()) {
     return InvalidArgument("missing unsigned field \"seed\"");
   }
-  return KeyOf(line["trace_file"], line["trace_md5"], line["policy"], line["profile"],
-               line["seed"].get<std::uint64_t>(), line["think"]);
+  return KeyOf(line["trace_md5"], line["policy"], line["profile"], line["seed"].get<std::uint64_t>(), line["think"]);
 }
 
 Result<ResultsFileState> LoadResultsFile(const std::string& path) {

@@ -68,8 +68,8 @@ struct SweepOptions {
 
 /// A trace of the sweep, read and hashed once.
 struct SweepTrace {
-  std::string path;     // as listed; part of the run key
-  std::string md5;      // hex MD5 of the file's bytes; part of the run key, so an edited trace runs again
+  std::string path;     // as listed; shown in result lines, not part of the run key
+  std::string md5;      // hex MD5 of the file's bytes: the trace's part of the run key
   traces::Trace trace;  // trace.name is the label in results: the file stem, or the path if stems clash
 };
 
@@ -102,8 +102,9 @@ struct SweepPlan {
 /// Reads, hashes and parses every trace and expands every grid before anything runs.
 Result<SweepPlan> PlanSweep(const SweepOptions& options);
 
-/// The key of a result line: trace file, trace MD5, policy, profile, seed and think time. Lines with
-/// equal keys are the same run. Errors when a key field is missing or mistyped.
+/// The key of a result line: trace MD5, policy, profile, seed and think time. Lines with equal keys
+/// are the same run: an edited trace runs again, a moved one does not. Errors when a key field is
+/// missing or mistyped.
 Result<std::string> RunKeyOfLine(const nlohmann::json& line);
 
 /// A results file as found on disk.

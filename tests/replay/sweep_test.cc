@@ -277,7 +277,7 @@ TEST_CASE("sweep resume: malformed lines before the last, foreign lines and dupl
   Spit(dir / "nokey.jsonl", "{\"trace\":\"x\"}\n");
   auto nokey = LoadResultsFile((dir / "nokey.jsonl").string());
   REQUIRE_FALSE(nokey.ok());
-  CHECK_THAT(nokey.error().message, Catch::Contains("nokey.jsonl:1:") && Catch::Contains("trace_file"));
+  CHECK_THAT(nokey.error().message, Catch::Contains("nokey.jsonl:1:") && Catch::Contains("trace_md5"));
 
   // The same run twice (two copies of a shard concatenated) is counted once.
   Spit(dir / "dup.jsonl", text + first_line);
@@ -285,6 +285,23 @@ TEST_CASE("sweep resume: malformed lines before the last, foreign lines and dupl
   REQUIRE(dup.ok());
   CHECK(dup->duplicates == 1);
   CHECK(dup->lines.size() == 10);
+
+  // A moved corpus is the same runs: the key holds the trace's content, not its path.
+  fs::rename(dir / "traces", dir / "moved");
+  SweepOptions moved = options;
+  moved.traces = {(dir / "moved").string() + "/"};
+  auto moved_plan = PlanSweep(moved);
+  REQUIRE(moved_plan.ok());
+  auto moved_run = RunSweep(*moved_plan, file.string(), {});
+  REQUIRE(moved_run.ok());
+  CHECK(moved_run->ran == 0);
+  fs::rename(dir / "moved", dir / "traces");
+  // Two files with the same bytes would be one run: an error naming both.
+  fs::copy_file(dir / "traces" / "seq.jsonl", dir / "traces" / "seq2.jsonl");
+  auto same = PlanSweep(options);
+  REQUIRE_FALSE(same.ok());
+  CHECK_THAT(same.error().message, Catch::Contains("seq2.jsonl") && Catch::Contains("same content"));
+  fs::remove(dir / "traces" / "seq2.jsonl");
 
   // An edited trace is a different run: its MD5 is part of the key.
   WriteTrace(dir / "traces" / "seq.jsonl", "sequential", 20);
