@@ -126,7 +126,8 @@ int RunSweep(const SweepArgs& args) {
   if (!args.quiet) {
     if (outcome->dropped_truncated_tail)
       std::fprintf(stderr, "removed a truncated last line from %s\n", args.output.c_str());
-    std::fprintf(stderr, "shard %s: %zu of %zu runs; %zu already in %s, %zu run now in %.2fs (%.1f runs/s, %u jobs)\n",
+    std::fprintf(stderr,
+                 "shard %s: %zu of %zu runs; %zu already in %s, %zu run now in %.2fs (%.1f runs/s, --jobs %u)\n",
                  plan->shard.ToString().c_str(), outcome->in_shard, plan->total_jobs, outcome->already_done,
                  args.output.c_str(), outcome->ran, outcome->wall_s,
                  outcome->wall_s > 0 ? static_cast<double>(outcome->ran) / outcome->wall_s : 0.0, args.jobs);
