@@ -14,6 +14,7 @@
 #include "cli/record.h"
 #include "cli/report.h"
 #include "cli/serve.h"
+#include "cli/sweep.h"
 #include "engine/units.h"
 #include "policies/registry.h"
 #include "replay/event_log.h"
@@ -325,6 +326,8 @@ int main(int argc, char** argv) {
   auto* record_cmd = AddRecordCommand(app, record);
   ImportArgs import_args;
   auto* import_cmd = AddImportCommand(app, import_args);
+  SweepArgs sweep;
+  auto* sweep_cmd = AddSweepCommand(app, sweep);
 
   auto* pol_cmd = app.add_subcommand("policies", "list the registered policies, their parameters and origins");
   auto* prof_cmd = app.add_subcommand("profiles", "list the network profiles");
@@ -338,6 +341,7 @@ int main(int argc, char** argv) {
   if (bench_cmd->parsed()) return RunBench(bench);
   if (record_cmd->parsed()) return RunRecord(record);
   if (import_cmd->parsed()) return RunImport(import_args);
+  if (sweep_cmd->parsed()) return RunSweep(sweep);
   if (pol_cmd->parsed()) return RunPolicies();
   if (prof_cmd->parsed()) return RunProfiles();
   return 1;

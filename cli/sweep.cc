@@ -1,0 +1,176 @@
+#include "cli/sweep.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "replay/sweep.h"
+#include "reports/results.h"
+
+namespace {
+
+int Fail(const std::string& message) {
+  std::cerr << "pflab sweep: " << message << "\n";
+  return 1;
+}
+
+std::string Duration(double seconds) {
+  char buf[32];
+  if (seconds < 60) {
+    std::snprintf(buf, sizeof buf, "%.0fs", seconds);
+  } else if (seconds < 3600) {
+    std::snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(seconds) / 60, static_cast<int>(seconds) % 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%dh%02dm", static_cast<int>(seconds) / 3600, static_cast<int>(seconds) / 60 % 60);
+  }
+  return buf;
+}
+
+// One progress line: bar, done/total, rate, ETA and the run that just finished.
+std::string ProgressLine(const pflab::replay::SweepProgress& p, std::size_t width) {
+  constexpr std::size_t kBar = 24;
+  const std::size_t filled = p.total ? p.done * kBar / p.total : kBar;
+  const double rate = p.wall_s > 0 ? static_cast<double>(p.done) / p.wall_s : 0;
+  const double eta = rate > 0 ? static_cast<double>(p.total - p.done) / rate : 0;
+  char head[160];
+  std::snprintf(head, sizeof head, "[%s%s] %zu/%zu  %.1f runs/s  ETA %s  ", std::string(filled, '#').c_str(),
+                std::string(kBar - filled, '.').c_str(), p.done, p.total, rate, Duration(eta).c_str());
+  std::string line = head + p.item;
+  if (width > 0 && line.size() > width) line = line.substr(0, width - 3) + "...";
+  return line;
+}
+
+pflab::Status WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  out.close();
+  if (!out) return pflab::InvalidArgument(path + ": cannot write");
+  return pflab::OkStatus();
+}
+
+}  // namespace
+
+CLI::App* AddSweepCommand(CLI::App& app, SweepArgs& args) {
+  auto* cmd = app.add_subcommand(
+      "sweep", "run traces x policy parameter grids in the simulator, in parallel, into a resumable results file");
+  cmd->add_option("--traces", args.traces, "trace files, or directories (every *.jsonl inside, sorted)")->required();
+  cmd->add_option("--policy", args.policies,
+                  "policy stack with grid values, repeatable: x|y|z alternatives, a..b integer ranges (a..b:STEP, "
+                  "a..b*FACTOR), e.g. 'gcsfs-adaptive(streak=1..4,max=16MiB|64MiB)'")
+      ->required();
+  cmd->add_option("--profile", args.profile, "network profile (see `pflab profiles`)")->capture_default_str();
+  cmd->add_option("--seed", args.seed, "seed for latency sampling and jitter")->capture_default_str();
+  cmd->add_option("--think", args.think, "think time: recorded, zero, or xFACTOR")->capture_default_str();
+  cmd->add_option("-j,--jobs", args.jobs, "simulations run at once, one thread each")->capture_default_str();
+  cmd->add_option("-o,--output", args.output, "results file (JSON Lines), appended to and resumed from")
+      ->capture_default_str();
+  cmd->add_option("--shard", args.shard, "i/N: run only jobs i, i+N, i+2N, ... (1-based) of the stable job order");
+  cmd->add_option("--json", args.json, "afterwards, write every run in the results file as a results document");
+  cmd->add_option("--md", args.md, "afterwards, write every run in the results file as a Markdown report");
+  cmd->add_flag("--no-baseline", args.no_baseline, "do not add `none` to the policies");
+  cmd->add_flag("--dry-run", args.dry_run, "list this shard's runs (and which are already done) and stop");
+  cmd->add_flag("-q,--quiet", args.quiet, "no progress on stderr");
+  return cmd;
+}
+
+int RunSweep(const SweepArgs& args) {
+  if (args.jobs < 1 || args.jobs > 256) return Fail("--jobs: expected 1..256");
+  pflab::replay::SweepOptions options;
+  options.traces = args.traces;
+  options.policies = args.policies;
+  options.profile = args.profile;
+  options.seed = args.seed;
+  options.think = args.think;
+  options.include_baseline = !args.no_baseline;
+  if (!args.shard.empty()) {
+    auto shard = pflab::replay::Shard::Parse(args.shard);
+    if (!shard) return Fail("--shard: " + shard.error().message);
+    options.shard = *shard;
+  }
+  auto plan = pflab::replay::PlanSweep(options);
+  if (!plan) return Fail(plan.error().message);
+
+  if (args.dry_run) {
+    auto state = pflab::replay::LoadResultsFile(args.output);
+    if (!state) return Fail(state.error().message);
+    for (const auto& job : plan->jobs) {
+      std::cout << job.index << "\t" << (state->keys.count(plan->Key(job)) ? "done" : "todo") << "\t"
+                << plan->traces[job.trace].path << "\t" << plan->specs[job.spec].text << "\n";
+    }
+    std::cerr << plan->jobs.size() << " runs in shard " << plan->shard.ToString() << " of " << plan->total_jobs << " ("
+              << plan->traces.size() << " traces x " << plan->specs.size() << " specs)\n";
+    return 0;
+  }
+
+  const bool tty = ::isatty(STDERR_FILENO);
+  pflab::replay::SweepRunOptions run;
+  run.jobs = args.jobs;
+  bool drew = false;
+  if (!args.quiet) {
+    // Redrawn in place on a terminal; a log (CI, a batch system) gets one line per finished run.
+    run.on_progress = [&](const pflab::replay::SweepProgress& p) {
+      if (tty) {
+        std::fprintf(stderr, "\r%s\x1b[K", ProgressLine(p, 160).c_str());
+        drew = true;
+      } else {
+        std::fprintf(stderr, "%s\n", ProgressLine(p, 0).c_str());
+      }
+      std::fflush(stderr);
+    };
+  }
+  auto outcome = pflab::replay::RunSweep(*plan, args.output, run);
+  if (drew) std::fputc('\n', stderr);
+  if (!outcome) return Fail(outcome.error().message);
+  if (!args.quiet) {
+    if (outcome->dropped_truncated_tail)
+      std::fprintf(stderr, "removed a truncated last line from %s\n", args.output.c_str());
+    std::fprintf(stderr,
+                 "shard %s: %zu of %zu runs; %zu already in %s, %zu run now in %.2fs (%.1f runs/s, --jobs %u)\n",
+                 plan->shard.ToString().c_str(), outcome->in_shard, plan->total_jobs, outcome->already_done,
+                 args.output.c_str(), outcome->ran, outcome->wall_s,
+                 outcome->wall_s > 0 ? static_cast<double>(outcome->ran) / outcome->wall_s : 0.0, args.jobs);
+  }
+
+  auto state = pflab::replay::LoadResultsFile(args.output);
+  if (!state) return Fail(state.error().message);
+  const auto best = pflab::replay::BestPerTrace(state->lines);
+  std::cout << "best policy per trace (lowest elapsed; " << state->lines.size() << " runs in " << args.output << ")\n";
+  std::size_t trace_w = 5, policy_w = 6;
+  for (const auto& b : best) {
+    trace_w = std::max(trace_w, b.trace.size());
+    policy_w = std::max(policy_w, b.policy.size());
+  }
+  std::printf("  %-*s  %-14s  %-*s  %9s  %7s  %4s\n", static_cast<int>(trace_w), "trace", "profile",
+              static_cast<int>(policy_w), "policy", "elapsed s", "vs none", "runs");
+  for (const auto& b : best) {
+    char ratio[32] = "-";
+    if (b.vs_none > 0) std::snprintf(ratio, sizeof ratio, "%.2fx", b.vs_none);
+    std::printf("  %-*s  %-14s  %-*s  %9.3f  %7s  %4zu\n", static_cast<int>(trace_w), b.trace.c_str(),
+                b.profile.c_str(), static_cast<int>(policy_w), b.policy.c_str(), b.elapsed_s, ratio, b.runs);
+  }
+
+  if (!args.json.empty() || !args.md.empty()) {
+    // The file's lines are results-document "runs" entries plus their keys, so the reports module
+    // reads them as one document.
+    nlohmann::json doc = {{"schema", pflab::reports::kResultsSchema},
+                          {"runs", pflab::replay::InPlanOrder(*plan, state->lines)}};
+    auto runs = pflab::reports::ResultsFromJson(doc, args.output);
+    if (!runs) return Fail(runs.error().message);
+    if (!args.json.empty()) {
+      nlohmann::json config = {{"results_file", args.output}, {"profile", args.profile},
+                               {"seed", args.seed},           {"think", plan->think.ToString()},
+                               {"traces", args.traces},       {"policies", args.policies}};
+      nlohmann::json out = pflab::reports::ResultsToJson(*runs, config);
+      out["generator"] = "pflab sweep";
+      if (auto status = WriteFile(args.json, out.dump(2) + "\n"); !status) return Fail(status.error().message);
+    }
+    if (!args.md.empty()) {
+      if (auto status = WriteFile(args.md, pflab::reports::RenderMarkdown(*runs, "Prefetch policy sweep")); !status) {
+        return Fail(status.error().message);
+      }
+    }
+  }
+  return 0;
+}

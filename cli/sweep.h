@@ -1,0 +1,27 @@
+// `pflab sweep`: traces x expanded policy grids in the simulator, on worker threads, appended to a
+// resumable JSON Lines results file; the work is in replay/sweep.h.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+struct SweepArgs {
+  std::vector<std::string> traces;    // files and directories
+  std::vector<std::string> policies;  // grid specs, repeatable
+  std::string profile = "gcs-regional";
+  std::uint64_t seed = 1;
+  std::string think = "recorded";
+  unsigned jobs = 1;
+  std::string output = "sweep.jsonl";
+  std::string shard;  // i/N
+  std::string json;
+  std::string md;
+  bool no_baseline = false;
+  bool dry_run = false;
+  bool quiet = false;
+};
+
+CLI::App* AddSweepCommand(CLI::App& app, SweepArgs& args);
+int RunSweep(const SweepArgs& args);

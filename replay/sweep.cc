@@ -1,0 +1,607 @@
+#include "replay/sweep.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <thread>
+#include <tuple>
+
+#include "engine/checksums.h"
+#include "traces/trace_io.h"
+
+namespace pflab::replay {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Bounds that turn a typo (1..100000000) into an error instead of a sweep that never ends.
+constexpr std::uint64_t kMaxRangeValues = 10000;
+constexpr std::uint64_t kMaxSpecsPerGrid = 100000;
+
+std::string Trim(std::string_view s) {
+  std::size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+bool IsGrid(std::string_view value) {
+  return value.find('|') != std::string_view::npos || value.find("..") != std::string_view::npos;
+}
+
+// Splits on commas outside parentheses (parameters of a layer keep theirs).
+std::vector<std::string> SplitSpecs(std::string_view text) {
+  std::vector<std::string> out;
+  int depth = 0;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '(') ++depth;
+    if (text[i] == ')') --depth;
+    if (text[i] == ',' && depth == 0) {
+      out.push_back(Trim(text.substr(start, i - start)));
+      start = i + 1;
+    }
+  }
+  out.push_back(Trim(text.substr(start)));
+  return out;
+}
+
+// Where each parameter value of a (syntactically valid) stack spec lies, whitespace trimmed.
+struct Span {
+  std::size_t begin = 0;
+  std::size_t end = 0;
+};
+
+std::vector<Span> ValueSpans(std::string_view text) {
+  std::vector<Span> spans;
+  int depth = 0;
+  bool in_value = false;
+  std::size_t start = 0;
+  auto close = [&](std::size_t end) {
+    std::size_t b = start, e = end;
+    while (b < e && std::isspace(static_cast<unsigned char>(text[b]))) ++b;
+    while (e > b && std::isspace(static_cast<unsigned char>(text[e - 1]))) --e;
+    spans.push_back({b, e});
+    in_value = false;
+  };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '(') {
+      if (++depth == 1) in_value = false;
+    } else if (c == ')') {
+      if (depth == 1 && in_value) close(i);
+      --depth;
+    } else if (depth == 1 && c == ',') {
+      if (in_value) close(i);
+    } else if (depth == 1 && c == '=' && !in_value) {
+      in_value = true;
+      start = i + 1;
+    }
+  }
+  return spans;
+}
+
+// "12MiB" -> (12, "MiB").
+std::optional<std::pair<std::uint64_t, std::string>> NumberWithUnit(std::string_view text) {
+  std::uint64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr == text.data()) return std::nullopt;
+  std::string unit(ptr, text.data() + text.size());
+  for (char c : unit) {
+    if (!std::isalpha(static_cast<unsigned char>(c))) return std::nullopt;
+  }
+  return std::make_pair(value, unit);
+}
+
+std::optional<std::uint64_t> PlainNumber(std::string_view text) {
+  std::uint64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size() || text.empty()) return std::nullopt;
+  return value;
+}
+
+// One range `A..B`, `A..B:STEP` or `A..B*FACTOR`.
+Result<std::vector<std::string>> ExpandRange(const std::string& range) {
+  auto bad = [&](const std::string& why) { return InvalidArgument("range '" + range + "': " + why); };
+  const auto dots = range.find("..");
+  const std::string from_text = range.substr(0, dots);
+  std::string to_text = range.substr(dots + 2);
+  std::uint64_t step = 1;
+  bool multiply = false;
+  if (const auto op = to_text.find_first_of(":*"); op != std::string::npos) {
+    multiply = to_text[op] == '*';
+    auto n = PlainNumber(to_text.substr(op + 1));
+    if (!n) return bad(std::string("expected an integer after '") + to_text[op] + "'");
+    step = *n;
+    to_text = to_text.substr(0, op);
+    if (multiply && step < 2) return bad("the factor after '*' must be at least 2");
+    if (!multiply && step == 0) return bad("the step after ':' must be at least 1");
+  }
+  const auto from = NumberWithUnit(from_text);
+  const auto to = NumberWithUnit(to_text);
+  if (!from || !to) return bad("expected INT..INT, INT..INT:STEP or INT..INT*FACTOR (a unit such as MiB allowed)");
+  if (from->second != to->second) return bad("both ends need the same unit");
+  if (from->first > to->first) return bad("the start is above the end");
+  if (multiply && from->first == 0) return bad("a '*' range cannot start at 0");
+  std::vector<std::string> values;
+  for (std::uint64_t v = from->first;;) {
+    if (values.size() >= kMaxRangeValues) return bad("more than " + std::to_string(kMaxRangeValues) + " values");
+    values.push_back(std::to_string(v) + from->second);
+    const std::uint64_t next = multiply ? v * step : v + step;
+    // Stops at the end, and at overflow (next would wrap below v).
+    if ((multiply ? next / step != v : next < v) || next > to->first) break;
+    v = next;
+  }
+  return values;
+}
+
+// One parameter value: alternatives separated by '|', each a literal or a range.
+Result<std::vector<std::string>> ExpandValue(const std::string& value) {
+  std::vector<std::string> values;
+  std::size_t start = 0;
+  for (;;) {
+    const auto bar = value.find('|', start);
+    const std::string alt = Trim(std::string_view(value).substr(start, bar - start));
+    if (alt.empty()) return InvalidArgument("empty alternative in '" + value + "'");
+    if (alt.find("..") != std::string::npos) {
+      auto range = ExpandRange(alt);
+      if (!range) return range.error();
+      values.insert(values.end(), range->begin(), range->end());
+    } else {
+      values.push_back(alt);
+    }
+    if (bar == std::string::npos) break;
+    start = bar + 1;
+  }
+  return values;
+}
+
+std::string Hex(const std::array<std::uint8_t, 16>& digest) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (std::uint8_t b : digest) {
+    out += kDigits[b >> 4];
+    out += kDigits[b & 15];
+  }
+  return out;
+}
+
+Result<SweepTrace> LoadTrace(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound(path + ":0: cannot open the trace file");
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  const std::string text = bytes.str();
+  Md5 md5;
+  md5.Update(text.data(), text.size());
+  SweepTrace out;
+  out.path = path;
+  out.md5 = Hex(md5.Final());
+  std::istringstream stream(text);
+  auto trace = traces::ParseTrace(stream, path);
+  if (!trace) return trace.error();
+  out.trace = std::move(*trace);
+  out.trace.name = fs::path(path).stem().string();
+  return out;
+}
+
+// The trace enters by content only: moving or renaming the corpus, or spelling its path differently,
+// does not make a sweep start over.
+std::string KeyOf(const std::string& md5, const std::string& policy, const std::string& profile, std::uint64_t seed,
+                  const std::string& think) {
+  return nlohmann::json::array({md5, policy, profile, seed, think}).dump();
+}
+
+// write(2) until done: one call in practice, so concurrent appenders cannot interleave inside a line.
+Status WriteAll(int fd, const std::string& text, const std::string& path) {
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return InvalidArgument(path + ": cannot append: " + std::strerror(errno));
+    done += static_cast<std::size_t>(n);
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> ExpandGrid(std::string_view spec) {
+  const std::string text = Trim(spec);
+  if (auto parsed = policies::ParseStackSpec(text); !parsed) return parsed.error();
+  std::vector<Span> grid;
+  std::vector<std::vector<std::string>> values;
+  for (const Span& span : ValueSpans(text)) {
+    const std::string value = text.substr(span.begin, span.end - span.begin);
+    if (!IsGrid(value)) continue;
+    auto expanded = ExpandValue(value);
+    if (!expanded) return InvalidArgument("in policy grid '" + text + "': " + expanded.error().message);
+    grid.push_back(span);
+    values.push_back(std::move(*expanded));
+  }
+  std::uint64_t count = 1;
+  for (const auto& v : values) {
+    count *= v.size();
+    if (count > kMaxSpecsPerGrid) {
+      return InvalidArgument("policy grid '" + text + "' expands to more than " + std::to_string(kMaxSpecsPerGrid) +
+                             " specs");
+    }
+  }
+  // An odometer over the grid values: the last one turns fastest.
+  std::vector<std::size_t> digit(values.size(), 0);
+  std::vector<std::string> out;
+  for (std::uint64_t n = 0; n < count; ++n) {
+    std::string expanded;
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < grid.size(); ++i) {
+      expanded += text.substr(at, grid[i].begin - at) + values[i][digit[i]];
+      at = grid[i].end;
+    }
+    expanded += text.substr(at);
+    out.push_back(std::move(expanded));
+    for (std::size_t i = digit.size(); i-- > 0;) {
+      if (++digit[i] < values[i].size()) break;
+      digit[i] = 0;
+    }
+  }
+  return out;
+}
+
+Result<std::vector<policies::StackSpec>> ExpandPolicies(const std::vector<std::string>& grids) {
+  std::vector<policies::StackSpec> specs;
+  std::map<std::string, std::string> origin;  // expanded text -> the grid it came from
+  for (const auto& option : grids) {
+    for (const auto& grid : SplitSpecs(option)) {
+      auto texts = ExpandGrid(grid);
+      if (!texts) return texts.error();
+      for (const auto& text : *texts) {
+        auto spec = policies::ParseStackSpec(text);
+        if (spec) {
+          if (auto status = policies::ValidateStack(*spec); !status) spec = status.error();
+        }
+        if (!spec) {
+          const std::string where = text == grid ? "" : " expands to '" + text + "', which";
+          return InvalidArgument("policy grid '" + grid + "'" + where + (where.empty() ? ": " : " is invalid: ") +
+                                 spec.error().message);
+        }
+        if (auto [it, fresh] = origin.emplace(spec->text, grid); !fresh) {
+          return InvalidArgument("policy '" + spec->text + "' appears twice in the sweep (from '" + it->second +
+                                 "' and '" + grid + "')");
+        }
+        specs.push_back(std::move(*spec));
+      }
+    }
+  }
+  return specs;
+}
+
+Result<std::vector<std::string>> ListTraceFiles(const std::vector<std::string>& paths) {
+  std::vector<std::string> files;
+  std::map<fs::path, std::string> seen;  // canonical path -> as listed
+  auto add = [&](const fs::path& path) -> Status {
+    std::error_code ec;
+    const fs::path canonical = fs::weakly_canonical(path, ec);
+    if (auto [it, fresh] = seen.emplace(ec ? path : canonical, path.string()); !fresh) {
+      return InvalidArgument("trace " + path.string() + " is listed twice (also as " + it->second + ")");
+    }
+    files.push_back(path.string());
+    return OkStatus();
+  };
+  for (const auto& given : paths) {
+    const fs::path path(given);
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+      std::vector<fs::path> inside;
+      for (const auto& entry : fs::directory_iterator(path, ec)) {
+        if (entry.path().extension() == ".jsonl" && entry.is_regular_file()) inside.push_back(entry.path());
+      }
+      if (ec) return InvalidArgument(given + ": cannot list: " + ec.message());
+      if (inside.empty()) return InvalidArgument(given + ": no *.jsonl traces in this directory");
+      std::sort(inside.begin(), inside.end());
+      for (const auto& p : inside) {
+        if (auto status = add(p); !status) return status.error();
+      }
+    } else if (fs::exists(path, ec)) {
+      if (auto status = add(path); !status) return status.error();
+    } else {
+      return NotFound(given + ": no such trace file or directory");
+    }
+  }
+  return files;
+}
+
+Result<Shard> Shard::Parse(std::string_view text) {
+  const auto slash = text.find('/');
+  auto bad = [&] { return InvalidArgument("shard '" + std::string(text) + "': expected i/N with 1 <= i <= N"); };
+  if (slash == std::string_view::npos) return bad();
+  const auto i = PlainNumber(text.substr(0, slash));
+  const auto n = PlainNumber(text.substr(slash + 1));
+  if (!i || !n || *i < 1 || *i > *n || *n > 0xffffffffull) return bad();
+  return Shard{static_cast<std::uint32_t>(*i), static_cast<std::uint32_t>(*n)};
+}
+
+std::string SweepPlan::Key(const SweepJob& job) const {
+  const SweepTrace& t = traces[job.trace];
+  return KeyOf(t.md5, specs[job.spec].text, profile_name, seed, think.ToString());
+}
+
+std::string SweepPlan::Label(const SweepJob& job) const {
+  return traces[job.trace].trace.name + " x " + specs[job.spec].text;
+}
+
+Result<SweepPlan> PlanSweep(const SweepOptions& options) {
+  SweepPlan plan;
+  plan.shard = options.shard;
+  if (plan.shard.count == 0 || plan.shard.index < 1 || plan.shard.index > plan.shard.count) {
+    return InvalidArgument("shard " + plan.shard.ToString() + ": expected 1 <= i <= N");
+  }
+  auto profile = sim::FindProfile(options.profile);
+  if (!profile) return InvalidArgument("profile: " + profile.error().message);
+  plan.profile_name = options.profile;
+  plan.profile = *profile;
+  plan.seed = options.seed;
+  auto think = ThinkTime::Parse(options.think);
+  if (!think) return think.error();
+  plan.think = *think;
+
+  if (options.policies.empty()) return InvalidArgument("no policy grid given");
+  auto specs = ExpandPolicies(options.policies);
+  if (!specs) return specs.error();
+  plan.specs = std::move(*specs);
+  const bool has_baseline =
+      std::any_of(plan.specs.begin(), plan.specs.end(), [](const policies::StackSpec& s) { return s.text == "none"; });
+  if (options.include_baseline && !has_baseline)
+    plan.specs.insert(plan.specs.begin(), *policies::ParseStackSpec("none"));
+
+  if (options.traces.empty()) return InvalidArgument("no trace given");
+  auto files = ListTraceFiles(options.traces);
+  if (!files) return files.error();
+  for (const auto& file : *files) {
+    auto trace = LoadTrace(file);
+    if (!trace) return trace.error();
+    plan.traces.push_back(std::move(*trace));
+  }
+  // Runs are keyed by trace content, so two files with the same bytes would be one run.
+  std::map<std::string, std::string> contents;
+  for (const auto& t : plan.traces) {
+    if (auto [it, fresh] = contents.emplace(t.md5, t.path); !fresh) {
+      return InvalidArgument("traces " + it->second + " and " + t.path + " have the same content; list one of them");
+    }
+  }
+  // Results group runs by trace name, so two files with the same stem are told apart by path.
+  std::map<std::string, int> stems;
+  for (const auto& t : plan.traces) ++stems[t.trace.name];
+  for (auto& t : plan.traces) {
+    if (stems[t.trace.name] > 1) t.trace.name = t.path;
+  }
+
+  plan.total_jobs = plan.traces.size() * plan.specs.size();
+  for (std::size_t t = 0; t < plan.traces.size(); ++t) {
+    for (std::size_t s = 0; s < plan.specs.size(); ++s) {
+      const std::size_t index = t * plan.specs.size() + s;
+      if (plan.shard.Owns(index)) plan.jobs.push_back({index, t, s});
+    }
+  }
+  return plan;
+}
+
+Result<std::string> RunKeyOfLine(const nlohmann::json& line) {
+  if (!line.is_object()) return InvalidArgument("not a JSON object");
+  for (const char* field : {"trace_md5", "policy", "profile", "think"}) {
+    if (!line.contains(field) || !line[field].is_string()) {
+      return InvalidArgument(std::string("missing string field \"") + field + "\"");
+    }
+  }
+  if (!line.contains("seed") || !line["seed"].is_number_unsigned()) {
+    return InvalidArgument("missing unsigned field \"seed\"");
+  }
+  return KeyOf(line["trace_md5"], line["policy"], line["profile"], line["seed"].get<std::uint64_t>(), line["think"]);
+}
+
+Result<ResultsFileState> LoadResultsFile(const std::string& path) {
+  ResultsFileState state;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return state;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return InvalidArgument(path + ": cannot read the results file");
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  const std::string text = bytes.str();
+  std::size_t at = 0;
+  std::uint64_t line_no = 0;
+  while (at < text.size()) {
+    ++line_no;
+    const auto newline = text.find('\n', at);
+    const bool last_unfinished = newline == std::string::npos;
+    const std::string line = text.substr(at, last_unfinished ? std::string::npos : newline - at);
+    const std::size_t line_start = at;
+    at = last_unfinished ? text.size() : newline + 1;
+    if (Trim(line).empty()) continue;
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    Result<std::string> key =
+        j.is_discarded() ? Result<std::string>(InvalidArgument("malformed JSON")) : RunKeyOfLine(j);
+    if (!key) {
+      // A kill during the write of the last line leaves part of it and no newline: drop it.
+      if (last_unfinished) {
+        state.truncated_tail = true;
+        state.good_bytes = line_start;
+        return state;
+      }
+      return InvalidArgument(path + ":" + std::to_string(line_no) +
+                             ": not a sweep result line: " + key.error().message);
+    }
+    state.missing_newline = last_unfinished;
+    if (!state.keys.insert(*key).second) {
+      ++state.duplicates;
+      continue;
+    }
+    state.lines.push_back(std::move(j));
+  }
+  state.good_bytes = text.size();
+  return state;
+}
+
+nlohmann::json ResultLine(const SweepTrace& trace, const RunResult& run) {
+  return {{"trace", run.trace},   {"trace_file", trace.path}, {"trace_md5", trace.md5},
+          {"policy", run.policy}, {"profile", run.profile},   {"seed", run.seed},
+          {"think", run.think},   {"events", run.events_run}, {"metrics", run.metrics.ToJson()}};
+}
+
+Result<SweepOutcome> RunSweep(const SweepPlan& plan, const std::string& results_path, const SweepRunOptions& options) {
+  if (options.jobs == 0) return InvalidArgument("jobs must be at least 1");
+  const auto start = std::chrono::steady_clock::now();
+  auto state = LoadResultsFile(results_path);
+  if (!state) return state.error();
+  SweepOutcome outcome;
+  outcome.in_shard = plan.jobs.size();
+  outcome.dropped_truncated_tail = state->truncated_tail;
+  std::vector<const SweepJob*> pending;
+  for (const auto& job : plan.jobs) {
+    if (state->keys.count(plan.Key(job))) {
+      ++outcome.already_done;
+    } else {
+      pending.push_back(&job);
+    }
+  }
+
+  if (state->truncated_tail) {
+    std::error_code ec;
+    fs::resize_file(results_path, state->good_bytes, ec);
+    if (ec) return InvalidArgument(results_path + ": cannot remove the truncated last line: " + ec.message());
+  }
+  const int fd = ::open(results_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return InvalidArgument(results_path + ": cannot open for appending: " + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  if (state->missing_newline) {
+    if (auto status = WriteAll(fd, "\n", results_path); !status) return status.error();
+  }
+
+  std::mutex mutex;  // guards the file, the progress callback, `failure` and `outcome.ran`
+  std::optional<Error> failure;
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> stop{false};
+  auto worker = [&] {
+    for (;;) {
+      if (stop.load()) return;
+      const std::size_t i = next.fetch_add(1);
+      if (i >= pending.size()) return;
+      const SweepJob& job = *pending[i];
+      SimulationConfig config;
+      config.trace = &plan.traces[job.trace].trace;
+      config.policy = plan.specs[job.spec];
+      config.profile_name = plan.profile_name;
+      config.profile = plan.profile;
+      config.seed = plan.seed;
+      config.think = plan.think;
+      auto result = RunSimulation(config);
+      std::lock_guard lock(mutex);
+      if (!result) {
+        if (!failure) failure = Error{result.error().code, plan.Label(job) + ": " + result.error().message};
+        stop = true;
+        return;
+      }
+      const std::string line = ResultLine(plan.traces[job.trace], *result).dump() + "\n";
+      if (auto status = WriteAll(fd, line, results_path); !status) {
+        if (!failure) failure = status.error();
+        stop = true;
+        return;
+      }
+      ++outcome.ran;
+      if (options.on_progress) {
+        SweepProgress progress;
+        progress.done = outcome.ran;
+        progress.total = pending.size();
+        progress.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        progress.item = plan.Label(job);
+        options.on_progress(progress);
+      }
+    }
+  };
+  const unsigned threads = static_cast<unsigned>(std::min<std::size_t>(options.jobs, pending.size()));
+  if (threads <= 1) {
+    worker();
+  } else {
+    std::vector<std::thread> pool;
+    for (unsigned t = 0; t < threads; ++t) pool.emplace_back(worker);
+    for (auto& thread : pool) thread.join();
+  }
+  outcome.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (failure) return *failure;
+  return outcome;
+}
+
+std::vector<nlohmann::json> InPlanOrder(const SweepPlan& plan, std::vector<nlohmann::json> lines) {
+  std::map<std::string, std::size_t> order;
+  for (std::size_t t = 0; t < plan.traces.size(); ++t) {
+    for (std::size_t s = 0; s < plan.specs.size(); ++s) {
+      order[plan.Key({t * plan.specs.size() + s, t, s})] = t * plan.specs.size() + s;
+    }
+  }
+  std::vector<std::pair<std::pair<std::size_t, std::string>, nlohmann::json>> keyed;
+  for (auto& line : lines) {
+    auto key = RunKeyOfLine(line);
+    const std::string k = key ? *key : line.dump();
+    auto it = order.find(k);
+    keyed.push_back({{it == order.end() ? order.size() : it->second, k}, std::move(line)});
+  }
+  std::sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<nlohmann::json> out;
+  for (auto& [key, line] : keyed) out.push_back(std::move(line));
+  return out;
+}
+
+std::vector<BestRun> BestPerTrace(const std::vector<nlohmann::json>& lines) {
+  using Group = std::tuple<std::string, std::string, std::uint64_t, std::string>;
+  struct Acc {
+    const nlohmann::json* best = nullptr;
+    std::optional<double> none;
+    std::size_t runs = 0;
+  };
+  std::map<Group, Acc> groups;
+  for (const auto& line : lines) {
+    const auto* metrics = line.contains("metrics") ? &line["metrics"] : nullptr;
+    if (!metrics || !metrics->contains("elapsed_s") || !line.contains("trace")) continue;
+    Acc& acc = groups[{line.value("trace", ""), line.value("profile", ""), line.value("seed", std::uint64_t{0}),
+                       line.value("think", "")}];
+    ++acc.runs;
+    const double elapsed = (*metrics)["elapsed_s"].get<double>();
+    const std::string policy = line.value("policy", "");
+    if (policy == "none") acc.none = elapsed;
+    if (!acc.best) {
+      acc.best = &line;
+      continue;
+    }
+    const double best = (*acc.best)["metrics"]["elapsed_s"].get<double>();
+    if (elapsed < best || (elapsed == best && policy < acc.best->value("policy", ""))) acc.best = &line;
+  }
+  std::vector<BestRun> out;
+  for (const auto& [group, acc] : groups) {
+    BestRun best;
+    best.trace = std::get<0>(group);
+    best.profile = std::get<1>(group);
+    best.policy = acc.best->value("policy", "");
+    best.elapsed_s = (*acc.best)["metrics"]["elapsed_s"].get<double>();
+    best.vs_none = acc.none && *acc.none > 0 ? best.elapsed_s / *acc.none : 0;
+    best.runs = acc.runs;
+    out.push_back(std::move(best));
+  }
+  return out;
+}
+
+}  // namespace pflab::replay

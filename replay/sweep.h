@@ -1,0 +1,176 @@
+// Sweeps: many simulated runs (traces x expanded policy grids) planned in a stable order, split into
+// shards, run on worker threads, and appended to a JSON Lines results file one finished run at a time,
+// so an interrupted sweep resumes where it stopped.
+//
+// Grid syntax, inside any parameter value of any layer of a stack spec:
+//   x|y|z      alternatives, in the order written
+//   a..b       integers a, a+1, ..., b         (a..b:s  steps of s;  a..b*f  a, a*f, a*f^2, ... <= b)
+// Both ends of a range may carry the same unit suffix (1MiB..4MiB is 1MiB, 2MiB, 3MiB, 4MiB), and an
+// alternative may be a range (max=16MiB|64MiB..256MiB*2). A spec expands to the cartesian product of
+// its grid values, ordered like nested loops written left to right: the last grid parameter in the
+// text varies fastest.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/result.h"
+#include "policies/registry.h"
+#include "replay/replayer.h"
+#include "replay/simulation.h"
+#include "sim/network_model.h"
+#include "traces/trace.h"
+
+namespace pflab::replay {
+
+/// Expands the grid values of one stack spec into plain spec texts (syntax above). Checks the spec's
+/// syntax, not its policies; a spec without grid values expands to itself.
+Result<std::vector<std::string>> ExpandGrid(std::string_view spec);
+
+/// Expands every grid (each may hold several specs separated by top-level commas), in order, and
+/// validates every expanded spec with the registry; an error names the grid and the bad expansion.
+/// A spec appearing twice is an error.
+Result<std::vector<policies::StackSpec>> ExpandPolicies(const std::vector<std::string>& grids);
+
+/// The trace files named by `paths`: a file as given, a directory as every *.jsonl directly inside it
+/// (not recursive), sorted by name. Missing paths, empty directories and repeats are errors.
+Result<std::vector<std::string>> ListTraceFiles(const std::vector<std::string>& paths);
+
+/// Which part of a sweep this process runs: shard `index` of `count` (1-based) owns the jobs whose
+/// 0-based position in the stable job order is congruent to index-1 modulo count.
+struct Shard {
+  std::uint32_t index = 1;
+  std::uint32_t count = 1;
+
+  /// Parses `i/N` with 1 <= i <= N.
+  static Result<Shard> Parse(std::string_view text);
+  bool Owns(std::size_t job) const { return job % count == index - 1; }
+  std::string ToString() const { return std::to_string(index) + "/" + std::to_string(count); }
+};
+
+/// What a sweep covers.
+struct SweepOptions {
+  std::vector<std::string> traces;    // files and directories
+  std::vector<std::string> policies;  // grid specs
+  std::string profile = "gcs-regional";
+  std::uint64_t seed = 1;
+  std::string think = "recorded";
+  Shard shard;
+  /// Adds `none` first (unless a grid names it) so results carry ratios to the baseline, as compare does.
+  bool include_baseline = true;
+};
+
+/// A trace of the sweep, read and hashed once.
+struct SweepTrace {
+  std::string path;     // as listed; shown in result lines, not part of the run key
+  std::string md5;      // hex MD5 of the file's bytes: the trace's part of the run key
+  traces::Trace trace;  // trace.name is the label in results: the file stem, or the path if stems clash
+};
+
+/// One run of the sweep: a trace and an expanded spec, at `index` in the stable job order.
+struct SweepJob {
+  std::size_t index = 0;
+  std::size_t trace = 0;  // into SweepPlan::traces
+  std::size_t spec = 0;   // into SweepPlan::specs
+};
+
+/// The whole sweep, every input read and validated: jobs are trace-major (traces in listed order,
+/// specs in expansion order), and `jobs` holds only this shard's.
+struct SweepPlan {
+  std::vector<SweepTrace> traces;
+  std::vector<policies::StackSpec> specs;
+  std::string profile_name;
+  sim::NetworkProfile profile;
+  std::uint64_t seed = 1;
+  ThinkTime think;
+  Shard shard;
+  std::size_t total_jobs = 0;  // over all shards
+  std::vector<SweepJob> jobs;  // this shard's
+
+  /// The run key of a job, as RunKeyOfLine gives it for the job's result line.
+  std::string Key(const SweepJob& job) const;
+  /// "trace x spec", for progress and errors.
+  std::string Label(const SweepJob& job) const;
+};
+
+/// Reads, hashes and parses every trace and expands every grid before anything runs.
+Result<SweepPlan> PlanSweep(const SweepOptions& options);
+
+/// The key of a result line: trace MD5, policy, profile, seed and think time. Lines with equal keys
+/// are the same run: an edited trace runs again, a moved one does not. Errors when a key field is
+/// missing or mistyped.
+Result<std::string> RunKeyOfLine(const nlohmann::json& line);
+
+/// A results file as found on disk.
+struct ResultsFileState {
+  std::vector<nlohmann::json> lines;  // complete lines, first per key, in file order
+  std::set<std::string> keys;         // their keys
+  std::size_t duplicates = 0;         // complete lines whose key an earlier line already had
+  bool truncated_tail = false;        // the last line was cut mid-write (no newline, not JSON)
+  std::uint64_t good_bytes = 0;       // length of the file without the truncated tail
+  bool missing_newline = false;       // the last line is whole JSON but lacks its newline
+};
+
+/// Reads a results file; a missing file is an empty state. A malformed line other than an unfinished
+/// last one is an error naming FILE:LINE.
+Result<ResultsFileState> LoadResultsFile(const std::string& path);
+
+/// A finished run's result line: the run key's fields plus the fields of a results document's "runs"
+/// entry (trace label, policy, profile, seed, think, events, metrics). Only deterministic fields, so
+/// the same run always gives the same line.
+nlohmann::json ResultLine(const SweepTrace& trace, const RunResult& run);
+
+/// Progress after each finished run.
+struct SweepProgress {
+  std::size_t done = 0;   // runs finished by this invocation
+  std::size_t total = 0;  // runs this invocation has to do
+  double wall_s = 0;      // since the first run started
+  std::string item;       // the run that just finished
+};
+
+/// How to run.
+struct SweepRunOptions {
+  unsigned jobs = 1;                                      // simulations at once, each on its own thread
+  std::function<void(const SweepProgress&)> on_progress;  // called under a lock, one call at a time
+};
+
+/// What a sweep invocation did.
+struct SweepOutcome {
+  std::size_t in_shard = 0;      // jobs of this shard
+  std::size_t already_done = 0;  // of those, found in the results file
+  std::size_t ran = 0;           // run and appended now
+  bool dropped_truncated_tail = false;
+  double wall_s = 0;
+};
+
+/// Runs every job of the plan's shard whose key is not yet in `results_path`, appending one line per
+/// finished run (a single write(2) on an O_APPEND descriptor, so a kill leaves at most one cut line,
+/// which the next invocation removes). The first failing run stops the sweep: runs already started
+/// finish and are kept, and the error names the run.
+Result<SweepOutcome> RunSweep(const SweepPlan& plan, const std::string& results_path, const SweepRunOptions& options);
+
+/// `lines` sorted for reports: runs of the plan in job order (every shard's), then any others the file
+/// holds, by key; so a report does not depend on the order runs finished in.
+std::vector<nlohmann::json> InPlanOrder(const SweepPlan& plan, std::vector<nlohmann::json> lines);
+
+/// The lowest-elapsed policy of each (trace, profile, seed, think) group of result lines.
+struct BestRun {
+  std::string trace;
+  std::string profile;
+  std::string policy;
+  double elapsed_s = 0;
+  double vs_none = 0;    // elapsed over that of `none` in the same group; 0 when none did not run
+  std::size_t runs = 0;  // lines in the group
+};
+
+/// Groups sorted by trace, profile, seed and think; ties go to the policy text that sorts first, so
+/// the answer does not depend on the order lines were written in.
+std::vector<BestRun> BestPerTrace(const std::vector<nlohmann::json>& lines);
+
+}  // namespace pflab::replay

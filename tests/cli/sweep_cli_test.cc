@@ -1,0 +1,172 @@
+// End-to-end checks of `pflab sweep` on traces made by `pflab gen`: results file, progress, resume,
+// shards, the results document and errors.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Outcome {
+  int exit_code;
+  std::string out;
+  std::string err;
+};
+
+std::string Slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+fs::path TempDir() {
+  static int counter = 0;
+  fs::path dir = fs::temp_directory_path() /
+                 ("pflab_sweep_cli_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+// Runs the CLI (path from PFLAB_CLI, set by CTest) with `args` in a shell, in `dir`.
+Outcome Pflab(const std::string& args, const fs::path& dir) {
+  const char* cli = std::getenv("PFLAB_CLI");
+  REQUIRE(cli != nullptr);
+  const std::string cmd = "cd " + dir.string() + " && " + std::string(cli) + " " + args + " >stdout 2>stderr";
+  const int status = std::system(cmd.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(dir / "stdout"), Slurp(dir / "stderr")};
+}
+
+std::vector<std::string> SortedLines(const fs::path& path) {
+  std::vector<std::string> lines;
+  std::istringstream in(Slurp(path));
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+// Two traces from `pflab gen` in dir/corpus.
+void MakeCorpus(const fs::path& dir) {
+  fs::create_directories(dir / "corpus");
+  for (const char* pattern : {"sequential", "visits-home"}) {
+    auto gen = Pflab(std::string("gen ") + pattern + " --object-size 32MiB --read-size 1MiB --count 16 -o corpus/" +
+                         pattern + ".jsonl",
+                     dir);
+    INFO(gen.err);
+    REQUIRE(gen.exit_code == 0);
+  }
+}
+
+const char* kGrid = "--policy 'gcsfs-adaptive(streak=1..2,max=16MiB|64MiB)' --policy fsspec-readahead";
+
+TEST_CASE("cli sweep: runs the grid in parallel, reports progress and writes results", "[sweep][cli]") {
+  const fs::path dir = TempDir();
+  MakeCorpus(dir);
+  auto run = Pflab(std::string("sweep --traces corpus ") + kGrid + " --jobs 2 -o r.jsonl --json r.json --md r.md", dir);
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  // 2 traces x (none + 4 grid points + fsspec-readahead).
+  const auto lines = SortedLines(dir / "r.jsonl");
+  CHECK(lines.size() == 12);
+  // stderr is not a terminal here: one progress line per finished run, then the account.
+  CHECK_THAT(run.err, Catch::Contains("1/12") && Catch::Contains("12/12") && Catch::Contains("runs/s") &&
+                          Catch::Contains("ETA") && Catch::Contains("12 run now"));
+  CHECK(run.err.find('\r') == std::string::npos);
+  CHECK_THAT(run.out, Catch::Contains("best policy per trace") && Catch::Contains("sequential") &&
+                          Catch::Contains("visits-home"));
+
+  auto doc = nlohmann::json::parse(Slurp(dir / "r.json"));
+  CHECK(doc["schema"] == 1);
+  CHECK(doc["generator"] == "pflab sweep");
+  REQUIRE(doc["runs"].size() == 12);
+  // In plan order whatever the finishing order: trace-major, `none` first, the grid as expanded.
+  CHECK(doc["runs"][0]["trace"] == "sequential");
+  CHECK(doc["runs"][0]["policy"] == "none");
+  CHECK(doc["runs"][1]["policy"] == "gcsfs-adaptive(streak=1,max=16MiB)");
+  CHECK(doc["runs"][2]["policy"] == "gcsfs-adaptive(streak=1,max=64MiB)");
+  CHECK(doc["runs"][5]["policy"] == "fsspec-readahead");
+  CHECK(doc["runs"][6]["trace"] == "visits-home");
+  for (const auto& r : doc["runs"]) {
+    CHECK(r["ratios"].contains("elapsed_vs_none"));
+    CHECK(r["metrics"]["reads"] == 16);
+  }
+  CHECK_THAT(Slurp(dir / "r.md"), Catch::Contains("## sequential") && Catch::Contains("`gcsfs-adaptive(streak=2,"));
+
+  // Rerun: everything is already there.
+  auto again = Pflab(std::string("sweep --traces corpus ") + kGrid + " -o r.jsonl", dir);
+  INFO(again.err);
+  REQUIRE(again.exit_code == 0);
+  CHECK_THAT(again.err, Catch::Contains("12 already in r.jsonl, 0 run now"));
+  CHECK(SortedLines(dir / "r.jsonl") == lines);
+
+  // A kill mid-write: the cut line is removed and its run (only) done again.
+  const std::string text = Slurp(dir / "r.jsonl");
+  std::ofstream(dir / "r.jsonl", std::ios::binary | std::ios::trunc) << text.substr(0, text.size() - 40);
+  auto resumed = Pflab(std::string("sweep --traces corpus ") + kGrid + " --jobs 2 -o r.jsonl", dir);
+  INFO(resumed.err);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK_THAT(resumed.err, Catch::Contains("removed a truncated last line") && Catch::Contains("11 already") &&
+                              Catch::Contains("1 run now"));
+  CHECK(SortedLines(dir / "r.jsonl") == lines);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("cli sweep: shards run disjoint parts whose union is the whole sweep", "[sweep][cli]") {
+  const fs::path dir = TempDir();
+  MakeCorpus(dir);
+  auto whole = Pflab(std::string("sweep --traces corpus ") + kGrid + " -q -o whole.jsonl", dir);
+  REQUIRE(whole.exit_code == 0);
+  CHECK(whole.err.empty());
+  std::vector<std::string> united;
+  for (int i = 1; i <= 3; ++i) {
+    auto part = Pflab(std::string("sweep --traces corpus ") + kGrid + " -q --shard " + std::to_string(i) +
+                          "/3 -o part" + std::to_string(i) + ".jsonl",
+                      dir);
+    INFO(part.err);
+    REQUIRE(part.exit_code == 0);
+    const auto lines = SortedLines(dir / ("part" + std::to_string(i) + ".jsonl"));
+    CHECK(lines.size() == 4);
+    united.insert(united.end(), lines.begin(), lines.end());
+  }
+  std::sort(united.begin(), united.end());
+  CHECK(std::adjacent_find(united.begin(), united.end()) == united.end());
+  CHECK(united == SortedLines(dir / "whole.jsonl"));
+
+  auto dry = Pflab(std::string("sweep --traces corpus ") + kGrid + " --shard 2/3 --dry-run -o part2.jsonl", dir);
+  REQUIRE(dry.exit_code == 0);
+  CHECK_THAT(dry.out, Catch::StartsWith("1\tdone\tcorpus/sequential.jsonl\tgcsfs-adaptive(streak=1,max=16MiB)"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("cli sweep: bad grids, shards and traces exit 1 before anything runs", "[sweep][cli]") {
+  const fs::path dir = TempDir();
+  MakeCorpus(dir);
+  auto bad_value = Pflab("sweep --traces corpus --policy 'gcsfs-adaptive(concurrency=0..2)' -o r.jsonl", dir);
+  CHECK(bad_value.exit_code == 1);
+  CHECK_THAT(bad_value.err, Catch::Contains("gcsfs-adaptive(concurrency=0)"));
+  auto bad_range = Pflab("sweep --traces corpus --policy 'gcsfs-adaptive(streak=3..1)' -o r.jsonl", dir);
+  CHECK(bad_range.exit_code == 1);
+  CHECK_THAT(bad_range.err, Catch::Contains("'3..1'"));
+  auto bad_shard = Pflab("sweep --traces corpus --policy none --shard 4/3 -o r.jsonl", dir);
+  CHECK(bad_shard.exit_code == 1);
+  CHECK_THAT(bad_shard.err, Catch::Contains("--shard"));
+  std::ofstream(dir / "corpus" / "broken.jsonl") << "{\"format\":\"pflab-trace\",\"version\":2,\"objects\":[]}\n";
+  auto bad_trace = Pflab("sweep --traces corpus --policy none -o r.jsonl", dir);
+  CHECK(bad_trace.exit_code == 1);
+  CHECK_THAT(bad_trace.err, Catch::Contains("broken.jsonl:1:"));
+  CHECK_FALSE(fs::exists(dir / "r.jsonl"));
+  fs::remove_all(dir);
+}
+
+}  // namespace

@@ -1,0 +1,391 @@
+// Sweeps: grid expansion, trace listing, shard partition, resume after a kill (a truncated last line
+// included), determinism across --jobs, and the per-trace summary.
+#include "replay/sweep.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "traces/generators.h"
+#include "traces/trace_io.h"
+
+namespace pflab::replay {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<std::string> Expand(const std::string& grid) {
+  auto out = ExpandGrid(grid);
+  INFO(grid);
+  REQUIRE(out.ok());
+  return *out;
+}
+
+std::string ExpandError(const std::string& grid) {
+  auto out = ExpandPolicies({grid});
+  INFO(grid);
+  REQUIRE_FALSE(out.ok());
+  return out.error().message;
+}
+
+fs::path TempDir() {
+  static int counter = 0;
+  fs::path dir =
+      fs::temp_directory_path() / ("pflab_sweep_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::string Slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void Spit(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+}
+
+// Complete lines of a file, sorted: the "set of lines" two sweeps are compared on.
+std::vector<std::string> SortedLines(const fs::path& path) {
+  std::vector<std::string> lines;
+  std::istringstream in(Slurp(path));
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+void WriteTrace(const fs::path& path, const std::string& pattern, std::uint64_t count) {
+  traces::GeneratorParams params;
+  params.object_size = 64ull << 20;
+  params.read_size = 1ull << 20;
+  params.count = count;
+  params.seed = 5;
+  auto trace = traces::Generate(pattern, params);
+  REQUIRE(trace.ok());
+  REQUIRE(traces::WriteTrace(path.string(), *trace).ok());
+}
+
+// Two small traces in a directory and a 2 x (1 + 4) sweep over them.
+SweepOptions SmallSweep(const fs::path& dir) {
+  fs::create_directories(dir / "traces");
+  WriteTrace(dir / "traces" / "seq.jsonl", "sequential", 24);
+  WriteTrace(dir / "traces" / "back.jsonl", "backtrack", 24);
+  SweepOptions options;
+  options.traces = {(dir / "traces").string()};
+  options.policies = {"gcsfs-adaptive(streak=1..2,max=16MiB|64MiB)"};
+  options.seed = 9;
+  return options;
+}
+
+TEST_CASE("sweep grid: ranges, steps, factors and units expand in order", "[sweep]") {
+  CHECK(Expand("gcsfs-adaptive(streak=1..4)") ==
+        std::vector<std::string>{"gcsfs-adaptive(streak=1)", "gcsfs-adaptive(streak=2)", "gcsfs-adaptive(streak=3)",
+                                 "gcsfs-adaptive(streak=4)"});
+  CHECK(Expand("x(a=1..9:4)") == std::vector<std::string>{"x(a=1)", "x(a=5)", "x(a=9)"});
+  CHECK(Expand("x(a=1..10:4)") == std::vector<std::string>{"x(a=1)", "x(a=5)", "x(a=9)"});
+  CHECK(Expand("x(a=16MiB..256MiB*2)") ==
+        std::vector<std::string>{"x(a=16MiB)", "x(a=32MiB)", "x(a=64MiB)", "x(a=128MiB)", "x(a=256MiB)"});
+  CHECK(Expand("x(a=1MiB..3MiB)") == std::vector<std::string>{"x(a=1MiB)", "x(a=2MiB)", "x(a=3MiB)"});
+  CHECK(Expand("x(a=7..7)") == std::vector<std::string>{"x(a=7)"});
+  // No grid: the spec itself, spacing as written.
+  CHECK(Expand("  fsspec-readahead(blocksize=5MiB) > gcsfs-v795 ") ==
+        std::vector<std::string>{"fsspec-readahead(blocksize=5MiB) > gcsfs-v795"});
+}
+
+TEST_CASE("sweep grid: alternatives and several parameters, the last varying fastest", "[sweep]") {
+  CHECK(Expand("gcsfs-adaptive(max=16MiB|64MiB)") ==
+        std::vector<std::string>{"gcsfs-adaptive(max=16MiB)", "gcsfs-adaptive(max=64MiB)"});
+  CHECK(Expand("gcsfs-adaptive(streak=1..2, max=16MiB|64MiB, concurrency=4)") ==
+        std::vector<std::string>{"gcsfs-adaptive(streak=1, max=16MiB, concurrency=4)",
+                                 "gcsfs-adaptive(streak=1, max=64MiB, concurrency=4)",
+                                 "gcsfs-adaptive(streak=2, max=16MiB, concurrency=4)",
+                                 "gcsfs-adaptive(streak=2, max=64MiB, concurrency=4)"});
+  // An alternative may itself be a range.
+  CHECK(Expand("x(a=0|4..6)") == std::vector<std::string>{"x(a=0)", "x(a=4)", "x(a=5)", "x(a=6)"});
+}
+
+TEST_CASE("sweep grid: any parameter of any layer of a stack", "[sweep]") {
+  CHECK(Expand("fsspec-blockcache(blocksize=1MiB|4MiB) > gcsfs-adaptive(streak=1..3) > concurrent(parts=2|4)").size() ==
+        12);
+  const auto specs = Expand("fsspec-blockcache(blocksize=1MiB|4MiB) > gcsfs-adaptive(streak=1..2)");
+  CHECK(specs == std::vector<std::string>{"fsspec-blockcache(blocksize=1MiB) > gcsfs-adaptive(streak=1)",
+                                          "fsspec-blockcache(blocksize=1MiB) > gcsfs-adaptive(streak=2)",
+                                          "fsspec-blockcache(blocksize=4MiB) > gcsfs-adaptive(streak=1)",
+                                          "fsspec-blockcache(blocksize=4MiB) > gcsfs-adaptive(streak=2)"});
+  // Several grids, and several specs in one grid, in the order given; every spec validated.
+  auto all = ExpandPolicies({"none, gcsfs-adaptive(streak=1|2)", "fsspec-readahead(blocksize=1MiB..2MiB)"});
+  REQUIRE(all.ok());
+  std::vector<std::string> texts;
+  for (const auto& s : *all) texts.push_back(s.text);
+  CHECK(texts == std::vector<std::string>{"none", "gcsfs-adaptive(streak=1)", "gcsfs-adaptive(streak=2)",
+                                          "fsspec-readahead(blocksize=1MiB)", "fsspec-readahead(blocksize=2MiB)"});
+  REQUIRE((*all)[4].layers.size() == 1);
+  CHECK((*all)[4].layers[0].params.at("blocksize") == "2MiB");
+}
+
+TEST_CASE("sweep grid: bad ranges, alternatives and expansions are errors naming the value", "[sweep]") {
+  CHECK_THAT(ExpandError("gcsfs-adaptive(streak=4..1)"), Catch::Contains("'4..1'") && Catch::Contains("above"));
+  CHECK_THAT(ExpandError("gcsfs-adaptive(max=1MiB..4KiB)"), Catch::Contains("same unit"));
+  CHECK_THAT(ExpandError("gcsfs-adaptive(streak=1||2)"), Catch::Contains("empty alternative"));
+  CHECK_THAT(ExpandError("gcsfs-adaptive(streak=1..3:0)"), Catch::Contains("step"));
+  CHECK_THAT(ExpandError("gcsfs-adaptive(streak=1..3*1)"), Catch::Contains("factor"));
+  CHECK_THAT(ExpandError("gcsfs-adaptive(streak=a..b)"), Catch::Contains("'a..b'"));
+  CHECK_THAT(ExpandError("gcsfs-adaptive(streak=1..1000000)"), Catch::Contains("more than"));
+  CHECK_THAT(ExpandError("gcsfs-adaptive(streak=1..3"), Catch::Contains("unbalanced"));
+  // Expansions the registry rejects: the message names the expanded spec and what is wrong with it.
+  const std::string zero = ExpandError("gcsfs-adaptive(concurrency=0..2)");
+  CHECK_THAT(zero, Catch::Contains("'gcsfs-adaptive(concurrency=0)'") && Catch::Contains("concurrency must be"));
+  CHECK_THAT(ExpandError("gcsfs-adaptive(stroke=1|2)"), Catch::Contains("no parameter 'stroke'"));
+  CHECK_THAT(ExpandError("gcsfs-adaptiv(streak=1|2)"), Catch::Contains("unknown policy 'gcsfs-adaptiv'"));
+  CHECK_THAT(ExpandError("gcsfs-adaptive(streak=1|1)"), Catch::Contains("appears twice"));
+  CHECK_THAT(ExpandError("gcsfs-adaptive(streak=1..2), gcsfs-adaptive(streak=2)"), Catch::Contains("appears twice"));
+}
+
+TEST_CASE("sweep traces: directories give their *.jsonl sorted; repeats and empties are errors", "[sweep]") {
+  const fs::path dir = TempDir();
+  fs::create_directories(dir / "d");
+  for (const char* name : {"b.jsonl", "a.jsonl", "c.txt"}) Spit(dir / "d" / name, "x");
+  Spit(dir / "z.jsonl", "x");
+  auto files = ListTraceFiles({(dir / "z.jsonl").string(), (dir / "d").string()});
+  REQUIRE(files.ok());
+  CHECK(*files == std::vector<std::string>{(dir / "z.jsonl").string(), (dir / "d" / "a.jsonl").string(),
+                                           (dir / "d" / "b.jsonl").string()});
+  CHECK_FALSE(ListTraceFiles({(dir / "d").string(), (dir / "d" / "a.jsonl").string()}).ok());
+  CHECK_FALSE(ListTraceFiles({(dir / "missing").string()}).ok());
+  fs::create_directories(dir / "empty");
+  auto empty = ListTraceFiles({(dir / "empty").string()});
+  REQUIRE_FALSE(empty.ok());
+  CHECK_THAT(empty.error().message, Catch::Contains("no *.jsonl"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("sweep shards: i/N parsing, and the shards of a sweep partition its jobs", "[sweep]") {
+  for (const char* bad : {"0/3", "4/3", "1/0", "3", "a/b", "1/2/3", "/2", "-1/2"}) {
+    INFO(bad);
+    CHECK_FALSE(Shard::Parse(bad).ok());
+  }
+  auto shard = Shard::Parse("2/3");
+  REQUIRE(shard.ok());
+  CHECK(shard->index == 2);
+  CHECK(shard->count == 3);
+
+  const fs::path dir = TempDir();
+  SweepOptions options = SmallSweep(dir);
+  options.policies = {"gcsfs-adaptive(streak=1..3)", "fsspec-readahead(blocksize=1MiB|2MiB|3MiB)"};
+  auto whole = PlanSweep(options);
+  REQUIRE(whole.ok());
+  CHECK(whole->total_jobs == 2 * 7);
+  REQUIRE(whole->jobs.size() == whole->total_jobs);
+  // Stable order: trace-major, the traces of a directory sorted, `none` first.
+  CHECK(whole->traces[0].trace.name == "back");
+  CHECK(whole->Label(whole->jobs[0]) == "back x none");
+  CHECK(whole->Label(whole->jobs[8]) == "seq x gcsfs-adaptive(streak=1)");
+  for (std::uint32_t n = 1; n <= 5; ++n) {
+    std::multiset<std::size_t> seen;
+    for (std::uint32_t i = 1; i <= n; ++i) {
+      options.shard = Shard{i, n};
+      auto part = PlanSweep(options);
+      REQUIRE(part.ok());
+      CHECK(part->total_jobs == whole->total_jobs);
+      for (const auto& job : part->jobs) {
+        seen.insert(job.index);
+        CHECK(part->Key(job) == whole->Key(whole->jobs[job.index]));
+      }
+    }
+    INFO("shards: " << n);
+    CHECK(seen.size() == whole->total_jobs);
+    for (std::size_t k = 0; k < whole->total_jobs; ++k) CHECK(seen.count(k) == 1);
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("sweep resume: a killed sweep, truncated last line included, finishes without repeating runs", "[sweep]") {
+  const fs::path dir = TempDir();
+  auto plan = PlanSweep(SmallSweep(dir));
+  REQUIRE(plan.ok());
+  REQUIRE(plan->jobs.size() == 10);
+  const fs::path full = dir / "full.jsonl";
+  auto first = RunSweep(*plan, full.string(), {});
+  REQUIRE(first.ok());
+  CHECK(first->ran == 10);
+  CHECK(first->already_done == 0);
+  const auto expected = SortedLines(full);
+  REQUIRE(expected.size() == 10);
+
+  // As a kill leaves it: three whole lines, then part of the fourth.
+  std::istringstream in(Slurp(full));
+  std::string partial, line;
+  for (int i = 0; i < 3 && std::getline(in, line); ++i) partial += line + "\n";
+  std::getline(in, line);
+  partial += line.substr(0, line.size() / 2);
+  const fs::path killed = dir / "killed.jsonl";
+  Spit(killed, partial);
+  auto state = LoadResultsFile(killed.string());
+  REQUIRE(state.ok());
+  CHECK(state->truncated_tail);
+  CHECK(state->lines.size() == 3);
+
+  auto resumed = RunSweep(*plan, killed.string(), {});
+  REQUIRE(resumed.ok());
+  CHECK(resumed->dropped_truncated_tail);
+  CHECK(resumed->already_done == 3);
+  CHECK(resumed->ran == 7);
+  CHECK(SortedLines(killed) == expected);
+
+  // Nothing left to do: a third invocation runs nothing and changes nothing.
+  auto again = RunSweep(*plan, killed.string(), {});
+  REQUIRE(again.ok());
+  CHECK(again->ran == 0);
+  CHECK(again->already_done == 10);
+  CHECK(SortedLines(killed) == expected);
+
+  // A whole last line without its newline (killed between the two) is kept, and a newline added.
+  const std::string whole_text = Slurp(full);
+  const auto cut = whole_text.find('\n', whole_text.find('\n') + 1);  // end of line 2
+  Spit(dir / "nonl.jsonl", whole_text.substr(0, cut));
+  auto nonl = RunSweep(*plan, (dir / "nonl.jsonl").string(), {});
+  REQUIRE(nonl.ok());
+  CHECK_FALSE(nonl->dropped_truncated_tail);
+  CHECK(nonl->ran == 8);
+  CHECK(SortedLines(dir / "nonl.jsonl") == expected);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("sweep resume: malformed lines before the last, foreign lines and duplicates", "[sweep]") {
+  const fs::path dir = TempDir();
+  const SweepOptions options = SmallSweep(dir);
+  auto plan = PlanSweep(options);
+  REQUIRE(plan.ok());
+  const fs::path file = dir / "r.jsonl";
+  REQUIRE(RunSweep(*plan, file.string(), {}).ok());
+  const std::string text = Slurp(file);
+  const std::string first_line = text.substr(0, text.find('\n') + 1);
+
+  Spit(dir / "bad.jsonl", first_line + "{not json\n" + first_line);
+  auto bad = LoadResultsFile((dir / "bad.jsonl").string());
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.error().message, Catch::Contains("bad.jsonl:2:"));
+  Spit(dir / "nokey.jsonl", "{\"trace\":\"x\"}\n");
+  auto nokey = LoadResultsFile((dir / "nokey.jsonl").string());
+  REQUIRE_FALSE(nokey.ok());
+  CHECK_THAT(nokey.error().message, Catch::Contains("nokey.jsonl:1:") && Catch::Contains("trace_md5"));
+
+  // The same run twice (two copies of a shard concatenated) is counted once.
+  Spit(dir / "dup.jsonl", text + first_line);
+  auto dup = LoadResultsFile((dir / "dup.jsonl").string());
+  REQUIRE(dup.ok());
+  CHECK(dup->duplicates == 1);
+  CHECK(dup->lines.size() == 10);
+
+  // A moved corpus is the same runs: the key holds the trace's content, not its path.
+  fs::rename(dir / "traces", dir / "moved");
+  SweepOptions moved = options;
+  moved.traces = {(dir / "moved").string() + "/"};
+  auto moved_plan = PlanSweep(moved);
+  REQUIRE(moved_plan.ok());
+  auto moved_run = RunSweep(*moved_plan, file.string(), {});
+  REQUIRE(moved_run.ok());
+  CHECK(moved_run->ran == 0);
+  fs::rename(dir / "moved", dir / "traces");
+  // Two files with the same bytes would be one run: an error naming both.
+  fs::copy_file(dir / "traces" / "seq.jsonl", dir / "traces" / "seq2.jsonl");
+  auto same = PlanSweep(options);
+  REQUIRE_FALSE(same.ok());
+  CHECK_THAT(same.error().message, Catch::Contains("seq2.jsonl") && Catch::Contains("same content"));
+  fs::remove(dir / "traces" / "seq2.jsonl");
+
+  // An edited trace is a different run: its MD5 is part of the key.
+  WriteTrace(dir / "traces" / "seq.jsonl", "sequential", 20);
+  auto edited = PlanSweep(options);
+  REQUIRE(edited.ok());
+  auto rerun = RunSweep(*edited, file.string(), {});
+  REQUIRE(rerun.ok());
+  CHECK(rerun->ran == 5);
+  CHECK(rerun->already_done == 5);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("sweep jobs: two worker threads write the same set of lines as one", "[sweep]") {
+  const fs::path dir = TempDir();
+  SweepOptions options = SmallSweep(dir);
+  options.policies = {"gcsfs-adaptive(streak=1..3)", "fsspec-blockcache(blocksize=1MiB|4MiB) > gcsfs-v795",
+                      "linux-readahead(read_ahead=128KiB|1MiB)", "oracle"};
+  auto plan = PlanSweep(options);
+  REQUIRE(plan.ok());
+  std::size_t progress_calls = 0;
+  SweepRunOptions one;
+  one.on_progress = [&](const SweepProgress& p) {
+    ++progress_calls;
+    CHECK(p.done == progress_calls);
+    CHECK(p.total == plan->jobs.size());
+    CHECK_FALSE(p.item.empty());
+  };
+  REQUIRE(RunSweep(*plan, (dir / "one.jsonl").string(), one).ok());
+  CHECK(progress_calls == plan->jobs.size());
+  SweepRunOptions two;
+  two.jobs = 2;
+  auto outcome = RunSweep(*plan, (dir / "two.jsonl").string(), two);
+  REQUIRE(outcome.ok());
+  CHECK(outcome->ran == plan->jobs.size());
+  const auto lines = SortedLines(dir / "one.jsonl");
+  CHECK(lines.size() == plan->jobs.size());
+  CHECK(SortedLines(dir / "two.jsonl") == lines);
+  // Each line is one run of the plan, with the run key and a results entry's fields.
+  auto state = LoadResultsFile((dir / "two.jsonl").string());
+  REQUIRE(state.ok());
+  REQUIRE(state->lines.size() == plan->jobs.size());
+  const auto ordered = InPlanOrder(*plan, state->lines);
+  for (std::size_t i = 0; i < ordered.size(); ++i) {
+    CHECK(*RunKeyOfLine(ordered[i]) == plan->Key(plan->jobs[i]));
+    CHECK(ordered[i]["metrics"]["reads"] == 24);
+    CHECK(ordered[i]["trace_md5"].get<std::string>().size() == 32);
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("sweep: a results file that cannot be written is an error before any run", "[sweep]") {
+  const fs::path dir = TempDir();
+  auto plan = PlanSweep(SmallSweep(dir));
+  REQUIRE(plan.ok());
+  std::size_t progress_calls = 0;
+  SweepRunOptions options;
+  options.on_progress = [&](const SweepProgress&) { ++progress_calls; };
+  auto outcome = RunSweep(*plan, (dir / "no" / "such" / "dir.jsonl").string(), options);
+  REQUIRE_FALSE(outcome.ok());
+  CHECK_THAT(outcome.error().message, Catch::Contains("dir.jsonl") && Catch::Contains("cannot open"));
+  CHECK(progress_calls == 0);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("sweep summary: the best policy per trace does not depend on line order", "[sweep]") {
+  auto line = [](const std::string& trace, const std::string& policy, double elapsed) {
+    return nlohmann::json{{"trace", trace}, {"policy", policy}, {"profile", "p"},
+                          {"seed", 1},      {"think", "zero"},  {"metrics", {{"elapsed_s", elapsed}}}};
+  };
+  std::vector<nlohmann::json> lines = {line("b", "none", 4.0), line("b", "y", 2.0), line("b", "x", 2.0),
+                                       line("a", "none", 1.0), line("a", "z", 3.0)};
+  for (int round = 0; round < 2; ++round) {
+    const auto best = BestPerTrace(lines);
+    REQUIRE(best.size() == 2);
+    CHECK(best[0].trace == "a");
+    CHECK(best[0].policy == "none");
+    CHECK(best[0].vs_none == Approx(1.0));
+    CHECK(best[0].runs == 2);
+    CHECK(best[1].trace == "b");
+    CHECK(best[1].policy == "x");  // tie with y: the first in text order
+    CHECK(best[1].vs_none == Approx(0.5));
+    std::reverse(lines.begin(), lines.end());
+  }
+}
+
+}  // namespace
+}  // namespace pflab::replay
