@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The LD_PRELOAD recorder's overhead: a program doing COUNT reads of SIZE bytes (page-cached file),
-# timed inside its own loop, without and with `pflab record`; best of REPS runs each. Also the wall time
+# timing its own loop in thread CPU time, without and with `pflab record`; best of REPS runs each. Also the wall time
 # of the whole `pflab record` run, which includes writing the trace.
 #   scripts/bench_record.sh [BUILD_DIR]      (env: COUNT=200000 SIZE=4096 REPS=5)
 set -euo pipefail
@@ -33,6 +33,6 @@ for mode in pread read; do
   end=$(date +%s.%N)
   label=$mode
   [[ $mode == read ]] && label="lseek+read"
-  printf '  %-11s without: %7.1f ns/read  with: %7.1f ns/read  overhead: %6.1f ns per recorded call;  pflab record wall time %.2f s\n' \
+  printf '  %-11s without: %7.1f ns/read (CPU)  with: %7.1f ns/read  overhead: %6.1f ns per recorded call;  pflab record wall time %.2f s\n' \
     "$label" "$bare" "$recorded" "$(awk "BEGIN{print $recorded - $bare}")" "$(awk "BEGIN{print $end - $start}")"
 done

@@ -247,7 +247,9 @@ RawReadEvent Event(const std::string& path, std::uint32_t pid, std::uint32_t tid
   return e;
 }
 
-TEST_CASE("recording: streams per (process, thread), names below the common folder, EOF reads dropped", "[recorder]") {
+TEST_CASE(
+    "recorder: the converter makes streams per (process, thread), names below the common folder, EOF reads dropped",
+    "[recorder]") {
   RawRecording rec;
   rec.images = 2;
   rec.sizes = {{"/data/x/a.bin", 100}, {"/data/y/b.bin", 50}};
@@ -280,7 +282,8 @@ TEST_CASE("recording: streams per (process, thread), names below the common fold
   CHECK(none.error().message.find("no reads of matching files were recorded") != std::string::npos);
 }
 
-TEST_CASE("recording: raw files are checked; a record cut short by a killed process is a warning", "[recorder]") {
+TEST_CASE("recorder: the converter checks raw files; a record cut short by a killed process is a warning",
+          "[recorder]") {
   const fs::path dir = TempDir();
   recorder::RawFile file{};
   file.h = {static_cast<std::uint32_t>(recorder::RawKind::kFile), sizeof file};
