@@ -4,11 +4,13 @@
 # the statistics README.md quotes. Re-runnable: data files are regenerated only when missing or older
 # than their generator (or with --regen); traces are always re-recorded.
 #
-# Usage: traces/corpus/make_corpus.sh [--pflab PATH] [--work DIR] [--only NAME[,NAME...]] [--regen]
+# Usage: traces/corpus/make_corpus.sh [--pflab PATH] [--work DIR] [--only NAME[,NAME...]] [--regen] [--strace]
 #   --pflab  the pflab binary (default: build/pflab of this repository); the recorder library is found
 #            by pflab itself
 #   --work   where data files go (default: traces/corpus/work, git-ignored)
 #   --only   record only these traces (names as in the table below, without .jsonl)
+#   --strace run the workloads under strace instead and write WORK/strace/NAME.{txt,jsonl}: what the
+#            recorder should see, to compare with; these traces never go into the corpus
 #
 # Run by hand, not by `make test`. Prerequisites (checked first, with the command that installs them):
 # /usr/bin/python3 with h5py, zarr, netCDF4, numpy; node >= 18 with hyparquet(-writer) installed by
@@ -21,13 +23,15 @@ pflab="$repo/build/pflab"
 work="$here/work"
 only=""
 regen=0
+use_strace=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --pflab) pflab=$(realpath "$2"); shift 2 ;;
     --work) work="$2"; shift 2 ;;
     --only) only=",$2,"; shift 2 ;;
     --regen) regen=1; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --strace) use_strace=1; shift ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "make_corpus: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -51,7 +55,11 @@ if [ ! -d "$here/node_modules/hyparquet" ] || [ ! -d "$here/node_modules/hyparqu
   echo "  npm ci --prefix $here" >&2
   exit 1
 fi
-if [ ! -x "$pflab" ]; then
+if [ "$use_strace" = 1 ] && ! command -v strace >/dev/null 2>&1; then
+  echo "make_corpus: --strace needs strace: apt-get install -y strace" >&2
+  exit 1
+fi
+if [ "$use_strace" = 0 ] && [ ! -x "$pflab" ]; then
   echo "make_corpus: $pflab not found; build it (and the recorder library) first, or pass --pflab" >&2
   exit 1
 fi
@@ -90,6 +98,16 @@ record() {
   local name="$1" glob="$2"
   shift 3
   if [ -n "$only" ] && [[ "$only" != *",$name,"* ]]; then return 0; fi
+  if [ "$use_strace" = 1 ]; then
+    echo "make_corpus: strace $name: $*" >&2
+    mkdir -p "$work/strace"
+    (cd "$work" && strace -f -ttt -T -y -s 0 -o "$work/strace/$name.txt" \
+      -e trace=openat,read,pread64,readv,preadv,lseek,mmap,close "$@" >/dev/null)
+    # The glob's literal part (the file or folder name) is what strace_reads.py looks for in paths.
+    local needle="${glob//\*/}"
+    "$py" "$here/strace_reads.py" "$work/strace/$name.txt" "$needle" --jsonl "$work/strace/$name.jsonl" | tail -2 >&2
+    return 0
+  fi
   echo "make_corpus: recording $name: $*" >&2
   (cd "$work" && "$pflab" record -o "$here/$name.jsonl" --file "$glob" -- "$@" >/dev/null)
   "$pflab" compare "$here/$name.jsonl" --policies none,fsspec-readahead,gcsfs-adaptive -q >/dev/null
@@ -112,4 +130,8 @@ record tar_list '*/logs.tar' -- tar tvf logs.tar
 record seqcopy_dd '*/big.bin' -- dd if=big.bin of=/dev/null bs=1M status=none
 record seqcopy_cat_sha256 '*/big.bin' -- sh -c 'cat big.bin | sha256sum'
 
-"$py" "$here/describe.py" "$here"/*.jsonl
+if [ "$use_strace" = 1 ]; then
+  "$py" "$here/describe.py" "$work"/strace/*.jsonl
+else
+  "$py" "$here/describe.py" "$here"/*.jsonl
+fi
