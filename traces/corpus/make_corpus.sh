@@ -93,7 +93,8 @@ gen big.bin -- "$py" "$here/gen_big.py" big.bin
 
 # --- workloads ---------------------------------------------------------------------------------------
 # record NAME GLOB -- COMMAND...: records COMMAND (run in $work) into $here/NAME.jsonl, reading only
-# files that match GLOB, then checks the trace loads and replays.
+# files whose absolute path matches GLOB (fnmatch without FNM_PATHNAME: '*' also matches '/'), then
+# checks the trace loads and replays.
 record() {
   local name="$1" glob="$2"
   shift 3
@@ -103,7 +104,7 @@ record() {
     mkdir -p "$work/strace"
     (cd "$work" && strace -f -ttt -T -y -s 0 -o "$work/strace/$name.txt" \
       -e trace=openat,read,pread64,readv,preadv,lseek,mmap,close "$@" >/dev/null)
-    # The glob's literal part (the file or folder name) is what strace_reads.py looks for in paths.
+    # The glob's literal part (the file or folder path) is what strace_reads.py looks for in paths.
     local needle="${glob//\*/}"
     "$py" "$here/strace_reads.py" "$work/strace/$name.txt" "$needle" --jsonl "$work/strace/$name.jsonl" | tail -2 >&2
     return 0
@@ -117,18 +118,18 @@ record() {
 # off by default in node 20's libuv, and this keeps it off whatever the version.
 export UV_USE_IO_URING=0
 
-record hdf5_hyperslabs '*/field.h5' -- "$py" "$here/read_hdf5.py" field.h5
-record zarr_directory '*/field.zarr/*' -- "$py" "$here/read_zarr.py" dir field.zarr
-record zarr_zip '*/field.zarr.zip' -- "$py" "$here/read_zarr.py" zip field.zarr.zip
-record netcdf_slices '*/climate.nc' -- "$py" "$here/read_netcdf.py" climate.nc
-record parquet_columns '*/sensors.parquet' -- node "$here/read_parquet.mjs" sensors.parquet
-record sqlite_indexed '*/orders.db' -- "$py" "$here/read_sqlite.py" orders.db
+record hdf5_hyperslabs "$work/field.h5" -- "$py" "$here/read_hdf5.py" field.h5
+record zarr_directory "$work/field.zarr/*" -- "$py" "$here/read_zarr.py" dir field.zarr
+record zarr_zip "$work/field.zarr.zip" -- "$py" "$here/read_zarr.py" zip field.zarr.zip
+record netcdf_slices "$work/climate.nc" -- "$py" "$here/read_netcdf.py" climate.nc
+record parquet_columns "$work/sensors.parquet" -- node "$here/read_parquet.mjs" sensors.parquet
+record sqlite_indexed "$work/orders.db" -- "$py" "$here/read_sqlite.py" orders.db
 rm -rf "$work/unzip_out"
-record unzip_subset '*/logs.zip' -- unzip -q -o logs.zip 'data/part-012?.log' 'data/part-05[0-4]?.log' \
+record unzip_subset "$work/logs.zip" -- unzip -q -o logs.zip 'data/part-012?.log' 'data/part-05[0-4]?.log' \
   data/part-0999.log -d unzip_out
-record tar_list '*/logs.tar' -- tar tvf logs.tar
-record seqcopy_dd '*/big.bin' -- dd if=big.bin of=/dev/null bs=1M status=none
-record seqcopy_cat_sha256 '*/big.bin' -- sh -c 'cat big.bin | sha256sum'
+record tar_list "$work/logs.tar" -- tar tvf logs.tar
+record seqcopy_dd "$work/big.bin" -- dd if=big.bin of=/dev/null bs=1M status=none
+record seqcopy_cat_sha256 "$work/big.bin" -- sh -c 'cat big.bin | sha256sum'
 
 if [ "$use_strace" = 1 ]; then
   "$py" "$here/describe.py" "$work"/strace/*.jsonl
