@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cli/bench.h"
+#include "cli/record.h"
 #include "cli/serve.h"
 #include "engine/units.h"
 #include "policies/registry.h"
@@ -278,15 +279,19 @@ int main(int argc, char** argv) {
   auto* serve_cmd = AddServeCommand(app, serve);
   BenchArgs bench;
   auto* bench_cmd = AddBenchCommand(app, bench);
+  RecordArgs record;
+  auto* record_cmd = AddRecordCommand(app, record);
 
   auto* pol_cmd = app.add_subcommand("policies", "list the registered policies, their parameters and origins");
   auto* prof_cmd = app.add_subcommand("profiles", "list the network profiles");
 
+  argc = SplitRecordCommand(argc, argv, record);
   CLI11_PARSE(app, argc, argv);
   if (gen_cmd->parsed()) return RunGen(gen);
   if (cmp_cmd->parsed()) return RunCompare(cmp);
   if (serve_cmd->parsed()) return RunServe(serve);
   if (bench_cmd->parsed()) return RunBench(bench);
+  if (record_cmd->parsed()) return RunRecord(record);
   if (pol_cmd->parsed()) return RunPolicies();
   if (prof_cmd->parsed()) return RunProfiles();
   return 1;

@@ -8,11 +8,7 @@ namespace pflab::policies {
 ReadId FsspecAllBytes::Read(ByteRange range, ReadCallback done) {
   const ReadId id = next_id_++;
   const std::uint64_t size = lower_->size();
-  range.end = std::min(range.end, size);
-  if (range.begin >= size || range.empty()) {
-    CompleteLater(std::move(done), Slices{});
-    return id;
-  }
+  if (!ClampToObject(range, done)) return id;
   if (held_) {
     ++hits_;
     CompleteLater(std::move(done), SubSlices(data_, range.begin, range.size()));

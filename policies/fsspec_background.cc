@@ -13,12 +13,7 @@ FsspecBackground::~FsspecBackground() {
 
 ReadId FsspecBackground::Read(ByteRange range, ReadCallback done) {
   const ReadId id = next_id_++;
-  const std::uint64_t size = lower_->size();
-  range.end = std::min(range.end, size);
-  if (range.begin >= size || range.empty()) {
-    CompleteLater(std::move(done), Slices{});
-    return id;
-  }
+  if (!ClampToObject(range, done)) return id;
   ++hits_;  // fsspec's _read_cache counts every read as a hit
   pending_id_ = id;
   range_ = range;

@@ -21,12 +21,7 @@ Result<BlockCacheOptions> ParseBlockCacheOptions(const std::string& policy, Para
 
 ReadId FsspecBlockCache::Read(ByteRange range, ReadCallback done) {
   const ReadId id = next_id_++;
-  const std::uint64_t size = lower_->size();
-  range.end = std::min(range.end, size);
-  if (range.begin >= size || range.empty()) {
-    CompleteLater(std::move(done), Slices{});
-    return id;
-  }
+  if (!ClampToObject(range, done)) return id;
   ++hits_;  // fsspec's _read_cache counts every read as a hit
   pending_id_ = id;
   range_ = range;

@@ -18,11 +18,7 @@ ReadId FsspecBytes::Read(ByteRange range, ReadCallback done) {
   const ReadId id = next_id_++;
   const std::uint64_t size = lower_->size();
   const std::uint64_t bs = options_.blocksize;
-  range.end = std::min(range.end, size);
-  if (range.begin >= size || range.empty()) {
-    CompleteLater(std::move(done), Slices{});
-    return id;
-  }
+  if (!ClampToObject(range, done)) return id;
   const std::uint64_t s = range.begin, e = range.end;
   const std::uint64_t end = start_ + TotalLength(cache_);
   if (valid_ && s >= start_ && e < end) {

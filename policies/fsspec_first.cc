@@ -18,11 +18,7 @@ ReadId FsspecFirstChunk::Read(ByteRange range, ReadCallback done) {
   const ReadId id = next_id_++;
   const std::uint64_t size = lower_->size();
   const std::uint64_t bs = std::min(options_.blocksize, size);  // master caps the block at the size
-  range.end = std::min(range.end, size);
-  if (range.begin >= size || range.empty()) {
-    CompleteLater(std::move(done), Slices{});
-    return id;
-  }
+  if (!ClampToObject(range, done)) return id;
   const std::uint64_t s = range.begin, e = range.end;
   ByteRange fetch;
   if (s < bs) {

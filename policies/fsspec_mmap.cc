@@ -17,12 +17,7 @@ Result<MMapOptions> ParseMMapOptions(Params& params) {
 
 ReadId FsspecMMap::Read(ByteRange range, ReadCallback done) {
   const ReadId id = next_id_++;
-  const std::uint64_t size = lower_->size();
-  range.end = std::min(range.end, size);
-  if (range.begin >= size || range.empty()) {
-    CompleteLater(std::move(done), Slices{});
-    return id;
-  }
+  if (!ClampToObject(range, done)) return id;
   const std::uint64_t bs = options_.blocksize;
   runs_.clear();
   for (std::uint64_t k = range.begin / bs; k <= range.end / bs; ++k) {

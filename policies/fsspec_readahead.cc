@@ -17,11 +17,7 @@ Result<ReadAheadOptions> ParseReadAheadOptions(Params& params) {
 ReadId FsspecReadAhead::Read(ByteRange range, ReadCallback done) {
   const ReadId id = next_id_++;
   const std::uint64_t size = lower_->size();
-  range.end = std::min(range.end, size);
-  if (range.begin >= size || range.empty()) {
-    CompleteLater(std::move(done), Slices{});
-    return id;
-  }
+  if (!ClampToObject(range, done)) return id;
   if (range.begin >= window_.begin && range.end <= window_.end) {
     ++hits_;
     CompleteLater(std::move(done), SubSlices(cache_, range.begin - window_.begin, range.size()));

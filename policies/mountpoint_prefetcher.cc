@@ -44,11 +44,7 @@ MountpointPrefetcher::~MountpointPrefetcher() {
 ReadId MountpointPrefetcher::Read(ByteRange range, ReadCallback done) {
   const ReadId id = next_id_++;
   const std::uint64_t size = lower_->size();
-  range.end = std::min(range.end, size);
-  if (range.begin >= size || range.empty()) {  // read(): remaining == 0 -> empty
-    CompleteLater(std::move(done), Slices{});
-    return id;
-  }
+  if (!ClampToObject(range, done)) return id;  // read(): remaining == 0 -> empty
   current_read_ = id;
   done_ = std::move(done);
   out_.clear();

@@ -2,6 +2,7 @@
 // from slices already held.
 #pragma once
 
+#include <algorithm>
 #include <memory>
 
 #include "engine/alive_flag.h"
@@ -46,6 +47,16 @@ class PolicyLayer : public Source {
     } else {
       done(std::move(result));
     }
+  }
+
+  /// Clamps `range` to the object. When nothing is left to read it schedules `done` with no bytes (as
+  /// fsspec returns b"" at or past the end) and returns false; the caller then returns at once.
+  bool ClampToObject(ByteRange& range, ReadCallback& done) {
+    const std::uint64_t size = lower_->size();
+    range.end = std::min(range.end, size);
+    if (range.begin < size && !range.empty()) return true;
+    CompleteLater(std::move(done), Slices{});
+    return false;
   }
 
   LayerContext ctx_;

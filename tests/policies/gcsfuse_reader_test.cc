@@ -22,6 +22,7 @@
 #include "policies/registry.h"
 #include "sim/sim_scheduler.h"
 #include "tests/support/logging_source.h"
+#include "tests/support/policy_harness.h"
 
 namespace pflab::policies {
 namespace {
@@ -30,29 +31,9 @@ constexpr std::uint64_t kKiB = 1024;
 constexpr std::uint64_t kMiB = 1024 * kKiB;
 using Req = testing::LoggedRequest;
 
-struct Harness {
-  sim::SimScheduler scheduler;
-  NullEventSink events;
-  MemoryAccount account;
-  testing::LoggingSource lower;
-  GcsfuseReader reader;
-
+struct Harness : testing::PolicyHarness<GcsfuseReader> {
   explicit Harness(std::uint64_t size, GcsfuseReaderOptions options = {})
-      : lower(&scheduler, size, kMillisecond, &account),
-        reader(LayerContext{&scheduler, &events, 0}, &lower, options) {}
-
-  Result<Slices> Read(std::uint64_t begin, std::uint64_t end) {
-    std::optional<Result<Slices>> got;
-    reader.Read({begin, end}, [&](Result<Slices>&& r) { got = std::move(r); });
-    scheduler.Run();
-    REQUIRE(got.has_value());
-    return std::move(*got);
-  }
-  void ReadOk(std::uint64_t begin, std::uint64_t end) {
-    auto r = Read(begin, end);
-    REQUIRE(r.ok());
-    CHECK(TotalLength(*r) == end - begin);
-  }
+      : PolicyHarness(size, kMillisecond, options) {}
 };
 
 GcsfuseReaderOptions SequentialSize(std::uint64_t size) {
@@ -70,10 +51,10 @@ TEST_CASE("gcsfuse: sequential reads from offset 0 consume one 200 MiB stream", 
   CHECK(h.lower.requests ==
         std::vector<Req>{
             {0, kMiB, 0, 0}, {kMiB, 2 * kMiB, 0, 0}, {2 * kMiB, 3 * kMiB, 0, 0}, {3 * kMiB, 7 * kMiB, 0, 0}});
-  CHECK(h.reader.streams_opened() == 1);
-  CHECK(h.reader.stream_limit() == 200 * kMiB);
-  CHECK(h.reader.sequential());
-  CHECK(h.reader.seeks() == 0);
+  CHECK(h.policy->streams_opened() == 1);
+  CHECK(h.policy->stream_limit() == 200 * kMiB);
+  CHECK(h.policy->sequential());
+  CHECK(h.policy->seeks() == 0);
 }
 
 TEST_CASE("gcsfuse: a stream closes at its limit - the next FUSE READ opens another", "[policies][gcsfuse]") {
@@ -82,8 +63,8 @@ TEST_CASE("gcsfuse: a stream closes at its limit - the next FUSE READ opens anot
   // READs 1-4 consume [0, 4M) and close it; READ 5 opens [4M, 8M); READ 9 opens [8M, 12M).
   CHECK(h.lower.requests ==
         std::vector<Req>{{0, 4 * kMiB, 0, 0}, {4 * kMiB, 8 * kMiB, 0, 0}, {8 * kMiB, 10 * kMiB, 0, 0}});
-  CHECK(h.reader.streams_opened() == 3);
-  CHECK(h.reader.stream_limit() == 12 * kMiB);
+  CHECK(h.policy->streams_opened() == 3);
+  CHECK(h.policy->stream_limit() == 12 * kMiB);
 }
 
 TEST_CASE("gcsfuse: forward gaps under 8 MiB are skipped on the stream - not seeks", "[policies][gcsfuse]") {
@@ -91,20 +72,20 @@ TEST_CASE("gcsfuse: forward gaps under 8 MiB are skipped on the stream - not see
   h.ReadOk(0, kMiB);
   h.ReadOk(3 * kMiB, 4 * kMiB);  // 3M <= 1M + 8M: no seek; skipBytes discards [1M, 3M) of the stream
   CHECK(h.lower.requests == std::vector<Req>{{0, kMiB, 0, 0}, {kMiB, 4 * kMiB, 0, 0}});
-  CHECK(h.reader.seeks() == 0);
+  CHECK(h.policy->seeks() == 0);
   // 12M is not > 4M + 8M: still no seek. But the gap is not < 8M, so the stream is misaligned: closed,
   // and a new sequential one opens at 12M.
   h.ReadOk(12 * kMiB, 13 * kMiB);
   CHECK(h.lower.requests.back() == Req{12 * kMiB, 13 * kMiB, 0, 0});
-  CHECK(h.reader.seeks() == 0);
-  CHECK(h.reader.streams_opened() == 2);
-  CHECK(h.reader.stream_limit() == 212 * kMiB);
+  CHECK(h.policy->seeks() == 0);
+  CHECK(h.policy->streams_opened() == 2);
+  CHECK(h.policy->stream_limit() == 212 * kMiB);
   // Backwards is a seek: 3 MiB read over 1 seek is under 8 MiB: random, a 3 MiB stream.
   h.ReadOk(kMiB, 2 * kMiB);
   CHECK(h.lower.requests.back() == Req{kMiB, 2 * kMiB, 0, 0});
-  CHECK(h.reader.seeks() == 1);
-  CHECK(!h.reader.sequential());
-  CHECK(h.reader.stream_limit() == 4 * kMiB);
+  CHECK(h.policy->seeks() == 1);
+  CHECK(!h.policy->sequential());
+  CHECK(h.policy->stream_limit() == 4 * kMiB);
 }
 
 TEST_CASE("gcsfuse: a first read at a nonzero offset is random - streams sized by bytes per seek",
@@ -117,36 +98,36 @@ TEST_CASE("gcsfuse: a first read at a nonzero offset is random - streams sized b
   CHECK(h.lower.requests == std::vector<Req>{{40 * kMiB, 41 * kMiB, 0, 0},
                                              {41 * kMiB, 42 * kMiB, 0, 0},
                                              {42 * kMiB, 42 * kMiB + 512 * kKiB, 0, 0}});
-  CHECK(h.reader.seeks() == 0);
-  CHECK(!h.reader.sequential());
-  CHECK(h.reader.stream_limit() == 44 * kMiB);
+  CHECK(h.policy->seeks() == 0);
+  CHECK(!h.policy->sequential());
+  CHECK(h.policy->stream_limit() == 44 * kMiB);
   // Read 2 at 10M: seek 1; 2.5 MiB per seek rounds up to a 3 MiB stream [10M, 13M), which serves all
   // three FUSE READs: one request.
   h.ReadOk(10 * kMiB, 12 * kMiB + 512 * kKiB);
   CHECK(h.lower.requests.back() == Req{10 * kMiB, 12 * kMiB + 512 * kKiB, 0, 0});
-  CHECK(h.reader.seeks() == 1);
-  CHECK(h.reader.stream_limit() == 13 * kMiB);
+  CHECK(h.policy->seeks() == 1);
+  CHECK(h.policy->stream_limit() == 13 * kMiB);
   // Read 3 at 12.75M: in random mode any other offset is a seek (2); skipBytes moves the stream to
   // 12.75M, but it ends at 13M, before 13.75M: closed. 5 MiB / 2 seeks = 2.5 -> a 3 MiB stream.
   h.ReadOk(12 * kMiB + 768 * kKiB, 13 * kMiB + 768 * kKiB);
   CHECK(h.lower.requests.back() == Req{12 * kMiB + 768 * kKiB, 13 * kMiB + 768 * kKiB, 0, 0});
-  CHECK(h.reader.seeks() == 2);
-  CHECK(h.reader.stream_limit() == 15 * kMiB + 768 * kKiB);
-  CHECK(h.reader.streams_opened() == 5);
+  CHECK(h.policy->seeks() == 2);
+  CHECK(h.policy->stream_limit() == 15 * kMiB + 768 * kKiB);
+  CHECK(h.policy->streams_opened() == 5);
   // Read 4 at 30M: seek 3; 6 MiB / 3 = 2 MiB stream.
   h.ReadOk(30 * kMiB, 30 * kMiB + 64 * kKiB);
   CHECK(h.lower.requests.back() == Req{30 * kMiB, 30 * kMiB + 64 * kKiB, 0, 0});
-  CHECK(h.reader.stream_limit() == 32 * kMiB);
+  CHECK(h.policy->stream_limit() == 32 * kMiB);
   CHECK(h.lower.requests.size() == 6);
 }
 
 TEST_CASE("gcsfuse: one seek after small reads switches to random - 1 MiB streams", "[policies][gcsfuse]") {
   Harness h(64 * kMiB);
   h.ReadOk(0, 64 * kKiB);  // sequential, stream [0, 64M) (200 MiB clipped at EOF)
-  CHECK(h.reader.stream_limit() == 64 * kMiB);
+  CHECK(h.policy->stream_limit() == 64 * kMiB);
   h.ReadOk(32 * kMiB, 32 * kMiB + 64 * kKiB);  // > 64K + 8M: seek 1; 64 KiB per seek: random, 1 MiB
-  CHECK(!h.reader.sequential());
-  CHECK(h.reader.stream_limit() == 33 * kMiB);
+  CHECK(!h.policy->sequential());
+  CHECK(h.policy->stream_limit() == 33 * kMiB);
   h.ReadOk(16 * kMiB, 16 * kMiB + 64 * kKiB);               // seek 2; 64 KiB per seek: [16M, 17M)
   h.ReadOk(16 * kMiB + 64 * kKiB, 16 * kMiB + 128 * kKiB);  // offset == expected: no seek, same stream
   h.ReadOk(16 * kMiB, 16 * kMiB + 64 * kKiB);               // backwards, random mode: seek 3, stream reopened
@@ -155,9 +136,9 @@ TEST_CASE("gcsfuse: one seek after small reads switches to random - 1 MiB stream
                                              {16 * kMiB, 16 * kMiB + 64 * kKiB, 0, 0},
                                              {16 * kMiB + 64 * kKiB, 16 * kMiB + 128 * kKiB, 0, 0},
                                              {16 * kMiB, 16 * kMiB + 64 * kKiB, 0, 0}});
-  CHECK(h.reader.seeks() == 3);
-  CHECK(h.reader.streams_opened() == 4);
-  CHECK(h.reader.stream_limit() == 17 * kMiB);
+  CHECK(h.policy->seeks() == 3);
+  CHECK(h.policy->streams_opened() == 4);
+  CHECK(h.policy->stream_limit() == 17 * kMiB);
 }
 
 TEST_CASE("gcsfuse: random reads that add up to 8 MiB per seek return to sequential", "[policies][gcsfuse]") {
@@ -165,17 +146,17 @@ TEST_CASE("gcsfuse: random reads that add up to 8 MiB per seek return to sequent
   h.ReadOk(0, kMiB);
   h.ReadOk(3 * kMiB, 4 * kMiB);    // skipped, no seek
   h.ReadOk(20 * kMiB, 21 * kMiB);  // seek 1; 2 MiB per seek: random, stream [20M, 22M)
-  CHECK(!h.reader.sequential());
+  CHECK(!h.policy->sequential());
   h.ReadOk(21 * kMiB, 22 * kMiB);  // no seek; from the stream, which closes at 22M
   h.ReadOk(22 * kMiB, 23 * kMiB);  // 4 MiB per seek: stream [22M, 26M)
-  CHECK(h.reader.stream_limit() == 26 * kMiB);
+  CHECK(h.policy->stream_limit() == 26 * kMiB);
   h.ReadOk(23 * kMiB, 24 * kMiB);
   h.ReadOk(24 * kMiB, 25 * kMiB);
   h.ReadOk(25 * kMiB, 26 * kMiB);
-  CHECK(!h.reader.sequential());
+  CHECK(!h.policy->sequential());
   h.ReadOk(26 * kMiB, 27 * kMiB);  // 8 MiB per seek: sequential again, a 200 MiB stream
-  CHECK(h.reader.sequential());
-  CHECK(h.reader.stream_limit() == 226 * kMiB);
+  CHECK(h.policy->sequential());
+  CHECK(h.policy->stream_limit() == 226 * kMiB);
   CHECK(h.lower.requests == std::vector<Req>{{0, kMiB, 0, 0},
                                              {kMiB, 4 * kMiB, 0, 0},
                                              {20 * kMiB, 21 * kMiB, 0, 0},
@@ -185,24 +166,24 @@ TEST_CASE("gcsfuse: random reads that add up to 8 MiB per seek return to sequent
                                              {24 * kMiB, 25 * kMiB, 0, 0},
                                              {25 * kMiB, 26 * kMiB, 0, 0},
                                              {26 * kMiB, 27 * kMiB, 0, 0}});
-  CHECK(h.reader.streams_opened() == 4);
-  CHECK(h.reader.seeks() == 1);
+  CHECK(h.policy->streams_opened() == 4);
+  CHECK(h.policy->seeks() == 1);
 }
 
 TEST_CASE("gcsfuse: streams are clipped at EOF - reads past it are empty", "[policies][gcsfuse]") {
   const std::uint64_t size = 10 * kMiB + 512 * kKiB;
   Harness h(size);
   h.ReadOk(0, 8 * kMiB);
-  CHECK(h.reader.stream_limit() == size);
+  CHECK(h.policy->stream_limit() == size);
   auto r = h.Read(8 * kMiB, 12 * kMiB);
   REQUIRE(r.ok());
   CHECK(TotalLength(*r) == size - 8 * kMiB);
-  CHECK(!h.reader.stream_open());  // reached its limit
+  CHECK(!h.policy->stream_open());  // reached its limit
   auto past = h.Read(size, size + kMiB);
   REQUIRE(past.ok());
   CHECK(TotalLength(*past) == 0);
   CHECK(h.lower.requests == std::vector<Req>{{0, 8 * kMiB, 0, 0}, {8 * kMiB, size, 0, 0}});
-  CHECK(h.reader.streams_opened() == 1);
+  CHECK(h.policy->streams_opened() == 1);
 }
 
 TEST_CASE("gcsfuse: an error from below fails the read and drops the stream", "[policies][gcsfuse]") {
@@ -212,12 +193,12 @@ TEST_CASE("gcsfuse: an error from below fails the read and drops the stream", "[
   auto r = h.Read(kMiB, 2 * kMiB);
   REQUIRE(!r.ok());
   CHECK(r.error().message.find("injected failure") != std::string::npos);
-  CHECK(!h.reader.stream_open());
+  CHECK(!h.policy->stream_open());
   h.ReadOk(kMiB, 2 * kMiB);  // RecordRead did not run: expected is still 1M, no seek; a new stream
   CHECK(h.lower.requests == std::vector<Req>{{0, kMiB, 0, 0}, {kMiB, 2 * kMiB, 0, 0}, {kMiB, 2 * kMiB, 0, 0}});
-  CHECK(h.reader.seeks() == 0);
-  CHECK(h.reader.streams_opened() == 2);
-  CHECK(h.reader.stream_limit() == 201 * kMiB);
+  CHECK(h.policy->seeks() == 0);
+  CHECK(h.policy->streams_opened() == 2);
+  CHECK(h.policy->stream_limit() == 201 * kMiB);
 
   SECTION("a failure in the middle of a read keeps the pieces before it") {
     Harness f(64 * kMiB, SequentialSize(4 * kMiB));
@@ -226,17 +207,17 @@ TEST_CASE("gcsfuse: an error from below fails the read and drops the stream", "[
     f.ReadOk(4 * kMiB, 6 * kMiB);        // expected 4M: no seek; stream [4M, 8M)
     CHECK(f.lower.requests ==
           std::vector<Req>{{0, 4 * kMiB, 0, 0}, {4 * kMiB, 6 * kMiB, 0, 0}, {4 * kMiB, 6 * kMiB, 0, 0}});
-    CHECK(f.reader.seeks() == 0);
-    CHECK(f.reader.streams_opened() == 3);
+    CHECK(f.policy->seeks() == 0);
+    CHECK(f.policy->streams_opened() == 3);
   }
 }
 
 TEST_CASE("gcsfuse: cancel completes the read as cancelled and cancels the request below", "[policies][gcsfuse]") {
   Harness h(512 * kMiB);
   std::optional<Result<Slices>> got;
-  const ReadId id = h.reader.Read({0, kMiB}, [&](Result<Slices>&& r) { got = std::move(r); });
-  h.reader.Cancel(id + 100);  // not the current read: nothing
-  h.reader.Cancel(id);
+  const ReadId id = h.policy->Read({0, kMiB}, [&](Result<Slices>&& r) { got = std::move(r); });
+  h.policy->Cancel(id + 100);  // not the current read: nothing
+  h.policy->Cancel(id);
   CHECK(!got.has_value());  // never inline
   h.scheduler.Run();
   REQUIRE(got.has_value());
@@ -245,9 +226,9 @@ TEST_CASE("gcsfuse: cancel completes the read as cancelled and cancels the reque
   CHECK(h.lower.cancelled == 1);
   h.ReadOk(0, kMiB);  // a new stream at 0; still no seek
   CHECK(h.lower.requests == std::vector<Req>{{0, kMiB, 0, 0}, {0, kMiB, 0, 0}});
-  CHECK(h.reader.streams_opened() == 2);
-  CHECK(h.reader.seeks() == 0);
-  CHECK(h.reader.sequential());
+  CHECK(h.policy->streams_opened() == 2);
+  CHECK(h.policy->seeks() == 0);
+  CHECK(h.policy->sequential());
 }
 
 TEST_CASE("gcsfuse: destroyed with a request in flight - the request is cancelled, no callback runs",
@@ -273,7 +254,7 @@ TEST_CASE("gcsfuse: smaller FUSE READs do not change the requests of a stream", 
   CHECK(h.lower.requests == std::vector<Req>{{0, 3 * kMiB, 0, 0}});
   h.ReadOk(20 * kMiB, 20 * kMiB + 3 * kMiB);  // seek 1: 3 MiB per seek -> a 3 MiB stream
   CHECK(h.lower.requests.back() == Req{20 * kMiB, 23 * kMiB, 0, 0});
-  CHECK(!h.reader.stream_open());
+  CHECK(!h.policy->stream_open());
 }
 
 TEST_CASE("gcsfuse: registry parameters", "[policies][gcsfuse]") {

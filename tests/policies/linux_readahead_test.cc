@@ -13,6 +13,7 @@
 #include "policies/registry.h"
 #include "sim/sim_scheduler.h"
 #include "tests/support/logging_source.h"
+#include "tests/support/policy_harness.h"
 
 namespace pflab::policies {
 namespace {
@@ -21,28 +22,9 @@ constexpr std::uint64_t kKiB = 1024;
 constexpr std::uint64_t kMiB = 1024 * kKiB;
 using Req = testing::LoggedRequest;
 
-struct Harness {
-  sim::SimScheduler scheduler;
-  NullEventSink events;
-  MemoryAccount account;
-  testing::LoggingSource lower;
-  LinuxReadahead ra;
-
+struct Harness : testing::PolicyHarness<LinuxReadahead> {
   explicit Harness(std::uint64_t size, LinuxReadaheadOptions options = {})
-      : lower(&scheduler, size, kMillisecond, &account), ra(LayerContext{&scheduler, &events, 0}, &lower, options) {}
-
-  Result<Slices> Read(std::uint64_t begin, std::uint64_t end) {
-    std::optional<Result<Slices>> got;
-    ra.Read({begin, end}, [&](Result<Slices>&& r) { got = std::move(r); });
-    scheduler.Run();
-    REQUIRE(got.has_value());
-    return std::move(*got);
-  }
-  void ReadOk(std::uint64_t begin, std::uint64_t end) {
-    auto r = Read(begin, end);
-    REQUIRE(r.ok());
-    CHECK(TotalLength(*r) == end - begin);
-  }
+      : PolicyHarness(size, kMillisecond, options) {}
 };
 
 LinuxReadaheadOptions Options(std::uint64_t read_ahead, std::uint64_t fuse_max) {

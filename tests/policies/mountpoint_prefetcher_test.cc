@@ -22,6 +22,7 @@
 #include "policies/registry.h"
 #include "sim/sim_scheduler.h"
 #include "tests/support/logging_source.h"
+#include "tests/support/policy_harness.h"
 
 namespace pflab::policies {
 namespace {
@@ -30,38 +31,8 @@ constexpr std::uint64_t kKiB = 1024;
 constexpr std::uint64_t kMiB = 1024 * kKiB;
 using Req = testing::LoggedRequest;
 
-struct Harness {
-  sim::SimScheduler scheduler;
-  NullEventSink events;
-  MemoryAccount account;
-  testing::LoggingSource lower;
-  std::optional<MountpointPrefetcher> mp;
-  std::optional<Result<Slices>> got;
-
-  explicit Harness(std::uint64_t size, MountpointOptions options = {})
-      : lower(&scheduler, size, kMillisecond, &account) {
-    mp.emplace(LayerContext{&scheduler, &events, 0}, &lower, options);
-  }
-
-  // Starts a read and runs only what is due now (no time passes).
-  ReadId Start(std::uint64_t begin, std::uint64_t end) {
-    got.reset();
-    const ReadId id = mp->Read({begin, end}, [this](Result<Slices>&& r) { got = std::move(r); });
-    scheduler.RunUntil(scheduler.Now());
-    return id;
-  }
-  // A read, then everything it started until the lower layer is idle.
-  Result<Slices> Read(std::uint64_t begin, std::uint64_t end) {
-    Start(begin, end);
-    scheduler.Run();
-    REQUIRE(got.has_value());
-    return std::move(*got);
-  }
-  void ReadOk(std::uint64_t begin, std::uint64_t end) {
-    auto r = Read(begin, end);
-    REQUIRE(r.ok());
-    CHECK(TotalLength(*r) == end - begin);
-  }
+struct Harness : testing::PolicyHarness<MountpointPrefetcher> {
+  explicit Harness(std::uint64_t size, MountpointOptions options = {}) : PolicyHarness(size, kMillisecond, options) {}
 };
 
 TEST_CASE("mountpoint: sequential reads with the data ahead - 1152 KiB GET, then one 8 MiB part ahead",
@@ -80,10 +51,10 @@ TEST_CASE("mountpoint: sequential reads with the data ahead - 1152 KiB GET, then
   h.ReadOk(8 * kMiB, 9 * kMiB);  // read 9: E - 9M = 128K
   CHECK(h.lower.requests.size() == 3);
   for (std::uint64_t i = 9; i < 31; ++i) h.ReadOk(i * kMiB, (i + 1) * kMiB);
-  CHECK(h.mp->preferred_window() == 1152 * kKiB);
+  CHECK(h.policy->preferred_window() == 1152 * kKiB);
   // The last read empties the queue at the object's end: RequestTask::read sees a stall there too.
   h.ReadOk(31 * kMiB, 32 * kMiB);
-  CHECK(h.mp->preferred_window() == 8 * kMiB);
+  CHECK(h.policy->preferred_window() == 8 * kMiB);
   CHECK(h.lower.requests == std::vector<Req>{{0, 1152 * kKiB, 0, 0},
                                              {1152 * kKiB, 9344 * kKiB, 0, 0},
                                              {9344 * kKiB, 17536 * kKiB, 0, 0},
@@ -95,7 +66,7 @@ TEST_CASE("mountpoint: sequential reads with the data ahead - 1152 KiB GET, then
   REQUIRE(eof.ok());
   CHECK(TotalLength(*eof) == 0);
   CHECK(h.lower.requests.size() == 5);
-  CHECK(h.mp->has_cursor());
+  CHECK(h.policy->has_cursor());
 }
 
 TEST_CASE("mountpoint: a reader that catches up doubles the window on each stall - up to max_window",
@@ -106,19 +77,19 @@ TEST_CASE("mountpoint: a reader that catches up doubles the window on each stall
     // Read A [0, 1152K), pieces 1 MiB: [0, 1M) moves E to 9344K (second GET, part [1152K, 9344K));
     // [1M, 1152K) empties the queue (the part has not arrived): stall, W := max(2 x 1152K, 8M) = 8M.
     h.ReadOk(0, 1152 * kKiB);
-    CHECK(h.mp->preferred_window() == 8 * kMiB);
+    CHECK(h.policy->preferred_window() == 8 * kMiB);
     // Read B [1152K, 9344K): at next = 6M, E - next = 3200K < 4M: E := align(6M + 8M) = 17536K, one
     // part [9344K, 17536K). The last piece ends at 9344K = all that arrived: stall, W := 16M.
     h.ReadOk(1152 * kKiB, 9344 * kKiB);
-    CHECK(h.mp->preferred_window() == 16 * kMiB);
+    CHECK(h.policy->preferred_window() == 16 * kMiB);
     // Read C [9344K, 17536K): at next = 10M, 7296K < 8M: E := align(10M + 16M) = 33920K, two parts.
     // Stall at 17536K: W := 32M.
     h.ReadOk(9344 * kKiB, 17536 * kKiB);
-    CHECK(h.mp->preferred_window() == 32 * kMiB);
+    CHECK(h.policy->preferred_window() == 32 * kMiB);
     // Read D [17536K, 33920K): at next = 18M, 15488K < 16M: E := align(18M + 32M) = 58496K, three
     // parts. Stall at 33920K: W := 64M.
     h.ReadOk(17536 * kKiB, 33920 * kKiB);
-    CHECK(h.mp->preferred_window() == 64 * kMiB);
+    CHECK(h.policy->preferred_window() == 64 * kMiB);
     // Read E: at next = 34M, 23680K < 32M: E := min(align(34M + 64M), 64M) = 64M: the rest of the object.
     h.ReadOk(33920 * kKiB, 58496 * kKiB);
     CHECK(h.lower.requests == std::vector<Req>{{0, 1152 * kKiB, 0, 0},
@@ -130,7 +101,7 @@ TEST_CASE("mountpoint: a reader that catches up doubles the window on each stall
                                                {42112 * kKiB, 50304 * kKiB, 0, 0},
                                                {50304 * kKiB, 58496 * kKiB, 0, 0},
                                                {58496 * kKiB, 64 * kMiB, 0, 0}});
-    CHECK(h.mp->window_end() == 64 * kMiB);
+    CHECK(h.policy->window_end() == 64 * kMiB);
   }
   SECTION("max_window = 16 MiB caps W") {
     o.max_window = 16 * kMiB;
@@ -138,15 +109,15 @@ TEST_CASE("mountpoint: a reader that catches up doubles the window on each stall
     h.ReadOk(0, 1152 * kKiB);
     h.ReadOk(1152 * kKiB, 9344 * kKiB);
     h.ReadOk(9344 * kKiB, 17536 * kKiB);
-    CHECK(h.mp->preferred_window() == 16 * kMiB);  // min(32M, 16M)
+    CHECK(h.policy->preferred_window() == 16 * kMiB);  // min(32M, 16M)
     // Read D with W = 16M: E = 33920K moves only when E - next < 8M, at next = 26M: E := align(26M + 16M)
     // = 50304K, two parts.
     h.ReadOk(17536 * kKiB, 33920 * kKiB);
-    CHECK(h.mp->preferred_window() == 16 * kMiB);
+    CHECK(h.policy->preferred_window() == 16 * kMiB);
     REQUIRE(h.lower.requests.size() == 7);
     CHECK(h.lower.requests[5] == Req{33920 * kKiB, 42112 * kKiB, 0, 0});
     CHECK(h.lower.requests[6] == Req{42112 * kKiB, 50304 * kKiB, 0, 0});
-    CHECK(h.mp->window_end() == 50304 * kKiB);
+    CHECK(h.policy->window_end() == 50304 * kKiB);
   }
 }
 
@@ -165,7 +136,7 @@ TEST_CASE("mountpoint: a backward seek inside the 1 MiB window is served from ke
   // Sequential to 2M: the window keeps the last 1M, [1M, 2M). 1M back is served, 1M + 4K back is not:
   // the cursor is dropped and a new one starts with its own first GET.
   for (std::uint64_t at = 768 * kKiB; at < 2 * kMiB; at += 256 * kKiB) h.ReadOk(at, at + 256 * kKiB);
-  CHECK(h.mp->backward_window_bytes() == kMiB);
+  CHECK(h.policy->backward_window_bytes() == kMiB);
   h.ReadOk(kMiB, kMiB + 4 * kKiB);
   CHECK(h.lower.requests.size() == 2);
   h.ReadOk(kMiB + 4 * kKiB, kMiB + 8 * kKiB);  // back on the stream
@@ -225,9 +196,9 @@ TEST_CASE("mountpoint: a far seek drops the cursor - cancels its parts - and sta
   REQUIRE(h.got.has_value());
   // Grow first, to see W start over.
   h.ReadOk(kMiB, 1152 * kKiB);
-  CHECK(h.mp->preferred_window() == 8 * kMiB);  // [1M, 1152K) emptied the queue
+  CHECK(h.policy->preferred_window() == 8 * kMiB);  // [1M, 1152K) emptied the queue
   h.Start(40 * kMiB, 41 * kMiB);
-  CHECK(h.mp->preferred_window() == 1152 * kKiB);
+  CHECK(h.policy->preferred_window() == 1152 * kKiB);
   h.scheduler.Run();
   REQUIRE(h.got.has_value());
   REQUIRE(h.got->ok());
@@ -288,7 +259,7 @@ TEST_CASE("mountpoint: an error from below fails the read that reaches it and re
     auto r = h.Read(kMiB, 2 * kMiB);
     REQUIRE(!r.ok());
     CHECK(r.error().message.find("injected failure") != std::string::npos);
-    CHECK(!h.mp->has_cursor());
+    CHECK(!h.policy->has_cursor());
     // The next read starts a new cursor at its offset.
     h.ReadOk(kMiB, 2 * kMiB);
     CHECK(h.lower.requests == std::vector<Req>{{0, 1152 * kKiB, 0, 0},
@@ -309,19 +280,19 @@ TEST_CASE("mountpoint: an error from below fails the read that reaches it and re
 TEST_CASE("mountpoint: cancel ends the read - the cursor and its GET stay", "[policies][mountpoint]") {
   Harness h(32 * kMiB);
   const ReadId id = h.Start(0, kMiB);
-  h.mp->Cancel(id);
+  h.policy->Cancel(id);
   h.scheduler.RunUntil(h.scheduler.Now());
   REQUIRE(h.got.has_value());
   REQUIRE(!h.got->ok());
   CHECK(h.got->error().code == ErrorCode::kCancelled);
   CHECK(h.lower.cancelled == 0);
-  CHECK(h.mp->has_cursor());
+  CHECK(h.policy->has_cursor());
   // Nothing was consumed: the same read continues the cursor, no new first GET.
   h.ReadOk(0, kMiB);
   CHECK(h.lower.requests == std::vector<Req>{{0, 1152 * kKiB, 0, 0}, {1152 * kKiB, 9344 * kKiB, 0, 0}});
   SECTION("destroying the layer cancels what is in flight") {
     h.Start(20 * kMiB, 21 * kMiB);
-    h.mp.reset();
+    h.policy.reset();
     CHECK(h.lower.cancelled == 1);
     h.scheduler.Run();
   }
