@@ -20,7 +20,7 @@ def main() -> None:
     with netCDF4.Dataset(sys.argv[1], "r") as ds:
         tas = ds["tas"]
         total = float(ds["lat"][:].sum()) + float(ds["lon"][:].sum()) + float(ds["time"][:].sum())
-        total += float(tas[200, :, :].sum())              # one day's map: 8 chunks
+        total += float(tas[200, :, :].sum())              # one day's map: 16 chunks
         for lat, lon in STATIONS:                       # a year at each station: 13 chunks each
             total += float(tas[0:365, lat, lon].sum())
         total += float(tas[400:490, 200:260, 500:600].sum())  # a season over a region
