@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The default comparison: every generator's default trace against every registered policy (fsspec-parts
-# needs its parts and is left out), two stacks, and the oracle every table shows the others against.
+# The default comparison: every generator's default trace and every trace of the real corpus
+# (traces/corpus/) against every registered policy (fsspec-parts needs its parts and is left out), two
+# stacks, and the oracle every table shows the others against.
 set -euo pipefail
 pflab=${PFLAB:-build/pflab}
 out=${OUT:-out}
@@ -11,8 +12,12 @@ for p in "${patterns[@]}"; do
   "$pflab" gen "$p" -o "$out/traces/$p.jsonl"
   traces+=("$out/traces/$p.jsonl")
 done
+corpus=${CORPUS:-traces/corpus}
+for t in "$corpus"/*.jsonl; do
+  traces+=("$t")
+done
 POLICIES=${POLICIES:-'none,oracle,fsspec-readahead,fsspec-blockcache,fsspec-mmap,fsspec-bytes,fsspec-first,fsspec-all,fsspec-background,gcsfs-v795,gcsfs-v795(concurrency=4),gcsfs-adaptive,gcsfs-concurrent,linux-readahead,mountpoint-s3,gcsfuse,arrow-coalesce,arrow-coalesce(lazy=false),fsspec-readahead > gcsfs-v795,fsspec-blockcache > gcsfs-adaptive'}
 "$pflab" compare "${traces[@]}" \
   --policies "$POLICIES" \
-  --profile gcs-regional --seed 1 --json "$out/demo.json" --md "$out/demo.md"
-echo "wrote $out/demo.md and $out/demo.json"
+  --profile gcs-regional --seed 1 --json "$out/demo.json" --md "$out/demo.md" --html "$out/demo.html"
+echo "wrote $out/demo.md, $out/demo.json and $out/demo.html (open it in a browser; it works offline)"
