@@ -16,6 +16,7 @@
 
 #include "engine/synthetic_content.h"
 #include "replay/simulation.h"
+#include "tests/support/cli_runner.h"
 #include "tests/support/synthetic_http_server.h"
 #include "traces/trace_io.h"
 
@@ -23,36 +24,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using Outcome = pflab::testing::CliOutcome;
+using pflab::testing::Slurp;
 
 fs::path TempDir() {
-  static int counter = 0;
-  fs::path dir =
-      fs::temp_directory_path() / ("pflab_cli_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
+  return pflab::testing::FreshTempDir("pflab_cli_test");
 }
 
-// Runs the CLI (path from PFLAB_CLI, set by CTest) with `args` in a shell.
 Outcome Pflab(const std::string& args, const fs::path& dir) {
-  const char* cli = std::getenv("PFLAB_CLI");
-  REQUIRE(cli != nullptr);
-  const std::string cmd =
-      std::string(cli) + " " + args + " >" + (dir / "stdout").string() + " 2>" + (dir / "stderr").string();
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(dir / "stdout"), Slurp(dir / "stderr")};
+  return pflab::testing::RunPflab(args, dir);
 }
 
 TEST_CASE("cli: gen then compare writes schema-versioned JSON- Markdown and event logs", "[cli]") {

@@ -13,39 +13,22 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/cli_runner.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using Outcome = pflab::testing::CliOutcome;
+using pflab::testing::Slurp;
 
 fs::path TempDir() {
-  static int counter = 0;
-  fs::path dir = fs::temp_directory_path() /
-                 ("pflab_sweep_cli_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
+  return pflab::testing::FreshTempDir("pflab_sweep_cli_test");
 }
 
-// Runs the CLI (path from PFLAB_CLI, set by CTest) with `args` in a shell, in `dir`.
+// Runs from `dir`, so relative paths in `args` are inside it.
 Outcome Pflab(const std::string& args, const fs::path& dir) {
-  const char* cli = std::getenv("PFLAB_CLI");
-  REQUIRE(cli != nullptr);
-  const std::string cmd = "cd " + dir.string() + " && " + std::string(cli) + " " + args + " >stdout 2>stderr";
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(dir / "stdout"), Slurp(dir / "stderr")};
+  return pflab::testing::RunPflab(args, dir, {.env = "", .stdin_text = "", .in_dir = true});
 }
 
 std::vector<std::string> SortedLines(const fs::path& path) {

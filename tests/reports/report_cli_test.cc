@@ -11,43 +11,22 @@
 #include <sstream>
 #include <string>
 
+#include "tests/support/cli_runner.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using Outcome = pflab::testing::CliOutcome;
+using pflab::testing::Shell;
+using pflab::testing::Slurp;
 
 fs::path TempDir() {
-  static int counter = 0;
-  fs::path dir =
-      fs::temp_directory_path() / ("pflab_report_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-int Shell(const std::string& cmd) {
-  const int status = std::system(cmd.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return pflab::testing::FreshTempDir("pflab_report_test");
 }
 
 Outcome Pflab(const std::string& args, const fs::path& dir, const std::string& env = "") {
-  const char* cli = std::getenv("PFLAB_CLI");
-  REQUIRE(cli != nullptr);
-  const int code = Shell(env + " " + std::string(cli) + " " + args + " >" + (dir / "stdout").string() + " 2>" +
-                         (dir / "stderr").string());
-  return {code, Slurp(dir / "stdout"), Slurp(dir / "stderr")};
+  return pflab::testing::RunPflab(args, dir, {.env = env, .stdin_text = "", .in_dir = false});
 }
 
 std::size_t Count(const std::string& text, const std::string& what) {

@@ -14,6 +14,7 @@
 #include <tuple>
 #include <vector>
 
+#include "tests/support/cli_runner.h"
 #include "traces/recorder/raw_format.h"
 #include "traces/recording.h"
 #include "traces/trace_io.h"
@@ -23,26 +24,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using Outcome = pflab::testing::CliOutcome;
+using pflab::testing::Slurp;
+const auto& Quote = pflab::testing::ShellQuote;
 
 fs::path TempDir() {
-  static int counter = 0;
-  fs::path dir = fs::temp_directory_path() /
-                 ("pflab_recorder_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
+  return pflab::testing::FreshTempDir("pflab_recorder_test");
+}
+
+Outcome Pflab(const std::string& args, const fs::path& dir, const std::string& stdin_text = "") {
+  return pflab::testing::RunPflab(args, dir, {.env = "", .stdin_text = stdin_text, .in_dir = false});
 }
 
 void WriteData(const fs::path& path, std::size_t size) {
@@ -52,21 +43,6 @@ void WriteData(const fs::path& path, std::size_t size) {
 
 std::string Prog(const std::string& name) {
   return std::string(PFLAB_RECORDER_PROGS) + "/" + name;
-}
-
-std::string Quote(const std::string& s) {
-  return "'" + s + "'";
-}
-
-// Runs `pflab ARGS` through the shell (so tests can pipe stdin), capturing stdout and stderr.
-Outcome Pflab(const std::string& args, const fs::path& dir, const std::string& stdin_text = "") {
-  const char* cli = std::getenv("PFLAB_CLI");
-  REQUIRE(cli != nullptr);
-  std::string cmd =
-      std::string(cli) + " " + args + " >" + (dir / "stdout").string() + " 2>" + (dir / "stderr").string();
-  if (!stdin_text.empty()) cmd = "printf '%s' " + Quote(stdin_text) + " | " + cmd;
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(dir / "stdout"), Slurp(dir / "stderr")};
 }
 
 using Range = std::pair<std::uint64_t, std::uint64_t>;  // offset, length
