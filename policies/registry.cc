@@ -15,6 +15,7 @@
 #include "policies/fsspec_parts.h"
 #include "policies/fsspec_readahead.h"
 #include "policies/gcsfs_prefetcher.h"
+#include "policies/gcsfuse_buffered.h"
 #include "policies/gcsfuse_reader.h"
 #include "policies/linux_readahead.h"
 #include "policies/mountpoint_prefetcher.h"
@@ -89,7 +90,7 @@ using LayerOptions =
     std::variant<std::monostate, ReadAheadOptions, BlockCacheOptions, BackgroundLayerOptions, MMapOptions, BytesOptions,
                  FirstChunkOptions, AllBytesLayerOptions, PartsOptions, GcsfsPrefetcherOptions, LinuxReadaheadOptions,
                  GcsfsConcurrentOptions, OracleOptions, MountpointOptions, GcsfuseReaderOptions, ArrowCoalesceOptions,
-                 ConcurrentFetcherOptions>;
+                 ConcurrentFetcherOptions, GcsfuseBufferedOptions>;
 
 Result<GcsfsConcurrentOptions> ParseGcsfsConcurrentOptions(Params& params) {
   GcsfsConcurrentOptions options;
@@ -154,6 +155,7 @@ Result<LayerOptions> ParseLayerOptions(const LayerSpec& layer) {
   if (layer.name == "gcsfs-concurrent") return wrap(ParseGcsfsConcurrentOptions(params));
   if (layer.name == "mountpoint-s3") return wrap(ParseMountpointOptions(params));
   if (layer.name == "gcsfuse") return wrap(ParseGcsfuseReaderOptions(params));
+  if (layer.name == "gcsfuse-buffered") return wrap(ParseGcsfuseBufferedOptions(params));
   if (layer.name == "arrow-coalesce") return wrap(ParseArrowCoalesceOptions(params));
   if (layer.name == "concurrent") return wrap(ParseConcurrentOptions(params));
   std::string names;
@@ -200,6 +202,7 @@ Result<std::vector<LayerOptions>> ParseAll(const StackSpec& spec) {
                           : std::holds_alternative<BackgroundLayerOptions>(all[i]) ? "fsspec-background"
                           : std::holds_alternative<MountpointOptions>(all[i])      ? "mountpoint-s3"
                           : std::holds_alternative<ArrowCoalesceOptions>(all[i])   ? "arrow-coalesce"
+                          : std::holds_alternative<GcsfuseBufferedOptions>(all[i]) ? "gcsfuse-buffered"
                                                                                    : nullptr;
     if (several && !std::holds_alternative<ConcurrentFetcherOptions>(all[i + 1])) {
       return InvalidArgument("in '" + spec.text + "': " + several +
@@ -323,6 +326,24 @@ const std::vector<PolicyInfo>& RegisteredPolicies() {
         {"max_read_size", "8MiB", "maxReadSize: random/sequential threshold per seek, seek tolerance, skip limit"},
         {"min_read_size", "1MiB", "minReadSize: smallest random stream"},
         {"fuse_max", "1MiB", "largest FUSE READ (MaxPages from fuse-max-write-size-kb)"}}},
+      {"gcsfuse-buffered",
+       "gcsfuse buffered reader, --enable-buffered-read (GoogleCloudPlatform/gcsfuse@7b392927): "
+       "internal/bufferedread/buffered_reader.go, download_task.go; falls back to `gcsfuse`",
+       "queue of block_size blocks, one GET each, in parallel: urgent block + start_blocks, the prefetch count "
+       "doubling at each block boundary up to max_blocks; an offset outside the queue drops it; after more than "
+       "random_seek_threshold such seeks reads go to the gcsfuse default reader until the classifier says "
+       "sequential; must sit on the fetcher",
+       {{"block_size", "16MiB", "read-block-size-mb"},
+        {"max_blocks", "20", "read-max-blocks-per-handle: queue length and prefetch count cap"},
+        {"start_blocks", "1", "read-start-blocks-per-handle: blocks prefetched after the urgent one"},
+        {"min_blocks", "4", "read-min-blocks-per-handle: reserved at open, else no buffered reader"},
+        {"global_max_blocks", "40", "read-global-max-blocks (mount-wide; modelled as this handle's)"},
+        {"random_seek_threshold", "3", "read-random-seek-threshold: seeks before falling back"},
+        {"workers", "44", "worker pool: min(3 x NumCPU, ceil(1.1 x read-global-max-blocks)) downloads"},
+        {"sequential_read_size", "200MiB", "fallback gcsfuse: sequential-read-size-mb"},
+        {"max_read_size", "8MiB", "fallback gcsfuse and classifier: maxReadSize"},
+        {"min_read_size", "1MiB", "fallback gcsfuse: minReadSize"},
+        {"fuse_max", "1MiB", "largest FUSE READ (MaxPages from fuse-max-write-size-kb)"}}},
       {"gcsfs-concurrent",
        "gcsfs GCSFile without cache or prefetcher: _cat_file_concurrent (PR #795, 5596df92) / split_range (#926)",
        "every read one request, split into concurrent parts by the fetcher (v795: exactly `concurrency` parts from "
@@ -411,6 +432,8 @@ Result<std::unique_ptr<PolicyStack>> BuildStack(const StackSpec& spec, const Sta
       layer = std::make_unique<MountpointPrefetcher>(env.ctx, lower, *mp);
     } else if (auto* fu = std::get_if<GcsfuseReaderOptions>(&*it)) {
       layer = std::make_unique<GcsfuseReader>(env.ctx, lower, *fu);
+    } else if (auto* fb = std::get_if<GcsfuseBufferedOptions>(&*it)) {
+      layer = std::make_unique<GcsfuseBuffered>(env.ctx, lower, *fb);
     } else if (auto* g = std::get_if<GcsfsPrefetcherOptions>(&*it)) {
       layer = std::make_unique<GcsfsPrefetcher>(env.ctx, lower, *g);
     } else {
