@@ -224,8 +224,7 @@ TEST_CASE("gcsfuse-buffered: destroyed with downloads in flight - they are cance
   CHECK(h.lower.cancelled == 2);
 }
 
-TEST_CASE("gcsfuse-buffered: workers bound the downloads in flight, urgent blocks first",
-          "[policies][gcsfuse-buffered]") {
+TEST_CASE("gcsfuse-buffered: workers bound the downloads in flight", "[policies][gcsfuse-buffered]") {
   GcsfuseBufferedOptions o;
   o.workers = 1;
   Harness h(1024 * kMiB, o);
