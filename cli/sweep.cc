@@ -79,6 +79,7 @@ int RunSweep(const SweepArgs& args) {
   if (args.jobs < 1 || args.jobs > 256) return Fail("--jobs: expected 1..256");
   pflab::replay::SweepOptions options;
   options.traces = args.traces;
+  options.results_file = args.output;
   options.policies = args.policies;
   options.profile = args.profile;
   options.seed = args.seed;

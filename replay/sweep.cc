@@ -288,7 +288,9 @@ Result<std::vector<policies::StackSpec>> ExpandPolicies(const std::vector<std::s
   return specs;
 }
 
-Result<std::vector<std::string>> ListTraceFiles(const std::vector<std::string>& paths) {
+Result<std::vector<std::string>> ListTraceFiles(const std::vector<std::string>& paths, const std::string& skip) {
+  std::error_code skip_ec;
+  const fs::path skip_path = skip.empty() ? fs::path() : fs::weakly_canonical(fs::path(skip), skip_ec);
   std::vector<std::string> files;
   std::map<fs::path, std::string> seen;  // canonical path -> as listed
   auto add = [&](const fs::path& path) -> Status {
@@ -306,7 +308,10 @@ Result<std::vector<std::string>> ListTraceFiles(const std::vector<std::string>& 
     if (fs::is_directory(path, ec)) {
       std::vector<fs::path> inside;
       for (const auto& entry : fs::directory_iterator(path, ec)) {
-        if (entry.path().extension() == ".jsonl" && entry.is_regular_file()) inside.push_back(entry.path());
+        if (entry.path().extension() != ".jsonl" || !entry.is_regular_file()) continue;
+        std::error_code same_ec;
+        if (!skip.empty() && !skip_ec && fs::weakly_canonical(entry.path(), same_ec) == skip_path) continue;
+        inside.push_back(entry.path());
       }
       if (ec) return InvalidArgument(given + ": cannot list: " + ec.message());
       if (inside.empty()) return InvalidArgument(given + ": no *.jsonl traces in this directory");
@@ -367,7 +372,7 @@ Result<SweepPlan> PlanSweep(const SweepOptions& options) {
     plan.specs.insert(plan.specs.begin(), *policies::ParseStackSpec("none"));
 
   if (options.traces.empty()) return InvalidArgument("no trace given");
-  auto files = ListTraceFiles(options.traces);
+  auto files = ListTraceFiles(options.traces, options.results_file);
   if (!files) return files.error();
   for (const auto& file : *files) {
     auto trace = LoadTrace(file);

@@ -39,8 +39,9 @@ Result<std::vector<std::string>> ExpandGrid(std::string_view spec);
 Result<std::vector<policies::StackSpec>> ExpandPolicies(const std::vector<std::string>& grids);
 
 /// The trace files named by `paths`: a file as given, a directory as every *.jsonl directly inside it
-/// (not recursive), sorted by name. Missing paths, empty directories and repeats are errors.
-Result<std::vector<std::string>> ListTraceFiles(const std::vector<std::string>& paths);
+/// (not recursive), sorted by name, leaving out `skip` (the sweep's own results file, also *.jsonl, which
+/// users naturally keep next to the traces). Missing paths, empty directories and repeats are errors.
+Result<std::vector<std::string>> ListTraceFiles(const std::vector<std::string>& paths, const std::string& skip = "");
 
 /// Which part of a sweep this process runs: shard `index` of `count` (1-based) owns the jobs whose
 /// 0-based position in the stable job order is congruent to index-1 modulo count.
@@ -62,6 +63,8 @@ struct SweepOptions {
   std::uint64_t seed = 1;
   std::string think = "recorded";
   Shard shard;
+  /// The results file: never read as a trace when it sits in a traces directory.
+  std::string results_file;
   /// Adds `none` first (unless a grid names it) so results carry ratios to the baseline, as compare does.
   bool include_baseline = true;
 };

@@ -159,6 +159,10 @@ TEST_CASE("sweep traces: directories give their *.jsonl sorted; repeats and empt
   REQUIRE(files.ok());
   CHECK(*files == std::vector<std::string>{(dir / "z.jsonl").string(), (dir / "d" / "a.jsonl").string(),
                                            (dir / "d" / "b.jsonl").string()});
+  // The results file kept among the traces is not a trace.
+  auto without_results = ListTraceFiles({(dir / "d").string()}, (dir / "d" / "b.jsonl").string());
+  REQUIRE(without_results.ok());
+  CHECK(*without_results == std::vector<std::string>{(dir / "d" / "a.jsonl").string()});
   CHECK_FALSE(ListTraceFiles({(dir / "d").string(), (dir / "d" / "a.jsonl").string()}).ok());
   CHECK_FALSE(ListTraceFiles({(dir / "missing").string()}).ok());
   fs::create_directories(dir / "empty");
