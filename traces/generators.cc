@@ -84,40 +84,11 @@ void Strided(Trace& t, const GeneratorParams& p) {
   }
 }
 
-// Layout: [row group 0: column 0 .. column C-1][row group 1: ...]...[footer][8-byte tail].
-void FooterThenColumns(Trace& t, const GeneratorParams& p) {
-  constexpr std::uint64_t kTail = 8;
-  constexpr std::uint64_t kFooter = 64 << 10;
-  constexpr std::uint64_t kRowGroups = 4;
-  constexpr std::uint64_t kColumns = 8;
-  const std::uint64_t size = t.objects[0].size;
-  if (size < kTail + kFooter + kRowGroups * kColumns) return;
-  const std::uint64_t data = size - kTail - kFooter;
-  const std::uint64_t chunk = data / (kRowGroups * kColumns);
-  auto limit_reached = [&] { return p.count && t.records.size() >= p.count; };
-  Add(t, p, 0, size - kTail, kTail);
-  if (!limit_reached()) Add(t, p, 0, size - kTail - kFooter, kFooter);
-  std::mt19937_64 rng(p.seed);
-  std::vector<std::uint64_t> columns(kColumns);
-  for (std::uint64_t c = 0; c < kColumns; ++c) columns[c] = c;
-  std::shuffle(columns.begin(), columns.end(), rng);
-  columns.resize(2);
-  std::sort(columns.begin(), columns.end());
-  for (std::uint64_t rg = 0; rg < kRowGroups; ++rg) {
-    for (std::uint64_t c : columns) {
-      const std::uint64_t begin = (rg * kColumns + c) * chunk;
-      for (std::uint64_t at = begin; at < begin + chunk; at += p.read_size) {
-        if (limit_reached()) return;
-        Add(t, p, 0, at, std::min(p.read_size, begin + chunk - at));
-      }
-    }
-  }
-}
-
-// footer-then-columns' layout and reads, each row group's reads preceded by a hint of its selected
-// column chunks, as pyarrow's ParquetFile.read_row_group(i) pre-buffers them (FileReaderImpl::
-// ReadRowGroups calls PreBuffer with that row group's chunks).
-void ParquetHinted(Trace& t, const GeneratorParams& p) {
+// Layout: [row group 0: column 0 .. column C-1][row group 1: ...]...[footer][8-byte tail]. The reads:
+// tail, footer, then two seeded columns of each row group. With `hinted`, each row group's reads are
+// preceded by a hint of its selected column chunks, as pyarrow's ParquetFile.read_row_group(i)
+// pre-buffers them (FileReaderImpl::ReadRowGroups calls PreBuffer with that row group's chunks).
+void ColumnarReads(Trace& t, const GeneratorParams& p, bool hinted) {
   constexpr std::uint64_t kTail = 8;
   constexpr std::uint64_t kFooter = 64 << 10;
   constexpr std::uint64_t kRowGroups = 4;
@@ -134,11 +105,14 @@ void ParquetHinted(Trace& t, const GeneratorParams& p) {
   std::shuffle(columns.begin(), columns.end(), rng);
   columns.resize(2);
   std::sort(columns.begin(), columns.end());
-  for (std::uint64_t rg = 0; rg < kRowGroups && !limit_reached(); ++rg) {
-    TraceHint hint{static_cast<Nanos>(t.records.size()) * p.think_ns, 0, 0, {}, t.records.size()};
-    for (std::uint64_t c : columns)
-      hint.ranges.push_back({(rg * kColumns + c) * chunk, (rg * kColumns + c + 1) * chunk});
-    t.hints.push_back(std::move(hint));
+  for (std::uint64_t rg = 0; rg < kRowGroups; ++rg) {
+    if (hinted) {
+      if (limit_reached()) return;
+      TraceHint hint{static_cast<Nanos>(t.records.size()) * p.think_ns, 0, 0, {}, t.records.size()};
+      for (std::uint64_t c : columns)
+        hint.ranges.push_back({(rg * kColumns + c) * chunk, (rg * kColumns + c + 1) * chunk});
+      t.hints.push_back(std::move(hint));
+    }
     for (std::uint64_t c : columns) {
       const std::uint64_t begin = (rg * kColumns + c) * chunk;
       for (std::uint64_t at = begin; at < begin + chunk; at += p.read_size) {
@@ -147,6 +121,13 @@ void ParquetHinted(Trace& t, const GeneratorParams& p) {
       }
     }
   }
+}
+
+void FooterThenColumns(Trace& t, const GeneratorParams& p) {
+  ColumnarReads(t, p, false);
+}
+void ParquetHinted(Trace& t, const GeneratorParams& p) {
+  ColumnarReads(t, p, true);
 }
 
 void MultiStream(Trace& t, const GeneratorParams& p) {

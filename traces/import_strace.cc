@@ -33,13 +33,14 @@ struct Call {
   Nanos duration_ns = -1;
 };
 
-// Splits "a, "x, y"..., [b, c], d" at top-level commas; quotes (with escapes) and brackets nest.
-std::vector<std::string> SplitArgs(std::string_view text) {
-  std::vector<std::string> out;
+// Walks `text` from `from`, skipping quoted strings (with backslash escapes), and calls
+// visit(i, c, depth) for every other character with the bracket depth after it; returns the first i
+// for which visit returns true, or npos.
+template <typename Visit>
+std::size_t ScanUnquoted(std::string_view text, std::size_t from, Visit visit) {
   int depth = 0;
   bool quoted = false;
-  std::size_t start = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
+  for (std::size_t i = from; i < text.size(); ++i) {
     const char c = text[i];
     if (quoted) {
       if (c == '\\')
@@ -48,43 +49,39 @@ std::vector<std::string> SplitArgs(std::string_view text) {
         quoted = false;
       continue;
     }
-    if (c == '"')
+    if (c == '"') {
       quoted = true;
-    else if (c == '(' || c == '[' || c == '{')
+      continue;
+    }
+    if (c == '(' || c == '[' || c == '{')
       ++depth;
     else if (c == ')' || c == ']' || c == '}')
       --depth;
-    else if (c == ',' && depth == 0) {
+    if (visit(i, c, depth)) return i;
+  }
+  return std::string_view::npos;
+}
+
+// Splits "a, "x, y"..., [b, c], d" at top-level commas; quotes (with escapes) and brackets nest.
+std::vector<std::string> SplitArgs(std::string_view text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  ScanUnquoted(text, 0, [&](std::size_t i, char c, int depth) {
+    if (c == ',' && depth == 0) {
       out.emplace_back(Trim(text.substr(start, i - start)));
       start = i + 1;
     }
-  }
+    return false;
+  });
   if (!Trim(text.substr(start)).empty() || !out.empty()) out.emplace_back(Trim(text.substr(start)));
   return out;
 }
 
 // Index of the ')' closing the '(' at `open`, or npos.
 std::size_t MatchingParen(std::string_view text, std::size_t open) {
-  int depth = 0;
-  bool quoted = false;
-  for (std::size_t i = open; i < text.size(); ++i) {
-    const char c = text[i];
-    if (quoted) {
-      if (c == '\\')
-        ++i;
-      else if (c == '"')
-        quoted = false;
-      continue;
-    }
-    if (c == '"')
-      quoted = true;
-    else if (c == '(' || c == '[' || c == '{')
-      ++depth;
-    else if (c == ')' || c == ']' || c == '}') {
-      if (--depth == 0) return c == ')' ? i : std::string_view::npos;
-    }
-  }
-  return std::string_view::npos;
+  const std::size_t close = ScanUnquoted(
+      text, open, [](std::size_t, char c, int depth) { return depth == 0 && (c == ')' || c == ']' || c == '}'); });
+  return close != std::string_view::npos && text[close] == ')' ? close : std::string_view::npos;
 }
 
 Result<Call> ParseCall(std::string_view text, const LineError& error) {
