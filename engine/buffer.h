@@ -33,9 +33,13 @@ class MemoryAccount {
     delivered_bytes_ += delivered;
   }
 
+  /// Bytes that crossed the network but never reached a chunk (what a stream had received beyond its
+  /// last pull when it was closed): fetched, and never delivered.
+  void AddUnkept(std::uint64_t bytes) { filled_bytes_ += bytes; }
+
   std::uint64_t held_bytes() const { return held_bytes_; }
   std::uint64_t peak_bytes() const { return peak_bytes_; }
-  /// Bytes written into chunks that have since been released.
+  /// Bytes written into chunks that have since been released, and unkept bytes.
   std::uint64_t released_filled_bytes() const { return filled_bytes_; }
   /// Distinct bytes of released chunks that were delivered to the application at least once.
   std::uint64_t released_delivered_bytes() const { return delivered_bytes_; }

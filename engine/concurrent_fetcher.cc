@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -46,6 +47,11 @@ ConcurrentFetcher::~ConcurrentFetcher() {
   *alive_ = false;
   for (auto& read : reads_) {
     if (read.live) CancelParts(read);
+  }
+  for (auto& stream : streams_) {
+    if (!stream.live) continue;
+    if (stream.backoff_timer) ctx_.scheduler->Cancel(stream.backoff_timer);
+    if (stream.get) CloseGet(stream, false);
   }
 }
 
@@ -183,6 +189,142 @@ void ConcurrentFetcher::CancelParts(PendingRead& read) {
       part.backoff_timer = 0;
     }
   }
+}
+
+ConcurrentFetcher::Stream* ConcurrentFetcher::FindStream(StreamId id) {
+  Stream* stream = streams_.Find(id);
+  return stream && stream->live ? stream : nullptr;
+}
+
+StreamId ConcurrentFetcher::OpenStream(ByteRange range) {
+  range.end = std::min(range.end, object_.size);
+  range.begin = std::min(range.begin, range.end);
+  const std::uint32_t slot = streams_.Acquire();
+  Stream& stream = streams_[slot];
+  stream.live = true;
+  ++live_streams_;
+  stream.range = range;
+  stream.position = range.begin;
+  stream.pulling = false;
+  OpenGet(stream);
+  return streams_.IdOf(slot);
+}
+
+void ConcurrentFetcher::OpenGet(Stream& stream) {
+  stream.get_begin = stream.position;
+  stream.get_pulled = 0;
+  const ByteRange rest{stream.position, stream.range.end};
+  ctx_.Emit(EventType::kFetchStart, kBackendLayer, rest.begin, rest.size());
+  stream.get = transport_->OpenStream(object_, rest);
+}
+
+void ConcurrentFetcher::CloseGet(Stream& stream, bool broke) {
+  const StreamId get = stream.get;
+  stream.get = 0;
+  if (!broke) {  // a broken GET had its fetch_fail
+    const ByteRange asked{stream.get_begin, stream.range.end};
+    const EventType type = stream.get_pulled == asked.size() ? EventType::kFetchEnd : EventType::kFetchCancel;
+    ctx_.Emit(type, kBackendLayer, asked.begin, asked.size(), stream.get_pulled);
+  }
+  // What arrived unpulled is charged even when this fetcher is gone by the time the transport reports
+  // it: the account outlives every layer.
+  transport_->CloseStream(get, [account = account_](std::uint64_t unread) { account->AddUnkept(unread); });
+}
+
+void ConcurrentFetcher::ReadStream(StreamId id, std::uint64_t length, ReadCallback done) {
+  Stream* found = FindStream(id);
+  if (!found || found->pulling) throw std::logic_error("ReadStream: unknown stream, or a pull already running");
+  Stream& stream = *found;
+  length = std::min(length, stream.range.end - stream.position);
+  if (length == 0) {
+    ctx_.scheduler->Post([done = std::move(done)] { done(Slices{}); });
+    return;
+  }
+  stream.pulling = true;
+  stream.done = std::move(done);
+  stream.chunk = Chunk::Make(length, transport_->wants_payload(), account_);
+  stream.filled = 0;
+  stream.attempts = 1;
+  stream.started = ctx_.scheduler->Now();
+  Pull(id);
+}
+
+void ConcurrentFetcher::Pull(StreamId id) {
+  Stream* found = FindStream(id);
+  if (!found) return;
+  Stream& stream = *found;
+  stream.backoff_timer = 0;
+  if (!stream.get) OpenGet(stream);
+  const std::uint64_t want = stream.chunk->size() - stream.filled;
+  transport_->ReadStream(stream.get, want, FetchTarget{stream.chunk, stream.filled},
+                         [this, alive = alive_, id](const FetchOutcome& outcome) {
+                           if (*alive) OnPulled(id, outcome);
+                         });
+}
+
+void ConcurrentFetcher::OnPulled(StreamId id, const FetchOutcome& outcome) {
+  Stream* found = FindStream(id);
+  if (!found || !found->pulling) return;  // closed meanwhile: CloseStream completed the pull
+  Stream& stream = *found;
+  const std::uint64_t got = std::min(outcome.bytes_received, stream.chunk->size() - stream.filled);
+  stream.filled += got;
+  stream.position += got;
+  stream.get_pulled += got;
+  if (outcome.status.ok()) {
+    Slices slices;
+    slices.push_back(Slice{stream.chunk, 0, stream.chunk->size()});
+    FinishPull(stream, std::move(slices));
+    return;
+  }
+  const Error& error = outcome.status.error();
+  ctx_.Emit(EventType::kFetchFail, kBackendLayer, stream.get_begin, stream.range.end - stream.get_begin,
+            stream.get_pulled);
+  CloseGet(stream, /*broke=*/true);
+  if (stream.filled == stream.chunk->size()) {  // all of it arrived before the failure was reported
+    Slices slices;
+    slices.push_back(Slice{stream.chunk, 0, stream.chunk->size()});
+    FinishPull(stream, std::move(slices));
+    return;
+  }
+  const Nanos delay = Backoff(stream.attempts);
+  const bool in_time = ctx_.scheduler->Now() + delay - stream.started < options_.deadline;
+  if (error.retryable && stream.attempts < options_.max_attempts && in_time) {
+    ++stream.attempts;
+    ctx_.Emit(EventType::kRetry, kBackendLayer, stream.position, stream.range.end - stream.position);
+    stream.backoff_timer = ctx_.scheduler->PostAfter(delay, [this, id] { Pull(id); });
+    return;
+  }
+  const std::uint64_t begin = stream.position - stream.filled;
+  Error final_error = error;
+  final_error.message = "streaming [" + std::to_string(begin) + ", " + std::to_string(begin + stream.chunk->size()) +
+                        ") of " + object_.bucket + "/" + object_.name + " failed after " +
+                        std::to_string(stream.attempts) + " attempt(s): " + error.message;
+  FinishPull(stream, std::move(final_error));
+}
+
+void ConcurrentFetcher::FinishPull(Stream& stream, Result<Slices>&& result) {
+  stream.pulling = false;
+  stream.chunk.reset();
+  ReadCallback done = std::move(stream.done);
+  // Already on the scheduler: inside a transport callback.
+  done(std::move(result));
+}
+
+void ConcurrentFetcher::CloseStream(StreamId id) {
+  Stream* found = FindStream(id);
+  if (!found) return;
+  Stream& stream = *found;
+  if (stream.backoff_timer) ctx_.scheduler->Cancel(stream.backoff_timer);
+  stream.backoff_timer = 0;
+  if (stream.get) CloseGet(stream, false);
+  if (stream.pulling) {
+    stream.pulling = false;
+    stream.chunk.reset();
+    ctx_.scheduler->Post([done = std::move(stream.done)] { done(Cancelled("stream closed")); });
+  }
+  stream.live = false;
+  --live_streams_;
+  streams_.Release(streams_.IndexOf(stream));
 }
 
 void ConcurrentFetcher::Cancel(ReadId id) {

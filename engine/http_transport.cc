@@ -7,6 +7,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <utility>
 
 #include "engine/checksums.h"
@@ -122,10 +123,23 @@ struct HttpTransport::Job {
   FetchId id = 0;
   ObjectRef object;
   ByteRange range;
-  FetchTarget target;
-  FetchCallback done;
+  FetchTarget target;  // a fetch's destination; a stream's current pull's (under mutex_)
+  FetchCallback done;  // a fetch's callback; a stream's current pull's
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
   std::atomic<bool> cancelled{false};
+  // Streams only; guarded by the transport's mutex_ (the callbacks are run on the engine thread).
+  bool stream = false;
+  std::condition_variable pull_ready;
+  bool pulling = false;
+  std::uint64_t pull_length = 0;
+  std::uint64_t pull_filled = 0;
+  std::uint64_t taken = 0;      // bytes of the range pulls have asked for (engine thread)
+  std::optional<Error> failed;  // the request failed or the body broke: every later pull fails
+  bool closing = false;         // CloseStream was called
+  bool worker_done = false;     // the worker has finished with it (or never started it)
+  std::uint64_t unread = 0;     // bytes read off the socket that no pull took
+  StreamClosedCallback closed;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> pull_work;
 };
 
 struct HttpTransport::Worker {
@@ -163,7 +177,10 @@ HttpTransport::~HttpTransport() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
-    for (auto& [id, job] : jobs_) job->cancelled = true;
+    for (auto& [id, job] : jobs_) {
+      job->cancelled = true;
+      job->pull_ready.notify_all();
+    }
   }
   wake_.notify_all();
   for (auto& worker : workers_) {
@@ -199,12 +216,124 @@ FetchId HttpTransport::Fetch(const ObjectRef& object, ByteRange range, FetchTarg
   return job->id;
 }
 
+StreamId HttpTransport::OpenStream(const ObjectRef& object, ByteRange range) {
+  auto job = std::make_shared<Job>();
+  job->object = object;
+  job->range = range;
+  job->stream = true;
+  // No work guard while nobody waits on it: an idle open stream must not keep the engine running.
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    job->id = next_id_++;
+    jobs_.emplace(job->id, job);
+    queue_.push_back(job);
+  }
+  wake_.notify_one();
+  return job->id;
+}
+
+void HttpTransport::ReadStream(StreamId id, std::uint64_t length, FetchTarget target, FetchCallback done) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end() || !it->second->stream || it->second->pulling || it->second->closing) {
+    throw std::logic_error("HttpTransport::ReadStream: unknown or closed stream, or a pull already running");
+  }
+  const std::shared_ptr<Job>& job = it->second;
+  length = std::min(length, job->range.size() - job->taken);
+  job->taken += length;
+  job->pulling = true;
+  job->pull_length = length;
+  job->pull_filled = 0;
+  job->target = std::move(target);
+  job->done = std::move(done);
+  job->pull_work.emplace(boost::asio::make_work_guard(scheduler_->context()));
+  if (job->failed) {
+    PostPullDone(*job, FetchOutcome{*job->failed, 0});
+  } else if (length == 0) {
+    PostPullDone(*job, FetchOutcome{OkStatus(), 0});
+  } else {
+    job->pull_ready.notify_all();
+  }
+}
+
+void HttpTransport::CloseStream(StreamId id, StreamClosedCallback closed) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end() || !it->second->stream || it->second->closing) {
+    throw std::logic_error("HttpTransport::CloseStream: unknown or closed stream");
+  }
+  std::shared_ptr<Job> job = it->second;
+  job->closing = true;
+  job->work.emplace(boost::asio::make_work_guard(scheduler_->context()));  // until `closed` has run
+  job->cancelled = true;  // a worker that has not started it skips it; one feeding it drops the connection
+  job->closed = std::move(closed);
+  if (job->pulling) PostPullDone(*job, FetchOutcome{Cancelled("stream closed"), 0});
+  job->pull_ready.notify_all();
+  if (job->worker_done) PostClosed(job);
+}
+
+void HttpTransport::PostPullDone(Job& job, FetchOutcome outcome) {
+  // The pull's target and callback leave the job now, so the next pull (made from inside this
+  // callback) can take their place. The chunk reference is dropped on the engine thread.
+  job.pulling = false;
+  scheduler_->PostFromAnyThread([target = std::move(job.target), done = std::move(job.done),
+                                 work = std::move(job.pull_work), outcome = std::move(outcome)]() mutable {
+    target.chunk->AddFilled(outcome.bytes_received);
+    done(outcome);
+  });
+  job.pull_work.reset();
+  job.target = {};
+  job.done = nullptr;
+}
+
+void HttpTransport::PostClosed(const std::shared_ptr<Job>& job) {
+  jobs_.erase(job->id);
+  scheduler_->PostFromAnyThread([job] {
+    StreamClosedCallback closed = std::move(job->closed);
+    const std::uint64_t unread = job->unread;
+    job->work.reset();
+    closed(std::uint64_t{unread});
+  });
+}
+
+bool HttpTransport::Feed(Job& job, const char* data, std::size_t length) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (length > 0) {
+    job.pull_ready.wait(lock, [&] { return job.pulling || job.cancelled || stopping_; });
+    if (job.cancelled || stopping_) {
+      job.unread += length;
+      return false;
+    }
+    // Copied under the lock: CloseStream may take the pull's chunk away at any moment.
+    const std::size_t take =
+        static_cast<std::size_t>(std::min<std::uint64_t>(length, job.pull_length - job.pull_filled));
+    std::memcpy(job.target.chunk->mutable_data() + job.target.offset + job.pull_filled, data, take);
+    job.pull_filled += take;
+    bytes_received_ += take;
+    data += take;
+    length -= take;
+    if (job.pull_filled == job.pull_length) PostPullDone(job, FetchOutcome{OkStatus(), job.pull_length});
+  }
+  return true;
+}
+
+void HttpTransport::EndStream(const std::shared_ptr<Job>& job, FetchOutcome outcome) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  job->worker_done = true;
+  if (stopping_) return;  // the destructor drops it with its callbacks
+  if (!outcome.status.ok() && !job->closing) {
+    job->failed = outcome.status.error();
+    if (job->pulling) PostPullDone(*job, FetchOutcome{*job->failed, job->pull_filled});
+  }
+  if (job->closing) PostClosed(job);
+}
+
 void HttpTransport::Cancel(FetchId id) {
   std::shared_ptr<Job> job;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = jobs_.find(id);
-    if (it == jobs_.end()) return;
+    if (it == jobs_.end() || it->second->stream) return;  // streams end with CloseStream
     job = it->second;
   }
   // The worker notices at its next chunk of body (or before it starts); the completion stays its job,
@@ -223,6 +352,10 @@ void HttpTransport::WorkerLoop(Worker* worker) {
       queue_.pop_front();
     }
     FetchOutcome outcome = job->cancelled ? FetchOutcome{Cancelled("fetch cancelled"), 0} : Execute(worker, *job);
+    if (job->stream) {
+      EndStream(job, std::move(outcome));
+      continue;
+    }
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (stopping_) return;  // jobs_ still holds it: the destructor drops it on the engine thread
@@ -260,10 +393,10 @@ FetchOutcome HttpTransport::Execute(Worker* worker, Job& job) {
       {"Range", "bytes=" + std::to_string(range.begin) + "-" + std::to_string(range.end - 1)}};
   if (!options_.bearer_token.empty()) headers.emplace_back("Authorization", "Bearer " + options_.bearer_token);
   for (const auto& [key, value] : options_.extra_headers) headers.emplace_back(key, value);
-  const bool whole_object = range.begin == 0 && range.end == job.object.size;
+  const bool whole_object = range.begin == 0 && range.end == job.object.size && !job.stream;
   std::optional<std::uint32_t> expected_crc;
 
-  std::byte* dest = job.target.chunk->mutable_data() + job.target.offset;
+  std::byte* dest = job.stream ? nullptr : job.target.chunk->mutable_data() + job.target.offset;
   const std::uint64_t want = range.size();
   std::uint64_t received = 0;
   std::uint64_t skip = 0;  // bytes to drop first when a server answers 200 with the whole object
@@ -328,9 +461,13 @@ FetchOutcome HttpTransport::Execute(Worker* worker, Job& job) {
     }
     const std::uint64_t room = want - received;
     const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(room, length));
-    std::memcpy(dest + received, data, take);
+    if (job.stream) {
+      if (!Feed(job, data, take)) return false;
+    } else {
+      std::memcpy(dest + received, data, take);
+      bytes_received_ += take;
+    }
     received += take;
-    bytes_received_ += take;
     if (take < length) {
       // A 200 carries the rest of the object: stop once our range is in. A 206 must not overrun.
       if (status == 206) overflow = true;
@@ -346,8 +483,9 @@ FetchOutcome HttpTransport::Execute(Worker* worker, Job& job) {
       bytes_received_ += n;
       return !job.cancelled.load();
     };
-    wire_error = worker->plain->Get(path, headers, on_head, on_body, reinterpret_cast<char*>(dest),
-                                    static_cast<std::size_t>(want), on_direct);
+    wire_error = job.stream ? worker->plain->Get(path, headers, on_head, on_body)
+                            : worker->plain->Get(path, headers, on_head, on_body, reinterpret_cast<char*>(dest),
+                                                 static_cast<std::size_t>(want), on_direct);
   } else {
     httplib::Headers h(headers.begin(), headers.end());
     auto result = worker->client->Get(

@@ -15,6 +15,12 @@
 // against the CRC32C in x-goog-hash (ranged reads carry the whole object's hash, which a part cannot
 // be checked against, as in google-cloud-cpp), failing a mismatch as retryable with no bytes kept; and
 // it turns HTTP errors into messages naming the object and range.
+//
+// A stream is the same GET on a worker that stays with it: the body is read off the connection only
+// as pulls ask for it, so between pulls the socket buffers fill and TCP stops the server (the receive
+// window). A stream closed before its end drops its connection, as Go's HTTP client does with an
+// unread body; one read to its end gives its worker back. Whole-object streams are not checked
+// against x-goog-hash (their bytes were handed out before the last one arrived).
 #pragma once
 
 #include <atomic>
@@ -73,6 +79,9 @@ class HttpTransport final : public Transport {
 
   FetchId Fetch(const ObjectRef& object, ByteRange range, FetchTarget target, FetchCallback done) override;
   void Cancel(FetchId id) override;
+  StreamId OpenStream(const ObjectRef& object, ByteRange range) override;
+  void ReadStream(StreamId id, std::uint64_t length, FetchTarget target, FetchCallback done) override;
+  void CloseStream(StreamId id, StreamClosedCallback closed) override;
   bool wants_payload() const override { return true; }
 
   /// GET requests sent, retries by the layer above included.
@@ -86,6 +95,12 @@ class HttpTransport final : public Transport {
   void WorkerLoop(Worker* worker);
   FetchOutcome Execute(Worker* worker, Job& job);
   void Complete(std::shared_ptr<Job> job, FetchOutcome outcome);
+  std::shared_ptr<Job> Enqueue(const ObjectRef& object, ByteRange range);
+  // Streams: the worker hands body bytes to the pulls, waiting for one when none is waiting.
+  bool Feed(Job& job, const char* data, std::size_t length);
+  void EndStream(const std::shared_ptr<Job>& job, FetchOutcome outcome);  // worker side
+  void PostPullDone(Job& job, FetchOutcome outcome);                      // with mutex_ held
+  void PostClosed(const std::shared_ptr<Job>& job);                       // with mutex_ held
   std::string ObjectKey(const ObjectRef& object) const;
 
   AsioScheduler* scheduler_;

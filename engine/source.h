@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <stdexcept>
 
 #include "engine/buffer.h"
 #include "engine/byte_range.h"
@@ -12,6 +13,7 @@
 #include "engine/inline_function.h"
 #include "engine/result.h"
 #include "engine/scheduler.h"
+#include "engine/transport.h"
 
 namespace pflab {
 
@@ -46,6 +48,21 @@ class Source {
   /// the layer below (PolicyLayer), and the fetcher at the bottom ignores them, so a stack without such
   /// a layer reads exactly as it would without hints.
   virtual void Hint(std::span<const ByteRange> ranges) { (void)ranges; }
+  /// Streams (see Transport): one backend request whose bytes are taken in order, for a policy that
+  /// reads the way gcsfuse's range reader does. Only the fetcher at the bottom has them; every other
+  /// layer returns 0 here, and the policy then reads ranges instead.
+  virtual StreamId OpenStream(ByteRange range) {
+    (void)range;
+    return 0;
+  }
+  /// The stream's next `length` bytes (at most what is left of it). One pull at a time per stream; a
+  /// pull ends by completing, or with kCancelled when its stream is closed.
+  virtual void ReadStream(StreamId stream, std::uint64_t length, ReadCallback done) {
+    (void)stream, (void)length, (void)done;
+    throw std::logic_error("ReadStream on a layer that has no streams");  // OpenStream returned 0 here
+  }
+  /// Ends a stream opened here; every stream must be closed, also one read to its end.
+  virtual void CloseStream(StreamId stream) { (void)stream; }
   virtual std::uint64_t size() const = 0;
   /// The layer name used in events, e.g. "gcsfs-v795".
   virtual const char* name() const = 0;

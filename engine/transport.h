@@ -28,16 +28,37 @@ struct FetchOutcome {
   std::uint64_t bytes_received = 0;
 };
 
+/// Identifies an open stream; 0 is never valid.
+using StreamId = std::uint64_t;
+
 /// One backend GET of a byte range. Completions are delivered on the engine's Scheduler thread, never
 /// from inside Fetch() or Cancel(), exactly once per fetch (a cancelled fetch completes with kCancelled).
+///
+/// Streams are the other way to read: one GET whose body the caller pulls in order, as gcsfuse's range
+/// reader consumes a Go object reader. The request pays its first-byte latency once; after that the
+/// body moves ahead of the reader only as far as a receive window (the sockets' buffers), so a stream
+/// nobody reads stops moving bytes, and closing it early has fetched at most a window beyond what was
+/// pulled. Every stream is closed exactly once with CloseStream, which reports those unread bytes.
 class Transport {
  public:
   using FetchCallback = InlineFunction<void(const FetchOutcome&), 48>;
+  /// Runs once, on the scheduler, after CloseStream: the bytes that arrived but were not pulled.
+  using StreamClosedCallback = InlineFunction<void(std::uint64_t unread), 48>;
 
   virtual ~Transport() = default;
   /// Fetches `range` of `object` into `target`. The range must lie within the object.
   virtual FetchId Fetch(const ObjectRef& object, ByteRange range, FetchTarget target, FetchCallback done) = 0;
   virtual void Cancel(FetchId id) = 0;
+  /// Starts a streaming GET of `range` of `object` (within the object). Nothing is delivered until
+  /// ReadStream asks for it.
+  virtual StreamId OpenStream(const ObjectRef& object, ByteRange range) = 0;
+  /// Writes the stream's next `length` bytes (at most what is left of its range) into `target`, then
+  /// completes `done` as a fetch would. One pull at a time per stream. When the request fails, or its
+  /// body breaks, the pull fails with `bytes_received` set to what it wrote, and the stream is dead:
+  /// later pulls fail at once, and only CloseStream remains to do.
+  virtual void ReadStream(StreamId id, std::uint64_t length, FetchTarget target, FetchCallback done) = 0;
+  /// Ends a stream: a pull in progress completes with kCancelled, then `closed` runs.
+  virtual void CloseStream(StreamId id, StreamClosedCallback closed) = 0;
   /// Whether chunks for this transport need a payload (false in the simulator unless verifying bytes).
   virtual bool wants_payload() const = 0;
 };

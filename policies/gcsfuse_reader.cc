@@ -36,6 +36,13 @@ GcsfuseReader::GcsfuseReader(LayerContext ctx, Source* lower, GcsfuseReaderOptio
 GcsfuseReader::~GcsfuseReader() {
   *alive_ = false;
   if (lower_id_ != 0) lower_->Cancel(lower_id_);
+  CloseLowerStream();
+}
+
+void GcsfuseReader::CloseLowerStream() {
+  if (lower_stream_ != 0) lower_->CloseStream(lower_stream_);
+  lower_stream_ = 0;
+  lower_logical_ = 0;
 }
 
 ReadId GcsfuseReader::Read(ByteRange range, ReadCallback done) {
@@ -59,7 +66,8 @@ void GcsfuseReader::Cancel(ReadId id) {
   if (id != current_ || current_ == 0) return;
   if (lower_id_ != 0) lower_->Cancel(lower_id_);
   lower_id_ = 0;
-  ++request_seq_;  // its late callback is ignored
+  ++request_seq_;      // its late callback is ignored
+  CloseLowerStream();  // a pull in progress ends with it (ReadFull is cancelled with its reader)
   state_ = fail_state_;
   current_ = 0;
   out_.clear();
@@ -104,6 +112,8 @@ GcsfuseReader::Piece GcsfuseReader::Step(std::uint64_t begin, std::uint64_t end,
   const std::uint64_t stream_end = std::min(begin + PrefetchWindow(), lower_->size());
 
   Piece piece;
+  std::uint64_t discard_stream = 0;
+  ByteRange discard;
   if (s.stream_open) {  // RangeReader.readFromExistingReader
     const std::uint64_t at = s.stream_pos;
     // skipBytes: read and discard a gap of less than maxReadSize.
@@ -113,8 +123,14 @@ GcsfuseReader::Piece GcsfuseReader::Step(std::uint64_t begin, std::uint64_t end,
     // invalidateReaderIfMisalignedOrTooSmall
     if (s.stream_pos != begin || end > s.stream_limit) {
       s.stream_open = false;
+      if (s.stream_pos > at) {
+        discard_stream = s.stream_id;
+        discard = {at, s.stream_pos};
+      }
     } else {
-      piece = Piece{s.stream_id, at, end};
+      piece.stream = s.stream_id;
+      piece.fetch_begin = at;
+      piece.end = end;
     }
   }
   if (!s.stream_open) {  // readFromRangeReader -> startRead(offset, EndOffset)
@@ -122,7 +138,7 @@ GcsfuseReader::Piece GcsfuseReader::Step(std::uint64_t begin, std::uint64_t end,
     s.stream_id = ++s.streams_opened;
     s.stream_pos = begin;
     s.stream_limit = std::max(stream_end, end);  // gcsfuse: stream_end, and a short read past it
-    piece = Piece{s.stream_id, begin, end};
+    piece = Piece{s.stream_id, begin, end, true, s.stream_limit, discard_stream, discard};
   }
   s.stream_pos = end;
   if (s.stream_pos == s.stream_limit) s.stream_open = false;  // "Are we finished with this reader now?"
@@ -156,29 +172,54 @@ void GcsfuseReader::Issue() {
     }
     begin = end;
   }
-  fetch_begin_ = request.fetch_begin;
-  fetch_end_ = request.end;
+  request_ = request;
+  Send();
+}
+
+void GcsfuseReader::Send() {
   const std::uint64_t seq = ++request_seq_;
-  lower_id_ = FetchBelow({fetch_begin_, fetch_end_}, 0,
-                         [this, seq](Result<Slices>&& result) { OnFetched(seq, std::move(result)); });
+  if (!request_.discard.empty() && lower_stream_ != 0 && lower_logical_ == request_.discard_stream) {
+    // skipBytes reads the gap before the stream is found too short; its errors are only logged.
+    const ByteRange discard = request_.discard;
+    request_.discard = {};
+    PullBelow(lower_stream_, discard, [this, seq](Result<Slices>&&) {
+      if (seq == request_seq_ && current_ != 0) Send();
+    });
+    return;
+  }
+  if (request_.opens) {
+    CloseLowerStream();
+    lower_stream_ = lower_->OpenStream({request_.fetch_begin, request_.limit});
+    lower_logical_ = lower_stream_ != 0 ? request_.stream : 0;
+  }
+  const ByteRange range{request_.fetch_begin, request_.end};
+  auto done = [this, seq](Result<Slices>&& result) { OnFetched(seq, std::move(result)); };
+  if (lower_stream_ != 0 && lower_logical_ == request_.stream) {
+    PullBelow(lower_stream_, range, std::move(done));
+  } else {
+    lower_id_ = FetchBelow(range, 0, std::move(done));
+  }
 }
 
 void GcsfuseReader::OnFetched(std::uint64_t seq, Result<Slices>&& result) {
   if (seq != request_seq_ || current_ == 0) return;  // a cancelled read's request
   lower_id_ = 0;
+  const std::uint64_t fetch_begin = request_.fetch_begin;
+  const std::uint64_t fetch_end = request_.end;
+  if (result.ok() && TotalLength(*result) != fetch_end - fetch_begin) {
+    result = Internal("gcsfuse: the layer below returned " + std::to_string(TotalLength(*result)) + " bytes for " +
+                      std::to_string(fetch_end - fetch_begin));
+  }
   if (!result.ok()) {
     state_ = fail_state_;
+    CloseLowerStream();
     Finish(std::move(result));
     return;
   }
-  if (TotalLength(*result) != fetch_end_ - fetch_begin_) {
-    state_ = fail_state_;
-    Finish(Internal("gcsfuse: the layer below returned " + std::to_string(TotalLength(*result)) + " bytes for " +
-                    std::to_string(fetch_end_ - fetch_begin_)));
-    return;
-  }
-  for (Slice& s : SubSlices(*result, pos_ - fetch_begin_, fetch_end_ - pos_)) out_.push_back(std::move(s));
-  pos_ = fetch_end_;
+  // A stream that reached its limit, or was replaced, is closed ("Are we finished with this reader").
+  if (!state_.stream_open || state_.stream_id != lower_logical_) CloseLowerStream();
+  for (Slice& s : SubSlices(*result, pos_ - fetch_begin, fetch_end - pos_)) out_.push_back(std::move(s));
+  pos_ = fetch_end;
   if (pos_ < range_.end) {
     Issue();
     return;

@@ -31,15 +31,16 @@
 // that study separately); neither are the MultiRangeDownloader of zonal buckets, retries (the fetcher
 // below retries) and the inactive-stream timeout.
 //
-// Streams as requests. A gcsfuse stream is one long ranged GET consumed as reads arrive, with at most
-// one read in flight per handle. Our transport delivers a ranged GET as a whole, so a stream is modelled
-// as consecutive ranged requests of exactly the bytes gcsfuse consumes from it: each FUSE piece served
-// by a stream asks the layer below for [stream position, piece end), the skipped gap included (then
-// dropped), and the pieces of one read served by the same stream are merged into one request. Requests
-// go one at a time, as in gcsfuse. Approximations: every request pays the transport's first-byte latency
-// while a real stream pays it once per open (small sequential reads look slower than they are); bytes a
-// stream skips and then is closed anyway (the read ends past its limit) are not fetched, gcsfuse
-// downloads and discards them; a FUSE piece larger than a new stream's size (only if fuse_max exceeds
+// Streams. A gcsfuse stream is one long ranged GET consumed as reads arrive, with at most one read in
+// flight per handle. Over the fetcher it is exactly that: a transport stream opened for [offset,
+// limit), from which each request takes [stream position, piece end), the skipped gap included (then
+// dropped); the pieces of one read served by the same stream are one pull. A stream pays first-byte
+// latency once, its body runs ahead of the reads only by the receive window, and closing it early
+// costs what the window held. A gap skipped on a stream that is then closed anyway (the read ends past
+// its limit) is read and dropped first, as skipBytes does before invalidateReaderIfMisalignedOrTooSmall.
+// Over any other layer (which has no streams) each pull becomes a ranged request of the same bytes, so
+// every request pays first-byte latency there, and skipped-then-closed gaps are not fetched. An
+// approximation in both: a FUSE piece larger than a new stream's size (only if fuse_max exceeds
 // min_read) extends that stream to the piece's end where gcsfuse would return a short read.
 //
 // Errors and cancellation: a failed or cancelled request fails the read; the stream is discarded
@@ -98,11 +99,16 @@ class GcsfuseReader final : public PolicyLayer {
     std::uint64_t stream_limit = 0;
     std::uint64_t streams_opened = 0;
   };
-  // What one FUSE piece asks of the layer below.
+  // What one FUSE piece (or, merged, one request) asks of the layer below.
   struct Piece {
     std::uint64_t stream = 0;
     std::uint64_t fetch_begin = 0;  // stream position before the piece (skipped bytes included)
     std::uint64_t end = 0;
+    bool opens = false;  // the piece opens `stream`, for [fetch_begin, limit)
+    std::uint64_t limit = 0;
+    // Bytes skipped on the previous stream just before it was closed: read and dropped first.
+    std::uint64_t discard_stream = 0;
+    ByteRange discard;
   };
 
   // One FUSE READ [begin, end) through ReadManager.ReadAt; updates state_ as if it succeeds and sets
@@ -110,8 +116,10 @@ class GcsfuseReader final : public PolicyLayer {
   Piece Step(std::uint64_t begin, std::uint64_t end, State& on_fail);
   void GetReadInfo(std::uint64_t offset);  // ReadTypeClassifier.GetReadInfo
   std::uint64_t PrefetchWindow();          // ComputeSeqPrefetchWindowAndAdjustType
-  void Issue();                            // plans and sends the next request of the read
+  void Issue();                            // plans the next request of the read, then sends it
+  void Send();                             // the planned request (after its discard, if any)
   void OnFetched(std::uint64_t seq, Result<Slices>&& result);
+  void CloseLowerStream();
   void Finish(Result<Slices>&& result);
 
   GcsfuseReaderOptions options_;
@@ -126,10 +134,13 @@ class GcsfuseReader final : public PolicyLayer {
   Slices out_;
   ReadCallback done_;
   // The request in flight.
-  ReadId lower_id_ = 0;
+  ReadId lower_id_ = 0;  // a ranged request's id (pulls are cancelled by closing their stream)
   std::uint64_t request_seq_ = 0;
-  std::uint64_t fetch_begin_ = 0;
-  std::uint64_t fetch_end_ = 0;
+  Piece request_;
+  // The stream of the layer below serving gcsfuse's open stream `lower_logical_` (0: none, or the
+  // layer below has no streams).
+  StreamId lower_stream_ = 0;
+  std::uint64_t lower_logical_ = 0;
 };
 
 }  // namespace pflab::policies

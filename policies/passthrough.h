@@ -37,7 +37,19 @@ class PolicyLayer : public Source {
     return max_parts ? lower_->ReadSplit(range, max_parts, std::move(callback))
                      : lower_->Read(range, std::move(callback));
   }
-  /// Emits the fetch_end/fail/cancel event of a request made with FetchBelow.
+  /// Takes the next `range.size()` bytes of a stream opened on the layer below (which start at
+  /// `range.begin`), with the same events as FetchBelow.
+  template <typename F>
+  void PullBelow(StreamId stream, ByteRange range, F&& done) {
+    ctx_.Emit(EventType::kFetchStart, name(), range.begin, range.size());
+    lower_->ReadStream(stream, range.size(),
+                       [this, alive = alive_, range, done = std::forward<F>(done)](Result<Slices>&& result) mutable {
+                         if (!*alive) return;
+                         OnFetchedBelow(range, result);
+                         done(std::move(result));
+                       });
+  }
+  /// Emits the fetch_end/fail/cancel event of a request made with FetchBelow or PullBelow.
   void OnFetchedBelow(ByteRange range, const Result<Slices>& result);
   /// Completes a read on the scheduler (never inline, per the Source contract).
   void CompleteLater(ReadCallback done, Result<Slices> result);

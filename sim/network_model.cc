@@ -26,9 +26,10 @@ Result<NetworkProfile> ParseProfile(const std::string& path, const std::string& 
   };
   if (!j.is_object()) return bad("(profile)", "expected an object");
   // A misspelt optional field would otherwise be ignored silently and the default used instead.
-  static constexpr const char* kFields[] = {
-      "latency_median",  "latency_p99", "stream_bandwidth",    "link_bandwidth", "max_connections",
-      "usd_per_request", "usd_per_gib", "failure_probability", "sources",        "description"};
+  static constexpr const char* kFields[] = {"latency_median", "latency_p99",         "stream_bandwidth",
+                                            "link_bandwidth", "max_connections",     "usd_per_request",
+                                            "usd_per_gib",    "failure_probability", "stream_window",
+                                            "sources",        "description"};
   for (const auto& [key, value] : j.items()) {
     if (std::find(std::begin(kFields), std::end(kFields), key) == std::end(kFields)) {
       return bad(key, "unknown field");
@@ -77,6 +78,13 @@ Result<NetworkProfile> ParseProfile(const std::string& path, const std::string& 
     if (auto s = number("failure_probability", &p.failure_probability); !s) return s.error();
     if (p.failure_probability > 1) return bad("failure_probability", "must be at most 1");
   }
+  if (j.contains("stream_window")) {
+    if (!j["stream_window"].is_string()) return bad("stream_window", "expected a string such as \"6MiB\"");
+    auto size = ParseSize(j["stream_window"].get<std::string>());
+    if (!size) return bad("stream_window", size.error().message);
+    if (*size == 0) return bad("stream_window", "must be positive");
+    p.stream_window_bytes = *size;
+  }
   return p;
 }
 
@@ -91,7 +99,8 @@ nlohmann::json NetworkProfile::ToJson() const {
           {"max_connections", max_connections},
           {"usd_per_request", usd_per_request},
           {"usd_per_gib", usd_per_gib},
-          {"failure_probability", failure_probability}};
+          {"failure_probability", failure_probability},
+          {"stream_window_bytes", stream_window_bytes}};
 }
 
 LatencySampler::LatencySampler(const NetworkProfile& profile, std::uint64_t seed)

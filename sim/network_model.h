@@ -33,6 +33,10 @@ struct NetworkProfile {
   double usd_per_request = 4e-7;                // GCS class B operation
   double usd_per_gib = 0;                       // egress / inter-region transfer
   double failure_probability = 0;               // per request: a retryable 503 instead of the first byte
+  // How far a streaming GET's body gets ahead of its reader: the receiving socket's buffer. Linux
+  // autotunes it up to net.ipv4.tcp_rmem's maximum, 6 MiB by default (Documentation/networking/
+  // ip-sysctl.rst); the sender's buffers are not modelled.
+  std::uint64_t stream_window_bytes = 6ull << 20;
 
   bool constant_latency() const { return latency_p99_ns <= latency_median_ns; }
   nlohmann::json ToJson() const;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <utility>
 
 #include "engine/synthetic_content.h"
@@ -20,6 +21,7 @@ SimTransport::~SimTransport() {
   // Pending tasks capture `this`; the scheduler may outlive us.
   for (auto& t : slots_) {
     if (t.state != State::kFree && t.timer) scheduler_->Cancel(t.timer);
+    if (t.state != State::kFree && t.pull_timer) scheduler_->Cancel(t.pull_timer);
   }
   if (completion_timer_) scheduler_->Cancel(completion_timer_);
 }
@@ -83,7 +85,7 @@ void SimTransport::Begin(std::uint32_t slot) {
   ++connections_;
   Transfer& t = slots_[slot];
   const Nanos latency = latency_.Sample();
-  if (idle && options_.fuse_idle && profile_.failure_probability == 0) {
+  if (idle && options_.fuse_idle && profile_.failure_probability == 0 && !t.stream) {
     // Alone on the link: it will activate at now + latency and run at the single-transfer rate until
     // something else starts, which unfuses it first.
     t.state = State::kFused;
@@ -160,13 +162,30 @@ void SimTransport::Activate(std::uint32_t slot) {
       std::uniform_real_distribution<double>(0.0, 1.0)(fault_rng_) < profile_.failure_probability) {
     // A 503 arrives instead of the first byte: the request took its latency but moved nothing.
     ++injected_failures_;
+    if (slots_[slot].stream) {
+      Transfer& t = slots_[slot];
+      t.state = State::kFailed;
+      ReleaseConnection();
+      if (t.pulling) {
+        t.pulling = false;
+        FetchCallback done = std::move(t.done);
+        t.target = {};
+        done(FetchOutcome{Unavailable("injected 503"), 0});
+      }
+      return;
+    }
     FetchCallback done = Retire(slot);
     ReleaseConnection();
     done(FetchOutcome{Unavailable("injected 503"), 0});
     return;
   }
   Advance();
-  slots_[slot].state = State::kActive;
+  Transfer& t = slots_[slot];
+  t.state = State::kActive;
+  if (t.stream) {
+    t.milestone = FlowTarget(t);
+    t.remaining = static_cast<double>(t.milestone);
+  }
   active_.push_back(slot);
   peak_active_ = std::max(peak_active_, active_.size());
   Reschedule();
@@ -202,12 +221,31 @@ void SimTransport::OnCompletionEvent() {
     if (FinishTime(slots_[slot], rate) <= now) finished.push_back(slot);
   }
   Advance();
-  for (std::uint32_t slot : finished) active_.erase(std::find(active_.begin(), active_.end(), slot));
+  auto& ready = ready_scratch_;
+  ready.clear();
+  std::vector<std::uint32_t>& drained = drained_scratch_;
+  drained.clear();
+  std::size_t fetches = 0;  // finished[0, fetches) are fetches, the rest streams
+  for (std::uint32_t slot : finished) {
+    if (!slots_[slot].stream) {
+      active_.erase(std::find(active_.begin(), active_.end(), slot));
+      finished[fetches++] = slot;
+      continue;
+    }
+    // A stream reached its milestone: maybe a pull is satisfied; then it pauses, drains or goes on.
+    Transfer& t = slots_[slot];
+    t.arrived = t.milestone;
+    if (t.pulling && t.arrived >= t.pulled + t.pull_length) {
+      const std::uint64_t length = t.pull_length;
+      ready.emplace_back(TakePull(slot), length);
+    }
+    ReachMilestone(slot);
+    if (t.state == State::kDrained) drained.push_back(slot);
+  }
+  finished.resize(fetches);
   Reschedule();
   // Settle every finished transfer before running any callback: a callback may cancel a sibling that
   // finished in this same event, and that must find it already retired (its id no longer matches).
-  auto& ready = ready_scratch_;
-  ready.clear();
   for (std::uint32_t slot : finished) {
     Transfer& t = slots_[slot];
     if (options_.fill_payload && t.target.chunk->has_payload()) {
@@ -219,6 +257,7 @@ void SimTransport::OnCompletionEvent() {
     ready.emplace_back(Retire(slot), size);
     ReleaseConnection();
   }
+  for (std::size_t i = 0; i < drained.size(); ++i) ReleaseConnection();
   for (auto& [done, size] : ready) done(FetchOutcome{OkStatus(), size});
   ready.clear();
 }
@@ -230,6 +269,9 @@ SimTransport::FetchCallback SimTransport::Retire(std::uint32_t slot) {
   t.target = {};
   t.state = State::kFree;
   t.timer = 0;
+  t.stream = false;
+  t.pulling = false;
+  t.pull_timer = 0;
   slots_.Release(slot);
   return done;
 }
@@ -245,15 +287,18 @@ void SimTransport::ReleaseConnection() {
 
 void SimTransport::Cancel(FetchId id) {
   Transfer* found = slots_.Find(id);
-  if (!found) return;
+  if (!found || found->stream) return;
   const std::uint32_t slot = slots_.IndexOf(*found);
   Transfer& t = *found;
   std::uint64_t received = 0;
   if (t.state == State::kFused) Unfuse();
   switch (t.state) {
     case State::kFree:
-    case State::kFused:               // unfused above
-    case State::kCancelling: return;  // finished, or already cancelled
+    case State::kFused:       // unfused above
+    case State::kCancelling:  // finished, or already cancelled
+    case State::kPaused:      // the states below are streams'
+    case State::kDrained:
+    case State::kFailed: return;
     case State::kQueued: QueueRemove(slot); break;
     case State::kLatency:
       scheduler_->Cancel(t.timer);
@@ -281,6 +326,183 @@ void SimTransport::DeliverCancelled(std::uint32_t slot) {
   const std::uint64_t received = slots_[slot].received;
   FetchCallback done = Retire(slot);
   done(FetchOutcome{Cancelled("fetch cancelled"), received});
+}
+
+}  // namespace pflab::sim
+
+namespace pflab::sim {
+
+StreamId SimTransport::OpenStream(const ObjectRef& object, ByteRange range) {
+  const std::uint32_t slot = slots_.Acquire();
+  Transfer& t = slots_[slot];
+  t.stream = true;
+  t.pulling = false;
+  t.size = range.size();
+  t.arrived = 0;
+  t.pulled = 0;
+  t.pull_length = 0;
+  t.pull_timer = 0;
+  t.received = 0;
+  t.remaining = 0;
+  t.object_offset = range.begin;
+  t.object_seed = options_.fill_payload ? ObjectSeed(object.bucket, object.name, object.generation) : 0;
+  t.target = {};
+  t.done = nullptr;
+  ++requests_;
+  if (connections_ < profile_.max_connections) {
+    Begin(slot);
+  } else {
+    QueuePush(slot);
+  }
+  return slots_.IdOf(slot);
+}
+
+std::uint64_t SimTransport::Arrived(const Transfer& t) const {
+  if (t.state != State::kActive) return t.arrived;
+  const double left = std::max(0.0, t.remaining);
+  const double arrived = static_cast<double>(t.milestone) - left;
+  return arrived <= 0 ? 0 : static_cast<std::uint64_t>(arrived);
+}
+
+std::uint64_t SimTransport::FlowTarget(const Transfer& t) const {
+  // While a pull waits the reader takes bytes as they come, so the window does not stop them.
+  if (t.pulling) return t.pulled + t.pull_length;
+  return std::min(t.size, t.pulled + profile_.stream_window_bytes);
+}
+
+void SimTransport::ReachMilestone(std::uint32_t slot) {
+  Transfer& t = slots_[slot];
+  if (t.arrived >= t.size) {
+    active_.erase(std::find(active_.begin(), active_.end(), slot));
+    t.state = State::kDrained;  // the caller gives the connection back
+    return;
+  }
+  const std::uint64_t target = FlowTarget(t);
+  if (t.arrived >= target) {
+    active_.erase(std::find(active_.begin(), active_.end(), slot));
+    t.state = State::kPaused;
+    return;
+  }
+  t.milestone = target;
+  t.remaining = static_cast<double>(target - t.arrived);
+}
+
+SimTransport::FetchCallback SimTransport::TakePull(std::uint32_t slot) {
+  Transfer& t = slots_[slot];
+  const std::uint64_t length = t.pull_length;
+  if (options_.fill_payload && t.target.chunk->has_payload()) {
+    FillSynthetic(t.object_seed, t.object_offset + t.pulled, t.target.chunk->mutable_data() + t.target.offset, length);
+  }
+  t.target.chunk->AddFilled(length);
+  t.pulled += length;
+  t.pulling = false;
+  t.target = {};
+  FetchCallback done = std::move(t.done);
+  t.done = nullptr;
+  return done;
+}
+
+void SimTransport::UpdateFlow(std::uint32_t slot) {
+  Transfer& t = slots_[slot];
+  if (t.state != State::kActive && t.state != State::kPaused) return;  // not flowing yet, or done
+  Advance();
+  const std::uint64_t arrived = Arrived(t);
+  const std::uint64_t target = FlowTarget(t);
+  if (arrived >= target) {
+    if (t.state == State::kActive) {
+      t.arrived = arrived;
+      active_.erase(std::find(active_.begin(), active_.end(), slot));
+      t.state = State::kPaused;
+      Reschedule();
+    }
+    return;
+  }
+  if (t.state == State::kPaused) {
+    t.state = State::kActive;
+    active_.push_back(slot);
+    peak_active_ = std::max(peak_active_, active_.size());
+  }
+  t.milestone = target;
+  t.remaining = static_cast<double>(target - arrived);
+  Reschedule();
+}
+
+void SimTransport::ReadStream(StreamId id, std::uint64_t length, FetchTarget target, FetchCallback done) {
+  Transfer* found = slots_.Find(id);
+  if (!found || !found->stream || found->pulling) {
+    throw std::logic_error("SimTransport::ReadStream: unknown stream, or a pull already running");
+  }
+  const std::uint32_t slot = slots_.IndexOf(*found);
+  Transfer& t = *found;
+  t.pulling = true;
+  t.pull_length = std::min(length, t.size - t.pulled);
+  t.target = std::move(target);
+  t.done = std::move(done);
+  if (t.state == State::kFailed) {
+    t.pull_timer = scheduler_->Post([this, slot] {
+      Transfer& s = slots_[slot];
+      s.pull_timer = 0;
+      s.pulling = false;
+      s.target = {};
+      FetchCallback cb = std::move(s.done);
+      cb(FetchOutcome{Unavailable("injected 503"), 0});
+    });
+    return;
+  }
+  if (t.state == State::kActive) Advance();
+  if (Arrived(t) >= t.pulled + t.pull_length) {
+    t.pull_timer = scheduler_->Post([this, slot] { DeliverPull(slot); });
+    return;
+  }
+  UpdateFlow(slot);  // queued or in latency: Activate picks the pull up
+}
+
+void SimTransport::DeliverPull(std::uint32_t slot) {
+  slots_[slot].pull_timer = 0;
+  const std::uint64_t length = slots_[slot].pull_length;
+  FetchCallback done = TakePull(slot);
+  UpdateFlow(slot);
+  done(FetchOutcome{OkStatus(), length});
+}
+
+void SimTransport::StopStream(std::uint32_t slot) {
+  Transfer& t = slots_[slot];
+  switch (t.state) {
+    case State::kQueued: QueueRemove(slot); break;
+    case State::kLatency:
+      scheduler_->Cancel(t.timer);
+      t.timer = 0;
+      ReleaseConnection();
+      break;
+    case State::kActive:
+      Advance();
+      t.arrived = Arrived(t);
+      active_.erase(std::find(active_.begin(), active_.end(), slot));
+      Reschedule();
+      ReleaseConnection();
+      break;
+    case State::kPaused: ReleaseConnection(); break;
+    default: break;  // drained or failed: the connection is back already
+  }
+}
+
+void SimTransport::CloseStream(StreamId id, StreamClosedCallback closed) {
+  Transfer* found = slots_.Find(id);
+  if (!found || !found->stream) throw std::logic_error("SimTransport::CloseStream: unknown stream");
+  const std::uint32_t slot = slots_.IndexOf(*found);
+  StopStream(slot);
+  Transfer& t = slots_[slot];
+  if (t.pull_timer) scheduler_->Cancel(t.pull_timer);
+  t.pull_timer = 0;
+  bytes_transferred_ += t.arrived;
+  const std::uint64_t unread = t.arrived - std::min(t.arrived, t.pulled);
+  if (t.pulling) {
+    t.pulling = false;
+    t.target = {};
+    scheduler_->Post([done = std::move(t.done)] { done(FetchOutcome{Cancelled("stream closed"), 0}); });
+  }
+  Retire(slot);
+  scheduler_->Post([closed = std::move(closed), unread]() mutable { closed(std::uint64_t{unread}); });
 }
 
 }  // namespace pflab::sim

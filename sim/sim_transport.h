@@ -16,6 +16,12 @@
 // would be in by then, so results do not depend on the shortcut; it saves an event and the rate
 // bookkeeping on every read of a closed-loop single stream.
 //
+// Streams are transfers whose event is the next milestone rather than the end: the point where the
+// pull in progress is satisfied, or else where the receive window (profile.stream_window_bytes beyond
+// the last pull) is full. A stream with a full window and no pull leaves the active set but keeps its
+// connection (paused) until a pull makes room; one whose body has all arrived gives the connection
+// back and serves later pulls from what it holds (drained). Streams are never fused.
+//
 // The hot path allocates nothing: transfers live in a slab of reused slots, the connection queue is
 // an intrusive list through those slots (O(1) push, pop and cancel), and every scheduled task
 // captures only `this` and a slot index, which fits the scheduler's inline task storage.
@@ -52,11 +58,15 @@ class SimTransport final : public Transport {
 
   FetchId Fetch(const ObjectRef& object, ByteRange range, FetchTarget target, FetchCallback done) override;
   void Cancel(FetchId id) override;
+  StreamId OpenStream(const ObjectRef& object, ByteRange range) override;
+  void ReadStream(StreamId id, std::uint64_t length, FetchTarget target, FetchCallback done) override;
+  void CloseStream(StreamId id, StreamClosedCallback closed) override;
   bool wants_payload() const override { return options_.fill_payload; }
 
   /// Requests issued (each is one GCS class B operation, whatever became of it).
   std::uint64_t requests() const { return requests_; }
-  /// Bytes that crossed the link, including the partial bytes of cancelled transfers.
+  /// Bytes that crossed the link, including the partial bytes of cancelled transfers and what closed
+  /// streams had received beyond their last pull.
   std::uint64_t bytes_transferred() const { return bytes_transferred_; }
   /// Billed requests * usd_per_request + bytes_transferred / GiB * usd_per_gib. Requests answered
   /// with an injected 503 are not billed: GCS does not generally charge for 4xx/5xx responses.
@@ -69,7 +79,17 @@ class SimTransport final : public Transport {
  private:
   static constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
 
-  enum class State : std::uint8_t { kFree, kQueued, kLatency, kActive, kFused, kCancelling };
+  enum class State : std::uint8_t {
+    kFree,
+    kQueued,
+    kLatency,
+    kActive,
+    kFused,
+    kCancelling,
+    kPaused,   // stream: window full, no pull; holds its connection
+    kDrained,  // stream: the whole body has arrived; connection released
+    kFailed,   // stream: the request failed; connection released
+  };
   struct Transfer {
     State state = State::kFree;
     std::uint32_t generation = 0;
@@ -84,6 +104,14 @@ class SimTransport final : public Transport {
     FetchCallback done;
     TimerId timer = 0;       // the latency timer, the fused completion, or the posted cancellation callback
     Nanos activates_at = 0;  // while kFused: when the latency ends
+    // Streams: `target` and `done` belong to the pull in progress.
+    bool stream = false;
+    bool pulling = false;
+    std::uint64_t arrived = 0;    // exact while not kActive; at the last milestone while kActive
+    std::uint64_t milestone = 0;  // while kActive: the arrived count of the next event
+    std::uint64_t pulled = 0;
+    std::uint64_t pull_length = 0;
+    TimerId pull_timer = 0;  // a pull answered from bytes already held, posted
   };
 
   void Begin(std::uint32_t slot);     // takes a connection, starts the latency timer
@@ -94,6 +122,14 @@ class SimTransport final : public Transport {
   void Reschedule();  // one completion event for the earliest finisher
   void OnCompletionEvent();
   void DeliverCancelled(std::uint32_t slot);
+  // Streams.
+  std::uint64_t Arrived(const Transfer& t) const;     // after Advance()
+  std::uint64_t FlowTarget(const Transfer& t) const;  // where arrivals stop next
+  void ReachMilestone(std::uint32_t slot);            // at an event: pull, pause, drain, or go on
+  FetchCallback TakePull(std::uint32_t slot);         // fills the pull's bytes, returns its callback
+  void UpdateFlow(std::uint32_t slot);                // after a pull starts or ends: resume or pause
+  void DeliverPull(std::uint32_t slot);
+  void StopStream(std::uint32_t slot);       // leaves the link and the connection
   void ReleaseConnection();                  // and admits queued fetches in FIFO order
   FetchCallback Retire(std::uint32_t slot);  // frees the slot, handing back its callback
   void QueuePush(std::uint32_t slot);
@@ -113,6 +149,7 @@ class SimTransport final : public Transport {
   std::vector<std::uint32_t> active_;  // in activation order, which orders same-time completions
   std::vector<std::uint32_t> finished_scratch_;
   std::vector<std::pair<FetchCallback, std::uint64_t>> ready_scratch_;
+  std::vector<std::uint32_t> drained_scratch_;
   std::uint32_t connections_ = 0;
   std::uint32_t fused_ = kNone;  // the one fused transfer, if any
   Nanos updated_ = 0;

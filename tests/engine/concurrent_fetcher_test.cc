@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -119,6 +120,55 @@ class ScriptedTransport final : public Transport {
   }
   bool wants_payload() const override { return false; }
 
+  // Streams: each pull completes 10 ms after it is made with all it asked for, unless the GET that
+  // starts at its offset is scripted to break on its first pull (with the bytes that arrived).
+  StreamId OpenStream(const ObjectRef&, ByteRange range) override {
+    const StreamId id = next_++;
+    stream_opens.push_back(range);
+    StreamState& st = streams_[id];
+    st.position = range.begin;
+    st.end = range.end;
+    return id;
+  }
+  void ReadStream(StreamId id, std::uint64_t length, FetchTarget target, FetchCallback done) override {
+    StreamState& st = streams_.at(id);
+    REQUIRE(st.pull_timer == 0);
+    length = std::min(length, st.end - st.position);
+    pulls.push_back(length);
+    FetchOutcome outcome{OkStatus(), length};
+    auto broken = stream_breaks.find(st.position);
+    if (broken != stream_breaks.end() && st.pulls == 0) {
+      outcome = broken->second;
+      stream_breaks.erase(broken);
+    }
+    ++st.pulls;
+    target.chunk->AddFilled(outcome.bytes_received);
+    st.position += outcome.bytes_received;
+    st.done = std::move(done);
+    st.pull_timer = scheduler_->PostAfter(10 * kMillisecond, [this, id, outcome] {
+      StreamState& s = streams_.at(id);
+      s.pull_timer = 0;
+      FetchCallback cb = std::move(s.done);
+      cb(outcome);
+    });
+  }
+  void CloseStream(StreamId id, StreamClosedCallback closed) override {
+    StreamState& st = streams_.at(id);
+    if (st.pull_timer) {
+      scheduler_->Cancel(st.pull_timer);
+      scheduler_->Post([done = std::move(st.done)] { done(FetchOutcome{Cancelled("x"), 0}); });
+    }
+    streams_.erase(id);
+    ++streams_closed;
+    scheduler_->Post([this, closed = std::move(closed)]() mutable { closed(std::uint64_t{unread_at_close}); });
+  }
+
+  std::map<std::uint64_t, FetchOutcome> stream_breaks;  // by GET start: the outcome of its first pull
+  std::vector<ByteRange> stream_opens;
+  std::vector<std::uint64_t> pulls;
+  int streams_closed = 0;
+  std::uint64_t unread_at_close = 0;  // what every close reports
+
   std::map<std::uint64_t, std::vector<FetchOutcome>> script;  // by range start: outcomes per attempt
   std::map<std::uint64_t, Nanos> delays;                      // by range start
   std::vector<ByteRange> fetches;
@@ -131,6 +181,14 @@ class ScriptedTransport final : public Transport {
   std::map<std::uint64_t, int> attempts_;
   std::map<FetchId, TimerId> timers_;
   std::map<FetchId, FetchCallback> callbacks_;
+  struct StreamState {
+    std::uint64_t position = 0;
+    std::uint64_t end = 0;
+    int pulls = 0;
+    TimerId pull_timer = 0;
+    FetchCallback done;
+  };
+  std::map<StreamId, StreamState> streams_;
 };
 
 struct Harness {
@@ -241,6 +299,146 @@ TEST_CASE("fetcher: cancel completes the read with kCancelled and cancels the pa
   CHECK(h.events.Count(EventType::kFetchCancel) == 4);
   CHECK(h.fetcher.in_flight() == 0);
   h.fetcher.Cancel(id);  // a second cancel is a no-op
+}
+
+// Streams through the fetcher: pulls one at a time from one transport stream per GET.
+std::optional<Result<Slices>> PullOnce(Harness& h, StreamId id, std::uint64_t length) {
+  std::optional<Result<Slices>> got;
+  h.fetcher.ReadStream(id, length, [&](Result<Slices> x) { got = std::move(x); });
+  h.scheduler.Run();
+  return got;
+}
+
+ConcurrentFetcherOptions QuickRetry() {
+  ConcurrentFetcherOptions o;
+  o.initial_backoff = kMillisecond;
+  o.max_backoff = kMillisecond;
+  return o;
+}
+
+TEST_CASE("fetcher: a stream is one GET - closed early it is a cancelled request - unread bytes count as fetched",
+          "[engine][fetcher][stream]") {
+  Harness h(QuickRetry());
+  h.transport.unread_at_close = 4096;
+  const StreamId id = h.fetcher.OpenStream({kMiB, 9 * kMiB});
+  CHECK(h.fetcher.open_streams() == 1);
+  for (std::uint64_t length : {kMiB, 2 * kMiB}) {
+    auto got = PullOnce(h, id, length);
+    REQUIRE(got.has_value());
+    REQUIRE(got->ok());
+    REQUIRE((*got)->size() == 1);
+    CHECK(TotalLength(**got) == length);
+    MarkDelivered(**got);
+  }
+  h.fetcher.CloseStream(id);
+  h.scheduler.Run();
+  CHECK(h.fetcher.open_streams() == 0);
+  CHECK(h.transport.stream_opens == std::vector<ByteRange>{{kMiB, 9 * kMiB}});
+  CHECK(h.transport.pulls == std::vector<std::uint64_t>{kMiB, 2 * kMiB});
+  CHECK(h.transport.streams_closed == 1);
+  CHECK(h.events.Count(EventType::kFetchStart) == 1);
+  CHECK(h.events.Count(EventType::kFetchCancel) == 1);
+  CHECK(h.events.all.back().bytes == 3 * kMiB);
+  CHECK(h.account.released_filled_bytes() == 3 * kMiB + 4096);
+  CHECK(h.account.released_delivered_bytes() == 3 * kMiB);
+  CHECK(h.account.held_bytes() == 0);
+}
+
+TEST_CASE("fetcher: a stream read to its end is a completed request", "[engine][fetcher][stream]") {
+  Harness h(QuickRetry());
+  const StreamId id = h.fetcher.OpenStream({0, 3 * kMiB});
+  REQUIRE(PullOnce(h, id, 3 * kMiB)->ok());
+  auto past = PullOnce(h, id, kMiB);  // nothing left: no bytes, no request
+  REQUIRE(past.has_value());
+  REQUIRE(past->ok());
+  CHECK(TotalLength(**past) == 0);
+  h.fetcher.CloseStream(id);
+  h.scheduler.Run();
+  CHECK(h.events.Count(EventType::kFetchEnd) == 1);
+  CHECK(h.events.Count(EventType::kFetchCancel) == 0);
+  CHECK(h.transport.pulls == std::vector<std::uint64_t>{3 * kMiB});
+}
+
+TEST_CASE("fetcher: a broken stream is reopened after the backoff at the first byte its pull lacks",
+          "[engine][fetcher][stream]") {
+  Harness h(QuickRetry());
+  // The first GET breaks on its first pull after 300 KiB; the reopened one at kMiB + 300 KiB works.
+  h.transport.stream_breaks[kMiB] = FetchOutcome{Unavailable("reset"), 300 * 1024};
+  const StreamId id = h.fetcher.OpenStream({kMiB, 9 * kMiB});
+  auto got = PullOnce(h, id, 2 * kMiB);
+  REQUIRE(got.has_value());
+  REQUIRE(got->ok());
+  CHECK(TotalLength(**got) == 2 * kMiB);
+  REQUIRE(PullOnce(h, id, kMiB)->ok());
+  h.fetcher.CloseStream(id);
+  h.scheduler.Run();
+  CHECK(h.transport.stream_opens == std::vector<ByteRange>{{kMiB, 9 * kMiB}, {kMiB + 300 * 1024, 9 * kMiB}});
+  CHECK(h.transport.pulls == std::vector<std::uint64_t>{2 * kMiB, 2 * kMiB - 300 * 1024, kMiB});
+  CHECK(h.transport.streams_closed == 2);
+  CHECK(h.events.Count(EventType::kFetchStart) == 2);
+  CHECK(h.events.Count(EventType::kFetchFail) == 1);
+  CHECK(h.events.Count(EventType::kRetry) == 1);
+  CHECK(h.events.Count(EventType::kFetchCancel) == 1);
+  got.reset();
+  CHECK(h.account.held_bytes() == 0);
+}
+
+TEST_CASE("fetcher: a stream's permanent failure names the object and range - attempts are bounded",
+          "[engine][fetcher][stream]") {
+  SECTION("not retryable") {
+    Harness h(QuickRetry());
+    h.transport.stream_breaks[0] = FetchOutcome{NotFound("HTTP 404"), 0};
+    const StreamId id = h.fetcher.OpenStream({0, 4 * kMiB});
+    auto got = PullOnce(h, id, kMiB);
+    REQUIRE(got.has_value());
+    REQUIRE(!got->ok());
+    CHECK(got->error().code == ErrorCode::kNotFound);
+    CHECK(got->error().message == "streaming [0, 1048576) of b/o failed after 1 attempt(s): HTTP 404");
+    h.fetcher.CloseStream(id);
+    h.scheduler.Run();
+    CHECK(h.transport.stream_opens.size() == 1);
+    CHECK(h.transport.streams_closed == 1);
+  }
+  SECTION("retryable, every time") {
+    ConcurrentFetcherOptions o = QuickRetry();
+    o.max_attempts = 3;
+    Harness h(o);
+    h.transport.stream_breaks[0] = FetchOutcome{Unavailable("503"), 0};
+    const StreamId id = h.fetcher.OpenStream({0, 4 * kMiB});
+    // Each reopened GET starts at 0 again, and the script breaks only the first pull of a GET at
+    // that offset once; keep breaking it.
+    h.scheduler.PostAfter(5 * kMillisecond, [&] {
+      h.transport.stream_breaks[0] = FetchOutcome{Unavailable("503"), 0};
+    });
+    h.scheduler.PostAfter(20 * kMillisecond, [&] {
+      h.transport.stream_breaks[0] = FetchOutcome{Unavailable("503"), 0};
+    });
+    auto got = PullOnce(h, id, kMiB);
+    REQUIRE(got.has_value());
+    REQUIRE(!got->ok());
+    CHECK(got->error().retryable);
+    CHECK(got->error().message.find("failed after 3 attempt(s)") != std::string::npos);
+    CHECK(h.transport.stream_opens.size() == 3);
+    h.fetcher.CloseStream(id);
+    h.scheduler.Run();
+  }
+}
+
+TEST_CASE("fetcher: closing a stream with a pull running completes it with kCancelled", "[engine][fetcher][stream]") {
+  Harness h(QuickRetry());
+  const StreamId id = h.fetcher.OpenStream({0, 4 * kMiB});
+  std::optional<Result<Slices>> got;
+  h.fetcher.ReadStream(id, kMiB, [&](Result<Slices> x) { got = std::move(x); });
+  h.scheduler.RunUntil(kMillisecond);
+  h.fetcher.CloseStream(id);
+  CHECK(!got.has_value());  // not inline
+  h.scheduler.Run();
+  REQUIRE(got.has_value());
+  CHECK(got->error().code == ErrorCode::kCancelled);
+  CHECK(h.transport.streams_closed == 1);
+  h.fetcher.CloseStream(id);  // a second close is a no-op
+  CHECK_THROWS_AS(h.fetcher.ReadStream(id, 1, [](Result<Slices>) {}), std::logic_error);
+  CHECK(h.account.held_bytes() == 0);
 }
 
 }  // namespace

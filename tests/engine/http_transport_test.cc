@@ -326,5 +326,163 @@ TEST_CASE("http transport: cancel completes once with kCancelled - destroying wi
   CHECK(account.held_bytes() == 0);
 }
 
+// One pull of a transport stream, run to completion.
+FetchOutcome PullOnce(HttpTransport& transport, AsioScheduler& scheduler, StreamId id, std::uint64_t length,
+                      MemoryAccount& account, std::shared_ptr<Chunk>* chunk_out = nullptr) {
+  auto chunk = Chunk::Make(length, true, &account);
+  std::optional<FetchOutcome> got;
+  transport.ReadStream(id, length, {chunk, 0}, [&](const FetchOutcome& o) { got = o; });
+  CHECK(!got.has_value());  // never inline
+  scheduler.RunFor(20 * kSecond);
+  REQUIRE(got.has_value());
+  CHECK(chunk->filled() == got->bytes_received);
+  if (chunk_out) *chunk_out = chunk;
+  return *got;
+}
+
+std::uint64_t CloseOnce(HttpTransport& transport, AsioScheduler& scheduler, StreamId id) {
+  std::optional<std::uint64_t> unread;
+  transport.CloseStream(id, [&](std::uint64_t n) { unread = n; });
+  CHECK(!unread.has_value());
+  scheduler.RunFor(20 * kSecond);
+  REQUIRE(unread.has_value());
+  return *unread;
+}
+
+TEST_CASE("http transport: a stream is one GET whose body is pulled in order - read to its end it frees the worker",
+          "[engine][http][stream]") {
+  ScriptedServer server;
+  AsioScheduler scheduler;
+  MemoryAccount account;
+  {
+    HttpTransport transport(&scheduler, server.endpoint(), Connections(1));
+    const StreamId id = transport.OpenStream(Object(), {1000, 2'001'000});
+    std::uint64_t at = 1000;
+    for (std::uint64_t length : {std::uint64_t{100000}, std::uint64_t{500000}, std::uint64_t{1400000}}) {
+      std::shared_ptr<Chunk> chunk;
+      const FetchOutcome o = PullOnce(transport, scheduler, id, length, account, &chunk);
+      REQUIRE(o.status.ok());
+      CHECK(o.bytes_received == length);
+      CheckBytes(chunk->data(), at, length);
+      at += length;
+    }
+    // Past the end a pull takes nothing.
+    CHECK(PullOnce(transport, scheduler, id, 10, account).bytes_received == 0);
+    CHECK(CloseOnce(transport, scheduler, id) == 0);
+    // The only worker is free again, on the same connection.
+    std::shared_ptr<Chunk> chunk;
+    REQUIRE(FetchOnce(transport, scheduler, {5, 105}, &chunk, 0, &account).status.ok());
+    CheckBytes(chunk->data(), 5, 100);
+    const auto requests = server.requests();
+    REQUIRE(requests.size() == 2);
+    CHECK(requests[0].range == "bytes=1000-2000999");
+    CHECK(transport.bytes_received() == 2'000'100);
+  }
+  CHECK(account.held_bytes() == 0);
+}
+
+TEST_CASE("http transport: a stream closed early drops its connection and reports what it held unread",
+          "[engine][http][stream]") {
+  ScriptedServer server;
+  AsioScheduler scheduler;
+  MemoryAccount account;
+  HttpTransport transport(&scheduler, server.endpoint(), Connections(1));
+  const StreamId id = transport.OpenStream(Object(), {0, kSize});
+  std::shared_ptr<Chunk> chunk;
+  REQUIRE(PullOnce(transport, scheduler, id, 10'000, account, &chunk).status.ok());
+  CheckBytes(chunk->data(), 0, 10'000);
+  // The server keeps sending: the worker holds a piece of the body beyond the pull when it is closed.
+  const std::uint64_t unread = CloseOnce(transport, scheduler, id);
+  CHECK(unread > 0);
+  CHECK(unread < kSize - 10'000);
+  CHECK(transport.bytes_received() == 10'000);
+  // The worker went on to the next job on a new connection.
+  REQUIRE(FetchOnce(transport, scheduler, {2'000'000, 2'500'000}, &chunk, 0, &account).status.ok());
+  CheckBytes(chunk->data(), 2'000'000, 500'000);
+  CHECK(server.requests().size() == 2);
+}
+
+TEST_CASE("http transport: a stream's failed request fails its pull - later pulls fail at once",
+          "[engine][http][stream]") {
+  ScriptedServer server;
+  AsioScheduler scheduler;
+  MemoryAccount account;
+  HttpTransport transport(&scheduler, server.endpoint(), Connections(2));
+  const StreamId id = transport.OpenStream(ObjectRef{"bkt", "missing", 0, 100}, {0, 100});
+  const FetchOutcome first = PullOnce(transport, scheduler, id, 50, account);
+  REQUIRE(!first.status.ok());
+  CHECK(first.status.error().code == ErrorCode::kNotFound);
+  CHECK(!first.status.error().retryable);
+  CHECK(first.status.error().message.find("gs://bkt/missing bytes 0-100: HTTP 404") != std::string::npos);
+  const FetchOutcome again = PullOnce(transport, scheduler, id, 50, account);
+  CHECK(again.status.error().code == ErrorCode::kNotFound);
+  CHECK(server.requests().size() == 1);
+  CHECK(CloseOnce(transport, scheduler, id) == 0);
+  CHECK_THROWS_AS(transport.ReadStream(id, 1, {Chunk::Make(1, true, &account), 0}, [](const FetchOutcome&) {}),
+                  std::logic_error);
+}
+
+TEST_CASE("http transport: a broken stream fails its pull with the bytes in place - the fetcher reopens from there",
+          "[engine][http][stream]") {
+  ScriptedServer server([&](int n, const httplib::Request& req, httplib::Response& res) {
+    ScriptedServer::ServeRange(req, res, 7, n == 0 ? 700'000 : ~0ull);
+    return true;
+  });
+  AsioScheduler scheduler;
+  MemoryAccount account;
+  HttpTransport transport(&scheduler, server.endpoint(), Connections(1));
+  NullEvents events;
+  ConcurrentFetcherOptions options;
+  options.initial_backoff = kMillisecond;
+  {
+    ConcurrentFetcher fetcher(LayerContext{&scheduler, &events, 0}, &transport, Object(), options, &account);
+    const StreamId id = fetcher.OpenStream({0, kSize});
+    std::uint64_t at = 0;
+    for (std::uint64_t length : {std::uint64_t{400000}, std::uint64_t{1000000}, kSize - 1400000}) {
+      std::optional<Result<Slices>> got;
+      fetcher.ReadStream(id, length, [&](Result<Slices>&& r) { got = std::move(r); });
+      scheduler.RunFor(20 * kSecond);
+      REQUIRE(got.has_value());
+      REQUIRE(got->ok());
+      REQUIRE(TotalLength(**got) == length);
+      CheckBytes((**got)[0].data(), at, length);
+      at += length;
+    }
+    fetcher.CloseStream(id);
+    scheduler.RunFor(20 * kSecond);
+  }
+  const auto requests = server.requests();
+  REQUIRE(requests.size() == 2);
+  CHECK(requests[0].range == "bytes=0-2999999");
+  CHECK(requests[1].range == "bytes=700000-2999999");
+  CHECK(account.held_bytes() == 0);
+}
+
+TEST_CASE("http transport: destroyed with streams open, idle or pulling, it stops at once without calling back",
+          "[engine][http][stream]") {
+  std::atomic<bool> release{false};
+  ScriptedServer server([&](int n, const httplib::Request& req, httplib::Response& res) {
+    if (n == 1) {
+      while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ScriptedServer::ServeRange(req, res, 7);
+    return true;
+  });
+  AsioScheduler scheduler;
+  MemoryAccount account;
+  {
+    HttpTransport transport(&scheduler, server.endpoint(), Connections(2));
+    const StreamId idle = transport.OpenStream(Object(), {0, kSize});
+    REQUIRE(PullOnce(transport, scheduler, idle, 1000, account).status.ok());
+    const StreamId held = transport.OpenStream(Object(), {0, kSize});  // the server holds its answer
+    transport.ReadStream(held, 1000, {Chunk::Make(1000, true, &account), 0},
+                         [](const FetchOutcome&) { FAIL("a pull dropped with its transport must not call back"); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  release = true;
+  scheduler.RunFor(100 * kMillisecond);
+  CHECK(account.held_bytes() == 0);
+}
+
 }  // namespace
 }  // namespace pflab

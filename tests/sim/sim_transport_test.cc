@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <functional>
+#include <optional>
 #include <random>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -419,6 +421,166 @@ TEST_CASE("sim transport: destroying it with fetches in flight leaves the schedu
   }
   CHECK(scheduler.pending() == 0);
   scheduler.Run();
+}
+
+// Streams. Times below are worked by hand: a byte count c at rate r takes ceil(c * 1e9 / r) ns.
+struct Pulled {
+  Nanos at = -1;
+  int calls = 0;
+  FetchOutcome outcome;
+  std::shared_ptr<Chunk> chunk;
+};
+
+NetworkProfile Windowed(std::uint64_t window, double stream_bps, double link_bps, std::uint32_t connections = 100) {
+  NetworkProfile p = Constant(10 * kMillisecond, stream_bps, link_bps, connections);
+  p.stream_window_bytes = window;
+  return p;
+}
+
+void PullAt(Fixture& f, Nanos at, StreamId id, std::uint64_t length, Pulled* out) {
+  f.scheduler.PostAt(at, [&f, id, length, out] {
+    out->chunk = Chunk::Make(length, f.transport.wants_payload(), &f.account);
+    f.transport.ReadStream(id, length, {out->chunk, 0}, [&f, out](const FetchOutcome& o) {
+      out->at = f.scheduler.Now();
+      ++out->calls;
+      out->outcome = o;
+    });
+    CHECK(out->calls == 0);  // never inline
+  });
+}
+
+void CloseAt(Fixture& f, Nanos at, StreamId id, std::optional<std::uint64_t>* unread) {
+  f.scheduler.PostAt(at, [&f, id, unread] { f.transport.CloseStream(id, [unread](std::uint64_t n) { *unread = n; }); });
+}
+
+TEST_CASE("sim transport: a stream pays latency once - its body runs ahead of the pulls by the window",
+          "[sim][transport][stream]") {
+  Fixture f(Windowed(kMB, 100 * kMB, 1000 * kMB));
+  const StreamId id = f.transport.OpenStream(f.object, {0, 10 * kMB});
+  Pulled a, b, c;
+  PullAt(f, 0, id, 100'000, &a);                  // latency 10 ms + 1 ms
+  PullAt(f, 50 * kMillisecond, id, 500'000, &b);  // 1.1 MB arrived by 21 ms (then paused): at once
+  PullAt(f, 60 * kMillisecond, id, 2 * kMB, &c);  // 1.6 MB by 55 ms; 1 MB more takes 10 ms
+  std::optional<std::uint64_t> unread;
+  CloseAt(f, 75 * kMillisecond, id, &unread);  // flowing again since 70 ms: 3.1 MB arrived
+  f.scheduler.Run();
+  CHECK(a.at == 11 * kMillisecond);
+  CHECK(b.at == 50 * kMillisecond);
+  CHECK(c.at == 70 * kMillisecond);
+  for (Pulled* p : {&a, &b, &c}) {
+    REQUIRE(p->outcome.status.ok());
+    CHECK(p->outcome.bytes_received == p->chunk->size());
+    CHECK(p->chunk->filled() == p->chunk->size());
+  }
+  REQUIRE(unread.has_value());
+  CHECK(*unread == 500'000);
+  CHECK(f.transport.bytes_transferred() == 3'100'000);
+  CHECK(f.transport.requests() == 1);
+}
+
+TEST_CASE("sim transport: a paused stream keeps its connection but takes no share of the link",
+          "[sim][transport][stream]") {
+  Fixture f(Windowed(kMB, 100 * kMB, 100 * kMB, 2));
+  const StreamId id = f.transport.OpenStream(f.object, {0, 10 * kMB});  // paused at 20 ms, 1 MB held
+  Done first, second;
+  f.scheduler.PostAt(30 * kMillisecond, [&] {
+    f.Start(0, kMB, &first);   // the second connection; the whole link: 40 + 10 ms
+    f.Start(0, kMB, &second);  // queued behind it
+  });
+  std::optional<std::uint64_t> unread;
+  CloseAt(f, 80 * kMillisecond, id, &unread);
+  f.scheduler.Run();
+  CHECK(first.at == 50 * kMillisecond);
+  CHECK(second.at == 70 * kMillisecond);
+  REQUIRE(unread.has_value());
+  CHECK(*unread == kMB);
+}
+
+TEST_CASE("sim transport: a stream whose body has all arrived gives its connection back", "[sim][transport][stream]") {
+  Fixture f(Windowed(kMB, 100 * kMB, 1000 * kMB, 1));
+  const StreamId id = f.transport.OpenStream(f.object, {0, 500'000});  // all there at 15 ms
+  Done fetch;
+  f.Start(0, kMB, &fetch);  // queued until then: 15 + 10 + 10 ms
+  Pulled a;
+  PullAt(f, 40 * kMillisecond, id, 600'000, &a);  // clipped to what is left: served at once
+  std::optional<std::uint64_t> unread;
+  CloseAt(f, 45 * kMillisecond, id, &unread);
+  f.scheduler.Run();
+  CHECK(fetch.at == 35 * kMillisecond);
+  CHECK(a.at == 40 * kMillisecond);
+  CHECK(a.outcome.bytes_received == 500'000);
+  REQUIRE(unread.has_value());
+  CHECK(*unread == 0);
+}
+
+TEST_CASE("sim transport: closing a stream cancels its pull first - then reports the unread bytes",
+          "[sim][transport][stream]") {
+  Fixture f(Windowed(kMB, 100 * kMB, 1000 * kMB));
+  const StreamId id = f.transport.OpenStream(f.object, {0, 10 * kMB});
+  Pulled a;
+  PullAt(f, 0, id, 5 * kMB, &a);
+  std::vector<std::string> order;
+  f.scheduler.PostAt(30 * kMillisecond, [&] {
+    f.transport.CloseStream(id, [&](std::uint64_t unread) {
+      order.push_back(std::string(a.calls == 1 ? "pull done, " : "pull pending, ") + "closed " +
+                      std::to_string(unread) + " at " + std::to_string(f.scheduler.Now()));
+    });
+  });
+  f.scheduler.Run();
+  CHECK(a.calls == 1);
+  CHECK(a.outcome.status.error().code == ErrorCode::kCancelled);
+  CHECK(a.at == 30 * kMillisecond);
+  // 2 MB arrived (10 to 30 ms), none of it pulled.
+  CHECK(order == std::vector<std::string>{"pull done, closed 2000000 at 30000000"});
+  CHECK(f.transport.bytes_transferred() == 2 * kMB);
+}
+
+TEST_CASE("sim transport: a stream's pulls carry the object's bytes at the stream's offsets",
+          "[sim][transport][stream]") {
+  Fixture f(Windowed(64 * 1024, 100 * kMB, 1000 * kMB), 1, /*payload=*/true);
+  const StreamId id = f.transport.OpenStream(f.object, {12345, 12345 + 300'000});
+  Pulled a, b;
+  PullAt(f, 0, id, 1000, &a);
+  PullAt(f, 20 * kMillisecond, id, 200'000, &b);
+  std::optional<std::uint64_t> unread;
+  CloseAt(f, 40 * kMillisecond, id, &unread);
+  f.scheduler.Run();
+  REQUIRE(a.outcome.status.ok());
+  REQUIRE(b.outcome.status.ok());
+  const std::uint64_t seed = ObjectSeed("b", "o", 1);
+  for (std::uint64_t i = 0; i < 1000; ++i) {
+    if (a.chunk->data()[i] != SyntheticByte(seed, 12345 + i)) FAIL("byte " << i << " of pull 1 differs");
+  }
+  for (std::uint64_t i = 0; i < 200'000; ++i) {
+    if (b.chunk->data()[i] != SyntheticByte(seed, 13345 + i)) FAIL("byte " << i << " of pull 2 differs");
+  }
+  REQUIRE(unread.has_value());
+  CHECK(*unread == 64 * 1024);  // a full window beyond the last pull
+}
+
+TEST_CASE("sim transport: a stream whose request fails fails its pull - and every later one",
+          "[sim][transport][stream]") {
+  NetworkProfile p = Windowed(kMB, 100 * kMB, 1000 * kMB, 1);
+  p.failure_probability = 1;
+  Fixture f(p);
+  const StreamId id = f.transport.OpenStream(f.object, {0, kMB});
+  Pulled a, b;
+  PullAt(f, 0, id, 1000, &a);
+  PullAt(f, 20 * kMillisecond, id, 1000, &b);
+  Done fetch;
+  f.scheduler.PostAt(5 * kMillisecond, [&] { f.Start(0, 10, &fetch); });  // gets the connection at 10 ms
+  std::optional<std::uint64_t> unread;
+  CloseAt(f, 30 * kMillisecond, id, &unread);
+  f.scheduler.Run();
+  CHECK(a.at == 10 * kMillisecond);
+  CHECK(a.outcome.status.error().code == ErrorCode::kUnavailable);
+  CHECK(a.outcome.status.error().retryable);
+  CHECK(b.at == 20 * kMillisecond);
+  CHECK(!b.outcome.status.ok());
+  CHECK(fetch.at == 20 * kMillisecond);
+  REQUIRE(unread.has_value());
+  CHECK(*unread == 0);
+  CHECK(f.transport.injected_failures() == 2);
 }
 
 }  // namespace

@@ -23,7 +23,8 @@ struct LoggedRequest {
 };
 
 /// A lower Source that records requests and completes each one `delay` later with a length-only chunk
-/// (or, with `fail_at_request` set, fails that request number with a retryable error).
+/// (or, with `fail_at_request` set, fails that request number with a retryable error). With `streams`
+/// set it also has streams, logging their opens, pulls and closes; a pull completes `delay` later.
 class LoggingSource final : public Source {
  public:
   LoggingSource(Scheduler* scheduler, std::uint64_t size, Nanos delay = 0, MemoryAccount* account = nullptr)
@@ -62,6 +63,44 @@ class LoggingSource final : public Source {
     pending_.erase(it);
     ++cancelled;
   }
+  StreamId OpenStream(ByteRange range) override {
+    if (!streams) return 0;
+    const StreamId id = next_id_++;
+    stream_opens.push_back({range.begin, range.end, 0, scheduler_->Now()});
+    OpenStreamState& st = open_[id];
+    st.begin = range.begin;
+    st.end = range.end;
+    st.position = range.begin;
+    return id;
+  }
+  void ReadStream(StreamId id, std::uint64_t length, ReadCallback done) override {
+    OpenStreamState& st = open_.at(id);
+    const std::uint64_t begin = st.position;
+    const std::uint64_t end = std::min(st.end, begin + length);
+    pulls.push_back({begin, end, 0, scheduler_->Now()});
+    st.position = end;
+    st.done = std::move(done);
+    st.timer = scheduler_->PostAfter(delay_, [this, id, begin, end] {
+      OpenStreamState& s = open_.at(id);
+      s.timer = 0;
+      ReadCallback cb = std::move(s.done);
+      Slices out;
+      if (end > begin) out.push_back(Slice{Chunk::Make(end - begin, false, account_), 0, end - begin});
+      cb(std::move(out));
+    });
+  }
+  void CloseStream(StreamId id) override {
+    auto it = open_.find(id);
+    if (it == open_.end()) return;
+    stream_closes.push_back({it->second.begin, it->second.position, 0, scheduler_->Now()});
+    if (it->second.timer) {
+      scheduler_->Cancel(it->second.timer);
+      scheduler_->Post([done = std::move(it->second.done)] { done(Cancelled("stream closed")); });
+    }
+    open_.erase(it);
+  }
+  std::size_t open_streams() const { return open_.size(); }
+
   std::uint64_t size() const override { return size_; }
   const char* name() const override { return "logging"; }
 
@@ -69,6 +108,10 @@ class LoggingSource final : public Source {
   int cancelled = 0;
   int fail_at_request = -1;
   std::vector<int> fail_requests;  // more request numbers to fail
+  bool streams = false;
+  std::vector<LoggedRequest> stream_opens;   // [begin, end) of each stream
+  std::vector<LoggedRequest> pulls;          // the bytes each pull took
+  std::vector<LoggedRequest> stream_closes;  // [begin, position reached) of each stream closed
 
  private:
   Scheduler* scheduler_;
@@ -81,6 +124,14 @@ class LoggingSource final : public Source {
     ReadCallback done;
   };
   std::unordered_map<ReadId, Pending> pending_;
+  struct OpenStreamState {
+    std::uint64_t begin = 0;
+    std::uint64_t end = 0;
+    std::uint64_t position = 0;
+    ReadCallback done;
+    TimerId timer = 0;
+  };
+  std::unordered_map<StreamId, OpenStreamState> open_;
 };
 
 }  // namespace pflab::testing
