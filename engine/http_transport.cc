@@ -146,27 +146,29 @@ struct HttpTransport::Worker {
   std::unique_ptr<httplib::Client> client;     // https
   std::unique_ptr<PlainHttpConnection> plain;  // http
   std::thread thread;
+  std::atomic<bool> finished{false};  // a stream's worker whose thread has ended
 };
+
+std::unique_ptr<HttpTransport::Worker> HttpTransport::MakeWorker() const {
+  auto worker = std::make_unique<Worker>();
+  if (endpoint_.scheme == "http") {
+    worker->plain = std::make_unique<PlainHttpConnection>(endpoint_.host, endpoint_.port, options_.connect_timeout,
+                                                          options_.read_timeout);
+    return worker;
+  }
+  worker->client = std::make_unique<httplib::Client>(endpoint_.Url());
+  worker->client->set_keep_alive(true);
+  worker->client->set_tcp_nodelay(true);  // small ranged GETs must not wait for delayed ACKs
+  worker->client->set_connection_timeout(SecondsPart(options_.connect_timeout), MicrosPart(options_.connect_timeout));
+  worker->client->set_read_timeout(SecondsPart(options_.read_timeout), MicrosPart(options_.read_timeout));
+  worker->client->set_write_timeout(SecondsPart(options_.read_timeout), MicrosPart(options_.read_timeout));
+  return worker;
+}
 
 HttpTransport::HttpTransport(AsioScheduler* scheduler, HttpEndpoint endpoint, HttpTransportOptions options)
     : scheduler_(scheduler), endpoint_(std::move(endpoint)), options_(std::move(options)) {
   const std::uint32_t n = std::max<std::uint32_t>(1, options_.connections);
-  for (std::uint32_t i = 0; i < n; ++i) {
-    auto worker = std::make_unique<Worker>();
-    if (endpoint_.scheme == "http") {
-      worker->plain = std::make_unique<PlainHttpConnection>(endpoint_.host, endpoint_.port, options_.connect_timeout,
-                                                            options_.read_timeout);
-      workers_.push_back(std::move(worker));
-      continue;
-    }
-    worker->client = std::make_unique<httplib::Client>(endpoint_.Url());
-    worker->client->set_keep_alive(true);
-    worker->client->set_tcp_nodelay(true);  // small ranged GETs must not wait for delayed ACKs
-    worker->client->set_connection_timeout(SecondsPart(options_.connect_timeout), MicrosPart(options_.connect_timeout));
-    worker->client->set_read_timeout(SecondsPart(options_.read_timeout), MicrosPart(options_.read_timeout));
-    worker->client->set_write_timeout(SecondsPart(options_.read_timeout), MicrosPart(options_.read_timeout));
-    workers_.push_back(std::move(worker));
-  }
+  for (std::uint32_t i = 0; i < n; ++i) workers_.push_back(MakeWorker());
   for (auto& worker : workers_) {
     Worker* w = worker.get();
     w->thread = std::thread([this, w] { WorkerLoop(w); });
@@ -183,11 +185,15 @@ HttpTransport::~HttpTransport() {
     }
   }
   wake_.notify_all();
-  for (auto& worker : workers_) {
-    if (worker->client) worker->client->stop();
-    if (worker->plain) worker->plain->Stop();
+  for (auto* pool : {&workers_, &stream_workers_}) {
+    for (auto& worker : *pool) {
+      if (worker->client) worker->client->stop();
+      if (worker->plain) worker->plain->Stop();
+    }
   }
-  for (auto& worker : workers_) worker->thread.join();
+  for (auto* pool : {&workers_, &stream_workers_}) {
+    for (auto& worker : *pool) worker->thread.join();
+  }
   // Completions already posted hold their jobs; queued jobs that never ran are dropped here with their
   // callbacks (we are on the engine thread), and their work guards released.
   std::lock_guard<std::mutex> lock(mutex_);
@@ -226,9 +232,21 @@ StreamId HttpTransport::OpenStream(const ObjectRef& object, ByteRange range) {
     std::lock_guard<std::mutex> lock(mutex_);
     job->id = next_id_++;
     jobs_.emplace(job->id, job);
-    queue_.push_back(job);
   }
-  wake_.notify_one();
+  // Workers of streams that have ended are joined here, on the engine thread, so their number stays
+  // that of the streams open.
+  std::erase_if(stream_workers_, [](const std::unique_ptr<Worker>& w) {
+    if (!w->finished) return false;
+    w->thread.join();
+    return true;
+  });
+  stream_workers_.push_back(MakeWorker());
+  Worker* worker = stream_workers_.back().get();
+  worker->thread = std::thread([this, worker, job] {
+    FetchOutcome outcome = job->cancelled ? FetchOutcome{Cancelled("stream closed"), 0} : Execute(worker, *job);
+    EndStream(job, std::move(outcome));
+    worker->finished = true;
+  });
   return job->id;
 }
 
@@ -352,10 +370,6 @@ void HttpTransport::WorkerLoop(Worker* worker) {
       queue_.pop_front();
     }
     FetchOutcome outcome = job->cancelled ? FetchOutcome{Cancelled("fetch cancelled"), 0} : Execute(worker, *job);
-    if (job->stream) {
-      EndStream(job, std::move(outcome));
-      continue;
-    }
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (stopping_) return;  // jobs_ still holds it: the destructor drops it on the engine thread

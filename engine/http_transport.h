@@ -16,10 +16,12 @@
 // be checked against, as in google-cloud-cpp), failing a mismatch as retryable with no bytes kept; and
 // it turns HTTP errors into messages naming the object and range.
 //
-// A stream is the same GET on a worker that stays with it: the body is read off the connection only
-// as pulls ask for it, so between pulls the socket buffers fill and TCP stops the server (the receive
+// A stream is the same GET on a connection and thread of its own, outside the pool (gcsfuse's Go HTTP
+// client has no per-host connection limit, and a handle's stream stays open while its reader thinks,
+// so pooled streams could starve every other request). The body is read off the connection only as
+// pulls ask for it, so between pulls the socket buffers fill and TCP stops the server (the receive
 // window). A stream closed before its end drops its connection, as Go's HTTP client does with an
-// unread body; one read to its end gives its worker back. Whole-object streams are not checked
+// unread body. Whole-object streams are not checked
 // against x-goog-hash (their bytes were handed out before the last one arrived).
 #pragma once
 
@@ -57,7 +59,7 @@ struct HttpEndpoint {
 
 /// Options of HttpTransport.
 struct HttpTransportOptions {
-  std::uint32_t connections = 16;  // worker threads, one persistent connection each
+  std::uint32_t connections = 16;  // worker threads, one persistent connection each (streams have their own)
   Nanos connect_timeout = 10 * kSecond;
   Nanos read_timeout = 30 * kSecond;  // no byte for this long fails the fetch (retryable)
   std::string bearer_token;           // Authorization: Bearer ... when not empty
@@ -92,6 +94,7 @@ class HttpTransport final : public Transport {
  private:
   struct Job;
   struct Worker;
+  std::unique_ptr<Worker> MakeWorker() const;
   void WorkerLoop(Worker* worker);
   FetchOutcome Execute(Worker* worker, Job& job);
   void Complete(std::shared_ptr<Job> job, FetchOutcome outcome);
@@ -118,6 +121,7 @@ class HttpTransport final : public Transport {
   std::atomic<std::uint64_t> requests_{0};
   std::atomic<std::uint64_t> bytes_received_{0};
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<Worker>> stream_workers_;  // one per stream; touched on the engine thread
 };
 
 }  // namespace pflab

@@ -81,9 +81,13 @@ void SimTransport::QueueRemove(std::uint32_t slot) {
 
 void SimTransport::Begin(std::uint32_t slot) {
   Unfuse();
-  const bool idle = connections_ == 0;
-  ++connections_;
   Transfer& t = slots_[slot];
+  const bool idle = connections_ == 0 && streams_busy_ == 0;
+  if (t.stream) {
+    ++streams_busy_;
+  } else {
+    ++connections_;
+  }
   const Nanos latency = latency_.Sample();
   if (idle && options_.fuse_idle && profile_.failure_probability == 0 && !t.stream) {
     // Alone on the link: it will activate at now + latency and run at the single-transfer rate until
@@ -165,7 +169,7 @@ void SimTransport::Activate(std::uint32_t slot) {
     if (slots_[slot].stream) {
       Transfer& t = slots_[slot];
       t.state = State::kFailed;
-      ReleaseConnection();
+      --streams_busy_;
       if (t.pulling) {
         t.pulling = false;
         FetchCallback done = std::move(t.done);
@@ -257,7 +261,7 @@ void SimTransport::OnCompletionEvent() {
     ready.emplace_back(Retire(slot), size);
     ReleaseConnection();
   }
-  for (std::size_t i = 0; i < drained.size(); ++i) ReleaseConnection();
+  streams_busy_ -= drained.size();
   for (auto& [done, size] : ready) done(FetchOutcome{OkStatus(), size});
   ready.clear();
 }
@@ -349,11 +353,7 @@ StreamId SimTransport::OpenStream(const ObjectRef& object, ByteRange range) {
   t.target = {};
   t.done = nullptr;
   ++requests_;
-  if (connections_ < profile_.max_connections) {
-    Begin(slot);
-  } else {
-    QueuePush(slot);
-  }
+  Begin(slot);  // streams do not wait for one of the profile's connections (see the header)
   return slots_.IdOf(slot);
 }
 
@@ -468,21 +468,20 @@ void SimTransport::DeliverPull(std::uint32_t slot) {
 void SimTransport::StopStream(std::uint32_t slot) {
   Transfer& t = slots_[slot];
   switch (t.state) {
-    case State::kQueued: QueueRemove(slot); break;
     case State::kLatency:
       scheduler_->Cancel(t.timer);
       t.timer = 0;
-      ReleaseConnection();
+      --streams_busy_;
       break;
     case State::kActive:
       Advance();
       t.arrived = Arrived(t);
       active_.erase(std::find(active_.begin(), active_.end(), slot));
       Reschedule();
-      ReleaseConnection();
+      --streams_busy_;
       break;
-    case State::kPaused: ReleaseConnection(); break;
-    default: break;  // drained or failed: the connection is back already
+    case State::kPaused: --streams_busy_; break;
+    default: break;  // drained or failed: done with the network already
   }
 }
 

@@ -18,9 +18,12 @@
 //
 // Streams are transfers whose event is the next milestone rather than the end: the point where the
 // pull in progress is satisfied, or else where the receive window (profile.stream_window_bytes beyond
-// the last pull) is full. A stream with a full window and no pull leaves the active set but keeps its
-// connection (paused) until a pull makes room; one whose body has all arrived gives the connection
-// back and serves later pulls from what it holds (drained). Streams are never fused.
+// the last pull) is full. A stream with a full window and no pull leaves the active set (paused) until
+// a pull makes room; one whose body has all arrived serves later pulls from what it holds (drained).
+// Streams neither wait for nor take one of the profile's connections: the client that streams,
+// gcsfuse, uses Go's HTTP client, which has no per-host connection limit (http.Transport
+// MaxConnsPerHost 0), and a handle's stream stays open while its reader thinks, so counting it would
+// let idle streams starve every other request. Nothing is fused while a stream is open.
 //
 // The hot path allocates nothing: transfers live in a slab of reused slots, the connection queue is
 // an intrusive list through those slots (O(1) push, pop and cancel), and every scheduled task
@@ -86,9 +89,9 @@ class SimTransport final : public Transport {
     kActive,
     kFused,
     kCancelling,
-    kPaused,   // stream: window full, no pull; holds its connection
-    kDrained,  // stream: the whole body has arrived; connection released
-    kFailed,   // stream: the request failed; connection released
+    kPaused,   // stream: window full, no pull
+    kDrained,  // stream: the whole body has arrived
+    kFailed,   // stream: the request failed
   };
   struct Transfer {
     State state = State::kFree;
@@ -151,7 +154,8 @@ class SimTransport final : public Transport {
   std::vector<std::pair<FetchCallback, std::uint64_t>> ready_scratch_;
   std::vector<std::uint32_t> drained_scratch_;
   std::uint32_t connections_ = 0;
-  std::uint32_t fused_ = kNone;  // the one fused transfer, if any
+  std::size_t streams_busy_ = 0;  // streams in latency, active or paused
+  std::uint32_t fused_ = kNone;   // the one fused transfer, if any
   Nanos updated_ = 0;
   TimerId completion_timer_ = 0;
   Nanos completion_at_ = 0;  // when completion_timer_ fires

@@ -394,5 +394,28 @@ TEST_CASE("gcsfuse in simulation: a sequential stream pays first-byte latency on
   CHECK(fuse.metrics.bytes_wasted == 6 * kMiB);
 }
 
+TEST_CASE("gcsfuse in simulation: more open streams than connections - none waits for another to close",
+          "[policies][gcsfuse][stream]") {
+  traces::GeneratorParams params;
+  params.object_size = 64 * kMiB;
+  params.read_size = kMiB;
+  params.count = 32;
+  params.streams = 8;
+  auto trace = traces::Generate("multi-stream", params);
+  REQUIRE(trace.ok());
+  replay::SimulationConfig c;
+  c.trace = &*trace;
+  c.policy = *ParseStackSpec("gcsfuse");
+  c.profile_name = "two connections";
+  c.profile = *sim::FindProfile("gcs-regional");
+  c.profile.max_connections = 2;  // eight readers keep eight streams open between their reads
+  c.verify_bytes = true;
+  auto r = replay::RunSimulation(c);
+  REQUIRE(r.ok());
+  CHECK(r->metrics.reads == 32);
+  CHECK(r->metrics.reads_failed == 0);
+  CHECK(r->metrics.bytes_read == 32 * kMiB);
+}
+
 }  // namespace
 }  // namespace pflab::policies

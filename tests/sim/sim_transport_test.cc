@@ -478,13 +478,13 @@ TEST_CASE("sim transport: a stream pays latency once - its body runs ahead of th
   CHECK(f.transport.requests() == 1);
 }
 
-TEST_CASE("sim transport: a paused stream keeps its connection but takes no share of the link",
+TEST_CASE("sim transport: a paused stream takes no share of the link - streams take none of the connections",
           "[sim][transport][stream]") {
-  Fixture f(Windowed(kMB, 100 * kMB, 100 * kMB, 2));
+  Fixture f(Windowed(kMB, 100 * kMB, 100 * kMB, 1));
   const StreamId id = f.transport.OpenStream(f.object, {0, 10 * kMB});  // paused at 20 ms, 1 MB held
   Done first, second;
   f.scheduler.PostAt(30 * kMillisecond, [&] {
-    f.Start(0, kMB, &first);   // the second connection; the whole link: 40 + 10 ms
+    f.Start(0, kMB, &first);   // the only connection; the whole link: 40 + 10 ms
     f.Start(0, kMB, &second);  // queued behind it
   });
   std::optional<std::uint64_t> unread;
@@ -496,17 +496,18 @@ TEST_CASE("sim transport: a paused stream keeps its connection but takes no shar
   CHECK(*unread == kMB);
 }
 
-TEST_CASE("sim transport: a stream whose body has all arrived gives its connection back", "[sim][transport][stream]") {
+TEST_CASE("sim transport: a stream whose body has all arrived serves its pulls from what it holds",
+          "[sim][transport][stream]") {
   Fixture f(Windowed(kMB, 100 * kMB, 1000 * kMB, 1));
   const StreamId id = f.transport.OpenStream(f.object, {0, 500'000});  // all there at 15 ms
   Done fetch;
-  f.Start(0, kMB, &fetch);  // queued until then: 15 + 10 + 10 ms
+  f.Start(0, kMB, &fetch);  // not queued behind the stream: 10 + 10 ms
   Pulled a;
   PullAt(f, 40 * kMillisecond, id, 600'000, &a);  // clipped to what is left: served at once
   std::optional<std::uint64_t> unread;
   CloseAt(f, 45 * kMillisecond, id, &unread);
   f.scheduler.Run();
-  CHECK(fetch.at == 35 * kMillisecond);
+  CHECK(fetch.at == 20 * kMillisecond);
   CHECK(a.at == 40 * kMillisecond);
   CHECK(a.outcome.bytes_received == 500'000);
   REQUIRE(unread.has_value());
@@ -568,7 +569,7 @@ TEST_CASE("sim transport: a stream whose request fails fails its pull - and ever
   PullAt(f, 0, id, 1000, &a);
   PullAt(f, 20 * kMillisecond, id, 1000, &b);
   Done fetch;
-  f.scheduler.PostAt(5 * kMillisecond, [&] { f.Start(0, 10, &fetch); });  // gets the connection at 10 ms
+  f.scheduler.PostAt(5 * kMillisecond, [&] { f.Start(0, 10, &fetch); });  // the stream holds no connection
   std::optional<std::uint64_t> unread;
   CloseAt(f, 30 * kMillisecond, id, &unread);
   f.scheduler.Run();
@@ -577,7 +578,7 @@ TEST_CASE("sim transport: a stream whose request fails fails its pull - and ever
   CHECK(a.outcome.status.error().retryable);
   CHECK(b.at == 20 * kMillisecond);
   CHECK(!b.outcome.status.ok());
-  CHECK(fetch.at == 20 * kMillisecond);
+  CHECK(fetch.at == 15 * kMillisecond);  // failed too (its 503 after the latency)
   REQUIRE(unread.has_value());
   CHECK(*unread == 0);
   CHECK(f.transport.injected_failures() == 2);
