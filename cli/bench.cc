@@ -167,9 +167,11 @@ int RunBench(const BenchArgs& args) {
       args.bandwidth.c_str(), ceiling / 1e6);
   const std::string c = std::to_string(args.concurrency);
   const std::string mb = std::to_string(std::max<std::uint64_t>(1, (32ull << 20) * args.concurrency >> 20));
-  for (const std::string& policy :
-       std::vector<std::string>{"gcsfs-adaptive(concurrency=" + c + ")",
-                                "fsspec-readahead(blocksize=" + mb + "MiB) > concurrent(parts=" + c + ",min=1MiB)"}) {
+  // gcsfuse reads through streaming GETs (one connection each, no target): its row checks the real
+  // streaming path against the simulator's stream model.
+  for (const std::string& policy : std::vector<std::string>{
+           "gcsfs-adaptive(concurrency=" + c + ")",
+           "fsspec-readahead(blocksize=" + mb + "MiB) > concurrent(parts=" + c + ",min=1MiB)", "gcsfuse"}) {
     pflab::replay::SimulationConfig config;
     config.trace = &*trace;
     config.policy = *pflab::policies::ParseStackSpec(policy);
@@ -185,11 +187,14 @@ int RunBench(const BenchArgs& args) {
     auto predicted = pflab::replay::RunSimulation(config);
     if (!predicted) return Fail("simulation: " + predicted.error().message);
     const double model_rate = static_cast<double>(predicted->metrics.bytes_read) / predicted->metrics.elapsed_s;
+    const bool streams = policy == "gcsfuse";
     std::printf(
-        "  %-52s %5.0f MB/s = %3.0f%% of the ceiling (target >= 85%%: %s); simulator predicts %5.0f MB/s "
-        "(real/predicted %.2f)\n",
-        policy.c_str(), best / 1e6, 100 * best / ceiling, best / ceiling >= 0.85 ? "met" : "NOT met", model_rate / 1e6,
-        best / model_rate);
+        "  %-52s %5.0f MB/s = %3.0f%% of the ceiling (%s); simulator predicts %5.0f MB/s (real/predicted %.2f)\n",
+        policy.c_str(), best / 1e6, 100 * best / ceiling,
+        streams                  ? "streams, one connection: no target"
+        : best / ceiling >= 0.85 ? "target >= 85%: met"
+                                 : "target >= 85%: NOT met",
+        model_rate / 1e6, best / model_rate);
   }
   return 0;
 }
