@@ -270,10 +270,13 @@ void ConcurrentFetcher::OnPulled(StreamId id, const FetchOutcome& outcome) {
   stream.filled += got;
   stream.position += got;
   stream.get_pulled += got;
-  if (outcome.status.ok()) {
+  auto whole = [&stream] {
     Slices slices;
     slices.push_back(Slice{stream.chunk, 0, stream.chunk->size()});
-    FinishPull(stream, std::move(slices));
+    return slices;
+  };
+  if (outcome.status.ok()) {
+    FinishPull(stream, whole());
     return;
   }
   const Error& error = outcome.status.error();
@@ -281,9 +284,7 @@ void ConcurrentFetcher::OnPulled(StreamId id, const FetchOutcome& outcome) {
             stream.get_pulled);
   CloseGet(stream, /*broke=*/true);
   if (stream.filled == stream.chunk->size()) {  // all of it arrived before the failure was reported
-    Slices slices;
-    slices.push_back(Slice{stream.chunk, 0, stream.chunk->size()});
-    FinishPull(stream, std::move(slices));
+    FinishPull(stream, whole());
     return;
   }
   const Nanos delay = Backoff(stream.attempts);
