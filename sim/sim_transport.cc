@@ -167,15 +167,9 @@ void SimTransport::Activate(std::uint32_t slot) {
     // A 503 arrives instead of the first byte: the request took its latency but moved nothing.
     ++injected_failures_;
     if (slots_[slot].stream) {
-      Transfer& t = slots_[slot];
-      t.state = State::kFailed;
+      slots_[slot].state = State::kFailed;
       --streams_busy_;
-      if (t.pulling) {
-        t.pulling = false;
-        FetchCallback done = std::move(t.done);
-        t.target = {};
-        done(FetchOutcome{Unavailable("injected 503"), 0});
-      }
+      if (slots_[slot].pulling) FailPull(slot);
       return;
     }
     FetchCallback done = Retire(slot);
@@ -332,10 +326,6 @@ void SimTransport::DeliverCancelled(std::uint32_t slot) {
   done(FetchOutcome{Cancelled("fetch cancelled"), received});
 }
 
-}  // namespace pflab::sim
-
-namespace pflab::sim {
-
 StreamId SimTransport::OpenStream(const ObjectRef& object, ByteRange range) {
   const std::uint32_t slot = slots_.Acquire();
   Transfer& t = slots_[slot];
@@ -374,7 +364,7 @@ void SimTransport::ReachMilestone(std::uint32_t slot) {
   Transfer& t = slots_[slot];
   if (t.arrived >= t.size) {
     active_.erase(std::find(active_.begin(), active_.end(), slot));
-    t.state = State::kDrained;  // the caller gives the connection back
+    t.state = State::kDrained;  // the caller counts it off streams_busy_
     return;
   }
   const std::uint64_t target = FlowTarget(t);
@@ -440,12 +430,8 @@ void SimTransport::ReadStream(StreamId id, std::uint64_t length, FetchTarget tar
   t.done = std::move(done);
   if (t.state == State::kFailed) {
     t.pull_timer = scheduler_->Post([this, slot] {
-      Transfer& s = slots_[slot];
-      s.pull_timer = 0;
-      s.pulling = false;
-      s.target = {};
-      FetchCallback cb = std::move(s.done);
-      cb(FetchOutcome{Unavailable("injected 503"), 0});
+      slots_[slot].pull_timer = 0;
+      FailPull(slot);
     });
     return;
   }
@@ -454,7 +440,15 @@ void SimTransport::ReadStream(StreamId id, std::uint64_t length, FetchTarget tar
     t.pull_timer = scheduler_->Post([this, slot] { DeliverPull(slot); });
     return;
   }
-  UpdateFlow(slot);  // queued or in latency: Activate picks the pull up
+  UpdateFlow(slot);  // in latency: Activate picks the pull up
+}
+
+void SimTransport::FailPull(std::uint32_t slot) {
+  Transfer& t = slots_[slot];
+  t.pulling = false;
+  t.target = {};
+  FetchCallback done = std::move(t.done);
+  done(FetchOutcome{Unavailable("injected 503"), 0});
 }
 
 void SimTransport::DeliverPull(std::uint32_t slot) {

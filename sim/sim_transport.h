@@ -132,6 +132,7 @@ class SimTransport final : public Transport {
   FetchCallback TakePull(std::uint32_t slot);         // fills the pull's bytes, returns its callback
   void UpdateFlow(std::uint32_t slot);                // after a pull starts or ends: resume or pause
   void DeliverPull(std::uint32_t slot);
+  void FailPull(std::uint32_t slot);         // the request failed: so does the pull
   void StopStream(std::uint32_t slot);       // leaves the link and the connection
   void ReleaseConnection();                  // and admits queued fetches in FIFO order
   FetchCallback Retire(std::uint32_t slot);  // frees the slot, handing back its callback

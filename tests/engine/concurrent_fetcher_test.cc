@@ -120,14 +120,19 @@ class ScriptedTransport final : public Transport {
   }
   bool wants_payload() const override { return false; }
 
-  // Streams: each pull completes 10 ms after it is made with all it asked for, unless the GET that
-  // starts at its offset is scripted to break on its first pull (with the bytes that arrived).
+  // Streams: each pull completes 10 ms after it is made with all it asked for, unless the GET it
+  // comes from is scripted to break on its first pull: the GETs opened at an offset take the outcomes
+  // scripted for it in turn (with the bytes that arrived).
   StreamId OpenStream(const ObjectRef&, ByteRange range) override {
     const StreamId id = next_++;
     stream_opens.push_back(range);
     StreamState& st = streams_[id];
     st.position = range.begin;
     st.end = range.end;
+    if (auto breaks = stream_breaks.find(range.begin); breaks != stream_breaks.end() && !breaks->second.empty()) {
+      st.first_pull = breaks->second.front();
+      breaks->second.erase(breaks->second.begin());
+    }
     return id;
   }
   void ReadStream(StreamId id, std::uint64_t length, FetchTarget target, FetchCallback done) override {
@@ -136,11 +141,7 @@ class ScriptedTransport final : public Transport {
     length = std::min(length, st.end - st.position);
     pulls.push_back(length);
     FetchOutcome outcome{OkStatus(), length};
-    auto broken = stream_breaks.find(st.position);
-    if (broken != stream_breaks.end() && st.pulls == 0) {
-      outcome = broken->second;
-      stream_breaks.erase(broken);
-    }
+    if (st.pulls == 0 && st.first_pull) outcome = *st.first_pull;
     ++st.pulls;
     target.chunk->AddFilled(outcome.bytes_received);
     st.position += outcome.bytes_received;
@@ -163,7 +164,8 @@ class ScriptedTransport final : public Transport {
     scheduler_->Post([this, closed = std::move(closed)]() mutable { closed(std::uint64_t{unread_at_close}); });
   }
 
-  std::map<std::uint64_t, FetchOutcome> stream_breaks;  // by GET start: the outcome of its first pull
+  // By GET start: the outcomes of the first pulls of the GETs opened there, one GET after another.
+  std::map<std::uint64_t, std::vector<FetchOutcome>> stream_breaks;
   std::vector<ByteRange> stream_opens;
   std::vector<std::uint64_t> pulls;
   int streams_closed = 0;
@@ -185,6 +187,7 @@ class ScriptedTransport final : public Transport {
     std::uint64_t position = 0;
     std::uint64_t end = 0;
     int pulls = 0;
+    std::optional<FetchOutcome> first_pull;
     TimerId pull_timer = 0;
     FetchCallback done;
   };
@@ -363,7 +366,7 @@ TEST_CASE("fetcher: a broken stream is reopened after the backoff at the first b
           "[engine][fetcher][stream]") {
   Harness h(QuickRetry());
   // The first GET breaks on its first pull after 300 KiB; the reopened one at kMiB + 300 KiB works.
-  h.transport.stream_breaks[kMiB] = FetchOutcome{Unavailable("reset"), 300 * 1024};
+  h.transport.stream_breaks[kMiB] = {FetchOutcome{Unavailable("reset"), 300 * 1024}};
   const StreamId id = h.fetcher.OpenStream({kMiB, 9 * kMiB});
   auto got = PullOnce(h, id, 2 * kMiB);
   REQUIRE(got.has_value());
@@ -387,7 +390,7 @@ TEST_CASE("fetcher: a stream's permanent failure names the object and range - at
           "[engine][fetcher][stream]") {
   SECTION("not retryable") {
     Harness h(QuickRetry());
-    h.transport.stream_breaks[0] = FetchOutcome{NotFound("HTTP 404"), 0};
+    h.transport.stream_breaks[0] = {FetchOutcome{NotFound("HTTP 404"), 0}};
     const StreamId id = h.fetcher.OpenStream({0, 4 * kMiB});
     auto got = PullOnce(h, id, kMiB);
     REQUIRE(got.has_value());
@@ -403,16 +406,10 @@ TEST_CASE("fetcher: a stream's permanent failure names the object and range - at
     ConcurrentFetcherOptions o = QuickRetry();
     o.max_attempts = 3;
     Harness h(o);
-    h.transport.stream_breaks[0] = FetchOutcome{Unavailable("503"), 0};
+    // Every GET breaks on its first pull with nothing received, so each reopens at 0 again.
+    const FetchOutcome broken{Unavailable("503"), 0};
+    h.transport.stream_breaks[0] = {broken, broken, broken, broken};
     const StreamId id = h.fetcher.OpenStream({0, 4 * kMiB});
-    // Each reopened GET starts at 0 again, and the script breaks only the first pull of a GET at
-    // that offset once; keep breaking it.
-    h.scheduler.PostAfter(5 * kMillisecond, [&] {
-      h.transport.stream_breaks[0] = FetchOutcome{Unavailable("503"), 0};
-    });
-    h.scheduler.PostAfter(20 * kMillisecond, [&] {
-      h.transport.stream_breaks[0] = FetchOutcome{Unavailable("503"), 0};
-    });
     auto got = PullOnce(h, id, kMiB);
     REQUIRE(got.has_value());
     REQUIRE(!got->ok());
