@@ -1,65 +1,50 @@
 #include "cli/bench.h"
 
-#include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
-#include "engine/asio_scheduler.h"
-#include "engine/concurrent_fetcher.h"
-#include "engine/http_transport.h"
-#include "engine/reader.h"
 #include "engine/units.h"
 #include "fake_gcs/server.h"
 #include "policies/registry.h"
-#include "replay/live.h"
-#include "replay/simulation.h"
+#include "replay/matrix.h"
 #include "traces/generators.h"
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 int Fail(const std::string& message) {
   std::cerr << "pflab bench: " << message << "\n";
   return 1;
 }
 
-// Reads the whole object sequentially through Reader over ConcurrentFetcher over HttpTransport;
-// returns bytes per second, or an error.
-pflab::Result<double> EngineRead(const std::string& endpoint, const pflab::ObjectRef& object, std::uint64_t block,
-                                 std::uint32_t parts) {
-  pflab::MemoryAccount account;
-  pflab::AsioScheduler scheduler;
-  pflab::HttpTransportOptions http;
-  http.connections = parts;
-  pflab::HttpTransport transport(&scheduler, *pflab::HttpEndpoint::Parse(endpoint), http);
-  pflab::NullEventSink events;
-  pflab::ConcurrentFetcherOptions options;
-  options.parts = parts;
-  options.min_part_bytes = std::max<std::uint64_t>(1, block / parts);
-  const pflab::LayerContext ctx{&scheduler, &events, 0};
-  pflab::ConcurrentFetcher fetcher(ctx, &transport, object, options, &account);
-  pflab::Reader reader(ctx, &fetcher);
-  std::optional<pflab::Error> error;
-  std::uint64_t delivered = 0;
-  std::function<void()> next = [&] {
-    if (reader.position() >= object.size || error) return;
-    reader.Read(block, [&](pflab::Result<pflab::Slices>&& r) {
-      if (!r.ok()) {
-        error = r.error();
-        return;
-      }
-      delivered += pflab::TotalLength(*r);
-      next();
-    });
+// Runs one cell of `plan` and returns the application's read rate in bytes per second; a run with
+// failed reads, or one that delivered less than the trace reads, is an error.
+pflab::Result<double> ReadRate(const pflab::replay::RunPlan& plan, std::size_t cell) {
+  std::optional<pflab::Result<pflab::replay::RunResult>> outcome;
+  pflab::replay::RunHooks hooks;
+  hooks.on_finish = [&](const pflab::replay::RunCell&, pflab::Result<pflab::replay::RunResult>&& result) {
+    outcome = std::move(result);
+    return true;
   };
-  const auto start = Clock::now();
-  next();
-  scheduler.Run();
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  if (error) return *error;
-  if (delivered != object.size) return pflab::Internal("delivered " + std::to_string(delivered) + " bytes");
-  return static_cast<double>(delivered) / seconds;
+  if (auto status = pflab::replay::RunCells(plan, hooks, {cell}); !status) return status.error();
+  if (!*outcome) return outcome->error();
+  const auto& metrics = (*outcome)->metrics;
+  std::uint64_t expected = 0;
+  for (const auto& record : plan.traces[pflab::replay::CellAt(plan, cell).trace]->records) expected += record.length;
+  if (metrics.reads_failed || metrics.bytes_read != expected) {
+    return pflab::Internal(std::to_string(metrics.reads_failed) + " reads failed, " +
+                           std::to_string(metrics.bytes_read) + " of " + std::to_string(expected) + " bytes delivered");
+  }
+  return static_cast<double>(metrics.bytes_read) / metrics.elapsed_s;
+}
+
+// A trace that reads a whole object of `size` bytes sequentially in `block`-byte reads, without think time.
+pflab::Result<pflab::traces::Trace> SequentialTrace(std::uint64_t size, std::uint64_t block) {
+  pflab::traces::GeneratorParams params;
+  params.object_size = size;
+  params.read_size = block;
+  params.count = (size + block - 1) / block;
+  return pflab::traces::Generate("sequential", params);
 }
 
 // curl's download rate of the same object from the same server, or an error when curl is missing.
@@ -104,19 +89,32 @@ int RunBench(const BenchArgs& args) {
   shaped.bandwidth_bytes_per_s = *bandwidth;
 
   // 1. Loopback ceiling: no shaping; the engine and curl read the same object from the same server.
+  auto loop_trace = SequentialTrace(*size, *block);
+  if (!loop_trace) return Fail(loop_trace.error().message);
+  const pflab::ObjectRef object = pflab::replay::TraceObjectRef(loop_trace->objects[0]);
   pflab::fake_gcs::ServerOptions options;
   pflab::fake_gcs::FakeGcsServer server(options);
-  const pflab::ObjectRef object{"bench", "loopback.bin", 1, *size};
-  if (auto put = server.store().PutSynthetic(object.bucket, object.name, object.size); !put) {
+  if (auto put = server.store().PutSynthetic(object.bucket, object.name, object.size, object.generation); !put) {
     return Fail(put.error().message);
   }
   if (auto port = server.Start(); !port) return Fail(port.error().message);
+  // The engine alone: one layer, the concurrent fetcher, splitting each read into `parts` GETs (and 1).
+  pflab::replay::RunPlan loopback;
+  loopback.traces = {&*loop_trace};
+  loopback.think.mode = pflab::replay::ThinkTime::Mode::kZero;
+  loopback.transport = pflab::replay::TransportKind::kHttp;
+  loopback.live.endpoint = *pflab::HttpEndpoint::Parse(server.endpoint());
+  loopback.live.http.connections = args.parts;
+  const std::string min_part = std::to_string(std::max<std::uint64_t>(1, *block / args.parts)) + "B";
+  loopback.policies = {
+      *pflab::policies::ParseStackSpec("concurrent(parts=" + std::to_string(args.parts) + ",min=" + min_part + ")"),
+      *pflab::policies::ParseStackSpec("concurrent(parts=1)")};
   double engine = 0, engine1 = 0, curl = 0;
   for (std::uint32_t i = 0; i < args.reps; ++i) {
-    auto e = EngineRead(server.endpoint(), object, *block, args.parts);
+    auto e = ReadRate(loopback, 0);
     if (!e) return Fail("engine read: " + e.error().message);
     engine = std::max(engine, *e);
-    auto e1 = EngineRead(server.endpoint(), object, *block, 1);
+    auto e1 = ReadRate(loopback, 1);
     if (!e1) return Fail("engine read: " + e1.error().message);
     engine1 = std::max(engine1, *e1);
     auto c = CurlRead(server.endpoint() + "/" + object.bucket + "/" + object.name);
@@ -134,11 +132,7 @@ int RunBench(const BenchArgs& args) {
               engine / curl >= 0.8 ? "met" : "NOT met");
 
   // 2. Shaped: gcsfs-adaptive with concurrency N on sequential 64 KiB reads.
-  pflab::traces::GeneratorParams params;
-  params.object_size = *size;
-  params.read_size = 64 << 10;
-  params.count = *size / params.read_size;
-  auto trace = pflab::traces::Generate("sequential", params);
+  auto trace = SequentialTrace(*size, 64 << 10);
   if (!trace) return Fail(trace.error().message);
   pflab::fake_gcs::ServerOptions shaped_options;
   shaped_options.shaping = shaped;
@@ -148,17 +142,19 @@ int RunBench(const BenchArgs& args) {
     return Fail(put.error().message);
   }
   if (auto port = shaped_server.Start(); !port) return Fail(port.error().message);
-  pflab::replay::LiveOptions live;
-  live.endpoint = *pflab::HttpEndpoint::Parse(shaped_server.endpoint());
-  live.http.connections = std::max<std::uint32_t>(16, 2 * args.concurrency);
+  pflab::replay::RunPlan real;
+  real.traces = {&*trace};
+  real.transport = pflab::replay::TransportKind::kHttp;
+  real.live.endpoint = *pflab::HttpEndpoint::Parse(shaped_server.endpoint());
+  real.live.http.connections = std::max<std::uint32_t>(16, 2 * args.concurrency);
   // The simulator's model of the same server: its prediction is what the real run is checked against.
-  pflab::sim::NetworkProfile model;
-  model.latency_median_ns = shaped.latency_median;
-  model.latency_p99_ns = shaped.latency_p99;
-  model.stream_bandwidth_bytes_per_s = *bandwidth;
-  model.link_bandwidth_bytes_per_s = engine;  // the loopback ceiling measured above
-  model.max_connections = live.http.connections;
-  model.usd_per_request = 0;
+  real.profile_name = "fake-gcs-shaped";
+  real.profile.latency_median_ns = shaped.latency_median;
+  real.profile.latency_p99_ns = shaped.latency_p99;
+  real.profile.stream_bandwidth_bytes_per_s = *bandwidth;
+  real.profile.link_bandwidth_bytes_per_s = engine;  // the loopback ceiling measured above
+  real.profile.max_connections = real.live.http.connections;
+  real.profile.usd_per_request = 0;
   const double ceiling = std::min(args.concurrency * *bandwidth, engine);
   std::printf(
       "shaped: %s first byte, %s per connection; sequential 64 KiB reads of %s (best of %u); ceiling "
@@ -172,21 +168,20 @@ int RunBench(const BenchArgs& args) {
   for (const std::string& policy : std::vector<std::string>{
            "gcsfs-adaptive(concurrency=" + c + ")",
            "fsspec-readahead(blocksize=" + mb + "MiB) > concurrent(parts=" + c + ",min=1MiB)", "gcsfuse"}) {
-    pflab::replay::SimulationConfig config;
-    config.trace = &*trace;
-    config.policy = *pflab::policies::ParseStackSpec(policy);
-    config.profile_name = "fake-gcs-shaped";
-    config.profile = model;
+    real.policies.push_back(*pflab::policies::ParseStackSpec(policy));
+  }
+  pflab::replay::RunPlan model = real;
+  model.transport = pflab::replay::TransportKind::kSim;
+  for (std::size_t cell = 0; cell < real.size(); ++cell) {
+    const std::string& policy = real.policies[cell].text;
     double best = 0;
     for (std::uint32_t i = 0; i < args.reps; ++i) {
-      auto result = pflab::replay::RunLive(config, live);
-      if (!result) return Fail("shaped run: " + result.error().message);
-      if (result->metrics.reads_failed) return Fail("shaped run: reads failed");
-      best = std::max(best, static_cast<double>(result->metrics.bytes_read) / result->metrics.elapsed_s);
+      auto rate = ReadRate(real, cell);
+      if (!rate) return Fail("shaped run: " + rate.error().message);
+      best = std::max(best, *rate);
     }
-    auto predicted = pflab::replay::RunSimulation(config);
-    if (!predicted) return Fail("simulation: " + predicted.error().message);
-    const double model_rate = static_cast<double>(predicted->metrics.bytes_read) / predicted->metrics.elapsed_s;
+    auto model_rate = ReadRate(model, cell);
+    if (!model_rate) return Fail("simulation: " + model_rate.error().message);
     const bool streams = policy == "gcsfuse";
     std::printf(
         "  %-52s %5.0f MB/s = %3.0f%% of the ceiling (%s); simulator predicts %5.0f MB/s (real/predicted %.2f)\n",
@@ -194,7 +189,7 @@ int RunBench(const BenchArgs& args) {
         streams                  ? "streams, one connection: no target"
         : best / ceiling >= 0.85 ? "target >= 85%: met"
                                  : "target >= 85%: NOT met",
-        model_rate / 1e6, best / model_rate);
+        *model_rate / 1e6, best / *model_rate);
   }
   return 0;
 }

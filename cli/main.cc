@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,9 +20,7 @@
 #include "engine/units.h"
 #include "policies/registry.h"
 #include "replay/event_log.h"
-#include "replay/fake_server.h"
-#include "replay/live.h"
-#include "replay/simulation.h"
+#include "replay/matrix.h"
 #include "reports/results.h"
 #include "sim/network_model.h"
 #include "traces/generators.h"
@@ -116,17 +116,17 @@ struct CompareArgs {
 };
 
 int RunCompare(const CompareArgs& args) {
-  if (args.transport != "sim" && args.transport != "http" && args.transport != "fake") {
-    return Fail("--transport: '" + args.transport + "' is not one of sim, fake, http");
-  }
-  pflab::replay::LiveOptions live;
-  if (args.transport == "http") {
+  auto transport = pflab::replay::ParseTransportKind(args.transport);
+  if (!transport) return Fail("--transport: " + transport.error().message);
+  pflab::replay::RunPlan plan;
+  plan.transport = *transport;
+  plan.live.http.connections = args.connections;
+  if (plan.transport == pflab::replay::TransportKind::kHttp) {
     auto endpoint =
         args.endpoint.empty() ? pflab::HttpEndpoint::FromEnvironment() : pflab::HttpEndpoint::Parse(args.endpoint);
     if (!endpoint) return Fail("--endpoint: " + endpoint.error().message);
-    live.endpoint = *endpoint;
-    live.http.connections = args.connections;
-    if (const char* token = std::getenv("PFLAB_GCS_TOKEN"); token && *token) live.http.bearer_token = token;
+    plan.live.endpoint = *endpoint;
+    if (const char* token = std::getenv("PFLAB_GCS_TOKEN"); token && *token) plan.live.http.bearer_token = token;
   }
   auto specs = pflab::policies::ParsePolicyList(args.policies);
   if (!specs) return Fail("--policies: " + specs.error().message);
@@ -134,10 +134,16 @@ int RunCompare(const CompareArgs& args) {
   bool has_baseline = false;
   for (const auto& s : *specs) has_baseline |= s.text == pflab::reports::kBaselinePolicy;
   if (!has_baseline) specs->insert(specs->begin(), *pflab::policies::ParseStackSpec(pflab::reports::kBaselinePolicy));
+  plan.policies = std::move(*specs);
   auto profile = pflab::sim::FindProfile(args.profile);
   if (!profile) return Fail("--profile: " + profile.error().message);
+  plan.profile_name = args.profile;
+  plan.profile = *profile;
   auto think = pflab::replay::ThinkTime::Parse(args.think);
   if (!think) return Fail(think.error().message);
+  plan.think = *think;
+  plan.seeds = {args.seed};
+  plan.verify_bytes = args.verify_bytes;
   if (!args.events.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(args.events, ec);
@@ -150,21 +156,10 @@ int RunCompare(const CompareArgs& args) {
     if (!trace) return FailTrace(trace.error().message);
     traces.push_back(std::move(*trace));
   }
-  std::unique_ptr<pflab::fake_gcs::FakeGcsServer> fake;
-  if (args.transport == "fake") {
-    std::vector<const pflab::traces::Trace*> all;
-    for (const auto& t : traces) all.push_back(&t);
-    auto started = pflab::replay::StartFakeServer(all, *profile, args.seed);
-    if (!started) return Fail("--transport fake: " + started.error().message);
-    fake = std::move(*started);
-    live.endpoint = *pflab::HttpEndpoint::Parse(fake->endpoint());
-    live.http.connections = args.connections;
-    if (!args.quiet)
-      std::fprintf(stderr, "fake GCS server at %s, shaped as %s\n", fake->endpoint().c_str(), args.profile.c_str());
-  }
+  for (const auto& trace : traces) plan.traces.push_back(&trace);
   // The run whose timeline is kept: --timeline, else the first trace's first policy other than the baseline.
   std::string timeline_trace = traces.front().name;
-  std::string timeline_policy = specs->size() > 1 ? (*specs)[1].text : specs->front().text;
+  std::string timeline_policy = plan.policies.size() > 1 ? plan.policies[1].text : plan.policies.front().text;
   if (!args.timeline.empty()) {
     const auto colon = args.timeline.find(':');
     if (colon == std::string::npos) return Fail("--timeline: expected TRACE:POLICY, got '" + args.timeline + "'");
@@ -177,55 +172,77 @@ int RunCompare(const CompareArgs& args) {
         timeline_trace = traces[i].name;
       }
     }
-    for (const auto& s : *specs) found_policy |= s.text == timeline_policy;
+    for (const auto& s : plan.policies) found_policy |= s.text == timeline_policy;
     if (!found_trace || !found_policy) {
       return Fail("--timeline: no run of trace '" + timeline_trace + "' with policy '" + timeline_policy + "'");
     }
   }
+
+  // What each run writes besides its result: the report's recorder and, with --events, a JSONL log.
+  struct RunSinks {
+    std::unique_ptr<pflab::reports::RunRecorder> recorder;
+    std::unique_ptr<pflab::replay::JsonlEventLog> log;
+    std::unique_ptr<pflab::replay::TeeSink> tee;
+  };
+  RunSinks sinks;
   std::vector<pflab::replay::RunResult> runs;
   std::vector<pflab::reports::RunDetails> details;
-  const std::size_t total = traces.size() * specs->size();
-  for (const auto& trace : traces) {
-    for (const auto& spec : *specs) {
-      pflab::replay::SimulationConfig config;
-      config.trace = &trace;
-      config.policy = spec;
-      config.profile_name = args.profile;
-      config.profile = *profile;
-      config.seed = args.seed;
-      config.think = *think;
-      config.verify_bytes = args.verify_bytes;
-      std::unique_ptr<pflab::replay::JsonlEventLog> log;
-      pflab::reports::RunRecorder recorder(trace.name == timeline_trace && spec.text == timeline_policy);
-      config.event_log = &recorder;
-      if (!args.events.empty()) {
-        const std::string path =
-            args.events + "/" + SafeFileName(trace.name) + "__" + SafeFileName(spec.text) + ".jsonl";
-        auto opened = pflab::replay::JsonlEventLog::Open(path);
-        if (!opened) return Fail(opened.error().message);
-        log = std::move(*opened);
-      }
-      pflab::replay::TeeSink tee({&recorder, log.get()});
-      if (log) config.event_log = &tee;
-      if (!args.quiet) {
-        std::fprintf(stderr, "[%zu/%zu] %s x %s ... ", runs.size() + 1, total, trace.name.c_str(), spec.text.c_str());
-        std::fflush(stderr);
-      }
-      auto result =
-          args.transport == "sim" ? pflab::replay::RunSimulation(config) : pflab::replay::RunLive(config, live);
-      if (!result) return Fail(trace.name + " x " + spec.text + ": " + result.error().message);
-      if (log) {
-        if (auto status = log->Close(); !status) return Fail(status.error().message);
-      }
-      if (!args.quiet) {
-        std::fprintf(stderr, "%.3fs %s in %.3fs (%.0f reads/s)\n", result->metrics.elapsed_s,
-                     args.transport == "sim" ? "simulated" : "of reads over HTTP", result->wall_s,
-                     result->wall_s > 0 ? static_cast<double>(result->metrics.reads) / result->wall_s : 0.0);
-      }
-      details.push_back(recorder.Finish(result->trace, result->policy));
-      runs.push_back(std::move(*result));
+  std::optional<std::string> failure;
+  pflab::replay::RunHooks hooks;
+  hooks.on_note = [&](const std::string& note) {
+    if (!args.quiet) std::fprintf(stderr, "%s\n", note.c_str());
+  };
+  hooks.sink = [&](const pflab::replay::RunCell& cell) -> pflab::EventSink* {
+    const auto& trace = *plan.traces[cell.trace];
+    const auto& spec = plan.policies[cell.policy];
+    sinks = RunSinks{};
+    sinks.recorder =
+        std::make_unique<pflab::reports::RunRecorder>(trace.name == timeline_trace && spec.text == timeline_policy);
+    if (args.events.empty()) return sinks.recorder.get();
+    const std::string path = args.events + "/" + SafeFileName(trace.name) + "__" + SafeFileName(spec.text) + ".jsonl";
+    auto opened = pflab::replay::JsonlEventLog::Open(path);
+    if (!opened) {
+      failure = opened.error().message;
+      return sinks.recorder.get();
     }
+    sinks.log = std::move(*opened);
+    sinks.tee =
+        std::make_unique<pflab::replay::TeeSink>(std::vector<pflab::EventSink*>{sinks.recorder.get(), sinks.log.get()});
+    return sinks.tee.get();
+  };
+  hooks.on_start = [&](const pflab::replay::RunCell& cell) {
+    if (args.quiet) return;
+    std::fprintf(stderr, "[%zu/%zu] %s x %s ... ", cell.index + 1, plan.size(), plan.traces[cell.trace]->name.c_str(),
+                 plan.policies[cell.policy].text.c_str());
+    std::fflush(stderr);
+  };
+  hooks.on_finish = [&](const pflab::replay::RunCell& cell, pflab::Result<pflab::replay::RunResult>&& result) {
+    if (failure) return false;
+    if (!result) {
+      failure = plan.traces[cell.trace]->name + " x " + plan.policies[cell.policy].text + ": " + result.error().message;
+      return false;
+    }
+    if (sinks.log) {
+      if (auto status = sinks.log->Close(); !status) {
+        failure = status.error().message;
+        return false;
+      }
+    }
+    if (!args.quiet) {
+      std::fprintf(stderr, "%.3fs %s in %.3fs (%.0f reads/s)\n", result->metrics.elapsed_s,
+                   plan.transport == pflab::replay::TransportKind::kSim ? "simulated" : "of reads over HTTP",
+                   result->wall_s,
+                   result->wall_s > 0 ? static_cast<double>(result->metrics.reads) / result->wall_s : 0.0);
+    }
+    details.push_back(sinks.recorder->Finish(result->trace, result->policy));
+    runs.push_back(std::move(*result));
+    return true;
+  };
+  if (auto status = pflab::replay::RunMatrix(plan, hooks); !status) {
+    return Fail("--transport " + args.transport + ": " + status.error().message);
   }
+  if (failure) return Fail(*failure);
+
   std::cout << pflab::reports::RenderConsole(runs);
   nlohmann::json config = {{"profile", args.profile},    {"profile_parameters", profile->ToJson()},
                            {"seed", args.seed},          {"transport", args.transport},

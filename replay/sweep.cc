@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -13,13 +12,12 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <sstream>
-#include <thread>
 #include <tuple>
 
 #include "engine/checksums.h"
+#include "replay/matrix.h"
 #include "traces/trace_io.h"
 
 namespace pflab::replay {
@@ -497,55 +495,42 @@ Result<SweepOutcome> RunSweep(const SweepPlan& plan, const std::string& results_
     if (auto status = WriteAll(fd, "\n", results_path); !status) return status.error();
   }
 
-  std::mutex mutex;  // guards the file, the progress callback, `failure` and `outcome.ran`
-  std::optional<Error> failure;
-  std::atomic<std::size_t> next{0};
-  std::atomic<bool> stop{false};
-  auto worker = [&] {
-    for (;;) {
-      if (stop.load()) return;
-      const std::size_t i = next.fetch_add(1);
-      if (i >= pending.size()) return;
-      const SweepJob& job = *pending[i];
-      SimulationConfig config;
-      config.trace = &plan.traces[job.trace].trace;
-      config.policy = plan.specs[job.spec];
-      config.profile_name = plan.profile_name;
-      config.profile = plan.profile;
-      config.seed = plan.seed;
-      config.think = plan.think;
-      auto result = RunSimulation(config);
-      std::lock_guard lock(mutex);
-      if (!result) {
-        if (!failure) failure = Error{result.error().code, plan.Label(job) + ": " + result.error().message};
-        stop = true;
-        return;
-      }
-      const std::string line = ResultLine(plan.traces[job.trace], *result).dump() + "\n";
-      if (auto status = WriteAll(fd, line, results_path); !status) {
-        if (!failure) failure = status.error();
-        stop = true;
-        return;
-      }
-      ++outcome.ran;
-      if (options.on_progress) {
-        SweepProgress progress;
-        progress.done = outcome.ran;
-        progress.total = pending.size();
-        progress.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        progress.item = plan.Label(job);
-        options.on_progress(progress);
-      }
+  RunPlan matrix;
+  for (const auto& trace : plan.traces) matrix.traces.push_back(&trace.trace);
+  matrix.policies = plan.specs;
+  matrix.profile_name = plan.profile_name;
+  matrix.profile = plan.profile;
+  matrix.seeds = {plan.seed};
+  matrix.think = plan.think;
+  std::vector<std::size_t> cells;
+  for (const SweepJob* job : pending) cells.push_back(job->index);
+
+  std::optional<Error> failure;  // hooks run one at a time, so they share these without a lock
+  RunHooks hooks;
+  hooks.jobs = options.jobs;
+  hooks.on_finish = [&](const RunCell& cell, Result<RunResult>&& result) {
+    const SweepJob job{cell.index, cell.trace, cell.policy};
+    if (!result) {
+      if (!failure) failure = Error{result.error().code, plan.Label(job) + ": " + result.error().message};
+      return false;
     }
+    const std::string line = ResultLine(plan.traces[job.trace], *result).dump() + "\n";
+    if (auto status = WriteAll(fd, line, results_path); !status) {
+      if (!failure) failure = status.error();
+      return false;
+    }
+    ++outcome.ran;
+    if (options.on_progress) {
+      SweepProgress progress;
+      progress.done = outcome.ran;
+      progress.total = pending.size();
+      progress.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      progress.item = plan.Label(job);
+      options.on_progress(progress);
+    }
+    return true;
   };
-  const unsigned threads = static_cast<unsigned>(std::min<std::size_t>(options.jobs, pending.size()));
-  if (threads <= 1) {
-    worker();
-  } else {
-    std::vector<std::thread> pool;
-    for (unsigned t = 0; t < threads; ++t) pool.emplace_back(worker);
-    for (auto& thread : pool) thread.join();
-  }
+  if (auto status = RunCells(matrix, hooks, cells); !status) return status.error();
   outcome.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (failure) return *failure;
   return outcome;

@@ -1,0 +1,95 @@
+// One entry point for every command that runs traces against policies (compare, sweep, bench): a plan
+// names the traces, the policy stacks, the network profile, the seeds and the transport; RunMatrix runs
+// its cells and hands each result to the caller as it finishes. The commands only parse options, build
+// a plan, and print.
+//
+// Cells are ordered trace-major: for each trace, for each policy, for each seed. A caller may run a
+// subset of the cells (a sweep's shard, the runs not yet in its results file) and may run simulated
+// cells on several threads; real-time cells (fake server, HTTP) always run one at a time, since they
+// measure the host.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/events.h"
+#include "engine/result.h"
+#include "policies/registry.h"
+#include "replay/live.h"
+#include "replay/replayer.h"
+#include "replay/simulation.h"
+#include "sim/network_model.h"
+#include "traces/trace.h"
+
+namespace pflab::replay {
+
+/// Where the runs of a plan execute.
+enum class TransportKind {
+  kSim,   // the simulator, virtual time
+  kFake,  // the real engine against a fake GCS server started in this process, shaped by the profile
+  kHttp,  // the real engine against `RunPlan::live.endpoint`
+};
+
+/// Parses `sim`, `fake` or `http`.
+Result<TransportKind> ParseTransportKind(const std::string& text);
+const char* ToString(TransportKind kind);
+
+/// Everything a matrix of runs needs, read and validated before anything runs.
+struct RunPlan {
+  std::vector<const traces::Trace*> traces;  // not owned; outlive the run
+  std::vector<policies::StackSpec> policies;
+  std::string profile_name;
+  sim::NetworkProfile profile;
+  std::vector<std::uint64_t> seeds{1};
+  ThinkTime think;
+  bool verify_bytes = false;
+  TransportKind transport = TransportKind::kSim;
+  /// For kHttp: the endpoint and connections. For kFake: the connections (the endpoint is the server's).
+  LiveOptions live;
+
+  /// Number of cells: traces x policies x seeds.
+  std::size_t size() const { return traces.size() * policies.size() * seeds.size(); }
+};
+
+/// One run of the plan, by index into the plan's vectors.
+struct RunCell {
+  std::size_t index = 0;  // position in the trace-major order
+  std::size_t trace = 0;
+  std::size_t policy = 0;
+  std::size_t seed = 0;
+};
+
+/// The cell at `index` of the trace-major order.
+RunCell CellAt(const RunPlan& plan, std::size_t index);
+
+/// What the caller does around each run. Every hook runs under one lock, one call at a time, also
+/// when simulated cells run on several threads.
+struct RunHooks {
+  /// An extra event sink for the cell's run (an event log, a report's recorder), or nullptr. It must
+  /// stay valid until `on_finish` for that cell returns.
+  std::function<EventSink*(const RunCell&)> sink;
+  /// Before the cell runs.
+  std::function<void(const RunCell&)> on_start;
+  /// After the cell ran, with its result or why it could not run. Returning false stops the matrix:
+  /// cells already running finish (and are reported), no new cell starts.
+  std::function<bool(const RunCell&, Result<RunResult>&&)> on_finish;
+  /// Simulated cells run at once on this many threads (1: on the calling thread).
+  unsigned jobs = 1;
+  /// Informational messages (e.g. where the fake server listens).
+  std::function<void(const std::string&)> on_note;
+};
+
+/// Runs every cell of the plan and reports each through the hooks. Fails before running anything when
+/// the plan cannot run at all (no seeds, no fake server); a failing run is reported to `on_finish`.
+Status RunMatrix(const RunPlan& plan, const RunHooks& hooks);
+/// As RunMatrix, for the cells at `cells` (indices into the trace-major order), in that order.
+Status RunCells(const RunPlan& plan, const RunHooks& hooks, const std::vector<std::size_t>& cells);
+
+/// The configuration of one cell's run, as RunMatrix builds it (the event sink left to the caller).
+SimulationConfig CellConfig(const RunPlan& plan, const RunCell& cell);
+
+}  // namespace pflab::replay
