@@ -6,10 +6,10 @@
 
 #include "engine/asio_scheduler.h"
 #include "engine/concurrent_fetcher.h"
-#include "engine/http_transport.h"
 #include "engine/reader.h"
 #include "engine/units.h"
 #include "fake_gcs/server.h"
+#include "net/http_transport.h"
 #include "policies/registry.h"
 #include "replay/live.h"
 #include "replay/simulation.h"

@@ -19,7 +19,7 @@
 #include <thread>
 #include <tuple>
 
-#include "engine/checksums.h"
+#include "net/checksums.h"
 #include "traces/trace_io.h"
 
 namespace pflab::replay {
