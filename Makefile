@@ -2,8 +2,9 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+PREFIX ?= /usr/local
 
-.PHONY: setup build demo test test-release test-asan bench format clean
+.PHONY: setup build demo test test-release test-asan bench install package format clean
 
 setup:
 	@scripts/setup.sh
@@ -28,6 +29,15 @@ test: test-release test-asan
 
 bench: build
 	$(BUILD)/pflab_bench --benchmark_counters_tabular=true
+
+# A relocatable install: PREFIX/bin/pflab and PREFIX/lib/pflab/libpflab_record.so; the profiles and
+# the charting libraries are inside the binary.
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+# A Debian package of the same files under /usr, in $(BUILD)/.
+package: build
+	cd $(BUILD) && cpack -G DEB
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')

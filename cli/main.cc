@@ -101,6 +101,7 @@ struct CompareArgs {
   std::vector<std::string> traces;
   std::string policies;
   std::string profile = "gcs-regional";
+  std::string profiles_file;  // empty: $PFLAB_PROFILES, else the built-in profiles
   std::uint64_t seed = 1;
   std::string think = "recorded";
   std::string json;
@@ -135,7 +136,7 @@ int RunCompare(const CompareArgs& args) {
   for (const auto& s : *specs) has_baseline |= s.text == pflab::reports::kBaselinePolicy;
   if (!has_baseline) specs->insert(specs->begin(), *pflab::policies::ParseStackSpec(pflab::reports::kBaselinePolicy));
   plan.policies = std::move(*specs);
-  auto profile = pflab::sim::FindProfile(args.profile);
+  auto profile = pflab::sim::FindProfile(args.profile, pflab::sim::ProfilesPath(args.profiles_file));
   if (!profile) return Fail("--profile: " + profile.error().message);
   plan.profile_name = args.profile;
   plan.profile = *profile;
@@ -278,11 +279,35 @@ int RunPolicies() {
   return 0;
 }
 
-int RunProfiles() {
-  auto profiles = pflab::sim::LoadProfiles(pflab::sim::DefaultProfilesPath());
+struct ProfilesArgs {
+  std::string profiles_file;
+  bool file = false;
+};
+
+int RunProfiles(const ProfilesArgs& args) {
+  const std::string path = pflab::sim::ProfilesPath(args.profiles_file);
+  if (args.file) {
+    auto text = pflab::sim::ReadProfilesText(path);
+    if (!text) return Fail(text.error().message);
+    // Checked first, so what is printed is a file that --profiles accepts.
+    if (auto profiles = pflab::sim::ParseProfiles(*text, path.empty() ? pflab::sim::kBuiltInProfilesName : path);
+        !profiles) {
+      return Fail(profiles.error().message);
+    }
+    std::cout << *text;
+    return 0;
+  }
+  auto profiles = pflab::sim::LoadProfiles(path);
   if (!profiles) return Fail(profiles.error().message);
   for (const auto& [name, profile] : *profiles) std::cout << name << " " << profile.ToJson().dump() << "\n";
   return 0;
+}
+
+// The --profiles option of every command that takes --profile.
+void AddProfilesOption(CLI::App* cmd, std::string* file) {
+  cmd->add_option("--profiles", *file,
+                  "network profiles file (default: $PFLAB_PROFILES, else the built-in profiles; see `pflab "
+                  "profiles --file`)");
 }
 
 }  // namespace
@@ -310,6 +335,7 @@ int main(int argc, char** argv) {
   cmp_cmd->add_option("traces", cmp.traces, "trace files (format v1)")->required();
   cmp_cmd->add_option("--policies", cmp.policies, "comma-separated policy stacks (see `pflab policies`)")->required();
   cmp_cmd->add_option("--profile", cmp.profile, "network profile (see `pflab profiles`)")->capture_default_str();
+  AddProfilesOption(cmp_cmd, &cmp.profiles_file);
   cmp_cmd->add_option("--seed", cmp.seed, "seed for latency sampling and jitter")->capture_default_str();
   cmp_cmd->add_option("--think", cmp.think, "think time: recorded, zero, or xFACTOR")->capture_default_str();
   cmp_cmd->add_option("--json", cmp.json, "write results JSON here");
@@ -347,7 +373,12 @@ int main(int argc, char** argv) {
   auto* sweep_cmd = AddSweepCommand(app, sweep);
 
   auto* pol_cmd = app.add_subcommand("policies", "list the registered policies, their parameters and origins");
+  ProfilesArgs prof;
   auto* prof_cmd = app.add_subcommand("profiles", "list the network profiles");
+  AddProfilesOption(prof_cmd, &prof.profiles_file);
+  prof_cmd->add_flag("--file", prof.file,
+                     "print the profiles file itself, with the source of every number (a starting point for "
+                     "a file of your own)");
 
   argc = SplitRecordCommand(argc, argv, record);
   CLI11_PARSE(app, argc, argv);
@@ -360,6 +391,6 @@ int main(int argc, char** argv) {
   if (import_cmd->parsed()) return RunImport(import_args);
   if (sweep_cmd->parsed()) return RunSweep(sweep);
   if (pol_cmd->parsed()) return RunPolicies();
-  if (prof_cmd->parsed()) return RunProfiles();
+  if (prof_cmd->parsed()) return RunProfiles(prof);
   return 1;
 }

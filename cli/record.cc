@@ -27,22 +27,25 @@ int Fail(const std::string& message) {
   return 1;
 }
 
-// Next to the pflab executable first (an installed or copied build), then where this build put it.
+// Found relative to the pflab executable, never by a path compiled in, so a moved install still
+// works: next to it (the build folder, or a copy made beside it), then where `cmake --install` puts it
+// (PREFIX/lib/pflab for PREFIX/bin/pflab).
 pflab::Result<std::string> FindLibrary() {
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  std::vector<fs::path> candidates;
-  if (!ec) candidates.push_back(exe.parent_path() / kLibraryName);
-#ifdef PFLAB_RECORD_LIBRARY
-  candidates.emplace_back(PFLAB_RECORD_LIBRARY);
-#endif
+  if (ec) return pflab::NotFound("cannot find the pflab executable (/proc/self/exe): " + ec.message());
+  const std::vector<fs::path> candidates = {
+      exe.parent_path() / kLibraryName,
+      (exe.parent_path() / PFLAB_RECORD_RELATIVE_DIR / kLibraryName).lexically_normal(),
+  };
   std::string tried;
   for (const auto& c : candidates) {
     if (fs::is_regular_file(c, ec)) return c.string();
     tried += (tried.empty() ? "" : ", ") + c.string();
   }
   return pflab::NotFound("the recorder library " + std::string(kLibraryName) + " was not found (looked at " + tried +
-                         "); build it with `cmake --build build --target pflab_record`");
+                         "); build it with `cmake --build build --target pflab_record`, or install pflab with "
+                         "`cmake --install`");
 }
 
 // Globs naming a directory part are matched against absolute paths, so relative ones are anchored at

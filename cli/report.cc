@@ -29,14 +29,14 @@ CLI::App* AddReportCommand(CLI::App& app, ReportArgs& args) {
   cmd->add_option("--md", args.md, "write a Markdown report here");
   cmd->add_option("--js-dir", args.js_dir,
                   "node_modules folder holding vega, vega-lite and vega-embed (default: $PFLAB_JS_DIR, else the "
-                  "source tree's reports/js/node_modules)");
+                  "copies built into pflab)");
   cmd->add_option("--title", args.title, "report title")->capture_default_str();
   return cmd;
 }
 
 pflab::Status WriteHtmlReport(const pflab::reports::ResultsDocument& doc, const std::string& title,
                               const std::string& js_dir, const std::string& path) {
-  auto js = pflab::reports::LoadJsLibraries(js_dir.empty() ? pflab::reports::DefaultJsDir() : js_dir);
+  auto js = pflab::reports::FindJsLibraries(js_dir);
   if (!js) return js.error();
   return WriteText(path, pflab::reports::RenderHtml(doc, title, *js));
 }

@@ -12,7 +12,7 @@ struct ReportArgs {
   std::string results;
   std::string html;
   std::string md;
-  std::string js_dir;  // empty: reports::DefaultJsDir()
+  std::string js_dir;  // empty: $PFLAB_JS_DIR, else the built-in libraries (reports::FindJsLibraries)
   std::string title = "Prefetch policy comparison";
 };
 

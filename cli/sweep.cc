@@ -61,6 +61,9 @@ CLI::App* AddSweepCommand(CLI::App& app, SweepArgs& args) {
                   "a..b*FACTOR), e.g. 'gcsfs-adaptive(streak=1..4,max=16MiB|64MiB)'")
       ->required();
   cmd->add_option("--profile", args.profile, "network profile (see `pflab profiles`)")->capture_default_str();
+  cmd->add_option("--profiles", args.profiles_file,
+                  "network profiles file (default: $PFLAB_PROFILES, else the built-in profiles; see `pflab "
+                  "profiles --file`)");
   cmd->add_option("--seed", args.seed, "seed for latency sampling and jitter")->capture_default_str();
   cmd->add_option("--think", args.think, "think time: recorded, zero, or xFACTOR")->capture_default_str();
   cmd->add_option("-j,--jobs", args.jobs, "simulations run at once, one thread each")->capture_default_str();
@@ -82,6 +85,7 @@ int RunSweep(const SweepArgs& args) {
   options.results_file = args.output;
   options.policies = args.policies;
   options.profile = args.profile;
+  options.profiles_file = args.profiles_file;
   options.seed = args.seed;
   options.think = args.think;
   options.include_baseline = !args.no_baseline;

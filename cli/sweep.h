@@ -11,6 +11,7 @@ struct SweepArgs {
   std::vector<std::string> traces;    // files and directories
   std::vector<std::string> policies;  // grid specs, repeatable
   std::string profile = "gcs-regional";
+  std::string profiles_file;
   std::uint64_t seed = 1;
   std::string think = "recorded";
   unsigned jobs = 1;

@@ -3,7 +3,7 @@
 #include <cctype>
 #include <ctime>
 
-#include "engine/checksums.h"
+#include "net/checksums.h"
 
 namespace pflab::fake_gcs {
 namespace {

@@ -10,9 +10,9 @@
 #include <random>
 #include <set>
 
-#include "engine/checksums.h"
 #include "engine/units.h"
 #include "fake_gcs/protocol.h"
+#include "net/checksums.h"
 #include "sim/network_model.h"
 
 namespace pflab::fake_gcs {

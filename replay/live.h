@@ -2,7 +2,7 @@
 // policies and fetcher as the simulator, over HttpTransport on an AsioScheduler.
 #pragma once
 
-#include "engine/http_transport.h"
+#include "net/http_transport.h"
 #include "replay/simulation.h"
 
 namespace pflab::replay {

@@ -16,7 +16,7 @@
 #include <sstream>
 #include <tuple>
 
-#include "engine/checksums.h"
+#include "net/checksums.h"
 #include "replay/matrix.h"
 #include "traces/trace_io.h"
 
@@ -351,7 +351,7 @@ Result<SweepPlan> PlanSweep(const SweepOptions& options) {
   if (plan.shard.count == 0 || plan.shard.index < 1 || plan.shard.index > plan.shard.count) {
     return InvalidArgument("shard " + plan.shard.ToString() + ": expected 1 <= i <= N");
   }
-  auto profile = sim::FindProfile(options.profile);
+  auto profile = sim::FindProfile(options.profile, sim::ProfilesPath(options.profiles_file));
   if (!profile) return InvalidArgument("profile: " + profile.error().message);
   plan.profile_name = options.profile;
   plan.profile = *profile;

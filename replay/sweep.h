@@ -60,6 +60,7 @@ struct SweepOptions {
   std::vector<std::string> traces;    // files and directories
   std::vector<std::string> policies;  // grid specs
   std::string profile = "gcs-regional";
+  std::string profiles_file;  // empty: $PFLAB_PROFILES, else the built-in profiles
   std::uint64_t seed = 1;
   std::string think = "recorded";
   Shard shard;

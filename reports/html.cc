@@ -7,6 +7,14 @@
 #include <functional>
 #include <iterator>
 #include <sstream>
+#include <string_view>
+#include <utility>
+
+namespace pflab::embedded {
+// reports/js/node_modules' three bundles, written into a generated source file at build time
+// (tools/embed_file.cc); empty when the build was configured without them.
+extern const std::string_view kVegaJs, kVegaLiteJs, kVegaEmbedJs;
+}  // namespace pflab::embedded
 
 namespace pflab::reports {
 namespace {
@@ -408,6 +416,12 @@ constexpr const char* kMainScript = R"(
 })();
 )";
 
+// Inlined scripts end at the first "</script"; a bundle containing it cannot be inlined as is.
+Status CheckBundle(const std::string& origin, const std::string& text) {
+  if (text.find("</script") != std::string::npos) return InvalidArgument(origin + ": contains '</script'");
+  return OkStatus();
+}
+
 }  // namespace
 
 std::string HtmlEscape(std::string_view text) {
@@ -442,9 +456,20 @@ std::string ScriptSafeJson(const json& value) {
   return out;
 }
 
-std::string DefaultJsDir() {
-  if (const char* env = std::getenv("PFLAB_JS_DIR"); env && *env) return env;
-  return PFLAB_JS_DIR;
+Result<JsLibraries> BuiltInJsLibraries() {
+  if (embedded::kVegaJs.empty() || embedded::kVegaLiteJs.empty() || embedded::kVegaEmbedJs.empty()) {
+    return NotFound(
+        "this pflab was built without the charting libraries (reports/js/node_modules lacked them when the "
+        "build was configured); run `make setup` (it installs reports/js with npm) and rebuild, or point "
+        "--js-dir or $PFLAB_JS_DIR at a node_modules folder holding vega, vega-lite and vega-embed");
+  }
+  JsLibraries js{std::string(embedded::kVegaJs), std::string(embedded::kVegaLiteJs),
+                 std::string(embedded::kVegaEmbedJs)};
+  for (const auto& [name, text] : {std::pair{"built-in vega", &js.vega}, std::pair{"built-in vega-lite", &js.vega_lite},
+                                   std::pair{"built-in vega-embed", &js.vega_embed}}) {
+    if (auto status = CheckBundle(name, *text); !status) return status.error();
+  }
+  return js;
 }
 
 Result<JsLibraries> LoadJsLibraries(const std::string& dir) {
@@ -458,8 +483,7 @@ Result<JsLibraries> LoadJsLibraries(const std::string& dir) {
                       "vega-embed");
     }
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    // Inlined scripts end at the first "</script"; a bundle containing it cannot be inlined as is.
-    if (text.find("</script") != std::string::npos) return InvalidArgument(path + ": contains '</script'");
+    if (auto status = CheckBundle(path, text); !status) return status.error();
     return text;
   };
   JsLibraries js;
@@ -473,6 +497,12 @@ Result<JsLibraries> LoadJsLibraries(const std::string& dir) {
   js.vega_lite = std::move(*lite);
   js.vega_embed = std::move(*embed);
   return js;
+}
+
+Result<JsLibraries> FindJsLibraries(const std::string& dir) {
+  if (!dir.empty()) return LoadJsLibraries(dir);
+  if (const char* env = std::getenv("PFLAB_JS_DIR"); env && *env) return LoadJsLibraries(env);
+  return BuiltInJsLibraries();
 }
 
 std::vector<ChartSpec> BuildCharts(const ResultsDocument& doc) {

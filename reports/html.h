@@ -20,11 +20,17 @@ struct JsLibraries {
   std::string vega_embed;
 };
 
-/// Where the bundles are looked for: $PFLAB_JS_DIR, else the source tree's reports/js/node_modules.
-std::string DefaultJsDir();
+/// The bundles built into the binary (from reports/js/node_modules when the build was configured), so
+/// an installed or copied pflab writes reports anywhere; an error that says how to get them when that
+/// folder lacked them.
+Result<JsLibraries> BuiltInJsLibraries();
 
 /// Reads the three bundles from `dir` (a node_modules folder); a missing one says to run `make setup`.
 Result<JsLibraries> LoadJsLibraries(const std::string& dir);
+
+/// The bundles for a report: from `dir` when not empty (--js-dir), else from $PFLAB_JS_DIR when set,
+/// else the built-in ones.
+Result<JsLibraries> FindJsLibraries(const std::string& dir);
 
 /// One chart of the report: the element id, the page section it belongs to, and its Vega-Lite spec
 /// (data inlined).

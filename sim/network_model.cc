@@ -8,6 +8,11 @@
 
 #include "engine/units.h"
 
+namespace pflab::embedded {
+// sim/profiles/profiles.json, written into a generated source file at build time (tools/embed_file.cc).
+extern const std::string_view kProfilesJson;
+}  // namespace pflab::embedded
+
 namespace pflab::sim {
 namespace {
 
@@ -114,30 +119,48 @@ Nanos LatencySampler::Sample() {
   return static_cast<Nanos>(std::llround(dist_(rng_)));
 }
 
-std::string DefaultProfilesPath() {
-  if (const char* env = std::getenv("PFLAB_PROFILES"); env && *env) return env;
-  return std::string(PFLAB_PROFILES_DIR) + "/profiles.json";
+std::string_view BuiltInProfilesText() {
+  return embedded::kProfilesJson;
 }
 
-Result<std::map<std::string, NetworkProfile>> LoadProfiles(const std::string& path) {
-  std::ifstream in(path);
+std::string ProfilesPath(const std::string& file) {
+  if (!file.empty()) return file;
+  if (const char* env = std::getenv("PFLAB_PROFILES"); env && *env) return env;
+  return "";
+}
+
+Result<std::string> ReadProfilesText(const std::string& path) {
+  if (path.empty()) return std::string(BuiltInProfilesText());
+  std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound(path + ": cannot open the network profiles file");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return InvalidArgument(path + ": cannot read the network profiles file");
+  return text;
+}
+
+Result<std::map<std::string, NetworkProfile>> ParseProfiles(std::string_view text, const std::string& origin) {
   nlohmann::json doc;
   try {
-    doc = nlohmann::json::parse(in);
+    doc = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    return InvalidArgument(path + ": malformed JSON: " + e.what());
+    return InvalidArgument(origin + ": malformed JSON: " + e.what());
   }
   if (!doc.is_object() || !doc.contains("profiles") || !doc["profiles"].is_object()) {
-    return InvalidArgument(path + ": expected {\"profiles\": {NAME: {...}}}");
+    return InvalidArgument(origin + ": expected {\"profiles\": {NAME: {...}}}");
   }
   std::map<std::string, NetworkProfile> out;
   for (const auto& [name, j] : doc["profiles"].items()) {
-    auto p = ParseProfile(path, name, j);
+    auto p = ParseProfile(origin, name, j);
     if (!p) return p.error();
     out[name] = *p;
   }
   return out;
+}
+
+Result<std::map<std::string, NetworkProfile>> LoadProfiles(const std::string& path) {
+  auto text = ReadProfilesText(path);
+  if (!text) return text.error();
+  return ParseProfiles(*text, path.empty() ? kBuiltInProfilesName : path);
 }
 
 Result<NetworkProfile> FindProfile(const std::string& name, const std::string& path) {

@@ -10,6 +10,8 @@
 // (the standard normal's 0.99 quantile), so q = m * exp(z99 * sigma) and sigma = ln(q / m) / z99.
 //
 // Profiles are read from a JSON file whose numbers each cite a source (see profiles/profiles.json).
+// That file is built into the binary (embedded at build time, see CMakeLists.txt), so an installed or
+// copied pflab needs no file beside it; $PFLAB_PROFILES or `--profiles FILE` name another file.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <string_view>
 
 #include "engine/result.h"
 #include "engine/scheduler.h"
@@ -55,10 +58,25 @@ class LatencySampler {
   std::lognormal_distribution<double> dist_;
 };
 
-/// The profiles file: the compile-time default, or $PFLAB_PROFILES when set.
-std::string DefaultProfilesPath();
-/// Reads every profile of a profiles file; errors start with the path.
+/// The text of the shipped profiles file (sim/profiles/profiles.json), built into the binary.
+std::string_view BuiltInProfilesText();
+/// How error messages name the built-in profiles.
+inline constexpr const char* kBuiltInProfilesName = "built-in profiles (sim/profiles/profiles.json)";
+
+/// The profiles file to use: `file` when not empty (a `--profiles FILE` option), else $PFLAB_PROFILES
+/// when set, else "" for the built-in profiles.
+std::string ProfilesPath(const std::string& file = "");
+/// The profiles file when no option names one: $PFLAB_PROFILES, else "" (the built-in profiles).
+inline std::string DefaultProfilesPath() {
+  return ProfilesPath();
+}
+/// Reads every profile of a profiles file, or of the built-in profiles when `path` is empty; errors
+/// start with the path (or kBuiltInProfilesName).
 Result<std::map<std::string, NetworkProfile>> LoadProfiles(const std::string& path);
+/// Parses the text of a profiles file; errors start with `origin`.
+Result<std::map<std::string, NetworkProfile>> ParseProfiles(std::string_view text, const std::string& origin);
+/// The text of a profiles file, or the built-in text when `path` is empty.
+Result<std::string> ReadProfilesText(const std::string& path);
 /// One profile by name; an unknown name lists the known ones.
 Result<NetworkProfile> FindProfile(const std::string& name, const std::string& path = DefaultProfilesPath());
 

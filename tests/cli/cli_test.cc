@@ -132,6 +132,71 @@ TEST_CASE("cli: bad input exits non-zero with a FILE:LINE: message", "[cli]") {
   fs::remove_all(dir);
 }
 
+TEST_CASE("cli: --profiles FILE on compare, sweep and profiles overrides $PFLAB_PROFILES and the built-in file",
+          "[cli][profiles]") {
+  const fs::path dir = TempDir();
+  const fs::path trace = dir / "s.jsonl";
+  REQUIRE(Pflab("gen sequential --object-size 8MiB --count 8 -o " + trace.string(), dir).exit_code == 0);
+  // A profile only this file has, with numbers none of the built-in ones uses.
+  const fs::path mine = dir / "mine.json";
+  std::ofstream(mine) << R"({"profiles": {"slow-lan": {"latency_median": "7ms", "stream_bandwidth": "10MB/s",
+                            "link_bandwidth": "20MB/s", "max_connections": 3, "usd_per_request": 0, "usd_per_gib": 0}}})";
+  const fs::path other = dir / "other.json";
+  std::ofstream(other) << R"({"profiles": {"elsewhere": {"latency_median": "1ms", "stream_bandwidth": "1GB/s",
+                            "link_bandwidth": "1GB/s", "max_connections": 1, "usd_per_request": 0, "usd_per_gib": 0}}})";
+  const pflab::testing::CliOptions env{.env = "PFLAB_PROFILES=" + other.string(), .stdin_text = "", .in_dir = false};
+
+  auto cmp =
+      pflab::testing::RunPflab("compare " + trace.string() + " --policies none -q --profile slow-lan --profiles " +
+                                   mine.string() + " --json " + (dir / "r.json").string(),
+                               dir, env);
+  INFO(cmp.err);
+  REQUIRE(cmp.exit_code == 0);
+  const auto results = nlohmann::json::parse(Slurp(dir / "r.json"));
+  CHECK(results["config"]["profile"] == "slow-lan");
+  CHECK(results["config"]["profile_parameters"]["latency_median_ms"] == 7.0);
+  CHECK(results["config"]["profile_parameters"]["max_connections"] == 3);
+
+  // Without --profiles the environment's file is the one read; without either, the built-in one.
+  auto from_env =
+      pflab::testing::RunPflab("compare " + trace.string() + " --policies none -q --profile slow-lan", dir, env);
+  CHECK(from_env.exit_code == 1);
+  CHECK_THAT(from_env.err, Catch::Contains("unknown network profile 'slow-lan' (known: elsewhere)"));
+  auto listed = pflab::testing::RunPflab("profiles", dir, env);
+  CHECK(listed.exit_code == 0);
+  CHECK_THAT(listed.out, Catch::StartsWith("elsewhere "));
+  auto built_in = Pflab("profiles", dir);
+  CHECK_THAT(built_in.out, Catch::Contains("gcs-regional "));
+  CHECK(Pflab("profiles --file", dir).out == Slurp(fs::path(PFLAB_SOURCE_DIR) / "sim" / "profiles" / "profiles.json"));
+
+  auto mine_listed = pflab::testing::RunPflab("profiles --profiles " + mine.string(), dir, env);
+  CHECK(mine_listed.exit_code == 0);
+  CHECK_THAT(mine_listed.out, Catch::StartsWith("slow-lan "));
+  auto mine_file = Pflab("profiles --file --profiles " + mine.string(), dir);
+  CHECK(mine_file.out == Slurp(mine));
+
+  auto sweep = Pflab("sweep -q --traces " + trace.string() + " --policy none --profile slow-lan --profiles " +
+                         mine.string() + " -o " + (dir / "sweep.jsonl").string(),
+                     dir);
+  INFO(sweep.err);
+  CHECK(sweep.exit_code == 0);
+  CHECK_THAT(Slurp(dir / "sweep.jsonl"), Catch::Contains("\"profile\":\"slow-lan\""));
+
+  // A bad file is named in the error, on every command.
+  std::ofstream(dir / "bad.json") << "{\"profiles\": 3}";
+  for (const std::string& args :
+       {"compare " + trace.string() + " --policies none --profiles " + (dir / "bad.json").string(),
+        "sweep --traces " + trace.string() + " --policy none --profiles " + (dir / "bad.json").string(),
+        "profiles --profiles " + (dir / "bad.json").string(),
+        "profiles --file --profiles " + (dir / "bad.json").string()}) {
+    INFO(args);
+    auto bad = Pflab(args, dir);
+    CHECK(bad.exit_code == 1);
+    CHECK_THAT(bad.err, Catch::Contains((dir / "bad.json").string() + ": expected {\"profiles\""));
+  }
+  fs::remove_all(dir);
+}
+
 TEST_CASE("cli: policies lists every registered policy with its origin", "[cli]") {
   const fs::path dir = TempDir();
   auto r = Pflab("policies", dir);

@@ -10,9 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/concurrent_fetcher.h"
-#include "engine/http_transport.h"
 #include "engine/synthetic_content.h"
 #include "fake_gcs/server.h"
+#include "net/http_transport.h"
 #include "policies/registry.h"
 #include "replay/fake_server.h"
 #include "replay/live.h"

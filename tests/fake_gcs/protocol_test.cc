@@ -5,8 +5,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "engine/checksums.h"
 #include "fake_gcs/faults.h"
+#include "net/checksums.h"
 
 namespace pflab::fake_gcs {
 namespace {

@@ -10,8 +10,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "engine/checksums.h"
 #include "engine/synthetic_content.h"
+#include "net/checksums.h"
 
 namespace pflab::fake_gcs {
 namespace {

@@ -9,7 +9,7 @@
 #include <sstream>
 #include <vector>
 
-#include "engine/http_transport.h"
+#include "net/http_transport.h"
 #include "policies/registry.h"
 #include "replay/fake_server.h"
 #include "replay/live.h"

@@ -3,6 +3,7 @@
 #include "reports/html.h"
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <set>
 
 namespace pflab::reports {
@@ -201,13 +202,36 @@ TEST_CASE("html: a missing charting library is an error that says how to install
   CHECK_THAT(js.error().message, Catch::Contains("make setup"));
 }
 
-TEST_CASE("html: the installed libraries load from the default folder", "[reports]") {
-  auto js = LoadJsLibraries(DefaultJsDir());
-  INFO((js ? std::string() : js.error().message));
-  REQUIRE(js);
-  CHECK_THAT(js->vega_embed, Catch::Contains("vegaEmbed"));
-  CHECK_THAT(js->vega_lite, Catch::Contains("vegaLite"));
-  CHECK(js->vega.size() > 100'000);
+TEST_CASE("html: the built-in libraries are reports/js/node_modules' bundles, byte for byte", "[reports]") {
+  auto built_in = BuiltInJsLibraries();
+  INFO((built_in ? std::string() : built_in.error().message));
+  REQUIRE(built_in);
+  auto on_disk = LoadJsLibraries(std::string(PFLAB_SOURCE_DIR) + "/reports/js/node_modules");
+  INFO((on_disk ? std::string() : on_disk.error().message));
+  REQUIRE(on_disk);
+  CHECK(built_in->vega == on_disk->vega);
+  CHECK(built_in->vega_lite == on_disk->vega_lite);
+  CHECK(built_in->vega_embed == on_disk->vega_embed);
+  CHECK_THAT(built_in->vega_embed, Catch::Contains("vegaEmbed"));
+  CHECK_THAT(built_in->vega_lite, Catch::Contains("vegaLite"));
+  CHECK(built_in->vega.size() > 100'000);
+}
+
+TEST_CASE("html: --js-dir, then $PFLAB_JS_DIR, then the built-in libraries", "[reports]") {
+  auto from_dir = FindJsLibraries("/nonexistent/flag");
+  REQUIRE_FALSE(from_dir);
+  CHECK_THAT(from_dir.error().message, Catch::StartsWith("/nonexistent/flag/"));
+  ::setenv("PFLAB_JS_DIR", "/nonexistent/env", 1);
+  auto from_env = FindJsLibraries("");
+  auto flag_over_env = FindJsLibraries("/nonexistent/flag");
+  ::unsetenv("PFLAB_JS_DIR");
+  REQUIRE_FALSE(from_env);
+  CHECK_THAT(from_env.error().message, Catch::StartsWith("/nonexistent/env/"));
+  REQUIRE_FALSE(flag_over_env);
+  CHECK_THAT(flag_over_env.error().message, Catch::StartsWith("/nonexistent/flag/"));
+  auto built_in = FindJsLibraries("");
+  REQUIRE(built_in);
+  CHECK(built_in->vega == BuiltInJsLibraries()->vega);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -54,10 +55,37 @@ TEST_CASE("profiles: the bundled file loads and has the required profiles", "[si
   CHECK(all->at("local-fast").constant_latency());
 }
 
-TEST_CASE("profiles: every number of every bundled profile cites a source and says what kind", "[sim][network]") {
-  std::ifstream in(DefaultProfilesPath());
+TEST_CASE("profiles: the built-in profiles are sim/profiles/profiles.json, byte for byte", "[sim][network]") {
+  std::ifstream in(std::string(PFLAB_SOURCE_DIR) + "/sim/profiles/profiles.json", std::ios::binary);
   REQUIRE(in);
-  const auto doc = nlohmann::json::parse(in);
+  const std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(BuiltInProfilesText() == file);
+  auto text = ReadProfilesText("");
+  REQUIRE(text.ok());
+  CHECK(*text == file);
+}
+
+TEST_CASE("profiles: --profiles FILE, then $PFLAB_PROFILES, then the built-in profiles", "[sim][network]") {
+  TempFile file("pflab_flag_profiles.json", ProfilesWith(kGoodProfile));
+  ::unsetenv("PFLAB_PROFILES");
+  CHECK(ProfilesPath("") == "");
+  CHECK(ProfilesPath(file.path()) == file.path());
+  ::setenv("PFLAB_PROFILES", "/from/env.json", 1);
+  CHECK(ProfilesPath("") == "/from/env.json");
+  CHECK(ProfilesPath(file.path()) == file.path());
+  ::unsetenv("PFLAB_PROFILES");
+  // The flag's file is the one read: it has "ok" and not the built-in names.
+  CHECK(FindProfile("ok", ProfilesPath(file.path())).ok());
+  CHECK_FALSE(FindProfile("gcs-regional", ProfilesPath(file.path())).ok());
+  CHECK(FindProfile("gcs-regional", ProfilesPath("")).ok());
+  // Errors in the built-in text would name it, not a path.
+  auto bad = ParseProfiles("{not json", kBuiltInProfilesName);
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.error().message, Catch::StartsWith(std::string(kBuiltInProfilesName) + ": malformed JSON"));
+}
+
+TEST_CASE("profiles: every number of every bundled profile cites a source and says what kind", "[sim][network]") {
+  const auto doc = nlohmann::json::parse(BuiltInProfilesText());
   REQUIRE(doc.at("profiles").size() >= 3);
   for (const auto& [name, p] : doc.at("profiles").items()) {
     REQUIRE(p.contains("sources"));

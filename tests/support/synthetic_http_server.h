@@ -9,8 +9,8 @@
 #include <string>
 #include <thread>
 
-#include "engine/http_transport.h"
 #include "engine/synthetic_content.h"
+#include "net/http_transport.h"
 
 namespace pflab::testing {
 

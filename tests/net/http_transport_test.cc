@@ -2,7 +2,7 @@
 // ranged GETs land byte-exact in the chunk, errors map to retryable or not with the object and range
 // in the message, broken streams resume through ConcurrentFetcher, generations are pinned, and
 // cancels complete exactly once.
-#include "engine/http_transport.h"
+#include "net/http_transport.h"
 
 #include <httplib.h>
 

@@ -1,4 +1,4 @@
-#include "engine/checksums.h"
+#include "net/checksums.h"
 
 #include <openssl/evp.h>
 

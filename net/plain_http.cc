@@ -1,4 +1,4 @@
-#include "engine/plain_http.h"
+#include "net/plain_http.h"
 
 #include <strings.h>
 

@@ -1,4 +1,4 @@
-#include "engine/http_transport.h"
+#include "net/http_transport.h"
 
 #include <httplib.h>
 
@@ -10,8 +10,8 @@
 #include <stdexcept>
 #include <utility>
 
-#include "engine/checksums.h"
-#include "engine/plain_http.h"
+#include "net/checksums.h"
+#include "net/plain_http.h"
 
 namespace pflab {
 namespace {
