@@ -118,6 +118,7 @@ TEST_CASE("every entry's shown defaults are its Options' defaults", "[policies][
   const PolicyEntry* concurrent = FindPolicy("concurrent");
   REQUIRE(concurrent != nullptr);
   CHECK(concurrent->params[0].ShownDefault() == "1 (or the gcsfs layer's concurrency)");
+  CHECK(concurrent->params[2].ShownDefault() == "main (v795 under gcsfs-v795)");
   CHECK(FindPolicy("fsspec-parts")->params[0].ShownDefault() == "(none)");
 }
 
