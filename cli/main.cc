@@ -270,7 +270,7 @@ int RunPolicies() {
   for (const auto& p : pflab::policies::RegisteredPolicies()) {
     std::cout << p.name << "\n  " << p.description << "\n  origin: " << p.origin << "\n";
     for (const auto& param : p.params) {
-      std::cout << "  " << param.name << " (default " << param.default_value << "): " << param.description << "\n";
+      std::cout << "  " << param.name << " (default " << param.ShownDefault() << "): " << param.description << "\n";
     }
     std::cout << "\n";
   }

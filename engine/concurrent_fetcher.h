@@ -43,6 +43,7 @@ struct ConcurrentFetcherOptions {
   Nanos max_backoff = 10 * kSecond;
   Nanos deadline = 120 * kSecond;  // per read, from its start
   std::uint64_t seed = 1;          // jitter
+  bool operator==(const ConcurrentFetcherOptions&) const = default;
 };
 
 /// Computes the part sizes of a range under a split rule; exposed for tests.

@@ -111,4 +111,14 @@ std::string FormatSize(std::uint64_t bytes) {
   return buf;
 }
 
+std::string FormatSizeExact(std::uint64_t bytes) {
+  static const char* kUnits[] = {"", "KiB", "MiB", "GiB", "TiB"};
+  int unit = 0;
+  while (bytes != 0 && bytes % 1024 == 0 && unit < 4) {
+    bytes /= 1024;
+    ++unit;
+  }
+  return std::to_string(bytes) + kUnits[unit];
+}
+
 }  // namespace pflab

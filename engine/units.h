@@ -1,4 +1,4 @@
-// Parsing and printing of sizes and durations as users write them ("5MiB", "30ms").
+// Size constants, and parsing and printing of sizes and durations as users write them ("5MiB", "30ms").
 #pragma once
 
 #include <cstdint>
@@ -10,6 +10,10 @@
 
 namespace pflab {
 
+inline constexpr std::uint64_t kKiB = 1024;
+inline constexpr std::uint64_t kMiB = 1024 * kKiB;
+inline constexpr std::uint64_t kGiB = 1024 * kMiB;
+
 /// Parses a byte count: a non-negative integer or decimal with an optional suffix B, KB, MB, GB, TB
 /// (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), case-insensitive for the prefix letter.
 Result<std::uint64_t> ParseSize(std::string_view text);
@@ -19,5 +23,8 @@ Result<Nanos> ParseDuration(std::string_view text);
 Result<double> ParseRate(std::string_view text);
 /// Formats bytes with a binary suffix, e.g. "5MiB", "1.5GiB", "512B".
 std::string FormatSize(std::uint64_t bytes);
+/// Formats bytes exactly, in the largest binary unit that divides them: "5MiB", "1152KiB", "1000", "0";
+/// ParseSize reads it back to the same count.
+std::string FormatSizeExact(std::uint64_t bytes);
 
 }  // namespace pflab

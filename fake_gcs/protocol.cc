@@ -3,6 +3,7 @@
 #include <cctype>
 #include <ctime>
 
+#include "engine/text.h"
 #include "net/checksums.h"
 
 namespace pflab::fake_gcs {
@@ -15,11 +16,8 @@ int HexValue(char c) {
   return -1;
 }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+// HTTP's optional white space (RFC 9110 section 5.6.3).
+constexpr std::string_view kOws = " \t";
 
 // Digits only, no sign, no overflow.
 std::optional<std::uint64_t> ParseDigits(std::string_view s) {
@@ -90,13 +88,13 @@ std::optional<std::map<std::string, std::string>> ParseQuery(std::string_view qu
 ResolvedRange ResolveRange(std::optional<std::string_view> header, std::uint64_t size) {
   ResolvedRange whole{ResolvedRange::Kind::kWhole, 0, size};
   if (!header) return whole;
-  std::string_view h = Trim(*header);
+  std::string_view h = Trim(*header, kOws);
   if (h.size() < 6 || h.substr(0, 6) != "bytes=") return whole;
-  h = Trim(h.substr(6));
+  h = Trim(h.substr(6), kOws);
   if (h.find(',') != std::string_view::npos) return whole;
   const std::size_t dash = h.find('-');
   if (dash == std::string_view::npos) return whole;
-  const std::string_view first = Trim(h.substr(0, dash)), last = Trim(h.substr(dash + 1));
+  const std::string_view first = Trim(h.substr(0, dash), kOws), last = Trim(h.substr(dash + 1), kOws);
   ResolvedRange unsatisfiable{ResolvedRange::Kind::kUnsatisfiable, 0, 0};
   if (first.empty()) {  // bytes=-n: the last n bytes
     auto n = ParseDigits(last);

@@ -5,26 +5,31 @@
 
 namespace pflab::policies {
 
-Result<ArrowCoalesceOptions> ParseArrowCoalesceOptions(Params& params) {
-  ArrowCoalesceOptions o;
-  auto hole = params.TakeSize("hole_size_limit", o.hole_size_limit);
-  if (!hole) return hole.error();
-  auto range = params.TakeSize("range_size_limit", o.range_size_limit);
-  if (!range) return range.error();
-  auto lazy = params.TakeBool("lazy", o.lazy);
-  if (!lazy) return lazy.error();
-  auto prefetch = params.TakeUint("prefetch_limit", o.prefetch_limit);
-  if (!prefetch) return prefetch.error();
-  if (auto status = params.Finish(); !status) return status.error();
-  // CoalesceReadRanges DCHECKs this: a merged range must be able to hold a hole.
-  if (*range <= *hole) {
-    return InvalidArgument("policy arrow-coalesce: range_size_limit must be larger than hole_size_limit");
-  }
-  o.hole_size_limit = *hole;
-  o.range_size_limit = *range;
-  o.lazy = *lazy;
-  o.prefetch_limit = *prefetch;
-  return o;
+PolicyEntry ArrowCoalesceEntry() {
+  using O = ArrowCoalesceOptions;
+  return EntryBuilder<O>("arrow-coalesce",
+                         "Apache Arrow ReadRangeCache (apache/arrow@515410b2, cpp/src/arrow/io/caching.cc, "
+                         "interfaces.cc CoalesceReadRanges) as Parquet's pre_buffer uses it "
+                         "(cpp/src/parquet/file_reader.cc)",
+                         "a trace hint's ranges coalesced (holes <= hole_size_limit merged, merged span <= "
+                         "range_size_limit, never split) into entries fetched on hint (lazy=false) or on first read; "
+                         "reads inside an entry served from it, kept until the end; other reads go below, coalesced "
+                         "with reads outstanding at the same instant; must sit on the fetcher")
+      .Place(Placement::kOnFetcher)
+      .Size("hole_size_limit", &O::hole_size_limit, "ReadRangeCache::kDefaultHoleSizeLimit")
+      .Size("range_size_limit", &O::range_size_limit, "ReadRangeCache::kDefaultRangeSizeLimit")
+      .Bool("lazy", &O::lazy,
+            "CacheOptions::LazyDefaults() as Parquet's ArrowReaderProperties and IPC use (Defaults(): false)")
+      .Uint("prefetch_limit", &O::prefetch_limit, "lazy only: entries started after the one a read needed")
+      .Check([](O& o) -> Status {
+        // CoalesceReadRanges DCHECKs this: a merged range must be able to hold a hole.
+        if (o.range_size_limit <= o.hole_size_limit) {
+          return InvalidArgument("policy arrow-coalesce: range_size_limit must be larger than hole_size_limit");
+        }
+        return OkStatus();
+      })
+      .Builds<ArrowCoalesce>()
+      .Done();
 }
 
 std::vector<ByteRange> CoalesceReadRanges(std::vector<ByteRange> ranges, std::uint64_t hole_size_limit,

@@ -40,20 +40,23 @@
 #include <span>
 #include <vector>
 
-#include "policies/params.h"
-#include "policies/passthrough.h"
+#include "engine/units.h"
+#include "policies/policy_entry.h"
+#include "policies/policy_layer.h"
 
 namespace pflab::policies {
 
 /// Parameters of arrow-coalesce, named and defaulted as Arrow's CacheOptions::LazyDefaults().
 struct ArrowCoalesceOptions {
-  std::uint64_t hole_size_limit = 8192;          // ReadRangeCache::kDefaultHoleSizeLimit
-  std::uint64_t range_size_limit = 32ull << 20;  // ReadRangeCache::kDefaultRangeSizeLimit
-  bool lazy = true;                              // LazyDefaults(); Defaults() has false
-  std::uint64_t prefetch_limit = 0;              // entries started after the one a read waits for
+  std::uint64_t hole_size_limit = 8 * kKiB;    // ReadRangeCache::kDefaultHoleSizeLimit
+  std::uint64_t range_size_limit = 32 * kMiB;  // ReadRangeCache::kDefaultRangeSizeLimit
+  bool lazy = true;                            // LazyDefaults(); Defaults() has false
+  std::uint64_t prefetch_limit = 0;            // entries started after the one a read waits for
+  bool operator==(const ArrowCoalesceOptions&) const = default;
 };
 
-Result<ArrowCoalesceOptions> ParseArrowCoalesceOptions(Params& params);
+/// The `arrow-coalesce` entry.
+PolicyEntry ArrowCoalesceEntry();
 
 /// Arrow's CoalesceReadRanges: drops empty ranges, sorts by offset, drops ranges inside the one kept
 /// before them, then merges greedily: a range joins the current merged range unless the hole before it

@@ -1,9 +1,20 @@
 #include "policies/fsspec_all.h"
 
 #include <algorithm>
+#include <memory>
 #include <utility>
 
 namespace pflab::policies {
+
+PolicyEntry FsspecAllBytesEntry() {
+  return EntryBuilder<NoOptions>(
+             "fsspec-all", "fsspec AllBytes (fsspec/caching.py, master 669de5e1 = 2022.11.0 logic)",
+             "one request for the whole file (on the first read; fsspec does it on open), then memory")
+      .Build([](const StackEnv& env, Source* lower, const NoOptions&) -> std::unique_ptr<Source> {
+        return std::make_unique<FsspecAllBytes>(env.ctx, lower);
+      })
+      .Done();
+}
 
 ReadId FsspecAllBytes::Read(ByteRange range, ReadCallback done) {
   const ReadId id = next_id_++;

@@ -12,7 +12,8 @@
 
 #include <cstdint>
 
-#include "policies/passthrough.h"
+#include "policies/policy_entry.h"
+#include "policies/policy_layer.h"
 
 namespace pflab::policies {
 
@@ -39,5 +40,8 @@ class FsspecAllBytes final : public PolicyLayer {
   ByteRange range_;
   ReadCallback done_;
 };
+
+/// The `fsspec-all` entry.
+PolicyEntry FsspecAllBytesEntry();
 
 }  // namespace pflab::policies

@@ -5,6 +5,19 @@
 
 namespace pflab::policies {
 
+PolicyEntry FsspecBackgroundEntry() {
+  return EntryBuilder<BlockCacheOptions>(
+             "fsspec-background", "fsspec BackgroundBlockCache (fsspec/caching.py, master 669de5e1; not in 2022.11)",
+             "blocks s//bs..e//bs through an LRU, then block e//bs+1 fetched in the background (one at a time); must "
+             "sit on the fetcher")
+      .Place(Placement::kOnFetcher)
+      .Size("blocksize", &BlockCacheOptions::blocksize, "block size (AbstractBufferedFile.DEFAULT_BLOCK_SIZE)",
+            AtLeast(1))
+      .Uint("maxblocks", &BlockCacheOptions::maxblocks, "blocks kept (UpdatableLRU size)", AtLeast(1))
+      .Builds<FsspecBackground>()
+      .Done();
+}
+
 FsspecBackground::~FsspecBackground() {
   *alive_ = false;
   if (bg_state_ == BgState::kInFlight) lower_->Cancel(bg_lower_);

@@ -35,7 +35,8 @@
 
 #include "policies/fsspec_block_lru.h"
 #include "policies/fsspec_blockcache.h"
-#include "policies/passthrough.h"
+#include "policies/policy_entry.h"
+#include "policies/policy_layer.h"
 
 namespace pflab::policies {
 
@@ -94,5 +95,8 @@ class FsspecBackground final : public PolicyLayer {
   Slices collected_;  // whole blocks first_block_ .. next_block_-1 of pass 2
   ReadCallback done_;
 };
+
+/// The `fsspec-background` entry.
+PolicyEntry FsspecBackgroundEntry();
 
 }  // namespace pflab::policies

@@ -5,18 +5,15 @@
 
 namespace pflab::policies {
 
-Result<BlockCacheOptions> ParseBlockCacheOptions(const std::string& policy, Params& params) {
-  BlockCacheOptions options;
-  auto blocksize = params.TakeSize("blocksize", options.blocksize);
-  if (!blocksize) return blocksize.error();
-  if (*blocksize == 0) return InvalidArgument("policy " + policy + ": blocksize must be > 0");
-  options.blocksize = *blocksize;
-  auto maxblocks = params.TakeUint("maxblocks", options.maxblocks);
-  if (!maxblocks) return maxblocks.error();
-  if (*maxblocks == 0) return InvalidArgument("policy " + policy + ": maxblocks must be >= 1");
-  options.maxblocks = *maxblocks;
-  if (auto status = params.Finish(); !status) return status.error();
-  return options;
+PolicyEntry FsspecBlockCacheEntry() {
+  return EntryBuilder<BlockCacheOptions>(
+             "fsspec-blockcache", "fsspec BlockCache (fsspec/caching.py, master 669de5e1; key 'block' in 2022.11)",
+             "blocks s//bs..(e-1)//bs, one request per missing block, LRU of maxblocks blocks")
+      .Size("blocksize", &BlockCacheOptions::blocksize, "block size (AbstractBufferedFile.DEFAULT_BLOCK_SIZE)",
+            AtLeast(1))
+      .Uint("maxblocks", &BlockCacheOptions::maxblocks, "blocks kept (functools.lru_cache size)", AtLeast(1))
+      .Builds<FsspecBlockCache>()
+      .Done();
 }
 
 ReadId FsspecBlockCache::Read(ByteRange range, ReadCallback done) {

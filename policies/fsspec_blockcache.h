@@ -21,20 +21,22 @@
 #include <cstdint>
 #include <string>
 
+#include "engine/units.h"
 #include "policies/fsspec_block_lru.h"
-#include "policies/params.h"
-#include "policies/passthrough.h"
+#include "policies/policy_entry.h"
+#include "policies/policy_layer.h"
 
 namespace pflab::policies {
 
 /// Parameters of fsspec-blockcache and fsspec-background.
 struct BlockCacheOptions {
-  std::uint64_t blocksize = 5ull << 20;  // AbstractBufferedFile.DEFAULT_BLOCK_SIZE
-  std::uint64_t maxblocks = 32;          // BlockCache / BackgroundBlockCache maxblocks default
+  std::uint64_t blocksize = 5 * kMiB;  // AbstractBufferedFile.DEFAULT_BLOCK_SIZE
+  std::uint64_t maxblocks = 32;        // BlockCache / BackgroundBlockCache maxblocks default
+  bool operator==(const BlockCacheOptions&) const = default;
 };
 
-/// Reads `blocksize` and `maxblocks` (>= 1); rejects anything else.
-Result<BlockCacheOptions> ParseBlockCacheOptions(const std::string& policy, Params& params);
+/// The `fsspec-blockcache` entry.
+PolicyEntry FsspecBlockCacheEntry();
 
 /// fsspec BlockCache as a policy layer.
 class FsspecBlockCache final : public PolicyLayer {

@@ -5,13 +5,14 @@
 
 namespace pflab::policies {
 
-Result<BytesOptions> ParseBytesOptions(Params& params) {
-  BytesOptions options;
-  auto blocksize = params.TakeSize("blocksize", options.blocksize);
-  if (!blocksize) return blocksize.error();
-  options.blocksize = *blocksize;
-  if (auto status = params.Finish(); !status) return status.error();
-  return options;
+PolicyEntry FsspecBytesEntry() {
+  return EntryBuilder<BytesOptions>(
+             "fsspec-bytes", "fsspec BytesCache, trim=True (fsspec/caching.py, master 669de5e1 = 2022.11.0 logic)",
+             "one buffer extended forward or backward by up to blocksize, refetched beyond that, trimmed")
+      .Size("blocksize", &BytesOptions::blocksize,
+            "read-ahead beyond each read (AbstractBufferedFile.DEFAULT_BLOCK_SIZE)")
+      .Builds<FsspecBytes>()
+      .Done();
 }
 
 ReadId FsspecBytes::Read(ByteRange range, ReadCallback done) {

@@ -20,17 +20,20 @@
 
 #include <cstdint>
 
-#include "policies/params.h"
-#include "policies/passthrough.h"
+#include "engine/units.h"
+#include "policies/policy_entry.h"
+#include "policies/policy_layer.h"
 
 namespace pflab::policies {
 
 /// Parameters of fsspec-bytes.
 struct BytesOptions {
-  std::uint64_t blocksize = 5ull << 20;  // AbstractBufferedFile.DEFAULT_BLOCK_SIZE
+  std::uint64_t blocksize = 5 * kMiB;  // AbstractBufferedFile.DEFAULT_BLOCK_SIZE
+  bool operator==(const BytesOptions&) const = default;
 };
 
-Result<BytesOptions> ParseBytesOptions(Params& params);
+/// The `fsspec-bytes` entry.
+PolicyEntry FsspecBytesEntry();
 
 /// fsspec BytesCache (trim=True) as a policy layer.
 class FsspecBytes final : public PolicyLayer {

@@ -5,13 +5,12 @@
 
 namespace pflab::policies {
 
-Result<FirstChunkOptions> ParseFirstChunkOptions(Params& params) {
-  FirstChunkOptions options;
-  auto blocksize = params.TakeSize("blocksize", options.blocksize);
-  if (!blocksize) return blocksize.error();
-  options.blocksize = *blocksize;
-  if (auto status = params.Finish(); !status) return status.error();
-  return options;
+PolicyEntry FsspecFirstChunkEntry() {
+  return EntryBuilder<FirstChunkOptions>("fsspec-first", "fsspec FirstChunkCache (fsspec/caching.py, master 669de5e1)",
+                                         "keeps the first block; every other read goes to the backend")
+      .Size("blocksize", &FirstChunkOptions::blocksize, "size of the kept first block, capped at the file size")
+      .Builds<FsspecFirstChunk>()
+      .Done();
 }
 
 ReadId FsspecFirstChunk::Read(ByteRange range, ReadCallback done) {

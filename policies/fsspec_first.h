@@ -17,17 +17,20 @@
 
 #include <cstdint>
 
-#include "policies/params.h"
-#include "policies/passthrough.h"
+#include "engine/units.h"
+#include "policies/policy_entry.h"
+#include "policies/policy_layer.h"
 
 namespace pflab::policies {
 
 /// Parameters of fsspec-first.
 struct FirstChunkOptions {
-  std::uint64_t blocksize = 5ull << 20;  // AbstractBufferedFile.DEFAULT_BLOCK_SIZE
+  std::uint64_t blocksize = 5 * kMiB;  // AbstractBufferedFile.DEFAULT_BLOCK_SIZE
+  bool operator==(const FirstChunkOptions&) const = default;
 };
 
-Result<FirstChunkOptions> ParseFirstChunkOptions(Params& params);
+/// The `fsspec-first` entry.
+PolicyEntry FsspecFirstChunkEntry();
 
 /// fsspec FirstChunkCache as a policy layer.
 class FsspecFirstChunk final : public PolicyLayer {

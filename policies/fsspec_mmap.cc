@@ -5,14 +5,12 @@
 
 namespace pflab::policies {
 
-Result<MMapOptions> ParseMMapOptions(Params& params) {
-  MMapOptions options;
-  auto blocksize = params.TakeSize("blocksize", options.blocksize);
-  if (!blocksize) return blocksize.error();
-  if (*blocksize == 0) return InvalidArgument("policy fsspec-mmap: blocksize must be > 0");
-  options.blocksize = *blocksize;
-  if (auto status = params.Finish(); !status) return status.error();
-  return options;
+PolicyEntry FsspecMMapEntry() {
+  return EntryBuilder<MMapOptions>("fsspec-mmap", "fsspec MMapCache (fsspec/caching.py, master 669de5e1)",
+                                   "blocks s//bs..e//bs, each run of missing blocks one request, nothing evicted")
+      .Size("blocksize", &MMapOptions::blocksize, "block size (AbstractBufferedFile.DEFAULT_BLOCK_SIZE)", AtLeast(1))
+      .Builds<FsspecMMap>()
+      .Done();
 }
 
 ReadId FsspecMMap::Read(ByteRange range, ReadCallback done) {

@@ -26,17 +26,20 @@
 #include <utility>
 #include <vector>
 
-#include "policies/params.h"
-#include "policies/passthrough.h"
+#include "engine/units.h"
+#include "policies/policy_entry.h"
+#include "policies/policy_layer.h"
 
 namespace pflab::policies {
 
 /// Parameters of fsspec-mmap.
 struct MMapOptions {
-  std::uint64_t blocksize = 5ull << 20;  // AbstractBufferedFile.DEFAULT_BLOCK_SIZE
+  std::uint64_t blocksize = 5 * kMiB;  // AbstractBufferedFile.DEFAULT_BLOCK_SIZE
+  bool operator==(const MMapOptions&) const = default;
 };
 
-Result<MMapOptions> ParseMMapOptions(Params& params);
+/// The `fsspec-mmap` entry.
+PolicyEntry FsspecMMapEntry();
 
 /// fsspec MMapCache as a policy layer.
 class FsspecMMap final : public PolicyLayer {

@@ -43,15 +43,22 @@ Result<std::vector<ByteRange>> ParsePartList(const std::string& text) {
   return merged;
 }
 
-Result<PartsOptions> ParsePartsOptions(Params& params) {
-  PartsOptions options;
-  auto text = params.TakeString("parts", "");
-  if (!text) return text.error();
-  auto parts = ParsePartList(*text);
-  if (!parts) return parts.error();
-  options.parts = std::move(*parts);
-  if (auto status = params.Finish(); !status) return status.error();
-  return options;
+std::string FormatPartList(const std::vector<ByteRange>& parts) {
+  std::string out;
+  for (const ByteRange& p : parts)
+    out += (out.empty() ? "" : ";") + FormatSizeExact(p.begin) + "-" + FormatSizeExact(p.end);
+  return out;
+}
+
+PolicyEntry FsspecKnownPartsEntry() {
+  return EntryBuilder<PartsOptions>("fsspec-parts",
+                                    "fsspec KnownPartsOfAFile, strict=False (fsspec/caching.py, master 669de5e1)",
+                                    "serves reads from known parts (fetched once, standing for the caller's up-front "
+                                    "fetch), gaps zero-filled, reads starting outside the parts fail")
+      .Text("parts", &PartsOptions::parts, ParsePartList, FormatPartList,
+            "known byte ranges START-END separated by ';', e.g. 0-1MiB;5MiB-6MiB")
+      .Builds<FsspecKnownParts>()
+      .Done();
 }
 
 FsspecKnownParts::FsspecKnownParts(LayerContext ctx, Source* lower, PartsOptions options) : PolicyLayer(ctx, lower) {

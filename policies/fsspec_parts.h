@@ -28,20 +28,23 @@
 #include <string>
 #include <vector>
 
-#include "policies/params.h"
-#include "policies/passthrough.h"
+#include "policies/policy_entry.h"
+#include "policies/policy_layer.h"
 
 namespace pflab::policies {
 
 /// Parameters of fsspec-parts.
 struct PartsOptions {
   std::vector<ByteRange> parts;  // sorted, disjoint, touching ones merged
+  bool operator==(const PartsOptions&) const = default;
 };
 
-/// Parses `parts` (see the header comment).
-Result<PartsOptions> ParsePartsOptions(Params& params);
+/// The `fsspec-parts` entry.
+PolicyEntry FsspecKnownPartsEntry();
 /// Parses the value of `parts=`, e.g. "0-1MiB;5MiB-6MiB".
 Result<std::vector<ByteRange>> ParsePartList(const std::string& text);
+/// Writes parts as `parts=` takes them.
+std::string FormatPartList(const std::vector<ByteRange>& parts);
 
 /// fsspec KnownPartsOfAFile (strict=False) as a policy layer.
 class FsspecKnownParts final : public PolicyLayer {

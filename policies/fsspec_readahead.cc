@@ -5,13 +5,14 @@
 
 namespace pflab::policies {
 
-Result<ReadAheadOptions> ParseReadAheadOptions(Params& params) {
-  ReadAheadOptions options;
-  auto blocksize = params.TakeSize("blocksize", options.blocksize);
-  if (!blocksize) return blocksize.error();
-  options.blocksize = *blocksize;
-  if (auto status = params.Finish(); !status) return status.error();
-  return options;
+PolicyEntry FsspecReadAheadEntry() {
+  return EntryBuilder<ReadAheadOptions>("fsspec-readahead",
+                                        "fsspec ReadAheadCache (fsspec/caching.py, master 669de5e1 = 2022.11.0 logic)",
+                                        "one window; a miss fetches [start, end + blocksize)")
+      .Size("blocksize", &ReadAheadOptions::blocksize,
+            "read-ahead beyond each read (AbstractBufferedFile.DEFAULT_BLOCK_SIZE)")
+      .Builds<FsspecReadAhead>()
+      .Done();
 }
 
 ReadId FsspecReadAhead::Read(ByteRange range, ReadCallback done) {

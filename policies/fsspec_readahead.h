@@ -11,17 +11,20 @@
 
 #include <cstdint>
 
-#include "policies/params.h"
-#include "policies/passthrough.h"
+#include "engine/units.h"
+#include "policies/policy_entry.h"
+#include "policies/policy_layer.h"
 
 namespace pflab::policies {
 
 /// Parameters of fsspec-readahead.
 struct ReadAheadOptions {
-  std::uint64_t blocksize = 5ull << 20;  // AbstractBufferedFile.DEFAULT_BLOCK_SIZE (5 MiB)
+  std::uint64_t blocksize = 5 * kMiB;  // AbstractBufferedFile.DEFAULT_BLOCK_SIZE
+  bool operator==(const ReadAheadOptions&) const = default;
 };
 
-Result<ReadAheadOptions> ParseReadAheadOptions(Params& params);
+/// The `fsspec-readahead` entry.
+PolicyEntry FsspecReadAheadEntry();
 
 /// fsspec ReadAheadCache as a policy layer.
 class FsspecReadAhead final : public PolicyLayer {

@@ -99,33 +99,45 @@ GcsfsPrefetcherOptions DefaultGcsfsOptions(GcsfsVariant variant) {
   return o;
 }
 
-Result<GcsfsPrefetcherOptions> ParseGcsfsPrefetcherOptions(GcsfsVariant variant, Params& params) {
-  GcsfsPrefetcherOptions o = DefaultGcsfsOptions(variant);
-  auto concurrency = params.TakeUint("concurrency", o.concurrency);
-  if (!concurrency) return concurrency.error();
-  if (*concurrency < 1 || *concurrency > 1024) return InvalidArgument("gcsfs: concurrency must be 1..1024");
-  o.concurrency = static_cast<std::uint32_t>(*concurrency);
-  auto max = params.TakeSize("max", o.max_prefetch);
-  if (!max) return max.error();
-  o.max_prefetch = *max;  // 0 means no user maximum (fsspec's adaptive cache)
-  auto streak = params.TakeUint("streak", o.streak);
-  if (!streak) return streak.error();
-  if (*streak < 1 || *streak > 1000) return InvalidArgument("gcsfs: streak must be 1..1000");
-  o.streak = static_cast<std::uint32_t>(*streak);
-  auto min_chunk = params.TakeSize("min_chunk", o.min_chunk);
-  if (!min_chunk) return min_chunk.error();
-  if (*min_chunk == 0) return InvalidArgument("gcsfs: min_chunk must be positive");
-  o.min_chunk = *min_chunk;
-  if (auto status = params.Finish(); !status) return status.error();
-  return o;
+namespace {
+
+// The parameters both variants take, with the variant's defaults and descriptions.
+PolicyEntry GcsfsEntry(GcsfsVariant variant, std::string name, std::string origin, std::string description,
+                       const char* concurrency, const char* max, const char* streak) {
+  using O = GcsfsPrefetcherOptions;
+  return EntryBuilder<O>(std::move(name), std::move(origin), std::move(description))
+      .Defaults([variant] { return DefaultGcsfsOptions(variant); })
+      .Uint("concurrency", &O::concurrency, concurrency, Between(1, 1024))
+      .Size("max", &O::max_prefetch, max)  // 0: no user maximum (fsspec's adaptive cache)
+      .Uint("streak", &O::streak, streak, Between(1, 1000))
+      .Size("min_chunk", &O::min_chunk, "MIN_CHUNK_SIZE of prefetch requests", AtLeast(1))
+      // GCSFile passes its concurrency to the fetcher too, and the split rule follows the version.
+      .SetsFetcher([](const O& o, ConcurrentFetcherOptions& fetcher) {
+        fetcher.parts = std::max<std::uint32_t>(1, o.concurrency);
+        fetcher.rule = o.variant == GcsfsVariant::kV795 ? SplitRule::kV795 : SplitRule::kMain;
+      })
+      .Builds<GcsfsPrefetcher>()
+      .Done();
 }
 
-const char* GcsfsPrefetcherDescription(GcsfsVariant variant) {
-  return variant == GcsfsVariant::kV795
-             ? "window (streak+1) x avg of last 10 reads, prefetch from the 2nd consumed chunk; hard seeks wait for "
-               "in-flight fetches; errors are permanent"
-             : "threshold 3 with multiplier streak-2, last size vs average, 64 MiB variable-size cutoff, local "
-               "backward seek within the block, recovery after errors, stops at EOF";
+}  // namespace
+
+PolicyEntry GcsfsV795Entry() {
+  return GcsfsEntry(GcsfsVariant::kV795, "gcsfs-v795",
+                    "gcsfs BackgroundPrefetcher as merged from PR #795 (fsspec/gcsfs@5596df92, gcsfs/prefetcher.py)",
+                    "window (streak+1) x avg of last 10 reads, prefetch from the 2nd consumed chunk; hard seeks wait "
+                    "for in-flight fetches; errors are permanent",
+                    "parts per request while ramping (DEFAULT_CONCURRENCY in v795)",
+                    "max_prefetch_size (GCSFile MAX_PREFETCH_SIZE)", "sequential streak that starts prefetching");
+}
+
+PolicyEntry GcsfsAdaptiveEntry() {
+  return GcsfsEntry(GcsfsVariant::kMain, "gcsfs-adaptive",
+                    "gcsfs main 2026.8+ prefetcher (fsspec/gcsfs@20c58d0d), adopted by fsspec as cache 'adaptive'",
+                    "threshold 3 with multiplier streak-2, last size vs average, 64 MiB variable-size cutoff, local "
+                    "backward seek within the block, recovery after errors, stops at EOF",
+                    "parts per request (DEFAULT_CONCURRENCY since gcsfs#992)", "max_prefetch_size",
+                    "MIN_STREAKS_FOR_PREFETCHING");
 }
 
 GcsfsPrefetcher::GcsfsPrefetcher(LayerContext ctx, Source* lower, GcsfsPrefetcherOptions options)

@@ -33,8 +33,9 @@
 #include <optional>
 #include <vector>
 
-#include "policies/params.h"
-#include "policies/passthrough.h"
+#include "engine/units.h"
+#include "policies/policy_entry.h"
+#include "policies/policy_layer.h"
 
 namespace pflab::policies {
 
@@ -44,19 +45,22 @@ enum class GcsfsVariant { kV795, kMain };
 /// Parameters; defaults are the original's for each variant (see DefaultGcsfsOptions).
 struct GcsfsPrefetcherOptions {
   GcsfsVariant variant = GcsfsVariant::kMain;
-  std::uint32_t concurrency = 4;                      // v795: DEFAULT_CONCURRENCY 1; main: 4 (gcsfs#992)
-  std::uint64_t max_prefetch = 256ull << 20;          // GCSFile MAX_PREFETCH_SIZE
-  std::uint64_t min_chunk = 5ull << 20;               // PrefetchProducer.MIN_CHUNK_SIZE
-  std::uint64_t min_prefetch = 128ull << 20;          // PrefetchProducer.MIN_PREFETCH_SIZE
-  std::uint32_t streak = 3;                           // v795: 2; main: MIN_STREAKS_FOR_PREFETCHING 3
-  std::uint64_t variable_io_threshold = 64ull << 20;  // main: VARIABLE_IO_THRESHOLD
-  std::uint32_t history = 10;                         // RunningAverageTracker(maxlen=10)
+  std::uint32_t concurrency = 4;                    // v795: DEFAULT_CONCURRENCY 1; main: 4 (gcsfs#992)
+  std::uint64_t max_prefetch = 256 * kMiB;          // GCSFile MAX_PREFETCH_SIZE
+  std::uint64_t min_chunk = 5 * kMiB;               // PrefetchProducer.MIN_CHUNK_SIZE
+  std::uint64_t min_prefetch = 128 * kMiB;          // PrefetchProducer.MIN_PREFETCH_SIZE
+  std::uint32_t streak = 3;                         // v795: 2; main: MIN_STREAKS_FOR_PREFETCHING 3
+  std::uint64_t variable_io_threshold = 64 * kMiB;  // main: VARIABLE_IO_THRESHOLD
+  std::uint32_t history = 10;                       // RunningAverageTracker(maxlen=10)
+  bool operator==(const GcsfsPrefetcherOptions&) const = default;
 };
 
+/// The defaults of `variant`: the struct's (main's) with v795's concurrency and streak for kV795.
 GcsfsPrefetcherOptions DefaultGcsfsOptions(GcsfsVariant variant);
-/// Reads `concurrency`, `max`, `streak` and `min_chunk`; rejects anything else.
-Result<GcsfsPrefetcherOptions> ParseGcsfsPrefetcherOptions(GcsfsVariant variant, Params& params);
-const char* GcsfsPrefetcherDescription(GcsfsVariant variant);
+
+/// The `gcsfs-v795` and `gcsfs-adaptive` entries.
+PolicyEntry GcsfsV795Entry();
+PolicyEntry GcsfsAdaptiveEntry();
 
 /// The gcsfs prefetcher as a policy layer.
 class GcsfsPrefetcher final : public PolicyLayer {

@@ -6,45 +6,43 @@
 
 namespace pflab::policies {
 
-Result<GcsfuseBufferedOptions> ParseGcsfuseBufferedOptions(Params& params) {
-  GcsfuseBufferedOptions o;
-  auto block_size = params.TakeSize("block_size", o.block_size);
-  if (!block_size) return block_size.error();
-  o.block_size = *block_size;
-  for (auto [key, field] :
-       {std::pair{"max_blocks", &o.max_blocks}, std::pair{"start_blocks", &o.start_blocks},
-        std::pair{"min_blocks", &o.min_blocks}, std::pair{"global_max_blocks", &o.global_max_blocks},
-        std::pair{"random_seek_threshold", &o.random_seek_threshold}, std::pair{"workers", &o.workers}}) {
-    auto value = params.TakeUint(key, *field);
-    if (!value) return value.error();
-    *field = *value;
-  }
-  // The fallback's parameters are the rest; its parser rejects leftovers.
-  auto fallback = ParseGcsfuseReaderOptions(params);
-  if (!fallback) return fallback.error();
-  o.fallback = *fallback;
-  // BufferedReader.CheckInvariants: "PrefetchBlockSizeBytes must be at least 1 MiB".
-  if (o.block_size < (1ull << 20)) return InvalidArgument("gcsfuse-buffered: block_size must be at least 1MiB");
-  // cfg/params.yaml: read-start-blocks-per-handle prefetches on the first read; min-blocks "should be >= 1".
-  if (o.start_blocks == 0) return InvalidArgument("gcsfuse-buffered: start_blocks must be at least 1");
-  if (o.min_blocks == 0) return InvalidArgument("gcsfuse-buffered: min_blocks must be at least 1");
-  if (o.workers == 0) return InvalidArgument("gcsfuse-buffered: workers must be at least 1");
-  return o;
-}
-
-void GcsfuseBuffered::Classifier::GetReadInfo(std::uint64_t offset, std::uint64_t max_read_size) {
-  if (!started) {  // the read manager is made on the first READ, InitialOffset = its offset
-    started = true;
-    initial_offset = offset;
-  }
-  bool seek = false;  // isSeekNeeded
-  if (expected_offset != 0) {
-    seek =
-        sequential ? offset < expected_offset || offset > expected_offset + max_read_size : offset != expected_offset;
-  }
-  if (seek) ++seeks;
-  const std::uint64_t average = seeks > 0 ? total_read / seeks : total_read;  // avgReadBytes
-  sequential = average >= max_read_size || (seeks == 0 && initial_offset == 0);
+PolicyEntry GcsfuseBufferedEntry() {
+  using O = GcsfuseBufferedOptions;
+  return EntryBuilder<O>("gcsfuse-buffered",
+                         "gcsfuse buffered reader, --enable-buffered-read (GoogleCloudPlatform/gcsfuse@7b392927): "
+                         "internal/bufferedread/buffered_reader.go, download_task.go; falls back to `gcsfuse`",
+                         "queue of block_size blocks, one GET each, in parallel: urgent block + start_blocks, the "
+                         "prefetch count doubling at each block boundary up to max_blocks; an offset outside the queue "
+                         "drops it; after more than random_seek_threshold such seeks reads go to the gcsfuse default "
+                         "reader until the classifier says sequential; must sit on the fetcher")
+      .Place(Placement::kOnFetcher)
+      // BufferedReader.CheckInvariants: "PrefetchBlockSizeBytes must be at least 1 MiB".
+      .Size("block_size", &O::block_size, "read-block-size-mb", AtLeast(kMiB))
+      .Uint("max_blocks", &O::max_blocks, "read-max-blocks-per-handle: queue length and prefetch count cap")
+      // cfg/params.yaml: read-start-blocks-per-handle prefetches on the first read; min-blocks "should be >= 1".
+      .Uint("start_blocks", &O::start_blocks, "read-start-blocks-per-handle: blocks prefetched after the urgent one",
+            AtLeast(1))
+      .Uint("min_blocks", &O::min_blocks, "read-min-blocks-per-handle: reserved at open, else no buffered reader",
+            AtLeast(1))
+      .Uint("global_max_blocks", &O::global_max_blocks,
+            "read-global-max-blocks (mount-wide; modelled as this handle's)")
+      .Uint("random_seek_threshold", &O::random_seek_threshold, "read-random-seek-threshold: seeks before falling back")
+      .Uint("workers", &O::workers, "worker pool: min(3 x NumCPU, ceil(1.1 x read-global-max-blocks)) downloads",
+            AtLeast(1))
+      .Size(
+          "sequential_read_size", [](O & o) -> auto& { return o.fallback.sequential_read_size; },
+          "fallback gcsfuse: sequential-read-size-mb")
+      .Size(
+          "max_read_size", [](O & o) -> auto& { return o.fallback.max_read_size; },
+          "fallback gcsfuse and classifier: maxReadSize")
+      .Size(
+          "min_read_size", [](O & o) -> auto& { return o.fallback.min_read_size; }, "fallback gcsfuse: minReadSize")
+      .Size(
+          "fuse_max", [](O & o) -> auto& { return o.fallback.fuse_max; },
+          "largest FUSE READ (MaxPages from fuse-max-write-size-kb)")
+      .Check([](O& o) { return CheckGcsfuseReaderOptions(o.fallback); })
+      .Builds<GcsfuseBuffered>()
+      .Done();
 }
 
 GcsfuseBuffered::GcsfuseBuffered(LayerContext ctx, Source* lower, GcsfuseBufferedOptions options)
@@ -268,11 +266,11 @@ void GcsfuseBuffered::PassToFallback(std::uint64_t first_end) {
   // The following READs of this read also go to the fallback while the buffered reader would pass them
   // on too: it has fallen back (or does not exist) and the classifier stays random.
   classifier_on_fail_ = classifier_;
-  Classifier after = classifier_;
+  GcsfuseClassifier after = classifier_;
   after.RecordRead(pos_, first_end);
   std::uint64_t end = first_end;
   while (end < range_.end) {
-    Classifier next = after;
+    GcsfuseClassifier next = after;
     next.GetReadInfo(end, options_.fallback.max_read_size);
     if (buffered_ && next.sequential) break;
     const std::uint64_t piece_end = std::min(range_.end, end + options_.fallback.fuse_max);

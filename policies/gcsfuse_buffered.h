@@ -57,15 +57,16 @@
 #include <memory>
 #include <optional>
 
+#include "engine/units.h"
 #include "policies/gcsfuse_reader.h"
-#include "policies/params.h"
-#include "policies/passthrough.h"
+#include "policies/policy_entry.h"
+#include "policies/policy_layer.h"
 
 namespace pflab::policies {
 
 /// Parameters; defaults are gcsfuse's (cfg/params.yaml, static_worker_pool.go), plus the fallback's.
 struct GcsfuseBufferedOptions {
-  std::uint64_t block_size = 16ull << 20;   // read-block-size-mb
+  std::uint64_t block_size = 16 * kMiB;     // read-block-size-mb
   std::uint64_t max_blocks = 20;            // read-max-blocks-per-handle
   std::uint64_t start_blocks = 1;           // read-start-blocks-per-handle
   std::uint64_t min_blocks = 4;             // read-min-blocks-per-handle
@@ -73,9 +74,11 @@ struct GcsfuseBufferedOptions {
   std::uint64_t random_seek_threshold = 3;  // read-random-seek-threshold
   std::uint64_t workers = 44;               // worker pool: min(3 x NumCPU, ceil(1.1 x global_max_blocks))
   GcsfuseReaderOptions fallback;            // the default reader; its fuse_max cuts READs here too
+  bool operator==(const GcsfuseBufferedOptions&) const = default;
 };
 
-Result<GcsfuseBufferedOptions> ParseGcsfuseBufferedOptions(Params& params);
+/// The `gcsfuse-buffered` entry.
+PolicyEntry GcsfuseBufferedEntry();
 
 /// gcsfuse's BufferedReader over the fetcher, falling back to a GcsfuseReader after random seeks.
 class GcsfuseBuffered final : public PolicyLayer {
@@ -97,20 +100,6 @@ class GcsfuseBuffered final : public PolicyLayer {
   const GcsfuseReader& fallback() const { return *fallback_; }
 
  private:
-  // ReadTypeClassifier (read_type_classifier.go): GetReadInfo / RecordRead, as GcsfuseReader has it.
-  struct Classifier {
-    bool started = false;
-    std::uint64_t initial_offset = 0;
-    bool sequential = true;
-    std::uint64_t expected_offset = 0;
-    std::uint64_t seeks = 0;
-    std::uint64_t total_read = 0;
-    void GetReadInfo(std::uint64_t offset, std::uint64_t max_read_size);
-    void RecordRead(std::uint64_t begin, std::uint64_t end) {
-      total_read += end - begin;
-      expected_offset = end;
-    }
-  };
   // A blockQueueEntry: one block's download.
   struct Block {
     std::uint64_t index = 0;
@@ -146,7 +135,7 @@ class GcsfuseBuffered final : public PolicyLayer {
 
   GcsfuseBufferedOptions options_;
   std::unique_ptr<GcsfuseReader> fallback_;
-  Classifier classifier_;
+  GcsfuseClassifier classifier_;
   bool buffered_ = true;             // NewBufferedReader succeeded
   std::uint64_t pool_capacity_ = 0;  // blocks this handle may hold
   // BufferedReader state.
@@ -170,8 +159,8 @@ class GcsfuseBuffered final : public PolicyLayer {
   ReadId fallback_id_ = 0;
   std::uint64_t fallback_seq_ = 0;
   ByteRange fallback_range_;
-  Classifier classifier_on_fail_;
-  Classifier classifier_on_success_;
+  GcsfuseClassifier classifier_on_fail_;
+  GcsfuseClassifier classifier_on_success_;
 };
 
 }  // namespace pflab::policies

@@ -5,29 +5,46 @@
 #include <utility>
 
 namespace pflab::policies {
-namespace {
-
-constexpr std::uint64_t kMiB = 1ull << 20;  // read_type_classifier.go MB
-
-}  // namespace
-
-Result<GcsfuseReaderOptions> ParseGcsfuseReaderOptions(Params& params) {
-  GcsfuseReaderOptions o;
-  for (auto [key, field] :
-       {std::pair{"sequential_read_size", &o.sequential_read_size}, std::pair{"max_read_size", &o.max_read_size},
-        std::pair{"min_read_size", &o.min_read_size}, std::pair{"fuse_max", &o.fuse_max}}) {
-    auto value = params.TakeSize(key, *field);
-    if (!value) return value.error();
-    *field = *value;
-  }
-  if (auto status = params.Finish(); !status) return status.error();
+Status CheckGcsfuseReaderOptions(const GcsfuseReaderOptions& o) {
   // cfg/params.yaml: "ChunkSize less than 1MB is not supported".
   if (o.sequential_read_size < kMiB) return InvalidArgument("gcsfuse: sequential_read_size must be at least 1MiB");
   if (o.min_read_size == 0 || o.min_read_size > o.max_read_size) {
     return InvalidArgument("gcsfuse: need 0 < min_read_size <= max_read_size");
   }
   if (o.fuse_max == 0) return InvalidArgument("gcsfuse: fuse_max must be positive");
-  return o;
+  return OkStatus();
+}
+
+PolicyEntry GcsfuseReaderEntry() {
+  using O = GcsfuseReaderOptions;
+  return EntryBuilder<O>("gcsfuse",
+                         "gcsfuse default read path (GoogleCloudPlatform/gcsfuse@7b392927): read_type_classifier.go, "
+                         "client_readers/range_reader.go",
+                         "seek-counting classifier; one stream per handle: sequential opens sequential_read_size, "
+                         "random bytes per seek in whole MiB within [min_read_size, max_read_size]; reused when a read "
+                         "continues it (gaps < max_read_size skipped); reads cut into fuse_max pieces")
+      .Size("sequential_read_size", &O::sequential_read_size, "sequential-read-size-mb")
+      .Size("max_read_size", &O::max_read_size,
+            "maxReadSize: random/sequential threshold per seek, seek tolerance, skip limit")
+      .Size("min_read_size", &O::min_read_size, "minReadSize: smallest random stream")
+      .Size("fuse_max", &O::fuse_max, "largest FUSE READ (MaxPages from fuse-max-write-size-kb)")
+      .Check([](O& o) { return CheckGcsfuseReaderOptions(o); })
+      .Builds<GcsfuseReader>()
+      .Done();
+}
+
+void GcsfuseClassifier::GetReadInfo(std::uint64_t offset, std::uint64_t max_read_size) {
+  if (!started) {  // NewReadManager(..., InitialOffset: req.Offset)
+    started = true;
+    initial_offset = offset;
+  }
+  bool seek = false;  // isSeekNeeded
+  if (expected_offset != 0) {
+    seek =
+        sequential ? offset < expected_offset || offset > expected_offset + max_read_size : offset != expected_offset;
+  }
+  if (seek) ++seeks;
+  sequential = AverageReadBytes() >= max_read_size || (seeks == 0 && initial_offset == 0);
 }
 
 GcsfuseReader::GcsfuseReader(LayerContext ctx, Source* lower, GcsfuseReaderOptions options)
@@ -48,11 +65,7 @@ void GcsfuseReader::CloseLowerStream() {
 ReadId GcsfuseReader::Read(ByteRange range, ReadCallback done) {
   const ReadId id = next_id_++;
   // ReadManager.ReadAt: a read at or past EOF, or an empty one, returns before the classifier sees it.
-  range.end = std::min(range.end, lower_->size());
-  if (range.empty()) {
-    CompleteLater(std::move(done), Slices{});
-    return id;
-  }
+  if (!ClampToObject(range, done)) return id;
   current_ = id;
   range_ = range;
   pos_ = range.begin;
@@ -74,40 +87,23 @@ void GcsfuseReader::Cancel(ReadId id) {
   CompleteLater(std::move(done_), Cancelled("read cancelled"));
 }
 
-void GcsfuseReader::GetReadInfo(std::uint64_t offset) {
-  State& s = state_;
-  // isSeekNeeded
-  bool seek = false;
-  if (s.expected_offset != 0) {
-    seek = s.sequential ? offset < s.expected_offset || offset > s.expected_offset + options_.max_read_size
-                        : offset != s.expected_offset;
-  }
-  if (seek) ++s.seeks;
-  const std::uint64_t average = s.seeks > 0 ? s.total_read / s.seeks : s.total_read;  // avgReadBytes
-  s.sequential = average >= options_.max_read_size || (s.seeks == 0 && s.initial_offset == 0);
-}
-
 std::uint64_t GcsfuseReader::PrefetchWindow() {
-  State& s = state_;
-  if (s.seeks > 0 || s.initial_offset > 0) {
-    const std::uint64_t average = s.seeks > 0 ? s.total_read / s.seeks : s.total_read;
+  GcsfuseClassifier& c = state_.classifier;
+  if (c.seeks > 0 || c.initial_offset > 0) {
+    const std::uint64_t average = c.AverageReadBytes();
     if (average < options_.max_read_size) {
-      const std::uint64_t rounded = (average + kMiB - 1) / kMiB * kMiB;
-      s.sequential = false;
+      const std::uint64_t rounded = (average + kMiB - 1) / kMiB * kMiB;  // read_type_classifier.go MB
+      c.sequential = false;
       return std::clamp(rounded, options_.min_read_size, options_.max_read_size);
     }
   }
-  s.sequential = true;
+  c.sequential = true;
   return options_.sequential_read_size;
 }
 
 GcsfuseReader::Piece GcsfuseReader::Step(std::uint64_t begin, std::uint64_t end, State& on_fail) {
   State& s = state_;
-  if (!s.started) {  // NewReadManager(..., InitialOffset: req.Offset)
-    s.started = true;
-    s.initial_offset = begin;
-  }
-  GetReadInfo(begin);
+  s.classifier.GetReadInfo(begin, options_.max_read_size);
   // GCSReader.read -> getEndOffset: where a new stream would end.
   const std::uint64_t stream_end = std::min(begin + PrefetchWindow(), lower_->size());
 
@@ -145,9 +141,7 @@ GcsfuseReader::Piece GcsfuseReader::Step(std::uint64_t begin, std::uint64_t end,
 
   on_fail = s;
   on_fail.stream_open = false;
-  // ReadTypeClassifier.RecordRead, after a successful read.
-  s.total_read += end - begin;
-  s.expected_offset = end;
+  s.classifier.RecordRead(begin, end);  // after a successful read
   return piece;
 }
 

@@ -52,20 +52,48 @@
 
 #include <cstdint>
 
-#include "policies/params.h"
-#include "policies/passthrough.h"
+#include "engine/units.h"
+#include "policies/policy_entry.h"
+#include "policies/policy_layer.h"
 
 namespace pflab::policies {
 
 /// Parameters of gcsfuse; defaults are gcsfuse's.
 struct GcsfuseReaderOptions {
-  std::uint64_t sequential_read_size = 200ull << 20;  // sequential-read-size-mb (cfg/params.yaml)
-  std::uint64_t max_read_size = 8ull << 20;           // maxReadSize (range_reader.go, random_reader.go)
-  std::uint64_t min_read_size = 1ull << 20;           // minReadSize (random_reader.go)
-  std::uint64_t fuse_max = 1ull << 20;                // FUSE max request: fuse-max-write-size-kb 1024
+  std::uint64_t sequential_read_size = 200 * kMiB;  // sequential-read-size-mb (cfg/params.yaml)
+  std::uint64_t max_read_size = 8 * kMiB;           // maxReadSize (range_reader.go, random_reader.go)
+  std::uint64_t min_read_size = kMiB;               // minReadSize (random_reader.go)
+  std::uint64_t fuse_max = kMiB;                    // FUSE max request: fuse-max-write-size-kb 1024
+  bool operator==(const GcsfuseReaderOptions&) const = default;
 };
 
-Result<GcsfuseReaderOptions> ParseGcsfuseReaderOptions(Params& params);
+/// gcsfuse's rules on these sizes; gcsfuse-buffered checks its fallback reader's with them too.
+Status CheckGcsfuseReaderOptions(const GcsfuseReaderOptions& o);
+
+/// The `gcsfuse` entry.
+PolicyEntry GcsfuseReaderEntry();
+
+/// A handle's ReadTypeClassifier (read_type_classifier.go): GetReadInfo before a read, RecordRead after
+/// a successful one. GcsfuseReader and GcsfuseBuffered each keep one.
+struct GcsfuseClassifier {
+  bool started = false;  // the read manager exists (first read seen)
+  std::uint64_t initial_offset = 0;
+  bool sequential = true;  // readType; "Start as sequential read type"
+  std::uint64_t expected_offset = 0;
+  std::uint64_t seeks = 0;
+  std::uint64_t total_read = 0;
+
+  /// GetReadInfo for a read at `offset`: the first read sets InitialOffset (the read manager is made
+  /// then); isSeekNeeded counts a seek; then the type from the bytes read per seek.
+  void GetReadInfo(std::uint64_t offset, std::uint64_t max_read_size);
+  /// RecordRead after a successful read of [begin, end).
+  void RecordRead(std::uint64_t begin, std::uint64_t end) {
+    total_read += end - begin;
+    expected_offset = end;
+  }
+  /// avgReadBytes: bytes read per seek (all of them while there was no seek).
+  std::uint64_t AverageReadBytes() const { return seeks > 0 ? total_read / seeks : total_read; }
+};
 
 /// gcsfuse's classifier and range reader as a policy layer (one request in flight at a time).
 class GcsfuseReader final : public PolicyLayer {
@@ -78,8 +106,8 @@ class GcsfuseReader final : public PolicyLayer {
   const char* name() const override { return "gcsfuse"; }
 
   // Introspection for tests.
-  bool sequential() const { return state_.sequential; }
-  std::uint64_t seeks() const { return state_.seeks; }
+  bool sequential() const { return state_.classifier.sequential; }
+  std::uint64_t seeks() const { return state_.classifier.seeks; }
   std::uint64_t streams_opened() const { return state_.streams_opened; }
   bool stream_open() const { return state_.stream_open; }
   std::uint64_t stream_limit() const { return state_.stream_limit; }
@@ -87,12 +115,7 @@ class GcsfuseReader final : public PolicyLayer {
  private:
   // Everything gcsfuse keeps per handle: the ReadTypeClassifier and the RangeReader's stream.
   struct State {
-    bool started = false;  // the read manager exists (first read seen)
-    std::uint64_t initial_offset = 0;
-    bool sequential = true;  // readType; "Start as sequential read type"
-    std::uint64_t expected_offset = 0;
-    std::uint64_t seeks = 0;
-    std::uint64_t total_read = 0;
+    GcsfuseClassifier classifier;
     bool stream_open = false;
     std::uint64_t stream_id = 0;  // which stream is open (== streams_opened when open)
     std::uint64_t stream_pos = 0;
@@ -114,10 +137,9 @@ class GcsfuseReader final : public PolicyLayer {
   // One FUSE READ [begin, end) through ReadManager.ReadAt; updates state_ as if it succeeds and sets
   // `on_fail` to the state a failure would leave.
   Piece Step(std::uint64_t begin, std::uint64_t end, State& on_fail);
-  void GetReadInfo(std::uint64_t offset);  // ReadTypeClassifier.GetReadInfo
-  std::uint64_t PrefetchWindow();          // ComputeSeqPrefetchWindowAndAdjustType
-  void Issue();                            // plans the next request of the read, then sends it
-  void Send();                             // the planned request (after its discard, if any)
+  std::uint64_t PrefetchWindow();  // ComputeSeqPrefetchWindowAndAdjustType
+  void Issue();                    // plans the next request of the read, then sends it
+  void Send();                     // the planned request (after its discard, if any)
   void OnFetched(std::uint64_t seq, Result<Slices>&& result);
   void CloseLowerStream();
   void Finish(Result<Slices>&& result);

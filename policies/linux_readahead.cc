@@ -26,20 +26,27 @@ std::uint64_t NextSize(std::uint64_t cur, std::uint64_t max) {
 
 }  // namespace
 
-Result<LinuxReadaheadOptions> ParseLinuxReadaheadOptions(Params& params) {
-  LinuxReadaheadOptions o;
-  for (auto [key, field] : {std::pair{"read_ahead", &o.read_ahead}, std::pair{"io", &o.io},
-                            std::pair{"fuse_max", &o.fuse_max}, std::pair{"cache", &o.cache}}) {
-    auto value = params.TakeSize(key, *field);
-    if (!value) return value.error();
-    *field = *value;
-  }
-  if (auto status = params.Finish(); !status) return status.error();
-  if (o.read_ahead % kPage || o.io % kPage || o.fuse_max % kPage) {
-    return InvalidArgument("linux-readahead: read_ahead, io and fuse_max must be multiples of 4KiB");
-  }
-  if (o.io == 0) return InvalidArgument("linux-readahead: io must be at least 4KiB");
-  return o;
+PolicyEntry LinuxReadaheadEntry() {
+  using O = LinuxReadaheadOptions;
+  return EntryBuilder<O>("linux-readahead",
+                         "Linux on-demand readahead, mm/readahead.c ondemand_readahead (6.x before the 6.10 split), "
+                         "over the page cache, with FUSE's request split",
+                         "initial window 2-4x the read, x4/x2 ramp to read_ahead, async window at the PG_readahead "
+                         "marker, context readahead, small random reads read as is")
+      .Place(Placement::kOnFetcher)
+      .Size("read_ahead", &O::read_ahead, "read_ahead_kb (VM_READAHEAD_PAGES)")
+      .Size("io", &O::io, "bdi io_pages: a read larger than read_ahead may use up to this (FUSE max_pages)")
+      .Size("fuse_max", &O::fuse_max, "largest request to the layer below (FUSE max_pages x 4KiB); 0: one per run")
+      .Size("cache", &O::cache, "page cache for the file; least recently used pages are evicted beyond it")
+      .Check([](O& o) -> Status {
+        if (o.read_ahead % kPage || o.io % kPage || o.fuse_max % kPage) {
+          return InvalidArgument("linux-readahead: read_ahead, io and fuse_max must be multiples of 4KiB");
+        }
+        if (o.io == 0) return InvalidArgument("linux-readahead: io must be at least 4KiB");
+        return OkStatus();
+      })
+      .Builds<LinuxReadahead>()
+      .Done();
 }
 
 LinuxReadahead::LinuxReadahead(LayerContext ctx, Source* lower, LinuxReadaheadOptions options)
@@ -55,11 +62,7 @@ LinuxReadahead::~LinuxReadahead() {
 
 ReadId LinuxReadahead::Read(ByteRange range, ReadCallback done) {
   const ReadId id = next_id_++;
-  range.end = std::min(range.end, lower_->size());
-  if (range.empty()) {
-    CompleteLater(std::move(done), Slices{});
-    return id;
-  }
+  if (!ClampToObject(range, done)) return id;
   current_ = id;
   range_ = range;
   pos_ = range.begin;

@@ -39,20 +39,23 @@
 #include <unordered_map>
 #include <vector>
 
-#include "policies/params.h"
-#include "policies/passthrough.h"
+#include "engine/units.h"
+#include "policies/policy_entry.h"
+#include "policies/policy_layer.h"
 
 namespace pflab::policies {
 
 /// Parameters of linux-readahead; defaults are the kernel's and FUSE's.
 struct LinuxReadaheadOptions {
-  std::uint64_t read_ahead = 128 << 10;  // read_ahead_kb: VM_READAHEAD_PAGES (128 KiB)
-  std::uint64_t io = 128 << 10;          // bdi io_pages: FUSE max_pages (32 pages) by default
-  std::uint64_t fuse_max = 128 << 10;    // largest request to the layer below (0: no split)
-  std::uint64_t cache = 1ull << 30;      // page cache available to this file
+  std::uint64_t read_ahead = 128 * kKiB;  // read_ahead_kb: VM_READAHEAD_PAGES
+  std::uint64_t io = 128 * kKiB;          // bdi io_pages: FUSE max_pages (32 pages) by default
+  std::uint64_t fuse_max = 128 * kKiB;    // largest request to the layer below (0: no split)
+  std::uint64_t cache = kGiB;             // page cache available to this file
+  bool operator==(const LinuxReadaheadOptions&) const = default;
 };
 
-Result<LinuxReadaheadOptions> ParseLinuxReadaheadOptions(Params& params);
+/// The `linux-readahead` entry.
+PolicyEntry LinuxReadaheadEntry();
 
 /// Linux on-demand readahead and page cache as a policy layer.
 class LinuxReadahead final : public PolicyLayer {

@@ -5,28 +5,32 @@
 
 namespace pflab::policies {
 
-Result<MountpointOptions> ParseMountpointOptions(Params& params) {
-  MountpointOptions o;
-  for (auto [key, field] :
-       {std::pair{"initial", &o.initial}, std::pair{"part_size", &o.part_size}, std::pair{"max_window", &o.max_window},
-        std::pair{"forward_seek", &o.forward_seek}, std::pair{"backward_seek", &o.backward_seek}}) {
-    auto value = params.TakeSize(key, *field);
-    if (!value) return value.error();
-    *field = *value;
-  }
-  auto multiplier = params.TakeUint("multiplier", o.multiplier);
-  if (!multiplier) return multiplier.error();
-  auto max_parts = params.TakeUint("max_parts", o.max_parts);
-  if (!max_parts) return max_parts.error();
-  if (auto status = params.Finish(); !status) return status.error();
-  // new_backpressure_controller: a multiplier below 2 is raised to 2 (MIN_WINDOW_SIZE_MULTIPLIER).
-  o.multiplier = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(*multiplier, 2, 1024));
-  if (*max_parts < 1 || *max_parts > 4096) return InvalidArgument("mountpoint-s3: max_parts must be 1..4096");
-  o.max_parts = static_cast<std::uint32_t>(*max_parts);
-  if (o.part_size == 0) return InvalidArgument("mountpoint-s3: part_size must be positive");
-  if (o.backward_seek == 0) return InvalidArgument("mountpoint-s3: backward_seek must be positive (SeekWindow::new)");
-  if (o.max_window == 0) return InvalidArgument("mountpoint-s3: max_window must be positive");
-  return o;
+PolicyEntry MountpointEntry() {
+  using O = MountpointOptions;
+  return EntryBuilder<O>("mountpoint-s3",
+                         "Mountpoint for Amazon S3 prefetcher (awslabs/mountpoint-s3@58817cab, "
+                         "mountpoint-s3-fs/src/prefetch.rs and prefetch/*.rs) with the CRT's part GETs",
+                         "cursor per sequential run: 1.125 MiB GET, then [off+1.125 MiB, EOF) in 8 MiB parts inside a "
+                         "read window that doubles on each queue stall up to 2 GiB; seeks 16 MiB forward / 1 MiB back, "
+                         "else reset; must sit on the fetcher")
+      .Place(Placement::kOnFetcher)
+      .Size("initial", &O::initial, "INITIAL_REQUEST_SIZE (1 MiB + 128 KiB); 0 skips the first GET")
+      .Size("part_size", &O::part_size, "--read-part-size: CRT part GETs, window alignment and minimum window",
+            AtLeast(1))
+      .Size("max_window", &O::max_window, "max_read_window_size (UNSTABLE_MOUNTPOINT_MAX_PREFETCH_WINDOW_SIZE)",
+            AtLeast(1))
+      .Uint("multiplier", &O::multiplier, "sequential_prefetch_multiplier (at least 2)")
+      .Size("forward_seek", &O::forward_seek, "max_forward_seek_wait_distance beyond the data already arrived")
+      // SeekWindow::new needs room for at least one byte.
+      .Size("backward_seek", &O::backward_seek, "max_backward_seek_distance (bytes kept behind the cursor)", AtLeast(1))
+      .Uint("max_parts", &O::max_parts, "CRT part GETs in flight (4 x 25 connections at 10 Gbps)", Between(1, 4096))
+      .Check([](O& o) -> Status {
+        // new_backpressure_controller: a multiplier below 2 is raised to 2 (MIN_WINDOW_SIZE_MULTIPLIER).
+        o.multiplier = std::clamp<std::uint32_t>(o.multiplier, 2, 1024);
+        return OkStatus();
+      })
+      .Builds<MountpointPrefetcher>()
+      .Done();
 }
 
 MountpointPrefetcher::MountpointPrefetcher(LayerContext ctx, Source* lower, MountpointOptions options)

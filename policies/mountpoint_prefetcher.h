@@ -60,23 +60,26 @@
 #include <optional>
 #include <vector>
 
-#include "policies/params.h"
-#include "policies/passthrough.h"
+#include "engine/units.h"
+#include "policies/policy_entry.h"
+#include "policies/policy_layer.h"
 
 namespace pflab::policies {
 
 /// Parameters; defaults are Mountpoint's (PrefetcherConfig::default, cli.rs --read-part-size).
 struct MountpointOptions {
-  std::uint64_t initial = 1152ull << 10;     // INITIAL_REQUEST_SIZE = 1 MiB + 128 KiB
-  std::uint64_t part_size = 8ull << 20;      // --read-part-size default (8 MiB); also the minimum window
-  std::uint64_t max_window = 2ull << 30;     // max_read_window_size (2 GiB)
-  std::uint32_t multiplier = 2;              // sequential_prefetch_multiplier
-  std::uint64_t forward_seek = 16ull << 20;  // max_forward_seek_wait_distance
-  std::uint64_t backward_seek = 1ull << 20;  // max_backward_seek_distance
-  std::uint32_t max_parts = 100;             // CRT requests in flight (4 x ideal connections at 10 Gbps)
+  std::uint64_t initial = kMiB + 128 * kKiB;  // INITIAL_REQUEST_SIZE
+  std::uint64_t part_size = 8 * kMiB;         // --read-part-size default; also the minimum window
+  std::uint64_t max_window = 2 * kGiB;        // max_read_window_size
+  std::uint32_t multiplier = 2;               // sequential_prefetch_multiplier
+  std::uint64_t forward_seek = 16 * kMiB;     // max_forward_seek_wait_distance
+  std::uint64_t backward_seek = kMiB;         // max_backward_seek_distance
+  std::uint32_t max_parts = 100;              // CRT requests in flight (4 x ideal connections at 10 Gbps)
+  bool operator==(const MountpointOptions&) const = default;
 };
 
-Result<MountpointOptions> ParseMountpointOptions(Params& params);
+/// The `mountpoint-s3` entry.
+PolicyEntry MountpointEntry();
 
 /// Mountpoint-S3's prefetcher as a policy layer.
 class MountpointPrefetcher final : public PolicyLayer {

@@ -5,20 +5,20 @@
 
 namespace pflab::policies {
 
-Result<OracleOptions> ParseOracleOptions(Params& params) {
-  OracleOptions o;
-  auto memory = params.TakeSize("memory", o.memory);
-  if (!memory) return memory.error();
-  auto request = params.TakeSize("request", o.request);
-  if (!request) return request.error();
-  auto gap = params.TakeSize("gap", o.gap);
-  if (!gap) return gap.error();
-  if (auto status = params.Finish(); !status) return status.error();
-  if (*memory == 0 || *request == 0) return InvalidArgument("policy oracle: memory and request must be positive");
-  o.memory = *memory;
-  o.request = *request;
-  o.gap = *gap;
-  return o;
+PolicyEntry OracleEntry() {
+  using O = OracleOptions;
+  return EntryBuilder<O>(
+             "oracle", "ours: the bound reports compare against (policies/oracle.h says how close to optimal it is)",
+             "knows the stream's future reads; fetches their bytes in need order as early as memory allows, "
+             "holes up to `gap` merged, requests up to `request`; stands alone over the fetcher")
+      .Place(Placement::kAlone)
+      .Size("memory", &O::memory, "held plus in-flight bytes", AtLeast(1))
+      .Size("request", &O::request, "largest request", AtLeast(1))
+      .Size("gap", &O::gap, "holes up to this are fetched rather than split around")
+      .Build([](const StackEnv& env, Source* lower, const O& o) -> std::unique_ptr<Source> {
+        return std::make_unique<Oracle>(env.ctx, lower, o, env.future_reads);
+      })
+      .Done();
 }
 
 Oracle::Oracle(LayerContext ctx, Source* lower, OracleOptions options,

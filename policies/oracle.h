@@ -29,8 +29,8 @@
 #include <optional>
 #include <vector>
 
-#include "policies/params.h"
-#include "policies/passthrough.h"
+#include "policies/policy_entry.h"
+#include "policies/policy_layer.h"
 
 namespace pflab::policies {
 
@@ -39,9 +39,11 @@ struct OracleOptions {
   std::uint64_t memory = 256ull << 20;  // held + in-flight bytes
   std::uint64_t request = 16ull << 20;  // largest request
   std::uint64_t gap = 4ull << 20;       // holes up to this are fetched rather than split around
+  bool operator==(const OracleOptions&) const = default;
 };
 
-Result<OracleOptions> ParseOracleOptions(Params& params);
+/// The `oracle` entry.
+PolicyEntry OracleEntry();
 
 /// The oracle prefetcher over the reads `future` (this stream's reads of this object, in order).
 class Oracle final : public PolicyLayer {

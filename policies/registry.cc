@@ -1,211 +1,108 @@
 #include "policies/registry.h"
 
-#include <cctype>
+#include <any>
+#include <stdexcept>
 #include <utility>
-#include <variant>
 
-#include "engine/units.h"
-#include "policies/arrow_coalesce.h"
-#include "policies/fsspec_all.h"
-#include "policies/fsspec_background.h"
-#include "policies/fsspec_blockcache.h"
-#include "policies/fsspec_bytes.h"
-#include "policies/fsspec_first.h"
-#include "policies/fsspec_mmap.h"
-#include "policies/fsspec_parts.h"
-#include "policies/fsspec_readahead.h"
-#include "policies/gcsfs_prefetcher.h"
-#include "policies/gcsfuse_buffered.h"
-#include "policies/gcsfuse_reader.h"
-#include "policies/linux_readahead.h"
-#include "policies/mountpoint_prefetcher.h"
-#include "policies/oracle.h"
-#include "policies/params.h"
-#include "policies/passthrough.h"
+#include "engine/text.h"
+#include "policies/spec_syntax.h"
 
 namespace pflab::policies {
+
+// Every policy, in the order `pflab policies` lists them: the one line a new policy adds outside its
+// own file pair. Each name is the entry function the policy's file pair defines (the explicit list,
+// rather than self-registration, also keeps the linker from dropping a policy out of the static
+// library).
+#define PFLAB_POLICIES(X)  \
+  X(NoneEntry)             \
+  X(FsspecReadAheadEntry)  \
+  X(FsspecBlockCacheEntry) \
+  X(FsspecMMapEntry)       \
+  X(FsspecBytesEntry)      \
+  X(FsspecFirstChunkEntry) \
+  X(FsspecAllBytesEntry)   \
+  X(FsspecKnownPartsEntry) \
+  X(FsspecBackgroundEntry) \
+  X(GcsfsV795Entry)        \
+  X(GcsfsAdaptiveEntry)    \
+  X(LinuxReadaheadEntry)   \
+  X(MountpointEntry)       \
+  X(GcsfuseReaderEntry)    \
+  X(GcsfuseBufferedEntry)  \
+  X(GcsfsConcurrentEntry)  \
+  X(ArrowCoalesceEntry)    \
+  X(OracleEntry)           \
+  X(ConcurrentEntry)
+
+#define PFLAB_DECLARE_ENTRY(entry) PolicyEntry entry();
+PFLAB_POLICIES(PFLAB_DECLARE_ENTRY)
+#undef PFLAB_DECLARE_ENTRY
+
 namespace {
 
-std::string Trim(std::string_view s) {
-  std::size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return std::string(s.substr(b, e - b));
-}
-
-// Splits on `sep` outside parentheses.
-Result<std::vector<std::string>> SplitTopLevel(std::string_view text, char sep) {
-  std::vector<std::string> out;
-  int depth = 0;
-  std::size_t start = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '(') ++depth;
-    if (text[i] == ')' && --depth < 0) return InvalidArgument("unbalanced ')' in '" + std::string(text) + "'");
-    if (text[i] == sep && depth == 0) {
-      out.push_back(Trim(text.substr(start, i - start)));
-      start = i + 1;
-    }
-  }
-  if (depth != 0) return InvalidArgument("unbalanced '(' in '" + std::string(text) + "'");
-  out.push_back(Trim(text.substr(start)));
-  return out;
-}
-
-Result<LayerSpec> ParseLayer(const std::string& text) {
-  LayerSpec layer;
-  const auto open = text.find('(');
-  layer.name = Trim(text.substr(0, open));
-  if (layer.name.empty()) return InvalidArgument("empty policy name in '" + text + "'");
-  if (open == std::string::npos) return layer;
-  if (text.back() != ')') return InvalidArgument("expected ')' at the end of '" + text + "'");
-  const std::string inner = text.substr(open + 1, text.size() - open - 2);
-  if (Trim(inner).empty()) return layer;
-  auto items = SplitTopLevel(inner, ',');
-  if (!items) return items.error();
-  for (const auto& item : *items) {
-    const auto eq = item.find('=');
-    if (eq == std::string::npos) {
-      return InvalidArgument("parameter '" + item + "' of " + layer.name + " is not key=value");
-    }
-    std::string key = Trim(item.substr(0, eq));
-    if (layer.params.count(key)) return InvalidArgument("parameter " + key + " of " + layer.name + " given twice");
-    layer.params[key] = Trim(item.substr(eq + 1));
-  }
-  return layer;
-}
-
-// Distinct types for layers whose options alone would not tell them apart.
-struct BackgroundLayerOptions {
-  BlockCacheOptions blocks;
-};
-struct AllBytesLayerOptions {};
-
-// gcsfs-concurrent: the split a GCSFile without cache or prefetcher asks of the fetcher.
-struct GcsfsConcurrentOptions {
-  std::uint32_t concurrency = 4;
-  SplitRule rule = SplitRule::kMain;
+// One layer of a spec, parsed: its entry and its Options (of the entry's type).
+struct ParsedLayer {
+  const PolicyEntry* entry = nullptr;
+  std::any options;
 };
 
-using LayerOptions =
-    std::variant<std::monostate, ReadAheadOptions, BlockCacheOptions, BackgroundLayerOptions, MMapOptions, BytesOptions,
-                 FirstChunkOptions, AllBytesLayerOptions, PartsOptions, GcsfsPrefetcherOptions, LinuxReadaheadOptions,
-                 GcsfsConcurrentOptions, OracleOptions, MountpointOptions, GcsfuseReaderOptions, ArrowCoalesceOptions,
-                 ConcurrentFetcherOptions, GcsfuseBufferedOptions>;
-
-Result<GcsfsConcurrentOptions> ParseGcsfsConcurrentOptions(Params& params) {
-  GcsfsConcurrentOptions options;
-  auto concurrency = params.TakeUint("concurrency", options.concurrency);
-  if (!concurrency) return concurrency.error();
-  if (*concurrency == 0 || *concurrency > 1024)
-    return InvalidArgument("policy gcsfs-concurrent: concurrency must be 1..1024");
-  options.concurrency = static_cast<std::uint32_t>(*concurrency);
-  auto rule = params.TakeChoice("rule", {"v795", "main"}, "main");
-  if (!rule) return rule.error();
-  options.rule = *rule == "v795" ? SplitRule::kV795 : SplitRule::kMain;
-  if (auto status = params.Finish(); !status) return status.error();
-  return options;
+const PolicyEntry& BottomEntry() {
+  static const PolicyEntry* const kBottom = [] {
+    const PolicyEntry* bottom = nullptr;
+    for (const PolicyEntry& entry : RegisteredPolicies()) {
+      if (entry.placement != Placement::kBottom) continue;
+      if (bottom) throw std::logic_error("two bottom layers registered: " + bottom->name + ", " + entry.name);
+      bottom = &entry;
+    }
+    if (!bottom) throw std::logic_error("no bottom layer registered");
+    return bottom;
+  }();
+  return *kBottom;
 }
 
-Result<ConcurrentFetcherOptions> ParseConcurrentOptions(Params& params) {
-  ConcurrentFetcherOptions options;
-  options.parts = 1;
-  auto parts = params.TakeUint("parts", options.parts);
-  if (!parts) return parts.error();
-  if (*parts == 0 || *parts > 1024) return InvalidArgument("policy concurrent: parts must be 1..1024");
-  options.parts = static_cast<std::uint32_t>(*parts);
-  auto min = params.TakeSize("min", options.min_part_bytes);
-  if (!min) return min.error();
-  options.min_part_bytes = *min;
-  auto rule = params.TakeChoice("rule", {"v795", "main"}, "main");
-  if (!rule) return rule.error();
-  options.rule = *rule == "v795" ? SplitRule::kV795 : SplitRule::kMain;
-  if (auto status = params.Finish(); !status) return status.error();
-  return options;
+Result<ParsedLayer> ParseLayer(const LayerSpec& layer) {
+  const PolicyEntry* entry = FindPolicy(layer.name);
+  if (!entry) {
+    std::string names;
+    for (const PolicyEntry& p : RegisteredPolicies()) names += (names.empty() ? "" : ", ") + p.name;
+    return InvalidArgument("unknown policy '" + layer.name + "' (known: " + names + "; see `pflab policies`)");
+  }
+  auto options = entry->Parse(layer.params);
+  if (!options) return options.error();
+  return ParsedLayer{entry, std::move(*options)};
 }
 
-Result<LayerOptions> ParseLayerOptions(const LayerSpec& layer) {
-  Params params(layer.name, layer.params);
-  auto wrap = [](auto result) -> Result<LayerOptions> {
-    if (!result) return result.error();
-    return LayerOptions(std::move(*result));
-  };
-  if (layer.name == "none") {
-    if (auto status = params.Finish(); !status) return status.error();
-    return LayerOptions(std::monostate{});
-  }
-  if (layer.name == "fsspec-readahead") return wrap(ParseReadAheadOptions(params));
-  if (layer.name == "fsspec-blockcache") return wrap(ParseBlockCacheOptions(layer.name, params));
-  if (layer.name == "fsspec-background") {
-    auto blocks = ParseBlockCacheOptions(layer.name, params);
-    if (!blocks) return blocks.error();
-    return LayerOptions(BackgroundLayerOptions{*blocks});
-  }
-  if (layer.name == "fsspec-mmap") return wrap(ParseMMapOptions(params));
-  if (layer.name == "fsspec-bytes") return wrap(ParseBytesOptions(params));
-  if (layer.name == "fsspec-first") return wrap(ParseFirstChunkOptions(params));
-  if (layer.name == "fsspec-all") {
-    if (auto status = params.Finish(); !status) return status.error();
-    return LayerOptions(AllBytesLayerOptions{});
-  }
-  if (layer.name == "fsspec-parts") return wrap(ParsePartsOptions(params));
-  if (layer.name == "gcsfs-v795") return wrap(ParseGcsfsPrefetcherOptions(GcsfsVariant::kV795, params));
-  if (layer.name == "gcsfs-adaptive") return wrap(ParseGcsfsPrefetcherOptions(GcsfsVariant::kMain, params));
-  if (layer.name == "linux-readahead") return wrap(ParseLinuxReadaheadOptions(params));
-  if (layer.name == "oracle") return wrap(ParseOracleOptions(params));
-  if (layer.name == "gcsfs-concurrent") return wrap(ParseGcsfsConcurrentOptions(params));
-  if (layer.name == "mountpoint-s3") return wrap(ParseMountpointOptions(params));
-  if (layer.name == "gcsfuse") return wrap(ParseGcsfuseReaderOptions(params));
-  if (layer.name == "gcsfuse-buffered") return wrap(ParseGcsfuseBufferedOptions(params));
-  if (layer.name == "arrow-coalesce") return wrap(ParseArrowCoalesceOptions(params));
-  if (layer.name == "concurrent") return wrap(ParseConcurrentOptions(params));
-  std::string names;
-  for (const auto& p : RegisteredPolicies()) names += (names.empty() ? "" : ", ") + p.name;
-  return InvalidArgument("unknown policy '" + layer.name + "' (known: " + names + "; see `pflab policies`)");
-}
-
-// Parses every layer and decides the bottom fetcher's options.
-Result<std::vector<LayerOptions>> ParseAll(const StackSpec& spec) {
-  std::vector<LayerOptions> all;
+// Parses every layer, appends the fetcher when the spec names none, and checks each layer's placement.
+Result<std::vector<ParsedLayer>> ParseAll(const StackSpec& spec) {
+  std::vector<ParsedLayer> all;
   for (std::size_t i = 0; i < spec.layers.size(); ++i) {
-    auto options = ParseLayerOptions(spec.layers[i]);
-    if (!options) return options.error();
-    if (std::holds_alternative<ConcurrentFetcherOptions>(*options) && i + 1 != spec.layers.size()) {
-      return InvalidArgument("in '" + spec.text + "': concurrent is the bottom layer and must come last");
+    auto layer = ParseLayer(spec.layers[i]);
+    if (!layer) return layer.error();
+    if (layer->entry->placement == Placement::kBottom && i + 1 != spec.layers.size()) {
+      return InvalidArgument("in '" + spec.text + "': " + layer->entry->name +
+                             " is the bottom layer and must come last");
     }
-    all.push_back(std::move(*options));
+    all.push_back(std::move(*layer));
   }
-  if (all.empty() || !std::holds_alternative<ConcurrentFetcherOptions>(all.back())) {
-    ConcurrentFetcherOptions bottom;
-    bottom.parts = 1;
-    for (const auto& o : all) {
-      if (const auto* g = std::get_if<GcsfsPrefetcherOptions>(&o)) {
-        bottom.parts = std::max<std::uint32_t>(1, g->concurrency);
-        bottom.rule = g->variant == GcsfsVariant::kV795 ? SplitRule::kV795 : SplitRule::kMain;
-      }
-      if (const auto* c = std::get_if<GcsfsConcurrentOptions>(&o)) {
-        bottom.parts = c->concurrency;
-        bottom.rule = c->rule;
+  if (all.empty() || all.back().entry->placement != Placement::kBottom) {
+    const PolicyEntry& bottom = BottomEntry();
+    std::any options = bottom.defaults();
+    for (const ParsedLayer& layer : all) {
+      if (layer.entry->set_fetcher) {
+        layer.entry->set_fetcher(layer.options, std::any_cast<ConcurrentFetcherOptions&>(options));
       }
     }
-    all.push_back(bottom);
+    all.push_back({&bottom, std::move(options)});
   }
   for (std::size_t i = 0; i < all.size(); ++i) {
-    // It knows the application's reads, so nothing may stand between them, and it keeps several
-    // requests in flight.
-    if (std::holds_alternative<OracleOptions>(all[i]) && (i != 0 || all.size() != 2)) {
-      return InvalidArgument("in '" + spec.text + "': oracle stands alone (only concurrent may follow it)");
+    if (all[i].entry->placement == Placement::kAlone && (i != 0 || all.size() != 2)) {
+      return InvalidArgument("in '" + spec.text + "': " + all[i].entry->name +
+                             " stands alone (only concurrent may follow it)");
     }
   }
   for (std::size_t i = 0; i + 1 < all.size(); ++i) {
-    // These keep several requests in flight, which only the fetcher accepts.
-    const char* several = std::holds_alternative<LinuxReadaheadOptions>(all[i])    ? "linux-readahead"
-                          : std::holds_alternative<BackgroundLayerOptions>(all[i]) ? "fsspec-background"
-                          : std::holds_alternative<MountpointOptions>(all[i])      ? "mountpoint-s3"
-                          : std::holds_alternative<ArrowCoalesceOptions>(all[i])   ? "arrow-coalesce"
-                          : std::holds_alternative<GcsfuseBufferedOptions>(all[i]) ? "gcsfuse-buffered"
-                                                                                   : nullptr;
-    if (several && !std::holds_alternative<ConcurrentFetcherOptions>(all[i + 1])) {
-      return InvalidArgument("in '" + spec.text + "': " + several +
+    if (all[i].entry->placement == Placement::kOnFetcher && all[i + 1].entry->placement != Placement::kBottom) {
+      return InvalidArgument("in '" + spec.text + "': " + all[i].entry->name +
                              " must sit directly on the fetcher (last, or just above concurrent)");
     }
   }
@@ -216,14 +113,16 @@ Result<std::vector<LayerOptions>> ParseAll(const StackSpec& spec) {
 
 Result<StackSpec> ParseStackSpec(std::string_view text) {
   StackSpec spec;
-  spec.text = Trim(text);
-  if (spec.text.empty()) return InvalidArgument("empty policy spec");
-  auto parts = SplitTopLevel(spec.text, '>');
-  if (!parts) return parts.error();
-  for (const auto& part : *parts) {
-    auto layer = ParseLayer(part);
-    if (!layer) return InvalidArgument("in policy spec '" + spec.text + "': " + layer.error().message);
-    spec.layers.push_back(std::move(*layer));
+  spec.text = std::string(Trim(text));
+  auto layers = TokenizeStack(spec.text);
+  if (!layers) return layers.error();
+  for (const LayerSyntax& syntax : *layers) {
+    LayerSpec layer;
+    layer.name = std::string(syntax.name.Of(spec.text));
+    for (const ParamSyntax& param : syntax.params) {
+      layer.params.emplace(param.key.Of(spec.text), param.value.Of(spec.text));
+    }
+    spec.layers.push_back(std::move(layer));
   }
   return spec;
 }
@@ -232,8 +131,8 @@ Result<std::vector<StackSpec>> ParsePolicyList(std::string_view text) {
   auto items = SplitTopLevel(text, ',');
   if (!items) return items.error();
   std::vector<StackSpec> out;
-  for (const auto& item : *items) {
-    auto spec = ParseStackSpec(item);
+  for (const SpecSpan& item : *items) {
+    auto spec = ParseStackSpec(item.Of(text));
     if (!spec) return spec.error();
     if (auto status = ValidateStack(*spec); !status) return status.error();
     out.push_back(std::move(*spec));
@@ -241,143 +140,18 @@ Result<std::vector<StackSpec>> ParsePolicyList(std::string_view text) {
   return out;
 }
 
-const std::vector<PolicyInfo>& RegisteredPolicies() {
-  static const std::vector<PolicyInfo> kPolicies = {
-      {"none", "fsspec BaseCache (fsspec/caching.py)", "every read goes straight to the backend", {}},
-      {"fsspec-readahead",
-       "fsspec ReadAheadCache (fsspec/caching.py, master 669de5e1 = 2022.11.0 logic)",
-       "one window; a miss fetches [start, end + blocksize)",
-       {{"blocksize", "5MiB", "read-ahead beyond each read (AbstractBufferedFile.DEFAULT_BLOCK_SIZE)"}}},
-      {"fsspec-blockcache",
-       "fsspec BlockCache (fsspec/caching.py, master 669de5e1; key 'block' in 2022.11)",
-       "blocks s//bs..(e-1)//bs, one request per missing block, LRU of maxblocks blocks",
-       {{"blocksize", "5MiB", "block size (AbstractBufferedFile.DEFAULT_BLOCK_SIZE)"},
-        {"maxblocks", "32", "blocks kept (functools.lru_cache size)"}}},
-      {"fsspec-mmap",
-       "fsspec MMapCache (fsspec/caching.py, master 669de5e1)",
-       "blocks s//bs..e//bs, each run of missing blocks one request, nothing evicted",
-       {{"blocksize", "5MiB", "block size (AbstractBufferedFile.DEFAULT_BLOCK_SIZE)"}}},
-      {"fsspec-bytes",
-       "fsspec BytesCache, trim=True (fsspec/caching.py, master 669de5e1 = 2022.11.0 logic)",
-       "one buffer extended forward or backward by up to blocksize, refetched beyond that, trimmed",
-       {{"blocksize", "5MiB", "read-ahead beyond each read (AbstractBufferedFile.DEFAULT_BLOCK_SIZE)"}}},
-      {"fsspec-first",
-       "fsspec FirstChunkCache (fsspec/caching.py, master 669de5e1)",
-       "keeps the first block; every other read goes to the backend",
-       {{"blocksize", "5MiB", "size of the kept first block, capped at the file size"}}},
-      {"fsspec-all",
-       "fsspec AllBytes (fsspec/caching.py, master 669de5e1 = 2022.11.0 logic)",
-       "one request for the whole file (on the first read; fsspec does it on open), then memory",
-       {}},
-      {"fsspec-parts",
-       "fsspec KnownPartsOfAFile, strict=False (fsspec/caching.py, master 669de5e1)",
-       "serves reads from known parts (fetched once, standing for the caller's up-front fetch), gaps zero-filled, "
-       "reads starting outside the parts fail",
-       {{"parts", "(none)", "known byte ranges START-END separated by ';', e.g. 0-1MiB;5MiB-6MiB"}}},
-      {"fsspec-background",
-       "fsspec BackgroundBlockCache (fsspec/caching.py, master 669de5e1; not in 2022.11)",
-       "blocks s//bs..e//bs through an LRU, then block e//bs+1 fetched in the background (one at a time); must "
-       "sit on the fetcher",
-       {{"blocksize", "5MiB", "block size (AbstractBufferedFile.DEFAULT_BLOCK_SIZE)"},
-        {"maxblocks", "32", "blocks kept (UpdatableLRU size)"}}},
-      {"gcsfs-v795",
-       "gcsfs BackgroundPrefetcher as merged from PR #795 (fsspec/gcsfs@5596df92, gcsfs/prefetcher.py)",
-       GcsfsPrefetcherDescription(GcsfsVariant::kV795),
-       {{"concurrency", "1", "parts per request while ramping (DEFAULT_CONCURRENCY in v795)"},
-        {"max", "256MiB", "max_prefetch_size (GCSFile MAX_PREFETCH_SIZE)"},
-        {"streak", "2", "sequential streak that starts prefetching"},
-        {"min_chunk", "5MiB", "MIN_CHUNK_SIZE of prefetch requests"}}},
-      {"gcsfs-adaptive",
-       "gcsfs main 2026.8+ prefetcher (fsspec/gcsfs@20c58d0d), adopted by fsspec as cache 'adaptive'",
-       GcsfsPrefetcherDescription(GcsfsVariant::kMain),
-       {{"concurrency", "4", "parts per request (DEFAULT_CONCURRENCY since gcsfs#992)"},
-        {"max", "256MiB", "max_prefetch_size"},
-        {"streak", "3", "MIN_STREAKS_FOR_PREFETCHING"},
-        {"min_chunk", "5MiB", "MIN_CHUNK_SIZE of prefetch requests"}}},
-      {"linux-readahead",
-       "Linux on-demand readahead, mm/readahead.c ondemand_readahead (6.x before the 6.10 split), over the page "
-       "cache, with FUSE's request split",
-       "initial window 2-4x the read, x4/x2 ramp to read_ahead, async window at the PG_readahead marker, context "
-       "readahead, small random reads read as is",
-       {{"read_ahead", "128KiB", "read_ahead_kb (VM_READAHEAD_PAGES)"},
-        {"io", "128KiB", "bdi io_pages: a read larger than read_ahead may use up to this (FUSE max_pages)"},
-        {"fuse_max", "128KiB", "largest request to the layer below (FUSE max_pages x 4KiB); 0: one per run"},
-        {"cache", "1GiB", "page cache for the file; least recently used pages are evicted beyond it"}}},
-      {"mountpoint-s3",
-       "Mountpoint for Amazon S3 prefetcher (awslabs/mountpoint-s3@58817cab, mountpoint-s3-fs/src/prefetch.rs and "
-       "prefetch/*.rs) with the CRT's part GETs",
-       "cursor per sequential run: 1.125 MiB GET, then [off+1.125 MiB, EOF) in 8 MiB parts inside a read window "
-       "that doubles on each queue stall up to 2 GiB; seeks 16 MiB forward / 1 MiB back, else reset; must sit on "
-       "the fetcher",
-       {{"initial", "1152KiB", "INITIAL_REQUEST_SIZE (1 MiB + 128 KiB); 0 skips the first GET"},
-        {"part_size", "8MiB", "--read-part-size: CRT part GETs, window alignment and minimum window"},
-        {"max_window", "2GiB", "max_read_window_size (UNSTABLE_MOUNTPOINT_MAX_PREFETCH_WINDOW_SIZE)"},
-        {"multiplier", "2", "sequential_prefetch_multiplier (at least 2)"},
-        {"forward_seek", "16MiB", "max_forward_seek_wait_distance beyond the data already arrived"},
-        {"backward_seek", "1MiB", "max_backward_seek_distance (bytes kept behind the cursor)"},
-        {"max_parts", "100", "CRT part GETs in flight (4 x 25 connections at 10 Gbps)"}}},
-      {"gcsfuse",
-       "gcsfuse default read path (GoogleCloudPlatform/gcsfuse@7b392927): read_type_classifier.go, "
-       "client_readers/range_reader.go",
-       "seek-counting classifier; one stream per handle: sequential opens sequential_read_size, random bytes per "
-       "seek in whole MiB within [min_read_size, max_read_size]; reused when a read continues it (gaps < "
-       "max_read_size skipped); reads cut into fuse_max pieces",
-       {{"sequential_read_size", "200MiB", "sequential-read-size-mb"},
-        {"max_read_size", "8MiB", "maxReadSize: random/sequential threshold per seek, seek tolerance, skip limit"},
-        {"min_read_size", "1MiB", "minReadSize: smallest random stream"},
-        {"fuse_max", "1MiB", "largest FUSE READ (MaxPages from fuse-max-write-size-kb)"}}},
-      {"gcsfuse-buffered",
-       "gcsfuse buffered reader, --enable-buffered-read (GoogleCloudPlatform/gcsfuse@7b392927): "
-       "internal/bufferedread/buffered_reader.go, download_task.go; falls back to `gcsfuse`",
-       "queue of block_size blocks, one GET each, in parallel: urgent block + start_blocks, the prefetch count "
-       "doubling at each block boundary up to max_blocks; an offset outside the queue drops it; after more than "
-       "random_seek_threshold such seeks reads go to the gcsfuse default reader until the classifier says "
-       "sequential; must sit on the fetcher",
-       {{"block_size", "16MiB", "read-block-size-mb"},
-        {"max_blocks", "20", "read-max-blocks-per-handle: queue length and prefetch count cap"},
-        {"start_blocks", "1", "read-start-blocks-per-handle: blocks prefetched after the urgent one"},
-        {"min_blocks", "4", "read-min-blocks-per-handle: reserved at open, else no buffered reader"},
-        {"global_max_blocks", "40", "read-global-max-blocks (mount-wide; modelled as this handle's)"},
-        {"random_seek_threshold", "3", "read-random-seek-threshold: seeks before falling back"},
-        {"workers", "44", "worker pool: min(3 x NumCPU, ceil(1.1 x read-global-max-blocks)) downloads"},
-        {"sequential_read_size", "200MiB", "fallback gcsfuse: sequential-read-size-mb"},
-        {"max_read_size", "8MiB", "fallback gcsfuse and classifier: maxReadSize"},
-        {"min_read_size", "1MiB", "fallback gcsfuse: minReadSize"},
-        {"fuse_max", "1MiB", "largest FUSE READ (MaxPages from fuse-max-write-size-kb)"}}},
-      {"gcsfs-concurrent",
-       "gcsfs GCSFile without cache or prefetcher: _cat_file_concurrent (PR #795, 5596df92) / split_range (#926)",
-       "every read one request, split into concurrent parts by the fetcher (v795: exactly `concurrency` parts from "
-       "5 MiB; main: min(concurrency, size/5MiB))",
-       {{"concurrency", "4", "parts per read (DEFAULT_CONCURRENCY since gcsfs#992; 1 in v795, 4 recommended)"},
-        {"rule", "main", "split rule: v795 or main"}}},
-      {"arrow-coalesce",
-       "Apache Arrow ReadRangeCache (apache/arrow@515410b2, cpp/src/arrow/io/caching.cc, interfaces.cc "
-       "CoalesceReadRanges) as Parquet's pre_buffer uses it (cpp/src/parquet/file_reader.cc)",
-       "a trace hint's ranges coalesced (holes <= hole_size_limit merged, merged span <= range_size_limit, never "
-       "split) into entries fetched on hint (lazy=false) or on first read; reads inside an entry served from it, "
-       "kept until the end; other reads go below, coalesced with reads outstanding at the same instant; must sit "
-       "on the fetcher",
-       {{"hole_size_limit", "8KiB", "ReadRangeCache::kDefaultHoleSizeLimit"},
-        {"range_size_limit", "32MiB", "ReadRangeCache::kDefaultRangeSizeLimit"},
-        {"lazy", "true",
-         "CacheOptions::LazyDefaults() as Parquet's ArrowReaderProperties and IPC use (Defaults(): "
-         "false)"},
-        {"prefetch_limit", "0", "lazy only: entries started after the one a read needed"}}},
-      {"oracle",
-       "ours: the bound reports compare against (policies/oracle.h says how close to optimal it is)",
-       "knows the stream's future reads; fetches their bytes in need order as early as memory allows, holes up to "
-       "`gap` merged, requests up to `request`; stands alone over the fetcher",
-       {{"memory", "256MiB", "held plus in-flight bytes"},
-        {"request", "16MiB", "largest request"},
-        {"gap", "4MiB", "holes up to this are fetched rather than split around"}}},
-      {"concurrent",
-       "gcsfs _cat_file_concurrent (v795) and concurrency.split_range (gcsfs#926)",
-       "bottom layer: splits a request into parts fetched concurrently into one buffer; retries with backoff",
-       {{"parts", "1 (or the gcsfs layer's concurrency)", "maximum parts per request"},
-        {"min", "5MiB", "no split below this size (MIN_CHUNK_SIZE_FOR_CONCURRENCY)"},
-        {"rule", "main (v795 under gcsfs-v795)", "v795: exactly `parts` equal parts; main: min(parts, size/min)"}}},
-  };
+const std::vector<PolicyEntry>& RegisteredPolicies() {
+#define PFLAB_ENTRY(entry) entry(),
+  static const std::vector<PolicyEntry> kPolicies = {PFLAB_POLICIES(PFLAB_ENTRY)};
+#undef PFLAB_ENTRY
   return kPolicies;
+}
+
+const PolicyEntry* FindPolicy(std::string_view name) {
+  for (const PolicyEntry& entry : RegisteredPolicies()) {
+    if (entry.name == name) return &entry;
+  }
+  return nullptr;
 }
 
 PolicyStack::~PolicyStack() {
@@ -390,6 +164,14 @@ Status ValidateStack(const StackSpec& spec) {
   return OkStatus();
 }
 
+Result<std::string> CanonicalSpec(const StackSpec& spec) {
+  auto all = ParseAll(spec);
+  if (!all) return all.error();
+  std::string out;
+  for (const ParsedLayer& layer : *all) out += (out.empty() ? "" : " > ") + layer.entry->Format(layer.options);
+  return out;
+}
+
 Result<std::unique_ptr<PolicyStack>> BuildStack(const StackSpec& spec, const StackEnv& env) {
   auto all = ParseAll(spec);
   if (!all) return all.error();
@@ -397,47 +179,10 @@ Result<std::unique_ptr<PolicyStack>> BuildStack(const StackSpec& spec, const Sta
   std::vector<std::unique_ptr<Source>> bottom_up;
   for (auto it = all->rbegin(); it != all->rend(); ++it) {
     Source* lower = bottom_up.empty() ? nullptr : bottom_up.back().get();
-    std::unique_ptr<Source> layer;
-    if (auto* c = std::get_if<ConcurrentFetcherOptions>(&*it)) {
-      ConcurrentFetcherOptions options = *c;
-      options.seed = env.seed;
-      auto fetcher = std::make_unique<ConcurrentFetcher>(env.ctx, env.transport, env.object, options, env.account);
-      stack->fetcher_ = fetcher.get();
-      layer = std::move(fetcher);
-    } else if (auto* r = std::get_if<ReadAheadOptions>(&*it)) {
-      layer = std::make_unique<FsspecReadAhead>(env.ctx, lower, *r);
-    } else if (auto* b = std::get_if<BlockCacheOptions>(&*it)) {
-      layer = std::make_unique<FsspecBlockCache>(env.ctx, lower, *b);
-    } else if (auto* bg = std::get_if<BackgroundLayerOptions>(&*it)) {
-      layer = std::make_unique<FsspecBackground>(env.ctx, lower, bg->blocks);
-    } else if (auto* m = std::get_if<MMapOptions>(&*it)) {
-      layer = std::make_unique<FsspecMMap>(env.ctx, lower, *m);
-    } else if (auto* y = std::get_if<BytesOptions>(&*it)) {
-      layer = std::make_unique<FsspecBytes>(env.ctx, lower, *y);
-    } else if (auto* f = std::get_if<FirstChunkOptions>(&*it)) {
-      layer = std::make_unique<FsspecFirstChunk>(env.ctx, lower, *f);
-    } else if (std::holds_alternative<AllBytesLayerOptions>(*it)) {
-      layer = std::make_unique<FsspecAllBytes>(env.ctx, lower);
-    } else if (auto* p = std::get_if<PartsOptions>(&*it)) {
-      layer = std::make_unique<FsspecKnownParts>(env.ctx, lower, *p);
-    } else if (auto* l = std::get_if<LinuxReadaheadOptions>(&*it)) {
-      layer = std::make_unique<LinuxReadahead>(env.ctx, lower, *l);
-    } else if (auto* gc = std::get_if<GcsfsConcurrentOptions>(&*it)) {
-      layer = std::make_unique<GcsfsConcurrent>(env.ctx, lower, gc->concurrency);
-    } else if (auto* ac = std::get_if<ArrowCoalesceOptions>(&*it)) {
-      layer = std::make_unique<ArrowCoalesce>(env.ctx, lower, *ac);
-    } else if (auto* o = std::get_if<OracleOptions>(&*it)) {
-      layer = std::make_unique<Oracle>(env.ctx, lower, *o, env.future_reads);
-    } else if (auto* mp = std::get_if<MountpointOptions>(&*it)) {
-      layer = std::make_unique<MountpointPrefetcher>(env.ctx, lower, *mp);
-    } else if (auto* fu = std::get_if<GcsfuseReaderOptions>(&*it)) {
-      layer = std::make_unique<GcsfuseReader>(env.ctx, lower, *fu);
-    } else if (auto* fb = std::get_if<GcsfuseBufferedOptions>(&*it)) {
-      layer = std::make_unique<GcsfuseBuffered>(env.ctx, lower, *fb);
-    } else if (auto* g = std::get_if<GcsfsPrefetcherOptions>(&*it)) {
-      layer = std::make_unique<GcsfsPrefetcher>(env.ctx, lower, *g);
-    } else {
-      layer = std::make_unique<NonePolicy>(env.ctx, lower);
+    std::unique_ptr<Source> layer = it->entry->build(env, lower, it->options);
+    if (it->entry->placement == Placement::kBottom) {
+      stack->fetcher_ = dynamic_cast<ConcurrentFetcher*>(layer.get());
+      if (!stack->fetcher_) throw std::logic_error("bottom layer " + it->entry->name + " is not a ConcurrentFetcher");
     }
     bottom_up.push_back(std::move(layer));
   }
@@ -446,3 +191,5 @@ Result<std::unique_ptr<PolicyStack>> BuildStack(const StackSpec& spec, const Sta
 }
 
 }  // namespace pflab::policies
+
+#undef PFLAB_POLICIES

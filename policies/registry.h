@@ -5,9 +5,11 @@
 // fetcher; when the spec does not name one, it is appended with the settings the original client
 // would use: a gcsfs prefetcher's `concurrency` and split rule (GCSFile passes its concurrency to both),
 // otherwise one request per read (fsspec's plain fetcher).
+//
+// The registry holds no per-policy code: each policy describes itself in a PolicyEntry
+// (policies/policy_entry.h) defined in its own file pair, and registry.cc lists the entry functions.
 #pragma once
 
-#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -16,7 +18,7 @@
 
 #include "engine/concurrent_fetcher.h"
 #include "engine/source.h"
-#include "engine/transport.h"
+#include "policies/policy_entry.h"
 
 namespace pflab::policies {
 
@@ -37,22 +39,10 @@ Result<StackSpec> ParseStackSpec(std::string_view text);
 /// Parses a comma-separated list of stack specs (commas inside parentheses belong to parameters).
 Result<std::vector<StackSpec>> ParsePolicyList(std::string_view text);
 
-/// One parameter of a registered policy, for `pflab policies`.
-struct ParamInfo {
-  std::string name;
-  std::string default_value;
-  std::string description;
-};
-
-/// A registered policy: its name, where it comes from, and its parameters.
-struct PolicyInfo {
-  std::string name;
-  std::string origin;
-  std::string description;
-  std::vector<ParamInfo> params;
-};
-
-const std::vector<PolicyInfo>& RegisteredPolicies();
+/// Every registered policy, in the order `pflab policies` lists them.
+const std::vector<PolicyEntry>& RegisteredPolicies();
+/// The registered policy called `name`, or null.
+const PolicyEntry* FindPolicy(std::string_view name);
 
 /// An instantiated stack; owns its layers and tears them down top first.
 class PolicyStack {
@@ -66,24 +56,18 @@ class PolicyStack {
   ConcurrentFetcher* fetcher() const { return fetcher_; }
 
  private:
-  friend Result<std::unique_ptr<PolicyStack>> BuildStack(const StackSpec&, const struct StackEnv&);
+  friend Result<std::unique_ptr<PolicyStack>> BuildStack(const StackSpec&, const StackEnv&);
   std::vector<std::unique_ptr<Source>> layers_;  // top first
   ConcurrentFetcher* fetcher_ = nullptr;
 };
 
-/// Everything a stack needs from the run.
-struct StackEnv {
-  LayerContext ctx;
-  Transport* transport = nullptr;
-  ObjectRef object;
-  MemoryAccount* account = nullptr;
-  std::uint64_t seed = 1;
-  /// The reads this stack will be asked for, in order (from the trace): only `oracle` uses them.
-  std::shared_ptr<const std::vector<ByteRange>> future_reads;
-};
-
 /// Checks a spec (names, parameters, layer order) without building anything.
 Status ValidateStack(const StackSpec& spec);
+/// The spec as it will be built: every layer with all its parameters written out, defaults included,
+/// and the fetcher appended when the spec names none, e.g. `gcsfs-v795` ->
+/// `gcsfs-v795(concurrency=1,max=256MiB,streak=2,min_chunk=5MiB) > concurrent(parts=1,min=5MiB,rule=v795)`.
+/// Parsing it gives the same stack.
+Result<std::string> CanonicalSpec(const StackSpec& spec);
 Result<std::unique_ptr<PolicyStack>> BuildStack(const StackSpec& spec, const StackEnv& env);
 
 }  // namespace pflab::policies

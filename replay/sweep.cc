@@ -16,7 +16,9 @@
 #include <sstream>
 #include <tuple>
 
+#include "engine/text.h"
 #include "net/checksums.h"
+#include "policies/spec_syntax.h"
 #include "replay/matrix.h"
 #include "traces/trace_io.h"
 
@@ -29,67 +31,8 @@ namespace fs = std::filesystem;
 constexpr std::uint64_t kMaxRangeValues = 10000;
 constexpr std::uint64_t kMaxSpecsPerGrid = 100000;
 
-std::string Trim(std::string_view s) {
-  std::size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return std::string(s.substr(b, e - b));
-}
-
 bool IsGrid(std::string_view value) {
   return value.find('|') != std::string_view::npos || value.find("..") != std::string_view::npos;
-}
-
-// Splits on commas outside parentheses (parameters of a layer keep theirs).
-std::vector<std::string> SplitSpecs(std::string_view text) {
-  std::vector<std::string> out;
-  int depth = 0;
-  std::size_t start = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '(') ++depth;
-    if (text[i] == ')') --depth;
-    if (text[i] == ',' && depth == 0) {
-      out.push_back(Trim(text.substr(start, i - start)));
-      start = i + 1;
-    }
-  }
-  out.push_back(Trim(text.substr(start)));
-  return out;
-}
-
-// Where each parameter value of a (syntactically valid) stack spec lies, whitespace trimmed.
-struct Span {
-  std::size_t begin = 0;
-  std::size_t end = 0;
-};
-
-std::vector<Span> ValueSpans(std::string_view text) {
-  std::vector<Span> spans;
-  int depth = 0;
-  bool in_value = false;
-  std::size_t start = 0;
-  auto close = [&](std::size_t end) {
-    std::size_t b = start, e = end;
-    while (b < e && std::isspace(static_cast<unsigned char>(text[b]))) ++b;
-    while (e > b && std::isspace(static_cast<unsigned char>(text[e - 1]))) --e;
-    spans.push_back({b, e});
-    in_value = false;
-  };
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '(') {
-      if (++depth == 1) in_value = false;
-    } else if (c == ')') {
-      if (depth == 1 && in_value) close(i);
-      --depth;
-    } else if (depth == 1 && c == ',') {
-      if (in_value) close(i);
-    } else if (depth == 1 && c == '=' && !in_value) {
-      in_value = true;
-      start = i + 1;
-    }
-  }
-  return spans;
 }
 
 // "12MiB" -> (12, "MiB").
@@ -152,7 +95,7 @@ Result<std::vector<std::string>> ExpandValue(const std::string& value) {
   std::size_t start = 0;
   for (;;) {
     const auto bar = value.find('|', start);
-    const std::string alt = Trim(std::string_view(value).substr(start, bar - start));
+    const std::string alt(Trim(std::string_view(value).substr(start, bar - start)));
     if (alt.empty()) return InvalidArgument("empty alternative in '" + value + "'");
     if (alt.find("..") != std::string::npos) {
       auto range = ExpandRange(alt);
@@ -218,17 +161,21 @@ Status WriteAll(int fd, const std::string& text, const std::string& path) {
 }  // namespace
 
 Result<std::vector<std::string>> ExpandGrid(std::string_view spec) {
-  const std::string text = Trim(spec);
-  if (auto parsed = policies::ParseStackSpec(text); !parsed) return parsed.error();
-  std::vector<Span> grid;
+  const std::string text(Trim(spec));
+  // The registry's tokenizer, so a grid is written exactly as a spec is; values are rewritten in place.
+  auto layers = policies::TokenizeStack(text);
+  if (!layers) return layers.error();
+  std::vector<policies::SpecSpan> grid;
   std::vector<std::vector<std::string>> values;
-  for (const Span& span : ValueSpans(text)) {
-    const std::string value = text.substr(span.begin, span.end - span.begin);
-    if (!IsGrid(value)) continue;
-    auto expanded = ExpandValue(value);
-    if (!expanded) return InvalidArgument("in policy grid '" + text + "': " + expanded.error().message);
-    grid.push_back(span);
-    values.push_back(std::move(*expanded));
+  for (const policies::LayerSyntax& layer : *layers) {
+    for (const policies::ParamSyntax& param : layer.params) {
+      const std::string value(param.value.Of(text));
+      if (!IsGrid(value)) continue;
+      auto expanded = ExpandValue(value);
+      if (!expanded) return InvalidArgument("in policy grid '" + text + "': " + expanded.error().message);
+      grid.push_back(param.value);
+      values.push_back(std::move(*expanded));
+    }
   }
   std::uint64_t count = 1;
   for (const auto& v : values) {
@@ -262,7 +209,10 @@ Result<std::vector<policies::StackSpec>> ExpandPolicies(const std::vector<std::s
   std::vector<policies::StackSpec> specs;
   std::map<std::string, std::string> origin;  // expanded text -> the grid it came from
   for (const auto& option : grids) {
-    for (const auto& grid : SplitSpecs(option)) {
+    auto pieces = policies::SplitTopLevel(option, ',');
+    if (!pieces) return pieces.error();
+    for (const policies::SpecSpan& piece : *pieces) {
+      const std::string grid(piece.Of(option));
       auto texts = ExpandGrid(grid);
       if (!texts) return texts.error();
       for (const auto& text : *texts) {

@@ -8,8 +8,6 @@
 namespace pflab::traces {
 namespace {
 
-constexpr std::uint64_t kMiB = 1ull << 20;
-
 GeneratorParams Defaults(std::uint64_t object, std::uint64_t read, std::uint64_t count) {
   GeneratorParams p;
   p.object_size = object;

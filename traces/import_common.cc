@@ -42,13 +42,6 @@ std::optional<Nanos> ParseDecimalNanos(std::string_view text, Nanos unit_ns) {
   return value;
 }
 
-std::string_view Trim(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t\r");
-  if (first == std::string_view::npos) return {};
-  const auto last = text.find_last_not_of(" \t\r");
-  return text.substr(first, last - first + 1);
-}
-
 Result<Trace> FinishTrace(std::vector<TraceObject> objects, std::vector<ImportedRead> reads, nlohmann::json source,
                           const std::string& input_name) {
   if (reads.empty()) return InvalidArgument(input_name + ": no reads to import");

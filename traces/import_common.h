@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/result.h"
+#include "engine/text.h"
 #include "traces/trace.h"
 
 namespace pflab::traces::internal {
@@ -30,8 +31,10 @@ std::optional<std::int64_t> ParseInt(std::string_view text);
 /// A non-negative decimal number such as "1700000000.123456" in units of `unit_ns` nanoseconds, converted
 /// exactly (digits below a nanosecond are dropped); nullopt on anything else, exponents included.
 std::optional<Nanos> ParseDecimalNanos(std::string_view text, Nanos unit_ns);
-/// `text` without leading and trailing blanks.
-std::string_view Trim(std::string_view text);
+/// `text` without leading and trailing blanks: spaces, tabs and the '\r' of CRLF line ends.
+inline std::string_view Trim(std::string_view text) {
+  return pflab::Trim(text, " \t\r");
+}
 
 /// One imported read before objects get ids: which object (by key), where, and when.
 struct ImportedRead {

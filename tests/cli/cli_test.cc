@@ -205,6 +205,12 @@ TEST_CASE("cli: policies lists every registered policy with its origin", "[cli]"
     CHECK_THAT(r.out, Catch::Contains(name));
   }
   CHECK_THAT(r.out, Catch::Contains("origin:"));
+  // Defaults printed from the policies' Options, with the notes some carry.
+  CHECK_THAT(r.out, Catch::Contains("  blocksize (default 5MiB): read-ahead beyond each read"));
+  CHECK_THAT(r.out, Catch::Contains("  initial (default 1152KiB): INITIAL_REQUEST_SIZE"));
+  CHECK_THAT(r.out, Catch::Contains("  parts (default (none)): known byte ranges"));
+  CHECK_THAT(r.out,
+             Catch::Contains("  parts (default 1 (or the gcsfs layer's concurrency)): maximum parts per request"));
   fs::remove_all(dir);
 }
 

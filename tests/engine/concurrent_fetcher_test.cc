@@ -8,13 +8,12 @@
 #include <vector>
 
 #include "engine/synthetic_content.h"
+#include "engine/units.h"
 #include "sim/sim_scheduler.h"
 #include "sim/sim_transport.h"
 
 namespace pflab {
 namespace {
-
-constexpr std::uint64_t kMiB = 1ull << 20;
 
 TEST_CASE("split rules: v795 splits into exactly N parts, main caps at size/min", "[engine][fetcher]") {
   auto v795 = SplitRange({0, 16 * kMiB}, 4, 5 * kMiB, SplitRule::kV795);

@@ -11,41 +11,23 @@
 
 #include "engine/concurrent_fetcher.h"
 #include "engine/synthetic_content.h"
+#include "engine/units.h"
 #include "fake_gcs/server.h"
 #include "net/http_transport.h"
 #include "policies/registry.h"
 #include "replay/fake_server.h"
 #include "replay/live.h"
+#include "tests/support/run_config.h"
 #include "traces/generators.h"
 
 namespace pflab {
 namespace {
 
 using nlohmann::json;
-constexpr std::uint64_t kKiB = 1024;
-constexpr std::uint64_t kMiB = 1024 * kKiB;
 
-replay::SimulationConfig Config(const traces::Trace& trace, const std::string& policy, const std::string& profile) {
-  replay::SimulationConfig c;
-  c.trace = &trace;
-  auto spec = policies::ParseStackSpec(policy);
-  REQUIRE(spec.ok());
-  c.policy = *spec;
-  auto p = sim::FindProfile(profile);
-  REQUIRE(p.ok());
-  c.profile_name = profile;
-  c.profile = *p;
-  c.verify_bytes = true;
-  return c;
-}
-
-// Every registered policy with its defaults, but fsspec-parts: it serves only the parts it is given
-// and fails reads elsewhere by design (tests/policies has its own byte-checked test).
+// Every registered policy with its defaults, and two stacks.
 std::vector<std::string> AllPolicies() {
-  std::vector<std::string> out;
-  for (const auto& p : policies::RegisteredPolicies()) {
-    if (p.name != "fsspec-parts") out.push_back(p.name);
-  }
+  std::vector<std::string> out = testing::DefaultPolicies();
   out.push_back("fsspec-readahead > gcsfs-adaptive");
   out.push_back("concurrent(parts=4,min=64KiB)");
   return out;
@@ -70,7 +52,7 @@ TEST_CASE("engine over fake gcs: every policy on every pattern delivers exactly 
     live.http.connections = 4;
     for (const auto& policy : policies) {
       INFO(pattern.name << " x " << policy);
-      auto result = replay::RunLive(Config(*trace, policy, "local-fast"), live);
+      auto result = replay::RunLive(testing::RunConfig(*trace, policy, "local-fast"), live);
       REQUIRE(result.ok());  // verify_bytes: any wrong byte fails the run
       const auto& m = result->metrics;
       CHECK(m.reads == trace->records.size());
@@ -244,7 +226,7 @@ TEST_CASE("engine over fake gcs: a soak with a seeded fault profile still delive
   live.http.connections = 4;
   for (const std::string policy : {"none", "gcsfs-adaptive", "fsspec-readahead"}) {
     INFO(policy);
-    auto result = replay::RunLive(Config(*trace, policy, "local-fast"), live);
+    auto result = replay::RunLive(testing::RunConfig(*trace, policy, "local-fast"), live);
     REQUIRE(result.ok());
     CHECK(result->metrics.reads_failed == 0);
   }
@@ -276,7 +258,7 @@ TEST_CASE("engine over fake gcs: byte verification catches a byte corrupted in a
   REQUIRE(server.Start().ok());
   replay::LiveOptions live;
   live.endpoint = *HttpEndpoint::Parse(server.endpoint());
-  auto result = replay::RunLive(Config(*trace, "none", "local-fast"), live);
+  auto result = replay::RunLive(testing::RunConfig(*trace, "none", "local-fast"), live);
   REQUIRE_FALSE(result.ok());
   CHECK(result.error().code == ErrorCode::kDataLoss);
   // The first read is [0, 256 KiB): the server flips its middle byte.

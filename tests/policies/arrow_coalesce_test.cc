@@ -5,10 +5,12 @@
 // in the simulator and over the fake GCS server, and other policies ignoring them.
 #include "policies/arrow_coalesce.h"
 
+#include <any>
 #include <catch2/catch.hpp>
 #include <sstream>
 #include <vector>
 
+#include "engine/units.h"
 #include "net/http_transport.h"
 #include "policies/registry.h"
 #include "replay/fake_server.h"
@@ -16,14 +18,13 @@
 #include "replay/simulation.h"
 #include "sim/sim_scheduler.h"
 #include "tests/support/logging_source.h"
+#include "tests/support/run_config.h"
 #include "traces/generators.h"
 #include "traces/trace_io.h"
 
 namespace pflab::policies {
 namespace {
 
-constexpr std::uint64_t kKiB = 1ull << 10;
-constexpr std::uint64_t kMiB = 1ull << 20;
 using Req = testing::LoggedRequest;
 
 struct Harness {
@@ -77,15 +78,15 @@ TEST_CASE("arrow: CoalesceReadRanges merges small holes, stops at the size limit
 }
 
 TEST_CASE("arrow: parameters default to CacheOptions::LazyDefaults and are checked", "[arrow]") {
-  Params none("arrow-coalesce", {});
-  auto d = ParseArrowCoalesceOptions(none);
-  REQUIRE(d.ok());
-  CHECK(d->hole_size_limit == 8192);        // ReadRangeCache::kDefaultHoleSizeLimit
-  CHECK(d->range_size_limit == 32 * kMiB);  // ReadRangeCache::kDefaultRangeSizeLimit
-  CHECK(d->lazy);
-  CHECK(d->prefetch_limit == 0);
-  Params bad("arrow-coalesce", {{"hole_size_limit", "1MiB"}, {"range_size_limit", "1MiB"}});
-  CHECK_FALSE(ParseArrowCoalesceOptions(bad).ok());
+  const PolicyEntry entry = ArrowCoalesceEntry();
+  auto parsed = entry.Parse({});
+  REQUIRE(parsed.ok());
+  const auto& d = std::any_cast<const ArrowCoalesceOptions&>(*parsed);
+  CHECK(d.hole_size_limit == 8192);        // ReadRangeCache::kDefaultHoleSizeLimit
+  CHECK(d.range_size_limit == 32 * kMiB);  // ReadRangeCache::kDefaultRangeSizeLimit
+  CHECK(d.lazy);
+  CHECK(d.prefetch_limit == 0);
+  CHECK_FALSE(entry.Parse({{"hole_size_limit", "1MiB"}, {"range_size_limit", "1MiB"}}).ok());
   // Eager mode keeps several requests in flight: only the fetcher may be below it.
   auto spec = ParseStackSpec("arrow-coalesce > gcsfs-v795");
   REQUIRE(spec.ok());
@@ -283,20 +284,6 @@ TEST_CASE("arrow: generators other than parquet-hinted write no hint lines", "[a
 
 // --- replay --------------------------------------------------------------------------------------------
 
-replay::SimulationConfig Config(const traces::Trace& trace, const std::string& policy, const std::string& profile) {
-  replay::SimulationConfig c;
-  c.trace = &trace;
-  auto spec = ParseStackSpec(policy);
-  REQUIRE(spec.ok());
-  c.policy = *spec;
-  auto p = sim::FindProfile(profile);
-  REQUIRE(p.ok());
-  c.profile_name = profile;
-  c.profile = *p;
-  c.verify_bytes = true;
-  return c;
-}
-
 // Requests an eager arrow-coalesce makes for parquet-hinted: tail, footer, and per row group the
 // coalesced hint (the reads are all inside it).
 std::uint64_t EagerRequests(const traces::Trace& t) {
@@ -316,11 +303,11 @@ TEST_CASE("arrow: simulated replay of hints: eager coalesced fetches, every byte
   REQUIRE(CoalesceReadRanges(trace->hints[0].ranges, 8192, 32 * kMiB).size() == 2);
   std::uint64_t expected = 0;
   for (const auto& r : trace->records) expected += r.length;
-  auto none = replay::RunSimulation(Config(*trace, "none", "gcs-regional"));
+  auto none = replay::RunSimulation(testing::RunConfig(*trace, "none", "gcs-regional"));
   REQUIRE(none.ok());
-  auto eager = replay::RunSimulation(Config(*trace, "arrow-coalesce(lazy=false)", "gcs-regional"));
+  auto eager = replay::RunSimulation(testing::RunConfig(*trace, "arrow-coalesce(lazy=false)", "gcs-regional"));
   REQUIRE(eager.ok());  // verify_bytes
-  auto lazy = replay::RunSimulation(Config(*trace, "arrow-coalesce", "gcs-regional"));
+  auto lazy = replay::RunSimulation(testing::RunConfig(*trace, "arrow-coalesce", "gcs-regional"));
   REQUIRE(lazy.ok());
   for (const auto* r : {&*eager, &*lazy}) {
     CHECK(r->metrics.reads_failed == 0);
@@ -335,7 +322,7 @@ TEST_CASE("arrow: simulated replay of hints: eager coalesced fetches, every byte
   // Without hints the layer reads like none.
   traces::Trace unhinted = *trace;
   unhinted.hints.clear();
-  auto plain = replay::RunSimulation(Config(unhinted, "arrow-coalesce(lazy=false)", "gcs-regional"));
+  auto plain = replay::RunSimulation(testing::RunConfig(unhinted, "arrow-coalesce(lazy=false)", "gcs-regional"));
   REQUIRE(plain.ok());
   CHECK(plain->metrics.requests == none->metrics.requests);
   CHECK(plain->metrics.elapsed_s == none->metrics.elapsed_s);
@@ -357,7 +344,7 @@ TEST_CASE("arrow: a hint reaches the stack at its recorded distance after the pr
       "{\"t\":60000000,\"offset\":500,\"length\":100}\n");
   REQUIRE(t.ok());
   t->name = "timed";
-  auto c = Config(*t, "arrow-coalesce(lazy=false)", "gcs-regional");
+  auto c = testing::RunConfig(*t, "arrow-coalesce(lazy=false)", "gcs-regional");
   c.profile.latency_p99_ns = c.profile.latency_median_ns;  // constant latency
   for (const double factor : {1.0, 0.5}) {
     INFO("think x" << factor);
@@ -396,8 +383,8 @@ TEST_CASE("arrow: hints change nothing for policies that do not use them", "[arr
   for (const auto& p : RegisteredPolicies()) {
     if (p.name == "arrow-coalesce" || p.name == "fsspec-parts") continue;
     INFO(p.name);
-    auto a = replay::RunSimulation(Config(*hinted, p.name, "gcs-regional"));
-    auto b = replay::RunSimulation(Config(plain, p.name, "gcs-regional"));
+    auto a = replay::RunSimulation(testing::RunConfig(*hinted, p.name, "gcs-regional"));
+    auto b = replay::RunSimulation(testing::RunConfig(plain, p.name, "gcs-regional"));
     REQUIRE(a.ok());
     REQUIRE(b.ok());
     CHECK(a->metrics.ToJson() == b->metrics.ToJson());
@@ -422,7 +409,7 @@ TEST_CASE("arrow: over the fake GCS server, hints are delivered the same way and
   for (const auto& r : trace->records) expected += r.length;
   for (const char* policy : {"arrow-coalesce(lazy=false)", "arrow-coalesce", "none", "gcsfs-adaptive"}) {
     INFO(policy);
-    auto result = replay::RunLive(Config(*trace, policy, "local-fast"), live);
+    auto result = replay::RunLive(testing::RunConfig(*trace, policy, "local-fast"), live);
     REQUIRE(result.ok());  // verify_bytes: any wrong byte fails the run
     CHECK(result->metrics.reads_failed == 0);
     CHECK(result->metrics.bytes_read == expected);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/units.h"
 #include "policies/fsspec_all.h"
 #include "policies/fsspec_background.h"
 #include "policies/fsspec_blockcache.h"
@@ -25,8 +26,6 @@
 namespace pflab::policies {
 namespace {
 
-constexpr std::uint64_t kKiB = 1ull << 10;
-constexpr std::uint64_t kMiB = 1ull << 20;
 constexpr std::uint64_t kSize = 64 * kMiB;
 
 using Req = testing::LoggedRequest;

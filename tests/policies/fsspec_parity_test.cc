@@ -49,6 +49,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/units.h"
 #include "policies/fsspec_all.h"
 #include "policies/fsspec_blockcache.h"
 #include "policies/fsspec_bytes.h"
@@ -63,8 +64,6 @@ namespace pflab::policies {
 namespace {
 
 using nlohmann::json;
-constexpr std::uint64_t kKiB = 1ull << 10;
-constexpr std::uint64_t kMiB = 1ull << 20;
 
 struct Case {
   std::string label;

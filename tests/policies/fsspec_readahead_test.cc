@@ -8,13 +8,12 @@
 #include <catch2/catch.hpp>
 #include <vector>
 
+#include "engine/units.h"
 #include "sim/sim_scheduler.h"
 #include "tests/support/logging_source.h"
 
 namespace pflab::policies {
 namespace {
-
-constexpr std::uint64_t kMiB = 1ull << 20;
 
 struct Harness {
   sim::SimScheduler scheduler;

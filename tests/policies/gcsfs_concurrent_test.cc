@@ -4,17 +4,17 @@
 // min(concurrency, size // 5 MiB) parts ("16 MiB at concurrency 4 gives 3 parts").
 #include <catch2/catch.hpp>
 
+#include "engine/units.h"
 #include "policies/passthrough.h"
 #include "policies/registry.h"
 #include "replay/simulation.h"
 #include "sim/sim_scheduler.h"
 #include "tests/support/logging_source.h"
+#include "tests/support/run_config.h"
 #include "traces/trace.h"
 
 namespace pflab::policies {
 namespace {
-
-constexpr std::uint64_t kMiB = 1ull << 20;
 
 TEST_CASE("gcsfs-concurrent: every read goes below with the concurrency as its split", "[policies][gcsfs]") {
   sim::SimScheduler scheduler;
@@ -38,16 +38,8 @@ TEST_CASE("gcsfs-concurrent: a 16 MiB read is 3 GETs under main's rule and 4 und
   trace.records.push_back(traces::TraceRecord{});
   trace.records[0].offset = 0;
   trace.records[0].length = 16 * kMiB;
-  auto profile = sim::FindProfile("gcs-regional");
-  REQUIRE(profile.ok());
   auto requests = [&](const std::string& policy) {
-    replay::SimulationConfig c;
-    c.trace = &trace;
-    c.policy = *ParseStackSpec(policy);
-    c.profile_name = "gcs-regional";
-    c.profile = *profile;
-    c.verify_bytes = true;
-    auto result = replay::RunSimulation(c);
+    auto result = replay::RunSimulation(testing::RunConfig(trace, policy));
     REQUIRE(result.ok());
     CHECK(result->metrics.bytes_read == 16 * kMiB);
     return result->metrics.requests;

@@ -11,11 +11,13 @@
 //   whose requests are those of policies/gcsfuse_reader.h).
 #include "policies/gcsfuse_buffered.h"
 
+#include <any>
 #include <catch2/catch.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "engine/units.h"
 #include "policies/registry.h"
 #include "sim/sim_scheduler.h"
 #include "tests/support/logging_source.h"
@@ -24,7 +26,6 @@
 namespace pflab::policies {
 namespace {
 
-constexpr std::uint64_t kMiB = 1024 * 1024;
 constexpr std::uint64_t kB = 16 * kMiB;  // a block
 using Req = testing::LoggedRequest;
 
@@ -266,16 +267,16 @@ TEST_CASE("gcsfuse-buffered: specs - parameters, defaults, placement", "[policie
   auto stacked = ParsePolicyList("gcsfuse-buffered > gcsfuse");
   REQUIRE(!stacked.ok());
   CHECK(stacked.error().message.find("must sit directly on the fetcher") != std::string::npos);
-  Params params("gcsfuse-buffered", {});
-  auto defaults = ParseGcsfuseBufferedOptions(params);
-  REQUIRE(defaults.ok());
-  CHECK(defaults->block_size == 16 * kMiB);
-  CHECK(defaults->max_blocks == 20);
-  CHECK(defaults->start_blocks == 1);
-  CHECK(defaults->min_blocks == 4);
-  CHECK(defaults->global_max_blocks == 40);
-  CHECK(defaults->random_seek_threshold == 3);
-  CHECK(defaults->fallback.fuse_max == kMiB);
+  auto parsed = GcsfuseBufferedEntry().Parse({});
+  REQUIRE(parsed.ok());
+  const auto& defaults = std::any_cast<const GcsfuseBufferedOptions&>(*parsed);
+  CHECK(defaults.block_size == 16 * kMiB);
+  CHECK(defaults.max_blocks == 20);
+  CHECK(defaults.start_blocks == 1);
+  CHECK(defaults.min_blocks == 4);
+  CHECK(defaults.global_max_blocks == 40);
+  CHECK(defaults.random_seek_threshold == 3);
+  CHECK(defaults.fallback.fuse_max == kMiB);
 }
 
 }  // namespace

@@ -19,18 +19,18 @@
 #include <optional>
 #include <vector>
 
+#include "engine/units.h"
 #include "policies/registry.h"
 #include "replay/simulation.h"
 #include "sim/sim_scheduler.h"
 #include "tests/support/logging_source.h"
 #include "tests/support/policy_harness.h"
+#include "tests/support/run_config.h"
 #include "traces/generators.h"
 
 namespace pflab::policies {
 namespace {
 
-constexpr std::uint64_t kKiB = 1024;
-constexpr std::uint64_t kMiB = 1024 * kKiB;
 using Req = testing::LoggedRequest;
 
 struct Harness : testing::PolicyHarness<GcsfuseReader> {
@@ -359,15 +359,8 @@ TEST_CASE("gcsfuse over streams: a failed pull drops the stream - cancel and des
 
 // The whole path in simulation: the fetcher maps gcsfuse's streams onto the simulator's.
 replay::RunResult Simulate(const traces::Trace& trace, const std::string& policy) {
-  replay::SimulationConfig c;
-  c.trace = &trace;
-  c.policy = *ParseStackSpec(policy);
-  c.profile_name = "gcs-regional";
-  auto profile = sim::FindProfile("gcs-regional");
-  REQUIRE(profile.ok());
-  c.profile = *profile;
+  replay::SimulationConfig c = testing::RunConfig(trace, policy);
   c.profile.latency_p99_ns = 0;  // constant 35 ms, so the numbers below can be worked by hand
-  c.verify_bytes = true;
   auto r = replay::RunSimulation(c);
   REQUIRE(r.ok());
   return *r;
@@ -403,13 +396,9 @@ TEST_CASE("gcsfuse in simulation: more open streams than connections - none wait
   params.streams = 8;
   auto trace = traces::Generate("multi-stream", params);
   REQUIRE(trace.ok());
-  replay::SimulationConfig c;
-  c.trace = &*trace;
-  c.policy = *ParseStackSpec("gcsfuse");
+  replay::SimulationConfig c = testing::RunConfig(*trace, "gcsfuse");
   c.profile_name = "two connections";
-  c.profile = *sim::FindProfile("gcs-regional");
   c.profile.max_connections = 2;  // eight readers keep eight streams open between their reads
-  c.verify_bytes = true;
   auto r = replay::RunSimulation(c);
   REQUIRE(r.ok());
   CHECK(r->metrics.reads == 32);

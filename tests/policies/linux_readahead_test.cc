@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 #include <vector>
 
+#include "engine/units.h"
 #include "policies/registry.h"
 #include "sim/sim_scheduler.h"
 #include "tests/support/logging_source.h"
@@ -18,8 +19,6 @@
 namespace pflab::policies {
 namespace {
 
-constexpr std::uint64_t kKiB = 1024;
-constexpr std::uint64_t kMiB = 1024 * kKiB;
 using Req = testing::LoggedRequest;
 
 struct Harness : testing::PolicyHarness<LinuxReadahead> {

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <vector>
 
+#include "engine/units.h"
 #include "policies/registry.h"
 #include "sim/sim_scheduler.h"
 #include "tests/support/logging_source.h"
@@ -13,7 +14,6 @@
 namespace pflab::policies {
 namespace {
 
-constexpr std::uint64_t kMiB = 1ull << 20;
 using Req = testing::LoggedRequest;
 
 struct Harness {

@@ -6,39 +6,39 @@
 #include <string>
 #include <vector>
 
+#include "engine/units.h"
 #include "policies/registry.h"
 #include "replay/simulation.h"
+#include "tests/support/run_config.h"
 #include "traces/generators.h"
 
 namespace pflab::replay {
 namespace {
-
-constexpr std::uint64_t kKiB = 1024;
-constexpr std::uint64_t kMiB = 1024 * kKiB;
 
 bool StartsWith(const std::string& s, const char* prefix) {
   return s.rfind(prefix, 0) == 0;
 }
 
 // Caches that can sit above another policy: the fsspec ones, except fsspec-parts (it never reads
-// outside its parts) and fsspec-background (it keeps a request of its own in flight, so it must sit
-// directly on the fetcher).
+// outside its parts) and those that must sit directly on the fetcher (fsspec-background keeps a
+// request of its own in flight).
 std::vector<std::string> Caches() {
   std::vector<std::string> out;
   for (const auto& p : policies::RegisteredPolicies()) {
-    if (StartsWith(p.name, "fsspec-") && p.name != "fsspec-parts" && p.name != "fsspec-background") {
+    if (StartsWith(p.name, "fsspec-") && p.name != "fsspec-parts" && p.placement == policies::Placement::kAnywhere) {
       out.push_back(p.name);
     }
   }
   return out;
 }
 
-// Everything else but the baseline, the bottom layer and the oracle (which stands alone): the
+// Everything else but the baseline, the bottom layer and what stands alone (the oracle): the
 // prefetchers.
 std::vector<std::string> Prefetchers() {
   std::vector<std::string> out;
   for (const auto& p : policies::RegisteredPolicies()) {
-    if (!StartsWith(p.name, "fsspec-") && p.name != "none" && p.name != "concurrent" && p.name != "oracle")
+    if (!StartsWith(p.name, "fsspec-") && p.name != "none" && p.placement != policies::Placement::kBottom &&
+        p.placement != policies::Placement::kAlone)
       out.push_back(p.name);
   }
   return out;
@@ -50,8 +50,6 @@ TEST_CASE("composition: every cache over every prefetcher delivers exactly the o
   const auto prefetchers = Prefetchers();
   REQUIRE(caches.size() >= 6);
   REQUIRE(prefetchers.size() >= 3);
-  auto profile = sim::FindProfile("gcs-regional");
-  REQUIRE(profile.ok());
   for (const char* pattern : {"backtrack", "visits-home", "random"}) {
     traces::GeneratorParams params;
     params.object_size = 48 * kMiB + 4321;
@@ -68,13 +66,7 @@ TEST_CASE("composition: every cache over every prefetcher delivers exactly the o
         auto spec = policies::ParseStackSpec(stack);
         REQUIRE(spec.ok());
         REQUIRE(policies::ValidateStack(*spec).ok());
-        SimulationConfig c;
-        c.trace = &*trace;
-        c.policy = *spec;
-        c.profile_name = "gcs-regional";
-        c.profile = *profile;
-        c.verify_bytes = true;
-        auto result = RunSimulation(c);
+        auto result = RunSimulation(testing::RunConfig(*trace, stack));
         REQUIRE(result.ok());  // verify_bytes: a wrong byte fails the run
         CHECK(result->metrics.reads_failed == 0);
         CHECK(result->metrics.bytes_read == expected);

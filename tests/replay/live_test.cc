@@ -7,15 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "engine/units.h"
 #include "policies/registry.h"
+#include "tests/support/run_config.h"
 #include "tests/support/synthetic_http_server.h"
 #include "traces/generators.h"
 
 namespace pflab::replay {
 namespace {
-
-constexpr std::uint64_t kKiB = 1024;
-constexpr std::uint64_t kMiB = 1024 * kKiB;
 
 std::map<std::string, testing::SyntheticHttpServer::Object> ObjectsOf(const traces::Trace& trace) {
   std::map<std::string, testing::SyntheticHttpServer::Object> objects;
@@ -26,26 +25,8 @@ std::map<std::string, testing::SyntheticHttpServer::Object> ObjectsOf(const trac
   return objects;
 }
 
-SimulationConfig Config(const traces::Trace& trace, const std::string& policy) {
-  SimulationConfig c;
-  c.trace = &trace;
-  auto spec = policies::ParseStackSpec(policy);
-  REQUIRE(spec.ok());
-  c.policy = *spec;
-  auto profile = sim::FindProfile("gcs-regional");
-  REQUIRE(profile.ok());
-  c.profile_name = "gcs-regional";
-  c.profile = *profile;
-  c.verify_bytes = true;
-  return c;
-}
-
 TEST_CASE("live: every policy on every pattern over HTTP delivers exactly the object's bytes", "[replay][live]") {
-  std::vector<std::string> policies;
-  for (const auto& p : policies::RegisteredPolicies()) {
-    // Without its parts parameter every read fails by design (simulation_test covers it with parts).
-    if (p.name != "fsspec-parts") policies.push_back(p.name);
-  }
+  std::vector<std::string> policies = testing::DefaultPolicies();
   policies.push_back("fsspec-readahead > gcsfs-v795");
   policies.push_back("concurrent(parts=4,min=64KiB,rule=v795)");
   for (const auto& pattern : traces::Patterns()) {
@@ -61,7 +42,7 @@ TEST_CASE("live: every policy on every pattern over HTTP delivers exactly the ob
     live.http.connections = 4;
     for (const auto& policy : policies) {
       INFO(pattern.name << " x " << policy);
-      auto result = RunLive(Config(*trace, policy), live);
+      auto result = RunLive(testing::RunConfig(*trace, policy), live);
       REQUIRE(result.ok());
       const Metrics& m = result->metrics;
       CHECK(m.reads == trace->records.size());
@@ -85,7 +66,7 @@ TEST_CASE("live: a missing object fails the reads with the object named - the ru
   testing::SyntheticHttpServer server({});  // serves nothing
   LiveOptions live;
   live.endpoint = server.endpoint();
-  SimulationConfig c = Config(*trace, "none");
+  SimulationConfig c = testing::RunConfig(*trace, "none");
   auto result = RunLive(c, live);
   REQUIRE(result.ok());
   CHECK(result->metrics.reads_failed == 5);

@@ -5,30 +5,19 @@
 #include <catch2/catch.hpp>
 #include <vector>
 
+#include "engine/units.h"
 #include "policies/registry.h"
+#include "tests/support/run_config.h"
 #include "traces/generators.h"
 
 namespace pflab::replay {
 namespace {
 
-constexpr std::uint64_t kKiB = 1024;
-constexpr std::uint64_t kMiB = 1024 * kKiB;
-
-sim::NetworkProfile Profile(const char* name) {
-  auto p = sim::FindProfile(name);
-  REQUIRE(p.ok());
-  return *p;
-}
-
+// These runs use seed 3 and check bytes where a test says so (checking costs time on the large traces).
 SimulationConfig Config(const traces::Trace& trace, const std::string& policy, const char* profile = "gcs-regional") {
-  SimulationConfig c;
-  c.trace = &trace;
-  auto spec = policies::ParseStackSpec(policy);
-  REQUIRE(spec.ok());
-  c.policy = *spec;
-  c.profile_name = profile;
-  c.profile = Profile(profile);
+  SimulationConfig c = testing::RunConfig(trace, policy, profile);
   c.seed = 3;
+  c.verify_bytes = false;
   return c;
 }
 
@@ -57,12 +46,9 @@ bool Same(const std::vector<Event>& x, const std::vector<Event>& y) {
   return true;
 }
 
+// Every registered policy with its defaults (fsspec-parts is tested with parts below), and stacks.
 std::vector<std::string> AllPolicies() {
-  std::vector<std::string> out;
-  for (const auto& p : policies::RegisteredPolicies()) {
-    // Without its parts parameter every read fails (outside the known parts); tested on its own below.
-    if (p.name != "fsspec-parts") out.push_back(p.name);
-  }
+  std::vector<std::string> out = testing::DefaultPolicies();
   out.push_back("gcsfs-v795(concurrency=4)");
   out.push_back("fsspec-readahead > gcsfs-v795");
   out.push_back("fsspec-readahead(blocksize=1MiB) > gcsfs-adaptive(concurrency=2) > concurrent(parts=2,min=256KiB)");

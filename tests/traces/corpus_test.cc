@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/text.h"
 #include "traces/trace_io.h"
 
 namespace pflab::traces {
@@ -38,12 +39,6 @@ struct ReadmeRow {
   std::string reads;        // the cell; the number of reads
 };
 
-std::string Trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
-}
-
 /// The cells of a Markdown table row; a backslash before a bar makes the bar part of the cell, as on GitHub.
 std::vector<std::string> Cells(const std::string& line) {
   std::vector<std::string> cells;
@@ -53,13 +48,13 @@ std::vector<std::string> Cells(const std::string& line) {
       cell += '|';
       ++i;
     } else if (line[i] == '|') {
-      cells.push_back(Trim(cell));
+      cells.emplace_back(Trim(cell, " \t"));
       cell.clear();
     } else {
       cell += line[i];
     }
   }
-  if (!Trim(cell).empty()) cells.push_back(Trim(cell));
+  if (!Trim(cell, " \t").empty()) cells.emplace_back(Trim(cell, " \t"));
   return cells;
 }
 

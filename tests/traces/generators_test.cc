@@ -4,10 +4,10 @@
 #include <set>
 #include <vector>
 
+#include "engine/units.h"
+
 namespace pflab::traces {
 namespace {
-
-constexpr std::uint64_t kMiB = 1ull << 20;
 
 std::vector<std::uint64_t> Blocks(const Trace& t, std::uint64_t block) {
   std::vector<std::uint64_t> out;
