@@ -57,8 +57,14 @@ TEST_CASE("report: compare keeps latency quantiles for every run and a timeline 
   const fs::path dir = TempDir();
   MakeResults(dir);
   const auto doc = nlohmann::json::parse(Slurp(dir / "r.json"));
-  REQUIRE(doc["runs"].size() == 10);
+  REQUIRE(doc["runs"].size() == 12);  // 2 traces x (none, bound and four policies)
   for (const auto& run : doc["runs"]) {
+    if (run["policy"] == "bound") {
+      // The bound is no run: no latencies, but its derivation.
+      CHECK_FALSE(run.contains("latency_quantiles_s"));
+      CHECK(run["bound"]["elapsed_s"] == run["metrics"]["elapsed_s"]);
+      continue;
+    }
     REQUIRE(run["latency_quantiles_s"].size() == 101);
     // The 50% and 100% quantiles are the run's p50 and max.
     CHECK(run["latency_quantiles_s"][50] == run["metrics"]["read_latency_s"]["p50"]);
@@ -71,7 +77,8 @@ TEST_CASE("report: compare keeps latency quantiles for every run and a timeline 
   CHECK(t["policy"] == "fsspec-readahead");
   CHECK(t["reads_total"] == 48);
   CHECK(t["reads"].size() == 48);
-  CHECK(t["fetches_total"] == doc["runs"][1]["metrics"]["requests"]);
+  REQUIRE(doc["runs"][2]["policy"] == "fsspec-readahead");
+  CHECK(t["fetches_total"] == doc["runs"][2]["metrics"]["requests"]);
   for (const auto& read : t["reads"]) CHECK(read[3] == 1 << 20);
 
   // --timeline picks another run; a run that does not exist is an error naming it.
