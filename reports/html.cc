@@ -213,25 +213,81 @@ json ParetoSpec(const TraceSummary& t, const Palette& palette) {
                       {"frontier", !dominated}});
   }
   // Both axes from zero: policies often tie on bytes fetched, and a zoomed axis would exaggerate gaps.
+  // The domains are fixed here (not left to Vega-Lite's "nice" rounding) so the labels can be placed
+  // in pixels below.
+  const PolicyCell* bound = t.bound();
+  double x_max = 0, y_max = 0;
+  for (const auto& v : values) {
+    x_max = std::max(x_max, v["fetched_mb"].get<double>());
+    y_max = std::max(y_max, v["elapsed_s"].get<double>());
+  }
+  if (bound) {
+    x_max = std::max(x_max, static_cast<double>(bound->median.bytes_fetched) / kMB);
+    y_max = std::max(y_max, bound->median.elapsed_s);
+  }
+  x_max = x_max > 0 ? x_max * 1.08 : 1;
+  y_max = y_max > 0 ? y_max * 1.08 : 1;
   const json x = {{"field", "fetched_mb"},
                   {"type", "quantitative"},
                   {"title", "bytes fetched from the backend (MB)"},
-                  {"scale", {{"zero", true}}},
+                  {"scale", {{"domain", {0, x_max}}, {"nice", false}}},
                   {"axis", {{"format", ",.4~r"}}}};
-  const json y = {
-      {"field", "elapsed_s"}, {"type", "quantitative"}, {"title", "elapsed (s)"}, {"scale", {{"zero", true}}}};
+  const json y = {{"field", "elapsed_s"},
+                  {"type", "quantitative"},
+                  {"title", "elapsed (s)"},
+                  {"scale", {{"domain", {0, y_max}}, {"nice", false}}}};
   json frontier = {{"transform", {{{"filter", "datum.frontier"}}}},
                    {"mark", {{"type", "line"}, {"color", "#999999"}, {"strokeDash", {4, 3}}}},
                    {"encoding", {{"x", x}, {"y", y}, {"order", {{"field", "fetched_mb"}}}}}};
   json points = {{"mark", {{"type", "point"}, {"filled", true}, {"size", 110}, {"tooltip", true}}},
                  {"encoding", {{"x", x}, {"y", y}, {"color", PolicyColour(palette, true)}}}};
-  json labels = {{"mark", {{"type", "text"}, {"align", "left"}, {"dx", 8}, {"fontSize", 10}, {"limit", 260}}},
+  // Labels: policies often share a point (the same bytes, nearly the same time), so each label is
+  // moved up or down in whole lines until it overlaps no label placed before it (nor the bound's).
+  constexpr double kWidth = 640, kHeight = 320, kLine = 12, kCharWidth = 6.2, kDx = 8;
+  struct Box {
+    double x0, x1, y0, y1;
+    bool Overlaps(const Box& o) const { return x0 < o.x1 && o.x0 < x1 && y0 < o.y1 && o.y0 < y1; }
+  };
+  std::vector<Box> placed;
+  if (bound) {
+    const double py = kHeight - bound->median.elapsed_s / y_max * kHeight;
+    placed.push_back({kWidth - 40, kWidth, py - 15, py - 1});
+  }
+  std::vector<std::size_t> order(values.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  // Top to bottom on the screen, left to right among equals, so the result does not depend on run order.
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const double ya = values[a]["elapsed_s"].get<double>(), yb = values[b]["elapsed_s"].get<double>();
+    if (ya != yb) return ya > yb;
+    return values[a]["fetched_mb"].get<double>() < values[b]["fetched_mb"].get<double>();
+  });
+  json labels_data = json::array();
+  for (std::size_t i : order) {
+    const double px = values[i]["fetched_mb"].get<double>() / x_max * kWidth;
+    const double py = kHeight - values[i]["elapsed_s"].get<double>() / y_max * kHeight;
+    const double w = kCharWidth * static_cast<double>(values[i]["policy"].get<std::string>().size());
+    double shift = 0;
+    for (int step = 0; step <= 16; ++step) {
+      const double candidate = (step % 2 ? 1 : -1) * kLine * ((step + 1) / 2);  // 0, +12, -12, +24, ...
+      const Box box{px + kDx, px + kDx + w, py + candidate - kLine / 2, py + candidate + kLine / 2};
+      if (std::none_of(placed.begin(), placed.end(), [&](const Box& o) { return box.Overlaps(o); })) {
+        shift = candidate;
+        break;
+      }
+    }
+    placed.push_back({px + kDx, px + kDx + w, py + shift - kLine / 2, py + shift + kLine / 2});
+    labels_data.push_back({{"policy", values[i]["policy"]},
+                           {"fetched_mb", values[i]["fetched_mb"]},
+                           {"elapsed_s", values[i]["elapsed_s"].get<double>() - shift / kHeight * y_max}});
+  }
+  json labels = {{"data", {{"values", labels_data}}},
+                 {"mark", {{"type", "text"}, {"align", "left"}, {"baseline", "middle"}, {"dx", kDx}, {"fontSize", 10}}},
                  {"encoding", {{"x", x}, {"y", y}, {"text", {{"field", "policy"}}}}}};
   json layers = {frontier, points, labels};
   std::string subtitle = "lower left is better; the dashed grey line joins the policies no other beats on both";
-  if (const PolicyCell* b = t.bound()) {
-    const double bound_s = b->median.elapsed_s;
-    const double bound_mb = static_cast<double>(b->median.bytes_fetched) / kMB;
+  if (bound) {
+    const double bound_s = bound->median.elapsed_s;
+    const double bound_mb = static_cast<double>(bound->median.bytes_fetched) / kMB;
     const json rule_mark = {{"type", "rule"}, {"color", kBoundColour}, {"strokeWidth", 2}, {"strokeDash", {5, 3}}};
     layers.push_back({{"data", {{"values", {{{"elapsed_s", bound_s}, {"label", "bound"}}}}}},
                       {"mark", rule_mark},
@@ -409,7 +465,8 @@ void WriteTable(std::ostringstream& out, const ResultsDocument& doc, const Palet
 }
 
 // A heatmap cell's colour for elapsed relative to the bound: light at 1x (the bound itself), darker
-// on a log scale up to 30x and beyond. Text turns white where the fill gets dark.
+// on a log scale up to 300x and beyond (policies commonly sit 2x to 200x above the bound, so a shorter
+// scale would paint most of the map the same dark red). Text turns white where the fill gets dark.
 struct HeatColour {
   std::string fill;
   bool dark = false;
@@ -418,7 +475,7 @@ struct HeatColour {
 HeatColour Heat(double ratio) {
   // Stops of a yellow-orange-red sequential scale (ColorBrewer YlOrRd), at log30(ratio) = 0, 1/4, ..., 1.
   static constexpr int kStops[][3] = {{255, 255, 204}, {254, 217, 118}, {253, 141, 60}, {227, 26, 28}, {128, 0, 38}};
-  const double t = std::clamp(std::log(std::max(ratio, 1.0)) / std::log(30.0), 0.0, 1.0) * 4;
+  const double t = std::clamp(std::log(std::max(ratio, 1.0)) / std::log(300.0), 0.0, 1.0) * 4;
   const int i = std::min(3, static_cast<int>(t));
   const double f = t - i;
   char buf[16];
@@ -426,7 +483,12 @@ HeatColour Heat(double ratio) {
   for (int k = 0; k < 3; ++k)
     rgb[k] = static_cast<int>(std::lround(kStops[i][k] + f * (kStops[i + 1][k] - kStops[i][k])));
   std::snprintf(buf, sizeof buf, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
-  return {buf, t > 2.4};
+  return {buf, t > 2.6};
+}
+
+// Three significant digits at most, so the cells stay narrow: 1.23, 12.3, 123.
+std::string HeatText(double ratio) {
+  return Fixed(ratio, ratio < 10 ? 2 : ratio < 100 ? 1 : 0);
 }
 
 // The overview: traces x policies coloured by elapsed relative to the bound (medians over seeds), the
@@ -449,9 +511,6 @@ void WriteOverview(std::ostringstream& out, const std::vector<TraceSummary>& tra
     out << "<th data-col=\"" << col++ << "\" class=\"policy\" title=\"" << HtmlEscape(p)
         << ": click to sort\"><div><span class=\"swatch\" style=\"background:" << ColourOf(palette, p) << "\"></span>"
         << HtmlEscape(p) << "</div></th>";
-  }
-  for (const char* name : {"winner", "runner-up", "told apart"}) {
-    out << "<th data-col=\"" << col++ << "\" class=\"text\" title=\"click to sort\">" << name << "</th>";
   }
   out << "</tr></thead>\n<tbody>\n";
   for (const auto& t : traces) {
@@ -476,13 +535,9 @@ void WriteOverview(std::ostringstream& out, const std::vector<TraceSummary>& tra
           << (heat.dark ? " dark" : "") << "\" style=\"background:" << heat.fill << "\" data-v=\""
           << Fixed(*c->vs_bound, 9) << "\" title=\"" << HtmlEscape(p) << ": " << Fixed(c->elapsed_median, 3) << " s"
           << (t.seeds.size() > 1 ? " (median; " + Fixed(c->elapsed_min, 3) + ".." + Fixed(c->elapsed_max, 3) + ")" : "")
-          << "\">" << Fixed(*c->vs_bound, *c->vs_bound < 10 ? 2 : 1) << "</td>";
+          << "\">" << HeatText(*c->vs_bound) << "</td>";
     }
-    auto name = [&](int i) { return i < 0 ? std::string("-") : t.cells[static_cast<std::size_t>(i)].policy; };
-    out << "<td data-v=\"" << HtmlEscape(name(t.winner)) << "\"><code>" << HtmlEscape(name(t.winner)) << "</code></td>"
-        << "<td data-v=\"" << HtmlEscape(name(t.runner_up)) << "\"><code>" << HtmlEscape(name(t.runner_up))
-        << "</code></td><td data-v=\"" << HtmlEscape(TellApart(t)) << "\">" << HtmlEscape(TellApart(t))
-        << "</td></tr>\n";
+    out << "</tr>\n";
   }
   out << "</tbody>\n<tfoot><tr><th>geometric mean</th><td></td>";
   for (const auto& p : policies) {
@@ -494,14 +549,49 @@ void WriteOverview(std::ostringstream& out, const std::vector<TraceSummary>& tra
     const HeatColour heat = Heat(it->geomean_vs_bound);
     out << "<td class=\"num heat" << (heat.dark ? " dark" : "") << "\" style=\"background:" << heat.fill
         << "\" title=\"" << HtmlEscape(p) << ": over " << it->traces << " traces, " << it->wins << " won\">"
-        << Fixed(it->geomean_vs_bound, it->geomean_vs_bound < 10 ? 2 : 1) << "</td>";
+        << HeatText(it->geomean_vs_bound) << "</td>";
   }
-  out << "<td></td><td></td><td></td></tr>\n<tr><th>traces won</th><td></td>";
+  out << "</tr>\n<tr><th>traces won</th><td></td>";
   for (const auto& p : policies) {
     auto it = std::find_if(overview.begin(), overview.end(), [&](const PolicyOverview& o) { return o.policy == p; });
     out << "<td class=\"num\">" << (it == overview.end() ? 0 : it->wins) << "</td>";
   }
-  out << "<td></td><td></td><td></td></tr></tfoot></table></div>\n";
+  out << "</tr></tfoot></table></div>\n";
+}
+
+// The winner and runner-up of each trace by name, how far each is from the bound, and whether the
+// seeds tell them apart.
+void WriteWinners(std::ostringstream& out, const std::vector<TraceSummary>& traces, const Palette& palette) {
+  const bool seeds =
+      std::any_of(traces.begin(), traces.end(), [](const TraceSummary& t) { return t.seeds.size() > 1; });
+  std::vector<std::string> header = {"trace", "winner", "x bound", "runner-up", "x bound"};
+  if (seeds) header.push_back("told apart");
+  out << "<div class=\"table-wrap\"><table id=\"winners\" class=\"sortable\">\n<thead><tr>";
+  for (std::size_t i = 0; i < header.size(); ++i) {
+    out << "<th data-col=\"" << i << "\" title=\"click to sort\">" << HtmlEscape(header[i]) << "</th>";
+  }
+  out << "</tr></thead>\n<tbody>\n";
+  for (const auto& t : traces) {
+    out << "<tr><td data-v=\"" << HtmlEscape(t.label) << "\">" << HtmlEscape(t.label) << "</td>";
+    for (int i : {t.winner, t.runner_up}) {
+      if (i < 0) {
+        out << "<td data-v=\"\">-</td><td class=\"num\" data-v=\"\">-</td>";
+        continue;
+      }
+      const PolicyCell& c = t.cells[static_cast<std::size_t>(i)];
+      out << "<td data-v=\"" << HtmlEscape(c.policy)
+          << "\"><span class=\"swatch\" style=\"background:" << ColourOf(palette, c.policy) << "\"></span><code>"
+          << HtmlEscape(c.policy) << "</code></td>";
+      if (c.vs_bound) {
+        out << "<td class=\"num\" data-v=\"" << Fixed(*c.vs_bound, 9) << "\">" << Fixed(*c.vs_bound, 2) << "x</td>";
+      } else {
+        out << "<td class=\"num\" data-v=\"\">-</td>";
+      }
+    }
+    if (seeds) out << "<td data-v=\"" << HtmlEscape(TellApart(t)) << "\">" << HtmlEscape(TellApart(t)) << "</td>";
+    out << "</tr>\n";
+  }
+  out << "</tbody></table></div>\n";
 }
 
 // One trace's policies, medians over seeds with the spread, against the references.
@@ -569,7 +659,7 @@ table.sortable tbody tr:hover { background: #f7f7ff; }
 .swatch { display: inline-block; width: 10px; height: 10px; margin-right: 6px; border-radius: 2px; }
 .pflab-chart { margin: 12px 0 24px 0; }
 #pflab-errors { color: #b00; background: #fee; padding: 8px; white-space: pre-wrap; }
-table.heatmap td.heat { min-width: 38px; text-align: center; font-size: 11px; }
+table.heatmap td.heat { min-width: 32px; padding: 3px 2px; text-align: center; font-size: 11px; }
 table.heatmap td.dark { color: #fff; }
 table.heatmap td.winner { outline: 2px solid #111; outline-offset: -2px; font-weight: bold; }
 table.heatmap td.runner-up { text-decoration: underline; }
@@ -782,10 +872,12 @@ std::string RenderHtml(const ResultsDocument& doc, const std::string& title, con
         << HtmlEscape(p.value("commit", std::string("?"))) << "</code>.</p>\n";
   }
   out << "<h2>Overview</h2>\n<p class=\"meta\">Each cell is a policy's elapsed time on a trace relative to the "
-         "bound (1.00 would equal it; darker is slower, on a log scale up to 30x). The winner of each trace (the "
+         "bound (1.00 would equal it; darker is slower, on a log scale up to 300x). The winner of each trace (the "
          "fastest policy other than the references <code>oracle</code> and <code>bound</code>) is outlined, the "
          "runner-up underlined; the footer gives each policy's geometric mean over the traces.</p>\n";
   WriteOverview(out, traces, palette);
+  out << "<h3>Winners</h3>\n";
+  WriteWinners(out, traces, palette);
   std::string section;
   std::size_t trace_index = 0;
   for (const auto& chart : charts) {
