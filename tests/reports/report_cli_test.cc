@@ -191,6 +191,14 @@ TEST_CASE("report: the HTML report renders every chart in headless Chromium with
     CHECK(Has(el, "<svg"));
     CHECK(Has(el, mark));
   }
+  // The overview leads: the heatmap (a row per trace, a cell per policy but not the bound) and the
+  // winners, before the first trace's section.
+  const auto overview = dom.find("id=\"overview\"");
+  REQUIRE(overview != std::string::npos);
+  CHECK(overview < dom.find("chart-t0-bars"));
+  CHECK(Count(dom, "class=\"num heat") >= 2 * 5);
+  CHECK(Has(dom, "id=\"winners\""));
+  CHECK(Has(dom, "geometric mean"));
   // Axis titles with units made it into the SVGs (the spec text is elsewhere, in the data script).
   CHECK(Has(ChartElement(dom, "chart-t0-cdf"), "read latency (ms"));
   CHECK(Has(ChartElement(dom, "chart-t0-pareto"), "bytes fetched from the backend (MB)"));
