@@ -4,7 +4,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 PREFIX ?= /usr/local
 
-.PHONY: setup build demo test test-release test-asan bench install package format clean
+.PHONY: setup build demo test test-release test-asan test-bound bench install package format clean
 
 setup:
 	@scripts/setup.sh
@@ -26,6 +26,11 @@ test-asan: setup
 	  ctest --output-on-failure -j $(JOBS)
 
 test: test-release test-asan
+
+# The lower bound's full property test (replay/bound.h): 2,000 random traces x every policy x every
+# profile; `make test` runs a slice of it. PFLAB_BOUND_TRACES and PFLAB_BOUND_FIRST_SEED choose others.
+test-bound: build
+	cd $(BUILD) && PFLAB_CLI=$$PWD/pflab ./pflab_tests "[bound-full]"
 
 bench: build
 	$(BUILD)/pflab_bench --benchmark_counters_tabular=true

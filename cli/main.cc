@@ -6,12 +6,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "cli/bench.h"
+#include "cli/diff.h"
 #include "cli/import.h"
 #include "cli/record.h"
 #include "cli/report.h"
@@ -19,9 +21,12 @@
 #include "cli/sweep.h"
 #include "engine/units.h"
 #include "policies/registry.h"
+#include "replay/bound.h"
 #include "replay/event_log.h"
 #include "replay/matrix.h"
+#include "reports/provenance.h"
 #include "reports/results.h"
+#include "reports/summary.h"
 #include "sim/network_model.h"
 #include "traces/generators.h"
 #include "traces/trace_io.h"
@@ -103,6 +108,7 @@ struct CompareArgs {
   std::string profile = "gcs-regional";
   std::string profiles_file;  // empty: $PFLAB_PROFILES, else the built-in profiles
   std::uint64_t seed = 1;
+  std::string seeds;  // --seeds N | A..B | a,b,c; empty: just --seed
   std::string think = "recorded";
   std::string json;
   std::string md;
@@ -135,6 +141,11 @@ int RunCompare(const CompareArgs& args) {
   bool has_baseline = false;
   for (const auto& s : *specs) has_baseline |= s.text == pflab::reports::kBaselinePolicy;
   if (!has_baseline) specs->insert(specs->begin(), *pflab::policies::ParseStackSpec(pflab::reports::kBaselinePolicy));
+  // The lower bound is a row of every simulated comparison; over real transports it is no bound (their
+  // latencies are not the model's), so it is left out there.
+  if (plan.transport == pflab::replay::TransportKind::kSim) {
+    specs->insert(specs->begin() + 1, pflab::replay::BoundSpec());
+  }
   plan.policies = std::move(*specs);
   auto profile = pflab::sim::FindProfile(args.profile, pflab::sim::ProfilesPath(args.profiles_file));
   if (!profile) return Fail("--profile: " + profile.error().message);
@@ -144,6 +155,11 @@ int RunCompare(const CompareArgs& args) {
   if (!think) return Fail(think.error().message);
   plan.think = *think;
   plan.seeds = {args.seed};
+  if (!args.seeds.empty()) {
+    auto seeds = pflab::replay::ParseSeeds(args.seeds, args.seed);
+    if (!seeds) return Fail("--seeds: " + seeds.error().message);
+    plan.seeds = std::move(*seeds);
+  }
   plan.verify_bytes = args.verify_bytes;
   if (!args.events.empty()) {
     std::error_code ec;
@@ -158,9 +174,16 @@ int RunCompare(const CompareArgs& args) {
     traces.push_back(std::move(*trace));
   }
   for (const auto& trace : traces) plan.traces.push_back(&trace);
-  // The run whose timeline is kept: --timeline, else the first trace's first policy other than the baseline.
+  // The run whose timeline is kept (of the first seed): --timeline, else the first trace's first policy
+  // other than the baseline and the bound.
   std::string timeline_trace = traces.front().name;
-  std::string timeline_policy = plan.policies.size() > 1 ? plan.policies[1].text : plan.policies.front().text;
+  std::string timeline_policy = plan.policies.front().text;
+  for (const auto& spec : plan.policies) {
+    if (spec.text != pflab::reports::kBaselinePolicy && !pflab::replay::IsBound(spec)) {
+      timeline_policy = spec.text;
+      break;
+    }
+  }
   if (!args.timeline.empty()) {
     const auto colon = args.timeline.find(':');
     if (colon == std::string::npos) return Fail("--timeline: expected TRACE:POLICY, got '" + args.timeline + "'");
@@ -186,8 +209,9 @@ int RunCompare(const CompareArgs& args) {
     std::unique_ptr<pflab::replay::TeeSink> tee;
   };
   RunSinks sinks;
-  std::vector<pflab::replay::RunResult> runs;
-  std::vector<pflab::reports::RunDetails> details;
+  // By cell index, so the tables keep the plan's order whatever order the cells ran in (oracle cells
+  // run last: RunMatrix gives them the other policies' peak memory).
+  std::map<std::size_t, std::pair<pflab::replay::RunResult, pflab::reports::RunDetails>> done;
   std::optional<std::string> failure;
   pflab::replay::RunHooks hooks;
   hooks.on_note = [&](const std::string& note) {
@@ -197,10 +221,12 @@ int RunCompare(const CompareArgs& args) {
     const auto& trace = *plan.traces[cell.trace];
     const auto& spec = plan.policies[cell.policy];
     sinks = RunSinks{};
-    sinks.recorder =
-        std::make_unique<pflab::reports::RunRecorder>(trace.name == timeline_trace && spec.text == timeline_policy);
-    if (args.events.empty()) return sinks.recorder.get();
-    const std::string path = args.events + "/" + SafeFileName(trace.name) + "__" + SafeFileName(spec.text) + ".jsonl";
+    sinks.recorder = std::make_unique<pflab::reports::RunRecorder>(trace.name == timeline_trace &&
+                                                                   spec.text == timeline_policy && cell.seed == 0);
+    if (args.events.empty() || pflab::replay::IsBound(spec)) return sinks.recorder.get();
+    std::string path = args.events + "/" + SafeFileName(trace.name) + "__" + SafeFileName(spec.text);
+    if (plan.seeds.size() > 1) path += "__seed" + std::to_string(plan.seeds[cell.seed]);
+    path += ".jsonl";
     auto opened = pflab::replay::JsonlEventLog::Open(path);
     if (!opened) {
       failure = opened.error().message;
@@ -213,8 +239,11 @@ int RunCompare(const CompareArgs& args) {
   };
   hooks.on_start = [&](const pflab::replay::RunCell& cell) {
     if (args.quiet) return;
-    std::fprintf(stderr, "[%zu/%zu] %s x %s ... ", cell.index + 1, plan.size(), plan.traces[cell.trace]->name.c_str(),
+    std::fprintf(stderr, "[%zu/%zu] %s x %s", cell.index + 1, plan.size(), plan.traces[cell.trace]->name.c_str(),
                  plan.policies[cell.policy].text.c_str());
+    if (plan.seeds.size() > 1)
+      std::fprintf(stderr, " (seed %llu)", static_cast<unsigned long long>(plan.seeds[cell.seed]));
+    std::fprintf(stderr, " ... ");
     std::fflush(stderr);
   };
   hooks.on_finish = [&](const pflab::replay::RunCell& cell, pflab::Result<pflab::replay::RunResult>&& result) {
@@ -230,24 +259,43 @@ int RunCompare(const CompareArgs& args) {
       }
     }
     if (!args.quiet) {
-      std::fprintf(stderr, "%.3fs %s in %.3fs (%.0f reads/s)\n", result->metrics.elapsed_s,
-                   plan.transport == pflab::replay::TransportKind::kSim ? "simulated" : "of reads over HTTP",
-                   result->wall_s,
-                   result->wall_s > 0 ? static_cast<double>(result->metrics.reads) / result->wall_s : 0.0);
+      if (pflab::replay::IsBound(plan.policies[cell.policy])) {
+        std::fprintf(stderr, "%.3fs (lower bound, %s)\n", result->metrics.elapsed_s,
+                     result->derivation.value("binding", "?").c_str());
+      } else {
+        std::fprintf(stderr, "%.3fs %s in %.3fs (%.0f reads/s)\n", result->metrics.elapsed_s,
+                     plan.transport == pflab::replay::TransportKind::kSim ? "simulated" : "of reads over HTTP",
+                     result->wall_s,
+                     result->wall_s > 0 ? static_cast<double>(result->metrics.reads) / result->wall_s : 0.0);
+      }
     }
-    details.push_back(sinks.recorder->Finish(result->trace, result->policy));
-    runs.push_back(std::move(*result));
+    pflab::reports::RunDetails run_details = sinks.recorder->Finish(result->trace, result->policy);
+    if (pflab::replay::IsBound(plan.policies[cell.policy])) run_details = {};  // no reads to plot
+    done.emplace(cell.index, std::make_pair(std::move(*result), std::move(run_details)));
     return true;
   };
   if (auto status = pflab::replay::RunMatrix(plan, hooks); !status) {
     return Fail("--transport " + args.transport + ": " + status.error().message);
   }
   if (failure) return Fail(*failure);
+  std::vector<pflab::replay::RunResult> runs;
+  std::vector<pflab::reports::RunDetails> details;
+  for (auto& [index, run] : done) {
+    runs.push_back(std::move(run.first));
+    details.push_back(std::move(run.second));
+  }
 
   std::cout << pflab::reports::RenderConsole(runs);
-  nlohmann::json config = {{"profile", args.profile},    {"profile_parameters", profile->ToJson()},
-                           {"seed", args.seed},          {"transport", args.transport},
-                           {"think", think->ToString()}, {"traces", args.traces}};
+  for (const auto& warning : pflab::reports::YardstickWarnings(runs)) std::cerr << "pflab compare: " << warning << "\n";
+  nlohmann::json config = {{"profile", args.profile},     {"profile_parameters", profile->ToJson()},
+                           {"seed", plan.seeds.front()},  {"seeds", plan.seeds},
+                           {"transport", args.transport}, {"think", think->ToString()},
+                           {"traces", args.traces}};
+  std::vector<std::string> trace_names;
+  for (const auto& trace : traces) trace_names.push_back(trace.name);
+  auto provenance = pflab::reports::RunProvenance(trace_names, args.traces);
+  if (!provenance) return Fail(provenance.error().message);
+  config["provenance"] = std::move(*provenance);
   if (!args.json.empty()) {
     const std::string text = pflab::reports::ResultsToJson(runs, config, details).dump(2) + "\n";
     if (auto status = WriteFile(args.json, text); !status) return Fail(status.error().message);
@@ -337,6 +385,9 @@ int main(int argc, char** argv) {
   cmp_cmd->add_option("--profile", cmp.profile, "network profile (see `pflab profiles`)")->capture_default_str();
   AddProfilesOption(cmp_cmd, &cmp.profiles_file);
   cmp_cmd->add_option("--seed", cmp.seed, "seed for latency sampling and jitter")->capture_default_str();
+  cmp_cmd->add_option("--seeds", cmp.seeds,
+                      "run every trace x policy over several seeds: N (N seeds from --seed), A..B, or a,b,c; tables "
+                      "then show medians and min..max");
   cmp_cmd->add_option("--think", cmp.think, "think time: recorded, zero, or xFACTOR")->capture_default_str();
   cmp_cmd->add_option("--json", cmp.json, "write results JSON here");
   cmp_cmd->add_option("--md", cmp.md, "write a Markdown report here");
@@ -371,6 +422,8 @@ int main(int argc, char** argv) {
   auto* import_cmd = AddImportCommand(app, import_args);
   SweepArgs sweep;
   auto* sweep_cmd = AddSweepCommand(app, sweep);
+  DiffArgs diff;
+  auto* diff_cmd = AddDiffCommand(app, diff);
 
   auto* pol_cmd = app.add_subcommand("policies", "list the registered policies, their parameters and origins");
   ProfilesArgs prof;
@@ -390,6 +443,7 @@ int main(int argc, char** argv) {
   if (record_cmd->parsed()) return RunRecord(record);
   if (import_cmd->parsed()) return RunImport(import_args);
   if (sweep_cmd->parsed()) return RunSweep(sweep);
+  if (diff_cmd->parsed()) return RunDiff(diff);
   if (pol_cmd->parsed()) return RunPolicies();
   if (prof_cmd->parsed()) return RunProfiles(prof);
   return 1;

@@ -5,9 +5,13 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
+#include "replay/matrix.h"
 #include "replay/sweep.h"
+#include "reports/provenance.h"
 #include "reports/results.h"
+#include "reports/summary.h"
 
 namespace {
 
@@ -50,6 +54,63 @@ pflab::Status WriteFile(const std::string& path, const std::string& text) {
   return pflab::OkStatus();
 }
 
+// The best policy per trace over every run in the file (medians over seeds), its runner-up, and whether
+// the seeds tell them apart.
+void PrintSummary(const std::vector<pflab::replay::RunResult>& runs, std::size_t lines, const std::string& file) {
+  const auto traces = pflab::reports::Summarize(runs);
+  std::size_t seeds = 0;
+  for (const auto& t : traces) seeds = std::max(seeds, t.seeds.size());
+  std::cout << "best policy per trace (lowest " << (seeds > 1 ? "median " : "") << "elapsed"
+            << (seeds > 1 ? " over " + std::to_string(seeds) + " seeds" : "") << "; " << lines << " runs in " << file
+            << ")\n";
+  struct Line {
+    std::vector<std::string> cells;
+  };
+  std::vector<std::string> header = {"trace", "profile", "policy", "elapsed s", "vs none", "vs bound", "runs"};
+  if (seeds > 1) {
+    header.push_back("runner-up");
+    header.push_back("told apart");
+  }
+  auto ratio = [](const std::optional<double>& r) {
+    char buf[32] = "-";
+    if (r) std::snprintf(buf, sizeof buf, "%.2fx", *r);
+    return std::string(buf);
+  };
+  std::vector<Line> out;
+  for (const auto& t : traces) {
+    if (t.winner < 0) continue;
+    const auto& best = t.cells[static_cast<std::size_t>(t.winner)];
+    std::size_t count = 0;
+    for (const auto& c : t.cells) count += c.runs.size();
+    char elapsed[32];
+    std::snprintf(elapsed, sizeof elapsed, "%.3f", best.elapsed_median);
+    Line line{
+        {t.label, t.profile, best.policy, elapsed, ratio(best.vs_none), ratio(best.vs_bound), std::to_string(count)}};
+    if (seeds > 1) {
+      line.cells.push_back(t.runner_up < 0 ? "-" : t.cells[static_cast<std::size_t>(t.runner_up)].policy);
+      line.cells.push_back(pflab::reports::TellApart(t));
+    }
+    out.push_back(std::move(line));
+  }
+  std::vector<std::size_t> width(header.size());
+  for (std::size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
+  for (const auto& l : out) {
+    for (std::size_t i = 0; i < l.cells.size(); ++i) width[i] = std::max(width[i], l.cells[i].size());
+  }
+  auto print = [&](const std::vector<std::string>& cells) {
+    std::string text;
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      const bool right =
+          header[i] == "elapsed s" || header[i] == "vs none" || header[i] == "vs bound" || header[i] == "runs";
+      const std::string pad(width[i] - cells[i].size(), ' ');
+      text += "  " + (right ? pad + cells[i] : cells[i] + (i + 1 == cells.size() ? "" : pad));
+    }
+    std::cout << text << "\n";
+  };
+  print(header);
+  for (const auto& l : out) print(l.cells);
+}
+
 }  // namespace
 
 CLI::App* AddSweepCommand(CLI::App& app, SweepArgs& args) {
@@ -65,6 +126,9 @@ CLI::App* AddSweepCommand(CLI::App& app, SweepArgs& args) {
                   "network profiles file (default: $PFLAB_PROFILES, else the built-in profiles; see `pflab "
                   "profiles --file`)");
   cmd->add_option("--seed", args.seed, "seed for latency sampling and jitter")->capture_default_str();
+  cmd->add_option("--seeds", args.seeds,
+                  "run every trace x spec over several seeds: N (N seeds from --seed), A..B, or a,b,c; the summary "
+                  "and reports then show medians");
   cmd->add_option("--think", args.think, "think time: recorded, zero, or xFACTOR")->capture_default_str();
   cmd->add_option("-j,--jobs", args.jobs, "simulations run at once, one thread each")->capture_default_str();
   cmd->add_option("-o,--output", args.output, "results file (JSON Lines), appended to and resumed from")
@@ -73,6 +137,7 @@ CLI::App* AddSweepCommand(CLI::App& app, SweepArgs& args) {
   cmd->add_option("--json", args.json, "afterwards, write every run in the results file as a results document");
   cmd->add_option("--md", args.md, "afterwards, write every run in the results file as a Markdown report");
   cmd->add_flag("--no-baseline", args.no_baseline, "do not add `none` to the policies");
+  cmd->add_flag("--no-bound", args.no_bound, "do not add the lower bound `bound` to the policies");
   cmd->add_flag("--dry-run", args.dry_run, "list this shard's runs (and which are already done) and stop");
   cmd->add_flag("-q,--quiet", args.quiet, "no progress on stderr");
   return cmd;
@@ -87,6 +152,12 @@ int RunSweep(const SweepArgs& args) {
   options.profile = args.profile;
   options.profiles_file = args.profiles_file;
   options.seed = args.seed;
+  if (!args.seeds.empty()) {
+    auto seeds = pflab::replay::ParseSeeds(args.seeds, args.seed);
+    if (!seeds) return Fail("--seeds: " + seeds.error().message);
+    options.seeds = std::move(*seeds);
+  }
+  options.include_bound = !args.no_bound;
   options.think = args.think;
   options.include_baseline = !args.no_baseline;
   if (!args.shard.empty()) {
@@ -140,33 +211,27 @@ int RunSweep(const SweepArgs& args) {
 
   auto state = pflab::replay::LoadResultsFile(args.output);
   if (!state) return Fail(state.error().message);
-  const auto best = pflab::replay::BestPerTrace(state->lines);
-  std::cout << "best policy per trace (lowest elapsed; " << state->lines.size() << " runs in " << args.output << ")\n";
-  std::size_t trace_w = 5, policy_w = 6;
-  for (const auto& b : best) {
-    trace_w = std::max(trace_w, b.trace.size());
-    policy_w = std::max(policy_w, b.policy.size());
-  }
-  std::printf("  %-*s  %-14s  %-*s  %9s  %7s  %4s\n", static_cast<int>(trace_w), "trace", "profile",
-              static_cast<int>(policy_w), "policy", "elapsed s", "vs none", "runs");
-  for (const auto& b : best) {
-    char ratio[32] = "-";
-    if (b.vs_none > 0) std::snprintf(ratio, sizeof ratio, "%.2fx", b.vs_none);
-    std::printf("  %-*s  %-14s  %-*s  %9.3f  %7s  %4zu\n", static_cast<int>(trace_w), b.trace.c_str(),
-                b.profile.c_str(), static_cast<int>(policy_w), b.policy.c_str(), b.elapsed_s, ratio, b.runs);
-  }
+  // The file's lines are results-document "runs" entries plus their keys, so the reports module reads
+  // them as one document; in plan order, so nothing depends on the order runs finished in.
+  nlohmann::json doc = {{"schema", pflab::reports::kResultsSchema},
+                        {"runs", pflab::replay::InPlanOrder(*plan, state->lines)}};
+  auto runs = pflab::reports::ResultsFromJson(doc, args.output);
+  if (!runs) return Fail(runs.error().message);
+  PrintSummary(*runs, state->lines.size(), args.output);
+  for (const auto& warning : pflab::reports::YardstickWarnings(*runs)) std::cerr << "pflab sweep: " << warning << "\n";
 
   if (!args.json.empty() || !args.md.empty()) {
-    // The file's lines are results-document "runs" entries plus their keys, so the reports module
-    // reads them as one document.
-    nlohmann::json doc = {{"schema", pflab::reports::kResultsSchema},
-                          {"runs", pflab::replay::InPlanOrder(*plan, state->lines)}};
-    auto runs = pflab::reports::ResultsFromJson(doc, args.output);
-    if (!runs) return Fail(runs.error().message);
     if (!args.json.empty()) {
-      nlohmann::json config = {{"results_file", args.output}, {"profile", args.profile},
-                               {"seed", args.seed},           {"think", plan->think.ToString()},
-                               {"traces", args.traces},       {"policies", args.policies}};
+      nlohmann::json config = {
+          {"results_file", args.output}, {"profile", args.profile},  {"profile_parameters", plan->profile.ToJson()},
+          {"seed", plan->seeds.front()}, {"seeds", plan->seeds},     {"think", plan->think.ToString()},
+          {"traces", args.traces},       {"policies", args.policies}};
+      nlohmann::json provenance = pflab::reports::BuildProvenance();
+      provenance["traces"] = nlohmann::json::array();
+      for (const auto& t : plan->traces) {
+        provenance["traces"].push_back({{"name", t.trace.name}, {"file", t.path}, {"md5", t.md5}});
+      }
+      config["provenance"] = std::move(provenance);
       nlohmann::json out = pflab::reports::ResultsToJson(*runs, config);
       out["generator"] = "pflab sweep";
       if (auto status = WriteFile(args.json, out.dump(2) + "\n"); !status) return Fail(status.error().message);

@@ -13,6 +13,7 @@ struct SweepArgs {
   std::string profile = "gcs-regional";
   std::string profiles_file;
   std::uint64_t seed = 1;
+  std::string seeds;  // N | A..B | a,b,c
   std::string think = "recorded";
   unsigned jobs = 1;
   std::string output = "sweep.jsonl";
@@ -20,6 +21,7 @@ struct SweepArgs {
   std::string json;
   std::string md;
   bool no_baseline = false;
+  bool no_bound = false;
   bool dry_run = false;
   bool quiet = false;
 };

@@ -13,6 +13,7 @@ namespace pflab {
 inline constexpr std::uint64_t kKiB = 1024;
 inline constexpr std::uint64_t kMiB = 1024 * kKiB;
 inline constexpr std::uint64_t kGiB = 1024 * kMiB;
+inline constexpr std::uint64_t kTiB = 1024 * kGiB;
 
 /// Parses a byte count: a non-negative integer or decimal with an optional suffix B, KB, MB, GB, TB
 /// (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), case-insensitive for the prefix letter.

@@ -7,12 +7,22 @@
 // subset of the cells (a sweep's shard, the runs not yet in its results file) and may run simulated
 // cells on several threads; real-time cells (fake server, HTTP) always run one at a time, since they
 // measure the host.
+//
+// Two kinds of cell are special. A `bound` cell (BoundSpec(), replay/bound.h) is computed from the
+// trace and the profile, not simulated. An oracle cell (a stack with an `oracle` layer) runs after the
+// other cells, with SimulationConfig::comparison_peak_memory_bytes set to the largest peak memory of
+// every other policy of the plan on the same trace and seed, so the oracle's memory is never smaller
+// than what a policy it is compared with used. Those peaks come from the cells run now, from
+// RunHooks::known_peak_memory (runs a resumed sweep already has), or else from runs made only for this
+// and not reported; so the budget, like every result, does not depend on the subset, the order or
+// --jobs.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -81,7 +91,21 @@ struct RunHooks {
   unsigned jobs = 1;
   /// Informational messages (e.g. where the fake server listens).
   std::function<void(const std::string&)> on_note;
+  /// The peak memory of a cell that is not being run but whose result is known (a resumed sweep's
+  /// results file), or nullopt. Asked only for non-oracle cells that share a trace and seed with an
+  /// oracle cell being run.
+  std::function<std::optional<std::uint64_t>(const RunCell&)> known_peak_memory;
 };
+
+/// The pseudo-policy whose cells hold the lower bound (replay/bound.h) instead of a simulated run.
+policies::StackSpec BoundSpec();
+bool IsBound(const policies::StackSpec& spec);
+/// Whether a stack has an `oracle` layer.
+bool UsesOracle(const policies::StackSpec& spec);
+
+/// Parses a seed list: `N` (N seeds from `first`: first, first+1, ..., first+N-1), `A..B` (inclusive),
+/// or `a,b,c`. Repeated seeds and empty lists are errors.
+Result<std::vector<std::uint64_t>> ParseSeeds(const std::string& text, std::uint64_t first = 1);
 
 /// Runs every cell of the plan and reports each through the hooks. Fails before running anything when
 /// the plan cannot run at all (no seeds, no fake server); a failing run is reported to `on_finish`.

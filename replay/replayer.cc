@@ -27,6 +27,12 @@ Result<ThinkTime> ThinkTime::Parse(const std::string& text) {
   return InvalidArgument("--think '" + text + "': expected recorded, zero or xFACTOR (e.g. x0.5)");
 }
 
+Nanos ThinkTime::Apply(Nanos recorded) const {
+  if (mode == Mode::kZero || recorded <= 0) return 0;
+  if (mode == Mode::kScaled) return static_cast<Nanos>(std::llround(static_cast<double>(recorded) * factor));
+  return recorded;
+}
+
 std::string ThinkTime::ToString() const {
   switch (mode) {
     case Mode::kRecorded: return "recorded";
@@ -89,11 +95,7 @@ Status Replayer::Start() {
 }
 
 Nanos Replayer::Scale(Nanos recorded) const {
-  if (think_.mode == ThinkTime::Mode::kZero || recorded <= 0) return 0;
-  if (think_.mode == ThinkTime::Mode::kScaled) {
-    return static_cast<Nanos>(std::llround(static_cast<double>(recorded) * think_.factor));
-  }
-  return recorded;
+  return think_.Apply(recorded);
 }
 
 Replayer::Handle* Replayer::HandleFor(Stream& stream, std::uint32_t object, std::optional<Error>* error) {
@@ -148,15 +150,10 @@ void Replayer::ScheduleHints(std::size_t stream_index, std::size_t position) {
 }
 
 Nanos Replayer::ThinkBefore(const Stream& stream, std::size_t position) const {
-  if (think_.mode == ThinkTime::Mode::kZero || position == 0) return 0;
+  if (position == 0) return 0;
   const auto& prev = trace_.records[stream.records[position - 1]];
   const auto& cur = trace_.records[stream.records[position]];
-  const Nanos gap = cur.t_ns - prev.t_ns - std::max<Nanos>(prev.duration_ns, 0);
-  if (gap <= 0) return 0;
-  if (think_.mode == ThinkTime::Mode::kScaled) {
-    return static_cast<Nanos>(std::llround(static_cast<double>(gap) * think_.factor));
-  }
-  return gap;
+  return think_.Apply(cur.t_ns - prev.t_ns - std::max<Nanos>(prev.duration_ns, 0));
 }
 
 void Replayer::Issue(std::size_t stream_index) {

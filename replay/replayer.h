@@ -33,6 +33,9 @@ struct ThinkTime {
 
   /// Parses `recorded`, `zero` or `xFACTOR` (e.g. x0.5).
   static Result<ThinkTime> Parse(const std::string& text);
+  /// A recorded time or gap as replay uses it: 0 when zero or negative, scaled (rounded to the nearest
+  /// nanosecond) for xFACTOR. The replayer and the lower bound (replay/bound.h) both use this.
+  Nanos Apply(Nanos recorded) const;
   std::string ToString() const;
 };
 

@@ -103,6 +103,7 @@ Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, T
   result.profile = config.profile_name;
   result.seed = config.seed;
   result.think = config.think.ToString();
+  result.comparison_peak_memory_bytes = config.comparison_peak_memory_bytes;
   result.metrics.bytes_fetched = account.released_filled_bytes();
   result.metrics.bytes_wasted = account.released_filled_bytes() - account.released_delivered_bytes();
   result.metrics.peak_memory_bytes = account.peak_bytes();

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "policies/registry.h"
@@ -24,6 +25,9 @@ struct SimulationConfig {
   EventSink* event_log = nullptr;  // optional extra sink (e.g. the JSONL event log)
   /// Moves real bytes (synthetic content) and checks every delivered byte against it; slower.
   bool verify_bytes = false;
+  /// The largest peak memory of the other policies in the same comparison (same trace and seed), set
+  /// by RunMatrix for oracle cells (0 otherwise): the oracle's default memory is at least this.
+  std::uint64_t comparison_peak_memory_bytes = 0;
 };
 
 /// Outputs of one run. Everything but `wall_s` and `events_run` is a pure function of the inputs.
@@ -36,6 +40,10 @@ struct RunResult {
   Metrics metrics;
   std::uint64_t events_run = 0;  // scheduler events; deterministic too
   double wall_s = 0;             // host time the simulation took; not deterministic
+  /// The config's comparison_peak_memory_bytes, kept so results show the oracle's budget.
+  std::uint64_t comparison_peak_memory_bytes = 0;
+  /// Reference rows only (the bound, replay/bound.h): how the value was derived; null otherwise.
+  nlohmann::json derivation;
 };
 
 /// Replays the trace through the policy on a simulated network. Fails on a bad spec, or, with

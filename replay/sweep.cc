@@ -288,7 +288,7 @@ Result<Shard> Shard::Parse(std::string_view text) {
 
 std::string SweepPlan::Key(const SweepJob& job) const {
   const SweepTrace& t = traces[job.trace];
-  return KeyOf(t.md5, specs[job.spec].text, profile_name, seed, think.ToString());
+  return KeyOf(t.md5, specs[job.spec].text, profile_name, seeds[job.seed], think.ToString());
 }
 
 std::string SweepPlan::Label(const SweepJob& job) const {
@@ -305,7 +305,12 @@ Result<SweepPlan> PlanSweep(const SweepOptions& options) {
   if (!profile) return InvalidArgument("profile: " + profile.error().message);
   plan.profile_name = options.profile;
   plan.profile = *profile;
-  plan.seed = options.seed;
+  plan.seeds = options.seeds.empty() ? std::vector<std::uint64_t>{options.seed} : options.seeds;
+  for (std::size_t i = 0; i < plan.seeds.size(); ++i) {
+    if (std::count(plan.seeds.begin(), plan.seeds.end(), plan.seeds[i]) > 1) {
+      return InvalidArgument("seed " + std::to_string(plan.seeds[i]) + " is listed twice");
+    }
+  }
   auto think = ThinkTime::Parse(options.think);
   if (!think) return think.error();
   plan.think = *think;
@@ -318,6 +323,10 @@ Result<SweepPlan> PlanSweep(const SweepOptions& options) {
       std::any_of(plan.specs.begin(), plan.specs.end(), [](const policies::StackSpec& s) { return s.text == "none"; });
   if (options.include_baseline && !has_baseline)
     plan.specs.insert(plan.specs.begin(), *policies::ParseStackSpec("none"));
+  if (options.include_bound) {
+    const bool after_none = !plan.specs.empty() && plan.specs.front().text == "none";
+    plan.specs.insert(plan.specs.begin() + (after_none ? 1 : 0), BoundSpec());
+  }
 
   if (options.traces.empty()) return InvalidArgument("no trace given");
   auto files = ListTraceFiles(options.traces, options.results_file);
@@ -341,11 +350,13 @@ Result<SweepPlan> PlanSweep(const SweepOptions& options) {
     if (stems[t.trace.name] > 1) t.trace.name = t.path;
   }
 
-  plan.total_jobs = plan.traces.size() * plan.specs.size();
+  plan.total_jobs = plan.traces.size() * plan.specs.size() * plan.seeds.size();
   for (std::size_t t = 0; t < plan.traces.size(); ++t) {
     for (std::size_t s = 0; s < plan.specs.size(); ++s) {
-      const std::size_t index = t * plan.specs.size() + s;
-      if (plan.shard.Owns(index)) plan.jobs.push_back({index, t, s});
+      for (std::size_t k = 0; k < plan.seeds.size(); ++k) {
+        const std::size_t index = (t * plan.specs.size() + s) * plan.seeds.size() + k;
+        if (plan.shard.Owns(index)) plan.jobs.push_back({index, t, s, k});
+      }
     }
   }
   return plan;
@@ -408,9 +419,12 @@ Result<ResultsFileState> LoadResultsFile(const std::string& path) {
 }
 
 nlohmann::json ResultLine(const SweepTrace& trace, const RunResult& run) {
-  return {{"trace", run.trace},   {"trace_file", trace.path}, {"trace_md5", trace.md5},
-          {"policy", run.policy}, {"profile", run.profile},   {"seed", run.seed},
-          {"think", run.think},   {"events", run.events_run}, {"metrics", run.metrics.ToJson()}};
+  nlohmann::json line = {{"trace", run.trace},   {"trace_file", trace.path}, {"trace_md5", trace.md5},
+                         {"policy", run.policy}, {"profile", run.profile},   {"seed", run.seed},
+                         {"think", run.think},   {"events", run.events_run}, {"metrics", run.metrics.ToJson()}};
+  if (!run.derivation.is_null()) line["bound"] = run.derivation;
+  if (run.comparison_peak_memory_bytes) line["comparison_peak_memory_bytes"] = run.comparison_peak_memory_bytes;
+  return line;
 }
 
 Result<SweepOutcome> RunSweep(const SweepPlan& plan, const std::string& results_path, const SweepRunOptions& options) {
@@ -450,16 +464,30 @@ Result<SweepOutcome> RunSweep(const SweepPlan& plan, const std::string& results_
   matrix.policies = plan.specs;
   matrix.profile_name = plan.profile_name;
   matrix.profile = plan.profile;
-  matrix.seeds = {plan.seed};
+  matrix.seeds = plan.seeds;
   matrix.think = plan.think;
   std::vector<std::size_t> cells;
   for (const SweepJob* job : pending) cells.push_back(job->index);
+  // The oracle's memory budget needs every other policy's peak on its trace and seed: those already in
+  // the file are read from it (RunMatrix runs the rest).
+  std::map<std::string, std::uint64_t> known_peaks;
+  for (const auto& line : state->lines) {
+    auto key = RunKeyOfLine(line);
+    if (key && line.contains("metrics") && line["metrics"].contains("peak_memory_bytes")) {
+      known_peaks[*key] = line["metrics"]["peak_memory_bytes"].get<std::uint64_t>();
+    }
+  }
 
   std::optional<Error> failure;  // hooks run one at a time, so they share these without a lock
   RunHooks hooks;
   hooks.jobs = options.jobs;
+  hooks.known_peak_memory = [&](const RunCell& cell) -> std::optional<std::uint64_t> {
+    auto it = known_peaks.find(plan.Key(SweepJob{cell.index, cell.trace, cell.policy, cell.seed}));
+    if (it == known_peaks.end()) return std::nullopt;
+    return it->second;
+  };
   hooks.on_finish = [&](const RunCell& cell, Result<RunResult>&& result) {
-    const SweepJob job{cell.index, cell.trace, cell.policy};
+    const SweepJob job{cell.index, cell.trace, cell.policy, cell.seed};
     if (!result) {
       if (!failure) failure = Error{result.error().code, plan.Label(job) + ": " + result.error().message};
       return false;
@@ -490,7 +518,10 @@ std::vector<nlohmann::json> InPlanOrder(const SweepPlan& plan, std::vector<nlohm
   std::map<std::string, std::size_t> order;
   for (std::size_t t = 0; t < plan.traces.size(); ++t) {
     for (std::size_t s = 0; s < plan.specs.size(); ++s) {
-      order[plan.Key({t * plan.specs.size() + s, t, s})] = t * plan.specs.size() + s;
+      for (std::size_t k = 0; k < plan.seeds.size(); ++k) {
+        const std::size_t index = (t * plan.specs.size() + s) * plan.seeds.size() + k;
+        order[plan.Key({index, t, s, k})] = index;
+      }
     }
   }
   std::vector<std::pair<std::pair<std::size_t, std::string>, nlohmann::json>> keyed;
@@ -503,44 +534,6 @@ std::vector<nlohmann::json> InPlanOrder(const SweepPlan& plan, std::vector<nlohm
   std::sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<nlohmann::json> out;
   for (auto& [key, line] : keyed) out.push_back(std::move(line));
-  return out;
-}
-
-std::vector<BestRun> BestPerTrace(const std::vector<nlohmann::json>& lines) {
-  using Group = std::tuple<std::string, std::string, std::uint64_t, std::string>;
-  struct Acc {
-    const nlohmann::json* best = nullptr;
-    std::optional<double> none;
-    std::size_t runs = 0;
-  };
-  std::map<Group, Acc> groups;
-  for (const auto& line : lines) {
-    const auto* metrics = line.contains("metrics") ? &line["metrics"] : nullptr;
-    if (!metrics || !metrics->contains("elapsed_s") || !line.contains("trace")) continue;
-    Acc& acc = groups[{line.value("trace", ""), line.value("profile", ""), line.value("seed", std::uint64_t{0}),
-                       line.value("think", "")}];
-    ++acc.runs;
-    const double elapsed = (*metrics)["elapsed_s"].get<double>();
-    const std::string policy = line.value("policy", "");
-    if (policy == "none") acc.none = elapsed;
-    if (!acc.best) {
-      acc.best = &line;
-      continue;
-    }
-    const double best = (*acc.best)["metrics"]["elapsed_s"].get<double>();
-    if (elapsed < best || (elapsed == best && policy < acc.best->value("policy", ""))) acc.best = &line;
-  }
-  std::vector<BestRun> out;
-  for (const auto& [group, acc] : groups) {
-    BestRun best;
-    best.trace = std::get<0>(group);
-    best.profile = std::get<1>(group);
-    best.policy = acc.best->value("policy", "");
-    best.elapsed_s = (*acc.best)["metrics"]["elapsed_s"].get<double>();
-    best.vs_none = acc.none && *acc.none > 0 ? best.elapsed_s / *acc.none : 0;
-    best.runs = acc.runs;
-    out.push_back(std::move(best));
-  }
   return out;
 }
 

@@ -62,12 +62,15 @@ struct SweepOptions {
   std::string profile = "gcs-regional";
   std::string profiles_file;  // empty: $PFLAB_PROFILES, else the built-in profiles
   std::uint64_t seed = 1;
+  std::vector<std::uint64_t> seeds;  // every trace x spec runs with each; empty: just `seed`
   std::string think = "recorded";
   Shard shard;
   /// The results file: never read as a trace when it sits in a traces directory.
   std::string results_file;
   /// Adds `none` first (unless a grid names it) so results carry ratios to the baseline, as compare does.
   bool include_baseline = true;
+  /// Adds the lower bound (replay/bound.h) after `none`, so results carry ratios to it.
+  bool include_bound = true;
 };
 
 /// A trace of the sweep, read and hashed once.
@@ -77,21 +80,23 @@ struct SweepTrace {
   traces::Trace trace;  // trace.name is the label in results: the file stem, or the path if stems clash
 };
 
-/// One run of the sweep: a trace and an expanded spec, at `index` in the stable job order.
+/// One run of the sweep: a trace, an expanded spec and a seed, at `index` in the stable job order.
 struct SweepJob {
   std::size_t index = 0;
   std::size_t trace = 0;  // into SweepPlan::traces
   std::size_t spec = 0;   // into SweepPlan::specs
+  std::size_t seed = 0;   // into SweepPlan::seeds
 };
 
 /// The whole sweep, every input read and validated: jobs are trace-major (traces in listed order,
-/// specs in expansion order), and `jobs` holds only this shard's.
+/// specs in expansion order, then seeds: the order of replay::RunMatrix's cells), and `jobs` holds only
+/// this shard's.
 struct SweepPlan {
   std::vector<SweepTrace> traces;
   std::vector<policies::StackSpec> specs;
   std::string profile_name;
   sim::NetworkProfile profile;
-  std::uint64_t seed = 1;
+  std::vector<std::uint64_t> seeds{1};
   ThinkTime think;
   Shard shard;
   std::size_t total_jobs = 0;  // over all shards
@@ -159,22 +164,8 @@ struct SweepOutcome {
 /// finish and are kept, and the error names the run.
 Result<SweepOutcome> RunSweep(const SweepPlan& plan, const std::string& results_path, const SweepRunOptions& options);
 
-/// `lines` sorted for reports: runs of the plan in job order (every shard's), then any others the file
-/// holds, by key; so a report does not depend on the order runs finished in.
+/// `lines` sorted for reports and summaries: runs of the plan in job order (every shard's), then any
+/// others the file holds, by key; so a report does not depend on the order runs finished in.
 std::vector<nlohmann::json> InPlanOrder(const SweepPlan& plan, std::vector<nlohmann::json> lines);
-
-/// The lowest-elapsed policy of each (trace, profile, seed, think) group of result lines.
-struct BestRun {
-  std::string trace;
-  std::string profile;
-  std::string policy;
-  double elapsed_s = 0;
-  double vs_none = 0;    // elapsed over that of `none` in the same group; 0 when none did not run
-  std::size_t runs = 0;  // lines in the group
-};
-
-/// Groups sorted by trace, profile, seed and think; ties go to the policy text that sorts first, so
-/// the answer does not depend on the order lines were written in.
-std::vector<BestRun> BestPerTrace(const std::vector<nlohmann::json>& lines);
 
 }  // namespace pflab::replay

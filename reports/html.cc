@@ -1,11 +1,13 @@
 #include "reports/html.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <set>
 #include <sstream>
 #include <string_view>
 #include <utility>
@@ -15,6 +17,9 @@ namespace pflab::embedded {
 // (tools/embed_file.cc); empty when the build was configured without them.
 extern const std::string_view kVegaJs, kVegaLiteJs, kVegaEmbedJs;
 }  // namespace pflab::embedded
+
+#include "replay/bound.h"
+#include "reports/summary.h"
 
 namespace pflab::reports {
 namespace {
@@ -37,10 +42,14 @@ struct Palette {
   std::vector<std::string> colours;
 };
 
+// The bound is drawn as a line, never as a policy, so it has no place in the colour scale.
+constexpr const char* kBoundColour = "#c0392b";
+
 Palette MakePalette(const std::vector<replay::RunResult>& runs) {
   Palette p;
   std::size_t next = 0;
   for (const auto& run : runs) {
+    if (run.policy == replay::kBoundPolicy) continue;
     if (std::find(p.policies.begin(), p.policies.end(), run.policy) != p.policies.end()) continue;
     p.policies.push_back(run.policy);
     if (run.policy == kBaselinePolicy) {
@@ -65,12 +74,11 @@ json PolicyColour(const Palette& palette, bool legend) {
   return c;
 }
 
-std::vector<std::string> TracesInOrder(const std::vector<replay::RunResult>& runs) {
-  std::vector<std::string> traces;
-  for (const auto& run : runs) {
-    if (std::find(traces.begin(), traces.end(), run.trace) == traces.end()) traces.push_back(run.trace);
-  }
-  return traces;
+std::string ColourOf(const Palette& palette, const std::string& policy) {
+  if (policy == replay::kBoundPolicy) return kBoundColour;
+  const auto it = std::find(palette.policies.begin(), palette.policies.end(), policy);
+  return it == palette.policies.end() ? kPalette[0]
+                                      : palette.colours[static_cast<std::size_t>(it - palette.policies.begin())];
 }
 
 struct MetricDef {
@@ -93,33 +101,57 @@ const std::vector<MetricDef>& BarMetrics() {
   return metrics;
 }
 
-json BarsSpec(const std::string& trace, const std::vector<std::size_t>& group, const ResultsDocument& doc,
-              const Palette& palette) {
+// Bars of every metric per policy (medians over seeds), with the bound as a red rule on the metrics it
+// bounds (elapsed and bytes fetched).
+json BarsSpec(const TraceSummary& t, const Palette& palette) {
   json values = json::array();
   json order = json::array();
+  json policies_here = json::array();
+  for (const auto& c : t.cells) {
+    if (c.policy != replay::kBoundPolicy) policies_here.push_back(c.policy);
+  }
+  const PolicyCell* bound = t.bound();
   for (const auto& metric : BarMetrics()) {
     order.push_back(metric.label);
-    for (std::size_t i : group) {
+    for (const auto& c : t.cells) {
+      if (c.policy == replay::kBoundPolicy) continue;
       values.push_back(
-          {{"policy", doc.runs[i].policy}, {"metric", metric.label}, {"value", metric.value(doc.runs[i].metrics)}});
+          {{"kind", "policy"}, {"policy", c.policy}, {"metric", metric.label}, {"value", metric.value(c.median)}});
+    }
+    const std::string label = metric.label;
+    if (bound && (label == "elapsed (s)" || label == "fetched (MB)")) {
+      values.push_back({{"kind", "bound"},
+                        {"policy", replay::kBoundPolicy},
+                        {"metric", metric.label},
+                        {"value", metric.value(bound->median)}});
     }
   }
-  json policies_here = json::array();
-  for (std::size_t i : group) policies_here.push_back(doc.runs[i].policy);
-  json inner = {{"width", 230},
-                {"height", std::max<std::size_t>(60, 18 * group.size())},
-                {"mark", {{"type", "bar"}, {"tooltip", true}}},
-                {"encoding",
-                 {{"y",
-                   {{"field", "policy"},
-                    {"type", "nominal"},
-                    {"sort", policies_here},
-                    {"title", nullptr},
-                    {"axis", {{"labelLimit", 200}}}}},
-                  {"x", {{"field", "value"}, {"type", "quantitative"}, {"title", nullptr}}},
-                  {"color", PolicyColour(palette, false)}}}};
+  json bars = {{"transform", {{{"filter", "datum.kind === 'policy'"}}}},
+               {"mark", {{"type", "bar"}, {"tooltip", true}}},
+               {"encoding",
+                {{"y",
+                  {{"field", "policy"},
+                   {"type", "nominal"},
+                   {"sort", policies_here},
+                   {"title", nullptr},
+                   {"axis", {{"labelLimit", 200}}}}},
+                 {"x", {{"field", "value"}, {"type", "quantitative"}, {"title", nullptr}}},
+                 {"color", PolicyColour(palette, false)}}}};
+  json rule = {
+      {"transform", {{{"filter", "datum.kind === 'bound'"}}}},
+      {"mark",
+       {{"type", "rule"}, {"color", kBoundColour}, {"strokeWidth", 2}, {"strokeDash", {5, 3}}, {"tooltip", true}}},
+      {"encoding", {{"x", {{"field", "value"}, {"type", "quantitative"}}}}}};
+  json inner = {
+      {"width", 230}, {"height", std::max<std::size_t>(60, 18 * policies_here.size())}, {"layer", {bars, rule}}};
+  std::string subtitle = bound ? "red dashed line: the lower bound (no policy can go below it)" : "";
+  if (t.seeds.size() > 1) {
+    subtitle += std::string(subtitle.empty() ? "" : "; ") + "medians over " + std::to_string(t.seeds.size()) + " seeds";
+  }
+  json title = {{"text", "Metrics per policy: " + t.label}};
+  if (!subtitle.empty()) title["subtitle"] = subtitle;
   return {{"$schema", kSchema},
-          {"title", "Metrics per policy: " + trace},
+          {"title", title},
           {"data", {{"values", values}}},
           {"facet",
            {{"field", "metric"},
@@ -133,7 +165,7 @@ json BarsSpec(const std::string& trace, const std::vector<std::size_t>& group, c
 }
 
 json CdfSpec(const std::string& trace, const std::vector<std::size_t>& group, const ResultsDocument& doc,
-             const Palette& palette) {
+             const Palette& palette, const std::string& subtitle) {
   json values = json::array();
   for (std::size_t i : group) {
     const auto& q = doc.details[i].latency_quantiles_s;
@@ -143,8 +175,10 @@ json CdfSpec(const std::string& trace, const std::vector<std::size_t>& group, co
                         {"fraction", static_cast<double>(k) / static_cast<double>(q.size() - 1)}});
     }
   }
+  json title = {{"text", "Read latency CDF: " + trace}};
+  if (!subtitle.empty()) title["subtitle"] = subtitle;
   return {{"$schema", kSchema},
-          {"title", "Read latency CDF: " + trace},
+          {"title", title},
           {"width", 640},
           {"height", 300},
           {"data", {{"values", values}}},
@@ -164,53 +198,133 @@ json CdfSpec(const std::string& trace, const std::vector<std::size_t>& group, co
             {"color", PolicyColour(palette, true)}}}};
 }
 
-json ParetoSpec(const std::string& trace, const std::vector<std::size_t>& group, const ResultsDocument& doc,
-                const Palette& palette) {
+// Elapsed against bytes fetched (medians over seeds), the frontier of policies no other beats on both,
+// and the bound as red rules: no policy can be below its elapsed or left of its bytes.
+json ParetoSpec(const TraceSummary& t, const Palette& palette) {
   json values = json::array();
-  for (std::size_t i : group) {
-    const auto& m = doc.runs[i].metrics;
+  std::vector<const PolicyCell*> cells;
+  for (const auto& c : t.cells) {
+    if (c.policy != replay::kBoundPolicy) cells.push_back(&c);
+  }
+  for (const PolicyCell* c : cells) {
+    const auto& m = c->median;
     bool dominated = false;
-    for (std::size_t j : group) {
-      const auto& o = doc.runs[j].metrics;
+    for (const PolicyCell* other : cells) {
+      const auto& o = other->median;
       const bool no_worse = o.bytes_fetched <= m.bytes_fetched && o.elapsed_s <= m.elapsed_s;
       const bool better = o.bytes_fetched < m.bytes_fetched || o.elapsed_s < m.elapsed_s;
       dominated |= no_worse && better;
     }
-    values.push_back({{"policy", doc.runs[i].policy},
+    values.push_back({{"policy", c->policy},
                       {"fetched_mb", static_cast<double>(m.bytes_fetched) / kMB},
                       {"elapsed_s", m.elapsed_s},
                       {"frontier", !dominated}});
   }
   // Both axes from zero: policies often tie on bytes fetched, and a zoomed axis would exaggerate gaps.
+  // The domains are fixed here (not left to Vega-Lite's "nice" rounding) so the labels can be placed
+  // in pixels below.
+  const PolicyCell* bound = t.bound();
+  double x_max = 0, y_max = 0;
+  for (const auto& v : values) {
+    x_max = std::max(x_max, v["fetched_mb"].get<double>());
+    y_max = std::max(y_max, v["elapsed_s"].get<double>());
+  }
+  if (bound) {
+    x_max = std::max(x_max, static_cast<double>(bound->median.bytes_fetched) / kMB);
+    y_max = std::max(y_max, bound->median.elapsed_s);
+  }
+  x_max = x_max > 0 ? x_max * 1.08 : 1;
+  y_max = y_max > 0 ? y_max * 1.08 : 1;
   const json x = {{"field", "fetched_mb"},
                   {"type", "quantitative"},
                   {"title", "bytes fetched from the backend (MB)"},
-                  {"scale", {{"zero", true}}},
+                  {"scale", {{"domain", {0, x_max}}, {"nice", false}}},
                   {"axis", {{"format", ",.4~r"}}}};
-  const json y = {
-      {"field", "elapsed_s"}, {"type", "quantitative"}, {"title", "elapsed (s)"}, {"scale", {{"zero", true}}}};
+  const json y = {{"field", "elapsed_s"},
+                  {"type", "quantitative"},
+                  {"title", "elapsed (s)"},
+                  {"scale", {{"domain", {0, y_max}}, {"nice", false}}}};
   json frontier = {{"transform", {{{"filter", "datum.frontier"}}}},
                    {"mark", {{"type", "line"}, {"color", "#999999"}, {"strokeDash", {4, 3}}}},
                    {"encoding", {{"x", x}, {"y", y}, {"order", {{"field", "fetched_mb"}}}}}};
   json points = {{"mark", {{"type", "point"}, {"filled", true}, {"size", 110}, {"tooltip", true}}},
                  {"encoding", {{"x", x}, {"y", y}, {"color", PolicyColour(palette, true)}}}};
-  json labels = {{"mark", {{"type", "text"}, {"align", "left"}, {"dx", 8}, {"fontSize", 10}, {"limit", 260}}},
+  // Labels: policies often share a point (the same bytes, nearly the same time), so each label is
+  // moved up or down in whole lines until it overlaps no label placed before it (nor the bound's).
+  constexpr double kWidth = 640, kHeight = 320, kLine = 12, kCharWidth = 6.2, kDx = 8;
+  struct Box {
+    double x0, x1, y0, y1;
+    bool Overlaps(const Box& o) const { return x0 < o.x1 && o.x0 < x1 && y0 < o.y1 && o.y0 < y1; }
+  };
+  std::vector<Box> placed;
+  if (bound) {
+    const double py = kHeight - bound->median.elapsed_s / y_max * kHeight;
+    placed.push_back({kWidth - 40, kWidth, py - 15, py - 1});
+  }
+  std::vector<std::size_t> order(values.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  // Top to bottom on the screen, left to right among equals, so the result does not depend on run order.
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const double ya = values[a]["elapsed_s"].get<double>(), yb = values[b]["elapsed_s"].get<double>();
+    if (ya != yb) return ya > yb;
+    return values[a]["fetched_mb"].get<double>() < values[b]["fetched_mb"].get<double>();
+  });
+  json labels_data = json::array();
+  for (std::size_t i : order) {
+    const double px = values[i]["fetched_mb"].get<double>() / x_max * kWidth;
+    const double py = kHeight - values[i]["elapsed_s"].get<double>() / y_max * kHeight;
+    const double w = kCharWidth * static_cast<double>(values[i]["policy"].get<std::string>().size());
+    double shift = 0;
+    for (int step = 0; step <= 16; ++step) {
+      const double candidate = (step % 2 ? 1 : -1) * kLine * ((step + 1) / 2);  // 0, +12, -12, +24, ...
+      const Box box{px + kDx, px + kDx + w, py + candidate - kLine / 2, py + candidate + kLine / 2};
+      if (std::none_of(placed.begin(), placed.end(), [&](const Box& o) { return box.Overlaps(o); })) {
+        shift = candidate;
+        break;
+      }
+    }
+    placed.push_back({px + kDx, px + kDx + w, py + shift - kLine / 2, py + shift + kLine / 2});
+    labels_data.push_back({{"policy", values[i]["policy"]},
+                           {"fetched_mb", values[i]["fetched_mb"]},
+                           {"elapsed_s", values[i]["elapsed_s"].get<double>() - shift / kHeight * y_max}});
+  }
+  json labels = {{"data", {{"values", labels_data}}},
+                 {"mark", {{"type", "text"}, {"align", "left"}, {"baseline", "middle"}, {"dx", kDx}, {"fontSize", 10}}},
                  {"encoding", {{"x", x}, {"y", y}, {"text", {{"field", "policy"}}}}}};
+  json layers = {frontier, points, labels};
+  std::string subtitle = "lower left is better; the dashed grey line joins the policies no other beats on both";
+  if (bound) {
+    const double bound_s = bound->median.elapsed_s;
+    const double bound_mb = static_cast<double>(bound->median.bytes_fetched) / kMB;
+    const json rule_mark = {{"type", "rule"}, {"color", kBoundColour}, {"strokeWidth", 2}, {"strokeDash", {5, 3}}};
+    layers.push_back({{"data", {{"values", {{{"elapsed_s", bound_s}, {"label", "bound"}}}}}},
+                      {"mark", rule_mark},
+                      {"encoding", {{"y", y}}}});
+    layers.push_back(
+        {{"data", {{"values", {{{"fetched_mb", bound_mb}}}}}}, {"mark", rule_mark}, {"encoding", {{"x", x}}}});
+    layers.push_back({{"data", {{"values", {{{"elapsed_s", bound_s}, {"label", "bound"}}}}}},
+                      {"mark",
+                       {{"type", "text"},
+                        {"align", "right"},
+                        {"baseline", "bottom"},
+                        {"dy", -3},
+                        {"color", kBoundColour},
+                        {"fontSize", 10},
+                        {"x", {{"expr", "width"}}}}},
+                      {"encoding", {{"y", y}, {"text", {{"field", "label"}}}}}});
+    subtitle += "; red dashed lines: the lower bound on elapsed time and on bytes fetched";
+  }
+  if (t.seeds.size() > 1) subtitle += "; medians over " + std::to_string(t.seeds.size()) + " seeds";
   return {{"$schema", kSchema},
-          {"title",
-           {{"text", "Elapsed time vs bytes fetched: " + trace},
-            {"subtitle", "lower left is better; the dashed line joins the policies no other beats on both"}}},
+          {"title", {{"text", "Elapsed time vs bytes fetched: " + t.label}, {"subtitle", subtitle}}},
           {"width", 640},
           {"height", 320},
           {"data", {{"values", values}}},
-          {"layer", {frontier, points, labels}}};
+          {"layer", layers}};
 }
 
 json TimelineSpec(const Timeline& t, const Palette& palette) {
-  const auto it = std::find(palette.policies.begin(), palette.policies.end(), t.policy);
-  const std::string done_colour = it == palette.policies.end()
-                                      ? kPalette[0]
-                                      : palette.colours[static_cast<std::size_t>(it - palette.policies.begin())];
+  const std::string done_colour = ColourOf(palette, t.policy);
   json values = json::array();
   for (const auto& f : t.fetches) {
     values.push_back({{"kind", "fetch " + f.outcome},
@@ -275,61 +389,265 @@ std::string ConfigValue(const json& config, const char* key) {
   return v.is_string() ? v.get<std::string>() : v.dump();
 }
 
+// Every run, one row each (the reference tables above summarize them).
 void WriteTable(std::ostringstream& out, const ResultsDocument& doc, const Palette& palette) {
-  bool with_oracle = false;
-  for (const auto& run : doc.runs) with_oracle |= run.policy == kOraclePolicy;
+  bool with_oracle = false, with_bound = false;
+  for (const auto& run : doc.runs) {
+    with_oracle |= run.policy == kOraclePolicy;
+    with_bound |= run.policy == replay::kBoundPolicy;
+  }
   std::vector<std::string> header = {"trace",    "policy",  "elapsed s",  "vs none",      "stall s",
                                      "p50 ms",   "p99 ms",  "fetched MB", "fetched/read", "wasted MB",
                                      "requests", "peak MB", "cost $"};
-  if (with_oracle) header.insert(header.begin() + 4, "vs oracle");
+  std::size_t at = 4;
+  if (with_oracle) header.insert(header.begin() + static_cast<std::ptrdiff_t>(at++), "vs oracle");
+  if (with_bound) header.insert(header.begin() + static_cast<std::ptrdiff_t>(at++), "vs bound");
+  bool multi_seed = false;
+  for (const auto& run : doc.runs) multi_seed |= run.seed != doc.runs.front().seed;
+  if (multi_seed) header.insert(header.begin() + 2, "seed");
   out << "<div class=\"table-wrap\"><table id=\"summary\" class=\"sortable\">\n<thead><tr>";
   for (std::size_t i = 0; i < header.size(); ++i) {
     out << "<th data-col=\"" << i << "\" title=\"click to sort\">" << HtmlEscape(header[i]) << "</th>";
   }
   out << "</tr></thead>\n<tbody>\n";
-  auto elapsed_of = [&](const std::string& trace, const char* policy) -> double {
+  auto elapsed_of = [&](const replay::RunResult& of, const char* policy) -> double {
     for (const auto& r : doc.runs) {
-      if (r.trace == trace && r.policy == policy) return r.metrics.elapsed_s;
+      if (r.trace == of.trace && r.profile == of.profile && r.think == of.think && r.seed == of.seed &&
+          r.policy == policy) {
+        return r.metrics.elapsed_s;
+      }
     }
     return 0;
   };
   for (const auto& run : doc.runs) {
     const auto& m = run.metrics;
-    const double none = elapsed_of(run.trace, kBaselinePolicy);
-    const double oracle = elapsed_of(run.trace, kOraclePolicy);
-    const auto colour_it = std::find(palette.policies.begin(), palette.policies.end(), run.policy);
-    const std::string colour = palette.colours[static_cast<std::size_t>(colour_it - palette.policies.begin())];
+    const bool bound = run.policy == replay::kBoundPolicy;
     auto num = [&](double v, int digits, const std::string& suffix = "") {
       out << "<td class=\"num\" data-v=\"" << Fixed(v, 9) << "\">" << Fixed(v, digits) << suffix << "</td>";
     };
+    auto blank = [&] { out << "<td class=\"num\" data-v=\"\">-</td>"; };
     auto ratio = [&](double base) {
       if (base > 0) {
         num(m.elapsed_s / base, 2, "x");
       } else {
-        out << "<td class=\"num\" data-v=\"\">-</td>";
+        blank();
       }
     };
     out << "<tr><td data-v=\"" << HtmlEscape(run.trace) << "\">" << HtmlEscape(run.trace) << "</td>";
-    out << "<td data-v=\"" << HtmlEscape(run.policy) << "\"><span class=\"swatch\" style=\"background:" << colour
-        << "\"></span><code>" << HtmlEscape(run.policy) << "</code>";
+    out << "<td data-v=\"" << HtmlEscape(run.policy)
+        << "\"><span class=\"swatch\" style=\"background:" << ColourOf(palette, run.policy) << "\"></span><code>"
+        << HtmlEscape(run.policy) << "</code>";
     if (m.reads_failed) out << " <strong>(" << m.reads_failed << " reads failed)</strong>";
     out << "</td>";
+    if (multi_seed) num(static_cast<double>(run.seed), 0);
     num(m.elapsed_s, 3);
-    ratio(none);
-    if (with_oracle) ratio(oracle);
-    num(m.stall_s, 3);
-    num(m.read_latency_p50_s * 1e3, 2);
-    num(m.read_latency_p99_s * 1e3, 2);
+    ratio(elapsed_of(run, kBaselinePolicy));
+    if (with_oracle) ratio(elapsed_of(run, kOraclePolicy));
+    if (with_bound) ratio(elapsed_of(run, replay::kBoundPolicy));
+    if (bound) {
+      blank();
+      blank();
+      blank();
+    } else {
+      num(m.stall_s, 3);
+      num(m.read_latency_p50_s * 1e3, 2);
+      num(m.read_latency_p99_s * 1e3, 2);
+    }
     num(static_cast<double>(m.bytes_fetched) / kMB, 1);
     if (m.bytes_read) {
       num(static_cast<double>(m.bytes_fetched) / static_cast<double>(m.bytes_read), 2);
     } else {
+      blank();
+    }
+    if (bound) {
+      for (int i = 0; i < 4; ++i) blank();
+    } else {
+      num(static_cast<double>(m.bytes_wasted) / kMB, 1);
+      num(static_cast<double>(m.requests), 0);
+      num(static_cast<double>(m.peak_memory_bytes) / kMB, 1);
+      num(m.cost_usd, 6);
+    }
+    out << "</tr>\n";
+  }
+  out << "</tbody></table></div>\n";
+}
+
+// A heatmap cell's colour for elapsed relative to the bound: light at 1x (the bound itself), darker
+// on a log scale up to 300x and beyond (policies commonly sit 2x to 200x above the bound, so a shorter
+// scale would paint most of the map the same dark red). Text turns white where the fill gets dark.
+struct HeatColour {
+  std::string fill;
+  bool dark = false;
+};
+
+HeatColour Heat(double ratio) {
+  // Stops of a yellow-orange-red sequential scale (ColorBrewer YlOrRd), at log30(ratio) = 0, 1/4, ..., 1.
+  static constexpr int kStops[][3] = {{255, 255, 204}, {254, 217, 118}, {253, 141, 60}, {227, 26, 28}, {128, 0, 38}};
+  const double t = std::clamp(std::log(std::max(ratio, 1.0)) / std::log(300.0), 0.0, 1.0) * 4;
+  const int i = std::min(3, static_cast<int>(t));
+  const double f = t - i;
+  char buf[16];
+  int rgb[3];
+  for (int k = 0; k < 3; ++k)
+    rgb[k] = static_cast<int>(std::lround(kStops[i][k] + f * (kStops[i + 1][k] - kStops[i][k])));
+  std::snprintf(buf, sizeof buf, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
+  return {buf, t > 2.6};
+}
+
+// Three significant digits at most, so the cells stay narrow: 1.23, 12.3, 123.
+std::string HeatText(double ratio) {
+  return Fixed(ratio, ratio < 10 ? 2 : ratio < 100 ? 1 : 0);
+}
+
+// The overview: traces x policies coloured by elapsed relative to the bound (medians over seeds), the
+// winner (outlined) and runner-up (underlined) of each trace, and each policy's geometric mean.
+void WriteOverview(std::ostringstream& out, const std::vector<TraceSummary>& traces, const Palette& palette) {
+  std::vector<std::string> policies;
+  for (const auto& t : traces) {
+    for (const auto& c : t.cells) {
+      if (c.policy != replay::kBoundPolicy && std::find(policies.begin(), policies.end(), c.policy) == policies.end()) {
+        policies.push_back(c.policy);
+      }
+    }
+  }
+  const auto overview = Overview(traces);
+  out << "<div class=\"table-wrap\"><table id=\"overview\" class=\"sortable heatmap\">\n<thead><tr>"
+      << "<th data-col=\"0\" class=\"text\" title=\"click to sort\">trace</th>"
+      << "<th data-col=\"1\" title=\"click to sort\">bound s</th>";
+  std::size_t col = 2;
+  for (const auto& p : policies) {
+    out << "<th data-col=\"" << col++ << "\" class=\"policy\" title=\"" << HtmlEscape(p)
+        << ": click to sort\"><div><span class=\"swatch\" style=\"background:" << ColourOf(palette, p) << "\"></span>"
+        << HtmlEscape(p) << "</div></th>";
+  }
+  out << "</tr></thead>\n<tbody>\n";
+  for (const auto& t : traces) {
+    const PolicyCell* bound = t.bound();
+    out << "<tr><td data-v=\"" << HtmlEscape(t.label) << "\">" << HtmlEscape(t.label) << "</td>";
+    if (bound) {
+      out << "<td class=\"num\" data-v=\"" << Fixed(bound->elapsed_median, 9) << "\">"
+          << Fixed(bound->elapsed_median, 3) << "</td>";
+    } else {
       out << "<td class=\"num\" data-v=\"\">-</td>";
     }
-    num(static_cast<double>(m.bytes_wasted) / kMB, 1);
-    num(static_cast<double>(m.requests), 0);
-    num(static_cast<double>(m.peak_memory_bytes) / kMB, 1);
-    num(m.cost_usd, 6);
+    for (const auto& p : policies) {
+      const PolicyCell* c = t.Find(p);
+      if (!c || !c->vs_bound) {
+        out << "<td class=\"num heat\" data-v=\"\">" << (c ? Fixed(c->elapsed_median, 2) + "s" : "") << "</td>";
+        continue;
+      }
+      const HeatColour heat = Heat(*c->vs_bound);
+      const bool winner = t.winner >= 0 && &t.cells[static_cast<std::size_t>(t.winner)] == c;
+      const bool runner_up = t.runner_up >= 0 && &t.cells[static_cast<std::size_t>(t.runner_up)] == c;
+      out << "<td class=\"num heat" << (winner ? " winner" : "") << (runner_up ? " runner-up" : "")
+          << (heat.dark ? " dark" : "") << "\" style=\"background:" << heat.fill << "\" data-v=\""
+          << Fixed(*c->vs_bound, 9) << "\" title=\"" << HtmlEscape(p) << ": " << Fixed(c->elapsed_median, 3) << " s"
+          << (t.seeds.size() > 1 ? " (median; " + Fixed(c->elapsed_min, 3) + ".." + Fixed(c->elapsed_max, 3) + ")" : "")
+          << "\">" << HeatText(*c->vs_bound) << "</td>";
+    }
+    out << "</tr>\n";
+  }
+  out << "</tbody>\n<tfoot><tr><th>geometric mean</th><td></td>";
+  for (const auto& p : policies) {
+    auto it = std::find_if(overview.begin(), overview.end(), [&](const PolicyOverview& o) { return o.policy == p; });
+    if (it == overview.end() || it->traces == 0) {
+      out << "<td class=\"num\">-</td>";
+      continue;
+    }
+    const HeatColour heat = Heat(it->geomean_vs_bound);
+    out << "<td class=\"num heat" << (heat.dark ? " dark" : "") << "\" style=\"background:" << heat.fill
+        << "\" title=\"" << HtmlEscape(p) << ": over " << it->traces << " traces, " << it->wins << " won\">"
+        << HeatText(it->geomean_vs_bound) << "</td>";
+  }
+  out << "</tr>\n<tr><th>traces won</th><td></td>";
+  for (const auto& p : policies) {
+    auto it = std::find_if(overview.begin(), overview.end(), [&](const PolicyOverview& o) { return o.policy == p; });
+    out << "<td class=\"num\">" << (it == overview.end() ? 0 : it->wins) << "</td>";
+  }
+  out << "</tr></tfoot></table></div>\n";
+}
+
+// The winner and runner-up of each trace by name, how far each is from the bound, and whether the
+// seeds tell them apart.
+void WriteWinners(std::ostringstream& out, const std::vector<TraceSummary>& traces, const Palette& palette) {
+  const bool seeds =
+      std::any_of(traces.begin(), traces.end(), [](const TraceSummary& t) { return t.seeds.size() > 1; });
+  std::vector<std::string> header = {"trace", "winner", "x bound", "runner-up", "x bound"};
+  if (seeds) header.push_back("told apart");
+  out << "<div class=\"table-wrap\"><table id=\"winners\" class=\"sortable\">\n<thead><tr>";
+  for (std::size_t i = 0; i < header.size(); ++i) {
+    out << "<th data-col=\"" << i << "\" title=\"click to sort\">" << HtmlEscape(header[i]) << "</th>";
+  }
+  out << "</tr></thead>\n<tbody>\n";
+  for (const auto& t : traces) {
+    out << "<tr><td data-v=\"" << HtmlEscape(t.label) << "\">" << HtmlEscape(t.label) << "</td>";
+    for (int i : {t.winner, t.runner_up}) {
+      if (i < 0) {
+        out << "<td data-v=\"\">-</td><td class=\"num\" data-v=\"\">-</td>";
+        continue;
+      }
+      const PolicyCell& c = t.cells[static_cast<std::size_t>(i)];
+      out << "<td data-v=\"" << HtmlEscape(c.policy)
+          << "\"><span class=\"swatch\" style=\"background:" << ColourOf(palette, c.policy) << "\"></span><code>"
+          << HtmlEscape(c.policy) << "</code></td>";
+      if (c.vs_bound) {
+        out << "<td class=\"num\" data-v=\"" << Fixed(*c.vs_bound, 9) << "\">" << Fixed(*c.vs_bound, 2) << "x</td>";
+      } else {
+        out << "<td class=\"num\" data-v=\"\">-</td>";
+      }
+    }
+    if (seeds) out << "<td data-v=\"" << HtmlEscape(TellApart(t)) << "\">" << HtmlEscape(TellApart(t)) << "</td>";
+    out << "</tr>\n";
+  }
+  out << "</tbody></table></div>\n";
+}
+
+// One trace's policies, medians over seeds with the spread, against the references.
+void WriteTraceTable(std::ostringstream& out, const TraceSummary& t, const Palette& palette, std::size_t index) {
+  const bool multi = t.seeds.size() > 1;
+  std::vector<std::string> header = {"policy", "elapsed s"};
+  if (multi) header.push_back("min..max s");
+  header.push_back("vs none");
+  if (t.oracle()) header.push_back("vs oracle");
+  if (t.bound()) header.push_back("vs bound");
+  for (const char* h : {"fetched MB", "requests", "peak MB"}) header.push_back(h);
+  out << "<div class=\"table-wrap\"><table id=\"trace-" << index << "\" class=\"sortable\">\n<thead><tr>";
+  for (std::size_t i = 0; i < header.size(); ++i) {
+    out << "<th data-col=\"" << i << "\" title=\"click to sort\">" << HtmlEscape(header[i]) << "</th>";
+  }
+  out << "</tr></thead>\n<tbody>\n";
+  for (const auto& c : t.cells) {
+    const bool bound = c.policy == replay::kBoundPolicy;
+    auto num = [&](double v, int digits, const std::string& suffix = "") {
+      out << "<td class=\"num\" data-v=\"" << Fixed(v, 9) << "\">" << Fixed(v, digits) << suffix << "</td>";
+    };
+    auto ratio = [&](const std::optional<double>& r) {
+      if (r) {
+        num(*r, 2, "x");
+      } else {
+        out << "<td class=\"num\" data-v=\"\">-</td>";
+      }
+    };
+    out << "<tr><td data-v=\"" << HtmlEscape(c.policy)
+        << "\"><span class=\"swatch\" style=\"background:" << ColourOf(palette, c.policy) << "\"></span><code>"
+        << HtmlEscape(c.policy) << "</code>";
+    if (c.reads_failed) out << " <strong>(" << c.reads_failed << " reads failed)</strong>";
+    out << "</td>";
+    num(c.elapsed_median, 3);
+    if (multi) {
+      out << "<td class=\"num\" data-v=\"" << Fixed(c.elapsed_max - c.elapsed_min, 9) << "\">"
+          << Fixed(c.elapsed_min, 3) << ".." << Fixed(c.elapsed_max, 3) << "</td>";
+    }
+    ratio(c.vs_none);
+    if (t.oracle()) ratio(c.vs_oracle);
+    if (t.bound()) ratio(c.vs_bound);
+    num(static_cast<double>(c.median.bytes_fetched) / kMB, 1);
+    if (bound) {
+      out << "<td class=\"num\" data-v=\"\">-</td><td class=\"num\" data-v=\"\">-</td>";
+    } else {
+      num(static_cast<double>(c.median.requests), 0);
+      num(static_cast<double>(c.median.peak_memory_bytes) / kMB, 1);
+    }
     out << "</tr>\n";
   }
   out << "</tbody></table></div>\n";
@@ -349,6 +667,16 @@ table.sortable tbody tr:hover { background: #f7f7ff; }
 .swatch { display: inline-block; width: 10px; height: 10px; margin-right: 6px; border-radius: 2px; }
 .pflab-chart { margin: 12px 0 24px 0; }
 #pflab-errors { color: #b00; background: #fee; padding: 8px; white-space: pre-wrap; }
+table.heatmap td.heat { min-width: 32px; padding: 3px 2px; text-align: center; font-size: 11px; }
+table.heatmap td.dark { color: #fff; }
+table.heatmap td.winner { outline: 2px solid #111; outline-offset: -2px; font-weight: bold; }
+table.heatmap td.runner-up { text-decoration: underline; }
+table.heatmap th.policy { vertical-align: bottom; padding: 4px 2px; }
+table.heatmap th.policy div { writing-mode: vertical-rl; transform: rotate(180deg); white-space: nowrap; max-height: 260px; overflow: hidden; text-overflow: ellipsis; text-align: left; font-weight: normal; }
+table.heatmap th.policy .swatch { margin: 0 0 4px 0; }
+table.heatmap tfoot th { text-align: left; padding: 3px 6px; background: #f0f0f0; white-space: nowrap; }
+table.heatmap tfoot td { border-top: 2px solid #ccc; padding: 3px 6px; }
+details.all-runs summary { cursor: pointer; font-size: 15px; margin: 12px 0; }
 )";
 
 // Records failures where a test (reading the DOM) and a reader can see them; installed before the
@@ -394,23 +722,26 @@ constexpr const char* kMainScript = R"(
   });
   Promise.all(jobs).then(function () { document.body.setAttribute('data-pflab-status', 'done'); });
 
-  // Click a header to sort by it; again to reverse. Numbers sort as numbers, empty cells last.
-  var table = document.getElementById('summary');
-  var body = table.tBodies[0];
-  Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
-    th.addEventListener('click', function () {
-      var dir = th.classList.contains('asc') ? -1 : 1;
-      Array.prototype.forEach.call(table.tHead.rows[0].cells, function (h) { h.classList.remove('asc', 'desc'); });
-      th.classList.add(dir === 1 ? 'asc' : 'desc');
-      var rows = Array.prototype.slice.call(body.rows);
-      rows.sort(function (a, b) {
-        var x = a.cells[col].getAttribute('data-v'), y = b.cells[col].getAttribute('data-v');
-        if (x === '' || y === '') return (x === '') - (y === '');
-        var nx = parseFloat(x), ny = parseFloat(y);
-        var r = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
-        return dir * r;
+  // Click a header to sort its table by it; again to reverse. Numbers sort as numbers, empty cells
+  // last; footer rows (the overview's geometric means) stay where they are.
+  Array.prototype.forEach.call(document.querySelectorAll('table.sortable'), function (table) {
+    var body = table.tBodies[0];
+    var heads = table.tHead.rows[0].cells;
+    Array.prototype.forEach.call(heads, function (th, col) {
+      th.addEventListener('click', function () {
+        var dir = th.classList.contains('asc') ? -1 : 1;
+        Array.prototype.forEach.call(heads, function (h) { h.classList.remove('asc', 'desc'); });
+        th.classList.add(dir === 1 ? 'asc' : 'desc');
+        var rows = Array.prototype.slice.call(body.rows);
+        rows.sort(function (a, b) {
+          var x = a.cells[col].getAttribute('data-v'), y = b.cells[col].getAttribute('data-v');
+          if (x === '' || y === '') return (x === '') - (y === '');
+          var nx = parseFloat(x), ny = parseFloat(y);
+          var r = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
+          return dir * r;
+        });
+        rows.forEach(function (r) { body.appendChild(r); });
       });
-      rows.forEach(function (r) { body.appendChild(r); });
     });
   });
 })();
@@ -509,24 +840,23 @@ std::vector<ChartSpec> BuildCharts(const ResultsDocument& doc) {
   const Palette palette = MakePalette(doc.runs);
   std::vector<ChartSpec> charts;
   std::size_t trace_index = 0;
-  for (const auto& trace : TracesInOrder(doc.runs)) {
-    std::vector<std::size_t> group;
-    bool has_quantiles = false;
-    for (std::size_t i = 0; i < doc.runs.size(); ++i) {
-      if (doc.runs[i].trace != trace) continue;
-      group.push_back(i);
-      has_quantiles |= i < doc.details.size() && !doc.details[i].latency_quantiles_s.empty();
-    }
+  for (const auto& t : Summarize(doc.runs)) {
     const std::string prefix = "chart-t" + std::to_string(trace_index++) + "-";
-    charts.push_back({prefix + "bars", "Trace: " + trace, false, BarsSpec(trace, group, doc, palette)});
-    if (has_quantiles) {
-      std::vector<std::size_t> with;
-      for (std::size_t i : group) {
-        if (i < doc.details.size() && !doc.details[i].latency_quantiles_s.empty()) with.push_back(i);
-      }
-      charts.push_back({prefix + "cdf", "Trace: " + trace, false, CdfSpec(trace, with, doc, palette)});
+    const std::string section = "Trace: " + t.label;
+    charts.push_back({prefix + "bars", section, false, BarsSpec(t, palette)});
+    // Latency CDFs of the first seed's runs (a CDF per seed would be unreadable).
+    std::vector<std::size_t> with;
+    for (std::size_t i = 0; i < doc.runs.size(); ++i) {
+      const auto& r = doc.runs[i];
+      if (r.trace != t.trace || r.profile != t.profile || r.think != t.think || r.seed != t.seeds.front()) continue;
+      if (r.policy == replay::kBoundPolicy) continue;
+      if (i < doc.details.size() && !doc.details[i].latency_quantiles_s.empty()) with.push_back(i);
     }
-    charts.push_back({prefix + "pareto", "Trace: " + trace, false, ParetoSpec(trace, group, doc, palette)});
+    if (!with.empty()) {
+      const std::string subtitle = t.seeds.size() > 1 ? "seed " + std::to_string(t.seeds.front()) : "";
+      charts.push_back({prefix + "cdf", section, false, CdfSpec(t.label, with, doc, palette, subtitle)});
+    }
+    charts.push_back({prefix + "pareto", section, false, ParetoSpec(t, palette)});
   }
   std::size_t timeline_index = 0;
   for (const auto& d : doc.details) {
@@ -545,16 +875,41 @@ std::string RenderHtml(const ResultsDocument& doc, const std::string& title, con
       << "</title>\n<style>" << kStyle << "</style>\n</head>\n"
       << "<body data-pflab-status=\"loading\" data-pflab-errors=\"0\">\n"
       << "<pre id=\"pflab-errors\" hidden></pre>\n<script>" << kErrorScript << "</script>\n";
+  const auto traces = Summarize(doc.runs);
+  std::set<std::uint64_t> seeds;
+  for (const auto& run : doc.runs) seeds.insert(run.seed);
+  std::string seed_text = seeds.size() == 1
+                              ? "seed " + std::to_string(*seeds.begin())
+                              : std::to_string(seeds.size()) + " seeds (" + std::to_string(*seeds.begin()) + ".." +
+                                    std::to_string(*seeds.rbegin()) + ")";
+  if (seeds.empty()) seed_text = "no runs";
   out << "<h1>" << HtmlEscape(title) << "</h1>\n<p class=\"meta\">Profile <code>"
       << HtmlEscape(ConfigValue(doc.config, "profile")) << "</code>, transport <code>"
-      << HtmlEscape(ConfigValue(doc.config, "transport")) << "</code>, seed "
-      << HtmlEscape(ConfigValue(doc.config, "seed")) << ", think time " << HtmlEscape(ConfigValue(doc.config, "think"))
-      << ". " << doc.runs.size()
+      << HtmlEscape(ConfigValue(doc.config, "transport")) << "</code>, " << HtmlEscape(seed_text) << ", think time "
+      << HtmlEscape(ConfigValue(doc.config, "think")) << ". " << doc.runs.size()
       << " runs. MB = 10<sup>6</sup> bytes. <code>vs none</code> is elapsed time relative to the <code>none</code> "
-         "policy of the same trace (lower is better). Click a column header to sort.</p>\n";
-  out << "<h2>Summary</h2>\n";
-  WriteTable(out, doc, palette);
+         "policy of the same trace and seed (lower is better); <code>vs bound</code> relative to <code>bound</code>, "
+         "a proven lower bound under the network model that no policy can beat.";
+  if (seeds.size() > 1) {
+    out << " With several seeds, numbers are medians over the seeds (ratios are taken per seed), and two policies "
+           "are <em>told apart</em> when a two-sided Mann-Whitney U test of their per-seed elapsed times gives p &lt; "
+        << kSignificance << ".";
+  }
+  out << " Click a column header to sort.</p>\n";
+  if (doc.config.is_object() && doc.config.contains("provenance")) {
+    const json& p = doc.config["provenance"];
+    out << "<p class=\"meta\">pflab " << HtmlEscape(p.value("pflab_version", std::string("?"))) << ", commit <code>"
+        << HtmlEscape(p.value("commit", std::string("?"))) << "</code>.</p>\n";
+  }
+  out << "<h2>Overview</h2>\n<p class=\"meta\">Each cell is a policy's elapsed time on a trace relative to the "
+         "bound (1.00 would equal it; darker is slower, on a log scale up to 300x). The winner of each trace (the "
+         "fastest policy other than the references <code>oracle</code> and <code>bound</code>) is outlined, the "
+         "runner-up underlined; the footer gives each policy's geometric mean over the traces.</p>\n";
+  WriteOverview(out, traces, palette);
+  out << "<h3>Winners</h3>\n";
+  WriteWinners(out, traces, palette);
   std::string section;
+  std::size_t trace_index = 0;
   for (const auto& chart : charts) {
     if (chart.section != section) {
       section = chart.section;
@@ -562,10 +917,17 @@ std::string RenderHtml(const ResultsDocument& doc, const std::string& title, con
       if (chart.timeline) {
         out << "<p class=\"meta\">Application reads (black boxes, from request to delivery, spanning the bytes "
                "asked for) and backend GETs (coloured by outcome) over time.</p>\n";
+      } else if (trace_index < traces.size()) {
+        WriteTraceTable(out, traces[trace_index], palette, trace_index);
+        ++trace_index;
       }
     }
     out << "<div class=\"pflab-chart\" id=\"" << chart.id << "\" data-pflab-chart=\"pending\"></div>\n";
   }
+  out << "<h2>All runs</h2>\n<details class=\"all-runs\"><summary>Every run, one row each (" << doc.runs.size()
+      << " rows)</summary>\n";
+  WriteTable(out, doc, palette);
+  out << "</details>\n";
   json chart_list = json::array();
   for (const auto& chart : charts) chart_list.push_back({{"id", chart.id}, {"spec", chart.spec}});
   out << "<script type=\"application/json\" id=\"pflab-charts\">" << ScriptSafeJson(chart_list) << "</script>\n";

@@ -4,39 +4,18 @@
 #include <cstdio>
 #include <iterator>
 #include <map>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <stdexcept>
+#include <tuple>
 
 #include "engine/units.h"
+#include "replay/bound.h"
+#include "reports/summary.h"
 
 namespace pflab::reports {
 namespace {
-
-// Groups runs by trace, keeping first-seen order.
-std::vector<std::pair<std::string, std::vector<const replay::RunResult*>>> ByTrace(
-    const std::vector<replay::RunResult>& runs) {
-  std::vector<std::pair<std::string, std::vector<const replay::RunResult*>>> groups;
-  for (const auto& run : runs) {
-    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == run.trace; });
-    if (it == groups.end()) {
-      groups.push_back({run.trace, {}});
-      it = std::prev(groups.end());
-    }
-    it->second.push_back(&run);
-  }
-  return groups;
-}
-
-const replay::RunResult* Find(const std::vector<const replay::RunResult*>& group, const char* policy) {
-  for (const auto* run : group) {
-    if (run->policy == policy) return run;
-  }
-  return nullptr;
-}
-
-const replay::RunResult* Baseline(const std::vector<const replay::RunResult*>& group) {
-  return Find(group, kBaselinePolicy);
-}
 
 std::string Fixed(double value, int digits) {
   char buf[64];
@@ -48,47 +27,164 @@ std::string Ms(double seconds) {
   return Fixed(seconds * 1000, seconds * 1000 < 10 ? 2 : 1);
 }
 
-std::string Ratio(double value, double base) {
-  if (base <= 0) return "-";
-  return Fixed(value / base, 2) + "x";
+std::string Ratio(const std::optional<double>& ratio) {
+  return ratio ? Fixed(*ratio, 2) + "x" : "-";
+}
+
+bool MultiSeed(const TraceSummary& t) {
+  for (const auto& c : t.cells) {
+    if (c.runs.size() > 1) return true;
+  }
+  return false;
 }
 
 struct Row {
   std::vector<std::string> cells;
 };
 
-// The columns; "vs oracle" only when the group has an oracle run.
-std::vector<std::string> Header(bool with_oracle) {
-  std::vector<std::string> h = {"policy",       "elapsed s", "vs none",  "stall s",  "p50 ms", "p99 ms",
-                                "fetched/read", "wasted",    "requests", "peak mem", "cost $"};
-  if (with_oracle) h.insert(h.begin() + 3, "vs oracle");
+// The columns; "min..max s" with several seeds, "vs oracle" and "vs bound" when those ran.
+std::vector<std::string> Header(const TraceSummary& t) {
+  std::vector<std::string> h = {"policy", "elapsed s"};
+  if (MultiSeed(t)) h.push_back("min..max s");
+  h.push_back("vs none");
+  if (t.oracle()) h.push_back("vs oracle");
+  if (t.bound()) h.push_back("vs bound");
+  for (const char* c : {"stall s", "p50 ms", "p99 ms", "fetched/read", "wasted", "requests", "peak mem", "cost $"}) {
+    h.push_back(c);
+  }
   return h;
 }
 
-std::vector<Row> Rows(const std::vector<const replay::RunResult*>& group) {
-  const replay::RunResult* base = Baseline(group);
-  const replay::RunResult* oracle = Find(group, kOraclePolicy);
+std::vector<Row> Rows(const TraceSummary& t) {
   std::vector<Row> rows;
-  for (const auto* run : group) {
-    const auto& m = run->metrics;
+  const bool multi = MultiSeed(t);
+  for (const auto& c : t.cells) {
+    const auto& m = c.median;
+    const bool bound = c.policy == replay::kBoundPolicy;
+    auto unbounded = [&](std::string text) { return bound ? std::string("-") : text; };
     Row row;
-    row.cells = {
-        run->policy,
-        Fixed(m.elapsed_s, 3),
-        base ? Ratio(m.elapsed_s, base->metrics.elapsed_s) : "-",
-        Fixed(m.stall_s, 3),
-        Ms(m.read_latency_p50_s),
-        Ms(m.read_latency_p99_s),
-        m.bytes_read ? Fixed(static_cast<double>(m.bytes_fetched) / static_cast<double>(m.bytes_read), 2) : "-",
-        FormatSize(m.bytes_wasted),
-        std::to_string(m.requests),
-        FormatSize(m.peak_memory_bytes),
-        Fixed(m.cost_usd, 6)};
-    if (oracle) row.cells.insert(row.cells.begin() + 3, Ratio(m.elapsed_s, oracle->metrics.elapsed_s));
-    if (m.reads_failed) row.cells[0] += " (" + std::to_string(m.reads_failed) + " reads failed)";
+    row.cells = {c.policy, Fixed(c.elapsed_median, 3)};
+    if (multi) row.cells.push_back(Fixed(c.elapsed_min, 3) + ".." + Fixed(c.elapsed_max, 3));
+    row.cells.push_back(Ratio(c.vs_none));
+    if (t.oracle()) row.cells.push_back(Ratio(c.vs_oracle));
+    if (t.bound()) row.cells.push_back(Ratio(c.vs_bound));
+    for (std::string cell :
+         {unbounded(Fixed(m.stall_s, 3)), unbounded(Ms(m.read_latency_p50_s)), unbounded(Ms(m.read_latency_p99_s)),
+          m.bytes_read ? Fixed(static_cast<double>(m.bytes_fetched) / static_cast<double>(m.bytes_read), 2) : "-",
+          unbounded(FormatSize(m.bytes_wasted)), unbounded(std::to_string(m.requests)),
+          unbounded(FormatSize(m.peak_memory_bytes)), unbounded(Fixed(m.cost_usd, 6))}) {
+      row.cells.push_back(std::move(cell));
+    }
+    if (c.reads_failed) row.cells[0] += " (" + std::to_string(c.reads_failed) + " reads failed)";
     rows.push_back(std::move(row));
   }
   return rows;
+}
+
+std::string SeedList(const std::vector<std::uint64_t>& seeds) {
+  if (seeds.size() == 1) return "seed " + std::to_string(seeds[0]);
+  bool consecutive = true;
+  for (std::size_t i = 1; i < seeds.size(); ++i) consecutive &= seeds[i] == seeds[i - 1] + 1;
+  if (consecutive)
+    return std::to_string(seeds.size()) + " seeds (" + std::to_string(seeds.front()) + ".." +
+           std::to_string(seeds.back()) + ")";
+  std::string out = std::to_string(seeds.size()) + " seeds (";
+  for (std::size_t i = 0; i < seeds.size(); ++i) out += (i ? "," : "") + std::to_string(seeds[i]);
+  return out + ")";
+}
+
+// Every seed of every trace, ascending.
+std::vector<std::uint64_t> AllSeeds(const std::vector<TraceSummary>& traces) {
+  std::set<std::uint64_t> all;
+  for (const auto& t : traces) all.insert(t.seeds.begin(), t.seeds.end());
+  return {all.begin(), all.end()};
+}
+
+// The compact overview: per trace the references, winner and runner-up; per policy the geometric mean.
+struct OverviewTables {
+  std::vector<std::string> trace_header;
+  std::vector<Row> trace_rows;
+  std::vector<std::string> policy_header;
+  std::vector<Row> policy_rows;
+};
+
+OverviewTables MakeOverview(const std::vector<TraceSummary>& traces) {
+  OverviewTables o;
+  o.trace_header = {"trace", "bound s", "none", "oracle", "winner", "x bound", "runner-up", "x bound"};
+  // Whether the winner and runner-up differ needs several seeds; with one there is nothing to say.
+  const bool seeds = AllSeeds(traces).size() > 1;
+  if (seeds) o.trace_header.push_back("told apart");
+  for (const auto& t : traces) {
+    const PolicyCell* b = t.bound();
+    auto vs_bound = [](const PolicyCell* c) { return c ? Ratio(c->vs_bound) : std::string("-"); };
+    auto name = [&](int i) { return i < 0 ? std::string("-") : t.cells[static_cast<std::size_t>(i)].policy; };
+    auto cell = [&](int i) { return i < 0 ? nullptr : &t.cells[static_cast<std::size_t>(i)]; };
+    o.trace_rows.push_back(
+        {{t.label, b ? Fixed(b->elapsed_median, 3) : "-", vs_bound(t.none()), vs_bound(t.oracle()), name(t.winner),
+          vs_bound(cell(t.winner)), name(t.runner_up), vs_bound(cell(t.runner_up))}});
+    if (seeds) o.trace_rows.back().cells.push_back(TellApart(t));
+  }
+  o.policy_header = {"policy", "geomean x bound", "traces", "wins"};
+  auto policies = Overview(traces);
+  std::stable_sort(policies.begin(), policies.end(), [](const PolicyOverview& a, const PolicyOverview& b) {
+    const double x = a.traces ? a.geomean_vs_bound : 1e300, y = b.traces ? b.geomean_vs_bound : 1e300;
+    return x < y;
+  });
+  for (const auto& p : policies) {
+    o.policy_rows.push_back({{p.policy, p.traces ? Fixed(p.geomean_vs_bound, 2) + "x" : "-", std::to_string(p.traces),
+                              std::to_string(p.wins)}});
+  }
+  return o;
+}
+
+// Columns that name policies (shown as code in Markdown), and text columns (left-aligned).
+bool PolicyColumn(const std::string& header) {
+  return header == "policy" || header == "winner" || header == "runner-up";
+}
+bool TextColumn(const std::string& header) {
+  return PolicyColumn(header) || header == "trace" || header == "told apart";
+}
+
+void MarkdownTable(std::ostringstream& out, const std::vector<std::string>& header, const std::vector<Row>& rows) {
+  out << "|";
+  for (const auto& h : header) out << " " << h << " |";
+  out << "\n|";
+  for (const auto& h : header) out << (TextColumn(h) ? " --- |" : " ---: |");
+  out << "\n";
+  for (const auto& row : rows) {
+    out << "|";
+    for (std::size_t i = 0; i < row.cells.size(); ++i) {
+      // A failed-reads note after a policy name stays outside the code span.
+      std::string cell = row.cells[i];
+      if (PolicyColumn(header[i]) && cell != "-") {
+        const auto note = i == 0 ? cell.find(" (") : std::string::npos;
+        cell = note == std::string::npos ? "`" + cell + "`" : "`" + cell.substr(0, note) + "`" + cell.substr(note);
+      }
+      out << " " << cell << " |";
+    }
+    out << "\n";
+  }
+  out << "\n";
+}
+
+void ConsoleTable(std::ostringstream& out, const std::vector<std::string>& header, const std::vector<Row>& rows) {
+  std::vector<std::size_t> width(header.size());
+  for (std::size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.cells.size(); ++i) width[i] = std::max(width[i], row.cells[i].size());
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string line_text;
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      const std::string pad(width[i] - cells[i].size(), ' ');
+      const bool left = TextColumn(header[i]);
+      line_text += "  " + (left ? cells[i] + pad : pad + cells[i]);
+    }
+    while (!line_text.empty() && line_text.back() == ' ') line_text.pop_back();
+    out << line_text << "\n";
+  };
+  line(header);
+  for (const auto& row : rows) line(row.cells);
 }
 
 }  // namespace
@@ -106,21 +202,28 @@ nlohmann::json ResultsToJson(const std::vector<replay::RunResult>& runs, const n
   out["config"] = config;
   out["runs"] = nlohmann::json::array();
   out["timing"] = nlohmann::json::array();
-  // Elapsed time relative to the baseline and to the oracle of the same trace, where they ran.
-  std::map<std::string, double> none_elapsed, oracle_elapsed;
+  // Elapsed time relative to the baseline, the oracle and the bound of the same trace, profile, think
+  // time and seed, where they ran.
+  using Key = std::tuple<std::string, std::string, std::string, std::uint64_t>;
+  std::map<Key, double> none_elapsed, oracle_elapsed, bound_elapsed;
   for (const auto& run : runs) {
-    if (run.policy == kBaselinePolicy) none_elapsed[run.trace] = run.metrics.elapsed_s;
-    if (run.policy == kOraclePolicy) oracle_elapsed[run.trace] = run.metrics.elapsed_s;
+    const Key key{run.trace, run.profile, run.think, run.seed};
+    if (run.policy == kBaselinePolicy) none_elapsed[key] = run.metrics.elapsed_s;
+    if (run.policy == kOraclePolicy) oracle_elapsed[key] = run.metrics.elapsed_s;
+    if (run.policy == replay::kBoundPolicy) bound_elapsed[key] = run.metrics.elapsed_s;
   }
   nlohmann::json timelines = nlohmann::json::array();
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const auto& run = runs[i];
+    const Key key{run.trace, run.profile, run.think, run.seed};
     nlohmann::json ratios = nlohmann::json::object();
-    if (auto it = none_elapsed.find(run.trace); it != none_elapsed.end() && it->second > 0) {
-      ratios["elapsed_vs_none"] = run.metrics.elapsed_s / it->second;
-    }
-    if (auto it = oracle_elapsed.find(run.trace); it != oracle_elapsed.end() && it->second > 0) {
-      ratios["elapsed_vs_oracle"] = run.metrics.elapsed_s / it->second;
+    for (const auto& [name, table] :
+         {std::pair<const char*, const std::map<Key, double>*>{"elapsed_vs_none", &none_elapsed},
+          {"elapsed_vs_oracle", &oracle_elapsed},
+          {"elapsed_vs_bound", &bound_elapsed}}) {
+      if (auto it = table->find(key); it != table->end() && it->second > 0) {
+        ratios[name] = run.metrics.elapsed_s / it->second;
+      }
     }
     out["runs"].push_back({{"trace", run.trace},
                            {"policy", run.policy},
@@ -130,6 +233,10 @@ nlohmann::json ResultsToJson(const std::vector<replay::RunResult>& runs, const n
                            {"events", run.events_run},
                            {"metrics", run.metrics.ToJson()},
                            {"ratios", ratios}});
+    if (!run.derivation.is_null()) out["runs"].back()["bound"] = run.derivation;
+    if (run.comparison_peak_memory_bytes) {
+      out["runs"].back()["comparison_peak_memory_bytes"] = run.comparison_peak_memory_bytes;
+    }
     if (!details.empty()) {
       if (!details[i].latency_quantiles_s.empty()) {
         out["runs"].back()["latency_quantiles_s"] = details[i].latency_quantiles_s;
@@ -188,6 +295,8 @@ Result<ResultsDocument> ReadResultsDocument(const nlohmann::json& doc, const std
       out.retries = m.value("retries", 0ull);
       out.peak_memory_bytes = m.at("peak_memory_bytes");
       out.cost_usd = m.at("cost_usd");
+      run.derivation = r.value("bound", nlohmann::json());
+      run.comparison_peak_memory_bytes = r.value("comparison_peak_memory_bytes", std::uint64_t{0});
       RunDetails details;
       if (r.contains("latency_quantiles_s")) {
         details.latency_quantiles_s = r["latency_quantiles_s"].get<std::vector<double>>();
@@ -223,56 +332,56 @@ Result<ResultsDocument> ReadResultsDocument(const nlohmann::json& doc, const std
 std::string RenderMarkdown(const std::vector<replay::RunResult>& runs, const std::string& title) {
   std::ostringstream out;
   out << "# " << title << "\n\n";
-  if (!runs.empty()) {
-    out << "Simulated on profile `" << runs.front().profile << "`, seed " << runs.front().seed << ", think time "
+  const auto traces = Summarize(runs);
+  if (!traces.empty()) {
+    const auto seeds = AllSeeds(traces);
+    out << "Simulated on profile `" << runs.front().profile << "`, " << SeedList(seeds) << ", think time "
         << runs.front().think << ". `vs none` is elapsed time relative to the `none` policy (lower is better); "
         << "`vs oracle`, where the oracle ran, relative to the policy that knows every future read; "
-        << "`fetched/read` is bytes fetched from the backend per byte the application read.\n\n";
-  }
-  for (const auto& [trace, group] : ByTrace(runs)) {
-    const auto& m0 = group.front()->metrics;
-    out << "## " << trace << "\n\n"
-        << m0.reads << " reads, " << FormatSize(m0.bytes_read) << " read by the application.\n\n";
-    const auto header = Header(Find(group, kOraclePolicy) != nullptr);
-    out << "|";
-    for (const auto& h : header) out << " " << h << " |";
-    out << "\n|";
-    for (std::size_t i = 0; i < header.size(); ++i) out << (i == 0 ? " --- |" : " ---: |");
-    out << "\n";
-    for (const auto& row : Rows(group)) {
-      out << "|";
-      for (std::size_t i = 0; i < row.cells.size(); ++i) {
-        out << " " << (i == 0 ? "`" + row.cells[i] + "`" : row.cells[i]) << " |";
-      }
-      out << "\n";
+        << "`vs bound` relative to `bound`, a proven lower bound under the network model that no policy can beat "
+        << "(docs/reports.md); `fetched/read` is bytes fetched from the backend per byte the application read.";
+    if (seeds.size() > 1) {
+      out << " With several seeds, every number is the median over the seeds (a ratio is taken per seed, then "
+             "the median), `min..max s` the spread of elapsed time, and `told apart` a two-sided Mann-Whitney U "
+             "test of the winner's elapsed times against the runner-up's at p < "
+          << kSignificance << ".";
     }
-    out << "\n";
+    out << "\n\n## Overview\n\n";
+    const OverviewTables o = MakeOverview(traces);
+    out << "Per trace, the references and the two fastest policies (elapsed relative to `bound`):\n\n";
+    MarkdownTable(out, o.trace_header, o.trace_rows);
+    out << "Per policy, the geometric mean over the traces of elapsed relative to `bound`, and the traces it won:\n\n";
+    MarkdownTable(out, o.policy_header, o.policy_rows);
+  }
+  for (const auto& t : traces) {
+    const auto& m0 = t.cells.front().median;
+    out << "## " << t.label << "\n\n"
+        << m0.reads << " reads, " << FormatSize(m0.bytes_read) << " read by the application.\n\n";
+    MarkdownTable(out, Header(t), Rows(t));
   }
   return out.str();
 }
 
 std::string RenderConsole(const std::vector<replay::RunResult>& runs) {
   std::ostringstream out;
-  for (const auto& [trace, group] : ByTrace(runs)) {
-    const auto rows = Rows(group);
-    const auto header = Header(Find(group, kOraclePolicy) != nullptr);
-    std::vector<std::size_t> width(header.size());
-    for (std::size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
-    for (const auto& row : rows) {
-      for (std::size_t i = 0; i < row.cells.size(); ++i) width[i] = std::max(width[i], row.cells[i].size());
-    }
-    const auto& m0 = group.front()->metrics;
-    out << trace << " (" << m0.reads << " reads, " << FormatSize(m0.bytes_read) << ", profile "
-        << group.front()->profile << ")\n";
-    auto line = [&](const std::vector<std::string>& cells) {
-      for (std::size_t i = 0; i < cells.size(); ++i) {
-        const std::string pad(width[i] - cells[i].size(), ' ');
-        out << (i ? "  " : "  ") << (i == 0 ? cells[i] + pad : pad + cells[i]);
-      }
-      out << "\n";
-    };
-    line(header);
-    for (const auto& row : rows) line(row.cells);
+  const auto traces = Summarize(runs);
+  for (const auto& t : traces) {
+    const auto& m0 = t.cells.front().median;
+    out << t.label << " (" << m0.reads << " reads, " << FormatSize(m0.bytes_read) << ", profile " << t.profile;
+    if (t.seeds.size() > 1) out << ", median of " << SeedList(t.seeds);
+    out << ")\n";
+    ConsoleTable(out, Header(t), Rows(t));
+    out << "\n";
+  }
+  if (traces.size() > 1) {
+    const OverviewTables o = MakeOverview(traces);
+    out << "overview: elapsed relative to bound";
+    if (AllSeeds(traces).size() > 1)
+      out << " (medians over seeds; told apart: Mann-Whitney U, p < " << kSignificance << ")";
+    out << "\n";
+    ConsoleTable(out, o.trace_header, o.trace_rows);
+    out << "\n";
+    ConsoleTable(out, o.policy_header, o.policy_rows);
     out << "\n";
   }
   return out.str();

@@ -19,5 +19,5 @@ done
 POLICIES=${POLICIES:-'none,oracle,fsspec-readahead,fsspec-blockcache,fsspec-mmap,fsspec-bytes,fsspec-first,fsspec-all,fsspec-background,gcsfs-v795,gcsfs-v795(concurrency=4),gcsfs-adaptive,gcsfs-concurrent,linux-readahead,mountpoint-s3,gcsfuse,gcsfuse-buffered,arrow-coalesce,arrow-coalesce(lazy=false),fsspec-readahead > gcsfs-v795,fsspec-blockcache > gcsfs-adaptive'}
 "$pflab" compare "${traces[@]}" \
   --policies "$POLICIES" \
-  --profile gcs-regional --seed 1 --json "$out/demo.json" --md "$out/demo.md" --html "$out/demo.html"
+  --profile gcs-regional --seeds ${SEEDS:-5} --json "$out/demo.json" --md "$out/demo.md" --html "$out/demo.html"
 echo "wrote $out/demo.md, $out/demo.json and $out/demo.html (open it in a browser; it works offline)"

@@ -31,10 +31,10 @@ Result<NetworkProfile> ParseProfile(const std::string& path, const std::string& 
   };
   if (!j.is_object()) return bad("(profile)", "expected an object");
   // A misspelt optional field would otherwise be ignored silently and the default used instead.
-  static constexpr const char* kFields[] = {"latency_median", "latency_p99",         "stream_bandwidth",
-                                            "link_bandwidth", "max_connections",     "usd_per_request",
-                                            "usd_per_gib",    "failure_probability", "stream_window",
-                                            "sources",        "description"};
+  static constexpr const char* kFields[] = {
+      "latency_median",  "latency_p99",     "stream_bandwidth", "link_bandwidth",
+      "max_connections", "usd_per_request", "usd_per_gib",      "failure_probability",
+      "stream_window",   "latency_min",     "sources",          "description"};
   for (const auto& [key, value] : j.items()) {
     if (std::find(std::begin(kFields), std::end(kFields), key) == std::end(kFields)) {
       return bad(key, "unknown field");
@@ -70,6 +70,8 @@ Result<NetworkProfile> ParseProfile(const std::string& path, const std::string& 
   if (p.latency_p99_ns != 0 && p.latency_p99_ns < p.latency_median_ns) {
     return bad("latency_p99", "is below latency_median");
   }
+  if (auto s = duration("latency_min", &p.latency_min_ns, false); !s) return s.error();
+  if (p.latency_min_ns > p.latency_median_ns) return bad("latency_min", "is above latency_median");
   if (auto s = rate("stream_bandwidth", &p.stream_bandwidth_bytes_per_s); !s) return s.error();
   if (auto s = rate("link_bandwidth", &p.link_bandwidth_bytes_per_s); !s) return s.error();
   double connections = 0;
@@ -99,6 +101,7 @@ nlohmann::json NetworkProfile::ToJson() const {
   return {{"latency_median_ms", static_cast<double>(latency_median_ns) / 1e6},
           {"latency_p99_ms", static_cast<double>(constant_latency() ? latency_median_ns : latency_p99_ns) / 1e6},
           {"latency_distribution", constant_latency() ? "constant" : "lognormal"},
+          {"latency_min_ms", static_cast<double>(latency_floor_ns()) / 1e6},
           {"stream_bandwidth_bytes_per_s", stream_bandwidth_bytes_per_s},
           {"link_bandwidth_bytes_per_s", link_bandwidth_bytes_per_s},
           {"max_connections", max_connections},
@@ -111,12 +114,13 @@ nlohmann::json NetworkProfile::ToJson() const {
 LatencySampler::LatencySampler(const NetworkProfile& profile, std::uint64_t seed)
     : constant_(profile.constant_latency()),
       median_(profile.latency_median_ns),
+      floor_(profile.latency_floor_ns()),
       rng_(seed),
       dist_(std::log(static_cast<double>(std::max<Nanos>(profile.latency_median_ns, 1))), Sigma(profile)) {}
 
 Nanos LatencySampler::Sample() {
   if (constant_) return median_;
-  return static_cast<Nanos>(std::llround(dist_(rng_)));
+  return std::max(floor_, static_cast<Nanos>(std::llround(dist_(rng_))));
 }
 
 std::string_view BuiltInProfilesText() {

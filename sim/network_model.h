@@ -9,11 +9,19 @@
 // is exp(mu), so mu = ln m; the 0.99 quantile is exp(mu + z99 * sigma) with z99 = 2.3263478740408408
 // (the standard normal's 0.99 quantile), so q = m * exp(z99 * sigma) and sigma = ln(q / m) / z99.
 //
+// A lognormal is unbounded below, but no request is answered faster than the network and the service
+// allow, and a lower bound on run time (replay/bound.h) needs a smallest first-byte latency. So a
+// profile may give `latency_min`, a floor: the sampler clamps draws below it up to it (clamping, not
+// redrawing, consumes exactly one draw per request, so every draw at or above the floor, and therefore
+// every run that never drew below it, is unchanged, and the median and p99 stay what the profile says
+// as long as the floor is below the median). A constant profile's floor is its constant.
+//
 // Profiles are read from a JSON file whose numbers each cite a source (see profiles/profiles.json).
 // That file is built into the binary (embedded at build time, see CMakeLists.txt), so an installed or
 // copied pflab needs no file beside it; $PFLAB_PROFILES or `--profiles FILE` name another file.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -30,6 +38,7 @@ namespace pflab::sim {
 struct NetworkProfile {
   Nanos latency_median_ns = 35 * kMillisecond;  // first byte, median
   Nanos latency_p99_ns = 0;                     // 0 or == median: constant latency
+  Nanos latency_min_ns = 0;                     // lognormal only: draws below it are raised to it
   double stream_bandwidth_bytes_per_s = 220e6;  // one request's transfer rate cap
   double link_bandwidth_bytes_per_s = 2e9;      // shared by all active transfers
   std::uint32_t max_connections = 100;          // requests in progress at once; more wait in FIFO order
@@ -42,6 +51,10 @@ struct NetworkProfile {
   std::uint64_t stream_window_bytes = 6ull << 20;
 
   bool constant_latency() const { return latency_p99_ns <= latency_median_ns; }
+  /// The smallest first-byte latency any request can get: the constant, or the lognormal's floor.
+  Nanos latency_floor_ns() const {
+    return constant_latency() ? latency_median_ns : std::min(latency_min_ns, latency_median_ns);
+  }
   nlohmann::json ToJson() const;
 };
 
@@ -54,6 +67,7 @@ class LatencySampler {
  private:
   bool constant_;
   Nanos median_;
+  Nanos floor_;
   std::mt19937_64 rng_;
   std::lognormal_distribution<double> dist_;
 };

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -53,7 +54,8 @@ TEST_CASE("cli: gen then compare writes schema-versioned JSON- Markdown and even
 
   auto doc = nlohmann::json::parse(Slurp(json));
   CHECK(doc["schema"] == 1);
-  REQUIRE(doc["runs"].size() == 3);
+  REQUIRE(doc["runs"].size() == 4);  // none, the bound, and the two policies
+  CHECK(doc["runs"][1]["policy"] == "bound");
   for (const auto& run : doc["runs"]) {
     CHECK(run["trace"] == "seq");
     CHECK(run["profile"] == "gcs-regional");
@@ -82,7 +84,85 @@ TEST_CASE("cli: gen then compare writes schema-versioned JSON- Markdown and even
     if (e["type"] == "read_end") ++reads;
   }
   CHECK(reads == 24);
-  CHECK(backend_starts == doc["runs"][1]["metrics"]["requests"]);
+  CHECK(backend_starts == doc["runs"][2]["metrics"]["requests"]);
+  CHECK_FALSE(fs::exists(fs::path(events) / "seq__bound.jsonl"));  // the bound has no events
+  fs::remove_all(dir);
+}
+
+TEST_CASE("cli: compare --seeds runs every policy per seed; diff gates on a significant regression", "[cli]") {
+  const fs::path dir = TempDir();
+  const std::string trace = (dir / "r.jsonl").string();
+  REQUIRE(Pflab("gen random --object-size 1GiB --read-size 256KiB --count 40 --seed 5 -o " + trace, dir).exit_code ==
+          0);
+  const std::string base = (dir / "base.json").string();
+  auto cmp = Pflab("compare " + trace + " --policies 'gcsfs-adaptive,fsspec-readahead,oracle' --seeds 3..7 -q --json " +
+                       base + " --md " + (dir / "r.md").string() + " --events " + (dir / "ev").string(),
+                   dir);
+  INFO(cmp.err);
+  REQUIRE(cmp.exit_code == 0);
+  auto doc = nlohmann::json::parse(Slurp(base));
+  // 5 policies (none, bound, three listed) x 5 seeds, in plan order: policy-major, seeds fastest.
+  REQUIRE(doc["runs"].size() == 25);
+  CHECK(doc["config"]["seeds"] == nlohmann::json::array({3, 4, 5, 6, 7}));
+  CHECK(doc["runs"][0]["seed"] == 3);
+  CHECK(doc["runs"][4]["seed"] == 7);
+  CHECK(doc["runs"][5]["policy"] == "bound");
+  for (std::size_t i = 0; i < 25; ++i) {
+    const auto& run = doc["runs"][i];
+    CHECK(run["ratios"]["elapsed_vs_bound"].get<double>() >= 1.0);
+    // The oracle's memory budget: the largest peak of the other policies on its seed.
+    if (run["policy"] == "oracle") {
+      std::uint64_t largest = 0;
+      for (const auto& other : doc["runs"]) {
+        if (other["seed"] == run["seed"] && other["policy"] != "oracle" && other["policy"] != "bound") {
+          largest = std::max(largest, other["metrics"]["peak_memory_bytes"].get<std::uint64_t>());
+        }
+      }
+      CHECK(run["comparison_peak_memory_bytes"] == largest);
+    }
+  }
+  // Seeds differ: the runs of one policy are not all the same.
+  CHECK(doc["runs"][0]["metrics"]["elapsed_s"] != doc["runs"][1]["metrics"]["elapsed_s"]);
+  CHECK_THAT(cmp.out, Catch::Contains("median of 5 seeds (3..7)") && Catch::Contains("min..max s"));
+  CHECK_THAT(Slurp(dir / "r.md"), Catch::Contains("## Overview") && Catch::Contains("told apart"));
+  CHECK(fs::exists(dir / "ev" / "r__gcsfs-adaptive__seed5.jsonl"));
+  CHECK(doc["config"]["provenance"]["traces"][0]["md5"].get<std::string>().size() == 32);
+
+  // The same file against itself: nothing changed, exit 0.
+  auto same = Pflab("diff " + base + " " + base, dir);
+  INFO(same.out);
+  CHECK(same.exit_code == 0);
+  CHECK_THAT(same.out, Catch::Contains("0 regression(s), 0 improvement(s) of 5 compared"));
+  // gcsfs-adaptive 30% slower on every seed: the seeds spread more than that, so it is not significant
+  // and not a regression; three times slower on every seed is (p = 2/252 over 5 and 5 seeds): exit 3.
+  std::ofstream(dir / "new.json") << [&] {
+    auto slower = doc;
+    for (auto& run : slower["runs"]) {
+      if (run["policy"] == "gcsfs-adaptive")
+        run["metrics"]["elapsed_s"] = run["metrics"]["elapsed_s"].get<double>() * 1.3;
+    }
+    return slower.dump();
+  }();
+  auto noisy = Pflab("diff " + base + " " + (dir / "new.json").string(), dir);
+  INFO(noisy.out);
+  CHECK(noisy.exit_code == 0);
+  CHECK_THAT(noisy.out, Catch::Contains("+30.0%") && Catch::Contains("0 regression(s)"));
+  for (auto& run : doc["runs"]) {
+    if (run["policy"] == "gcsfs-adaptive") run["metrics"]["elapsed_s"] = run["metrics"]["elapsed_s"].get<double>() * 3;
+  }
+  std::ofstream(dir / "new.json") << doc.dump();
+  auto worse = Pflab("diff " + base + " " + (dir / "new.json").string() + " --md " + (dir / "d.md").string(), dir);
+  INFO(worse.out);
+  CHECK(worse.exit_code == 3);
+  CHECK_THAT(worse.out, Catch::Contains("SLOWER") && Catch::Contains("+200.0%") && Catch::Contains("0.008") &&
+                            Catch::Contains("1 regression(s)"));
+  CHECK_THAT(Slurp(dir / "d.md"), Catch::Contains("**SLOWER**"));
+  // Above the threshold it passes; bad input exits 1.
+  CHECK(Pflab("diff " + base + " " + (dir / "new.json").string() + " --threshold 250%", dir).exit_code == 0);
+  auto bad = Pflab("diff " + base + " " + (dir / "missing.json").string(), dir);
+  CHECK(bad.exit_code == 1);
+  CHECK_THAT(bad.err, Catch::Contains("missing.json"));
+  CHECK(Pflab("diff " + base + " " + base + " --threshold much", dir).exit_code == 1);
   fs::remove_all(dir);
 }
 

@@ -59,12 +59,12 @@ TEST_CASE("cli sweep: runs the grid in parallel, reports progress and writes res
   auto run = Pflab(std::string("sweep --traces corpus ") + kGrid + " --jobs 2 -o r.jsonl --json r.json --md r.md", dir);
   INFO(run.err);
   REQUIRE(run.exit_code == 0);
-  // 2 traces x (none + 4 grid points + fsspec-readahead).
+  // 2 traces x (none + bound + 4 grid points + fsspec-readahead).
   const auto lines = SortedLines(dir / "r.jsonl");
-  CHECK(lines.size() == 12);
+  CHECK(lines.size() == 14);
   // stderr is not a terminal here: one progress line per finished run, then the account.
-  CHECK_THAT(run.err, Catch::Contains("1/12") && Catch::Contains("12/12") && Catch::Contains("runs/s") &&
-                          Catch::Contains("ETA") && Catch::Contains("12 run now"));
+  CHECK_THAT(run.err, Catch::Contains("1/14") && Catch::Contains("14/14") && Catch::Contains("runs/s") &&
+                          Catch::Contains("ETA") && Catch::Contains("14 run now"));
   CHECK(run.err.find('\r') == std::string::npos);
   CHECK_THAT(run.out, Catch::Contains("best policy per trace") && Catch::Contains("sequential") &&
                           Catch::Contains("visits-home"));
@@ -72,25 +72,35 @@ TEST_CASE("cli sweep: runs the grid in parallel, reports progress and writes res
   auto doc = nlohmann::json::parse(Slurp(dir / "r.json"));
   CHECK(doc["schema"] == 1);
   CHECK(doc["generator"] == "pflab sweep");
-  REQUIRE(doc["runs"].size() == 12);
-  // In plan order whatever the finishing order: trace-major, `none` first, the grid as expanded.
+  REQUIRE(doc["runs"].size() == 14);
+  // In plan order whatever the finishing order: trace-major, `none` and the bound first, the grid as expanded.
   CHECK(doc["runs"][0]["trace"] == "sequential");
   CHECK(doc["runs"][0]["policy"] == "none");
-  CHECK(doc["runs"][1]["policy"] == "gcsfs-adaptive(streak=1,max=16MiB)");
-  CHECK(doc["runs"][2]["policy"] == "gcsfs-adaptive(streak=1,max=64MiB)");
-  CHECK(doc["runs"][5]["policy"] == "fsspec-readahead");
-  CHECK(doc["runs"][6]["trace"] == "visits-home");
+  CHECK(doc["runs"][1]["policy"] == "bound");
+  CHECK(doc["runs"][1]["bound"].contains("binding"));
+  CHECK(doc["runs"][2]["policy"] == "gcsfs-adaptive(streak=1,max=16MiB)");
+  CHECK(doc["runs"][3]["policy"] == "gcsfs-adaptive(streak=1,max=64MiB)");
+  CHECK(doc["runs"][6]["policy"] == "fsspec-readahead");
+  CHECK(doc["runs"][7]["trace"] == "visits-home");
   for (const auto& r : doc["runs"]) {
     CHECK(r["ratios"].contains("elapsed_vs_none"));
+    CHECK(r["ratios"].contains("elapsed_vs_bound"));
+    CHECK(r["ratios"]["elapsed_vs_bound"].get<double>() >= 1.0);
     CHECK(r["metrics"]["reads"] == 16);
   }
+  // The results record where they came from: the build, the profile's numbers, each trace's hash.
+  CHECK(doc["config"]["provenance"].contains("commit"));
+  CHECK(doc["config"]["provenance"]["traces"].size() == 2);
+  CHECK(doc["config"]["provenance"]["traces"][0]["md5"].get<std::string>().size() == 32);
+  CHECK(doc["config"]["profile_parameters"].contains("latency_min_ms"));
+  CHECK(doc["config"]["seeds"] == nlohmann::json::array({1}));
   CHECK_THAT(Slurp(dir / "r.md"), Catch::Contains("## sequential") && Catch::Contains("`gcsfs-adaptive(streak=2,"));
 
   // Rerun: everything is already there.
   auto again = Pflab(std::string("sweep --traces corpus ") + kGrid + " -o r.jsonl", dir);
   INFO(again.err);
   REQUIRE(again.exit_code == 0);
-  CHECK_THAT(again.err, Catch::Contains("12 already in r.jsonl, 0 run now"));
+  CHECK_THAT(again.err, Catch::Contains("14 already in r.jsonl, 0 run now"));
   CHECK(SortedLines(dir / "r.jsonl") == lines);
 
   // A kill mid-write: the cut line is removed and its run (only) done again.
@@ -99,7 +109,7 @@ TEST_CASE("cli sweep: runs the grid in parallel, reports progress and writes res
   auto resumed = Pflab(std::string("sweep --traces corpus ") + kGrid + " --jobs 2 -o r.jsonl", dir);
   INFO(resumed.err);
   REQUIRE(resumed.exit_code == 0);
-  CHECK_THAT(resumed.err, Catch::Contains("removed a truncated last line") && Catch::Contains("11 already") &&
+  CHECK_THAT(resumed.err, Catch::Contains("removed a truncated last line") && Catch::Contains("13 already") &&
                               Catch::Contains("1 run now"));
   CHECK(SortedLines(dir / "r.jsonl") == lines);
   fs::remove_all(dir);
@@ -119,7 +129,7 @@ TEST_CASE("cli sweep: shards run disjoint parts whose union is the whole sweep",
     INFO(part.err);
     REQUIRE(part.exit_code == 0);
     const auto lines = SortedLines(dir / ("part" + std::to_string(i) + ".jsonl"));
-    CHECK(lines.size() == 4);
+    CHECK(lines.size() == (i < 3 ? 5u : 4u));  // 14 runs in three shards: 5, 5, 4
     united.insert(united.end(), lines.begin(), lines.end());
   }
   std::sort(united.begin(), united.end());
@@ -128,7 +138,8 @@ TEST_CASE("cli sweep: shards run disjoint parts whose union is the whole sweep",
 
   auto dry = Pflab(std::string("sweep --traces corpus ") + kGrid + " --shard 2/3 --dry-run -o part2.jsonl", dir);
   REQUIRE(dry.exit_code == 0);
-  CHECK_THAT(dry.out, Catch::StartsWith("1\tdone\tcorpus/sequential.jsonl\tgcsfs-adaptive(streak=1,max=16MiB)"));
+  CHECK_THAT(dry.out, Catch::StartsWith("1\tdone\tcorpus/sequential.jsonl\tbound\n4\tdone\tcorpus/sequential.jsonl\t"
+                                        "gcsfs-adaptive(streak=2,max=16MiB)"));
   fs::remove_all(dir);
 }
 

@@ -83,6 +83,8 @@ SweepOptions SmallSweep(const fs::path& dir) {
   options.traces = {(dir / "traces").string()};
   options.policies = {"gcsfs-adaptive(streak=1..2,max=16MiB|64MiB)"};
   options.seed = 9;
+  // The job counts below predate the bound row; the bound and seeds have their own test.
+  options.include_bound = false;
   return options;
 }
 
@@ -370,25 +372,80 @@ TEST_CASE("sweep: a results file that cannot be written is an error before any r
   fs::remove_all(dir);
 }
 
-TEST_CASE("sweep summary: the best policy per trace does not depend on line order", "[sweep]") {
-  auto line = [](const std::string& trace, const std::string& policy, double elapsed) {
-    return nlohmann::json{{"trace", trace}, {"policy", policy}, {"profile", "p"},
-                          {"seed", 1},      {"think", "zero"},  {"metrics", {{"elapsed_s", elapsed}}}};
-  };
-  std::vector<nlohmann::json> lines = {line("b", "none", 4.0), line("b", "y", 2.0), line("b", "x", 2.0),
-                                       line("a", "none", 1.0), line("a", "z", 3.0)};
-  for (int round = 0; round < 2; ++round) {
-    const auto best = BestPerTrace(lines);
-    REQUIRE(best.size() == 2);
-    CHECK(best[0].trace == "a");
-    CHECK(best[0].policy == "none");
-    CHECK(best[0].vs_none == Approx(1.0));
-    CHECK(best[0].runs == 2);
-    CHECK(best[1].trace == "b");
-    CHECK(best[1].policy == "x");  // tie with y: the first in text order
-    CHECK(best[1].vs_none == Approx(0.5));
-    std::reverse(lines.begin(), lines.end());
+TEST_CASE("sweep seeds and bound: every trace x spec x seed, resumable, and the oracle's budget", "[sweep]") {
+  const fs::path dir = TempDir();
+  SweepOptions options = SmallSweep(dir);
+  options.include_bound = true;
+  options.policies = {"gcsfs-adaptive(streak=1|2)", "oracle"};
+  options.seeds = {4, 5, 6};
+  auto plan = PlanSweep(options);
+  REQUIRE(plan.ok());
+  // none, bound, two gcsfs-adaptive, oracle; two traces; three seeds.
+  REQUIRE(plan->specs.size() == 5);
+  CHECK(plan->specs[0].text == "none");
+  CHECK(plan->specs[1].text == "bound");
+  CHECK(plan->total_jobs == 2 * 5 * 3);
+  CHECK(plan->Label(plan->jobs[0]) == "back x none");
+  CHECK(plan->jobs[4].spec == 1);  // seeds vary fastest
+  CHECK(plan->jobs[4].seed == 1);
+  const fs::path full = dir / "full.jsonl";
+  auto first = RunSweep(*plan, full.string(), {});
+  REQUIRE(first.ok());
+  CHECK(first->ran == 30);
+  auto state = LoadResultsFile(full.string());
+  REQUIRE(state.ok());
+  const auto lines = InPlanOrder(*plan, state->lines);
+  REQUIRE(lines.size() == 30);
+  // The bound line carries its derivation; it is the same for every seed, and below every run.
+  for (std::size_t t = 0; t < 2; ++t) {
+    const auto& bound = lines[t * 15 + 3];
+    CHECK(bound["policy"] == "bound");
+    CHECK(bound["bound"].contains("binding"));
+    CHECK(bound["metrics"]["elapsed_s"] == lines[t * 15 + 5]["metrics"]["elapsed_s"]);
+    for (std::size_t k = 0; k < 15; ++k) {
+      CHECK(lines[t * 15 + k]["metrics"]["elapsed_s"].get<double>() >= bound["metrics"]["elapsed_s"].get<double>());
+    }
+    // The oracle's budget is the largest peak memory of none and the two gcsfs-adaptive runs of its seed.
+    for (std::size_t k = 0; k < 3; ++k) {
+      std::uint64_t largest = 0;
+      for (std::size_t spec : {0, 2, 3}) {
+        largest = std::max(largest, lines[t * 15 + spec * 3 + k]["metrics"]["peak_memory_bytes"].get<std::uint64_t>());
+      }
+      const auto& oracle = lines[t * 15 + 12 + k];
+      REQUIRE(oracle["policy"] == "oracle");
+      CHECK(oracle["comparison_peak_memory_bytes"] == largest);
+      CHECK(largest > 0);
+    }
   }
+  // Resuming after losing every oracle line and one gcsfs line: the oracle's budget comes from the file
+  // for the runs that are there and from a fresh run for the one that is not; the lines are the same.
+  std::string kept;
+  std::size_t dropped = 0;
+  for (const auto& line : state->lines) {
+    const bool drop = line["policy"] == "oracle" || (line["policy"] == "gcsfs-adaptive(streak=2)" && line["seed"] == 5);
+    dropped += drop;
+    if (!drop) kept += line.dump() + "\n";
+  }
+  Spit(dir / "resumed.jsonl", kept);
+  auto resumed = RunSweep(*plan, (dir / "resumed.jsonl").string(), {});
+  REQUIRE(resumed.ok());
+  CHECK(resumed->ran == dropped);
+  CHECK(SortedLines(dir / "resumed.jsonl") == SortedLines(full));
+  // Shards into separate files, with two threads each: together the same lines, oracle budgets included.
+  std::vector<std::string> merged;
+  for (std::uint32_t i = 1; i <= 3; ++i) {
+    options.shard = Shard{i, 3};
+    auto part = PlanSweep(options);
+    REQUIRE(part.ok());
+    SweepRunOptions two;
+    two.jobs = 2;
+    const fs::path file = dir / ("shard" + std::to_string(i) + ".jsonl");
+    REQUIRE(RunSweep(*part, file.string(), two).ok());
+    for (auto& l : SortedLines(file)) merged.push_back(l);
+  }
+  std::sort(merged.begin(), merged.end());
+  CHECK(merged == SortedLines(full));
+  fs::remove_all(dir);
 }
 
 }  // namespace

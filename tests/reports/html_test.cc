@@ -129,7 +129,7 @@ TEST_CASE("html: the summary table has one sortable row per run with raw values 
   // The trace without an oracle has no ratio to sort by.
   CHECK(Count(body, "data-v=\"\">-</td>") == 2);
   // The sorting script is there and addresses the table.
-  CHECK_THAT(html, Catch::Contains("getElementById('summary')"));
+  CHECK_THAT(html, Catch::Contains("querySelectorAll('table.sortable')"));
 }
 
 TEST_CASE("html: charts carry the metrics with units and one colour per policy everywhere", "[reports]") {
@@ -176,7 +176,7 @@ TEST_CASE("html: charts carry the metrics with units and one colour per policy e
   auto scale_of = [](const json& spec) -> json {
     const json* enc = nullptr;
     if (spec.contains("spec"))
-      enc = &spec["spec"]["encoding"];
+      enc = &spec["spec"]["layer"][0]["encoding"];
     else if (spec.contains("encoding"))
       enc = &spec["encoding"];
     else
@@ -193,6 +193,80 @@ TEST_CASE("html: charts carry the metrics with units and one colour per policy e
   }
   // The timeline draws its policy's completed GETs in that policy's colour.
   CHECK(timeline["layer"][0]["encoding"]["color"]["scale"]["range"][1] == reference["range"][1]);
+}
+
+TEST_CASE("html: the overview heatmap leads, with the bound as its scale and as lines in the charts", "[reports]") {
+  ResultsDocument doc;
+  for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+    for (const char* trace : {"a", "b"}) {
+      const double k = static_cast<double>(seed) * 0.01;
+      doc.runs.push_back(Run(trace, "none", 10 + k, 10'000'000));
+      doc.runs.push_back(Run(trace, "bound", 1, 8'000'000));
+      doc.runs.push_back(Run(trace, "gcsfs-v795", 3 + k, 12'000'000));
+      doc.runs.push_back(Run(trace, "oracle", 1.5 + k, 9'000'000));
+      doc.runs.push_back(Run(trace, "fsspec-readahead", 400 + k, 20'000'000));
+      for (std::size_t i = doc.runs.size() - 5; i < doc.runs.size(); ++i) doc.runs[i].seed = seed;
+    }
+  }
+  doc.details.resize(doc.runs.size());
+  doc.config = {{"profile", "gcs-regional"},
+                {"transport", "sim"},
+                {"think", "recorded"},
+                {"provenance", {{"pflab_version", "0.1.0"}, {"commit", "abc123"}}}};
+  const std::string html = RenderHtml(doc, "r", StubJs());
+  // The overview comes before everything else, then the trace sections, then every run folded away.
+  const auto overview = html.find("<table id=\"overview\"");
+  REQUIRE(overview != std::string::npos);
+  CHECK(overview < html.find("<h2>Trace: a</h2>"));
+  CHECK(html.find("<h2>Trace: a</h2>") < html.find("<table id=\"summary\""));
+  CHECK_THAT(html, Catch::Contains("<details class=\"all-runs\"><summary>Every run, one row each (40 rows)"));
+  CHECK_THAT(html, Catch::Contains("4 seeds (1..4)") && Catch::Contains("commit <code>abc123</code>"));
+  const std::string heat = Between(html, "<table id=\"overview\"", "</table>");
+  const std::string body = Between(heat, "<tbody>", "</tbody>");
+  CHECK(Count(body, "<tr>") == 2);
+  // No column for the bound itself: none, gcsfs-v795, oracle, fsspec-readahead, and the winner columns.
+  CHECK(Count(Between(heat, "<thead>", "</thead>"), "class=\"policy\"") == 4);
+  // gcsfs-v795 (median 3.025 s over the bound's 1 s) wins; the oracle is a reference and does not.
+  CHECK_THAT(body, Catch::Contains("winner") && Catch::Contains("data-v=\"3.025000000\""));
+  CHECK(Count(body, "heat winner") == 2);
+  CHECK(Count(body, "heat runner-up") == 2);
+  // Then the winners by name, how far from the bound, and whether the seeds tell them apart.
+  const std::string winners = Between(html, "<table id=\"winners\" class=\"sortable\">", "</table>");
+  CHECK_THAT(winners, Catch::Contains("<code>gcsfs-v795</code></td><td class=\"num\" data-v=\"3.025000000\">3.02") &&
+                          Catch::Contains("<code>none</code>") && Catch::Contains("yes (p=0.029)"));
+  // 400x the bound is dark: white text; 3x is light.
+  CHECK(Count(body, "heat dark\" style=\"background:#") == 2);
+  // Footer: geometric means, outside the sorted body.
+  CHECK_THAT(Between(heat, "<tfoot>", "</tfoot>"), Catch::Contains("geometric mean") && Catch::Contains("traces won"));
+  // Per-trace tables with the spread over seeds.
+  CHECK_THAT(html, Catch::Contains("<table id=\"trace-0\" class=\"sortable\">") && Catch::Contains("min..max s") &&
+                       Catch::Contains("3.010..3.040"));
+  // Charts: the bound is no bar and no point, but a rule in the bars (elapsed and fetched) and in the
+  // Pareto chart (elapsed and bytes), and it has no place in the colour scale.
+  const auto charts = BuildCharts(doc);
+  REQUIRE(charts.size() == 4);  // no latency quantiles: bars and Pareto per trace
+  const json& bars = charts[0].spec;
+  std::size_t rules = 0;
+  for (const auto& v : bars["data"]["values"]) {
+    if (v["kind"] == "bound") {
+      ++rules;
+      CHECK((v["metric"] == "elapsed (s)" || v["metric"] == "fetched (MB)"));
+    } else {
+      CHECK(v["policy"] != "bound");
+    }
+  }
+  CHECK(rules == 2);
+  CHECK(bars["spec"]["layer"][1]["mark"]["type"] == "rule");
+  const json& pareto = charts[1].spec;
+  CHECK(pareto["data"]["values"].size() == 4);
+  REQUIRE(pareto["layer"].size() == 6);
+  CHECK(pareto["layer"][3]["data"]["values"][0]["elapsed_s"] == Approx(1.0));
+  CHECK(pareto["layer"][4]["data"]["values"][0]["fetched_mb"] == Approx(8.0));
+  for (const auto& c : charts) {
+    const auto& domain = c.spec.contains("spec") ? c.spec["spec"]["layer"][0]["encoding"]["color"]["scale"]["domain"]
+                                                 : c.spec["layer"][1]["encoding"]["color"]["scale"]["domain"];
+    CHECK(domain == json({"none", "gcsfs-v795", "oracle", "fsspec-readahead"}));
+  }
 }
 
 TEST_CASE("html: a missing charting library is an error that says how to install it", "[reports]") {

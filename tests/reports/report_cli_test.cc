@@ -57,8 +57,14 @@ TEST_CASE("report: compare keeps latency quantiles for every run and a timeline 
   const fs::path dir = TempDir();
   MakeResults(dir);
   const auto doc = nlohmann::json::parse(Slurp(dir / "r.json"));
-  REQUIRE(doc["runs"].size() == 10);
+  REQUIRE(doc["runs"].size() == 12);  // 2 traces x (none, bound and four policies)
   for (const auto& run : doc["runs"]) {
+    if (run["policy"] == "bound") {
+      // The bound is no run: no latencies, but its derivation.
+      CHECK_FALSE(run.contains("latency_quantiles_s"));
+      CHECK(run["bound"]["elapsed_s"] == run["metrics"]["elapsed_s"]);
+      continue;
+    }
     REQUIRE(run["latency_quantiles_s"].size() == 101);
     // The 50% and 100% quantiles are the run's p50 and max.
     CHECK(run["latency_quantiles_s"][50] == run["metrics"]["read_latency_s"]["p50"]);
@@ -71,7 +77,8 @@ TEST_CASE("report: compare keeps latency quantiles for every run and a timeline 
   CHECK(t["policy"] == "fsspec-readahead");
   CHECK(t["reads_total"] == 48);
   CHECK(t["reads"].size() == 48);
-  CHECK(t["fetches_total"] == doc["runs"][1]["metrics"]["requests"]);
+  REQUIRE(doc["runs"][2]["policy"] == "fsspec-readahead");
+  CHECK(t["fetches_total"] == doc["runs"][2]["metrics"]["requests"]);
   for (const auto& read : t["reads"]) CHECK(read[3] == 1 << 20);
 
   // --timeline picks another run; a run that does not exist is an error naming it.
@@ -184,6 +191,14 @@ TEST_CASE("report: the HTML report renders every chart in headless Chromium with
     CHECK(Has(el, "<svg"));
     CHECK(Has(el, mark));
   }
+  // The overview leads: the heatmap (a row per trace, a cell per policy but not the bound) and the
+  // winners, before the first trace's section.
+  const auto overview = dom.find("id=\"overview\"");
+  REQUIRE(overview != std::string::npos);
+  CHECK(overview < dom.find("chart-t0-bars"));
+  CHECK(Count(dom, "class=\"num heat") >= 2 * 5);
+  CHECK(Has(dom, "id=\"winners\""));
+  CHECK(Has(dom, "geometric mean"));
   // Axis titles with units made it into the SVGs (the spec text is elsewhere, in the data script).
   CHECK(Has(ChartElement(dom, "chart-t0-cdf"), "read latency (ms"));
   CHECK(Has(ChartElement(dom, "chart-t0-pareto"), "bytes fetched from the backend (MB)"));
