@@ -105,8 +105,8 @@ int RunImport(const ImportArgs& args) {
             << args.output << "\n";
   if (auto it = trace->source.find("unplaced_reads"); it != trace->source.end()) {
     for (const auto& [path, count] : it->items()) {
-      std::cerr << "left out " << count.dump() << " reads of " << path
-                << ": its openat is not in the log (opened before strace started), so their offsets are unknown\n";
+      std::cerr << "left out " << count.dump() << (count == 1 ? " read of " : " reads of ") << path
+                << ": its openat is not in the log (opened before strace started), so where it was read is unknown\n";
     }
   }
   return 0;
