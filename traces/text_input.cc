@@ -7,32 +7,49 @@
 namespace pflab::traces {
 
 LineReader::LineReader(std::istream& in, std::string display_name, std::size_t max_line_bytes)
-    : in_(in), name_(std::move(display_name)), max_line_bytes_(max_line_bytes) {}
+    : in_(in), name_(std::move(display_name)), max_line_bytes_(max_line_bytes), buffer_(std::size_t{1} << 16) {}
 
-Result<bool> LineReader::Next(std::string* line) {
-  line->clear();
+bool LineReader::Fill() {
+  if (at_end_) return false;
   std::streambuf* buf = in_.rdbuf();
-  if (buf == nullptr || !in_.good()) return false;
-  using Traits = std::char_traits<char>;
-  int c = buf->sbumpc();
-  if (c == Traits::eof()) {
+  const std::streamsize n = buf == nullptr || !in_.good() ? 0 : buf->sgetn(buffer_.data(), buffer_.size());
+  if (n <= 0) {
+    at_end_ = true;
     in_.setstate(std::ios::eofbit);
     return false;
   }
+  begin_ = 0;
+  end_ = static_cast<std::size_t>(n);
+  return true;
+}
+
+Result<bool> LineReader::Next(std::string* line) {
+  line->clear();
+  if (begin_ == end_ && !Fill()) return false;
   ++line_no_;
   auto where = [&] { return name_ + ":" + std::to_string(line_no_) + ": "; };
-  for (; c != Traits::eof() && c != '\n'; c = buf->sbumpc()) {
-    if (c == 0) {
-      return InvalidArgument(where() + "NUL byte at column " + std::to_string(line->size() + 1) +
+  while (true) {
+    const char* from = buffer_.data() + begin_;
+    const std::size_t available = end_ - begin_;
+    const char* newline = static_cast<const char*>(std::memchr(from, '\n', available));
+    const std::size_t take = newline ? static_cast<std::size_t>(newline - from) : available;
+    if (const void* nul = std::memchr(from, '\0', take)) {
+      const auto column = line->size() + static_cast<std::size_t>(static_cast<const char*>(nul) - from) + 1;
+      return InvalidArgument(where() + "NUL byte at column " + std::to_string(column) +
                              ": binary data, not a text file");
     }
-    if (line->size() >= max_line_bytes_) {
+    if (take > max_line_bytes_ - line->size()) {
       return InvalidArgument(where() + "line longer than " + std::to_string(max_line_bytes_) +
                              " bytes, the limit for this input (is this the right file?)");
     }
-    line->push_back(static_cast<char>(c));
+    line->append(from, take);
+    begin_ += take;
+    if (newline) {
+      ++begin_;
+      break;
+    }
+    if (!Fill()) break;  // the last line, without a '\n'
   }
-  if (c == Traits::eof()) in_.setstate(std::ios::eofbit);
   if (!line->empty() && line->back() == '\r') line->pop_back();
   return true;
 }

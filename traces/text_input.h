@@ -9,13 +9,15 @@
 #include <istream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/result.h"
 
 namespace pflab::traces {
 
 /// Reads lines of at most `max_line_bytes` bytes (not counting the '\n'). A longer line, or a NUL
-/// byte anywhere, is an error "NAME:LINE: ..." naming the limit or the column.
+/// byte anywhere, is an error "NAME:LINE: ..." naming the limit or the column. It reads ahead of the
+/// line it returns, so the stream is its own until the end.
 class LineReader {
  public:
   LineReader(std::istream& in, std::string display_name, std::size_t max_line_bytes);
@@ -27,10 +29,17 @@ class LineReader {
   void set_max_line_bytes(std::size_t max) { max_line_bytes_ = max; }
 
  private:
+  bool Fill();  // reads the next block of input into buffer_; false at the end
+
   std::istream& in_;
   std::string name_;
   std::size_t max_line_bytes_;
   std::uint64_t line_no_ = 0;
+  // Read ahead in blocks (the stream is this reader's alone until the end): lines are found with
+  // memchr instead of a call per character.
+  std::vector<char> buffer_;
+  std::size_t begin_ = 0, end_ = 0;
+  bool at_end_ = false;
 };
 
 /// Opens `path` for reading as text; a missing file, a directory or an unreadable file is an error
