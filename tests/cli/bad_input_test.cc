@@ -118,6 +118,9 @@ TEST_CASE("bad input: compare and serve bound connections, threads, ports and la
       pflab::testing::RunPflab("compare " + trace.string() + " --policies none -q --transport fake --connections 600",
                                dir, {.env = "ulimit -n 512;", .stdin_text = "", .in_dir = false}),
       "--connections: 600 need about 1264 open files");
+  ExpectRefused(Pflab("compare " + trace.string() + " --policies none -q --think x101", dir),
+                "--think 'x101': expected recorded, zero or xFACTOR (e.g. x0.5, FACTOR from 0 to 100)");
+  CHECK(Pflab("compare " + trace.string() + " --policies none -q --think x100", dir).exit_code == 0);
   ExpectRefused(Pflab("serve --threads 100000", dir), "--threads 100000 is not in 1 to 256");
   ExpectRefused(Pflab("serve --threads 0", dir), "--threads 0 is not in 1 to 256");
   ExpectRefused(Pflab("serve --port 70000", dir), "--port 70000 is not a TCP port (0 to 65535");
