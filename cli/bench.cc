@@ -82,6 +82,16 @@ int RunBench(const BenchArgs& args) {
   auto block = pflab::ParseSize(args.block);
   if (!block || *block == 0) return Fail("--block: must be a positive size");
   if (args.parts == 0 || args.reps == 0 || args.concurrency == 0) return Fail("--parts, --reps, --concurrency: >= 1");
+  // Each read is one buffer in memory, and each part a connection (worker thread and socket).
+  if (*block > pflab::replay::MaxLiveReadBytes()) {
+    return Fail("--block: above " + pflab::FormatSize(pflab::replay::MaxLiveReadBytes()) +
+                ", a quarter of this machine's memory (each read is held in memory)");
+  }
+  for (std::uint64_t connections : {std::uint64_t{args.parts}, std::uint64_t{args.concurrency}}) {
+    if (auto s = pflab::replay::CheckConnectionCount(connections, /*in_process_server=*/true); !s) {
+      return Fail("--parts, --concurrency: " + s.error().message);
+    }
+  }
   pflab::fake_gcs::Shaping shaped;
   if (auto s = pflab::fake_gcs::ParseLatency(args.latency, shaped); !s) return Fail("--" + s.error().message);
   auto bandwidth = pflab::fake_gcs::ParseBandwidth(args.bandwidth);

@@ -103,5 +103,11 @@ int RunImport(const ImportArgs& args) {
   std::cerr << "imported " << trace->records.size() << " reads of " << trace->objects.size() << " object"
             << (trace->objects.size() == 1 ? "" : "s") << " from " << args.input << " (" << format << ") to "
             << args.output << "\n";
+  if (auto it = trace->source.find("unplaced_reads"); it != trace->source.end()) {
+    for (const auto& [path, count] : it->items()) {
+      std::cerr << "left out " << count.dump() << (count == 1 ? " read of " : " reads of ") << path
+                << ": its openat is not in the log (opened before strace started), so where it was read is unknown\n";
+    }
+  }
   return 0;
 }

@@ -29,6 +29,7 @@
 #include "reports/summary.h"
 #include "sim/network_model.h"
 #include "traces/generators.h"
+#include "traces/limits.h"
 #include "traces/trace_io.h"
 
 namespace {
@@ -66,35 +67,52 @@ struct GenArgs {
   std::string pattern;
   std::string object_size;
   std::string read_size;
-  std::uint64_t count = 0;
+  std::optional<std::uint64_t> count;
   std::uint64_t seed = 0;
-  std::uint32_t streams = 0;
+  std::optional<std::uint64_t> streams;
   std::string stride;
   std::string think;
   std::string output;
 };
 
-// Parses an optional flag value into `*out` (left alone when the flag was not given).
+// Parses an optional flag value into `*out` (left alone when the flag was not given). With
+// `positive`, a given 0 is an error: GeneratorParams reads 0 as "the pattern's default".
 template <typename T, typename Parse>
-Status ParseFlag(const char* flag, const std::string& text, Parse parse, T* out) {
+Status ParseFlag(const char* flag, const std::string& text, Parse parse, T* out, bool positive = false) {
   if (text.empty()) return pflab::OkStatus();
   auto value = parse(text);
   if (!value) return pflab::InvalidArgument(std::string(flag) + ": " + value.error().message);
+  if (positive && *value == 0) return pflab::InvalidArgument(std::string(flag) + ": must be at least 1 byte");
   *out = static_cast<T>(*value);
+  return pflab::OkStatus();
+}
+
+// --count and --streams: at least 1 when given (0 would silently mean the default); their upper limits
+// are checked by the generator, which names them.
+Status CheckGenCounts(const GenArgs& args) {
+  if (args.count && *args.count == 0) return pflab::InvalidArgument("--count: must be at least 1");
+  if (args.streams && *args.streams == 0) return pflab::InvalidArgument("--streams: must be at least 1");
+  if (args.streams && *args.streams > pflab::traces::kMaxStreams) {
+    return pflab::InvalidArgument("--streams: " + std::to_string(*args.streams) + " is above the limit of 2^20 (" +
+                                  std::to_string(pflab::traces::kMaxStreams) + ") streams per trace");
+  }
   return pflab::OkStatus();
 }
 
 int RunGen(const GenArgs& args) {
   pflab::traces::GeneratorParams params;
-  for (const Status& status : {ParseFlag("--object-size", args.object_size, pflab::ParseSize, &params.object_size),
-                               ParseFlag("--read-size", args.read_size, pflab::ParseSize, &params.read_size),
-                               ParseFlag("--stride", args.stride, pflab::ParseSize, &params.stride),
-                               ParseFlag("--think", args.think, pflab::ParseDuration, &params.think_ns)}) {
+  std::uint64_t stride = 0;
+  for (const Status& status :
+       {ParseFlag("--object-size", args.object_size, pflab::ParseSize, &params.object_size, /*positive=*/true),
+        ParseFlag("--read-size", args.read_size, pflab::ParseSize, &params.read_size, /*positive=*/true),
+        ParseFlag("--stride", args.stride, pflab::ParseSize, &stride),
+        ParseFlag("--think", args.think, pflab::ParseDuration, &params.think_ns), CheckGenCounts(args)}) {
     if (!status) return Fail(status.error().message);
   }
-  params.count = args.count;
+  if (!args.stride.empty()) params.stride = stride;
+  params.count = args.count.value_or(0);
   params.seed = args.seed;
-  params.streams = args.streams;
+  params.streams = static_cast<std::uint32_t>(args.streams.value_or(0));
   auto trace = pflab::traces::Generate(args.pattern, params);
   if (!trace) return Fail(trace.error().message);
   if (auto status = pflab::traces::WriteTrace(args.output, *trace); !status) return Fail(status.error().message);
@@ -125,6 +143,12 @@ struct CompareArgs {
 int RunCompare(const CompareArgs& args) {
   auto transport = pflab::replay::ParseTransportKind(args.transport);
   if (!transport) return Fail("--transport: " + transport.error().message);
+  if (*transport != pflab::replay::TransportKind::kSim) {
+    if (auto s = pflab::replay::CheckConnectionCount(args.connections, *transport == pflab::replay::TransportKind::kFake);
+        !s) {
+      return Fail("--" + s.error().message);
+    }
+  }
   pflab::replay::RunPlan plan;
   plan.transport = *transport;
   plan.live.http.connections = args.connections;
@@ -392,7 +416,9 @@ int main(int argc, char** argv) {
   cmp_cmd->add_option("--json", cmp.json, "write results JSON here");
   cmp_cmd->add_option("--md", cmp.md, "write a Markdown report here");
   cmp_cmd->add_option("--events", cmp.events, "write one JSONL event log per run into this directory");
-  cmp_cmd->add_flag("--verify-bytes", cmp.verify_bytes, "move real bytes and check every delivered byte");
+  cmp_cmd->add_flag("--verify-bytes", cmp.verify_bytes,
+                    "check every delivered byte against the object's content (the simulator checks where each byte "
+                    "came from, in memory that does not grow with read sizes)");
   cmp_cmd->add_flag("-q,--quiet", cmp.quiet, "no progress on stderr");
   cmp_cmd
       ->add_option("--transport", cmp.transport,
@@ -402,7 +428,9 @@ int main(int argc, char** argv) {
   cmp_cmd->add_option("--endpoint", cmp.endpoint,
                       "for --transport http: e.g. http://127.0.0.1:4443 (default: $STORAGE_EMULATOR_HOST, else "
                       "https://storage.googleapis.com; a token in $PFLAB_GCS_TOKEN is sent as a bearer token)");
-  cmp_cmd->add_option("--connections", cmp.connections, "for --transport fake|http: persistent connections")
+  cmp_cmd
+      ->add_option("--connections", cmp.connections,
+                   "for --transport fake|http: persistent connections (1 to 1024, within `ulimit -n`)")
       ->capture_default_str();
 
   cmp_cmd->add_option("--html", cmp.html, "write a self-contained HTML report with charts here");

@@ -42,11 +42,7 @@ pflab::Status WriteHtmlReport(const pflab::reports::ResultsDocument& doc, const 
 }
 
 int RunReport(const ReportArgs& args) {
-  std::ifstream in(args.results);
-  if (!in) return Fail(args.results + ": cannot read");
-  nlohmann::json json = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return Fail(args.results + ": not valid JSON");
-  auto doc = pflab::reports::ReadResultsDocument(json, args.results);
+  auto doc = pflab::reports::ReadResultsFile(args.results);
   if (!doc) return Fail(doc.error().message);
   if (args.html.empty() && args.md.empty()) {
     std::cout << pflab::reports::RenderConsole(doc->runs);

@@ -11,17 +11,18 @@
 CLI::App* AddServeCommand(CLI::App& app, ServeArgs& args) {
   auto* cmd = app.add_subcommand("serve", "run the fake GCS server until interrupted (prints its URL first)");
   cmd->add_option("--host", args.host, "address to listen on")->capture_default_str();
-  cmd->add_option("--port", args.port, "port; 0 picks a free one")->capture_default_str();
+  cmd->add_option("--port", args.port, "port (0 to 65535); 0 picks a free one")->capture_default_str();
   cmd->add_option("--root", args.root, "serve each sub-folder of DIR as a bucket (uploads write files there)");
   cmd->add_option("--synthetic", args.synthetic,
                   "BUCKET/OBJECT=SIZE: a synthetic object (generation 1; content as the engine's tests check "
                   "it), repeatable");
   cmd->add_option("--bucket", args.buckets, "an empty in-memory bucket, repeatable");
-  cmd->add_option("--latency", args.latency, "first-byte latency: 30ms, or median:p99 such as 30ms:200ms");
+  cmd->add_option("--latency", args.latency,
+                  "first-byte latency: 30ms, or median:p99 such as 30ms:200ms (at most 1 hour)");
   cmd->add_option("--bandwidth", args.bandwidth, "per-connection bandwidth, e.g. 100MB/s (default unlimited)");
   cmd->add_option("--faults", args.faults, "fault profile JSON (seeded per-request fault probabilities)");
   cmd->add_option("--seed", args.seed, "seed for latency draws")->capture_default_str();
-  cmd->add_option("--threads", args.threads, "I/O threads")->capture_default_str();
+  cmd->add_option("--threads", args.threads, "I/O threads (1 to 256)")->capture_default_str();
   cmd->add_flag("--log", args.log, "print one line per request on stderr when the server stops");
   return cmd;
 }
@@ -51,6 +52,7 @@ int RunServe(const ServeArgs& args) {
     if (!profile) return fail("--faults " + profile.error().message);
     options.faults.emplace(*profile);
   }
+  if (auto valid = pflab::fake_gcs::ValidateServerOptions(options); !valid) return fail("--" + valid.error().message);
   pflab::fake_gcs::FakeGcsServer server(options);
   if (!args.root.empty()) {
     if (auto s = server.store().SetRoot(args.root); !s) return fail(s.error().message);

@@ -51,6 +51,18 @@ class MemoryAccount {
   std::uint64_t delivered_bytes_ = 0;
 };
 
+/// Where some of a chunk's bytes came from, recorded instead of the bytes themselves: bytes
+/// [chunk_offset, chunk_offset + length) of the chunk are bytes [object_offset, object_offset + length)
+/// of the object whose synthetic content has `object_seed` (engine/synthetic_content.h). Since that
+/// content is a pure function of (seed, offset), checking provenance checks the bytes, in memory that
+/// grows with the number of fills instead of the bytes fetched.
+struct Provenance {
+  std::uint64_t chunk_offset = 0;
+  std::uint64_t length = 0;
+  std::uint64_t object_seed = 0;
+  std::uint64_t object_offset = 0;
+};
+
 /// A fixed-size byte buffer, filled once by a transport and shared read-only afterwards.
 class Chunk {
  public:
@@ -73,6 +85,12 @@ class Chunk {
   /// Distinct delivered bytes so far.
   std::uint64_t delivered() const;
 
+  /// Records a fill by provenance (the simulator checking bytes without moving them); later records
+  /// overwrite earlier ones where they overlap, as later writes of bytes would.
+  void AddProvenance(const Provenance& p) { provenance_.push_back(p); }
+  /// Every fill recorded, in order.
+  const std::vector<Provenance>& provenance() const { return provenance_; }
+
  private:
   struct Passkey {};  // lets Make use make_shared (one allocation) while keeping the constructor private
 
@@ -90,6 +108,7 @@ class Chunk {
   std::uint64_t filled_ = 0;
   // Delivered intervals, kept merged and sorted; almost always one or two entries.
   boost::container::small_vector<ByteRange, 2> delivered_;
+  std::vector<Provenance> provenance_;  // empty unless the transport records provenance
 };
 
 /// A view of [offset, offset+length) of a chunk. Cheap to copy (one refcount).

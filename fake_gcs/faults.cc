@@ -13,9 +13,15 @@ using nlohmann::json;
 constexpr const char* kInsert = "storage.objects.insert";
 constexpr const char* kGet = "storage.objects.get";
 
-std::uint64_t ToU64(const std::string& s) {
-  return std::stoull(s);
+// A count from an instruction, at most `max` (std::out_of_range beyond, as std::stoull throws it), so
+// "KiB * 1024" and "seconds * 1e9" cannot overflow.
+std::uint64_t ToU64(const std::string& s, std::uint64_t max) {
+  const std::uint64_t v = std::stoull(s);
+  if (v > max) throw std::out_of_range("instruction number above its limit");
+  return v;
 }
+constexpr std::uint64_t kMaxKiB = std::uint64_t{1} << 40;  // 2^50 bytes, the largest object
+constexpr std::uint64_t kMaxStallSeconds = 86400;          // a day
 
 }  // namespace
 
@@ -56,19 +62,20 @@ Result<Fault> ParseInstruction(const std::string& instruction) {
     }
     if (std::regex_match(instruction, m, kBrokenAfter)) {
       fault.kind = Fault::Kind::kBrokenStream;
-      fault.after_bytes = ToU64(m[1]) * 1024;
+      fault.after_bytes = ToU64(m[1], kMaxKiB) * 1024;
       return fault;
     }
     if (std::regex_match(instruction, m, kStall)) {
       fault.kind = Fault::Kind::kStall;
-      fault.stall = static_cast<Nanos>(ToU64(m[1])) * kSecond;
-      fault.after_bytes = ToU64(m[2]) * 1024;
+      fault.stall = static_cast<Nanos>(ToU64(m[1], kMaxStallSeconds)) * kSecond;
+      fault.after_bytes = ToU64(m[2], kMaxKiB) * 1024;
       return fault;
     }
     if (std::regex_match(instruction, m, kReturnAfter)) {
       fault.kind = Fault::Kind::kReturnStatus;
       fault.status = std::stoi(m[1]);
-      fault.after_bytes = ToU64(m[2]) * 1024;
+      if (fault.status < 100 || fault.status > 599) return InvalidArgument("bad status in '" + instruction + "'");
+      fault.after_bytes = ToU64(m[2], kMaxKiB) * 1024;
       fault.uploads_only = true;
       return fault;
     }
@@ -81,7 +88,8 @@ Result<Fault> ParseInstruction(const std::string& instruction) {
       return fault;
     }
   } catch (const std::out_of_range&) {
-    return InvalidArgument("number out of range in instruction '" + instruction + "'");
+    return InvalidArgument("number out of range in instruction '" + instruction +
+                           "' (sizes up to 2^40 K, stalls up to 86400 s, statuses 100 to 599)");
   }
   return InvalidArgument("unknown instruction '" + instruction +
                          "' (known: return-X, return-reset-connection, return-broken-stream, "

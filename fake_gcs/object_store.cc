@@ -137,6 +137,10 @@ Result<ObjectPtr> ObjectStore::PutSynthetic(const std::string& bucket, const std
   if (auto s = ValidateBucketName(bucket); !s) return s.error();
   if (auto s = ValidateObjectName(name); !s) return s.error();
   if (generation <= 0) return InvalidArgument("generation must be positive");
+  if (size > kMaxSyntheticSize) {
+    return InvalidArgument("size " + std::to_string(size) +
+                           " is above 2^50 bytes (1 PiB), the largest synthetic object");
+  }
   auto object = std::make_shared<StoredObject>();
   object->bucket = bucket;
   object->name = name;

@@ -70,7 +70,10 @@ class ObjectStore {
   /// Adds or replaces an in-memory object; generation 0 picks the next one (increasing).
   Result<ObjectPtr> PutMemory(const std::string& bucket, const std::string& name, std::string data,
                               std::string content_type = "application/octet-stream", std::int64_t generation = 0);
-  /// Adds or replaces a synthetic object (its bucket is created when missing).
+  /// Largest synthetic object: 2^50 bytes (1 PiB), the trace limit (traces/limits.h), so range
+  /// arithmetic on it never nears 2^64.
+  static constexpr std::uint64_t kMaxSyntheticSize = std::uint64_t{1} << 50;
+  /// Adds or replaces a synthetic object (its bucket is created when missing); at most kMaxSyntheticSize.
   Result<ObjectPtr> PutSynthetic(const std::string& bucket, const std::string& name, std::uint64_t size,
                                  std::int64_t generation = 1);
   /// An upload: writes a file in a directory-backed bucket, else stores in memory. With

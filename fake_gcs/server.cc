@@ -5,10 +5,13 @@
 #include <boost/asio/experimental/as_tuple.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <set>
+#include <system_error>
 
 #include "engine/units.h"
 #include "fake_gcs/protocol.h"
@@ -92,13 +95,12 @@ std::optional<std::string> ObjectNameFrom(const std::vector<std::string>& segmen
   return PercentDecode(raw, false);
 }
 
+// Digits only (no sign), up to 2^63-1: a 19-digit value above it is no number, not a wrapped one.
 std::optional<std::int64_t> ParseInt64(const std::string& s) {
-  if (s.empty() || s.size() > 19) return std::nullopt;
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
   std::int64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + (c - '0');
-  }
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
   return v;
 }
 
@@ -748,8 +750,39 @@ FakeGcsServer::~FakeGcsServer() {
   Stop();
 }
 
+Status ValidateServerOptions(const ServerOptions& options) {
+  if (options.port < 0 || options.port > 65535) {
+    return InvalidArgument("port " + std::to_string(options.port) +
+                           " is not a TCP port (0 to 65535; 0 picks a free one)");
+  }
+  if (options.threads < 1 || options.threads > kMaxServerThreads) {
+    return InvalidArgument("threads " + std::to_string(options.threads) + " is not in 1 to " +
+                           std::to_string(kMaxServerThreads) +
+                           " (more I/O threads than cores only add contention; each reserves a stack)");
+  }
+  auto check_shaping = [](const Shaping& s, const std::string& route) -> Status {
+    const std::string where = route.empty() ? "" : " (route " + route + ")";
+    for (Nanos latency : {s.latency_median, s.latency_p99}) {
+      if (latency < 0 || latency > kMaxServerLatency) {
+        return InvalidArgument("latency" + where + " of " + std::to_string(latency) +
+                               " ns is not in 0 to 1 hour (a longer wait is a stall: use the stall-for-Ts fault)");
+      }
+    }
+    if (!(s.bandwidth_bytes_per_s >= 0) || !std::isfinite(s.bandwidth_bytes_per_s)) {
+      return InvalidArgument("bandwidth" + where + " must be a non-negative number of bytes per second");
+    }
+    return OkStatus();
+  };
+  if (auto st = check_shaping(options.shaping, ""); !st) return st;
+  for (const auto& [route, shaping] : options.route_shaping) {
+    if (auto st = check_shaping(shaping, route); !st) return st;
+  }
+  return OkStatus();
+}
+
 Result<int> FakeGcsServer::Start() {
   if (impl_) return Internal("server already started");
+  if (auto valid = ValidateServerOptions(options_); !valid) return valid.error();
   auto impl = std::make_unique<Impl>();
   impl->owner = this;
   if (options_.faults) impl->faults.emplace(*options_.faults);
@@ -766,8 +799,15 @@ Result<int> FakeGcsServer::Start() {
   port_ = impl->acceptor.local_endpoint().port();
   impl->endpoint = "http://" + options_.host + ":" + std::to_string(port_);
   asio::co_spawn(impl->context, impl->Accept(), asio::detached);
-  const unsigned threads = std::max(1u, options_.threads);
-  for (unsigned i = 0; i < threads; ++i) impl->threads.emplace_back([ctx = &impl->context] { ctx->run(); });
+  try {
+    for (unsigned i = 0; i < options_.threads; ++i) {
+      impl->threads.emplace_back([ctx = &impl->context] { ctx->run(); });
+    }
+  } catch (const std::system_error& e) {  // the process or user thread limit, below kMaxServerThreads
+    impl->context.stop();
+    for (auto& t : impl->threads) t.join();
+    return Unavailable("cannot start " + std::to_string(options_.threads) + " server threads: " + e.what());
+  }
   impl_ = std::move(impl);
   return port_;
 }
@@ -805,12 +845,18 @@ Status ParseLatency(const std::string& text, Shaping& shaping) {
   const std::size_t colon = text.find(':');
   auto median = ParseDuration(text.substr(0, colon));
   if (!median) return InvalidArgument("latency '" + text + "': " + median.error().message);
+  if (*median > kMaxServerLatency) {
+    return InvalidArgument("latency '" + text +
+                           "': above 1 hour, the limit (a longer wait is a stall: use the "
+                           "stall-for-Ts fault)");
+  }
   shaping.latency_median = *median;
   shaping.latency_p99 = 0;
   if (colon != std::string::npos) {
     auto p99 = ParseDuration(text.substr(colon + 1));
     if (!p99) return InvalidArgument("latency '" + text + "': " + p99.error().message);
     if (*p99 < *median) return InvalidArgument("latency '" + text + "': p99 is below the median");
+    if (*p99 > kMaxServerLatency) return InvalidArgument("latency '" + text + "': p99 above 1 hour, the limit");
     shaping.latency_p99 = *p99;
   }
   return OkStatus();

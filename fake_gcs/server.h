@@ -36,6 +36,13 @@ struct Shaping {
   double bandwidth_bytes_per_s = 0;  // per connection, paced; 0: as fast as the socket goes
 };
 
+/// Most I/O threads a server runs: more than the machine's cores only adds contention, and each
+/// thread reserves a stack (8 MiB of address space) and counts against the user's process limit.
+inline constexpr unsigned kMaxServerThreads = 256;
+/// Longest first-byte latency (median or p99) a server takes: one hour. Longer is a stall, which the
+/// stall-for-Ts-after-YK fault models; and lognormal draws around it stay far from timer overflow.
+inline constexpr Nanos kMaxServerLatency = 3600 * kSecond;
+
 /// Options of FakeGcsServer.
 struct ServerOptions {
   std::string host = "127.0.0.1";
@@ -102,7 +109,12 @@ class FakeGcsServer {
   std::unique_ptr<Impl> impl_;
 };
 
-/// Parses "30ms", "30ms:200ms" (median:p99), "0" into shaping latencies.
+/// Checks the options a user sets: port 0-65535, threads 1 to kMaxServerThreads, latencies up to
+/// kMaxServerLatency, a non-negative finite bandwidth. Messages start with the option's name ("port
+/// 70000 ..."). Start() checks them too.
+Status ValidateServerOptions(const ServerOptions& options);
+
+/// Parses "30ms", "30ms:200ms" (median:p99), "0" into shaping latencies (each up to kMaxServerLatency).
 Status ParseLatency(const std::string& text, Shaping& shaping);
 /// Parses "100MB/s", "1GiB/s", "0" (unlimited) into bytes per second.
 Result<double> ParseBandwidth(const std::string& text);

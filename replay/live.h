@@ -13,10 +13,27 @@ struct LiveOptions {
   HttpTransportOptions http;
 };
 
+/// Most connections a real-time run opens: HttpTransport runs a worker thread per connection.
+inline constexpr std::uint32_t kMaxConnections = 1024;
+/// Descriptors kept free for everything but connections (trace and results files, event logs, the
+/// server's listening socket, the scheduler's wake-up pipes).
+inline constexpr std::uint64_t kSpareDescriptors = 64;
+
+/// Checks a connection count before a real-time run: at least 1, at most kMaxConnections, and within
+/// the process's open-file limit (RLIMIT_NOFILE) with kSpareDescriptors to spare: a connection is a
+/// socket, and with the fake server in this process (`in_process_server`) the server's end is a second
+/// one. The message starts with "connections" and names the limit.
+Status CheckConnectionCount(std::uint64_t connections, bool in_process_server);
+
+/// Largest read a real-time run accepts: a quarter of this machine's physical memory. The transport
+/// holds each fetch's bytes in one buffer, so a larger read would exhaust memory instead of failing.
+std::uint64_t MaxLiveReadBytes();
+
 /// Replays `config.trace` through `config.policy` against `live.endpoint`, reading each trace object
 /// as TraceObjectRef names it. Cost is estimated with `config.profile`'s prices from the requests sent
 /// and the bytes received. With verify_bytes, every delivered byte must equal the synthetic content
-/// (as the fake server serves it). `events_run` is 0: real time has no event count.
+/// (as the fake server serves it). `events_run` is 0: real time has no event count. A trace with a
+/// read above MaxLiveReadBytes() is refused before anything is sent.
 Result<RunResult> RunLive(const SimulationConfig& config, const LiveOptions& live);
 
 }  // namespace pflab::replay

@@ -18,13 +18,14 @@ Result<ThinkTime> ThinkTime::Parse(const std::string& text) {
   if (text.size() > 1 && text[0] == 'x') {
     double factor = 0;
     auto [ptr, ec] = std::from_chars(text.data() + 1, text.data() + text.size(), factor);
-    if (ec == std::errc() && ptr == text.data() + text.size() && factor >= 0 && std::isfinite(factor)) {
+    if (ec == std::errc() && ptr == text.data() + text.size() && factor >= 0 && factor <= kMaxFactor) {
       t.mode = Mode::kScaled;
       t.factor = factor;
       return t;
     }
   }
-  return InvalidArgument("--think '" + text + "': expected recorded, zero or xFACTOR (e.g. x0.5)");
+  return InvalidArgument("--think '" + text +
+                         "': expected recorded, zero or xFACTOR (e.g. x0.5, FACTOR from 0 to 100)");
 }
 
 Nanos ThinkTime::Apply(Nanos recorded) const {
@@ -71,7 +72,7 @@ Replayer::~Replayer() {
 
 void Replayer::Teardown() {
   for (auto& stream : streams_) {
-    for (auto& handle : stream.handles) {
+    for (auto& [object, handle] : stream.handles) {
       handle.reader.reset();
       handle.stack.reset();
     }
@@ -86,7 +87,6 @@ Status Replayer::Start() {
   }
   for (std::size_t s = 0; s < streams_.size(); ++s) {
     Stream& stream = streams_[s];
-    stream.handles.resize(trace_.objects.size());
     ScheduleHints(s, 0);
     const Nanos at = Scale(trace_.records[stream.records.front()].t_ns);
     scheduler_->PostAt(at, [this, s] { Issue(s); });

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,7 +32,11 @@ struct ThinkTime {
   Mode mode = Mode::kRecorded;
   double factor = 1.0;  // for kScaled
 
-  /// Parses `recorded`, `zero` or `xFACTOR` (e.g. x0.5).
+  /// Largest xFACTOR: scaled times of a trace (up to 2^53 ns) stay below 2^63 ns with room for the
+  /// transfers between them.
+  static constexpr double kMaxFactor = 100;
+
+  /// Parses `recorded`, `zero` or `xFACTOR` (e.g. x0.5; 0 <= FACTOR <= kMaxFactor).
   static Result<ThinkTime> Parse(const std::string& text);
   /// A recorded time or gap as replay uses it: 0 when zero or negative, scaled (rounded to the nearest
   /// nanosecond) for xFACTOR. The replayer and the lower bound (replay/bound.h) both use this.
@@ -73,7 +78,9 @@ class Replayer {
     std::vector<std::uint32_t> hints;  // indices into trace.hints, in order
     std::size_t hints_delivered = 0;
     std::size_t hints_scheduled = 0;
-    std::vector<Handle> handles;  // by object index, built on first use
+    // By object index, built on first use; a map, as a stream reads few of a trace's objects (a
+    // vector per stream would cost streams x objects).
+    std::map<std::uint32_t, Handle> handles;
   };
 
   void Issue(std::size_t stream_index);

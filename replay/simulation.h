@@ -23,7 +23,9 @@ struct SimulationConfig {
   std::uint64_t seed = 1;
   ThinkTime think;
   EventSink* event_log = nullptr;  // optional extra sink (e.g. the JSONL event log)
-  /// Moves real bytes (synthetic content) and checks every delivered byte against it; slower.
+  /// Checks every delivered byte against the object's synthetic content. Over HTTP the bytes received
+  /// are compared; in the simulator each chunk records where its bytes came from (Provenance) and
+  /// every delivered byte's source is checked, so memory does not grow with read sizes.
   bool verify_bytes = false;
   /// The largest peak memory of the other policies in the same comparison (same trace and seed), set
   /// by RunMatrix for oracle cells (0 otherwise): the oracle's default memory is at least this.

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <tuple>
@@ -120,20 +121,41 @@ std::string Hex(const std::array<std::uint8_t, 16>& digest) {
   return out;
 }
 
+// A stream buffer that hashes every byte it passes on, so a trace is hashed as it is parsed: the digest
+// covers exactly the bytes parsed (the parser reads to the end), and input that is no trace
+// (/dev/zero) fails at its first bad line instead of being read whole into memory first.
+class HashingBuffer : public std::streambuf {
+ public:
+  HashingBuffer(std::streambuf* source, Md5* md5) : source_(source), md5_(md5) {}
+
+ protected:
+  int_type underflow() override {
+    const std::streamsize n = source_->sgetn(buffer_, sizeof buffer_);
+    if (n <= 0) return traits_type::eof();
+    md5_->Update(buffer_, static_cast<std::size_t>(n));
+    setg(buffer_, buffer_, buffer_ + n);
+    return traits_type::to_int_type(buffer_[0]);
+  }
+
+ private:
+  std::streambuf* source_;
+  Md5* md5_;
+  char buffer_[1 << 16];
+};
+
 Result<SweepTrace> LoadTrace(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return InvalidArgument(path + ":0: is a directory, not a trace file");
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound(path + ":0: cannot open the trace file");
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  const std::string text = bytes.str();
   Md5 md5;
-  md5.Update(text.data(), text.size());
+  auto buffer = std::make_unique<HashingBuffer>(in.rdbuf(), &md5);
+  std::istream stream(buffer.get());
+  auto trace = traces::ParseTrace(stream, path);
+  if (!trace) return trace.error();
   SweepTrace out;
   out.path = path;
   out.md5 = Hex(md5.Final());
-  std::istringstream stream(text);
-  auto trace = traces::ParseTrace(stream, path);
-  if (!trace) return trace.error();
   out.trace = std::move(*trace);
   out.trace.name = fs::path(path).stem().string();
   return out;

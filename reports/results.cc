@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iterator>
 #include <map>
 #include <optional>
@@ -12,7 +14,9 @@
 
 #include "engine/units.h"
 #include "replay/bound.h"
+#include "reports/json_fields.h"
 #include "reports/summary.h"
+#include "traces/text_input.h"
 
 namespace pflab::reports {
 namespace {
@@ -257,76 +261,175 @@ Result<std::vector<replay::RunResult>> ResultsFromJson(const nlohmann::json& doc
   return std::move(read->runs);
 }
 
+namespace {
+
+// Stores a read field into `*out`, or keeps the first error; reads stop at the first error.
+class FieldSink {
+ public:
+  template <typename T, typename U>
+  FieldSink& operator()(Result<T> value, U* out) {
+    if (error_) return *this;
+    if (!value) {
+      error_ = value.error();
+    } else {
+      *out = static_cast<U>(*value);
+    }
+    return *this;
+  }
+  const std::optional<Error>& error() const { return error_; }
+
+ private:
+  std::optional<Error> error_;
+};
+
+Result<replay::RunResult> ReadRun(const nlohmann::json& r, const std::string& where) {
+  replay::RunResult run;
+  const JsonFields f(r, where);
+  if (auto s = f.RequireObject(); !s) return s.error();
+  FieldSink take;
+  take(f.String("trace"), &run.trace)(f.String("policy"), &run.policy)(f.String("profile"), &run.profile);
+  take(f.Count("seed"), &run.seed)(f.String("think", "recorded"), &run.think)(f.Count("events", 0), &run.events_run);
+  if (take.error()) return *take.error();
+  auto metrics = f.Get("metrics");
+  if (!metrics) return metrics.error();
+  const JsonFields m(**metrics, f.Path("metrics"));
+  auto latency = m.Get("read_latency_s");
+  if (!latency) return latency.error();
+  const JsonFields q(**latency, m.Path("read_latency_s"));
+  auto& out = run.metrics;
+  take(m.Number("elapsed_s"), &out.elapsed_s)(m.Number("stall_s"), &out.stall_s);
+  take(q.Number("p50"), &out.read_latency_p50_s)(q.Number("p95"), &out.read_latency_p95_s);
+  take(q.Number("p99"), &out.read_latency_p99_s)(q.Number("max"), &out.read_latency_max_s);
+  take(m.Count("reads", 0), &out.reads)(m.Count("reads_failed", 0), &out.reads_failed);
+  take(m.Count("bytes_read"), &out.bytes_read)(m.Count("bytes_fetched"), &out.bytes_fetched);
+  take(m.Count("bytes_wasted"), &out.bytes_wasted)(m.Count("requests"), &out.requests);
+  take(m.Count("requests_cancelled"), &out.requests_cancelled)(m.Count("requests_failed", 0), &out.requests_failed);
+  take(m.Count("retries", 0), &out.retries)(m.Count("peak_memory_bytes"), &out.peak_memory_bytes);
+  take(m.Number("cost_usd"), &out.cost_usd);
+  take(f.Count("comparison_peak_memory_bytes", 0), &run.comparison_peak_memory_bytes);
+  if (take.error()) return *take.error();
+  run.derivation = r.value("bound", nlohmann::json());
+  return run;
+}
+
+Result<std::vector<double>> ReadQuantiles(const nlohmann::json& list, const std::string& where) {
+  if (!list.is_array()) return InvalidArgument(where + ": expected an array, got " + JsonKind(list));
+  if (list.size() != kLatencyQuantiles) {
+    return InvalidArgument(where + " has " + std::to_string(list.size()) + " values, expected " +
+                           std::to_string(kLatencyQuantiles));
+  }
+  std::vector<double> out;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    auto v = JsonNumber(list[i], where + "[" + std::to_string(i) + "]");
+    if (!v) return v.error();
+    out.push_back(*v);
+  }
+  return out;
+}
+
+// 1-based line and column of the byte at `offset` of `text`.
+std::string LineColumn(const std::string& text, std::size_t offset) {
+  offset = std::min(offset, text.size());
+  std::size_t line = 1, column = 1;
+  for (std::size_t i = 0; i < offset; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+  return std::to_string(line) + ":" + std::to_string(column);
+}
+
+}  // namespace
+
 Result<ResultsDocument> ReadResultsDocument(const nlohmann::json& doc, const std::string& path) {
   if (!doc.is_object() || !doc.contains("schema")) return InvalidArgument(path + ": not a pflab results file");
   if (doc["schema"] != kResultsSchema) {
-    return InvalidArgument(path + ": results schema " + doc["schema"].dump() + " is not supported (expected " +
-                           std::to_string(kResultsSchema) + ")");
+    return InvalidArgument(path + ": results schema " +
+                           (doc["schema"].is_number() ? doc["schema"].dump() : JsonKind(doc["schema"])) +
+                           " is not supported (expected " + std::to_string(kResultsSchema) + ")");
   }
   ResultsDocument out_doc;
   auto& runs = out_doc.runs;
-  try {
-    out_doc.config = doc.value("config", nlohmann::json::object());
-    for (std::size_t i = 0; i < doc.at("runs").size(); ++i) {
-      const auto& r = doc["runs"][i];
-      replay::RunResult run;
-      run.trace = r.at("trace");
-      run.policy = r.at("policy");
-      run.profile = r.at("profile");
-      run.seed = r.at("seed");
-      run.think = r.value("think", "recorded");
-      run.events_run = r.value("events", 0ull);
-      const auto& m = r.at("metrics");
-      auto& out = run.metrics;
-      out.elapsed_s = m.at("elapsed_s");
-      out.stall_s = m.at("stall_s");
-      out.read_latency_p50_s = m.at("read_latency_s").at("p50");
-      out.read_latency_p95_s = m.at("read_latency_s").at("p95");
-      out.read_latency_p99_s = m.at("read_latency_s").at("p99");
-      out.read_latency_max_s = m.at("read_latency_s").at("max");
-      out.reads = m.value("reads", 0ull);
-      out.reads_failed = m.value("reads_failed", 0ull);
-      out.bytes_read = m.at("bytes_read");
-      out.bytes_fetched = m.at("bytes_fetched");
-      out.bytes_wasted = m.at("bytes_wasted");
-      out.requests = m.at("requests");
-      out.requests_cancelled = m.at("requests_cancelled");
-      out.requests_failed = m.value("requests_failed", 0ull);
-      out.retries = m.value("retries", 0ull);
-      out.peak_memory_bytes = m.at("peak_memory_bytes");
-      out.cost_usd = m.at("cost_usd");
-      run.derivation = r.value("bound", nlohmann::json());
-      run.comparison_peak_memory_bytes = r.value("comparison_peak_memory_bytes", std::uint64_t{0});
-      RunDetails details;
-      if (r.contains("latency_quantiles_s")) {
-        details.latency_quantiles_s = r["latency_quantiles_s"].get<std::vector<double>>();
-        if (details.latency_quantiles_s.size() != kLatencyQuantiles) {
-          return InvalidArgument(path + ": runs[" + std::to_string(i) + "].latency_quantiles_s has " +
-                                 std::to_string(details.latency_quantiles_s.size()) + " values, expected " +
-                                 std::to_string(kLatencyQuantiles));
-        }
-      }
-      runs.push_back(std::move(run));
-      out_doc.details.push_back(std::move(details));
+  out_doc.config = doc.contains("config") ? doc["config"] : nlohmann::json::object();
+  if (!doc.contains("runs")) return InvalidArgument(path + ": missing \"runs\"");
+  const nlohmann::json& list = doc["runs"];
+  if (!list.is_array()) return InvalidArgument(path + ": \"runs\" must be an array, got " + JsonKind(list));
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const auto& r = list[i];
+    const std::string where = path + ": runs[" + std::to_string(i) + "]";
+    auto run = ReadRun(r, where);
+    if (!run) return run.error();
+    RunDetails details;
+    if (r.contains("latency_quantiles_s")) {
+      auto q = ReadQuantiles(r["latency_quantiles_s"], where + ".latency_quantiles_s");
+      if (!q) return q.error();
+      details.latency_quantiles_s = std::move(*q);
     }
-    if (doc.contains("timelines")) {
-      for (std::size_t i = 0; i < doc["timelines"].size(); ++i) {
-        const std::string where = path + ": timelines[" + std::to_string(i) + "]";
-        auto timeline = Timeline::FromJson(doc["timelines"][i], where);
-        if (!timeline) return timeline.error();
-        std::size_t k = 0;
-        while (k < runs.size() && (runs[k].trace != timeline->trace || runs[k].policy != timeline->policy)) ++k;
-        if (k == runs.size()) {
-          return InvalidArgument(where + ": no run of trace '" + timeline->trace + "' and policy '" + timeline->policy +
-                                 "'");
-        }
-        out_doc.details[k].timeline = std::move(*timeline);
-      }
+    runs.push_back(std::move(*run));
+    out_doc.details.push_back(std::move(details));
+  }
+  if (doc.contains("timelines")) {
+    if (!doc["timelines"].is_array()) {
+      return InvalidArgument(path + ": \"timelines\" must be an array, got " + JsonKind(doc["timelines"]));
     }
-  } catch (const nlohmann::json::exception& e) {
-    return InvalidArgument(path + ": malformed results: " + e.what());
+    for (std::size_t i = 0; i < doc["timelines"].size(); ++i) {
+      const std::string where = path + ": timelines[" + std::to_string(i) + "]";
+      auto timeline = Timeline::FromJson(doc["timelines"][i], where);
+      if (!timeline) return timeline.error();
+      std::size_t k = 0;
+      while (k < runs.size() && (runs[k].trace != timeline->trace || runs[k].policy != timeline->policy)) ++k;
+      if (k == runs.size()) {
+        return InvalidArgument(where + ": no run of trace '" + timeline->trace + "' and policy '" + timeline->policy +
+                               "'");
+      }
+      out_doc.details[k].timeline = std::move(*timeline);
+    }
   }
   return out_doc;
+}
+
+Result<ResultsDocument> ReadResultsFile(const std::string& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(status)) return NotFound(path + ": cannot read: no such file");
+  if (!std::filesystem::is_regular_file(status)) return InvalidArgument(path + ": not a regular file");
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) return InvalidArgument(path + ": cannot read: " + ec.message());
+  if (size > kMaxResultsFileBytes) {
+    return InvalidArgument(path + ": " + std::to_string(size) + " bytes, above the limit of " +
+                           FormatSize(kMaxResultsFileBytes) + " for a results file");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound(path + ": cannot read");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return InvalidArgument(path + ": read error");
+  if (traces::JsonNestedDeeperThan(text, kMaxResultsJsonDepth)) {
+    return InvalidArgument(path + ": JSON nested deeper than " + std::to_string(kMaxResultsJsonDepth) +
+                           " levels; not a results file");
+  }
+  if (const auto nul = text.find('\0'); nul != std::string::npos) {
+    return InvalidArgument(path + ":" + LineColumn(text, nul) + ": NUL byte: binary data, not a results file");
+  }
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    // e.byte is 1-based: the byte at which the parser gave up, possibly inside a bad token ("nope");
+    // the position reported is where that token starts.
+    std::size_t at = e.byte == 0 ? 0 : e.byte - 1;
+    if (at >= text.size() || text.find_first_not_of(" \t\r\n", at) == std::string::npos) {
+      return InvalidArgument(path + ":" + LineColumn(text, text.size()) +
+                             ": the JSON ends early (a truncated results file?)");
+    }
+    auto delimiter = [](char c) { return std::string_view(" \t\r\n{}[],:\"").find(c) != std::string_view::npos; };
+    while (at > 0 && !delimiter(text[at - 1])) --at;
+    return InvalidArgument(path + ":" + LineColumn(text, at) + ": not valid JSON at '" +
+                           traces::Excerpt(std::string_view(text).substr(at), 20) + "'");
+  }
+  return ReadResultsDocument(doc, path);
 }
 
 std::string RenderMarkdown(const std::vector<replay::RunResult>& runs, const std::string& title) {

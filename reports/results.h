@@ -38,8 +38,19 @@ struct ResultsDocument {
   nlohmann::json config;
 };
 
-/// Reads everything `ResultsToJson` writes; the optional fields may be absent.
+/// Reads everything `ResultsToJson` writes; the optional fields may be absent. Errors name the file
+/// and the field's path, e.g. "r.json: runs[2].metrics.elapsed_s: expected a number, got a string".
 Result<ResultsDocument> ReadResultsDocument(const nlohmann::json& doc, const std::string& path);
+
+/// Largest results file `ReadResultsFile` reads (compare's are kilobytes; timelines keep a few
+/// thousand points), and the deepest JSON nesting it accepts (results need 4 levels).
+inline constexpr std::uint64_t kMaxResultsFileBytes = std::uint64_t{1} << 30;
+inline constexpr int kMaxResultsJsonDepth = 64;
+
+/// Reads a results file and then ReadResultsDocument. Text that is not JSON is an error naming the
+/// line and column ("r.json:12:5: not valid JSON at '...'"), a file that ends early says so, and
+/// files that are not regular, are too large or too deep are refused before parsing.
+Result<ResultsDocument> ReadResultsFile(const std::string& path);
 
 /// A Markdown report: one table per trace, ratios to the baseline.
 std::string RenderMarkdown(const std::vector<replay::RunResult>& runs, const std::string& title);

@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
+#include <tuple>
+
+#include "reports/json_fields.h"
 
 namespace pflab::reports {
 namespace {
@@ -109,25 +113,64 @@ nlohmann::json Timeline::ToJson() const {
 }
 
 Result<Timeline> Timeline::FromJson(const nlohmann::json& j, const std::string& where) {
+  auto malformed = [&](const Error& e) { return InvalidArgument(where + ": malformed timeline: " + e.message); };
   Timeline t;
-  try {
-    t.trace = j.at("trace");
-    t.policy = j.at("policy");
-    t.reads_total = j.at("reads_total");
-    t.fetches_total = j.at("fetches_total");
-    t.reads_stride = j.value("reads_stride", 1ull);
-    t.fetches_stride = j.value("fetches_stride", 1ull);
-    for (const auto& x : j.at("reads")) {
-      t.reads.push_back({x.at(0).get<Nanos>(), x.at(1).get<Nanos>(), x.at(2).get<std::uint64_t>(),
-                         x.at(3).get<std::uint64_t>(), x.at(4).get<std::uint32_t>()});
-    }
-    for (const auto& x : j.at("fetches")) {
-      t.fetches.push_back({x.at(0).get<Nanos>(), x.at(1).get<Nanos>(), x.at(2).get<std::uint64_t>(),
-                           x.at(3).get<std::uint64_t>(), x.at(4).get<std::string>()});
-    }
-  } catch (const nlohmann::json::exception& e) {
-    return InvalidArgument(where + ": malformed timeline: " + e.what());
+  const JsonFields f(j, "timeline");
+  if (auto s = f.RequireObject(); !s) return malformed(s.error());
+  for (auto [key, out] : {std::pair<const char*, std::string*>{"trace", &t.trace}, {"policy", &t.policy}}) {
+    auto v = f.String(key);
+    if (!v) return malformed(v.error());
+    *out = std::move(*v);
   }
+  for (auto [key, out, fallback] :
+       {std::tuple<const char*, std::uint64_t*, std::optional<std::uint64_t>>{"reads_total", &t.reads_total, {}},
+        {"fetches_total", &t.fetches_total, {}},
+        {"reads_stride", &t.reads_stride, 1},
+        {"fetches_stride", &t.fetches_stride, 1}}) {
+    auto v = f.Count(key, fallback);
+    if (!v) return malformed(v.error());
+    *out = *v;
+  }
+  // Each point is [start, end, a, b, x]: three integers, then a stream id (reads) or an outcome (fetches).
+  auto points = [&](const char* key, auto add) -> Status {
+    auto list = f.Get(key);
+    if (!list) return list.error();
+    if (!(*list)->is_array()) return InvalidArgument(f.Path(key) + ": expected an array, got " + JsonKind(**list));
+    for (std::size_t i = 0; i < (*list)->size(); ++i) {
+      const auto& x = (**list)[i];
+      const std::string at = f.Path(key) + "[" + std::to_string(i) + "]";
+      if (!x.is_array() || x.size() != 5) return InvalidArgument(at + ": expected an array of 5 values");
+      auto start = JsonInteger(x[0], at + "[0]");
+      auto end = JsonInteger(x[1], at + "[1]");
+      auto a = JsonCount(x[2], at + "[2]");
+      auto b = JsonCount(x[3], at + "[3]");
+      for (const Error* e : {start ? nullptr : &start.error(), end ? nullptr : &end.error(), a ? nullptr : &a.error(),
+                             b ? nullptr : &b.error()}) {
+        if (e) return *e;
+      }
+      if (auto s = add(*start, *end, *a, *b, x[4], at + "[4]"); !s) return s;
+    }
+    return OkStatus();
+  };
+  auto reads = points("reads",
+                      [&](Nanos start, Nanos end, std::uint64_t offset, std::uint64_t length,
+                          const nlohmann::json& stream, const std::string& at) -> Status {
+                        auto id = JsonCount(stream, at);
+                        if (!id) return id.error();
+                        if (*id > UINT32_MAX) return InvalidArgument(at + ": stream id above 2^32-1");
+                        t.reads.push_back({start, end, offset, length, static_cast<std::uint32_t>(*id)});
+                        return OkStatus();
+                      });
+  if (!reads) return malformed(reads.error());
+  auto fetches = points("fetches",
+                        [&](Nanos start, Nanos end, std::uint64_t begin, std::uint64_t end_byte,
+                            const nlohmann::json& outcome, const std::string& at) -> Status {
+                          auto text = JsonString(outcome, at);
+                          if (!text) return text.error();
+                          t.fetches.push_back({start, end, begin, end_byte, std::move(*text)});
+                          return OkStatus();
+                        });
+  if (!fetches) return malformed(fetches.error());
   return t;
 }
 

@@ -39,7 +39,9 @@ FetchId SimTransport::Fetch(const ObjectRef& object, ByteRange range, FetchTarge
   t.remaining = static_cast<double>(t.size);
   t.object_offset = range.begin;
   // Hashing the name costs more than the rest of a fetch, so only when bytes are wanted.
-  t.object_seed = options_.fill_payload ? ObjectSeed(object.bucket, object.name, object.generation) : 0;
+  t.object_seed = options_.fill_payload || options_.record_provenance
+                      ? ObjectSeed(object.bucket, object.name, object.generation)
+                      : 0;
   t.target = std::move(target);
   t.done = std::move(done);
   ++requests_;
@@ -125,14 +127,20 @@ void SimTransport::Unfuse() {
   Reschedule();
 }
 
+void SimTransport::Land(const Transfer& t, std::uint64_t object_offset, std::uint64_t length) {
+  Chunk& chunk = *t.target.chunk;
+  if (options_.fill_payload && chunk.has_payload()) {
+    FillSynthetic(t.object_seed, object_offset, chunk.mutable_data() + t.target.offset, length);
+  }
+  if (options_.record_provenance) chunk.AddProvenance({t.target.offset, length, t.object_seed, object_offset});
+}
+
 void SimTransport::OnFusedCompletion(std::uint32_t slot) {
   fused_ = kNone;
   Transfer& t = slots_[slot];
   t.timer = 0;
   updated_ = scheduler_->Now();
-  if (options_.fill_payload && t.target.chunk->has_payload()) {
-    FillSynthetic(t.object_seed, t.object_offset, t.target.chunk->mutable_data() + t.target.offset, t.size);
-  }
+  Land(t, t.object_offset, t.size);
   t.target.chunk->AddFilled(t.size);
   bytes_transferred_ += t.size;
   const std::uint64_t size = t.size;
@@ -246,9 +254,7 @@ void SimTransport::OnCompletionEvent() {
   // finished in this same event, and that must find it already retired (its id no longer matches).
   for (std::uint32_t slot : finished) {
     Transfer& t = slots_[slot];
-    if (options_.fill_payload && t.target.chunk->has_payload()) {
-      FillSynthetic(t.object_seed, t.object_offset, t.target.chunk->mutable_data() + t.target.offset, t.size);
-    }
+    Land(t, t.object_offset, t.size);
     t.target.chunk->AddFilled(t.size);
     bytes_transferred_ += t.size;
     const std::uint64_t size = t.size;
@@ -339,7 +345,9 @@ StreamId SimTransport::OpenStream(const ObjectRef& object, ByteRange range) {
   t.received = 0;
   t.remaining = 0;
   t.object_offset = range.begin;
-  t.object_seed = options_.fill_payload ? ObjectSeed(object.bucket, object.name, object.generation) : 0;
+  t.object_seed = options_.fill_payload || options_.record_provenance
+                      ? ObjectSeed(object.bucket, object.name, object.generation)
+                      : 0;
   t.target = {};
   t.done = nullptr;
   ++requests_;
@@ -380,9 +388,7 @@ void SimTransport::ReachMilestone(std::uint32_t slot) {
 SimTransport::FetchCallback SimTransport::TakePull(std::uint32_t slot) {
   Transfer& t = slots_[slot];
   const std::uint64_t length = t.pull_length;
-  if (options_.fill_payload && t.target.chunk->has_payload()) {
-    FillSynthetic(t.object_seed, t.object_offset + t.pulled, t.target.chunk->mutable_data() + t.target.offset, length);
-  }
+  Land(t, t.object_offset + t.pulled, length);
   t.target.chunk->AddFilled(length);
   t.pulled += length;
   t.pulling = false;

@@ -44,9 +44,12 @@ namespace pflab::sim {
 
 /// Options of SimTransport beyond the network profile.
 struct SimTransportOptions {
-  bool fill_payload = false;  // write the objects' synthetic content into chunks (for byte checks)
-  bool fuse_idle = true;      // one event for a transfer alone on the link (see above); off in tests
-                              // that check the shortcut changes nothing
+  bool fill_payload = false;  // write the objects' synthetic content into chunks that have a payload
+  // Record where each fill's bytes come from (Chunk::AddProvenance) instead of moving them: byte checks
+  // in memory that does not grow with read sizes (replay's verify_bytes).
+  bool record_provenance = false;
+  bool fuse_idle = true;  // one event for a transfer alone on the link (see above); off in tests
+                          // that check the shortcut changes nothing
 };
 
 /// A Transport in virtual time over a NetworkProfile. Same scheduler, profile, seed and calls give
@@ -117,6 +120,8 @@ class SimTransport final : public Transport {
     TimerId pull_timer = 0;  // a pull answered from bytes already held, posted
   };
 
+  // Writes or records `length` bytes of the transfer's object from `object_offset` at its target.
+  void Land(const Transfer& t, std::uint64_t object_offset, std::uint64_t length);
   void Begin(std::uint32_t slot);     // takes a connection, starts the latency timer
   void Activate(std::uint32_t slot);  // latency elapsed: joins the link (or fails, if injected)
   void Unfuse();                      // turns the fused transfer, if any, into kLatency or kActive

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,15 +27,17 @@
 
 namespace pflab::traces {
 
-/// Generator inputs; a 0 means "the pattern's default".
+/// Generator inputs; a 0 means "the pattern's default" (a stride left empty: the read size). Values
+/// above the limits of traces/limits.h (object and read sizes up to 2^50, streams up to 2^20, reads up
+/// to 2^26, issue times up to 2^53 ns) are errors.
 struct GeneratorParams {
   std::uint64_t object_size = 0;
   std::uint64_t read_size = 0;
   std::uint64_t count = 0;
   std::uint64_t seed = 0;
   std::uint32_t streams = 0;
-  std::uint64_t stride = 0;
-  Nanos think_ns = 0;  // spacing of issue times (0: none)
+  std::optional<std::uint64_t> stride;  // bytes skipped between reads of strided
+  Nanos think_ns = 0;                   // spacing of issue times (0: none)
 };
 
 /// A pattern and its defaults, for `pflab gen` help and the README.

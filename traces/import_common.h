@@ -31,6 +31,9 @@ std::optional<std::int64_t> ParseInt(std::string_view text);
 /// A non-negative decimal number such as "1700000000.123456" in units of `unit_ns` nanoseconds, converted
 /// exactly (digits below a nanosecond are dropped); nullopt on anything else, exponents included.
 std::optional<Nanos> ParseDecimalNanos(std::string_view text, Nanos unit_ns);
+/// As ParseDecimalNanos, and also in exponent notation as Python prints small and large floats
+/// ("5.3e-05", "1.5E+3"), still converted exactly.
+std::optional<Nanos> ParseNumberNanos(std::string_view text, Nanos unit_ns);
 /// `text` without leading and trailing blanks: spaces, tabs and the '\r' of CRLF line ends.
 inline std::string_view Trim(std::string_view text) {
   return pflab::Trim(text, " \t\r");
@@ -47,8 +50,13 @@ struct ImportedRead {
   std::uint64_t line = 0;  // input line, for errors
 };
 
+/// Checks that one more read fits the limit on reads per trace (traces/limits.h), before an importer
+/// stores it: an endless input fails at the read past the limit, not when memory runs out.
+Status CheckOneMoreRead(const std::vector<ImportedRead>& reads, const LineError& error);
+
 /// Sorts reads by issue time (stable, so equal times keep input order), rebases time to the first read,
-/// and checks every read lies within its object. Objects must already carry their sizes.
+/// and checks every read lies within its object and every limit of traces/limits.h (object sizes, stream
+/// ids, times), naming the input line. Objects must already carry their sizes.
 Result<Trace> FinishTrace(std::vector<TraceObject> objects, std::vector<ImportedRead> reads, nlohmann::json source,
                           const std::string& input_name);
 

@@ -7,13 +7,15 @@
 #include <istream>
 
 #include "traces/import_common.h"
+#include "traces/limits.h"
+#include "traces/text_input.h"
 
 namespace pflab::traces {
 namespace {
 
 using internal::ImportedRead;
 using internal::LineError;
-using internal::ParseDecimalNanos;
+using internal::ParseNumberNanos;
 using internal::ParseUint;
 using internal::Trim;
 
@@ -50,6 +52,9 @@ Result<Nanos> TimeUnit(const std::string& unit) {
 Result<Trace> ImportCsv(std::istream& in, const std::string& input_name, const CsvImportOptions& options) {
   auto unit = TimeUnit(options.time_unit);
   if (!unit) return unit.error();
+  if (options.size) {
+    if (auto s = CheckObjectSize(*options.size); !s) return InvalidArgument("--size: " + s.error().message);
+  }
   // column index of each field, -1 when absent
   std::array<int, kColumns> where = {0, 1, -1, -1, -1};
   bool first_row = true;
@@ -57,16 +62,19 @@ Result<Trace> ImportCsv(std::istream& in, const std::string& input_name, const C
   std::uint64_t max_end = 0;
   Nanos last_t = 0;
   std::string line;
-  std::uint64_t line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
+  LineReader reader(in, input_name, kMaxLineBytes);
+  while (true) {
+    auto more = reader.Next(&line);
+    if (!more) return more.error();
+    if (!*more) break;
+    const std::uint64_t line_no = reader.line_number();
     const std::string_view text = Trim(line);
     if (text.empty() || text.front() == '#') continue;
     const LineError error(input_name, line_no);
     const auto fields = SplitRow(text);
     if (first_row) {
       first_row = false;
-      if (!ParseUint(fields[0]) && !ParseDecimalNanos(fields[0], 1)) {
+      if (!ParseUint(fields[0]) && !ParseNumberNanos(fields[0], 1)) {
         where.fill(-1);
         for (std::size_t i = 0; i < fields.size(); ++i) {
           const std::string name = Lower(fields[i]);
@@ -95,10 +103,10 @@ Result<Trace> ImportCsv(std::istream& in, const std::string& input_name, const C
       return *v;
     };
     auto time = [&](Column c) -> Result<Nanos> {
-      auto v = ParseDecimalNanos(fields[where[c]], *unit);
+      auto v = ParseNumberNanos(fields[where[c]], *unit);
       if (!v) {
         return error(std::string(kNames[c]) + " must be a non-negative decimal number of " + options.time_unit +
-                     ", got '" + fields[where[c]] + "'");
+                     " (below 2^63 ns), got '" + fields[where[c]] + "'");
       }
       return *v;
     };
@@ -110,11 +118,14 @@ Result<Trace> ImportCsv(std::istream& in, const std::string& input_name, const C
     if (!length) return length.error();
     read.offset = *offset;
     read.length = *length;
-    if (read.offset + read.length < read.offset) return error("offset+length overflows");
+    if (read.offset > kMaxObjectSize || read.length > kMaxObjectSize - read.offset) {
+      return error("offset+length=" + std::to_string(read.offset) + "+" + std::to_string(read.length) +
+                   " ends beyond 2^50 bytes (1 PiB), the limit on object sizes");
+    }
     if (where[kStream] >= 0) {
       auto stream = integer(kStream);
       if (!stream) return stream.error();
-      if (*stream > 0xffffffffull) return error("stream is too large");
+      if (auto s = CheckStreamId(*stream); !s) return error(s.error().message);
       read.stream = static_cast<std::uint32_t>(*stream);
     }
     if (where[kTime] >= 0) {
@@ -132,6 +143,7 @@ Result<Trace> ImportCsv(std::istream& in, const std::string& input_name, const C
       read.duration_ns = *dur;
     }
     max_end = std::max(max_end, read.offset + read.length);
+    if (auto s = internal::CheckOneMoreRead(reads, error); !s) return s.error();
     reads.push_back(read);
   }
   TraceObject object;
@@ -147,9 +159,9 @@ Result<Trace> ImportCsv(std::istream& in, const std::string& input_name, const C
 }
 
 Result<Trace> ImportCsvFile(const std::string& path, const CsvImportOptions& options) {
-  std::ifstream in(path);
-  if (!in) return NotFound(path + ":0: cannot open the CSV file");
-  auto trace = ImportCsv(in, path, options);
+  auto in = OpenTextInput(path, "CSV file");
+  if (!in) return in.error();
+  auto trace = ImportCsv(*in, path, options);
   if (trace) trace->name = std::filesystem::path(path).stem().string();
   return trace;
 }

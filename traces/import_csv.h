@@ -3,7 +3,8 @@
 // The header row is optional. Without one, columns are positional: offset, length, then optionally
 // time and stream. With one (recognised because its first field is not a number), columns are named
 // offset, length, time, stream and dur in any order; offset and length are required. Times (time and
-// dur) are non-negative decimals in `time_unit` (s by default; ms, us, ns), converted exactly to
+// dur) are non-negative decimals in `time_unit` (s by default; ms, us, ns), also in exponent notation
+// as Python prints small floats ("5.3e-05"), converted exactly to
 // nanoseconds; t is the row's time minus the first row's, and rows whose time goes backwards are an
 // error (the trace replays in row order). Without a time column every read is issued at t = 0 (no
 // think time). Blank lines and lines starting with '#' are skipped. One object: its size is

@@ -8,6 +8,8 @@
 #include <map>
 
 #include "traces/import_common.h"
+#include "traces/limits.h"
+#include "traces/text_input.h"
 
 namespace pflab::traces {
 namespace {
@@ -35,8 +37,9 @@ std::optional<Nanos> ParseAsctime(std::string_view s) {
   auto y = ParseUint(s.substr(0, 4)), mo = ParseUint(s.substr(5, 2)), d = ParseUint(s.substr(8, 2));
   auto h = ParseUint(s.substr(11, 2)), mi = ParseUint(s.substr(14, 2)), sec = ParseUint(s.substr(17, 2));
   auto ms = ParseUint(s.substr(20, 3));
-  if (!y || !mo || !d || !h || !mi || !sec || !ms || *mo < 1 || *mo > 12 || *d < 1 || *d > 31 || *h > 23 || *mi > 59 ||
-      *sec > 60) {
+  // Years from 1970 to 2200: nanoseconds since the epoch fit 64 bits until 2262.
+  if (!y || !mo || !d || !h || !mi || !sec || !ms || *y < 1970 || *y > 2200 || *mo < 1 || *mo > 12 || *d < 1 ||
+      *d > 31 || *h > 23 || *mi > 59 || *sec > 60) {
     return std::nullopt;
   }
   const std::int64_t days =
@@ -200,12 +203,14 @@ Result<Trace> ImportGcsfsLog(std::istream& in, const std::string& input_name, co
   std::vector<ImportedRead> reads;
   std::uint64_t log_lines = 0, other_lines = 0, other_kind = 0, zero_length = 0, not_selected = 0;
   std::string line;
-  std::uint64_t line_no = 0;
   Nanos last_t = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
+  LineReader reader(in, input_name, kMaxLineBytes);
+  while (true) {
+    auto more = reader.Next(&line);
+    if (!more) return more.error();
+    if (!*more) break;
+    const std::uint64_t line_no = reader.line_number();
     std::string_view text = line;
-    if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
     if (Trim(text).empty()) continue;
     const LineError error(input_name, line_no);
     auto log = SplitLogLine(text);
@@ -235,6 +240,11 @@ Result<Trace> ImportGcsfsLog(std::istream& in, const std::string& input_name, co
     }
     if (log->t_ns < last_t) return error("time goes backwards; the log's lines must be in the order written");
     last_t = log->t_ns;
+    if (at.range.offset > kMaxObjectSize || at.range.length > kMaxObjectSize - at.range.offset) {
+      return error("the read of " + std::to_string(at.range.length) + " bytes at " + std::to_string(at.range.offset) +
+                   " ends beyond 2^50 bytes (1 PiB), the limit on object sizes");
+    }
+    if (auto s = internal::CheckOneMoreRead(reads, error); !s) return s.error();
     const std::string key = at.bucket + "/" + at.name;
     auto [it, inserted] = index.try_emplace(key, objects.size());
     if (inserted) objects.push_back({"o" + std::to_string(objects.size()), at.bucket, at.name, 0});
@@ -277,9 +287,9 @@ Result<Trace> ImportGcsfsLog(std::istream& in, const std::string& input_name, co
 }
 
 Result<Trace> ImportGcsfsLogFile(const std::string& path, const GcsfsLogImportOptions& options) {
-  std::ifstream in(path);
-  if (!in) return NotFound(path + ":0: cannot open the log");
-  auto trace = ImportGcsfsLog(in, path, options);
+  auto in = OpenTextInput(path, "log");
+  if (!in) return in.error();
+  auto trace = ImportGcsfsLog(*in, path, options);
   if (trace) trace->name = std::filesystem::path(path).stem().string();
   return trace;
 }

@@ -12,6 +12,8 @@
 #include <unordered_map>
 
 #include "traces/import_common.h"
+#include "traces/limits.h"
+#include "traces/text_input.h"
 
 namespace pflab::traces {
 namespace {
@@ -108,20 +110,35 @@ Result<Call> ParseCall(std::string_view text, const LineError& error) {
 }
 
 // "3</data/t.bin>" -> (3, "/data/t.bin"); the path may itself contain '>' so the last one closes it.
+// A file unlinked while open (SQLite's temporary files, O_TMPFILE) shows as "4</var/tmp/x>(deleted)"
+// (strace 5.x and later) or "4</var/tmp/x (deleted)>" (the raw /proc link): the path is the name it
+// had, so reads before and after the unlink are one file and keep one position.
 struct FdPath {
   std::int64_t fd = -1;
   std::optional<std::string> path;
+  bool deleted = false;
 };
 
 std::optional<FdPath> ParseFdPath(std::string_view text) {
+  constexpr std::string_view kDeletedAfter = "(deleted)", kDeletedInside = " (deleted)";
   FdPath out;
   const auto lt = text.find('<');
   auto fd = ParseInt(text.substr(0, lt));
   if (!fd) return std::nullopt;
   out.fd = *fd;
   if (lt != std::string_view::npos) {
-    if (text.back() != '>') return std::nullopt;
-    out.path = std::string(text.substr(lt + 1, text.size() - lt - 2));
+    if (text.size() > kDeletedAfter.size() && text.substr(text.size() - kDeletedAfter.size()) == kDeletedAfter &&
+        text[text.size() - kDeletedAfter.size() - 1] == '>') {
+      text.remove_suffix(kDeletedAfter.size());
+      out.deleted = true;
+    }
+    if (text.back() != '>' || text.size() < lt + 2) return std::nullopt;
+    std::string_view path = text.substr(lt + 1, text.size() - lt - 2);
+    if (path.size() > kDeletedInside.size() && path.substr(path.size() - kDeletedInside.size()) == kDeletedInside) {
+      path.remove_suffix(kDeletedInside.size());
+      out.deleted = true;
+    }
+    out.path = std::string(path);
   }
   return out;
 }
@@ -141,6 +158,7 @@ struct FileState {
   std::uint64_t max_end = 0;
   std::optional<std::uint64_t> seek_end_size;
   std::optional<std::size_t> object;  // index once selected and read
+  bool deleted = false;               // seen unlinked: its path now names nothing, or another file
 };
 
 class StraceImporter {
@@ -150,8 +168,12 @@ class StraceImporter {
 
   Result<Trace> Run(std::istream& in) {
     std::string line;
-    while (std::getline(in, line)) {
-      ++line_no_;
+    LineReader reader(in, input_name_, kMaxLineBytes);
+    while (true) {
+      auto more = reader.Next(&line);
+      if (!more) return more.error();
+      if (!*more) break;
+      line_no_ = reader.line_number();
       if (auto status = Line(line); !status) return status.error();
     }
     for (const auto& [pid, pending] : pending_) {
@@ -290,6 +312,9 @@ class StraceImporter {
       return error(call.name + " on fd " + std::to_string(fd->fd) + " without its path: record with strace -y");
     const std::string& path = *fd->path;
     FileState& file = File(path);
+    file.deleted = file.deleted || fd->deleted;
+    // Nothing about a file we do not keep can stop the import: its calls are not parsed further.
+    if (!Selected(path)) return OkStatus();
     const std::pair<std::int64_t, std::string> key{fd->fd, path};
     auto arg = [&](std::size_t i) -> Result<std::int64_t> {
       if (call.args.size() <= i) return error(call.name + " has too few arguments");
@@ -302,7 +327,10 @@ class StraceImporter {
       if (call.args.size() >= 3 && call.args[2] == "SEEK_END") {
         auto offset = arg(1);
         if (!offset) return offset.error();
-        if (*ret - *offset >= 0) file.seek_end_size = static_cast<std::uint64_t>(*ret - *offset);
+        std::int64_t size = 0;
+        if (!__builtin_sub_overflow(*ret, *offset, &size) && size >= 0) {
+          file.seek_end_size = static_cast<std::uint64_t>(size);
+        }
       }
       return OkStatus();
     }
@@ -324,7 +352,12 @@ class StraceImporter {
     if (advances) {
       auto pos = positions_.find(key);
       if (pos == positions_.end()) {
-        if (!Selected(path)) return OkStatus();
+        // Without --file nobody asked for this file: one opened before strace started (a shell
+        // redirect on stdin) is left out and counted, not fatal.
+        if (options_.file.empty()) {
+          if (bytes > 0) ++unplaced_[path];
+          return OkStatus();
+        }
         return error(call.name + " on fd " + std::to_string(fd->fd) + " (" + path +
                      ") whose position is unknown: its openat is not in the log (trace openat and lseek, "
                      "and start strace before the file is opened)");
@@ -332,7 +365,12 @@ class StraceImporter {
       offset = pos->second;
       pos->second += bytes;
     }
-    if (bytes == 0 || !Selected(path)) return OkStatus();  // EOF, or a file we do not keep
+    if (bytes == 0) return OkStatus();  // EOF
+    if (*offset > kMaxObjectSize || bytes > kMaxObjectSize - *offset) {
+      return error(call.name + " of " + std::to_string(bytes) + " bytes at " + std::to_string(*offset) + " of " + path +
+                   " ends beyond 2^50 bytes (1 PiB), the limit on object sizes");
+    }
+    if (auto s = internal::CheckOneMoreRead(reads_, error); !s) return s;
     if (!file.object) {
       file.object = order_.size();
       order_.push_back(path);
@@ -368,12 +406,13 @@ class StraceImporter {
       if (file.seek_end_size && *file.seek_end_size >= file.max_end) {
         object.size = *file.seek_end_size;
         from = "lseek SEEK_END";
-      } else if (options_.stat_sizes && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+      } else if (options_.stat_sizes && !file.deleted && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
                  static_cast<std::uint64_t>(st.st_size) >= file.max_end) {
         object.size = static_cast<std::uint64_t>(st.st_size);
         from = "stat";
       }
       sizes[object.id] = {{"path", path}, {"size_from", from}};
+      if (file.deleted) sizes[object.id]["deleted"] = true;
       objects.push_back(std::move(object));
     }
     // Streams are numbered in order of their first read's issue time, not of the lines where reads
@@ -395,6 +434,7 @@ class StraceImporter {
                              {"file", options_.file.empty() ? nlohmann::json(nullptr) : nlohmann::json(options_.file)},
                              {"objects", sizes},
                              {"stream_pids", streams}};
+    if (!unplaced_.empty()) source["unplaced_reads"] = unplaced_;
     return internal::FinishTrace(std::move(objects), std::move(reads_), std::move(source), input_name_);
   }
 
@@ -408,6 +448,8 @@ class StraceImporter {
   std::map<std::int64_t, std::size_t> pid_index_;  // pid -> index into pids_
   std::vector<std::int64_t> pids_;
   std::vector<ImportedRead> reads_;
+  // Reads left out without --file because their fd's position is unknown (opened before the log), by path.
+  std::map<std::string, std::uint64_t> unplaced_;
 };
 
 }  // namespace
@@ -417,9 +459,9 @@ Result<Trace> ImportStrace(std::istream& in, const std::string& input_name, cons
 }
 
 Result<Trace> ImportStraceFile(const std::string& path, const StraceImportOptions& options) {
-  std::ifstream in(path);
-  if (!in) return NotFound(path + ":0: cannot open the strace log");
-  auto trace = ImportStrace(in, path, options);
+  auto in = OpenTextInput(path, "strace log");
+  if (!in) return in.error();
+  auto trace = ImportStrace(*in, path, options);
   if (trace) trace->name = std::filesystem::path(path).stem().string();
   return trace;
 }

@@ -9,8 +9,11 @@
 // pread64/preadv at their offset, preadv2 at its offset or, for offset -1, the current position.
 // The position lives per (fd, path), not per PID, because threads and forked children share an
 // open file's position; openat sets it to 0 and lseek to its return value (the new offset, whatever
-// the whence). A record's length is the bytes the call returned; failed calls (= -1 ERRNO), reads
-// at EOF (= 0) and calls that never returned (= ?) make no record. mmap'ed reads are page faults strace cannot see.
+// the whence). A read/readv of a file whose openat is not in the log (opened before strace: a shell
+// redirect on stdin) has no known position: an error for a file named by `file`, else left out and
+// counted in source.unplaced_reads. A path shown "(deleted)" (unlinked while open) is the same file. A record's length
+// is the bytes the call returned; failed calls (= -1 ERRNO), reads at EOF (= 0) and calls that never returned (= ?)
+// make no record. mmap'ed reads are page faults strace cannot see.
 //
 // Objects are file paths (the name is the path without its leading '/'). The size is, in this order:
 // the size an "lseek(fd, OFF, SEEK_END) = R" revealed (R - OFF), the path's current size if it exists

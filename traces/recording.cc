@@ -8,6 +8,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "traces/limits.h"
 #include "traces/recorder/raw_format.h"
 
 namespace pflab::traces {
@@ -259,6 +260,8 @@ Result<Trace> RecordingToTrace(const RawRecording& recording, nlohmann::json sou
     source["note"] = "files listed in mmap_unrecorded were mmap'd; reads through the mapping are not recorded";
   }
   trace.source = std::move(source);
+  // What the recorder saw must also be a trace the reader accepts (traces/limits.h).
+  if (auto s = ValidateTraceLimits(trace); !s) return InvalidArgument("the recording: " + s.error().message);
   return trace;
 }
 

@@ -7,6 +7,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "traces/limits.h"
+#include "traces/text_input.h"
+
 namespace pflab::traces {
 namespace {
 
@@ -44,6 +47,7 @@ Result<Trace> ParseHeader(const nlohmann::json& h, const LineError& error) {
   if (!h.contains("objects") || !h["objects"].is_array() || h["objects"].empty()) {
     return error("header needs a non-empty \"objects\" array");
   }
+  if (auto s = CheckObjectCount(h["objects"].size()); !s) return error(s.error().message);
   Trace trace;
   std::unordered_map<std::string, std::size_t> seen;
   for (std::size_t i = 0; i < h["objects"].size(); ++i) {
@@ -58,6 +62,7 @@ Result<Trace> ParseHeader(const nlohmann::json& h, const LineError& error) {
     object.bucket = o.contains("bucket") && o["bucket"].is_string() ? o["bucket"].get<std::string>() : "pflab";
     auto size = Unsigned(o, "size", error, true);
     if (!size) return InvalidArgument(size.error().message + " in " + where);
+    if (auto s = CheckObjectSize(*size); !s) return error(where + ": " + s.error().message);
     object.size = *size;
     trace.objects.push_back(std::move(object));
   }
@@ -67,7 +72,7 @@ Result<Trace> ParseHeader(const nlohmann::json& h, const LineError& error) {
 
 // A hint line: the stream, object and time are read as for a read; "hint" lists [offset, length] pairs.
 Result<TraceHint> ParseHint(const nlohmann::json& j, const TraceRecord& common, const Trace& trace,
-                            const LineError& error) {
+                            std::size_t ranges_before, const LineError& error) {
   if (j.contains("offset") || j.contains("length")) {
     return error("a line is either a read (\"offset\", \"length\") or a hint (\"hint\"), not both");
   }
@@ -77,6 +82,7 @@ Result<TraceHint> ParseHint(const nlohmann::json& j, const TraceRecord& common, 
   hint.t_ns = common.t_ns;
   hint.stream = common.stream;
   hint.object = common.object;
+  if (auto s = CheckHintRangeCount(ranges_before + list.size()); !s) return error(s.error().message);
   const TraceObject& object = trace.objects[common.object];
   for (std::size_t i = 0; i < list.size(); ++i) {
     const auto& pair = list[i];
@@ -100,33 +106,44 @@ Result<TraceHint> ParseHint(const nlohmann::json& j, const TraceRecord& common, 
 
 Result<Trace> ParseTrace(std::istream& in, const std::string& name) {
   std::string line;
-  std::uint64_t line_no = 0;
   bool have_header = false;
   Trace trace;
   std::unordered_map<std::string, std::uint32_t> ids;
   Nanos last_t = 0;
   std::vector<std::uint64_t> hint_lines;  // line of each hint, for the check after the last line
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
+  std::size_t hint_ranges = 0;
+  LineReader reader(in, name, kMaxHeaderBytes);
+  while (true) {
+    auto more = reader.Next(&line);
+    if (!more) return more.error();
+    if (!*more) break;
+    const std::uint64_t line_no = reader.line_number();
     std::size_t first = line.find_first_not_of(" \t");
     if (first == std::string::npos || line[first] == '#') continue;
     const LineError error(name, line_no);
+    if (JsonNestedDeeperThan(line, kMaxJsonDepth)) {
+      return error("JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels, the limit for a trace line");
+    }
     nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) return error("malformed JSON: " + line.substr(0, 80));
+    if (j.is_discarded()) return error("malformed JSON: " + Excerpt(line));
     if (!have_header) {
       auto header = ParseHeader(j, error);
       if (!header) return header.error();
       trace = std::move(*header);
       for (std::uint32_t i = 0; i < trace.objects.size(); ++i) ids[trace.objects[i].id] = i;
       have_header = true;
+      reader.set_max_line_bytes(kMaxLineBytes);
       continue;
+    }
+    if (auto s = CheckRecordCount(trace.records.size() + trace.hints.size() + 1); !s) {
+      return error(s.error().message);
     }
     if (!j.is_object()) return error("a read record must be a JSON object");
     if (j.contains("format")) return error("a second header; the header must be the first line only");
     TraceRecord r;
     auto t = Unsigned(j, "t", error, true);
     if (!t) return t.error();
+    if (auto s = CheckTraceNanos("t", *t); !s) return error(s.error().message);
     r.t_ns = static_cast<Nanos>(*t);
     if (r.t_ns < last_t) {
       return error("\"t\" goes backwards (" + std::to_string(r.t_ns) + " after " + std::to_string(last_t) +
@@ -135,7 +152,7 @@ Result<Trace> ParseTrace(std::istream& in, const std::string& name) {
     last_t = r.t_ns;
     auto stream = Unsigned(j, "stream", error, false, 0);
     if (!stream) return stream.error();
-    if (*stream > 0xffffffffull) return error("\"stream\" is too large");
+    if (auto s = CheckStreamId(*stream); !s) return error(s.error().message);
     r.stream = static_cast<std::uint32_t>(*stream);
     if (auto it = j.find("object"); it != j.end()) {
       if (!it->is_string()) return error("\"object\" must be a string id from the header");
@@ -146,8 +163,9 @@ Result<Trace> ParseTrace(std::istream& in, const std::string& name) {
       return error("missing field \"object\" (the header lists several objects)");
     }
     if (j.contains("hint")) {
-      auto hint = ParseHint(j, r, trace, error);
+      auto hint = ParseHint(j, r, trace, hint_ranges, error);
       if (!hint) return hint.error();
+      hint_ranges += hint->ranges.size();
       hint->before = trace.records.size();
       trace.hints.push_back(std::move(*hint));
       hint_lines.push_back(line_no);
@@ -167,10 +185,12 @@ Result<Trace> ParseTrace(std::istream& in, const std::string& name) {
     if (j.contains("dur")) {
       auto dur = Unsigned(j, "dur", error, true);
       if (!dur) return dur.error();
+      if (auto s = CheckTraceNanos("dur", *dur); !s) return error(s.error().message);
       r.duration_ns = static_cast<Nanos>(*dur);
     }
     trace.records.push_back(r);
   }
+  if (in.bad()) return InvalidArgument(name + ":" + std::to_string(reader.line_number()) + ": read error");
   if (!have_header) return InvalidArgument(name + ":1: empty trace (no header line)");
   // Replay runs a stream from its reads; a stream with nothing but hints would never run.
   std::unordered_set<std::uint32_t> streams;
@@ -185,9 +205,9 @@ Result<Trace> ParseTrace(std::istream& in, const std::string& name) {
 }
 
 Result<Trace> ReadTrace(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return NotFound(path + ":0: cannot open the trace file");
-  auto trace = ParseTrace(in, path);
+  auto in = OpenTextInput(path, "trace file");
+  if (!in) return in.error();
+  auto trace = ParseTrace(*in, path);
   if (!trace) return trace;
   trace->name = std::filesystem::path(path).stem().string();
   return trace;

@@ -9,7 +9,8 @@
 // Parquet's pre_buffer calls it); its "t" is ordered with the reads, its ranges lie within the object,
 // and its stream must have reads. Traces without hints are read and written exactly as before.
 // Blank lines and lines starting with '#' are skipped; unknown fields are ignored so newer writers can
-// add fields. Every error names the file and the line: "FILE:LINE: what is wrong".
+// add fields. Every error names the file and the line: "FILE:LINE: what is wrong". Values, line
+// lengths and counts are bounded by traces/limits.h; NUL bytes (binary input) are errors.
 #pragma once
 
 #include <iosfwd>

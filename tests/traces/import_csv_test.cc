@@ -95,13 +95,35 @@ TEST_CASE("csv import: a header names columns in any order, with dur", "[traces]
   CHECK(t->records[0].duration_ns == 2500);
 }
 
+TEST_CASE("csv import: times in exponent notation, as Python prints small floats, convert exactly",
+          "[traces][import]") {
+  // Python's str(0.000053) is '5.3e-05'; such a time was rejected.
+  auto t = Import("offset,length,time,dur\n0,10,1.5e-05,5.3e-05\n10,10,0.000125,1E-6\n20,10,2.5e+00,0e0\n");
+  INFO((t ? "" : t.error().message));
+  REQUIRE(t);
+  REQUIRE(t->records.size() == 3);
+  CHECK(t->records[0].t_ns == 0);
+  CHECK(t->records[0].duration_ns == 53000);
+  CHECK(t->records[1].t_ns == 125000 - 15000);
+  CHECK(t->records[1].duration_ns == 1000);
+  CHECK(t->records[2].t_ns == 2500000000 - 15000);
+  CHECK(t->records[2].duration_ns == 0);
+  CsvImportOptions ns;
+  ns.time_unit = "ns";
+  auto tiny = Import("0,1,1e-3\n0,1,12.5e1\n", ns);  // below a nanosecond: dropped, as for plain decimals
+  REQUIRE(tiny);
+  CHECK(tiny->records[1].t_ns == 125);
+  CHECK_THAT(Error("0,1,1e19\n"), Catch::StartsWith("dir/reads.csv:1: time must be a non-negative decimal"));
+}
+
 TEST_CASE("csv import: bad rows are errors naming the file and line", "[traces][import]") {
   CHECK_THAT(Error("0,10\nx,10\n"),
              Catch::StartsWith("dir/reads.csv:2: offset must be a non-negative integer, got 'x'"));
   CHECK_THAT(Error("0,10\n5,-1\n"), Catch::StartsWith("dir/reads.csv:2: length must be a non-negative integer"));
   CHECK_THAT(Error("0,10,1\n10,10\n"), Catch::StartsWith("dir/reads.csv:2: expected 3 columns, got 2"));
   CHECK_THAT(Error("0,10,2\n10,10,1\n"), Catch::StartsWith("dir/reads.csv:2: time goes backwards"));
-  CHECK_THAT(Error("0,10,1e3\n"),
+  CHECK_THAT(Error("0,10,1e\n"), Catch::StartsWith("dir/reads.csv:1: time must be a non-negative decimal number of s"));
+  CHECK_THAT(Error("0,10,-1e3\n"),
              Catch::StartsWith("dir/reads.csv:1: time must be a non-negative decimal number of s"));
   CHECK_THAT(Error("offset,size\n0,10\n"), Catch::StartsWith("dir/reads.csv:1: unknown column 'size'"));
   CHECK_THAT(Error("offset,time\n0,10\n"),

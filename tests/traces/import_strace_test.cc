@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -146,6 +147,65 @@ TEST_CASE("strace import: without --file every file read is an object; --file by
   CHECK_THAT(none.error().message, Catch::Contains("data.bin"));
 }
 
+TEST_CASE("strace import: sqlite3 with temporary files read after their unlink", "[traces][import]") {
+  // strace_sqlite.txt: strace 6.1 of `sqlite3 db.sqlite < strace_sqlite.sql`. The sort spills to two
+  // temporary files that SQLite unlinks at once, so every read of them shows "4</var/tmp/etilqs_...>(deleted)";
+  // that stopped the import ("cannot read the file descriptor") even with --file naming the database.
+  auto db = ImportStraceFile(kFixtures + "strace_sqlite.txt", Options("db.sqlite"));
+  INFO((db ? "" : db.error().message));
+  REQUIRE(db);
+  const Trace only_db = RoundTrip(*db);
+  REQUIRE(only_db.objects.size() == 1);
+  CHECK(only_db.objects[0].name == "tmp/imp_fx/db.sqlite");
+  CHECK(only_db.records.size() == 252);  // grep 'pread64(3</tmp/imp_fx/db.sqlite>' | = N with N > 0
+
+  // The temporary files are files of their own, named as they were before the unlink, one position
+  // each (openat's before the unlink, the reads' after).
+  auto temp = ImportStraceFile(kFixtures + "strace_sqlite.txt", Options("*/etilqs_*"));
+  INFO((temp ? "" : temp.error().message));
+  REQUIRE(temp);
+  const Trace t = RoundTrip(*temp);
+  REQUIRE(t.objects.size() == 2);
+  std::map<std::string, std::size_t> reads;
+  for (const auto& r : t.records) ++reads[t.objects[r.object].name];
+  CHECK(reads["var/tmp/etilqs_8bbf7ecbdbdd1966"] == 230);
+  CHECK(reads["var/tmp/etilqs_ef34b94eacb5f06f"] == 250);
+  for (const auto& [id, info] : temp->source["objects"].items()) {
+    CHECK(info["deleted"] == true);
+    CHECK(info["size_from"] == "largest end read");  // the path may name another file now: no stat
+  }
+
+  auto all = ImportStraceFile(kFixtures + "strace_sqlite.txt", Options(""));
+  INFO((all ? "" : all.error().message));
+  REQUIRE(all);
+  CHECK(all->records.size() > 252 + 480);  // and the shared libraries and /etc files
+  // The SQL came on stdin, opened by the shell before strace: its reads have no position and are
+  // left out, counted, rather than stopping an import that did not ask for that file.
+  CHECK(all->source["unplaced_reads"] == nlohmann::json{{"/tmp/imp_fx/strace_sqlite.sql", 1}});
+  auto asked = ImportStraceFile(kFixtures + "strace_sqlite.txt", Options("strace_sqlite.sql"));
+  REQUIRE_FALSE(asked);
+  CHECK_THAT(asked.error().message, Catch::Contains(":64: read on fd 0 (/tmp/imp_fx/strace_sqlite.sql) whose position "
+                                                    "is unknown"));
+
+  // Both ways strace has shown an unlinked file's fd: after the '>' (5.x and later) and inside it.
+  auto inside = Import(
+      "1 1.0 openat(AT_FDCWD, \"/t/x\", O_RDWR|O_CREAT) = 3</t/x> <0.1>\n"
+      "1 1.1 read(3</t/x (deleted)>, \"\"..., 8) = 8 <0.1>\n"
+      "1 1.2 read(3</t/x>(deleted), \"\"..., 8) = 8 <0.1>\n");
+  INFO((inside ? "" : inside.error().message));
+  REQUIRE(inside);
+  CHECK(Reads(*inside) == std::vector<std::tuple<std::uint32_t, std::uint64_t, std::uint64_t>>{{0, 0, 8}, {0, 8, 8}});
+  // A malformed call on a file that is not kept cannot stop the import.
+  auto other = Import(
+      "1 1.0 openat(AT_FDCWD, \"/keep\", O_RDONLY) = 3</keep> <0.1>\n"
+      "1 1.1 pread64(4</other>, \"\"..., 8, lots) = 8 <0.1>\n"
+      "1 1.2 read(3</keep>, \"\"..., 8) = 8 <0.1>\n",
+      "keep");
+  INFO((other ? "" : other.error().message));
+  REQUIRE(other);
+  CHECK(other->records.size() == 1);
+}
+
 TEST_CASE("strace import: unfinished/resumed pairs, shared positions, errors and EOF", "[traces][import]") {
   const std::string text =
       "100 1.000000 openat(AT_FDCWD</w>, \"/d/f\", O_RDONLY) = 3</d/f> <0.000010>\n"
@@ -196,7 +256,7 @@ TEST_CASE("strace import: bad input is an error naming the file and line", "[tra
   REQUIRE_FALSE(no_y);
   CHECK_THAT(no_y.error().message, Catch::StartsWith("in.strace:2: read on fd 3 without its path"));
 
-  auto unknown_position = Import("1 1.0 read(5</y>, \"\"..., 8) = 8 <0.1>\n");
+  auto unknown_position = Import("1 1.0 read(5</y>, \"\"..., 8) = 8 <0.1>\n", "y");  // (without --file: left out)
   REQUIRE_FALSE(unknown_position);
   CHECK_THAT(unknown_position.error().message,
              Catch::StartsWith("in.strace:1: read on fd 5 (/y) whose position is unknown"));

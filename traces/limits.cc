@@ -1,0 +1,73 @@
+#include "traces/limits.h"
+
+namespace pflab::traces {
+
+Status CheckObjectSize(std::uint64_t size) {
+  if (size <= kMaxObjectSize) return OkStatus();
+  return InvalidArgument("object size " + std::to_string(size) + " is above the limit of 2^50 bytes (1 PiB)");
+}
+
+Status CheckStreamId(std::uint64_t stream) {
+  if (stream < kMaxStreams) return OkStatus();
+  return InvalidArgument("stream " + std::to_string(stream) + " is not below the limit of 2^20 (" +
+                         std::to_string(kMaxStreams) + ") stream ids");
+}
+
+Status CheckObjectCount(std::size_t objects) {
+  if (objects <= kMaxObjects) return OkStatus();
+  return InvalidArgument(std::to_string(objects) + " objects are more than the limit of 2^20 (" +
+                         std::to_string(kMaxObjects) + ") per trace");
+}
+
+Status CheckRecordCount(std::size_t records) {
+  if (records <= kMaxRecords) return OkStatus();
+  return InvalidArgument("more than " + std::to_string(kMaxRecords) +
+                         " reads and hints, the limit per trace (about 6 GiB of memory to replay); "
+                         "split the trace");
+}
+
+Status CheckHintRangeCount(std::size_t ranges) {
+  if (ranges <= kMaxHintRanges) return OkStatus();
+  return InvalidArgument("more than " + std::to_string(kMaxHintRanges) + " hint ranges, the limit per trace");
+}
+
+Status CheckTraceNanos(const char* field, std::uint64_t ns) {
+  if (ns <= static_cast<std::uint64_t>(kMaxTraceNanos)) return OkStatus();
+  return InvalidArgument(std::string("\"") + field + "\" of " + std::to_string(ns) +
+                         " ns is above the limit of 2^53 ns (about 104 days)");
+}
+
+Status ValidateTraceLimits(const Trace& trace) {
+  if (auto s = CheckObjectCount(trace.objects.size()); !s) return s;
+  for (const auto& o : trace.objects) {
+    if (auto s = CheckObjectSize(o.size); !s) {
+      return InvalidArgument("object \"" + o.name + "\": " + s.error().message);
+    }
+  }
+  if (auto s = CheckRecordCount(trace.records.size() + trace.hints.size()); !s) return s;
+  std::size_t ranges = 0;
+  for (const auto& h : trace.hints) ranges += h.ranges.size();
+  if (auto s = CheckHintRangeCount(ranges); !s) return s;
+  for (std::size_t i = 0; i < trace.records.size(); ++i) {
+    const TraceRecord& r = trace.records[i];
+    const std::string where = "read " + std::to_string(i + 1) + ": ";
+    if (auto s = CheckStreamId(r.stream); !s) return InvalidArgument(where + s.error().message);
+    if (r.t_ns < 0) return InvalidArgument(where + "negative \"t\"");
+    if (auto s = CheckTraceNanos("t", static_cast<std::uint64_t>(r.t_ns)); !s) {
+      return InvalidArgument(where + s.error().message);
+    }
+    if (r.duration_ns >= 0) {
+      if (auto s = CheckTraceNanos("dur", static_cast<std::uint64_t>(r.duration_ns)); !s) {
+        return InvalidArgument(where + s.error().message);
+      }
+    }
+    if (r.object >= trace.objects.size()) return InvalidArgument(where + "no such object");
+    const std::uint64_t size = trace.objects[r.object].size;
+    if (r.offset > size || r.length > size - r.offset) {
+      return InvalidArgument(where + "beyond the end of object \"" + trace.objects[r.object].name + "\"");
+    }
+  }
+  return OkStatus();
+}
+
+}  // namespace pflab::traces
