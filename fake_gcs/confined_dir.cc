@@ -21,6 +21,16 @@ Error WalkError(int dir, const std::string& component, int err) {
   return NotFound("cannot open '" + component + "': " + std::strerror(err));
 }
 
+// A directory stream of its own: openat(".") makes a new open file description, so reading it moves
+// no other descriptor's position.
+DIR* OpenStream(int dir) {
+  const int fd = ::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  DIR* d = ::fdopendir(fd);
+  if (d == nullptr) ::close(fd);
+  return d;
+}
+
 }  // namespace
 
 UniqueFd::~UniqueFd() {
@@ -91,6 +101,18 @@ Result<OpenedFile> OpenFileBeneath(int dir, std::string_view relative) {
   return file;
 }
 
+std::vector<std::string> EntryNames(int dir) {
+  std::vector<std::string> names;
+  DIR* d = OpenStream(dir);
+  if (d == nullptr) return names;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  ::closedir(d);
+  return names;
+}
+
 bool StatEntry(int dir, const std::string& name, struct stat& st) {
   return ::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
@@ -99,14 +121,8 @@ namespace {
 
 void Walk(int dir, const std::string& prefix, const std::function<bool(const std::string&)>& skip,
           const std::function<void(const std::string&, const struct stat&)>& visit) {
-  // fdopendir takes ownership of its descriptor, so it gets a duplicate.
-  const int fd = ::fcntl(dir, F_DUPFD_CLOEXEC, 0);
-  if (fd < 0) return;
-  DIR* d = ::fdopendir(fd);
-  if (d == nullptr) {
-    ::close(fd);
-    return;
-  }
+  DIR* d = OpenStream(dir);
+  if (d == nullptr) return;
   while (const dirent* entry = ::readdir(d)) {
     const std::string name = entry->d_name;
     if (name == "." || name == "..") continue;

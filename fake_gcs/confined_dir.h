@@ -20,6 +20,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/result.h"
 
@@ -67,6 +68,10 @@ Result<UniqueFd> OpenDirectoryBeneath(int dir, std::string_view relative, bool c
 /// Opens the regular file `relative` beneath `dir` for reading, never through a link (the last
 /// component included) and never blocking on a FIFO. kNotFound for anything that is not a regular file.
 Result<OpenedFile> OpenFileBeneath(int dir, std::string_view relative);
+
+/// The names in directory `dir` (without "." and ".."), read through a fresh open of it: a directory
+/// stream on a dup'ed descriptor would share (and exhaust) the position of every other dup.
+std::vector<std::string> EntryNames(int dir);
 
 /// lstat of `name` (one component) in `dir`: whether it exists, and what it is, without following it.
 bool StatEntry(int dir, const std::string& name, struct stat& st);

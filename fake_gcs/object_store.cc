@@ -1,6 +1,5 @@
 #include "fake_gcs/object_store.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -179,40 +178,15 @@ Status ObjectStore::SetRoot(const std::string& dir) {
 }
 
 void ObjectStore::RemoveStaleStagingFiles() {
-  for (const std::string& bucket : [&] {
-         std::vector<std::string> names;
-         const int fd = ::fcntl(root_dir_.get(), F_DUPFD_CLOEXEC, 0);
-         if (fd < 0) return names;
-         DIR* d = ::fdopendir(fd);
-         if (!d) {
-           ::close(fd);
-           return names;
-         }
-         while (const dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
-         ::closedir(d);
-         return names;
-       }()) {
+  for (const std::string& bucket : EntryNames(root_dir_.get())) {
     if (!IsDirBucket(bucket)) continue;
     auto folder = OpenDirectoryBeneath(root_dir_.get(), bucket, false);
     if (!folder) continue;
-    const int fd = ::fcntl(folder->get(), F_DUPFD_CLOEXEC, 0);
-    DIR* d = fd < 0 ? nullptr : ::fdopendir(fd);
-    if (!d) {
-      if (fd >= 0) ::close(fd);
-      continue;
-    }
-    std::vector<std::string> stale;
-    while (const dirent* e = ::readdir(d)) {
-      const std::string name = e->d_name;
+    for (const std::string& name : EntryNames(folder->get())) {
       if (!IsStagingName(name)) continue;
       // .pflab-upload-PID-RANDOM: stale when that process is gone (another server may share the root).
       const long pid = std::strtol(name.c_str() + kStagingPrefix.size(), nullptr, 10);
-      if (pid > 0 && pid != ::getpid() && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
-        stale.push_back(name);
-      }
-    }
-    ::closedir(d);
-    for (const auto& name : stale) {
+      if (pid <= 0 || pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
       struct stat st;
       if (StatEntry(folder->get(), name, st) && S_ISREG(st.st_mode)) ::unlinkat(folder->get(), name.c_str(), 0);
     }
@@ -262,15 +236,8 @@ std::vector<std::string> ObjectStore::Buckets() const {
   std::vector<std::string> out;
   for (const auto& [name, objects] : buckets_) out.push_back(name);
   if (root_dir_.valid()) {
-    const int fd = ::fcntl(root_dir_.get(), F_DUPFD_CLOEXEC, 0);
-    if (DIR* d = fd < 0 ? nullptr : ::fdopendir(fd)) {
-      while (const dirent* e = ::readdir(d)) {
-        const std::string name = e->d_name;
-        if (name != "." && name != ".." && IsDirBucket(name)) out.push_back(name);
-      }
-      ::closedir(d);
-    } else if (fd >= 0) {
-      ::close(fd);
+    for (const std::string& name : EntryNames(root_dir_.get())) {
+      if (IsDirBucket(name)) out.push_back(name);
     }
   }
   std::sort(out.begin(), out.end());

@@ -78,7 +78,7 @@ struct LinkedRoot {
   }
 };
 
-void CheckNotServed(httplib::Result r, int status = 404) {
+void CheckNotServed(const httplib::Result& r, int status = 404) {
   REQUIRE(r);
   CHECK(r->status == status);
   CHECK(r->body.find("OUTSIDE") == std::string::npos);
@@ -119,7 +119,8 @@ TEST_CASE("confinement: a bucket that is a link to / is no bucket", "[fake_gcs][
   CheckNotServed(f.client->Get("/evil/etc/passwd"));
   CheckNotServed(f.client->Get("/storage/v1/b/evil/o"));
   std::vector<std::string> buckets;
-  for (const auto& b : json::parse(f.client->Get("/storage/v1/b")->body)["items"]) buckets.push_back(b["name"]);
+  const json listed = json::parse(f.client->Get("/storage/v1/b")->body);
+  for (const auto& b : listed["items"]) buckets.push_back(b["name"]);
   CHECK(buckets == std::vector<std::string>{"bk"});
   // Creating it, or uploading into it, does not go through the link either.
   auto insert = f.client->Post("/storage/v1/b", R"({"name": "evil"})", "application/json");

@@ -158,11 +158,16 @@ TEST_CASE("resumable: the other ways to end a session", "[fake_gcs][resumable]")
   // a PUT with no Content-Range is the whole object; bytes */0 is an empty object.
   std::string s = f.Start("dir", "name=a");
   Check308(f.Put(s, "bytes 0-9/*", "0123456789"), 10);
-  Check308(f.Put(s, "bytes */20", ""), 10);
-  CHECK(f.Put(s, "bytes */5", "")->status == 400);  // less than what is persisted
   Check308(f.Put(s, "bytes 10-19/*", "abcdefghij"), 20);
+  CHECK(f.Put(s, "bytes */5", "")->status == 400);  // less than what is persisted
   CHECK(f.Put(s, "bytes */20", "")->status == 200);
   CHECK(f.Media("dir", "a") == "0123456789abcdefghij");
+  // A status query that names the size declares it: the chunk reaching it ends the upload.
+  s = f.Start("dir", "name=a2");
+  Check308(f.Put(s, "bytes 0-9/*", "0123456789"), 10);
+  Check308(f.Put(s, "bytes */20", ""), 10);
+  CHECK(f.Put(s, "bytes 10-19/*", "abcdefghij")->status == 200);
+  CHECK(f.Media("dir", "a2") == "0123456789abcdefghij");
 
   s = f.Start("mem", "name=b", "", {{"X-Upload-Content-Length", "6"}, {"X-Upload-Content-Type", "text/x-b"}});
   Check308(f.Put(s, "bytes 0-2/*", "abc"), 3);
