@@ -52,9 +52,9 @@ struct ServerOptions {
   /// x-goog-hash as one comma-joined line (the testbench's form) or one line per hash (GCS's).
   bool hash_header_one_line = false;
   std::uint64_t max_upload_bytes = 1ull << 30;  // per object, single request or resumable session
-  /// Resumable upload sessions: at most this many (the least recently used goes), each dropped with its
-  /// staged bytes after this long untouched.
-  std::size_t max_upload_sessions = 1000;
+  /// Resumable upload sessions: at most this many (the least recently used goes; a session staged in a
+  /// folder holds two descriptors), each dropped with its staged bytes after this long untouched.
+  std::size_t max_upload_sessions = 256;
   std::chrono::milliseconds upload_session_idle_timeout{3'600'000};
   /// objects.rewrite copies at most this much per call unless the request says
   /// maxBytesRewrittenPerCall; larger objects take several calls (done:false and a rewriteToken).

@@ -27,7 +27,7 @@ namespace pflab::fake_gcs {
 
 /// Bounds on the sessions a server keeps.
 struct UploadSessionOptions {
-  std::size_t max_sessions = 1000;                    // past this, the least recently used one goes
+  std::size_t max_sessions = 256;                     // past this, the least recently used one goes
   std::chrono::milliseconds idle_timeout{3'600'000};  // a session untouched this long goes
   std::uint64_t max_bytes = 1ull << 30;               // per object
 };

@@ -243,8 +243,17 @@ TEST_CASE("resumable: a fault cuts a chunk, the client asks where it stands and 
       CHECK(f.Media(bucket, "cut") == data);
       CHECK(json::parse(f.client->Get("/retry_test/" + id)->body)["completed"] == true);
     } else {
-      // The queue is empty now: the same upload goes through untouched.
-      CHECK(f.Put(session, "", data, test)->status == 200);
+      // The testbench's classic return-503-after-256K, cutting exactly at the end of a 256 KiB chunk:
+      // all of it is kept, then 503.
+      auto t256 =
+          f.client->Post("/retry_test", R"({"instructions": {"storage.objects.insert": ["return-503-after-256K"]}})",
+                         "application/json");
+      const httplib::Headers test256{{"x-retry-test-id", json::parse(t256->body)["id"].get<std::string>()}};
+      auto cut = f.Put(session, "bytes 0-262143/*", data.substr(0, 262144), test256);
+      REQUIRE(cut);
+      CHECK(cut->status == 503);
+      Check308(f.Put(session, "bytes */*", "", test256), 262144);
+      CHECK(f.Put(session, "bytes 262144-799999/800000", data.substr(262144), test256)->status == 200);
       CHECK(f.Media(bucket, "cut") == data);
     }
   }
