@@ -110,8 +110,6 @@ class StagedUpload {
   std::uint64_t size() const { return size_; }
   /// Appends bytes at the end.
   Status Append(std::string_view data);
-  /// The staging file's name in the bucket's folder, "" when staged in memory.
-  const std::string& staging_name() const { return staging_name_; }
 
  private:
   friend class ObjectStore;
