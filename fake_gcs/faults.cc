@@ -27,8 +27,9 @@ constexpr std::uint64_t kMaxStallSeconds = 86400;          // a day
 
 const std::vector<std::string>& KnownMethods() {
   static const std::vector<std::string> kMethods = {
-      "storage.objects.get", "storage.objects.list", "storage.objects.insert", "storage.objects.delete",
-      "storage.buckets.get", "storage.buckets.list", "storage.buckets.insert",
+      "storage.objects.get",   "storage.objects.list",    "storage.objects.insert", "storage.objects.delete",
+      "storage.objects.patch", "storage.objects.rewrite", "storage.objects.copy",   "storage.buckets.get",
+      "storage.buckets.list",  "storage.buckets.insert",
   };
   return kMethods;
 }
@@ -38,8 +39,9 @@ Result<Fault> ParseInstruction(const std::string& instruction) {
   static const std::regex kReturnAfter(R"(return-([0-9]+)-after-([0-9]+)K)");
   static const std::regex kBrokenAfter(R"(return-broken-stream-after-([0-9]+)K)");
   static const std::regex kStall(R"(stall-for-([0-9]+)s-after-([0-9]+)K)");
+  static const std::regex kFinalChunk(R"(return-broken-stream-final-chunk-after-([0-9]+)B)");
   static const std::regex kInert(
-      R"(return-broken-stream-final-chunk-after-[0-9]+B|redirect-send-token-.+|redirect-send-handle-and-token-.+|)"
+      R"(redirect-send-token-.+|redirect-send-handle-and-token-.+|)"
       R"(redirect-expect-token-.+|return-[0-9]+-if-dp-enforced|return-unreachable-buckets-.+)");
   Fault fault;
   fault.instruction = instruction;
@@ -79,6 +81,12 @@ Result<Fault> ParseInstruction(const std::string& instruction) {
       fault.uploads_only = true;
       return fault;
     }
+    if (std::regex_match(instruction, m, kFinalChunk)) {
+      fault.kind = Fault::Kind::kBrokenStream;
+      fault.after_bytes = ToU64(m[1], kMaxKiB * 1024);  // bytes here, not KiB
+      fault.final_chunk = true;
+      return fault;
+    }
     if (instruction == "corrupt-byte") {
       fault.kind = Fault::Kind::kCorruptByte;
       return fault;
@@ -93,11 +101,16 @@ Result<Fault> ParseInstruction(const std::string& instruction) {
   }
   return InvalidArgument("unknown instruction '" + instruction +
                          "' (known: return-X, return-reset-connection, return-broken-stream, "
-                         "return-broken-stream-after-YK, stall-for-Ts-after-YK, return-X-after-YK, corrupt-byte)");
+                         "return-broken-stream-after-YK, stall-for-Ts-after-YK, return-X-after-YK, "
+                         "return-broken-stream-final-chunk-after-YB, corrupt-byte)");
 }
 
-bool FaultFires(const Fault& fault, const std::string& method, std::optional<std::uint64_t> body_size) {
+bool FaultFires(const Fault& fault, const std::string& method, std::optional<std::uint64_t> body_size,
+                bool final_upload_answer) {
   const bool upload = method == kInsert;
+  if (fault.final_chunk || final_upload_answer) {
+    return fault.final_chunk && final_upload_answer && upload && body_size && *body_size > fault.after_bytes;
+  }
   switch (fault.kind) {
     case Fault::Kind::kInert: return false;
     case Fault::Kind::kReturnStatus:
@@ -178,13 +191,13 @@ json RetryTests::List() const {
 }
 
 Result<std::optional<Fault>> RetryTests::Take(const std::string& id, const std::string& method,
-                                              std::optional<std::uint64_t> body_size) {
+                                              std::optional<std::uint64_t> body_size, bool final_upload_answer) {
   std::lock_guard lock(mutex_);
   auto it = tests_.find(id);
   if (it == tests_.end()) return InvalidArgument("x-retry-test-id " + id + " names no retry test");
   auto q = it->second.queues.find(method);
   if (q == it->second.queues.end() || q->second.empty()) return std::optional<Fault>();
-  if (!FaultFires(q->second.front(), method, body_size)) return std::optional<Fault>();
+  if (!FaultFires(q->second.front(), method, body_size, final_upload_answer)) return std::optional<Fault>();
   Fault fault = std::move(q->second.front());
   q->second.pop_front();
   return std::optional<Fault>(std::move(fault));
@@ -253,14 +266,15 @@ Result<FaultProfile> FaultProfile::Load(const std::string& path) {
   return Parse(j, path);
 }
 
-std::optional<Fault> FaultProfile::Draw(const std::string& method, std::optional<std::uint64_t> body_size) {
+std::optional<Fault> FaultProfile::Draw(const std::string& method, std::optional<std::uint64_t> body_size,
+                                        bool final_upload_answer) {
   std::lock_guard lock(mutex_);
   for (const auto& entry : entries_) {
     if (!entry.methods.empty() &&
         std::find(entry.methods.begin(), entry.methods.end(), method) == entry.methods.end()) {
       continue;
     }
-    if (!FaultFires(entry.fault, method, body_size)) continue;
+    if (!FaultFires(entry.fault, method, body_size, final_upload_answer)) continue;
     // One draw per applicable entry and stage keeps the sequence a function of the seed and the
     // order of requests.
     if (std::uniform_real_distribution<double>(0, 1)(rng_) < entry.probability) return entry.fault;

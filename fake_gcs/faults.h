@@ -14,8 +14,11 @@
 //   return-broken-stream            close after 4 body bytes (full Content-Length promised)
 //   return-broken-stream-after-YK   close after Y KiB of body (objects.get only)
 //   stall-for-Ts-after-YK           pause T seconds once after Y KiB of body
-//   return-X-after-YK, return-broken-stream-final-chunk-after-YB: uploads (accepted; our uploads are
-//                                   single requests, so return-X-after-YK returns X after reading)
+//   return-X-after-YK               uploads (storage.objects.insert): a single-request upload of at least
+//                                   Y KiB gets X and stores nothing; a resumable upload's chunk reaching
+//                                   byte Y*1024 of the object persists the bytes before it, then gets X
+//   return-broken-stream-final-chunk-after-YB  the answer to a resumable upload's last chunk (the object
+//                                   is stored) is cut after Y bytes of its JSON body
 //   redirect-*, return-X-if-dp-enforced, return-unreachable-buckets-*: gRPC or buckets.list only;
 //                                   accepted as the testbench does, never fire over HTTP
 // plus our extension (its name matches no testbench pattern):
@@ -52,6 +55,7 @@ struct Fault {
   std::uint64_t after_bytes = 0;
   Nanos stall = 0;
   bool uploads_only = false;  // return-X-after-YK
+  bool final_chunk = false;   // return-broken-stream-final-chunk-after-YB
   std::string instruction;    // as written
 };
 
@@ -62,8 +66,12 @@ Result<Fault> ParseInstruction(const std::string& instruction);
 const std::vector<std::string>& KnownMethods();
 
 /// Whether `fault` applies to a response of `method` whose body is `body_size` bytes (nullopt: the
-/// body is not known yet, i.e. before the request is handled, when only immediate faults apply).
-bool FaultFires(const Fault& fault, const std::string& method, std::optional<std::uint64_t> body_size);
+/// body is not known yet, i.e. before the request is handled, when only immediate faults apply). For
+/// uploads, `body_size` is the request's: its size, or for a resumable upload's chunk the object offset
+/// it reaches. `final_upload_answer`: the stage where the answer to a resumable upload's last chunk is
+/// known (`body_size` is that answer's size), where only final-chunk faults apply.
+bool FaultFires(const Fault& fault, const std::string& method, std::optional<std::uint64_t> body_size,
+                bool final_upload_answer = false);
 
 /// The Retry Test API's state. Thread-safe.
 class RetryTests {
@@ -76,7 +84,7 @@ class RetryTests {
   /// Dequeues and returns the head of test `id`'s queue for `method` if it fires for this request.
   /// An unknown id is an error (the testbench answers 404... we answer 400 naming the id).
   Result<std::optional<Fault>> Take(const std::string& id, const std::string& method,
-                                    std::optional<std::uint64_t> body_size);
+                                    std::optional<std::uint64_t> body_size, bool final_upload_answer = false);
 
  private:
   struct Test {
@@ -100,7 +108,8 @@ class FaultProfile {
   static Result<FaultProfile> Load(const std::string& path);
 
   /// Draws the fault for one request, at the stage given by `body_size` (see FaultFires).
-  std::optional<Fault> Draw(const std::string& method, std::optional<std::uint64_t> body_size);
+  std::optional<Fault> Draw(const std::string& method, std::optional<std::uint64_t> body_size,
+                            bool final_upload_answer = false);
 
   FaultProfile(const FaultProfile& other);
   FaultProfile& operator=(const FaultProfile&) = delete;

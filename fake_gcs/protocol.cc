@@ -114,6 +114,36 @@ ResolvedRange ResolveRange(std::optional<std::string_view> header, std::uint64_t
   return {ResolvedRange::Kind::kPartial, *a, std::min(*b, size - 1) + 1};
 }
 
+Result<UploadContentRange> ParseUploadContentRange(std::string_view header) {
+  auto bad = [&](const char* why) {
+    return InvalidArgument("Content-Range '" + std::string(header) + "': " + why +
+                           " (expected bytes a-b/N, bytes a-b/*, bytes */N or bytes */*)");
+  };
+  std::string_view h = Trim(header);
+  if (h.substr(0, 6) != "bytes ") return bad("not a byte range");
+  h = Trim(h.substr(6));
+  const std::size_t slash = h.find('/');
+  if (slash == std::string_view::npos) return bad("no '/'");
+  const std::string_view range = Trim(h.substr(0, slash)), total = Trim(h.substr(slash + 1));
+  UploadContentRange out;
+  if (total != "*") {
+    auto n = ParseDigits(total);
+    if (!n) return bad("the total is not a number");
+    out.total = *n;
+  }
+  if (range == "*") return out;
+  const std::size_t dash = range.find('-');
+  if (dash == std::string_view::npos) return bad("no '-' in the range");
+  auto a = ParseDigits(Trim(range.substr(0, dash))), b = ParseDigits(Trim(range.substr(dash + 1)));
+  if (!a || !b) return bad("the range is not two numbers");
+  if (*b < *a) return bad("the range ends before it starts");
+  if (out.total && *b >= *out.total) return bad("the range ends past the total");
+  out.has_bytes = true;
+  out.first = *a;
+  out.last = *b;
+  return out;
+}
+
 const char* ErrorReason(int status) {
   switch (status) {
     case 400: return "invalid";
@@ -137,6 +167,7 @@ const char* ReasonPhrase(int status) {
     case 200: return "OK";
     case 204: return "No Content";
     case 206: return "Partial Content";
+    case 308: return "Resume Incomplete";
     case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
@@ -149,6 +180,7 @@ const char* ReasonPhrase(int status) {
     case 413: return "Payload Too Large";
     case 416: return "Requested Range Not Satisfiable";
     case 429: return "Too Many Requests";
+    case 499: return "Client Closed Request";
     case 500: return "Internal Server Error";
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
@@ -225,17 +257,63 @@ nlohmann::json ObjectJson(const StoredObject& o, const ObjectHashes& hashes, con
       {"bucket", o.bucket},
       {"generation", gen},
       {"metageneration", std::to_string(o.metageneration)},
-      {"contentType", o.content_type},
+      {"contentType", o.attributes.content_type},
       {"storageClass", "STANDARD"},
       {"size", std::to_string(o.size)},
       {"etag", Base64Encode(gen + "/" + std::to_string(o.metageneration))},
       {"timeCreated", Rfc3339(o.created_unix_ms)},
-      {"updated", Rfc3339(o.created_unix_ms)},
+      {"updated", Rfc3339(o.updated_unix_ms)},
       {"timeStorageClassUpdated", Rfc3339(o.created_unix_ms)},
   };
+  const ObjectAttributes& a = o.attributes;
+  if (!a.content_encoding.empty()) j["contentEncoding"] = a.content_encoding;
+  if (!a.content_disposition.empty()) j["contentDisposition"] = a.content_disposition;
+  if (!a.content_language.empty()) j["contentLanguage"] = a.content_language;
+  if (!a.cache_control.empty()) j["cacheControl"] = a.cache_control;
+  if (!a.metadata.empty()) j["metadata"] = a.metadata;
   if (hashes.crc32c) j["crc32c"] = Crc32cToBase64(*hashes.crc32c);
   if (hashes.md5_base64) j["md5Hash"] = *hashes.md5_base64;
   return j;
+}
+
+Status ApplyObjectResource(const nlohmann::json& resource, ObjectAttributes& attributes) {
+  if (!resource.is_object()) return InvalidArgument("the object resource must be a JSON object");
+  const std::pair<const char*, std::string ObjectAttributes::*> strings[] = {
+      {"contentType", &ObjectAttributes::content_type},
+      {"contentEncoding", &ObjectAttributes::content_encoding},
+      {"contentDisposition", &ObjectAttributes::content_disposition},
+      {"contentLanguage", &ObjectAttributes::content_language},
+      {"cacheControl", &ObjectAttributes::cache_control},
+  };
+  for (const auto& [key, field] : strings) {
+    auto it = resource.find(key);
+    if (it == resource.end()) continue;
+    if (it->is_null()) {
+      attributes.*field = field == &ObjectAttributes::content_type ? ObjectAttributes().content_type : "";
+    } else if (it->is_string()) {
+      attributes.*field = it->get<std::string>();
+    } else {
+      return InvalidArgument(std::string(key) + " must be a string, not " + it->dump());
+    }
+  }
+  if (auto it = resource.find("metadata"); it != resource.end()) {
+    if (it->is_null()) {
+      attributes.metadata.clear();
+    } else if (!it->is_object()) {
+      return InvalidArgument("metadata must be an object of strings, not " + it->dump());
+    } else {
+      for (const auto& [key, value] : it->items()) {
+        if (value.is_null()) {
+          attributes.metadata.erase(key);
+        } else if (value.is_string()) {
+          attributes.metadata[key] = value.get<std::string>();
+        } else {
+          return InvalidArgument("metadata." + key + " must be a string, not " + value.dump());
+        }
+      }
+    }
+  }
+  return OkStatus();
 }
 
 nlohmann::json BucketJson(const std::string& bucket, const std::string& endpoint) {

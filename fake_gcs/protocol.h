@@ -31,6 +31,17 @@ struct ResolvedRange {
 };
 ResolvedRange ResolveRange(std::optional<std::string_view> header, std::uint64_t size);
 
+/// A resumable upload request's Content-Range: `bytes a-b/N`, `bytes a-b/*` (a chunk, b inclusive),
+/// `bytes */N`, `bytes */*` (no bytes: a status query, or the end of an upload of N bytes).
+struct UploadContentRange {
+  bool has_bytes = false;
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;  // inclusive
+  std::optional<std::uint64_t> total;
+};
+/// InvalidArgument naming the header when it is none of the four forms (or b < a, or b >= N).
+Result<UploadContentRange> ParseUploadContentRange(std::string_view header);
+
 /// The JSON API error model: {"error": {"code", "message", "errors": [{"domain", "reason", "message"}]}}.
 std::string JsonError(int status, const std::string& message);
 /// The XML API error body, e.g. code "NoSuchKey" or "InvalidRange".
@@ -49,6 +60,11 @@ std::string HttpDate(std::int64_t unix_ms);
 /// Object metadata as the JSON API returns it; `endpoint` is the server's own URL for selfLink and
 /// mediaLink. Int64 fields are strings, as GCS sends them.
 nlohmann::json ObjectJson(const StoredObject& object, const ObjectHashes& hashes, const std::string& endpoint);
+/// Applies an object resource's writable fields (contentType, contentEncoding, contentDisposition,
+/// contentLanguage, cacheControl, metadata) to `attributes`; other fields are ignored, as GCS ignores
+/// read-only ones. A null field is cleared (contentType back to the default), and a null value in
+/// `metadata` removes that key: a patch's semantics, which are also an insert's on fresh attributes.
+Status ApplyObjectResource(const nlohmann::json& resource, ObjectAttributes& attributes);
 nlohmann::json BucketJson(const std::string& bucket, const std::string& endpoint);
 
 /// Percent-encodes for a URL path segment (unreserved characters stay).

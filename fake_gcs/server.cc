@@ -104,6 +104,33 @@ std::optional<std::int64_t> ParseInt64(const std::string& s) {
   return v;
 }
 
+// The JSON API's preconditions from a query string: ifGenerationMatch and friends, or with a prefix
+// (ifSourceGenerationMatch, ... for a copy's source).
+Result<Preconditions> ParsePreconditions(const std::map<std::string, std::string>& query,
+                                         const std::string& prefix = "") {
+  Preconditions out;
+  const std::pair<const char*, std::optional<std::int64_t> Preconditions::*> fields[] = {
+      {"GenerationMatch", &Preconditions::if_generation_match},
+      {"GenerationNotMatch", &Preconditions::if_generation_not_match},
+      {"MetagenerationMatch", &Preconditions::if_metageneration_match},
+      {"MetagenerationNotMatch", &Preconditions::if_metageneration_not_match},
+  };
+  for (const auto& [suffix, field] : fields) {
+    const std::string key = "if" + prefix + suffix;
+    auto it = query.find(key);
+    if (it == query.end()) continue;
+    auto v = ParseInt64(it->second);
+    if (!v) return InvalidArgument(key + " must be an integer, not '" + it->second + "'");
+    out.*field = *v;
+  }
+  return out;
+}
+
+// Precondition failures are 412 on writes (304 is only for reads).
+Reply WriteErrorReply(const Error& error) {
+  return ErrorReply(error.code == ErrorCode::kFailedPrecondition ? 412 : StatusForError(error), error.message);
+}
+
 }  // namespace
 
 struct FakeGcsServer::Impl {
@@ -147,18 +174,45 @@ struct FakeGcsServer::Impl {
   // The fault for this request at this stage: the retry test named by the request first, then the
   // soak profile. An unknown test id becomes a 400 error reply.
   std::optional<Reply> TakeFault(const Request& req, const std::string& api_method,
-                                 std::optional<std::uint64_t> body_size, std::optional<Fault>& out) {
+                                 std::optional<std::uint64_t> body_size, std::optional<Fault>& out,
+                                 bool final_upload_answer = false) {
     auto id = req.find("x-retry-test-id");
     if (id != req.end()) {
-      auto taken = owner->retry_tests_.Take(std::string(id->value()), api_method, body_size);
+      auto taken = owner->retry_tests_.Take(std::string(id->value()), api_method, body_size, final_upload_answer);
       if (!taken) return ErrorReply(taken.error());
       if (*taken) {
         out = std::move(**taken);
         return std::nullopt;
       }
     }
-    if (faults) out = faults->Draw(api_method, body_size);
+    if (faults) out = faults->Draw(api_method, body_size, final_upload_answer);
     return std::nullopt;
+  }
+
+  // The fault of the request at a stage, as a reply when it answers the request by itself (return-X,
+  // reset), else nullopt with the fault (if any) left in `fault`.
+  std::optional<Reply> StageFault(const Request& req, const std::string& api_method,
+                                  std::optional<std::uint64_t> body_size, std::optional<Fault>& fault) {
+    if (auto error = TakeFault(req, api_method, body_size, fault)) return error;
+    if (!fault) return std::nullopt;
+    if (fault->kind == Fault::Kind::kReturnStatus) {
+      Reply r = ErrorReply(fault->status, "injected by fault '" + fault->instruction + "'");
+      r.fault = fault;  // recorded; Send treats kReturnStatus as already applied
+      return r;
+    }
+    if (fault->kind == Fault::Kind::kResetConnection) {
+      Reply r;
+      r.fault = fault;
+      return r;
+    }
+    return std::nullopt;
+  }
+
+  // This server's URL as the client reached it (for session URIs), else the one it listens on.
+  std::string BaseUrl(const Request& req) const {
+    auto host = req.find(http::field::host);
+    if (host == req.end() || host->value().empty()) return endpoint;
+    return "http://" + std::string(host->value());
   }
 
   Reply Handle(const Request& req);
@@ -166,9 +220,19 @@ struct FakeGcsServer::Impl {
                          const std::map<std::string, std::string>& query, bool xml, bool force_media);
   Reply HandleList(const std::string& bucket, const std::map<std::string, std::string>& query);
   Reply HandleUpload(const Request& req, const std::string& bucket, const std::map<std::string, std::string>& query);
+  Reply HandleResumableStart(const Request& req, const std::string& bucket,
+                             const std::map<std::string, std::string>& query);
+  Reply HandleResumableChunk(const Request& req, const std::string& bucket,
+                             const std::map<std::string, std::string>& query);
+  Reply HandlePatch(const Request& req, const std::string& bucket, const std::string& name,
+                    const std::map<std::string, std::string>& query);
+  Reply HandleRewrite(const Request& req, const std::string& src_bucket, const std::string& src_name,
+                      const std::string& dst_bucket, const std::string& dst_name,
+                      const std::map<std::string, std::string>& query, bool copy);
   Reply HandleRetryTest(const Request& req, const std::vector<std::string>& segments);
 
   awaitable<void> Accept();
+  awaitable<void> ExpireUploadSessions();
   awaitable<void> Session(std::shared_ptr<tcp::socket> socket);
   awaitable<bool> Send(tcp::socket& socket, Reply& reply, bool keep_alive, std::vector<char>& buffer,
                        RequestRecord& record);
@@ -194,16 +258,7 @@ Reply FakeGcsServer::Impl::Handle(const Request& req) {
   auto immediate = [&](const std::string& api_method,
                        std::optional<std::uint64_t> upload_size) -> std::optional<Reply> {
     std::optional<Fault> fault;
-    if (auto error = TakeFault(req, api_method, upload_size, fault)) return error;
-    if (!fault) return std::nullopt;
-    if (fault->kind == Fault::Kind::kReturnStatus) {
-      Reply r = ErrorReply(fault->status, "injected by fault '" + fault->instruction + "'");
-      r.fault = fault;  // recorded; Send treats kReturnStatus as already applied
-      return r;
-    }
-    Reply r;
-    r.fault = fault;  // reset
-    return r;
+    return StageFault(req, api_method, upload_size, fault);
   };
 
   if (path == "/" && get) {
@@ -234,8 +289,10 @@ Reply FakeGcsServer::Impl::Handle(const Request& req) {
           return ErrorReply(400, "bucket insert needs a JSON body with \"name\"");
         }
         const std::string name = body["name"];
-        if (store().HasBucket(name)) return ErrorReply(409, "bucket " + name + " already exists");
-        store().CreateBucket(name);
+        if (auto created = store().InsertBucket(name); !created) {
+          const Error& e = created.error();
+          return ErrorReply(e.code == ErrorCode::kFailedPrecondition ? 409 : StatusForError(e), e.message);
+        }
         return with_method(JsonReply(200, BucketJson(name, endpoint)), "storage.buckets.insert");
       }
       return ErrorReply(405, "method not allowed on " + path);
@@ -254,8 +311,30 @@ Reply FakeGcsServer::Impl::Handle(const Request& req) {
       if (auto r = immediate("storage.objects.list", std::nullopt)) return with_method(*r, "storage.objects.list");
       return with_method(HandleList(*bucket, *query), "storage.objects.list");
     }
+    // objects.rewrite and objects.copy: /b/SB/o/SO.../rewriteTo|copyTo/b/DB/o/DO...
+    if (verb == http::verb::post && !download) {
+      for (std::size_t i = base + 6; i + 4 < segments.size(); ++i) {
+        if ((segments[i] != "rewriteTo" && segments[i] != "copyTo") || segments[i + 1] != "b" ||
+            segments[i + 3] != "o") {
+          continue;
+        }
+        const bool copy = segments[i] == "copyTo";
+        const std::string api_method = copy ? "storage.objects.copy" : "storage.objects.rewrite";
+        std::vector<std::string> source(segments.begin(), segments.begin() + static_cast<std::ptrdiff_t>(i));
+        auto src_name = ObjectNameFrom(source, base + 5);
+        auto dst_bucket = PercentDecode(segments[i + 2], false);
+        auto dst_name = ObjectNameFrom(segments, i + 4);
+        if (!src_name || !dst_bucket || !dst_name) return ErrorReply(400, "malformed object name in " + path);
+        if (auto r = immediate(api_method, std::nullopt)) return with_method(*r, api_method);
+        return with_method(HandleRewrite(req, *bucket, *src_name, *dst_bucket, *dst_name, *query, copy), api_method);
+      }
+    }
     auto name = ObjectNameFrom(segments, base + 5);
     if (!name) return ErrorReply(400, "malformed object name in " + path);
+    if (verb == http::verb::patch && !download) {
+      if (auto r = immediate("storage.objects.patch", std::nullopt)) return with_method(*r, "storage.objects.patch");
+      return with_method(HandlePatch(req, *bucket, *name, *query), "storage.objects.patch");
+    }
     if (verb == http::verb::delete_) {
       if (auto r = immediate("storage.objects.delete", std::nullopt)) return *r;
       auto status = store().Delete(*bucket, *name);
@@ -268,14 +347,38 @@ Reply FakeGcsServer::Impl::Handle(const Request& req) {
     if (auto r = immediate("storage.objects.get", std::nullopt)) return with_method(*r, "storage.objects.get");
     return with_method(HandleObjectRead(req, *bucket, *name, *query, false, download), "storage.objects.get");
   }
-  // Uploads: /upload/storage/v1/b/B/o
+  // Uploads: POST /upload/storage/v1/b/B/o starts one (media, multipart, or a resumable session);
+  // PUT (or POST) with upload_id sends a session its bytes or asks where it stands; DELETE cancels it.
   if (segments.size() == 6 && segments[0] == "upload" && segments[1] == "storage" && segments[2] == "v1" &&
-      segments[3] == "b" && segments[5] == "o" && verb == http::verb::post) {
+      segments[3] == "b" && segments[5] == "o") {
     auto bucket = PercentDecode(segments[4], false);
     if (!bucket) return ErrorReply(400, "malformed bucket name in " + path);
-    if (auto r = immediate("storage.objects.insert", req.body().size()))
-      return with_method(*r, "storage.objects.insert");
-    return with_method(HandleUpload(req, *bucket, *query), "storage.objects.insert");
+    const auto type = query->find("uploadType");
+    const bool session = query->count("upload_id") > 0;
+    if (verb == http::verb::delete_ && session) {
+      // The testbench files a session's cancel under objects.delete.
+      if (auto r = immediate("storage.objects.delete", std::nullopt)) return with_method(*r, "storage.objects.delete");
+      if (auto s = owner->uploads_->Cancel(query->at("upload_id"), *bucket); !s) {
+        return with_method(ErrorReply(s.error()), "storage.objects.delete");
+      }
+      Reply r;
+      r.status = 499;  // what GCS answers a cancelled session
+      r.route = "upload";
+      return with_method(r, "storage.objects.delete");
+    }
+    if ((verb == http::verb::put || verb == http::verb::post) && session) {
+      return with_method(HandleResumableChunk(req, *bucket, *query), "storage.objects.insert");
+    }
+    if (verb == http::verb::post && type != query->end() && type->second == "resumable") {
+      if (auto r = immediate("storage.objects.insert", std::nullopt)) return with_method(*r, "storage.objects.insert");
+      return with_method(HandleResumableStart(req, *bucket, *query), "storage.objects.insert");
+    }
+    if (verb == http::verb::post) {
+      if (auto r = immediate("storage.objects.insert", req.body().size()))
+        return with_method(*r, "storage.objects.insert");
+      return with_method(HandleUpload(req, *bucket, *query), "storage.objects.insert");
+    }
+    return ErrorReply(405, "method not allowed on " + path + (session ? "" : " (no upload_id)"));
   }
   // XML API, path style: /B/O...
   if (segments.size() >= 2 && get && !segments[0].empty()) {
@@ -372,7 +475,14 @@ Reply FakeGcsServer::Impl::HandleObjectRead(const Request& req, const std::strin
     r.begin = range.begin;
     r.end = range.end;
     r.head = req.method() == http::verb::head;
-    r.headers.emplace_back("Content-Type", o.content_type);
+    r.headers.emplace_back("Content-Type", o.attributes.content_type);
+    if (!o.attributes.cache_control.empty()) r.headers.emplace_back("Cache-Control", o.attributes.cache_control);
+    if (!o.attributes.content_disposition.empty()) {
+      r.headers.emplace_back("Content-Disposition", o.attributes.content_disposition);
+    }
+    if (!o.attributes.content_language.empty()) {
+      r.headers.emplace_back("Content-Language", o.attributes.content_language);
+    }
     r.headers.emplace_back("Accept-Ranges", "bytes");
     if (r.status == 206) {
       r.headers.emplace_back("Content-Range", "bytes " + std::to_string(range.begin) + "-" +
@@ -478,8 +588,10 @@ Reply FakeGcsServer::Impl::HandleUpload(const Request& req, const std::string& b
   std::string content_type = "application/octet-stream";
   if (auto h = req.find(http::field::content_type); h != req.end()) content_type = std::string(h->value());
   std::string data;
+  ObjectAttributes attributes;
   if (type == "media") {
     data = req.body();
+    attributes.content_type = content_type;
   } else if (type == "multipart") {
     // multipart/related: a JSON metadata part, then the media part.
     const std::string ct = content_type;
@@ -525,10 +637,10 @@ Reply FakeGcsServer::Impl::HandleUpload(const Request& req, const std::string& b
     if (meta.is_discarded() || !meta.is_object())
       return ErrorReply(400, "multipart upload metadata is not a JSON object");
     if (meta.contains("name") && meta["name"].is_string() && name.empty()) name = meta["name"];
-    content_type = "application/octet-stream";
     if (meta.contains("contentType") && meta["contentType"].is_string()) {
       content_type = meta["contentType"];
     } else {
+      content_type = "application/octet-stream";
       std::string lower = media_headers;
       std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
       if (const std::size_t c = lower.find("content-type:"); c != std::string::npos) {
@@ -537,22 +649,233 @@ Reply FakeGcsServer::Impl::HandleUpload(const Request& req, const std::string& b
         while (!content_type.empty() && content_type.front() == ' ') content_type.erase(0, 1);
       }
     }
-  } else if (type == "resumable") {
-    return ErrorReply(400, "uploadType=resumable is not supported by this fake; use media or multipart");
+    if (auto s = ApplyObjectResource(meta, attributes); !s) return ErrorReply(s.error());
+    attributes.content_type = content_type;
   } else {
-    return ErrorReply(400, "uploadType must be media or multipart, not '" + type + "'");
+    return ErrorReply(400, "uploadType must be media, multipart or resumable, not '" + type + "'");
   }
   if (name.empty()) return ErrorReply(400, "upload needs an object name (name= or metadata \"name\")");
-  std::optional<std::int64_t> if_generation_match;
-  if (!get("ifGenerationMatch").empty()) {
-    if_generation_match = ParseInt64(get("ifGenerationMatch"));
-    if (!if_generation_match) return ErrorReply(400, "ifGenerationMatch must be an integer");
-  }
-  auto object = store().Upload(bucket, name, std::move(data), content_type, if_generation_match);
-  if (!object) return ErrorReply(object.error());
+  auto conditions = ParsePreconditions(query);
+  if (!conditions) return ErrorReply(conditions.error());
+  auto object = store().Upload(bucket, name, std::move(data), std::move(attributes), *conditions);
+  if (!object) return WriteErrorReply(object.error());
   Reply r = JsonReply(200, ObjectJson(**object, store().Hashes(**object), endpoint));
   r.route = "upload";
   return r;
+}
+
+Reply FakeGcsServer::Impl::HandleResumableStart(const Request& req, const std::string& bucket,
+                                                const std::map<std::string, std::string>& query) {
+  // The body, when there is one, is the object resource: its name and metadata.
+  ObjectAttributes attributes;
+  std::string name;
+  if (auto it = query.find("name"); it != query.end()) name = it->second;
+  if (!req.body().empty()) {
+    json meta = json::parse(req.body(), nullptr, false);
+    if (meta.is_discarded() || !meta.is_object()) {
+      return ErrorReply(400, "the body of a resumable upload's start must be the object resource (JSON)");
+    }
+    if (meta.contains("name") && meta["name"].is_string()) {
+      const std::string in_body = meta["name"];
+      if (!name.empty() && in_body != name) {
+        return ErrorReply(400, "name '" + in_body + "' in the body does not agree with name '" + name + "'");
+      }
+      name = in_body;
+    }
+    if (auto s = ApplyObjectResource(meta, attributes); !s) return ErrorReply(s.error());
+    if (!meta.contains("contentType")) attributes.content_type.clear();
+  } else {
+    attributes.content_type.clear();
+  }
+  if (attributes.content_type.empty()) {
+    auto h = req.find("x-upload-content-type");
+    attributes.content_type =
+        h != req.end() && !h->value().empty() ? std::string(h->value()) : ObjectAttributes().content_type;
+  }
+  if (name.empty()) return ErrorReply(400, "upload needs an object name (name= or the body's \"name\")");
+  std::optional<std::uint64_t> declared;
+  if (auto h = req.find("x-upload-content-length"); h != req.end()) {
+    auto v = ParseInt64(std::string(h->value()));
+    if (!v) return ErrorReply(400, "X-Upload-Content-Length must be a number, not '" + std::string(h->value()) + "'");
+    declared = static_cast<std::uint64_t>(*v);
+  }
+  auto conditions = ParsePreconditions(query);
+  if (!conditions) return ErrorReply(conditions.error());
+  // Preconditions are checked now, so a doomed upload fails before its bytes are sent, and again at
+  // the end, when they decide.
+  auto live = store().Get(bucket, name);
+  if (!live && live.error().code != ErrorCode::kNotFound) return ErrorReply(live.error());
+  if (!live && !store().HasBucket(bucket)) return ErrorReply(live.error());
+  if (auto s = CheckPreconditions(*conditions, live ? live->get() : nullptr, "gs://" + bucket + "/" + name); !s) {
+    return WriteErrorReply(s.error());
+  }
+  auto id = owner->uploads_->Start(bucket, name, std::move(attributes), *conditions, declared);
+  if (!id) return ErrorReply(id.error());
+  Reply r;
+  r.status = 200;
+  r.route = "upload";
+  r.headers.emplace_back("Location", BaseUrl(req) + "/upload/storage/v1/b/" + EncodePathSegment(bucket) +
+                                         "/o?uploadType=resumable&name=" + EncodePathSegment(name) +
+                                         "&upload_id=" + *id);
+  r.headers.emplace_back("X-GUploader-UploadID", *id);
+  return r;
+}
+
+Reply FakeGcsServer::Impl::HandleResumableChunk(const Request& req, const std::string& bucket,
+                                                const std::map<std::string, std::string>& query) {
+  const std::string& id = query.at("upload_id");
+  const std::string& body = req.body();
+  UploadContentRange range;
+  if (auto h = req.find(http::field::content_range); h != req.end()) {
+    auto parsed = ParseUploadContentRange(h->value());
+    if (!parsed) return ErrorReply(parsed.error());
+    range = *parsed;
+  } else {
+    // No Content-Range: the body is the whole object.
+    range.has_bytes = !body.empty();
+    range.last = body.empty() ? 0 : body.size() - 1;
+    range.total = body.size();
+  }
+  if (!range.has_bytes && !body.empty()) {
+    return ErrorReply(400, "a Content-Range without bytes (bytes */N) must come with an empty body");
+  }
+  if (range.has_bytes && body.size() != range.last - range.first + 1) {
+    return ErrorReply(400, "Content-Range covers " + std::to_string(range.last - range.first + 1) +
+                               " bytes but the body has " + std::to_string(body.size()));
+  }
+  // Faults: a chunk's by the object offset it reaches (return-X-after-YK cuts what is kept there); a
+  // status query's only the immediate ones.
+  std::optional<Fault> fault;
+  if (auto r = StageFault(req, "storage.objects.insert",
+                          range.has_bytes ? std::optional<std::uint64_t>(range.last + 1) : std::nullopt, fault)) {
+    if (!r->fault || r->fault->after_bytes == 0 || !range.has_bytes) return *r;
+    // return-X-after-YK: the bytes before the cut are persisted, then X.
+    auto kept = owner->uploads_->Put(id, bucket, range.first, body, range.total, r->fault->after_bytes);
+    if (!kept) return WriteErrorReply(kept.error());
+    return *r;
+  }
+  Result<UploadState> state = range.has_bytes || range.total
+                                  ? owner->uploads_->Put(id, bucket, range.first, body, range.total)
+                                  : owner->uploads_->Query(id, bucket);
+  if (!state) return WriteErrorReply(state.error());
+  Reply r;
+  r.route = "upload";
+  if (state->object) {
+    r = JsonReply(200, ObjectJson(*state->object, store().Hashes(*state->object), endpoint));
+    r.route = "upload";
+    std::optional<Fault> final_fault;
+    if (auto error = TakeFault(req, "storage.objects.insert", r.body.size(), final_fault, true)) return *error;
+    r.fault = final_fault;  // return-broken-stream-final-chunk-after-YB: the object is stored, its answer cut
+    return r;
+  }
+  // 308 Resume Incomplete, with the persisted range (none yet: no Range header), or for clients that
+  // cannot take a 308, 200 saying so in a header.
+  if (auto h = req.find("x-guploader-no-308"); h != req.end() && h->value() == "yes") {
+    r.status = 200;
+    r.headers.emplace_back("X-Http-Status-Code-Override", "308");
+  } else {
+    r.status = 308;
+  }
+  if (state->persisted > 0) r.headers.emplace_back("Range", "bytes=0-" + std::to_string(state->persisted - 1));
+  return r;
+}
+
+Reply FakeGcsServer::Impl::HandlePatch(const Request& req, const std::string& bucket, const std::string& name,
+                                       const std::map<std::string, std::string>& query) {
+  json body = json::parse(req.body(), nullptr, false);
+  if (body.is_discarded() || !body.is_object()) return ErrorReply(400, "a patch's body must be a JSON object");
+  std::optional<std::int64_t> generation;
+  if (auto it = query.find("generation"); it != query.end()) {
+    generation = ParseInt64(it->second);
+    if (!generation) return ErrorReply(400, "generation must be an integer, not '" + it->second + "'");
+  }
+  auto conditions = ParsePreconditions(query);
+  if (!conditions) return ErrorReply(conditions.error());
+  auto patched = store().Patch(bucket, name, generation, *conditions,
+                               [&](ObjectAttributes& attributes) { return ApplyObjectResource(body, attributes); });
+  if (!patched) return WriteErrorReply(patched.error());
+  return JsonReply(200, ObjectJson(**patched, store().Hashes(**patched), endpoint));
+}
+
+Reply FakeGcsServer::Impl::HandleRewrite(const Request& req, const std::string& src_bucket, const std::string& src_name,
+                                         const std::string& dst_bucket, const std::string& dst_name,
+                                         const std::map<std::string, std::string>& query, bool copy) {
+  auto param = [&](const char* key) -> const std::string* {
+    auto it = query.find(key);
+    return it == query.end() ? nullptr : &it->second;
+  };
+  json resource;
+  if (!req.body().empty()) {
+    resource = json::parse(req.body(), nullptr, false);
+    if (resource.is_discarded() || !resource.is_object()) {
+      return ErrorReply(400, "the body must be the destination's object resource (JSON)");
+    }
+  }
+  std::optional<std::int64_t> source_generation;
+  if (const auto* g = param("sourceGeneration")) {
+    source_generation = ParseInt64(*g);
+    if (!source_generation) return ErrorReply(400, "sourceGeneration must be an integer, not '" + *g + "'");
+  }
+  // A rewrite in progress is pinned to the source generation it started from; its token says which,
+  // and how far it got. The token is ours to read only: clients pass it back as they got it.
+  std::uint64_t done_before = 0;
+  const std::string route = src_bucket + "/" + src_name + ">" + dst_bucket + "/" + dst_name;
+  if (const auto* token = param("rewriteToken"); token && !copy) {
+    auto decoded = Base64Decode(*token);
+    json state = decoded ? json::parse(*decoded, nullptr, false) : json();
+    if (!state.is_object() || state.value("route", "") != route || !state["generation"].is_number_integer() ||
+        !state["done"].is_number_unsigned()) {
+      return ErrorReply(400, "rewriteToken does not belong to this rewrite");
+    }
+    source_generation = state["generation"].get<std::int64_t>();
+    done_before = state["done"].get<std::uint64_t>();
+  }
+  auto source_conditions = ParsePreconditions(query, "Source");
+  if (!source_conditions) return ErrorReply(source_conditions.error());
+  auto conditions = ParsePreconditions(query);
+  if (!conditions) return ErrorReply(conditions.error());
+  auto source = store().Get(src_bucket, src_name, source_generation);
+  if (!source) return ErrorReply(source.error());
+  if (auto s = CheckPreconditions(*source_conditions, source->get(), "source gs://" + src_bucket + "/" + src_name);
+      !s) {
+    return WriteErrorReply(s.error());
+  }
+  const std::uint64_t size = (*source)->size;
+  if (!copy) {
+    std::uint64_t per_call = options().rewrite_bytes_per_call;
+    if (const auto* m = param("maxBytesRewrittenPerCall")) {
+      auto v = ParseInt64(*m);
+      if (!v || *v <= 0 || *v % (1 << 20) != 0) {
+        return ErrorReply(400,
+                          "maxBytesRewrittenPerCall must be a positive multiple of 1 MiB (1048576), not '" + *m + "'");
+      }
+      per_call = static_cast<std::uint64_t>(*v);
+    }
+    const std::uint64_t done = std::min(size, done_before + per_call);
+    if (done < size) {
+      json state = {{"route", route}, {"generation", (*source)->generation}, {"done", done}};
+      return JsonReply(200, {{"kind", "storage#rewriteResponse"},
+                             {"totalBytesRewritten", std::to_string(done)},
+                             {"objectSize", std::to_string(size)},
+                             {"done", false},
+                             {"rewriteToken", Base64Encode(state.dump())}});
+    }
+  }
+  // The destination gets the source's metadata, with the request's resource applied over it.
+  ObjectAttributes attributes = (*source)->attributes;
+  if (!resource.is_null()) {
+    if (auto s = ApplyObjectResource(resource, attributes); !s) return ErrorReply(s.error());
+  }
+  auto copied =
+      store().Copy(**source, dst_bucket, dst_name, std::move(attributes), *conditions, options().max_upload_bytes);
+  if (!copied) return WriteErrorReply(copied.error());
+  json object = ObjectJson(**copied, store().Hashes(**copied), endpoint);
+  if (copy) return JsonReply(200, object);
+  return JsonReply(200, {{"kind", "storage#rewriteResponse"},
+                         {"totalBytesRewritten", std::to_string(size)},
+                         {"objectSize", std::to_string(size)},
+                         {"done", true},
+                         {"resource", object}});
 }
 
 Reply FakeGcsServer::Impl::HandleRetryTest(const Request& req, const std::vector<std::string>& segments) {
@@ -594,6 +917,20 @@ awaitable<void> FakeGcsServer::Impl::Accept() {
       ++stats.connections;
     }
     asio::co_spawn(context, Session(socket), asio::detached);
+  }
+}
+
+// Abandoned upload sessions go (with their staged bytes) within about half their idle timeout, even
+// when no other upload comes to sweep them.
+awaitable<void> FakeGcsServer::Impl::ExpireUploadSessions() {
+  const auto period = std::clamp<std::chrono::milliseconds>(options().upload_session_idle_timeout / 2,
+                                                            std::chrono::milliseconds(10), std::chrono::minutes(1));
+  asio::steady_timer timer(context);
+  for (;;) {
+    timer.expires_after(period);
+    auto [ec] = co_await timer.async_wait(kNoThrow);
+    if (ec) co_return;
+    owner->uploads_->Expire();
   }
 }
 
@@ -736,6 +1073,7 @@ awaitable<bool> FakeGcsServer::Impl::Send(tcp::socket& socket, Reply& reply, boo
     }
   }
   if (limit < total) {  // broken stream: a plain close after part of the promised body
+    if (first) co_await asio::async_write(socket, asio::buffer(head), kNoThrow);  // cut at byte 0
     socket.shutdown(tcp::socket::shutdown_both, ignored);
     socket.close(ignored);
     co_return false;
@@ -744,7 +1082,13 @@ awaitable<bool> FakeGcsServer::Impl::Send(tcp::socket& socket, Reply& reply, boo
 }
 
 FakeGcsServer::FakeGcsServer(ServerOptions options, std::shared_ptr<ObjectStore> store)
-    : options_(std::move(options)), store_(store ? std::move(store) : std::make_shared<ObjectStore>()) {}
+    : options_(std::move(options)), store_(store ? std::move(store) : std::make_shared<ObjectStore>()) {
+  UploadSessionOptions sessions;
+  sessions.max_sessions = std::max<std::size_t>(1, options_.max_upload_sessions);
+  sessions.idle_timeout = options_.upload_session_idle_timeout;
+  sessions.max_bytes = options_.max_upload_bytes;
+  uploads_ = std::make_unique<UploadSessions>(*store_, sessions);
+}
 
 FakeGcsServer::~FakeGcsServer() {
   Stop();
@@ -799,14 +1143,16 @@ Result<int> FakeGcsServer::Start() {
   port_ = impl->acceptor.local_endpoint().port();
   impl->endpoint = "http://" + options_.host + ":" + std::to_string(port_);
   asio::co_spawn(impl->context, impl->Accept(), asio::detached);
+  asio::co_spawn(impl->context, impl->ExpireUploadSessions(), asio::detached);
+  const unsigned threads = std::max(1u, options_.threads);
   try {
-    for (unsigned i = 0; i < options_.threads; ++i) {
+    for (unsigned i = 0; i < threads; ++i) {
       impl->threads.emplace_back([ctx = &impl->context] { ctx->run(); });
     }
   } catch (const std::system_error& e) {  // the process or user thread limit, below kMaxServerThreads
     impl->context.stop();
     for (auto& t : impl->threads) t.join();
-    return Unavailable("cannot start " + std::to_string(options_.threads) + " server threads: " + e.what());
+    return Unavailable("cannot start " + std::to_string(threads) + " server threads: " + e.what());
   }
   impl_ = std::move(impl);
   return port_;

@@ -8,11 +8,13 @@
 //
 // Endpoints: `GET /` (health), bucket get/list/insert, object metadata (`/storage/v1/b/B/o/O`, `alt=json`),
 // media (`alt=media`, `/download/storage/v1/...`, XML `GET|HEAD /B/O`), listing with prefix, delimiter,
-// pageToken, maxResults, startOffset, endOffset, includeTrailingDelimiter, media and multipart uploads,
-// delete, and the storage-testbench Retry Test API (`/retry_test`, `/retry_tests`, `x-retry-test-id`).
+// pageToken, maxResults, startOffset, endOffset, includeTrailingDelimiter, media, multipart and resumable
+// uploads (upload_sessions.h), objects.patch, objects.rewrite and objects.copy, delete, and the
+// storage-testbench Retry Test API (`/retry_test`, `/retry_tests`, `x-retry-test-id`).
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -26,6 +28,7 @@
 #include "engine/scheduler.h"
 #include "fake_gcs/faults.h"
 #include "fake_gcs/object_store.h"
+#include "fake_gcs/upload_sessions.h"
 
 namespace pflab::fake_gcs {
 
@@ -55,7 +58,14 @@ struct ServerOptions {
   std::uint64_t seed = 1;  // latency draws
   /// x-goog-hash as one comma-joined line (the testbench's form) or one line per hash (GCS's).
   bool hash_header_one_line = false;
-  std::uint64_t max_upload_bytes = 1ull << 30;
+  std::uint64_t max_upload_bytes = 1ull << 30;  // per object, single request or resumable session
+  /// Resumable upload sessions: at most this many (the least recently used goes; a session staged in a
+  /// folder holds two descriptors), each dropped with its staged bytes after this long untouched.
+  std::size_t max_upload_sessions = 256;
+  std::chrono::milliseconds upload_session_idle_timeout{3'600'000};
+  /// objects.rewrite copies at most this much per call unless the request says
+  /// maxBytesRewrittenPerCall; larger objects take several calls (done:false and a rewriteToken).
+  std::uint64_t rewrite_bytes_per_call = 256ull << 20;
   bool keep_request_log = false;
 };
 
@@ -97,6 +107,7 @@ class FakeGcsServer {
   int port() const { return port_; }
   ObjectStore& store() { return *store_; }
   RetryTests& retry_tests() { return retry_tests_; }
+  UploadSessions& upload_sessions() { return *uploads_; }
   ServerStats stats() const;
   std::vector<RequestRecord> request_log() const;
 
@@ -105,6 +116,7 @@ class FakeGcsServer {
   ServerOptions options_;
   std::shared_ptr<ObjectStore> store_;
   RetryTests retry_tests_;
+  std::unique_ptr<UploadSessions> uploads_;
   int port_ = 0;
   std::unique_ptr<Impl> impl_;
 };

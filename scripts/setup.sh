@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build and tests need, only those that are missing; then the charting
-# libraries the HTML report inlines (reports/js, pinned by its package-lock.json) when they are missing.
+# Installs the Debian packages the build and tests need, only those that are missing; then, when they
+# are missing, the charting libraries the HTML report inlines (reports/js) and the official Node.js GCS
+# client the fake server's tests drive (tests/fake_gcs/node_client), each pinned by its package-lock.json.
 set -euo pipefail
 
 packages=(
@@ -35,8 +36,23 @@ install_js() {
   (cd "$js_dir" && npm ci --no-audit --no-fund --loglevel=error)
 }
 
+install_node_client() {
+  local client_dir
+  client_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/fake_gcs/node_client"
+  if [ -f "$client_dir/node_modules/@google-cloud/storage/package.json" ]; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "setup: npm (Node.js 20 or later) is needed to install @google-cloud/storage for the fake server's tests" >&2
+    exit 1
+  fi
+  echo "setup: installing @google-cloud/storage into tests/fake_gcs/node_client (npm ci)"
+  (cd "$client_dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   install_js
+  install_node_client
   exit 0
 fi
 
@@ -56,3 +72,4 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 install_js
+install_node_client

@@ -211,5 +211,92 @@ TEST_CASE("fault profiles: validated with the field named, deterministic from th
   CHECK(corrupt < 500);
 }
 
+TEST_CASE("resumable Content-Range: the four forms, and garbage refused by name", "[fake_gcs][resumable]") {
+  auto chunk = ParseUploadContentRange("bytes 0-262143/*");
+  REQUIRE(chunk);
+  CHECK(chunk->has_bytes);
+  CHECK(chunk->first == 0);
+  CHECK(chunk->last == 262143);
+  CHECK_FALSE(chunk->total);
+  auto last = ParseUploadContentRange(" bytes 262144-262148/262149 ");
+  REQUIRE(last);
+  CHECK(last->first == 262144);
+  CHECK(last->total == 262149u);
+  auto query = ParseUploadContentRange("bytes */*");
+  REQUIRE(query);
+  CHECK_FALSE(query->has_bytes);
+  CHECK_FALSE(query->total);
+  auto finish = ParseUploadContentRange("bytes */0");
+  REQUIRE(finish);
+  CHECK_FALSE(finish->has_bytes);
+  CHECK(finish->total == 0u);
+  for (const char* bad :
+       {"bytes 5-4/*", "bytes 0-9/5", "bytes 0-9", "items 0-9/10", "bytes a-b/*", "bytes -5/*", "bytes 0-1/x", ""}) {
+    INFO(bad);
+    auto r = ParseUploadContentRange(bad);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message.find("Content-Range '" + std::string(bad) + "'") == 0);
+  }
+}
+
+TEST_CASE("object resources: writable fields applied, nulls clear, wrong types refused", "[fake_gcs][object_ops]") {
+  ObjectAttributes a;
+  REQUIRE(ApplyObjectResource(nlohmann::json::parse(R"({"contentType": "text/x", "cacheControl": "no-cache",
+      "contentEncoding": "gzip", "contentDisposition": "inline", "contentLanguage": "en",
+      "metadata": {"k1": "v1", "k2": "v2"}, "name": "read-only", "size": "99"})"),
+                              a)
+              .ok());
+  CHECK(a.content_type == "text/x");
+  CHECK(a.cache_control == "no-cache");
+  CHECK(a.content_encoding == "gzip");
+  CHECK(a.content_disposition == "inline");
+  CHECK(a.content_language == "en");
+  CHECK(a.metadata == std::map<std::string, std::string>{{"k1", "v1"}, {"k2", "v2"}});
+  REQUIRE(
+      ApplyObjectResource(nlohmann::json::parse(R"({"contentType": null, "metadata": {"k1": null, "k3": "v3"}})"), a)
+          .ok());
+  CHECK(a.content_type == "application/octet-stream");
+  CHECK(a.metadata == std::map<std::string, std::string>{{"k2", "v2"}, {"k3", "v3"}});
+  REQUIRE(ApplyObjectResource(nlohmann::json::parse(R"({"metadata": null, "cacheControl": null})"), a).ok());
+  CHECK(a.metadata.empty());
+  CHECK(a.cache_control.empty());
+  CHECK_FALSE(ApplyObjectResource(nlohmann::json::parse(R"({"contentType": 5})"), a).ok());
+  CHECK_FALSE(ApplyObjectResource(nlohmann::json::parse(R"({"metadata": ["x"]})"), a).ok());
+  CHECK_FALSE(ApplyObjectResource(nlohmann::json::parse(R"({"metadata": {"k": true}})"), a).ok());
+  CHECK_FALSE(ApplyObjectResource(nlohmann::json::array(), a).ok());
+}
+
+TEST_CASE("preconditions: generation 0 is no object, metageneration conditions fail on none",
+          "[fake_gcs][object_ops]") {
+  StoredObject live;
+  live.generation = 7;
+  live.metageneration = 3;
+  using Field = std::optional<std::int64_t> Preconditions::*;
+  auto holds = [&](Field field, std::int64_t value, const StoredObject* o) {
+    Preconditions c;
+    c.*field = value;
+    return CheckPreconditions(c, o, "gs://b/o").ok();
+  };
+  const Field gen = &Preconditions::if_generation_match, not_gen = &Preconditions::if_generation_not_match;
+  const Field meta = &Preconditions::if_metageneration_match, not_meta = &Preconditions::if_metageneration_not_match;
+  CHECK(CheckPreconditions({}, nullptr, "gs://b/o").ok());
+  CHECK(holds(gen, 0, nullptr));
+  CHECK_FALSE(holds(gen, 0, &live));
+  CHECK(holds(gen, 7, &live));
+  CHECK_FALSE(holds(not_gen, 7, &live));
+  CHECK(holds(not_gen, 0, &live));
+  CHECK_FALSE(holds(not_gen, 0, nullptr));
+  CHECK(holds(meta, 3, &live));
+  CHECK_FALSE(holds(meta, 3, nullptr));
+  CHECK_FALSE(holds(not_meta, 3, &live));
+  CHECK(holds(not_meta, 2, &live));
+  Preconditions five;
+  five.if_generation_match = 5;
+  auto failed = CheckPreconditions(five, &live, "gs://b/o");
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.error().code == ErrorCode::kFailedPrecondition);
+  CHECK(failed.error().message == "ifGenerationMatch=5 but gs://b/o has generation 7");
+}
+
 }  // namespace
 }  // namespace pflab::fake_gcs
