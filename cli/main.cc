@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/bench.h"
+#include "cli/faults.h"
 #include "cli/import.h"
 #include "cli/record.h"
 #include "cli/report.h"
@@ -121,6 +122,16 @@ int RunCompare(const CompareArgs& args) {
   pflab::replay::RunPlan plan;
   plan.transport = *transport;
   plan.live.http.connections = args.connections;
+  if (!args.endpoint.empty()) {
+    // A URL with its scheme, so a typo is a usage error here rather than a run of connection failures.
+    if (args.endpoint.find("://") == std::string::npos) {
+      return Fail("--endpoint: '" + args.endpoint +
+                  "' is not a URL: expected http://HOST[:PORT] or https://HOST[:PORT]");
+    }
+    if (plan.transport != pflab::replay::TransportKind::kHttp) {
+      return Fail("--endpoint is for --transport http (the transport is " + args.transport + ")");
+    }
+  }
   if (plan.transport == pflab::replay::TransportKind::kHttp) {
     auto endpoint =
         args.endpoint.empty() ? pflab::HttpEndpoint::FromEnvironment() : pflab::HttpEndpoint::Parse(args.endpoint);
@@ -188,6 +199,7 @@ int RunCompare(const CompareArgs& args) {
   std::vector<pflab::replay::RunResult> runs;
   std::vector<pflab::reports::RunDetails> details;
   std::optional<std::string> failure;
+  std::size_t runs_failed = 0;  // runs with failed or wrong reads: the exit status says so
   pflab::replay::RunHooks hooks;
   hooks.on_note = [&](const std::string& note) {
     if (!args.quiet) std::fprintf(stderr, "%s\n", note.c_str());
@@ -234,6 +246,16 @@ int RunCompare(const CompareArgs& args) {
                    result->wall_s,
                    result->wall_s > 0 ? static_cast<double>(result->metrics.reads) / result->wall_s : 0.0);
     }
+    if (result->failed()) {
+      // Loud even with -q: which run, how many reads, and the first failure with its cause.
+      ++runs_failed;
+      const auto& m = result->metrics;
+      std::fprintf(stderr, "pflab: %s x %s: %llu of %llu reads failed, %llu wrong; %llu error(s), first: %s\n",
+                   result->trace.c_str(), result->policy.c_str(), static_cast<unsigned long long>(m.reads_failed),
+                   static_cast<unsigned long long>(m.reads), static_cast<unsigned long long>(m.reads_wrong),
+                   static_cast<unsigned long long>(result->errors.total),
+                   result->errors.first.front().Summary().c_str());
+    }
     details.push_back(sinks.recorder->Finish(result->trace, result->policy));
     runs.push_back(std::move(*result));
     return true;
@@ -261,6 +283,11 @@ int RunCompare(const CompareArgs& args) {
     if (auto status = WriteHtmlReport(doc, "Prefetch policy comparison", "", args.html); !status) {
       return Fail(status.error().message);
     }
+  }
+  if (runs_failed > 0) {
+    std::fprintf(stderr, "pflab: %zu of %zu runs had failed or wrong reads%s\n", runs_failed, plan.size(),
+                 args.json.empty() ? "" : (" (their errors are in " + args.json + ")").c_str());
+    return 2;
   }
   return 0;
 }
@@ -345,12 +372,19 @@ int main(int argc, char** argv) {
   auto* import_cmd = AddImportCommand(app, import_args);
   SweepArgs sweep;
   auto* sweep_cmd = AddSweepCommand(app, sweep);
+  FaultsArgs faults;
+  auto* faults_cmd = AddFaultsCommand(app, faults);
 
   auto* pol_cmd = app.add_subcommand("policies", "list the registered policies, their parameters and origins");
   auto* prof_cmd = app.add_subcommand("profiles", "list the network profiles");
 
   argc = SplitRecordCommand(argc, argv, record);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Bad usage exits 1 like bad input (CLI11's own codes are 100 and up); --help stays 0.
+    return app.exit(e) == 0 ? 0 : 1;
+  }
   if (gen_cmd->parsed()) return RunGen(gen);
   if (cmp_cmd->parsed()) return RunCompare(cmp);
   if (serve_cmd->parsed()) return RunServe(serve);
@@ -359,6 +393,7 @@ int main(int argc, char** argv) {
   if (record_cmd->parsed()) return RunRecord(record);
   if (import_cmd->parsed()) return RunImport(import_args);
   if (sweep_cmd->parsed()) return RunSweep(sweep);
+  if (faults_cmd->parsed()) return RunFaults(faults);
   if (pol_cmd->parsed()) return RunPolicies();
   if (prof_cmd->parsed()) return RunProfiles();
   return 1;

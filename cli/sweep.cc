@@ -118,7 +118,16 @@ int RunSweep(const SweepArgs& args) {
       } else {
         std::fprintf(stderr, "%s\n", ProgressLine(p, 0).c_str());
       }
+      if (!p.failure.empty()) {
+        std::fprintf(stderr, "%spflab sweep: %s failed: %s\n", drew ? "\n" : "", p.item.c_str(), p.failure.c_str());
+        drew = false;
+      }
       std::fflush(stderr);
+    };
+  } else {
+    // Failures are loud even when progress is not.
+    run.on_progress = [](const pflab::replay::SweepProgress& p) {
+      if (!p.failure.empty()) std::fprintf(stderr, "pflab sweep: %s failed: %s\n", p.item.c_str(), p.failure.c_str());
     };
   }
   auto outcome = pflab::replay::RunSweep(*plan, args.output, run);
@@ -136,6 +145,8 @@ int RunSweep(const SweepArgs& args) {
 
   auto state = pflab::replay::LoadResultsFile(args.output);
   if (!state) return Fail(state.error().message);
+  // Runs of this shard that failed, this time or before (resumed lines count as they were recorded).
+  const std::size_t failed = pflab::replay::FailedRuns(*plan, state->lines);
   const auto best = pflab::replay::BestPerTrace(state->lines);
   std::cout << "best policy per trace (lowest elapsed; " << state->lines.size() << " runs in " << args.output << ")\n";
   std::size_t trace_w = 5, policy_w = 6;
@@ -172,6 +183,11 @@ int RunSweep(const SweepArgs& args) {
         return Fail(status.error().message);
       }
     }
+  }
+  if (failed > 0) {
+    std::fprintf(stderr, "pflab sweep: %zu of %zu runs of shard %s failed (their errors are in %s)\n", failed,
+                 plan->jobs.size(), plan->shard.ToString().c_str(), args.output.c_str());
+    return 2;
   }
   return 0;
 }

@@ -11,6 +11,9 @@ namespace pflab::replay {
 struct LiveOptions {
   HttpEndpoint endpoint;
   HttpTransportOptions http;
+  /// Wall time a run may take; 0: no limit. A run stopped by it records its unfinished reads as a hang
+  /// (the fault suite's watchdog).
+  Nanos run_limit = 0;
 };
 
 /// Replays `config.trace` through `config.policy` against `live.endpoint`, reading each trace object

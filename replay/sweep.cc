@@ -458,9 +458,32 @@ Result<ResultsFileState> LoadResultsFile(const std::string& path) {
 }
 
 nlohmann::json ResultLine(const SweepTrace& trace, const RunResult& run) {
-  return {{"trace", run.trace},   {"trace_file", trace.path}, {"trace_md5", trace.md5},
-          {"policy", run.policy}, {"profile", run.profile},   {"seed", run.seed},
-          {"think", run.think},   {"events", run.events_run}, {"metrics", run.metrics.ToJson()}};
+  nlohmann::json line = {{"trace", run.trace},   {"trace_file", trace.path}, {"trace_md5", trace.md5},
+                         {"policy", run.policy}, {"profile", run.profile},   {"seed", run.seed},
+                         {"think", run.think},   {"events", run.events_run}, {"metrics", run.metrics.ToJson()}};
+  run.errors.AddTo(line);
+  return line;
+}
+
+bool LineFailed(const nlohmann::json& line) {
+  auto count = [](const nlohmann::json& object, const char* field) -> std::uint64_t {
+    if (!object.is_object() || !object.contains(field) || !object[field].is_number_unsigned()) return 0;
+    return object[field].get<std::uint64_t>();
+  };
+  const nlohmann::json empty;
+  const nlohmann::json& metrics = line.contains("metrics") ? line["metrics"] : empty;
+  return count(metrics, "reads_failed") > 0 || count(metrics, "reads_wrong") > 0 || count(line, "errors_total") > 0;
+}
+
+std::size_t FailedRuns(const SweepPlan& plan, const std::vector<nlohmann::json>& lines) {
+  std::set<std::string> keys;
+  for (const auto& job : plan.jobs) keys.insert(plan.Key(job));
+  std::size_t failed = 0;
+  for (const auto& line : lines) {
+    auto key = RunKeyOfLine(line);
+    if (key && keys.count(*key) && LineFailed(line)) ++failed;
+  }
+  return failed;
 }
 
 Result<SweepOutcome> RunSweep(const SweepPlan& plan, const std::string& results_path, const SweepRunOptions& options) {
@@ -520,12 +543,14 @@ Result<SweepOutcome> RunSweep(const SweepPlan& plan, const std::string& results_
       return false;
     }
     ++outcome.ran;
+    if (result->failed()) ++outcome.failed;
     if (options.on_progress) {
       SweepProgress progress;
       progress.done = outcome.ran;
       progress.total = pending.size();
       progress.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       progress.item = plan.Label(job);
+      if (result->failed()) progress.failure = result->errors.first.front().Summary();
       options.on_progress(progress);
     }
     return true;
@@ -567,6 +592,8 @@ std::vector<BestRun> BestPerTrace(const std::vector<nlohmann::json>& lines) {
   for (const auto& line : lines) {
     const auto* metrics = line.contains("metrics") ? &line["metrics"] : nullptr;
     if (!metrics || !metrics->contains("elapsed_s") || !line.contains("trace")) continue;
+    // A run that failed is no candidate: reads that fail fast would make it look best.
+    if (LineFailed(line)) continue;
     Acc& acc = groups[{line.value("trace", ""), line.value("profile", ""), line.value("seed", std::uint64_t{0}),
                        line.value("think", "")}];
     ++acc.runs;

@@ -125,9 +125,16 @@ struct ResultsFileState {
 Result<ResultsFileState> LoadResultsFile(const std::string& path);
 
 /// A finished run's result line: the run key's fields plus the fields of a results document's "runs"
-/// entry (trace label, policy, profile, seed, think, events, metrics). Only deterministic fields, so
-/// the same run always gives the same line.
+/// entry (trace label, policy, profile, seed, think, events, metrics, errors). Only deterministic
+/// fields, so the same run always gives the same line. A run that failed (failed or wrong reads, or a
+/// hang) is a line like any other, with its errors: it counts as done, since running it again in the
+/// simulator would fail the same way.
 nlohmann::json ResultLine(const SweepTrace& trace, const RunResult& run);
+
+/// Whether a result line is of a failed run (failed or wrong reads, or any recorded error).
+bool LineFailed(const nlohmann::json& line);
+/// How many lines of this plan's shard (by key) are of failed runs.
+std::size_t FailedRuns(const SweepPlan& plan, const std::vector<nlohmann::json>& lines);
 
 /// Progress after each finished run.
 struct SweepProgress {
@@ -135,6 +142,7 @@ struct SweepProgress {
   std::size_t total = 0;  // runs this invocation has to do
   double wall_s = 0;      // since the first run started
   std::string item;       // the run that just finished
+  std::string failure;    // its first error when it failed, else empty
 };
 
 /// How to run.
@@ -148,28 +156,31 @@ struct SweepOutcome {
   std::size_t in_shard = 0;      // jobs of this shard
   std::size_t already_done = 0;  // of those, found in the results file
   std::size_t ran = 0;           // run and appended now
+  std::size_t failed = 0;        // of those, runs that failed (their lines carry the errors)
   bool dropped_truncated_tail = false;
   double wall_s = 0;
 };
 
 /// Runs every job of the plan's shard whose key is not yet in `results_path`, appending one line per
 /// finished run (a single write(2) on an O_APPEND descriptor, so a kill leaves at most one cut line,
-/// which the next invocation removes). The first failing run stops the sweep: runs already started
-/// finish and are kept, and the error names the run.
+/// which the next invocation removes). A run that fails (failed or wrong reads) is a result line with
+/// its errors and the sweep goes on; only a run that cannot run at all, or a write error, stops it
+/// (runs already started finish and are kept, and the error names the run).
 Result<SweepOutcome> RunSweep(const SweepPlan& plan, const std::string& results_path, const SweepRunOptions& options);
 
 /// `lines` sorted for reports: runs of the plan in job order (every shard's), then any others the file
 /// holds, by key; so a report does not depend on the order runs finished in.
 std::vector<nlohmann::json> InPlanOrder(const SweepPlan& plan, std::vector<nlohmann::json> lines);
 
-/// The lowest-elapsed policy of each (trace, profile, seed, think) group of result lines.
+/// The lowest-elapsed policy of each (trace, profile, seed, think) group of result lines; failed runs
+/// are left out (a group of only failed runs has no best).
 struct BestRun {
   std::string trace;
   std::string profile;
   std::string policy;
   double elapsed_s = 0;
   double vs_none = 0;    // elapsed over that of `none` in the same group; 0 when none did not run
-  std::size_t runs = 0;  // lines in the group
+  std::size_t runs = 0;  // lines in the group (of runs that did not fail)
 };
 
 /// Groups sorted by trace, profile, seed and think; ties go to the policy text that sorts first, so

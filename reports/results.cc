@@ -86,6 +86,8 @@ std::vector<Row> Rows(const std::vector<const replay::RunResult*>& group) {
         Fixed(m.cost_usd, 6)};
     if (oracle) row.cells.insert(row.cells.begin() + 3, Ratio(m.elapsed_s, oracle->metrics.elapsed_s));
     if (m.reads_failed) row.cells[0] += " (" + std::to_string(m.reads_failed) + " reads failed)";
+    if (m.reads_wrong) row.cells[0] += " (" + std::to_string(m.reads_wrong) + " reads wrong)";
+    if (run->errors.by_reason.count("hang")) row.cells[0] += " (did not finish)";
     rows.push_back(std::move(row));
   }
   return rows;
@@ -130,6 +132,7 @@ nlohmann::json ResultsToJson(const std::vector<replay::RunResult>& runs, const n
                            {"events", run.events_run},
                            {"metrics", run.metrics.ToJson()},
                            {"ratios", ratios}});
+    run.errors.AddTo(out["runs"].back());
     if (!details.empty()) {
       if (!details[i].latency_quantiles_s.empty()) {
         out["runs"].back()["latency_quantiles_s"] = details[i].latency_quantiles_s;
@@ -179,6 +182,8 @@ Result<ResultsDocument> ReadResultsDocument(const nlohmann::json& doc, const std
       out.read_latency_max_s = m.at("read_latency_s").at("max");
       out.reads = m.value("reads", 0ull);
       out.reads_failed = m.value("reads_failed", 0ull);
+      out.reads_wrong = m.value("reads_wrong", 0ull);
+      out.bytes_wrong = m.value("bytes_wrong", 0ull);
       out.bytes_read = m.at("bytes_read");
       out.bytes_fetched = m.at("bytes_fetched");
       out.bytes_wasted = m.at("bytes_wasted");
@@ -188,6 +193,9 @@ Result<ResultsDocument> ReadResultsDocument(const nlohmann::json& doc, const std
       out.retries = m.value("retries", 0ull);
       out.peak_memory_bytes = m.at("peak_memory_bytes");
       out.cost_usd = m.at("cost_usd");
+      auto errors = replay::RunErrors::FromRun(r, path + ": runs[" + std::to_string(i) + "]");
+      if (!errors) return errors.error();
+      run.errors = std::move(*errors);
       RunDetails details;
       if (r.contains("latency_quantiles_s")) {
         details.latency_quantiles_s = r["latency_quantiles_s"].get<std::vector<double>>();

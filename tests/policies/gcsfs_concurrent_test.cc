@@ -49,6 +49,7 @@ TEST_CASE("gcsfs-concurrent: a 16 MiB read is 3 GETs under main's rule and 4 und
     c.verify_bytes = true;
     auto result = replay::RunSimulation(c);
     REQUIRE(result.ok());
+    CHECK(result->metrics.reads_wrong == 0);  // verify_bytes: every delivered byte checked
     CHECK(result->metrics.bytes_read == 16 * kMiB);
     return result->metrics.requests;
   };

@@ -370,6 +370,8 @@ replay::RunResult Simulate(const traces::Trace& trace, const std::string& policy
   c.verify_bytes = true;
   auto r = replay::RunSimulation(c);
   REQUIRE(r.ok());
+  CHECK(r->metrics.reads_wrong == 0);  // verify_bytes: every delivered byte checked
+  CHECK(r->errors.empty());
   return *r;
 }
 
@@ -412,6 +414,7 @@ TEST_CASE("gcsfuse in simulation: more open streams than connections - none wait
   c.verify_bytes = true;
   auto r = replay::RunSimulation(c);
   REQUIRE(r.ok());
+  CHECK(r->metrics.reads_wrong == 0);
   CHECK(r->metrics.reads == 32);
   CHECK(r->metrics.reads_failed == 0);
   CHECK(r->metrics.bytes_read == 32 * kMiB);
