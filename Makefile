@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: setup build demo test test-release test-asan bench format clean
+.PHONY: setup build demo test test-release test-asan bench faults format clean
 
 setup:
 	@scripts/setup.sh
@@ -28,6 +28,11 @@ test: test-release test-asan
 
 bench: build
 	$(BUILD)/pflab_bench --benchmark_counters_tabular=true
+
+# The whole fault suite (every fault x every policy over the fake server); `make test` runs a slice.
+faults: build
+	mkdir -p out
+	$(BUILD)/pflab faults --md out/faults.md
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')

@@ -61,7 +61,7 @@ Status RunCells(const RunPlan& plan, const RunHooks& hooks, const std::vector<st
   LiveOptions live = plan.live;
   std::unique_ptr<fake_gcs::FakeGcsServer> fake;
   if (plan.transport == TransportKind::kFake) {
-    auto started = StartFakeServer(plan.traces, plan.profile, plan.seeds.front());
+    auto started = StartFakeServer(plan.traces, plan.profile, plan.seeds.front(), plan.fake_faults);
     if (!started) return Error{started.error().code, "fake GCS server: " + started.error().message};
     fake = std::move(*started);
     live.endpoint = *HttpEndpoint::Parse(fake->endpoint());
