@@ -106,26 +106,28 @@ Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, T
     return stack;
   });
   // Failures are recorded and the run goes on: a failed read or a wrong byte is a result of the run.
-  replayer.set_observer([&](const traces::TraceRecord& record, const Result<Slices>& result) {
-    if (result.ok() && !config.verify_bytes) return;
-    const traces::TraceObject& object = trace.objects[record.object];
-    if (!result.ok()) {
-      errors.Add(ReadFailure(scheduler.Now(), ObjectLabel(object), record.offset, record.offset + record.length,
-                             result.error()));
-      return;
-    }
-    auto wrong = CheckBytes(object, record, *result);
-    if (!wrong) return;
-    ++reads_wrong;
-    bytes_wrong += wrong->count;
-    Error error{ErrorCode::kDataLoss, wrong->message};
-    sink->OnEvent(Event{scheduler.Now(), EventType::kVerifyFail, "reader", record.stream, wrong->first_wrong,
-                        record.length, TotalLength(*result), &error});
-    RunError e = ReadFailure(scheduler.Now(), ObjectLabel(object), record.offset, record.offset + record.length, error);
-    e.kind = RunError::Kind::kBytes;
-    e.first_wrong_byte = wrong->first_wrong;
-    errors.Add(std::move(e));
-  });
+  replayer.set_observer(
+      [&](const traces::TraceRecord& record, const Result<Slices>& result) {
+        const traces::TraceObject& object = trace.objects[record.object];
+        if (!result.ok()) {
+          errors.Add(ReadFailure(scheduler.Now(), ObjectLabel(object), record.offset, record.offset + record.length,
+                                 result.error()));
+          return;
+        }
+        auto wrong = CheckBytes(object, record, *result);
+        if (!wrong) return;
+        ++reads_wrong;
+        bytes_wrong += wrong->count;
+        Error error{ErrorCode::kDataLoss, wrong->message};
+        sink->OnEvent(Event{scheduler.Now(), EventType::kVerifyFail, "reader", record.stream, wrong->first_wrong,
+                            record.length, TotalLength(*result), &error});
+        RunError e =
+            ReadFailure(scheduler.Now(), ObjectLabel(object), record.offset, record.offset + record.length, error);
+        e.kind = RunError::Kind::kBytes;
+        e.first_wrong_byte = wrong->first_wrong;
+        errors.Add(std::move(e));
+      },
+      /*successes=*/config.verify_bytes);
   if (auto status = replayer.Start(); !status) return status.error();
   run();
   if (build_error) return *build_error;
