@@ -4,7 +4,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 PREFIX ?= /usr/local
 
-.PHONY: setup build demo test test-release test-asan test-bound bench install package format clean
+.PHONY: setup build demo test test-release test-asan test-bound bench faults install package format clean
 
 setup:
 	@scripts/setup.sh
@@ -43,6 +43,11 @@ install: build
 # A Debian package of the same files under /usr, in $(BUILD)/.
 package: build
 	cd $(BUILD) && cpack -G DEB
+
+# The whole fault suite (every fault x every policy over the fake server); `make test` runs a slice.
+faults: build
+	mkdir -p out
+	$(BUILD)/pflab faults --md out/faults.md
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')

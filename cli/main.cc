@@ -14,6 +14,7 @@
 
 #include "cli/bench.h"
 #include "cli/diff.h"
+#include "cli/faults.h"
 #include "cli/import.h"
 #include "cli/record.h"
 #include "cli/report.h"
@@ -144,7 +145,8 @@ int RunCompare(const CompareArgs& args) {
   auto transport = pflab::replay::ParseTransportKind(args.transport);
   if (!transport) return Fail("--transport: " + transport.error().message);
   if (*transport != pflab::replay::TransportKind::kSim) {
-    if (auto s = pflab::replay::CheckConnectionCount(args.connections, *transport == pflab::replay::TransportKind::kFake);
+    if (auto s =
+            pflab::replay::CheckConnectionCount(args.connections, *transport == pflab::replay::TransportKind::kFake);
         !s) {
       return Fail("--" + s.error().message);
     }
@@ -152,6 +154,16 @@ int RunCompare(const CompareArgs& args) {
   pflab::replay::RunPlan plan;
   plan.transport = *transport;
   plan.live.http.connections = args.connections;
+  if (!args.endpoint.empty()) {
+    // A URL with its scheme, so a typo is a usage error here rather than a run of connection failures.
+    if (args.endpoint.find("://") == std::string::npos) {
+      return Fail("--endpoint: '" + args.endpoint +
+                  "' is not a URL: expected http://HOST[:PORT] or https://HOST[:PORT]");
+    }
+    if (plan.transport != pflab::replay::TransportKind::kHttp) {
+      return Fail("--endpoint is for --transport http (the transport is " + args.transport + ")");
+    }
+  }
   if (plan.transport == pflab::replay::TransportKind::kHttp) {
     auto endpoint =
         args.endpoint.empty() ? pflab::HttpEndpoint::FromEnvironment() : pflab::HttpEndpoint::Parse(args.endpoint);
@@ -237,6 +249,7 @@ int RunCompare(const CompareArgs& args) {
   // run last: RunMatrix gives them the other policies' peak memory).
   std::map<std::size_t, std::pair<pflab::replay::RunResult, pflab::reports::RunDetails>> done;
   std::optional<std::string> failure;
+  std::size_t runs_failed = 0;  // runs with failed or wrong reads: the exit status says so
   pflab::replay::RunHooks hooks;
   hooks.on_note = [&](const std::string& note) {
     if (!args.quiet) std::fprintf(stderr, "%s\n", note.c_str());
@@ -293,6 +306,16 @@ int RunCompare(const CompareArgs& args) {
                      result->wall_s > 0 ? static_cast<double>(result->metrics.reads) / result->wall_s : 0.0);
       }
     }
+    if (result->failed()) {
+      // Loud even with -q: which run, how many reads, and the first failure with its cause.
+      ++runs_failed;
+      const auto& m = result->metrics;
+      std::fprintf(stderr, "pflab: %s x %s: %llu of %llu reads failed, %llu wrong; %llu error(s), first: %s\n",
+                   result->trace.c_str(), result->policy.c_str(), static_cast<unsigned long long>(m.reads_failed),
+                   static_cast<unsigned long long>(m.reads), static_cast<unsigned long long>(m.reads_wrong),
+                   static_cast<unsigned long long>(result->errors.total),
+                   result->errors.first.front().Summary().c_str());
+    }
     pflab::reports::RunDetails run_details = sinks.recorder->Finish(result->trace, result->policy);
     if (pflab::replay::IsBound(plan.policies[cell.policy])) run_details = {};  // no reads to plot
     done.emplace(cell.index, std::make_pair(std::move(*result), std::move(run_details)));
@@ -334,6 +357,11 @@ int RunCompare(const CompareArgs& args) {
     if (auto status = WriteHtmlReport(doc, "Prefetch policy comparison", "", args.html); !status) {
       return Fail(status.error().message);
     }
+  }
+  if (runs_failed > 0) {
+    std::fprintf(stderr, "pflab: %zu of %zu runs had failed or wrong reads%s\n", runs_failed, plan.size(),
+                 args.json.empty() ? "" : (" (their errors are in " + args.json + ")").c_str());
+    return 2;
   }
   return 0;
 }
@@ -452,6 +480,8 @@ int main(int argc, char** argv) {
   auto* sweep_cmd = AddSweepCommand(app, sweep);
   DiffArgs diff;
   auto* diff_cmd = AddDiffCommand(app, diff);
+  FaultsArgs faults;
+  auto* faults_cmd = AddFaultsCommand(app, faults);
 
   auto* pol_cmd = app.add_subcommand("policies", "list the registered policies, their parameters and origins");
   ProfilesArgs prof;
@@ -462,7 +492,12 @@ int main(int argc, char** argv) {
                      "a file of your own)");
 
   argc = SplitRecordCommand(argc, argv, record);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Bad usage exits 1 like bad input (CLI11's own codes are 100 and up); --help stays 0.
+    return app.exit(e) == 0 ? 0 : 1;
+  }
   if (gen_cmd->parsed()) return RunGen(gen);
   if (cmp_cmd->parsed()) return RunCompare(cmp);
   if (serve_cmd->parsed()) return RunServe(serve);
@@ -472,6 +507,7 @@ int main(int argc, char** argv) {
   if (import_cmd->parsed()) return RunImport(import_args);
   if (sweep_cmd->parsed()) return RunSweep(sweep);
   if (diff_cmd->parsed()) return RunDiff(diff);
+  if (faults_cmd->parsed()) return RunFaults(faults);
   if (pol_cmd->parsed()) return RunPolicies();
   if (prof_cmd->parsed()) return RunProfiles(prof);
   return 1;

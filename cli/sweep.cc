@@ -193,7 +193,16 @@ int RunSweep(const SweepArgs& args) {
       } else {
         std::fprintf(stderr, "%s\n", ProgressLine(p, 0).c_str());
       }
+      if (!p.failure.empty()) {
+        std::fprintf(stderr, "%spflab sweep: %s failed: %s\n", drew ? "\n" : "", p.item.c_str(), p.failure.c_str());
+        drew = false;
+      }
       std::fflush(stderr);
+    };
+  } else {
+    // Failures are loud even when progress is not.
+    run.on_progress = [](const pflab::replay::SweepProgress& p) {
+      if (!p.failure.empty()) std::fprintf(stderr, "pflab sweep: %s failed: %s\n", p.item.c_str(), p.failure.c_str());
     };
   }
   auto outcome = pflab::replay::RunSweep(*plan, args.output, run);
@@ -211,6 +220,8 @@ int RunSweep(const SweepArgs& args) {
 
   auto state = pflab::replay::LoadResultsFile(args.output);
   if (!state) return Fail(state.error().message);
+  // Runs of this shard that failed, this time or before (resumed lines count as they were recorded).
+  const std::size_t failed = pflab::replay::FailedRuns(*plan, state->lines);
   // The file's lines are results-document "runs" entries plus their keys, so the reports module reads
   // them as one document; in plan order, so nothing depends on the order runs finished in.
   nlohmann::json doc = {{"schema", pflab::reports::kResultsSchema},
@@ -241,6 +252,11 @@ int RunSweep(const SweepArgs& args) {
         return Fail(status.error().message);
       }
     }
+  }
+  if (failed > 0) {
+    std::fprintf(stderr, "pflab sweep: %zu of %zu runs of shard %s failed (their errors are in %s)\n", failed,
+                 plan->jobs.size(), plan->shard.ToString().c_str(), args.output.c_str());
+    return 2;
   }
   return 0;
 }

@@ -107,6 +107,13 @@ void ConcurrentFetcher::StartPart(ReadId id, std::size_t index) {
                                  });
 }
 
+void ConcurrentFetcher::EmitFailure(ByteRange asked, std::uint64_t bytes, const Error& error, std::uint32_t attempt) {
+  // The event names which attempt this was; a copy, on the failure path only.
+  Error detail = error;
+  detail.attempts = attempt;
+  ctx_.Emit(EventType::kFetchFail, kBackendLayer, asked.begin, asked.size(), bytes, &detail);
+}
+
 Nanos ConcurrentFetcher::Backoff(std::uint32_t attempts) {
   Nanos cap = options_.initial_backoff;
   for (std::uint32_t i = 1; i < attempts && cap < options_.max_backoff; ++i) cap *= 2;
@@ -129,7 +136,7 @@ void ConcurrentFetcher::OnPartDone(ReadId id, std::size_t index, const FetchOutc
   }
   const Error& error = outcome.status.error();
   if (error.code == ErrorCode::kCancelled) return;  // we cancelled it; the event was emitted then
-  ctx_.Emit(EventType::kFetchFail, kBackendLayer, asked.begin, asked.size(), outcome.bytes_received);
+  EmitFailure(asked, outcome.bytes_received, error, part.attempts);
   // Resume from the last byte received rather than refetching what already landed.
   part.range.begin += std::min(outcome.bytes_received, asked.size());
   part.chunk_offset += std::min(outcome.bytes_received, asked.size());
@@ -148,6 +155,7 @@ void ConcurrentFetcher::OnPartDone(ReadId id, std::size_t index, const FetchOutc
   final_error.message = "fetching [" + std::to_string(asked.begin) + ", " + std::to_string(asked.end) + ") of " +
                         object_.bucket + "/" + object_.name + " failed after " + std::to_string(part.attempts) +
                         " attempt(s): " + error.message;
+  final_error.attempts = part.attempts;
   Finish(id, std::move(final_error));
 }
 
@@ -280,8 +288,7 @@ void ConcurrentFetcher::OnPulled(StreamId id, const FetchOutcome& outcome) {
     return;
   }
   const Error& error = outcome.status.error();
-  ctx_.Emit(EventType::kFetchFail, kBackendLayer, stream.get_begin, stream.range.end - stream.get_begin,
-            stream.get_pulled);
+  EmitFailure({stream.get_begin, stream.range.end}, stream.get_pulled, error, stream.attempts);
   CloseGet(stream, /*broke=*/true);
   if (stream.filled == stream.chunk->size()) {  // all of it arrived before the failure was reported
     FinishPull(stream, whole());
@@ -300,6 +307,7 @@ void ConcurrentFetcher::OnPulled(StreamId id, const FetchOutcome& outcome) {
   final_error.message = "streaming [" + std::to_string(begin) + ", " + std::to_string(begin + stream.chunk->size()) +
                         ") of " + object_.bucket + "/" + object_.name + " failed after " +
                         std::to_string(stream.attempts) + " attempt(s): " + error.message;
+  final_error.attempts = stream.attempts;
   FinishPull(stream, std::move(final_error));
 }
 

@@ -114,6 +114,8 @@ class ConcurrentFetcher final : public Source {
   void Release(PendingRead& read);
   void CompletePart(ReadId id, PendingRead& read, Part& part);  // finishes the read after its last part
   Nanos Backoff(std::uint32_t attempts);
+  // A backend request's fetch_fail, carrying its error and which attempt it was.
+  void EmitFailure(ByteRange asked, std::uint64_t bytes, const Error& error, std::uint32_t attempt);
   void OpenGet(Stream& stream);
   void CloseGet(Stream& stream, bool broke);
   void Pull(StreamId id);

@@ -11,6 +11,7 @@ const char* EventTypeName(EventType type) {
     case EventType::kFetchCancel: return "fetch_cancel";
     case EventType::kFetchFail: return "fetch_fail";
     case EventType::kRetry: return "retry";
+    case EventType::kVerifyFail: return "verify_fail";
   }
   return "unknown";
 }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "engine/result.h"
 #include "engine/scheduler.h"
 
 namespace pflab {
@@ -17,6 +18,8 @@ enum class EventType : std::uint8_t {
   kFetchCancel,  // ... and cancelled it; `bytes` is what had arrived
   kFetchFail,    // ... and it failed
   kRetry,        // a failed backend request is being tried again
+  kVerifyFail,   // a read delivered bytes that differ from the object's (byte checks only); `offset` is the
+                 // first wrong byte, `bytes` the read's delivered length
 };
 
 const char* EventTypeName(EventType type);
@@ -30,6 +33,10 @@ struct Event {
   std::uint64_t offset = 0;
   std::uint64_t length = 0;
   std::uint64_t bytes = 0;  // bytes delivered/transferred where that differs from length
+  /// Why, on fetch_fail (that attempt's error, `attempts` its number), on the read_end of a failed read
+  /// and on verify_fail; null on every other event, so the success path carries no strings. Points at
+  /// the emitter's error: valid only during OnEvent (a sink that keeps events copies what it needs).
+  const Error* error = nullptr;
 };
 
 /// Receives events. Implementations must be cheap: the simulator emits several per read.

@@ -22,7 +22,7 @@ void Reader::Read(std::uint64_t length, ReadCallback done) {
       MarkDelivered(*result);
       position_ = range.begin + got;
     }
-    ctx_.Emit(EventType::kReadEnd, "reader", range.begin, range.size(), got);
+    ctx_.Emit(EventType::kReadEnd, "reader", range.begin, range.size(), got, result.ok() ? nullptr : &result.error());
     ReadCallback done = std::move(pending_done_);
     done(std::move(result));
   });

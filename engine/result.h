@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cassert>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <variant>
@@ -25,10 +26,14 @@ enum class ErrorCode {
 const char* ErrorCodeName(ErrorCode code);
 
 /// A failure with a human-readable message; `retryable` tells retry loops whether trying again can help.
+/// A backend request's failure also says what the server answered and how often it was tried, so a
+/// failed read can be reported with its cause wherever it surfaces (layers pass errors up whole).
 struct Error {
   ErrorCode code = ErrorCode::kInternal;
   std::string message;
   bool retryable = false;
+  int http_status = 0;         // the response's HTTP status; 0 when there was none (no connection, simulator)
+  std::uint32_t attempts = 0;  // backend requests made before giving up; 0 when not a backend failure
 
   std::string ToString() const { return std::string(ErrorCodeName(code)) + ": " + message; }
 };

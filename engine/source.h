@@ -74,9 +74,9 @@ struct LayerContext {
   EventSink* events = nullptr;
   std::uint32_t stream = 0;
 
-  void Emit(EventType type, const char* layer, std::uint64_t offset, std::uint64_t length,
-            std::uint64_t bytes = 0) const {
-    events->OnEvent(Event{scheduler->Now(), type, layer, stream, offset, length, bytes});
+  void Emit(EventType type, const char* layer, std::uint64_t offset, std::uint64_t length, std::uint64_t bytes = 0,
+            const Error* error = nullptr) const {
+    events->OnEvent(Event{scheduler->Now(), type, layer, stream, offset, length, bytes, error});
   }
 };
 

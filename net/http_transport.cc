@@ -3,11 +3,15 @@
 #include <httplib.h>
 
 #include <boost/asio/executor_work_guard.hpp>
+#include <cctype>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
+#include <string_view>
 #include <utility>
 
 #include "net/checksums.h"
@@ -37,13 +41,37 @@ std::string ErrorDetail(const std::string& body) {
   return text;
 }
 
-// Parses "bytes FIRST-LAST/TOTAL" (TOTAL may be "*"); returns FIRST.
-std::optional<std::uint64_t> ContentRangeStart(const std::string& value) {
-  if (value.rfind("bytes ", 0) != 0) return std::nullopt;
-  char* end = nullptr;
-  const unsigned long long first = std::strtoull(value.c_str() + 6, &end, 10);
-  if (end == value.c_str() + 6 || *end != '-') return std::nullopt;
-  return first;
+// A decimal number that is the whole of `text` (no sign, no spaces).
+std::optional<std::uint64_t> ParseDecimal(std::string_view text) {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return value;
+}
+
+// "bytes FIRST-LAST/TOTAL", TOTAL possibly "*" (unknown).
+struct ContentRange {
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;
+  std::optional<std::uint64_t> total;
+};
+
+std::optional<ContentRange> ParseContentRange(std::string_view value) {
+  if (value.substr(0, 6) != "bytes ") return std::nullopt;
+  value.remove_prefix(6);
+  const auto dash = value.find('-');
+  const auto slash = value.find('/');
+  if (dash == std::string_view::npos || slash == std::string_view::npos || slash < dash) return std::nullopt;
+  const auto first = ParseDecimal(value.substr(0, dash));
+  const auto last = ParseDecimal(value.substr(dash + 1, slash - dash - 1));
+  if (!first || !last || *last < *first) return std::nullopt;
+  ContentRange out{*first, *last, std::nullopt};
+  const std::string_view total = value.substr(slash + 1);
+  if (total != "*") {
+    out.total = ParseDecimal(total);
+    if (!out.total) return std::nullopt;
+  }
+  return out;
 }
 
 std::int64_t SecondsPart(Nanos n) {
@@ -88,6 +116,11 @@ Result<HttpEndpoint> HttpEndpoint::Parse(const std::string& url) {
     rest = rest.substr(0, colon);
   }
   if (rest.empty()) return InvalidArgument("endpoint " + url + ": no host");
+  for (unsigned char c : rest) {
+    if (!std::isalnum(c) && c != '.' && c != '-' && c != '_' && c != '[' && c != ']' && c != ':') {
+      return InvalidArgument("endpoint " + url + ": '" + rest + "' is not a host name or address");
+    }
+  }
   e.host = rest;
   return e;
 }
@@ -396,6 +429,7 @@ FetchOutcome HttpTransport::Execute(Worker* worker, Job& job) {
                            std::to_string(range.begin) + "-" + std::to_string(range.end);
   if (range.empty()) return FetchOutcome{OkStatus(), 0};
   std::int64_t pinned = job.object.generation;
+  const bool asked_generation = pinned != 0;  // the caller named it; else it is learned from responses
   if (pinned == 0) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (auto it = generations_.find(ObjectKey(job.object)); it != generations_.end()) pinned = it->second;
@@ -420,21 +454,40 @@ FetchOutcome HttpTransport::Execute(Worker* worker, Job& job) {
   bool overflow = false;
 
   ++requests_;
+  // A 200 or 206 must say it carries what was asked before any of its bytes is taken. One that does
+  // not (an error page served as 200, another range, another size or generation) is refused whole:
+  // no byte of it reaches the chunk, and the failure is retryable, since the next answer may be right.
+  auto refuse = [&](const std::string& why) {
+    failure = Error{ErrorCode::kDataLoss, what + ": refused the HTTP " + std::to_string(status) + " response: " + why,
+                    true, status};
+    return false;
+  };
   const std::function<bool(const ResponseHead&)> on_head = [&](const ResponseHead& response) {
     status = response.status;
     if (status != 200 && status != 206) return true;  // read the error body for its message
+    std::optional<std::uint64_t> length;
+    if (response.Has("Content-Length")) {
+      length = ParseDecimal(response.Get("Content-Length"));
+      if (!length) return refuse("Content-Length '" + response.Get("Content-Length") + "' is not a number");
+    }
     if (response.Has("x-goog-generation")) {
-      const std::int64_t seen = std::strtoll(response.Get("x-goog-generation").c_str(), nullptr, 10);
-      if (pinned != 0 && seen != pinned) {
-        failure = Error{ErrorCode::kFailedPrecondition,
-                        what + ": the object changed during the read (generation " + std::to_string(seen) +
-                            ", expected " + std::to_string(pinned) + ")",
-                        false};
-        return false;
+      const std::string text = response.Get("x-goog-generation");
+      const auto seen = ParseDecimal(text);
+      if (!seen || *seen > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        return refuse("x-goog-generation '" + text + "' is not a generation");
       }
-      if (pinned == 0 && seen != 0) {
+      const auto generation = static_cast<std::int64_t>(*seen);
+      if (pinned == 0 && generation != 0) {
+        // Another request may have pinned the object since this one started: compare with that.
         std::lock_guard<std::mutex> lock(mutex_);
-        pinned = generations_.emplace(ObjectKey(job.object), seen).first->second;
+        pinned = generations_.emplace(ObjectKey(job.object), generation).first->second;
+      }
+      if (pinned != 0 && generation != pinned) {
+        failure = Error{ErrorCode::kFailedPrecondition,
+                        what + ": the object changed during the read (generation " + std::to_string(generation) +
+                            ", expected " + std::to_string(pinned) + ")",
+                        true, status};
+        return false;
       }
     }
     if (whole_object) {
@@ -447,16 +500,30 @@ FetchOutcome HttpTransport::Execute(Worker* worker, Job& job) {
         }
       }
     }
+    const std::string asked = std::to_string(range.begin) + "-" + std::to_string(range.end - 1);
     if (status == 206) {
-      const auto start = ContentRangeStart(response.Get("Content-Range"));
-      if (!start || *start != range.begin) {
-        failure = Error{ErrorCode::kDataLoss,
-                        what + ": the response's Content-Range '" + response.Get("Content-Range") +
-                            "' does not start at " + std::to_string(range.begin),
-                        false};
-        return false;
+      const std::string value = response.Get("Content-Range");
+      const auto content_range = ParseContentRange(value);
+      if (!content_range) return refuse("Content-Range '" + value + "' is missing or malformed");
+      if (content_range->first != range.begin || content_range->last + 1 != range.end) {
+        return refuse("Content-Range '" + value + "' is not the bytes asked for (" + asked + ")");
+      }
+      if (content_range->total && *content_range->total != job.object.size) {
+        return refuse("Content-Range '" + value + "' says the object has " + std::to_string(*content_range->total) +
+                      " bytes, not " + std::to_string(job.object.size));
+      }
+      if (length && *length != want) {
+        return refuse("Content-Length " + std::to_string(*length) + " is not the " + std::to_string(want) +
+                      " bytes asked for");
       }
     } else {
+      // A 200 ignores the Range and sends the whole object; it holds our range only if it is the object,
+      // whole, at the size we know.
+      if (!length) return refuse("no Content-Length, so it cannot be checked to be the whole object");
+      if (*length != job.object.size) {
+        return refuse("Content-Length " + std::to_string(*length) + " is not the object's " +
+                      std::to_string(job.object.size) + " bytes (asked for " + asked + ")");
+      }
       skip = range.begin;
     }
     return true;
@@ -515,11 +582,13 @@ FetchOutcome HttpTransport::Execute(Worker* worker, Job& job) {
   }
 
   if (job.cancelled) return FetchOutcome{Cancelled("fetch cancelled"), received};
-  if (failure) return FetchOutcome{std::move(*failure), received};
+  if (failure) return FetchOutcome{std::move(*failure), received};  // refused in on_head: nothing received
   if (status == 200 || status == 206) {
     if (overflow) {
-      return FetchOutcome{Error{ErrorCode::kDataLoss, what + ": the server sent more bytes than asked", false},
-                          received};
+      // Only a body without Content-Length can run on; what it carried cannot be trusted.
+      if (!job.stream) bytes_received_ -= received;
+      return FetchOutcome{Error{ErrorCode::kDataLoss, what + ": the server sent more bytes than asked", true, status},
+                          job.stream ? received : 0};
     }
     if (received == want) {
       if (expected_crc) {
@@ -530,32 +599,40 @@ FetchOutcome HttpTransport::Execute(Worker* worker, Job& job) {
           return FetchOutcome{Error{ErrorCode::kDataLoss,
                                     what + ": CRC32C mismatch (got " + Crc32cToBase64(crc) + ", x-goog-hash says " +
                                         Crc32cToBase64(*expected_crc) + ")",
-                                    true},
+                                    true, status},
                               0};
         }
       }
       return FetchOutcome{OkStatus(), received};
     }
+    // The head was checked, so the bytes that did arrive are the range's first ones: a retry resumes.
     const std::string why = wire_error.empty() ? "the body ended" : "the connection failed (" + wire_error + ")";
     return FetchOutcome{Unavailable(what + ": " + why + " after " + std::to_string(received) + " of " +
                                     std::to_string(want) + " bytes"),
                         received};
   }
-  if (!wire_error.empty()) return FetchOutcome{Unavailable(what + ": " + wire_error), received};
+  if (status == 0)
+    return FetchOutcome{Unavailable(what + ": " + (wire_error.empty() ? "no response" : wire_error)), received};
+  // An error status: its kind decides; an error body cut short still gives what it had of its message.
   const std::string detail = what + ": HTTP " + std::to_string(status) + ": " + ErrorDetail(error_body);
-  if (status == 408 || status == 429 || status >= 500) return FetchOutcome{Unavailable(detail), received};
-  switch (status) {
-    case 404:
-      return FetchOutcome{NotFound(detail + (pinned != 0 ? " (generation " + std::to_string(pinned) +
-                                                               " is gone: overwritten or deleted during the read?)"
-                                                         : "")),
-                          received};
-    case 401:
-    case 403: return FetchOutcome{Error{ErrorCode::kPermissionDenied, detail, false}, received};
-    case 412: return FetchOutcome{Error{ErrorCode::kFailedPrecondition, detail, false}, received};
-    case 416: return FetchOutcome{OutOfRange(detail), received};
-    default: return FetchOutcome{Error{ErrorCode::kInternal, detail, false}, received};
+  Error error{ErrorCode::kInternal, detail, false, status};
+  if (status == 408 || status == 429 || status >= 500) {
+    error.code = ErrorCode::kUnavailable;
+    error.retryable = true;
+  } else if (status == 404) {
+    error.code = ErrorCode::kNotFound;
+    if (pinned != 0 && !asked_generation) {
+      // An earlier response showed this generation: it went away during the read.
+      error.message += " (generation " + std::to_string(pinned) + " is gone: overwritten or deleted during the read?)";
+    }
+  } else if (status == 401 || status == 403) {
+    error.code = ErrorCode::kPermissionDenied;
+  } else if (status == 412) {
+    error.code = ErrorCode::kFailedPrecondition;
+  } else if (status == 416) {
+    error.code = ErrorCode::kOutOfRange;
   }
+  return FetchOutcome{std::move(error), received};
 }
 
 }  // namespace pflab

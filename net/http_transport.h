@@ -6,15 +6,24 @@
 // as it arrives; there is no intermediate string per response. Completions are posted to the engine's
 // AsioScheduler, so callbacks run on the engine thread like every other callback.
 //
-// Retries are not done here: a failed fetch reports how many bytes arrived and whether the failure is
-// retryable (408, 429, 5xx, connection reset, a body cut short), and the ConcurrentFetcher above
-// retries with backoff and resumes from the last byte received. That keeps one retry implementation
-// for the simulator and for real runs. What only the transport can do it does: it pins each object's
-// generation to the first one it sees (later requests ask for that generation), so an overwrite during
-// a read yields a clear error, never a mix of two versions' bytes; it checks a whole-object read
-// against the CRC32C in x-goog-hash (ranged reads carry the whole object's hash, which a part cannot
-// be checked against, as in google-cloud-cpp), failing a mismatch as retryable with no bytes kept; and
-// it turns HTTP errors into messages naming the object and range.
+// Retries are not done here, not even a quiet resend on a kept-alive connection found dead: a failed
+// fetch reports how many bytes arrived and whether the failure is retryable (408, 429, 5xx, connection
+// reset, a body cut short, a refused response), and the ConcurrentFetcher above retries with backoff,
+// resumes from the last byte received and counts every retry. That keeps one retry implementation for
+// the simulator and for real runs. (A pooled connection the server closed while idle is noticed before
+// a request goes out and replaced; nothing is sent twice.)
+//
+// No byte of a response is taken before its head says it is what was asked for: a 206 must carry the
+// requested range in Content-Range (and the object's size as the total, when given) and a matching
+// Content-Length; a 200 (a server ignoring Range) must carry a Content-Length equal to the object's
+// size; x-goog-generation must be the pinned generation. A response that fails any of these is
+// refused whole (kDataLoss, retryable, no bytes received), so an error page served as 200 is never
+// object data. The transport pins each object's generation to the first one it sees (later requests
+// ask for that generation), so an overwrite during a read is refused, never a mix of two versions'
+// bytes; it checks a whole-object read against the CRC32C in x-goog-hash (ranged reads carry the whole
+// object's hash, which a part cannot be checked against, as in google-cloud-cpp), failing a mismatch
+// as retryable with no bytes kept; and it turns HTTP errors into messages naming the object and range,
+// with the status in Error::http_status.
 //
 // A stream is the same GET on a connection and thread of its own, outside the pool (gcsfuse's Go HTTP
 // client has no per-host connection limit, and a handle's stream stays open while its reader thinks,

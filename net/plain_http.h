@@ -31,8 +31,10 @@ struct ResponseHead {
   std::string Joined(const std::string& name) const;
 };
 
-/// A keep-alive HTTP/1.1 connection to one host; reconnects as needed. Used by one thread at a time;
-/// Stop() may be called from any thread and makes a blocked Get return.
+/// A keep-alive HTTP/1.1 connection to one host; reconnects as needed (an idle connection the server
+/// closed is replaced before a request goes out), but never sends a request twice: a failure after the
+/// request went out is returned. Used by one thread at a time; Stop() may be called from any thread and
+/// makes a blocked Get return.
 class PlainHttpConnection {
  public:
   PlainHttpConnection(std::string host, int port, Nanos connect_timeout, Nanos read_timeout);

@@ -8,8 +8,9 @@ void PolicyLayer::OnFetchedBelow(ByteRange range, const Result<Slices>& result) 
   if (result.ok()) {
     ctx_.Emit(EventType::kFetchEnd, name(), range.begin, range.size(), TotalLength(*result));
   } else {
-    ctx_.Emit(result.error().code == ErrorCode::kCancelled ? EventType::kFetchCancel : EventType::kFetchFail, name(),
-              range.begin, range.size());
+    const bool cancelled = result.error().code == ErrorCode::kCancelled;
+    ctx_.Emit(cancelled ? EventType::kFetchCancel : EventType::kFetchFail, name(), range.begin, range.size(), 0,
+              cancelled ? nullptr : &result.error());
   }
 }
 

@@ -4,6 +4,7 @@
 #include <cinttypes>
 #include <cstring>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 namespace pflab::replay {
 
@@ -23,8 +24,17 @@ void JsonlEventLog::OnEvent(const Event& e) {
   // Layer names are fixed identifiers without characters that need JSON escaping.
   std::fprintf(file_,
                "{\"t_ns\":%" PRId64 ",\"type\":\"%s\",\"layer\":\"%s\",\"stream\":%" PRIu32 ",\"offset\":%" PRIu64
-               ",\"length\":%" PRIu64 ",\"bytes\":%" PRIu64 "}\n",
+               ",\"length\":%" PRIu64 ",\"bytes\":%" PRIu64,
                e.t_ns, EventTypeName(e.type), e.layer, e.stream, e.offset, e.length, e.bytes);
+  if (e.error) {
+    // Failures only: the message is the server's or the engine's text and needs escaping.
+    nlohmann::json error = {
+        {"code", ErrorCodeName(e.error->code)}, {"message", e.error->message}, {"retryable", e.error->retryable}};
+    if (e.error->http_status != 0) error["http_status"] = e.error->http_status;
+    if (e.error->attempts != 0) error["attempts"] = e.error->attempts;
+    std::fprintf(file_, ",\"error\":%s", error.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  }
+  std::fputs("}\n", file_);
 }
 
 Status JsonlEventLog::Close() {

@@ -10,7 +10,8 @@
 
 namespace pflab::replay {
 
-/// An EventSink that appends `{"t_ns","type","layer","stream","offset","length","bytes"}` lines to a file.
+/// An EventSink that appends `{"t_ns","type","layer","stream","offset","length","bytes"}` lines to a file;
+/// a failure's line adds `"error": {"code","message","retryable"[,"http_status"][,"attempts"]}`.
 class JsonlEventLog final : public EventSink {
  public:
   static Result<std::unique_ptr<JsonlEventLog>> Open(const std::string& path);

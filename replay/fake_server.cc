@@ -13,23 +13,25 @@ fake_gcs::Shaping ShapingFromProfile(const sim::NetworkProfile& profile) {
 }
 
 Result<std::unique_ptr<fake_gcs::FakeGcsServer>> StartFakeServer(const std::vector<const traces::Trace*>& traces,
-                                                                 const sim::NetworkProfile& profile,
-                                                                 std::uint64_t seed) {
+                                                                 const sim::NetworkProfile& profile, std::uint64_t seed,
+                                                                 const nlohmann::json& faults) {
   fake_gcs::ServerOptions options;
   options.seed = seed;
   options.shaping = ShapingFromProfile(profile);
   // Metadata and listing are not part of a replay; only media reads are shaped by the profile.
   options.route_shaping["metadata"] = {};
   options.route_shaping["list"] = {};
-  if (profile.failure_probability > 0) {
-    auto faults = fake_gcs::FaultProfile::Parse({{"seed", seed},
-                                                 {"faults",
-                                                  {{{"instruction", "return-503"},
-                                                    {"probability", profile.failure_probability},
-                                                    {"methods", {"storage.objects.get"}}}}}},
-                                                "profile failure_probability");
-    if (!faults) return faults.error();
-    options.faults.emplace(*faults);
+  nlohmann::json drawn =
+      faults.is_null() ? nlohmann::json{{"seed", seed}, {"faults", nlohmann::json::array()}} : faults;
+  if (profile.failure_probability > 0 && drawn.is_object() && drawn.contains("faults") && drawn["faults"].is_array()) {
+    drawn["faults"].push_back({{"instruction", "return-503"},
+                               {"probability", profile.failure_probability},
+                               {"methods", {"storage.objects.get"}}});
+  }
+  if (!faults.is_null() || profile.failure_probability > 0) {
+    auto parsed = fake_gcs::FaultProfile::Parse(drawn, faults.is_null() ? "profile failure_probability" : "faults");
+    if (!parsed) return parsed.error();
+    options.faults.emplace(*parsed);
   }
   auto server = std::make_unique<fake_gcs::FakeGcsServer>(std::move(options));
   for (const auto* trace : traces) {

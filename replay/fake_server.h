@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "fake_gcs/server.h"
@@ -18,9 +19,10 @@ fake_gcs::Shaping ShapingFromProfile(const sim::NetworkProfile& profile);
 
 /// Starts a server on 127.0.0.1 (free port) shaped by `profile`, with the objects of `traces` as
 /// synthetic objects named as TraceObjectRef names them; a profile failure probability becomes a
-/// seeded return-503 fault on media reads.
+/// seeded return-503 fault on media reads. `faults`, when not null, is a fault profile (the JSON of
+/// fake_gcs::FaultProfile) whose faults are drawn first.
 Result<std::unique_ptr<fake_gcs::FakeGcsServer>> StartFakeServer(const std::vector<const traces::Trace*>& traces,
-                                                                 const sim::NetworkProfile& profile,
-                                                                 std::uint64_t seed);
+                                                                 const sim::NetworkProfile& profile, std::uint64_t seed,
+                                                                 const nlohmann::json& faults = nullptr);
 
 }  // namespace pflab::replay

@@ -49,7 +49,13 @@ Result<RunResult> RunLive(const SimulationConfig& config, const LiveOptions& liv
   MemoryAccount account;
   AsioScheduler scheduler;
   HttpTransport transport(&scheduler, live.endpoint, live.http);
-  auto result = Replay(config, scheduler, transport, account, [&] { scheduler.Run(); });
+  auto result = Replay(config, scheduler, transport, account, [&] {
+    if (live.run_limit > 0) {
+      scheduler.RunFor(live.run_limit);
+    } else {
+      scheduler.Run();
+    }
+  });
   if (!result) return result;
   result->metrics.cost_usd =
       static_cast<double>(transport.requests()) * config.profile.usd_per_request +

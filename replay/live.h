@@ -11,6 +11,9 @@ namespace pflab::replay {
 struct LiveOptions {
   HttpEndpoint endpoint;
   HttpTransportOptions http;
+  /// Wall time a run may take; 0: no limit. A run stopped by it records its unfinished reads as a hang
+  /// (the fault suite's watchdog).
+  Nanos run_limit = 0;
 };
 
 /// Most connections a real-time run opens: HttpTransport runs a worker thread per connection.

@@ -153,7 +153,7 @@ Status RunCells(const RunPlan& plan, const RunHooks& hooks, const std::vector<st
   bool needs_server = false;
   for (std::size_t i : order) needs_server |= !IsBound(plan.policies[CellAt(plan, i).policy]);
   if (plan.transport == TransportKind::kFake && needs_server) {
-    auto started = StartFakeServer(plan.traces, plan.profile, plan.seeds.front());
+    auto started = StartFakeServer(plan.traces, plan.profile, plan.seeds.front(), plan.fake_faults);
     if (!started) return Error{started.error().code, "fake GCS server: " + started.error().message};
     fake = std::move(*started);
     live.endpoint = *HttpEndpoint::Parse(fake->endpoint());

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -60,6 +61,8 @@ struct RunPlan {
   TransportKind transport = TransportKind::kSim;
   /// For kHttp: the endpoint and connections. For kFake: the connections (the endpoint is the server's).
   LiveOptions live;
+  /// For kFake: a fault profile for the server (fake_gcs::FaultProfile's JSON); null for none.
+  nlohmann::json fake_faults;
 
   /// Number of cells: traces x policies x seeds.
   std::size_t size() const { return traces.size() * policies.size() * seeds.size(); }

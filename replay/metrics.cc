@@ -100,6 +100,8 @@ nlohmann::json Metrics::ToJson() const {
         {"max", read_latency_max_s}}},
       {"reads", reads},
       {"reads_failed", reads_failed},
+      {"reads_wrong", reads_wrong},
+      {"bytes_wrong", bytes_wrong},
       {"bytes_read", bytes_read},
       {"bytes_fetched", bytes_fetched},
       {"bytes_wasted", bytes_wasted},

@@ -19,6 +19,8 @@ struct Metrics {
   double read_latency_max_s = 0;
   std::uint64_t reads = 0;          // reads
   std::uint64_t reads_failed = 0;   // reads_failed
+  std::uint64_t reads_wrong = 0;    // reads_wrong: delivered bytes that differ from the object's (byte checks)
+  std::uint64_t bytes_wrong = 0;    // bytes_wrong: how many delivered bytes differ, over those reads
   std::uint64_t bytes_read = 0;     // bytes_read: delivered to the application
   std::uint64_t bytes_fetched = 0;  // bytes_fetched: arrived from the backend (partial transfers included)
   std::uint64_t bytes_wasted = 0;   // bytes_wasted: fetched but never delivered

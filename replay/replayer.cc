@@ -180,7 +180,7 @@ void Replayer::OnDelivered(std::size_t stream_index, std::uint32_t record_index,
     ++reads_failed_;
     if (!first_error_) first_error_ = result.error();
   }
-  if (observer_) observer_(trace_.records[record_index], result);
+  if (observer_ && (observe_successes_ || !result.ok())) observer_(trace_.records[record_index], result);
   Stream& stream = streams_[stream_index];
   ScheduleHints(stream_index, stream.next + 1);
   if (++stream.next >= stream.records.size()) return;

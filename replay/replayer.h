@@ -56,7 +56,12 @@ class Replayer {
   Replayer(const traces::Trace& trace, ThinkTime think, Scheduler* scheduler, EventSink* events, StackFactory factory);
   ~Replayer();
 
-  void set_observer(ReadObserver observer) { observer_ = std::move(observer); }
+  /// `observer` hears every read, or only the failed ones when `successes` is false (then a read that
+  /// succeeds costs no call: the simulator's hot path).
+  void set_observer(ReadObserver observer, bool successes = true) {
+    observer_ = std::move(observer);
+    observe_successes_ = successes;
+  }
   /// Schedules every stream's first read; run the scheduler afterwards.
   Status Start();
   /// Destroys every stack (cancelling what is in flight) so the run's buffers are released.
@@ -101,6 +106,7 @@ class Replayer {
   EventSink* events_;
   StackFactory factory_;
   ReadObserver observer_;
+  bool observe_successes_ = true;
   std::vector<Stream> streams_;
   std::uint64_t reads_done_ = 0;
   std::uint64_t reads_failed_ = 0;

@@ -11,11 +11,19 @@
 namespace pflab::replay {
 namespace {
 
+// Why delivered bytes are not the object's content: the first offset that differs (or where a short
+// delivery ends) and how many bytes differ.
+struct WrongBytes {
+  std::string message;
+  std::uint64_t first_wrong = 0;
+  std::uint64_t count = 0;
+};
+
 // Checks a slice without payload by its chunk's provenance: every byte must have been filled, and the
 // last fill covering it must have brought byte `object_offset + i` of the object with `seed`. Later
 // fills win where fills overlap, as later writes of bytes would.
-std::optional<Error> CheckProvenance(const traces::TraceObject& object, std::uint64_t seed, std::uint64_t object_offset,
-                                     const Slice& slice) {
+std::optional<WrongBytes> CheckProvenance(const traces::TraceObject& object, std::uint64_t seed,
+                                          std::uint64_t object_offset, const Slice& slice) {
   const auto& fills = slice.chunk->provenance();
   std::vector<ByteRange> unchecked = {{slice.offset, slice.offset + slice.length}};  // chunk offsets
   for (auto fill = fills.rbegin(); fill != fills.rend() && !unchecked.empty(); ++fill) {
@@ -30,10 +38,10 @@ std::optional<Error> CheckProvenance(const traces::TraceObject& object, std::uin
       const std::uint64_t wanted = object_offset + (both.begin - slice.offset);
       const std::uint64_t got = fill->object_offset + (both.begin - fill->chunk_offset);
       if (fill->object_seed != seed || got != wanted) {
-        return Error{ErrorCode::kDataLoss, "byte " + std::to_string(wanted) + " of " + object.name +
-                                               " differs from the object's content (the chunk holds byte " +
-                                               std::to_string(got) + " of " +
-                                               (fill->object_seed == seed ? "it" : "another object") + ")"};
+        return WrongBytes{"byte " + std::to_string(wanted) + " of " + object.name +
+                              " differs from the object's content (the chunk holds byte " + std::to_string(got) +
+                              " of " + (fill->object_seed == seed ? "it" : "another object") + ")",
+                          wanted, both.end - both.begin};
       }
       if (gap.begin < both.begin) rest.push_back({gap.begin, both.begin});
       if (both.end < gap.end) rest.push_back({both.end, gap.end});
@@ -41,33 +49,43 @@ std::optional<Error> CheckProvenance(const traces::TraceObject& object, std::uin
     unchecked = std::move(rest);
   }
   if (!unchecked.empty()) {
-    return Error{ErrorCode::kDataLoss, "byte " +
-                                           std::to_string(object_offset + (unchecked.front().begin - slice.offset)) +
-                                           " of " + object.name + " was delivered but never filled by the transport"};
+    const std::uint64_t first = object_offset + (unchecked.front().begin - slice.offset);
+    std::uint64_t count = 0;
+    for (const ByteRange& gap : unchecked) count += gap.end - gap.begin;
+    return WrongBytes{
+        "byte " + std::to_string(first) + " of " + object.name + " was delivered but never filled by the transport",
+        first, count};
   }
   return std::nullopt;
 }
 
-// Compares delivered bytes with the synthetic content of the object; returns the first mismatch.
+// Compares delivered bytes with the synthetic content of the object: nullopt when they are right, else
+// why not, the first offset that differs (or where a short delivery ends) and how many bytes differ.
 // Slices with a payload (HTTP transports) are compared byte by byte, 1 MiB of expected content at a
 // time; slices without one (the simulator) by provenance. Either way memory stays bounded whatever
 // the read size.
-std::optional<Error> CheckBytes(const traces::TraceObject& object, const traces::TraceRecord& record,
-                                const Slices& slices) {
+std::optional<WrongBytes> CheckBytes(const traces::TraceObject& object, const traces::TraceRecord& record,
+                                     const Slices& slices) {
   const ObjectRef ref = TraceObjectRef(object);
   const std::uint64_t seed = ObjectSeed(ref.bucket, ref.name, ref.generation);
   const std::uint64_t expected_length = std::min(record.length, object.size - std::min(record.offset, object.size));
-  if (TotalLength(slices) != expected_length) {
-    return Error{ErrorCode::kDataLoss, "read at " + std::to_string(record.offset) + " of " + object.name +
-                                           " delivered " + std::to_string(TotalLength(slices)) + " bytes, expected " +
-                                           std::to_string(expected_length)};
+  const std::uint64_t delivered = TotalLength(slices);
+  if (delivered != expected_length) {
+    const std::uint64_t missing =
+        expected_length > delivered ? expected_length - delivered : delivered - expected_length;
+    return WrongBytes{"read at " + std::to_string(record.offset) + " of " + object.name + " delivered " +
+                          std::to_string(delivered) + " bytes, expected " + std::to_string(expected_length),
+                      record.offset + std::min(delivered, expected_length), missing};
   }
+  // Compared a block at a time against the content generated 8 bytes per hash; after a mismatch the
+  // rest is compared byte by byte to locate the first wrong byte and count them all.
+  std::optional<WrongBytes> wrong;
   std::uint64_t offset = record.offset;
   std::vector<std::byte> expected;
   for (const Slice& slice : slices) {
     const std::byte* data = slice.data();
     if (data == nullptr) {
-      if (auto error = CheckProvenance(object, seed, offset, slice)) return error;
+      if (auto bad = CheckProvenance(object, seed, offset, slice)) return bad;
       offset += slice.length;
       continue;
     }
@@ -76,16 +94,27 @@ std::optional<Error> CheckBytes(const traces::TraceObject& object, const traces:
       const std::uint64_t n = std::min<std::uint64_t>(expected.size(), slice.length - done);
       FillSynthetic(seed, offset, expected.data(), n);
       if (std::memcmp(expected.data(), data + done, n) != 0) {
-        std::uint64_t i = 0;
-        while (expected[i] == data[done + i]) ++i;
-        return Error{ErrorCode::kDataLoss, "byte " + std::to_string(offset + i) + " of " + object.name +
-                                               " differs from the object's content"};
+        for (std::uint64_t i = 0; i < n; ++i) {
+          if (expected[i] == data[done + i]) continue;
+          if (!wrong) {
+            wrong = WrongBytes{
+                "byte " + std::to_string(offset + i) + " of " + object.name + " differs from the object's content",
+                offset + i, 0};
+          }
+          ++wrong->count;
+        }
       }
       done += n;
       offset += n;
     }
   }
-  return std::nullopt;
+  if (wrong) wrong->message += " (" + std::to_string(wrong->count) + " wrong bytes in the read)";
+  return wrong;
+}
+
+std::string ObjectLabel(const traces::TraceObject& object) {
+  const ObjectRef ref = TraceObjectRef(object);
+  return ref.bucket + "/" + ref.name;
 }
 
 }  // namespace
@@ -103,7 +132,9 @@ Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, T
   EventSink* sink = config.event_log ? static_cast<EventSink*>(&tee) : &collector;
 
   std::optional<Error> build_error;
-  std::optional<Error> byte_error;
+  RunErrors errors;
+  std::uint64_t reads_wrong = 0;
+  std::uint64_t bytes_wrong = 0;
   bool uses_oracle = false;
   for (const auto& layer : config.policy.layers) uses_oracle |= layer.name == "oracle";
   Replayer replayer(trace, config.think, &scheduler, sink, [&](std::uint32_t stream, std::uint32_t object) {
@@ -124,19 +155,47 @@ Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, T
     if (!stack && !build_error) build_error = stack.error();
     return stack;
   });
-  if (config.verify_bytes) {
-    replayer.set_observer([&](const traces::TraceRecord& record, const Result<Slices>& result) {
-      if (byte_error || !result.ok()) return;
-      byte_error = CheckBytes(trace.objects[record.object], record, *result);
-    });
-  }
+  // Failures are recorded and the run goes on: a failed read or a wrong byte is a result of the run.
+  replayer.set_observer(
+      [&](const traces::TraceRecord& record, const Result<Slices>& result) {
+        const traces::TraceObject& object = trace.objects[record.object];
+        if (!result.ok()) {
+          errors.Add(ReadFailure(scheduler.Now(), ObjectLabel(object), record.offset, record.offset + record.length,
+                                 result.error()));
+          return;
+        }
+        auto wrong = CheckBytes(object, record, *result);
+        if (!wrong) return;
+        ++reads_wrong;
+        bytes_wrong += wrong->count;
+        Error error{ErrorCode::kDataLoss, wrong->message};
+        sink->OnEvent(Event{scheduler.Now(), EventType::kVerifyFail, "reader", record.stream, wrong->first_wrong,
+                            record.length, TotalLength(*result), &error});
+        RunError e =
+            ReadFailure(scheduler.Now(), ObjectLabel(object), record.offset, record.offset + record.length, error);
+        e.kind = RunError::Kind::kBytes;
+        e.first_wrong_byte = wrong->first_wrong;
+        errors.Add(std::move(e));
+      },
+      /*successes=*/config.verify_bytes);
   if (auto status = replayer.Start(); !status) return status.error();
   run();
   if (build_error) return *build_error;
-  if (byte_error) return *byte_error;
+  if (const std::uint64_t outstanding = trace.records.size() - replayer.reads_done(); outstanding > 0) {
+    RunError hang;
+    hang.kind = RunError::Kind::kHang;
+    hang.t_ns = scheduler.Now();
+    hang.code = ErrorCode::kDeadlineExceeded;
+    hang.message = std::to_string(outstanding) + " of " + std::to_string(trace.records.size()) +
+                   " reads never completed: the run stopped with them outstanding";
+    errors.Add(std::move(hang));
+  }
 
   RunResult result;
   result.metrics.reads_failed = replayer.reads_failed();
+  result.metrics.reads_wrong = reads_wrong;
+  result.metrics.bytes_wrong = bytes_wrong;
+  result.errors = std::move(errors);
   replayer.Teardown();
   // Let cancellations triggered by the teardown settle, so every buffer is released and accounted.
   run();

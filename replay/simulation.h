@@ -9,6 +9,7 @@
 #include "policies/registry.h"
 #include "replay/metrics.h"
 #include "replay/replayer.h"
+#include "replay/run_errors.h"
 #include "sim/network_model.h"
 #include "traces/trace.h"
 
@@ -40,16 +41,21 @@ struct RunResult {
   std::uint64_t seed = 0;
   std::string think;
   Metrics metrics;
+  RunErrors errors;              // failed reads, wrong bytes, a run that never finished
   std::uint64_t events_run = 0;  // scheduler events; deterministic too
   double wall_s = 0;             // host time the simulation took; not deterministic
   /// The config's comparison_peak_memory_bytes, kept so results show the oracle's budget.
   std::uint64_t comparison_peak_memory_bytes = 0;
   /// Reference rows only (the bound, replay/bound.h): how the value was derived; null otherwise.
   nlohmann::json derivation;
+
+  /// Whether the application saw a failure: a read failed, delivered wrong bytes, or never completed.
+  bool failed() const { return metrics.reads_failed > 0 || metrics.reads_wrong > 0 || !errors.empty(); }
 };
 
-/// Replays the trace through the policy on a simulated network. Fails on a bad spec, or, with
-/// verify_bytes, on the first delivered byte that differs from the object's content.
+/// Replays the trace through the policy on a simulated network. Fails only when the run cannot start
+/// (a bad spec); what goes wrong during the run (failed reads, wrong bytes with verify_bytes, reads
+/// that never complete) is recorded in the result's `errors`, and the run goes on.
 Result<RunResult> RunSimulation(const SimulationConfig& config);
 
 /// The object a trace object stands for on a backend: bucket (default "pflab"), name, generation 1.
@@ -57,8 +63,8 @@ Result<RunResult> RunSimulation(const SimulationConfig& config);
 ObjectRef TraceObjectRef(const traces::TraceObject& object);
 
 /// What the simulator and a real-time run share: replays `config.trace` through `config.policy` over
-/// `transport` on `scheduler`, calling `run` to drive the scheduler until it is idle. Fills everything
-/// but cost, events and wall time.
+/// `transport` on `scheduler`, calling `run` to drive the scheduler until it is idle (or gives up: reads
+/// still outstanding then are recorded as a hang). Fills everything but cost, events and wall time.
 Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, Transport& transport,
                          MemoryAccount& account, const std::function<void()>& run);
 

@@ -446,7 +446,29 @@ nlohmann::json ResultLine(const SweepTrace& trace, const RunResult& run) {
                          {"think", run.think},   {"events", run.events_run}, {"metrics", run.metrics.ToJson()}};
   if (!run.derivation.is_null()) line["bound"] = run.derivation;
   if (run.comparison_peak_memory_bytes) line["comparison_peak_memory_bytes"] = run.comparison_peak_memory_bytes;
+  run.errors.AddTo(line);
   return line;
+}
+
+bool LineFailed(const nlohmann::json& line) {
+  auto count = [](const nlohmann::json& object, const char* field) -> std::uint64_t {
+    if (!object.is_object() || !object.contains(field) || !object[field].is_number_unsigned()) return 0;
+    return object[field].get<std::uint64_t>();
+  };
+  const nlohmann::json empty;
+  const nlohmann::json& metrics = line.contains("metrics") ? line["metrics"] : empty;
+  return count(metrics, "reads_failed") > 0 || count(metrics, "reads_wrong") > 0 || count(line, "errors_total") > 0;
+}
+
+std::size_t FailedRuns(const SweepPlan& plan, const std::vector<nlohmann::json>& lines) {
+  std::set<std::string> keys;
+  for (const auto& job : plan.jobs) keys.insert(plan.Key(job));
+  std::size_t failed = 0;
+  for (const auto& line : lines) {
+    auto key = RunKeyOfLine(line);
+    if (key && keys.count(*key) && LineFailed(line)) ++failed;
+  }
+  return failed;
 }
 
 Result<SweepOutcome> RunSweep(const SweepPlan& plan, const std::string& results_path, const SweepRunOptions& options) {
@@ -520,12 +542,14 @@ Result<SweepOutcome> RunSweep(const SweepPlan& plan, const std::string& results_
       return false;
     }
     ++outcome.ran;
+    if (result->failed()) ++outcome.failed;
     if (options.on_progress) {
       SweepProgress progress;
       progress.done = outcome.ran;
       progress.total = pending.size();
       progress.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       progress.item = plan.Label(job);
+      if (result->failed()) progress.failure = result->errors.first.front().Summary();
       options.on_progress(progress);
     }
     return true;

@@ -131,9 +131,16 @@ struct ResultsFileState {
 Result<ResultsFileState> LoadResultsFile(const std::string& path);
 
 /// A finished run's result line: the run key's fields plus the fields of a results document's "runs"
-/// entry (trace label, policy, profile, seed, think, events, metrics). Only deterministic fields, so
-/// the same run always gives the same line.
+/// entry (trace label, policy, profile, seed, think, events, metrics, errors). Only deterministic
+/// fields, so the same run always gives the same line. A run that failed (failed or wrong reads, or a
+/// hang) is a line like any other, with its errors: it counts as done, since running it again in the
+/// simulator would fail the same way.
 nlohmann::json ResultLine(const SweepTrace& trace, const RunResult& run);
+
+/// Whether a result line is of a failed run (failed or wrong reads, or any recorded error).
+bool LineFailed(const nlohmann::json& line);
+/// How many lines of this plan's shard (by key) are of failed runs.
+std::size_t FailedRuns(const SweepPlan& plan, const std::vector<nlohmann::json>& lines);
 
 /// Progress after each finished run.
 struct SweepProgress {
@@ -141,6 +148,7 @@ struct SweepProgress {
   std::size_t total = 0;  // runs this invocation has to do
   double wall_s = 0;      // since the first run started
   std::string item;       // the run that just finished
+  std::string failure;    // its first error when it failed, else empty
 };
 
 /// How to run.
@@ -154,14 +162,16 @@ struct SweepOutcome {
   std::size_t in_shard = 0;      // jobs of this shard
   std::size_t already_done = 0;  // of those, found in the results file
   std::size_t ran = 0;           // run and appended now
+  std::size_t failed = 0;        // of those, runs that failed (their lines carry the errors)
   bool dropped_truncated_tail = false;
   double wall_s = 0;
 };
 
 /// Runs every job of the plan's shard whose key is not yet in `results_path`, appending one line per
 /// finished run (a single write(2) on an O_APPEND descriptor, so a kill leaves at most one cut line,
-/// which the next invocation removes). The first failing run stops the sweep: runs already started
-/// finish and are kept, and the error names the run.
+/// which the next invocation removes). A run that fails (failed or wrong reads) is a result line with
+/// its errors and the sweep goes on; only a run that cannot run at all, or a write error, stops it
+/// (runs already started finish and are kept, and the error names the run).
 Result<SweepOutcome> RunSweep(const SweepPlan& plan, const std::string& results_path, const SweepRunOptions& options);
 
 /// `lines` sorted for reports and summaries: runs of the plan in job order (every shard's), then any

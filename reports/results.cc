@@ -80,6 +80,8 @@ std::vector<Row> Rows(const TraceSummary& t) {
       row.cells.push_back(std::move(cell));
     }
     if (c.reads_failed) row.cells[0] += " (" + std::to_string(c.reads_failed) + " reads failed)";
+    if (c.reads_wrong) row.cells[0] += " (" + std::to_string(c.reads_wrong) + " reads wrong)";
+    if (c.runs_hung) row.cells[0] += " (did not finish)";
     rows.push_back(std::move(row));
   }
   return rows;
@@ -241,6 +243,7 @@ nlohmann::json ResultsToJson(const std::vector<replay::RunResult>& runs, const n
     if (run.comparison_peak_memory_bytes) {
       out["runs"].back()["comparison_peak_memory_bytes"] = run.comparison_peak_memory_bytes;
     }
+    run.errors.AddTo(out["runs"].back());
     if (!details.empty()) {
       if (!details[i].latency_quantiles_s.empty()) {
         out["runs"].back()["latency_quantiles_s"] = details[i].latency_quantiles_s;
@@ -301,6 +304,7 @@ Result<replay::RunResult> ReadRun(const nlohmann::json& r, const std::string& wh
   take(q.Number("p50"), &out.read_latency_p50_s)(q.Number("p95"), &out.read_latency_p95_s);
   take(q.Number("p99"), &out.read_latency_p99_s)(q.Number("max"), &out.read_latency_max_s);
   take(m.Count("reads", 0), &out.reads)(m.Count("reads_failed", 0), &out.reads_failed);
+  take(m.Count("reads_wrong", 0), &out.reads_wrong)(m.Count("bytes_wrong", 0), &out.bytes_wrong);
   take(m.Count("bytes_read"), &out.bytes_read)(m.Count("bytes_fetched"), &out.bytes_fetched);
   take(m.Count("bytes_wasted"), &out.bytes_wasted)(m.Count("requests"), &out.requests);
   take(m.Count("requests_cancelled"), &out.requests_cancelled)(m.Count("requests_failed", 0), &out.requests_failed);
@@ -309,6 +313,9 @@ Result<replay::RunResult> ReadRun(const nlohmann::json& r, const std::string& wh
   take(f.Count("comparison_peak_memory_bytes", 0), &run.comparison_peak_memory_bytes);
   if (take.error()) return *take.error();
   run.derivation = r.value("bound", nlohmann::json());
+  auto errors = replay::RunErrors::FromRun(r, where);
+  if (!errors) return errors.error();
+  run.errors = std::move(*errors);
   return run;
 }
 

@@ -125,6 +125,9 @@ std::vector<TraceSummary> Summarize(const std::vector<replay::RunResult>& runs) 
       for (const auto* r : c.runs) {
         c.elapsed.push_back(r->metrics.elapsed_s);
         c.reads_failed += r->metrics.reads_failed;
+        c.runs_failed += r->failed() ? 1 : 0;
+        c.reads_wrong += r->metrics.reads_wrong;
+        c.runs_hung += r->errors.by_reason.count("hang") ? 1 : 0;
       }
       c.elapsed_median = Median(c.elapsed);
       c.elapsed_min = *std::min_element(c.elapsed.begin(), c.elapsed.end());
@@ -143,10 +146,11 @@ std::vector<TraceSummary> Summarize(const std::vector<replay::RunResult>& runs) 
       c.vs_oracle = ratio(kOraclePolicy);
       c.vs_bound = ratio(replay::kBoundPolicy);
     }
-    // Winner and runner-up among the policies under study; ties go to the name that sorts first.
+    // Winner and runner-up among the policies under study whose runs all succeeded (reads that fail
+    // fast would otherwise look best); ties go to the name that sorts first.
     std::vector<int> ranked;
     for (std::size_t i = 0; i < t.cells.size(); ++i) {
-      if (!t.cells[i].reference()) ranked.push_back(static_cast<int>(i));
+      if (!t.cells[i].reference() && t.cells[i].runs_failed == 0) ranked.push_back(static_cast<int>(i));
     }
     std::sort(ranked.begin(), ranked.end(), [&](int a, int b) {
       const auto& x = t.cells[static_cast<std::size_t>(a)];
@@ -205,7 +209,7 @@ std::vector<std::string> YardstickWarnings(const std::vector<replay::RunResult>&
   }
   std::vector<std::string> out;
   for (const auto& r : runs) {
-    if (r.policy == replay::kBoundPolicy || r.metrics.reads_failed) continue;
+    if (r.policy == replay::kBoundPolicy || r.failed()) continue;
     const auto key = std::make_tuple(r.trace, r.profile, r.think, r.seed);
     const std::string where = "trace " + r.trace + ", profile " + r.profile + ", seed " + std::to_string(r.seed);
     const auto b = bound.find(key);
@@ -226,7 +230,7 @@ std::vector<std::string> YardstickWarnings(const std::vector<replay::RunResult>&
     }
     if (r.policy == kOraclePolicy) continue;
     const auto it = oracle.find(key);
-    if (it == oracle.end() || it->second->metrics.reads_failed) continue;
+    if (it == oracle.end() || it->second->failed()) continue;
     // An oracle run that stopped early is reported above and measures nothing.
     if (b != bound.end() && it->second->metrics.reads < b->second->metrics.reads) continue;
     if (r.metrics.elapsed_s < (1 - kOracleGapFraction) * it->second->metrics.elapsed_s) {

@@ -41,6 +41,9 @@ struct PolicyCell {
   std::optional<double> vs_none, vs_oracle, vs_bound;  // medians over seeds of the per-seed ratios
   replay::Metrics median;                              // every metric's median over seeds
   std::uint64_t reads_failed = 0;                      // over all seeds
+  std::size_t runs_failed = 0;                         // runs with failed reads or wrong bytes
+  std::uint64_t reads_wrong = 0;                       // over all seeds
+  std::size_t runs_hung = 0;                           // runs with reads that never completed
   bool reference() const;                              // bound or oracle
 };
 

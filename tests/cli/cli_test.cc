@@ -311,8 +311,10 @@ TEST_CASE("cli: compare --transport http reads the trace over HTTP with every by
   }
   pflab::testing::SyntheticHttpServer server(objects);
   const std::string json = (dir / "r.json").string();
+  // Four connections: the test server (cpp-httplib) serves eight at a time and keeps each for up to five
+  // requests or 5 s idle, so with the default 16 a request could wait 5 s for a server thread.
   auto cmp = Pflab("compare " + trace_path + " --policies 'gcsfs-adaptive,fsspec-readahead' --transport http " +
-                       "--endpoint " + server.endpoint().Url() + " --verify-bytes --json " + json,
+                       "--endpoint " + server.endpoint().Url() + " --connections 4 --verify-bytes --json " + json,
                    dir);
   INFO(cmp.err);
   REQUIRE(cmp.exit_code == 0);

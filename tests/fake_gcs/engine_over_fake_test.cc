@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "engine/concurrent_fetcher.h"
@@ -53,10 +54,12 @@ TEST_CASE("engine over fake gcs: every policy on every pattern delivers exactly 
     for (const auto& policy : policies) {
       INFO(pattern.name << " x " << policy);
       auto result = replay::RunLive(testing::RunConfig(*trace, policy, "local-fast"), live);
-      REQUIRE(result.ok());  // verify_bytes: any wrong byte fails the run
+      REQUIRE(result.ok());
       const auto& m = result->metrics;
       CHECK(m.reads == trace->records.size());
       CHECK(m.reads_failed == 0);
+      CHECK(m.reads_wrong == 0);  // verify_bytes: every delivered byte checked
+      CHECK(result->errors.empty());
       std::uint64_t expected = 0;
       for (const auto& r : trace->records) expected += r.length;
       CHECK(m.bytes_read == expected);
@@ -68,6 +71,8 @@ TEST_CASE("engine over fake gcs: every policy on every pattern delivers exactly 
 
 // One read through ConcurrentFetcher over HttpTransport, with every request carrying the retry test id.
 struct FaultRun {
+  // First, so it is destroyed last: the result's chunks report to it when they go.
+  std::unique_ptr<MemoryAccount> account = std::make_unique<MemoryAccount>();
   std::optional<Result<Slices>> result;
   double seconds = 0;
   json retry_test;  // its state afterwards
@@ -89,7 +94,7 @@ FaultRun ReadWithFaults(fake_gcs::FakeGcsServer& server, const std::string& obje
   http.extra_headers = {{"x-retry-test-id", id}};
   HttpTransport transport(&scheduler, *HttpEndpoint::Parse(server.endpoint()), http);
   NullEventSink events;
-  MemoryAccount account;
+  FaultRun run;
   ConcurrentFetcherOptions options;
   options.parts = 1;
   options.initial_backoff = 10 * kMillisecond;
@@ -97,8 +102,7 @@ FaultRun ReadWithFaults(fake_gcs::FakeGcsServer& server, const std::string& obje
   auto meta = server.store().Get("bkt", object);
   REQUIRE(meta.ok());
   ConcurrentFetcher fetcher(LayerContext{&scheduler, &events, 0}, &transport,
-                            ObjectRef{"bkt", object, (*meta)->generation, (*meta)->size}, options, &account);
-  FaultRun run;
+                            ObjectRef{"bkt", object, (*meta)->generation, (*meta)->size}, options, run.account.get());
   const auto start = std::chrono::steady_clock::now();
   fetcher.Read(range, [&](Result<Slices>&& r) { run.result = std::move(r); });
   scheduler.RunFor(40 * kSecond);
@@ -229,6 +233,7 @@ TEST_CASE("engine over fake gcs: a soak with a seeded fault profile still delive
     auto result = replay::RunLive(testing::RunConfig(*trace, policy, "local-fast"), live);
     REQUIRE(result.ok());
     CHECK(result->metrics.reads_failed == 0);
+    CHECK(result->metrics.reads_wrong == 0);
   }
   CHECK(server.stats().faults_fired > 5);
 }
@@ -259,10 +264,22 @@ TEST_CASE("engine over fake gcs: byte verification catches a byte corrupted in a
   replay::LiveOptions live;
   live.endpoint = *HttpEndpoint::Parse(server.endpoint());
   auto result = replay::RunLive(testing::RunConfig(*trace, "none", "local-fast"), live);
-  REQUIRE_FALSE(result.ok());
-  CHECK(result.error().code == ErrorCode::kDataLoss);
+  // The run is a result with its failures, not an abort: every read is checked and each one counted.
+  REQUIRE(result.ok());
+  CHECK(result->failed());
+  CHECK(result->metrics.reads == 8);
+  CHECK(result->metrics.reads_failed == 0);
+  CHECK(result->metrics.reads_wrong == 8);  // the server flips the middle byte of every response
+  CHECK(result->metrics.bytes_wrong == 8);
+  REQUIRE(result->errors.total == 8);
+  const replay::RunError& first = result->errors.first.front();
+  CHECK(first.kind == replay::RunError::Kind::kBytes);
+  CHECK(first.Reason() == "wrong bytes");
   // The first read is [0, 256 KiB): the server flips its middle byte.
-  CHECK(result.error().message.find("byte 131072 of") != std::string::npos);
+  REQUIRE(first.first_wrong_byte.has_value());
+  CHECK(*first.first_wrong_byte == 131072);
+  CHECK(first.message.find("byte 131072 of") != std::string::npos);
+  CHECK(result->errors.by_reason.at("wrong bytes") == 8);
 }
 
 }  // namespace
@@ -292,6 +309,110 @@ TEST_CASE("engine over fake gcs: a server and a transport leave no socket or thr
   }
   CHECK(CountEntries("/proc/self/fd") == fds_before);
   CHECK(CountEntries("/proc/self/task") == threads_before);
+}
+
+}  // namespace
+}  // namespace pflab
+
+namespace pflab {
+namespace {
+
+// The issue's bug: a fault answering a ranged GET with 200 and a short JSON error body was kept as
+// object data (at offset 0 the body landed in the buffer and the retry resumed after it).
+TEST_CASE("engine over fake gcs: a 200 with a short error body is never taken for object data",
+          "[fake_gcs][engine_over_fake][faults][refused]") {
+  fake_gcs::FakeGcsServer server;
+  REQUIRE(server.store().PutSynthetic("bkt", "obj", 2 * kMiB).ok());
+  REQUIRE(server.Start().ok());
+  for (const ByteRange range : {ByteRange{0, 512 * kKiB}, ByteRange{1000, 1000 + 512 * kKiB}}) {
+    INFO("[" << range.begin << ", " << range.end << ")");
+    const FaultRun run = ReadWithFaults(server, "obj", range, {"return-200", "return-200"});
+    REQUIRE(run.result.has_value());
+    CheckBytes(*run.result, "obj", range);  // refused twice, then the real bytes
+    CHECK(run.retry_test["completed"] == true);
+  }
+  SECTION("with the retries used up, the read fails and says why") {
+    const FaultRun run = ReadWithFaults(server, "obj", {0, 4096}, std::vector<std::string>(6, "return-200"));
+    REQUIRE(run.result.has_value());
+    REQUIRE_FALSE(run.result->ok());
+    const Error& error = run.result->error();
+    CHECK(error.code == ErrorCode::kDataLoss);
+    CHECK(error.http_status == 200);
+    CHECK(error.attempts == 6);
+    CHECK(error.message.find("refused the HTTP 200 response") != std::string::npos);
+    CHECK(error.message.find("after 6 attempt(s)") != std::string::npos);
+  }
+}
+
+TEST_CASE("engine over fake gcs: with --verify-bytes a run under return-200 faults delivers every byte right",
+          "[fake_gcs][engine_over_fake][faults][refused]") {
+  traces::GeneratorParams params;
+  params.object_size = 4 * kMiB;
+  params.read_size = 128 * kKiB;
+  params.count = 24;
+  auto trace = traces::Generate("sequential", params);
+  REQUIRE(trace.ok());
+  fake_gcs::ServerOptions options;
+  auto faults = fake_gcs::FaultProfile::Parse(
+      {{"seed", 3},
+       {"faults", {{{"instruction", "return-200"}, {"probability", 0.3}, {"methods", {"storage.objects.get"}}}}}},
+      "short 200s");
+  REQUIRE(faults.ok());
+  options.faults.emplace(*faults);
+  fake_gcs::FakeGcsServer server(options);
+  const ObjectRef ref = replay::TraceObjectRef(trace->objects[0]);
+  REQUIRE(server.store().PutSynthetic(ref.bucket, ref.name, ref.size, ref.generation).ok());
+  REQUIRE(server.Start().ok());
+  replay::LiveOptions live;
+  live.endpoint = *HttpEndpoint::Parse(server.endpoint());
+  auto config = testing::RunConfig(*trace, "none", "local-fast");
+  auto result = replay::RunLive(config, live);
+  REQUIRE(result.ok());
+  CHECK(result->metrics.reads_wrong == 0);
+  CHECK(result->metrics.reads_failed == 0);
+  CHECK(result->metrics.bytes_read == 24 * 128 * kKiB);
+  // Every injected 200 was refused and retried: one failed request and one retry each.
+  CHECK(server.stats().faults_fired > 0);
+  CHECK(result->metrics.requests_failed == server.stats().faults_fired);
+  CHECK(result->metrics.retries == server.stats().faults_fired);
+}
+
+// The issue's second bug: resets on reused keep-alive connections were resent inside the transport
+// (the server injected 58, the client counted 8). Every reset must be a failed request and a retry.
+TEST_CASE("engine over fake gcs: every injected connection reset is counted as a failed request and a retry",
+          "[fake_gcs][engine_over_fake][faults]") {
+  traces::GeneratorParams params;
+  params.object_size = 8 * kMiB;
+  params.read_size = 64 * kKiB;
+  params.count = 80;
+  auto trace = traces::Generate("sequential", params);
+  REQUIRE(trace.ok());
+  fake_gcs::ServerOptions options;
+  auto faults = fake_gcs::FaultProfile::Parse(
+      {{"seed", 5},
+       {"faults",
+        {{{"instruction", "return-reset-connection"}, {"probability", 0.3}, {"methods", {"storage.objects.get"}}}}}},
+      "resets");
+  REQUIRE(faults.ok());
+  options.faults.emplace(*faults);
+  fake_gcs::FakeGcsServer server(options);
+  const ObjectRef ref = replay::TraceObjectRef(trace->objects[0]);
+  REQUIRE(server.store().PutSynthetic(ref.bucket, ref.name, ref.size, ref.generation).ok());
+  REQUIRE(server.Start().ok());
+  replay::LiveOptions live;
+  live.endpoint = *HttpEndpoint::Parse(server.endpoint());
+  live.http.connections = 2;  // connections are reused, as in the issue's run
+  auto result = replay::RunLive(testing::RunConfig(*trace, "none", "local-fast"), live);
+  REQUIRE(result.ok());
+  const auto& m = result->metrics;
+  const std::uint64_t fired = server.stats().faults_fired;
+  INFO("resets injected " << fired << ", failed requests " << m.requests_failed << ", retries " << m.retries);
+  CHECK(fired > 10);
+  CHECK(m.requests_failed == fired);
+  // `none` sends one request per read: a failure is retried unless its read gave up.
+  CHECK(m.retries + m.reads_failed == fired);
+  CHECK(m.requests == m.reads + m.retries);
+  CHECK(m.reads_wrong == 0);
 }
 
 }  // namespace

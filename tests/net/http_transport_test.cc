@@ -85,6 +85,7 @@ class ScriptedServer {
   }
 
   HttpEndpoint endpoint() const { return HttpEndpoint{"http", "127.0.0.1", port_}; }
+  void set_keep_alive_timeout(int seconds) { server_.set_keep_alive_timeout(seconds); }
   std::vector<Request> requests() {
     std::lock_guard<std::mutex> lock(mutex_);
     return requests_;
@@ -155,6 +156,8 @@ TEST_CASE("http transport: endpoints parse - STORAGE_EMULATOR_HOST is honoured",
   CHECK(!HttpEndpoint::Parse("ftp://x"));
   CHECK(!HttpEndpoint::Parse("http://x:99999"));
   CHECK(!HttpEndpoint::Parse("http://x/storage"));
+  CHECK(!HttpEndpoint::Parse("http://bad host:80"));  // not a host name: an error here, not a failed connect
+  CHECK(!HttpEndpoint::Parse("http://a@b"));
   ::setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:1234", 1);
   CHECK(HttpEndpoint::FromEnvironment()->Url() == "http://127.0.0.1:1234");
   ::unsetenv("STORAGE_EMULATOR_HOST");
@@ -208,6 +211,7 @@ TEST_CASE("http transport: HTTP errors name the object and range - only 408 429 
     REQUIRE(!o.status.ok());
     CHECK(o.status.error().code == c.code);
     CHECK(o.status.error().retryable == c.retryable);
+    CHECK(o.status.error().http_status == c.status);
     const std::string& message = o.status.error().message;
     CHECK(message.find("gs://bkt/dir/a b+c bytes 0-100") != std::string::npos);
     CHECK(message.find("HTTP " + std::to_string(c.status) + ": scripted failure") != std::string::npos);
@@ -249,7 +253,7 @@ TEST_CASE("http transport: a broken stream reports its bytes - the fetcher resum
   }
 }
 
-TEST_CASE("http transport: the first generation seen is pinned - an overwrite is an error - not mixed bytes",
+TEST_CASE("http transport: the first generation seen is pinned - an overwrite is a refused response - not mixed bytes",
           "[engine][http]") {
   ScriptedServer server;  // ignores ?generation= and always serves the live version
   AsioScheduler scheduler;
@@ -262,7 +266,9 @@ TEST_CASE("http transport: the first generation seen is pinned - an overwrite is
   const FetchOutcome o = FetchOnce(transport, scheduler, {2000, 3000});
   REQUIRE(!o.status.ok());
   CHECK(o.status.error().code == ErrorCode::kFailedPrecondition);
-  CHECK(!o.status.error().retryable);
+  // Retryable: the retry asks for generation 7 again, which GCS serves or answers 404 (gone) for.
+  CHECK(o.status.error().retryable);
+  CHECK(o.bytes_received == 0);  // no byte of generation 8 is kept
   CHECK(o.status.error().message.find("generation 8, expected 7") != std::string::npos);
   const auto requests = server.requests();
   REQUIRE(requests.size() == 3);
@@ -485,6 +491,161 @@ TEST_CASE("http transport: destroyed with streams open, idle or pulling, it stop
   release = true;
   scheduler.RunFor(100 * kMillisecond);
   CHECK(account.held_bytes() == 0);
+}
+
+// Copies what it is told about every fetch_fail (the error lives only during OnEvent).
+struct FailureLog final : EventSink {
+  struct Failure {
+    std::string message;
+    int http_status;
+    std::uint32_t attempts;
+    bool retryable;
+  };
+  std::vector<Failure> failures;
+  int retries = 0;
+  void OnEvent(const Event& e) override {
+    if (e.type == EventType::kRetry) ++retries;
+    if (e.type != EventType::kFetchFail) return;
+    REQUIRE(e.error != nullptr);
+    failures.push_back({e.error->message, e.error->http_status, e.error->attempts, e.error->retryable});
+  }
+};
+
+TEST_CASE("http transport: a response that is not what was asked is refused whole - no byte kept - and retryable",
+          "[engine][http][refused]") {
+  // Each script answers a GET for [0, 100) (or [1000, 1100)) with something a careless client would take.
+  using Script = std::function<void(const httplib::Request&, httplib::Response&)>;
+  struct Case {
+    const char* what;
+    ByteRange range;
+    Script answer;
+    const char* why;
+  };
+  auto no_range = [](const httplib::Request& req) { const_cast<httplib::Request&>(req).ranges.clear(); };
+  const std::vector<Case> cases = {
+      {"a 200 with a short JSON error body (a proxy's or fault's answer to a ranged GET)",
+       {0, 100},
+       [&](const httplib::Request& req, httplib::Response& res) {
+         no_range(req);
+         res.status = 200;
+         res.set_content(R"({"error":{"code":200,"message":"injected"}})", "application/json");
+       },
+       "is not the object's 3000000 bytes"},
+      {"a 200 with the whole of a different-size object",
+       {0, 100},
+       [&](const httplib::Request& req, httplib::Response& res) {
+         no_range(req);
+         res.status = 200;
+         res.set_content(std::string(kSize + 1, 'x'), "application/octet-stream");
+       },
+       "is not the object's 3000000 bytes"},
+      {"a 206 without Content-Range",
+       {0, 100},
+       [&](const httplib::Request& req, httplib::Response& res) {
+         no_range(req);
+         res.status = 206;
+         res.set_content(std::string(100, 'x'), "application/octet-stream");
+       },
+       "Content-Range '' is missing or malformed"},
+      {"a 206 of other bytes",
+       {0, 100},
+       [&](const httplib::Request& req, httplib::Response& res) {
+         no_range(req);
+         res.status = 206;
+         res.set_header("Content-Range", "bytes 1-100/3000000");
+         res.set_content(std::string(100, 'x'), "application/octet-stream");
+       },
+       "is not the bytes asked for"},
+      {"a 206 of the bytes asked for, of an object of another size",
+       {1000, 1100},
+       [&](const httplib::Request& req, httplib::Response& res) {
+         no_range(req);
+         res.status = 206;
+         res.set_header("Content-Range", "bytes 1000-1099/2999999");
+         res.set_content(std::string(100, 'x'), "application/octet-stream");
+       },
+       "says the object has 2999999 bytes, not 3000000"},
+      {"a 206 whose Content-Length is not the range's",
+       {1000, 1100},
+       [&](const httplib::Request& req, httplib::Response& res) {
+         no_range(req);
+         res.status = 206;
+         res.set_header("Content-Range", "bytes 1000-1099/3000000");
+         res.set_content(std::string(50, 'x'), "application/octet-stream");
+       },
+       "Content-Length 50 is not the 100 bytes asked for"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.what);
+    ScriptedServer server([&](int, const httplib::Request& req, httplib::Response& res) {
+      c.answer(req, res);
+      return true;
+    });
+    AsioScheduler scheduler;
+    HttpTransport transport(&scheduler, server.endpoint(), Connections(1));
+    std::shared_ptr<Chunk> chunk;
+    const FetchOutcome o = FetchOnce(transport, scheduler, c.range, &chunk);
+    REQUIRE(!o.status.ok());
+    INFO(o.status.error().message);
+    CHECK(o.status.error().code == ErrorCode::kDataLoss);
+    CHECK(o.status.error().retryable);
+    CHECK(o.bytes_received == 0);
+    CHECK(chunk->filled() == 0);
+    CHECK(o.status.error().http_status != 0);
+    CHECK(o.status.error().message.find("refused the HTTP") != std::string::npos);
+    CHECK(o.status.error().message.find(c.why) != std::string::npos);
+    CHECK(transport.bytes_received() == 0);
+  }
+}
+
+TEST_CASE(
+    "http transport: a refused 200 is retried by the fetcher - the read gets the object's bytes, the event log "
+    "the reason",
+    "[engine][http][refused]") {
+  // The first answer is a 200 with a JSON error body; the one after it the real range.
+  ScriptedServer server([&](int n, const httplib::Request& req, httplib::Response& res) {
+    if (n > 0) return false;
+    const_cast<httplib::Request&>(req).ranges.clear();
+    res.status = 200;
+    res.set_content(R"({"error":{"code":200,"message":"not your bytes"}})", "application/json");
+    return true;
+  });
+  AsioScheduler scheduler;
+  HttpTransport transport(&scheduler, server.endpoint(), Connections(1));
+  FailureLog events;
+  MemoryAccount account;
+  ConcurrentFetcherOptions options;
+  options.initial_backoff = kMillisecond;
+  ConcurrentFetcher fetcher(LayerContext{&scheduler, &events, 0}, &transport, Object(), options, &account);
+  std::optional<Result<Slices>> got;
+  fetcher.Read({0, 200'000}, [&](Result<Slices>&& r) { got = std::move(r); });
+  scheduler.RunFor(20 * kSecond);
+  REQUIRE(got.has_value());
+  REQUIRE(got->ok());
+  REQUIRE(TotalLength(**got) == 200'000);
+  CheckBytes((**got)[0].data(), 0, 200'000);  // byte 0 is the object's, not '{'
+  REQUIRE(events.failures.size() == 1);
+  CHECK(events.retries == 1);
+  CHECK(events.failures[0].http_status == 200);
+  CHECK(events.failures[0].attempts == 1);
+  CHECK(events.failures[0].retryable);
+  CHECK(events.failures[0].message.find("refused the HTTP 200 response") != std::string::npos);
+  CHECK(server.requests().size() == 2);
+}
+
+TEST_CASE("http transport: a kept-alive connection the server closed is replaced before the request goes out",
+          "[engine][http]") {
+  ScriptedServer server;
+  server.set_keep_alive_timeout(1);  // the server closes a connection idle for a second
+  AsioScheduler scheduler;
+  HttpTransport transport(&scheduler, server.endpoint(), Connections(1));
+  REQUIRE(FetchOnce(transport, scheduler, {0, 1000}).status.ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1600));
+  // Not a failure (nothing was sent on the dead connection) and not a resend (one request).
+  const FetchOutcome o = FetchOnce(transport, scheduler, {1000, 2000});
+  REQUIRE(o.status.ok());
+  CHECK(transport.requests() == 2);
+  CHECK(server.requests().size() == 2);
 }
 
 }  // namespace

@@ -41,6 +41,7 @@ TEST_CASE("gcsfs-concurrent: a 16 MiB read is 3 GETs under main's rule and 4 und
   auto requests = [&](const std::string& policy) {
     auto result = replay::RunSimulation(testing::RunConfig(trace, policy));
     REQUIRE(result.ok());
+    CHECK(result->metrics.reads_wrong == 0);  // verify_bytes: every delivered byte checked
     CHECK(result->metrics.bytes_read == 16 * kMiB);
     return result->metrics.requests;
   };

@@ -363,6 +363,8 @@ replay::RunResult Simulate(const traces::Trace& trace, const std::string& policy
   c.profile.latency_p99_ns = 0;  // constant 35 ms, so the numbers below can be worked by hand
   auto r = replay::RunSimulation(c);
   REQUIRE(r.ok());
+  CHECK(r->metrics.reads_wrong == 0);  // verify_bytes: every delivered byte checked
+  CHECK(r->errors.empty());
   return *r;
 }
 
@@ -401,6 +403,7 @@ TEST_CASE("gcsfuse in simulation: more open streams than connections - none wait
   c.profile.max_connections = 2;  // eight readers keep eight streams open between their reads
   auto r = replay::RunSimulation(c);
   REQUIRE(r.ok());
+  CHECK(r->metrics.reads_wrong == 0);
   CHECK(r->metrics.reads == 32);
   CHECK(r->metrics.reads_failed == 0);
   CHECK(r->metrics.bytes_read == 32 * kMiB);

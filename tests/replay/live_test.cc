@@ -47,6 +47,8 @@ TEST_CASE("live: every policy on every pattern over HTTP delivers exactly the ob
       const Metrics& m = result->metrics;
       CHECK(m.reads == trace->records.size());
       CHECK(m.reads_failed == 0);
+      CHECK(m.reads_wrong == 0);  // verify_bytes: every delivered byte checked
+      CHECK(result->errors.empty());
       std::uint64_t expected = 0;
       for (const auto& r : trace->records) expected += r.length;
       CHECK(m.bytes_read == expected);

@@ -80,6 +80,8 @@ TEST_CASE("simulation: every policy on every pattern delivers exactly the object
         const Metrics& m = result->metrics;
         CHECK(m.reads == trace->records.size());
         CHECK(m.reads_failed == 0);
+        CHECK(m.reads_wrong == 0);  // verify_bytes: every delivered byte checked
+        CHECK(result->errors.empty());
         CHECK(m.bytes_read == ExpectedBytes(*trace));
         CHECK(m.bytes_fetched >= m.bytes_wasted);
         CHECK(m.requests >= 1);
@@ -105,6 +107,7 @@ TEST_CASE("simulation: fsspec-parts delivers the known parts' bytes", "[replay][
     auto result = RunSimulation(c);
     REQUIRE(result.ok());
     CHECK(result->metrics.reads_failed == 0);
+    CHECK(result->metrics.reads_wrong == 0);
     CHECK(result->metrics.bytes_read == ExpectedBytes(t));
     CHECK(result->metrics.requests == 3);  // the parts, once (the last one clipped to the object)
   }

@@ -76,16 +76,23 @@ TEST_CASE("verify bytes: provenance catches wrong bytes and unfilled bytes", "[r
     REQUIRE(good.ok());
     CHECK(good->metrics.bytes_read == kMiB);
 
+    // Wrong bytes do not abort the run: it is recorded as failed, with the first offset that differs.
     auto shifted = Run(c, true, true);
-    REQUIRE_FALSE(shifted.ok());
-    CHECK(shifted.error().code == ErrorCode::kDataLoss);
-    CHECK_THAT(shifted.error().message,
+    REQUIRE(shifted.ok());
+    CHECK(shifted->failed());
+    CHECK(shifted->metrics.reads_wrong == 1);
+    REQUIRE(!shifted->errors.first.empty());
+    CHECK(shifted->errors.first[0].code == ErrorCode::kDataLoss);
+    CHECK(shifted->errors.first[0].first_wrong_byte == std::optional<std::uint64_t>(3 * kMiB + 5));
+    CHECK_THAT(shifted->errors.first[0].message,
                Catch::StartsWith("byte 3145733 of obj differs from the object's content (the chunk holds byte "
                                  "3145734 of it)"));
 
     auto unfilled = Run(c, false, false);
-    REQUIRE_FALSE(unfilled.ok());
-    CHECK(unfilled.error().message == "byte 3145733 of obj was delivered but never filled by the transport");
+    REQUIRE(unfilled.ok());
+    CHECK(unfilled->metrics.reads_wrong == 1);
+    REQUIRE(!unfilled->errors.first.empty());
+    CHECK(unfilled->errors.first[0].message == "byte 3145733 of obj was delivered but never filled by the transport");
   }
 }
 
