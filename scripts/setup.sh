@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build and tests need, only those that are missing; then the charting
+# Installs the Debian packages the build and tests need, only those that are missing (clang and its
+# runtime libraries, libFuzzer among them, are for `make fuzz` only); then the charting
 # libraries the HTML report inlines (reports/js, pinned by its package-lock.json) when they are missing.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ packages=(
   libcpp-httplib-dev libssl-dev libzstd-dev
   curl rclone python3-fsspec
   chromium
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -1,0 +1,210 @@
+// Fuzzes the fake GCS server's request handling (fake_gcs/server.h) end to end: the input is written
+// as raw bytes to a loopback connection of a server started for it (fresh objects each time), and
+// every response that comes back is parsed with Beast's own response parser and checked:
+// - it is well-formed HTTP/1.1 with the server's headers and a Content-Length that matches its body;
+// - no 5xx unless a fault was injected (the Retry Test API can be driven from the input);
+// - JSON bodies parse; a 416 names the object size;
+// - a media body (200 or 206) is exactly the object's bytes at the range Content-Range names, and
+//   that range lies within the object.
+// The request log must count one response per request unless the connection was reset.
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <thread>
+
+#include "engine/synthetic_content.h"
+#include "fake_gcs/object_store.h"
+#include "fake_gcs/server.h"
+#include "fuzz/fuzz_check.h"
+
+namespace {
+
+namespace http = boost::beast::http;
+using pflab::fake_gcs::ObjectPtr;
+using pflab::fake_gcs::ObjectStore;
+
+std::shared_ptr<ObjectStore> FreshStore() {
+  auto store = std::make_shared<ObjectStore>();
+  std::string pattern(3000, '\0');
+  for (std::size_t i = 0; i < pattern.size(); ++i) pattern[i] = static_cast<char>('a' + i * 7 % 26);
+  (void)store->PutMemory("bkt", "small.txt", "hello, fake gcs\n", "text/plain");
+  (void)store->PutMemory("bkt", "dir/a b.bin", pattern);
+  (void)store->PutMemory("bkt", "dir/sub/c", "c");
+  (void)store->PutMemory("bkt", "empty", "");
+  (void)store->PutSynthetic("bkt", "big.bin", 1 << 20, 1000);
+  store->CreateBucket("other");
+  return store;
+}
+
+// Sends `request`, half-closes, and reads until the server closes. Returns whether the read ended
+// cleanly (not reset: a server that closes with unread input resets the connection, and the tail of
+// its output may then be lost).
+bool Exchange(int port, std::string_view request, std::string& response) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  FUZZ_REQUIRE(fd >= 0, "socket()");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  FUZZ_REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0, "connect() to the fake server");
+  for (std::size_t sent = 0; sent < request.size();) {
+    const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;  // the server closed early (Connection: close, a malformed request)
+    sent += static_cast<std::size_t>(n);
+  }
+  ::shutdown(fd, SHUT_WR);
+  bool clean = true;
+  char buffer[64 << 10];
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    // Nothing the input can ask for takes this long without a fault; a stall here is a hang.
+    FUZZ_REQUIRE(::poll(&p, 1, 20000) == 1, "the server sent nothing for 20 s");
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n == 0) break;
+    if (n < 0) {
+      clean = false;
+      break;
+    }
+    response.append(buffer, static_cast<std::size_t>(n));
+  }
+  linger no_linger{1, 0};  // close with RST: no TIME_WAIT per input
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &no_linger, sizeof no_linger);
+  ::close(fd);
+  return clean;
+}
+
+std::optional<std::uint64_t> Number(std::string_view text) {
+  if (text.empty() || text.size() > 19) return std::nullopt;
+  std::uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return v;
+}
+
+// The live objects with this generation (generations are unique in a store but for explicit ones).
+std::vector<ObjectPtr> ByGeneration(ObjectStore& store, std::int64_t generation) {
+  std::vector<ObjectPtr> out;
+  for (const auto& bucket : store.Buckets()) {
+    auto objects = store.List(bucket, "");
+    if (!objects) continue;
+    for (const auto& o : *objects) {
+      if (o->generation == generation) out.push_back(o);
+    }
+  }
+  return out;
+}
+
+void CheckMedia(ObjectStore& store, const http::response<http::string_body>& res, const std::string& context) {
+  auto generation = Number(std::string(res["x-goog-generation"]));
+  FUZZ_REQUIRE(generation, "media response without x-goog-generation\n" + context);
+  const auto candidates = ByGeneration(store, static_cast<std::int64_t>(*generation));
+  if (candidates.size() != 1) return;  // overwritten or deleted later in the same connection
+  const auto& object = *candidates.front();
+  FUZZ_REQUIRE(res["x-goog-stored-content-length"] == std::to_string(object.size),
+               "x-goog-stored-content-length is not the object's size\n" + context);
+  std::uint64_t begin = 0, end = object.size;
+  if (res.result_int() == 206) {
+    const std::string range(res[http::field::content_range]);
+    const auto dash = range.find('-'), slash = range.find('/');
+    FUZZ_REQUIRE(
+        range.rfind("bytes ", 0) == 0 && dash != std::string::npos && slash != std::string::npos && dash < slash,
+        "bad Content-Range '" + range + "'\n" + context);
+    auto a = Number(std::string_view(range).substr(6, dash - 6));
+    auto b = Number(std::string_view(range).substr(dash + 1, slash - dash - 1));
+    auto total = Number(std::string_view(range).substr(slash + 1));
+    FUZZ_REQUIRE(a && b && total && *a <= *b && *b < object.size && *total == object.size,
+                 "Content-Range '" + range + "' is not within the object of " + std::to_string(object.size) +
+                     " bytes\n" + context);
+    begin = *a;
+    end = *b + 1;
+  }
+  if (res.body().empty() && end > begin) return;  // HEAD
+  FUZZ_REQUIRE(res.body().size() == end - begin, "body size is not the range's\n" + context);
+  std::string expected(end - begin, '\0');
+  FUZZ_REQUIRE(store.Read(object, begin, expected.data(), end - begin).ok(), "the store cannot read the range");
+  FUZZ_REQUIRE(res.body() == expected, "the body is not the object's bytes at [" + std::to_string(begin) + ", " +
+                                           std::to_string(end) + ")\n" + context);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using namespace pflab;
+  if (size > 8192) return 0;
+  const std::string_view input = fuzz::AsText(data, size);
+  // A Retry Test stall pauses the server for as long as it says, which the input may make minutes.
+  if (input.find("stall-for") != std::string_view::npos) return 0;
+  auto store = FreshStore();
+  fake_gcs::ServerOptions options;
+  options.threads = 1;
+  options.keep_request_log = true;
+  fake_gcs::FakeGcsServer server(options, store);
+  auto port = server.Start();
+  FUZZ_REQUIRE(port.ok(), "the fake server did not start");
+  std::string wire;
+  const bool clean = Exchange(*port, input, wire);
+  // Requests are counted before their reply goes out and logged after it; wait for the last log entry.
+  std::vector<fake_gcs::RequestRecord> log;
+  for (int i = 0; i < 2000; ++i) {
+    log = server.request_log();
+    if (log.size() == server.stats().requests) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  server.Stop();
+
+  std::size_t at = 0, answered = 0;
+  while (at < wire.size()) {
+    http::response_parser<http::string_body> parser;
+    parser.eager(true);
+    parser.body_limit(64 << 20);
+    // The reply to a HEAD has headers only; the log says which request each reply answers.
+    if (answered < log.size() && log[answered].method == "HEAD") parser.skip(true);
+    boost::beast::error_code ec;
+    const std::size_t used = parser.put(boost::asio::buffer(wire.data() + at, wire.size() - at), ec);
+    if (!ec && !parser.is_done()) parser.put_eof(ec);
+    const std::string context = wire.substr(at, 600);
+    if (ec || !parser.is_done()) {
+      // The last reply may be cut short only by a reset connection or a body fault.
+      const bool fault = answered < log.size() && !log[answered].fault.empty();
+      FUZZ_REQUIRE(!clean || fault, "a response does not parse (" + ec.message() + ")\n" + context);
+      return 0;
+    }
+    at += used;
+    const auto& res = parser.get();
+    if (res.result_int() == 100) continue;  // the interim answer to Expect: 100-continue
+    FUZZ_REQUIRE(answered < log.size(), "more responses than logged requests\n" + context);
+    const auto& record = log[answered++];
+    FUZZ_REQUIRE(static_cast<int>(res.result_int()) == record.status, "the log has another status\n" + context);
+    FUZZ_REQUIRE(res[http::field::server] == "pflab-fake-gcs", "no Server header\n" + context);
+    FUZZ_REQUIRE(res.result_int() < 500 || !record.fault.empty(), "a 5xx without a fault\n" + context);
+    if (res.result_int() != 204 && res.result_int() != 304) {
+      auto length = Number(std::string(res[http::field::content_length]));
+      FUZZ_REQUIRE(length, "no Content-Length\n" + context);
+      FUZZ_REQUIRE(record.method == "HEAD" || *length == res.body().size(),
+                   "Content-Length is not the body's\n" + context);
+    }
+    const std::string type(res[http::field::content_type]);
+    if (type.rfind("application/json", 0) == 0 && !res.body().empty()) {
+      FUZZ_REQUIRE(!nlohmann::json::parse(res.body(), nullptr, false).is_discarded(),
+                   "a JSON body does not parse\n" + context);
+    }
+    if (res.result_int() == 416) {
+      FUZZ_REQUIRE(res[http::field::content_range].starts_with("bytes */"), "416 without bytes */SIZE\n" + context);
+    }
+    const bool media = res.find("x-goog-stored-content-length") != res.end();
+    if (media && (res.result_int() == 200 || res.result_int() == 206) && record.fault.empty()) {
+      CheckMedia(*store, res, context);
+    }
+  }
+  if (clean) {
+    FUZZ_REQUIRE(answered == log.size(),
+                 std::to_string(log.size()) + " requests logged, " + std::to_string(answered) + " answered");
+  }
+  return 0;
+}
