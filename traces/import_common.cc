@@ -4,6 +4,8 @@
 #include <charconv>
 #include <limits>
 
+#include "engine/utf8.h"
+
 namespace pflab::traces::internal {
 
 std::optional<std::uint64_t> ParseUint(std::string_view text) {
@@ -37,7 +39,9 @@ std::optional<Nanos> ParseDecimalNanos(std::string_view text, Nanos unit_ns) {
   for (char c : fraction) {
     if (scale < 10) break;  // below a nanosecond: truncated
     scale /= 10;
-    value += (c - '0') * scale;
+    const Nanos digit = (c - '0') * scale;
+    if (value > std::numeric_limits<Nanos>::max() - digit) return std::nullopt;  // the whole part was at the edge
+    value += digit;
   }
   return value;
 }
@@ -52,6 +56,25 @@ std::string_view Trim(std::string_view text) {
 Result<Trace> FinishTrace(std::vector<TraceObject> objects, std::vector<ImportedRead> reads, nlohmann::json source,
                           const std::string& input_name) {
   if (reads.empty()) return InvalidArgument(input_name + ": no reads to import");
+  // A trace is JSON, which holds only UTF-8 text, and a GCS object name must be UTF-8 too; the writer
+  // would throw on anything else. Each object is checked at its first read, whose line the error names.
+  std::vector<bool> checked(objects.size(), false);
+  for (const ImportedRead& r : reads) {
+    if (checked.at(r.object)) continue;
+    checked[r.object] = true;
+    const TraceObject& object = objects[r.object];
+    for (const std::string* text : {&object.id, &object.bucket, &object.name}) {
+      if (!IsUtf8(*text)) {
+        return LineError(input_name, r.line)("object name '" + EscapeBytes(*text) +
+                                             "' is not valid UTF-8 (trace files and GCS object names are UTF-8)");
+      }
+    }
+  }
+  try {
+    (void)source.dump();
+  } catch (const nlohmann::json::type_error&) {
+    return InvalidArgument(EscapeBytes(input_name) + ": the input's name or an import option is not valid UTF-8");
+  }
   std::stable_sort(reads.begin(), reads.end(),
                    [](const ImportedRead& a, const ImportedRead& b) { return a.t_ns < b.t_ns; });
   const Nanos start = reads.front().t_ns;
@@ -65,8 +88,13 @@ Result<Trace> FinishTrace(std::vector<TraceObject> objects, std::vector<Imported
                                            std::to_string(r.length) + " > size " + std::to_string(object.size) +
                                            " of \"" + object.name + "\"");
     }
-    trace.records.push_back(
-        {r.t_ns - start, r.stream, static_cast<std::uint32_t>(r.object), r.offset, r.length, r.duration_ns});
+    Nanos t = 0;
+    if (__builtin_sub_overflow(r.t_ns, start, &t)) {
+      return LineError(input_name, r.line)(
+          "this read comes more than 292 years after the first (the most 64-bit "
+          "nanoseconds count)");
+    }
+    trace.records.push_back({t, r.stream, static_cast<std::uint32_t>(r.object), r.offset, r.length, r.duration_ns});
   }
   trace.source = std::move(source);
   return trace;

@@ -28,7 +28,8 @@ std::optional<std::uint64_t> ParseUint(std::string_view text);
 /// The whole of `text` as a decimal signed integer.
 std::optional<std::int64_t> ParseInt(std::string_view text);
 /// A non-negative decimal number such as "1700000000.123456" in units of `unit_ns` nanoseconds, converted
-/// exactly (digits below a nanosecond are dropped); nullopt on anything else, exponents included.
+/// exactly (digits below a nanosecond are dropped); nullopt on anything else, exponents included, and on
+/// values past the largest Nanos.
 std::optional<Nanos> ParseDecimalNanos(std::string_view text, Nanos unit_ns);
 /// `text` without leading and trailing blanks.
 std::string_view Trim(std::string_view text);
@@ -45,7 +46,8 @@ struct ImportedRead {
 };
 
 /// Sorts reads by issue time (stable, so equal times keep input order), rebases time to the first read,
-/// and checks every read lies within its object. Objects must already carry their sizes.
+/// and checks every read lies within its object and every object's id, bucket and name (and the
+/// source's text) is UTF-8, so the trace can be written. Objects must already carry their sizes.
 Result<Trace> FinishTrace(std::vector<TraceObject> objects, std::vector<ImportedRead> reads, nlohmann::json source,
                           const std::string& input_name);
 

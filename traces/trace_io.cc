@@ -3,12 +3,16 @@
 #include <filesystem>
 #include <fstream>
 #include <istream>
+#include <limits>
 #include <ostream>
 #include <unordered_map>
 #include <unordered_set>
 
 namespace pflab::traces {
 namespace {
+
+// Times are signed 64-bit nanoseconds (about 292 years); a larger "t" or "dur" would wrap negative.
+constexpr std::uint64_t kMaxNanos = static_cast<std::uint64_t>(std::numeric_limits<Nanos>::max());
 
 class LineError {
  public:
@@ -127,6 +131,7 @@ Result<Trace> ParseTrace(std::istream& in, const std::string& name) {
     TraceRecord r;
     auto t = Unsigned(j, "t", error, true);
     if (!t) return t.error();
+    if (*t > kMaxNanos) return error("\"t\" is too large: " + std::to_string(*t) + " ns");
     r.t_ns = static_cast<Nanos>(*t);
     if (r.t_ns < last_t) {
       return error("\"t\" goes backwards (" + std::to_string(r.t_ns) + " after " + std::to_string(last_t) +
@@ -167,6 +172,7 @@ Result<Trace> ParseTrace(std::istream& in, const std::string& name) {
     if (j.contains("dur")) {
       auto dur = Unsigned(j, "dur", error, true);
       if (!dur) return dur.error();
+      if (*dur > kMaxNanos) return error("\"dur\" is too large: " + std::to_string(*dur) + " ns");
       r.duration_ns = static_cast<Nanos>(*dur);
     }
     trace.records.push_back(r);
