@@ -7,6 +7,7 @@
 // - a media body (200 or 206) is exactly the object's bytes at the range Content-Range names, and
 //   that range lies within the object.
 // The request log must count one response per request unless the connection was reset.
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -14,6 +15,8 @@
 
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "engine/synthetic_content.h"
@@ -40,17 +43,70 @@ std::shared_ptr<ObjectStore> FreshStore() {
   return store;
 }
 
+// The server listens on an address of 127/8 of this process's own (Linux routes all of it to the loopback
+// interface), so a stray connection from another program on this machine to a port of 127.0.0.1 that
+// a fuzzed server happens to reuse cannot reach it and look like a hang.
+const std::string& LoopbackHost() {
+  static const std::string host =
+      "127." + std::to_string(1 + ::getpid() % 250) + "." + std::to_string(::getpid() / 250 % 250) + ".1";
+  return host;
+}
+
+// The lines of /proc/net/tcp for this socket's port and the server's (states, queued bytes, the
+// listener's backlog), and each thread's state and wait channel, for a hang's report.
+std::string SocketState(int fd, int server_port) {
+  sockaddr_in local{};
+  socklen_t length = sizeof local;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length);
+  char port[8], other[8];
+  std::snprintf(port, sizeof port, ":%04X ", ntohs(local.sin_port));
+  std::snprintf(other, sizeof other, ":%04X ", server_port);
+  std::ifstream tcp("/proc/net/tcp");
+  std::string line, out;
+  while (std::getline(tcp, line)) {
+    if (line.find(port) != std::string::npos || line.find(other) != std::string::npos) out += line + "\n";
+  }
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream stat(task.path() / "stat"), wchan(task.path() / "wchan");
+    std::string s, w;
+    std::getline(stat, s);
+    std::getline(wchan, w);
+    out += "thread " + s.substr(0, 60) + " wchan " + w + "\n";
+  }
+  return out;
+}
+
+// What a descriptor refers to ("socket:[INODE]"), to tell whether it is still the one we opened.
+std::string FdTarget(int fd) {
+  char target[256] = {};
+  const ssize_t n = ::readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), target, sizeof target - 1);
+  return n > 0 ? std::string(target, static_cast<std::size_t>(n)) : "(closed)";
+}
+
 // Sends `request`, half-closes, and reads until the server closes. Returns whether the read ended
 // cleanly (not reset: a server that closes with unread input resets the connection, and the tail of
 // its output may then be lost).
-bool Exchange(int port, std::string_view request, std::string& response) {
+bool Exchange(const pflab::fake_gcs::FakeGcsServer& server, std::string_view request, std::string& response) {
+  const int port = server.port();
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   FUZZ_REQUIRE(fd >= 0, "socket()");
+  // Each connection comes from its own address of 127/8: the client half-closes first, so each ends
+  // in TIME_WAIT on this side, and a new connection that the kernel gave the 4-tuple of one still
+  // waiting (same client port, a server port used again) was seen to get no answer. Fresh addresses
+  // never repeat a 4-tuple within TIME_WAIT's minute.
+  static std::uint32_t connection = 0;
+  ++connection;
+  sockaddr_in source{};
+  source.sin_family = AF_INET;
+  source.sin_addr.s_addr = htonl((127u << 24) | ((1 + connection / 62500 % 250) << 16) |
+                                 ((connection / 250 % 250) << 8) | (1 + connection % 250));
+  FUZZ_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof source) == 0, "bind() the client");
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  FUZZ_REQUIRE(::inet_pton(AF_INET, LoopbackHost().c_str(), &addr.sin_addr) == 1, "bad host");
   FUZZ_REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0, "connect() to the fake server");
+  const std::string opened = FdTarget(fd);
   for (std::size_t sent = 0; sent < request.size();) {
     const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
     if (n <= 0) break;  // the server closed early (Connection: close, a malformed request)
@@ -62,7 +118,14 @@ bool Exchange(int port, std::string_view request, std::string& response) {
   for (;;) {
     pollfd p{fd, POLLIN, 0};
     // Nothing the input can ask for takes this long without a fault; a stall here is a hang.
-    FUZZ_REQUIRE(::poll(&p, 1, 20000) == 1, "the server sent nothing for 20 s");
+    if (::poll(&p, 1, 20000) != 1) {
+      const auto stats = server.stats();
+      FUZZ_REQUIRE(
+          false, "the server sent nothing for 20 s after " + std::to_string(response.size()) + " bytes (connections " +
+                     std::to_string(stats.connections) + ", requests " + std::to_string(stats.requests) + ", logged " +
+                     std::to_string(server.request_log().size()) + "); fd " + std::to_string(fd) + " was " + opened +
+                     ", is " + FdTarget(fd) + "\n" + SocketState(fd, port) + response.substr(0, 2000));
+    }
     const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
     if (n == 0) break;
     if (n < 0) {
@@ -142,13 +205,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (input.find("stall-for") != std::string_view::npos) return 0;
   auto store = FreshStore();
   fake_gcs::ServerOptions options;
+  options.host = LoopbackHost();
   options.threads = 1;
   options.keep_request_log = true;
   fake_gcs::FakeGcsServer server(options, store);
   auto port = server.Start();
   FUZZ_REQUIRE(port.ok(), "the fake server did not start");
   std::string wire;
-  const bool clean = Exchange(*port, input, wire);
+  const bool clean = Exchange(server, input, wire);
   // Requests are counted before their reply goes out and logged after it; wait for the last log entry.
   std::vector<fake_gcs::RequestRecord> log;
   for (int i = 0; i < 2000; ++i) {
