@@ -127,7 +127,7 @@ requests = {
                       '{"instructions":{"storage.objects.get":["return-503"]}}') + req("GET /retry_tests"),
     "expect-continue": req("POST /upload/storage/v1/b/bkt/o?uploadType=media&name=e",
                            ["Expect: 100-continue"], "abc"),
-    "generation": req("GET /storage/v1/b/bkt/o/big.bin?alt=media&generation=1000", ["Connection: close"]),
+    "generation": req("GET /storage/v1/b/bkt/o/big.bin?alt=media&generation=1000000000000000", ["Connection: close"]),
     "chunked": "POST /upload/storage/v1/b/bkt/o?uploadType=media&name=c HTTP/1.1\r\nHost: x\r\n"
                "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
 }
