@@ -3,8 +3,13 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 PREFIX ?= /usr/local
+FUZZ_BUILD ?= build-fuzz
+TSAN_BUILD ?= build-tsan
+# `make fuzz`: seconds per target; `make fuzz-smoke`: seconds per target after its seed corpus.
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
 
-.PHONY: setup build demo test test-release test-asan test-bound bench faults install package format clean
+.PHONY: setup build demo test test-release test-asan test-bound test-tsan fuzz-build fuzz fuzz-smoke bench faults install package format clean
 
 setup:
 	@scripts/setup.sh
@@ -32,6 +37,27 @@ test: test-release test-asan
 test-bound: build
 	cd $(BUILD) && PFLAB_CLI=$$PWD/pflab ./pflab_tests "[bound-full]"
 
+# ThreadSanitizer over the threaded code: the Asio scheduler, the HTTP transport and fetcher, the fake
+# server, live replay and sweeps (docs/testing.md "ThreadSanitizer"). Suppressions: scripts/tsan.supp.
+TSAN_TAGS ?= [engine],[fake_gcs],[replay][live],[sweep]
+test-tsan: setup
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPFLAB_TSAN=ON -DPFLAB_BENCH=OFF
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target pflab_tests pflab
+	cd $(TSAN_BUILD) && PFLAB_CLI=$$PWD/pflab \
+	  TSAN_OPTIONS="suppressions=$(CURDIR)/scripts/tsan.supp second_deadlock_stack=1 history_size=4" \
+	  ./pflab_tests "$(TSAN_TAGS)"
+
+# libFuzzer targets (fuzz/, clang, ASan + UBSan): docs/testing.md "Fuzzing".
+fuzz-build: setup
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ -DPFLAB_FUZZ=ON -DPFLAB_BENCH=OFF
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target pflab_fuzz_all
+
+fuzz: fuzz-build
+	FUZZ_BUILD=$(FUZZ_BUILD) scripts/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz-smoke: fuzz-build
+	FUZZ_BUILD=$(FUZZ_BUILD) scripts/fuzz.sh --smoke $(FUZZ_SMOKE_SECONDS)
+
 bench: build
 	$(BUILD)/pflab_bench --benchmark_counters_tabular=true
 
@@ -53,4 +79,4 @@ format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) out
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) out fuzz/out

@@ -104,7 +104,9 @@ class InlineFunction<R(Args...), N> {
         // moves. Copying indeterminate bytes as unsigned char is well defined; GCC warns anyway.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)  // clang has no such warning (and warns that it has none)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
         std::memcpy(storage_, other.storage_, N);
 #pragma GCC diagnostic pop
       }

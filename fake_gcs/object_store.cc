@@ -13,6 +13,7 @@
 #include <random>
 
 #include "engine/synthetic_content.h"
+#include "engine/utf8.h"
 #include "net/checksums.h"
 
 namespace pflab::fake_gcs {
@@ -85,6 +86,7 @@ Status ValidateObjectName(const std::string& name) {
   if (name.empty()) return InvalidArgument("object name is empty");
   if (name.size() > 1024) return InvalidArgument("object name is longer than 1024 bytes");
   if (name.find('\0') != std::string::npos) return InvalidArgument("object name contains NUL");
+  if (!IsUtf8(name)) return InvalidArgument("object name '" + EscapeBytes(name) + "' is not valid UTF-8");
   if (name.front() == '/') return InvalidArgument("object name '" + name + "' starts with '/'");
   std::size_t start = 0;
   while (start <= name.size()) {

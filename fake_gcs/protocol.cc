@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <ctime>
+#include <limits>
 
 #include "engine/text.h"
 #include "net/checksums.h"
@@ -19,13 +20,16 @@ int HexValue(char c) {
 // HTTP's optional white space (RFC 9110 section 5.6.3).
 constexpr std::string_view kOws = " \t";
 
-// Digits only, no sign, no overflow.
+// Digits only, no sign. HTTP allows any number of digits (leading zeros included); a value past 2^64-1
+// saturates there, which lies past the end of any object, as the value does.
 std::optional<std::uint64_t> ParseDigits(std::string_view s) {
-  if (s.empty() || s.size() > 19) return std::nullopt;
+  if (s.empty()) return std::nullopt;
+  constexpr std::uint64_t kMax = std::numeric_limits<std::uint64_t>::max();
   std::uint64_t v = 0;
   for (char c : s) {
     if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    const auto digit = static_cast<std::uint64_t>(c - '0');
+    v = v > (kMax - digit) / 10 ? kMax : v * 10 + digit;
   }
   return v;
 }
@@ -194,7 +198,8 @@ std::string JsonError(int status, const std::string& message) {
                        {{"code", status},
                         {"message", message},
                         {"errors", {{{"domain", "global"}, {"reason", ErrorReason(status)}, {"message", message}}}}}}};
-  return j.dump();
+  // A message may quote a request's bytes, which need not be UTF-8: replaced (U+FFFD), not thrown on.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string XmlError(const std::string& code, const std::string& message) {

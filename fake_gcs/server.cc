@@ -39,7 +39,7 @@ struct Reply {
   ObjectPtr object;  // media bodies: bytes [begin, end) of the object
   std::uint64_t begin = 0;
   std::uint64_t end = 0;
-  bool head = false;  // HEAD: headers only
+  bool head = false;  // HEAD: headers only (Content-Length still the body's)
   std::optional<Fault> fault;
   std::string route = "other";
   std::string api_method;
@@ -50,7 +50,8 @@ struct Reply {
 Reply JsonReply(int status, const json& body) {
   Reply r;
   r.status = status;
-  r.body = body.dump();
+  // Names from a directory-backed bucket are file names, which need not be UTF-8: replaced (U+FFFD).
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
   r.headers.emplace_back("Content-Type", "application/json; charset=UTF-8");
   return r;
 }
@@ -964,7 +965,16 @@ awaitable<void> FakeGcsServer::Impl::Session(std::shared_ptr<tcp::socket> socket
       keep_alive = req.keep_alive();
       record.method = std::string(req.method_string());
       record.target = std::string(req.target());
-      reply = Handle(req);
+      try {
+        reply = Handle(req);
+      } catch (const std::exception& e) {
+        // An exception would end this detached coroutine silently and leave the client waiting on a
+        // connection nobody serves; a bug gets a 500 that says what it was instead.
+        reply = ErrorReply(500, std::string("internal error: ") + e.what());
+      }
+      // The answer to any HEAD, an error or metadata included, is headers only: a body would be read
+      // as the start of the next response on this connection.
+      if (req.method() == http::verb::head) reply.head = true;
     }
     {
       // Counted before the reply goes out, so a client that has its answer sees it counted.

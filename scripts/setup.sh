@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build and tests need, only those that are missing; then, when they
-# are missing, the charting libraries the HTML report inlines (reports/js) and the official Node.js GCS
-# client the fake server's tests drive (tests/fake_gcs/node_client), each pinned by its package-lock.json.
+# Installs the Debian packages the build and tests need, only those that are missing (clang and its
+# runtime libraries, libFuzzer among them, are for the fuzz targets); then, when they are missing, the
+# charting libraries the HTML report inlines (reports/js) and the official Node.js GCS client the fake
+# server's tests drive (tests/fake_gcs/node_client), each pinned by its package-lock.json.
 set -euo pipefail
 
 packages=(
@@ -11,6 +12,7 @@ packages=(
   curl rclone python3-fsspec
   dpkg-dev file  # make package: CPack computes the .deb's Depends with dpkg-shlibdeps, which needs both
   chromium
+  clang libclang-rt-14-dev
 )
 
 missing=()

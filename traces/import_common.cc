@@ -4,6 +4,7 @@
 #include <charconv>
 #include <limits>
 
+#include "engine/utf8.h"
 #include "traces/limits.h"
 
 namespace pflab::traces::internal {
@@ -87,6 +88,25 @@ Result<Trace> FinishTrace(std::vector<TraceObject> objects, std::vector<Imported
                           const std::string& input_name) {
   if (reads.empty()) return InvalidArgument(input_name + ": no reads to import");
   if (auto s = CheckObjectCount(objects.size()); !s) return InvalidArgument(input_name + ": " + s.error().message);
+  // A trace is JSON, which holds only UTF-8 text, and a GCS object name must be UTF-8 too; the writer
+  // would throw on anything else. Each object is checked at its first read, whose line the error names.
+  std::vector<bool> checked(objects.size(), false);
+  for (const ImportedRead& r : reads) {
+    if (checked.at(r.object)) continue;
+    checked[r.object] = true;
+    const TraceObject& object = objects[r.object];
+    for (const std::string* text : {&object.id, &object.bucket, &object.name}) {
+      if (!IsUtf8(*text)) {
+        return LineError(input_name, r.line)("object name '" + EscapeBytes(*text) +
+                                             "' is not valid UTF-8 (trace files and GCS object names are UTF-8)");
+      }
+    }
+  }
+  try {
+    (void)source.dump();
+  } catch (const nlohmann::json::type_error&) {
+    return InvalidArgument(EscapeBytes(input_name) + ": the input's name or an import option is not valid UTF-8");
+  }
   std::stable_sort(reads.begin(), reads.end(),
                    [](const ImportedRead& a, const ImportedRead& b) { return a.t_ns < b.t_ns; });
   const Nanos start = reads.front().t_ns;
@@ -102,16 +122,21 @@ Result<Trace> FinishTrace(std::vector<TraceObject> objects, std::vector<Imported
                    " > size " + std::to_string(object.size) + " of \"" + object.name + "\"");
     }
     if (auto s = CheckStreamId(r.stream); !s) return error(s.error().message);
-    if (auto s = CheckTraceNanos("t", static_cast<std::uint64_t>(r.t_ns - start)); !s) {
-      return error(s.error().message + " after the first read");
-    }
     if (r.duration_ns >= 0) {
       if (auto s = CheckTraceNanos("dur", static_cast<std::uint64_t>(r.duration_ns)); !s) {
         return error(s.error().message);
       }
     }
-    trace.records.push_back(
-        {r.t_ns - start, r.stream, static_cast<std::uint32_t>(r.object), r.offset, r.length, r.duration_ns});
+    Nanos t = 0;
+    if (__builtin_sub_overflow(r.t_ns, start, &t)) {
+      return error(
+          "this read comes more than 292 years after the first (the most 64-bit "
+          "nanoseconds count)");
+    }
+    if (auto s = CheckTraceNanos("t", static_cast<std::uint64_t>(t)); !s) {
+      return error(s.error().message + " after the first read");
+    }
+    trace.records.push_back({t, r.stream, static_cast<std::uint32_t>(r.object), r.offset, r.length, r.duration_ns});
   }
   trace.source = std::move(source);
   return trace;

@@ -29,7 +29,8 @@ std::optional<std::uint64_t> ParseUint(std::string_view text);
 /// The whole of `text` as a decimal signed integer.
 std::optional<std::int64_t> ParseInt(std::string_view text);
 /// A non-negative decimal number such as "1700000000.123456" in units of `unit_ns` nanoseconds, converted
-/// exactly (digits below a nanosecond are dropped); nullopt on anything else, exponents included.
+/// exactly (digits below a nanosecond are dropped); nullopt on anything else, exponents included, and on
+/// values past the largest Nanos.
 std::optional<Nanos> ParseDecimalNanos(std::string_view text, Nanos unit_ns);
 /// As ParseDecimalNanos, and also in exponent notation as Python prints small and large floats
 /// ("5.3e-05", "1.5E+3"), still converted exactly.
@@ -56,7 +57,8 @@ Status CheckOneMoreRead(const std::vector<ImportedRead>& reads, const LineError&
 
 /// Sorts reads by issue time (stable, so equal times keep input order), rebases time to the first read,
 /// and checks every read lies within its object and every limit of traces/limits.h (object sizes, stream
-/// ids, times), naming the input line. Objects must already carry their sizes.
+/// ids, times), and every object's id, bucket and name (and the source's text) is UTF-8, so the trace
+/// can be written, naming the input line. Objects must already carry their sizes.
 Result<Trace> FinishTrace(std::vector<TraceObject> objects, std::vector<ImportedRead> reads, nlohmann::json source,
                           const std::string& input_name);
 

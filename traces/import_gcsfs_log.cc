@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <istream>
+#include <limits>
 #include <map>
 
 #include "traces/import_common.h"
@@ -29,7 +30,14 @@ std::int64_t DaysFromCivil(std::int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
+// Years whose every instant is a signed 64-bit nanosecond count since 1970 (which spans 1677-09-21 to
+// 2262-04-11).
+constexpr std::uint64_t kFirstYear = 1678, kLastYear = 2261;
+// What ParseAsctime gives for a well-formed time outside those years; no real time is this value.
+constexpr Nanos kOutOfRange = std::numeric_limits<Nanos>::min();
+
 // "2024-05-01 12:00:00,123" (logging's default asctime) as nanoseconds since the epoch, zone unknown.
+// The year must lie in kFirstYear..kLastYear (checked by the caller, which can name the line).
 std::optional<Nanos> ParseAsctime(std::string_view s) {
   if (s.size() != 23 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':' || s[19] != ',') {
     return std::nullopt;
@@ -37,11 +45,11 @@ std::optional<Nanos> ParseAsctime(std::string_view s) {
   auto y = ParseUint(s.substr(0, 4)), mo = ParseUint(s.substr(5, 2)), d = ParseUint(s.substr(8, 2));
   auto h = ParseUint(s.substr(11, 2)), mi = ParseUint(s.substr(14, 2)), sec = ParseUint(s.substr(17, 2));
   auto ms = ParseUint(s.substr(20, 3));
-  // Years from 1970 to 2200: nanoseconds since the epoch fit 64 bits until 2262.
-  if (!y || !mo || !d || !h || !mi || !sec || !ms || *y < 1970 || *y > 2200 || *mo < 1 || *mo > 12 || *d < 1 ||
-      *d > 31 || *h > 23 || *mi > 59 || *sec > 60) {
+  if (!y || !mo || !d || !h || !mi || !sec || !ms || *mo < 1 || *mo > 12 || *d < 1 || *d > 31 || *h > 23 || *mi > 59 ||
+      *sec > 60) {
     return std::nullopt;
   }
+  if (*y < kFirstYear || *y > kLastYear) return kOutOfRange;
   const std::int64_t days =
       DaysFromCivil(static_cast<std::int64_t>(*y), static_cast<unsigned>(*mo), static_cast<unsigned>(*d));
   const std::int64_t seconds = days * 86400 + static_cast<std::int64_t>(*h * 3600 + *mi * 60 + *sec);
@@ -203,7 +211,7 @@ Result<Trace> ImportGcsfsLog(std::istream& in, const std::string& input_name, co
   std::vector<ImportedRead> reads;
   std::uint64_t log_lines = 0, other_lines = 0, other_kind = 0, zero_length = 0, not_selected = 0;
   std::string line;
-  Nanos last_t = 0;
+  Nanos last_t = std::numeric_limits<Nanos>::min();  // logs from before 1970 have negative times
   LineReader reader(in, input_name, kMaxLineBytes);
   while (true) {
     auto more = reader.Next(&line);
@@ -237,6 +245,10 @@ Result<Trace> ImportGcsfsLog(std::istream& in, const std::string& input_name, co
     if (at.range.length == 0) {  // fsspec 2022.11 logs reads at EOF before noticing they are empty
       ++zero_length;
       continue;
+    }
+    if (log->t_ns == kOutOfRange) {
+      return error("time '" + std::string(text.substr(0, 23)) + "' is outside the years " + std::to_string(kFirstYear) +
+                   ".." + std::to_string(kLastYear) + " (nanoseconds since 1970 in 64 bits)");
     }
     if (log->t_ns < last_t) return error("time goes backwards; the log's lines must be in the order written");
     last_t = log->t_ns;

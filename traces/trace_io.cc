@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <istream>
+#include <limits>
 #include <ostream>
 #include <unordered_map>
 #include <unordered_set>
@@ -12,6 +13,9 @@
 
 namespace pflab::traces {
 namespace {
+
+// Times are signed 64-bit nanoseconds (about 292 years); a larger "t" or "dur" would wrap negative.
+constexpr std::uint64_t kMaxNanos = static_cast<std::uint64_t>(std::numeric_limits<Nanos>::max());
 
 class LineError {
  public:

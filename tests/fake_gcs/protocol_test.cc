@@ -4,6 +4,7 @@
 #include "fake_gcs/protocol.h"
 
 #include <catch2/catch.hpp>
+#include <limits>
 
 #include "fake_gcs/faults.h"
 #include "net/checksums.h"
@@ -44,6 +45,30 @@ TEST_CASE("ranges resolve as GCS answers them", "[fake_gcs][protocol]") {
       CHECK(r.end == c.end);
     }
   }
+}
+
+// Found by fuzz/range_header_fuzz.cc: a range whose numbers had more than 19 digits (leading zeros,
+// or an end past 2^64-1 meaning "to the end") was ignored and the whole object sent with 200, where
+// HTTP (RFC 9110 section 14.1.2: any number of digits) and GCS answer 206 with the range.
+TEST_CASE("ranges with long numbers resolve like short ones", "[fake_gcs][protocol]") {
+  auto r = ResolveRange("bytes=0998-0000000000008433332000", 1000);
+  CHECK(r.kind == Kind::kPartial);
+  CHECK(r.begin == 998);
+  CHECK(r.end == 1000);
+  r = ResolveRange("bytes=10-99999999999999999999999", 100);  // past 2^64-1: to the end
+  CHECK(r.kind == Kind::kPartial);
+  CHECK(r.begin == 10);
+  CHECK(r.end == 100);
+  r = ResolveRange("bytes=18446744073709551615-", 100);
+  CHECK(r.kind == Kind::kUnsatisfiable);
+  r = ResolveRange("bytes=99999999999999999999999-", 100);  // a start past 2^64-1 is past the end too
+  CHECK(r.kind == Kind::kUnsatisfiable);
+  r = ResolveRange("bytes=-000000000000000000000000005", 100);
+  CHECK(r.kind == Kind::kPartial);
+  CHECK(r.begin == 95);
+  r = ResolveRange("bytes=5-18446744073709551615", std::numeric_limits<std::uint64_t>::max());
+  CHECK(r.kind == Kind::kPartial);
+  CHECK(r.end == std::numeric_limits<std::uint64_t>::max());
 }
 
 TEST_CASE("percent decoding: once, '+' is a space only in queries", "[fake_gcs][protocol]") {

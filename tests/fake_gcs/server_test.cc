@@ -238,6 +238,53 @@ TEST_CASE("fake gcs: errors are GCS-shaped, never crashes", "[fake_gcs][server]"
   CHECK(f.Get("/")->body == "OK");
 }
 
+// Found by fuzz/fake_server_fuzz.cc: a request whose path held bytes that are not UTF-8 (raw, or
+// percent-encoded as an object name) made the JSON error body throw as it was written; the exception
+// ended the connection's coroutine silently and the client waited on an open connection forever.
+// Object names must be UTF-8 (as in GCS), and every answer comes back.
+TEST_CASE("fake gcs: names and paths that are not UTF-8 get an answer, not a hung connection", "[fake_gcs][server]") {
+  Fixture f;
+  f.client->set_read_timeout(5, 0);
+  auto encoded = f.Get("/storage/v1/b/bkt/o/a%FFb");
+  CheckJsonError(encoded, 400, "invalid");
+  CHECK_THAT(JsonBody(encoded)["error"]["message"].get<std::string>(), Catch::Contains("is not valid UTF-8"));
+  auto media = f.Get("/download/storage/v1/b/bkt/o/%C0%AF?alt=media");  // an overlong '/'
+  CheckJsonError(media, 400, "invalid");
+  auto raw_route = f.client->Delete(
+      "/stora\xbc"
+      "e/v1/b/bkt/o/empty");  // no route; the 404 quotes the path
+  CheckJsonError(raw_route, 404, "notFound");
+  auto xml = f.Get("/bkt/caf\xe9");
+  REQUIRE(xml);
+  CHECK(xml->status == 400);
+  CHECK(xml->body.find("<Code>InvalidArgument</Code>") != std::string::npos);
+  CheckJsonError(f.client->Post("/upload/storage/v1/b/bkt/o?uploadType=media&name=%FF", "x", "text/plain"), 400,
+                 "invalid");
+  CHECK(f.server.store().List("bkt", "").value().size() == 4);  // nothing stored
+  CHECK(f.Get("/")->body == "OK");
+}
+
+// Found by fuzz/fake_server_fuzz.cc: the answer to a HEAD that failed (404, 400, ...) or asked for
+// JSON metadata carried a body, which a keep-alive client reads as the start of its next response.
+TEST_CASE("fake gcs: every answer to HEAD is headers only, so the connection stays in step", "[fake_gcs][server]") {
+  Fixture f;
+  httplib::Client c("127.0.0.1", f.server.port());
+  c.set_keep_alive(true);
+  c.set_read_timeout(5, 0);
+  for (const std::string path : {"/bkt/nothing", "/storage/v1/b/bkt/o/dir%2Fhello.txt", "/storage/v1/b/bkt/o/nothing",
+                                 "/storage/v1/b/bkt/o/dir%2Fhello.txt?alt=proto", "/bkt/dir/hello.txt"}) {
+    INFO(path);
+    auto head = c.Head(path);
+    REQUIRE(head);
+    CHECK(head->body.empty());
+    auto next = c.Get("/");  // the same connection
+    REQUIRE(next);
+    CHECK(next->status == 200);
+    CHECK(next->body == "OK");
+  }
+  CHECK(f.server.stats().connections == 1);  // all of it on one kept-alive connection
+}
+
 TEST_CASE("fake gcs: listing with prefix, delimiter, offsets and pages", "[fake_gcs][server]") {
   Fixture f;
   for (const char* name : {"l/a", "l/b", "l/c/1", "l/c/2", "l/d/", "l/e"}) {

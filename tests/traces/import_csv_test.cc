@@ -139,6 +139,26 @@ TEST_CASE("csv import: bad rows are errors naming the file and line", "[traces][
   CHECK_THAT(Error("0,1\n", unit), Catch::Contains("time unit 'min' is not one of s, ms, us, ns"));
 }
 
+// Found reviewing what fuzz/import_csv_fuzz.cc exercises (its UBSan build reports it for this input): a
+// time whose whole part fits in signed 64-bit nanoseconds but whose fraction pushes it past overflowed
+// (undefined behaviour; in practice a negative time).
+TEST_CASE("csv import: a time just past the largest nanosecond count is an error, not an overflow",
+          "[traces][import]") {
+  CHECK_THAT(Error("0,1,9223372036.9\n"),
+             Catch::StartsWith("dir/reads.csv:1: time must be a non-negative decimal number of s (below 2^63 ns), got "
+                               "'9223372036.9'"));
+  CsvImportOptions ms;
+  ms.time_unit = "ms";
+  CHECK_THAT(Error("0,1,9223372036854.999999\n", ms), Catch::StartsWith("dir/reads.csv:1: time must be"));
+  // A duration that parses but is past the trace limit (2^53 ns) is an error naming the line.
+  CHECK_THAT(Error("offset,length,dur\n0,1,9223372036.854775807\n"),
+             Catch::StartsWith("dir/reads.csv:2: \"dur\" of 9223372036854775807 ns is above the limit"));
+  // The largest duration the limit allows imports, exactly.
+  auto edge = Import("offset,length,dur\n0,1,9007199.254740992\n");
+  REQUIRE(edge);
+  CHECK(edge->records[0].duration_ns == 9007199254740992);
+}
+
 TEST_CASE("pflab import csv and gcsfs-log: the CLI passes each flag to its importer", "[traces][import][cli]") {
   const char* cli = std::getenv("PFLAB_CLI");
   REQUIRE(cli != nullptr);

@@ -156,3 +156,40 @@ TEST_CASE("gcsfs-log import: what the log cannot say is an error naming the file
   REQUIRE_FALSE(backwards);
   CHECK_THAT(backwards.error().message, Catch::StartsWith("g.log:2: time goes backwards"));
 }
+
+// Found by fuzz/import_gcsfs_log_fuzz.cc: a percent-encoded (or raw) object name that is not UTF-8 made
+// a trace whose writing threw, so `pflab import gcsfs-log` died with an uncaught exception.
+TEST_CASE("gcsfs-log import: an object name that is not UTF-8 is an error naming the line", "[traces][import]") {
+  auto encoded = Import("\n" + kGet + "a%FFb?alt=media, (), {'Range': 'bytes=0-9'}\n");
+  REQUIRE_FALSE(encoded);
+  CHECK(encoded.error().message ==
+        "g.log:2: object name 'a\\xffb' is not valid UTF-8 (trace files and GCS object names are UTF-8)");
+  auto raw = Import(
+      "2026-01-02 03:04:05,100 - fsspec - DEBUG - read -- <File-like object GCSFileSystem, bkt/\x97x> read: 0 - 10\n",
+      GcsfsLogKind::kReads);
+  REQUIRE_FALSE(raw);
+  CHECK_THAT(raw.error().message, Catch::StartsWith("g.log:1: object name '\\x97x' is not valid UTF-8"));
+}
+
+// Found by fuzz/import_gcsfs_log_fuzz.cc (UBSan): a well-formed time in a year past 2262 overflowed the
+// nanoseconds since 1970 (signed overflow, undefined behaviour). Years nanoseconds cannot count are an
+// error naming the line, reads more than 292 years apart too, and logs from before 1970 import.
+TEST_CASE("gcsfs-log import: times outside what 64-bit nanoseconds count are errors", "[traces][import]") {
+  const std::string rest =
+      " - gcsfs - DEBUG - _call -- GET: https://storage.googleapis.com/download/storage/v1/b/bkt/o/x?alt=media, (), "
+      "{'Range': 'bytes=0-9'}\n";
+  auto far = Import("2026-01-02 03:04:05,100" + rest + "9999-12-31 23:59:59,999" + rest);
+  REQUIRE_FALSE(far);
+  CHECK(far.error().message ==
+        "g.log:2: time '9999-12-31 23:59:59,999' is outside the years 1678..2261 (nanoseconds since 1970 in 64 bits)");
+  auto early = Import("0001-01-01 00:00:00,000" + rest);
+  REQUIRE_FALSE(early);
+  CHECK_THAT(early.error().message, Catch::StartsWith("g.log:1: time '0001-01-01 00:00:00,000' is outside"));
+  auto span = Import("1700-01-01 00:00:00,000" + rest + "2200-01-01 00:00:00,000" + rest);
+  REQUIRE_FALSE(span);
+  CHECK_THAT(span.error().message, Catch::StartsWith("g.log:2: this read comes more than 292 years after the first"));
+  auto before_1970 = Import("1969-12-31 23:59:59,000" + rest + "1969-12-31 23:59:59,500" + rest);
+  REQUIRE(before_1970);
+  CHECK(before_1970->records.size() == 2);
+  CHECK(before_1970->records[1].t_ns == 500000000);
+}

@@ -308,3 +308,31 @@ TEST_CASE("pflab import strace: the CLI writes a valid trace; a bad line exits 1
   CHECK_THAT(first_line, Catch::StartsWith(bad + ":2: "));
   fs::remove_all(dir);
 }
+
+// Found by fuzz/import_strace_fuzz.cc: a path that is not UTF-8 made an importable trace whose writing
+// threw (nlohmann's type_error 316), so `pflab import strace` died with an uncaught exception.
+TEST_CASE("strace import: a path that is not UTF-8 is an error naming the line, not a crash", "[traces][import]") {
+  auto trace = Import(
+      "1 1.0 openat(AT_FDCWD, \"/d/\xff.bin\", O_RDONLY) = 3</d/\xff.bin> <0.1>\n"
+      "1 1.1 read(3</d/\xff.bin>, \"\"..., 8) = 8 <0.1>\n");
+  REQUIRE_FALSE(trace);
+  CHECK(trace.error().message ==
+        "in.strace:2: object name 'd/\\xff.bin' is not valid UTF-8 (trace files and GCS "
+        "object names are UTF-8)");
+  // Well-formed multi-byte UTF-8 stays a valid name, and the trace writes.
+  auto utf8 = Import(
+      "1 1.0 openat(AT_FDCWD, \"/d/\xc3\xa9t\xc3\xa9.bin\", O_RDONLY) = 3</d/\xc3\xa9t\xc3\xa9.bin> <0.1>\n"
+      "1 1.1 read(3</d/\xc3\xa9t\xc3\xa9.bin>, \"\"..., 8) = 8 <0.1>\n");
+  REQUIRE(utf8);
+  CHECK(utf8->objects[0].name == "d/\xc3\xa9t\xc3\xa9.bin");
+  std::ostringstream written;
+  pflab::traces::WriteTrace(written, *utf8);
+  CHECK(written.str().find("\xc3\xa9t\xc3\xa9.bin") != std::string::npos);
+  // Overlong forms and encoded surrogates are not UTF-8 either.
+  for (const std::string name : {"\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"}) {
+    auto bad = Import("1 1.0 openat(AT_FDCWD, \"/" + name + "\", O_RDONLY) = 3</" + name + "> <0.1>\n" +
+                      "1 1.1 read(3</" + name + ">, \"\"..., 8) = 8 <0.1>\n");
+    REQUIRE_FALSE(bad);
+    CHECK_THAT(bad.error().message, Catch::Contains("is not valid UTF-8"));
+  }
+}

@@ -94,6 +94,30 @@ TEST_CASE("trace io: random garbage never crashes and always names a line", "[tr
   }
 }
 
+// Found reviewing what fuzz/trace_io_fuzz.cc checks (a read-back trace must write and read back the
+// same): a "dur" past 2^63-1 ns wrapped to a negative duration, which the writer leaves out, so the trace
+// came back with no duration; a "t" past it wrapped too, and was reported as going backwards.
+TEST_CASE("trace io: a t or dur past the largest signed 64-bit nanosecond count is an error", "[traces]") {
+  const std::string h = std::string(kHeader) + "\n";
+  CHECK(ErrorOf(h + "{\"t\":0,\"offset\":0,\"length\":1,\"dur\":9223372036854775808}\n") ==
+        "t.jsonl:2: \"dur\" of 9223372036854775808 ns is above the limit of 2^53 ns (about 104 days)");
+  CHECK(ErrorOf(h + "{\"t\":18446744073709551615,\"offset\":0,\"length\":1}\n") ==
+        "t.jsonl:2: \"t\" of 18446744073709551615 ns is above the limit of 2^53 ns (about 104 days)");
+  // The largest times the limit allows read, write and read back unchanged.
+  const std::int64_t max = std::int64_t{1} << 53;
+  auto largest =
+      Parse(h + "{\"t\":" + std::to_string(max) + ",\"offset\":0,\"length\":1,\"dur\":" + std::to_string(max) + "}\n");
+  REQUIRE(largest);
+  CHECK(largest->records[0].t_ns == max);
+  CHECK(largest->records[0].duration_ns == max);
+  std::ostringstream out;
+  WriteTrace(out, *largest);
+  std::istringstream in(out.str());
+  auto back = ParseTrace(in, "back.jsonl");
+  REQUIRE(back);
+  CHECK(back->records[0].duration_ns == max);
+}
+
 TEST_CASE("trace io: missing files are reported with their path", "[traces]") {
   auto r = ReadTrace("/nonexistent/x.jsonl");
   REQUIRE(!r.ok());
