@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: setup build demo test test-release test-asan bench format clean
+.PHONY: setup build demo test test-release test-asan test-oracle bench format clean
 
 setup:
 	@scripts/setup.sh
@@ -25,6 +25,11 @@ test-asan: setup
 	  ctest --output-on-failure -j $(JOBS)
 
 test: test-release test-asan
+
+# The oracle's full acceptance run (seeds 1-5, 60 random traces, every profile; `make test` runs the
+# seed-1 slice): no policy may beat the oracle by more than 1%. A few minutes on all cores.
+test-oracle: build
+	cd $(BUILD) && PFLAB_JOBS=$(JOBS) ./pflab_tests "[oracle-full]"
 
 bench: build
 	$(BUILD)/pflab_bench --benchmark_counters_tabular=true

@@ -364,12 +364,17 @@ const std::vector<PolicyInfo>& RegisteredPolicies() {
          "false)"},
         {"prefetch_limit", "0", "lazy only: entries started after the one a read needed"}}},
       {"oracle",
-       "ours: the bound reports compare against (policies/oracle.h says how close to optimal it is)",
-       "knows the stream's future reads; fetches their bytes in need order as early as memory allows, holes up to "
-       "`gap` merged, requests up to `request`; stands alone over the fetcher",
-       {{"memory", "256MiB", "held plus in-flight bytes"},
-        {"request", "16MiB", "largest request"},
-        {"gap", "4MiB", "holes up to this are fetched rather than split around"}}},
+       "ours: the best clairvoyant plan we know (policies/oracle.h, policies/oracle_planner.h)",
+       "knows the stream's future reads, their think times and the network profile's distributions; plans offline "
+       "which bytes to fetch in which requests (whole spans, parts, or per read; holes bridged up to a gap from the "
+       "bandwidth-delay product), streamed in pieces that end where reads end, kept until their last read, under its "
+       "memory budget, choosing the plan whose modelled time is best over latency scenarios of its own; stands alone "
+       "over the fetcher",
+       {{"memory", "auto",
+         "held plus in-flight bytes, a hard budget; auto: max(comparison's largest peak, min(object, 4GiB))"},
+        {"request", "auto", "region size: bytes, whole or parts (forces the planner's choice)"},
+        {"gap", "auto", "holes up to this are fetched: bytes or all (forces the planner's choice)"},
+        {"concurrency", "auto", "regions in flight (forces the planner's choice)"}}},
       {"concurrent",
        "gcsfs _cat_file_concurrent (v795) and concurrency.split_range (gcsfs#926)",
        "bottom layer: splits a request into parts fetched concurrently into one buffer; retries with backoff",
@@ -427,7 +432,10 @@ Result<std::unique_ptr<PolicyStack>> BuildStack(const StackSpec& spec, const Sta
     } else if (auto* ac = std::get_if<ArrowCoalesceOptions>(&*it)) {
       layer = std::make_unique<ArrowCoalesce>(env.ctx, lower, *ac);
     } else if (auto* o = std::get_if<OracleOptions>(&*it)) {
-      layer = std::make_unique<Oracle>(env.ctx, lower, *o, env.future_reads);
+      layer =
+          std::make_unique<Oracle>(env.ctx, lower, *o,
+                                   OracleContext{env.future_reads, env.future_think_ns, env.network,
+                                                 env.comparison_peak_memory_bytes, env.stacks_in_run > 1, env.account});
     } else if (auto* mp = std::get_if<MountpointOptions>(&*it)) {
       layer = std::make_unique<MountpointPrefetcher>(env.ctx, lower, *mp);
     } else if (auto* fu = std::get_if<GcsfuseReaderOptions>(&*it)) {

@@ -24,6 +24,9 @@ struct SimulationConfig {
   EventSink* event_log = nullptr;  // optional extra sink (e.g. the JSONL event log)
   /// Moves real bytes (synthetic content) and checks every delivered byte against it; slower.
   bool verify_bytes = false;
+  /// The largest peak memory of any policy in the same comparison (0: unknown); Replay hands it to
+  /// every stack (StackEnv), where the oracle's default memory budget is at least this.
+  std::uint64_t comparison_peak_memory_bytes = 0;
 };
 
 /// Outputs of one run. Everything but `wall_s` and `events_run` is a pure function of the inputs.

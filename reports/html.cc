@@ -8,6 +8,8 @@
 #include <iterator>
 #include <sstream>
 
+#include "engine/units.h"
+
 namespace pflab::reports {
 namespace {
 
@@ -305,6 +307,7 @@ void WriteTable(std::ostringstream& out, const ResultsDocument& doc, const Palet
     out << "<td data-v=\"" << HtmlEscape(run.policy) << "\"><span class=\"swatch\" style=\"background:" << colour
         << "\"></span><code>" << HtmlEscape(run.policy) << "</code>";
     if (m.reads_failed) out << " <strong>(" << m.reads_failed << " reads failed)</strong>";
+    if (m.bytes_refetched) out << " (refetched " << FormatSize(m.bytes_refetched) << ": memory budget)";
     out << "</td>";
     num(m.elapsed_s, 3);
     ratio(none);

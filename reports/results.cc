@@ -86,6 +86,7 @@ std::vector<Row> Rows(const std::vector<const replay::RunResult*>& group) {
         Fixed(m.cost_usd, 6)};
     if (oracle) row.cells.insert(row.cells.begin() + 3, Ratio(m.elapsed_s, oracle->metrics.elapsed_s));
     if (m.reads_failed) row.cells[0] += " (" + std::to_string(m.reads_failed) + " reads failed)";
+    if (m.bytes_refetched) row.cells[0] += " (refetched " + FormatSize(m.bytes_refetched) + ": memory budget)";
     rows.push_back(std::move(row));
   }
   return rows;
@@ -187,6 +188,7 @@ Result<ResultsDocument> ReadResultsDocument(const nlohmann::json& doc, const std
       out.requests_failed = m.value("requests_failed", 0ull);
       out.retries = m.value("retries", 0ull);
       out.peak_memory_bytes = m.at("peak_memory_bytes");
+      out.bytes_refetched = m.value("bytes_refetched", 0ull);
       out.cost_usd = m.at("cost_usd");
       RunDetails details;
       if (r.contains("latency_quantiles_s")) {
