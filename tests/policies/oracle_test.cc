@@ -83,7 +83,7 @@ TEST_CASE("oracle: a small single read is one request of exactly its bytes", "[p
   CHECK(h.lower.stream_opens.empty());
 }
 
-TEST_CASE("oracle: a 1 MiB read is four parts; a part whose first byte is late is taken over", "[policies][oracle]") {
+TEST_CASE("oracle: a 1 MiB read is four parts - a part whose first byte is late is taken over", "[policies][oracle]") {
   // 1 MiB over 220 MB/s is 4.8 ms: four 256 KiB parts, chained. The head streams from 5 MiB to the
   // chain's end; each other part pulls its first byte alone. Below, every pull takes 1 ms: when the
   // head has its part (1 ms) the second part's first byte is not there yet (its probe completes
@@ -150,7 +150,7 @@ TEST_CASE("oracle: a block read again later is kept, not fetched twice (backtrac
   CHECK(requested == 7 * kMiB);  // blocks 1..7, each once
 }
 
-TEST_CASE("oracle: a small object's scattered reads are one request; a huge one's are one each", "[policies][oracle]") {
+TEST_CASE("oracle: a small object's scattered reads are one request - a huge one's are one each", "[policies][oracle]") {
   SECTION("1 MiB object, 8 reads 128 KiB apart: bridging the holes costs 4 ms, a second request ~35 ms") {
     std::vector<ByteRange> future;
     for (std::uint64_t k = 0; k < 8; ++k) future.push_back({k * 128 * kKiB, k * 128 * kKiB + 4 * kKiB});
@@ -252,7 +252,7 @@ TEST_CASE("oracle: sequential reads under a small budget are fetched ahead as me
 
 // --- the planner itself ------------------------------------------------------------------------------
 
-TEST_CASE("oracle planner: stream pulls end where reads end; large holes are pulled apart", "[policies][oracle]") {
+TEST_CASE("oracle planner: stream pulls end where reads end - large holes are pulled apart", "[policies][oracle]") {
   OraclePlanRequest request;
   request.object_size = 64 * kMiB;
   request.memory = 64 * kMiB;
@@ -301,7 +301,7 @@ TEST_CASE("oracle: a read the trace did not announce is fetched on demand, as as
   CHECK(h.lower.requests.size() == after_surprise.size());
 }
 
-TEST_CASE("oracle: a failed fetch fails the read waiting on it; a later read of it fetches it again",
+TEST_CASE("oracle: a failed fetch fails the read waiting on it - a later read of it fetches it again",
           "[policies][oracle]") {
   const std::vector<ByteRange> future = {{0, kMiB}, {8 * kMiB, 9 * kMiB}, {0, kMiB}};
   Harness h(future, Shape(std::nullopt, OracleShape::kWhole, 0));
@@ -348,7 +348,7 @@ TEST_CASE("oracle: destroyed with requests and streams in flight, it cancels the
   CHECK(lower.open_streams() == 0);
 }
 
-TEST_CASE("oracle: stands alone over the fetcher; parameters are checked", "[policies][oracle][registry]") {
+TEST_CASE("oracle: stands alone over the fetcher - parameters are checked", "[policies][oracle][registry]") {
   CHECK(ValidateStack(*ParseStackSpec("oracle")).ok());
   CHECK(ValidateStack(*ParseStackSpec("oracle(memory=64MiB,request=8MiB,gap=0) > concurrent(parts=4)")).ok());
   CHECK(ValidateStack(*ParseStackSpec("oracle(request=whole,gap=all,concurrency=9)")).ok());

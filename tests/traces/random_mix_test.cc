@@ -104,7 +104,7 @@ TEST_CASE("random mix: over many seeds it covers every scale it promises", "[tra
   CHECK(with_think > 100);
 }
 
-TEST_CASE("random mix: parameters given replace what is drawn; bad options are errors", "[traces][mix]") {
+TEST_CASE("random mix: parameters given replace what is drawn - bad options are errors", "[traces][mix]") {
   GeneratorParams p;
   p.seed = 3;
   p.object_size = 6 * kMiB + 1;
