@@ -9,7 +9,7 @@ TSAN_BUILD ?= build-tsan
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
 
-.PHONY: setup build demo test test-release test-asan test-bound test-tsan fuzz-build fuzz fuzz-smoke bench faults install package format clean
+.PHONY: setup build demo test test-release test-asan test-bound test-oracle test-tsan fuzz-build fuzz fuzz-smoke bench faults install package format clean
 
 setup:
 	@scripts/setup.sh
@@ -57,6 +57,11 @@ fuzz: fuzz-build
 
 fuzz-smoke: fuzz-build
 	FUZZ_BUILD=$(FUZZ_BUILD) scripts/fuzz.sh --smoke $(FUZZ_SMOKE_SECONDS)
+
+# The oracle's full acceptance run (seeds 1-5, 60 random traces, every profile; `make test` runs the
+# seed-1 slice): no policy may beat the oracle by more than 1%. A few minutes on all cores.
+test-oracle: build
+	cd $(BUILD) && PFLAB_JOBS=$(JOBS) ./pflab_tests "[oracle-full]"
 
 bench: build
 	$(BUILD)/pflab_bench --benchmark_counters_tabular=true

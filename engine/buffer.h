@@ -36,6 +36,9 @@ class MemoryAccount {
   /// Bytes that crossed the network but never reached a chunk (what a stream had received beyond its
   /// last pull when it was closed): fetched, and never delivered.
   void AddUnkept(std::uint64_t bytes) { filled_bytes_ += bytes; }
+  /// Bytes a layer requests again after dropping them because its memory budget could not keep
+  /// them until their next read (the oracle reports these; other layers do not count them).
+  void AddRefetched(std::uint64_t bytes) { refetched_bytes_ += bytes; }
 
   std::uint64_t held_bytes() const { return held_bytes_; }
   std::uint64_t peak_bytes() const { return peak_bytes_; }
@@ -43,12 +46,14 @@ class MemoryAccount {
   std::uint64_t released_filled_bytes() const { return filled_bytes_; }
   /// Distinct bytes of released chunks that were delivered to the application at least once.
   std::uint64_t released_delivered_bytes() const { return delivered_bytes_; }
+  std::uint64_t refetched_bytes() const { return refetched_bytes_; }
 
  private:
   std::uint64_t held_bytes_ = 0;
   std::uint64_t peak_bytes_ = 0;
   std::uint64_t filled_bytes_ = 0;
   std::uint64_t delivered_bytes_ = 0;
+  std::uint64_t refetched_bytes_ = 0;
 };
 
 /// Where some of a chunk's bytes came from, recorded instead of the bytes themselves: bytes

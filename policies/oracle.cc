@@ -1,114 +1,359 @@
 #include "policies/oracle.h"
 
 #include <algorithm>
+#include <charconv>
 #include <utility>
 
+#include "engine/units.h"
+
 namespace pflab::policies {
+namespace {
+
+constexpr std::uint64_t kDefaultMemoryCap = 4ull << 30;
+
+/// A size, or `auto` (nullopt: the planner chooses), or one of `words` standing for a value.
+Result<std::optional<std::uint64_t>> ParseAutoSize(const std::string& key, const std::string& text,
+                                                   const std::vector<std::pair<std::string, std::uint64_t>>& words,
+                                                   bool zero_allowed = false) {
+  if (text == "auto") return std::optional<std::uint64_t>();
+  for (const auto& [word, value] : words) {
+    if (text == word) return std::optional<std::uint64_t>(value);
+  }
+  auto size = ParseSize(text);
+  if (!size) return InvalidArgument("policy oracle: " + key + "=" + text + ": " + size.error().message);
+  if (*size == 0 && !zero_allowed) return InvalidArgument("policy oracle: " + key + " must be positive, got " + text);
+  return std::optional<std::uint64_t>(*size);
+}
+
+std::string FormatAutoSize(const std::optional<std::uint64_t>& value,
+                           const std::vector<std::pair<std::string, std::uint64_t>>& words) {
+  if (!value) return "auto";
+  for (const auto& [word, v] : words) {
+    if (*value == v) return word;
+  }
+  return FormatSizeExact(*value);
+}
+
+const std::vector<std::pair<std::string, std::uint64_t>> kRequestWords = {{"whole", OracleShape::kWhole},
+                                                                          {"parts", OracleShape::kParts}};
+const std::vector<std::pair<std::string, std::uint64_t>> kGapWords = {{"all", OracleShape::kEverything}};
+
+Result<std::optional<std::uint64_t>> ParseMemory(const std::string& text) {
+  return ParseAutoSize("memory", text, {});
+}
+std::string FormatMemory(const std::optional<std::uint64_t>& v) {
+  return FormatAutoSize(v, {});
+}
+Result<std::optional<std::uint64_t>> ParseRequest(const std::string& text) {
+  return ParseAutoSize("request", text, kRequestWords);
+}
+std::string FormatRequest(const std::optional<std::uint64_t>& v) {
+  return FormatAutoSize(v, kRequestWords);
+}
+Result<std::optional<std::uint64_t>> ParseGap(const std::string& text) {
+  return ParseAutoSize("gap", text, kGapWords, /*zero_allowed=*/true);  // 0: never bridge a hole
+}
+std::string FormatGap(const std::optional<std::uint64_t>& v) {
+  return FormatAutoSize(v, kGapWords);
+}
+Result<std::optional<std::uint32_t>> ParseConcurrency(const std::string& text) {
+  if (text == "auto") return std::optional<std::uint32_t>();
+  std::uint32_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc() || ptr != end || value == 0 || value > 100000) {
+    return InvalidArgument("policy oracle: concurrency must be auto or 1..100000, got '" + text + "'");
+  }
+  return std::optional<std::uint32_t>(value);
+}
+std::string FormatConcurrency(const std::optional<std::uint32_t>& v) {
+  return v ? std::to_string(*v) : "auto";
+}
+
+}  // namespace
 
 PolicyEntry OracleEntry() {
   using O = OracleOptions;
   return EntryBuilder<O>(
-             "oracle", "ours: the bound reports compare against (policies/oracle.h says how close to optimal it is)",
-             "knows the stream's future reads; fetches their bytes in need order as early as memory allows, "
-             "holes up to `gap` merged, requests up to `request`; stands alone over the fetcher")
+             "oracle", "ours: the best clairvoyant plan we know (policies/oracle.h, policies/oracle_planner.h)",
+             "knows the stream's future reads, their think times and the network profile's distributions; plans "
+             "offline which bytes to fetch in which requests (whole spans, parts, or per read; holes bridged up to a "
+             "gap from the bandwidth-delay product), streamed in pieces that end where reads end, kept until their "
+             "last read, under its memory budget, choosing the plan whose modelled time is best over latency "
+             "scenarios of its own; stands alone over the fetcher")
       .Place(Placement::kAlone)
-      .Size("memory", &O::memory, "held plus in-flight bytes", AtLeast(1))
-      .Size("request", &O::request, "largest request", AtLeast(1))
-      .Size("gap", &O::gap, "holes up to this are fetched rather than split around")
+      .Text("memory", &O::memory, &ParseMemory, &FormatMemory,
+            "held plus in-flight bytes, a hard budget; auto: max(comparison's largest peak, min(object, 4GiB))")
+      .Text("request", &O::request, &ParseRequest, &FormatRequest,
+            "region size: bytes, whole or parts (forces the planner's choice)")
+      .Text("gap", &O::gap, &ParseGap, &FormatGap,
+            "holes up to this are fetched: bytes or all (forces the planner's choice)")
+      .Text("concurrency", &O::concurrency, &ParseConcurrency, &FormatConcurrency,
+            "regions in flight (forces the planner's choice)")
       .Build([](const StackEnv& env, Source* lower, const O& o) -> std::unique_ptr<Source> {
-        return std::make_unique<Oracle>(env.ctx, lower, o, env.future_reads);
+        return std::make_unique<Oracle>(
+            env.ctx, lower, o,
+            OracleContext{env.future_reads, env.future_think_ns, env.network, env.comparison_peak_memory_bytes,
+                          env.stacks_in_run > 1, env.account});
       })
       .Done();
 }
 
-Oracle::Oracle(LayerContext ctx, Source* lower, OracleOptions options,
-               std::shared_ptr<const std::vector<ByteRange>> future)
-    : PolicyLayer(ctx, lower), options_(options), future_(std::move(future)) {
+Oracle::Oracle(LayerContext ctx, Source* lower, OracleOptions options, OracleContext context)
+    : PolicyLayer(ctx, lower), future_(std::move(context.future)), account_(context.account) {
   if (!future_) future_ = std::make_shared<const std::vector<ByteRange>>();
+  const std::uint64_t size = lower_->size();
+  memory_ = options.memory ? *options.memory
+                           : std::max(context.comparison_peak_memory_bytes, std::min(size, kDefaultMemoryCap));
+  std::vector<ByteRange> reads = *future_;
+  for (ByteRange& r : reads) {
+    r.end = std::min(r.end, size);
+    r.begin = std::min(r.begin, r.end);
+  }
+  std::vector<Nanos> think;
+  if (context.think && context.think->size() == reads.size()) think = *context.think;
+  OraclePlanRequest request;
+  request.object_size = size;
+  request.memory = memory_;
+  request.network = context.network;
+  request.shared_run = context.shared_run;
+  request.gap = options.gap;
+  request.region = options.request;
+  request.concurrency = options.concurrency;
+  plan_ = PlanOracle(reads, think, request);
+  pieces_.resize(plan_.pieces.size());
+  regions_.resize(plan_.regions.size());
+  // Drop lists: after read i, the pieces whose last use it was.
+  drop_begin_.assign(reads.size() + 1, 0);
+  for (const PlannedPiece& p : plan_.pieces) {
+    if (p.last_use != kNoUse) ++drop_begin_[p.last_use + 1];
+  }
+  for (std::size_t i = 1; i < drop_begin_.size(); ++i) drop_begin_[i] += drop_begin_[i - 1];
+  drop_pieces_.resize(drop_begin_.back());
+  std::vector<std::uint32_t> fill(drop_begin_.begin(), drop_begin_.end() - 1);
+  for (std::uint32_t i = 0; i < plan_.pieces.size(); ++i) {
+    const std::uint32_t use = plan_.pieces[i].last_use;
+    if (use != kNoUse) drop_pieces_[fill[use]++] = i;
+  }
 }
 
 Oracle::~Oracle() {
   // Our callbacks are disarmed by the liveness flag; the fetcher below still owes each a completion.
-  for (const auto& [begin, flight] : flights_) lower_->Cancel(flight.lower);
-}
-
-std::vector<ByteRange> Oracle::Missing(ByteRange range, std::size_t use) {
-  std::vector<ByteRange> covered;
-  auto collect = [&](auto& map) {
-    auto it = map.upper_bound(range.begin);
-    if (it != map.begin()) --it;
-    for (; it != map.end() && it->first < range.end; ++it) {
-      if (it->second.end <= range.begin) continue;
-      it->second.last_use = std::max(it->second.last_use, use);
-      covered.push_back({std::max(it->first, range.begin), std::min(it->second.end, range.end)});
-    }
-  };
-  collect(pieces_);
-  collect(flights_);
-  std::sort(covered.begin(), covered.end(), [](const ByteRange& a, const ByteRange& b) { return a.begin < b.begin; });
-  std::vector<ByteRange> missing;
-  std::uint64_t pos = range.begin;
-  for (const auto& c : covered) {
-    if (c.begin > pos) missing.push_back({pos, c.begin});
-    pos = std::max(pos, c.end);
+  for (const Region& r : regions_) {
+    if (r.fetch) lower_->Cancel(r.fetch);
+    if (r.stream) lower_->CloseStream(r.stream);
   }
-  if (pos < range.end) missing.push_back({pos, range.end});
-  return missing;
+  for (const auto& [piece, id] : refetches_) lower_->Cancel(id);
+  if (on_demand_) lower_->Cancel(on_demand_);
 }
 
-void Oracle::Issue(ByteRange range, std::size_t last_use) {
-  if (range.empty() || flights_.count(range.begin)) return;
-  in_flight_ += range.size();
-  const std::uint64_t begin = range.begin;
-  const ReadId id = FetchBelow(range, 0, [this, begin](Result<Slices>&& r) { OnFetched(begin, std::move(r)); });
-  flights_.emplace(begin, Flight{range.end, id, last_use});
+void Oracle::Start() {
+  if (started_) return;
+  started_ = true;
+  // The chains' heads now; the regions they could take over once the other streams of the run that
+  // start at this instant have issued their first requests, so that first requests of the run keep
+  // their place in the order draws are taken (see oracle_planner.h).
+  const std::uint32_t k = std::max(1u, plan_.shape.concurrency);
+  while (next_region_ < plan_.regions.size() && in_flight_ < k && plan_.regions[next_region_].issue_after == 0 &&
+         plan_.regions[next_region_].predecessor == kNoUse) {
+    IssueRegion(next_region_++);
+  }
+  ctx_.scheduler->Post([this, alive = alive_] {
+    if (*alive) IssueRegions();
+  });
 }
 
-void Oracle::Plan() {
-  const std::uint64_t size = lower_->size();
-  planned_ = std::max(planned_, next_read_);
-  ByteRange cur{0, 0};
-  std::size_t cur_use = 0;
-  auto flush = [&] {
-    if (!cur.empty()) Issue(cur, cur_use);
-    cur = {0, 0};
-  };
-  while (planned_ < future_->size()) {
-    ByteRange r = (*future_)[planned_];
-    r.end = std::min(r.end, size);
-    if (r.begin >= r.end) {
-      ++planned_;
+void Oracle::Hint(std::span<const ByteRange> ranges) {
+  Start();  // the plan knows what the hint says; it only says the stream has begun
+  PolicyLayer::Hint(ranges);
+}
+
+void Oracle::IssueRegions() {
+  const std::uint32_t k = std::max(1u, plan_.shape.concurrency);
+  while (next_region_ < plan_.regions.size() && in_flight_ < k &&
+         plan_.regions[next_region_].issue_after <= delivered_) {
+    const std::uint32_t index = next_region_++;
+    if (!regions_[index].taken_over) IssueRegion(index);
+  }
+}
+
+void Oracle::IssueRegion(std::uint32_t index) {
+  const PlannedRegion& planned = plan_.regions[index];
+  Region& region = regions_[index];
+  ++in_flight_;
+  region.issued = true;
+  if (account_ && planned.refetched_bytes) account_->AddRefetched(planned.refetched_bytes);
+  for (std::uint32_t p = planned.first_piece; p < planned.end_piece; ++p) pieces_[p].state = PieceState::kInFlight;
+  if (planned.stream) region.stream = lower_->OpenStream({planned.range.begin, planned.stream_end});
+  if (!region.stream) {
+    // One GET (also for a stream region when the layer below has no streams).
+    region.fetch = FetchBelow(planned.range, 0,
+                              [this, index](Result<Slices>&& result) { OnRegionFetched(index, std::move(result)); });
+    return;
+  }
+  region.carrying = index;
+  region.next_piece = planned.first_piece;
+  region.position = planned.range.begin;
+  if (planned.predecessor == kNoUse) {
+    region.started = true;
+    PullNext(index);
+    return;
+  }
+  // A predecessor may take this region over until its first byte is here: pull that byte alone, so
+  // that while it is outstanding the stream holds nothing a takeover would fetch again.
+  PullBelow(region.stream, {region.position, region.position + 1},
+            [this, index](Result<Slices>&& result) { OnProbe(index, std::move(result)); });
+}
+
+void Oracle::OnProbe(std::uint32_t index, Result<Slices>&& result) {
+  Region& region = regions_[index];
+  if (region.taken_over || !region.stream) return;  // closed by the takeover
+  if (!result.ok()) {
+    FailCarried(index, plan_.regions[index].first_piece, result.error());
+    return;
+  }
+  region.started = true;
+  region.probe = std::move(*result);
+  region.position += 1;
+  PullNext(index);
+}
+
+void Oracle::PullNext(std::uint32_t index) {
+  Region& region = regions_[index];
+  const PlannedRegion& carried = plan_.regions[region.carrying];
+  if (region.next_piece < carried.end_piece) {
+    const std::uint32_t piece = region.next_piece;
+    const ByteRange r = plan_.pieces[piece].range;
+    if (region.position < r.begin) {
+      // The hole between a region and the successor it took over: pulled and dropped.
+      const ByteRange hole{region.position, r.begin};
+      region.position = r.begin;
+      PullBelow(region.stream, hole,
+                [this, index](Result<Slices>&& result) { OnPulled(index, kNoUse, std::move(result)); });
+      return;
+    }
+    ++region.next_piece;
+    const ByteRange rest{std::max(region.position, r.begin), r.end};
+    region.position = rest.end;
+    PullBelow(region.stream, rest,
+              [this, index, piece](Result<Slices>&& result) { OnPulled(index, piece, std::move(result)); });
+    return;
+  }
+  // The carried region is all here. Its successor is taken over unless its own stream has begun.
+  const std::uint32_t next = carried.successor;
+  if (next == kNoUse || regions_[next].started || regions_[next].taken_over) {
+    CloseStream(index);
+    --in_flight_;
+    IssueRegions();
+    return;
+  }
+  Region& successor = regions_[next];
+  successor.taken_over = true;
+  if (successor.stream) {
+    CloseStream(next);  // its first byte has not arrived: it holds nothing
+    --in_flight_;
+  } else if (!successor.issued && account_ && plan_.regions[next].refetched_bytes) {
+    account_->AddRefetched(plan_.regions[next].refetched_bytes);
+  }
+  const PlannedRegion& taken = plan_.regions[next];
+  for (std::uint32_t p = taken.first_piece; p < taken.end_piece; ++p) pieces_[p].state = PieceState::kInFlight;
+  region.carrying = next;
+  region.next_piece = taken.first_piece;
+  PullNext(index);
+  IssueRegions();
+}
+
+void Oracle::OnPulled(std::uint32_t index, std::uint32_t piece, Result<Slices>&& result) {
+  Region& region = regions_[index];
+  if (!result.ok()) {
+    // The fetcher below has retried already: what this stream still had to bring is lost.
+    const std::uint32_t from = piece == kNoUse ? region.next_piece : piece;
+    FailCarried(index, from, result.error());
+    TryComplete();
+    return;
+  }
+  if (piece != kNoUse) {
+    if (!region.probe.empty() && piece == plan_.regions[index].first_piece) {
+      Slices data = std::move(region.probe);
+      region.probe.clear();
+      for (auto& s : *result) data.push_back(std::move(s));
+      Store(piece, std::move(data));
+    } else {
+      Store(piece, std::move(*result));
+    }
+  }
+  PullNext(index);
+  TryComplete();
+}
+
+void Oracle::FailCarried(std::uint32_t index, std::uint32_t from_piece, const Error& error) {
+  Region& region = regions_[index];
+  for (std::uint32_t p = from_piece; p < plan_.regions[region.carrying].end_piece; ++p) Fail(p, error);
+  CloseStream(index);
+  --in_flight_;
+  IssueRegions();
+}
+
+void Oracle::CloseStream(std::uint32_t index) {
+  Region& region = regions_[index];
+  if (!region.stream) return;
+  lower_->CloseStream(region.stream);
+  region.stream = 0;
+}
+
+void Oracle::OnRegionFetched(std::uint32_t index, Result<Slices>&& result) {
+  Region& region = regions_[index];
+  region.fetch = 0;
+  const PlannedRegion& planned = plan_.regions[index];
+  for (std::uint32_t p = planned.first_piece; p < planned.end_piece; ++p) {
+    if (!result.ok()) {
+      Fail(p, result.error());
       continue;
     }
-    std::vector<ByteRange> missing = Missing(r, planned_);
-    // Bytes already in the request being built are not missing, and are needed until this read.
-    if (!cur.empty() && r.begin < cur.end && cur.begin < r.end) cur_use = planned_;
-    std::uint64_t need = 0;
-    for (auto& m : missing) {
-      if (!cur.empty() && m.begin >= cur.begin && m.begin < cur.end) m.begin = std::min(m.end, cur.end);
-      need += m.size();
-    }
-    // Stop at the memory cap, but never with nothing at all outstanding (a read larger than the cap).
-    if (Outstanding() + cur.size() + need > options_.memory && Outstanding() + cur.size() > 0) break;
-    for (ByteRange m : missing) {
-      if (m.empty()) continue;
-      if (!cur.empty() && m.begin >= cur.end && m.begin - cur.end <= options_.gap &&
-          m.end - cur.begin <= options_.request) {
-        cur.end = m.end;
-        cur_use = planned_;
-        continue;
-      }
-      flush();
-      while (m.size() > options_.request) {
-        Issue({m.begin, m.begin + options_.request}, planned_);
-        m.begin += options_.request;
-      }
-      cur = m;
-      cur_use = planned_;
-    }
-    ++planned_;
+    const ByteRange r = plan_.pieces[p].range;
+    Store(p, planned.end_piece - planned.first_piece == 1
+                 ? std::move(*result)
+                 : SubSlices(*result, r.begin - planned.range.begin, r.size()));
   }
-  flush();
+  --in_flight_;
+  IssueRegions();
+  TryComplete();
+}
+
+void Oracle::Store(std::uint32_t piece, Slices&& data) {
+  // A bridged hole, or a piece whose last read is already past (it failed and was fetched again
+  // meanwhile), is not kept.
+  const std::uint32_t use = plan_.pieces[piece].last_use;
+  if (use == kNoUse || use < delivered_) {
+    pieces_[piece].state = PieceState::kDropped;
+    return;
+  }
+  pieces_[piece].state = PieceState::kHeld;
+  pieces_[piece].data = std::move(data);
+}
+
+void Oracle::Fail(std::uint32_t piece, const Error& error) {
+  pieces_[piece].state = PieceState::kFailed;
+  if (pending_id_ == 0 || pending_use_ == kNoUse || pending_error_) return;
+  for (std::uint32_t p = plan_.read_begin[pending_use_]; p < plan_.read_begin[pending_use_ + 1]; ++p) {
+    if (plan_.read_pieces[p] == piece) pending_error_ = error;
+  }
+}
+
+void Oracle::Refetch(std::uint32_t piece) {
+  pieces_[piece].state = PieceState::kInFlight;
+  const ReadId id = FetchBelow(plan_.pieces[piece].range, 0, [this, piece](Result<Slices>&& result) {
+    refetches_.erase(
+        std::remove_if(refetches_.begin(), refetches_.end(), [piece](const auto& x) { return x.first == piece; }),
+        refetches_.end());
+    if (result.ok()) {
+      Store(piece, std::move(*result));
+    } else {
+      Fail(piece, result.error());
+    }
+    TryComplete();
+  });
+  refetches_.emplace_back(piece, id);
 }
 
 ReadId Oracle::Read(ByteRange range, ReadCallback done) {
@@ -118,23 +363,31 @@ ReadId Oracle::Read(ByteRange range, ReadCallback done) {
     CompleteLater(std::move(done), Slices{});
     return id;
   }
-  // The announced read, or one the trace did not announce (served on demand at the current position).
-  std::size_t use = next_read_;
-  bool announced = false;
+  Start();
+  pending_id_ = id;
+  pending_range_ = range;
+  pending_done_ = std::move(done);
+  pending_error_.reset();
+  pending_use_ = kNoUse;
   if (next_read_ < future_->size()) {
     ByteRange expected = (*future_)[next_read_];
     expected.end = std::min(expected.end, lower_->size());
-    announced = expected.begin == range.begin && expected.end == range.end;
+    if (expected.begin == range.begin && expected.end == range.end) pending_use_ = next_read_++;
   }
-  pending_id_ = id;
-  pending_range_ = range;
-  pending_use_ = use;
-  pending_announced_ = announced;
-  pending_done_ = std::move(done);
-  pending_error_.reset();
-  Plan();  // from this read on, so its bytes join the first merged request
-  if (announced) ++next_read_;
-  for (const ByteRange& m : Missing(range, use)) Issue(m, use);  // what the plan could not cover
+  if (pending_use_ == kNoUse) {
+    // Not announced: one GET of exactly the read, as asked.
+    on_demand_ = FetchBelow(range, 0, [this, id](Result<Slices>&& result) {
+      on_demand_ = 0;
+      if (pending_id_ != id) return;
+      pending_id_ = 0;
+      ReadCallback cb = std::move(pending_done_);
+      cb(std::move(result));
+    });
+    return id;
+  }
+  for (std::uint32_t p = plan_.read_begin[pending_use_]; p < plan_.read_begin[pending_use_ + 1]; ++p) {
+    if (pieces_[plan_.read_pieces[p]].state == PieceState::kFailed) Refetch(plan_.read_pieces[p]);
+  }
   // Complete through the scheduler even when everything is held: never inside Read().
   ctx_.scheduler->Post([this, alive = alive_, id] {
     if (*alive && pending_id_ == id) TryComplete();
@@ -144,74 +397,60 @@ ReadId Oracle::Read(ByteRange range, ReadCallback done) {
 
 void Oracle::Cancel(ReadId id) {
   if (id == 0 || id != pending_id_) return;
-  pending_id_ = 0;
-  CompleteLater(std::move(pending_done_), Cancelled("read cancelled"));
-}
-
-void Oracle::OnFetched(std::uint64_t begin, Result<Slices>&& result) {
-  auto it = flights_.find(begin);
-  if (it == flights_.end()) return;
-  const Flight flight = it->second;
-  flights_.erase(it);
-  in_flight_ -= flight.end - begin;
-  if (result.ok()) {
-    auto [p, inserted] = pieces_.try_emplace(begin, Piece{flight.end, std::move(*result), flight.last_use});
-    if (inserted) {
-      held_ += flight.end - begin;
-    } else if (p->second.end < flight.end) {
-      held_ += flight.end - p->second.end;
-      p->second = Piece{flight.end, std::move(*result), std::max(flight.last_use, p->second.last_use)};
-    }
-  } else if (pending_id_ != 0 && begin < pending_range_.end && flight.end > pending_range_.begin) {
-    pending_error_ = result.error();
+  if (on_demand_) {
+    lower_->Cancel(on_demand_);
+    on_demand_ = 0;
   }
-  TryComplete();
-  Plan();
-}
-
-void Oracle::DropBefore(std::size_t use) {
-  for (auto it = pieces_.begin(); it != pieces_.end();) {
-    if (it->second.last_use <= use) {
-      held_ -= it->second.end - it->first;
-      it = pieces_.erase(it);
-    } else {
-      ++it;
-    }
+  if (pending_use_ == kNoUse) {
+    pending_id_ = 0;
+    CompleteLater(std::move(pending_done_), Cancelled("read cancelled"));
+    return;
   }
+  // An announced read that is cancelled is over for the plan too.
+  CompleteLater(Finish(), Cancelled("read cancelled"));
 }
 
 void Oracle::TryComplete() {
-  if (pending_id_ == 0) return;
+  if (pending_id_ == 0 || pending_use_ == kNoUse) return;
   if (pending_error_) {
-    pending_id_ = 0;
-    ReadCallback done = std::move(pending_done_);
     Error error = std::move(*pending_error_);
     pending_error_.reset();
-    done(std::move(error));
+    Finish()(std::move(error));
     return;
   }
-  Slices out;
-  std::uint64_t pos = pending_range_.begin;
-  while (pos < pending_range_.end) {
-    auto it = pieces_.upper_bound(pos);
-    if (it == pieces_.begin()) return;
-    --it;
-    if (it->second.end <= pos) return;  // not here yet
-    const std::uint64_t take = std::min(it->second.end, pending_range_.end) - pos;
-    for (auto& s : SubSlices(it->second.data, pos - it->first, take)) out.push_back(std::move(s));
-    pos += take;
+  const std::uint32_t first = plan_.read_begin[pending_use_], end = plan_.read_begin[pending_use_ + 1];
+  for (std::uint32_t p = first; p < end; ++p) {
+    if (pieces_[plan_.read_pieces[p]].state != PieceState::kHeld) return;  // not here yet
   }
+  Slices out;
+  for (std::uint32_t p = first; p < end; ++p) {
+    const std::uint32_t index = plan_.read_pieces[p];
+    const ByteRange have = plan_.pieces[index].range;
+    const ByteRange want = have.Intersect(pending_range_);
+    if (want.empty()) continue;
+    if (want == have) {
+      for (const Slice& s : pieces_[index].data) out.push_back(s);
+    } else {
+      for (auto& s : SubSlices(pieces_[index].data, want.begin - have.begin, want.size())) out.push_back(std::move(s));
+    }
+  }
+  Finish()(std::move(out));
+}
+
+Source::ReadCallback Oracle::Finish() {
+  const std::uint32_t use = pending_use_;
   pending_id_ = 0;
   ReadCallback done = std::move(pending_done_);
-  // Held bytes no planned read needs any more go; an unannounced read must not drop what the next
-  // announced one (same index) needs.
-  if (pending_announced_) {
-    DropBefore(pending_use_);
-  } else if (pending_use_ > 0) {
-    DropBefore(pending_use_ - 1);
+  delivered_ = std::max(delivered_, use + 1);
+  for (std::uint32_t d = drop_begin_[use]; d < drop_begin_[use + 1]; ++d) {
+    Piece& piece = pieces_[drop_pieces_[d]];
+    if (piece.state == PieceState::kHeld) {
+      piece.data.clear();
+      piece.state = PieceState::kDropped;
+    }
   }
-  done(std::move(out));
-  Plan();  // memory freed
+  IssueRegions();
+  return done;
 }
 
 }  // namespace pflab::policies

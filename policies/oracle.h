@@ -1,97 +1,141 @@
-// `oracle`: a prefetcher that knows every read its stream will make, the bound reports show real
-// policies against.
+// `oracle`: the best clairvoyant plan we know for one stream's reads of one object; the yardstick
+// every comparison shows the others against. A policy that beats it is a bug report about it.
 //
-// It is given the stream's future reads of the object (from the trace) and, as soon as memory allows,
-// fetches the bytes they need in the order they will be needed: walking the future reads, the bytes
-// not yet held or in flight are collected into requests, a request growing while the next needed
-// byte is within `gap` of its end (fetching a small hole costs less than another request's latency:
-// with gcs-regional's 35 ms and 220 MB/s a request costs as much as ~7.7 MB of transfer, so 4 MiB is a
-// safe default) and while it stays under `request` bytes (large enough to amortize latency, small
-// enough to spread over connections). Fetched bytes are kept until the last planned read that uses
-// them, then dropped. Planning stops while held plus in-flight bytes would exceed `memory`, and
-// resumes as reads consume data. A read that finds bytes neither held nor in flight (a read the trace
-// did not announce, or after a failed fetch) fetches them at once.
+// It knows the stream's future reads and their think times (from the trace) and the network
+// profile's distributions (latency median and 99th percentile, per-request and link bandwidth,
+// connections), never the latency draws of the run. At construction it plans offline
+// (policies/oracle_planner.h: candidate plans timed by a fluid network model over latency scenarios
+// of its own; the plan, the model and the choice are described there); here the plan is carried out:
+// - Regions are issued in plan order, at most `concurrency` in flight, each once `issue_after` reads
+//   have been delivered (the memory budget, planned in read-index space). The first region starts at
+//   the stream's first read or first hint, whichever comes first (a hint lets it start early, as
+//   `arrow-coalesce(lazy=false)` does; the plan already knows what the hint says).
+// - A stream region is one streaming GET pulled piece by piece; a piece arrives when the stream has
+//   passed its end. Other regions are one ranged GET. Pieces no read needs (bridged holes) are
+//   dropped on arrival; the others when their last read has been delivered.
+// - A read is delivered when all its pieces are there. A read the trace did not announce is one GET
+//   of its range, as asked. A piece whose request failed fails the read waiting on it; a later read
+//   that needs it fetches it again on demand.
 //
-// How close to optimal: every byte is requested as early as the memory cap allows, in need order, and
-// a byte is fetched once while it is reused within the planning horizon, so with enough memory and
-// connections the elapsed time approaches the network's transfer time of the needed bytes plus one
-// first-byte latency. It is not a proven lower bound: the merge rule is greedy with fixed `gap` and
-// `request` (not optimized per network profile), a byte reused after it left the horizon is fetched
-// again, and a single huge read still waits on its own transfer. A policy can beat it only by luck of
-// latency draws or by memory the oracle was not given; reports show the ratio to it.
+// Memory: `memory` (held plus in-flight bytes) is a hard budget when given. By default it is the
+// larger of the largest peak memory of any policy in the same comparison (StackEnv /
+// SimulationConfig comparison_peak_memory_bytes, so a budget never excuses losing to fsspec-all,
+// which holds the whole object) and min(object size, 4 GiB): 4 GiB is twice the largest window of a
+// registered streaming prefetcher (mountpoint-s3's 2 GiB), and a terabyte object still plans in RAM.
+// The budget is per (stream, object) stack. A byte is fetched twice only when the budget could not
+// keep it until its next read; those bytes are counted (MemoryAccount::AddRefetched, the run's
+// `bytes_refetched`, which reports print as "refetched N bytes: memory budget").
 //
 // The layer issues several requests at once, so it sits directly on the fetcher (`concurrent`).
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <optional>
+#include <span>
+#include <utility>
 #include <vector>
 
+#include "policies/oracle_planner.h"
 #include "policies/policy_entry.h"
 #include "policies/policy_layer.h"
 
 namespace pflab::policies {
 
-/// Parameters of oracle.
+/// Parameters of oracle: each left unset is chosen (memory: see above; the rest by the planner).
 struct OracleOptions {
-  std::uint64_t memory = 256ull << 20;  // held + in-flight bytes
-  std::uint64_t request = 16ull << 20;  // largest request
-  std::uint64_t gap = 4ull << 20;       // holes up to this are fetched rather than split around
+  std::optional<std::uint64_t> memory;       // held + in-flight bytes: a hard budget
+  std::optional<std::uint64_t> request;      // region size (OracleShape::kWhole / kParts allowed)
+  std::optional<std::uint64_t> gap;          // holes up to this are fetched (kEverything allowed)
+  std::optional<std::uint32_t> concurrency;  // regions in flight
   bool operator==(const OracleOptions&) const = default;
 };
 
 /// The `oracle` entry.
 PolicyEntry OracleEntry();
 
-/// The oracle prefetcher over the reads `future` (this stream's reads of this object, in order).
+/// What the oracle knows of the run besides its reads.
+struct OracleContext {
+  std::shared_ptr<const std::vector<ByteRange>> future;  // this stack's reads, in order
+  std::shared_ptr<const std::vector<Nanos>> think;       // think time before each (may be null)
+  NetworkSummary network;
+  std::uint64_t comparison_peak_memory_bytes = 0;  // 0: unknown
+  bool shared_run = false;                         // other stacks share the run
+  MemoryAccount* account = nullptr;                // where refetched bytes are counted (may be null)
+};
+
+/// The oracle over the reads `context.future` (this stream's reads of this object, in order).
 class Oracle final : public PolicyLayer {
  public:
-  Oracle(LayerContext ctx, Source* lower, OracleOptions options, std::shared_ptr<const std::vector<ByteRange>> future);
+  Oracle(LayerContext ctx, Source* lower, OracleOptions options, OracleContext context);
   ~Oracle() override;
 
   ReadId Read(ByteRange range, ReadCallback done) override;
   void Cancel(ReadId id) override;
+  void Hint(std::span<const ByteRange> ranges) override;
   const char* name() const override { return "oracle"; }
 
+  const OraclePlan& plan() const { return plan_; }
+  /// The budget the plan was made with.
+  std::uint64_t memory() const { return memory_; }
+
  private:
-  struct Piece {  // held bytes [begin, end)
-    std::uint64_t end;
+  enum class PieceState : std::uint8_t { kWaiting, kInFlight, kHeld, kDropped, kFailed };
+  struct Piece {
+    PieceState state = PieceState::kWaiting;
     Slices data;
-    std::size_t last_use;  // index of the last planned read that needs it
   };
-  struct Flight {  // requested bytes [begin, end)
-    std::uint64_t end;
-    ReadId lower;
-    std::size_t last_use;
+  struct Region {
+    ReadId fetch = 0;                 // the GET in flight, or
+    StreamId stream = 0;              // the stream open
+    std::uint32_t carrying = kNoUse;  // the region whose pieces the stream pulls now: itself or one taken over
+    std::uint32_t next_piece = 0;     // the next of those pieces to pull
+    std::uint64_t position = 0;       // the next byte the stream gives
+    bool issued = false;
+    bool started = false;     // its stream has delivered a first byte (or had no predecessor to wait for)
+    bool taken_over = false;  // its predecessor's stream carries its pieces
+    Slices probe;             // the first byte, pulled alone so that a stream not started holds no byte
   };
 
-  void Plan();
-  // The parts of `range` neither held nor in flight; marks what overlaps with `use` as its last use.
-  std::vector<ByteRange> Missing(ByteRange range, std::size_t use);
-  void Issue(ByteRange range, std::size_t last_use);
-  void OnFetched(std::uint64_t begin, Result<Slices>&& result);
+  void Start();
+  void IssueRegions();
+  void IssueRegion(std::uint32_t index);
+  void PullNext(std::uint32_t index);
+  void OnProbe(std::uint32_t index, Result<Slices>&& result);
+  void OnPulled(std::uint32_t index, std::uint32_t piece, Result<Slices>&& result);
+  void OnRegionFetched(std::uint32_t index, Result<Slices>&& result);
+  void CloseStream(std::uint32_t index);
+  void FailCarried(std::uint32_t index, std::uint32_t from_piece, const Error& error);
+  void Store(std::uint32_t piece, Slices&& data);
+  void Fail(std::uint32_t piece, const Error& error);
+  void Refetch(std::uint32_t piece);  // a failed piece, fetched again on demand
   void TryComplete();
-  void DropBefore(std::size_t use);
-  std::uint64_t Outstanding() const { return held_ + in_flight_; }
+  // The announced read is over (delivered, failed or cancelled): its last-use pieces go, regions
+  // may start. Returns its callback, for the caller to run.
+  ReadCallback Finish();
 
-  OracleOptions options_;
   std::shared_ptr<const std::vector<ByteRange>> future_;
-  std::size_t next_read_ = 0;  // index in future_ of the next read from above
-  std::size_t planned_ = 0;    // future_[0, planned_) have their bytes requested
-  std::map<std::uint64_t, Piece> pieces_;
-  std::map<std::uint64_t, Flight> flights_;
-  std::uint64_t held_ = 0;
-  std::uint64_t in_flight_ = 0;
+  MemoryAccount* account_;
+  std::uint64_t memory_;
+  OraclePlan plan_;
+  std::vector<Piece> pieces_;
+  std::vector<Region> regions_;
+  std::vector<std::uint32_t> drop_begin_;  // pieces whose last use is read i: drop_pieces_[drop_begin_[i], ..[i+1])
+  std::vector<std::uint32_t> drop_pieces_;
+  bool started_ = false;
+  std::uint32_t next_region_ = 0;
+  std::uint32_t in_flight_ = 0;  // regions
+  std::uint32_t delivered_ = 0;  // announced reads delivered
+  std::uint32_t next_read_ = 0;  // index in future_ of the next announced read
   ReadId next_id_ = 1;
   // The read from above waiting for its bytes (one at a time).
   ReadId pending_id_ = 0;
   ByteRange pending_range_;
-  std::size_t pending_use_ = 0;
-  bool pending_announced_ = false;  // the read was the next one of `future_`
+  std::uint32_t pending_use_ = kNoUse;  // its index in future_, or kNoUse when not announced
   ReadCallback pending_done_;
   std::optional<Error> pending_error_;
+  ReadId on_demand_ = 0;                                     // the GET of an unannounced read
+  std::vector<std::pair<std::uint32_t, ReadId>> refetches_;  // (piece, GET) of failed pieces fetched again
 };
 
 }  // namespace pflab::policies

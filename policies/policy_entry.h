@@ -26,6 +26,7 @@
 #include "engine/concurrent_fetcher.h"
 #include "engine/source.h"
 #include "engine/transport.h"
+#include "policies/network_summary.h"
 
 namespace pflab::policies {
 
@@ -38,6 +39,15 @@ struct StackEnv {
   std::uint64_t seed = 1;
   /// The reads this stack will be asked for, in order (from the trace): only `oracle` uses them.
   std::shared_ptr<const std::vector<ByteRange>> future_reads;
+  /// The think time before each of those reads (same length), for the oracle's planner.
+  std::shared_ptr<const std::vector<Nanos>> future_think_ns;
+  /// What the oracle's planner may know of the network: the profile's distributions.
+  NetworkSummary network;
+  /// The largest peak memory of any policy in the same comparison (0: unknown). The oracle's default
+  /// memory budget is at least this, so a budget never excuses losing to a policy of the comparison.
+  std::uint64_t comparison_peak_memory_bytes = 0;
+  /// How many (stream, object) stacks the run has in all (the oracle plans one; see oracle_planner.h).
+  std::uint32_t stacks_in_run = 1;
 };
 
 /// Where a layer may sit in a stack (layers listed top first). The registry checks every spec.

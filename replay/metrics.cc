@@ -110,6 +110,7 @@ nlohmann::json Metrics::ToJson() const {
       {"requests_failed", requests_failed},
       {"retries", retries},
       {"peak_memory_bytes", peak_memory_bytes},
+      {"bytes_refetched", bytes_refetched},
       {"cost_usd", cost_usd},
   };
 }

@@ -29,6 +29,9 @@ struct Metrics {
   std::uint64_t requests_failed = 0;
   std::uint64_t retries = 0;
   std::uint64_t peak_memory_bytes = 0;  // most bytes held in buffers at once (in flight included)
+  // bytes_refetched: bytes requested again because a memory budget could not keep them until their
+  // next read (counted by the oracle; MemoryAccount::AddRefetched)
+  std::uint64_t bytes_refetched = 0;
   double cost_usd = 0;
 
   nlohmann::json ToJson() const;

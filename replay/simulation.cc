@@ -1,7 +1,9 @@
 #include "replay/simulation.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
+#include <set>
 #include <vector>
 
 #include "engine/synthetic_content.h"
@@ -117,6 +119,30 @@ std::string ObjectLabel(const traces::TraceObject& object) {
   return ref.bucket + "/" + ref.name;
 }
 
+// What the oracle's planner may know of a profile: its distributions, not its prices or faults.
+policies::NetworkSummary Summary(const sim::NetworkProfile& p) {
+  policies::NetworkSummary n;
+  n.latency_median_ns = p.latency_median_ns;
+  n.latency_p99_ns = p.latency_p99_ns;
+  n.stream_bandwidth_bytes_per_s = p.stream_bandwidth_bytes_per_s;
+  n.link_bandwidth_bytes_per_s = p.link_bandwidth_bytes_per_s;
+  n.max_connections = p.max_connections;
+  return n;
+}
+
+// The think time before each of one stream's reads of one object, as the replayer derives think
+// time (recorded gap after the previous read's end, floored at 0, scaled): measured from that
+// stream's previous read of the same object, so reads of other objects in between count as think.
+Nanos ThinkSince(const ThinkTime& think, const traces::TraceRecord& prev, const traces::TraceRecord& cur) {
+  if (think.mode == ThinkTime::Mode::kZero) return 0;
+  const Nanos gap = cur.t_ns - prev.t_ns - std::max<Nanos>(prev.duration_ns, 0);
+  if (gap <= 0) return 0;
+  if (think.mode == ThinkTime::Mode::kScaled) {
+    return static_cast<Nanos>(std::llround(static_cast<double>(gap) * think.factor));
+  }
+  return gap;
+}
+
 }  // namespace
 
 ObjectRef TraceObjectRef(const traces::TraceObject& object) {
@@ -137,6 +163,12 @@ Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, T
   std::uint64_t bytes_wrong = 0;
   bool uses_oracle = false;
   for (const auto& layer : config.policy.layers) uses_oracle |= layer.name == "oracle";
+  std::uint32_t stacks = 1;  // (stream, object) pairs, for the oracle's planner
+  if (uses_oracle) {
+    std::set<std::pair<std::uint32_t, std::uint32_t>> pairs;
+    for (const auto& r : trace.records) pairs.insert({r.stream, r.object});
+    stacks = static_cast<std::uint32_t>(pairs.size());
+  }
   Replayer replayer(trace, config.think, &scheduler, sink, [&](std::uint32_t stream, std::uint32_t object) {
     policies::StackEnv env;
     env.ctx = LayerContext{&scheduler, sink, stream};
@@ -144,12 +176,21 @@ Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, T
     env.object = TraceObjectRef(trace.objects[object]);
     env.account = &account;
     env.seed = config.seed ^ (static_cast<std::uint64_t>(stream) << 32) ^ object;
+    env.network = Summary(config.profile);
+    env.comparison_peak_memory_bytes = config.comparison_peak_memory_bytes;
+    env.stacks_in_run = stacks;
     if (uses_oracle) {
       auto future = std::make_shared<std::vector<ByteRange>>();
+      auto think = std::make_shared<std::vector<Nanos>>();
+      const traces::TraceRecord* prev = nullptr;
       for (const auto& r : trace.records) {
-        if (r.stream == stream && r.object == object) future->push_back({r.offset, r.offset + r.length});
+        if (r.stream != stream || r.object != object) continue;
+        future->push_back({r.offset, r.offset + r.length});
+        think->push_back(prev ? ThinkSince(config.think, *prev, r) : 0);
+        prev = &r;
       }
       env.future_reads = std::move(future);
+      env.future_think_ns = std::move(think);
     }
     auto stack = policies::BuildStack(config.policy, env);
     if (!stack && !build_error) build_error = stack.error();
@@ -209,6 +250,7 @@ Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, T
   result.metrics.bytes_fetched = account.released_filled_bytes();
   result.metrics.bytes_wasted = account.released_filled_bytes() - account.released_delivered_bytes();
   result.metrics.peak_memory_bytes = account.peak_bytes();
+  result.metrics.bytes_refetched = account.refetched_bytes();
   return result;
 }
 

@@ -18,6 +18,7 @@ namespace pflab::embedded {
 extern const std::string_view kVegaJs, kVegaLiteJs, kVegaEmbedJs;
 }  // namespace pflab::embedded
 
+#include "engine/units.h"
 #include "replay/bound.h"
 #include "reports/summary.h"
 
@@ -438,6 +439,7 @@ void WriteTable(std::ostringstream& out, const ResultsDocument& doc, const Palet
         << "\"><span class=\"swatch\" style=\"background:" << ColourOf(palette, run.policy) << "\"></span><code>"
         << HtmlEscape(run.policy) << "</code>";
     if (m.reads_failed) out << " <strong>(" << m.reads_failed << " reads failed)</strong>";
+    if (m.bytes_refetched) out << " (refetched " << FormatSize(m.bytes_refetched) << ": memory budget)";
     out << "</td>";
     if (multi_seed) num(static_cast<double>(run.seed), 0);
     num(m.elapsed_s, 3);

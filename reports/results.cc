@@ -82,6 +82,7 @@ std::vector<Row> Rows(const TraceSummary& t) {
     if (c.reads_failed) row.cells[0] += " (" + std::to_string(c.reads_failed) + " reads failed)";
     if (c.reads_wrong) row.cells[0] += " (" + std::to_string(c.reads_wrong) + " reads wrong)";
     if (c.runs_hung) row.cells[0] += " (did not finish)";
+    if (m.bytes_refetched) row.cells[0] += " (refetched " + FormatSize(m.bytes_refetched) + ": memory budget)";
     rows.push_back(std::move(row));
   }
   return rows;
@@ -309,7 +310,7 @@ Result<replay::RunResult> ReadRun(const nlohmann::json& r, const std::string& wh
   take(m.Count("bytes_wasted"), &out.bytes_wasted)(m.Count("requests"), &out.requests);
   take(m.Count("requests_cancelled"), &out.requests_cancelled)(m.Count("requests_failed", 0), &out.requests_failed);
   take(m.Count("retries", 0), &out.retries)(m.Count("peak_memory_bytes"), &out.peak_memory_bytes);
-  take(m.Number("cost_usd"), &out.cost_usd);
+  take(m.Number("cost_usd"), &out.cost_usd)(m.Count("bytes_refetched", 0), &out.bytes_refetched);
   take(f.Count("comparison_peak_memory_bytes", 0), &run.comparison_peak_memory_bytes);
   if (take.error()) return *take.error();
   run.derivation = r.value("bound", nlohmann::json());

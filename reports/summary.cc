@@ -48,6 +48,8 @@ replay::Metrics MedianMetrics(const std::vector<const replay::RunResult*>& runs)
   m.retries = count(&M::retries);
   m.peak_memory_bytes = count(&M::peak_memory_bytes);
   m.cost_usd = MedianOf(runs, [](const M& x) { return x.cost_usd; });
+  // Any refetch is a planning failure to show, so the most over the seeds, not the median.
+  for (const auto* r : runs) m.bytes_refetched = std::max(m.bytes_refetched, r->metrics.bytes_refetched);
   return m;
 }
 

@@ -5,6 +5,7 @@
 
 #include "engine/units.h"
 #include "traces/limits.h"
+#include "traces/random_mix.h"
 
 namespace pflab::traces {
 namespace {
@@ -227,8 +228,27 @@ const std::vector<Entry>& Entries() {
       {{"multi-stream", "`streams` interleaved sequential readers over consecutive regions",
         Defaults(256 * kMiB, kMiB, 256)},
        MultiStream},
+      // Built by RandomMix from the parameters as given (see MixOptions), not from merged defaults.
+      {{"mix",
+        "random mix of the patterns above over 1-3 objects of 1 KiB-1 TiB, 1-4 streams, reads of 1 B-64 MiB, "
+        "think times, some hints (traces/random_mix.h); --object-size fixes the object size, --read-size caps "
+        "reads, --think caps think times",
+        GeneratorParams{}},
+       nullptr},
   };
   return kEntries;
+}
+
+// `pflab gen mix`: each parameter given replaces what RandomMix would draw.
+RandomMixOptions MixOptions(const GeneratorParams& given) {
+  RandomMixOptions o;
+  if (given.seed) o.seed = given.seed;
+  o.reads = given.count;
+  o.streams = given.streams;
+  if (given.object_size) o.min_object_size = o.max_object_size = given.object_size;
+  if (given.read_size) o.max_read_size = given.read_size;
+  if (given.think_ns) o.max_think_ns = given.think_ns;
+  return o;
 }
 
 }  // namespace
@@ -252,6 +272,7 @@ Result<Trace> Generate(const std::string& pattern, const GeneratorParams& given)
     for (const auto& e : Entries()) names += (names.empty() ? "" : ", ") + e.info.name;
     return InvalidArgument("unknown pattern '" + pattern + "' (known: " + names + ")");
   }
+  if (!entry->fn) return RandomMix(MixOptions(given));
   const GeneratorParams p = Merge(given, entry->info.defaults);
   if (auto s = CheckGeneratorParams(p); !s) return s.error();
   Trace trace;

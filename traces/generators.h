@@ -14,6 +14,8 @@
 //   chunks before their reads (Parquet's pre_buffer of one row group).
 // - multi-stream: `streams` sequential readers over consecutive regions of one object, their reads
 //   interleaved round-robin, each with its own stream id.
+// - mix: a seeded random mix of the above (traces/random_mix.h) for property tests; the parameters
+//   given replace what it would draw (object size fixed, read size and think time as caps).
 // Reads never extend past the object's end; a pattern stops early when it runs out of object.
 #pragma once
 

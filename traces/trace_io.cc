@@ -14,9 +14,6 @@
 namespace pflab::traces {
 namespace {
 
-// Times are signed 64-bit nanoseconds (about 292 years); a larger "t" or "dur" would wrap negative.
-constexpr std::uint64_t kMaxNanos = static_cast<std::uint64_t>(std::numeric_limits<Nanos>::max());
-
 class LineError {
  public:
   LineError(const std::string& file, std::uint64_t line) : prefix_(file + ":" + std::to_string(line) + ": ") {}

@@ -1,6 +1,7 @@
-// The oracle's request sequences, worked by hand from its rules (policies/oracle.h): need order,
-// merging up to `request` across holes up to `gap`, the memory cap, dropping bytes after their last
-// planned use, on-demand fetches for reads the trace did not announce, errors and cancel.
+// The oracle and its planner on small traces whose best plan can be worked by hand (single read,
+// re-read pages, whole span versus one request per read, a huge object, hints, a budget that forces
+// a refetch), plus the executor's duties: pulls that end where reads end, dropping after the last
+// read, on-demand reads, failures, cancel, placement, and determinism of a whole run.
 #include "policies/oracle.h"
 
 #include <catch2/catch.hpp>
@@ -8,8 +9,10 @@
 
 #include "engine/units.h"
 #include "policies/registry.h"
+#include "replay/simulation.h"
 #include "sim/sim_scheduler.h"
 #include "tests/support/logging_source.h"
+#include "traces/generators.h"
 
 namespace pflab::policies {
 namespace {
@@ -23,10 +26,11 @@ struct Harness {
   testing::LoggingSource lower;
   Oracle oracle;
 
-  Harness(std::vector<ByteRange> future, OracleOptions options, std::uint64_t size = 64 * kMiB)
+  Harness(std::vector<ByteRange> future, OracleOptions options, std::uint64_t size = 64 * kMiB, bool streams = false)
       : lower(&scheduler, size, kMillisecond, &account),
-        oracle(LayerContext{&scheduler, &events, 0}, &lower, options,
-               std::make_shared<const std::vector<ByteRange>>(std::move(future))) {}
+        oracle(LayerContext{&scheduler, &events, 0}, (lower.streams = streams, &lower), options,
+               OracleContext{std::make_shared<const std::vector<ByteRange>>(std::move(future)), nullptr,
+                             NetworkSummary{}, 0, false, &account}) {}
 
   Result<Slices> Read(ByteRange r) {
     std::optional<Result<Slices>> got;
@@ -35,83 +39,282 @@ struct Harness {
     REQUIRE(got.has_value());
     return std::move(*got);
   }
+  void ReadAll(const std::vector<ByteRange>& reads) {
+    for (const auto& r : reads) {
+      auto got = Read(r);
+      REQUIRE(got.ok());
+      REQUIRE(TotalLength(*got) == r.size());
+    }
+  }
 };
 
-std::vector<ByteRange> Blocks(std::initializer_list<int> ks) {
+std::vector<ByteRange> Blocks(std::initializer_list<int> ks, std::uint64_t block = kMiB) {
   std::vector<ByteRange> out;
-  for (int k : ks) out.push_back({(k - 1) * kMiB, k * kMiB});
+  for (int k : ks) out.push_back({(k - 1) * block, k * block});
   return out;
 }
 
-TEST_CASE("oracle: sequential reads are fetched ahead in request-sized pieces under the memory cap",
-          "[policies][oracle]") {
+// No byte requested twice: the requests do not overlap.
+void CheckDisjoint(std::vector<Req> requests) {
+  std::sort(requests.begin(), requests.end(), [](const Req& a, const Req& b) { return a.begin < b.begin; });
+  for (std::size_t i = 1; i < requests.size(); ++i) CHECK(requests[i].begin >= requests[i - 1].end);
+}
+
+OracleOptions Shape(std::optional<std::uint64_t> memory, std::uint64_t request, std::uint64_t gap,
+                    std::uint32_t concurrency = 4) {
+  OracleOptions o;
+  o.memory = memory;
+  o.request = request;
+  o.gap = gap;
+  o.concurrency = concurrency;
+  return o;
+}
+
+// --- hand-worked plans -------------------------------------------------------------------------------
+
+TEST_CASE("oracle: a small single read is one request of exactly its bytes", "[policies][oracle]") {
+  // 200 KiB moves in under a millisecond at 220 MB/s: one GET, nothing to split or stream.
+  const std::vector<ByteRange> future = {{5 * kMiB, 5 * kMiB + 200 * kKiB}};
+  Harness h(future, {}, 64 * kMiB, /*streams=*/true);
+  h.ReadAll(future);
+  CHECK(h.lower.requests == std::vector<Req>{{5 * kMiB, 5 * kMiB + 200 * kKiB, 0, 0}});
+  CHECK(h.lower.stream_opens.empty());
+}
+
+TEST_CASE("oracle: a 1 MiB read is four parts - a part whose first byte is late is taken over", "[policies][oracle]") {
+  // 1 MiB over 220 MB/s is 4.8 ms: four 256 KiB parts, chained. The head streams from 5 MiB to the
+  // chain's end; each other part pulls its first byte alone. Below, every pull takes 1 ms: when the
+  // head has its part (1 ms) the second part's first byte is not there yet (its probe completes
+  // later in that instant), so the head takes the second part over (closing its stream, which held
+  // nothing) and pulls it; the third and fourth have started by then and finish alone at 2 ms.
+  const std::uint64_t b = 5 * kMiB, q = 256 * kKiB;
+  const std::vector<ByteRange> future = {{b, b + 4 * q}};
+  Harness h(future, {}, 64 * kMiB, /*streams=*/true);
+  const OraclePlan& plan = h.oracle.plan();
+  REQUIRE(plan.regions.size() == 4);
+  for (std::uint32_t j = 0; j < 4; ++j) {
+    CHECK(plan.regions[j].range == ByteRange{b + j * q, b + (j + 1) * q});
+    CHECK(plan.regions[j].stream_end == b + 4 * q);
+  }
+  h.ReadAll(future);
+  CHECK(h.scheduler.Now() == 2 * kMillisecond);
+  CHECK(h.lower.stream_opens == std::vector<Req>{{b, b + 4 * q, 0, 0},
+                                                 {b + q, b + 4 * q, 0, 0},
+                                                 {b + 2 * q, b + 4 * q, 0, 0},
+                                                 {b + 3 * q, b + 4 * q, 0, 0}});
+  CHECK(h.lower.pulls == std::vector<Req>{{b, b + q, 0, 0},
+                                          {b + q, b + q + 1, 0, 0},  // probes
+                                          {b + 2 * q, b + 2 * q + 1, 0, 0},
+                                          {b + 3 * q, b + 3 * q + 1, 0, 0},
+                                          {b + q, b + 2 * q, 0, 0},  // the head takes part 2 over
+                                          {b + 2 * q + 1, b + 3 * q, 0, 0},
+                                          {b + 3 * q + 1, b + 4 * q, 0, 0}});
+  CHECK(h.lower.stream_closes == std::vector<Req>{{b + q, b + q + 1, 0, 0},
+                                                  {b, b + 2 * q, 0, 0},
+                                                  {b + 2 * q, b + 3 * q, 0, 0},
+                                                  {b + 3 * q, b + 4 * q, 0, 0}});
+  CHECK(h.lower.open_streams() == 0);
+}
+
+TEST_CASE("oracle: pages read again are fetched once and kept until their last read", "[policies][oracle]") {
+  // Three 4 KiB pages 2 MiB apart, read over and over (as SQLite reads its root pages).
   std::vector<ByteRange> future;
-  for (int k = 1; k <= 24; ++k) future.push_back({(k - 1) * kMiB, k * kMiB});
-  Harness h(future, OracleOptions{16 * kMiB, 4 * kMiB, 0});
-  // First read: the plan covers reads 1..16 (16 MiB, the cap) in 4 MiB requests.
-  REQUIRE(TotalLength(*h.Read(future[0])) == kMiB);
-  REQUIRE(h.lower.requests == std::vector<Req>{{0, 4 * kMiB, 0, 0},
-                                               {4 * kMiB, 8 * kMiB, 0, 0},
-                                               {8 * kMiB, 12 * kMiB, 0, 0},
-                                               {12 * kMiB, 16 * kMiB, 0, 0}});
-  // Reads 2..4 use the first piece; after read 4 it is dropped and the plan moves on by 4 MiB.
-  for (int k = 2; k <= 4; ++k) REQUIRE(h.Read(future[k - 1]).ok());
-  REQUIRE(h.lower.requests.size() == 5);
-  CHECK(h.lower.requests[4] == Req{16 * kMiB, 20 * kMiB, 0, 0});
-  for (int k = 5; k <= 24; ++k) REQUIRE(h.Read(future[k - 1]).ok());
-  CHECK(h.lower.requests.size() == 6);  // 24 MiB in 4 MiB requests, nothing twice
-  // The cap, plus the 4 MiB piece the harness still holds through read 4's slices while the next
-  // piece arrives.
-  CHECK(h.account.peak_bytes() <= 20 * kMiB);
+  for (int round = 0; round < 4; ++round) {
+    for (std::uint64_t page : {std::uint64_t{0}, 2 * kMiB, 4 * kMiB}) future.push_back({page, page + 4 * kKiB});
+  }
+  Harness h(future, {});
+  h.ReadAll(future);
+  CheckDisjoint(h.lower.requests);
+  std::uint64_t requested = 0;
+  for (const auto& r : h.lower.requests) requested += r.end - r.begin;
+  CHECK(requested <= 4 * kMiB + 4 * kKiB);  // at most the span of the pages, never a page twice
+  CHECK(h.account.refetched_bytes() == 0);
+  // Each page's piece lives until the last read of that page (reads 9, 10, 11).
+  const OraclePlan& plan = h.oracle.plan();
+  for (std::uint32_t i = 9; i < 12; ++i) {
+    for (std::uint32_t p = plan.read_begin[i]; p < plan.read_begin[i + 1]; ++p) {
+      CHECK(plan.pieces[plan.read_pieces[p]].last_use >= i);
+    }
+  }
 }
 
 TEST_CASE("oracle: a block read again later is kept, not fetched twice (backtrack)", "[policies][oracle]") {
   const auto future = Blocks({1, 2, 3, 4, 2, 5, 6, 7, 5});
-  Harness h(future, OracleOptions{64 * kMiB, 16 * kMiB, 0});
-  for (const auto& r : future) REQUIRE(TotalLength(*h.Read(r)) == kMiB);
-  // Blocks 1..7 in need order, merged into one request.
-  REQUIRE(h.lower.requests == std::vector<Req>{{0, 7 * kMiB, 0, 0}});
+  Harness h(future, {});
+  h.ReadAll(future);
+  CheckDisjoint(h.lower.requests);
+  std::uint64_t requested = 0;
+  for (const auto& r : h.lower.requests) requested += r.end - r.begin;
+  CHECK(requested == 7 * kMiB);  // blocks 1..7, each once
 }
 
-TEST_CASE("oracle: holes up to gap are fetched, larger ones split the request", "[policies][oracle]") {
-  const std::vector<ByteRange> future = {{0, kMiB}, {2 * kMiB, 3 * kMiB}, {10 * kMiB, 11 * kMiB}};
-  SECTION("gap 1 MiB: the first hole is bridged, the 7 MiB one is not") {
-    Harness h(future, OracleOptions{64 * kMiB, 16 * kMiB, kMiB});
-    for (const auto& r : future) REQUIRE(h.Read(r).ok());
-    REQUIRE(h.lower.requests == std::vector<Req>{{0, 3 * kMiB, 0, 0}, {10 * kMiB, 11 * kMiB, 0, 0}});
+TEST_CASE("oracle: a small object's scattered reads are one request - a huge one's are one each", "[policies][oracle]") {
+  SECTION("1 MiB object, 8 reads 128 KiB apart: bridging the holes costs 4 ms, a second request ~35 ms") {
+    std::vector<ByteRange> future;
+    for (std::uint64_t k = 0; k < 8; ++k) future.push_back({k * 128 * kKiB, k * 128 * kKiB + 4 * kKiB});
+    Harness h(future, {}, kMiB);
+    h.ReadAll(future);
+    CHECK(h.lower.requests == std::vector<Req>{{0, 7 * 128 * kKiB + 4 * kKiB, 0, 0}});
   }
-  SECTION("gap 0: one request per read") {
-    Harness h(future, OracleOptions{64 * kMiB, 16 * kMiB, 0});
-    for (const auto& r : future) REQUIRE(h.Read(r).ok());
-    CHECK(h.lower.requests.size() == 3);
+  SECTION("64 GiB object, 4 reads 16 GiB apart: each read its own requests, each begun at the first read") {
+    std::vector<ByteRange> future;
+    for (std::uint64_t k = 0; k < 4; ++k) future.push_back({k * 16 * kGiB, k * 16 * kGiB + kMiB});
+    Harness h(future, {}, 64 * kGiB);
+    h.ReadAll(future);
+    CheckDisjoint(h.lower.requests);
+    std::vector<std::uint64_t> bytes(4, 0);
+    for (const auto& r : h.lower.requests) {
+      const std::uint64_t k = r.begin / (16 * kGiB);
+      if (r.begin == future[k].begin) CHECK(r.at == 0);  // prefetched: every read's head at once
+      REQUIRE(k < 4);
+      CHECK(future[k].Contains(ByteRange{r.begin, r.end}));  // no hole between reads is fetched
+      bytes[k] += r.end - r.begin;
+    }
+    CHECK(bytes == std::vector<std::uint64_t>(4, kMiB));
   }
 }
 
-TEST_CASE("oracle: a read the trace did not announce is fetched on demand", "[policies][oracle]") {
-  Harness h(Blocks({1, 2}), OracleOptions{});
+TEST_CASE("oracle: a huge object is fetched in parallel parts, each byte once, within its budget",
+          "[policies][oracle]") {
+  // 1 TiB object, 2 GiB read sequentially in 64 MiB reads: the default budget is 4 GiB.
+  std::vector<ByteRange> future;
+  for (std::uint64_t k = 0; k < 32; ++k) future.push_back({k * 64 * kMiB, (k + 1) * 64 * kMiB});
+  Harness h(future, {}, 1024 * kGiB);
+  CHECK(h.oracle.memory() == 4 * kGiB);
+  h.ReadAll(future);
+  CheckDisjoint(h.lower.requests);
+  std::uint64_t requested = 0, at_start = 0;
+  for (const auto& r : h.lower.requests) {
+    requested += r.end - r.begin;
+    at_start += r.at == 0;
+  }
+  CHECK(requested == 2 * kGiB);
+  CHECK(at_start >= 2);  // several parts in flight from the first read
+  CHECK(h.lower.requests.front().begin == 0);
+  CHECK(h.account.peak_bytes() <= 4 * kGiB);
+}
+
+TEST_CASE("oracle: a hint starts the plan before the stream's first read", "[policies][oracle]") {
+  const auto future = Blocks({1, 2, 3});
+  Harness h(future, {});
+  h.oracle.Hint({});  // what the hint says, the plan knew
+  std::optional<Result<Slices>> got;
+  h.scheduler.PostAt(10 * kMillisecond,
+                     [&] { h.oracle.Read(future[0], [&](Result<Slices> r) { got = std::move(r); }); });
+  h.scheduler.Run();
+  REQUIRE(got.has_value());
+  REQUIRE(got->ok());
+  REQUIRE_FALSE(h.lower.requests.empty());
+  for (const auto& r : h.lower.requests) CHECK(r.at == 0);
+  CHECK(h.scheduler.Now() == 10 * kMillisecond);  // the read found its bytes there already
+}
+
+TEST_CASE("oracle: a budget that cannot keep a page forces a refetch, and it is counted", "[policies][oracle]") {
+  // Budget 2 MiB; A (1 MiB), then B (2 MiB) fills it, then A again. Worked through the walk:
+  // batch {A}; after read 0 A is kept for its re-read, but B needs the whole budget, so A goes;
+  // batch {B} after read 0; batch {A} again after read 1.
+  const std::vector<ByteRange> future = {{0, kMiB}, {8 * kMiB, 10 * kMiB}, {0, kMiB}};
+  Harness h(future, Shape(2 * kMiB, OracleShape::kWhole, 0));
+  CHECK(h.oracle.plan().refetched_bytes == kMiB);
+  h.ReadAll(future);
+  CHECK(h.lower.requests == std::vector<Req>{{0, kMiB, 0, 0}, {8 * kMiB, 10 * kMiB, 0, 0}, {0, kMiB, 0, 0}});
+  CHECK(h.account.refetched_bytes() == kMiB);
+  CHECK(h.account.peak_bytes() <= 3 * kMiB);  // the budget, plus the read the harness still holds
+}
+
+TEST_CASE("oracle: a page kept for a re-read survives while the budget allows it", "[policies][oracle]") {
+  // Budget 2 MiB; A, B, A: after read 0, A (kept for read 2) and B fit together: nothing twice.
+  const std::vector<ByteRange> future = {{0, kMiB}, {8 * kMiB, 9 * kMiB}, {0, kMiB}};
+  Harness h(future, Shape(2 * kMiB, OracleShape::kWhole, 0));
+  h.ReadAll(future);
+  CHECK(h.lower.requests == std::vector<Req>{{0, kMiB, 0, 0}, {8 * kMiB, 9 * kMiB, 0, 0}});
+  CHECK(h.account.refetched_bytes() == 0);
+}
+
+TEST_CASE("oracle: sequential reads under a small budget are fetched ahead as memory frees", "[policies][oracle]") {
+  // 16 MiB budget, 1 MiB reads, 4 MiB regions, one in flight: the first batch is the first 16 reads
+  // ([0, 16 MiB) in four chained regions). The head's stream takes the others over (they are never
+  // issued: one in flight), so one stream pulls 16 MiB a read at a time; the next batch, [16, 20) MiB,
+  // may start once 4 reads have freed its room and the stream is done.
+  std::vector<ByteRange> future = Blocks({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20});
+  Harness h(future, Shape(16 * kMiB, 4 * kMiB, 0, 1), 64 * kMiB, /*streams=*/true);
+  REQUIRE(h.oracle.plan().regions.size() == 5);
+  CHECK(h.oracle.plan().regions[4].issue_after == 4);
+  h.ReadAll(future);
+  CHECK(h.lower.stream_opens == std::vector<Req>{{0, 16 * kMiB, 0, 0}, {16 * kMiB, 20 * kMiB, 0, 0}});
+  REQUIRE(h.lower.pulls.size() == 20);
+  for (std::size_t k = 0; k < 20; ++k) CHECK(h.lower.pulls[k] == Req{k * kMiB, (k + 1) * kMiB, 0, 0});
+  CHECK(h.account.peak_bytes() <= 16 * kMiB + kMiB);  // the budget, plus the read the harness holds
+  CHECK(h.account.refetched_bytes() == 0);
+}
+
+// --- the planner itself ------------------------------------------------------------------------------
+
+TEST_CASE("oracle planner: stream pulls end where reads end - large holes are pulled apart", "[policies][oracle]") {
+  OraclePlanRequest request;
+  request.object_size = 64 * kMiB;
+  request.memory = 64 * kMiB;
+  const std::vector<ByteRange> reads = {{0, kMiB}, {kMiB, 2 * kMiB}, {5 * kMiB, 6 * kMiB}};
+  const OraclePlan plan = BuildOraclePlan(reads, OracleShape{8 * kMiB, OracleShape::kWhole, 4}, request);
+  REQUIRE(plan.regions.size() == 1);
+  CHECK(plan.regions[0].range == ByteRange{0, 6 * kMiB});
+  CHECK(plan.regions[0].stream);
+  std::vector<ByteRange> pieces;
+  std::vector<std::uint32_t> uses;
+  for (const auto& p : plan.pieces) {
+    pieces.push_back(p.range);
+    uses.push_back(p.last_use);
+  }
+  CHECK(pieces == std::vector<ByteRange>{{0, kMiB}, {kMiB, 2 * kMiB}, {2 * kMiB, 5 * kMiB}, {5 * kMiB, 6 * kMiB}});
+  CHECK(uses == std::vector<std::uint32_t>{0, 1, kNoUse, 2});  // the hole is dropped on arrival
+}
+
+TEST_CASE("oracle planner: the model times a plan as worked by hand", "[policies][oracle]") {
+  // One stream region [0, 2.2 MB) pulled in two pieces at 220 MB/s after 35 ms: the first read is
+  // there at 35 + 5 ms, the second at 35 + 10 ms (no think time).
+  NetworkSummary net;
+  OraclePlanRequest request;
+  request.object_size = 64 * kMiB;
+  request.memory = 64 * kMiB;
+  const std::vector<ByteRange> reads = {{0, 1'100'000}, {1'100'000, 2'200'000}};
+  const OraclePlan plan = BuildOraclePlan(reads, OracleShape{0, OracleShape::kWhole, 9}, request);
+  REQUIRE(plan.regions.size() == 1);
+  const std::vector<double> latency = {0.035};
+  CHECK(ModelOraclePlan(plan, reads, {}, net, latency) == Approx(0.045));
+  // With 20 ms of think time before the second read, it is issued at 60 ms and is there already.
+  const std::vector<Nanos> think = {0, 20 * kMillisecond};
+  CHECK(ModelOraclePlan(plan, reads, think, net, latency) == Approx(0.060));
+}
+
+// --- the executor's other duties ---------------------------------------------------------------------
+
+TEST_CASE("oracle: a read the trace did not announce is fetched on demand, as asked", "[policies][oracle]") {
+  Harness h(Blocks({1, 2}), {});
   REQUIRE(TotalLength(*h.Read({40 * kMiB, 41 * kMiB})) == kMiB);
-  // The plan fetched the announced reads; the surprise read got its own request.
-  REQUIRE(h.lower.requests == std::vector<Req>{{0, 2 * kMiB, 0, 0}, {40 * kMiB, 41 * kMiB, 0, 0}});
+  const auto after_surprise = h.lower.requests;
+  REQUIRE(std::find(after_surprise.begin(), after_surprise.end(), Req{40 * kMiB, 41 * kMiB, 0, 0}) !=
+          after_surprise.end());
   // The announced reads are still served from what was planned.
-  REQUIRE(h.Read({0, kMiB}).ok());
-  REQUIRE(h.Read({kMiB, 2 * kMiB}).ok());
-  CHECK(h.lower.requests.size() == 2);
+  h.ReadAll(Blocks({1, 2}));
+  CHECK(h.lower.requests.size() == after_surprise.size());
 }
 
-TEST_CASE("oracle: a failed fetch fails the read waiting on it; the next read refetches", "[policies][oracle]") {
-  const auto future = Blocks({1, 2});
-  Harness h(future, OracleOptions{64 * kMiB, kMiB, 0});
-  h.lower.fail_requests = {0};
+TEST_CASE("oracle: a failed fetch fails the read waiting on it - a later read of it fetches it again",
+          "[policies][oracle]") {
+  const std::vector<ByteRange> future = {{0, kMiB}, {8 * kMiB, 9 * kMiB}, {0, kMiB}};
+  Harness h(future, Shape(std::nullopt, OracleShape::kWhole, 0));
+  h.lower.fail_requests = {0};  // the first request, [0, 1 MiB)
   auto first = h.Read(future[0]);
   REQUIRE_FALSE(first.ok());
   CHECK(first.error().retryable);
-  // Read 1 again (the application retries): fetched on demand.
-  REQUIRE(TotalLength(*h.Read(future[0])) == kMiB);
   REQUIRE(TotalLength(*h.Read(future[1])) == kMiB);
+  REQUIRE(TotalLength(*h.Read(future[2])) == kMiB);  // fetched again on demand
+  CHECK(h.lower.requests.size() == 3);
+  CHECK(h.account.refetched_bytes() == 0);  // not the budget's doing
 }
 
 TEST_CASE("oracle: cancel completes the read once with kCancelled", "[policies][oracle]") {
-  Harness h(Blocks({1}), OracleOptions{});
+  Harness h(Blocks({1, 2}), {});
   int calls = 0;
   std::optional<Result<Slices>> got;
   const ReadId id = h.oracle.Read({0, kMiB}, [&](Result<Slices> r) {
@@ -123,14 +326,72 @@ TEST_CASE("oracle: cancel completes the read once with kCancelled", "[policies][
   CHECK(calls == 1);
   REQUIRE(got.has_value());
   CHECK(got->error().code == ErrorCode::kCancelled);
+  // The plan goes on with the next read.
+  REQUIRE(TotalLength(*h.Read({kMiB, 2 * kMiB})) == kMiB);
 }
 
-TEST_CASE("oracle: stands alone over the fetcher", "[policies][oracle][registry]") {
+TEST_CASE("oracle: destroyed with requests and streams in flight, it cancels them", "[policies][oracle]") {
+  sim::SimScheduler scheduler;
+  NullEventSink events;
+  testing::LoggingSource lower(&scheduler, 64 * kMiB, kMillisecond);
+  lower.streams = true;
+  {
+    Oracle oracle(LayerContext{&scheduler, &events, 0}, &lower, {},
+                  OracleContext{std::make_shared<const std::vector<ByteRange>>(Blocks({1, 9, 17, 25})), nullptr,
+                                NetworkSummary{}, 0, false, nullptr});
+    oracle.Hint({});
+    CHECK(lower.open_streams() + lower.requests.size() > 0);
+  }
+  scheduler.Run();
+  CHECK(lower.open_streams() == 0);
+}
+
+TEST_CASE("oracle: stands alone over the fetcher - parameters are checked", "[policies][oracle][registry]") {
   CHECK(ValidateStack(*ParseStackSpec("oracle")).ok());
   CHECK(ValidateStack(*ParseStackSpec("oracle(memory=64MiB,request=8MiB,gap=0) > concurrent(parts=4)")).ok());
+  CHECK(ValidateStack(*ParseStackSpec("oracle(request=whole,gap=all,concurrency=9)")).ok());
+  CHECK(ValidateStack(*ParseStackSpec("oracle(request=parts)")).ok());
   CHECK_FALSE(ValidateStack(*ParseStackSpec("fsspec-readahead > oracle")).ok());
   CHECK_FALSE(ValidateStack(*ParseStackSpec("oracle > gcsfs-adaptive")).ok());
   CHECK_FALSE(ValidateStack(*ParseStackSpec("oracle(memory=0)")).ok());
+  auto bad = ValidateStack(*ParseStackSpec("oracle(gap=lots)"));
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.error().message, Catch::Contains("gap=lots"));
+}
+
+TEST_CASE("oracle: the same seed gives the same event log", "[policies][oracle][replay]") {
+  traces::GeneratorParams params;
+  params.seed = 3;
+  params.count = 60;
+  auto trace = traces::Generate("mix", params);
+  REQUIRE(trace.ok());
+  auto profile = sim::FindProfile("gcs-regional");
+  REQUIRE(profile.ok());
+  struct Recorder final : EventSink {
+    std::vector<std::string> lines;
+    void OnEvent(const Event& e) override {
+      lines.push_back(std::to_string(e.t_ns) + " " + EventTypeName(e.type) + " " + e.layer + " " +
+                      std::to_string(e.stream) + " " + std::to_string(e.offset) + " " + std::to_string(e.length) + " " +
+                      std::to_string(e.bytes));
+    }
+  };
+  auto run = [&] {
+    Recorder sink;
+    replay::SimulationConfig c;
+    c.trace = &*trace;
+    c.policy = *ParseStackSpec("oracle");
+    c.profile_name = "gcs-regional";
+    c.profile = *profile;
+    c.seed = 7;
+    c.event_log = &sink;
+    auto r = replay::RunSimulation(c);
+    REQUIRE(r.ok());
+    CHECK(r->metrics.reads == trace->records.size());
+    return sink.lines;
+  };
+  const auto a = run();
+  CHECK(a.size() > 100);
+  CHECK(a == run());
 }
 
 }  // namespace

@@ -103,7 +103,7 @@ TEST_CASE("generators: every default trace is valid and small - unknown patterns
     REQUIRE(t.ok());
     CHECK(!t->records.empty());
     CHECK(t->records.size() <= 5000);
-    for (const auto& r : t->records) CHECK(r.offset + r.length <= t->objects[0].size);
+    for (const auto& r : t->records) CHECK(r.offset + r.length <= t->objects[r.object].size);
   }
   auto bad = Generate("zigzag", {});
   REQUIRE(!bad.ok());

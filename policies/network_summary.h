@@ -1,0 +1,29 @@
+// What a policy may know of the network it runs over: a profile's distributions, never a run's draws.
+// Replay fills it from the simulator's profile (replay/simulation.cc); only the oracle's planner reads
+// it today, since the policies people use in practice know nothing of the network.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/scheduler.h"
+#include "engine/units.h"
+
+namespace pflab::policies {
+
+/// A network profile as the oracle's planner sees it. Defaults are gcs-regional's
+/// (sim/profiles/profiles.json).
+struct NetworkSummary {
+  Nanos latency_median_ns = 35 * kMillisecond;
+  Nanos latency_p99_ns = 200 * kMillisecond;  // <= median: constant latency
+  double stream_bandwidth_bytes_per_s = 220e6;
+  double link_bandwidth_bytes_per_s = 2e9;
+  std::uint32_t max_connections = 100;
+
+  bool constant_latency() const { return latency_p99_ns <= latency_median_ns; }
+  /// Per-request bandwidth x median latency: below this, a hole costs less to fetch than a request.
+  std::uint64_t bandwidth_delay_bytes() const {
+    return static_cast<std::uint64_t>(stream_bandwidth_bytes_per_s * static_cast<double>(latency_median_ns) / 1e9);
+  }
+};
+
+}  // namespace pflab::policies

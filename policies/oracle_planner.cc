@@ -1,0 +1,659 @@
+#include "policies/oracle_planner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <queue>
+#include <random>
+#include <set>
+#include <unordered_map>
+#include <utility>
+
+#include "engine/units.h"
+
+namespace pflab::policies {
+namespace {
+
+constexpr std::uint64_t kMiB = 1ull << 20;
+constexpr std::size_t kJudgedReads = 20000;
+constexpr int kScenarios = 48;
+constexpr std::size_t kMaxDraws = 4096;      // regions beyond this reuse draws
+constexpr double kZ99 = 2.3263478740408408;  // the standard normal's 0.99 quantile
+
+// A region up to a millisecond of transfer is one GET: a stream would gain under a millisecond.
+std::uint64_t StreamThreshold(const NetworkSummary& n) {
+  return std::clamp<std::uint64_t>(static_cast<std::uint64_t>(n.stream_bandwidth_bytes_per_s / 1000), 64 << 10,
+                                   4 * kMiB);
+}
+// Pulls of at least half a millisecond of transfer: finer pulls cost events and gain under that.
+std::uint64_t MinPull(const NetworkSummary& n) {
+  return std::clamp<std::uint64_t>(static_cast<std::uint64_t>(n.stream_bandwidth_bytes_per_s / 2000), 64 << 10, kMiB);
+}
+constexpr std::uint64_t kMaxPull = 64 * kMiB;
+
+std::uint32_t FullRateRequests(const NetworkSummary& n) {
+  const double k = std::floor(n.link_bandwidth_bytes_per_s / n.stream_bandwidth_bytes_per_s);
+  return std::clamp<std::uint32_t>(static_cast<std::uint32_t>(std::max(1.0, k)), 1, std::max(1u, n.max_connections));
+}
+
+// Disjoint, non-adjacent intervals [begin, end) keyed by begin.
+class IntervalSet {
+ public:
+  void Add(ByteRange r) {
+    if (r.empty()) return;
+    auto it = map_.upper_bound(r.begin);
+    if (it != map_.begin()) {
+      auto prev = std::prev(it);
+      if (prev->second >= r.begin) {
+        r.begin = prev->first;
+        r.end = std::max(r.end, prev->second);
+        it = map_.erase(prev);
+      }
+    }
+    while (it != map_.end() && it->first <= r.end) {
+      r.end = std::max(r.end, it->second);
+      it = map_.erase(it);
+    }
+    map_.emplace(r.begin, r.end);
+  }
+  std::uint64_t Overlap(ByteRange r) const {
+    std::uint64_t total = 0;
+    auto it = map_.upper_bound(r.begin);
+    if (it != map_.begin()) --it;
+    for (; it != map_.end() && it->first < r.end; ++it) {
+      const std::uint64_t b = std::max(it->first, r.begin), e = std::min(it->second, r.end);
+      if (e > b) total += e - b;
+    }
+    return total;
+  }
+  const std::map<std::uint64_t, std::uint64_t>& map() const { return map_; }
+  void Clear() { map_.clear(); }
+
+ private:
+  std::map<std::uint64_t, std::uint64_t> map_;
+};
+
+// The walk that builds one plan (see the header).
+class Walker {
+  struct Segment {  // a stretch of a region: bytes the batch reads, or a hole between them
+    ByteRange range;
+    bool needed;
+  };
+
+ public:
+  Walker(std::span<const ByteRange> reads, const OracleShape& shape, const OraclePlanRequest& request)
+      : reads_(reads), shape_(shape), request_(request) {
+    plan_.shape = shape;
+    stream_threshold_ = StreamThreshold(request.network);
+    min_pull_ = MinPull(request.network);
+    // The next read of exactly the same range, for each read: what a byte past its planned last use
+    // may be kept for.
+    next_same_.assign(reads_.size(), kNoUse);
+    std::unordered_map<std::uint64_t, std::uint32_t> seen;
+    for (std::uint32_t k = static_cast<std::uint32_t>(reads_.size()); k-- > 0;) {
+      const std::uint64_t key = reads_[k].begin * 0x9e3779b97f4a7c15ull ^ reads_[k].end;
+      auto [it, inserted] = seen.try_emplace(key, k);
+      if (!inserted) {
+        if (reads_[it->second] == reads_[k]) next_same_[k] = it->second;
+        it->second = k;
+      }
+    }
+  }
+
+  OraclePlan Run() {
+    const std::uint32_t n = static_cast<std::uint32_t>(reads_.size());
+    plan_.read_begin.assign(n + 1, 0);
+    const std::uint64_t memory = std::max<std::uint64_t>(1, request_.memory);
+    while (planned_ < n) {
+      std::uint64_t free = memory > outstanding_ ? memory - outstanding_ : 0;
+      // Once something is outstanding, wait for a quarter of the budget so batches stay large.
+      if (consumed_ < planned_ && free < memory / 4) {
+        Consume();
+        continue;
+      }
+      batch_.Clear();
+      ++batch_id_;
+      std::uint64_t need = 0;
+      std::uint64_t room = free;
+      std::uint32_t k = planned_;
+      for (; k < n; ++k) {
+        const std::uint64_t missing = Missing(reads_[k]);
+        // Bytes kept for a later re-read give way, the farthest re-read first, once the reader has
+        // caught up with the plan (only the budget then stands in the way).
+        if (need + missing > room && consumed_ == planned_) room += Evict(k, need + missing - room);
+        if (need + missing > room && (k > planned_ || (outstanding_ > 0 && consumed_ < planned_))) break;
+        for (const ByteRange& m : scratch_) batch_.Add(m);
+        need += missing;
+      }
+      free = room;
+      if (k == planned_) {
+        Consume();
+        continue;
+      }
+      MakeBatch(planned_, k, free, need);
+      planned_ = k;
+    }
+    plan_.read_begin[n] = static_cast<std::uint32_t>(plan_.read_pieces.size());
+    return std::move(plan_);
+  }
+
+ private:
+  // The parts of `r` neither live nor already in the batch, into scratch_; returns their bytes.
+  std::uint64_t Missing(ByteRange r) {
+    scratch_.clear();
+    if (r.empty()) return 0;
+    covered_.clear();
+    auto it = live_.upper_bound(r.begin);
+    if (it != live_.begin()) --it;
+    for (; it != live_.end() && it->first < r.end; ++it) {
+      const ByteRange p = plan_.pieces[it->second].range;
+      if (p.end <= r.begin) continue;
+      covered_.push_back(p.Intersect(r));
+      pinned_[it->second] = batch_id_;  // the batch counts on it: it may not be evicted
+    }
+    const auto& batch = batch_.map();
+    auto bt = batch.upper_bound(r.begin);
+    if (bt != batch.begin()) --bt;
+    for (; bt != batch.end() && bt->first < r.end; ++bt) {
+      if (bt->second > r.begin) covered_.push_back(ByteRange{bt->first, bt->second}.Intersect(r));
+    }
+    std::sort(covered_.begin(), covered_.end(),
+              [](const ByteRange& a, const ByteRange& b) { return a.begin < b.begin; });
+    std::uint64_t pos = r.begin, total = 0;
+    for (const ByteRange& c : covered_) {
+      if (c.begin > pos) {
+        scratch_.push_back({pos, c.begin});
+        total += c.begin - pos;
+      }
+      pos = std::max(pos, c.end);
+    }
+    if (pos < r.end) {
+      scratch_.push_back({pos, r.end});
+      total += r.end - pos;
+    }
+    return total;
+  }
+
+  // Read `consumed_` is delivered: pieces whose last use it was are dropped.
+  void Consume() {
+    while (!drops_.empty() && drops_.top().first <= consumed_) {
+      const auto [use, index] = drops_.top();
+      drops_.pop();
+      PlannedPiece& piece = plan_.pieces[index];
+      if (dropped_[index]) continue;
+      if (piece.last_use != kNoUse && piece.last_use != use) continue;  // used again later
+      if (piece.last_use != kNoUse && next_same_[use] != kNoUse) {
+        // Read again later (beyond the reads planned so far): kept while the budget allows.
+        next_use_[index] = next_same_[use];
+        cached_.insert({next_same_[use], index});
+        continue;
+      }
+      Drop(index);
+    }
+    ++consumed_;
+  }
+
+  void Drop(std::uint32_t index) {
+    PlannedPiece& piece = plan_.pieces[index];
+    dropped_[index] = 1;
+    outstanding_ -= piece.range.size();
+    if (piece.last_use != kNoUse) live_.erase(piece.range.begin);
+    if (next_use_[index] != kNoUse) {
+      cached_.erase({next_use_[index], index});
+      next_use_[index] = kNoUse;
+    }
+  }
+
+  // Drops kept pieces whose re-read comes after read `k`, the farthest first, until `want` bytes are
+  // free or none is left; returns the bytes freed.
+  std::uint64_t Evict(std::uint32_t k, std::uint64_t want) {
+    std::uint64_t freed = 0;
+    auto it = cached_.end();
+    while (freed < want && it != cached_.begin()) {
+      const auto cur = std::prev(it);
+      if (cur->first <= k) break;
+      const std::uint32_t index = cur->second;
+      if (pinned_[index] == batch_id_) {
+        it = cur;
+        continue;
+      }
+      freed += plan_.pieces[index].range.size();
+      Drop(index);  // erases `cur` only; `it` stays valid
+    }
+    return freed;
+  }
+
+  // From the first to the last byte of `r` that the batch reads (empty if none).
+  ByteRange NeededWithin(ByteRange r) const {
+    const auto& batch = batch_.map();
+    auto it = batch.upper_bound(r.begin);
+    if (it != batch.begin() && std::prev(it)->second > r.begin) --it;
+    if (it == batch.end() || it->first >= r.end) return {};
+    ByteRange out{std::max(it->first, r.begin), 0};
+    auto last = batch.lower_bound(r.end);
+    --last;  // the last interval starting before r.end; it overlaps r (it starts at or after `it`)
+    out.end = std::min(last->second, r.end);
+    return out;
+  }
+
+  bool LiveBetween(std::uint64_t begin, std::uint64_t end) const {
+    auto it = live_.lower_bound(begin);
+    return it != live_.end() && it->first < end;
+  }
+
+  void MakeBatch(std::uint32_t first, std::uint32_t end, std::uint64_t free, std::uint64_t need) {
+    // Spans: the batch's missing bytes merged across holes up to `gap`, never across held bytes.
+    std::vector<ByteRange> spans;
+    auto merge = [&](bool bridge) {
+      spans.clear();
+      std::uint64_t total = 0;
+      for (const auto& [b, e] : batch_.map()) {
+        if (!spans.empty()) {
+          ByteRange& cur = spans.back();
+          const std::uint64_t hole = b - cur.end;
+          if (bridge && (shape_.gap == OracleShape::kEverything || hole <= shape_.gap) && !LiveBetween(cur.end, b)) {
+            total += e - cur.end;
+            cur.end = e;
+            continue;
+          }
+        }
+        spans.push_back({b, e});
+        total += e - b;
+      }
+      return total;
+    };
+    const std::uint64_t total = merge(true);
+    if (total > free && need <= free) merge(false);  // bridging would break the budget
+
+    // Regions, in offset order first.
+    std::vector<PlannedRegion> regions;
+    std::vector<std::uint32_t> span_of;
+    for (const ByteRange& s : spans) {
+      std::uint64_t step = s.size();
+      if (shape_.region == OracleShape::kParts) {
+        const std::uint64_t parts = std::max<std::uint64_t>(
+            1, std::min<std::uint64_t>(std::max(1u, shape_.concurrency),
+                                       s.size() / std::max<std::uint64_t>(1, stream_threshold_)));
+        step = (s.size() + parts - 1) / parts;
+      } else if (shape_.region != OracleShape::kWhole && shape_.region > 0) {
+        step = shape_.region;
+      }
+      for (std::uint64_t at = s.begin; at < s.end; at += step) {
+        // Trimmed to the bytes the batch reads: a cut may fall in a bridged hole, and a stretch of
+        // nothing but hole is not fetched at all.
+        const ByteRange cut{at, std::min(s.end, at + step)};
+        const ByteRange needed = NeededWithin(cut);
+        if (needed.empty()) continue;
+        PlannedRegion r;
+        r.range = needed;
+        r.stream = r.range.size() > stream_threshold_;
+        r.issue_after = consumed_;
+        regions.push_back(r);
+        span_of.push_back(static_cast<std::uint32_t>(&s - spans.data()));
+      }
+    }
+    // Chains of stream regions of one span, in offset order (regions are still in offset order),
+    // where the hole between two costs at most a median latency to stream through.
+    std::vector<char> linked(regions.size(), 0);  // regions[j] -> regions[j + 1]
+    const std::uint64_t bdp = request_.network.bandwidth_delay_bytes();
+    for (std::size_t j = 0; j + 1 < regions.size(); ++j) {
+      linked[j] = span_of[j] == span_of[j + 1] && regions[j].stream && regions[j + 1].stream &&
+                  regions[j + 1].range.begin - regions[j].range.end <= bdp;
+    }
+    for (std::size_t j = regions.size(); j-- > 0;) {
+      regions[j].stream_end = linked[j] ? regions[j + 1].stream_end : regions[j].range.end;
+    }
+    // Issue order: by the first read of the batch that needs a region.
+    std::vector<std::uint32_t> first_use(regions.size(), kNoUse);
+    for (std::uint32_t k = first; k < end; ++k) {
+      const ByteRange r = reads_[k];
+      if (r.empty()) continue;
+      auto it = std::upper_bound(regions.begin(), regions.end(), r.begin,
+                                 [](std::uint64_t v, const PlannedRegion& g) { return v < g.range.begin; });
+      if (it != regions.begin()) --it;
+      for (; it != regions.end() && it->range.begin < r.end; ++it) {
+        const std::size_t j = static_cast<std::size_t>(it - regions.begin());
+        if (it->range.end > r.begin && first_use[j] == kNoUse) first_use[j] = k;
+      }
+    }
+    // Each chain's head (its lowest region) first, chains in the order their first read comes: the
+    // head's stream can reach every byte of its chain, so its draw bounds the chain's time, and the
+    // run's first request (the same draw for every policy) is the head of the first chain needed.
+    // Then the other regions, by their first read.
+    std::vector<std::uint32_t> chain_use(regions.size(), kNoUse);
+    for (std::size_t j = regions.size(); j-- > 0;) {
+      chain_use[j] = std::min(first_use[j], linked[j] ? chain_use[j + 1] : kNoUse);
+    }
+    for (std::size_t j = 1; j < regions.size(); ++j) {
+      if (linked[j - 1]) chain_use[j] = chain_use[j - 1];
+    }
+    std::vector<std::uint32_t> order(regions.size());
+    for (std::uint32_t j = 0; j < order.size(); ++j) order[j] = j;
+    auto head = [&](std::uint32_t j) { return j == 0 || !linked[j - 1]; };
+    std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
+      if (head(a) != head(b)) return head(a);
+      return head(a) ? chain_use[a] < chain_use[b] : first_use[a] < first_use[b];
+    });
+
+    // Read ends of the batch, where pulls may end.
+    batch_ends_.clear();
+    for (std::uint32_t k = first; k < end; ++k) {
+      if (!reads_[k].empty()) batch_ends_.push_back(reads_[k].end);
+    }
+    std::sort(batch_ends_.begin(), batch_ends_.end());
+    batch_ends_.erase(std::unique(batch_ends_.begin(), batch_ends_.end()), batch_ends_.end());
+
+    std::vector<std::uint32_t> final_index(regions.size());
+    for (std::uint32_t j : order) {
+      PlannedRegion region = regions[j];
+      const std::uint32_t index = static_cast<std::uint32_t>(plan_.regions.size());
+      final_index[j] = index;
+      if (!ever_.map().empty()) region.refetched_bytes = ever_.Overlap(region.range);
+      plan_.refetched_bytes += region.refetched_bytes;
+      ever_.Add(region.range);
+      region.first_piece = static_cast<std::uint32_t>(plan_.pieces.size());
+      CutPieces(region, index, first_use[j]);
+      region.end_piece = static_cast<std::uint32_t>(plan_.pieces.size());
+      outstanding_ += region.range.size();
+      plan_.regions.push_back(region);
+    }
+    for (std::size_t j = 0; j + 1 < regions.size(); ++j) {
+      if (!linked[j]) continue;
+      plan_.regions[final_index[j]].successor = final_index[j + 1];
+      plan_.regions[final_index[j + 1]].predecessor = final_index[j];
+    }
+    plan_.peak_bytes = std::max(plan_.peak_bytes, outstanding_);
+    dropped_.resize(plan_.pieces.size(), 0);
+    pinned_.resize(plan_.pieces.size(), 0);
+    next_use_.resize(plan_.pieces.size(), kNoUse);
+
+    // Each read's pieces; a piece's last use moves on with every read that needs it.
+    for (std::uint32_t k = first; k < end; ++k) {
+      plan_.read_begin[k] = static_cast<std::uint32_t>(plan_.read_pieces.size());
+      const ByteRange r = reads_[k];
+      if (r.empty()) continue;
+      auto it = live_.upper_bound(r.begin);
+      if (it != live_.begin()) --it;
+      for (; it != live_.end() && it->first < r.end; ++it) {
+        PlannedPiece& piece = plan_.pieces[it->second];
+        if (piece.range.end <= r.begin) continue;
+        if (next_use_[it->second] != kNoUse) {  // a kept piece is read again: live once more
+          cached_.erase({next_use_[it->second], it->second});
+          next_use_[it->second] = kNoUse;
+        }
+        plan_.read_pieces.push_back(it->second);
+        piece.last_use = k;
+        drops_.push({k, it->second});
+      }
+    }
+  }
+
+  // Cuts a region into pieces: one for a GET; for a stream, pulls that end at read ends (at least
+  // min_pull_ apart), with holes of at least min_pull_ as pieces of their own, dropped on arrival.
+  void CutPieces(const PlannedRegion& region, std::uint32_t index, std::uint32_t first_use) {
+    segments_.clear();
+    const auto& batch = batch_.map();
+    auto it = batch.upper_bound(region.range.begin);
+    if (it != batch.begin()) --it;
+    std::uint64_t pos = region.range.begin;
+    for (; it != batch.end() && it->first < region.range.end; ++it) {
+      const ByteRange needed = ByteRange{it->first, it->second}.Intersect(region.range);
+      if (needed.empty()) continue;
+      if (needed.begin > pos) segments_.push_back({{pos, needed.begin}, false});
+      segments_.push_back({needed, true});
+      pos = needed.end;
+    }
+    if (pos < region.range.end) segments_.push_back({{pos, region.range.end}, false});
+
+    auto emit = [&](ByteRange r, bool needed) {
+      PlannedPiece piece;
+      piece.range = r;
+      piece.region = index;
+      const std::uint32_t p = static_cast<std::uint32_t>(plan_.pieces.size());
+      plan_.pieces.push_back(piece);
+      if (needed) {
+        live_.emplace(r.begin, p);
+      } else {
+        drops_.push({first_use, p});  // a hole: in flight until it arrives, then dropped
+      }
+    };
+    if (!region.stream) {
+      // One GET: one piece. Needed unless it is all hole (it never is: regions hold missing bytes).
+      emit(region.range, true);
+      return;
+    }
+    ByteRange cur{region.range.begin, region.range.begin};
+    bool cur_needed = false;
+    auto flush = [&] {
+      if (!cur.empty()) emit(cur, cur_needed);
+      cur = {cur.end, cur.end};
+      cur_needed = false;
+    };
+    for (const Segment& s : segments_) {
+      if (!s.needed && s.range.size() >= min_pull_) {
+        flush();
+        for (std::uint64_t at = s.range.begin; at < s.range.end; at += kMaxPull) {
+          emit({at, std::min(s.range.end, at + kMaxPull)}, false);
+        }
+        cur = {s.range.end, s.range.end};
+        continue;
+      }
+      // A small hole joins the pull after it; a needed stretch is cut where reads end.
+      auto e = std::upper_bound(batch_ends_.begin(), batch_ends_.end(), s.range.begin);
+      for (std::uint64_t at = s.range.begin; at < s.range.end;) {
+        std::uint64_t next = s.range.end;
+        if (s.needed && e != batch_ends_.end() && *e < next) next = *e;
+        next = std::min(next, cur.begin + kMaxPull);
+        cur.end = next;
+        cur_needed |= s.needed;
+        at = next;
+        while (e != batch_ends_.end() && *e <= at) ++e;
+        if (cur.size() >= kMaxPull || (s.needed && cur.size() >= min_pull_)) flush();
+      }
+    }
+    flush();
+  }
+
+  std::span<const ByteRange> reads_;
+  OracleShape shape_;
+  const OraclePlanRequest& request_;
+  OraclePlan plan_;
+  std::uint64_t stream_threshold_ = 0;
+  std::uint64_t min_pull_ = 0;
+  std::map<std::uint64_t, std::uint32_t> live_;  // needed pieces held or in flight, by begin
+  std::uint64_t outstanding_ = 0;
+  using DropEntry = std::pair<std::uint32_t, std::uint32_t>;  // (read after which, piece)
+  std::priority_queue<DropEntry, std::vector<DropEntry>, std::greater<>> drops_;
+  std::vector<char> dropped_;
+  std::vector<std::uint32_t> pinned_;                         // by piece: the batch that counts on it
+  std::vector<std::uint32_t> next_use_;                       // by piece: the re-read it is kept for, or kNoUse
+  std::set<std::pair<std::uint32_t, std::uint32_t>> cached_;  // (re-read, piece) kept past last use
+  std::vector<std::uint32_t> next_same_;                      // by read: the next read of the same range, or kNoUse
+  std::uint32_t batch_id_ = 0;
+  IntervalSet ever_;   // every byte planned so far
+  IntervalSet batch_;  // the batch's missing bytes
+  std::uint32_t consumed_ = 0;
+  std::uint32_t planned_ = 0;
+  std::vector<ByteRange> scratch_, covered_;
+  std::vector<std::uint64_t> batch_ends_;
+  std::vector<Segment> segments_;
+};
+
+// First-byte latencies of `draws` requests in each scenario, from the profile's distribution with
+// the planner's own seeds (it knows the distribution, not the run's draws). Constant latency: one.
+std::vector<std::vector<double>> Scenarios(const NetworkSummary& n, std::size_t draws) {
+  const double median = static_cast<double>(n.latency_median_ns) / 1e9;
+  if (n.constant_latency()) return {std::vector<double>(1, median)};
+  const double sigma =
+      std::log(static_cast<double>(n.latency_p99_ns) / static_cast<double>(n.latency_median_ns)) / kZ99;
+  std::vector<std::vector<double>> out(kScenarios);
+  for (int s = 0; s < kScenarios; ++s) {
+    std::mt19937_64 rng(0x6f7261636c65ull + static_cast<std::uint64_t>(s));
+    std::lognormal_distribution<double> dist(std::log(median), sigma);
+    out[s].resize(std::max<std::size_t>(1, draws));
+    for (double& d : out[s]) d = dist(rng);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string OracleShape::ToString() const {
+  auto size = [](std::uint64_t v) { return FormatSize(v); };
+  std::string out = "gap=";
+  out += gap == kEverything ? "all" : size(gap);
+  out += ",region=";
+  out += region == kWhole ? "whole" : region == kParts ? "parts" : size(region);
+  out += ",concurrency=" + std::to_string(concurrency);
+  return out;
+}
+
+OraclePlan BuildOraclePlan(std::span<const ByteRange> reads, const OracleShape& shape,
+                           const OraclePlanRequest& request) {
+  return Walker(reads, shape, request).Run();
+}
+
+double ModelOraclePlan(const OraclePlan& plan, std::span<const ByteRange> reads, std::span<const Nanos> think,
+                       const NetworkSummary& network, std::span<const double> latencies_s) {
+  const std::size_t n = reads.size();
+  if (n == 0) return 0;
+  const std::size_t regions = plan.regions.size();
+  const std::uint32_t k = std::max(1u, plan.shape.concurrency);
+  const double active = static_cast<double>(std::max<std::size_t>(1, std::min<std::size_t>(k, regions)));
+  const double rate = std::min(network.stream_bandwidth_bytes_per_s, network.link_bandwidth_bytes_per_s / active);
+  // When each region's bytes start to flow: its own first byte, or its predecessor's stream reaching
+  // it, whichever is first (the takeover).
+  std::vector<double> first_byte(regions, 0);
+  std::vector<double> delivered(n, 0);
+  std::vector<std::uint32_t> opened;
+  std::priority_queue<double, std::vector<double>, std::greater<>> slots;
+  std::size_t next = 0;
+  double last_open = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double issue = i == 0 ? 0 : delivered[i - 1] + (think.empty() ? 0 : static_cast<double>(think[i]) / 1e9);
+    opened.clear();
+    while (next < regions && plan.regions[next].issue_after <= i) {
+      const PlannedRegion& r = plan.regions[next];
+      double open = std::max(last_open, r.issue_after == 0 ? 0.0 : delivered[r.issue_after - 1]);
+      if (slots.size() >= k) {
+        open = std::max(open, slots.top());
+        slots.pop();
+      }
+      last_open = open;
+      first_byte[next] = open + (latencies_s.empty() ? 0 : latencies_s[next % latencies_s.size()]);
+      slots.push(first_byte[next] + static_cast<double>(r.range.size()) / rate);
+      opened.push_back(static_cast<std::uint32_t>(next));
+      ++next;
+    }
+    if (opened.size() > 1) {
+      std::sort(opened.begin(), opened.end(), [&](std::uint32_t a, std::uint32_t b) {
+        return plan.regions[a].range.begin < plan.regions[b].range.begin;
+      });
+    }
+    for (std::uint32_t j : opened) {
+      const PlannedRegion& r = plan.regions[j];
+      if (r.predecessor == kNoUse) continue;
+      const PlannedRegion& p = plan.regions[r.predecessor];
+      first_byte[j] = std::min(first_byte[j],
+                               first_byte[r.predecessor] + static_cast<double>(r.range.begin - p.range.begin) / rate);
+    }
+    double ready = issue;
+    for (std::uint32_t p = plan.read_begin[i]; p < plan.read_begin[i + 1]; ++p) {
+      const PlannedPiece& piece = plan.pieces[plan.read_pieces[p]];
+      const PlannedRegion& r = plan.regions[piece.region];
+      const std::uint64_t upto = r.stream ? piece.range.end : r.range.end;
+      ready = std::max(ready, first_byte[piece.region] + static_cast<double>(upto - r.range.begin) / rate);
+    }
+    delivered[i] = ready;
+  }
+  return delivered[n - 1];
+}
+
+OraclePlan PlanOracle(std::span<const ByteRange> reads, std::span<const Nanos> think,
+                      const OraclePlanRequest& request) {
+  const NetworkSummary& net = request.network;
+  const std::uint64_t bdp = std::max<std::uint64_t>(1, net.bandwidth_delay_bytes());
+  std::vector<std::uint64_t> gaps = {0, bdp / 8, bdp, 8 * bdp, OracleShape::kEverything};
+  std::vector<std::uint64_t> sizes = {OracleShape::kWhole, OracleShape::kParts, 16 * kMiB, 4 * kMiB, kMiB};
+  std::vector<std::uint32_t> concurrency = {FullRateRequests(net), std::max(1u, net.max_connections)};
+  if (request.gap) gaps = {*request.gap};
+  if (request.region) sizes = {*request.region};
+  if (request.concurrency) concurrency = {*request.concurrency};
+  std::sort(concurrency.begin(), concurrency.end());
+  concurrency.erase(std::unique(concurrency.begin(), concurrency.end()), concurrency.end());
+
+  const std::size_t judged = std::min(reads.size(), kJudgedReads);
+  const auto judged_reads = reads.first(judged);
+  const auto judged_think = think.empty() ? think : think.first(judged);
+
+  std::vector<OracleShape> shapes;
+  std::vector<OraclePlan> plans;
+  std::size_t most_regions = 1;
+  for (std::uint64_t gap : gaps) {
+    for (std::uint64_t size : sizes) {
+      for (std::uint32_t k : concurrency) {
+        shapes.push_back(OracleShape{gap, size, k});
+        plans.push_back(BuildOraclePlan(judged_reads, shapes.back(), request));
+        most_regions = std::max(most_regions, plans.back().regions.size());
+      }
+    }
+  }
+  // Every candidate under every scenario, with common draws (region j gets draw j).
+  const auto scenarios = Scenarios(net, std::min(most_regions, kMaxDraws));
+  std::vector<std::vector<double>> times(plans.size(), std::vector<double>(scenarios.size()));
+  std::vector<double> best_time(scenarios.size(), 0);
+  for (std::size_t c = 0; c < plans.size(); ++c) {
+    for (std::size_t s = 0; s < scenarios.size(); ++s) {
+      times[c][s] = ModelOraclePlan(plans[c], judged_reads, judged_think, net, scenarios[s]);
+      best_time[s] = c == 0 ? times[c][s] : std::min(best_time[s], times[c][s]);
+    }
+  }
+  // The choice, in two steps.
+  // 1. Robustness: a plan's regret in a scenario is its time over the best candidate's there; the
+  //    plans whose worst regret is within 2% of the smallest are kept. A plan whose time hinges on
+  //    one slow first byte has a large regret in the scenario where that draw is slow and another
+  //    plan's is not (the run's first request gets the same draw in every plan and every policy).
+  // 2. Speed: of those, the lowest mean time, except that when other stacks share the run, the plan
+  //    with fewer requests is preferred unless the other gains at least a median latency: every
+  //    extra request changes which draws all later requests of the run get (draws are taken in the
+  //    order requests start), a lottery worth entering only for a real gain.
+  const double slack = request.shared_run ? static_cast<double>(net.latency_median_ns) / 1e9 : 0.0;
+  std::vector<double> regret(plans.size(), 0), excess(plans.size(), 0), mean(plans.size(), 0);
+  double least_regret = 0;
+  for (std::size_t c = 0; c < plans.size(); ++c) {
+    for (std::size_t s = 0; s < scenarios.size(); ++s) {
+      regret[c] = std::max(regret[c], best_time[s] > 0 ? times[c][s] / best_time[s] : 1.0);
+      excess[c] = std::max(excess[c], times[c][s] - best_time[s]);
+      mean[c] += times[c][s];
+    }
+    mean[c] /= static_cast<double>(scenarios.size());
+    least_regret = c == 0 ? regret[c] : std::min(least_regret, regret[c]);
+  }
+  // Robust: within 2% of the least worst regret, or (sharing the run) never more than the slack
+  // behind the best.
+  auto robust = [&](std::size_t c) { return regret[c] <= least_regret * 1.02 || excess[c] < slack; };
+  double best_mean = -1;
+  for (std::size_t c = 0; c < plans.size(); ++c) {
+    if (robust(c) && (best_mean < 0 || mean[c] < best_mean)) best_mean = mean[c];
+  }
+  std::size_t winner = plans.size();
+  for (std::size_t c = 0; c < plans.size(); ++c) {
+    if (!robust(c) || mean[c] > best_mean + slack + best_mean * 1e-9) continue;
+    if (winner == plans.size() || plans[c].regions.size() < plans[winner].regions.size() ||
+        (plans[c].regions.size() == plans[winner].regions.size() && mean[c] < mean[winner])) {
+      winner = c;
+    }
+  }
+  const double best_mean_s = mean[winner];
+  OraclePlan best = std::move(plans[winner]);
+  best.estimated_s = best_mean_s;
+  if (judged < reads.size()) {
+    const double estimate = best.estimated_s;
+    best = BuildOraclePlan(reads, best.shape, request);
+    best.estimated_s = estimate;
+  }
+  return best;
+}
+
+}  // namespace pflab::policies
