@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "plugins/plugin_loader.h"
 #include "replay/sweep.h"
 #include "reports/results.h"
 
@@ -75,11 +76,15 @@ CLI::App* AddSweepCommand(CLI::App& app, SweepArgs& args) {
   cmd->add_flag("--no-baseline", args.no_baseline, "do not add `none` to the policies");
   cmd->add_flag("--dry-run", args.dry_run, "list this shard's runs (and which are already done) and stop");
   cmd->add_flag("-q,--quiet", args.quiet, "no progress on stderr");
+  cmd->add_option("--plugin", args.plugins, "a plugin library whose policies to add, repeatable (docs/own_policy.md)");
   return cmd;
 }
 
 int RunSweep(const SweepArgs& args) {
   if (args.jobs < 1 || args.jobs > 256) return Fail("--jobs: expected 1..256");
+  for (const auto& path : args.plugins) {
+    if (auto status = pflab::plugins::LoadPlugin(path); !status) return Fail("--plugin " + status.error().message);
+  }
   pflab::replay::SweepOptions options;
   options.traces = args.traces;
   options.results_file = args.output;

@@ -69,6 +69,11 @@ Status RunCells(const RunPlan& plan, const RunHooks& hooks, const std::vector<st
   }
 
   std::mutex mutex;  // serializes the hooks
+  // Stacks with a layer that shares process-wide state (Python policies: one interpreter) run one at a
+  // time, whatever the number of threads; other cells still run beside them.
+  static std::mutex one_at_a_time;
+  std::vector<bool> serial(plan.policies.size());
+  for (std::size_t i = 0; i < plan.policies.size(); ++i) serial[i] = policies::RunsOneAtATime(plan.policies[i]);
   std::atomic<std::size_t> next{0};
   std::atomic<bool> stop{false};
   auto worker = [&] {
@@ -83,7 +88,10 @@ Status RunCells(const RunPlan& plan, const RunHooks& hooks, const std::vector<st
         if (hooks.on_start) hooks.on_start(cell);
         if (hooks.sink) config.event_log = hooks.sink(cell);
       }
+      std::unique_lock<std::mutex> serial_lock(one_at_a_time, std::defer_lock);
+      if (serial[cell.policy]) serial_lock.lock();
       Result<RunResult> result = plan.transport == TransportKind::kSim ? RunSimulation(config) : RunLive(config, live);
+      if (serial_lock.owns_lock()) serial_lock.unlock();
       std::lock_guard lock(mutex);
       if (hooks.on_finish && !hooks.on_finish(cell, std::move(result))) stop = true;
     }
