@@ -10,11 +10,9 @@
 
 #include "pflab/plugin.h"
 #include "plugins/plugin_entry.h"
+#include "plugins/python_build.h"
 #include "policies/registry.h"
 
-#ifndef PFLAB_PYTHON_BRIDGE
-#define PFLAB_PYTHON_BRIDGE 0
-#endif
 #ifndef PFLAB_PLUGIN_RELATIVE_DIR
 #define PFLAB_PLUGIN_RELATIVE_DIR "../lib/pflab"
 #endif
@@ -130,11 +128,7 @@ Result<plugin::Family*> PythonFamily() {
   std::lock_guard lock(mutex);
   if (loaded) return *loaded;
   if (!PythonBridgeBuilt()) {
-    loaded = Error{ErrorCode::kFailedPrecondition,
-                   "py: policies need Python, and this pflab was built without the Python bridge "
-                   "(libpython3.11-dev was missing when it was configured): install it (scripts/setup.sh "
-                   "does), configure and build again",
-                   false};
+    loaded = Error{ErrorCode::kFailedPrecondition, PythonNotBuiltMessage(), false};
     return *loaded;
   }
   std::string tried;
@@ -164,10 +158,6 @@ Result<plugin::Family*> PythonFamily() {
 }
 
 }  // namespace
-
-bool PythonBridgeBuilt() {
-  return PFLAB_PYTHON_BRIDGE != 0;
-}
 
 std::vector<std::string> PythonBridgeCandidates() {
   if (const char* path = std::getenv("PFLAB_PYTHON_BRIDGE"); path && *path) return {path};

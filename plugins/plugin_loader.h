@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/result.h"
+#include "plugins/python_build.h"
 
 namespace pflab::plugins {
 
@@ -21,9 +22,6 @@ Status LoadPlugin(const std::string& path);
 /// Registers the `py:` family (idempotent): `py:FILE.py:CLASS(key=value,...)` (or `py:MODULE:CLASS`)
 /// loads the Python bridge when first resolved. See docs/own_policy.md.
 void EnablePythonPolicies();
-
-/// Whether this pflab was built with the Python bridge (libpython3.11-dev present at configure time).
-bool PythonBridgeBuilt();
 
 /// Where the Python bridge is looked for, in order: $PFLAB_PYTHON_BRIDGE when set, else next to the
 /// executable (the build folder), then in the install's library folder (PREFIX/lib/pflab).

@@ -144,7 +144,9 @@ class Interpreter {
 };
 
 /// A one-slot hand-off signal: Post wakes one Wait. (std::binary_semaphore's timed wait in GCC 12's
-/// libstdc++ sleeps in steps rather than waking at once, which made each hand-off take milliseconds.)
+/// libstdc++ sleeps in steps rather than waking at once, which made each hand-off take milliseconds.
+/// Spinning before sleeping was tried too: on a loaded two-core machine it took the CPU the other side
+/// needed, and no faster hand-off could be shown.)
 class Signal {
  public:
   void Post() {
