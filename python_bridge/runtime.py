@@ -11,7 +11,8 @@ Two protocols, each the original library's own, so that upstream code runs unmod
   `fetcher(start, end)` returning bytes;
 - gcsfs-style prefetchers: `cls(fetcher, size, **kwargs)` with an async `fetcher(offset, size,
   split_factor)`, asked for bytes by `_fetch(start, end)` (or `fetch`), which runs its coroutines on
-  `fsspec.asyn.get_loop()` through `fsspec.asyn.sync` (both patched here to the layer's VirtualLoop).
+  `fsspec.asyn.get_loop()` through `fsspec.asyn.sync` (both patched here to the layer's VirtualLoop);
+  a constructor that takes `loop` gets that loop, as gcsfs main's GCSFile passes its filesystem's.
 """
 
 import asyncio
@@ -271,6 +272,14 @@ def describe(target):
     return protocol, doc.split("\n\n")[0].replace("\n", " ")
 
 
+def takes_loop(cls):
+    """Whether a prefetcher's constructor takes the event loop to run on (gcsfs main's does)."""
+    try:
+        return "loop" in inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def check_arguments(target, kwargs):
     """Binds the constructor's arguments as a layer will pass them, so a wrong keyword is an error
     before anything runs."""
@@ -282,6 +291,8 @@ def check_arguments(target, kwargs):
             blocksize = kwargs.pop("blocksize", DEFAULT_BLOCKSIZE)
             inspect.signature(cls).bind(blocksize, None, 0, **kwargs)
         else:
+            if takes_loop(cls):
+                kwargs.setdefault("loop", None)
             inspect.signature(cls).bind(None, 0, **kwargs)
     except TypeError as e:
         raise TypeError(f"{cls.__qualname__}: {e}") from None
@@ -363,7 +374,10 @@ class LayerState:
             if self.protocol == "cache":
                 self.obj = self.cls(self.blocksize, self.sync_fetcher, self.size, **self.kwargs)
             else:
-                self.obj = self.cls(self.async_fetcher, self.size, **self.kwargs)
+                kwargs = dict(self.kwargs)
+                if takes_loop(self.cls) and "loop" not in kwargs:
+                    kwargs["loop"] = self.loop  # as gcsfs's GCSFile passes its filesystem's loop
+                self.obj = self.cls(self.async_fetcher, self.size, **kwargs)
         fetch = getattr(self.obj, "_fetch", None) or getattr(self.obj, "fetch")
         out = fetch(start, end)
         if not isinstance(out, (bytes, bytearray, memoryview)):
