@@ -138,7 +138,7 @@ TEST_CASE("loading what is not a usable plugin fails, saying why", "[plugin]") {
              Catch::Contains("this pflab speaks version " + std::to_string(plugin::kApiVersion)));
 }
 
-TEST_CASE("--plugin adds a plugin's policies to policies, compare and sweep", "[plugin][cli]") {
+TEST_CASE("the --plugin option adds a plugin's policies to policies, compare and sweep", "[plugin][cli]") {
   const auto dir = testing::FreshTempDir("pflab_plugin_cli");
   const std::string plugin = std::string("--plugin ") + PFLAB_EXAMPLE_PLUGIN;
 
