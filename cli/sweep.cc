@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "plugins/plugin_loader.h"
+#include "policies/registry.h"
 #include "replay/sweep.h"
 #include "reports/results.h"
 
@@ -114,6 +115,16 @@ int RunSweep(const SweepArgs& args) {
     return 0;
   }
 
+  if (!args.quiet && args.jobs > 1) {
+    std::size_t serial = 0;
+    for (const auto& spec : plan->specs) serial += pflab::policies::RunsOneAtATime(spec);
+    if (serial) {
+      std::fprintf(stderr,
+                   "%zu of %zu specs hold a Python policy: their runs go one at a time (one interpreter serves "
+                   "the process); --jobs %u applies to the others\n",
+                   serial, plan->specs.size(), args.jobs);
+    }
+  }
   const bool tty = ::isatty(STDERR_FILENO);
   pflab::replay::SweepRunOptions run;
   run.jobs = args.jobs;

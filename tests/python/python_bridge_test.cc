@@ -477,6 +477,13 @@ TEST_CASE("pflab compare runs py: policies in the simulator and against the fake
                                  dir);
   INFO(swept.err);
   REQUIRE(swept.exit_code == 0);
+  auto noted = testing::RunPflab("sweep --traces " + (dir / "t.jsonl").string() +
+                                     " --policy 'py:fsspec.caching:BlockCache(blocksize=2MiB)' --policy "
+                                     "'fsspec-readahead' --jobs 2 -o " +
+                                     (dir / "s.jsonl").string(),
+                                 dir);
+  REQUIRE(noted.exit_code == 0);
+  CHECK_THAT(noted.err, Catch::Contains("1 of 3 specs hold a Python policy: their runs go one at a time"));
   const std::string lines = testing::Slurp(dir / "s.jsonl");
   CHECK_THAT(lines, Catch::Contains("py:fsspec.caching:BlockCache(blocksize=1MiB)"));
   CHECK_THAT(lines, Catch::Contains("py:fsspec.caching:BlockCache(blocksize=4MiB)"));
