@@ -277,6 +277,21 @@ TEST_CASE("under gcs-regional timing a prefetcher's requests follow the network'
   }
 }
 
+TEST_CASE("asyncio.to_thread jobs run on workers and wait for the network side by side", "[python]") {
+  Enable();
+  testing::LayerRig rig(Py("threaded_cache.py:HalvesInThreads"), 8 * kMiB, 10 * kMillisecond);
+  auto got = rig.Read(kMiB, 3 * kMiB);
+  REQUIRE(got.ok());
+  CHECK(TotalLength(*got) == 2 * kMiB);
+  REQUIRE(rig.lower.requests.size() == 2);
+  // Both halves were asked for at once, so the read took one fetch's time, not two.
+  CHECK(rig.lower.requests[0] == testing::LoggedRequest{kMiB, 2 * kMiB, 0, 0});
+  CHECK(rig.lower.requests[1] == testing::LoggedRequest{2 * kMiB, 3 * kMiB, 0, 0});
+  CHECK(rig.lower.requests[0].at == 0);
+  CHECK(rig.lower.requests[1].at == 0);
+  CHECK(rig.scheduler.Now() == 10 * kMillisecond);
+}
+
 TEST_CASE("Python policies run deterministically", "[python]") {
   Enable();
   traces::GeneratorParams params;
