@@ -33,12 +33,6 @@ namespace {
 
 using nlohmann::json;
 
-const std::string kDir = std::string(PFLAB_SOURCE_DIR) + "/tests/python/";
-
-std::string Py(const std::string& file_class_args) {
-  return "py:" + kDir + file_class_args;
-}
-
 #ifndef PFLAB_HAVE_PYTHON
 
 TEST_CASE("py: policies say this pflab was built without Python", "[python]") {
@@ -49,6 +43,12 @@ TEST_CASE("py: policies say this pflab was built without Python", "[python]") {
 }
 
 #else
+
+const std::string kDir = std::string(PFLAB_SOURCE_DIR) + "/tests/python/";
+
+std::string Py(const std::string& file_class_args) {
+  return "py:" + kDir + file_class_args;
+}
 
 std::string Show(const std::vector<ByteRange>& ranges) {
   std::string out = "[";
