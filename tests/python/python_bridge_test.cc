@@ -166,6 +166,27 @@ TEST_CASE("a Python fsspec cache gives the same run as our port of it", "[python
   }
 }
 
+TEST_CASE("every cache class of Debian's fsspec runs as is, every byte checked", "[python]") {
+  Enable();
+  traces::GeneratorParams params;
+  params.object_size = 32 * kMiB;
+  params.read_size = kMiB / 3;
+  params.count = 40;
+  auto trace = traces::Generate("backtrack", params);
+  REQUIRE(trace.ok());
+  // fsspec.caching.caches in 2022.11: none, mmap, bytes, readahead, block, first, all, parts.
+  for (const char* cls : {"BaseCache", "MMapCache", "BytesCache", "ReadAheadCache", "BlockCache", "FirstChunkCache",
+                          "AllBytes", "KnownPartsOfAFile"}) {
+    INFO(cls);
+    auto result =
+        replay::RunSimulation(testing::RunConfig(*trace, std::string("py:fsspec.caching:") + cls + "(blocksize=1MiB)"));
+    INFO((result.ok() ? "" : result.error().message));
+    REQUIRE(result.ok());  // with verify_bytes: a wrong byte fails the run
+    CHECK(result->metrics.reads_failed == 0);
+    CHECK(result->metrics.bytes_read == 40 * (kMiB / 3));
+  }
+}
+
 // Runs tests/python/plain_asyncio.py: the class on a plain asyncio loop with an instant fetcher.
 json RunPlainAsyncio(const std::string& file, const std::string& cls, std::uint64_t size, const json& kwargs,
                      const std::vector<ByteRange>& reads) {
