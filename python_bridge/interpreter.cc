@@ -60,68 +60,11 @@ std::string TakePythonError() {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Watchdog
-
-Watchdog::Watchdog() {
-  thread_handle_ = std::thread([this] { Main(); });
-  thread_handle_.detach();
-}
-
-void Watchdog::Begin(std::chrono::nanoseconds limit) {
-  std::lock_guard lock(mutex_);
-  active_ = true;
-  ++segment_;
-  thread_ = PyThread_get_thread_ident();
-  limit_ = limit;
-  deadline_ = std::chrono::steady_clock::now() + limit;
-  fired_ = false;
-  changed_.notify_all();
-}
-
-bool Watchdog::End() {
-  std::lock_guard lock(mutex_);
-  active_ = false;
-  ++segment_;
-  changed_.notify_all();
-  return fired_;
-}
-
-void Watchdog::Main() {
-  std::unique_lock lock(mutex_);
-  for (;;) {
-    changed_.wait(lock, [&] { return active_; });
-    const std::uint64_t segment = segment_;
-    const auto deadline = deadline_;
-    if (changed_.wait_until(lock, deadline, [&] { return segment_ != segment; })) continue;
-    // The segment ran past its limit. Take the GIL (the running code gives it up within Python's
-    // switch interval when asked), then, if the same segment still runs, raise into it. Segments begin
-    // and end with the GIL held, so while we hold it none can begin or end.
-    lock.unlock();
-    PyGILState_STATE gil = PyGILState_Ensure();
-    lock.lock();
-    if (active_ && segment_ == segment && g_interpreter) {
-      PyThreadState_SetAsyncExc(thread_, g_interpreter->policy_timeout());
-      fired_ = true;
-    }
-    const auto limit = limit_;
-    lock.unlock();
-    PyGILState_Release(gil);
-    lock.lock();
-    // Give it time to unwind. Engine-thread Python that still does not end is stuck for good: nothing
-    // else could stop it, and the run would hang, so the process ends saying why. (A stuck worker is
-    // abandoned by the engine's thread instead; see Worker::Run.)
-    if (!changed_.wait_for(lock, limit + std::chrono::seconds(10), [&] { return segment_ != segment; })) {
-      std::fprintf(stderr,
-                   "pflab: a Python policy ran past its watchdog and did not stop when interrupted (stuck in "
-                   "native code?); exiting\n");
-      std::fflush(stderr);
-      std::_Exit(3);
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
 // Interpreter
+
+Interpreter* Interpreter::Running() {
+  return g_interpreter;
+}
 
 Interpreter* Interpreter::Get(std::string* error) {
   static std::mutex mutex;
@@ -195,88 +138,12 @@ bool Interpreter::Start(std::string* error) {
     fetched_bytes_ = Attribute(runtime_, "FetchedBytes", error);
   }
   const bool ok = runtime_ && policy_aborted_ && policy_timeout_ && fetch_error_ && fetched_bytes_;
-  if (ok) g_interpreter = this;  // TakePythonError formats with the runtime from now on
+  if (ok) {
+    watchdog_.SetException(policy_timeout_);
+    g_interpreter = this;  // TakePythonError formats with the runtime from now on
+  }
   PyEval_SaveThread();
   return ok;
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Workers
-
-namespace {
-
-thread_local Worker* t_worker = nullptr;
-
-std::mutex& PoolMutex() {
-  static std::mutex mutex;
-  return mutex;
-}
-
-std::vector<Worker*>& Pool() {
-  static auto* pool = new std::vector<Worker*>;  // never destroyed: parked threads point into it
-  return *pool;
-}
-
-}  // namespace
-
-Worker::Worker() {
-  thread_ = std::thread([this] { Main(); });
-  thread_.detach();
-  back_.Wait();  // parked, with its Python thread state made
-}
-
-Worker* Worker::Take() {
-  {
-    std::lock_guard lock(PoolMutex());
-    if (!Pool().empty()) {
-      Worker* worker = Pool().back();
-      Pool().pop_back();
-      return worker;
-    }
-  }
-  return new Worker;  // lives as long as the process, parked in the pool when idle
-}
-
-void Worker::Give(Worker* worker) {
-  std::lock_guard lock(PoolMutex());
-  Pool().push_back(worker);
-}
-
-Worker* Worker::Current() {
-  return t_worker;
-}
-
-void Worker::Main() {
-  t_worker = this;
-  PyGILState_Ensure();  // this thread's Python state, kept for its life
-  state_ = PyEval_SaveThread();
-  back_.Post();
-  for (;;) {
-    go_.Wait();
-    PyEval_RestoreThread(state_);
-    g_interpreter->watchdog().Begin(limit_);
-    job_();
-    job_ = nullptr;
-    finished_ = true;
-    timed_out_ |= g_interpreter->watchdog().End();
-    state_ = PyEval_SaveThread();
-    back_.Post();
-  }
-}
-
-void Worker::Suspend() {
-  timed_out_ |= g_interpreter->watchdog().End();
-  state_ = PyEval_SaveThread();
-  back_.Post();
-  go_.Wait();
-  PyEval_RestoreThread(state_);
-  g_interpreter->watchdog().Begin(limit_);
-}
-
-bool Worker::Run(std::chrono::nanoseconds patience) {
-  timed_out_ = false;
-  go_.Post();
-  return back_.WaitFor(patience);
 }
 
 }  // namespace pflab::python

@@ -2,7 +2,7 @@
 // which its Python side reaches pflab.
 //
 // A read runs the policy's `_fetch` (constructing the object first, at the first read) as a job on a
-// worker (python_bridge/interpreter.h). When the policy waits for the network, in fsspec's blocking
+// worker (python_bridge/worker.h). When the policy waits for the network, in fsspec's blocking
 // `fetcher(start, end)` or in `fsspec.asyn.sync`, its worker suspends and the engine moves on; the
 // fetch's completion, or the loop iteration that completes the awaited future, makes the worker
 // runnable again, and the engine runs it before returning from that event. `asyncio.to_thread` jobs
@@ -30,6 +30,7 @@
 
 #include "pflab/plugin.h"
 #include "python_bridge/interpreter.h"
+#include "python_bridge/worker.h"
 
 namespace pflab::python {
 
