@@ -13,6 +13,10 @@ constexpr std::chrono::seconds kGrace{10};
 
 // Every layer alive, by token; the layer whose Python runs now. Touched only by whoever holds the
 // interpreter's mutex (the engine's thread) or runs on its behalf (a worker it handed control to).
+// Python's garbage collector may drop one layer's fetched bytes while another layer's Python runs
+// (FetchedBytes.__del__ calls that layer's Host): that is safe because runs holding Python layers go
+// one at a time (PolicyEntry::one_run_at_a_time), so every live layer belongs to the same engine
+// thread, which is busy with this one.
 std::unordered_map<std::uint64_t, PyLayer*>& Layers() {
   static auto* layers = new std::unordered_map<std::uint64_t, PyLayer*>;
   return *layers;
