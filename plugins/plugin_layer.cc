@@ -152,7 +152,8 @@ PluginLayer::PluginLayer(const policies::StackEnv& env, Source* lower, PluginLay
       object_(env.object),
       object_seed_(ObjectSeed(env.object.bucket, env.object.name, env.object.generation)),
       seed_(env.seed),
-      account_(env.account) {
+      account_(env.account),
+      one_fetch_at_a_time_(dynamic_cast<const policies::PolicyLayer*>(lower) != nullptr) {
   try {
     layer_.reset(setup_.factory->Create(this, params));
   } catch (const std::exception& e) {
@@ -263,6 +264,20 @@ plugin::FetchId PluginLayer::Fetch(plugin::Range range, std::uint32_t max_parts)
     ctx_.scheduler->Post([this, alive = alive_, id] {
       if (!*alive || !layer_) return;
       CallPlugin("OnFetched", [&] { layer_->OnFetched(id, plugin::Data(), nullptr); });
+    });
+    return id;
+  }
+  if (one_fetch_at_a_time_ && !fetches_.empty()) {
+    // A policy layer below takes one read at a time (Source's contract): the fetch fails, saying where
+    // the layer belongs, rather than breaking the layer below.
+    ctx_.scheduler->Post([this, alive = alive_, id] {
+      if (!*alive || !layer_) return;
+      const std::string why = setup_.spec_name +
+                              " asked for a second fetch while one was in flight, which the layer "
+                              "below (" +
+                              lower_->name() + ") does not take: put it directly on the fetcher";
+      const plugin::Failure failure{plugin::Code::kFailedPrecondition, why.c_str(), false};
+      CallPlugin("OnFetched", [&] { layer_->OnFetched(id, plugin::Data(), &failure); });
     });
     return id;
   }

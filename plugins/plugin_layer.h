@@ -16,6 +16,10 @@
 // delivers the same fetched bytes both zero-copy and, after releasing them, as a copy again, may see
 // them credited twice; Python policies always copy, so for them the count is exact.)
 //
+// A layer over another policy layer may have one fetch in flight at a time (Source's contract); a
+// second fails at once, saying the layer belongs directly on the fetcher (a Python cache that fetches
+// in asyncio.to_thread jobs side by side, for one).
+//
 // Limits. Each read must finish within the read deadline (600 s of the run's clock unless the plugin
 // sets another): otherwise it fails with kDeadlineExceeded and the layer stops, cancelling what it has
 // in flight, so a policy that never answers cannot hold a run forever; every later read of the layer
@@ -163,6 +167,8 @@ class PluginLayer final : public policies::PolicyLayer, private plugin::Host {
   std::unordered_map<plugin::DataId, DataEntry> data_;
   FetchLedger ledger_;
   bool payload_ = true;  // whether fetched bytes carry payload (copies follow them)
+  // The layer below is a policy layer, which takes one read at a time; only the fetcher takes more.
+  bool one_fetch_at_a_time_ = false;
 };
 
 }  // namespace pflab::plugins

@@ -313,6 +313,43 @@ TEST_CASE("asyncio.to_thread jobs run on workers and wait for the network side b
   CHECK(rig.scheduler.Now() == 10 * kMillisecond);
 }
 
+TEST_CASE("a Python cache that fetches side by side over a policy layer is told where it belongs", "[python]") {
+  Enable();
+  traces::GeneratorParams params;
+  params.object_size = 16 * kMiB;
+  params.read_size = kMiB;
+  params.count = 4;
+  auto trace = traces::Generate("sequential", params);
+  REQUIRE(trace.ok());
+  auto result = replay::RunSimulation(testing::RunConfig(*trace, Py("threaded_cache.py:HalvesInThreads") + " > none"));
+  REQUIRE(result.ok());
+  CHECK(result->metrics.reads_failed == 4);
+
+  // The message, from the layers built by hand: the cache over `none` over a logging source.
+  sim::SimScheduler scheduler;
+  NullEventSink events;
+  MemoryAccount account;
+  testing::LoggingSource bottom(&scheduler, 8 * kMiB, kMillisecond, &account);
+  policies::StackEnv env;
+  env.ctx = LayerContext{&scheduler, &events, 0};
+  env.object = ObjectRef{"pflab", "object", 1, 8 * kMiB};
+  env.account = &account;
+  const policies::PolicyEntry* none = policies::FindPolicy("none");
+  REQUIRE(none != nullptr);
+  auto below = none->build(env, &bottom, *none->Parse({}));
+  auto cache = policies::ResolvePolicy(Py("threaded_cache.py:HalvesInThreads"));
+  REQUIRE(cache.ok());
+  auto layer = (*cache)->build(env, below.get(), *(*cache)->Parse({}));
+  std::optional<Result<Slices> > got;
+  layer->Read({0, kMiB}, [&](Result<Slices>&& r) { got = std::move(r); });
+  scheduler.Run();
+  REQUIRE(got.has_value());
+  REQUIRE(!got->ok());
+  CHECK_THAT(got->error().message, Catch::Contains("FetchError: "));
+  CHECK_THAT(got->error().message, Catch::Contains("asked for a second fetch while one was in flight, which the layer "
+                                                   "below (none) does not take: put it directly on the fetcher"));
+}
+
 TEST_CASE("Python policies run deterministically", "[python]") {
   Enable();
   traces::GeneratorParams params;
