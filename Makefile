@@ -2,6 +2,7 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+NOPY_BUILD ?= build-nopy
 PREFIX ?= /usr/local
 FUZZ_BUILD ?= build-fuzz
 TSAN_BUILD ?= build-tsan
@@ -9,7 +10,7 @@ TSAN_BUILD ?= build-tsan
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
 
-.PHONY: setup build demo test test-release test-asan test-bound test-oracle test-tsan fuzz-build fuzz fuzz-smoke bench faults install package format clean
+.PHONY: setup build demo test test-release test-asan test-no-python test-bound test-oracle test-tsan fuzz-build fuzz fuzz-smoke bench faults install package format clean
 
 setup:
 	@scripts/setup.sh
@@ -30,7 +31,18 @@ test-asan: setup
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS)
 
-test: test-release test-asan
+# A build without the Python development files: it configures (saying py: policies are off) and says
+# why a py: spec cannot run. Only what the switch changes is built, two small files, so this stays cheap;
+# the development files are hidden by asking pkg-config for a package that does not exist.
+test-no-python: setup
+	mkdir -p $(NOPY_BUILD)
+	cmake -S . -B $(NOPY_BUILD) -DCMAKE_BUILD_TYPE=Release -DPFLAB_BENCH=OFF \
+	  -DPFLAB_PYTHON_PACKAGE=pflab-no-such-python >$(NOPY_BUILD)/configure.log 2>&1 || { cat $(NOPY_BUILD)/configure.log; exit 1; }
+	grep -q "Python policies (py: specs): off" $(NOPY_BUILD)/configure.log
+	cmake --build $(NOPY_BUILD) --target pflab_python_build_probe
+	$(NOPY_BUILD)/pflab_python_build_probe | grep "built without the Python bridge"
+
+test: test-release test-no-python test-asan
 
 # The lower bound's full property test (replay/bound.h): 2,000 random traces x every policy x every
 # profile; `make test` runs a slice of it. PFLAB_BOUND_TRACES and PFLAB_BOUND_FIRST_SEED choose others.
@@ -84,4 +96,4 @@ format:
 	clang-format -i $$(git ls-files '*.h' '*.cc')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) out fuzz/out
+	rm -rf $(BUILD) $(ASAN_BUILD) $(NOPY_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) out fuzz/out

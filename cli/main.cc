@@ -21,6 +21,7 @@
 #include "cli/serve.h"
 #include "cli/sweep.h"
 #include "engine/units.h"
+#include "plugins/plugin_loader.h"
 #include "policies/registry.h"
 #include "replay/bound.h"
 #include "replay/event_log.h"
@@ -139,9 +140,21 @@ struct CompareArgs {
   std::uint32_t connections = 16;
   std::string html;
   std::string timeline;  // TRACE:POLICY
+  std::vector<std::string> plugins;
 };
 
+// Loads the --plugin libraries before any spec is parsed.
+Status LoadPlugins(const std::vector<std::string>& paths) {
+  for (const auto& path : paths) {
+    if (auto status = pflab::plugins::LoadPlugin(path); !status) {
+      return pflab::InvalidArgument("--plugin " + status.error().message);
+    }
+  }
+  return pflab::OkStatus();
+}
+
 int RunCompare(const CompareArgs& args) {
+  if (auto status = LoadPlugins(args.plugins); !status) return Fail(status.error().message);
   auto transport = pflab::replay::ParseTransportKind(args.transport);
   if (!transport) return Fail("--transport: " + transport.error().message);
   if (*transport != pflab::replay::TransportKind::kSim) {
@@ -366,13 +379,17 @@ int RunCompare(const CompareArgs& args) {
   return 0;
 }
 
-int RunPolicies() {
-  for (const auto& p : pflab::policies::RegisteredPolicies()) {
-    std::cout << p.name << "\n  " << p.description << "\n  origin: " << p.origin << "\n";
-    for (const auto& param : p.params) {
+int RunPolicies(const std::vector<std::string>& plugins) {
+  if (auto status = LoadPlugins(plugins); !status) return Fail(status.error().message);
+  for (const auto* p : pflab::policies::AllPolicies()) {
+    std::cout << p->name << "\n  " << p->description << "\n  origin: " << p->origin << "\n";
+    for (const auto& param : p->params) {
       std::cout << "  " << param.name << " (default " << param.ShownDefault() << "): " << param.description << "\n";
     }
     std::cout << "\n";
+  }
+  for (const auto& family : pflab::policies::PolicyFamilies()) {
+    std::cout << family.syntax << "\n  " << family.description << "\n\n";
   }
   std::cout << "Stack layers with '>', top first, e.g. 'fsspec-readahead(blocksize=5MiB) > gcsfs-v795 > "
                "concurrent(parts=4)'.\n";
@@ -413,6 +430,7 @@ void AddProfilesOption(CLI::App* cmd, std::string* file) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  pflab::plugins::EnablePythonPolicies();  // py: specs load the Python bridge when first used
   CLI::App app{"Prefetch Lab: design, simulate and compare read-ahead policies of object-storage readers"};
   app.require_subcommand(1);
 
@@ -465,6 +483,8 @@ int main(int argc, char** argv) {
   cmp_cmd->add_option("--timeline", cmp.timeline,
                       "TRACE:POLICY whose reads and fetches the results keep as a timeline (default: the first "
                       "trace and the first policy other than none)");
+  cmp_cmd->add_option("--plugin", cmp.plugins,
+                      "a plugin library whose policies to add, repeatable (docs/own_policy.md)");
 
   ReportArgs report;
   auto* report_cmd = AddReportCommand(app, report);
@@ -484,6 +504,8 @@ int main(int argc, char** argv) {
   auto* faults_cmd = AddFaultsCommand(app, faults);
 
   auto* pol_cmd = app.add_subcommand("policies", "list the registered policies, their parameters and origins");
+  std::vector<std::string> pol_plugins;
+  pol_cmd->add_option("--plugin", pol_plugins, "a plugin library whose policies to list too, repeatable");
   ProfilesArgs prof;
   auto* prof_cmd = app.add_subcommand("profiles", "list the network profiles");
   AddProfilesOption(prof_cmd, &prof.profiles_file);
@@ -508,7 +530,7 @@ int main(int argc, char** argv) {
   if (sweep_cmd->parsed()) return RunSweep(sweep);
   if (diff_cmd->parsed()) return RunDiff(diff);
   if (faults_cmd->parsed()) return RunFaults(faults);
-  if (pol_cmd->parsed()) return RunPolicies();
+  if (pol_cmd->parsed()) return RunPolicies(pol_plugins);
   if (prof_cmd->parsed()) return RunProfiles(prof);
   return 1;
 }

@@ -7,6 +7,8 @@
 #include <iostream>
 #include <optional>
 
+#include "plugins/plugin_loader.h"
+#include "policies/registry.h"
 #include "replay/matrix.h"
 #include "replay/sweep.h"
 #include "reports/provenance.h"
@@ -140,11 +142,15 @@ CLI::App* AddSweepCommand(CLI::App& app, SweepArgs& args) {
   cmd->add_flag("--no-bound", args.no_bound, "do not add the lower bound `bound` to the policies");
   cmd->add_flag("--dry-run", args.dry_run, "list this shard's runs (and which are already done) and stop");
   cmd->add_flag("-q,--quiet", args.quiet, "no progress on stderr");
+  cmd->add_option("--plugin", args.plugins, "a plugin library whose policies to add, repeatable (docs/own_policy.md)");
   return cmd;
 }
 
 int RunSweep(const SweepArgs& args) {
   if (args.jobs < 1 || args.jobs > 256) return Fail("--jobs: expected 1..256");
+  for (const auto& path : args.plugins) {
+    if (auto status = pflab::plugins::LoadPlugin(path); !status) return Fail("--plugin " + status.error().message);
+  }
   pflab::replay::SweepOptions options;
   options.traces = args.traces;
   options.results_file = args.output;
@@ -180,6 +186,20 @@ int RunSweep(const SweepArgs& args) {
     return 0;
   }
 
+  if (!args.quiet && args.jobs > 1) {
+    std::size_t serial = 0, simulated = 0;  // the bound is computed, not simulated: not counted
+    for (const auto& spec : plan->specs) {
+      if (pflab::replay::IsBound(spec)) continue;
+      ++simulated;
+      serial += pflab::policies::RunsOneAtATime(spec);
+    }
+    if (serial) {
+      std::fprintf(stderr,
+                   "%zu of %zu specs hold a Python policy: their runs go one at a time (one interpreter serves "
+                   "the process); --jobs %u applies to the others\n",
+                   serial, simulated, args.jobs);
+    }
+  }
   const bool tty = ::isatty(STDERR_FILENO);
   pflab::replay::SweepRunOptions run;
   run.jobs = args.jobs;

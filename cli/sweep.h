@@ -24,6 +24,7 @@ struct SweepArgs {
   bool no_bound = false;
   bool dry_run = false;
   bool quiet = false;
+  std::vector<std::string> plugins;  // --plugin, repeatable
 };
 
 CLI::App* AddSweepCommand(CLI::App& app, SweepArgs& args);

@@ -87,6 +87,9 @@ class Chunk {
   std::uint64_t filled() const { return filled_; }
   /// Records that [offset, offset+length) of this chunk reached the application.
   void MarkDelivered(std::uint64_t offset, std::uint64_t length);
+  /// Which of its bytes reached the application: disjoint, sorted (a policy that copies bytes credits
+  /// what was delivered of its copy to the chunks it copied from).
+  const boost::container::small_vector<ByteRange, 2>& delivered_ranges() const { return delivered_; }
   /// Distinct delivered bytes so far.
   std::uint64_t delivered() const;
 

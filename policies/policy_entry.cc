@@ -63,6 +63,14 @@ const ParamDescriptor* PolicyEntry::FindParam(const std::string& key) const {
 }
 
 Result<std::any> PolicyEntry::Parse(const std::map<std::string, std::string>& values) const {
+  if (parse_any) {
+    auto options = parse_any(values);
+    if (!options) return options.error();
+    if (check) {
+      if (auto status = check(*options); !status) return status.error();
+    }
+    return options;
+  }
   // Unknown keys first: a misspelt name says more than a bad value of another parameter.
   for (const auto& [key, value] : values) {
     if (FindParam(key)) continue;
@@ -84,6 +92,10 @@ Result<std::any> PolicyEntry::Parse(const std::map<std::string, std::string>& va
 }
 
 std::string PolicyEntry::Format(const std::any& options) const {
+  if (format_any) {
+    const std::string params = format_any(options);
+    return params.empty() ? name : name + "(" + params + ")";
+  }
   if (params.empty()) return name;
   std::string out = name + "(";
   for (std::size_t i = 0; i < params.size(); ++i)

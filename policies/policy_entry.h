@@ -123,6 +123,19 @@ struct PolicyEntry {
   std::function<std::unique_ptr<Source>(const StackEnv& env, Source* lower, const std::any& options)> build;
   /// Whether two Options of this entry are equal (round-trip checks).
   std::function<bool(const std::any& a, const std::any& b)> same;
+  /// Set for a policy that takes any `key=value` (a Python class's keyword arguments, which only the
+  /// class knows): Parse hands every value to `parse_any` instead of checking them against `params`,
+  /// and Format writes the parameters with `format_any` (as `key=value,...`, without the parentheses).
+  std::function<Result<std::any>(const std::map<std::string, std::string>& values)> parse_any;
+  std::function<std::string(const std::any& options)> format_any;
+  /// Runs of stacks holding this layer go one at a time in a process, whatever --jobs says: the layer
+  /// runs in an interpreter the whole process shares (Python policies).
+  bool one_run_at_a_time = false;
+  /// The layer delivers copies of the bytes it fetched, made outside the engine (plugins: the bytes
+  /// cross into the plugin's language and back), so only the bytes themselves can be checked: with
+  /// --verify-bytes the simulator moves real bytes for stacks holding it, instead of recording where
+  /// chunks' bytes came from (engine/buffer.h Provenance), which a copy does not carry.
+  bool copies_bytes = false;
 
   /// The parameter called `key`, or null.
   const ParamDescriptor* FindParam(const std::string& key) const;

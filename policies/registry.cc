@@ -1,6 +1,8 @@
 #include "policies/registry.h"
 
 #include <any>
+#include <deque>
+#include <mutex>
 #include <stdexcept>
 #include <utility>
 
@@ -60,16 +62,42 @@ const PolicyEntry& BottomEntry() {
   return *kBottom;
 }
 
-Result<ParsedLayer> ParseLayer(const LayerSpec& layer) {
-  const PolicyEntry* entry = FindPolicy(layer.name);
-  if (!entry) {
-    std::string names;
-    for (const PolicyEntry& p : RegisteredPolicies()) names += (names.empty() ? "" : ", ") + p.name;
-    return InvalidArgument("unknown policy '" + layer.name + "' (known: " + names + "; see `pflab policies`)");
+// What RegisterPolicy and RegisterPolicyFamily add. Deques, so pointers to entries stay valid.
+struct Extra {
+  std::mutex mutex;
+  std::deque<PolicyEntry> added;     // plugins' policies
+  std::deque<PolicyEntry> resolved;  // family members named so far
+  std::vector<PolicyFamily> families;
+};
+
+Extra& Extras() {
+  static auto* extra = new Extra;  // never destroyed: entries may be used during static teardown
+  return *extra;
+}
+
+const PolicyEntry* FindBuiltIn(std::string_view name) {
+  for (const PolicyEntry& entry : RegisteredPolicies()) {
+    if (entry.name == name) return &entry;
   }
-  auto options = entry->Parse(layer.params);
+  return nullptr;
+}
+
+// Under Extras().mutex.
+const PolicyEntry* FindExtra(std::string_view name) {
+  for (const auto* list : {&Extras().added, &Extras().resolved}) {
+    for (const PolicyEntry& entry : *list) {
+      if (entry.name == name) return &entry;
+    }
+  }
+  return nullptr;
+}
+
+Result<ParsedLayer> ParseLayer(const LayerSpec& layer) {
+  auto entry = ResolvePolicy(layer.name);
+  if (!entry) return entry.error();
+  auto options = (*entry)->Parse(layer.params);
   if (!options) return options.error();
-  return ParsedLayer{entry, std::move(*options)};
+  return ParsedLayer{*entry, std::move(*options)};
 }
 
 // Parses every layer, appends the fetcher when the spec names none, and checks each layer's placement.
@@ -148,10 +176,89 @@ const std::vector<PolicyEntry>& RegisteredPolicies() {
 }
 
 const PolicyEntry* FindPolicy(std::string_view name) {
-  for (const PolicyEntry& entry : RegisteredPolicies()) {
-    if (entry.name == name) return &entry;
+  if (const PolicyEntry* entry = FindBuiltIn(name)) return entry;
+  std::lock_guard lock(Extras().mutex);
+  return FindExtra(name);
+}
+
+Status RegisterPolicy(PolicyEntry entry) {
+  if (entry.name.empty() || !entry.build) return InvalidArgument("a policy needs a name and a way to build it");
+  if (FindBuiltIn(entry.name)) return InvalidArgument("policy '" + entry.name + "' is already a built-in policy");
+  std::lock_guard lock(Extras().mutex);
+  if (FindExtra(entry.name)) return InvalidArgument("policy '" + entry.name + "' is already registered");
+  for (const PolicyFamily& family : Extras().families) {
+    if (entry.name.starts_with(family.prefix)) {
+      return InvalidArgument("policy '" + entry.name + "' has the prefix of the family " + family.syntax);
+    }
   }
-  return nullptr;
+  Extras().added.push_back(std::move(entry));
+  return OkStatus();
+}
+
+Status RegisterPolicyFamily(PolicyFamily family) {
+  if (family.prefix.empty() || !family.resolve) return InvalidArgument("a policy family needs a prefix and a resolver");
+  std::lock_guard lock(Extras().mutex);
+  for (const PolicyFamily& other : Extras().families) {
+    if (other.prefix == family.prefix)
+      return InvalidArgument("policy family '" + family.prefix + "' is already registered");
+  }
+  Extras().families.push_back(std::move(family));
+  return OkStatus();
+}
+
+std::vector<const PolicyEntry*> AllPolicies() {
+  std::vector<const PolicyEntry*> out;
+  for (const PolicyEntry& entry : RegisteredPolicies()) out.push_back(&entry);
+  std::lock_guard lock(Extras().mutex);
+  for (const PolicyEntry& entry : Extras().added) out.push_back(&entry);
+  return out;
+}
+
+std::vector<PolicyFamily> PolicyFamilies() {
+  std::lock_guard lock(Extras().mutex);
+  return Extras().families;
+}
+
+Result<const PolicyEntry*> ResolvePolicy(std::string_view name) {
+  if (const PolicyEntry* entry = FindBuiltIn(name)) return entry;
+  std::function<Result<PolicyEntry>(const std::string&)> resolve;
+  {
+    std::lock_guard lock(Extras().mutex);
+    if (const PolicyEntry* entry = FindExtra(name)) return entry;
+    for (const PolicyFamily& family : Extras().families) {
+      if (name.starts_with(family.prefix)) resolve = family.resolve;
+    }
+  }
+  if (!resolve) {
+    std::string names;
+    for (const PolicyEntry* p : AllPolicies()) names += (names.empty() ? "" : ", ") + p->name;
+    for (const PolicyFamily& family : PolicyFamilies()) names += ", " + family.syntax;
+    return InvalidArgument("unknown policy '" + std::string(name) + "' (known: " + names + "; see `pflab policies`)");
+  }
+  // Resolved outside the lock: a family may load a library or an interpreter first.
+  auto entry = resolve(std::string(name));
+  if (!entry) return entry.error();
+  if (entry->name != name) throw std::logic_error("family resolved '" + std::string(name) + "' as " + entry->name);
+  std::lock_guard lock(Extras().mutex);
+  if (const PolicyEntry* earlier = FindExtra(name)) return earlier;  // another thread resolved it meanwhile
+  Extras().resolved.push_back(std::move(*entry));
+  return &Extras().resolved.back();
+}
+
+bool RunsOneAtATime(const StackSpec& spec) {
+  for (const LayerSpec& layer : spec.layers) {
+    auto entry = ResolvePolicy(layer.name);
+    if (entry && (*entry)->one_run_at_a_time) return true;
+  }
+  return false;
+}
+
+bool CopiesBytes(const StackSpec& spec) {
+  for (const LayerSpec& layer : spec.layers) {
+    auto entry = ResolvePolicy(layer.name);
+    if (entry && (*entry)->copies_bytes) return true;
+  }
+  return false;
 }
 
 PolicyStack::~PolicyStack() {

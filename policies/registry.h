@@ -10,6 +10,7 @@
 // (policies/policy_entry.h) defined in its own file pair, and registry.cc lists the entry functions.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -39,10 +40,41 @@ Result<StackSpec> ParseStackSpec(std::string_view text);
 /// Parses a comma-separated list of stack specs (commas inside parentheses belong to parameters).
 Result<std::vector<StackSpec>> ParsePolicyList(std::string_view text);
 
-/// Every registered policy, in the order `pflab policies` lists them.
+/// Every built-in policy, in the order `pflab policies` lists them.
 const std::vector<PolicyEntry>& RegisteredPolicies();
-/// The registered policy called `name`, or null.
+/// The policy called `name`: built-in, added with RegisterPolicy, or a family member resolved earlier;
+/// null otherwise (ResolvePolicy also resolves family members).
 const PolicyEntry* FindPolicy(std::string_view name);
+
+// Policies from outside the built-ins: C++ plugins (plugins/plugin_loader.h) add entries, and families
+// add whole name spaces resolved on first use, such as `py:FILE.py:CLASS` for Python classes. Entries
+// live until the process ends (pointers to them stay valid); adding is thread-safe.
+
+/// Policies whose names start with `prefix`, each resolved the first time a spec names it.
+struct PolicyFamily {
+  std::string prefix;       ///< e.g. "py:"
+  std::string syntax;       ///< how a spec names a member, e.g. "py:FILE.py:CLASS(key=value,...)"
+  std::string description;  ///< for `pflab policies`
+  /// The entry of the member called `name` (which starts with `prefix`), or why there is none.
+  std::function<Result<PolicyEntry>(const std::string& name)> resolve;
+};
+
+/// Adds a policy; fails when a built-in, an added policy or a family prefix already claims the name.
+Status RegisterPolicy(PolicyEntry entry);
+/// Adds a family; fails when another family has the same prefix.
+Status RegisterPolicyFamily(PolicyFamily family);
+/// The built-in policies, then the added ones, in the order they were added.
+std::vector<const PolicyEntry*> AllPolicies();
+/// The registered families (their resolvers included), in the order they were added.
+std::vector<PolicyFamily> PolicyFamilies();
+/// The entry for `name`, resolving it through its family the first time (then kept); fails with the
+/// known names, or with the family's reason, when there is none.
+Result<const PolicyEntry*> ResolvePolicy(std::string_view name);
+/// Whether runs of `spec` must go one at a time in this process (a layer's entry says so); false for a
+/// spec that does not resolve.
+bool RunsOneAtATime(const StackSpec& spec);
+/// Whether a layer of `spec` delivers copies of its bytes made outside the engine (PolicyEntry::copies_bytes).
+bool CopiesBytes(const StackSpec& spec);
 
 /// An instantiated stack; owns its layers and tears them down top first.
 class PolicyStack {

@@ -159,10 +159,19 @@ Status RunCells(const RunPlan& plan, const RunHooks& hooks, const std::vector<st
     live.endpoint = *HttpEndpoint::Parse(fake->endpoint());
     if (hooks.on_note) hooks.on_note("fake GCS server at " + fake->endpoint() + ", shaped as " + plan.profile_name);
   }
+  // Stacks with a layer that shares process-wide state (Python policies: one interpreter) run one at a
+  // time, whatever the number of threads; other cells still run beside them.
+  static std::mutex one_at_a_time;
+  std::vector<bool> serial(plan.policies.size());
+  for (std::size_t i = 0; i < plan.policies.size(); ++i) {
+    serial[i] = !IsBound(plan.policies[i]) && policies::RunsOneAtATime(plan.policies[i]);
+  }
   auto run = [&](const SimulationConfig& config, const RunCell& cell) -> Result<RunResult> {
     if (IsBound(plan.policies[cell.policy])) {
       return BoundRun(*config.trace, plan.profile_name, plan.profile, config.seed, plan.think);
     }
+    std::unique_lock<std::mutex> serial_lock(one_at_a_time, std::defer_lock);
+    if (serial[cell.policy]) serial_lock.lock();
     return simulated ? RunSimulation(config) : RunLive(config, live);
   };
   const unsigned threads = simulated ? std::max(1u, hooks.jobs) : 1;

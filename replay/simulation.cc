@@ -260,8 +260,11 @@ Result<RunResult> RunSimulation(const SimulationConfig& config) {
   MemoryAccount account;
   sim::SimScheduler scheduler;
   // Byte checks by provenance: the bytes are never moved, so verifying costs no memory per byte read.
-  sim::SimTransport transport(&scheduler, config.profile, config.seed,
-                              sim::SimTransportOptions{.record_provenance = config.verify_bytes});
+  // A stack that copies bytes outside the engine (plugins) needs the bytes themselves to be checked.
+  const bool copies = config.verify_bytes && policies::CopiesBytes(config.policy);
+  sim::SimTransport transport(
+      &scheduler, config.profile, config.seed,
+      sim::SimTransportOptions{.fill_payload = copies, .record_provenance = config.verify_bytes && !copies});
   auto result = Replay(config, scheduler, transport, account, [&] { scheduler.Run(); });
   if (!result) return result;
   result->metrics.cost_usd = transport.cost_usd();

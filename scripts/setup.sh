@@ -10,6 +10,7 @@ packages=(
   libboost1.81-dev nlohmann-json3-dev catch2 libbenchmark-dev libcli11-dev
   libcpp-httplib-dev libssl-dev libzstd-dev
   curl rclone python3-fsspec
+  libpython3.11-dev  # the Python bridge (py: policies); without it pflab builds with them off
   dpkg-dev file  # make package: CPack computes the .deb's Depends with dpkg-shlibdeps, which needs both
   chromium
   clang libclang-rt-14-dev

@@ -30,9 +30,10 @@ std::set<std::string> FilesUnder(const fs::path& root) {
 
 // Runs `command` in `cwd` with the environment's pflab overrides removed; stdout and stderr in files.
 CliOutcome RunIn(const fs::path& cwd, const std::string& command) {
-  const std::string cmd = "cd " + ShellQuote(cwd.string()) +
-                          " && env -u PFLAB_PROFILES -u PFLAB_JS_DIR -u LD_PRELOAD -u LD_LIBRARY_PATH " + command +
-                          " >" + (cwd / "stdout").string() + " 2>" + (cwd / "stderr").string();
+  const std::string cmd =
+      "cd " + ShellQuote(cwd.string()) +
+      " && env -u PFLAB_PROFILES -u PFLAB_JS_DIR -u PFLAB_PYTHON_BRIDGE -u LD_PRELOAD -u LD_LIBRARY_PATH " + command +
+      " >" + (cwd / "stdout").string() + " 2>" + (cwd / "stderr").string();
   const int code = Shell(cmd);
   return {code, Slurp(cwd / "stdout"), Slurp(cwd / "stderr")};
 }
@@ -49,7 +50,11 @@ TEST_CASE("install: a moved install runs profiles, gen, compare --html and recor
   RequireOk(RunIn(dir, ShellQuote(PFLAB_CMAKE_COMMAND) + " --install " + ShellQuote(PFLAB_BINARY_DIR) + " --prefix " +
                            ShellQuote(prefix.string())));
   const std::set<std::string> installed = FilesUnder(prefix);
-  CHECK(installed == std::set<std::string>{"bin/pflab", "lib/pflab/libpflab_record.so"});
+  std::set<std::string> expected = {"bin/pflab", "lib/pflab/libpflab_record.so", "include/pflab/plugin.h"};
+#ifdef PFLAB_HAVE_PYTHON
+  expected.insert("lib/pflab/libpflab_python.so");
+#endif
+  CHECK(installed == expected);
 
   // Moved away from where it was installed, and run from a third folder.
   const fs::path moved = dir / "elsewhere" / "pflab-moved";
@@ -87,6 +92,17 @@ TEST_CASE("install: a moved install runs profiles, gen, compare --html and recor
     }
     CHECK_THAT(html, Catch::Contains("vegaEmbed("));
   }
+
+#ifdef PFLAB_HAVE_PYTHON
+  SECTION("a py: policy, with the Python bridge installed beside the tool") {
+    RequireOk(RunIn(work, pflab + " gen sequential --object-size 16MiB --read-size 1MiB --count 16 -o seq.jsonl"));
+    auto cmp = RunIn(work, pflab +
+                               " compare seq.jsonl --policies 'py:fsspec.caching:ReadAheadCache(blocksize=4MiB)' "
+                               "--verify-bytes -q");
+    RequireOk(cmp);
+    CHECK_THAT(cmp.out, Catch::Contains("py:fsspec.caching:ReadAheadCache(blocksize=4MiB)"));
+  }
+#endif
 
   SECTION("record a small program, with the recorder installed beside the tool; without it, a clear error") {
     {
