@@ -24,10 +24,12 @@
 // delay product, is per-request bandwidth x median latency: a hole smaller than it costs less to
 // transfer than a second request's latency), regions {whole span, one part per full-rate request,
 // 16, 4, 1 MiB}, and regions in flight {link/per-request bandwidth, max connections}. Each plan is
-// timed by a fluid model of the network (below) under 16 latency scenarios drawn from the profile's
+// timed by a fluid model of the network (below) under 48 latency scenarios drawn from the profile's
 // distribution with the planner's own seeds (the planner knows the distribution, never the run's
-// draws), and the plan with the best mean of (average, average of the worst quarter) wins: a plan
-// whose time hinges on one slow first byte has a bad worst quarter. Long traces are judged on their
+// draws). The plans whose worst regret (time over the best candidate's in the same scenario) is
+// within 2% of the smallest are kept: a plan whose time hinges on one slow first byte has a large
+// regret where that draw is slow. Of those the fastest on average wins (with other stacks in the run:
+// the fewest requests within a median latency of it; see PlanOracle). Long traces are judged on their
 // first 20,000 reads (the shape carries over); the chosen shape is then planned over every read.
 //
 // The model: region j opens at the later of its batch's issue point and a free slot (at most
