@@ -242,7 +242,7 @@ void Oracle::PullNext(std::uint32_t index) {
   // The carried region is all here. Its successor is taken over unless its own stream has begun.
   const std::uint32_t next = carried.successor;
   if (next == kNoUse || regions_[next].started || regions_[next].taken_over) {
-    CloseStream(index);
+    CloseRegionStream(index);
     --in_flight_;
     IssueRegions();
     return;
@@ -250,7 +250,7 @@ void Oracle::PullNext(std::uint32_t index) {
   Region& successor = regions_[next];
   successor.taken_over = true;
   if (successor.stream) {
-    CloseStream(next);  // its first byte has not arrived: it holds nothing
+    CloseRegionStream(next);  // its first byte has not arrived: it holds nothing
     --in_flight_;
   } else if (!successor.issued && account_ && plan_.regions[next].refetched_bytes) {
     account_->AddRefetched(plan_.regions[next].refetched_bytes);
@@ -289,12 +289,12 @@ void Oracle::OnPulled(std::uint32_t index, std::uint32_t piece, Result<Slices>&&
 void Oracle::FailCarried(std::uint32_t index, std::uint32_t from_piece, const Error& error) {
   Region& region = regions_[index];
   for (std::uint32_t p = from_piece; p < plan_.regions[region.carrying].end_piece; ++p) Fail(p, error);
-  CloseStream(index);
+  CloseRegionStream(index);
   --in_flight_;
   IssueRegions();
 }
 
-void Oracle::CloseStream(std::uint32_t index) {
+void Oracle::CloseRegionStream(std::uint32_t index) {
   Region& region = regions_[index];
   if (!region.stream) return;
   lower_->CloseStream(region.stream);

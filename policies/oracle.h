@@ -104,7 +104,7 @@ class Oracle final : public PolicyLayer {
   void OnProbe(std::uint32_t index, Result<Slices>&& result);
   void OnPulled(std::uint32_t index, std::uint32_t piece, Result<Slices>&& result);
   void OnRegionFetched(std::uint32_t index, Result<Slices>&& result);
-  void CloseStream(std::uint32_t index);
+  void CloseRegionStream(std::uint32_t index);
   void FailCarried(std::uint32_t index, std::uint32_t from_piece, const Error& error);
   void Store(std::uint32_t piece, Slices&& data);
   void Fail(std::uint32_t piece, const Error& error);

@@ -10,25 +10,10 @@
 #include <string>
 
 #include "tests/support/cli_runner.h"
+#include "tests/support/elf_needed.h"
 
 namespace pflab::testing {
 namespace {
-
-// The NEEDED entries of an ELF file's dynamic section, as readelf prints them.
-std::set<std::string> NeededLibraries(const std::string& file, const std::filesystem::path& dir) {
-  const auto out = dir / "readelf.txt";
-  REQUIRE(Shell("readelf -d " + ShellQuote(file) + " >" + out.string() + " 2>&1") == 0);
-  std::set<std::string> needed;
-  std::istringstream lines(Slurp(out));
-  for (std::string line; std::getline(lines, line);) {
-    if (line.find("(NEEDED)") == std::string::npos) continue;
-    const auto open = line.find('['), close = line.find(']');
-    if (open != std::string::npos && close > open) needed.insert(line.substr(open + 1, close - open - 1));
-  }
-  INFO(Slurp(out));
-  REQUIRE(!needed.empty());
-  return needed;
-}
 
 bool NamesHttpOrTls(const std::string& library) {
   return library.find("httplib") != std::string::npos || library.find("libssl") != std::string::npos ||

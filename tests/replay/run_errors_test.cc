@@ -15,6 +15,7 @@
 #include "replay/event_log.h"
 #include "replay/simulation.h"
 #include "reports/results.h"
+#include "tests/support/run_config.h"
 #include "traces/generators.h"
 
 namespace pflab::replay {
@@ -24,15 +25,9 @@ constexpr std::uint64_t kKiB = 1024;
 constexpr std::uint64_t kMiB = 1024 * kKiB;
 
 SimulationConfig Config(const traces::Trace& trace, const std::string& policy) {
-  SimulationConfig c;
-  c.trace = &trace;
-  auto spec = policies::ParseStackSpec(policy);
-  REQUIRE(spec.ok());
-  c.policy = *spec;
+  SimulationConfig c = testing::RunConfig(trace, policy);
+  c.verify_bytes = false;
   c.profile_name = "always-503";
-  auto profile = sim::FindProfile("gcs-regional");
-  REQUIRE(profile.ok());
-  c.profile = *profile;
   c.profile.failure_probability = 1.0;  // every request is answered 503
   c.seed = 9;
   return c;

@@ -8,6 +8,7 @@
 #include "replay/simulation.h"
 #include "sim/sim_scheduler.h"
 #include "sim/sim_transport.h"
+#include "tests/support/run_config.h"
 
 namespace pflab::replay {
 namespace {
@@ -43,17 +44,7 @@ traces::Trace OneRead(std::uint64_t object_size, std::uint64_t offset, std::uint
 }
 
 SimulationConfig Config(const traces::Trace& trace, const std::string& policy) {
-  SimulationConfig c;
-  c.trace = &trace;
-  auto spec = policies::ParseStackSpec(policy);
-  REQUIRE(spec.ok());
-  c.policy = *spec;
-  c.profile_name = "local-fast";
-  auto profile = sim::FindProfile("local-fast");
-  REQUIRE(profile.ok());
-  c.profile = *profile;
-  c.verify_bytes = true;
-  return c;
+  return testing::RunConfig(trace, policy, "local-fast");
 }
 
 Result<RunResult> Run(const SimulationConfig& c, bool off_by_one, bool record_provenance) {
