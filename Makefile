@@ -42,7 +42,9 @@ test-no-python: setup
 	cmake --build $(NOPY_BUILD) --target pflab_python_build_probe
 	$(NOPY_BUILD)/pflab_python_build_probe | grep "built without the Python bridge"
 
-test: test-release test-no-python test-asan
+# CI runs this (.ci/run). The fuzz smoke is every target's committed seeds plus a few seconds of
+# fuzzing; ThreadSanitizer (make test-tsan) would be a third full build and is run by hand.
+test: test-release test-no-python test-asan fuzz-smoke
 
 # The lower bound's full property test (replay/bound.h): 2,000 random traces x every policy x every
 # profile; `make test` runs a slice of it. PFLAB_BOUND_TRACES and PFLAB_BOUND_FIRST_SEED choose others.
