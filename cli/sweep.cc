@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -113,6 +114,9 @@ void PrintSummary(const std::vector<pflab::replay::RunResult>& runs, std::size_t
   for (const auto& l : out) print(l.cells);
 }
 
+// After the runs (or a merge): the summary, the reports, and the exit status (defined below).
+int Finish(const SweepArgs& args, const pflab::replay::SweepPlan& plan);
+
 }  // namespace
 
 CLI::App* AddSweepCommand(CLI::App& app, SweepArgs& args) {
@@ -135,7 +139,9 @@ CLI::App* AddSweepCommand(CLI::App& app, SweepArgs& args) {
   cmd->add_option("-j,--jobs", args.jobs, "simulations run at once, one thread each")->capture_default_str();
   cmd->add_option("-o,--output", args.output, "results file (JSON Lines), appended to and resumed from")
       ->capture_default_str();
-  cmd->add_option("--shard", args.shard, "i/N: run only jobs i, i+N, i+2N, ... (1-based) of the stable job order");
+  cmd->add_option("--shard", args.shard,
+                  "i/N: run only jobs i, i+N, i+2N, ... (1-based) of the stable job order; auto: the shard of a Slurm "
+                  "job array task (auto/N: of a Kubernetes Indexed Job of N completions)");
   cmd->add_option("--json", args.json, "afterwards, write every run in the results file as a results document");
   cmd->add_option("--md", args.md, "afterwards, write every run in the results file as a Markdown report");
   cmd->add_flag("--no-baseline", args.no_baseline, "do not add `none` to the policies");
@@ -143,6 +149,13 @@ CLI::App* AddSweepCommand(CLI::App& app, SweepArgs& args) {
   cmd->add_flag("--dry-run", args.dry_run, "list this shard's runs (and which are already done) and stop");
   cmd->add_flag("-q,--quiet", args.quiet, "no progress on stderr");
   cmd->add_option("--plugin", args.plugins, "a plugin library whose policies to add, repeatable (docs/own_policy.md)");
+  auto* merge = cmd->add_subcommand(
+      "merge",
+      "merge the results files of a sweep's shards into -o, checking that they hold every run of the sweep "
+      "(given by the same --traces, --policy, ... options) exactly once; then the summary and reports");
+  merge->add_option("files", args.merge_files, "the shards' results files")->required();
+  merge->fallthrough();  // the sweep's options may follow `merge FILES...`
+  args.merge_cmd = merge;
   return cmd;
 }
 
@@ -166,7 +179,23 @@ int RunSweep(const SweepArgs& args) {
   options.include_bound = !args.no_bound;
   options.think = args.think;
   options.include_baseline = !args.no_baseline;
-  if (!args.shard.empty()) {
+  const bool merging = args.merge_cmd != nullptr && args.merge_cmd->parsed();
+  if (merging && !args.shard.empty()) return Fail("sweep merge: --shard does not apply (it merges every shard)");
+  if (args.shard == "auto" || args.shard.rfind("auto/", 0) == 0) {
+    std::optional<std::uint32_t> completions;
+    if (args.shard != "auto") {
+      const std::string n = args.shard.substr(5);
+      char* end = nullptr;
+      const unsigned long long value = std::strtoull(n.c_str(), &end, 10);
+      if (n.empty() || *end != '\0' || value < 1 || value > 0xffffffffull) {
+        return Fail("--shard: '" + args.shard + "': expected auto/N with N the number of completions (at least 1)");
+      }
+      completions = static_cast<std::uint32_t>(value);
+    }
+    auto shard = pflab::replay::ShardFromEnvironment([](const char* name) { return std::getenv(name); }, completions);
+    if (!shard) return Fail("--shard auto: " + shard.error().message);
+    options.shard = *shard;
+  } else if (!args.shard.empty()) {
     auto shard = pflab::replay::Shard::Parse(args.shard);
     if (!shard) return Fail("--shard: " + shard.error().message);
     options.shard = *shard;
@@ -184,6 +213,16 @@ int RunSweep(const SweepArgs& args) {
     std::cerr << plan->jobs.size() << " runs in shard " << plan->shard.ToString() << " of " << plan->total_jobs << " ("
               << plan->traces.size() << " traces x " << plan->specs.size() << " specs)\n";
     return 0;
+  }
+
+  if (merging) {
+    auto merged = pflab::replay::MergeShardResults(*plan, args.merge_files, args.output);
+    if (!merged) return Fail("sweep merge: " + merged.error().message);
+    if (!args.quiet) {
+      std::fprintf(stderr, "merged %zu results files: %zu runs, every run of the sweep once, into %s\n",
+                   args.merge_files.size(), *merged, args.output.c_str());
+    }
+    return Finish(args, *plan);
   }
 
   if (!args.quiet && args.jobs > 1) {
@@ -238,6 +277,14 @@ int RunSweep(const SweepArgs& args) {
                  outcome->wall_s > 0 ? static_cast<double>(outcome->ran) / outcome->wall_s : 0.0, args.jobs);
   }
 
+  return Finish(args, *plan);
+}
+
+namespace {
+
+// After the runs (or a merge): the summary, the reports, and the exit status from the results file.
+int Finish(const SweepArgs& args, const pflab::replay::SweepPlan& plan_ref) {
+  const pflab::replay::SweepPlan* plan = &plan_ref;
   auto state = pflab::replay::LoadResultsFile(args.output);
   if (!state) return Fail(state.error().message);
   // Runs of this shard that failed, this time or before (resumed lines count as they were recorded).
@@ -280,3 +327,5 @@ int RunSweep(const SweepArgs& args) {
   }
   return 0;
 }
+
+}  // namespace

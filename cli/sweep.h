@@ -24,7 +24,9 @@ struct SweepArgs {
   bool no_bound = false;
   bool dry_run = false;
   bool quiet = false;
-  std::vector<std::string> plugins;  // --plugin, repeatable
+  std::vector<std::string> plugins;      // --plugin, repeatable
+  std::vector<std::string> merge_files;  // `sweep merge FILES...`: the shards' results files
+  const CLI::App* merge_cmd = nullptr;   // the `merge` subcommand, to see whether it was given
 };
 
 CLI::App* AddSweepCommand(CLI::App& app, SweepArgs& args);

@@ -308,6 +308,55 @@ Result<Shard> Shard::Parse(std::string_view text) {
   return Shard{static_cast<std::uint32_t>(*i), static_cast<std::uint32_t>(*n)};
 }
 
+Result<Shard> ShardFromEnvironment(const std::function<const char*(const char*)>& env,
+                                   std::optional<std::uint32_t> completions) {
+  auto number = [&](const char* name) -> Result<std::optional<std::uint64_t>> {
+    const char* value = env(name);
+    if (value == nullptr) return std::optional<std::uint64_t>();
+    auto n = PlainNumber(value);
+    if (!n) return InvalidArgument(std::string(name) + "='" + value + "' is not a number");
+    return std::optional<std::uint64_t>(*n);
+  };
+  auto task = number("SLURM_ARRAY_TASK_ID");
+  if (!task) return task.error();
+  if (*task) {
+    auto count = number("SLURM_ARRAY_TASK_COUNT");
+    if (!count) return count.error();
+    auto min = number("SLURM_ARRAY_TASK_MIN");
+    if (!min) return min.error();
+    auto step = number("SLURM_ARRAY_TASK_STEP");
+    if (!step) return step.error();
+    if (!*count) return InvalidArgument("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not");
+    if (*step && **step != 1) {
+      return InvalidArgument("the Slurm job array's step is " + std::to_string(**step) +
+                             ": shards need consecutive task ids (--array=A-B)");
+    }
+    const std::uint64_t first = min->value_or(0);
+    if (**task < first || **task - first >= **count || **count > 0xffffffffull) {
+      return InvalidArgument("SLURM_ARRAY_TASK_ID " + std::to_string(**task) + " is not one of " +
+                             std::to_string(**count) + " consecutive task ids from " + std::to_string(first));
+    }
+    return Shard{static_cast<std::uint32_t>(**task - first + 1), static_cast<std::uint32_t>(**count)};
+  }
+  auto index = number("JOB_COMPLETION_INDEX");
+  if (!index) return index.error();
+  if (*index) {
+    if (!completions) {
+      return InvalidArgument(
+          "JOB_COMPLETION_INDEX is set (a Kubernetes Indexed Job) but the number of completions is not: "
+          "use --shard auto/N with N the Job's completions");
+    }
+    if (**index >= *completions) {
+      return InvalidArgument("JOB_COMPLETION_INDEX " + std::to_string(**index) + " is not below the " +
+                             std::to_string(*completions) + " completions given");
+    }
+    return Shard{static_cast<std::uint32_t>(**index + 1), *completions};
+  }
+  return InvalidArgument(
+      "no batch system's shard in the environment: a Slurm job array sets SLURM_ARRAY_TASK_ID and "
+      "SLURM_ARRAY_TASK_COUNT, a Kubernetes Indexed Job JOB_COMPLETION_INDEX (with --shard auto/N)");
+}
+
 std::string SweepPlan::Key(const SweepJob& job) const {
   const SweepTrace& t = traces[job.trace];
   return KeyOf(t.md5, specs[job.spec].text, profile_name, seeds[job.seed], think.ToString());
@@ -558,6 +607,83 @@ Result<SweepOutcome> RunSweep(const SweepPlan& plan, const std::string& results_
   outcome.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (failure) return *failure;
   return outcome;
+}
+
+Result<std::size_t> MergeShardResults(const SweepPlan& plan, const std::vector<std::string>& files,
+                                      const std::string& output) {
+  if (plan.shard.count != 1 || plan.jobs.size() != plan.total_jobs) {
+    return InvalidArgument("merging needs the whole sweep planned (shard 1/1), not shard " + plan.shard.ToString());
+  }
+  if (files.empty()) return InvalidArgument("no results files to merge");
+  std::map<std::string, std::size_t> job_of_key;
+  for (const SweepJob& job : plan.jobs) job_of_key[plan.Key(job)] = job.index;
+  auto describe = [&](std::size_t index) {
+    const SweepJob& job = plan.jobs[index];
+    return plan.Label(job) + " (seed " + std::to_string(plan.seeds[job.seed]) + ")";
+  };
+  std::vector<nlohmann::json> lines(plan.total_jobs);
+  std::vector<const std::string*> source(plan.total_jobs, nullptr);
+  for (const std::string& file : files) {
+    std::error_code ec;
+    if (!fs::is_regular_file(file, ec)) return NotFound(file + ": no such results file");
+    auto state = LoadResultsFile(file);
+    if (!state) return state.error();
+    if (state->truncated_tail) {
+      return InvalidArgument(file +
+                             ": its last line was cut mid-write, so its shard did not finish: run that shard "
+                             "again (it resumes), then merge");
+    }
+    if (state->duplicates) {
+      return InvalidArgument(file + ": " + std::to_string(state->duplicates) + " run(s) appear in it twice");
+    }
+    for (nlohmann::json& line : state->lines) {
+      auto key = RunKeyOfLine(line);
+      if (!key) return InvalidArgument(file + ": " + key.error().message);
+      auto it = job_of_key.find(*key);
+      if (it == job_of_key.end()) {
+        return InvalidArgument(file + ": a run that is not in this sweep: " + line.value("trace", "?") + " x " +
+                               line.value("policy", "?") + " (seed " + line["seed"].dump() + ", profile " +
+                               line.value("profile", "?") + ", think " + line.value("think", "?") +
+                               "); the shards of one sweep share its traces, policies, seeds, profile and think time");
+      }
+      const std::size_t index = it->second;
+      if (source[index]) {
+        return InvalidArgument(file + ": run " + describe(index) + " is also in " + *source[index] +
+                               ": a shard's file given twice, or two sweeps' files together");
+      }
+      lines[index] = std::move(line);
+      source[index] = &file;
+    }
+  }
+  std::size_t missing = 0, first_missing = 0;
+  for (std::size_t i = 0; i < plan.total_jobs; ++i) {
+    if (source[i]) continue;
+    if (missing++ == 0) first_missing = i;
+  }
+  if (missing) {
+    return InvalidArgument(std::to_string(missing) + " of " + std::to_string(plan.total_jobs) +
+                           " runs of the sweep are in none of the files, the first " + describe(first_missing) +
+                           " (job " + std::to_string(first_missing) +
+                           " of the stable order): a shard's file is missing or its shard did not finish");
+  }
+  const std::string temporary = output + ".merge-" + std::to_string(::getpid());
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    if (!out) return InvalidArgument(temporary + ": cannot write");
+    for (const nlohmann::json& line : lines) out << line.dump() << "\n";
+    out.flush();
+    if (!out) {
+      fs::remove(temporary);
+      return InvalidArgument(temporary + ": write failed");
+    }
+  }
+  std::error_code ec;
+  fs::rename(temporary, output, ec);
+  if (ec) {
+    fs::remove(temporary);
+    return InvalidArgument(output + ": cannot write the merged results: " + ec.message());
+  }
+  return plan.total_jobs;
 }
 
 std::vector<nlohmann::json> InPlanOrder(const SweepPlan& plan, std::vector<nlohmann::json> lines) {

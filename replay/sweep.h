@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -54,6 +55,14 @@ struct Shard {
   bool Owns(std::size_t job) const { return job % count == index - 1; }
   std::string ToString() const { return std::to_string(index) + "/" + std::to_string(count); }
 };
+
+/// The shard a batch system gives this process, for `--shard auto`: a Slurm job array's task
+/// (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN + 1 of SLURM_ARRAY_TASK_COUNT; the array's step must be 1),
+/// or a Kubernetes Indexed Job's completion (JOB_COMPLETION_INDEX + 1 of `completions`, which the
+/// environment does not hold: `--shard auto/N` passes it). `env` looks a variable up (nullptr: unset).
+/// Errors say which variables were looked for when none is set, or what is wrong with them.
+Result<Shard> ShardFromEnvironment(const std::function<const char*(const char*)>& env,
+                                   std::optional<std::uint32_t> completions = std::nullopt);
 
 /// What a sweep covers.
 struct SweepOptions {
@@ -141,6 +150,15 @@ nlohmann::json ResultLine(const SweepTrace& trace, const RunResult& run);
 bool LineFailed(const nlohmann::json& line);
 /// How many lines of this plan's shard (by key) are of failed runs.
 std::size_t FailedRuns(const SweepPlan& plan, const std::vector<nlohmann::json>& lines);
+
+/// Merges the results files of a sweep's shards into `output`, for the sweep `plan` planned whole
+/// (shard 1/1). Every line must be a run of the plan (the shards of one sweep share its traces,
+/// policies, seeds, profile and think time), no run may be in two places, no file may end in a line cut
+/// mid-write, and every run of the plan must be somewhere; otherwise nothing is written and the error
+/// says which file and run. The lines are written in the plan's job order to a temporary file renamed
+/// over `output` (which may be one of the inputs). Returns the number of runs written.
+Result<std::size_t> MergeShardResults(const SweepPlan& plan, const std::vector<std::string>& files,
+                                      const std::string& output);
 
 /// Progress after each finished run.
 struct SweepProgress {

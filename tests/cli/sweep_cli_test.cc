@@ -164,3 +164,44 @@ TEST_CASE("cli sweep: bad grids, shards and traces exit 1 before anything runs",
 }
 
 }  // namespace
+
+namespace {
+
+TEST_CASE("cli sweep: --shard auto from a Slurm array task, then sweep merge of the shards' files", "[sweep][cli]") {
+  const fs::path dir = TempDir();
+  MakeCorpus(dir);
+  const std::string sweep = std::string("sweep --traces corpus ") + kGrid + " -q";
+  auto single = Pflab(sweep + " -o single.jsonl", dir);
+  INFO(single.err);
+  REQUIRE(single.exit_code == 0);
+  for (int task = 0; task < 3; ++task) {
+    // As a Slurm job array --array=0-2 starts its tasks.
+    const std::string env = "SLURM_ARRAY_TASK_ID=" + std::to_string(task) +
+                            " SLURM_ARRAY_TASK_COUNT=3 SLURM_ARRAY_TASK_MIN=0 SLURM_ARRAY_TASK_MAX=2";
+    auto shard = pflab::testing::RunPflab(sweep + " --shard auto -o shard" + std::to_string(task) + ".jsonl", dir,
+                                          {.env = env, .stdin_text = "", .in_dir = true});
+    INFO(shard.err);
+    REQUIRE(shard.exit_code == 0);
+  }
+  auto merged = Pflab(sweep + " merge shard0.jsonl shard1.jsonl shard2.jsonl -o all.jsonl --md all.md", dir);
+  INFO(merged.err);
+  REQUIRE(merged.exit_code == 0);
+  CHECK(SortedLines(dir / "all.jsonl") == SortedLines(dir / "single.jsonl"));
+  CHECK(fs::exists(dir / "all.md"));
+  CHECK_THAT(merged.out, Catch::Contains("best policy per trace"));
+
+  // The sweep's options may also follow `merge FILES...`; a missing shard is an error that says so.
+  auto missing = Pflab(std::string("sweep merge shard0.jsonl shard2.jsonl -o bad.jsonl --traces corpus ") + kGrid, dir);
+  CHECK(missing.exit_code == 1);
+  CHECK_THAT(missing.err, Catch::Contains("runs of the sweep are in none of the files"));
+  CHECK(!fs::exists(dir / "bad.jsonl"));
+  // Outside a batch system --shard auto says what it looked for.
+  auto outside = pflab::testing::RunPflab(
+      sweep + " --shard auto -o x.jsonl", dir,
+      {.env = "env -u SLURM_ARRAY_TASK_ID -u JOB_COMPLETION_INDEX", .stdin_text = "", .in_dir = true});
+  CHECK(outside.exit_code == 1);
+  CHECK_THAT(outside.err, Catch::Contains("SLURM_ARRAY_TASK_ID") && Catch::Contains("JOB_COMPLETION_INDEX"));
+  fs::remove_all(dir);
+}
+
+}  // namespace

@@ -8,6 +8,9 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 
@@ -445,6 +448,119 @@ TEST_CASE("sweep seeds and bound: every trace x spec x seed, resumable, and the 
   }
   std::sort(merged.begin(), merged.end());
   CHECK(merged == SortedLines(full));
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace pflab::replay
+
+namespace pflab::replay {
+namespace {
+
+// An environment made of `vars` only.
+std::function<const char*(const char*)> Env(std::map<std::string, std::string> vars) {
+  auto held = std::make_shared<std::map<std::string, std::string>>(std::move(vars));
+  return [held](const char* name) -> const char* {
+    auto it = held->find(name);
+    return it == held->end() ? nullptr : it->second.c_str();
+  };
+}
+
+TEST_CASE("sweep shard auto: Slurm array tasks and Kubernetes completions become shards", "[sweep][shard]") {
+  auto slurm = ShardFromEnvironment(
+      Env({{"SLURM_ARRAY_TASK_ID", "7"}, {"SLURM_ARRAY_TASK_COUNT", "4"}, {"SLURM_ARRAY_TASK_MIN", "5"}}));
+  REQUIRE(slurm.ok());
+  CHECK(slurm->ToString() == "3/4");
+  // An array from 0 (Slurm's usual --array=0-3), MIN unset: task 0 is shard 1.
+  auto from_zero = ShardFromEnvironment(Env({{"SLURM_ARRAY_TASK_ID", "0"}, {"SLURM_ARRAY_TASK_COUNT", "4"}}));
+  REQUIRE(from_zero.ok());
+  CHECK(from_zero->ToString() == "1/4");
+  auto k8s = ShardFromEnvironment(Env({{"JOB_COMPLETION_INDEX", "2"}}), 3);
+  REQUIRE(k8s.ok());
+  CHECK(k8s->ToString() == "3/3");
+
+  auto message = [](const Result<Shard>& r) { return r.ok() ? std::string("(ok)") : r.error().message; };
+  CHECK_THAT(message(ShardFromEnvironment(Env({}))), Catch::StartsWith("no batch system's shard in the environment"));
+  CHECK_THAT(message(ShardFromEnvironment(Env({{"JOB_COMPLETION_INDEX", "2"}}))),
+             Catch::Contains("use --shard auto/N"));
+  CHECK_THAT(message(ShardFromEnvironment(Env({{"JOB_COMPLETION_INDEX", "3"}}), 3)),
+             Catch::Contains("is not below the 3 completions"));
+  CHECK_THAT(message(ShardFromEnvironment(Env({{"SLURM_ARRAY_TASK_ID", "1"}}))),
+             Catch::Contains("SLURM_ARRAY_TASK_COUNT is not"));
+  CHECK_THAT(message(ShardFromEnvironment(
+                 Env({{"SLURM_ARRAY_TASK_ID", "2"}, {"SLURM_ARRAY_TASK_COUNT", "2"}, {"SLURM_ARRAY_TASK_STEP", "2"}}))),
+             Catch::Contains("step is 2"));
+  CHECK_THAT(message(ShardFromEnvironment(Env({{"SLURM_ARRAY_TASK_ID", "9"}, {"SLURM_ARRAY_TASK_COUNT", "4"}}))),
+             Catch::Contains("is not one of 4 consecutive task ids from 0"));
+  CHECK_THAT(message(ShardFromEnvironment(Env({{"SLURM_ARRAY_TASK_ID", "x"}}))), Catch::Contains("is not a number"));
+}
+
+TEST_CASE("sweep merge: the shards' files merge into the lines of a single-process run, or say what is wrong",
+          "[sweep][merge]") {
+  const fs::path dir = TempDir();
+  SweepOptions options = SmallSweep(dir);
+  options.include_bound = true;
+  options.seeds = {9, 10};
+  auto whole = PlanSweep(options);
+  REQUIRE(whole.ok());
+  REQUIRE(RunSweep(*whole, (dir / "single.jsonl").string(), {}).ok());
+  std::vector<std::string> shards;
+  for (std::uint32_t i = 1; i <= 3; ++i) {
+    SweepOptions o = options;
+    o.shard = Shard{i, 3};
+    auto plan = PlanSweep(o);
+    REQUIRE(plan.ok());
+    shards.push_back((dir / ("shard" + std::to_string(i) + ".jsonl")).string());
+    REQUIRE(RunSweep(*plan, shards.back(), {}).ok());
+  }
+  const std::string merged = (dir / "merged.jsonl").string();
+  auto n = MergeShardResults(*whole, shards, merged);
+  INFO((n ? "" : n.error().message));
+  REQUIRE(n.ok());
+  CHECK(*n == whole->total_jobs);
+  CHECK(SortedLines(merged) == SortedLines(dir / "single.jsonl"));
+  // In the plan's job order, whatever order the shards finished in.
+  std::istringstream lines(Slurp(merged));
+  std::size_t index = 0;
+  for (std::string line; std::getline(lines, line); ++index) {
+    CHECK(*RunKeyOfLine(nlohmann::json::parse(line)) == whole->Key(whole->jobs[index]));
+  }
+  CHECK(index == whole->total_jobs);
+
+  auto error = [&](const std::vector<std::string>& files) {
+    auto r = MergeShardResults(*whole, files, (dir / "bad.jsonl").string());
+    CHECK(!fs::exists(dir / "bad.jsonl"));  // nothing written on an error
+    return r.ok() ? std::string("(merged)") : r.error().message;
+  };
+  CHECK_THAT(error({shards[0], shards[2]}), Catch::Contains("runs of the sweep are in none of the files"));
+  CHECK_THAT(error({shards[0], shards[1], shards[2], shards[1]}), Catch::Contains("is also in " + shards[1]));
+  CHECK_THAT(error({shards[0], shards[1], shards[2], (dir / "nope.jsonl").string()}),
+             Catch::Contains("no such results file"));
+  // A run of another sweep (another seed).
+  SweepOptions other = options;
+  other.seeds = {11};
+  auto other_plan = PlanSweep(other);
+  REQUIRE(other_plan.ok());
+  const std::string foreign = (dir / "other.jsonl").string();
+  REQUIRE(RunSweep(*other_plan, foreign, {}).ok());
+  CHECK_THAT(error({shards[0], shards[1], shards[2], foreign}), Catch::Contains("a run that is not in this sweep"));
+  // A shard cut mid-write.
+  Spit(dir / "cut.jsonl", Slurp(shards[2]) + "{\"trace\":\"seq\",\"poli");
+  CHECK_THAT(error({shards[0], shards[1], (dir / "cut.jsonl").string()}), Catch::Contains("cut mid-write"));
+  // Only a whole plan merges.
+  SweepOptions one_shard = options;
+  one_shard.shard = Shard{1, 3};
+  auto part = PlanSweep(one_shard);
+  REQUIRE(part.ok());
+  CHECK(!MergeShardResults(*part, shards, merged).ok());
+  // The output may be one of the inputs.
+  std::vector<std::string> copies;
+  for (const auto& s : shards) {
+    copies.push_back(s + ".copy");
+    fs::copy_file(s, copies.back());
+  }
+  REQUIRE(MergeShardResults(*whole, copies, copies[0]).ok());
+  CHECK(SortedLines(copies[0]) == SortedLines(dir / "single.jsonl"));
   fs::remove_all(dir);
 }
 
