@@ -3,6 +3,8 @@
 # runtime libraries, libFuzzer among them, are for the fuzz targets); then, when they are missing, the
 # charting libraries the HTML report inlines (reports/js) and the official Node.js GCS client the fake
 # server's tests drive (tests/fake_gcs/node_client), each pinned by its package-lock.json.
+# PFLAB_SETUP_PACKAGES_ONLY=1 installs the Debian packages only (no npm): the container image of
+# deploy/k8s, which runs sweeps and needs neither the report's charting libraries nor the Node client.
 set -euo pipefail
 
 packages=(
@@ -14,6 +16,7 @@ packages=(
   dpkg-dev file  # make package: CPack computes the .deb's Depends with dpkg-shlibdeps, which needs both
   chromium
   clang libclang-rt-14-dev
+  python3-yaml  # tests/deploy: reads the Kubernetes manifest
 )
 
 missing=()
@@ -53,9 +56,16 @@ install_node_client() {
   (cd "$client_dir" && npm ci --no-audit --no-fund --loglevel=error)
 }
 
-if [ ${#missing[@]} -eq 0 ]; then
+install_npm_parts() {
+  if [ "${PFLAB_SETUP_PACKAGES_ONLY:-0}" = 1 ]; then
+    return 0
+  fi
   install_js
   install_node_client
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+  install_npm_parts
   exit 0
 fi
 
@@ -74,5 +84,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-install_js
-install_node_client
+install_npm_parts
