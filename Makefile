@@ -10,7 +10,7 @@ TSAN_BUILD ?= build-tsan
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
 
-.PHONY: setup build demo test test-release test-asan test-no-python test-bound test-oracle test-tsan fuzz-build fuzz fuzz-smoke bench faults install package format clean
+.PHONY: setup build demo test test-release test-asan test-no-python test-bound test-oracle test-slurm test-tsan fuzz-build fuzz fuzz-smoke bench faults install package format clean
 
 setup:
 	@scripts/setup.sh
@@ -60,6 +60,11 @@ test-tsan: setup
 	cd $(TSAN_BUILD) && PFLAB_CLI=$$PWD/pflab \
 	  TSAN_OPTIONS="suppressions=$(CURDIR)/scripts/tsan.supp second_deadlock_stack=1 history_size=4" \
 	  ./pflab_tests "$(TSAN_TAGS)"
+
+# The Slurm test alone (it is also part of every ctest run): a single-node cluster in a temporary folder
+# runs a sweep as a job array plus a merge job (docs/sweeps.md "On Slurm").
+test-slurm: build
+	cd $(BUILD) && PFLAB_CLI=$$PWD/pflab ./pflab_tests "[slurm]"
 
 # libFuzzer targets (fuzz/, clang, ASan + UBSan): docs/testing.md "Fuzzing".
 fuzz-build: setup
