@@ -141,7 +141,44 @@ struct CompareArgs {
   std::string html;
   std::string timeline;  // TRACE:POLICY
   std::vector<std::string> plugins;
+  std::string baseline = "none";  // none: add it when not listed (ratios need it); off: do not
+  double max_cost_usd = -1;       // live runs: refuse to start when the estimated cost is above (< 0: no limit)
 };
+
+// What a live comparison will cost, estimated by simulating it first on the same profile.
+struct LiveEstimate {
+  std::uint64_t requests = 0;
+  double elapsed_s = 0;  // sum of the runs' elapsed times
+  double cost_usd = 0;
+  std::uint64_t baseline_requests = 0;
+  double baseline_elapsed_s = 0;
+};
+
+pflab::Result<LiveEstimate> EstimateLive(const pflab::replay::RunPlan& live) {
+  pflab::replay::RunPlan sim = live;
+  sim.transport = pflab::replay::TransportKind::kSim;
+  sim.verify_bytes = false;
+  LiveEstimate e;
+  std::optional<pflab::Error> error;
+  pflab::replay::RunHooks hooks;
+  hooks.on_finish = [&](const pflab::replay::RunCell& cell, pflab::Result<pflab::replay::RunResult>&& result) {
+    if (!result) {
+      error = result.error();
+      return false;
+    }
+    e.requests += result->metrics.requests;
+    e.elapsed_s += result->metrics.elapsed_s;
+    e.cost_usd += result->metrics.cost_usd;
+    if (sim.policies[cell.policy].text == pflab::reports::kBaselinePolicy) {
+      e.baseline_requests += result->metrics.requests;
+      e.baseline_elapsed_s += result->metrics.elapsed_s;
+    }
+    return true;
+  };
+  if (auto status = pflab::replay::RunMatrix(sim, hooks); !status) return status.error();
+  if (error) return *error;
+  return e;
+}
 
 // Loads the --plugin libraries before any spec is parsed.
 Status LoadPlugins(const std::vector<std::string>& paths) {
@@ -186,14 +223,24 @@ int RunCompare(const CompareArgs& args) {
   }
   auto specs = pflab::policies::ParsePolicyList(args.policies);
   if (!specs) return Fail("--policies: " + specs.error().message);
-  // Ratios need the baseline; run it first when the user did not list it.
+  if (args.baseline != "none" && args.baseline != "off") {
+    return Fail("--baseline: expected none or off, got '" + args.baseline + "'");
+  }
+  if (args.max_cost_usd >= 0 && plan.transport == pflab::replay::TransportKind::kSim) {
+    return Fail("--max-cost is for live runs (--transport fake|http): a simulated run costs nothing");
+  }
+  // Ratios need the baseline; run it first when the user did not list it, unless told not to (a live
+  // baseline of small reads can take longer, and cost more, than the policies under study).
   bool has_baseline = false;
   for (const auto& s : *specs) has_baseline |= s.text == pflab::reports::kBaselinePolicy;
-  if (!has_baseline) specs->insert(specs->begin(), *pflab::policies::ParseStackSpec(pflab::reports::kBaselinePolicy));
+  if (!has_baseline && args.baseline == "none") {
+    specs->insert(specs->begin(), *pflab::policies::ParseStackSpec(pflab::reports::kBaselinePolicy));
+  }
   // The lower bound is a row of every simulated comparison; over real transports it is no bound (their
   // latencies are not the model's), so it is left out there.
   if (plan.transport == pflab::replay::TransportKind::kSim) {
-    specs->insert(specs->begin() + 1, pflab::replay::BoundSpec());
+    const bool first_is_baseline = specs->front().text == pflab::reports::kBaselinePolicy;
+    specs->insert(specs->begin() + (first_is_baseline ? 1 : 0), pflab::replay::BoundSpec());
   }
   plan.policies = std::move(*specs);
   auto profile = pflab::sim::FindProfile(args.profile, pflab::sim::ProfilesPath(args.profiles_file));
@@ -223,6 +270,31 @@ int RunCompare(const CompareArgs& args) {
     traces.push_back(std::move(*trace));
   }
   for (const auto& trace : traces) plan.traces.push_back(&trace);
+  if (plan.transport != pflab::replay::TransportKind::kSim) {
+    // Before anything goes over the network: what the runs will take and cost, as the simulator predicts
+    // them on the same profile, and the cost limit.
+    auto estimate = EstimateLive(plan);
+    if (!estimate) return Fail("estimating the live runs: " + estimate.error().message);
+    char line[512];
+    std::snprintf(line, sizeof line,
+                  "live runs: %zu, about %llu requests, %.1f s of reads and $%.6f as the simulator predicts them on "
+                  "profile %s",
+                  plan.size(), static_cast<unsigned long long>(estimate->requests), estimate->elapsed_s,
+                  estimate->cost_usd, plan.profile_name.c_str());
+    if (!args.quiet) std::fprintf(stderr, "%s\n", line);
+    if (estimate->baseline_requests && !args.quiet) {
+      std::fprintf(stderr,
+                   "  of which the baseline `none`: %llu requests, %.1f s (--baseline off leaves it out; then "
+                   "tables have no `vs none`)\n",
+                   static_cast<unsigned long long>(estimate->baseline_requests), estimate->baseline_elapsed_s);
+    }
+    if (args.max_cost_usd >= 0 && estimate->cost_usd > args.max_cost_usd) {
+      std::fprintf(stderr, "%s\n", line);
+      return Fail("the estimated cost $" + std::to_string(estimate->cost_usd) + " is above --max-cost $" +
+                  std::to_string(args.max_cost_usd) + ": nothing was run");
+    }
+  }
+
   // The run whose timeline is kept (of the first seed): --timeline, else the first trace's first policy
   // other than the baseline and the bound.
   std::string timeline_trace = traces.front().name;
@@ -479,6 +551,14 @@ int main(int argc, char** argv) {
                    "for --transport fake|http: persistent connections (1 to 1024, within `ulimit -n`)")
       ->capture_default_str();
 
+  cmp_cmd
+      ->add_option("--baseline", cmp.baseline,
+                   "none: run the baseline `none` first when --policies does not list it (the `vs none` ratios "
+                   "need it); off: do not")
+      ->capture_default_str();
+  cmp_cmd->add_option("--max-cost", cmp.max_cost_usd,
+                      "for --transport fake|http: refuse to start when the cost the simulator predicts for the runs "
+                      "is above this many USD");
   cmp_cmd->add_option("--html", cmp.html, "write a self-contained HTML report with charts here");
   cmp_cmd->add_option("--timeline", cmp.timeline,
                       "TRACE:POLICY whose reads and fetches the results keep as a timeline (default: the first "

@@ -354,6 +354,49 @@ TEST_CASE("cli: compare --transport fake runs the real engine against an in-proc
   }
 }
 
+TEST_CASE(
+    "cli: --baseline off leaves none out; a live run prints the simulator's estimate and --max-cost refuses "
+    "above it",
+    "[cli][fake_gcs]") {
+  const fs::path dir = TempDir();
+  const std::string trace_path = (dir / "seq.jsonl").string();
+  REQUIRE(Pflab("gen sequential --object-size 4MiB --read-size 128KiB --count 16 -o " + trace_path, dir).exit_code ==
+          0);
+  const std::string json = (dir / "r.json").string();
+  auto off = Pflab("compare " + trace_path + " --policies fsspec-readahead --baseline off -q --json " + json, dir);
+  INFO(off.err);
+  REQUIRE(off.exit_code == 0);
+  std::vector<std::string> policies;
+  const auto doc = nlohmann::json::parse(Slurp(json));
+  for (const auto& run : doc.at("runs")) policies.push_back(run.at("policy"));
+  CHECK(policies == std::vector<std::string>{"bound", "fsspec-readahead"});
+
+  // Over the fake server: the estimate first, with the baseline's share; the simulated request count is
+  // the real one (none: one request per read).
+  auto live = Pflab("compare " + trace_path + " --policies fsspec-readahead --transport fake --json " + json, dir);
+  INFO(live.err);
+  REQUIRE(live.exit_code == 0);
+  CHECK_THAT(live.err, Catch::Contains("live runs: 2, about ") &&
+                           Catch::Contains("as the simulator predicts them on profile gcs-regional") &&
+                           Catch::Contains("of which the baseline `none`: 16 requests"));
+  CHECK(live.err.find("live runs:") < live.err.find("[1/2]"));
+  // A limit below the estimate runs nothing and says why.
+  fs::remove(json);
+  auto refused = Pflab(
+      "compare " + trace_path + " --policies fsspec-readahead --transport fake --max-cost 0.0000001 --json " + json,
+      dir);
+  CHECK(refused.exit_code == 1);
+  CHECK_THAT(refused.err, Catch::Contains("is above --max-cost") && Catch::Contains("nothing was run"));
+  CHECK(refused.err.find("[1/2]") == std::string::npos);
+  CHECK(!fs::exists(json));
+  auto sim = Pflab("compare " + trace_path + " --policies fsspec-readahead --max-cost 1", dir);
+  CHECK(sim.exit_code == 1);
+  CHECK_THAT(sim.err, Catch::Contains("--max-cost is for live runs"));
+  auto bad = Pflab("compare " + trace_path + " --policies fsspec-readahead --baseline maybe", dir);
+  CHECK(bad.exit_code == 1);
+  CHECK_THAT(bad.err, Catch::Contains("--baseline: expected none or off"));
+}
+
 TEST_CASE("cli: serve prints its URL first, serves synthetic objects, and stops on SIGTERM", "[cli][fake_gcs]") {
   const char* cli = std::getenv("PFLAB_CLI");
   REQUIRE(cli != nullptr);
