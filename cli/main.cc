@@ -152,6 +152,7 @@ struct LiveEstimate {
   double cost_usd = 0;
   std::uint64_t baseline_requests = 0;
   double baseline_elapsed_s = 0;
+  std::vector<double> cell_elapsed_s;  // by cell index: for the ETA of the live runs
 };
 
 pflab::Result<LiveEstimate> EstimateLive(const pflab::replay::RunPlan& live) {
@@ -159,6 +160,7 @@ pflab::Result<LiveEstimate> EstimateLive(const pflab::replay::RunPlan& live) {
   sim.transport = pflab::replay::TransportKind::kSim;
   sim.verify_bytes = false;
   LiveEstimate e;
+  e.cell_elapsed_s.assign(sim.size(), 0.0);
   std::optional<pflab::Error> error;
   pflab::replay::RunHooks hooks;
   hooks.on_finish = [&](const pflab::replay::RunCell& cell, pflab::Result<pflab::replay::RunResult>&& result) {
@@ -168,6 +170,7 @@ pflab::Result<LiveEstimate> EstimateLive(const pflab::replay::RunPlan& live) {
     }
     e.requests += result->metrics.requests;
     e.elapsed_s += result->metrics.elapsed_s;
+    e.cell_elapsed_s[cell.index] = result->metrics.elapsed_s;
     e.cost_usd += result->metrics.cost_usd;
     if (sim.policies[cell.policy].text == pflab::reports::kBaselinePolicy) {
       e.baseline_requests += result->metrics.requests;
@@ -270,6 +273,7 @@ int RunCompare(const CompareArgs& args) {
     traces.push_back(std::move(*trace));
   }
   for (const auto& trace : traces) plan.traces.push_back(&trace);
+  std::optional<LiveEstimate> live_estimate;
   if (plan.transport != pflab::replay::TransportKind::kSim) {
     // Before anything goes over the network: what the runs will take and cost, as the simulator predicts
     // them on the same profile, and the cost limit.
@@ -293,7 +297,11 @@ int RunCompare(const CompareArgs& args) {
       return Fail("the estimated cost $" + std::to_string(estimate->cost_usd) + " is above --max-cost $" +
                   std::to_string(args.max_cost_usd) + ": nothing was run");
     }
+    live_estimate = std::move(*estimate);
   }
+  // The ETA of live runs: the predicted time of the runs left, scaled by how the finished runs' wall time
+  // compared with their prediction.
+  double predicted_done_s = 0, wall_done_s = 0;
 
   // The run whose timeline is kept (of the first seed): --timeline, else the first trace's first policy
   // other than the baseline and the bound.
@@ -385,10 +393,18 @@ int RunCompare(const CompareArgs& args) {
         std::fprintf(stderr, "%.3fs (lower bound, %s)\n", result->metrics.elapsed_s,
                      result->derivation.value("binding", "?").c_str());
       } else {
-        std::fprintf(stderr, "%.3fs %s in %.3fs (%.0f reads/s)\n", result->metrics.elapsed_s,
+        std::fprintf(stderr, "%.3fs %s in %.3fs (%.0f reads/s)", result->metrics.elapsed_s,
                      plan.transport == pflab::replay::TransportKind::kSim ? "simulated" : "of reads over HTTP",
                      result->wall_s,
                      result->wall_s > 0 ? static_cast<double>(result->metrics.reads) / result->wall_s : 0.0);
+        if (live_estimate && cell.index < live_estimate->cell_elapsed_s.size()) {
+          predicted_done_s += live_estimate->cell_elapsed_s[cell.index];
+          wall_done_s += result->wall_s;
+          const double left = std::max(0.0, live_estimate->elapsed_s - predicted_done_s);
+          const double scale = predicted_done_s > 0 ? wall_done_s / predicted_done_s : 1.0;
+          std::fprintf(stderr, ", ETA %.0fs", left * scale);
+        }
+        std::fputc('\n', stderr);
       }
     }
     if (result->failed()) {

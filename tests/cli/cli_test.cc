@@ -380,6 +380,7 @@ TEST_CASE(
                            Catch::Contains("as the simulator predicts them on profile gcs-regional") &&
                            Catch::Contains("of which the baseline `none`: 16 requests"));
   CHECK(live.err.find("live runs:") < live.err.find("[1/2]"));
+  CHECK_THAT(live.err, Catch::Contains("of reads over HTTP in") && Catch::Contains(", ETA "));
   // A limit below the estimate runs nothing and says why.
   fs::remove(json);
   auto refused = Pflab(
