@@ -148,7 +148,8 @@ TEST_CASE("oracle: a block read again later is kept, not fetched twice (backtrac
   CHECK(requested == 7 * kMiB);  // blocks 1..7, each once
 }
 
-TEST_CASE("oracle: a small object's scattered reads are one request - a huge one's are one each", "[policies][oracle]") {
+TEST_CASE("oracle: a small object's scattered reads are one request - a huge one's are one each",
+          "[policies][oracle]") {
   SECTION("1 MiB object, 8 reads 128 KiB apart: bridging the holes costs 4 ms, a second request ~35 ms") {
     std::vector<ByteRange> future;
     for (std::uint64_t k = 0; k < 8; ++k) future.push_back({k * 128 * kKiB, k * 128 * kKiB + 4 * kKiB});

@@ -6,8 +6,8 @@
 #include <cmath>
 #include <vector>
 
-#include "policies/registry.h"
 #include "engine/units.h"
+#include "policies/registry.h"
 #include "replay/matrix.h"
 #include "sim/network_model.h"
 
