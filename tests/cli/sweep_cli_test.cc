@@ -31,13 +31,7 @@ Outcome Pflab(const std::string& args, const fs::path& dir) {
   return pflab::testing::RunPflab(args, dir, {.env = "", .stdin_text = "", .in_dir = true});
 }
 
-std::vector<std::string> SortedLines(const fs::path& path) {
-  std::vector<std::string> lines;
-  std::istringstream in(Slurp(path));
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  std::sort(lines.begin(), lines.end());
-  return lines;
-}
+using pflab::testing::SortedLines;
 
 // Two traces from `pflab gen` in dir/corpus.
 void MakeCorpus(const fs::path& dir) {

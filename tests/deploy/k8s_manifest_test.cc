@@ -101,14 +101,7 @@ TEST_CASE("k8s: the Indexed Job runs one shard per completion and its shards mer
   REQUIRE(merged.exit_code == 0);
   auto whole = RunPflab("sweep " + options + " -q -o " + (dir / "single.jsonl").string(), dir);
   REQUIRE(whole.exit_code == 0);
-  auto lines = [](const fs::path& file) {
-    std::vector<std::string> out;
-    std::istringstream in(Slurp(file));
-    for (std::string line; std::getline(in, line);) out.push_back(line);
-    std::sort(out.begin(), out.end());
-    return out;
-  };
-  CHECK(lines(dir / "all.jsonl") == lines(dir / "single.jsonl"));
+  CHECK(SortedLines(dir / "all.jsonl") == SortedLines(dir / "single.jsonl"));
   fs::remove_all(dir);
 }
 

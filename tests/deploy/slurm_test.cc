@@ -23,14 +23,6 @@ namespace {
 namespace fs = std::filesystem;
 const std::string kSource = PFLAB_SOURCE_DIR;
 
-std::vector<std::string> SortedLines(const fs::path& file) {
-  std::vector<std::string> out;
-  std::istringstream in(Slurp(file));
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 // Stops the cluster however the test ends.
 struct Cluster {
   fs::path dir;

@@ -5,12 +5,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace pflab::testing {
 
@@ -26,6 +28,15 @@ inline std::string Slurp(const std::filesystem::path& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+/// The lines of a file, sorted: the set of lines two results files are compared on.
+inline std::vector<std::string> SortedLines(const std::filesystem::path& path) {
+  std::vector<std::string> lines;
+  std::istringstream in(Slurp(path));
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  std::sort(lines.begin(), lines.end());
+  return lines;
 }
 
 /// An empty folder of its own under the system temp folder; the pid keeps parallel CTest runs apart.
