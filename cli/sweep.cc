@@ -283,16 +283,15 @@ int RunSweep(const SweepArgs& args) {
 namespace {
 
 // After the runs (or a merge): the summary, the reports, and the exit status from the results file.
-int Finish(const SweepArgs& args, const pflab::replay::SweepPlan& plan_ref) {
-  const pflab::replay::SweepPlan* plan = &plan_ref;
+int Finish(const SweepArgs& args, const pflab::replay::SweepPlan& plan) {
   auto state = pflab::replay::LoadResultsFile(args.output);
   if (!state) return Fail(state.error().message);
   // Runs of this shard that failed, this time or before (resumed lines count as they were recorded).
-  const std::size_t failed = pflab::replay::FailedRuns(*plan, state->lines);
+  const std::size_t failed = pflab::replay::FailedRuns(plan, state->lines);
   // The file's lines are results-document "runs" entries plus their keys, so the reports module reads
   // them as one document; in plan order, so nothing depends on the order runs finished in.
   nlohmann::json doc = {{"schema", pflab::reports::kResultsSchema},
-                        {"runs", pflab::replay::InPlanOrder(*plan, state->lines)}};
+                        {"runs", pflab::replay::InPlanOrder(plan, state->lines)}};
   auto runs = pflab::reports::ResultsFromJson(doc, args.output);
   if (!runs) return Fail(runs.error().message);
   PrintSummary(*runs, state->lines.size(), args.output);
@@ -301,12 +300,12 @@ int Finish(const SweepArgs& args, const pflab::replay::SweepPlan& plan_ref) {
   if (!args.json.empty() || !args.md.empty()) {
     if (!args.json.empty()) {
       nlohmann::json config = {
-          {"results_file", args.output}, {"profile", args.profile},  {"profile_parameters", plan->profile.ToJson()},
-          {"seed", plan->seeds.front()}, {"seeds", plan->seeds},     {"think", plan->think.ToString()},
+          {"results_file", args.output}, {"profile", args.profile},  {"profile_parameters", plan.profile.ToJson()},
+          {"seed", plan.seeds.front()},  {"seeds", plan.seeds},      {"think", plan.think.ToString()},
           {"traces", args.traces},       {"policies", args.policies}};
       nlohmann::json provenance = pflab::reports::BuildProvenance();
       provenance["traces"] = nlohmann::json::array();
-      for (const auto& t : plan->traces) {
+      for (const auto& t : plan.traces) {
         provenance["traces"].push_back({{"name", t.trace.name}, {"file", t.path}, {"md5", t.md5}});
       }
       config["provenance"] = std::move(provenance);
@@ -322,7 +321,7 @@ int Finish(const SweepArgs& args, const pflab::replay::SweepPlan& plan_ref) {
   }
   if (failed > 0) {
     std::fprintf(stderr, "pflab sweep: %zu of %zu runs of shard %s failed (their errors are in %s)\n", failed,
-                 plan->jobs.size(), plan->shard.ToString().c_str(), args.output.c_str());
+                 plan.jobs.size(), plan.shard.ToString().c_str(), args.output.c_str());
     return 2;
   }
   return 0;

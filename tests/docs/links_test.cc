@@ -14,18 +14,13 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/files.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
 const fs::path kRoot = fs::path(PFLAB_SOURCE_DIR);
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 // GitHub's heading anchors: lower-case, punctuation other than '-' and '_' removed, spaces to '-';
 // a repeated slug gets -1, -2, ...
@@ -52,7 +47,7 @@ struct Page {
 Page ParsePage(const fs::path& path) {
   Page page;
   std::map<std::string, int> seen;
-  std::istringstream in(ReadFile(path));
+  std::istringstream in(pflab::testing::Slurp(path));
   std::string line;
   bool fence = false;
   int number = 0;
@@ -144,7 +139,7 @@ TEST_CASE("docs: every page under docs/ is linked from README.md", "[docs]") {
 }
 
 TEST_CASE("docs: README.md stays a newcomer's page, the reference lives in docs/", "[docs]") {
-  std::istringstream in(ReadFile(kRoot / "README.md"));
+  std::istringstream in(pflab::testing::Slurp(kRoot / "README.md"));
   std::string line;
   int lines = 0;
   while (std::getline(in, line)) ++lines;

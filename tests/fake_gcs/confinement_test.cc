@@ -12,17 +12,13 @@
 #include <nlohmann/json.hpp>
 
 #include "fake_gcs/server.h"
+#include "tests/support/files.h"
 
 namespace pflab::fake_gcs {
 namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 std::vector<std::string> StagingFiles(const fs::path& folder) {
   std::vector<std::string> out;
@@ -68,8 +64,8 @@ struct LinkedRoot {
   }
   // The outside world is as it was.
   void CheckOutsideUntouched() {
-    CHECK(ReadFile(outside / "secret.txt") == "OUTSIDE SECRET");
-    CHECK(ReadFile(outside / "dir" / "s2.txt") == "OUTSIDE SECRET 2");
+    CHECK(testing::Slurp(outside / "secret.txt") == "OUTSIDE SECRET");
+    CHECK(testing::Slurp(outside / "dir" / "s2.txt") == "OUTSIDE SECRET 2");
     std::vector<std::string> names;
     for (const auto& e : fs::directory_iterator(outside / "dir")) names.push_back(e.path().filename().string());
     CHECK(names == std::vector<std::string>{"s2.txt"});
@@ -165,13 +161,13 @@ TEST_CASE("confinement: uploads and deletes through links touch nothing outside"
   }
   CHECK(fs::is_symlink(f.root / "bk" / "chain1"));
   CHECK(fs::is_symlink(f.root / "bk" / "inlink"));
-  CHECK(ReadFile(f.root / "bk" / "real.txt") == "inside");
+  CHECK(testing::Slurp(f.root / "bk" / "real.txt") == "inside");
   f.CheckOutsideUntouched();
   // Writes that stay inside still work, and create real folders.
   auto ok = f.client->Post("/upload/storage/v1/b/bk/o?uploadType=media&name=sub%2Fnew%2Fc.txt", "fine", "text/plain");
   REQUIRE(ok);
   CHECK(ok->status == 200);
-  CHECK(ReadFile(f.root / "bk" / "sub" / "new" / "c.txt") == "fine");
+  CHECK(testing::Slurp(f.root / "bk" / "sub" / "new" / "c.txt") == "fine");
   CHECK(f.client->Delete("/storage/v1/b/bk/o/sub%2Fnew%2Fc.txt")->status == 204);
   CHECK_FALSE(fs::exists(f.root / "bk" / "sub" / "new" / "c.txt"));
 }

@@ -16,6 +16,7 @@
 #include <random>
 
 #include "fake_gcs/server.h"
+#include "tests/support/files.h"
 
 namespace pflab::fake_gcs {
 namespace {
@@ -48,28 +49,9 @@ Ran Node(const std::string& args, const fs::path& err) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
-// Random bytes, eight per draw (a draw per byte is slow in the sanitizer build).
-void FillRandom(std::string& out, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  for (std::size_t i = 0; i < out.size(); i += 8) {
-    const std::uint64_t v = rng();
-    std::memcpy(out.data() + i, &v, std::min<std::size_t>(8, out.size() - i));
-  }
-}
-
-// In one read: a character iterator over 20 MB takes seconds in the sanitizer build.
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::error_code ec;
-  std::string out(fs::file_size(path, ec), '\0');
-  if (ec) return "<missing " + path.string() + ">";
-  in.read(out.data(), static_cast<std::streamsize>(out.size()));
-  return out;
-}
-
 std::string WriteRandom(const fs::path& path, std::size_t n, std::uint64_t seed) {
   std::string data(n, '\0');
-  FillRandom(data, seed);
+  testing::FillRandom(data, seed);
   std::ofstream(path, std::ios::binary) << data;
   return data;
 }
@@ -117,7 +99,7 @@ TEST_CASE("real clients: the official Node.js client uploads resumably, download
     CHECK(uploaded["size"] == std::to_string(payload.size()));
     CHECK(uploaded["contentType"] == "application/x-pflab-test");
     CHECK(uploaded["metadata"]["origin"] == "node-client");
-    CHECK(ReadFile(tmp / "root" / "bk" / "dir" / "big.bin") == payload);
+    CHECK(testing::Slurp(tmp / "root" / "bk" / "dir" / "big.bin") == payload);
     // It went the resumable way: one session, six chunks of at most 1 MiB.
     const auto log = server.request_log();
     CHECK(Count(log, [](const RequestRecord& r) {
@@ -130,7 +112,7 @@ TEST_CASE("real clients: the official Node.js client uploads resumably, download
 
     auto down = Node(url + " download bk dir/big.bin '" + (tmp / "back.bin").string() + "'", err);
     REQUIRE(down.status == 0);
-    CHECK(ReadFile(tmp / "back.bin") == payload);
+    CHECK(testing::Slurp(tmp / "back.bin") == payload);
 
     auto copy = Node(url + " copy bk dir/big.bin mem copied.bin", err);
     REQUIRE(copy.status == 0);
@@ -168,7 +150,7 @@ TEST_CASE("real clients: the official Node.js client uploads resumably, download
     auto up = Node(url + " upload bk cut.bin '" + (tmp / "cut.bin").string() + "' 1048576 " + id, err);
     REQUIRE(up.status == 0);
     CHECK(json::parse(up.out)["size"] == std::to_string(payload.size()));
-    CHECK(ReadFile(tmp / "root" / "bk" / "cut.bin") == payload);
+    CHECK(testing::Slurp(tmp / "root" / "bk" / "cut.bin") == payload);
     CHECK((*server.retry_tests().Get(id))["completed"] == true);
     const auto log = server.request_log();
     CHECK(Count(log, [](const RequestRecord& r) { return r.fault == "return-503-after-1536K" && r.status == 503; }) ==

@@ -11,6 +11,7 @@
 
 #include "engine/synthetic_content.h"
 #include "fake_gcs/server.h"
+#include "tests/support/files.h"
 
 namespace pflab::fake_gcs {
 namespace {
@@ -22,11 +23,6 @@ std::string SyntheticBytes(const std::string& bucket, const std::string& name, s
   std::string out(size, '\0');
   FillSynthetic(ObjectSeed(bucket, name, 1), 0, reinterpret_cast<std::byte*>(out.data()), size);
   return out;
-}
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 struct Fixture {
@@ -133,7 +129,7 @@ TEST_CASE("rewrite: several calls with a token, then the copy; copyTo in one cal
   CHECK(calls == 5);
   CHECK(last["totalBytesRewritten"] == std::to_string(5 << 20));
   CHECK(last["resource"]["name"] == "copies/five");
-  CHECK(ReadFile(f.root / "dir" / "copies" / "five") == five);
+  CHECK(testing::Slurp(f.root / "dir" / "copies" / "five") == five);
   CHECK(f.Media("dir", "copies%2Ffive") == five);
   // A token is for its own rewrite only; maxBytesRewrittenPerCall is a multiple of 1 MiB.
   auto first = f.Ok(f.client->Post(base, "", "application/json"));
@@ -174,7 +170,7 @@ TEST_CASE("rewrite: several calls with a token, then the copy; copyTo in one cal
   CHECK(c1["size"] == "12");
   CHECK(f.Media("mem", "from-file") == "file content");
   f.Ok(f.client->Post("/storage/v1/b/mem/o/obj/copyTo/b/dir/o/sub%2Ffrom-mem", "", "application/json"));
-  CHECK(ReadFile(f.root / "dir" / "sub" / "from-mem") == "memory content");
+  CHECK(testing::Slurp(f.root / "dir" / "sub" / "from-mem") == "memory content");
 }
 
 TEST_CASE("rewrite of a large object takes several calls by default; a synthetic copy costs nothing",

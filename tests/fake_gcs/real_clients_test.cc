@@ -15,6 +15,7 @@
 
 #include "engine/synthetic_content.h"
 #include "fake_gcs/server.h"
+#include "tests/support/files.h"
 
 namespace pflab::fake_gcs {
 namespace {
@@ -49,25 +50,6 @@ Ran Run(const std::string& command) {
 std::string Synthetic(const std::string& bucket, const std::string& name, std::uint64_t offset, std::uint64_t n) {
   std::string out(n, '\0');
   FillSynthetic(ObjectSeed(bucket, name, 1), offset, reinterpret_cast<std::byte*>(out.data()), n);
-  return out;
-}
-
-// Random bytes, eight per draw (a draw per byte is slow in the sanitizer build).
-void FillRandom(std::string& out, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  for (std::size_t i = 0; i < out.size(); i += 8) {
-    const std::uint64_t v = rng();
-    std::memcpy(out.data() + i, &v, std::min<std::size_t>(8, out.size() - i));
-  }
-}
-
-// In one read: a character iterator over 20 MB takes seconds in the sanitizer build.
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::error_code ec;
-  std::string out(fs::file_size(path, ec), '\0');
-  if (ec) return "<missing " + path.string() + ">";
-  in.read(out.data(), static_cast<std::streamsize>(out.size()));
   return out;
 }
 
@@ -133,7 +115,7 @@ TEST_CASE("real clients: rclone lists, copies in, reads back and checks", "[fake
   std::ofstream(tmp.path / "src" / "small.txt") << "small file\n";
   // Over the 16 MiB chunk of rclone's GCS library, so it uploads this one resumably, in two chunks.
   std::string huge(20'000'000, '\0');
-  FillRandom(huge, 10);
+  testing::FillRandom(huge, 10);
   std::ofstream(tmp.path / "src" / "huge.bin", std::ios::binary) << huge;
 
   ServerOptions options;
@@ -158,8 +140,8 @@ TEST_CASE("real clients: rclone lists, copies in, reads back and checks", "[fake
 
   REQUIRE(Run(rclone + "copy '" + (tmp.path / "src").string() + "' :gcs:bk/in").status == 0);
   // Copied in through the server's uploads, into the bucket's folder.
-  CHECK(ReadFile(tmp.path / "root" / "bk" / "in" / "sub dir" / "big.bin") == big);
-  CHECK(ReadFile(tmp.path / "root" / "bk" / "in" / "huge.bin") == huge);
+  CHECK(testing::Slurp(tmp.path / "root" / "bk" / "in" / "sub dir" / "big.bin") == big);
+  CHECK(testing::Slurp(tmp.path / "root" / "bk" / "in" / "huge.bin") == huge);
   // huge.bin went the resumable way: a session, then chunks (rclone's library POSTs them and asks for
   // 200 instead of 308 with X-GUploader-No-308).
   const auto log = server.request_log();
@@ -172,9 +154,9 @@ TEST_CASE("real clients: rclone lists, copies in, reads back and checks", "[fake
                  r.status == 200;
         }) == 2);
   REQUIRE(Run(rclone + "copy :gcs:bk/in '" + (tmp.path / "back").string() + "'").status == 0);
-  CHECK(ReadFile(tmp.path / "back" / "sub dir" / "big.bin") == big);
-  CHECK(ReadFile(tmp.path / "back" / "small.txt") == "small file\n");
-  CHECK(ReadFile(tmp.path / "back" / "huge.bin") == huge);
+  CHECK(testing::Slurp(tmp.path / "back" / "sub dir" / "big.bin") == big);
+  CHECK(testing::Slurp(tmp.path / "back" / "small.txt") == "small file\n");
+  CHECK(testing::Slurp(tmp.path / "back" / "huge.bin") == huge);
   // rclone check compares sizes and MD5s (ours, from the metadata) of every file.
   CHECK(Run(rclone + "check '" + (tmp.path / "src").string() + "' :gcs:bk/in").status == 0);
 }

@@ -18,6 +18,7 @@
 
 #include "fake_gcs/server.h"
 #include "net/checksums.h"
+#include "tests/support/files.h"
 
 namespace pflab::fake_gcs {
 namespace {
@@ -34,11 +35,6 @@ std::string RandomBytes(std::size_t n, std::uint64_t seed) {
     std::memcpy(out.data() + i, &v, std::min<std::size_t>(8, n - i));
   }
   return out;
-}
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 std::size_t CountStaging(const fs::path& folder) {
@@ -146,7 +142,7 @@ TEST_CASE("resumable: chunks, 308 and Range, status query, resent bytes, then th
     CHECK(m["crc32c"] == Crc32cToBase64(Crc32cExtend(0, data.data(), data.size())));
     CHECK(f.Media(bucket, "up%2Fbig.bin") == data);
     if (bucket == "dir") {
-      CHECK(ReadFile(f.root / "dir" / "up" / "big.bin") == data);
+      CHECK(testing::Slurp(f.root / "dir" / "up" / "big.bin") == data);
       CHECK(CountStaging(f.root / "dir") == 0);
     }
     // The last chunk sent again (its answer was lost) answers with the object; so does a status query.

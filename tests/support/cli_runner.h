@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/files.h"
+
 namespace pflab::testing {
 
 /// What a command did: its exit code (-1 when a signal ended it) and its stdout and stderr.
@@ -22,13 +24,6 @@ struct CliOutcome {
   std::string out;
   std::string err;
 };
-
-inline std::string Slurp(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 /// The lines of a file, sorted: the set of lines two results files are compared on.
 inline std::vector<std::string> SortedLines(const std::filesystem::path& path) {
