@@ -245,20 +245,25 @@ Result<const PolicyEntry*> ResolvePolicy(std::string_view name) {
   return &Extras().resolved.back();
 }
 
-bool RunsOneAtATime(const StackSpec& spec) {
+namespace {
+
+// Whether the entry of any layer of `spec` has `flag` set (layers that do not resolve have none).
+bool AnyLayerHas(const StackSpec& spec, bool PolicyEntry::*flag) {
   for (const LayerSpec& layer : spec.layers) {
     auto entry = ResolvePolicy(layer.name);
-    if (entry && (*entry)->one_run_at_a_time) return true;
+    if (entry && (*entry)->*flag) return true;
   }
   return false;
 }
 
+}  // namespace
+
+bool RunsOneAtATime(const StackSpec& spec) {
+  return AnyLayerHas(spec, &PolicyEntry::one_run_at_a_time);
+}
+
 bool CopiesBytes(const StackSpec& spec) {
-  for (const LayerSpec& layer : spec.layers) {
-    auto entry = ResolvePolicy(layer.name);
-    if (entry && (*entry)->copies_bytes) return true;
-  }
-  return false;
+  return AnyLayerHas(spec, &PolicyEntry::copies_bytes);
 }
 
 PolicyStack::~PolicyStack() {
