@@ -61,6 +61,8 @@ Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, T
 
   std::optional<Error> build_error;
   std::optional<Error> byte_error;
+  // Declared before the replayer, so it outlives every stack.
+  policies::RunShared run_shared(&account);
   bool uses_oracle = false;
   for (const auto& layer : config.policy.layers) uses_oracle |= layer.name == "oracle";
   Replayer replayer(trace, config.think, &scheduler, sink, [&](std::uint32_t stream, std::uint32_t object) {
@@ -68,7 +70,8 @@ Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, T
     env.ctx = LayerContext{&scheduler, sink, stream};
     env.transport = &transport;
     env.object = TraceObjectRef(trace.objects[object]);
-    env.account = &account;
+    env.account = account.NewChild();  // this open file's view of the run's account
+    env.run = &run_shared;
     env.seed = config.seed ^ (static_cast<std::uint64_t>(stream) << 32) ^ object;
     if (uses_oracle) {
       auto future = std::make_shared<std::vector<ByteRange>>();
@@ -106,6 +109,7 @@ Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, T
   result.metrics.bytes_fetched = account.released_filled_bytes();
   result.metrics.bytes_wasted = account.released_filled_bytes() - account.released_delivered_bytes();
   result.metrics.peak_memory_bytes = account.peak_bytes();
+  result.peak_file_memory_bytes = account.max_child_peak_bytes();
   return result;
 }
 

@@ -35,7 +35,10 @@ struct RunResult {
   std::string think;
   Metrics metrics;
   std::uint64_t events_run = 0;  // scheduler events; deterministic too
-  double wall_s = 0;             // host time the simulation took; not deterministic
+  /// The most bytes one stack (one stream's open file) held at once, from the engine's accounts; the
+  /// run's peak is metrics.peak_memory_bytes.
+  std::uint64_t peak_file_memory_bytes = 0;
+  double wall_s = 0;  // host time the simulation took; not deterministic
 };
 
 /// Replays the trace through the policy on a simulated network. Fails on a bad spec, or, with
