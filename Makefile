@@ -4,7 +4,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 PREFIX ?= /usr/local
 
-.PHONY: setup build demo test test-release test-asan bench install package format clean
+.PHONY: setup build demo test test-release test-asan test-auto bench install package format clean
 
 setup:
 	@scripts/setup.sh
@@ -26,6 +26,13 @@ test-asan: setup
 	  ctest --output-on-failure -j $(JOBS)
 
 test: test-release test-asan
+
+# The acceptance of the `auto` policy (issue 15): the whole comparison (corpus and generator patterns
+# at three sizes x every anchor x seeds 1-5 x three profiles), every byte in the simulator and against
+# the fake server, determinism. A few minutes; `make test` runs its slice. PFLAB_AUTO_REPORT=FILE
+# writes the comparison's table.
+test-auto: build
+	cd $(BUILD) && PFLAB_CLI=$$PWD/pflab ./pflab_tests "[auto-acceptance]"
 
 bench: build
 	$(BUILD)/pflab_bench --benchmark_counters_tabular=true

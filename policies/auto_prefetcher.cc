@@ -13,6 +13,8 @@ namespace pflab::policies {
 namespace {
 
 constexpr std::uint64_t kMinRequestFloor = 64 * kKiB;
+constexpr std::uint64_t kMinRequestCeiling = 1 * kMiB;
+constexpr double kRunWeight = 0.25;  // weight of the latest run in the average run length
 constexpr std::uint64_t kPartFloor = 1 * kMiB;
 constexpr std::uint64_t kPageBytes = 4 * kKiB;
 // Owners of speculative extents that are not cursors.
@@ -32,13 +34,13 @@ std::uint64_t RoundUp(std::uint64_t value, std::uint64_t unit) {
 PolicyEntry AutoEntry() {
   using O = AutoOptions;
   return EntryBuilder<O>("auto",
-                         "ours: Mountpoint's stall-driven window, Linux readahead's streams, DuckDB's measured "
-                         "latency x bandwidth, fsspec AllBytes, a block cache's retention, Arrow's hints "
-                         "(policies/auto_prefetcher.h)",
-                         "cursors per stream (sequential, strided, backward) prefetching a window that grows on "
-                         "stalls, sizes from the measured bandwidth-delay product, whole-object fetch for random "
-                         "access to small objects, read data kept, hints fetched; hard memory budgets per file and "
-                         "per run; must sit on the fetcher")
+                         "ours (policies/auto_prefetcher.h): Linux readahead's streams, Mountpoint's window, DuckDB's "
+                         "measured latency x bandwidth, fsspec AllBytes, a block cache's retention, Arrow's hints, "
+                         "hedged requests",
+                         "cursors per stream (sequential, strided) prefetching a window bounded by what the run has "
+                         "read, sizes from the measured bandwidth-delay product, small or randomly read objects "
+                         "fetched whole, read data kept, hints fetched, slow requests hedged; hard memory budgets "
+                         "per file and per run on the engine's accounts; must sit on the fetcher")
       .Place(Placement::kOnFetcher)
       .Size("memory", &O::memory, "budget per open file: held plus in-flight bytes (the engine's account)",
             AtLeast(kMiB))
@@ -47,22 +49,26 @@ PolicyEntry AutoEntry() {
       .Uint("cursors", &O::cursors, "cursors per stream", Between(1, 64))
       .Uint("confirm", &O::confirm, "reads in a cursor's pattern before it prefetches (1: from the first read)",
             Between(1, 64))
-      .Uint("ramp", &O::ramp, "window multiplier on a stall (0: the window is its cap at once)", Between(0, 64))
+      .Uint("ramp", &O::ramp, "Mountpoint's window: x this on each stall, within the `ahead` bound (0: the bound)",
+            Between(0, 64))
       .Uint("whole_after", &O::whole_after, "random-looking reads before a whole-object fetch may be bought",
             Between(0, 1u << 20))
       .Uint("ahead", &O::ahead,
-            "a run prefetches at most this many times the bytes it has read (or what runs left "
-            "before predict)",
+            "a run keeps requested ahead at most this many times what it has read (after runs the reader "
+            "left: the rest of their average length)",
             Between(1, 1024))
       .Uint("reuse", &O::reuse, "read data used within this many reads is not evicted for prefetching",
             Between(0, 1u << 20))
-      .Uint("parallel", &O::parallel, "parts a whole object or hinted range is split into, at most", Between(1, 256))
+      .Uint("hedge", &O::hedge,
+            "a request a read waits for is sent again once it has taken this many latencies "
+            "more than its transfer (0: never)",
+            Between(0, 1000))
       .Bool("whole", &O::whole, "whole-object fetch of small randomly read objects")
       .Bool("zero", &O::zero, "a read at offset 0 starts a sequential run at once (Linux readahead's index 0 rule)")
       .Bool("eager", &O::eager,
             "a small object is fetched whole from its first read, aborted if the first request "
             "shows the network too slow for it")
-      .Bool("grow", &O::grow, "the window grows on stalls (false: one part)")
+      .Bool("grow", &O::grow, "the window grows with the run (false: one part)")
       .Bool("measure", &O::measure, "sizes from the measured latency and bandwidth (false: the seeds)")
       .Bool("keep", &O::keep, "in-flight data of a replaced cursor is kept (false: cancelled)")
       .Bool("retain", &O::retain, "read data is kept for re-reads (false: dropped once read)")
@@ -84,34 +90,36 @@ PolicyEntry AutoEntry() {
 
 // ---- network estimate ----
 
+// Duration = latency + bytes x time-per-byte, fitted by least squares over exponentially weighted
+// samples (weight 1 - kForget per newer sample), with a prior on the slope (kPriorBandwidth, weighted
+// as one sample of kPriorBytes): requests of many sizes determine both; requests all of one size (a
+// read size) leave the slope near the prior and put the rest in the latency. The prior is optimistic
+// on purpose: a request's time is then mostly called latency, which for the sizes reads ask for is
+// what it is. Requests in flight together share the link: one's time per byte divided by how many
+// were in flight is the link's, averaged the same way (seed: `kSeedParallel` requests' worth).
 void NetworkEstimate::Sample(std::uint64_t bytes, Nanos duration, double concurrency) {
   const double d = Seconds(duration);
-  const double bdp = latency_s_ * bandwidth_;
   const double n = static_cast<double>(bytes);
   ++samples_;
-  // A running mean over the first samples (so the seed is forgotten at once), then DuckDB's EWMA. A
-  // request whose transfer takes at most a quarter of the latency measures the latency; one whose
-  // transfer takes at least the latency measures the bandwidth; one in between says too little of
-  // either (with latencies as spread as a cloud store's, splitting it would be guesswork).
-  if (4 * n <= bdp) {
-    ++latency_samples_;
-    const double alpha = std::max(kAlpha, 1.0 / static_cast<double>(latency_samples_));
-    latency_s_ += alpha * (d - latency_s_);
-  } else if (n >= bdp) {
-    ++bandwidth_samples_;
-    const double alpha = std::max(kAlpha, 1.0 / static_cast<double>(bandwidth_samples_));
-    // One sample moves the estimate by at most 4x: a latency draw far from the mean says little here.
-    const double transfer = d - latency_s_;
-    const double sample = transfer > 0 ? std::clamp(n / transfer, bandwidth_ / 4, bandwidth_ * 4) : bandwidth_ * 4;
-    bandwidth_ += alpha * (sample - bandwidth_);
-    // Requests in flight together share the link: their number times one's rate is what the link
-    // gave (only measured when there were several; until then the seed says `kSeedParallel` of them).
-    if (concurrency >= 2) {
-      ++aggregate_samples_;
-      const double beta = std::max(kAlpha, 1.0 / static_cast<double>(aggregate_samples_));
-      const double together = std::clamp(sample * concurrency, aggregate_ / 4, aggregate_ * 4);
-      aggregate_ += beta * (together - aggregate_);
-    }
+  const double keep = 1 - kForget;
+  s0_ = s0_ * keep + 1;
+  sn_ = sn_ * keep + n;
+  sd_ = sd_ * keep + d;
+  snn_ = snn_ * keep + n * n;
+  snd_ = snd_ * keep + n * d;
+  // Normal equations: s0 L + sn t = sd;  sn L + (snn + P) t = snd + P t0, with P = kPriorBytes^2.
+  const double prior = kPriorBytes * kPriorBytes;
+  const double t0 = 1.0 / kPriorBandwidth;
+  const double det = s0_ * (snn_ + prior) - sn_ * sn_;
+  double per_byte = (s0_ * (snd_ + prior * t0) - sn_ * sd_) / det;
+  per_byte = std::clamp(per_byte, 1.0 / kMaxBandwidth, 1.0 / kMinBandwidth);
+  latency_s_ = std::max(kMinLatencyS, (sd_ - sn_ * per_byte) / s0_);
+  bandwidth_ = 1.0 / per_byte;
+  if (concurrency >= 2 && bytes >= kLargeBytes) {
+    const double alpha = std::max(kForget, 1.0 / static_cast<double>(++aggregate_samples_));
+    const double link_per_byte = std::max(d - latency_s_, 0.0) / n / concurrency;
+    aggregate_per_byte_s_ += alpha * (link_per_byte - aggregate_per_byte_s_);
+    aggregate_ = 1.0 / std::clamp(aggregate_per_byte_s_, 1.0 / kMaxBandwidth, 1.0 / kMinBandwidth);
   }
 }
 
@@ -162,8 +170,9 @@ AutoPrefetcher::~AutoPrefetcher() {
   auto& members = state_->members;
   members.erase(std::remove(members.begin(), members.end(), this), members.end());
   for (auto& [begin, extent] : extents_) {
-    if (extent.lower) {
-      lower_->Cancel(extent.lower);
+    for (ReadId id : {extent.lower, extent.hedge}) {
+      if (!id) continue;
+      lower_->Cancel(id);
       state_->network.Finished();
     }
   }
@@ -182,12 +191,17 @@ std::uint64_t AutoPrefetcher::Bdp() const {
   return static_cast<std::uint64_t>(Latency() * Bandwidth());
 }
 
+// A part's transfer takes about twice its first byte, so at most a third of its time is latency. The
+// bandwidth is one request's when several share the link, but no less than the link's share of
+// `parallel` requests (requests in flight together would otherwise shrink each other's parts).
 std::uint64_t AutoPrefetcher::part_size() const {
-  return std::clamp(2 * Bdp(), kPartFloor, std::max(kPartFloor, options_.max_request));
+  const double per_request = std::max(Bandwidth(), Aggregate() / NetworkEstimate::kSeedParallel);
+  const auto bdp = static_cast<std::uint64_t>(Latency() * per_request);
+  return std::clamp(2 * bdp, kPartFloor, std::max(kPartFloor, options_.max_request));
 }
 
 std::uint64_t AutoPrefetcher::min_request() const {
-  return std::min(part_size(), RoundUp(std::max(Bdp() / 16, kMinRequestFloor), kPageBytes));
+  return std::clamp(RoundUp(Bdp() / 16, kPageBytes), kMinRequestFloor, kMinRequestCeiling);
 }
 
 double AutoPrefetcher::Aggregate() const {
@@ -233,12 +247,19 @@ std::uint64_t AutoPrefetcher::WindowCap(const Cursor& c) const {
     const std::uint64_t avg = static_cast<std::uint64_t>(run_avg_);
     cap = run < avg ? avg - run : (run - avg) * options_.ahead;
   }
-  // No more than `parallel` parts in flight: beyond that, more bytes ahead no longer raise the
-  // throughput (parts share the link), they only risk waste.
-  cap = std::clamp(cap, part_size(), part_size() * options_.parallel);
+  cap = std::max(cap, part_size());
   const std::uint64_t headroom = std::max(pending_.size(), min_request());
   const std::uint64_t budget = std::min(options_.memory, options_.shared_memory);
   return std::min(cap, budget > 2 * headroom ? budget - 2 * headroom : part_size());
+}
+
+// The window a cursor keeps requested ahead: its cap (which grows with the run), or with `ramp`, a
+// window that starts at one part and is multiplied by `ramp` on each stall (Mountpoint), within the
+// cap; without `grow`, one part.
+std::uint64_t AutoPrefetcher::Window(const Cursor& c) const {
+  if (!options_.grow) return part_size();
+  if (options_.ramp == 0) return WindowCap(c);
+  return std::min(c.window, WindowCap(c));
 }
 
 // The reader left the cursor `id`: its run (if it was one) joins the average run length.
@@ -247,7 +268,7 @@ void AutoPrefetcher::EndRun(std::uint32_t id) {
   if (!c || c->hits == 0) return;
   const double run = static_cast<double>(RunBytes(*c));
   ++runs_;
-  run_avg_ += std::max(NetworkEstimate::kAlpha, 1.0 / static_cast<double>(runs_)) * (run - run_avg_);
+  run_avg_ += std::max(kRunWeight, 1.0 / static_cast<double>(runs_)) * (run - run_avg_);
 }
 
 // Whether the whole object arrives within `factor` first-byte latencies at the aggregate bandwidth.
@@ -553,7 +574,7 @@ bool AutoPrefetcher::IssueDemand() {
 void AutoPrefetcher::Prefetch(Cursor& c) {
   const std::uint64_t size = lower_->size();
   const std::uint64_t part = part_size();
-  const std::uint64_t window = options_.ramp == 0 ? WindowCap(c) : std::min(c.window, WindowCap(c));
+  const std::uint64_t window = Window(c);
 #ifdef PFLAB_AUTO_DEBUG
   if (getenv("AUTO_DEBUG"))
     fprintf(stderr,
@@ -730,7 +751,7 @@ void AutoPrefetcher::FetchHinted() {
 
 void AutoPrefetcher::OnFetched(std::uint64_t begin, std::uint64_t serial, Result<Slices>&& result) {
   auto it = extents_.find(begin);
-  if (it == extents_.end() || it->second.serial != serial) {
+  if (it == extents_.end() || serial == 0 || (it->second.serial != serial && it->second.hedge_serial != serial)) {
     // A request this layer cancelled: its buffer is gone now.
     --cancelled_pending_;
     state_->network.Finished();
@@ -738,13 +759,22 @@ void AutoPrefetcher::OnFetched(std::uint64_t begin, std::uint64_t serial, Result
     return;
   }
   Extent& e = it->second;
-  e.lower = 0;
+  const bool primary = e.serial == serial;
+  (primary ? e.lower : e.hedge) = 0;
   const double concurrency = (e.concurrency + state_->network.in_flight()) / 2.0;
   state_->network.Finished();
+  if (!result.ok() && (primary ? e.hedge : e.lower) != 0) {
+    // Its twin is still on its way.
+    (primary ? e.serial : e.hedge_serial) = 0;
+    return;
+  }
   if (result.ok()) {
-    state_->network.Sample(e.end - begin, ctx_.scheduler->Now() - e.issued, concurrency);
+    state_->network.Sample(e.end - begin, ctx_.scheduler->Now() - (primary ? e.issued : e.hedge_issued), concurrency);
     e.data = std::move(*result);
     e.arrived = true;
+    // The first of two twins to arrive wins; the other is cancelled.
+    (primary ? e.hedge_serial : e.serial) = 0;
+    if (e.lower || e.hedge) CancelExtent(e);
     if (whole_tentative_ && !e.speculative) {
       whole_tentative_ = false;
       if (!Cheap(2.0)) AbortWhole();
@@ -787,6 +817,7 @@ void AutoPrefetcher::TryServe(bool first) {
     }
     if (!it->second.arrived) {
       if (first) pending_waited_ = true;
+      ArmHedge(it->second);
       return;
     }
     const std::uint64_t take = std::min(it->second.end, pending_.end) - pos;
@@ -817,11 +848,33 @@ void AutoPrefetcher::TryServe(bool first) {
 
 void AutoPrefetcher::Complete(Result<Slices>&& result) {
   const Nanos now = ctx_.scheduler->Now();
+#ifdef PFLAB_AUTO_DEBUG
+  if (getenv("AUTO_MEM")) {
+    std::uint64_t ahead = 0, behind = 0, inflight = 0, partial = 0;
+    for (auto& [b, e] : extents_) {
+      if (!e.arrived)
+        inflight += e.end - b;
+      else if (e.consumed_to >= e.end || e.end <= pending_.begin)
+        behind += e.end - b;
+      else if (e.consumed_to > b)
+        partial += e.end - b;
+      else
+        ahead += e.end - b;
+    }
+    fprintf(stderr,
+            "t=%.1f read@%.0f waited=%.1f acct=%.0f inflight=%.0f ahead=%.0f partial=%.0f behind=%.0f extents=%zu "
+            "part=%.1f\n",
+            now / 1e6, pending_.begin / 1048576.0, (now - pending_started_) / 1e6,
+            file_account_->held_bytes() / 1048576.0, inflight / 1048576.0, ahead / 1048576.0, partial / 1048576.0,
+            behind / 1048576.0, extents_.size(), part_size() / 1048576.0);
+  }
+#endif
   stall_ += now - pending_started_;
   last_done_ = now;
-  if (pending_waited_ && options_.grow) {
+  if (pending_waited_ && options_.grow && options_.ramp > 0) {
     if (Cursor* c = FindCursor(pending_cursor_)) {
-      c->window = c->window * options_.ramp;
+      // Mountpoint's rule: a stall multiplies the window (up to the cap).
+      c->window = std::min(c->window * options_.ramp, WindowCap(*c));
       if (c->hits + 1 >= options_.confirm) Prefetch(*c);
     }
   }
@@ -844,9 +897,65 @@ void AutoPrefetcher::ForgetAhead() {
 }
 
 void AutoPrefetcher::CancelExtent(Extent& extent) {
-  lower_->Cancel(extent.lower);
-  extent.lower = 0;
-  ++cancelled_pending_;  // its completion (kCancelled) still comes, and ends its count in flight
+  for (ReadId* id : {&extent.lower, &extent.hedge}) {
+    if (!*id) continue;
+    lower_->Cancel(*id);
+    *id = 0;
+    ++cancelled_pending_;  // its completion (kCancelled) still comes, and ends its count in flight
+  }
+}
+
+// ---- hedged requests ----
+// A read that waits for a request which has taken `hedge` latencies longer than its transfer should
+// take sends it again: a first byte that slow is the tail of the latency distribution, and a second
+// request draws again ("The Tail at Scale"; Durner et al. measured fewer than 5% of first bytes over
+// 200 ms on cloud object storage). The first of the two to arrive is kept, the other cancelled.
+
+void AutoPrefetcher::ArmHedge(const Extent& extent) {
+  if (!options_.hedge || extent.hedge_serial || hedge_timer_) return;
+  const double expected =
+      options_.hedge * Latency() + static_cast<double>(extent.end - extent.consumed_to) / Bandwidth();
+  const Nanos due = extent.issued + static_cast<Nanos>(expected * 1e9);
+  const ReadId read = pending_id_;
+  hedge_timer_ = ctx_.scheduler->PostAt(std::max(due, ctx_.scheduler->Now()), [this, alive = alive_, read] {
+    if (!*alive) return;
+    hedge_timer_ = 0;
+    CheckHedge(read);
+  });
+}
+
+void AutoPrefetcher::CheckHedge(ReadId read) {
+  if (!pending_id_ || pending_id_ != read) return;
+  auto it = extents_.upper_bound(pending_.begin);
+  if (it != extents_.begin()) --it;
+  for (; it != extents_.end() && it->first < pending_.end; ++it) {
+    Extent& e = it->second;
+    if (e.end <= pending_.begin || e.arrived) continue;
+    if (e.hedge_serial) return;  // already sent twice: wait
+    const double expected = options_.hedge * Latency() + static_cast<double>(e.end - it->first) / Bandwidth();
+    if (ctx_.scheduler->Now() >= e.issued + static_cast<Nanos>(expected * 1e9)) {
+      SendHedge(it->first);
+    } else {
+      ArmHedge(e);
+    }
+    return;
+  }
+}
+
+void AutoPrefetcher::SendHedge(std::uint64_t begin) {
+  const ByteRange range{begin, extents_.at(begin).end};
+  if (!Fits(range.size(), 0) && !MakeRoom(range.size(), 0, /*demand=*/false)) return;
+  auto it = extents_.find(begin);
+  if (it == extents_.end() || it->second.arrived) return;
+  Extent& e = it->second;
+  e.hedge_serial = next_serial_++;
+  e.hedge_issued = ctx_.scheduler->Now();
+  state_->network.Started();
+  ++hedges_;
+  const std::uint64_t serial = e.hedge_serial;
+  const ReadId id = FetchBelow(
+      range, 0, [this, begin, serial](Result<Slices>&& result) { OnFetched(begin, serial, std::move(result)); });
+  extents_.at(begin).hedge = id;
 }
 
 bool AutoPrefetcher::Pinned(std::uint64_t begin, const Extent& extent) const {

@@ -1,56 +1,69 @@
-// `auto`: our own prefetcher, built from the anchors' best ideas and chosen by measurement
-// (reports/findings/auto.md has the comparison, the ablation and the sweep behind the defaults).
+// `auto`: our own prefetcher, built from the anchors' best ideas and kept where they measured well
+// (reports/findings/auto.md has the comparison, the ablation of every ingredient and the sweep behind
+// the defaults).
 //
-// Pure decision logic over the fetcher: its only clock is the Scheduler's Now(), its only inputs the
-// object's size, the reads so far, the timings of its own requests and the trace's hints. It never
-// sees future reads.
+// Pure decision logic over the fetcher: its only clock is the Scheduler's Now() (and its timers), its
+// only inputs the object's size, the reads so far, the timings of its own requests and the trace's
+// hints. It never sees future reads.
 //
 // The algorithm. Every byte the layer holds or has asked for is an *extent*: one request to the
-// fetcher, in flight or arrived (one chunk). A read is served from extents; the bytes no extent
-// covers are requested at once (a demand request), at least `min_request` long. Around that:
-// - Network model (DuckDB's Parquet cost model, parquet_prefetch_cost_model.cpp): first-byte latency
-//   L and per-request bandwidth B, exponentially weighted (alpha 1/4) from completed requests: a
-//   request short enough that its transfer would take less than L updates L, a longer one updates B.
-//   Seeds 50 ms and 100 MB/s; one estimate per run (per client), shared by its open files. From them:
-//   the bandwidth-delay product BDP = L x B; the part size of parallel requests, clamp(BDP, 256 KiB,
-//   max_request); the minimum request, clamp(BDP / 16, 64 KiB, part) (a request that small costs at
-//   most L/16 more than the bytes asked for), which is also the hole a cursor steps over and the gap
-//   between hinted ranges that are merged.
-// - Cursors (Linux readahead's stream detection, several per file as its page-cache history allows;
-//   Mountpoint's window). Up to `cursors` per stream. A read continues a cursor when it starts within
-//   `min_request` of the cursor's end (forward, or a little back), or inside what the cursor has asked
-//   for ahead (sequential mode), or exactly one stride after its last read (strided mode, also
-//   backward). Anything else starts a new cursor in place of the least recently used one. A cursor
-//   prefetches only once `confirm` reads follow its pattern (none on the first read of a stream, none
-//   for random access): sequential cursors keep `window` bytes requested ahead in parts; strided ones
-//   the next reads of the stride, merging reads whose gap is under `min_request`. The window starts at
-//   one part and is multiplied by `ramp` whenever a read of the cursor had to wait (a stall, as in
-//   Mountpoint's backpressure controller), up to what memory allows.
-// - In-flight data is kept when a cursor is replaced (Mountpoint drops it on every reset), so a read
-//   that comes back to it is served; read data is kept for re-reads and short backward seeks (what a
-//   block cache on top gives gcsfs), least recently used first out when memory is needed.
-// - Whole object (fsspec AllBytes, fetched in parallel parts as gcsfs's cat_file_concurrent does): a
-//   file whose reads look random (`whole_after` reads that started a cursor no later read continued)
-//   is fetched whole when it fits the memory budget and the time already lost to waiting pays for it:
-//   the stream is latency-bound (it waited at least as long as it computed) and it has waited at
-//   least the time the whole object takes at the estimated aggregate bandwidth (parallel x B). That is
-//   the ski-rental rule (rent until the rent paid equals the price, then buy), which costs at most
-//   about twice the better of the two in hindsight.
-// - Hints (Arrow's ReadRangeCache, eager): hinted ranges are merged across holes under `min_request`
-//   and requested at once, in parts; reads inside them do not move the cursors.
+// fetcher, in flight or arrived (one chunk). A read is served from extents; the bytes no extent covers
+// are requested at once (a demand request) before anything else, rounded up to the minimum request
+// (at the object's end, the extra bytes come from before the read: footers, zip end records). Then:
+// - Network model (DuckDB's Parquet cost model measures latency and bandwidth online; here as a least-
+//   squares fit): duration = latency L + bytes x time-per-byte over exponentially weighted samples of
+//   completed requests, the slope pulled towards 1 GB/s by a prior worth one sample, so requests of one
+//   size only measure the latency; the link's bandwidth as one request's times the requests in flight.
+//   One estimate per run (per client), shared by its open files; seeds 50 ms and 100 MB/s until the
+//   first sample. From it: BDP = L x B; parts of speculative requests are 2 x BDP (a third of a part's
+//   time is first byte), within [1 MiB, max_request]; the minimum request is BDP / 16 (it costs at most
+//   L/16 more than the bytes asked for), within [64 KiB, 1 MiB], and is also the hole a cursor steps
+//   over and the gap across which hinted ranges merge.
+// - Cursors (Linux readahead's streams; several per file, as its page-cache history allows). Up to
+//   `cursors` per stream. A read continues a cursor when it starts within the minimum request of the
+//   cursor's end or inside what it asked for ahead (sequential), or exactly one stride after its last
+//   read (strided, also backward); a read inside data held by no cursor's pattern (a re-read) leaves
+//   the cursors alone; anything else starts a new cursor in place of the least recently used. A cursor
+//   prefetches once `confirm` reads follow its pattern (none on the first read of a stream, none for
+//   random access). Its window, the bytes of reads to come it keeps requested, is the Lindy bound:
+//   `ahead` times what its run has read (a run that has read X is about as likely to go on for X more
+//   as to stop, so the waste at a run's end is at most `ahead` times the run); once the reader has
+//   left runs, their average length predicts the next one (the rest of it, and `ahead` times any
+//   overshoot). Mountpoint's stall-driven window (x `ramp` on each stall) is available within the same
+//   bound (`ramp` > 0). A seek forward by more than a part into what a cursor asked for keeps its
+//   data and starts a new run.
+// - In-flight data is kept when a cursor is replaced (Mountpoint drops it on every reset), and read
+//   data is kept for re-reads and short backward seeks (what a block cache on top gives gcsfs); data
+//   read within the last `reuse` reads is never given up for prefetching.
+// - Whole object (fsspec AllBytes; in parts, as gcsfs's cat_file_concurrent does): on a stream's first
+//   read, an object whose whole transfer at the link's bandwidth takes no longer than a first byte is
+//   fetched whole, tentatively: when the first request's latency shows it takes more than two, the
+//   parts not arrived are cancelled. Later, at a read that starts a new cursor, the same test again
+//   with measured numbers; and the ski-rental rule (rent until the rent paid equals the price, then
+//   buy; at most about twice the better choice in hindsight): after `whole_after` reads that looked
+//   random (each started a cursor the next one did not continue densely), once the stream has waited
+//   as long as the whole object takes. Both only for a latency-bound stream (it waited at least as long
+//   as it computed), an object within the memory budget, and an object no other stream of the run has
+//   open (streams reading one object together, as Parquet's column readers do, would each fetch it).
+// - Hedged requests ("The Tail at Scale"; Durner et al. measured under 5% of cloud first bytes over
+//   200 ms): a request a read has waited on for `hedge` latencies beyond its expected transfer is sent
+//   again; the first copy to arrive is kept, the other cancelled.
+// - Hints (Arrow's ReadRangeCache, eager): hinted ranges are merged across holes under the minimum
+//   request and requested at the hint, in parts; reads inside them leave the cursors alone.
 //
 // Memory: a hard budget per open file (`memory`) and one shared by the run's open files
 // (`shared_memory`), both checked against the ENGINE's accounts of buffers held (this stack's account,
-// a child of the run's), never a count of the policy's own, before every request: prefetch and hinted
-// requests keep room for one more read; a demand request that does not fit first drops this file's
-// retained data and speculative requests, then asks the run's other files to drop theirs, and waits
-// for memory when that is not enough. The one exception: a single read larger than a budget is
-// requested anyway (the application asked for that many bytes at once).
+// a child of the run's: the fetcher's chunks, in flight or held), never a count of the policy's own,
+// before every request. Speculative requests keep room for one more read and may only evict data done
+// with (read and not recent, or left by a gone cursor); a demand request that does not fit evicts
+// anything not needed by the read, cancels speculative requests, then asks the run's other files to
+// give back what they hold, and waits for memory when that is not enough. The one exception: a read
+// that alone needs more than a budget is requested anyway (the application asked for those bytes).
 //
 // State per open file: the extents (a map by offset), at most `cursors` cursors, the read in progress
-// (one at a time), the hinted ranges not yet requested, counters of stall and think time and of reads
-// that looked random. Errors: a failed demand request fails the read waiting for it; a failed
-// speculative request is dropped and its bytes are requested again if a read needs them.
+// (one at a time), hinted ranges not yet requested, counters of stall and think time, random-looking
+// reads and runs. Errors: a failed demand request fails the read waiting for it; a failed speculative
+// request is dropped and its bytes are requested again when a read needs them.
 // The layer keeps several requests in flight, so it must sit directly on the fetcher.
 #pragma once
 
@@ -72,22 +85,22 @@ namespace pflab::policies {
 struct AutoOptions {
   std::uint64_t memory = 256 * kMiB;       // per open file: held plus in-flight bytes, as the engine counts them
   std::uint64_t shared_memory = 1 * kGiB;  // all open files of a run together
-  std::uint64_t max_request = 16 * kMiB;   // the largest request (8-16 MiB is the cost-optimal GET size)
+  std::uint64_t max_request = 16 * kMiB;   // the largest part (8-16 MiB is the cost-optimal GET size)
   std::uint32_t cursors = 4;               // per stream
   std::uint32_t confirm = 2;               // reads in a cursor's pattern before it prefetches
-  std::uint32_t ramp = 0;                  // window multiplier on a stall (0: no stall limit)
-  std::uint32_t whole_after = 2;           // random-looking reads before a whole-object fetch is considered
-  std::uint32_t ahead = 8;                 // a run prefetches at most this many times what it has read
+  std::uint32_t ramp = 0;                  // Mountpoint's window (x ramp on each stall); 0: the Lindy bound
+  std::uint32_t ahead = 8;                 // a run keeps at most this many times what it has read requested
   std::uint32_t reuse = 4;                 // data read within this many reads is not given up for prefetching
-  std::uint32_t parallel = 16;             // parts a whole object or a hinted range is split into, at most
+  std::uint32_t whole_after = 2;           // random-looking reads before the ski-rental whole fetch
+  std::uint32_t hedge = 2;                 // latencies past the expected transfer before a request is hedged
   // Ingredients, for the ablation (each can be switched off).
   bool whole = true;    // whole-object fetch
-  bool zero = true;     // a read at offset 0 is taken as the start of a sequential run
-  bool eager = true;    // a small object is fetched whole from its first read (aborted if the network is too slow)
-  bool grow = true;     // the window grows on stalls (else it stays one part)
-  bool measure = true;  // sizes from the measured network (else from the seeds)
-  bool keep = true;     // in-flight data of a replaced cursor is kept (else cancelled)
-  bool retain = true;   // read data is kept for re-reads (else dropped once read)
+  bool eager = true;    // ... from the first read, for an object cheap enough
+  bool zero = false;    // a read at offset 0 starts a sequential run at once (Linux's index 0 rule)
+  bool grow = true;     // the window grows with the run (false: one part)
+  bool measure = true;  // sizes from the measured network (false: from the seeds)
+  bool keep = true;     // in-flight data of a replaced cursor is kept (false: cancelled)
+  bool retain = true;   // read data is kept for re-reads (false: dropped once read)
   bool hints = true;    // hinted ranges are fetched at the hint
   bool gate = true;     // a whole-object fetch needs a latency-bound stream
   bool operator==(const AutoOptions&) const = default;
@@ -99,10 +112,16 @@ PolicyEntry AutoEntry();
 /// The network as one run's stacks have measured it (DuckDB's online cost model), shared by them.
 class NetworkEstimate {
  public:
-  static constexpr double kSeedLatencyS = 0.050;   // DuckDB's "remote" seed
-  static constexpr double kSeedBandwidth = 100e6;  // bytes/s per request
-  static constexpr double kAlpha = 0.25;           // DuckDB's EWMA weight
-  static constexpr double kSeedParallel = 16;      // the aggregate's seed: this many requests' bandwidth
+  static constexpr double kSeedLatencyS = 0.050;   // DuckDB's "remote" seed, until a first sample
+  static constexpr double kSeedBandwidth = 100e6;  // bytes/s per request, likewise
+  static constexpr double kPriorBandwidth = 1e9;   // the slope's prior (see Sample)
+  static constexpr double kPriorBytes = 1 << 20;
+  static constexpr double kForget = 0.1;          // a sample's weight fades by this per newer sample
+  static constexpr double kSeedParallel = 16;     // the aggregate's seed: this many requests' bandwidth
+  static constexpr double kMaxBandwidth = 100e9;  // estimates are kept within these
+  static constexpr double kMinBandwidth = 1e6;
+  static constexpr double kMinLatencyS = 10e-6;
+  static constexpr std::uint64_t kLargeBytes = 1 << 20;  // a request this large measures the link
 
   /// A request starts; returns how many are in flight with it.
   std::uint32_t Started() { return ++in_flight_; }
@@ -120,14 +139,15 @@ class NetworkEstimate {
   std::uint64_t samples() const { return samples_; }
 
  private:
+  // Exponentially weighted sums of 1, bytes, seconds, bytes^2 and bytes x seconds.
+  double s0_ = 0, sn_ = 0, sd_ = 0, snn_ = 0, snd_ = 0;
   double latency_s_ = kSeedLatencyS;
   double bandwidth_ = kSeedBandwidth;
   double aggregate_ = kSeedBandwidth * kSeedParallel;
+  double aggregate_per_byte_s_ = 1.0 / (kSeedBandwidth * kSeedParallel);
   std::uint32_t in_flight_ = 0;
-  std::uint64_t aggregate_samples_ = 0;
   std::uint64_t samples_ = 0;
-  std::uint64_t latency_samples_ = 0;
-  std::uint64_t bandwidth_samples_ = 0;
+  std::uint64_t aggregate_samples_ = 0;
 };
 
 class AutoPrefetcher;
@@ -168,6 +188,7 @@ class AutoPrefetcher final : public PolicyLayer {
   std::uint64_t part_size() const;
   bool whole_fetched() const { return whole_started_; }
   std::uint64_t random_reads() const { return random_reads_; }
+  std::uint64_t hedges() const { return hedges_; }
   std::size_t live_cursors() const;
   const NetworkEstimate& network() const { return state_->network; }
 
@@ -183,7 +204,10 @@ class AutoPrefetcher final : public PolicyLayer {
     std::uint64_t last_use = 0;     // read stamp of the last delivery (or of the request)
     std::uint64_t serial = 0;       // tells a late completion of a dropped request from this one
     Nanos issued = 0;
-    std::uint32_t concurrency = 0;  // the run's requests in flight when it was issued
+    std::uint32_t concurrency = 0;   // the run's requests in flight when it was issued
+    ReadId hedge = 0;                // a second request for the same bytes, while in flight
+    std::uint64_t hedge_serial = 0;  // nonzero once hedged
+    Nanos hedge_issued = 0;
   };
   struct Cursor {
     std::uint32_t id = 0;          // 0: unused slot
@@ -214,11 +238,15 @@ class AutoPrefetcher final : public PolicyLayer {
   Cursor* FindCursor(std::uint32_t id);
   std::uint64_t RunBytes(const Cursor& c) const;
   std::uint64_t WindowCap(const Cursor& c) const;
+  std::uint64_t Window(const Cursor& c) const;
   void EndRun(std::uint32_t id);
   bool Cheap(double factor) const;
   void StartWhole();
   void AbortWhole();
   void CancelExtent(Extent& extent);
+  void ArmHedge(const Extent& extent);
+  void CheckHedge(ReadId read);
+  void SendHedge(std::uint64_t begin);
   void ForgetAhead();
   bool OwnerLive(std::uint32_t owner) const;
   bool Covered(ByteRange range) const;
@@ -284,6 +312,8 @@ class AutoPrefetcher final : public PolicyLayer {
   bool pending_waited_ = false;
   bool waiting_memory_ = false;
   bool wake_posted_ = false;
+  TimerId hedge_timer_ = 0;
+  std::uint64_t hedges_ = 0;
   std::optional<Error> pending_error_;
 };
 
