@@ -85,11 +85,11 @@ namespace pflab::policies {
 struct AutoOptions {
   std::uint64_t memory = 256 * kMiB;       // per open file: held plus in-flight bytes, as the engine counts them
   std::uint64_t shared_memory = 1 * kGiB;  // all open files of a run together
-  std::uint64_t max_request = 16 * kMiB;   // the largest part (8-16 MiB is the cost-optimal GET size)
+  std::uint64_t max_request = 4 * kMiB;    // the largest part
   std::uint32_t cursors = 4;               // per stream
   std::uint32_t confirm = 2;               // reads in a cursor's pattern before it prefetches
   std::uint32_t ramp = 0;                  // Mountpoint's window (x ramp on each stall); 0: the Lindy bound
-  std::uint32_t ahead = 8;                 // a run keeps at most this many times what it has read requested
+  std::uint32_t ahead = 16;                // a run keeps at most this many times what it has read requested
   std::uint32_t reuse = 4;                 // data read within this many reads is not given up for prefetching
   std::uint32_t whole_after = 2;           // random-looking reads before the ski-rental whole fetch
   std::uint32_t hedge = 2;                 // latencies past the expected transfer before a request is hedged

@@ -1,5 +1,6 @@
 // `auto`'s decisions, worked by hand from its rules (policies/auto_prefetcher.h). Sizes are those of
-// the network seeds (measure=false: latency 50 ms, 100 MB/s per request, 1.6 GB/s together), so:
+// the network seeds (measure=false: latency 50 ms, 100 MB/s per request, 1.6 GB/s together) with
+// max_request=16MiB and ahead=8 (rounder numbers than the defaults, 4MiB and 16), so:
 //   BDP = 0.05 s x 100 MB/s = 5,000,000 bytes; part = 2 x BDP = 10,000,000;
 //   minimum request = BDP / 16 = 312,500, rounded up to 4 KiB = 315,392;
 //   an object is "cheap" to fetch whole when size / 1.6 GB/s <= 50 ms: up to 80,000,000 bytes.
@@ -29,6 +30,8 @@ constexpr std::uint64_t kMin = 315'392;
 AutoOptions Seeds() {
   AutoOptions o;
   o.measure = false;
+  o.max_request = 16 * kMiB;
+  o.ahead = 8;
   return o;
 }
 
@@ -147,7 +150,8 @@ TEST_CASE("auto: a small object is fetched whole from its first read", "[policie
 TEST_CASE("auto: the first request's latency calls off a whole fetch the network is too fast for", "[policies][auto]") {
   // Measured: a 1 ms answer makes the latency about 1 ms, and 64M at the seeds' 1.6 GB/s takes 42 ms,
   // more than two latencies: the parts not arrived are cancelled.
-  AutoOptions o;  // measure=true
+  AutoOptions o = Seeds();
+  o.measure = true;
   Harness h(64 * M, o);
   auto r = h.Read(0, 4096);
   REQUIRE(r.ok());
