@@ -10,7 +10,7 @@ TSAN_BUILD ?= build-tsan
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
 
-.PHONY: setup build demo test test-release test-asan test-no-python test-bound test-oracle test-slurm test-tsan fuzz-build fuzz fuzz-smoke bench faults install package format clean
+.PHONY: setup build demo test test-release test-asan test-no-python test-bound test-oracle test-auto test-slurm test-tsan fuzz-build fuzz fuzz-smoke bench faults install package format clean
 
 setup:
 	@scripts/setup.sh
@@ -81,6 +81,13 @@ fuzz-smoke: fuzz-build
 # seed-1 slice): no policy may beat the oracle by more than 1%. A few minutes on all cores.
 test-oracle: build
 	cd $(BUILD) && PFLAB_JOBS=$(JOBS) ./pflab_tests "[oracle-full]"
+
+# The acceptance of the `auto` policy (issue 15): the whole comparison (corpus and generator patterns
+# at three sizes x every anchor x seeds 1-5 x three profiles), every byte in the simulator and against
+# the fake server, determinism. A few minutes; `make test` runs its slice. PFLAB_AUTO_REPORT=FILE
+# writes the comparison's table.
+test-auto: build
+	cd $(BUILD) && PFLAB_CLI=$$PWD/pflab ./pflab_tests "[auto-acceptance]"
 
 bench: build
 	$(BUILD)/pflab_bench --benchmark_counters_tabular=true

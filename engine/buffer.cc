@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cstdlib>
 #include <cstring>
@@ -83,6 +84,19 @@ std::byte* AllocatePayload(std::uint64_t size) {
 void Chunk::FreePayload::operator()(std::byte* p) const {
   if (kPool && size >= kHugePage && Pool().Give(Rounded(size), p)) return;
   std::free(p);
+}
+
+MemoryAccount* MemoryAccount::NewChild() {
+  auto child = std::make_unique<MemoryAccount>();
+  child->parent_ = this;
+  children_.push_back(std::move(child));
+  return children_.back().get();
+}
+
+std::uint64_t MemoryAccount::max_child_peak_bytes() const {
+  std::uint64_t peak = 0;
+  for (const auto& child : children_) peak = std::max(peak, child->peak_bytes());
+  return peak;
 }
 
 std::shared_ptr<Chunk> Chunk::Make(std::uint64_t size, bool with_payload, MemoryAccount* account) {

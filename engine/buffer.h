@@ -21,24 +21,46 @@
 namespace pflab {
 
 /// Memory and usefulness ledger shared by all chunks of one run.
+///
+/// A run's account can hand out child accounts (NewChild), one per stack (per open file): a chunk
+/// charged to a child is charged to the run's account too, so the run's numbers are the same whether
+/// or not its stacks have children, and a child's `held_bytes()` is the engine's own count of what one
+/// open file holds. Children live as long as their parent, which outlives every chunk of the run.
 class MemoryAccount {
  public:
+  MemoryAccount() = default;
+  MemoryAccount(const MemoryAccount&) = delete;
+  MemoryAccount& operator=(const MemoryAccount&) = delete;
+
   void Allocate(std::uint64_t bytes) {
     held_bytes_ += bytes;
     if (held_bytes_ > peak_bytes_) peak_bytes_ = held_bytes_;
+    if (parent_) parent_->Allocate(bytes);
   }
   void Release(std::uint64_t bytes, std::uint64_t filled, std::uint64_t delivered) {
     held_bytes_ -= bytes;
     filled_bytes_ += filled;
     delivered_bytes_ += delivered;
+    if (parent_) parent_->Release(bytes, filled, delivered);
   }
 
   /// Bytes that crossed the network but never reached a chunk (what a stream had received beyond its
   /// last pull when it was closed): fetched, and never delivered.
-  void AddUnkept(std::uint64_t bytes) { filled_bytes_ += bytes; }
+  void AddUnkept(std::uint64_t bytes) {
+    filled_bytes_ += bytes;
+    if (parent_) parent_->AddUnkept(bytes);
+  }
+
+  /// A new account owned by this one whose charges also go to this one.
+  MemoryAccount* NewChild();
+  /// The highest peak of any child account (0 without children).
+  std::uint64_t max_child_peak_bytes() const;
   /// Bytes a layer requests again after dropping them because its memory budget could not keep
   /// them until their next read (the oracle reports these; other layers do not count them).
-  void AddRefetched(std::uint64_t bytes) { refetched_bytes_ += bytes; }
+  void AddRefetched(std::uint64_t bytes) {
+    refetched_bytes_ += bytes;
+    if (parent_) parent_->AddRefetched(bytes);
+  }
 
   std::uint64_t held_bytes() const { return held_bytes_; }
   std::uint64_t peak_bytes() const { return peak_bytes_; }
@@ -54,6 +76,8 @@ class MemoryAccount {
   std::uint64_t filled_bytes_ = 0;
   std::uint64_t delivered_bytes_ = 0;
   std::uint64_t refetched_bytes_ = 0;
+  MemoryAccount* parent_ = nullptr;
+  std::vector<std::unique_ptr<MemoryAccount>> children_;
 };
 
 /// Where some of a chunk's bytes came from, recorded instead of the bytes themselves: bytes

@@ -27,6 +27,7 @@
 #include "engine/source.h"
 #include "engine/transport.h"
 #include "policies/network_summary.h"
+#include "policies/run_shared.h"
 
 namespace pflab::policies {
 
@@ -35,7 +36,11 @@ struct StackEnv {
   LayerContext ctx;
   Transport* transport = nullptr;
   ObjectRef object;
+  /// This stack's account (the fetcher charges its buffers here). In a run it is a child of the run's
+  /// account (`run->account()`), so its held bytes are what this open file holds.
   MemoryAccount* account = nullptr;
+  /// Shared by all stacks of the run; null for a stack built outside a run (a layer then stands alone).
+  RunShared* run = nullptr;
   std::uint64_t seed = 1;
   /// The reads this stack will be asked for, in order (from the trace): only `oracle` uses them.
   std::shared_ptr<const std::vector<ByteRange>> future_reads;

@@ -33,6 +33,7 @@ namespace pflab::policies {
   X(GcsfuseBufferedEntry)  \
   X(GcsfsConcurrentEntry)  \
   X(ArrowCoalesceEntry)    \
+  X(AutoEntry)             \
   X(OracleEntry)           \
   X(ConcurrentEntry)
 

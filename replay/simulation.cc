@@ -161,6 +161,8 @@ Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, T
   RunErrors errors;
   std::uint64_t reads_wrong = 0;
   std::uint64_t bytes_wrong = 0;
+  // Declared before the replayer, so it outlives every stack.
+  policies::RunShared run_shared(&account);
   bool uses_oracle = false;
   for (const auto& layer : config.policy.layers) uses_oracle |= layer.name == "oracle";
   std::uint32_t stacks = 1;  // (stream, object) pairs, for the oracle's planner
@@ -174,7 +176,8 @@ Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, T
     env.ctx = LayerContext{&scheduler, sink, stream};
     env.transport = &transport;
     env.object = TraceObjectRef(trace.objects[object]);
-    env.account = &account;
+    env.account = account.NewChild();  // this open file's view of the run's account
+    env.run = &run_shared;
     env.seed = config.seed ^ (static_cast<std::uint64_t>(stream) << 32) ^ object;
     env.network = Summary(config.profile);
     env.comparison_peak_memory_bytes = config.comparison_peak_memory_bytes;
@@ -251,6 +254,7 @@ Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, T
   result.metrics.bytes_wasted = account.released_filled_bytes() - account.released_delivered_bytes();
   result.metrics.peak_memory_bytes = account.peak_bytes();
   result.metrics.bytes_refetched = account.refetched_bytes();
+  result.peak_file_memory_bytes = account.max_child_peak_bytes();
   return result;
 }
 

@@ -43,7 +43,10 @@ struct RunResult {
   Metrics metrics;
   RunErrors errors;              // failed reads, wrong bytes, a run that never finished
   std::uint64_t events_run = 0;  // scheduler events; deterministic too
-  double wall_s = 0;             // host time the simulation took; not deterministic
+  /// The most bytes one stack (one stream's open file) held at once, from the engine's accounts; the
+  /// run's peak is metrics.peak_memory_bytes.
+  std::uint64_t peak_file_memory_bytes = 0;
+  double wall_s = 0;  // host time the simulation took; not deterministic
   /// The config's comparison_peak_memory_bytes, kept so results show the oracle's budget.
   std::uint64_t comparison_peak_memory_bytes = 0;
   /// Reference rows only (the bound, replay/bound.h): how the value was derived; null otherwise.

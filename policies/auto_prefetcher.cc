@@ -1,0 +1,1055 @@
+#include "policies/auto_prefetcher.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <utility>
+#ifdef PFLAB_AUTO_DEBUG
+#include <cstdio>
+#include <cstdlib>
+#endif
+
+namespace pflab::policies {
+namespace {
+
+constexpr std::uint64_t kMinRequestFloor = 64 * kKiB;
+constexpr std::uint64_t kMinRequestCeiling = 1 * kMiB;
+constexpr double kRunWeight = 0.25;  // weight of the latest run in the average run length
+constexpr std::uint64_t kPartFloor = 1 * kMiB;
+constexpr std::uint64_t kPageBytes = 4 * kKiB;
+// Owners of speculative extents that are not cursors.
+constexpr std::uint32_t kWholeOwner = std::numeric_limits<std::uint32_t>::max();
+constexpr std::uint32_t kHintOwner = kWholeOwner - 1;
+
+double Seconds(Nanos n) {
+  return static_cast<double>(n) / 1e9;
+}
+
+std::uint64_t RoundUp(std::uint64_t value, std::uint64_t unit) {
+  return (value + unit - 1) / unit * unit;
+}
+
+}  // namespace
+
+PolicyEntry AutoEntry() {
+  using O = AutoOptions;
+  return EntryBuilder<O>("auto",
+                         "ours (policies/auto_prefetcher.h): Linux readahead's streams, Mountpoint's window, DuckDB's "
+                         "measured latency x bandwidth, fsspec AllBytes, a block cache's retention, Arrow's hints, "
+                         "hedged requests",
+                         "cursors per stream (sequential, strided) prefetching a window bounded by what the run has "
+                         "read, sizes from the measured bandwidth-delay product, small or randomly read objects "
+                         "fetched whole, read data kept, hints fetched, slow requests hedged; hard memory budgets "
+                         "per file and per run on the engine's accounts; must sit on the fetcher")
+      .Place(Placement::kOnFetcher)
+      .Size("memory", &O::memory, "budget per open file: held plus in-flight bytes (the engine's account)",
+            AtLeast(kMiB))
+      .Size("shared_memory", &O::shared_memory, "budget of all open files of a run together", AtLeast(kMiB))
+      .Size("max_request", &O::max_request, "largest request", AtLeast(kPartFloor))
+      .Uint("cursors", &O::cursors, "cursors per stream", Between(1, 64))
+      .Uint("confirm", &O::confirm, "reads in a cursor's pattern before it prefetches (1: from the first read)",
+            Between(1, 64))
+      .Uint("ramp", &O::ramp, "Mountpoint's window: x this on each stall, within the `ahead` bound (0: the bound)",
+            Between(0, 64))
+      .Uint("whole_after", &O::whole_after, "random-looking reads before a whole-object fetch may be bought",
+            Between(0, 1u << 20))
+      .Uint("ahead", &O::ahead,
+            "a run keeps requested ahead at most this many times what it has read (after runs the reader "
+            "left: the rest of their average length)",
+            Between(1, 1024))
+      .Uint("reuse", &O::reuse, "read data used within this many reads is not evicted for prefetching",
+            Between(0, 1u << 20))
+      .Uint("hedge", &O::hedge,
+            "a request a read waits for is sent again once it has taken this many latencies "
+            "more than its transfer (0: never)",
+            Between(0, 1000))
+      .Bool("whole", &O::whole, "whole-object fetch of small randomly read objects")
+      .Bool("zero", &O::zero, "a read at offset 0 starts a sequential run at once (Linux readahead's index 0 rule)")
+      .Bool("eager", &O::eager,
+            "a small object is fetched whole from its first read, aborted if the first request "
+            "shows the network too slow for it")
+      .Bool("grow", &O::grow, "the window grows with the run (false: one part)")
+      .Bool("measure", &O::measure, "sizes from the measured latency and bandwidth (false: the seeds)")
+      .Bool("keep", &O::keep, "in-flight data of a replaced cursor is kept (false: cancelled)")
+      .Bool("retain", &O::retain, "read data is kept for re-reads (false: dropped once read)")
+      .Bool("hints", &O::hints, "hinted ranges are fetched at the hint (false: hints ignored)")
+      .Bool("gate", &O::gate, "a whole-object fetch needs a stream that waited at least as long as it computed")
+      .Check([](O& o) -> Status {
+        if (o.memory > o.shared_memory) {
+          return InvalidArgument("auto: memory (" + FormatSize(o.memory) + ") exceeds shared_memory (" +
+                                 FormatSize(o.shared_memory) + ")");
+        }
+        return OkStatus();
+      })
+      .Build([](const StackEnv& env, Source* lower, const O& o) -> std::unique_ptr<Source> {
+        return std::make_unique<AutoPrefetcher>(env.ctx, lower, o, env.account, env.run,
+                                                env.object.bucket + "/" + env.object.name);
+      })
+      .Done();
+}
+
+// ---- network estimate ----
+
+// Duration = latency + bytes x time-per-byte, fitted by least squares over exponentially weighted
+// samples (weight 1 - kForget per newer sample), with a prior on the slope (kPriorBandwidth, weighted
+// as one sample of kPriorBytes): requests of many sizes determine both; requests all of one size (a
+// read size) leave the slope near the prior and put the rest in the latency. The prior is optimistic
+// on purpose: a request's time is then mostly called latency, which for the sizes reads ask for is
+// what it is. Requests in flight together share the link: one's time per byte divided by how many
+// were in flight is the link's, averaged the same way (seed: `kSeedParallel` requests' worth).
+void NetworkEstimate::Sample(std::uint64_t bytes, Nanos duration, double concurrency) {
+  const double d = Seconds(duration);
+  const double n = static_cast<double>(bytes);
+  ++samples_;
+  const double keep = 1 - kForget;
+  s0_ = s0_ * keep + 1;
+  sn_ = sn_ * keep + n;
+  sd_ = sd_ * keep + d;
+  snn_ = snn_ * keep + n * n;
+  snd_ = snd_ * keep + n * d;
+  // Normal equations: s0 L + sn t = sd;  sn L + (snn + P) t = snd + P t0, with P = kPriorBytes^2.
+  const double prior = kPriorBytes * kPriorBytes;
+  const double t0 = 1.0 / kPriorBandwidth;
+  const double det = s0_ * (snn_ + prior) - sn_ * sn_;
+  double per_byte = (s0_ * (snd_ + prior * t0) - sn_ * sd_) / det;
+  per_byte = std::clamp(per_byte, 1.0 / kMaxBandwidth, 1.0 / kMinBandwidth);
+  latency_s_ = std::max(kMinLatencyS, (sd_ - sn_ * per_byte) / s0_);
+  bandwidth_ = 1.0 / per_byte;
+  if (concurrency >= 2 && bytes >= kLargeBytes) {
+    const double alpha = std::max(kForget, 1.0 / static_cast<double>(++aggregate_samples_));
+    const double link_per_byte = std::max(d - latency_s_, 0.0) / n / concurrency;
+    aggregate_per_byte_s_ += alpha * (link_per_byte - aggregate_per_byte_s_);
+    aggregate_ = 1.0 / std::clamp(aggregate_per_byte_s_, 1.0 / kMaxBandwidth, 1.0 / kMinBandwidth);
+  }
+}
+
+// ---- run state ----
+
+void AutoRunState::Notify() {
+  for (AutoPrefetcher* member : members) member->WakeIfWaiting();
+}
+
+// ---- the layer ----
+
+AutoPrefetcher::AutoPrefetcher(LayerContext ctx, Source* lower, AutoOptions options, MemoryAccount* file_account,
+                               RunShared* run, std::string object)
+    : PolicyLayer(ctx, lower), options_(options), file_account_(file_account), run_(run), object_(std::move(object)) {
+  if (!file_account_) {
+    // Nothing is charged to this one: without the fetcher's account the budgets cannot be measured.
+    own_account_ = std::make_unique<MemoryAccount>();
+    file_account_ = own_account_.get();
+  }
+  if (!run_) {
+    own_run_ = std::make_unique<RunShared>(file_account_);
+    run_ = own_run_.get();
+  }
+  state_ = &run_->Get<AutoRunState>();
+  // Streams that have the same object open read it together (as Parquet's column readers do): fetching
+  // it whole for each would fetch it once per stream, so none of them does.
+  for (AutoPrefetcher* other : state_->members) {
+    if (object_.empty() || other->object_ != object_) continue;
+    shared_object_ = true;
+    if (!other->shared_object_) {
+      other->shared_object_ = true;
+      if (other->whole_tentative_) other->AbortWhole();
+    }
+  }
+  state_->members.push_back(this);
+  cursors_.resize(options_.cursors);
+}
+
+AutoPrefetcher::~AutoPrefetcher() {
+#ifdef PFLAB_AUTO_DEBUG
+  if (getenv("AUTO_DEBUG"))
+    fprintf(stderr,
+            "end: L=%.1fms B=%.0fMB/s samples=%llu part=%.2fMiB m=%.0fKiB random=%llu whole=%d stall=%.3f think=%.3f\n",
+            Latency() * 1e3, Bandwidth() / 1e6, (unsigned long long)state_->network.samples(), part_size() / 1048576.0,
+            min_request() / 1024.0, (unsigned long long)random_reads_, (int)whole_started_, stall_ / 1e9, think_ / 1e9);
+#endif
+  *alive_ = false;
+  auto& members = state_->members;
+  members.erase(std::remove(members.begin(), members.end(), this), members.end());
+  for (auto& [begin, extent] : extents_) {
+    for (ReadId id : {extent.lower, extent.hedge}) {
+      if (!id) continue;
+      lower_->Cancel(id);
+      state_->network.Finished();
+    }
+  }
+  for (; cancelled_pending_ > 0; --cancelled_pending_) state_->network.Finished();
+}
+
+double AutoPrefetcher::Latency() const {
+  return options_.measure ? state_->network.latency_s() : NetworkEstimate::kSeedLatencyS;
+}
+
+double AutoPrefetcher::Bandwidth() const {
+  return options_.measure ? state_->network.bandwidth() : NetworkEstimate::kSeedBandwidth;
+}
+
+std::uint64_t AutoPrefetcher::Bdp() const {
+  return static_cast<std::uint64_t>(Latency() * Bandwidth());
+}
+
+// A part's transfer takes about twice its first byte, so at most a third of its time is latency. The
+// bandwidth is one request's when several share the link, but no less than the link's share of
+// `parallel` requests (requests in flight together would otherwise shrink each other's parts).
+std::uint64_t AutoPrefetcher::part_size() const {
+  const double per_request = std::max(Bandwidth(), Aggregate() / NetworkEstimate::kSeedParallel);
+  const auto bdp = static_cast<std::uint64_t>(Latency() * per_request);
+  return std::clamp(2 * bdp, kPartFloor, std::max(kPartFloor, options_.max_request));
+}
+
+std::uint64_t AutoPrefetcher::min_request() const {
+  return std::clamp(RoundUp(Bdp() / 16, kPageBytes), kMinRequestFloor, kMinRequestCeiling);
+}
+
+double AutoPrefetcher::Aggregate() const {
+  return options_.measure ? state_->network.aggregate()
+                          : NetworkEstimate::kSeedBandwidth * NetworkEstimate::kSeedParallel;
+}
+
+std::size_t AutoPrefetcher::live_cursors() const {
+  return static_cast<std::size_t>(
+      std::count_if(cursors_.begin(), cursors_.end(), [](const Cursor& c) { return c.id; }));
+}
+
+AutoPrefetcher::Cursor* AutoPrefetcher::FindCursor(std::uint32_t id) {
+  if (id == 0) return nullptr;
+  for (Cursor& c : cursors_) {
+    if (c.id == id) return &c;
+  }
+  return nullptr;
+}
+
+bool AutoPrefetcher::OwnerLive(std::uint32_t owner) const {
+  if (owner == kWholeOwner || owner == kHintOwner) return true;
+  for (const Cursor& c : cursors_) {
+    if (c.id == owner && owner != 0) return true;
+  }
+  return false;
+}
+
+std::uint64_t AutoPrefetcher::RunBytes(const Cursor& c) const {
+  if (c.strided) return (c.hits + 1) * c.last_len;
+  return c.next > c.start ? c.next - c.start : 0;
+}
+
+// How far ahead a cursor may ask. With no runs before it: `ahead` times what its run has read (a run
+// that has read X bytes is about as likely to go on for X more as to stop, so this bounds the waste at
+// its end to `ahead` times its length). After runs the reader left, their average length predicts this
+// one: the rest of it, and once past it, `ahead` times what it went beyond. At least one part; within
+// the memory budget.
+std::uint64_t AutoPrefetcher::WindowCap(const Cursor& c) const {
+  const std::uint64_t run = RunBytes(c);
+  std::uint64_t cap = run * options_.ahead;
+  if (runs_ > 0) {
+    const std::uint64_t avg = static_cast<std::uint64_t>(run_avg_);
+    cap = run < avg ? avg - run : (run - avg) * options_.ahead;
+  }
+  cap = std::max(cap, part_size());
+  const std::uint64_t headroom = std::max(pending_.size(), min_request());
+  const std::uint64_t budget = std::min(options_.memory, options_.shared_memory);
+  return std::min(cap, budget > 2 * headroom ? budget - 2 * headroom : part_size());
+}
+
+// The window a cursor keeps requested ahead: its cap (which grows with the run), or with `ramp`, a
+// window that starts at one part and is multiplied by `ramp` on each stall (Mountpoint), within the
+// cap; without `grow`, one part.
+std::uint64_t AutoPrefetcher::Window(const Cursor& c) const {
+  if (!options_.grow) return part_size();
+  if (options_.ramp == 0) return WindowCap(c);
+  return std::min(c.window, WindowCap(c));
+}
+
+// The reader left the cursor `id`: its run (if it was one) joins the average run length.
+void AutoPrefetcher::EndRun(std::uint32_t id) {
+  const Cursor* c = FindCursor(id);
+  if (!c || c->hits == 0) return;
+  const double run = static_cast<double>(RunBytes(*c));
+  ++runs_;
+  run_avg_ += std::max(kRunWeight, 1.0 / static_cast<double>(runs_)) * (run - run_avg_);
+}
+
+// Whether the whole object arrives within `factor` first-byte latencies at the aggregate bandwidth.
+bool AutoPrefetcher::Cheap(double factor) const {
+  if (shared_object_) return false;
+  const std::uint64_t size = lower_->size();
+  const std::uint64_t headroom = min_request();
+  if (size + headroom > options_.memory || size + headroom > options_.shared_memory) return false;
+  return static_cast<double>(size) / Aggregate() <= factor * Latency();
+}
+
+// ---- reads ----
+
+ReadId AutoPrefetcher::Read(ByteRange range, ReadCallback done) {
+  const ReadId id = next_id_++;
+  if (!ClampToObject(range, done)) return id;
+  const Nanos now = ctx_.scheduler->Now();
+  if (last_done_) think_ += now - *last_done_;
+  last_done_.reset();
+  ++stamp_;
+  pending_id_ = id;
+  pending_ = range;
+  pending_done_ = std::move(done);
+  pending_started_ = now;
+  pending_waited_ = false;
+  pending_error_.reset();
+  pending_cursor_ = 0;
+  waiting_memory_ = false;
+
+  Cursor* cursor = nullptr;
+  const Kind kind = Classify(range, &cursor);
+  bool confirmed_now = false;
+  bool new_cursor = false;
+  switch (kind) {
+    case Kind::kContinue:
+    case Kind::kStride: {
+      const bool was_confirmed = cursor->hits + 1 >= options_.confirm;
+      if (kind == Kind::kStride) {
+        cursor->strided = true;
+        ++cursor->hits;
+      } else if (range.end > cursor->next) {
+        if (range.begin > cursor->next + part_size()) {
+          // A seek forward into what the cursor asked for: it keeps its data, but its run ends there
+          // and a new one starts (so the window is not grown by bytes the reader skipped).
+          EndRun(cursor->id);
+          cursor->start = range.begin;
+        }
+        ++cursor->hits;
+        cursor->step = static_cast<std::int64_t>(range.begin) - static_cast<std::int64_t>(cursor->last_begin);
+        if (range.begin <= cursor->next + std::max(cursor->last_len, kPageBytes)) cursor->dense = true;
+      }
+      cursor->next = std::max(cursor->next, range.end);
+      cursor->last_begin = range.begin;
+      cursor->last_len = range.size();
+      cursor->last_use = stamp_;
+      confirmed_now = !was_confirmed && cursor->hits + 1 >= options_.confirm;
+      break;
+    }
+    case Kind::kNew:
+      EndRun(last_cursor_);
+      cursor = &NewCursor(range);
+      new_cursor = true;
+      // A read at the start of the object starts a sequential run (Linux readahead's rule for index
+      // 0): files read from the start are mostly read on.
+      if (range.begin == 0 && options_.zero) cursor->hits = std::max<std::uint32_t>(1, options_.confirm) - 1;
+      confirmed_now = cursor->hits + 1 >= options_.confirm;
+      break;
+    case Kind::kCovered:
+    case Kind::kHinted: break;
+  }
+  if (kind != Kind::kCovered && kind != Kind::kHinted) last_read_begin_ = range.begin;
+  if (cursor) pending_cursor_ = cursor->id;
+  if (cursor) last_cursor_ = cursor->id;
+  if (confirmed_now && runs_ > 0) {
+    // Runs so far predict this one: ask for the rest of a run of the average length at once.
+    const double left = run_avg_ - static_cast<double>(RunBytes(*cursor));
+    if (left > 0)
+      cursor->window = std::max(cursor->window, std::min(static_cast<std::uint64_t>(left), WindowCap(*cursor)));
+  }
+
+  IssueDemand();  // the read's own bytes first
+  if (stamp_ == 1 && options_.eager && options_.whole && Cheap(1.0)) {
+    // fsspec's AllBytes fetches a file whole at open; here only a file whose whole transfer takes no
+    // longer than a first byte, and tentatively: the first request's latency may call it off.
+    whole_tentative_ = true;
+    StartWhole();
+  }
+  if (new_cursor && stamp_ > 1) MaybeWhole(/*cheap_trigger=*/true);
+  if (cursor && cursor->hits + 1 >= options_.confirm) Prefetch(*cursor);
+  if (!new_cursor) MaybeWhole(/*cheap_trigger=*/false);
+  FetchHinted();
+  // Complete through the scheduler even when everything is held: never inside Read().
+  ctx_.scheduler->Post([this, alive = alive_, id] {
+    if (*alive && pending_id_ == id) TryServe(/*first=*/true);
+  });
+  return id;
+}
+
+void AutoPrefetcher::Cancel(ReadId id) {
+  if (id == 0 || id != pending_id_) return;
+  pending_id_ = 0;
+  waiting_memory_ = false;
+  last_done_ = ctx_.scheduler->Now();
+  CompleteLater(std::move(pending_done_), Cancelled("read cancelled"));
+}
+
+AutoPrefetcher::Kind AutoPrefetcher::Classify(ByteRange range, Cursor** out) {
+  if (options_.hints && InHint(range)) return Kind::kHinted;
+  const std::uint64_t tol = min_request();
+  Cursor* best = nullptr;
+  std::uint64_t best_distance = std::numeric_limits<std::uint64_t>::max();
+  Cursor* stride = nullptr;
+  for (Cursor& c : cursors_) {
+    if (!c.id) continue;
+    const bool near_end = range.begin + tol >= c.next && range.begin <= c.next + tol;
+    const bool inside_ahead = range.begin >= c.next && range.begin < c.ahead_end;
+    if (near_end || inside_ahead) {
+      const std::uint64_t distance = range.begin > c.next ? range.begin - c.next : c.next - range.begin;
+      if (distance < best_distance) {
+        best = &c;
+        best_distance = distance;
+      }
+    } else if (c.step != 0 &&
+               static_cast<std::int64_t>(range.begin) == static_cast<std::int64_t>(c.last_begin) + c.step) {
+      stride = &c;
+    }
+  }
+  if (best) {
+    *out = best;
+    return Kind::kContinue;
+  }
+  if (stride) {
+    *out = stride;
+    return Kind::kStride;
+  }
+  if (Covered(range)) return Kind::kCovered;
+  return Kind::kNew;
+}
+
+AutoPrefetcher::Cursor& AutoPrefetcher::NewCursor(ByteRange range) {
+  // Evidence of random access: the cursor the previous random-looking read started was never continued
+  // densely (a run of reads each within its length of the last).
+  if (last_new_cursor_ != 0) {
+    const Cursor* previous = FindCursor(last_new_cursor_);
+    if (!previous || !previous->dense) ++random_reads_;
+  }
+  Cursor* slot = nullptr;
+  for (Cursor& c : cursors_) {
+    if (!c.id) {
+      slot = &c;
+      break;
+    }
+    if (!slot || c.last_use < slot->last_use) slot = &c;
+  }
+  if (slot->id && !options_.keep) DropSpeculative(slot->id);
+  Cursor& c = *slot;
+  c = Cursor{};
+  c.id = next_cursor_id_++;
+  c.start = range.begin;
+  c.next = range.end;
+  c.last_begin = range.begin;
+  c.last_len = range.size();
+  if (stamp_ > 1) c.step = static_cast<std::int64_t>(range.begin) - static_cast<std::int64_t>(last_read_begin_);
+  c.window = part_size();
+  c.ahead_end = range.end;
+  c.last_use = stamp_;
+  last_new_cursor_ = c.id;
+  return c;
+}
+
+bool AutoPrefetcher::InHint(ByteRange range) const {
+  auto it = std::upper_bound(hinted_.begin(), hinted_.end(), range.begin,
+                             [](std::uint64_t offset, const ByteRange& r) { return offset < r.begin; });
+  if (it == hinted_.begin()) return false;
+  --it;
+  return it->Contains(range);
+}
+
+std::vector<ByteRange> AutoPrefetcher::Missing(ByteRange range) const {
+  std::vector<ByteRange> missing;
+  std::uint64_t pos = range.begin;
+  auto it = extents_.upper_bound(range.begin);
+  if (it != extents_.begin()) --it;
+  for (; it != extents_.end() && it->first < range.end && pos < range.end; ++it) {
+    if (it->second.end <= pos) continue;
+    if (it->first > pos) missing.push_back({pos, it->first});
+    pos = std::max(pos, it->second.end);
+  }
+  if (pos < range.end) missing.push_back({pos, range.end});
+  return missing;
+}
+
+bool AutoPrefetcher::Covered(ByteRange range) const {
+  return Missing(range).empty();
+}
+
+// ---- requests ----
+
+bool AutoPrefetcher::Fits(std::uint64_t bytes, std::uint64_t headroom) const {
+  return file_account_->held_bytes() + bytes + headroom <= options_.memory &&
+         run_->account()->held_bytes() + bytes + headroom <= options_.shared_memory;
+}
+
+void AutoPrefetcher::Issue(ByteRange range, bool speculative, std::uint32_t owner) {
+  Extent& e = extents_[range.begin];
+  e.end = range.end;
+  e.speculative = speculative;
+  e.owner = owner;
+  e.consumed_to = range.begin;
+  e.last_use = stamp_;
+  e.issued = ctx_.scheduler->Now();
+  e.serial = next_serial_++;
+  e.concurrency = state_->network.Started();
+  const std::uint64_t begin = range.begin;
+  const std::uint64_t serial = e.serial;
+  const ReadId lower = FetchBelow(
+      range, 0, [this, begin, serial](Result<Slices>&& result) { OnFetched(begin, serial, std::move(result)); });
+  // FetchBelow never completes inline, so the extent is still there.
+  extents_[begin].lower = lower;
+}
+
+bool AutoPrefetcher::IssueSpeculative(ByteRange range, std::uint32_t owner) {
+  // Keep room for the next read's own request.
+  const std::uint64_t headroom = std::max(pending_.size(), min_request());
+  if (!Fits(range.size(), headroom) && !MakeRoom(range.size(), headroom, /*demand=*/false)) {
+#ifdef PFLAB_AUTO_DEBUG
+    if (getenv("AUTO_DEBUG")) {
+      std::uint64_t held = 0, inflight = 0, n = 0, readn = 0;
+      for (auto& [b, e] : extents_) {
+        ++n;
+        if (e.arrived)
+          held += e.end - b;
+        else
+          inflight += e.end - b;
+        if (e.consumed_to > b) ++readn;
+      }
+      fprintf(stderr, "t=%.1fms spec fail %llu held_acct=%llu held=%llu inflight=%llu n=%llu read=%llu\n",
+              ctx_.scheduler->Now() / 1e6, (unsigned long long)range.size(),
+              (unsigned long long)file_account_->held_bytes(), (unsigned long long)held, (unsigned long long)inflight,
+              (unsigned long long)n, (unsigned long long)readn);
+    }
+#endif
+    return false;
+  }
+  Issue(range, true, owner);
+  return true;
+}
+
+std::uint64_t AutoPrefetcher::PinnedBytes() const {
+  std::uint64_t pinned = 0;
+  if (!pending_id_) return 0;
+  auto it = extents_.upper_bound(pending_.begin);
+  if (it != extents_.begin()) --it;
+  for (; it != extents_.end() && it->first < pending_.end; ++it) {
+    if (it->second.end > pending_.begin) pinned += it->second.end - it->first;
+  }
+  return pinned;
+}
+
+bool AutoPrefetcher::IssueDemand() {
+  if (!pending_id_) return true;
+  const std::vector<ByteRange> missing = Missing(pending_);
+  if (missing.empty()) {
+    waiting_memory_ = false;
+    return true;
+  }
+  const std::uint64_t size = lower_->size();
+  const std::uint64_t minimum = min_request();
+  for (const ByteRange& gap : missing) {
+    ByteRange r = gap;
+    if (r.size() < minimum) {
+      // Round up to the minimum request inside the free space around the gap; at the object's end
+      // (a footer, a zip's end record) the extra bytes come from before the read.
+      auto next = extents_.lower_bound(gap.end);
+      const std::uint64_t free_end = next == extents_.end() ? size : next->first;
+      std::uint64_t free_begin = 0;
+      auto prev = extents_.lower_bound(gap.begin);
+      if (prev != extents_.begin()) free_begin = std::prev(prev)->second.end;
+      r.end = std::min(free_end, r.begin + minimum);
+      if (r.size() < minimum) r.begin = std::max(free_begin, r.end > minimum ? r.end - minimum : 0);
+      r.begin = std::min(r.begin, gap.begin);
+    }
+    // A read larger than the largest request goes in pieces, in parallel.
+    for (std::uint64_t at = r.begin; at < r.end;) {
+      const ByteRange piece{at,
+                            r.size() > 2 * options_.max_request ? std::min(r.end, at + options_.max_request) : r.end};
+      if (!Fits(piece.size(), 0) && !MakeRoom(piece.size(), 0, /*demand=*/true)) {
+        // The exception to the budgets: what this read alone needs does not fit an empty file.
+        const std::uint64_t alone = PinnedBytes() + piece.size();
+        if (alone <= options_.memory && alone <= options_.shared_memory) {
+          waiting_memory_ = true;
+          return false;
+        }
+      }
+      Issue(piece, false, pending_cursor_);
+      at = piece.end;
+    }
+  }
+  waiting_memory_ = false;
+  return true;
+}
+
+void AutoPrefetcher::Prefetch(Cursor& c) {
+  const std::uint64_t size = lower_->size();
+  const std::uint64_t part = part_size();
+  const std::uint64_t window = Window(c);
+#ifdef PFLAB_AUTO_DEBUG
+  if (getenv("AUTO_DEBUG"))
+    fprintf(stderr,
+            "t=%.1fms prefetch c%u strided=%d start=%.1f next=%.1f ahead_end=%.1f window=%.1f runs=%llu avg=%.1f\n",
+            ctx_.scheduler->Now() / 1e6, c.id, (int)c.strided, c.start / 1048576.0, c.next / 1048576.0,
+            c.ahead_end / 1048576.0, window / 1048576.0, (unsigned long long)runs_, run_avg_ / 1048576.0);
+#endif
+  if (!c.strided) {
+    const std::uint64_t target = std::min(size, c.next + window);
+    std::uint64_t from = std::max(c.ahead_end, c.next);
+    if (target <= from) return;
+    // Top up in whole parts (the last may reach past the window), or once less than half the window
+    // is left ahead.
+    if (target - from < part && target < size && from - c.next >= window / 2) return;
+    std::uint64_t reached = target;
+    for (const ByteRange& gap : Missing({from, std::min(size, target + part)})) {
+      for (std::uint64_t at = gap.begin; at < gap.end && at < target;) {
+        const ByteRange piece{at, std::min(gap.end, at + part)};
+        if (!IssueSpeculative(piece, c.id)) {
+          c.ahead_end = std::max(c.ahead_end, at);
+          return;
+        }
+        at = piece.end;
+        reached = std::max(reached, at);
+      }
+    }
+    c.ahead_end = std::max(c.ahead_end, reached);
+    return;
+  }
+  // Strided: the next reads of the stride, as many as the window holds; reads closer than the
+  // minimum request are merged into one request. `planned` is the furthest predicted read requested.
+  const std::uint64_t count = std::max<std::uint64_t>(1, window / std::max<std::uint64_t>(1, c.last_len));
+  const std::uint64_t hole = min_request();
+  const bool forward = c.step > 0;
+  ByteRange merged{0, 0};
+  auto flush = [&]() -> bool {
+    if (merged.empty()) return true;
+    for (const ByteRange& gap : Missing(merged)) {
+      for (std::uint64_t at = gap.begin; at < gap.end;) {
+        const ByteRange piece{at, std::min(gap.end, at + part)};
+        if (!IssueSpeculative(piece, c.id)) return false;
+        at = piece.end;
+      }
+    }
+    c.planned = forward ? merged.end : merged.begin;
+    c.has_planned = true;
+    merged = {0, 0};
+    return true;
+  };
+  for (std::uint64_t i = 1; i <= count; ++i) {
+    const std::int64_t begin = static_cast<std::int64_t>(c.last_begin) + static_cast<std::int64_t>(i) * c.step;
+    if (begin < 0 || static_cast<std::uint64_t>(begin) >= size) break;
+    const ByteRange r{static_cast<std::uint64_t>(begin),
+                      std::min(size, static_cast<std::uint64_t>(begin) + c.last_len)};
+    if (c.has_planned && (forward ? r.end <= c.planned : r.begin >= c.planned)) continue;  // requested already
+    if (!merged.empty() && forward && r.begin - merged.end <= hole && r.end - merged.begin <= part) {
+      merged.end = r.end;
+    } else if (!merged.empty() && !forward && r.end <= merged.begin && merged.begin - r.end <= hole &&
+               merged.end - r.begin <= part) {
+      merged.begin = r.begin;
+    } else {
+      if (!flush()) return;
+      merged = r;
+    }
+  }
+  flush();
+}
+
+void AutoPrefetcher::MaybeWhole(bool cheap_trigger) {
+  if (!options_.whole || whole_started_ || shared_object_) return;
+  const std::uint64_t size = lower_->size();
+  const std::uint64_t headroom = min_request();
+  if (size + headroom > options_.memory || size + headroom > options_.shared_memory) return;
+  // Prefetching pays only while the stream waits on the network more than it computes.
+  if (options_.gate && stall_ < think_) return;
+  const double whole_s = static_cast<double>(size) / Aggregate();
+  // Cheap: the whole object takes no longer than one first byte, so it costs at most one read's time.
+  const bool cheap = cheap_trigger && Cheap(1.0);
+  // Ski rental: random-looking reads have already waited as long as the whole object takes.
+  const bool paid = random_reads_ >= options_.whole_after && Seconds(stall_) >= whole_s;
+  if (!cheap && !paid) return;
+  StartWhole();
+}
+
+void AutoPrefetcher::StartWhole() {
+  whole_started_ = true;
+  const std::uint64_t size = lower_->size();
+  // Parts of the bandwidth-delay product: a smaller part saves less transfer time than the slowest of
+  // more first bytes costs. From the read on, then the start.
+  const std::uint64_t piece = part_size();
+  const std::uint64_t from = pending_id_ ? pending_.begin : 0;
+  for (const ByteRange& half : {ByteRange{from, size}, ByteRange{0, from}}) {
+    for (const ByteRange& gap : Missing(half)) {
+      for (std::uint64_t at = gap.begin; at < gap.end;) {
+        const ByteRange r{at, std::min(gap.end, at + piece)};
+        if (!IssueSpeculative(r, kWholeOwner)) return;
+        at = r.end;
+      }
+    }
+  }
+}
+
+// The first request's latency says the whole object takes more than two first bytes: what has not
+// arrived is cancelled, and the object is read as any other.
+void AutoPrefetcher::AbortWhole() {
+  whole_tentative_ = false;
+  whole_started_ = false;
+  for (auto it = extents_.begin(); it != extents_.end();) {
+    Extent& e = it->second;
+    if (e.owner == kWholeOwner && !e.arrived && !Pinned(it->first, e)) {
+      CancelExtent(e);
+      it = extents_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  ForgetAhead();
+}
+
+void AutoPrefetcher::Hint(std::span<const ByteRange> ranges) {
+  if (!options_.hints) return;
+  const std::uint64_t size = lower_->size();
+  std::vector<ByteRange> sorted;
+  for (ByteRange r : ranges) {
+    r.end = std::min(r.end, size);
+    if (r.begin < r.end) sorted.push_back(r);
+  }
+  std::sort(sorted.begin(), sorted.end(), [](const ByteRange& a, const ByteRange& b) { return a.begin < b.begin; });
+  const std::uint64_t hole = min_request();
+  std::vector<ByteRange> merged;
+  for (const ByteRange& r : sorted) {
+    if (!merged.empty() && r.begin <= merged.back().end + hole) {
+      merged.back().end = std::max(merged.back().end, r.end);
+    } else {
+      merged.push_back(r);
+    }
+  }
+  for (const ByteRange& r : merged) {
+    hint_queue_.push_back(r);
+    hinted_.push_back(r);
+  }
+  // Keep hinted_ sorted and disjoint for InHint.
+  std::sort(hinted_.begin(), hinted_.end(), [](const ByteRange& a, const ByteRange& b) { return a.begin < b.begin; });
+  std::vector<ByteRange> disjoint;
+  for (const ByteRange& r : hinted_) {
+    if (!disjoint.empty() && r.begin <= disjoint.back().end) {
+      disjoint.back().end = std::max(disjoint.back().end, r.end);
+    } else {
+      disjoint.push_back(r);
+    }
+  }
+  hinted_ = std::move(disjoint);
+  FetchHinted();
+}
+
+void AutoPrefetcher::FetchHinted() {
+  while (!hint_queue_.empty()) {
+    ByteRange& r = hint_queue_.front();
+    // Parts of a hinted range go at once, each at most a part.
+    const std::uint64_t piece = part_size();
+    for (const ByteRange& gap : Missing(r)) {
+      for (std::uint64_t at = gap.begin; at < gap.end;) {
+        const ByteRange p{at, std::min(gap.end, at + piece)};
+        if (!IssueSpeculative(p, kHintOwner)) {
+          r.begin = at;  // the rest waits for memory
+          return;
+        }
+        at = p.end;
+      }
+    }
+    hint_queue_.erase(hint_queue_.begin());
+  }
+}
+
+void AutoPrefetcher::OnFetched(std::uint64_t begin, std::uint64_t serial, Result<Slices>&& result) {
+  auto it = extents_.find(begin);
+  if (it == extents_.end() || serial == 0 || (it->second.serial != serial && it->second.hedge_serial != serial)) {
+    // A request this layer cancelled: its buffer is gone now.
+    --cancelled_pending_;
+    state_->network.Finished();
+    state_->Notify();
+    return;
+  }
+  Extent& e = it->second;
+  const bool primary = e.serial == serial;
+  (primary ? e.lower : e.hedge) = 0;
+  const double concurrency = (e.concurrency + state_->network.in_flight()) / 2.0;
+  state_->network.Finished();
+  if (!result.ok() && (primary ? e.hedge : e.lower) != 0) {
+    // Its twin is still on its way.
+    (primary ? e.serial : e.hedge_serial) = 0;
+    return;
+  }
+  if (result.ok()) {
+    state_->network.Sample(e.end - begin, ctx_.scheduler->Now() - (primary ? e.issued : e.hedge_issued), concurrency);
+    e.data = std::move(*result);
+    e.arrived = true;
+    // The first of two twins to arrive wins; the other is cancelled.
+    (primary ? e.hedge_serial : e.serial) = 0;
+    if (e.lower || e.hedge) CancelExtent(e);
+    if (whole_tentative_ && !e.speculative) {
+      whole_tentative_ = false;
+      if (!Cheap(2.0)) AbortWhole();
+    }
+  } else {
+    const bool needed = pending_id_ && begin < pending_.end && e.end > pending_.begin;
+    // A failed demand request fails its read; a failed speculative one is requested again on demand.
+    if (needed && !e.speculative) pending_error_ = result.error();
+    extents_.erase(it);
+    ForgetAhead();
+    state_->Notify();
+  }
+  TryServe(/*first=*/false);
+}
+
+// ---- serving ----
+
+void AutoPrefetcher::TryServe(bool first) {
+  if (!pending_id_) return;
+  if (pending_error_) {
+    Error error = std::move(*pending_error_);
+    pending_error_.reset();
+    Complete(std::move(error));
+    return;
+  }
+  Slices out;
+  std::uint64_t pos = pending_.begin;
+  auto it = extents_.upper_bound(pos);
+  if (it != extents_.begin()) --it;
+  while (pos < pending_.end) {
+    if (it == extents_.end() || it->first > pos || it->second.end <= pos) {
+      if (it != extents_.end() && it->second.end <= pos) {
+        ++it;
+        continue;
+      }
+      // Bytes nobody asked for (a speculative request that failed): ask now.
+      if (!waiting_memory_) IssueDemand();
+      if (first) pending_waited_ = true;
+      return;
+    }
+    if (!it->second.arrived) {
+      if (first) pending_waited_ = true;
+      ArmHedge(it->second);
+      return;
+    }
+    const std::uint64_t take = std::min(it->second.end, pending_.end) - pos;
+    for (const Slice& s : SubSlices(it->second.data, pos - it->first, take)) out.push_back(s);
+    pos += take;
+    ++it;
+  }
+  // Everything is here: mark use, drop what is done with when nothing is retained.
+  for (auto e = extents_.upper_bound(pending_.begin);;) {
+    if (e != extents_.begin()) {
+      auto p = std::prev(e);
+      if (p->second.end > pending_.begin) e = p;
+    }
+    while (e != extents_.end() && e->first < pending_.end) {
+      Extent& x = e->second;
+      x.consumed_to = std::max(x.consumed_to, std::min(x.end, pending_.end));
+      x.last_use = stamp_;
+      if (!options_.retain && x.consumed_to >= x.end) {
+        e = extents_.erase(e);
+      } else {
+        ++e;
+      }
+    }
+    break;
+  }
+  Complete(std::move(out));
+}
+
+void AutoPrefetcher::Complete(Result<Slices>&& result) {
+  const Nanos now = ctx_.scheduler->Now();
+#ifdef PFLAB_AUTO_DEBUG
+  if (getenv("AUTO_MEM")) {
+    std::uint64_t ahead = 0, behind = 0, inflight = 0, partial = 0;
+    for (auto& [b, e] : extents_) {
+      if (!e.arrived)
+        inflight += e.end - b;
+      else if (e.consumed_to >= e.end || e.end <= pending_.begin)
+        behind += e.end - b;
+      else if (e.consumed_to > b)
+        partial += e.end - b;
+      else
+        ahead += e.end - b;
+    }
+    fprintf(stderr,
+            "t=%.1f read@%.0f waited=%.1f acct=%.0f inflight=%.0f ahead=%.0f partial=%.0f behind=%.0f extents=%zu "
+            "part=%.1f\n",
+            now / 1e6, pending_.begin / 1048576.0, (now - pending_started_) / 1e6,
+            file_account_->held_bytes() / 1048576.0, inflight / 1048576.0, ahead / 1048576.0, partial / 1048576.0,
+            behind / 1048576.0, extents_.size(), part_size() / 1048576.0);
+  }
+#endif
+  stall_ += now - pending_started_;
+  last_done_ = now;
+  if (pending_waited_ && options_.grow && options_.ramp > 0) {
+    if (Cursor* c = FindCursor(pending_cursor_)) {
+      // Mountpoint's rule: a stall multiplies the window (up to the cap).
+      c->window = std::min(c->window * options_.ramp, WindowCap(*c));
+      if (c->hits + 1 >= options_.confirm) Prefetch(*c);
+    }
+  }
+  pending_id_ = 0;
+  waiting_memory_ = false;
+  ReadCallback done = std::move(pending_done_);
+  done(std::move(result));
+}
+
+// ---- memory ----
+
+// Extents were dropped: cursors ask again for what they had asked for ahead (Missing() skips what is
+// still there).
+void AutoPrefetcher::ForgetAhead() {
+  for (Cursor& c : cursors_) {
+    if (!c.id) continue;
+    c.ahead_end = std::min(c.ahead_end, c.next);
+    c.has_planned = false;
+  }
+}
+
+void AutoPrefetcher::CancelExtent(Extent& extent) {
+  for (ReadId* id : {&extent.lower, &extent.hedge}) {
+    if (!*id) continue;
+    lower_->Cancel(*id);
+    *id = 0;
+    ++cancelled_pending_;  // its completion (kCancelled) still comes, and ends its count in flight
+  }
+}
+
+// ---- hedged requests ----
+// A read that waits for a request which has taken `hedge` latencies longer than its transfer should
+// take sends it again: a first byte that slow is the tail of the latency distribution, and a second
+// request draws again ("The Tail at Scale"; Durner et al. measured fewer than 5% of first bytes over
+// 200 ms on cloud object storage). The first of the two to arrive is kept, the other cancelled.
+
+void AutoPrefetcher::ArmHedge(const Extent& extent) {
+  if (!options_.hedge || extent.hedge_serial || hedge_timer_) return;
+  const double expected =
+      options_.hedge * Latency() + static_cast<double>(extent.end - extent.consumed_to) / Bandwidth();
+  const Nanos due = extent.issued + static_cast<Nanos>(expected * 1e9);
+  const ReadId read = pending_id_;
+  hedge_timer_ = ctx_.scheduler->PostAt(std::max(due, ctx_.scheduler->Now()), [this, alive = alive_, read] {
+    if (!*alive) return;
+    hedge_timer_ = 0;
+    CheckHedge(read);
+  });
+}
+
+void AutoPrefetcher::CheckHedge(ReadId read) {
+  if (!pending_id_ || pending_id_ != read) return;
+  auto it = extents_.upper_bound(pending_.begin);
+  if (it != extents_.begin()) --it;
+  for (; it != extents_.end() && it->first < pending_.end; ++it) {
+    Extent& e = it->second;
+    if (e.end <= pending_.begin || e.arrived) continue;
+    if (e.hedge_serial) return;  // already sent twice: wait
+    const double expected = options_.hedge * Latency() + static_cast<double>(e.end - it->first) / Bandwidth();
+    if (ctx_.scheduler->Now() >= e.issued + static_cast<Nanos>(expected * 1e9)) {
+      SendHedge(it->first);
+    } else {
+      ArmHedge(e);
+    }
+    return;
+  }
+}
+
+void AutoPrefetcher::SendHedge(std::uint64_t begin) {
+  const ByteRange range{begin, extents_.at(begin).end};
+  if (!Fits(range.size(), 0) && !MakeRoom(range.size(), 0, /*demand=*/false)) return;
+  auto it = extents_.find(begin);
+  if (it == extents_.end() || it->second.arrived) return;
+  Extent& e = it->second;
+  e.hedge_serial = next_serial_++;
+  e.hedge_issued = ctx_.scheduler->Now();
+  state_->network.Started();
+  ++hedges_;
+  const std::uint64_t serial = e.hedge_serial;
+  const ReadId id = FetchBelow(
+      range, 0, [this, begin, serial](Result<Slices>&& result) { OnFetched(begin, serial, std::move(result)); });
+  extents_.at(begin).hedge = id;
+}
+
+bool AutoPrefetcher::Pinned(std::uint64_t begin, const Extent& extent) const {
+  return pending_id_ && begin < pending_.end && extent.end > pending_.begin;
+}
+
+void AutoPrefetcher::DropSpeculative(std::uint32_t owner) {
+  for (auto it = extents_.begin(); it != extents_.end();) {
+    Extent& e = it->second;
+    if (e.owner == owner && e.speculative && e.consumed_to == it->first && !Pinned(it->first, e)) {
+      if (e.lower) CancelExtent(e);
+      it = extents_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  ForgetAhead();
+}
+
+std::uint64_t AutoPrefetcher::Evict(std::uint64_t bytes, bool demand, bool everything) {
+  // Candidates, least valuable first: data already read or left by a replaced cursor (by last use),
+  // then (for a read, or for another file short of memory) data not read yet, then requests in flight.
+  std::uint64_t freed = 0;
+  bool any = false;
+  auto pick = [&](int level) {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> order;  // (last_use, begin)
+    for (const auto& [begin, e] : extents_) {
+      if (Pinned(begin, e)) continue;
+      // Done with: read from (to its end, or not in the last `reuse` reads: the reader passed it by), or
+      // left unread by a cursor that is gone. Not yet read data of a live cursor, hint or whole fetch
+      // is what prefetching is for.
+      const bool orphan = e.speculative && !OwnerLive(e.owner);
+      const bool recent = e.consumed_to > begin && e.last_use + options_.reuse >= stamp_;
+      const bool done =
+          (e.consumed_to > begin && (e.consumed_to >= e.end || !recent)) || (orphan && e.consumed_to == begin);
+      // A prefetch does not take the memory of data the stream has just used: it may come back to it.
+      if (level == 0 && e.arrived && done && (demand || everything || !recent)) order.push_back({e.last_use, begin});
+      if (level == 1 && e.arrived && !done) order.push_back({e.last_use, begin});
+      if (level == 2 && !e.arrived && e.speculative) order.push_back({orphan ? 0 : e.last_use, begin});
+    }
+    std::sort(order.begin(), order.end());
+    for (const auto& [use, begin] : order) {
+      if (freed >= bytes) return;
+      auto it = extents_.find(begin);
+      freed += it->second.end - begin;
+      if (it->second.lower) CancelExtent(it->second);
+      extents_.erase(it);
+      any = true;
+    }
+  };
+  pick(0);
+  if (demand || everything) {
+    pick(1);
+    pick(2);
+  }
+  if (any) {
+    ForgetAhead();
+    state_->Notify();
+  }
+  return freed;
+}
+
+bool AutoPrefetcher::MakeRoom(std::uint64_t bytes, std::uint64_t headroom, bool demand) {
+  auto over = [&] {
+    const std::uint64_t file = file_account_->held_bytes() + bytes + headroom;
+    const std::uint64_t run = run_->account()->held_bytes() + bytes + headroom;
+    return std::max(file > options_.memory ? file - options_.memory : 0,
+                    run > options_.shared_memory ? run - options_.shared_memory : 0);
+  };
+  if (over() == 0) return true;
+  Evict(over(), demand, false);
+  if (over() == 0) return true;
+  if (!demand) return false;
+  // The run's budget: the other files give back what they hold, least recently active first.
+  if (run_->account()->held_bytes() + bytes + headroom > options_.shared_memory) {
+    for (AutoPrefetcher* other : state_->members) {
+      if (other != this && over() > 0) other->Shed();
+    }
+  }
+  return over() == 0;
+}
+
+std::uint64_t AutoPrefetcher::Shed() {
+  return Evict(std::numeric_limits<std::uint64_t>::max(), false, /*everything=*/true);
+}
+
+void AutoPrefetcher::WakeIfWaiting() {
+  if (!waiting_memory_ || wake_posted_) return;
+  wake_posted_ = true;
+  ctx_.scheduler->Post([this, alive = alive_] {
+    if (!*alive) return;
+    wake_posted_ = false;
+    if (waiting_memory_ && pending_id_ && IssueDemand()) TryServe(/*first=*/false);
+  });
+}
+
+}  // namespace pflab::policies

@@ -1,0 +1,320 @@
+// `auto`: our own prefetcher, built from the anchors' best ideas and kept where they measured well
+// (reports/findings/auto.md has the comparison, the ablation of every ingredient and the sweep behind
+// the defaults).
+//
+// Pure decision logic over the fetcher: its only clock is the Scheduler's Now() (and its timers), its
+// only inputs the object's size, the reads so far, the timings of its own requests and the trace's
+// hints. It never sees future reads.
+//
+// The algorithm. Every byte the layer holds or has asked for is an *extent*: one request to the
+// fetcher, in flight or arrived (one chunk). A read is served from extents; the bytes no extent covers
+// are requested at once (a demand request) before anything else, rounded up to the minimum request
+// (at the object's end, the extra bytes come from before the read: footers, zip end records). Then:
+// - Network model (DuckDB's Parquet cost model measures latency and bandwidth online; here as a least-
+//   squares fit): duration = latency L + bytes x time-per-byte over exponentially weighted samples of
+//   completed requests, the slope pulled towards 1 GB/s by a prior worth one sample, so requests of one
+//   size only measure the latency; the link's bandwidth as one request's times the requests in flight.
+//   One estimate per run (per client), shared by its open files; seeds 50 ms and 100 MB/s until the
+//   first sample. From it: BDP = L x B; parts of speculative requests are 2 x BDP (a third of a part's
+//   time is first byte), within [1 MiB, max_request]; the minimum request is BDP / 16 (it costs at most
+//   L/16 more than the bytes asked for), within [64 KiB, 1 MiB], and is also the hole a cursor steps
+//   over and the gap across which hinted ranges merge.
+// - Cursors (Linux readahead's streams; several per file, as its page-cache history allows). Up to
+//   `cursors` per stream. A read continues a cursor when it starts within the minimum request of the
+//   cursor's end or inside what it asked for ahead (sequential), or exactly one stride after its last
+//   read (strided, also backward); a read inside data held by no cursor's pattern (a re-read) leaves
+//   the cursors alone; anything else starts a new cursor in place of the least recently used. A cursor
+//   prefetches once `confirm` reads follow its pattern (none on the first read of a stream, none for
+//   random access). Its window, the bytes of reads to come it keeps requested, is the Lindy bound:
+//   `ahead` times what its run has read (a run that has read X is about as likely to go on for X more
+//   as to stop, so the waste at a run's end is at most `ahead` times the run); once the reader has
+//   left runs, their average length predicts the next one (the rest of it, and `ahead` times any
+//   overshoot). Mountpoint's stall-driven window (x `ramp` on each stall) is available within the same
+//   bound (`ramp` > 0). A seek forward by more than a part into what a cursor asked for keeps its
+//   data and starts a new run.
+// - In-flight data is kept when a cursor is replaced (Mountpoint drops it on every reset), and read
+//   data is kept for re-reads and short backward seeks (what a block cache on top gives gcsfs); data
+//   read within the last `reuse` reads is never given up for prefetching.
+// - Whole object (fsspec AllBytes; in parts, as gcsfs's cat_file_concurrent does): on a stream's first
+//   read, an object whose whole transfer at the link's bandwidth takes no longer than a first byte is
+//   fetched whole, tentatively: when the first request's latency shows it takes more than two, the
+//   parts not arrived are cancelled. Later, at a read that starts a new cursor, the same test again
+//   with measured numbers; and the ski-rental rule (rent until the rent paid equals the price, then
+//   buy; at most about twice the better choice in hindsight): after `whole_after` reads that looked
+//   random (each started a cursor the next one did not continue densely), once the stream has waited
+//   as long as the whole object takes. Both only for a latency-bound stream (it waited at least as long
+//   as it computed), an object within the memory budget, and an object no other stream of the run has
+//   open (streams reading one object together, as Parquet's column readers do, would each fetch it).
+// - Hedged requests ("The Tail at Scale"; Durner et al. measured under 5% of cloud first bytes over
+//   200 ms): a request a read has waited on for `hedge` latencies beyond its expected transfer is sent
+//   again; the first copy to arrive is kept, the other cancelled.
+// - Hints (Arrow's ReadRangeCache, eager): hinted ranges are merged across holes under the minimum
+//   request and requested at the hint, in parts; reads inside them leave the cursors alone.
+//
+// Memory: a hard budget per open file (`memory`) and one shared by the run's open files
+// (`shared_memory`), both checked against the ENGINE's accounts of buffers held (this stack's account,
+// a child of the run's: the fetcher's chunks, in flight or held), never a count of the policy's own,
+// before every request. Speculative requests keep room for one more read and may only evict data done
+// with (read and not recent, or left by a gone cursor); a demand request that does not fit evicts
+// anything not needed by the read, cancels speculative requests, then asks the run's other files to
+// give back what they hold, and waits for memory when that is not enough. The one exception: a read
+// that alone needs more than a budget is requested anyway (the application asked for those bytes).
+//
+// State per open file: the extents (a map by offset), at most `cursors` cursors, the read in progress
+// (one at a time), hinted ranges not yet requested, counters of stall and think time, random-looking
+// reads and runs. Errors: a failed demand request fails the read waiting for it; a failed speculative
+// request is dropped and its bytes are requested again when a read needs them.
+// The layer keeps several requests in flight, so it must sit directly on the fetcher.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/units.h"
+#include "policies/policy_entry.h"
+#include "policies/policy_layer.h"
+#include "policies/run_shared.h"
+
+namespace pflab::policies {
+
+/// Parameters of `auto`; every default is measured (reports/findings/auto.md, section "Defaults").
+struct AutoOptions {
+  std::uint64_t memory = 256 * kMiB;       // per open file: held plus in-flight bytes, as the engine counts them
+  std::uint64_t shared_memory = 1 * kGiB;  // all open files of a run together
+  std::uint64_t max_request = 4 * kMiB;    // the largest part
+  std::uint32_t cursors = 4;               // per stream
+  std::uint32_t confirm = 2;               // reads in a cursor's pattern before it prefetches
+  std::uint32_t ramp = 0;                  // Mountpoint's window (x ramp on each stall); 0: the Lindy bound
+  std::uint32_t ahead = 16;                // a run keeps at most this many times what it has read requested
+  std::uint32_t reuse = 4;                 // data read within this many reads is not given up for prefetching
+  std::uint32_t whole_after = 2;           // random-looking reads before the ski-rental whole fetch
+  std::uint32_t hedge = 2;                 // latencies past the expected transfer before a request is hedged
+  // Ingredients, for the ablation (each can be switched off).
+  bool whole = true;    // whole-object fetch
+  bool eager = true;    // ... from the first read, for an object cheap enough
+  bool zero = false;    // a read at offset 0 starts a sequential run at once (Linux's index 0 rule)
+  bool grow = true;     // the window grows with the run (false: one part)
+  bool measure = true;  // sizes from the measured network (false: from the seeds)
+  bool keep = true;     // in-flight data of a replaced cursor is kept (false: cancelled)
+  bool retain = true;   // read data is kept for re-reads (false: dropped once read)
+  bool hints = true;    // hinted ranges are fetched at the hint
+  bool gate = true;     // a whole-object fetch needs a latency-bound stream
+  bool operator==(const AutoOptions&) const = default;
+};
+
+/// The `auto` entry.
+PolicyEntry AutoEntry();
+
+/// The network as one run's stacks have measured it (DuckDB's online cost model), shared by them.
+class NetworkEstimate {
+ public:
+  static constexpr double kSeedLatencyS = 0.050;   // DuckDB's "remote" seed, until a first sample
+  static constexpr double kSeedBandwidth = 100e6;  // bytes/s per request, likewise
+  static constexpr double kPriorBandwidth = 1e9;   // the slope's prior (see Sample)
+  static constexpr double kPriorBytes = 1 << 20;
+  static constexpr double kForget = 0.1;          // a sample's weight fades by this per newer sample
+  static constexpr double kSeedParallel = 16;     // the aggregate's seed: this many requests' bandwidth
+  static constexpr double kMaxBandwidth = 100e9;  // estimates are kept within these
+  static constexpr double kMinBandwidth = 1e6;
+  static constexpr double kMinLatencyS = 10e-6;
+  static constexpr std::uint64_t kLargeBytes = 1 << 20;  // a request this large measures the link
+
+  /// A request starts; returns how many are in flight with it.
+  std::uint32_t Started() { return ++in_flight_; }
+  /// A request ends (completed, failed or cancelled).
+  void Finished() { --in_flight_; }
+  /// A request of `bytes` that took `duration` from being asked for to its last byte, with
+  /// `concurrency` of the run's requests in flight on average (itself included).
+  void Sample(std::uint64_t bytes, Nanos duration, double concurrency);
+  double latency_s() const { return latency_s_; }
+  /// Bytes/s one request gets (its share of the link when several are in flight).
+  double bandwidth() const { return bandwidth_; }
+  /// Bytes/s of the run's requests together: one request's bandwidth times how many were in flight.
+  double aggregate() const { return aggregate_; }
+  std::uint32_t in_flight() const { return in_flight_; }
+  std::uint64_t samples() const { return samples_; }
+
+ private:
+  // Exponentially weighted sums of 1, bytes, seconds, bytes^2 and bytes x seconds.
+  double s0_ = 0, sn_ = 0, sd_ = 0, snn_ = 0, snd_ = 0;
+  double latency_s_ = kSeedLatencyS;
+  double bandwidth_ = kSeedBandwidth;
+  double aggregate_ = kSeedBandwidth * kSeedParallel;
+  double aggregate_per_byte_s_ = 1.0 / (kSeedBandwidth * kSeedParallel);
+  std::uint32_t in_flight_ = 0;
+  std::uint64_t samples_ = 0;
+  std::uint64_t aggregate_samples_ = 0;
+};
+
+class AutoPrefetcher;
+
+/// What one run's auto stacks share: the network estimate, and each other, so that a file short of
+/// memory can ask the others to give some back.
+struct AutoRunState {
+  NetworkEstimate network;
+  std::vector<AutoPrefetcher*> members;
+  /// Memory was freed: every member waiting for it tries again (posted).
+  void Notify();
+};
+
+/// `auto` as a policy layer.
+class AutoPrefetcher final : public PolicyLayer {
+ public:
+  /// `file_account` is the account the fetcher below charges (the engine's count of what this open
+  /// file holds); `run` is shared by the run's stacks (null: this layer is alone, and the file's
+  /// account is also the run's).
+  /// `object` names the object (stacks of the same object in a run know of each other; empty: none).
+  AutoPrefetcher(LayerContext ctx, Source* lower, AutoOptions options, MemoryAccount* file_account,
+                 RunShared* run = nullptr, std::string object = "");
+  ~AutoPrefetcher() override;
+
+  ReadId Read(ByteRange range, ReadCallback done) override;
+  void Cancel(ReadId id) override;
+  void Hint(std::span<const ByteRange> ranges) override;
+  const char* name() const override { return "auto"; }
+
+  /// Drops everything not needed by the read in progress (data and requests), for another open file
+  /// short of memory. Returns the bytes dropped.
+  std::uint64_t Shed();
+  /// Memory was freed somewhere in the run: if a request waits for it, try again (posted).
+  void WakeIfWaiting();
+
+  // For tests and reports.
+  std::uint64_t min_request() const;
+  std::uint64_t part_size() const;
+  bool whole_fetched() const { return whole_started_; }
+  std::uint64_t random_reads() const { return random_reads_; }
+  std::uint64_t hedges() const { return hedges_; }
+  std::size_t live_cursors() const;
+  const NetworkEstimate& network() const { return state_->network; }
+
+ private:
+  struct Extent {
+    std::uint64_t end = 0;
+    Slices data;       // once arrived
+    ReadId lower = 0;  // the request while in flight
+    bool arrived = false;
+    bool speculative = false;       // prefetched, hinted or part of a whole fetch (no read asked for it)
+    std::uint32_t owner = 0;        // the cursor (or whole fetch, or hint) that asked for it
+    std::uint64_t consumed_to = 0;  // the furthest byte delivered from it
+    std::uint64_t last_use = 0;     // read stamp of the last delivery (or of the request)
+    std::uint64_t serial = 0;       // tells a late completion of a dropped request from this one
+    Nanos issued = 0;
+    std::uint32_t concurrency = 0;   // the run's requests in flight when it was issued
+    ReadId hedge = 0;                // a second request for the same bytes, while in flight
+    std::uint64_t hedge_serial = 0;  // nonzero once hedged
+    Nanos hedge_issued = 0;
+  };
+  struct Cursor {
+    std::uint32_t id = 0;          // 0: unused slot
+    std::uint64_t start = 0;       // where its run began
+    std::uint64_t next = 0;        // end of the furthest read in sequence
+    std::uint64_t last_begin = 0;  // the last read it took
+    std::uint64_t last_len = 0;
+    std::int64_t step = 0;  // begin-to-begin distance of its last two reads (the stride)
+    bool strided = false;
+    bool dense = false;           // continued by a read starting within its length of the last
+    std::uint32_t hits = 0;       // reads that continued it
+    std::uint64_t window = 0;     // bytes to keep requested ahead
+    std::uint64_t ahead_end = 0;  // sequential: requested up to here
+    std::uint64_t planned = 0;    // strided: requested up to here (the end, or the start going back)
+    bool has_planned = false;
+    std::uint64_t last_use = 0;
+  };
+  enum class Kind { kContinue, kStride, kNew, kCovered, kHinted };
+
+  // Estimates.
+  double Latency() const;
+  double Bandwidth() const;
+  double Aggregate() const;
+  std::uint64_t Bdp() const;
+  // Classifying a read and moving the cursors.
+  Kind Classify(ByteRange range, Cursor** cursor);
+  Cursor& NewCursor(ByteRange range);
+  Cursor* FindCursor(std::uint32_t id);
+  std::uint64_t RunBytes(const Cursor& c) const;
+  std::uint64_t WindowCap(const Cursor& c) const;
+  std::uint64_t Window(const Cursor& c) const;
+  void EndRun(std::uint32_t id);
+  bool Cheap(double factor) const;
+  void StartWhole();
+  void AbortWhole();
+  void CancelExtent(Extent& extent);
+  void ArmHedge(const Extent& extent);
+  void CheckHedge(ReadId read);
+  void SendHedge(std::uint64_t begin);
+  void ForgetAhead();
+  bool OwnerLive(std::uint32_t owner) const;
+  bool Covered(ByteRange range) const;
+  bool InHint(ByteRange range) const;
+  // Requests.
+  std::vector<ByteRange> Missing(ByteRange range) const;
+  bool Fits(std::uint64_t bytes, std::uint64_t headroom) const;
+  bool MakeRoom(std::uint64_t bytes, std::uint64_t headroom, bool demand);
+  void Issue(ByteRange range, bool speculative, std::uint32_t owner);
+  bool IssueSpeculative(ByteRange range, std::uint32_t owner);
+  bool IssueDemand();
+  std::uint64_t PinnedBytes() const;
+  void Prefetch(Cursor& cursor);
+  void MaybeWhole(bool cheap_trigger);
+  void FetchHinted();
+  void OnFetched(std::uint64_t begin, std::uint64_t serial, Result<Slices>&& result);
+  // Serving the read in progress.
+  void TryServe(bool first);
+  void Complete(Result<Slices>&& result);
+  // Memory.
+  std::uint64_t Evict(std::uint64_t bytes, bool demand, bool everything);
+  void DropSpeculative(std::uint32_t owner);
+  bool Pinned(std::uint64_t begin, const Extent& extent) const;
+
+  AutoOptions options_;
+  MemoryAccount* file_account_;
+  std::unique_ptr<MemoryAccount> own_account_;  // without the fetcher's account (nothing is charged)
+  std::unique_ptr<RunShared> own_run_;          // when built outside a run
+  RunShared* run_;
+  AutoRunState* state_;
+
+  std::map<std::uint64_t, Extent> extents_;
+  std::uint64_t next_serial_ = 1;
+  std::uint64_t cancelled_pending_ = 0;  // cancelled requests whose completion has not come yet
+  std::vector<Cursor> cursors_;
+  std::uint32_t next_cursor_id_ = 1;
+  std::uint32_t last_new_cursor_ = 0;  // the cursor the latest random-looking read started
+  std::uint64_t last_read_begin_ = 0;
+  std::vector<ByteRange> hinted_;      // hinted ranges, merged, sorted
+  std::vector<ByteRange> hint_queue_;  // hinted bytes not requested yet (memory)
+  bool whole_started_ = false;
+  bool whole_tentative_ = false;  // fetched whole at the first read, before anything was measured
+  std::string object_;
+  bool shared_object_ = false;     // another stream of the run has this object open too
+  std::uint32_t last_cursor_ = 0;  // the cursor of the previous read
+  double run_avg_ = 0;             // mean length of the runs the reader left
+  std::uint64_t runs_ = 0;
+
+  // Counters.
+  std::uint64_t stamp_ = 0;  // reads so far
+  std::uint64_t random_reads_ = 0;
+  Nanos stall_ = 0;  // time reads waited
+  Nanos think_ = 0;  // time between a read's completion and the next read
+  std::optional<Nanos> last_done_;
+
+  // The read in progress (one at a time).
+  ReadId next_id_ = 1;
+  ReadId pending_id_ = 0;
+  ByteRange pending_;
+  ReadCallback pending_done_;
+  Nanos pending_started_ = 0;
+  std::uint32_t pending_cursor_ = 0;
+  bool pending_waited_ = false;
+  bool waiting_memory_ = false;
+  bool wake_posted_ = false;
+  TimerId hedge_timer_ = 0;
+  std::uint64_t hedges_ = 0;
+  std::optional<Error> pending_error_;
+};
+
+}  // namespace pflab::policies

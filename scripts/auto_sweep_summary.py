@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Ranks the `auto(...)` grid points of a sweep (scripts/auto_sweep.sh) by the acceptance target of
+issue 15, computed as tests/support/auto_evaluation.h computes it: per (profile, trace), medians over
+seeds; a cell is met when elapsed <= 1.10 x the fastest anchor's, bytes <= 1.5 x that anchor's, and,
+where no anchor beats `none`, elapsed <= 1.02 x none's. Anchors are every policy in the files that is
+neither `oracle` nor an `auto` grid point. Also prints each point's geometric mean of elapsed / oracle
+over all cells, and that divided by the best single anchor's (the target is at most 0.75).
+
+usage: auto_sweep_summary.py SWEEP.jsonl...
+"""
+import json
+import math
+import statistics
+import sys
+from collections import defaultdict
+
+
+def main(paths):
+    runs = defaultdict(list)  # (profile, trace, policy) -> [(elapsed, bytes)]
+    for path in paths:
+        with open(path) as f:
+            for line in f:
+                r = json.loads(line)
+                m = r["metrics"]
+                runs[(r["profile"], r["trace"], r["policy"])].append((m["elapsed_s"], m["bytes_fetched"]))
+    med = {k: (statistics.median(e for e, _ in v), statistics.median(b for _, b in v)) for k, v in runs.items()}
+    policies = sorted({k[2] for k in med})
+    cells = sorted({(k[0], k[1]) for k in med})
+    anchors = [p for p in policies if p not in ("oracle", "bound") and not p.startswith("auto")]
+    candidates = [p for p in policies if p.startswith("auto")]
+
+    def geo(policy):
+        logs = [math.log(med[(p, t, policy)][0] / med[(p, t, "oracle")][0]) for p, t in cells]
+        return math.exp(sum(logs) / len(logs))
+
+    best_single = min(anchors, key=geo)
+    rows = []
+    for c in candidates:
+        missed = []
+        for p, t in cells:
+            fastest = min(anchors, key=lambda a: med[(p, t, a)][0])
+            be, bb = med[(p, t, fastest)]
+            ne = med[(p, t, "none")][0]
+            e, b = med[(p, t, c)]
+            ok = e <= 1.10 * be and b <= 1.5 * bb and (be < ne or e <= 1.02 * ne)
+            if not ok:
+                missed.append(f"{t}@{p}")
+        g = geo(c)
+        rows.append((len(missed), g, c, missed))
+    rows.sort()
+    print(f"{len(cells)} cells; best single anchor {best_single} (geomean vs oracle {geo(best_single):.3f})")
+    print(f"{'policy':52s} {'missed':>6s} {'geo/oracle':>10s} {'vs best':>8s}")
+    for missed, g, c, cells_missed in rows:
+        print(f"{c:52s} {missed:6d} {g:10.3f} {g / geo(best_single):8.3f}")
+    print("\ncells missed by the first row:", ", ".join(rows[0][3]))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,338 @@
+// `auto`'s decisions, worked by hand from its rules (policies/auto_prefetcher.h). Sizes are those of
+// the network seeds (measure=false: latency 50 ms, 100 MB/s per request, 1.6 GB/s together) with
+// max_request=16MiB and ahead=8 (rounder numbers than the defaults, 4MiB and 16), so:
+//   BDP = 0.05 s x 100 MB/s = 5,000,000 bytes; part = 2 x BDP = 10,000,000;
+//   minimum request = BDP / 16 = 312,500, rounded up to 4 KiB = 315,392;
+//   an object is "cheap" to fetch whole when size / 1.6 GB/s <= 50 ms: up to 80,000,000 bytes.
+// The lower layer answers every request 1 ms after it is made. M = MiB below.
+#include <catch2/catch.hpp>
+#include <optional>
+#include <vector>
+
+#include "engine/reader.h"
+#include "engine/units.h"
+#include "policies/auto_prefetcher.h"
+#include "policies/registry.h"
+#include "sim/network_model.h"
+#include "sim/sim_scheduler.h"
+#include "sim/sim_transport.h"
+#include "tests/support/logging_source.h"
+
+namespace pflab::policies {
+namespace {
+
+using Req = testing::LoggedRequest;
+
+constexpr std::uint64_t M = kMiB;
+constexpr std::uint64_t kPart = 10'000'000;
+constexpr std::uint64_t kMin = 315'392;
+
+AutoOptions Seeds() {
+  AutoOptions o;
+  o.measure = false;
+  o.max_request = 16 * kMiB;
+  o.ahead = 8;
+  return o;
+}
+
+struct Harness {
+  sim::SimScheduler scheduler;
+  NullEventSink events;
+  MemoryAccount account;
+  testing::LoggingSource lower;
+  std::optional<AutoPrefetcher> policy;
+
+  explicit Harness(std::uint64_t size, AutoOptions options = Seeds(), RunShared* run = nullptr, std::string object = "")
+      : lower(&scheduler, size, kMillisecond, &account) {
+    policy.emplace(LayerContext{&scheduler, &events, 0}, &lower, options, &account, run, std::move(object));
+  }
+
+  Result<Slices> Read(std::uint64_t begin, std::uint64_t end) {
+    std::optional<Result<Slices>> got;
+    policy->Read({begin, end}, [&](Result<Slices>&& r) { got = std::move(r); });
+    scheduler.Run();
+    REQUIRE(got.has_value());
+    return std::move(*got);
+  }
+  void ReadOk(std::uint64_t begin, std::uint64_t end) {
+    auto r = Read(begin, end);
+    REQUIRE(r.ok());
+    CHECK(TotalLength(*r) == end - begin);
+  }
+};
+
+TEST_CASE("auto: sizes follow the seeds when nothing is measured", "[policies][auto]") {
+  Harness h(1024 * M);
+  CHECK(h.policy->part_size() == kPart);
+  CHECK(h.policy->min_request() == kMin);
+}
+
+TEST_CASE("auto: random reads of a large object are requested as they are, small ones rounded up", "[policies][auto]") {
+  const std::uint64_t size = 1024 * M;  // larger than the memory budget: never fetched whole
+  Harness h(size);
+  h.ReadOk(100 * M, 101 * M);       // first read: its bytes, no prefetch
+  h.ReadOk(500 * M, 501 * M);       // far away: a new cursor, no prefetch
+  h.ReadOk(20 * M, 20 * M + 4096);  // 4 KiB: rounded up to the minimum request
+  h.ReadOk(size - 8, size);         // at the end: the minimum request ends at the end
+  CHECK(h.lower.requests == std::vector<Req>{{100 * M, 101 * M, 0, 0},
+                                             {500 * M, 501 * M, 0, 0},
+                                             {20 * M, 20 * M + kMin, 0, 0},
+                                             {size - kMin, size, 0, 0}});
+  CHECK_FALSE(h.policy->whole_fetched());
+}
+
+TEST_CASE("auto: a sequential run prefetches `ahead` times what it has read, in parts", "[policies][auto]") {
+  Harness h(1024 * M);
+  h.ReadOk(0, M);  // [0, 1M): no prefetch on a cursor's first read
+  CHECK(h.lower.requests == std::vector<Req>{{0, M, 0, 0}});
+  // Read 2 continues the cursor (confirm=2): its bytes, then the window: the run has read 2M, 8 x 2M
+  // = 16M ahead of 2M, to 18M, in parts of 10,000,000 (the last part reaches past 18M).
+  h.ReadOk(M, 2 * M);
+  CHECK(h.lower.requests ==
+        std::vector<Req>{
+            {0, M, 0, 0}, {M, 2 * M, 0, 0}, {2 * M, 2 * M + kPart, 0, 0}, {2 * M + kPart, 2 * M + 2 * kPart, 0, 0}});
+  // Read 3: the window is 24M ahead of 3M = 27M; 2M + 2 parts = 22,097,152 is requested, the 6.2M
+  // missing are less than a part and more than half the window is still ahead: nothing.
+  h.ReadOk(2 * M, 3 * M);
+  CHECK(h.lower.requests.size() == 4);
+  // Read 4: 32M ahead of 4M = 36M; 15.6M missing: two more parts.
+  h.ReadOk(3 * M, 4 * M);
+  CHECK(h.lower.requests.size() == 6);
+  CHECK(h.lower.requests[4] == Req{2 * M + 2 * kPart, 2 * M + 3 * kPart, 0, 0});
+  CHECK(h.lower.requests[5] == Req{2 * M + 3 * kPart, 2 * M + 4 * kPart, 0, 0});
+  CHECK(h.lower.cancelled == 0);
+}
+
+TEST_CASE("auto: a block read again is served from retained data (backtrack)", "[policies][auto]") {
+  Harness h(1024 * M);
+  for (std::uint64_t k : {1, 2, 3, 4}) h.ReadOk((k - 1) * M, k * M);
+  const std::size_t before = h.lower.requests.size();
+  CHECK(before == 6);  // as in the sequential case
+  h.ReadOk(M, 2 * M);  // block 2 again: held, no request, no new cursor
+  h.ReadOk(4 * M, 5 * M);
+  CHECK(h.lower.requests.size() == before);
+  CHECK(h.policy->live_cursors() == 1);
+}
+
+TEST_CASE("auto: a strided run prefetches the next reads of the stride", "[policies][auto]") {
+  Harness h(1024 * M);
+  h.ReadOk(0, M);          // cursor 1
+  h.ReadOk(4 * M, 5 * M);  // 3M gap > minimum request: cursor 2, stride 4M from the read before
+  CHECK(h.lower.requests.size() == 2);
+  // Read 3 is one stride on: the stride is confirmed. Its run has read 2 reads (2M): the window is
+  // 16M, 16 reads of 1M, at 12M, 16M, ..., 72M; their gaps (3M) are over the minimum request, so each
+  // is a request of its own.
+  h.ReadOk(8 * M, 9 * M);
+  REQUIRE(h.lower.requests.size() == 3 + 16);
+  CHECK(h.lower.requests[2] == Req{8 * M, 9 * M, 0, 0});
+  for (std::uint64_t i = 1; i <= 16; ++i) {
+    CHECK(h.lower.requests[2 + i] == Req{(8 + 4 * i) * M, (9 + 4 * i) * M, 0, 0});
+  }
+  // Read 4 (held): 3 reads, a 24M window, the predicted reads up to 12M + 24 x 4M = 108M: nine more.
+  h.ReadOk(12 * M, 13 * M);
+  REQUIRE(h.lower.requests.size() == 19 + 9);
+  CHECK(h.lower.requests.back() == Req{108 * M, 109 * M, 0, 0});
+}
+
+TEST_CASE("auto: a small object is fetched whole from its first read", "[policies][auto]") {
+  const std::uint64_t size = 8 * M;  // 8,388,608 / 1.6 GB/s = 5 ms, under one first byte
+  Harness h(size);
+  h.ReadOk(0, 4096);
+  // The read's own request first (rounded up), then the rest of the object (less than one part).
+  CHECK(h.lower.requests == std::vector<Req>{{0, kMin, 0, 0}, {kMin, size, 0, 0}});
+  CHECK(h.policy->whole_fetched());
+  h.ReadOk(5 * M, 5 * M + 4096);
+  h.ReadOk(100, 200);
+  CHECK(h.lower.requests.size() == 2);
+  CHECK(h.lower.cancelled == 0);
+}
+
+TEST_CASE("auto: the first request's latency calls off a whole fetch the network is too fast for", "[policies][auto]") {
+  // Measured: a 1 ms answer makes the latency about 1 ms, and 64M at the seeds' 1.6 GB/s takes 42 ms,
+  // more than two latencies: the parts not arrived are cancelled.
+  AutoOptions o = Seeds();
+  o.measure = true;
+  Harness h(64 * M, o);
+  auto r = h.Read(0, 4096);
+  REQUIRE(r.ok());
+  REQUIRE(h.lower.requests.size() == 8);  // the read's request and 7 parts of 10,000,000
+  CHECK(h.lower.requests[0] == Req{0, kMin, 0, 0});
+  CHECK(h.lower.requests[1] == Req{kMin, kMin + kPart, 0, 0});
+  CHECK(h.lower.requests[7] == Req{kMin + 6 * kPart, 64 * M, 0, 0});
+  CHECK(h.lower.cancelled == 7);
+  CHECK_FALSE(h.policy->whole_fetched());
+  CHECK(h.policy->network().latency_s() < 0.002);
+}
+
+TEST_CASE("auto: an object other streams have open too is never fetched whole", "[policies][auto]") {
+  sim::SimScheduler scheduler;
+  NullEventSink events;
+  MemoryAccount run_account;
+  RunShared run(&run_account);
+  MemoryAccount* a1 = run_account.NewChild();
+  MemoryAccount* a2 = run_account.NewChild();
+  testing::LoggingSource lower1(&scheduler, 8 * M, kMillisecond, a1);
+  testing::LoggingSource lower2(&scheduler, 8 * M, kMillisecond, a2);
+  AutoPrefetcher first(LayerContext{&scheduler, &events, 0}, &lower1, Seeds(), a1, &run, "b/o");
+  first.Read({0, 4096}, [](Result<Slices>&&) {});
+  CHECK(first.whole_fetched());  // alone: the whole 8M
+  // A second stream opens the same object before the first request is back: the first calls its
+  // whole fetch off (the part in flight is cancelled), and the second never starts one.
+  AutoPrefetcher second(LayerContext{&scheduler, &events, 1}, &lower2, Seeds(), a2, &run, "b/o");
+  CHECK_FALSE(first.whole_fetched());
+  CHECK(lower1.cancelled == 1);
+  second.Read({0, 4096}, [](Result<Slices>&&) {});
+  scheduler.Run();
+  CHECK_FALSE(second.whole_fetched());
+  CHECK(lower2.requests == std::vector<Req>{{0, kMin, 0, 0}});
+}
+
+TEST_CASE("auto: hinted ranges are merged across small holes and requested at the hint", "[policies][auto]") {
+  Harness h(256 * M);
+  // [10M, 12M) and [12M + 100K, 14M): a 100 KiB hole, under the minimum request: one range.
+  const std::vector<ByteRange> hint{{10 * M, 12 * M}, {12 * M + 100 * kKiB, 14 * M}, {100 * M, 101 * M}};
+  h.policy->Hint(hint);
+  CHECK(h.lower.requests == std::vector<Req>{{10 * M, 14 * M, 0, 0}, {100 * M, 101 * M, 0, 0}});
+  h.scheduler.Run();
+  h.ReadOk(10 * M, 11 * M);
+  h.ReadOk(11 * M, 12 * M);
+  h.ReadOk(100 * M, 101 * M);
+  CHECK(h.lower.requests.size() == 2);  // reads inside hints: no request, no cursor prefetch
+}
+
+TEST_CASE("auto: a failed demand request fails its read; a failed prefetch is asked again by the read",
+          "[policies][auto]") {
+  SECTION("demand") {
+    Harness h(1024 * M);
+    h.lower.fail_at_request = 0;
+    auto r = h.Read(0, M);
+    REQUIRE_FALSE(r.ok());
+    h.ReadOk(0, M);  // the next read asks again
+    CHECK(h.lower.requests.size() == 2);
+  }
+  SECTION("prefetch") {
+    Harness h(1024 * M);
+    h.lower.fail_at_request = 2;  // the first prefetched part, [2M, 2M + part)
+    h.ReadOk(0, M);
+    h.ReadOk(M, 2 * M);
+    REQUIRE(h.lower.requests.size() == 4);
+    h.ReadOk(2 * M, 3 * M);  // its bytes are requested again when read
+    CHECK(h.lower.requests[4].begin == 2 * M);
+  }
+}
+
+TEST_CASE("auto: cancel completes the read once with kCancelled; destroying it cancels what is in flight",
+          "[policies][auto]") {
+  Harness h(1024 * M);
+  int calls = 0;
+  std::optional<Result<Slices>> got;
+  const ReadId id = h.policy->Read({0, M}, [&](Result<Slices>&& r) {
+    ++calls;
+    got = std::move(r);
+  });
+  h.policy->Cancel(id);
+  h.scheduler.Run();
+  CHECK(calls == 1);
+  REQUIRE(got.has_value());
+  CHECK(got->error().code == ErrorCode::kCancelled);
+  h.policy->Read({M, 2 * M}, [](Result<Slices>&&) {});
+  h.policy.reset();  // with requests in flight
+  h.scheduler.Run();
+  CHECK(h.lower.cancelled >= 1);
+}
+
+TEST_CASE("auto: a read larger than the budget is still requested (the one exception)", "[policies][auto]") {
+  AutoOptions o = Seeds();
+  o.memory = 8 * M;
+  o.shared_memory = 8 * M;
+  Harness h(1024 * M, o);
+  h.ReadOk(0, 20 * M);
+  CHECK(h.lower.requests == std::vector<Req>{{0, 20 * M, 0, 0}});
+}
+
+// Memory, measured by the engine: the real fetcher over the simulated network, every stack's account a
+// child of the run's, checked at every event of the run.
+class BudgetCheck final : public EventSink {
+ public:
+  BudgetCheck(const MemoryAccount* run, std::vector<const MemoryAccount*> files, std::uint64_t file_budget,
+              std::uint64_t run_budget)
+      : run_(run), files_(std::move(files)), file_budget_(file_budget), run_budget_(run_budget) {}
+  void OnEvent(const Event&) override {
+    ++events;
+    if (run_->held_bytes() > run_budget_) ++violations;
+    for (const MemoryAccount* f : files_) {
+      if (f->held_bytes() > file_budget_) ++violations;
+    }
+  }
+  std::uint64_t events = 0;
+  std::uint64_t violations = 0;
+
+ private:
+  const MemoryAccount* run_;
+  std::vector<const MemoryAccount*> files_;
+  std::uint64_t file_budget_;
+  std::uint64_t run_budget_;
+};
+
+TEST_CASE("auto: the engine's accounts stay within the file and run budgets at every event", "[policies][auto]") {
+  constexpr std::uint64_t kFile = 24 * M;
+  constexpr std::uint64_t kRun = 40 * M;  // three files of 24M would be 72M
+  auto profile = sim::FindProfile("gcs-regional", "");
+  REQUIRE(profile.ok());
+  MemoryAccount run_account;
+  sim::SimScheduler scheduler;
+  sim::SimTransport transport(&scheduler, *profile, 7, {});
+  RunShared run(&run_account);
+  std::vector<MemoryAccount*> files{run_account.NewChild(), run_account.NewChild(), run_account.NewChild()};
+  BudgetCheck check(&run_account, {files[0], files[1], files[2]}, kFile, kRun);
+  auto spec = ParseStackSpec("auto(memory=24MiB,shared_memory=40MiB)");
+  REQUIRE(spec.ok());
+  std::vector<std::unique_ptr<PolicyStack>> stacks;
+  std::vector<std::unique_ptr<Reader>> readers;
+  for (std::uint32_t s = 0; s < 3; ++s) {
+    StackEnv env;
+    env.ctx = LayerContext{&scheduler, &check, s};
+    env.transport = &transport;
+    env.object = ObjectRef{"b", "o" + std::to_string(s), 1, 512 * M};
+    env.account = files[s];
+    env.run = &run;
+    auto stack = BuildStack(*spec, env);
+    REQUIRE(stack.ok());
+    readers.push_back(std::make_unique<Reader>(env.ctx, (*stack)->top()));
+    stacks.push_back(std::move(*stack));
+  }
+  // Three sequential readers at once, then backtracking, then random reads of 1M.
+  std::uint64_t failed = 0;
+  for (int round = 0; round < 96; ++round) {
+    for (std::uint32_t s = 0; s < 3; ++s) {
+      const std::uint64_t block = round < 64 ? static_cast<std::uint64_t>(round) : (round * 7919u + s * 31u) % 500;
+      readers[s]->ReadAt(block * M, M, [&](Result<Slices>&& r) { failed += r.ok() ? 0 : 1; });
+    }
+    scheduler.Run();
+  }
+  stacks.clear();
+  scheduler.Run();
+  CHECK(failed == 0);
+  CHECK(check.events > 1000);
+  CHECK(check.violations == 0);
+  CHECK(run_account.peak_bytes() <= kRun);
+  CHECK(run_account.max_child_peak_bytes() <= kFile);
+  CHECK(run_account.peak_bytes() > kFile);  // the run budget was what bound (not trivially met)
+  CHECK(run_account.held_bytes() == 0);
+}
+
+TEST_CASE("auto: registry entry, parameters and placement", "[policies][auto][registry]") {
+  CHECK(ValidateStack(*ParseStackSpec("auto")).ok());
+  CHECK(ValidateStack(*ParseStackSpec("auto(memory=64MiB,ahead=4) > concurrent(parts=1)")).ok());
+  CHECK(ValidateStack(*ParseStackSpec("fsspec-readahead > auto")).ok());      // layers above it may be anything
+  CHECK_FALSE(ValidateStack(*ParseStackSpec("auto > gcsfs-adaptive")).ok());  // it must sit on the fetcher
+  auto bad = ParseStackSpec("auto(memory=2GiB)");                             // over the shared budget
+  REQUIRE(bad.ok());
+  auto stack = ValidateStack(*bad);
+  REQUIRE_FALSE(stack.ok());
+  CHECK(stack.error().message.find("shared_memory") != std::string::npos);
+  CHECK_FALSE(ValidateStack(*ParseStackSpec("auto(cursors=0)")).ok());
+}
+
+}  // namespace
+}  // namespace pflab::policies
