@@ -109,6 +109,32 @@ TEST_CASE("cli live: a service account over HTTPS reads a mapped object; no toke
   fs::remove_all(dir);
 }
 
+TEST_CASE("cli live: on GCE the metadata server's token is used when nothing else is given", "[cli][live][auth]") {
+  const fs::path dir = FreshTempDir("pflab_live_cli_gce");
+  const fs::path out = dir / "out";
+  fs::create_directories(out);
+  fs::create_directories(dir / "pki");
+  const pflab::testing::TestPki pki(dir / "pki");
+  pflab::testing::FakeMetadataServer metadata;
+  pflab::testing::HttpsObjectServer server(pki, {{"vm-bucket/obj", {1 << 20, 5}}}, [&] { return metadata.issued(); });
+  const std::string trace = (out / "seq.jsonl").string();
+  REQUIRE(RunPflab("gen sequential --object-size 1MiB --read-size 64KiB --count 8 -o " + trace, out).exit_code == 0);
+  const std::string json = (out / "r.json").string();
+  auto run =
+      RunPflab("compare " + trace + " --policies none --transport http --endpoint " + server.url() + " --ca-file " +
+                   pki.server_cert + " --object o0=gs://vm-bucket/obj --connections 2 --json " + json,
+               out, Isolated(dir, "GCE_METADATA_HOST=" + metadata.host()));
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  CHECK_THAT(run.err, Catch::Contains("auth: the GCE metadata server at " + metadata.host()));
+  CHECK(nlohmann::json::parse(Slurp(json))["config"]["live"]["auth"] == "metadata");
+  CHECK(server.unauthorized() == 0);
+  REQUIRE(metadata.grants() >= 1);
+  const std::string written = EverythingWritten(out) + run.out + run.err;
+  for (const auto& token : metadata.issued()) CHECK(written.find(token) == std::string::npos);
+  fs::remove_all(dir);
+}
+
 TEST_CASE("cli live: --create-objects makes synthetic objects, checks every byte, and deletes them after",
           "[cli][live]") {
   const fs::path dir = FreshTempDir("pflab_live_cli_create");

@@ -10,6 +10,8 @@
 #include "engine/units.h"
 #include "fake_gcs/server.h"
 #include "replay/live.h"
+#include "tests/support/auth_fakes.h"
+#include "tests/support/cli_runner.h"
 #include "tests/support/run_config.h"
 
 namespace pflab::replay {
@@ -157,6 +159,41 @@ TEST_CASE("live objects: --object maps a trace object onto an existing one, chec
   CHECK(unknown.error().message ==
         "--object o7=gs://data/big: no trace object has that id or name (the traces have o0 (data/first.bin), "
         "o1 (second.bin))");
+}
+
+TEST_CASE("live objects: a run over HTTPS keeps reading when its token is refused mid-run (one fresh token)",
+          "[replay][live][auth]") {
+  const testing::TestPki pki(testing::FreshTempDir("pflab_live_refresh"));
+  testing::FakeTokenEndpoint tokens(pki, "runner@pflab-test.iam.gserviceaccount.com");
+  const std::string key = pki.WriteServiceAccountKey("runner@pflab-test.iam.gserviceaccount.com", tokens.uri());
+  testing::HttpsObjectServer server(pki, {{"live/big", {5 * kMiB, 42}}}, [&] { return tokens.issued(); });
+  server.RevokeAfter(10);  // each token serves 10 requests
+  CredentialsConfig config;
+  config.tls.ca_file = pki.server_cert;
+  auto credentials = LoadCredentialsFile(key, "a test", config);
+  REQUIRE(credentials.ok());
+  const traces::Trace trace = TwoObjects(3 * kMiB + 77, kMiB - 3);
+  LiveOptions live;
+  live.endpoint = server.endpoint();
+  live.http.connections = 2;
+  live.http.ca_file = pki.server_cert;
+  live.http.credentials = *credentials;
+  live.objects = {{"pflab/data/first.bin", ObjectRef{"live", "big", 42, 5 * kMiB}},
+                  {"pflab/second.bin", ObjectRef{"live", "big", 42, 5 * kMiB}}};
+  auto config_run = testing::RunConfig(trace, "none");
+  config_run.verify_bytes = false;
+  auto result = RunLive(config_run, live);
+  REQUIRE(result.ok());
+  CHECK(result->metrics.reads_failed == 0);
+  CHECK(result->metrics.bytes_read == BytesRead(trace));
+  CHECK(server.unauthorized() >= 1);  // the 11th request, refused
+  CHECK(tokens.grants() == 2);        // 12 reads: a second token served the last ones
+  // The checks can fail: a fixed token cannot be refreshed, so the reads after its 10th fail.
+  live.http.credentials = MakeTokenCredentials(*tokens.issued().rbegin(), "a test");
+  server.RevokeAfter(3);
+  auto fixed = RunLive(config_run, live);
+  REQUIRE(fixed.ok());
+  CHECK(fixed->metrics.reads_failed > 0);
 }
 
 TEST_CASE("live objects: malformed --object and --create-objects values", "[replay][live]") {

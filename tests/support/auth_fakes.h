@@ -276,6 +276,8 @@ class HttpsObjectServer {
       {
         std::lock_guard<std::mutex> lock(mutex_);
         ok = accepted_().count(token) > 0 && revoked_.count(token) == 0;
+        // A token that served `revoke_after` requests is refused from then on, as one expiring mid-run.
+        if (ok && revoke_after_ > 0 && ++served_[token] >= revoke_after_) revoked_.insert(token);
       }
       // cpp-httplib applies a request's Range to error bodies too (a 401 of a ranged GET would go out as
       // 416); errors are whole bodies, so the range is dropped for them.
@@ -325,6 +327,11 @@ class HttpsObjectServer {
     std::lock_guard<std::mutex> lock(mutex_);
     revoked_.insert(token);
   }
+  /// Each token is refused after it has served this many requests (0: never).
+  void RevokeAfter(int requests) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    revoke_after_ = requests;
+  }
   int requests() const { return requests_.load(); }
   int unauthorized() const { return unauthorized_.load(); }
 
@@ -334,6 +341,8 @@ class HttpsObjectServer {
   std::function<std::set<std::string>()> accepted_;
   std::mutex mutex_;
   std::set<std::string> revoked_;
+  std::map<std::string, int> served_;
+  int revoke_after_ = 0;
   std::atomic<int> requests_{0};
   std::atomic<int> unauthorized_{0};
 };
