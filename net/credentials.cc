@@ -52,6 +52,9 @@ std::string TokenErrorDetail(const std::string& body) {
   return detail;
 }
 
+// How long a token fetched after a 401 must have served before another 401 may refresh it again.
+constexpr auto kProvenAfter = std::chrono::seconds(60);
+
 // Cached tokens, fetched again before they expire and once after a 401; the kinds differ in Fetch.
 class RefreshingCredentials : public Credentials {
  public:
@@ -66,6 +69,7 @@ class RefreshingCredentials : public Credentials {
       ++fetched_;
       fresh_after_rejection_ = after_rejection_;
       after_rejection_ = false;
+      fetched_at_ = now;
       // Fetched again when under min(5 minutes, half its lifetime) remain, so a token handed out with
       // little life left (the metadata server's cache) is not fetched on every request.
       const auto lifetime = std::max(token->expiry - now, WallTime::duration::zero());
@@ -80,7 +84,9 @@ class RefreshingCredentials : public Credentials {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!token_) return true;                              // already dropped: the next one is fresh
     if (header != "Bearer " + token_->value) return true;  // a newer token is in place
-    if (fresh_after_rejection_) return false;              // refused again right after a refresh
+    // A replacement refused soon after it was fetched means refreshing does not help (the account
+    // lacks access, the clock is off): fail. One that served a while was refused for a new reason.
+    if (fresh_after_rejection_ && Now(config_) - fetched_at_ < kProvenAfter) return false;
     token_.reset();
     after_rejection_ = true;
     return true;
@@ -131,6 +137,7 @@ class RefreshingCredentials : public Credentials {
   std::uint64_t fetched_ = 0;
   bool after_rejection_ = false;        // the next fetch replaces a token a server refused
   bool fresh_after_rejection_ = false;  // the current token is such a replacement
+  WallTime fetched_at_{};
 };
 
 class ServiceAccount final : public RefreshingCredentials {
@@ -460,6 +467,9 @@ Result<std::shared_ptr<Credentials>> FindCredentials(const CredentialsOptions& o
     }
     return MakeTokenCredentials(token, "--token-file " + options.token_file);
   }
+  if (!options.credentials_file.empty()) {
+    return LoadCredentialsFile(options.credentials_file, "--credentials", options.config);
+  }
   if (auto token = set("PFLAB_GCS_TOKEN")) {
     const std::string trimmed(Trim(*token));
     for (unsigned char c : trimmed) {
@@ -468,9 +478,6 @@ Result<std::shared_ptr<Credentials>> FindCredentials(const CredentialsOptions& o
       }
     }
     if (!trimmed.empty()) return MakeTokenCredentials(trimmed, "$PFLAB_GCS_TOKEN");
-  }
-  if (!options.credentials_file.empty()) {
-    return LoadCredentialsFile(options.credentials_file, "--credentials", options.config);
   }
   if (!options.discover) return MakeAnonymousCredentials("none given, and the endpoint is not https");
   if (auto path = set("GOOGLE_APPLICATION_CREDENTIALS")) {

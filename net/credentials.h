@@ -50,7 +50,7 @@ class Credentials {
   /// token when needed, blocking the caller. A failure names the credentials and the endpoint asked.
   virtual Result<std::string> AuthorizationHeader() = 0;
   /// Called when a 401 answered a request sent with `header`: true when a retry will carry another
-  /// token (the token is fetched again, once: a fresh token refused too makes this false).
+  /// token (the token is fetched again; a fresh token refused within a minute makes this false).
   virtual bool Rejected(const std::string& header) = 0;
   /// What these are and where they came from, e.g. "service account a@p.iam.gserviceaccount.com (key
   /// /k.json from $GOOGLE_APPLICATION_CREDENTIALS)"; never a secret.
@@ -135,8 +135,8 @@ struct CredentialsOptions {
   std::function<std::optional<std::string>(const std::string& name)> getenv;
 };
 
-/// The first credentials found, in the official clients' order: --anonymous; a token (--token-file,
-/// then $PFLAB_GCS_TOKEN); --credentials FILE; $GOOGLE_APPLICATION_CREDENTIALS; gcloud's
+/// The first credentials found, in the official clients' order, what the command line says first:
+/// --anonymous; --token-file; --credentials FILE; $PFLAB_GCS_TOKEN; $GOOGLE_APPLICATION_CREDENTIALS; gcloud's
 /// application_default_credentials.json ($CLOUDSDK_CONFIG, else ~/.config/gcloud); the metadata server
 /// ($GCE_METADATA_HOST or $GCE_METADATA_ROOT, else 169.254.169.254; skipped when $NO_GCE_CHECK is
 /// true); else anonymous. A file named explicitly or by $GOOGLE_APPLICATION_CREDENTIALS that cannot be

@@ -132,6 +132,10 @@ TEST_CASE("credentials: a service account exchanges its JWT, caches the token an
   CHECK(*third != *second);
   CHECK((*credentials)->Rejected(*second));  // stale: the retry carries the new one
   CHECK_FALSE((*credentials)->Rejected(*third));
+  now += std::chrono::seconds(120);  // one that served two minutes was refused for a new reason
+  CHECK((*credentials)->Rejected(*third));
+  CHECK(*(*credentials)->AuthorizationHeader() != *third);
+  CHECK(endpoint.grants() == 4);
 }
 
 TEST_CASE("credentials: an authorized_user file refreshes its token; a refused refresh names the grant, not secrets",
@@ -243,8 +247,8 @@ TEST_CASE("credentials: looked for in the official clients' order", "[net][auth]
   rest.erase("PFLAB_GCS_TOKEN");
   CredentialsOptions explicit_file;
   explicit_file.credentials_file = (gcloud / "application_default_credentials.json").string();
-  CHECK(kind(explicit_file, rest) == "authorized_user");  // --credentials before the environment
-  CHECK(kind({}, rest) == "service_account");             // $GOOGLE_APPLICATION_CREDENTIALS
+  CHECK(kind(explicit_file, everything) == "authorized_user");  // --credentials before the environment's token
+  CHECK(kind({}, rest) == "service_account");                   // $GOOGLE_APPLICATION_CREDENTIALS
   rest.erase("GOOGLE_APPLICATION_CREDENTIALS");
   CHECK(kind({}, rest) == "authorized_user");  // gcloud's file
   rest.erase("CLOUDSDK_CONFIG");
