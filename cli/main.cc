@@ -16,6 +16,7 @@
 #include "cli/diff.h"
 #include "cli/faults.h"
 #include "cli/import.h"
+#include "cli/live.h"
 #include "cli/record.h"
 #include "cli/report.h"
 #include "cli/serve.h"
@@ -143,6 +144,7 @@ struct CompareArgs {
   std::vector<std::string> plugins;
   std::string baseline = "none";  // none: add it when not listed (ratios need it); off: do not
   double max_cost_usd = -1;       // live runs: refuse to start when the estimated cost is above (< 0: no limit)
+  LiveArgs live;                  // credentials and objects of --transport http
 };
 
 // What a live comparison will cost, estimated by simulating it first on the same profile.
@@ -222,7 +224,8 @@ int RunCompare(const CompareArgs& args) {
         args.endpoint.empty() ? pflab::HttpEndpoint::FromEnvironment() : pflab::HttpEndpoint::Parse(args.endpoint);
     if (!endpoint) return Fail("--endpoint: " + endpoint.error().message);
     plan.live.endpoint = *endpoint;
-    if (const char* token = std::getenv("PFLAB_GCS_TOKEN"); token && *token) plan.live.http.bearer_token = token;
+  } else if (const std::string given = args.live.FirstGiven(); !given.empty()) {
+    return Fail(given + " is for --transport http (the transport is " + args.transport + ")");
   }
   auto specs = pflab::policies::ParsePolicyList(args.policies);
   if (!specs) return Fail("--policies: " + specs.error().message);
@@ -273,6 +276,15 @@ int RunCompare(const CompareArgs& args) {
     traces.push_back(std::move(*trace));
   }
   for (const auto& trace : traces) plan.traces.push_back(&trace);
+  // Credentials before the estimate, so bad ones fail before anything is printed or created.
+  std::unique_ptr<LiveSetup> live_setup;
+  if (plan.transport == pflab::replay::TransportKind::kHttp) {
+    auto setup = LiveSetup::Create(args.live, &plan.live, args.verify_bytes, [&](const std::string& line) {
+      if (!args.quiet) std::fprintf(stderr, "%s\n", line.c_str());
+    });
+    if (!setup) return Fail(setup.error().message);
+    live_setup = std::move(*setup);
+  }
   std::optional<LiveEstimate> live_estimate;
   if (plan.transport != pflab::replay::TransportKind::kSim) {
     // Before anything goes over the network: what the runs will take and cost, as the simulator predicts
@@ -298,6 +310,11 @@ int RunCompare(const CompareArgs& args) {
                   std::to_string(args.max_cost_usd) + ": nothing was run");
     }
     live_estimate = std::move(*estimate);
+  }
+  if (live_setup) {
+    if (auto status = live_setup->PrepareObjects(plan.traces, &plan.live); !status) {
+      return Fail(status.error().message);
+    }
   }
   // The ETA of live runs: the predicted time of the runs left, scaled by how the finished runs' wall time
   // compared with their prediction.
@@ -425,6 +442,9 @@ int RunCompare(const CompareArgs& args) {
   if (auto status = pflab::replay::RunMatrix(plan, hooks); !status) {
     return Fail("--transport " + args.transport + ": " + status.error().message);
   }
+  if (live_setup) {
+    if (auto status = live_setup->Finish(); !status) return Fail(status.error().message);
+  }
   if (failure) return Fail(*failure);
   std::vector<pflab::replay::RunResult> runs;
   std::vector<pflab::reports::RunDetails> details;
@@ -444,6 +464,7 @@ int RunCompare(const CompareArgs& args) {
   auto provenance = pflab::reports::RunProvenance(trace_names, args.traces);
   if (!provenance) return Fail(provenance.error().message);
   config["provenance"] = std::move(*provenance);
+  if (live_setup) config["live"] = live_setup->ToJson();
   if (!args.json.empty()) {
     const std::string text = pflab::reports::ResultsToJson(runs, config, details).dump(2) + "\n";
     if (auto status = WriteFile(args.json, text); !status) return Fail(status.error().message);
@@ -561,7 +582,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   cmp_cmd->add_option("--endpoint", cmp.endpoint,
                       "for --transport http: e.g. http://127.0.0.1:4443 (default: $STORAGE_EMULATOR_HOST, else "
-                      "https://storage.googleapis.com; a token in $PFLAB_GCS_TOKEN is sent as a bearer token)");
+                      "https://storage.googleapis.com; credentials: docs/live.md)");
   cmp_cmd
       ->add_option("--connections", cmp.connections,
                    "for --transport fake|http: persistent connections (1 to 1024, within `ulimit -n`)")
@@ -575,6 +596,7 @@ int main(int argc, char** argv) {
   cmp_cmd->add_option("--max-cost", cmp.max_cost_usd,
                       "for --transport fake|http: refuse to start when the cost the simulator predicts for the runs "
                       "is above this many USD");
+  AddLiveOptions(cmp_cmd, &cmp.live);
   cmp_cmd->add_option("--html", cmp.html, "write a self-contained HTML report with charts here");
   cmp_cmd->add_option("--timeline", cmp.timeline,
                       "TRACE:POLICY whose reads and fetches the results keep as a timeline (default: the first "

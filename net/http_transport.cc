@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "net/checksums.h"
+#include "net/credentials.h"
 #include "net/plain_http.h"
 
 namespace pflab {
@@ -195,6 +196,7 @@ std::unique_ptr<HttpTransport::Worker> HttpTransport::MakeWorker() const {
   worker->client->set_connection_timeout(SecondsPart(options_.connect_timeout), MicrosPart(options_.connect_timeout));
   worker->client->set_read_timeout(SecondsPart(options_.read_timeout), MicrosPart(options_.read_timeout));
   worker->client->set_write_timeout(SecondsPart(options_.read_timeout), MicrosPart(options_.read_timeout));
+  if (!options_.ca_file.empty()) worker->client->set_ca_cert_path(options_.ca_file);
   return worker;
 }
 
@@ -439,7 +441,17 @@ FetchOutcome HttpTransport::Execute(Worker* worker, Job& job) {
   if (pinned != 0) path += "&generation=" + std::to_string(pinned);
   std::vector<std::pair<std::string, std::string>> headers{
       {"Range", "bytes=" + std::to_string(range.begin) + "-" + std::to_string(range.end - 1)}};
-  if (!options_.bearer_token.empty()) headers.emplace_back("Authorization", "Bearer " + options_.bearer_token);
+  std::string authorization;
+  if (options_.credentials) {
+    auto header = options_.credentials->AuthorizationHeader();
+    if (!header) {
+      Error error = header.error();
+      error.message = what + ": " + error.message;
+      return FetchOutcome{std::move(error), 0};
+    }
+    authorization = std::move(*header);
+    if (!authorization.empty()) headers.emplace_back("Authorization", authorization);
+  }
   for (const auto& [key, value] : options_.extra_headers) headers.emplace_back(key, value);
   const bool whole_object = range.begin == 0 && range.end == job.object.size && !job.stream;
   std::optional<std::uint32_t> expected_crc;
@@ -578,7 +590,13 @@ FetchOutcome HttpTransport::Execute(Worker* worker, Job& job) {
           return on_head(head);
         },
         [&](const char* data, std::size_t length) { return on_body(data, length); });
-    if (!result && result.error() != httplib::Error::Canceled) wire_error = httplib::to_string(result.error());
+    if (!result && result.error() == httplib::Error::SSLServerVerification) {
+      wire_error =
+          "the server's TLS certificate is not trusted (for a private certificate authority, pass its "
+          "certificate with --ca-file)";
+    } else if (!result && result.error() != httplib::Error::Canceled) {
+      wire_error = httplib::to_string(result.error());
+    }
   }
 
   if (job.cancelled) return FetchOutcome{Cancelled("fetch cancelled"), received};
@@ -627,6 +645,10 @@ FetchOutcome HttpTransport::Execute(Worker* worker, Job& job) {
     }
   } else if (status == 401 || status == 403) {
     error.code = ErrorCode::kPermissionDenied;
+    if (status == 401 && options_.credentials && options_.credentials->Rejected(authorization)) {
+      error.retryable = true;  // the retry carries a fresh token
+      error.message += " (the token was refused: a fresh one is fetched for the retry)";
+    }
   } else if (status == 412) {
     error.code = ErrorCode::kFailedPrecondition;
   } else if (status == 416) {

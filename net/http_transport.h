@@ -51,6 +51,10 @@
 #include "engine/transport.h"
 
 namespace pflab {
+class Credentials;
+}
+
+namespace pflab {
 
 /// Where the HTTP transport sends requests, parsed from a URL such as `http://127.0.0.1:4443`.
 struct HttpEndpoint {
@@ -71,7 +75,10 @@ struct HttpTransportOptions {
   std::uint32_t connections = 16;  // worker threads, one persistent connection each (streams have their own)
   Nanos connect_timeout = 10 * kSecond;
   Nanos read_timeout = 30 * kSecond;  // no byte for this long fails the fetch (retryable)
-  std::string bearer_token;           // Authorization: Bearer ... when not empty
+  /// Where the Authorization header comes from; null: none is sent. A 401 makes a fetch retryable
+  /// when the credentials can fetch another token (Credentials::Rejected), so one refresh is tried.
+  std::shared_ptr<Credentials> credentials;
+  std::string ca_file;  // for https: PEM certificates to trust instead of the system's
   /// Sent with every request, e.g. {"x-retry-test-id", ID} to drive the fake server's retry tests.
   std::vector<std::pair<std::string, std::string>> extra_headers;
 };

@@ -27,6 +27,38 @@ Status CheckConnectionCount(std::uint64_t connections, bool in_process_server) {
                          " (RLIMIT_NOFILE; raise it with `ulimit -n`)");
 }
 
+namespace {
+
+// Sends each request for a trace object to the live object it is mapped onto; the rest unchanged.
+class MappedTransport final : public Transport {
+ public:
+  MappedTransport(Transport& inner, const std::map<std::string, ObjectRef>& objects)
+      : inner_(inner), objects_(objects) {}
+  FetchId Fetch(const ObjectRef& object, ByteRange range, FetchTarget target, FetchCallback done) override {
+    return inner_.Fetch(Map(object), range, std::move(target), std::move(done));
+  }
+  void Cancel(FetchId id) override { inner_.Cancel(id); }
+  StreamId OpenStream(const ObjectRef& object, ByteRange range) override {
+    return inner_.OpenStream(Map(object), range);
+  }
+  void ReadStream(StreamId id, std::uint64_t length, FetchTarget target, FetchCallback done) override {
+    inner_.ReadStream(id, length, std::move(target), std::move(done));
+  }
+  void CloseStream(StreamId id, StreamClosedCallback closed) override { inner_.CloseStream(id, std::move(closed)); }
+  bool wants_payload() const override { return inner_.wants_payload(); }
+
+ private:
+  const ObjectRef& Map(const ObjectRef& object) const {
+    auto it = objects_.find(object.bucket + "/" + object.name);
+    return it == objects_.end() ? object : it->second;
+  }
+
+  Transport& inner_;
+  const std::map<std::string, ObjectRef>& objects_;
+};
+
+}  // namespace
+
 std::uint64_t MaxLiveReadBytes() {
   const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
   if (pages <= 0 || page <= 0) return std::uint64_t{1} << 30;  // unknown: 1 GiB
@@ -48,7 +80,8 @@ Result<RunResult> RunLive(const SimulationConfig& config, const LiveOptions& liv
   // Declared first so it is destroyed last: completions still queued on the scheduler hold chunks.
   MemoryAccount account;
   AsioScheduler scheduler;
-  HttpTransport transport(&scheduler, live.endpoint, live.http);
+  HttpTransport http(&scheduler, live.endpoint, live.http);
+  MappedTransport transport(http, live.objects);
   auto result = Replay(config, scheduler, transport, account, [&] {
     if (live.run_limit > 0) {
       scheduler.RunFor(live.run_limit);
@@ -58,8 +91,8 @@ Result<RunResult> RunLive(const SimulationConfig& config, const LiveOptions& liv
   });
   if (!result) return result;
   result->metrics.cost_usd =
-      static_cast<double>(transport.requests()) * config.profile.usd_per_request +
-      static_cast<double>(transport.bytes_received()) / static_cast<double>(1ull << 30) * config.profile.usd_per_gib;
+      static_cast<double>(http.requests()) * config.profile.usd_per_request +
+      static_cast<double>(http.bytes_received()) / static_cast<double>(1ull << 30) * config.profile.usd_per_gib;
   result->wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   return result;
 }

@@ -2,6 +2,9 @@
 // policies and fetcher as the simulator, over HttpTransport on an AsioScheduler.
 #pragma once
 
+#include <map>
+#include <string>
+
 #include "net/http_transport.h"
 #include "replay/simulation.h"
 
@@ -11,6 +14,11 @@ namespace pflab::replay {
 struct LiveOptions {
   HttpEndpoint endpoint;
   HttpTransportOptions http;
+  /// Where each trace object is read instead of where TraceObjectRef names it, keyed by that ref's
+  /// "bucket/name": objects mapped with --object or created for the run (replay/live_objects.h). The
+  /// value's generation is pinned and its size (at least the trace's) is what responses are checked
+  /// against; the replay itself still sees the trace's object.
+  std::map<std::string, ObjectRef> objects;
   /// Wall time a run may take; 0: no limit. A run stopped by it records its unfinished reads as a hang
   /// (the fault suite's watchdog).
   Nanos run_limit = 0;

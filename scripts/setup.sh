@@ -17,6 +17,7 @@ packages=(
   chromium
   clang libclang-rt-14-dev
   python3-yaml  # tests/deploy: reads the Kubernetes manifest
+  python3-google-auth  # tests/net: cross-checks the service-account JWT and token exchange
   munge slurmctld slurmd slurm-client  # tests/deploy: a single-node Slurm cluster runs a sharded sweep
 )
 
