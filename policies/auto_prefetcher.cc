@@ -57,6 +57,10 @@ PolicyEntry AutoEntry() {
             "a run keeps requested ahead at most this many times what it has read (after runs the reader "
             "left: the rest of their average length)",
             Between(1, 1024))
+      .Uint("link", &O::link,
+            "a cursor keeps at most this many link bandwidth-delay products requested ahead (0: no such "
+            "bound)",
+            Between(0, 1024))
       .Uint("reuse", &O::reuse, "read data used within this many reads is not evicted for prefetching",
             Between(0, 1u << 20))
       .Uint("hedge", &O::hedge,
@@ -238,14 +242,21 @@ std::uint64_t AutoPrefetcher::RunBytes(const Cursor& c) const {
 // How far ahead a cursor may ask. With no runs before it: `ahead` times what its run has read (a run
 // that has read X bytes is about as likely to go on for X more as to stop, so this bounds the waste at
 // its end to `ahead` times its length). After runs the reader left, their average length predicts this
-// one: the rest of it, and once past it, `ahead` times what it went beyond. At least one part; within
-// the memory budget.
+// one: the rest of it, and once past it, `ahead` times what it went beyond. Never more than `link`
+// times the link's bandwidth-delay product (more cannot arrive sooner; the measured aggregate grows
+// with what is in flight, so a window of several of them still grows until the link is full). At
+// least one part; within the memory budget.
 std::uint64_t AutoPrefetcher::WindowCap(const Cursor& c) const {
   const std::uint64_t run = RunBytes(c);
   std::uint64_t cap = run * options_.ahead;
   if (runs_ > 0) {
     const std::uint64_t avg = static_cast<std::uint64_t>(run_avg_);
     cap = run < avg ? avg - run : (run - avg) * options_.ahead;
+  }
+  // Bytes in flight beyond the link's bandwidth-delay product cannot arrive sooner: the link is full.
+  if (options_.link > 0) {
+    const double link_bdp = Aggregate() * Latency();
+    cap = std::min<std::uint64_t>(cap, static_cast<std::uint64_t>(options_.link * link_bdp));
   }
   cap = std::max(cap, part_size());
   const std::uint64_t headroom = std::max(pending_.size(), min_request());

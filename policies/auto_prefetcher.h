@@ -29,9 +29,11 @@
 //   `ahead` times what its run has read (a run that has read X is about as likely to go on for X more
 //   as to stop, so the waste at a run's end is at most `ahead` times the run); once the reader has
 //   left runs, their average length predicts the next one (the rest of it, and `ahead` times any
-//   overshoot). Mountpoint's stall-driven window (x `ramp` on each stall) is available within the same
-//   bound (`ramp` > 0). A seek forward by more than a part into what a cursor asked for keeps its
-//   data and starts a new run.
+//   overshoot), and never more than `link` times the link's bandwidth-delay product (bytes beyond it
+//   cannot arrive sooner; 8 of them cover a first byte up to 8 times the median). Mountpoint's
+//   stall-driven window (x `ramp` on each stall) is available within the same bound (`ramp` > 0). A
+//   seek forward by more than a part into what a cursor asked for keeps its data and starts a new
+//   run.
 // - In-flight data is kept when a cursor is replaced (Mountpoint drops it on every reset), and read
 //   data is kept for re-reads and short backward seeks (what a block cache on top gives gcsfs); data
 //   read within the last `reuse` reads is never given up for prefetching.
@@ -90,6 +92,7 @@ struct AutoOptions {
   std::uint32_t confirm = 2;               // reads in a cursor's pattern before it prefetches
   std::uint32_t ramp = 0;                  // Mountpoint's window (x ramp on each stall); 0: the Lindy bound
   std::uint32_t ahead = 16;                // a run keeps at most this many times what it has read requested
+  std::uint32_t link = 8;                  // ... and at most this many link bandwidth-delay products (0: no bound)
   std::uint32_t reuse = 4;                 // data read within this many reads is not given up for prefetching
   std::uint32_t whole_after = 2;           // random-looking reads before the ski-rental whole fetch
   std::uint32_t hedge = 2;                 // latencies past the expected transfer before a request is hedged

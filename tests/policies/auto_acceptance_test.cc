@@ -48,13 +48,11 @@ const std::vector<KnownFailure> kKnownFailures{
     {"local-fast", "mix", "target"},
     {"gcs-regional", "mix-small", "target"},
     {"gcs-cross-region", "mix-small", "target"},
-    {"local-fast", "mix-huge", "target"},
     // Four streams reading one small object together: no whole fetch (the shared-object rule), and
     // each stream's cursor prefetches on its own.
     {"gcs-regional", "multi-stream-small", "target"},
     {"gcs-cross-region", "multi-stream-small", "target"},
     {"local-fast", "multi-stream-small", "target"},
-    {"local-fast", "multi-stream-huge", "target"},
     // Faster than the fastest anchor but with more than 1.5x its bytes: at local-fast's latency the
     // smallest request and part (64 KiB, 1 MiB) are larger than the bandwidth-delay product asks for.
     {"local-fast", "footer-then-columns", "target"},
