@@ -57,9 +57,7 @@ Result<RunResult> RunLive(const SimulationConfig& config, const LiveOptions& liv
     }
   });
   if (!result) return result;
-  result->metrics.cost_usd =
-      static_cast<double>(transport.requests()) * config.profile.usd_per_request +
-      static_cast<double>(transport.bytes_received()) / static_cast<double>(1ull << 30) * config.profile.usd_per_gib;
+  result->metrics.cost_usd = config.profile.CostUsd(transport.requests(), transport.bytes_received());
   result->wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   return result;
 }
