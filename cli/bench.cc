@@ -92,11 +92,11 @@ int RunBench(const BenchArgs& args) {
       return Fail("--parts, --concurrency: " + s.error().message);
     }
   }
-  pflab::fake_gcs::Shaping shaped;
+  auto shaped = pflab::netmodel::NetworkProfile::Unshaped();
   if (auto s = pflab::fake_gcs::ParseLatency(args.latency, shaped); !s) return Fail("--" + s.error().message);
   auto bandwidth = pflab::fake_gcs::ParseBandwidth(args.bandwidth);
   if (!bandwidth) return Fail("--" + bandwidth.error().message);
-  shaped.bandwidth_bytes_per_s = *bandwidth;
+  shaped.stream_bandwidth_bytes_per_s = *bandwidth;
 
   // 1. Loopback ceiling: no shaping; the engine and curl read the same object from the same server.
   auto loop_trace = SequentialTrace(*size, *block);
@@ -159,9 +159,7 @@ int RunBench(const BenchArgs& args) {
   real.live.http.connections = std::max<std::uint32_t>(16, 2 * args.concurrency);
   // The simulator's model of the same server: its prediction is what the real run is checked against.
   real.profile_name = "fake-gcs-shaped";
-  real.profile.latency_median_ns = shaped.latency_median;
-  real.profile.latency_p99_ns = shaped.latency_p99;
-  real.profile.stream_bandwidth_bytes_per_s = *bandwidth;
+  real.profile = shaped;                             // the server's latency and per-connection bandwidth
   real.profile.link_bandwidth_bytes_per_s = engine;  // the loopback ceiling measured above
   real.profile.max_connections = real.live.http.connections;
   real.profile.usd_per_request = 0;

@@ -45,7 +45,7 @@ int RunServe(const ServeArgs& args) {
   if (!args.bandwidth.empty()) {
     auto bw = pflab::fake_gcs::ParseBandwidth(args.bandwidth);
     if (!bw) return fail("--" + bw.error().message);
-    options.shaping.bandwidth_bytes_per_s = *bw;
+    options.shaping.stream_bandwidth_bytes_per_s = *bw;
   }
   if (!args.faults.empty()) {
     auto profile = pflab::fake_gcs::FaultProfile::Load(args.faults);

@@ -16,7 +16,6 @@
 #include "engine/units.h"
 #include "fake_gcs/protocol.h"
 #include "net/checksums.h"
-#include "sim/network_model.h"
 
 namespace pflab::fake_gcs {
 namespace {
@@ -143,7 +142,7 @@ struct FakeGcsServer::Impl {
   std::vector<std::thread> threads;
   std::string endpoint;
   std::mutex mutex;  // guards the members below
-  std::map<std::string, sim::LatencySampler> samplers;
+  std::map<std::string, netmodel::LatencySampler> samplers;
   std::set<std::shared_ptr<tcp::socket>> sockets;
   ServerStats stats;
   std::vector<RequestRecord> log;
@@ -153,21 +152,18 @@ struct FakeGcsServer::Impl {
   const ServerOptions& options() const { return owner->options_; }
   ObjectStore& store() { return *owner->store_; }
 
-  const Shaping& ShapingFor(const std::string& route) const {
+  const netmodel::NetworkProfile& ShapingFor(const std::string& route) const {
     auto it = options().route_shaping.find(route);
     return it == options().route_shaping.end() ? options().shaping : it->second;
   }
 
   Nanos SampleLatency(const std::string& route) {
-    const Shaping& s = ShapingFor(route);
-    if (s.latency_median <= 0 && s.latency_p99 <= 0) return 0;
+    const netmodel::NetworkProfile& s = ShapingFor(route);
+    if (s.latency_median_ns <= 0 && s.latency_p99_ns <= 0) return 0;
     std::lock_guard lock(mutex);
     auto it = samplers.find(route);
     if (it == samplers.end()) {
-      sim::NetworkProfile p;
-      p.latency_median_ns = s.latency_median;
-      p.latency_p99_ns = s.latency_p99;
-      it = samplers.emplace(route, sim::LatencySampler(p, options().seed + samplers.size())).first;
+      it = samplers.emplace(route, netmodel::LatencySampler(s, options().seed + samplers.size())).first;
     }
     return it->second.Sample();
   }
@@ -1031,8 +1027,7 @@ awaitable<bool> FakeGcsServer::Impl::Send(tcp::socket& socket, Reply& reply, boo
     co_return !ec && keep_alive;
   }
 
-  const Shaping& shaping = ShapingFor(reply.route);
-  const double bandwidth = shaping.bandwidth_bytes_per_s;
+  const double bandwidth = ShapingFor(reply.route).stream_bandwidth_bytes_per_s;
   // Paced writes are small so the rate holds over short intervals (about 2 ms of data each).
   const std::size_t chunk =
       bandwidth > 0 ? std::clamp<std::size_t>(static_cast<std::size_t>(bandwidth / 500), 4096, kChunk) : kChunk;
@@ -1114,15 +1109,15 @@ Status ValidateServerOptions(const ServerOptions& options) {
                            std::to_string(kMaxServerThreads) +
                            " (more I/O threads than cores only add contention; each reserves a stack)");
   }
-  auto check_shaping = [](const Shaping& s, const std::string& route) -> Status {
+  auto check_shaping = [](const netmodel::NetworkProfile& s, const std::string& route) -> Status {
     const std::string where = route.empty() ? "" : " (route " + route + ")";
-    for (Nanos latency : {s.latency_median, s.latency_p99}) {
+    for (Nanos latency : {s.latency_median_ns, s.latency_p99_ns, s.latency_min_ns}) {
       if (latency < 0 || latency > kMaxServerLatency) {
         return InvalidArgument("latency" + where + " of " + std::to_string(latency) +
                                " ns is not in 0 to 1 hour (a longer wait is a stall: use the stall-for-Ts fault)");
       }
     }
-    if (!(s.bandwidth_bytes_per_s >= 0) || !std::isfinite(s.bandwidth_bytes_per_s)) {
+    if (!(s.stream_bandwidth_bytes_per_s >= 0) || !std::isfinite(s.stream_bandwidth_bytes_per_s)) {
       return InvalidArgument("bandwidth" + where + " must be a non-negative number of bytes per second");
     }
     return OkStatus();
@@ -1197,7 +1192,7 @@ std::vector<RequestRecord> FakeGcsServer::request_log() const {
   return impl_->log;
 }
 
-Status ParseLatency(const std::string& text, Shaping& shaping) {
+Status ParseLatency(const std::string& text, netmodel::NetworkProfile& shaping) {
   const std::size_t colon = text.find(':');
   auto median = ParseDuration(text.substr(0, colon));
   if (!median) return InvalidArgument("latency '" + text + "': " + median.error().message);
@@ -1206,14 +1201,15 @@ Status ParseLatency(const std::string& text, Shaping& shaping) {
                            "': above 1 hour, the limit (a longer wait is a stall: use the "
                            "stall-for-Ts fault)");
   }
-  shaping.latency_median = *median;
-  shaping.latency_p99 = 0;
+  shaping.latency_median_ns = *median;
+  shaping.latency_p99_ns = 0;
+  shaping.latency_min_ns = 0;
   if (colon != std::string::npos) {
     auto p99 = ParseDuration(text.substr(colon + 1));
     if (!p99) return InvalidArgument("latency '" + text + "': " + p99.error().message);
     if (*p99 < *median) return InvalidArgument("latency '" + text + "': p99 is below the median");
     if (*p99 > kMaxServerLatency) return InvalidArgument("latency '" + text + "': p99 above 1 hour, the limit");
-    shaping.latency_p99 = *p99;
+    shaping.latency_p99_ns = *p99;
   }
   return OkStatus();
 }

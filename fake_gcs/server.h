@@ -29,15 +29,9 @@
 #include "fake_gcs/faults.h"
 #include "fake_gcs/object_store.h"
 #include "fake_gcs/upload_sessions.h"
+#include "netmodel/network_profile.h"
 
 namespace pflab::fake_gcs {
-
-/// First-byte latency and per-connection bandwidth of responses.
-struct Shaping {
-  Nanos latency_median = 0;          // before the response's first byte
-  Nanos latency_p99 = 0;             // > median: lognormal with this median and p99; else constant
-  double bandwidth_bytes_per_s = 0;  // per connection, paced; 0: as fast as the socket goes
-};
 
 /// Most I/O threads a server runs: more than the machine's cores only adds contention, and each
 /// thread reserves a stack (8 MiB of address space) and counts against the user's process limit.
@@ -51,9 +45,14 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 0;  // 0: any free port
   unsigned threads = 2;
-  Shaping shaping;
-  /// Per-route shaping overriding `shaping`: keys "media", "metadata", "list", "upload", "other".
-  std::map<std::string, Shaping> route_shaping;
+  /// How responses are shaped: a network profile (netmodel/), of which the server imposes the parts a
+  /// server can: the first-byte latency (median, p99 and floor, drawn per route from `seed`) and the
+  /// per-connection bandwidth (paced; 0: as fast as the socket goes). The link's shared bandwidth, the
+  /// connection limit and prices are the client's and the loopback's, not the server's.
+  netmodel::NetworkProfile shaping = netmodel::NetworkProfile::Unshaped();
+  /// Per-route shaping overriding `shaping`: keys "media", "metadata", "list", "upload", "other". A
+  /// default-constructed profile is gcs-regional's: use NetworkProfile::Unshaped() for none.
+  std::map<std::string, netmodel::NetworkProfile> route_shaping;
   std::optional<FaultProfile> faults;
   std::uint64_t seed = 1;  // latency draws
   /// x-goog-hash as one comma-joined line (the testbench's form) or one line per hash (GCS's).
@@ -126,8 +125,9 @@ class FakeGcsServer {
 /// 70000 ..."). Start() checks them too.
 Status ValidateServerOptions(const ServerOptions& options);
 
-/// Parses "30ms", "30ms:200ms" (median:p99), "0" into shaping latencies (each up to kMaxServerLatency).
-Status ParseLatency(const std::string& text, Shaping& shaping);
+/// Parses "30ms", "30ms:200ms" (median:p99), "0" into a profile's latencies (each up to kMaxServerLatency;
+/// no floor).
+Status ParseLatency(const std::string& text, netmodel::NetworkProfile& shaping);
 /// Parses "100MB/s", "1GiB/s", "0" (unlimited) into bytes per second.
 Result<double> ParseBandwidth(const std::string& text);
 

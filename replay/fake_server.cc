@@ -4,23 +4,15 @@
 
 namespace pflab::replay {
 
-fake_gcs::Shaping ShapingFromProfile(const sim::NetworkProfile& profile) {
-  fake_gcs::Shaping shaping;
-  shaping.latency_median = profile.latency_median_ns;
-  shaping.latency_p99 = profile.constant_latency() ? 0 : profile.latency_p99_ns;
-  shaping.bandwidth_bytes_per_s = profile.stream_bandwidth_bytes_per_s;
-  return shaping;
-}
-
 Result<std::unique_ptr<fake_gcs::FakeGcsServer>> StartFakeServer(const std::vector<const traces::Trace*>& traces,
-                                                                 const sim::NetworkProfile& profile, std::uint64_t seed,
-                                                                 const nlohmann::json& faults) {
+                                                                 const netmodel::NetworkProfile& profile,
+                                                                 std::uint64_t seed, const nlohmann::json& faults) {
   fake_gcs::ServerOptions options;
   options.seed = seed;
-  options.shaping = ShapingFromProfile(profile);
+  options.shaping = profile;  // the server imposes its latency and per-connection bandwidth
   // Metadata and listing are not part of a replay; only media reads are shaped by the profile.
-  options.route_shaping["metadata"] = {};
-  options.route_shaping["list"] = {};
+  options.route_shaping["metadata"] = netmodel::NetworkProfile::Unshaped();
+  options.route_shaping["list"] = netmodel::NetworkProfile::Unshaped();
   nlohmann::json drawn =
       faults.is_null() ? nlohmann::json{{"seed", seed}, {"faults", nlohmann::json::array()}} : faults;
   if (profile.failure_probability > 0 && drawn.is_object() && drawn.contains("faults") && drawn["faults"].is_array()) {

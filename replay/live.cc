@@ -90,9 +90,7 @@ Result<RunResult> RunLive(const SimulationConfig& config, const LiveOptions& liv
     }
   });
   if (!result) return result;
-  result->metrics.cost_usd =
-      static_cast<double>(http.requests()) * config.profile.usd_per_request +
-      static_cast<double>(http.bytes_received()) / static_cast<double>(1ull << 30) * config.profile.usd_per_gib;
+  result->metrics.cost_usd = config.profile.CostUsd(http.requests(), http.bytes_received());
   result->wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   return result;
 }

@@ -1,97 +1,20 @@
-// The network as the simulator sees it: named profiles of latency, bandwidth, connections and price.
-//
-// A request holds a connection from issue to completion (FIFO queue when all are busy), waits a
-// sampled first-byte latency, then transfers its bytes at min(per-stream bandwidth, fair share of the
-// link). Optionally a request fails with a retryable 503 instead of its first byte.
-//
-// First-byte latency is constant or lognormal. Profiles give a lognormal by its median m and 99th
-// percentile q because those are what measurements report. If ln X ~ N(mu, sigma), the median of X
-// is exp(mu), so mu = ln m; the 0.99 quantile is exp(mu + z99 * sigma) with z99 = 2.3263478740408408
-// (the standard normal's 0.99 quantile), so q = m * exp(z99 * sigma) and sigma = ln(q / m) / z99.
-//
-// A lognormal is unbounded below, but no request is answered faster than the network and the service
-// allow, and a lower bound on run time (replay/bound.h) needs a smallest first-byte latency. So a
-// profile may give `latency_min`, a floor: the sampler clamps draws below it up to it (clamping, not
-// redrawing, consumes exactly one draw per request, so every draw at or above the floor, and therefore
-// every run that never drew below it, is unchanged, and the median and p99 stay what the profile says
-// as long as the floor is below the median). A constant profile's floor is its constant.
-//
-// Profiles are read from a JSON file whose numbers each cite a source (see profiles/profiles.json).
-// That file is built into the binary (embedded at build time, see CMakeLists.txt), so an installed or
-// copied pflab needs no file beside it; $PFLAB_PROFILES or `--profiles FILE` name another file.
+// The simulator's names for the network description, which lives below it in netmodel/ (shared with
+// the fake GCS server): the profile, its file and the latency sampler are the same types, not copies.
 #pragma once
 
-#include <algorithm>
-#include <cstdint>
-#include <map>
-#include <nlohmann/json.hpp>
-#include <random>
-#include <string>
-#include <string_view>
-
-#include "engine/result.h"
-#include "engine/scheduler.h"
+#include "netmodel/network_profile.h"
 
 namespace pflab::sim {
 
-/// One network profile. Defaults are the gcs-regional numbers; profiles.json cites each.
-struct NetworkProfile {
-  Nanos latency_median_ns = 35 * kMillisecond;  // first byte, median
-  Nanos latency_p99_ns = 0;                     // 0 or == median: constant latency
-  Nanos latency_min_ns = 0;                     // lognormal only: draws below it are raised to it
-  double stream_bandwidth_bytes_per_s = 220e6;  // one request's transfer rate cap
-  double link_bandwidth_bytes_per_s = 2e9;      // shared by all active transfers
-  std::uint32_t max_connections = 100;          // requests in progress at once; more wait in FIFO order
-  double usd_per_request = 4e-7;                // GCS class B operation
-  double usd_per_gib = 0;                       // egress / inter-region transfer
-  double failure_probability = 0;               // per request: a retryable 503 instead of the first byte
-  // How far a streaming GET's body gets ahead of its reader: the receiving socket's buffer. Linux
-  // autotunes it up to net.ipv4.tcp_rmem's maximum, 6 MiB by default (Documentation/networking/
-  // ip-sysctl.rst); the sender's buffers are not modelled.
-  std::uint64_t stream_window_bytes = 6ull << 20;
-
-  bool constant_latency() const { return latency_p99_ns <= latency_median_ns; }
-  /// The smallest first-byte latency any request can get: the constant, or the lognormal's floor.
-  Nanos latency_floor_ns() const {
-    return constant_latency() ? latency_median_ns : std::min(latency_min_ns, latency_median_ns);
-  }
-  nlohmann::json ToJson() const;
-};
-
-/// Draws first-byte latencies for a profile from a seeded generator.
-class LatencySampler {
- public:
-  LatencySampler(const NetworkProfile& profile, std::uint64_t seed);
-  Nanos Sample();
-
- private:
-  bool constant_;
-  Nanos median_;
-  Nanos floor_;
-  std::mt19937_64 rng_;
-  std::lognormal_distribution<double> dist_;
-};
-
-/// The text of the shipped profiles file (sim/profiles/profiles.json), built into the binary.
-std::string_view BuiltInProfilesText();
-/// How error messages name the built-in profiles.
-inline constexpr const char* kBuiltInProfilesName = "built-in profiles (sim/profiles/profiles.json)";
-
-/// The profiles file to use: `file` when not empty (a `--profiles FILE` option), else $PFLAB_PROFILES
-/// when set, else "" for the built-in profiles.
-std::string ProfilesPath(const std::string& file = "");
-/// The profiles file when no option names one: $PFLAB_PROFILES, else "" (the built-in profiles).
-inline std::string DefaultProfilesPath() {
-  return ProfilesPath();
-}
-/// Reads every profile of a profiles file, or of the built-in profiles when `path` is empty; errors
-/// start with the path (or kBuiltInProfilesName).
-Result<std::map<std::string, NetworkProfile>> LoadProfiles(const std::string& path);
-/// Parses the text of a profiles file; errors start with `origin`.
-Result<std::map<std::string, NetworkProfile>> ParseProfiles(std::string_view text, const std::string& origin);
-/// The text of a profiles file, or the built-in text when `path` is empty.
-Result<std::string> ReadProfilesText(const std::string& path);
-/// One profile by name; an unknown name lists the known ones.
-Result<NetworkProfile> FindProfile(const std::string& name, const std::string& path = DefaultProfilesPath());
+using netmodel::BuiltInProfilesText;
+using netmodel::DefaultProfilesPath;
+using netmodel::FindProfile;
+using netmodel::kBuiltInProfilesName;
+using netmodel::LatencySampler;
+using netmodel::LoadProfiles;
+using netmodel::NetworkProfile;
+using netmodel::ParseProfiles;
+using netmodel::ProfilesPath;
+using netmodel::ReadProfilesText;
 
 }  // namespace pflab::sim

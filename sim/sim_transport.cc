@@ -27,8 +27,7 @@ SimTransport::~SimTransport() {
 }
 
 double SimTransport::cost_usd() const {
-  return static_cast<double>(requests_ - injected_failures_) * profile_.usd_per_request +
-         static_cast<double>(bytes_transferred_) / static_cast<double>(1ull << 30) * profile_.usd_per_gib;
+  return profile_.CostUsd(requests_ - injected_failures_, bytes_transferred_);
 }
 
 FetchId SimTransport::Fetch(const ObjectRef& object, ByteRange range, FetchTarget target, FetchCallback done) {

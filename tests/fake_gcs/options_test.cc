@@ -38,16 +38,17 @@ TEST_CASE("server options: ports, threads and latencies out of range are errors"
   o.threads = kMaxServerThreads;
   CHECK(ValidateServerOptions(o).ok());
   o.threads = 2;
-  o.shaping.latency_median = kMaxServerLatency + 1;
+  o.shaping.latency_median_ns = kMaxServerLatency + 1;
   CHECK_THAT(Invalid(o), Catch::StartsWith("latency of 3600000000001 ns is not in 0 to 1 hour"));
-  o.shaping.latency_median = 0;
-  o.route_shaping["media"].latency_p99 = -5;
+  o.shaping.latency_median_ns = 0;
+  o.route_shaping["media"] = netmodel::NetworkProfile::Unshaped();
+  o.route_shaping["media"].latency_p99_ns = -5;
   CHECK_THAT(Invalid(o), Catch::StartsWith("latency (route media) of -5 ns"));
   o.route_shaping.clear();
-  o.shaping.bandwidth_bytes_per_s = -1;
+  o.shaping.stream_bandwidth_bytes_per_s = -1;
   CHECK_THAT(Invalid(o), Catch::StartsWith("bandwidth must be a non-negative number"));
 
-  Shaping shaping;
+  auto shaping = netmodel::NetworkProfile::Unshaped();
   // 10^11 s overflowed to a negative latency, which meant none.
   auto overflow = ParseLatency("100000000000s", shaping);
   REQUIRE_FALSE(overflow.ok());
@@ -55,7 +56,7 @@ TEST_CASE("server options: ports, threads and latencies out of range are errors"
   CHECK_FALSE(ParseLatency("2h", shaping).ok());
   CHECK_FALSE(ParseLatency("30ms:3601s", shaping).ok());
   REQUIRE(ParseLatency("30ms:1s", shaping).ok());
-  CHECK(shaping.latency_p99 == kSecond);
+  CHECK(shaping.latency_p99_ns == kSecond);
 }
 
 TEST_CASE("server options: synthetic sizes and fault numbers are bounded", "[fake_gcs][limits]") {

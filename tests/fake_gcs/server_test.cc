@@ -507,9 +507,9 @@ TEST_CASE("fake gcs: reset, broken stream, stall and corrupt byte on the wire", 
 
 TEST_CASE("fake gcs: shaping delays the first byte and paces the body", "[fake_gcs][server]") {
   ServerOptions options;
-  options.shaping.latency_median = 200 * kMillisecond;
-  options.shaping.bandwidth_bytes_per_s = 10e6;
-  options.route_shaping["metadata"] = {};  // unshaped
+  options.shaping.latency_median_ns = 200 * kMillisecond;
+  options.shaping.stream_bandwidth_bytes_per_s = 10e6;
+  options.route_shaping["metadata"] = netmodel::NetworkProfile::Unshaped();
   Fixture f(options);
   auto timed = [&](const std::string& path, httplib::Headers h = {}) {
     const auto start = std::chrono::steady_clock::now();

@@ -1,4 +1,4 @@
-#include "sim/network_model.h"
+#include "netmodel/network_profile.h"
 
 #include <algorithm>
 #include <cmath>
@@ -13,7 +13,7 @@ namespace pflab::embedded {
 extern const std::string_view kProfilesJson;
 }  // namespace pflab::embedded
 
-namespace pflab::sim {
+namespace pflab::netmodel {
 namespace {
 
 constexpr double kZ99 = 2.3263478740408408;
@@ -97,6 +97,20 @@ Result<NetworkProfile> ParseProfile(const std::string& path, const std::string& 
 
 }  // namespace
 
+NetworkProfile NetworkProfile::Unshaped() {
+  NetworkProfile p;
+  p.latency_median_ns = 0;
+  p.latency_p99_ns = 0;
+  p.latency_min_ns = 0;
+  p.stream_bandwidth_bytes_per_s = 0;
+  return p;
+}
+
+double NetworkProfile::CostUsd(std::uint64_t requests, std::uint64_t bytes) const {
+  return static_cast<double>(requests) * usd_per_request +
+         static_cast<double>(bytes) / static_cast<double>(1ull << 30) * usd_per_gib;
+}
+
 nlohmann::json NetworkProfile::ToJson() const {
   return {{"latency_median_ms", static_cast<double>(latency_median_ns) / 1e6},
           {"latency_p99_ms", static_cast<double>(constant_latency() ? latency_median_ns : latency_p99_ns) / 1e6},
@@ -177,4 +191,4 @@ Result<NetworkProfile> FindProfile(const std::string& name, const std::string& p
   return NotFound("unknown network profile '" + name + "' (known: " + names + ")");
 }
 
-}  // namespace pflab::sim
+}  // namespace pflab::netmodel

@@ -1,4 +1,4 @@
-#include "sim/network_model.h"
+#include "netmodel/network_profile.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace pflab::sim {
+namespace pflab::netmodel {
 namespace {
 
 // A profiles file in the temp directory, removed when the test ends.
@@ -237,5 +237,23 @@ TEST_CASE("latency: a constant profile always gives its median", "[sim][network]
   for (int i = 0; i < 100; ++i) CHECK(sampler.Sample() == 7 * kMillisecond);
 }
 
+TEST_CASE("profiles: one cost formula, requests and bytes at the profile's prices", "[sim][network]") {
+  NetworkProfile p;
+  p.usd_per_request = 4e-7;
+  p.usd_per_gib = 0.02;
+  CHECK(p.CostUsd(0, 0) == 0.0);
+  CHECK(p.CostUsd(1000, 0) == Approx(4e-4));
+  CHECK(p.CostUsd(1000, 3ull << 30) == Approx(4e-4 + 0.06));
+}
+
+TEST_CASE("profiles: Unshaped has no latency and no bandwidth cap", "[sim][network]") {
+  const NetworkProfile p = NetworkProfile::Unshaped();
+  CHECK(p.latency_median_ns == 0);
+  CHECK(p.latency_floor_ns() == 0);
+  CHECK(p.stream_bandwidth_bytes_per_s == 0);
+  LatencySampler sampler(p, 3);
+  for (int i = 0; i < 10; ++i) CHECK(sampler.Sample() == 0);
+}
+
 }  // namespace
-}  // namespace pflab::sim
+}  // namespace pflab::netmodel
