@@ -23,6 +23,8 @@ constexpr char kHintsBlock = 'H';
 constexpr char kEndBlock = 'E';
 constexpr std::size_t kMaxVarintBytes = 10;
 constexpr std::size_t kReadColumns = 7;
+// Reads blocks decompress in one call (at most 65,536 x 70 bytes); larger sizes are taken in pieces.
+constexpr std::size_t kPieceBytes = std::size_t{8} << 20;
 // A hints block holds at most every hint with every range: bounded by the trace limits, 6 varints per
 // hint and 2 per range.
 constexpr std::uint64_t kMaxHintsRawBytes = (kMaxRecords * 6 + kMaxHintRanges * 2) * kMaxVarintBytes;
@@ -157,6 +159,25 @@ class BinaryInput {
     offset_ += n;
     return OkStatus();
   }
+  // Reads exactly n bytes into `out`, growing it by pieces as the bytes arrive: a size the input does
+  // not back never becomes an allocation.
+  Status ReadGrowing(std::vector<std::uint8_t>& out, std::uint64_t n, std::size_t piece, const char* what) {
+    out.clear();
+    const std::uint64_t start = offset_;
+    while (out.size() < n) {
+      const std::size_t old = out.size();
+      out.resize(old + static_cast<std::size_t>(std::min<std::uint64_t>(n - old, piece)));
+      in_.read(reinterpret_cast<char*>(out.data() + old), static_cast<std::streamsize>(out.size() - old));
+      const auto got = static_cast<std::size_t>(in_.gcount());
+      offset_ += got;
+      if (got != out.size() - old) {
+        if (in_.bad()) return Fail(offset_, "read error");
+        return Fail(offset_, std::string("truncated ") + what + ": " + std::to_string(offset_ - start) + " of " +
+                                 std::to_string(n) + " bytes");
+      }
+    }
+    return OkStatus();
+  }
   std::uint64_t offset() const { return offset_; }
   const std::string& name() const { return name_; }
 
@@ -281,21 +302,45 @@ class BinaryParser {
       return input_.Fail(block_.at, "block claims " + Bytes(packed_bytes) + " compressed bytes for " +
                                         Bytes(raw_bytes) + " uncompressed, more than zstd ever writes");
     }
-    packed_.resize(packed_bytes);
-    if (auto s = input_.Read(packed_.data(), packed_.size(), "block"); !s) return s;
+    // Sizes from the file are not trusted with memory: the compressed bytes are read in pieces as they
+    // arrive, and a frame larger than a reads block can be is decompressed as it unfolds, so a block
+    // header that lies costs no more memory than the file (and what its frame really holds) backs.
+    if (auto s = input_.ReadGrowing(packed_, packed_bytes, kPieceBytes, "block"); !s) return s;
+    if (!dctx_) dctx_.reset(ZSTD_createDCtx());
+    auto corrupt = [&](std::size_t code) {
+      return input_.Fail(block_.at, std::string("the block's zstd frame is corrupt: ") + ZSTD_getErrorName(code));
+    };
+    std::size_t produced = 0;
+    if (raw_bytes <= kPieceBytes) {
+      block_.raw.resize(raw_bytes);
+      produced = ZSTD_decompressDCtx(dctx_.get(), block_.raw.data(), raw_bytes, packed_.data(), packed_.size());
+      if (ZSTD_isError(produced)) return corrupt(produced);
+    } else {
+      ZSTD_DCtx_reset(dctx_.get(), ZSTD_reset_session_only);
+      ZSTD_inBuffer in{packed_.data(), packed_.size(), 0};
+      block_.raw.clear();
+      while (true) {
+        if (produced == block_.raw.size()) {
+          // One byte beyond the claimed size, to notice a frame that holds more.
+          block_.raw.resize(std::min<std::uint64_t>(std::uint64_t{raw_bytes} + 1,
+                                                    produced + std::max<std::size_t>(produced, kPieceBytes)));
+        }
+        ZSTD_outBuffer out{block_.raw.data(), block_.raw.size(), produced};
+        const std::size_t left = ZSTD_decompressStream(dctx_.get(), &out, &in);
+        if (ZSTD_isError(left)) return corrupt(left);
+        produced = out.pos;
+        if (produced > raw_bytes || left == 0) break;
+        if (in.pos == in.size && out.pos < out.size) break;  // the frame is cut short
+      }
+    }
+    if (produced != raw_bytes) {
+      return input_.Fail(block_.at, "the block's zstd frame holds " +
+                                        (produced > raw_bytes ? "more than " : std::string()) + Bytes(produced) +
+                                        " bytes, its header says " + Bytes(raw_bytes));
+    }
     block_.raw.resize(std::size_t{raw_bytes} + kMaxVarintBytes);
     std::fill(block_.raw.begin() + raw_bytes, block_.raw.end(), 0);
     block_.raw_size = raw_bytes;
-    if (!dctx_) dctx_.reset(ZSTD_createDCtx());
-    const std::size_t n =
-        ZSTD_decompressDCtx(dctx_.get(), block_.raw.data(), raw_bytes, packed_.data(), packed_.size());
-    if (ZSTD_isError(n)) {
-      return input_.Fail(block_.at, std::string("the block's zstd frame is corrupt: ") + ZSTD_getErrorName(n));
-    }
-    if (n != raw_bytes) {
-      return input_.Fail(block_.at,
-                         "the block's zstd frame holds " + Bytes(n) + " bytes, its header says " + Bytes(raw_bytes));
-    }
     return OkStatus();
   }
 

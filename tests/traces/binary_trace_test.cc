@@ -2,6 +2,8 @@
 // forms, the JSONL reader's fast path, and `pflab convert` / `pflab bench traces`.
 #include "traces/binary_trace.h"
 
+#include <zstd.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -174,6 +176,38 @@ TEST_CASE("binary traces: every error names the file and the byte", "[traces][bi
         "t.bin: byte " + std::to_string(header_bytes) + ": unknown block kind 81 (expected 'R', 'H' or 'E')");
   // Trailing bytes after the end block are not read; a missing end block is an error.
   CHECK_THAT(error(good.substr(0, good.size() - 13)), Catch::Contains("truncated block header"));
+}
+
+// Found by fuzz_binary_trace: a block header claiming 4 GB (compressed or not) made the reader allocate
+// that much before reading a byte. Now memory follows the bytes that are really there.
+TEST_CASE("binary traces: block sizes that lie cost no memory", "[traces][binary]") {
+  Trace trace;
+  trace.objects.push_back({"o0", "pflab", "o0", 1000});
+  trace.records.push_back({0, 0, 0, 0, 100, -1, 0});
+  const std::string good = Binary(trace);
+  const std::size_t header_bytes = 36 + static_cast<unsigned char>(good[32]);
+  const std::string head = good.substr(0, header_bytes);
+  auto block = [](char kind, std::uint32_t count, std::uint32_t raw, std::uint32_t packed) {
+    std::string b(13, '\0');
+    b[0] = kind;
+    for (int i = 0; i < 4; ++i) {
+      b[1 + i] = static_cast<char>(count >> (8 * i));
+      b[5 + i] = static_cast<char>(raw >> (8 * i));
+      b[9 + i] = static_cast<char>(packed >> (8 * i));
+    }
+    return b;
+  };
+  std::string frame(ZSTD_compressBound(10), '\0');
+  const std::string ten(10, '\1');
+  frame.resize(ZSTD_compress(frame.data(), frame.size(), ten.data(), ten.size(), 1));
+  const std::string at = "t.bin: byte " + std::to_string(header_bytes) + ": ";
+  auto huge_raw = Parse(head + block('H', 1, 4000000000u, static_cast<std::uint32_t>(frame.size())) + frame);
+  REQUIRE_FALSE(huge_raw.ok());
+  CHECK(huge_raw.error().message == at + "the block's zstd frame holds 10 bytes, its header says 4000000000");
+  auto huge_packed = Parse(head + block('H', 1, 4000000000u, 4000000000u) + frame);
+  REQUIRE_FALSE(huge_packed.ok());
+  CHECK_THAT(huge_packed.error().message,
+             Catch::EndsWith(": truncated block: " + std::to_string(frame.size()) + " of 4000000000 bytes"));
 }
 
 TEST_CASE("binary traces: values are checked as the JSONL reader checks them", "[traces][binary]") {
