@@ -1,6 +1,5 @@
 #include "traces/binary_trace.h"
 
-#include <sys/mman.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -128,16 +127,6 @@ struct VarintColumn {
   }
   bool at_end() const { return p == end; }
 };
-
-// Asks the kernel to back [data, data + bytes) with huge pages where it is set to do so on request
-// ("madvise", Debian's default): the reads of a 100 M-read trace fill 4.8 GB, and faulting that in 4 KiB
-// pages takes longer than decoding it. Only whole 2 MiB pages inside the range are advised.
-void AdviseHugePages(void* data, std::size_t bytes) {
-  constexpr std::uintptr_t kHuge = 2u << 20;
-  const auto begin = (reinterpret_cast<std::uintptr_t>(data) + kHuge - 1) & ~(kHuge - 1);
-  const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(kHuge - 1);
-  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-}
 
 // Reads the input block by block, keeping the byte offset for error messages.
 class BinaryInput {
@@ -440,8 +429,6 @@ class BinaryParser {
       next = declared_reads_ <= 8 * need ? declared_reads_ : std::min(next, declared_reads_);
     }
     trace_.records.reserve(next);
-    AdviseHugePages(trace_.records.data() + trace_.records.size(),
-                    (trace_.records.capacity() - trace_.records.size()) * sizeof(TraceRecord));
   }
 
   Error HintError(std::size_t index, const std::string& what) const {
