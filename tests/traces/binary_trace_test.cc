@@ -366,6 +366,15 @@ TEST_CASE("pflab convert and compare take either form", "[traces][binary][cli]")
     return j["runs"].dump();
   };
   CHECK(results("a.json") == results("b.json"));
+  // sweep reads it too (through the hashing reader that keys its results by content).
+  auto sweep = testing::RunPflab(
+      "sweep --traces " + (dir / "t.bin").string() + " --policy none -o " + (dir / "s.jsonl").string(), dir);
+  CHECK(sweep.exit_code == 0);
+  CHECK_THAT(testing::Slurp(dir / "s.jsonl"), Catch::Contains("\"bytes_read\":" + std::to_string([&] {
+                                                                std::uint64_t n = 0;
+                                                                for (const auto& r : trace.records) n += r.length;
+                                                                return n;
+                                                              }())));
   // A broken binary trace fails with its position.
   std::string bytes = testing::Slurp(dir / "t.bin");
   std::ofstream(dir / "cut.bin", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
