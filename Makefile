@@ -10,7 +10,7 @@ TSAN_BUILD ?= build-tsan
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
 
-.PHONY: setup build demo test test-release test-asan test-no-python test-bound test-oracle test-auto test-slurm test-tsan fuzz-build fuzz fuzz-smoke bench faults install package format clean
+.PHONY: setup build demo test test-release test-asan test-no-python test-bound test-oracle test-auto test-slurm test-tsan fuzz-build fuzz fuzz-smoke bench bench-traces faults install package format clean
 
 setup:
 	@scripts/setup.sh
@@ -91,6 +91,14 @@ test-auto: build
 
 bench: build
 	$(BUILD)/pflab_bench --benchmark_counters_tabular=true
+
+# Traces at production scale (docs/traces.md "At scale"): a 100 M-read trace generated straight into
+# the binary form (about 200 MB on disk, in the temporary folder, removed afterwards), loaded, and
+# replayed; a JSONL rendering of its first 5 M reads parsed in memory. Prints each stage's rate and the
+# peak RSS (about 7 GiB). `make test` runs a 300,000-read slice of it ([traces][binary]).
+BENCH_TRACES_READS ?= 100000000
+bench-traces: build
+	$(BUILD)/pflab bench traces --reads $(BENCH_TRACES_READS) --jsonl-reads 5000000
 
 # A relocatable install: PREFIX/bin/pflab and PREFIX/lib/pflab/libpflab_record.so; the profiles and
 # the charting libraries are inside the binary.

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "cli/bench.h"
+#include "cli/bench_traces.h"
+#include "cli/convert.h"
 #include "cli/diff.h"
 #include "cli/faults.h"
 #include "cli/import.h"
@@ -559,7 +561,7 @@ int main(int argc, char** argv) {
 
   CompareArgs cmp;
   auto* cmp_cmd = app.add_subcommand("compare", "replay traces against policies in the simulator (or over HTTP)");
-  cmp_cmd->add_option("traces", cmp.traces, "trace files (format v1)")->required();
+  cmp_cmd->add_option("traces", cmp.traces, "trace files (JSONL format v1 or binary)")->required();
   cmp_cmd->add_option("--policies", cmp.policies, "comma-separated policy stacks (see `pflab policies`)")->required();
   cmp_cmd->add_option("--profile", cmp.profile, "network profile (see `pflab profiles`)")->capture_default_str();
   AddProfilesOption(cmp_cmd, &cmp.profiles_file);
@@ -610,6 +612,10 @@ int main(int argc, char** argv) {
   auto* serve_cmd = AddServeCommand(app, serve);
   BenchArgs bench;
   auto* bench_cmd = AddBenchCommand(app, bench);
+  BenchTracesArgs bench_traces;
+  auto* bench_traces_cmd = AddBenchTracesCommand(bench_cmd, bench_traces);
+  ConvertArgs convert;
+  auto* convert_cmd = AddConvertCommand(app, convert);
   RecordArgs record;
   auto* record_cmd = AddRecordCommand(app, record);
   ImportArgs import_args;
@@ -642,7 +648,9 @@ int main(int argc, char** argv) {
   if (cmp_cmd->parsed()) return RunCompare(cmp);
   if (serve_cmd->parsed()) return RunServe(serve);
   if (report_cmd->parsed()) return RunReport(report);
+  if (bench_traces_cmd->parsed()) return RunBenchTraces(bench_traces);
   if (bench_cmd->parsed()) return RunBench(bench);
+  if (convert_cmd->parsed()) return RunConvert(convert);
   if (record_cmd->parsed()) return RunRecord(record);
   if (import_cmd->parsed()) return RunImport(import_args);
   if (sweep_cmd->parsed()) return RunSweep(sweep);

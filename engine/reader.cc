@@ -1,6 +1,7 @@
 #include "engine/reader.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <utility>
 
 namespace pflab {
@@ -14,7 +15,9 @@ void Reader::Read(std::uint64_t length, ReadCallback done) {
   // for the callback's inline storage (no allocation per read).
   pending_range_ = range;
   pending_done_ = std::move(done);
-  top_->Read(range, [this](Result<Slices>&& result) {
+  // The end the application asked for, saturated: only a read that crosses EOF passes it on.
+  const std::uint64_t asked_end = length > UINT64_MAX - begin ? UINT64_MAX : begin + length;
+  auto on_done = [this](Result<Slices>&& result) {
     const ByteRange range = pending_range_;
     std::uint64_t got = 0;
     if (result.ok()) {
@@ -25,7 +28,12 @@ void Reader::Read(std::uint64_t length, ReadCallback done) {
     ctx_.Emit(EventType::kReadEnd, "reader", range.begin, range.size(), got, result.ok() ? nullptr : &result.error());
     ReadCallback done = std::move(pending_done_);
     done(std::move(result));
-  });
+  };
+  if (asked_end > size && begin < size) {
+    top_->ReadPastEof(range, asked_end, std::move(on_done));
+  } else {
+    top_->Read(range, std::move(on_done));
+  }
 }
 
 }  // namespace pflab

@@ -20,7 +20,8 @@ class Reader {
   std::uint64_t position() const { return position_; }
   std::uint64_t size() const { return top_->size(); }
   void Seek(std::uint64_t position) { position_ = position; }
-  /// Reads up to `length` bytes at the current position and advances it by what was delivered.
+  /// Reads up to `length` bytes at the current position and advances it by what was delivered. A read
+  /// that crosses EOF is cut there, and the layer on top learns the end it asked for (ReadPastEof).
   void Read(std::uint64_t length, ReadCallback done);
   /// Reads [offset, offset+length) and leaves the position after it (pread plus seek).
   void ReadAt(std::uint64_t offset, std::uint64_t length, ReadCallback done) {

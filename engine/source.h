@@ -43,6 +43,14 @@ class Source {
     return Read(range, std::move(done));
   }
   virtual void Cancel(ReadId id) = 0;
+  /// Like Read, for an application read cut at EOF: `range` is clamped as for Read (it ends at size()),
+  /// and `asked_end` (> size()) is where the read the application asked for ends. fsspec hands
+  /// offset + length to its caches uncut, and some of them decide on it; the layers that port such a
+  /// cache override this. Every other layer reads `range`, exactly as for Read.
+  virtual ReadId ReadPastEof(ByteRange range, std::uint64_t asked_end, ReadCallback done) {
+    (void)asked_end;
+    return Read(range, std::move(done));
+  }
   /// The application announces ranges it will read later (Arrow's ReadRangeCache::Cache, as Parquet's
   /// pre_buffer calls it). Only a layer that plans with them acts on them; policy layers pass them to
   /// the layer below (PolicyLayer), and the fetcher at the bottom ignores them, so a stack without such

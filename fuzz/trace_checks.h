@@ -6,13 +6,15 @@
 #include <string>
 
 #include "fuzz/fuzz_check.h"
+#include "traces/binary_trace.h"
 #include "traces/trace_io.h"
 
 namespace pflab::fuzz {
 
 inline std::string Describe(const traces::TraceRecord& r) {
   return "t=" + std::to_string(r.t_ns) + " stream=" + std::to_string(r.stream) + " object=" + std::to_string(r.object) +
-         " " + std::to_string(r.offset) + "+" + std::to_string(r.length) + " dur=" + std::to_string(r.duration_ns);
+         " " + std::to_string(r.offset) + "+" + std::to_string(r.length) + " dur=" + std::to_string(r.duration_ns) +
+         " past_eof=" + std::to_string(r.past_eof);
 }
 
 inline void CheckValid(const traces::Trace& trace) {
@@ -24,6 +26,7 @@ inline void CheckValid(const traces::Trace& trace) {
     FUZZ_REQUIRE(r.offset <= size && r.length <= size - r.offset, Describe(r) + " size=" + std::to_string(size));
     FUZZ_REQUIRE(r.t_ns >= last_t, Describe(r) + " after t=" + std::to_string(last_t));
     FUZZ_REQUIRE(r.duration_ns >= -1, Describe(r));
+    FUZZ_REQUIRE(r.past_eof == 0 || r.offset + r.length == size, Describe(r) + " asks past EOF but ends before it");
     last_t = r.t_ns;
   }
   std::size_t last_before = 0;
@@ -58,7 +61,7 @@ inline bool SameTrace(const traces::Trace& a, const traces::Trace& b, std::strin
   for (std::size_t i = 0; i < a.records.size(); ++i) {
     const auto &x = a.records[i], &y = b.records[i];
     if (x.t_ns != y.t_ns || x.stream != y.stream || x.object != y.object || x.offset != y.offset ||
-        x.length != y.length || x.duration_ns != y.duration_ns) {
+        x.length != y.length || x.duration_ns != y.duration_ns || x.past_eof != y.past_eof) {
       return why = "records[" + std::to_string(i) + "]: " + Describe(x) + " vs " + Describe(y), false;
     }
   }
@@ -89,6 +92,14 @@ inline void CheckRoundTrip(const traces::Trace& trace) {
   std::string why;
   FUZZ_REQUIRE(SameTrace(trace, *back, why), "read back differently (" + why + ")\n" + text);
   FUZZ_REQUIRE(Written(*back) == text, "written twice differently\n" + text);
+  // And through the binary form.
+  std::ostringstream binary;
+  const Status written = traces::WriteBinaryTrace(binary, trace);
+  FUZZ_REQUIRE(written.ok(), "an accepted trace does not write as binary: " + written.error().message + "\n" + text);
+  std::istringstream binary_in(binary.str());
+  auto from_binary = traces::ParseTrace(binary_in, "written.bin");
+  FUZZ_REQUIRE(from_binary.ok(), "a written binary trace does not read back: " + from_binary.error().message);
+  FUZZ_REQUIRE(SameTrace(trace, *from_binary, why), "read back from binary differently (" + why + ")\n" + text);
 }
 
 }  // namespace pflab::fuzz

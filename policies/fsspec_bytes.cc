@@ -16,20 +16,29 @@ PolicyEntry FsspecBytesEntry() {
 }
 
 ReadId FsspecBytes::Read(ByteRange range, ReadCallback done) {
+  return ReadUpTo(range, 0, std::move(done));
+}
+
+ReadId FsspecBytes::ReadPastEof(ByteRange range, std::uint64_t asked_end, ReadCallback done) {
+  return ReadUpTo(range, asked_end, std::move(done));
+}
+
+ReadId FsspecBytes::ReadUpTo(ByteRange range, std::uint64_t asked_end, ReadCallback done) {
   const ReadId id = next_id_++;
   const std::uint64_t size = lower_->size();
   const std::uint64_t bs = options_.blocksize;
   if (!ClampToObject(range, done)) return id;
-  const std::uint64_t s = range.begin, e = range.end;
+  // The decisions use the end asked for (fsspec's `end`, uncut); the bytes served are range's.
+  const std::uint64_t s = range.begin, e = std::max(range.end, asked_end);
   const std::uint64_t end = start_ + TotalLength(cache_);
   if (valid_ && s >= start_ && e < end) {
     ++hits_;
-    CompleteLater(std::move(done), SubSlices(cache_, s - start_, e - s));
+    CompleteLater(std::move(done), SubSlices(cache_, s - start_, range.size()));
     return id;
   }
   ++misses_;
   range_ = range;
-  const std::uint64_t bend = std::min(size, e + bs);
+  const std::uint64_t bend = e > size ? size : std::min(size, e + bs);
   ByteRange fetch;
   if (!valid_ || (s < start_ && e > end)) {
     merge_ = Merge::kReplace;

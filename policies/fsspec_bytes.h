@@ -14,6 +14,10 @@
 //     fetch [end, bend) and append it (this also bridges a gap when s > end);
 //   - else (only e == end == size) no fetch;
 // - then trim: n = (end - start) // (bs + 1); if n > 1, drop n*bs bytes from the front.
+// `e` is the end the application asked for: fsspec's file passes loc + length uncut, so for a read
+// crossing EOF (ReadPastEof) e > size. That read is never a hit, extends a buffer that ends at EOF on
+// both sides when it starts before it, and compares e - end with bs for the append; the bytes served
+// still stop at EOF.
 // A failed fetch leaves the buffer as it was. Counters as fsspec master: hit +1 on a hit, miss +1
 // otherwise. Memory: the buffer, which trim keeps under about 2*bs + the read size.
 #pragma once
@@ -41,6 +45,7 @@ class FsspecBytes final : public PolicyLayer {
   FsspecBytes(LayerContext ctx, Source* lower, BytesOptions options) : PolicyLayer(ctx, lower), options_(options) {}
 
   ReadId Read(ByteRange range, ReadCallback done) override;
+  ReadId ReadPastEof(ByteRange range, std::uint64_t asked_end, ReadCallback done) override;
   void Cancel(ReadId id) override;
   const char* name() const override { return "fsspec-bytes"; }
 
@@ -51,6 +56,8 @@ class FsspecBytes final : public PolicyLayer {
 
  private:
   enum class Merge { kReplace, kPrepend, kAppend };
+  // A read of `range` whose application asked up to max(range.end, asked_end).
+  ReadId ReadUpTo(ByteRange range, std::uint64_t asked_end, ReadCallback done);
   // Installs fetched bytes, serves the read from the buffer and trims it.
   Slices Serve(Merge merge, Slices fetched);
 

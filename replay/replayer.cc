@@ -168,7 +168,8 @@ void Replayer::Issue(std::size_t stream_index) {
     OnDelivered(stream_index, record_index, std::move(*error));
     return;
   }
-  handle->reader->ReadAt(record.offset, record.length, [this, stream_index](Result<Slices>&& result) {
+  // The length asked for: a read that crossed EOF is cut there again by the Reader, and the stack sees both.
+  handle->reader->ReadAt(record.offset, record.asked(), [this, stream_index](Result<Slices>&& result) {
     const Stream& s = streams_[stream_index];
     OnDelivered(stream_index, s.records[s.next], std::move(result));
   });

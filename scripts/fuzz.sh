@@ -21,7 +21,7 @@ shift
 build="${FUZZ_BUILD:-build-fuzz}"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(trace_io import_csv import_strace import_gcsfs_log policy_spec sweep_grid range_header fake_server results)
+  targets=(trace_io binary_trace import_csv import_strace import_gcsfs_log policy_spec sweep_grid range_header fake_server results)
 fi
 
 mkdir -p fuzz/out

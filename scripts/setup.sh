@@ -10,7 +10,7 @@ set -euo pipefail
 packages=(
   g++ cmake make pkg-config clang-format
   libboost1.81-dev nlohmann-json3-dev catch2 libbenchmark-dev libcli11-dev
-  libcpp-httplib-dev libssl-dev libzstd-dev
+  libcpp-httplib-dev libssl-dev libzstd-dev libsimdjson-dev  # zstd, simdjson: traces (binary format, JSONL parsing)
   curl rclone python3-fsspec
   libpython3.11-dev  # the Python bridge (py: policies); without it pflab builds with them off
   dpkg-dev file  # make package: CPack computes the .deb's Depends with dpkg-shlibdeps, which needs both

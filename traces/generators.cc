@@ -79,7 +79,7 @@ bool Add(Gen& g, std::uint32_t stream, std::uint64_t offset, std::uint64_t lengt
     return false;
   }
   const Nanos t = static_cast<Nanos>(n) * g.p.think_ns;
-  trace.records.push_back(TraceRecord{t, stream, 0, offset, length, -1});
+  trace.records.push_back(TraceRecord{t, stream, 0, offset, length, -1, 0});
   return true;
 }
 

@@ -31,7 +31,7 @@ namespace pflab::traces {
 
 /// Generator inputs; a 0 means "the pattern's default" (a stride left empty: the read size). Values
 /// above the limits of traces/limits.h (object and read sizes up to 2^50, streams up to 2^20, reads up
-/// to 2^26, issue times up to 2^53 ns) are errors.
+/// to 2^28, issue times up to 2^53 ns) are errors.
 struct GeneratorParams {
   std::uint64_t object_size = 0;
   std::uint64_t read_size = 0;

@@ -22,7 +22,7 @@ Status CheckObjectCount(std::size_t objects) {
 Status CheckRecordCount(std::size_t records) {
   if (records <= kMaxRecords) return OkStatus();
   return InvalidArgument("more than " + std::to_string(kMaxRecords) +
-                         " reads and hints, the limit per trace (about 6 GiB of memory to replay); "
+                         " reads and hints, the limit per trace (about 26 GiB of memory to replay); "
                          "split the trace");
 }
 
@@ -35,6 +35,24 @@ Status CheckTraceNanos(const char* field, std::uint64_t ns) {
   if (ns <= static_cast<std::uint64_t>(kMaxTraceNanos)) return OkStatus();
   return InvalidArgument(std::string("\"") + field + "\" of " + std::to_string(ns) +
                          " ns is above the limit of 2^53 ns (about 104 days)");
+}
+
+Status CheckAsked(std::uint64_t offset, std::uint64_t length, std::uint64_t asked, const TraceObject& object) {
+  if (asked < length) {
+    return InvalidArgument("\"asked\" " + std::to_string(asked) + " is less than \"length\" " + std::to_string(length) +
+                           ": a read returns at most what was asked");
+  }
+  if (asked == length) return OkStatus();
+  if (offset + length != object.size) {
+    return InvalidArgument("\"asked\" " + std::to_string(asked) + " is more than \"length\" " + std::to_string(length) +
+                           " but the read ends at " + std::to_string(offset + length) + ", not at EOF (" +
+                           std::to_string(object.size) + ") of object \"" + object.id +
+                           "\": only a read cut at EOF returns less than it asked");
+  }
+  if (asked - length > kMaxObjectSize) {
+    return InvalidArgument("\"asked\" " + std::to_string(asked) + " reaches more than 2^50 bytes past EOF");
+  }
+  return OkStatus();
 }
 
 Status ValidateTraceLimits(const Trace& trace) {
@@ -65,6 +83,11 @@ Status ValidateTraceLimits(const Trace& trace) {
     const std::uint64_t size = trace.objects[r.object].size;
     if (r.offset > size || r.length > size - r.offset) {
       return InvalidArgument(where + "beyond the end of object \"" + trace.objects[r.object].name + "\"");
+    }
+    if (r.past_eof) {
+      if (auto s = CheckAsked(r.offset, r.length, r.asked(), trace.objects[r.object]); !s) {
+        return InvalidArgument(where + s.error().message);
+      }
     }
   }
   return OkStatus();

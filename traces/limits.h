@@ -28,9 +28,10 @@ inline constexpr std::uint64_t kMaxObjectSize = std::uint64_t{1} << 50;
 inline constexpr std::uint64_t kMaxStreams = std::uint64_t{1} << 20;
 /// Most objects in one trace header.
 inline constexpr std::size_t kMaxObjects = std::size_t{1} << 20;
-/// Most reads plus hints in one trace: 2^26 (67,108,864); a read costs about 40 bytes in the trace
-/// and 50 more in replay, so the largest trace needs about 6 GiB.
-inline constexpr std::size_t kMaxRecords = std::size_t{1} << 26;
+/// Most reads plus hints in one trace: 2^28 (268,435,456), room for production request logs of a few
+/// hundred million reads. A read costs 48 bytes in the trace and about 50 more in replay, so the
+/// largest trace needs about 26 GiB; replay indexes reads with 32 bits.
+inline constexpr std::size_t kMaxRecords = std::size_t{1} << 28;
 /// Most [offset, length] ranges in all the hints of one trace.
 inline constexpr std::size_t kMaxHintRanges = std::size_t{1} << 26;
 /// Latest issue time ("t") and longest recorded duration ("dur"): 2^53 ns, about 104 days, so that
@@ -47,6 +48,10 @@ Status CheckRecordCount(std::size_t records);
 Status CheckHintRangeCount(std::size_t ranges);
 /// `field` names the value, e.g. "t" or "dur".
 Status CheckTraceNanos(const char* field, std::uint64_t ns);
+
+/// A read's asked length: at least what it returned, and more only for a read cut at EOF (one that
+/// returned the object's last byte); the excess stays below kMaxObjectSize.
+Status CheckAsked(std::uint64_t offset, std::uint64_t length, std::uint64_t asked, const TraceObject& object);
 
 /// Checks a whole in-memory trace (generated or imported) against every limit above.
 Status ValidateTraceLimits(const Trace& trace);

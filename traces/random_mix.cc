@@ -191,7 +191,7 @@ class Mixer {
     for (const Timed& x : all) {
       const PendingRead& p = streams_[x.stream][x.index];
       if (p.hinted) trace.hints.push_back(TraceHint{x.t, x.stream, p.object, p.hint, trace.records.size()});
-      trace.records.push_back(TraceRecord{x.t, x.stream, p.object, p.range.begin, p.range.size(), -1});
+      trace.records.push_back(TraceRecord{x.t, x.stream, p.object, p.range.begin, p.range.size(), -1, 0});
     }
   }
 

@@ -25,8 +25,14 @@ struct TraceRecord {
   std::uint32_t stream = 0;  // closed-loop client (thread / file handle)
   std::uint32_t object = 0;  // index into Trace::objects
   std::uint64_t offset = 0;
-  std::uint64_t length = 0;
-  Nanos duration_ns = -1;  // how long the read took when recorded; -1 if unknown
+  std::uint64_t length = 0;  // bytes the read returned
+  Nanos duration_ns = -1;    // how long the read took when recorded; -1 if unknown
+  // Bytes the application asked for beyond `length`: non-zero only for a read that crossed EOF and was
+  // cut there (fsspec passes offset + length to its caches uncut, and fsspec-bytes decides on it).
+  std::uint64_t past_eof = 0;
+
+  /// The length the application asked for.
+  std::uint64_t asked() const { return length + past_eof; }
 };
 
 /// The application announcing ranges its stream will read later, as Arrow's ReadRangeCache::Cache

@@ -1,13 +1,19 @@
 #include "traces/trace_io.h"
 
+#include <simdjson.h>
+
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <istream>
 #include <limits>
+#include <memory>
 #include <ostream>
+#include <streambuf>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "traces/binary_trace.h"
 #include "traces/limits.h"
 #include "traces/text_input.h"
 
@@ -17,6 +23,7 @@ namespace {
 class LineError {
  public:
   LineError(const std::string& file, std::uint64_t line) : prefix_(file + ":" + std::to_string(line) + ": ") {}
+  explicit LineError(std::string prefix) : prefix_(std::move(prefix)) {}
   Error operator()(const std::string& what) const { return InvalidArgument(prefix_ + what); }
 
  private:
@@ -103,9 +110,224 @@ Result<TraceHint> ParseHint(const nlohmann::json& j, const TraceRecord& common, 
   return hint;
 }
 
+// The fast path for read lines, which are nearly all of a trace, in two steps: a scanner for the exact
+// form pflab writes ({"t":N,"stream":N[,"object":"ID"],"offset":N,"length":N[,"asked":N][,"dur":N]},
+// no spaces, no escapes), then simdjson for any other flat object of the read fields. A line either
+// takes, whose values are of the right type and within their limits, is taken here. Anything else (a
+// hint, an unknown or repeated field, a wrong type, a value beyond a limit, malformed JSON) returns
+// false and goes through the full reader below, which gives the same answer for the lines taken here
+// and the error messages for the rest.
+class FastReadLine {
+ public:
+  FastReadLine(const Trace& trace, const std::unordered_map<std::string, std::uint32_t>& ids)
+      : trace_(trace), ids_(ids) {}
+
+  // `line` lies in a buffer with SIMDJSON_PADDING readable bytes after it.
+  bool Parse(std::string_view line, Nanos last_t, TraceRecord* out) {
+    Fields f;
+    if (!Scan(line, &f) && !Simdjson(line, &f)) return false;
+    return Finish(f, last_t, out);
+  }
+
+ private:
+  enum : unsigned { kT = 1, kStream = 2, kObject = 4, kOffset = 8, kLength = 16, kDur = 32, kAsked = 64 };
+  struct Fields {
+    unsigned seen = 0;
+    std::uint64_t t = 0, stream = 0, offset = 0, length = 0, dur = 0, asked = 0;
+    std::uint32_t object = 0;
+  };
+
+  // A JSON integer without sign, leading zeros or exponent, below 10^19 (so it fits 64 bits).
+  static bool Number(const char*& p, const char* end, std::uint64_t* v) {
+    const char* start = p;
+    std::uint64_t x = 0;
+    while (p < end && *p >= '0' && *p <= '9' && p - start < 19) x = x * 10 + static_cast<unsigned>(*p++ - '0');
+    const auto digits = p - start;
+    if (digits == 0 || (digits > 1 && *start == '0') || (p < end && *p >= '0' && *p <= '9')) return false;
+    *v = x;
+    return true;
+  }
+  static bool Literal(const char*& p, const char* end, std::string_view text) {
+    if (static_cast<std::size_t>(end - p) < text.size() || std::memcmp(p, text.data(), text.size()) != 0) return false;
+    p += text.size();
+    return true;
+  }
+
+  // The form pflab writes; false for anything else (simdjson has a go at it then).
+  bool Scan(std::string_view line, Fields* f) {
+    const char* p = line.data();
+    const char* end = p + line.size();
+    if (!Literal(p, end, "{\"t\":") || !Number(p, end, &f->t)) return false;
+    if (!Literal(p, end, ",\"stream\":") || !Number(p, end, &f->stream)) return false;
+    f->seen = kT | kStream | kOffset | kLength;
+    if (Literal(p, end, ",\"object\":\"")) {
+      const char* id = p;
+      while (p < end && *p != '"' && *p != '\\' && static_cast<unsigned char>(*p) >= 0x20) ++p;
+      if (p == end || *p != '"') return false;
+      id_.assign(id, static_cast<std::size_t>(p - id));
+      ++p;
+      auto it = ids_.find(id_);
+      if (it == ids_.end()) return false;
+      f->object = it->second;
+      f->seen |= kObject;
+    }
+    if (!Literal(p, end, ",\"offset\":") || !Number(p, end, &f->offset)) return false;
+    if (!Literal(p, end, ",\"length\":") || !Number(p, end, &f->length)) return false;
+    if (Literal(p, end, ",\"asked\":")) {
+      if (!Number(p, end, &f->asked)) return false;
+      f->seen |= kAsked;
+    }
+    if (Literal(p, end, ",\"dur\":")) {
+      if (!Number(p, end, &f->dur)) return false;
+      f->seen |= kDur;
+    }
+    return Literal(p, end, "}") && p == end;
+  }
+
+  bool Simdjson(std::string_view line, Fields* f) {
+    simdjson::dom::element root;
+    if (parser_.parse(line.data(), line.size(), /*realloc_if_needed=*/false).get(root)) return false;
+    simdjson::dom::object object;
+    if (root.get_object().get(object)) return false;
+    *f = Fields{};
+    for (auto field : object) {
+      unsigned bit = 0;
+      std::uint64_t* value = nullptr;
+      const std::string_view key = field.key;
+      if (key == "t") {
+        bit = kT, value = &f->t;
+      } else if (key == "stream") {
+        bit = kStream, value = &f->stream;
+      } else if (key == "offset") {
+        bit = kOffset, value = &f->offset;
+      } else if (key == "length") {
+        bit = kLength, value = &f->length;
+      } else if (key == "dur") {
+        bit = kDur, value = &f->dur;
+      } else if (key == "asked") {
+        bit = kAsked, value = &f->asked;
+      } else if (key == "object") {
+        bit = kObject;
+      } else {
+        return false;
+      }
+      if (f->seen & bit) return false;
+      f->seen |= bit;
+      if (value) {
+        if (field.value.type() != simdjson::dom::element_type::UINT64 &&
+            field.value.type() != simdjson::dom::element_type::INT64) {
+          return false;
+        }
+        if (field.value.get_uint64().get(*value)) return false;  // negative
+        continue;
+      }
+      std::string_view id;
+      if (field.value.get_string().get(id)) return false;
+      id_.assign(id);
+      auto it = ids_.find(id_);
+      if (it == ids_.end()) return false;
+      f->object = it->second;
+    }
+    return true;
+  }
+
+  // The full reader's checks, in short: false when any would fail.
+  bool Finish(const Fields& f, Nanos last_t, TraceRecord* out) const {
+    if ((f.seen & (kT | kOffset | kLength)) != (kT | kOffset | kLength)) return false;
+    if (!(f.seen & kObject) && trace_.objects.size() != 1) return false;
+    if (trace_.records.size() + trace_.hints.size() + 1 > kMaxRecords) return false;
+    if (f.t > static_cast<std::uint64_t>(kMaxTraceNanos) || static_cast<Nanos>(f.t) < last_t) return false;
+    if (f.stream >= kMaxStreams) return false;
+    const std::uint64_t size = trace_.objects[f.object].size;
+    if (f.offset > size || f.length > size - f.offset) return false;
+    if ((f.seen & kAsked) && f.asked != f.length &&
+        (f.asked < f.length || f.offset + f.length != size || f.asked - f.length > kMaxObjectSize)) {
+      return false;
+    }
+    if ((f.seen & kDur) && f.dur > static_cast<std::uint64_t>(kMaxTraceNanos)) return false;
+    out->t_ns = static_cast<Nanos>(f.t);
+    out->stream = static_cast<std::uint32_t>(f.stream);
+    out->object = f.object;
+    out->offset = f.offset;
+    out->length = f.length;
+    out->duration_ns = (f.seen & kDur) ? static_cast<Nanos>(f.dur) : -1;
+    out->past_eof = (f.seen & kAsked) ? f.asked - f.length : 0;
+    return true;
+  }
+
+  const Trace& trace_;
+  const std::unordered_map<std::string, std::uint32_t>& ids_;
+  simdjson::dom::parser parser_;
+  std::string id_;
+};
+
+}  // namespace
+
+Result<Trace> ParseTraceHeader(const nlohmann::json& header, const std::string& where) {
+  return ParseHeader(header, LineError(where));
+}
+
+nlohmann::json TraceHeaderJson(const Trace& trace) {
+  nlohmann::json header = {{"format", kTraceFormat}, {"version", kTraceVersion}, {"objects", nlohmann::json::array()}};
+  for (const auto& o : trace.objects) {
+    header["objects"].push_back({{"id", o.id}, {"bucket", o.bucket}, {"name", o.name}, {"size", o.size}});
+  }
+  header["source"] = trace.source;
+  return header;
+}
+
+namespace {
+
+// A stream buffer that yields `prefix`, then the rest of `rest`: the bytes read to tell the format by
+// its magic go back in front of the input, whichever parser takes it.
+class PrefixedBuffer : public std::streambuf {
+ public:
+  PrefixedBuffer(std::string prefix, std::streambuf* rest) : prefix_(std::move(prefix)), rest_(rest) {
+    setg(prefix_.data(), prefix_.data(), prefix_.data() + prefix_.size());
+  }
+
+ protected:
+  int_type underflow() override {
+    if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
+    const std::streamsize n = rest_->sgetn(buffer_, sizeof buffer_);
+    if (n <= 0) return traits_type::eof();
+    setg(buffer_, buffer_, buffer_ + n);
+    return traits_type::to_int_type(*gptr());
+  }
+  std::streamsize xsgetn(char* out, std::streamsize n) override {
+    std::streamsize done = std::min<std::streamsize>(n, egptr() - gptr());
+    std::copy(gptr(), gptr() + done, out);
+    gbump(static_cast<int>(done));
+    if (done < n) done += rest_->sgetn(out + done, n - done);  // large reads go straight through
+    return done;
+  }
+
+ private:
+  std::string prefix_;
+  std::streambuf* rest_;
+  char buffer_[1 << 16];
+};
+
+Result<Trace> ParseJsonl(std::istream& in, const std::string& name);
+
 }  // namespace
 
 Result<Trace> ParseTrace(std::istream& in, const std::string& name) {
+  // The format is told by content: a binary trace begins with its 8-byte magic, a JSONL one with text
+  // (a file that begins like the magic but is not, a PNG image say, goes to the JSONL reader whole).
+  if (in.peek() != static_cast<unsigned char>(kBinaryTraceMagic[0])) return ParseJsonl(in, name);
+  std::string magic(sizeof kBinaryTraceMagic, '\0');
+  in.read(magic.data(), static_cast<std::streamsize>(magic.size()));
+  magic.resize(static_cast<std::size_t>(in.gcount()));
+  const bool binary = LooksLikeBinaryTrace(magic);
+  auto buffer = std::make_unique<PrefixedBuffer>(std::move(magic), in.rdbuf());
+  std::istream rest(buffer.get());
+  return binary ? ParseBinaryTrace(rest, name) : ParseJsonl(rest, name);
+}
+
+namespace {
+
+Result<Trace> ParseJsonl(std::istream& in, const std::string& name) {
   std::string line;
   bool have_header = false;
   Trace trace;
@@ -114,6 +336,8 @@ Result<Trace> ParseTrace(std::istream& in, const std::string& name) {
   std::vector<std::uint64_t> hint_lines;  // line of each hint, for the check after the last line
   std::size_t hint_ranges = 0;
   LineReader reader(in, name, kMaxHeaderBytes);
+  FastReadLine fast(trace, ids);
+  std::string padded;  // a line with room for simdjson's padding after it
   while (true) {
     auto more = reader.Next(&line);
     if (!more) return more.error();
@@ -121,6 +345,16 @@ Result<Trace> ParseTrace(std::istream& in, const std::string& name) {
     const std::uint64_t line_no = reader.line_number();
     std::size_t first = line.find_first_not_of(" \t");
     if (first == std::string::npos || line[first] == '#') continue;
+    if (have_header) {
+      padded.reserve(line.size() + simdjson::SIMDJSON_PADDING);
+      padded.assign(line);
+      TraceRecord r;
+      if (fast.Parse(padded, last_t, &r)) {
+        last_t = r.t_ns;
+        trace.records.push_back(r);
+        continue;
+      }
+    }
     const LineError error(name, line_no);
     if (JsonNestedDeeperThan(line, kMaxJsonDepth)) {
       return error("JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels, the limit for a trace line");
@@ -183,6 +417,12 @@ Result<Trace> ParseTrace(std::istream& in, const std::string& name) {
       return error("read beyond EOF: offset+length=" + std::to_string(r.offset) + "+" + std::to_string(r.length) +
                    " > size " + std::to_string(object.size) + " of object \"" + object.id + "\"");
     }
+    if (j.contains("asked")) {
+      auto asked = Unsigned(j, "asked", error, true);
+      if (!asked) return asked.error();
+      if (auto s = CheckAsked(r.offset, r.length, *asked, object); !s) return error(s.error().message);
+      r.past_eof = *asked - r.length;
+    }
     if (j.contains("dur")) {
       auto dur = Unsigned(j, "dur", error, true);
       if (!dur) return dur.error();
@@ -195,7 +435,9 @@ Result<Trace> ParseTrace(std::istream& in, const std::string& name) {
   if (!have_header) return InvalidArgument(name + ":1: empty trace (no header line)");
   // Replay runs a stream from its reads; a stream with nothing but hints would never run.
   std::unordered_set<std::uint32_t> streams;
-  for (const auto& r : trace.records) streams.insert(r.stream);
+  if (!trace.hints.empty()) {
+    for (const auto& r : trace.records) streams.insert(r.stream);
+  }
   for (std::size_t i = 0; i < trace.hints.size(); ++i) {
     if (!streams.count(trace.hints[i].stream)) {
       return LineError(
@@ -204,6 +446,8 @@ Result<Trace> ParseTrace(std::istream& in, const std::string& name) {
   }
   return trace;
 }
+
+}  // namespace
 
 Result<Trace> ReadTrace(const std::string& path) {
   auto in = OpenTextInput(path, "trace file");
@@ -215,12 +459,7 @@ Result<Trace> ReadTrace(const std::string& path) {
 }
 
 void WriteTrace(std::ostream& out, const Trace& trace) {
-  nlohmann::json header = {{"format", kTraceFormat}, {"version", kTraceVersion}, {"objects", nlohmann::json::array()}};
-  for (const auto& o : trace.objects) {
-    header["objects"].push_back({{"id", o.id}, {"bucket", o.bucket}, {"name", o.name}, {"size", o.size}});
-  }
-  header["source"] = trace.source;
-  out << header.dump() << "\n";
+  out << TraceHeaderJson(trace).dump() << "\n";
   const bool single = trace.objects.size() == 1;
   auto begin_line = [&](Nanos t, std::uint32_t stream, std::uint32_t object) {
     out << "{\"t\":" << t << ",\"stream\":" << stream;
@@ -243,6 +482,7 @@ void WriteTrace(std::ostream& out, const Trace& trace) {
     const TraceRecord& r = trace.records[i];
     begin_line(r.t_ns, r.stream, r.object);
     out << ",\"offset\":" << r.offset << ",\"length\":" << r.length;
+    if (r.past_eof) out << ",\"asked\":" << r.asked();
     if (r.duration_ns >= 0) out << ",\"dur\":" << r.duration_ns;
     out << "}\n";
   }

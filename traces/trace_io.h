@@ -24,11 +24,16 @@ namespace pflab::traces {
 inline constexpr const char* kTraceFormat = "pflab-trace";
 inline constexpr int kTraceVersion = 1;
 
-/// Reads and validates a trace file; the trace's name is the file's stem.
+/// Reads and validates a trace file, JSONL or binary (told by its first bytes, not its name); the
+/// trace's name is the file's stem.
 Result<Trace> ReadTrace(const std::string& path);
-/// Parses a trace from a stream; `display_name` prefixes error messages.
+/// Parses a trace, JSONL or binary, from a stream; `display_name` prefixes error messages.
 Result<Trace> ParseTrace(std::istream& in, const std::string& display_name);
-/// Writes a trace file.
+/// The header line's JSON (format, version, objects, source); the binary format carries it too.
+nlohmann::json TraceHeaderJson(const Trace& trace);
+/// Parses a header into a trace without reads; `where` prefixes errors ("FILE:1: ").
+Result<Trace> ParseTraceHeader(const nlohmann::json& header, const std::string& where);
+/// Writes a trace file (JSONL).
 Status WriteTrace(const std::string& path, const Trace& trace);
 void WriteTrace(std::ostream& out, const Trace& trace);
 

@@ -176,6 +176,59 @@ TEST_CASE("fsspec parity: our caches make the requests the real fsspec makes", "
   CHECK(requests > 2000);
 }
 
+// Reads past EOF (issue 16): fsspec's file hands its cache loc + length uncut, and BytesCache decides
+// on that end ("more than one block past the buffer"). A trace keeps the length asked for, replay asks
+// for it, the Reader cuts the read at EOF and passes the uncut end on (ReadPastEof).
+TEST_CASE("fsspec parity: reads crossing EOF make the requests the real fsspec makes", "[fsspec][parity][eof]") {
+  const std::uint64_t size = 1000003, bs = 65536;
+  // The buffer ends 24,464 bytes before EOF; the next read asks 50,000 bytes past it. Uncut, its end is
+  // more than a block past the buffer, so fsspec refetches from the read's start; cut at EOF it would
+  // be within a block and appended instead.
+  const std::vector<ByteRange> crafted = {{size - 100000, size - 90000}, {size - 50000, size + 50000}};
+  std::vector<Case> cases;
+  for (const char* cache : {"bytes", "readahead", "all"}) {
+    cases.push_back({std::string(cache) + " crafted", cache, size, bs, 32, {}, crafted});
+    for (std::uint32_t seed = 1; seed <= 4; ++seed) {
+      for (const auto& [file_size, block] :
+           std::vector<std::pair<std::uint64_t, std::uint64_t>>{{1000003, 65536}, {1048576, 65536}, {40000, 65536}}) {
+        cases.push_back(
+            {std::string(cache) + " past EOF seed " + std::to_string(seed) + " size " + std::to_string(file_size),
+             cache,
+             file_size,
+             block,
+             32,
+             {},
+             parity::PastEofReads(file_size, block, seed, 200)});
+      }
+    }
+  }
+  std::string version;
+  const auto theirs = RunFsspec(cases, &version);
+  REQUIRE(theirs.size() == cases.size());
+  INFO("fsspec " << version);
+  std::size_t past_eof = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    const Outcome ours = RunOurs(c);
+    REQUIRE(ours.requests.size() == c.reads.size());
+    REQUIRE(theirs[i].requests.size() == c.reads.size());
+    for (std::size_t k = 0; k < c.reads.size(); ++k) {
+      INFO(c.label << ", read " << k << " [" << c.reads[k].begin << ", " << c.reads[k].end << ")");
+      REQUIRE(Show(ours.requests[k]) == Show(theirs[i].requests[k]));
+      REQUIRE(ours.lengths[k] == theirs[i].lengths[k]);
+      if (c.reads[k].end > c.size) ++past_eof;
+    }
+  }
+  CHECK(past_eof > 100);
+  // The crafted case's second read, as fsspec makes it: a refetch from the read's start.
+  REQUIRE(Show(theirs[0].requests[1]) == Show({{size - 50000, size}}));
+  // Cut at EOF before the cache sees it (what the trace used to keep), fsspec-bytes appends instead:
+  // the uncut end is what makes it agree.
+  Case cut = cases[0];
+  cut.reads[1].end = size;
+  CHECK(Show(RunOurs(cut).requests[1]) == Show({{size - 90000 + bs, size}}));
+}
+
 TEST_CASE("fsspec parity: the blockcache agreement filter keeps ends off block boundaries", "[fsspec][parity]") {
   const auto reads = BlockCacheAgreeing({{0, 10}, {5, 20}, {0, 100}, {10, 11}}, 10, 3);
   // Aligned ends move one byte earlier; [0, 100) is cut to three blocks, ending off the boundary.

@@ -95,7 +95,7 @@ TEST_CASE("limits: /dev/zero and directories are refused naming the file", "[tra
 
 TEST_CASE("limits: the count checks name the limit", "[traces][limits]") {
   CHECK(CheckRecordCount(kMaxRecords).ok());
-  CHECK_THAT(CheckRecordCount(kMaxRecords + 1).error().message, Catch::Contains("more than 67108864 reads and hints"));
+  CHECK_THAT(CheckRecordCount(kMaxRecords + 1).error().message, Catch::Contains("more than 268435456 reads and hints"));
   CHECK(CheckObjectCount(kMaxObjects).ok());
   CHECK_FALSE(CheckObjectCount(kMaxObjects + 1).ok());
   CHECK(CheckHintRangeCount(kMaxHintRanges).ok());
@@ -124,7 +124,7 @@ TEST_CASE("limits: generators refuse parameters beyond the limits", "[traces][li
   CHECK_THAT(error("sequential", huge), Catch::Contains("--object-size: object size 1125899906842625 is above"));
   GeneratorParams count;
   count.count = kMaxRecords + 1;
-  CHECK_THAT(error("random", count), Catch::Contains("--count: 67108865 is above the limit"));
+  CHECK_THAT(error("random", count), Catch::Contains("--count: 268435457 is above the limit"));
   // 10^11 s between reads used to wrap to negative times; now the reader's time limit stops it.
   GeneratorParams think;
   think.think_ns = kMaxTraceNanos / 3;
@@ -138,7 +138,7 @@ TEST_CASE("limits: generators refuse parameters beyond the limits", "[traces][li
   GeneratorParams tiny_reads;
   tiny_reads.object_size = 1ull << 40;
   tiny_reads.read_size = 1;
-  CHECK_THAT(error("footer-then-columns", tiny_reads), Catch::Contains("reads, more than 67108864"));
+  CHECK_THAT(error("footer-then-columns", tiny_reads), Catch::Contains("reads, more than 268435456"));
   // An explicit stride of 0 means no gap (it used to mean "one read size").
   GeneratorParams contiguous;
   contiguous.object_size = 10 << 20;

@@ -2,7 +2,8 @@
 
 For programs whose reads go through fsspec rather than the file system, where strace sees only
 sockets. Wrap each file object; every read is logged with its issue time, thread, offset, length
-and duration, and the trace is written when the recording ends::
+and duration (and, for a read cut at EOF, the length it asked for), and the trace is written when the
+recording ends::
 
     import fsspec, pflab_trace
 
@@ -78,12 +79,12 @@ class Recorder:
                 self._objects.append(["o%d" % index, name, size, 0])
         return TracedFile(f, self, index)
 
-    def _log(self, index, offset, length, start_ns, end_ns):
+    def _log(self, index, offset, length, start_ns, end_ns, asked=None):
         if length <= 0:
             return
         with self._lock:
             stream = self._streams.setdefault(threading.current_thread(), len(self._streams))
-            self._reads.append((start_ns, stream, index, offset, length, end_ns - start_ns))
+            self._reads.append((start_ns, stream, index, offset, length, end_ns - start_ns, asked))
             obj = self._objects[index]
             obj[3] = max(obj[3], offset + length)
 
@@ -96,6 +97,7 @@ class Recorder:
             raise ValueError("pflab_trace: no reads were recorded; nothing to write to %s" % self.path)
         used = sorted({r[2] for r in reads})
         ids = {}
+        sizes = {}
         header_objects = []
         for index in used:
             obj_id, name, size, largest_end = objects[index]
@@ -103,6 +105,7 @@ class Recorder:
                 size = largest_end
             elif largest_end > size:
                 raise ValueError("pflab_trace: %s was read up to byte %d, beyond its size %d" % (name, largest_end, size))
+            sizes[index] = size
             ids[index] = "o%d" % len(header_objects)
             header_objects.append({"id": ids[index], "bucket": self.bucket, "name": name, "size": size})
         source = {"recorder": "pflab_trace.py", "clock": "time.monotonic_ns"}
@@ -113,11 +116,15 @@ class Recorder:
         tmp = self.path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as out:
             out.write(json.dumps(header, separators=(",", ":")) + "\n")
-            for t, stream, index, offset, length, dur in reads:
+            for t, stream, index, offset, length, dur, asked in reads:
                 rec = {"t": t - start, "stream": stream}
                 if not single:
                     rec["object"] = ids[index]
-                rec.update({"offset": offset, "length": length, "dur": dur})
+                rec.update({"offset": offset, "length": length})
+                # A read cut at EOF keeps what it asked for: fsspec hands its cache the uncut end.
+                if asked is not None and asked > length and offset + length == sizes[index]:
+                    rec["asked"] = asked
+                rec["dur"] = dur
                 out.write(json.dumps(rec, separators=(",", ":")) + "\n")
         os.replace(tmp, self.path)
 
@@ -137,6 +144,11 @@ def _known_size(f):
     return None
 
 
+def _asked(size):
+    """The length a read(size) asks for, or None for "to EOF"."""
+    return size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
+
+
 class TracedFile:
     """A file object that forwards to the wrapped one and records each read's byte range."""
 
@@ -145,25 +157,25 @@ class TracedFile:
         self._rec = recorder
         self._index = index
 
-    def _recorded(self, call, *args):
+    def _recorded(self, call, *args, asked=None):
         before = self._f.tell()
         start = time.monotonic_ns()
         result = call(*args)
         end = time.monotonic_ns()
-        self._rec._log(self._index, before, self._f.tell() - before, start, end)
+        self._rec._log(self._index, before, self._f.tell() - before, start, end, asked)
         return result
 
     def read(self, size=-1):
-        return self._recorded(self._f.read, size)
+        return self._recorded(self._f.read, size, asked=_asked(size))
 
     def read1(self, size=-1):
-        return self._recorded(self._f.read1, size)
+        return self._recorded(self._f.read1, size, asked=_asked(size))
 
     def readinto(self, buffer):
-        return self._recorded(self._f.readinto, buffer)
+        return self._recorded(self._f.readinto, buffer, asked=memoryview(buffer).nbytes)
 
     def readinto1(self, buffer):
-        return self._recorded(self._f.readinto1, buffer)
+        return self._recorded(self._f.readinto1, buffer, asked=memoryview(buffer).nbytes)
 
     def readline(self, size=-1):
         return self._recorded(self._f.readline, size)
