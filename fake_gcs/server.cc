@@ -145,6 +145,7 @@ struct FakeGcsServer::Impl {
   std::mutex mutex;  // guards the members below
   std::map<std::string, sim::LatencySampler> samplers;
   std::set<std::shared_ptr<tcp::socket>> sockets;
+  std::chrono::steady_clock::time_point link_free{};  // when the link has sent what was booked on it
   ServerStats stats;
   std::vector<RequestRecord> log;
   std::optional<FaultProfile> faults;
@@ -1034,8 +1035,10 @@ awaitable<bool> FakeGcsServer::Impl::Send(tcp::socket& socket, Reply& reply, boo
   const Shaping& shaping = ShapingFor(reply.route);
   const double bandwidth = shaping.bandwidth_bytes_per_s;
   // Paced writes are small so the rate holds over short intervals (about 2 ms of data each).
+  const double link = options().link_bandwidth_bytes_per_s;
+  const double pace = bandwidth > 0 && link > 0 ? std::min(bandwidth, link) : std::max(bandwidth, link);
   const std::size_t chunk =
-      bandwidth > 0 ? std::clamp<std::size_t>(static_cast<std::size_t>(bandwidth / 500), 4096, kChunk) : kChunk;
+      pace > 0 ? std::clamp<std::size_t>(static_cast<std::size_t>(pace / 500), 4096, kChunk) : kChunk;
   const Fault* fault = reply.fault ? &*reply.fault : nullptr;
   std::uint64_t limit = total;  // bytes to send before a broken stream's close
   if (fault && fault->kind == Fault::Kind::kBrokenStream) limit = std::min(total, fault->after_bytes);
@@ -1073,10 +1076,20 @@ awaitable<bool> FakeGcsServer::Impl::Send(tcp::socket& socket, Reply& reply, boo
     first = false;
     sent += n;
     record.body_bytes_sent = sent;
-    if (bandwidth > 0) {
-      const auto due =
-          start + std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(sent) / bandwidth * 1e9));
-      if (due > std::chrono::steady_clock::now()) {
+    if (bandwidth > 0 || link > 0) {
+      const auto now = std::chrono::steady_clock::now();
+      auto due =
+          bandwidth > 0
+              ? start + std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(sent) / bandwidth * 1e9))
+              : now;
+      if (link > 0) {
+        // Book these bytes on the shared link after whatever is booked already (or from now, if idle).
+        std::lock_guard lock(mutex);
+        link_free = std::max(link_free, now) +
+                    std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(n) / link * 1e9));
+        due = std::max(due, link_free);
+      }
+      if (due > now) {
         timer.expires_at(due);
         co_await timer.async_wait(kNoThrow);
       }
@@ -1127,6 +1140,9 @@ Status ValidateServerOptions(const ServerOptions& options) {
     }
     return OkStatus();
   };
+  if (!(options.link_bandwidth_bytes_per_s >= 0) || !std::isfinite(options.link_bandwidth_bytes_per_s)) {
+    return InvalidArgument("link-bandwidth must be a non-negative number of bytes per second");
+  }
   if (auto st = check_shaping(options.shaping, ""); !st) return st;
   for (const auto& [route, shaping] : options.route_shaping) {
     if (auto st = check_shaping(shaping, route); !st) return st;

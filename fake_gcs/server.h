@@ -52,6 +52,9 @@ struct ServerOptions {
   int port = 0;  // 0: any free port
   unsigned threads = 2;
   Shaping shaping;
+  /// Bytes per second shared by every response body at once (the host's link); 0: no limit. Each
+  /// connection's writes book time on one shared clock, so k busy connections get about 1/k each.
+  double link_bandwidth_bytes_per_s = 0;
   /// Per-route shaping overriding `shaping`: keys "media", "metadata", "list", "upload", "other".
   std::map<std::string, Shaping> route_shaping;
   std::optional<FaultProfile> faults;
