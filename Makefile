@@ -10,7 +10,7 @@ TSAN_BUILD ?= build-tsan
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
 
-.PHONY: setup build demo test test-release test-asan test-no-python test-bound test-oracle test-slurm test-tsan bench-calibrate fuzz-build fuzz fuzz-smoke bench faults install package format clean
+.PHONY: setup build demo test test-release test-asan test-no-python test-bound test-oracle test-slurm test-tsan bench-calibrate bench-fidelity fuzz-build fuzz fuzz-smoke bench faults install package format clean
 
 setup:
 	@scripts/setup.sh
@@ -70,6 +70,11 @@ test-slurm: build
 # (docs/network.md#calibration). About a minute; PROBES=N changes the latency probes (default 300).
 bench-calibrate: build
 	PFLAB=$(BUILD)/pflab scripts/bench_calibrate.sh
+
+# The simulator's predictions against real runs over the fake server: 5 traces x 8 policies x 10 seeds on
+# two time-scaled profiles (docs/network.md#fidelity). SEEDS=N and PROFILES="..." choose fewer.
+bench-fidelity: build
+	PFLAB=$(BUILD)/pflab scripts/bench_fidelity.sh
 
 # libFuzzer targets (fuzz/, clang, ASan + UBSan): docs/testing.md "Fuzzing".
 fuzz-build: setup

@@ -16,6 +16,7 @@
 #include "cli/calibrate.h"
 #include "cli/diff.h"
 #include "cli/faults.h"
+#include "cli/fidelity.h"
 #include "cli/import.h"
 #include "cli/record.h"
 #include "cli/report.h"
@@ -604,6 +605,8 @@ int main(int argc, char** argv) {
   auto* faults_cmd = AddFaultsCommand(app, faults);
   CalibrateArgs calibrate;
   auto* calibrate_cmd = AddCalibrateCommand(app, calibrate);
+  FidelityArgs fidelity;
+  auto* fidelity_cmd = AddFidelityCommand(app, fidelity);
 
   auto* pol_cmd = app.add_subcommand("policies", "list the registered policies, their parameters and origins");
   std::vector<std::string> pol_plugins;
@@ -633,6 +636,7 @@ int main(int argc, char** argv) {
   if (diff_cmd->parsed()) return RunDiff(diff);
   if (faults_cmd->parsed()) return RunFaults(faults);
   if (calibrate_cmd->parsed()) return RunCalibrate(calibrate);
+  if (fidelity_cmd->parsed()) return RunFidelity(fidelity);
   if (pol_cmd->parsed()) return RunPolicies(pol_plugins);
   if (prof_cmd->parsed()) return RunProfiles(prof);
   return 1;

@@ -29,7 +29,8 @@ using asio::ip::tcp;
 using nlohmann::json;
 constexpr auto kNoThrow = asio::experimental::as_tuple(asio::use_awaitable);
 
-constexpr std::size_t kChunk = 256 << 10;  // body bytes per write when not paced
+constexpr std::size_t kChunk = 256 << 10;       // body bytes per write when not paced
+constexpr std::size_t kFirstPacedPiece = 4096;  // a paced body's first write
 
 // The response a handler decides on; Send() writes it, applying shaping and faults.
 struct Reply {
@@ -1060,7 +1061,8 @@ awaitable<bool> FakeGcsServer::Impl::Send(tcp::socket& socket, Reply& reply, boo
       timer.expires_after(std::chrono::nanoseconds(fault->stall));
       co_await timer.async_wait(kNoThrow);
     }
-    std::uint64_t n = std::min<std::uint64_t>(chunk, limit - sent);
+    // The first paced piece is small, so the first byte is not held back by a whole piece's time.
+    std::uint64_t n = std::min<std::uint64_t>(pace > 0 && sent == 0 ? kFirstPacedPiece : chunk, limit - sent);
     if (!stalled) n = std::min<std::uint64_t>(n, fault->after_bytes - sent);
     if (reply.object) {
       if (!store().Read(*reply.object, reply.begin + sent, buffer.data(), n)) co_return false;  // cut: file changed
@@ -1068,20 +1070,14 @@ awaitable<bool> FakeGcsServer::Impl::Send(tcp::socket& socket, Reply& reply, boo
       std::memcpy(buffer.data(), reply.body.data() + sent, n);
     }
     if (corrupt_at >= sent && corrupt_at < sent + n) buffer[corrupt_at - sent] ^= 0x5a;
-    std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(buffer.data(), n)};
-    auto [ec, written] = co_await asio::async_write(
-        socket, first ? std::span<asio::const_buffer>(buffers) : std::span<asio::const_buffer>(buffers).subspan(1),
-        kNoThrow);
-    if (ec) co_return false;
-    first = false;
-    sent += n;
-    record.body_bytes_sent = sent;
-    if (bandwidth > 0 || link > 0) {
+    if (pace > 0) {
+      // Each piece goes out when the modelled transfer would have delivered its last byte, never
+      // before: pacing after the write instead sent a response shorter than one piece at once, so a
+      // small read finished faster than its profile allows.
       const auto now = std::chrono::steady_clock::now();
-      auto due =
-          bandwidth > 0
-              ? start + std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(sent) / bandwidth * 1e9))
-              : now;
+      auto due = bandwidth > 0 ? start + std::chrono::nanoseconds(
+                                             static_cast<std::int64_t>(static_cast<double>(sent + n) / bandwidth * 1e9))
+                               : now;
       if (link > 0) {
         // Book these bytes on the shared link after whatever is booked already (or from now, if idle).
         std::lock_guard lock(mutex);
@@ -1094,6 +1090,14 @@ awaitable<bool> FakeGcsServer::Impl::Send(tcp::socket& socket, Reply& reply, boo
         co_await timer.async_wait(kNoThrow);
       }
     }
+    std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(buffer.data(), n)};
+    auto [ec, written] = co_await asio::async_write(
+        socket, first ? std::span<asio::const_buffer>(buffers) : std::span<asio::const_buffer>(buffers).subspan(1),
+        kNoThrow);
+    if (ec) co_return false;
+    first = false;
+    sent += n;
+    record.body_bytes_sent = sent;
   }
   if (limit < total) {  // broken stream: a plain close after part of the promised body
     if (first) co_await asio::async_write(socket, asio::buffer(head), kNoThrow);  // cut at byte 0
