@@ -7,8 +7,8 @@
 //      connection (the first is a warm-up and not counted): a small read's completion time is taken as
 //      its first-byte latency (its few KiB come in the response's first burst);
 //   3. bandwidth: large ranged reads, one at a time, each a stream pulled in pieces, so the transfer is
-//      timed from the end of the first piece to the last byte, apart from the first-byte latency and
-//      from the first burst (bytes the server sent before pacing took hold);
+//      timed after the first piece (a slope over the later pieces), apart from the first-byte latency
+//      and from the first burst (bytes the server sent before pacing took hold);
 //   4. concurrency: at 1, 2, 4, ... up to N large streams at once, the aggregate rate over the window in
 //      which every stream was transferring (to find the link limit), and how many streams were between
 //      first and last byte at once (to find a connection limit).
@@ -107,7 +107,8 @@ struct LevelObservation {
 
 /// Reduces the streams of one level (pure).
 LevelObservation ReduceLevel(std::uint32_t concurrency, const std::vector<StreamTrace>& streams);
-/// A stream's rate after its first piece (bytes after the first progress point over the time they took),
+/// A stream's rate after its first piece: the least-squares slope of bytes over time of the later
+/// progress points (with two or three points, the bytes after the first piece over the time they took),
 /// or its whole rate when it had one piece; 0 when it moved nothing.
 double StreamRate(const StreamTrace& stream);
 

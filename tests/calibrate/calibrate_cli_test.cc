@@ -82,5 +82,23 @@ TEST_CASE("cli: calibrate refuses bad input with the option named", "[calibrate]
   CHECK(r.err.find("name one with --profiles") != std::string::npos);
 }
 
+TEST_CASE("cli: fidelity compares the simulator with the fake server and refuses the simulator alone",
+          "[fidelity][cli]") {
+  const auto dir = FreshTempDir("pflab_fidelity_cli");
+  const auto trace = (dir / "seq.jsonl").string();
+  REQUIRE(RunPflab("gen sequential --object-size 4MiB --read-size 1MiB --count 4 -o " + trace, dir).exit_code == 0);
+  auto r = RunPflab("fidelity " + trace + " --policies none --profile local-fast --seeds 2 --verify-bytes -q --md " +
+                        (dir / "f.md").string(),
+                    dir);
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("## Fidelity on local-fast (fake, 2 seeds)") != std::string::npos);
+  CHECK(r.out.find("runs: 2 (0 failed, left out)") != std::string::npos);
+  CHECK(Slurp(dir / "f.md") == r.out);
+  r = RunPflab("fidelity " + trace + " --policies none --transport sim", dir);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("--transport: fake or http") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace pflab::testing

@@ -102,6 +102,15 @@ TEST_CASE("calibrate: stream rates and level aggregates from progress points", "
   burst.progress = {{10 * kMillisecond, 1}, {11 * kMillisecond, 1 << 20}, {21 * kMillisecond, 2 << 20}};
   CHECK(StreamRate(burst) == Approx((1 << 20) / 0.010));
   CHECK(StreamRate(StreamTrace{}) == 0);
+  // With more pieces, a slope: pieces seen up to a write late (here alternately 0 and 1 ms) still give
+  // the rate, where the end points alone would not.
+  StreamTrace late;
+  late.first_byte = 0;
+  late.progress.emplace_back(0, 1);
+  for (int i = 1; i <= 10; ++i) {
+    late.progress.emplace_back(i * 10 * kMillisecond + (i % 2 ? kMillisecond : 0), std::uint64_t(i) << 20);
+  }
+  CHECK(StreamRate(late) == Approx((1 << 20) / 0.010).epsilon(0.005));
 
   // Two streams at 50 MB/s each, the second starting 5 ms later: 100 MB/s while both move.
   std::vector<StreamTrace> two = {LinearStream(0, 8 << 20, 50 * kMB, 1 << 20),
