@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 #include <limits>
+#include <map>
 #include <random>
 
 #include "engine/asio_scheduler.h"
@@ -541,21 +542,29 @@ Result<Calibration> FitCalibration(const Observations& seen, const sim::NetworkP
                   " x level x per-request bandwidth; the highest aggregate seen is a lower bound";
   }
 
-  // Connections: a level with fewer streams in flight than it opened waited for a connection.
+  // Connections: a level with fewer streams in flight than it opened waited for a connection. One such
+  // level is not enough: a first byte in a latency tail can come after the others' last bytes without
+  // any limit. Two or more levels that agree on how many were in flight are a limit.
   std::uint32_t most = 0, tried = 0;
-  bool short_level = false;
+  std::map<std::uint32_t, int> short_levels;  // most in flight -> levels that opened more
   for (const auto& l : seen.levels) {
     most = std::max(most, l.max_in_flight);
     tried = std::max(tried, l.concurrency);
-    short_level |= l.full_overlap == false && l.max_in_flight < l.concurrency;
+    if (!l.full_overlap && l.max_in_flight < l.concurrency) ++short_levels[l.max_in_flight];
+  }
+  std::uint32_t limit = 0;
+  for (const auto& [in_flight, levels] : short_levels) {
+    if (levels >= 2) limit = in_flight;
   }
   auto& conn = fit.max_connections;
   conn.measured_at = seen.concurrency_measured_at;
   conn.samples = seen.levels.size();
-  if (short_level) {
+  if (limit > 0) {
     fit.connection_limited = true;
-    conn.value = conn.low = conn.high = most;
-    conn.method = "the most requests seen between first and last byte at once, where a level opened more";
+    conn.value = conn.low = conn.high = limit;
+    conn.method =
+        "the most requests seen between first and last byte at once, the same at two or more levels "
+        "that opened more";
   } else {
     conn.value = std::max<double>(kDefaultCalibratedConnections, tried);
     conn.low = tried;
