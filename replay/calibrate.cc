@@ -92,7 +92,8 @@ std::pair<double, double> Bootstrap(const std::vector<double>& values, std::uint
 
 // Bytes a stream had received by time `t`, interpolated between its progress points.
 double BytesAt(const StreamTrace& s, Nanos t) {
-  if (s.progress.empty() || t <= s.progress.front().first) return s.progress.empty() ? 0 : 0;
+  if (s.progress.empty()) return 0;
+  if (t <= s.progress.front().first) return static_cast<double>(s.progress.front().second);
   for (std::size_t i = 1; i < s.progress.size(); ++i) {
     const auto& [t1, b1] = s.progress[i];
     if (t <= t1) {
