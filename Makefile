@@ -10,7 +10,7 @@ TSAN_BUILD ?= build-tsan
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
 
-.PHONY: setup build demo test test-release test-asan test-no-python test-bound test-oracle test-auto test-slurm test-tsan fuzz-build fuzz fuzz-smoke bench bench-traces faults install package format clean
+.PHONY: setup build demo test test-release test-asan test-no-python test-bound test-oracle test-auto test-slurm test-tsan bench-calibrate bench-fidelity fuzz-build fuzz fuzz-smoke bench bench-traces faults install package format clean
 
 setup:
 	@scripts/setup.sh
@@ -65,6 +65,16 @@ test-tsan: setup
 # runs a sweep as a job array plus a merge job (docs/sweeps.md "On Slurm").
 test-slurm: build
 	cd $(BUILD) && PFLAB_CLI=$$PWD/pflab ./pflab_tests "[slurm]"
+
+# pflab calibrate's accuracy against a shaped fake server and, where root can, kernel shaping
+# (docs/network.md#calibration). About a minute; PROBES=N changes the latency probes (default 300).
+bench-calibrate: build
+	PFLAB=$(BUILD)/pflab scripts/bench_calibrate.sh
+
+# The simulator's predictions against real runs over the fake server: 5 traces x 8 policies x 10 seeds on
+# two time-scaled profiles (docs/network.md#fidelity). SEEDS=N and PROFILES="..." choose fewer.
+bench-fidelity: build
+	PFLAB=$(BUILD)/pflab scripts/bench_fidelity.sh
 
 # libFuzzer targets (fuzz/, clang, ASan + UBSan): docs/testing.md "Fuzzing".
 fuzz-build: setup

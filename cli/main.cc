@@ -14,9 +14,11 @@
 
 #include "cli/bench.h"
 #include "cli/bench_traces.h"
+#include "cli/calibrate.h"
 #include "cli/convert.h"
 #include "cli/diff.h"
 #include "cli/faults.h"
+#include "cli/fidelity.h"
 #include "cli/import.h"
 #include "cli/live.h"
 #include "cli/record.h"
@@ -251,7 +253,7 @@ int RunCompare(const CompareArgs& args) {
     specs->insert(specs->begin() + (first_is_baseline ? 1 : 0), pflab::replay::BoundSpec());
   }
   plan.policies = std::move(*specs);
-  auto profile = pflab::sim::FindProfile(args.profile, pflab::sim::ProfilesPath(args.profiles_file));
+  auto profile = FindProfileOrFile(args.profile, args.profiles_file);
   if (!profile) return Fail("--profile: " + profile.error().message);
   plan.profile_name = args.profile;
   plan.profile = *profile;
@@ -563,7 +565,10 @@ int main(int argc, char** argv) {
   auto* cmp_cmd = app.add_subcommand("compare", "replay traces against policies in the simulator (or over HTTP)");
   cmp_cmd->add_option("traces", cmp.traces, "trace files (JSONL format v1 or binary)")->required();
   cmp_cmd->add_option("--policies", cmp.policies, "comma-separated policy stacks (see `pflab policies`)")->required();
-  cmp_cmd->add_option("--profile", cmp.profile, "network profile (see `pflab profiles`)")->capture_default_str();
+  cmp_cmd
+      ->add_option("--profile", cmp.profile,
+                   "network profile (see `pflab profiles`), or a file holding one (from `pflab calibrate`)")
+      ->capture_default_str();
   AddProfilesOption(cmp_cmd, &cmp.profiles_file);
   cmp_cmd->add_option("--seed", cmp.seed, "seed for latency sampling and jitter")->capture_default_str();
   cmp_cmd->add_option("--seeds", cmp.seeds,
@@ -626,6 +631,10 @@ int main(int argc, char** argv) {
   auto* diff_cmd = AddDiffCommand(app, diff);
   FaultsArgs faults;
   auto* faults_cmd = AddFaultsCommand(app, faults);
+  CalibrateArgs calibrate;
+  auto* calibrate_cmd = AddCalibrateCommand(app, calibrate);
+  FidelityArgs fidelity;
+  auto* fidelity_cmd = AddFidelityCommand(app, fidelity);
 
   auto* pol_cmd = app.add_subcommand("policies", "list the registered policies, their parameters and origins");
   std::vector<std::string> pol_plugins;
@@ -656,6 +665,8 @@ int main(int argc, char** argv) {
   if (sweep_cmd->parsed()) return RunSweep(sweep);
   if (diff_cmd->parsed()) return RunDiff(diff);
   if (faults_cmd->parsed()) return RunFaults(faults);
+  if (calibrate_cmd->parsed()) return RunCalibrate(calibrate);
+  if (fidelity_cmd->parsed()) return RunFidelity(fidelity);
   if (pol_cmd->parsed()) return RunPolicies(pol_plugins);
   if (prof_cmd->parsed()) return RunProfiles(prof);
   return 1;

@@ -20,6 +20,8 @@ CLI::App* AddServeCommand(CLI::App& app, ServeArgs& args) {
   cmd->add_option("--latency", args.latency,
                   "first-byte latency: 30ms, or median:p99 such as 30ms:200ms (at most 1 hour)");
   cmd->add_option("--bandwidth", args.bandwidth, "per-connection bandwidth, e.g. 100MB/s (default unlimited)");
+  cmd->add_option("--link-bandwidth", args.link_bandwidth,
+                  "bandwidth shared by all responses at once, e.g. 250MB/s (default unlimited)");
   cmd->add_option("--faults", args.faults, "fault profile JSON (seeded per-request fault probabilities)");
   cmd->add_option("--seed", args.seed, "seed for latency draws")->capture_default_str();
   cmd->add_option("--threads", args.threads, "I/O threads (1 to 256)")->capture_default_str();
@@ -46,6 +48,11 @@ int RunServe(const ServeArgs& args) {
     auto bw = pflab::fake_gcs::ParseBandwidth(args.bandwidth);
     if (!bw) return fail("--" + bw.error().message);
     options.shaping.stream_bandwidth_bytes_per_s = *bw;
+  }
+  if (!args.link_bandwidth.empty()) {
+    auto bw = pflab::fake_gcs::ParseBandwidth(args.link_bandwidth);
+    if (!bw) return fail("--link-" + bw.error().message);
+    options.link_bandwidth_bytes_per_s = *bw;
   }
   if (!args.faults.empty()) {
     auto profile = pflab::fake_gcs::FaultProfile::Load(args.faults);

@@ -13,6 +13,7 @@ struct ServeArgs {
   std::vector<std::string> buckets;
   std::string latency;
   std::string bandwidth;
+  std::string link_bandwidth;
   std::string faults;
   std::uint64_t seed = 1;
   unsigned threads = 2;

@@ -28,7 +28,8 @@ using asio::ip::tcp;
 using nlohmann::json;
 constexpr auto kNoThrow = asio::experimental::as_tuple(asio::use_awaitable);
 
-constexpr std::size_t kChunk = 256 << 10;  // body bytes per write when not paced
+constexpr std::size_t kChunk = 256 << 10;       // body bytes per write when not paced
+constexpr std::size_t kFirstPacedPiece = 4096;  // a paced body's first write
 
 // The response a handler decides on; Send() writes it, applying shaping and faults.
 struct Reply {
@@ -144,6 +145,7 @@ struct FakeGcsServer::Impl {
   std::mutex mutex;  // guards the members below
   std::map<std::string, netmodel::LatencySampler> samplers;
   std::set<std::shared_ptr<tcp::socket>> sockets;
+  std::chrono::steady_clock::time_point link_free{};  // when the link has sent what was booked on it
   ServerStats stats;
   std::vector<RequestRecord> log;
   std::optional<FaultProfile> faults;
@@ -1029,8 +1031,10 @@ awaitable<bool> FakeGcsServer::Impl::Send(tcp::socket& socket, Reply& reply, boo
 
   const double bandwidth = ShapingFor(reply.route).stream_bandwidth_bytes_per_s;
   // Paced writes are small so the rate holds over short intervals (about 2 ms of data each).
+  const double link = options().link_bandwidth_bytes_per_s;
+  const double pace = bandwidth > 0 && link > 0 ? std::min(bandwidth, link) : std::max(bandwidth, link);
   const std::size_t chunk =
-      bandwidth > 0 ? std::clamp<std::size_t>(static_cast<std::size_t>(bandwidth / 500), 4096, kChunk) : kChunk;
+      pace > 0 ? std::clamp<std::size_t>(static_cast<std::size_t>(pace / 500), 4096, kChunk) : kChunk;
   const Fault* fault = reply.fault ? &*reply.fault : nullptr;
   std::uint64_t limit = total;  // bytes to send before a broken stream's close
   if (fault && fault->kind == Fault::Kind::kBrokenStream) limit = std::min(total, fault->after_bytes);
@@ -1052,7 +1056,8 @@ awaitable<bool> FakeGcsServer::Impl::Send(tcp::socket& socket, Reply& reply, boo
       timer.expires_after(std::chrono::nanoseconds(fault->stall));
       co_await timer.async_wait(kNoThrow);
     }
-    std::uint64_t n = std::min<std::uint64_t>(chunk, limit - sent);
+    // The first paced piece is small, so the first byte is not held back by a whole piece's time.
+    std::uint64_t n = std::min<std::uint64_t>(pace > 0 && sent == 0 ? kFirstPacedPiece : chunk, limit - sent);
     if (!stalled) n = std::min<std::uint64_t>(n, fault->after_bytes - sent);
     if (reply.object) {
       if (!store().Read(*reply.object, reply.begin + sent, buffer.data(), n)) co_return false;  // cut: file changed
@@ -1060,6 +1065,26 @@ awaitable<bool> FakeGcsServer::Impl::Send(tcp::socket& socket, Reply& reply, boo
       std::memcpy(buffer.data(), reply.body.data() + sent, n);
     }
     if (corrupt_at >= sent && corrupt_at < sent + n) buffer[corrupt_at - sent] ^= 0x5a;
+    if (pace > 0) {
+      // Each piece goes out when the modelled transfer would have delivered its last byte, never
+      // before: pacing after the write instead sent a response shorter than one piece at once, so a
+      // small read finished faster than its profile allows.
+      const auto now = std::chrono::steady_clock::now();
+      auto due = bandwidth > 0 ? start + std::chrono::nanoseconds(
+                                             static_cast<std::int64_t>(static_cast<double>(sent + n) / bandwidth * 1e9))
+                               : now;
+      if (link > 0) {
+        // Book these bytes on the shared link after whatever is booked already (or from now, if idle).
+        std::lock_guard lock(mutex);
+        link_free = std::max(link_free, now) +
+                    std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(n) / link * 1e9));
+        due = std::max(due, link_free);
+      }
+      if (due > now) {
+        timer.expires_at(due);
+        co_await timer.async_wait(kNoThrow);
+      }
+    }
     std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(buffer.data(), n)};
     auto [ec, written] = co_await asio::async_write(
         socket, first ? std::span<asio::const_buffer>(buffers) : std::span<asio::const_buffer>(buffers).subspan(1),
@@ -1068,14 +1093,6 @@ awaitable<bool> FakeGcsServer::Impl::Send(tcp::socket& socket, Reply& reply, boo
     first = false;
     sent += n;
     record.body_bytes_sent = sent;
-    if (bandwidth > 0) {
-      const auto due =
-          start + std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(sent) / bandwidth * 1e9));
-      if (due > std::chrono::steady_clock::now()) {
-        timer.expires_at(due);
-        co_await timer.async_wait(kNoThrow);
-      }
-    }
   }
   if (limit < total) {  // broken stream: a plain close after part of the promised body
     if (first) co_await asio::async_write(socket, asio::buffer(head), kNoThrow);  // cut at byte 0
@@ -1122,6 +1139,9 @@ Status ValidateServerOptions(const ServerOptions& options) {
     }
     return OkStatus();
   };
+  if (!(options.link_bandwidth_bytes_per_s >= 0) || !std::isfinite(options.link_bandwidth_bytes_per_s)) {
+    return InvalidArgument("link-bandwidth must be a non-negative number of bytes per second");
+  }
   if (auto st = check_shaping(options.shaping, ""); !st) return st;
   for (const auto& [route, shaping] : options.route_shaping) {
     if (auto st = check_shaping(shaping, route); !st) return st;

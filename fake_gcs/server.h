@@ -50,6 +50,9 @@ struct ServerOptions {
   /// per-connection bandwidth (paced; 0: as fast as the socket goes). The link's shared bandwidth, the
   /// connection limit and prices are the client's and the loopback's, not the server's.
   netmodel::NetworkProfile shaping = netmodel::NetworkProfile::Unshaped();
+  /// Bytes per second shared by every response body at once (the host's link); 0: no limit. Each
+  /// connection's writes book time on one shared clock, so k busy connections get about 1/k each.
+  double link_bandwidth_bytes_per_s = 0;
   /// Per-route shaping overriding `shaping`: keys "media", "metadata", "list", "upload", "other". A
   /// default-constructed profile is gcs-regional's: use NetworkProfile::Unshaped() for none.
   std::map<std::string, netmodel::NetworkProfile> route_shaping;

@@ -36,6 +36,7 @@ Result<NetworkProfile> ParseProfile(const std::string& path, const std::string& 
       "max_connections", "usd_per_request", "usd_per_gib",      "failure_probability",
       "stream_window",   "latency_min",     "sources",          "description"};
   for (const auto& [key, value] : j.items()) {
+    if (key == "calibration") continue;  // what `pflab calibrate` measured (intervals, times); not read here
     if (std::find(std::begin(kFields), std::end(kFields), key) == std::end(kFields)) {
       return bad(key, "unknown field");
     }

@@ -1,0 +1,79 @@
+// pflab fidelity: Kendall's tau, the summary of predicted against measured runs, and a short run of
+// the simulator against the fake server.
+#include "replay/fidelity.h"
+
+#include <catch2/catch.hpp>
+
+#include "traces/generators.h"
+
+namespace pflab::replay {
+namespace {
+
+TEST_CASE("fidelity: Kendall tau-b", "[fidelity]") {
+  CHECK(KendallTauB({1, 2, 3, 4}, {10, 20, 30, 40}) == Approx(1));
+  CHECK(KendallTauB({1, 2, 3, 4}, {40, 30, 20, 10}) == Approx(-1));
+  // One swapped pair of six: (5 - 1) / 6.
+  CHECK(KendallTauB({1, 2, 3, 4}, {1, 3, 2, 4}) == Approx(4.0 / 6));
+  // A tie in one list: tau-b = (C - D) / sqrt((C + D + Ta)(C + D + Tb)) = 5 / sqrt(6 * 5).
+  CHECK(KendallTauB({1, 2, 3, 4}, {1, 1, 3, 4}) == Approx(5 / std::sqrt(30.0)));
+  CHECK(KendallTauB({1}, {2}) == 1);
+}
+
+TEST_CASE("fidelity: the summary takes medians over seeds and leaves failed runs out", "[fidelity]") {
+  std::vector<FidelityPair> pairs = {
+      {0, 0, 1, 1.10, 1.00, false}, {0, 0, 2, 0.90, 1.00, false}, {0, 0, 3, 1.00, 1.00, false},  // median 0%
+      {0, 1, 1, 2.00, 2.50, false}, {0, 1, 2, 2.00, 2.50, false}, {0, 1, 3, 9.00, 0.00, true},   // -20%
+  };
+  const auto r = SummarizeFidelity({"t"}, {"a", "b"}, pairs);
+  CHECK(r.failed == 1);
+  REQUIRE(r.groups.size() == 2);
+  CHECK(r.groups[0].error() == Approx(0));
+  CHECK(r.groups[1].error() == Approx(-0.2));
+  CHECK(r.run_worst_abs_error == Approx(0.2));
+  CHECK(r.run_median_abs_error == Approx(0.1));  // |errors| 0.1, 0.1, 0, 0.2, 0.2
+  CHECK(r.group_worst_abs_error == Approx(0.2));
+  REQUIRE(r.tau.size() == 1);
+  CHECK(r.tau[0] == Approx(1));  // a faster than b both ways
+  const std::string md = FidelityMarkdown(r, "x");
+  CHECK(md.find("| t | b | 2.000 | 2.500 | -20.0% |") != std::string::npos);
+  CHECK(md.find("runs: 6 (1 failed, left out)") != std::string::npos);
+}
+
+TEST_CASE("fidelity: a short run pairs every simulated cell with a run against the fake server",
+          "[fidelity][fake_gcs]") {
+  traces::GeneratorParams params;
+  params.object_size = 8 << 20;
+  params.read_size = 1 << 20;
+  params.count = 6;
+  auto trace = traces::Generate("sequential", params);
+  REQUIRE(trace.ok());
+  RunPlan plan;
+  plan.traces = {&*trace};
+  plan.policies = *policies::ParsePolicyList("none,fsspec-readahead");
+  plan.profile.latency_median_ns = 5 * kMillisecond;
+  plan.profile.latency_p99_ns = 0;
+  plan.profile.stream_bandwidth_bytes_per_s = 200e6;
+  plan.seeds = {1, 2};
+  plan.transport = TransportKind::kFake;
+  plan.live.http.connections = 4;
+  plan.verify_bytes = true;
+  auto report = RunFidelity(plan, {}, nullptr);
+  REQUIRE(report.ok());
+  CHECK(report->failed == 0);
+  REQUIRE(report->pairs.size() == 4);
+  for (const auto& p : report->pairs) {
+    CHECK(p.predicted_s > 0);
+    CHECK(p.measured_s > 0);
+    CHECK(p.measured_s < p.predicted_s + 5);  // a sanity bound: real time on a loaded machine varies
+  }
+  // Six reads of 1 MiB, one GET each under `none`: 6 x (5 ms + 5.24 ms) predicted; real time is never
+  // faster than the shaping.
+  CHECK(report->pairs[0].predicted_s == Approx(6 * (0.005 + (1 << 20) / 200e6)).epsilon(0.01));
+  CHECK(report->pairs[0].measured_s >= 6 * (0.005 + (1 << 20) / 200e6));
+
+  plan.transport = TransportKind::kSim;
+  CHECK_FALSE(RunFidelity(plan, {}, nullptr).ok());
+}
+
+}  // namespace
+}  // namespace pflab::replay
