@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "engine/units.h"
+#include "net/credentials.h"
 #include "net/object_metadata.h"
 #include "replay/calibrate.h"
 #include "replay/live.h"
@@ -100,7 +101,12 @@ int RunCalibrate(const CalibrateArgs& args) {
   if (auto s = pflab::replay::CheckConnectionCount(args.max_connections, false); !s) {
     return fail("--max-" + s.error().message);
   }
-  if (const char* token = std::getenv("PFLAB_GCS_TOKEN"); token && *token) options.http.bearer_token = token;
+  // Credentials as live runs find them ($PFLAB_GCS_TOKEN first); past that only for https endpoints.
+  pflab::CredentialsOptions found;
+  found.discover = target->endpoint.scheme == "https";
+  auto credentials = pflab::FindCredentials(found);
+  if (!credentials) return fail(credentials.error().message);
+  options.http.credentials = *credentials;
 
   auto metadata = pflab::GetObjectMetadata(target->endpoint, options.http, target->bucket, target->object);
   if (!metadata) return fail(metadata.error().message);

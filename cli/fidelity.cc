@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/calibrate.h"
+#include "net/credentials.h"
 #include "replay/fidelity.h"
 #include "traces/trace_io.h"
 
@@ -54,7 +55,12 @@ int RunFidelity(const FidelityArgs& args) {
         args.endpoint.empty() ? pflab::HttpEndpoint::FromEnvironment() : pflab::HttpEndpoint::Parse(args.endpoint);
     if (!endpoint) return fail("--endpoint: " + endpoint.error().message);
     plan.live.endpoint = *endpoint;
-    if (const char* token = std::getenv("PFLAB_GCS_TOKEN"); token && *token) plan.live.http.bearer_token = token;
+    // Credentials as live runs find them ($PFLAB_GCS_TOKEN first); past that only for https endpoints.
+    pflab::CredentialsOptions found;
+    found.discover = endpoint->scheme == "https";
+    auto credentials = pflab::FindCredentials(found);
+    if (!credentials) return fail(credentials.error().message);
+    plan.live.http.credentials = *credentials;
   } else if (!args.endpoint.empty()) {
     return fail("--endpoint is for --transport http");
   }

@@ -16,8 +16,8 @@ struct ObjectMetadata {
   std::int64_t generation = 0;
 };
 
-/// `GET /storage/v1/b/BUCKET/o/OBJECT` (one Class B operation on GCS) with the options' bearer token
-/// and timeouts; errors name the object and what the server answered.
+/// `GET /storage/v1/b/BUCKET/o/OBJECT` (one Class B operation on GCS) with the options' credentials
+/// and CA file (GcsObjectClient::Get); errors name the object and what the server answered.
 Result<ObjectMetadata> GetObjectMetadata(const HttpEndpoint& endpoint, const HttpTransportOptions& options,
                                          const std::string& bucket, const std::string& object);
 

@@ -12,9 +12,9 @@ TEST_CASE("cli: calibrate prints its plan, writes a profile, and compare --profi
           "[calibrate][cli]") {
   const auto dir = FreshTempDir("pflab_calibrate_cli");
   fake_gcs::ServerOptions options;
-  options.shaping.latency_median = 5 * kMillisecond;
-  options.shaping.latency_p99 = 15 * kMillisecond;
-  options.shaping.bandwidth_bytes_per_s = 50e6;
+  options.shaping.latency_median_ns = 5 * kMillisecond;
+  options.shaping.latency_p99_ns = 15 * kMillisecond;
+  options.shaping.stream_bandwidth_bytes_per_s = 50e6;
   fake_gcs::FakeGcsServer server(options);
   REQUIRE(server.store().PutSynthetic("bkt", "data.bin", 16 << 20).ok());
   REQUIRE(server.Start().ok());
@@ -73,7 +73,7 @@ TEST_CASE("cli: calibrate refuses bad input with the option named", "[calibrate]
   // Nothing listens on port 1: the metadata request fails and says where it went.
   r = RunPflab("calibrate http://127.0.0.1:1/bkt/obj -o x.json", dir);
   CHECK(r.exit_code == 1);
-  CHECK(r.err.find("gs://bkt/obj at http://127.0.0.1:1: metadata request failed") != std::string::npos);
+  CHECK(r.err.find("metadata of gs://bkt/obj: GET http://127.0.0.1:1/storage/v1/b/bkt/o/obj") != std::string::npos);
   // A profiles file with two profiles is not one profile.
   r = RunPflab(
       "compare none.jsonl --policies none --profile " + std::string(PFLAB_SOURCE_DIR) + "/sim/profiles/profiles.json",

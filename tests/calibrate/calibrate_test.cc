@@ -224,9 +224,9 @@ TEST_CASE("calibrate: a short calibration against the shaped fake server", "[cal
   // Short latencies and few probes keep this a few seconds; the accuracy targets are checked by
   // `make bench-calibrate` with the issue's numbers. Here only bounds that hold on a busy machine.
   fake_gcs::ServerOptions server_options;
-  server_options.shaping.latency_median = 10 * kMillisecond;
-  server_options.shaping.latency_p99 = 40 * kMillisecond;
-  server_options.shaping.bandwidth_bytes_per_s = 40 * kMB;
+  server_options.shaping.latency_median_ns = 10 * kMillisecond;
+  server_options.shaping.latency_p99_ns = 40 * kMillisecond;
+  server_options.shaping.stream_bandwidth_bytes_per_s = 40 * kMB;
   server_options.link_bandwidth_bytes_per_s = 60 * kMB;
   fake_gcs::FakeGcsServer server(server_options);
   REQUIRE(server.store().PutSynthetic("bkt", "obj", 64 << 20).ok());
