@@ -17,9 +17,9 @@
 // of the log latencies (median exp(mu), p99 exp(mu + z99 sigma), as sim::NetworkProfile describes it),
 // the per-request bandwidth as the median of the per-stream rates, the link as the aggregate of the
 // levels that fell short of level x per-request bandwidth, and a connection limit as the number of
-// streams in flight at once when two or more levels had that many, fewer than they opened. Each number carries a 95% interval:
-// seeded bootstrap for the latency and the per-request bandwidth, the spread of the link-limited levels
-// for the link.
+// streams in flight at once when two or more levels had that many, fewer than they opened. Each number
+// carries a 95% interval: seeded bootstrap for the latency and the per-request bandwidth, the spread of
+// the link-limited levels for the link.
 #pragma once
 
 #include <cstdint>
