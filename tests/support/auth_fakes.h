@@ -25,6 +25,7 @@
 #include "net/http_transport.h"
 #include "tests/support/cli_runner.h"
 #include "tests/support/files.h"
+#include "tests/support/synthetic_http_server.h"
 
 namespace pflab::testing {
 
@@ -308,15 +309,7 @@ class HttpsObjectServer {
         return;
       }
       const std::uint64_t seed = ObjectSeed(bucket, name, object.generation);
-      res.set_header("x-goog-generation", std::to_string(object.generation));
-      res.set_content_provider(object.size, "application/octet-stream",
-                               [seed](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
-                                 const std::size_t n = std::min<std::size_t>(length, 1 << 16);
-                                 std::string buf(n, '\0');
-                                 FillSynthetic(seed, offset, reinterpret_cast<std::byte*>(buf.data()), n);
-                                 sink.write(buf.data(), n);
-                                 return true;
-                               });
+      ServeSynthetic(res, seed, object.size, object.generation);
     });
     https_.Start();
   }

@@ -14,6 +14,20 @@
 
 namespace pflab::testing {
 
+/// Answers with `size` bytes of the synthetic content of `seed` (httplib applies Range), in pieces of
+/// at most 64 KiB, and the object's generation header.
+inline void ServeSynthetic(httplib::Response& res, std::uint64_t seed, std::uint64_t size, std::int64_t generation) {
+  res.set_header("x-goog-generation", std::to_string(generation));
+  res.set_content_provider(size, "application/octet-stream",
+                           [seed](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+                             const std::size_t n = std::min<std::size_t>(length, 1 << 16);
+                             std::string buf(n, '\0');
+                             FillSynthetic(seed, offset, reinterpret_cast<std::byte*>(buf.data()), n);
+                             sink.write(buf.data(), n);
+                             return true;
+                           });
+}
+
 class SyntheticHttpServer {
  public:
   struct Object {
@@ -33,15 +47,7 @@ class SyntheticHttpServer {
       }
       const Object object = it->second;
       const std::uint64_t seed = ObjectSeed(bucket, name, object.generation);
-      res.set_header("x-goog-generation", std::to_string(object.generation));
-      res.set_content_provider(object.size, "application/octet-stream",
-                               [seed](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
-                                 const std::size_t n = std::min<std::size_t>(length, 1 << 16);
-                                 std::string buf(n, '\0');
-                                 FillSynthetic(seed, offset, reinterpret_cast<std::byte*>(buf.data()), n);
-                                 sink.write(buf.data(), n);
-                                 return true;
-                               });
+      ServeSynthetic(res, seed, object.size, object.generation);
     });
     server_.set_tcp_nodelay(true);
     port_ = server_.bind_to_any_port("127.0.0.1");
