@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "engine/units.h"
+#include "traces/binary_trace.h"
 #include "traces/import_csv.h"
 #include "traces/import_gcsfs_log.h"
 #include "traces/import_strace.h"
@@ -13,6 +14,7 @@ namespace {
 void AddCommon(CLI::App* cmd, ImportArgs& args, const std::string& what) {
   cmd->add_option("input", args.input, what)->required();
   cmd->add_option("-o,--output", args.output, "trace file to write (format v1)")->required();
+  cmd->add_flag("--binary", args.binary, "write the binary form (columnar, zstd) instead of JSONL");
 }
 
 void AddBucket(CLI::App* cmd, ImportArgs& args) {
@@ -96,7 +98,9 @@ int RunImport(const ImportArgs& args) {
     std::cerr << trace.error().message << "\n";
     return 1;
   }
-  if (auto status = pflab::traces::WriteTrace(args.output, *trace); !status) {
+  if (auto status = args.binary ? pflab::traces::WriteBinaryTrace(args.output, *trace)
+                                : pflab::traces::WriteTrace(args.output, *trace);
+      !status) {
     std::cerr << "pflab import: " << status.error().message << "\n";
     return 1;
   }

@@ -16,6 +16,7 @@ struct ImportArgs {
   std::string name;             // csv: object name
   std::string kind = "gets";    // gcsfs-log: gets or reads
   bool no_stat = false;         // strace: never size an object from the path's current stat
+  bool binary = false;          // write the binary form instead of JSONL
   CLI::App* strace = nullptr;
   CLI::App* csv = nullptr;
   CLI::App* gcsfs_log = nullptr;

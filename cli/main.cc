@@ -35,6 +35,7 @@
 #include "reports/results.h"
 #include "reports/summary.h"
 #include "sim/network_model.h"
+#include "traces/binary_trace.h"
 #include "traces/generators.h"
 #include "traces/limits.h"
 #include "traces/trace_io.h"
@@ -80,6 +81,7 @@ struct GenArgs {
   std::string stride;
   std::string think;
   std::string output;
+  bool binary = false;  // write the binary form (traces/binary_trace.h) instead of JSONL
 };
 
 // Parses an optional flag value into `*out` (left alone when the flag was not given). With
@@ -122,7 +124,9 @@ int RunGen(const GenArgs& args) {
   params.streams = static_cast<std::uint32_t>(args.streams.value_or(0));
   auto trace = pflab::traces::Generate(args.pattern, params);
   if (!trace) return Fail(trace.error().message);
-  if (auto status = pflab::traces::WriteTrace(args.output, *trace); !status) return Fail(status.error().message);
+  const pflab::Status written = args.binary ? pflab::traces::WriteBinaryTrace(args.output, *trace)
+                                            : pflab::traces::WriteTrace(args.output, *trace);
+  if (!written) return Fail(written.error().message);
   std::cerr << "wrote " << trace->records.size() << " reads of " << args.pattern << " to " << args.output << "\n";
   return 0;
 }
@@ -560,6 +564,7 @@ int main(int argc, char** argv) {
   gen_cmd->add_option("--stride", gen.stride, "bytes skipped between reads, for strided");
   gen_cmd->add_option("--think", gen.think, "think time between reads, e.g. 1ms");
   gen_cmd->add_option("-o,--output", gen.output, "trace file to write")->required();
+  gen_cmd->add_flag("--binary", gen.binary, "write the binary form (columnar, zstd) instead of JSONL");
 
   CompareArgs cmp;
   auto* cmp_cmd = app.add_subcommand("compare", "replay traces against policies in the simulator (or over HTTP)");

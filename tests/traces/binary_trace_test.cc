@@ -344,6 +344,33 @@ TEST_CASE("traces: replay delivers the bytes returned, not the bytes asked past 
   }
 }
 
+TEST_CASE("pflab gen and import write the binary form with --binary", "[traces][binary][cli]") {
+  const auto dir = testing::FreshTempDir("pflab_gen_binary");
+  const std::string gen = "gen visits-home --count 40 --object-size 8MiB --read-size 64KiB -o ";
+  REQUIRE(testing::RunPflab(gen + (dir / "a.jsonl").string(), dir).exit_code == 0);
+  REQUIRE(testing::RunPflab(gen + (dir / "a.pftrace").string() + " --binary", dir).exit_code == 0);
+  CHECK(LooksLikeBinaryTrace(testing::Slurp(dir / "a.pftrace")));
+  CHECK_FALSE(LooksLikeBinaryTrace(testing::Slurp(dir / "a.jsonl")));
+  // The same trace in either form: converted back, byte for byte what gen writes as JSONL.
+  REQUIRE(testing::RunPflab("convert " + (dir / "a.pftrace").string() + " -o " + (dir / "b.jsonl").string(), dir)
+              .exit_code == 0);
+  CHECK(testing::Slurp(dir / "b.jsonl") == testing::Slurp(dir / "a.jsonl"));
+
+  std::ofstream(dir / "in.csv") << "offset,length,time\n0,10,1\n10,10,3.5\n";
+  const std::string import = "import csv " + (dir / "in.csv").string() + " --size 1KiB -o ";
+  REQUIRE(testing::RunPflab(import + (dir / "c.jsonl").string(), dir).exit_code == 0);
+  REQUIRE(testing::RunPflab(import + (dir / "c.pftrace").string() + " --binary", dir).exit_code == 0);
+  CHECK(LooksLikeBinaryTrace(testing::Slurp(dir / "c.pftrace")));
+  auto binary = ReadTrace((dir / "c.pftrace").string());
+  auto jsonl = ReadTrace((dir / "c.jsonl").string());
+  REQUIRE(binary.ok());
+  REQUIRE(jsonl.ok());
+  REQUIRE(binary->records.size() == 2);
+  CHECK(binary->records.size() == jsonl->records.size());
+  CHECK(binary->records[1].offset == jsonl->records[1].offset);
+  CHECK(binary->records[1].t_ns == jsonl->records[1].t_ns);
+}
+
 TEST_CASE("pflab convert and compare take either form", "[traces][binary][cli]") {
   const auto dir = testing::FreshTempDir("pflab_convert");
   const Trace trace = MixWithEofReads(5);
