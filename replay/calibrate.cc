@@ -11,6 +11,7 @@
 #include "engine/asio_scheduler.h"
 #include "engine/buffer.h"
 #include "engine/synthetic_content.h"
+#include "engine/text.h"
 #include "engine/units.h"
 #include "replay/live.h"
 
@@ -31,18 +32,12 @@ std::string UtcNow() {
   return text;
 }
 
-std::string Fixed(double value, int digits) {
-  char text[64];
-  std::snprintf(text, sizeof text, "%.*f", digits, value);
-  return text;
-}
-
 // Durations and rates as profiles.json writes them; exact to the nanosecond and the byte per second.
 std::string DurationText(double ns) {
-  return Fixed(static_cast<double>(std::llround(ns)) / 1e6, 6) + "ms";
+  return FormatFixed(static_cast<double>(std::llround(ns)) / 1e6, 6) + "ms";
 }
 std::string RateText(double bytes_per_s) {
-  return Fixed(static_cast<double>(std::llround(bytes_per_s)) / 1e6, 6) + "MB/s";
+  return FormatFixed(static_cast<double>(std::llround(bytes_per_s)) / 1e6, 6) + "MB/s";
 }
 
 double Quantile(std::vector<double> values, double q) {
@@ -172,8 +167,8 @@ std::string ProbePlan::Describe(const sim::NetworkProfile& prices) const {
   char cost[64];
   std::snprintf(cost, sizeof cost, "$%.6f", CostUsd(prices));
   out += "  total: " + std::to_string(requests()) + " requests, " + FormatSize(bytes()) + ", about " + cost + " at $" +
-         Fixed(prices.usd_per_request * 1000, 4) + " per 1,000 requests and $" + Fixed(prices.usd_per_gib, 4) +
-         " per GiB\n";
+         FormatFixed(prices.usd_per_request * 1000, 4) + " per 1,000 requests and $" +
+         FormatFixed(prices.usd_per_gib, 4) + " per GiB\n";
   return out;
 }
 
@@ -532,14 +527,14 @@ Result<Calibration> FitCalibration(const Observations& seen, const sim::NetworkP
     link.low = *std::min_element(held.begin(), held.end());
     link.high = *std::max_element(held.begin(), held.end());
     link.samples = held.size();
-    link.method = "median aggregate rate of the concurrency levels below " + Fixed(kLinkShortfall, 2) +
+    link.method = "median aggregate rate of the concurrency levels below " + FormatFixed(kLinkShortfall, 2) +
                   " x level x per-request bandwidth; interval: their range";
   } else {
     link.value = best;
     link.low = best;
     link.high = std::numeric_limits<double>::infinity();
     link.samples = seen.levels.size();
-    link.method = "not reached: every concurrency level moved at least " + Fixed(kLinkShortfall, 2) +
+    link.method = "not reached: every concurrency level moved at least " + FormatFixed(kLinkShortfall, 2) +
                   " x level x per-request bandwidth; the highest aggregate seen is a lower bound";
   }
 
@@ -610,11 +605,11 @@ nlohmann::json CalibratedProfilesFile(const Calibration& fit, const std::string&
            ".";
   };
   auto range_ms = [](const Estimate& e) {
-    return "95% interval " + Fixed(e.low / 1e6, 3) + "-" + Fixed(e.high / 1e6, 3) + " ms";
+    return "95% interval " + FormatFixed(e.low / 1e6, 3) + "-" + FormatFixed(e.high / 1e6, 3) + " ms";
   };
   auto range_mb = [](const Estimate& e) {
-    return "95% interval " + Fixed(e.low / 1e6, 3) + "-" +
-           (std::isfinite(e.high) ? Fixed(e.high / 1e6, 3) : std::string("unbounded")) + " MB/s";
+    return "95% interval " + FormatFixed(e.low / 1e6, 3) + "-" +
+           (std::isfinite(e.high) ? FormatFixed(e.high / 1e6, 3) : std::string("unbounded")) + " MB/s";
   };
   nlohmann::json profile;
   profile["description"] = "Calibrated by pflab calibrate against " + target + " with " +

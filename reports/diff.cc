@@ -7,6 +7,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "engine/text.h"
 #include "engine/units.h"
 #include "replay/bound.h"
 
@@ -21,12 +22,6 @@ std::map<Key, std::vector<const replay::RunResult*>> Index(const std::vector<rep
   return out;
 }
 
-std::string Fixed(double value, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, value);
-  return buf;
-}
-
 std::string Signed(double fraction) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%+.1f%%", fraction * 100);
@@ -35,7 +30,7 @@ std::string Signed(double fraction) {
 
 std::string Change(double before, double after, bool bytes) {
   if (before == after) return "=";
-  const std::string value = bytes ? FormatSize(static_cast<std::uint64_t>(after)) : Fixed(after, 0);
+  const std::string value = bytes ? FormatSize(static_cast<std::uint64_t>(after)) : FormatFixed(after, 0);
   if (before <= 0) return value;
   return value + " (" + Signed(after / before - 1) + ")";
 }
@@ -170,10 +165,10 @@ std::string RenderDiff(const DiffResult& diff, const DiffOptions& options) {
   const std::vector<std::string> header = {"trace", "policy",  "seeds",    "elapsed s", "new s",  "change",
                                            "p",     "fetched", "requests", "peak mem",  "verdict"};
   for (const auto& r : diff.rows) {
-    rows.push_back({r.trace, r.policy, std::to_string(r.seeds.size()), Fixed(r.base_elapsed, 3),
-                    Fixed(r.new_elapsed, 3), Signed(r.change), PValue(r), Change(r.base_fetched, r.new_fetched, true),
-                    Change(r.base_requests, r.new_requests, false), Change(r.base_memory, r.new_memory, true),
-                    Verdict(r)});
+    rows.push_back({r.trace, r.policy, std::to_string(r.seeds.size()), FormatFixed(r.base_elapsed, 3),
+                    FormatFixed(r.new_elapsed, 3), Signed(r.change), PValue(r),
+                    Change(r.base_fetched, r.new_fetched, true), Change(r.base_requests, r.new_requests, false),
+                    Change(r.base_memory, r.new_memory, true), Verdict(r)});
   }
   std::vector<std::size_t> width(header.size());
   for (std::size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
@@ -196,7 +191,7 @@ std::string RenderDiff(const DiffResult& diff, const DiffOptions& options) {
   for (const auto& name : diff.only_in_new) out << "only in new: " << name << "\n";
   out << "test: two-sided Mann-Whitney U over the per-seed elapsed times of the seeds both ran, level " << options.alpha
       << " (with fewer than 4 seeds per side it cannot reach that level: n/a, and the threshold "
-      << "alone decides); threshold " << Fixed(options.threshold * 100, 1) << "% of median elapsed\n";
+      << "alone decides); threshold " << FormatFixed(options.threshold * 100, 1) << "% of median elapsed\n";
   out << diff.regressions << " regression(s), " << diff.improvements << " improvement(s) of " << diff.rows.size()
       << " compared\n";
   return out.str();
@@ -209,14 +204,14 @@ std::string RenderDiffMarkdown(const DiffResult& diff, const DiffOptions& option
   out << "\n| trace | policy | seeds | elapsed s | new s | change | p | fetched | requests | peak mem | verdict |\n"
       << "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n";
   for (const auto& r : diff.rows) {
-    out << "| " << r.trace << " | `" << r.policy << "` | " << r.seeds.size() << " | " << Fixed(r.base_elapsed, 3)
-        << " | " << Fixed(r.new_elapsed, 3) << " | " << Signed(r.change) << " | " << PValue(r) << " | "
+    out << "| " << r.trace << " | `" << r.policy << "` | " << r.seeds.size() << " | " << FormatFixed(r.base_elapsed, 3)
+        << " | " << FormatFixed(r.new_elapsed, 3) << " | " << Signed(r.change) << " | " << PValue(r) << " | "
         << Change(r.base_fetched, r.new_fetched, true) << " | " << Change(r.base_requests, r.new_requests, false)
         << " | " << Change(r.base_memory, r.new_memory, true) << " | "
         << (r.regression ? "**" + Verdict(r) + "**" : Verdict(r)) << " |\n";
   }
   out << "\nTest: two-sided Mann-Whitney U over the per-seed elapsed times of the seeds both ran, level "
-      << options.alpha << "; threshold " << Fixed(options.threshold * 100, 1) << "% of median elapsed. "
+      << options.alpha << "; threshold " << FormatFixed(options.threshold * 100, 1) << "% of median elapsed. "
       << diff.regressions << " regression(s), " << diff.improvements << " improvement(s) of " << diff.rows.size()
       << " compared.\n";
   return out.str();

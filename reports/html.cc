@@ -18,6 +18,7 @@ namespace pflab::embedded {
 extern const std::string_view kVegaJs, kVegaLiteJs, kVegaEmbedJs;
 }  // namespace pflab::embedded
 
+#include "engine/text.h"
 #include "engine/units.h"
 #include "replay/bound.h"
 #include "reports/summary.h"
@@ -378,12 +379,6 @@ json TimelineSpec(const Timeline& t, const Palette& palette) {
           {"layer", {fetches, reads}}};
 }
 
-std::string Fixed(double value, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, value);
-  return buf;
-}
-
 std::string ConfigValue(const json& config, const char* key) {
   if (!config.is_object() || !config.contains(key)) return "?";
   const json& v = config[key];
@@ -424,7 +419,7 @@ void WriteTable(std::ostringstream& out, const ResultsDocument& doc, const Palet
     const auto& m = run.metrics;
     const bool bound = run.policy == replay::kBoundPolicy;
     auto num = [&](double v, int digits, const std::string& suffix = "") {
-      out << "<td class=\"num\" data-v=\"" << Fixed(v, 9) << "\">" << Fixed(v, digits) << suffix << "</td>";
+      out << "<td class=\"num\" data-v=\"" << FormatFixed(v, 9) << "\">" << FormatFixed(v, digits) << suffix << "</td>";
     };
     auto blank = [&] { out << "<td class=\"num\" data-v=\"\">-</td>"; };
     auto ratio = [&](double base) {
@@ -498,7 +493,7 @@ HeatColour Heat(double ratio) {
 
 // Three significant digits at most, so the cells stay narrow: 1.23, 12.3, 123.
 std::string HeatText(double ratio) {
-  return Fixed(ratio, ratio < 10 ? 2 : ratio < 100 ? 1 : 0);
+  return FormatFixed(ratio, ratio < 10 ? 2 : ratio < 100 ? 1 : 0);
 }
 
 // The overview: traces x policies coloured by elapsed relative to the bound (medians over seeds), the
@@ -527,15 +522,15 @@ void WriteOverview(std::ostringstream& out, const std::vector<TraceSummary>& tra
     const PolicyCell* bound = t.bound();
     out << "<tr><td data-v=\"" << HtmlEscape(t.label) << "\">" << HtmlEscape(t.label) << "</td>";
     if (bound) {
-      out << "<td class=\"num\" data-v=\"" << Fixed(bound->elapsed_median, 9) << "\">"
-          << Fixed(bound->elapsed_median, 3) << "</td>";
+      out << "<td class=\"num\" data-v=\"" << FormatFixed(bound->elapsed_median, 9) << "\">"
+          << FormatFixed(bound->elapsed_median, 3) << "</td>";
     } else {
       out << "<td class=\"num\" data-v=\"\">-</td>";
     }
     for (const auto& p : policies) {
       const PolicyCell* c = t.Find(p);
       if (!c || !c->vs_bound) {
-        out << "<td class=\"num heat\" data-v=\"\">" << (c ? Fixed(c->elapsed_median, 2) + "s" : "") << "</td>";
+        out << "<td class=\"num heat\" data-v=\"\">" << (c ? FormatFixed(c->elapsed_median, 2) + "s" : "") << "</td>";
         continue;
       }
       const HeatColour heat = Heat(*c->vs_bound);
@@ -543,8 +538,11 @@ void WriteOverview(std::ostringstream& out, const std::vector<TraceSummary>& tra
       const bool runner_up = t.runner_up >= 0 && &t.cells[static_cast<std::size_t>(t.runner_up)] == c;
       out << "<td class=\"num heat" << (winner ? " winner" : "") << (runner_up ? " runner-up" : "")
           << (heat.dark ? " dark" : "") << "\" style=\"background:" << heat.fill << "\" data-v=\""
-          << Fixed(*c->vs_bound, 9) << "\" title=\"" << HtmlEscape(p) << ": " << Fixed(c->elapsed_median, 3) << " s"
-          << (t.seeds.size() > 1 ? " (median; " + Fixed(c->elapsed_min, 3) + ".." + Fixed(c->elapsed_max, 3) + ")" : "")
+          << FormatFixed(*c->vs_bound, 9) << "\" title=\"" << HtmlEscape(p) << ": " << FormatFixed(c->elapsed_median, 3)
+          << " s"
+          << (t.seeds.size() > 1
+                  ? " (median; " + FormatFixed(c->elapsed_min, 3) + ".." + FormatFixed(c->elapsed_max, 3) + ")"
+                  : "")
           << "\">" << HeatText(*c->vs_bound) << "</td>";
     }
     out << "</tr>\n";
@@ -593,7 +591,8 @@ void WriteWinners(std::ostringstream& out, const std::vector<TraceSummary>& trac
           << "\"><span class=\"swatch\" style=\"background:" << ColourOf(palette, c.policy) << "\"></span><code>"
           << HtmlEscape(c.policy) << "</code></td>";
       if (c.vs_bound) {
-        out << "<td class=\"num\" data-v=\"" << Fixed(*c.vs_bound, 9) << "\">" << Fixed(*c.vs_bound, 2) << "x</td>";
+        out << "<td class=\"num\" data-v=\"" << FormatFixed(*c.vs_bound, 9) << "\">" << FormatFixed(*c.vs_bound, 2)
+            << "x</td>";
       } else {
         out << "<td class=\"num\" data-v=\"\">-</td>";
       }
@@ -621,7 +620,7 @@ void WriteTraceTable(std::ostringstream& out, const TraceSummary& t, const Palet
   for (const auto& c : t.cells) {
     const bool bound = c.policy == replay::kBoundPolicy;
     auto num = [&](double v, int digits, const std::string& suffix = "") {
-      out << "<td class=\"num\" data-v=\"" << Fixed(v, 9) << "\">" << Fixed(v, digits) << suffix << "</td>";
+      out << "<td class=\"num\" data-v=\"" << FormatFixed(v, 9) << "\">" << FormatFixed(v, digits) << suffix << "</td>";
     };
     auto ratio = [&](const std::optional<double>& r) {
       if (r) {
@@ -637,8 +636,8 @@ void WriteTraceTable(std::ostringstream& out, const TraceSummary& t, const Palet
     out << "</td>";
     num(c.elapsed_median, 3);
     if (multi) {
-      out << "<td class=\"num\" data-v=\"" << Fixed(c.elapsed_max - c.elapsed_min, 9) << "\">"
-          << Fixed(c.elapsed_min, 3) << ".." << Fixed(c.elapsed_max, 3) << "</td>";
+      out << "<td class=\"num\" data-v=\"" << FormatFixed(c.elapsed_max - c.elapsed_min, 9) << "\">"
+          << FormatFixed(c.elapsed_min, 3) << ".." << FormatFixed(c.elapsed_max, 3) << "</td>";
     }
     ratio(c.vs_none);
     if (t.oracle()) ratio(c.vs_oracle);

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "engine/text.h"
 #include "engine/units.h"
 #include "replay/bound.h"
 #include "reports/json_fields.h"
@@ -21,18 +22,12 @@
 namespace pflab::reports {
 namespace {
 
-std::string Fixed(double value, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, value);
-  return buf;
-}
-
 std::string Ms(double seconds) {
-  return Fixed(seconds * 1000, seconds * 1000 < 10 ? 2 : 1);
+  return FormatFixed(seconds * 1000, seconds * 1000 < 10 ? 2 : 1);
 }
 
 std::string Ratio(const std::optional<double>& ratio) {
-  return ratio ? Fixed(*ratio, 2) + "x" : "-";
+  return ratio ? FormatFixed(*ratio, 2) + "x" : "-";
 }
 
 bool MultiSeed(const TraceSummary& t) {
@@ -67,16 +62,17 @@ std::vector<Row> Rows(const TraceSummary& t) {
     const bool bound = c.policy == replay::kBoundPolicy;
     auto unbounded = [&](std::string text) { return bound ? std::string("-") : text; };
     Row row;
-    row.cells = {c.policy, Fixed(c.elapsed_median, 3)};
-    if (multi) row.cells.push_back(Fixed(c.elapsed_min, 3) + ".." + Fixed(c.elapsed_max, 3));
+    row.cells = {c.policy, FormatFixed(c.elapsed_median, 3)};
+    if (multi) row.cells.push_back(FormatFixed(c.elapsed_min, 3) + ".." + FormatFixed(c.elapsed_max, 3));
     row.cells.push_back(Ratio(c.vs_none));
     if (t.oracle()) row.cells.push_back(Ratio(c.vs_oracle));
     if (t.bound()) row.cells.push_back(Ratio(c.vs_bound));
     for (std::string cell :
-         {unbounded(Fixed(m.stall_s, 3)), unbounded(Ms(m.read_latency_p50_s)), unbounded(Ms(m.read_latency_p99_s)),
-          m.bytes_read ? Fixed(static_cast<double>(m.bytes_fetched) / static_cast<double>(m.bytes_read), 2) : "-",
+         {unbounded(FormatFixed(m.stall_s, 3)), unbounded(Ms(m.read_latency_p50_s)),
+          unbounded(Ms(m.read_latency_p99_s)),
+          m.bytes_read ? FormatFixed(static_cast<double>(m.bytes_fetched) / static_cast<double>(m.bytes_read), 2) : "-",
           unbounded(FormatSize(m.bytes_wasted)), unbounded(std::to_string(m.requests)),
-          unbounded(FormatSize(m.peak_memory_bytes)), unbounded(Fixed(m.cost_usd, 6))}) {
+          unbounded(FormatSize(m.peak_memory_bytes)), unbounded(FormatFixed(m.cost_usd, 6))}) {
       row.cells.push_back(std::move(cell));
     }
     if (c.reads_failed) row.cells[0] += " (" + std::to_string(c.reads_failed) + " reads failed)";
@@ -127,8 +123,8 @@ OverviewTables MakeOverview(const std::vector<TraceSummary>& traces) {
     auto name = [&](int i) { return i < 0 ? std::string("-") : t.cells[static_cast<std::size_t>(i)].policy; };
     auto cell = [&](int i) { return i < 0 ? nullptr : &t.cells[static_cast<std::size_t>(i)]; };
     o.trace_rows.push_back(
-        {{t.label, b ? Fixed(b->elapsed_median, 3) : "-", vs_bound(t.none()), vs_bound(t.oracle()), name(t.winner),
-          vs_bound(cell(t.winner)), name(t.runner_up), vs_bound(cell(t.runner_up))}});
+        {{t.label, b ? FormatFixed(b->elapsed_median, 3) : "-", vs_bound(t.none()), vs_bound(t.oracle()),
+          name(t.winner), vs_bound(cell(t.winner)), name(t.runner_up), vs_bound(cell(t.runner_up))}});
     if (seeds) o.trace_rows.back().cells.push_back(TellApart(t));
   }
   o.policy_header = {"policy", "geomean x bound", "traces", "wins"};
@@ -138,8 +134,8 @@ OverviewTables MakeOverview(const std::vector<TraceSummary>& traces) {
     return x < y;
   });
   for (const auto& p : policies) {
-    o.policy_rows.push_back({{p.policy, p.traces ? Fixed(p.geomean_vs_bound, 2) + "x" : "-", std::to_string(p.traces),
-                              std::to_string(p.wins)}});
+    o.policy_rows.push_back({{p.policy, p.traces ? FormatFixed(p.geomean_vs_bound, 2) + "x" : "-",
+                              std::to_string(p.traces), std::to_string(p.wins)}});
   }
   return o;
 }
