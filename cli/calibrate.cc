@@ -7,7 +7,7 @@
 
 #include "engine/units.h"
 #include "net/credentials.h"
-#include "net/object_metadata.h"
+#include "net/gcs_objects.h"
 #include "replay/calibrate.h"
 #include "replay/live.h"
 
@@ -108,7 +108,9 @@ int RunCalibrate(const CalibrateArgs& args) {
   if (!credentials) return fail(credentials.error().message);
   options.http.credentials = *credentials;
 
-  auto metadata = pflab::GetObjectMetadata(target->endpoint, options.http, target->bucket, target->object);
+  auto metadata =
+      pflab::GcsObjectClient(target->endpoint, pflab::TlsOptions{options.http.ca_file}, options.http.credentials)
+          .Get(target->bucket, target->object);
   if (!metadata) return fail(metadata.error().message);
   auto plan = pflab::replay::PlanCalibration(options, metadata->size);
   if (!plan) return fail("--" + plan.error().message);

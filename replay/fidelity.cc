@@ -6,7 +6,7 @@
 #include <map>
 #include <mutex>
 
-#include "net/object_metadata.h"
+#include "net/gcs_objects.h"
 #include "replay/fake_server.h"
 
 namespace pflab::replay {
@@ -102,7 +102,8 @@ Result<sim::NetworkProfile> CalibrateFakeServer(const RunPlan& plan, const Calib
   if (auto put = (*server)->store().PutSynthetic(bucket, name, 256 << 20); !put) return put.error();
   auto target = ParseCalibrationTarget((*server)->endpoint() + "/" + bucket + "/" + name);
   if (!target) return target.error();
-  auto meta = GetObjectMetadata(target->endpoint, options.http, bucket, name);
+  auto meta =
+      GcsObjectClient(target->endpoint, TlsOptions{options.http.ca_file}, options.http.credentials).Get(bucket, name);
   if (!meta) return meta.error();
   auto probe_plan = PlanCalibration(options, meta->size);
   if (!probe_plan) return probe_plan.error();

@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "fake_gcs/server.h"
-#include "net/object_metadata.h"
+#include "net/gcs_objects.h"
 
 namespace pflab::replay {
 namespace {
@@ -241,7 +241,7 @@ TEST_CASE("calibrate: a short calibration against the shaped fake server", "[cal
   o.piece_bytes = 256 << 10;
   o.max_connections = 4;
   o.verify_synthetic = true;
-  auto meta = GetObjectMetadata(target->endpoint, o.http, "bkt", "obj");
+  auto meta = GcsObjectClient(target->endpoint, {}, nullptr).Get("bkt", "obj");
   REQUIRE(meta.ok());
   CHECK(meta->size == 64 << 20);
   auto plan = PlanCalibration(o, meta->size);
@@ -271,7 +271,7 @@ TEST_CASE("calibrate: a short calibration against the shaped fake server", "[cal
   }
   CHECK_FALSE(fit->connection_limited);
 
-  auto missing = GetObjectMetadata(target->endpoint, o.http, "bkt", "nope");
+  auto missing = GcsObjectClient(target->endpoint, {}, nullptr).Get("bkt", "nope");
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error().code == ErrorCode::kNotFound);
   CHECK(missing.error().message.find("gs://bkt/nope") != std::string::npos);
