@@ -134,6 +134,17 @@ Reply WriteErrorReply(const Error& error) {
 
 }  // namespace
 
+// Each route draws from its own stream. Media downloads, the requests the simulator models, draw from
+// `seed` itself, the stream the simulator's transport draws from for the same seed, so a run through
+// the server with seed S meets the first-byte latencies the simulator drew for seed S (in the order
+// requests arrive); other routes from streams of their own, whatever order they are first used in.
+std::uint64_t RouteSeed(std::uint64_t seed, const std::string& route) {
+  if (route == "media") return seed;
+  std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a
+  for (unsigned char c : route) h = (h ^ c) * 0x100000001b3ull;
+  return seed ^ h;
+}
+
 struct FakeGcsServer::Impl {
   using Request = http::request<http::string_body>;
 
@@ -144,6 +155,7 @@ struct FakeGcsServer::Impl {
   std::string endpoint;
   std::mutex mutex;  // guards the members below
   std::map<std::string, netmodel::LatencySampler> samplers;
+  std::uint64_t latency_seed = 0;  // options().seed until RestartLatencyDraws
   std::set<std::shared_ptr<tcp::socket>> sockets;
   std::chrono::steady_clock::time_point link_free{};  // when the link has sent what was booked on it
   ServerStats stats;
@@ -165,7 +177,7 @@ struct FakeGcsServer::Impl {
     std::lock_guard lock(mutex);
     auto it = samplers.find(route);
     if (it == samplers.end()) {
-      it = samplers.emplace(route, netmodel::LatencySampler(s, options().seed + samplers.size())).first;
+      it = samplers.emplace(route, netmodel::LatencySampler(s, RouteSeed(latency_seed, route))).first;
     }
     return it->second.Sample();
   }
@@ -1012,7 +1024,9 @@ awaitable<bool> FakeGcsServer::Impl::Send(tcp::socket& socket, Reply& reply, boo
     socket.close(ignored);
     co_return false;
   }
-  if (const Nanos latency = SampleLatency(reply.route); latency > 0) {
+  const Nanos latency = SampleLatency(reply.route);
+  record.latency_ns = latency;
+  if (latency > 0) {
     timer.expires_after(std::chrono::nanoseconds(latency));
     co_await timer.async_wait(kNoThrow);
   }
@@ -1154,6 +1168,7 @@ Result<int> FakeGcsServer::Start() {
   if (auto valid = ValidateServerOptions(options_); !valid) return valid.error();
   auto impl = std::make_unique<Impl>();
   impl->owner = this;
+  impl->latency_seed = options_.seed;
   if (options_.faults) impl->faults.emplace(*options_.faults);
   beast::error_code ec;
   auto address = asio::ip::make_address(options_.host, ec);
@@ -1198,6 +1213,13 @@ void FakeGcsServer::Stop() {
 
 std::string FakeGcsServer::endpoint() const {
   return "http://" + options_.host + ":" + std::to_string(port_);
+}
+
+void FakeGcsServer::RestartLatencyDraws(std::uint64_t seed) {
+  if (!impl_) return;
+  std::lock_guard lock(impl_->mutex);
+  impl_->latency_seed = seed;
+  impl_->samplers.clear();
 }
 
 ServerStats FakeGcsServer::stats() const {

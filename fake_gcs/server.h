@@ -80,7 +80,8 @@ struct RequestRecord {
   std::uint64_t range_begin = 0;
   std::uint64_t range_end = 0;
   std::uint64_t body_bytes_sent = 0;
-  std::string fault;  // the instruction that fired, if any
+  std::string fault;     // the instruction that fired, if any
+  Nanos latency_ns = 0;  // the first-byte latency drawn for it
 };
 
 /// Counters across all connections.
@@ -112,6 +113,11 @@ class FakeGcsServer {
   UploadSessions& upload_sessions() { return *uploads_; }
   ServerStats stats() const;
   std::vector<RequestRecord> request_log() const;
+  /// Draws the first-byte latencies from `seed` from now on, each route's from its start. Media
+  /// downloads then meet, in arrival order, the latencies the simulator draws for a run with `seed`:
+  /// a replay through the server and its prediction see the same draws (replay/matrix.cc restarts
+  /// them before each run). Call between runs, not while requests are in flight.
+  void RestartLatencyDraws(std::uint64_t seed);
 
  private:
   struct Impl;

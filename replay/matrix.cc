@@ -172,6 +172,8 @@ Status RunCells(const RunPlan& plan, const RunHooks& hooks, const std::vector<st
     }
     std::unique_lock<std::mutex> serial_lock(one_at_a_time, std::defer_lock);
     if (serial[cell.policy]) serial_lock.lock();
+    // Real runs go one at a time (below): each meets the latencies its simulated twin draws.
+    if (fake) fake->RestartLatencyDraws(config.seed);
     return simulated ? RunSimulation(config) : RunLive(config, live);
   };
   const unsigned threads = simulated ? std::max(1u, hooks.jobs) : 1;

@@ -168,6 +168,7 @@ Result<RawRecording> ReadRawRecording(const std::string& dir) {
       e.t_done_ns = r.t_done_ns;
       e.offset = r.offset;
       e.length = r.length;
+      e.asked = r.asked;
       e.error = r.result_errno;
       recording.reads.push_back(std::move(e));
     }
@@ -219,6 +220,8 @@ Result<Trace> RecordingToTrace(const RawRecording& recording, nlohmann::json sou
     record.offset = r->offset;
     record.length = r->length;
     record.duration_ns = std::max<std::int64_t>(r->t_done_ns - r->t_issue_ns, 0);
+    // Kept only if the read turns out to end at the object's end (below).
+    record.past_eof = r->asked > r->length ? std::min(r->asked - r->length, kMaxObjectSize) : 0;
     trace.records.push_back(record);
   }
   // Names relative to the deepest common directory of every recorded file.
@@ -246,6 +249,13 @@ Result<Trace> RecordingToTrace(const RawRecording& recording, nlohmann::json sou
     auto& size = trace.objects[r.object].size;
     size = std::max(size, r.offset + r.length);
   }
+  std::uint64_t short_reads = 0;
+  for (auto& r : trace.records) {
+    if (r.past_eof != 0 && r.offset + r.length != trace.objects[r.object].size) {
+      r.past_eof = 0;
+      ++short_reads;
+    }
+  }
   if (!source.is_object()) source = nlohmann::json::object();
   source["recorder"] = "pflab record";
   source["paths"] = files;
@@ -255,6 +265,7 @@ Result<Trace> RecordingToTrace(const RawRecording& recording, nlohmann::json sou
   source["ops"] = ops;
   source["eof_reads_dropped"] = eof_reads;
   source["failed_reads_dropped"] = failed_reads;
+  if (short_reads != 0) source["short_reads"] = short_reads;
   if (!recording.mmapped.empty()) {
     source["mmap_unrecorded"] = recording.mmapped;
     source["note"] = "files listed in mmap_unrecorded were mmap'd; reads through the mapping are not recorded";

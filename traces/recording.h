@@ -8,7 +8,9 @@
 //   to the deepest directory holding every recorded file (a lone file: its base name); the absolute paths
 //   go to the header's "source". Size: the largest of st_size at each open and the end of every read.
 // - Reads that returned 0 bytes (EOF) or failed carry no data and are left out; they are counted in
-//   "source". A short read is recorded with the bytes it returned.
+//   "source". A short read is recorded with the bytes it returned; one that ended at the end of the
+//   file also keeps the length it asked for ("asked"), as the caches of a replayed program see it. A
+//   short read elsewhere (a file that grew, a signal) is counted in "source" as short_reads.
 // - t is the issue time since the first recorded read; dur is t_done - t_issue.
 #pragma once
 
@@ -32,6 +34,7 @@ struct RawReadEvent {
   std::int64_t t_done_ns = 0;
   std::uint64_t offset = 0;
   std::uint64_t length = 0;  // bytes returned
+  std::uint64_t asked = 0;   // bytes asked for; 0 when not known (stdio refills)
   int error = 0;             // errno when the call failed
 };
 

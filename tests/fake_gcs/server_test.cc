@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "engine/synthetic_content.h"
 #include "net/checksums.h"
@@ -522,6 +523,43 @@ TEST_CASE("fake gcs: shaping delays the first byte and paces the body", "[fake_g
   CHECK(timed("/storage/v1/b/bkt/o/dir%2Fhello.txt?alt=media") >= 0.19);
   // The unshaped route answers without the latency (an upper bound with a wide margin).
   CHECK(timed("/storage/v1/b/bkt/o/dir%2Fhello.txt") < 0.19);
+}
+
+TEST_CASE("fake gcs: media downloads draw the simulator's first-byte latencies for a seed", "[fake_gcs][server]") {
+  // pflab fidelity compares a run through the server with its simulated twin; with the same draws
+  // the comparison is run by run, not only in medians over seeds.
+  ServerOptions options;
+  options.shaping.latency_median_ns = 200 * kMicrosecond;
+  options.shaping.latency_p99_ns = 2 * kMillisecond;
+  options.keep_request_log = true;
+  Fixture f(options);
+  auto draws = [&](std::uint64_t seed) {
+    f.server.RestartLatencyDraws(seed);
+    const std::size_t before = f.server.request_log().size();
+    for (int i = 0; i < 6; ++i) {
+      REQUIRE(f.Get("/storage/v1/b/bkt/o/big.bin?alt=media", {{"Range", "bytes=0-99"}}));
+      if (i % 2 == 0) REQUIRE(f.Get("/storage/v1/b/bkt/o/big.bin"));  // metadata: a stream of its own
+    }
+    std::vector<Nanos> media;
+    // A request is logged once its reply is written, which may be just after the client has it.
+    auto log = f.server.request_log();
+    for (int wait = 0; wait < 200 && log.size() < before + 9; ++wait) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      log = f.server.request_log();
+    }
+    for (std::size_t i = before; i < log.size(); ++i) {
+      if (log[i].target.find("alt=media") != std::string::npos) media.push_back(log[i].latency_ns);
+    }
+    return media;
+  };
+  for (std::uint64_t seed : {1, 7}) {
+    INFO("seed " << seed);
+    netmodel::LatencySampler simulator(options.shaping, seed);
+    std::vector<Nanos> expected;
+    for (int i = 0; i < 6; ++i) expected.push_back(simulator.Sample());
+    CHECK(draws(seed) == expected);
+  }
+  CHECK(draws(1) != draws(7));
 }
 
 TEST_CASE("fake gcs: a fault profile injects seeded faults", "[fake_gcs][faults][server]") {

@@ -128,6 +128,35 @@ TEST_CASE("recorder: a Python program, its subprocess, and its exit status", "[r
   CHECK(t.source["processes"].get<int>() >= 2);
 }
 
+TEST_CASE("recorder: a read that crosses EOF keeps the length it asked for", "[recorder][eof]") {
+  // fsspec passes offset + length to its caches uncut at EOF, and fsspec-bytes decides on it: the
+  // trace must say what the program asked for, not only what the file returned.
+  const fs::path dir = TempDir();
+  WriteData(dir / "data.bin", 10000);
+  const std::string file = (dir / "data.bin").string();
+  const std::string program =
+      "import os\n"
+      "fd = os.open('" +
+      file +
+      "', os.O_RDONLY)\n"
+      "assert len(os.pread(fd, 4096, 9000)) == 1000\n"
+      "assert len(os.pread(fd, 500, 0)) == 500\n"
+      "os.lseek(fd, 8000, os.SEEK_SET)\n"
+      "assert len(os.read(fd, 65536)) == 2000\n"
+      "assert len(os.read(fd, 65536)) == 0\n";
+  std::ofstream(dir / "eof.py") << program;
+  const Trace t = Record(dir, "/usr/bin/python3 " + (dir / "eof.py").string());
+  REQUIRE(t.records.size() == 3);
+  CHECK(Ranges(t) == std::vector<Range>{{9000, 1000}, {0, 500}, {8000, 2000}});
+  CHECK(t.records[0].asked() == 4096);
+  CHECK(t.records[1].asked() == 500);
+  CHECK(t.records[2].asked() == 65536);
+  CHECK(t.objects[0].size == 10000);
+  CHECK(t.source["eof_reads_dropped"] == 1);
+  // And the JSONL form carries it.
+  CHECK(Slurp(dir / "trace.jsonl").find(R"("offset":9000,"length":1000,"asked":4096)") != std::string::npos);
+}
+
 TEST_CASE("recorder: a forked child's reads before and after exec form its own stream", "[recorder]") {
   const fs::path dir = TempDir();
   WriteData(dir / "data.bin", 64 * 1024);
@@ -221,6 +250,26 @@ RawReadEvent Event(const std::string& path, std::uint32_t pid, std::uint32_t tid
   e.length = length;
   e.error = error;
   return e;
+}
+
+TEST_CASE("recorder: the converter keeps the asked length only for reads that end at the end of the file",
+          "[recorder][eof]") {
+  RawRecording rec;
+  rec.images = 1;
+  rec.sizes = {{"/d/a.bin", 1000}};
+  rec.reads = {Event("/d/a.bin", 1, 1, 0, 900, 100), Event("/d/a.bin", 1, 1, 10, 0, 200),
+               Event("/d/a.bin", 1, 1, 20, 500, 300), Event("/d/a.bin", 1, 1, 30, 0, 50)};
+  rec.reads[0].asked = 4096;  // crossed EOF
+  rec.reads[1].asked = 200;   // got what it asked
+  rec.reads[2].asked = 400;   // short in the middle of the file (a signal, a pipe): not past EOF
+  auto t = RecordingToTrace(rec, nlohmann::json::object());
+  REQUIRE(t.ok());
+  REQUIRE(t->records.size() == 4);
+  CHECK(t->records[0].asked() == 4096);
+  CHECK(t->records[1].asked() == 200);
+  CHECK(t->records[2].asked() == 300);
+  CHECK(t->records[3].asked() == 50);  // not known (a stdio refill): what it returned
+  CHECK(t->source["short_reads"] == 1);
 }
 
 TEST_CASE(

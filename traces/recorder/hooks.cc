@@ -77,8 +77,11 @@ void AfterFopen(FILE* fp, const char* mode) {
 }
 
 // Times `call` on a recorded descriptor; `offset` < 0 asks the kernel for the current position.
-template <typename Call>
-auto Timed(int fd, RawOp op, long long offset, Call call) -> decltype(call()) {
+// `asked()` is the length the call asks for (a read that crosses EOF returns less, and the caches of
+// the programs we replay, fsspec's, decide on what was asked); evaluated only for a recorded
+// read that returned bytes, as it may read the caller's iovecs, which only the kernel may find invalid.
+template <typename Asked, typename Call>
+auto Timed(int fd, RawOp op, long long offset, Asked asked, Call call) -> decltype(call()) {
   const int id = OpenIdOf(fd);
   if (id < 0) return call();
   HookScope scope;
@@ -89,8 +92,8 @@ auto Timed(int fd, RawOp op, long long offset, Call call) -> decltype(call()) {
   const int err = errno;
   const std::int64_t t1 = NowNs();
   if (offset >= 0)
-    pflab::recorder::RecordRead(id, op, t0, t1, static_cast<std::uint64_t>(offset), static_cast<long long>(result),
-                                err);
+    pflab::recorder::RecordRead(id, op, t0, t1, static_cast<std::uint64_t>(offset), static_cast<long long>(result), err,
+                                result > 0 ? asked() : 0);
   errno = err;
   return result;
 }
@@ -116,7 +119,7 @@ auto StdioRead(FILE* fp, RawOp op, bool may_refill, Call call) -> decltype(call(
   const std::int64_t t1 = NowNs();
   const long long after = KernelPosition(fd);
   if (before >= 0 && after > before) {
-    pflab::recorder::RecordRead(id, op, t0, t1, static_cast<std::uint64_t>(before), after - before, 0);
+    pflab::recorder::RecordRead(id, op, t0, t1, static_cast<std::uint64_t>(before), after - before, 0, 0);
   }
   errno = err;
   return result;
@@ -141,7 +144,7 @@ auto StdioSeek(FILE* fp, Call call) -> decltype(call()) {
                                ? static_cast<long long>(fp->_IO_read_end - fp->_IO_read_base)
                                : 0;
   if (after != before && filled > 0 && after >= filled) {
-    pflab::recorder::RecordRead(id, RawOp::kFseek, t0, t1, static_cast<std::uint64_t>(after - filled), filled, 0);
+    pflab::recorder::RecordRead(id, RawOp::kFseek, t0, t1, static_cast<std::uint64_t>(after - filled), filled, 0, 0);
   }
   errno = err;
   return result;
@@ -152,6 +155,12 @@ bool LineBuffered(FILE* fp, int delim, std::size_t limit) {
   if (avail == 0) return false;
   if (limit != 0 && avail >= limit) return true;
   return memchr(fp->_IO_read_ptr, delim, avail) != nullptr;
+}
+
+std::uint64_t IovecBytes(const struct iovec* iov, int count) {
+  std::uint64_t total = 0;
+  for (int i = 0; iov != nullptr && i < count; ++i) total += iov[i].iov_len;
+  return total;
 }
 
 std::uint64_t Product(std::size_t a, std::size_t b) {
@@ -386,55 +395,79 @@ PFLAB_EXPORT int fcntl64(int fd, int cmd, ...) {
 // ---- reads ----
 
 PFLAB_EXPORT ssize_t read(int fd, void* buf, size_t n) {
-  return Timed(fd, RawOp::kRead, -1, [&] { return PFLAB_REAL(read)(fd, buf, n); });
+  return Timed(
+      fd, RawOp::kRead, -1, [&] { return std::uint64_t{n}; }, [&] { return PFLAB_REAL(read)(fd, buf, n); });
 }
 PFLAB_EXPORT ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
-  return Timed(fd, RawOp::kRead, -1, [&] { return PFLAB_REAL(__read_chk)(fd, buf, n, buflen); });
+  return Timed(
+      fd, RawOp::kRead, -1, [&] { return std::uint64_t{n}; },
+      [&] { return PFLAB_REAL(__read_chk)(fd, buf, n, buflen); });
 }
 PFLAB_EXPORT ssize_t pread(int fd, void* buf, size_t n, off_t offset) {
-  return Timed(fd, RawOp::kPread, offset, [&] { return PFLAB_REAL(pread)(fd, buf, n, offset); });
+  return Timed(
+      fd, RawOp::kPread, offset, [&] { return std::uint64_t{n}; },
+      [&] { return PFLAB_REAL(pread)(fd, buf, n, offset); });
 }
 PFLAB_EXPORT ssize_t pread64(int fd, void* buf, size_t n, off64_t offset) {
-  return Timed(fd, RawOp::kPread, offset, [&] { return PFLAB_REAL(pread64)(fd, buf, n, offset); });
+  return Timed(
+      fd, RawOp::kPread, offset, [&] { return std::uint64_t{n}; },
+      [&] { return PFLAB_REAL(pread64)(fd, buf, n, offset); });
 }
 PFLAB_EXPORT ssize_t __pread_chk(int fd, void* buf, size_t n, off_t offset, size_t buflen) {
-  return Timed(fd, RawOp::kPread, offset, [&] { return PFLAB_REAL(__pread_chk)(fd, buf, n, offset, buflen); });
+  return Timed(
+      fd, RawOp::kPread, offset, [&] { return std::uint64_t{n}; },
+      [&] { return PFLAB_REAL(__pread_chk)(fd, buf, n, offset, buflen); });
 }
 PFLAB_EXPORT ssize_t __pread64_chk(int fd, void* buf, size_t n, off64_t offset, size_t buflen) {
-  return Timed(fd, RawOp::kPread, offset, [&] { return PFLAB_REAL(__pread64_chk)(fd, buf, n, offset, buflen); });
+  return Timed(
+      fd, RawOp::kPread, offset, [&] { return std::uint64_t{n}; },
+      [&] { return PFLAB_REAL(__pread64_chk)(fd, buf, n, offset, buflen); });
 }
 PFLAB_EXPORT ssize_t readv(int fd, const struct iovec* iov, int count) {
-  return Timed(fd, RawOp::kReadv, -1, [&] { return PFLAB_REAL(readv)(fd, iov, count); });
+  return Timed(
+      fd, RawOp::kReadv, -1, [&] { return IovecBytes(iov, count); }, [&] { return PFLAB_REAL(readv)(fd, iov, count); });
 }
 PFLAB_EXPORT ssize_t preadv(int fd, const struct iovec* iov, int count, off_t offset) {
-  return Timed(fd, RawOp::kPreadv, offset, [&] { return PFLAB_REAL(preadv)(fd, iov, count, offset); });
+  return Timed(
+      fd, RawOp::kPreadv, offset, [&] { return IovecBytes(iov, count); },
+      [&] { return PFLAB_REAL(preadv)(fd, iov, count, offset); });
 }
 PFLAB_EXPORT ssize_t preadv64(int fd, const struct iovec* iov, int count, off64_t offset) {
-  return Timed(fd, RawOp::kPreadv, offset, [&] { return PFLAB_REAL(preadv64)(fd, iov, count, offset); });
+  return Timed(
+      fd, RawOp::kPreadv, offset, [&] { return IovecBytes(iov, count); },
+      [&] { return PFLAB_REAL(preadv64)(fd, iov, count, offset); });
 }
 PFLAB_EXPORT ssize_t preadv2(int fd, const struct iovec* iov, int count, off_t offset, int flags) {
-  return Timed(fd, RawOp::kPreadv, offset, [&] { return PFLAB_REAL(preadv2)(fd, iov, count, offset, flags); });
+  return Timed(
+      fd, RawOp::kPreadv, offset, [&] { return IovecBytes(iov, count); },
+      [&] { return PFLAB_REAL(preadv2)(fd, iov, count, offset, flags); });
 }
 PFLAB_EXPORT ssize_t preadv64v2(int fd, const struct iovec* iov, int count, off64_t offset, int flags) {
-  return Timed(fd, RawOp::kPreadv, offset, [&] { return PFLAB_REAL(preadv64v2)(fd, iov, count, offset, flags); });
+  return Timed(
+      fd, RawOp::kPreadv, offset, [&] { return IovecBytes(iov, count); },
+      [&] { return PFLAB_REAL(preadv64v2)(fd, iov, count, offset, flags); });
 }
 
 PFLAB_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
-  return Timed(in_fd, RawOp::kSendfile, offset != nullptr ? *offset : -1,
-               [&] { return PFLAB_REAL(sendfile)(out_fd, in_fd, offset, count); });
+  return Timed(
+      in_fd, RawOp::kSendfile, offset != nullptr ? *offset : -1, [&] { return std::uint64_t{count}; },
+      [&] { return PFLAB_REAL(sendfile)(out_fd, in_fd, offset, count); });
 }
 PFLAB_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t* offset, size_t count) {
-  return Timed(in_fd, RawOp::kSendfile, offset != nullptr ? *offset : -1,
-               [&] { return PFLAB_REAL(sendfile64)(out_fd, in_fd, offset, count); });
+  return Timed(
+      in_fd, RawOp::kSendfile, offset != nullptr ? *offset : -1, [&] { return std::uint64_t{count}; },
+      [&] { return PFLAB_REAL(sendfile64)(out_fd, in_fd, offset, count); });
 }
 PFLAB_EXPORT ssize_t copy_file_range(int in_fd, off64_t* in_off, int out_fd, off64_t* out_off, size_t len,
                                      unsigned flags) {
-  return Timed(in_fd, RawOp::kCopyFileRange, in_off != nullptr ? *in_off : -1,
-               [&] { return PFLAB_REAL(copy_file_range)(in_fd, in_off, out_fd, out_off, len, flags); });
+  return Timed(
+      in_fd, RawOp::kCopyFileRange, in_off != nullptr ? *in_off : -1, [&] { return std::uint64_t{len}; },
+      [&] { return PFLAB_REAL(copy_file_range)(in_fd, in_off, out_fd, out_off, len, flags); });
 }
 PFLAB_EXPORT ssize_t splice(int in_fd, off64_t* in_off, int out_fd, off64_t* out_off, size_t len, unsigned flags) {
-  return Timed(in_fd, RawOp::kSplice, in_off != nullptr ? *in_off : -1,
-               [&] { return PFLAB_REAL(splice)(in_fd, in_off, out_fd, out_off, len, flags); });
+  return Timed(
+      in_fd, RawOp::kSplice, in_off != nullptr ? *in_off : -1, [&] { return std::uint64_t{len}; },
+      [&] { return PFLAB_REAL(splice)(in_fd, in_off, out_fd, out_off, len, flags); });
 }
 
 PFLAB_EXPORT void* mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset) {

@@ -14,7 +14,7 @@
 namespace pflab::recorder {
 
 inline constexpr std::uint64_t kRawMagic = 0x3157415242464c50ull;  // "PLFBRAW1" little-endian
-inline constexpr std::uint32_t kRawVersion = 1;
+inline constexpr std::uint32_t kRawVersion = 2;                    // 2: RawRead::asked
 
 enum class RawKind : std::uint32_t {
   kFile = 1,  // first record of a file: RawFile
@@ -93,6 +93,7 @@ struct RawRead {
   std::int64_t t_done_ns;
   std::uint64_t offset;
   std::uint64_t length;  // bytes actually returned; 0 at EOF
+  std::uint64_t asked;   // bytes the call asked for (0: not known, as for stdio refills)
 };
 
 struct RawMmap {
@@ -107,7 +108,7 @@ struct RawFork {
   std::uint32_t parent_bytes;    // the parent's raw file name follows, padded to 8
 };
 
-static_assert(sizeof(RawFile) == 32 && sizeof(RawOpen) == 24 && sizeof(RawRead) == 56 && sizeof(RawMmap) == 16 &&
+static_assert(sizeof(RawFile) == 32 && sizeof(RawOpen) == 24 && sizeof(RawRead) == 64 && sizeof(RawMmap) == 16 &&
               sizeof(RawFork) == 16);
 
 }  // namespace pflab::recorder

@@ -423,7 +423,7 @@ void NoteMmap(int fd) {
 }
 
 void RecordRead(int open_id, RawOp op, std::int64_t t_issue_ns, std::int64_t t_done_ns, std::uint64_t offset,
-                long long result, int err) {
+                long long result, int err, std::uint64_t asked) {
   ThreadBuffer* buffer = t_buffer != nullptr ? t_buffer : AttachBuffer();
   if (buffer == nullptr) return;
   RawRead r{};
@@ -437,6 +437,7 @@ void RecordRead(int open_id, RawOp op, std::int64_t t_issue_ns, std::int64_t t_d
   r.t_done_ns = t_done_ns;
   r.offset = offset;
   r.length = result > 0 ? static_cast<std::uint64_t>(result) : 0;
+  r.asked = asked;
   Lock(buffer->busy);
   if (buffer->used + sizeof r > kBufferBytes) {
     WriteAll(g_out_fd.load(std::memory_order_relaxed), buffer->data, buffer->used);

@@ -59,8 +59,9 @@ void CopyTrack(int from, int to);
 void NoteMmap(int fd);
 
 /// Appends one read record to this thread's buffer.
+/// `asked` is the length the call asked for, 0 when not known.
 void RecordRead(int open_id, RawOp op, std::int64_t t_issue_ns, std::int64_t t_done_ns, std::uint64_t offset,
-                long long result, int err);
+                long long result, int err, std::uint64_t asked);
 
 /// Flushes every thread's buffer (before exec and _exit).
 void FlushAll();
