@@ -125,6 +125,25 @@ struct VarintColumn {
     }
     return false;
   }
+  // Next without the bounds checks, for a column with at least kMaxVarintBytes left per value taken.
+  bool NextUnchecked(std::uint64_t* v) {
+    std::uint8_t b = *p++;
+    if (b < 0x80) {
+      *v = b;
+      return true;
+    }
+    std::uint64_t x = b & 0x7f;
+    for (int shift = 7; shift < 70; shift += 7) {
+      b = *p++;
+      if (shift == 63 && b > 1) return false;
+      x |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+      if (b < 0x80) {
+        *v = x;
+        return true;
+      }
+    }
+    return false;
+  }
   bool at_end() const { return p == end; }
 };
 
@@ -363,11 +382,21 @@ class BinaryParser {
     const std::size_t objects = sizes_.size();
     Nanos last_t = last_t_;
     std::uint64_t last_end = last_end_;
+    std::uint32_t unchecked_until = 0;  // reads before it cannot run any column past its end
     for (std::uint32_t n = 0; n < count; ++n) {
       const std::size_t i = first + n;
+      if (n == unchecked_until) {
+        std::uint64_t room = ~std::uint64_t{0};
+        for (const auto& c : columns) room = std::min<std::uint64_t>(room, static_cast<std::uint64_t>(c.end - c.p));
+        unchecked_until = n + static_cast<std::uint32_t>(std::min<std::uint64_t>(room / kMaxVarintBytes, count - n));
+      }
       std::uint64_t v[kReadColumns];
       bool ok = true;
-      for (std::size_t k = 0; k < kReadColumns; ++k) ok &= columns[k].Next(&v[k]);
+      if (n < unchecked_until) {
+        for (std::size_t k = 0; k < kReadColumns; ++k) ok &= columns[k].NextUnchecked(&v[k]);
+      } else {
+        for (std::size_t k = 0; k < kReadColumns; ++k) ok &= columns[k].Next(&v[k]);
+      }
       if (!ok) return input_.Fail(block_.at, "malformed varint or a column shorter than " + std::to_string(count));
       TraceRecord r;
       if (v[0] > static_cast<std::uint64_t>(kMaxTraceNanos - last_t)) {
