@@ -449,13 +449,14 @@ class BinaryParser {
   }
 
   // Makes room for `need` reads. Grows by doubling, and jumps to the header's count once the reads
-  // decoded are an eighth of it: the last step then holds at most 1/8 + 1 of the trace instead of
-  // 1/2 + 1 (a peak of 54 bytes per read instead of 72), while a header that lies about the count makes
-  // us allocate at most eight times what the file really holds.
+  // decoded are a 64th of it: the arrays left behind hold about 1/32 of the trace, so loading touches
+  // (and copies) little more memory than the trace needs, and the last step holds at most 1/64 + 1 of it
+  // (a peak of 49 bytes per read). A header that lies about the count makes us reserve at most 64 times
+  // what the file really holds, address space that is never touched (and the count is an error then).
   void Grow(std::uint64_t need) {
     std::uint64_t next = std::max<std::uint64_t>(need, 2 * trace_.records.capacity());
     if (declared_reads_ != kBinaryCountUnknown) {
-      next = declared_reads_ <= 8 * need ? declared_reads_ : std::min(next, declared_reads_);
+      next = declared_reads_ <= 64 * need ? declared_reads_ : std::min(next, declared_reads_);
     }
     trace_.records.reserve(next);
   }
