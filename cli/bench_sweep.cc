@@ -4,6 +4,7 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -71,29 +72,69 @@ struct Measured {
   std::size_t runs = 0;
 };
 
-// One sweep into a fresh results file; its lines, sorted, in `lines`.
-pflab::Result<Measured> RunOnce(const pflab::replay::SweepPlan& plan, unsigned jobs, const std::string& path,
-                                std::vector<std::string>& lines) {
-  std::error_code ec;
-  fs::remove(path, ec);
+// One sweep into a fresh results file, in this process.
+pflab::Result<Measured> RunOnce(const pflab::replay::SweepPlan& plan, unsigned jobs, const std::string& path) {
   Measured m;
   rusage before{}, after{};
   ::getrusage(RUSAGE_SELF, &before);
-  std::optional<std::uint64_t> instructions_before;
-  std::unique_ptr<InstructionCounter> counter = std::make_unique<InstructionCounter>();
-  instructions_before = counter->Read();
+  InstructionCounter counter;
+  const auto instructions_before = counter.Read();
   const auto start = std::chrono::steady_clock::now();
   pflab::replay::SweepRunOptions options;
   options.jobs = jobs;
   auto outcome = pflab::replay::RunSweep(plan, path, options);
   m.wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const auto instructions_after = counter->Read();
+  const auto instructions_after = counter.Read();
   ::getrusage(RUSAGE_SELF, &after);
   if (!outcome) return outcome.error();
   m.user = Seconds(after.ru_utime) - Seconds(before.ru_utime);
   m.sys = Seconds(after.ru_stime) - Seconds(before.ru_stime);
   if (instructions_before && instructions_after) m.instructions = *instructions_after - *instructions_before;
   m.runs = outcome->ran;
+  return m;
+}
+
+// One sweep in a child process forked for it, as `pflab sweep --jobs N` runs in a process of its own: a
+// process that has never started a thread pays no atomic instructions for shared_ptr's counts
+// (libstdc++ checks __libc_single_threaded), one that has pays them from then on, so measuring --jobs 1
+// after --jobs N in the same process would measure the wrong thing. This process starts no thread.
+// The results file's lines, sorted, in `lines`.
+pflab::Result<Measured> RunInChild(const pflab::replay::SweepPlan& plan, unsigned jobs, const std::string& path,
+                                   std::vector<std::string>& lines) {
+  std::error_code ec;
+  fs::remove(path, ec);
+  int pipe_fds[2];
+  if (::pipe(pipe_fds) != 0) return pflab::Internal("pipe failed");
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = ::fork();
+  if (pid < 0) return pflab::Internal("fork failed");
+  if (pid == 0) {
+    ::close(pipe_fds[0]);
+    auto m = RunOnce(plan, jobs, path);
+    char text[512];
+    const int n = m ? std::snprintf(text, sizeof text, "ok %.6f %.6f %.6f %zu %lld", m->wall, m->user, m->sys, m->runs,
+                                    m->instructions ? static_cast<long long>(*m->instructions) : -1LL)
+                    : std::snprintf(text, sizeof text, "error %s", m.error().message.c_str());
+    [[maybe_unused]] const auto written = ::write(pipe_fds[1], text, static_cast<std::size_t>(std::max(n, 0)));
+    ::_exit(0);
+  }
+  ::close(pipe_fds[1]);
+  std::string reply;
+  char buffer[512];
+  for (ssize_t n; (n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0;)
+    reply.append(buffer, static_cast<std::size_t>(n));
+  ::close(pipe_fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return pflab::Internal("the measuring process died");
+  if (reply.rfind("error ", 0) == 0) return pflab::InvalidArgument(reply.substr(6));
+  Measured m;
+  long long instructions = -1;
+  if (std::sscanf(reply.c_str(), "ok %lf %lf %lf %zu %lld", &m.wall, &m.user, &m.sys, &m.runs, &instructions) != 5) {
+    return pflab::Internal("the measuring process said: " + reply);
+  }
+  if (instructions >= 0) m.instructions = static_cast<std::uint64_t>(instructions);
   lines.clear();
   std::ifstream in(path);
   for (std::string line; std::getline(in, line);) lines.push_back(line);
@@ -175,7 +216,7 @@ int RunBenchSweep(const BenchSweepArgs& args) {
   for (unsigned rep = 0; rep < args.reps; ++rep) {
     for (unsigned jobs : {1u, args.jobs}) {
       auto& lines = jobs == 1 ? lines1 : linesn;
-      auto m = RunOnce(*plan, jobs, (dir / "results.jsonl").string(), lines);
+      auto m = RunInChild(*plan, jobs, (dir / "results.jsonl").string(), lines);
       if (!m) return Fail(m.error().message);
       Print(jobs, *m);
       auto& best = jobs == 1 ? best1 : bestn;
