@@ -106,25 +106,7 @@ struct VarintColumn {
   const std::uint8_t* p = nullptr;
   const std::uint8_t* end = nullptr;
 
-  bool Next(std::uint64_t* v) {
-    if (p >= end) return false;
-    std::uint8_t b = *p++;
-    if (b < 0x80) {
-      *v = b;
-      return true;
-    }
-    std::uint64_t x = b & 0x7f;
-    for (int shift = 7; shift < 70; shift += 7) {
-      b = *p++;
-      if (shift == 63 && b > 1) return false;
-      x |= static_cast<std::uint64_t>(b & 0x7f) << shift;
-      if (b < 0x80) {
-        *v = x;
-        return p <= end;
-      }
-    }
-    return false;
-  }
+  bool Next(std::uint64_t* v) { return p < end && NextUnchecked(v) && p <= end; }
   // Next without the bounds checks, for a column with at least kMaxVarintBytes left per value taken.
   bool NextUnchecked(std::uint64_t* v) {
     std::uint8_t b = *p++;
