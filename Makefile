@@ -10,7 +10,7 @@ TSAN_BUILD ?= build-tsan
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
 
-.PHONY: setup build demo test test-release test-asan test-no-python test-bound test-oracle test-auto test-slurm test-tsan bench-calibrate bench-fidelity fuzz-build fuzz fuzz-smoke bench bench-traces faults install package format clean
+.PHONY: setup build demo test test-release test-asan test-no-python test-bound test-oracle test-auto test-slurm test-tsan bench-calibrate bench-fidelity fuzz-build fuzz fuzz-smoke bench bench-traces bench-sweep faults install package format clean
 
 setup:
 	@scripts/setup.sh
@@ -109,6 +109,12 @@ bench: build
 BENCH_TRACES_READS ?= 100000000
 bench-traces: build
 	$(BUILD)/pflab bench traces --reads $(BENCH_TRACES_READS) --jsonl-reads 5000000
+
+# The same sweep at --jobs 1 and --jobs N (BENCH_SWEEP_JOBS, default 2): CPU time per run and parallel
+# efficiency (docs/sweeps.md "On many cores").
+BENCH_SWEEP_JOBS ?= 2
+bench-sweep: build
+	$(BUILD)/pflab bench sweep --jobs $(BENCH_SWEEP_JOBS) --reads 200000 --reps 3
 
 # A relocatable install: PREFIX/bin/pflab and PREFIX/lib/pflab/libpflab_record.so; the profiles and
 # the charting libraries are inside the binary.

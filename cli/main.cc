@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cli/bench.h"
+#include "cli/bench_sweep.h"
 #include "cli/bench_traces.h"
 #include "cli/calibrate.h"
 #include "cli/convert.h"
@@ -624,6 +625,8 @@ int main(int argc, char** argv) {
   auto* bench_cmd = AddBenchCommand(app, bench);
   BenchTracesArgs bench_traces;
   auto* bench_traces_cmd = AddBenchTracesCommand(bench_cmd, bench_traces);
+  BenchSweepArgs bench_sweep;
+  auto* bench_sweep_cmd = AddBenchSweepCommand(bench_cmd, bench_sweep);
   ConvertArgs convert;
   auto* convert_cmd = AddConvertCommand(app, convert);
   RecordArgs record;
@@ -663,6 +666,7 @@ int main(int argc, char** argv) {
   if (serve_cmd->parsed()) return RunServe(serve);
   if (report_cmd->parsed()) return RunReport(report);
   if (bench_traces_cmd->parsed()) return RunBenchTraces(bench_traces);
+  if (bench_sweep_cmd->parsed()) return RunBenchSweep(bench_sweep);
   if (bench_cmd->parsed()) return RunBench(bench);
   if (convert_cmd->parsed()) return RunConvert(convert);
   if (record_cmd->parsed()) return RunRecord(record);

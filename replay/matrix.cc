@@ -181,6 +181,16 @@ Status RunCells(const RunPlan& plan, const RunHooks& hooks, const std::vector<st
   // Oracle cells wait for the peak memory of every other policy on their trace and seed.
   std::vector<std::size_t> first, oracles;
   for (std::size_t i : order) (UsesOracle(plan.policies[CellAt(plan, i).policy]) ? oracles : first).push_back(i);
+  if (threads > 1) {
+    // Longest first (by the trace's reads; the bound is computed, not simulated), so that the last
+    // cells handed out are short ones and no thread is left running a long cell alone at the end. The
+    // sort is stable: cells of equal cost keep their order, and the cells of one trace stay together.
+    auto cost = [&](std::size_t i) -> std::size_t {
+      const RunCell cell = CellAt(plan, i);
+      return IsBound(plan.policies[cell.policy]) ? 0 : plan.traces[cell.trace]->records.size();
+    };
+    std::stable_sort(first.begin(), first.end(), [&](std::size_t a, std::size_t b) { return cost(a) > cost(b); });
+  }
   std::mutex mutex;                            // serializes the hooks and guards `peaks`
   std::map<std::size_t, std::uint64_t> peaks;  // cell index -> peak memory, for non-oracle simulated cells
   bool stopped = false;

@@ -210,6 +210,70 @@ TEST_CASE("binary traces: block sizes that lie cost no memory", "[traces][binary
              Catch::EndsWith(": truncated block: " + std::to_string(frame.size()) + " of 4000000000 bytes"));
 }
 
+// The reader takes most of a block's varints without a bound check per byte (while every column has
+// room for 10 bytes per read left) and the rest with one: long and malformed varints behave the same
+// in both parts of a block.
+TEST_CASE("binary traces: long and malformed varints anywhere in a block", "[traces][binary]") {
+  constexpr std::uint32_t kReads = 200;
+  Trace trace;
+  trace.objects.push_back({"o0", "pflab", "o0", 1u << 20});
+  for (std::uint32_t i = 0; i < kReads; ++i) trace.records.push_back({i, 0, 0, i * 10u, 10, -1, 0});
+  const std::string good = Binary(trace);
+  const std::size_t header_bytes =
+      36 + static_cast<unsigned char>(good[32]) + 256u * static_cast<unsigned char>(good[33]);
+  // A reads block by hand: the stream column's value at `odd` (0, like all the others) is written as
+  // `spelling`; the other columns as the writer writes them.
+  auto with_stream = [&](std::size_t odd, const std::string& spelling) {
+    std::string columns[7];
+    for (std::uint32_t i = 0; i < kReads; ++i) {
+      columns[0] += static_cast<char>(i == 0 ? 0 : 1);  // t - previous t
+      columns[1] += i == odd ? spelling : std::string(1, '\0');
+      columns[2] += '\0';    // object
+      columns[3] += '\0';    // zigzag(offset - previous end)
+      columns[4] += '\x0a';  // length
+      columns[5] += '\0';    // dur + 1: unknown
+      columns[6] += '\0';    // past EOF
+    }
+    std::string raw;
+    for (const auto& c : columns) {
+      for (int b = 0; b < 4; ++b) raw += static_cast<char>(c.size() >> (8 * b));
+    }
+    for (const auto& c : columns) raw += c;
+    std::string frame(ZSTD_compressBound(raw.size()), '\0');
+    frame.resize(ZSTD_compress(frame.data(), frame.size(), raw.data(), raw.size(), 1));
+    std::string head(13, '\0');
+    head[0] = 'R';
+    for (int b = 0; b < 4; ++b) {
+      head[1 + b] = static_cast<char>(kReads >> (8 * b));
+      head[5 + b] = static_cast<char>(raw.size() >> (8 * b));
+      head[9 + b] = static_cast<char>(frame.size() >> (8 * b));
+    }
+    return good.substr(0, header_bytes) + head + frame + std::string(1, 'E') + std::string(12, '\0');
+  };
+  const std::string ten_byte_zero = std::string(9, '\x80') + std::string(1, '\0');
+  const std::string eleven_bytes = std::string(10, '\x80') + std::string(1, '\0');
+  const std::string tenth_above_one = std::string(9, '\xff') + std::string(1, '\x02');
+  const std::string at = "t.bin: byte " + std::to_string(header_bytes) + ": ";
+  for (std::size_t odd : {std::size_t{0}, std::size_t{100}, std::size_t{kReads - 1}}) {
+    INFO("the odd varint is read " << odd + 1);
+    auto same = Parse(with_stream(odd, ten_byte_zero));
+    REQUIRE(same.ok());
+    RequireSame(*same, trace);
+    for (const std::string& bad : {eleven_bytes, tenth_above_one}) {
+      auto r = Parse(with_stream(odd, bad));
+      REQUIRE_FALSE(r.ok());
+      CHECK(r.error().message == at + "malformed varint or a column shorter than 200");
+    }
+    // A varint cut by its column's end (the stream column one byte short).
+    auto cut = Parse(with_stream(odd, std::string(1, '\x80')));
+    REQUIRE_FALSE(cut.ok());
+    CHECK(cut.error().message == at + "malformed varint or a column shorter than 200");
+    auto short_column = Parse(with_stream(odd, ""));  // one value fewer
+    REQUIRE_FALSE(short_column.ok());
+    CHECK(short_column.error().message == at + "malformed varint or a column shorter than 200");
+  }
+}
+
 TEST_CASE("binary traces: values are checked as the JSONL reader checks them", "[traces][binary]") {
   Trace trace;
   trace.objects.push_back({"o0", "pflab", "o0", 1000});
@@ -416,7 +480,7 @@ TEST_CASE("pflab bench traces: a small slice runs every stage", "[traces][binary
   auto run = testing::RunPflab("bench traces --reads 300000 --jsonl-reads 20000 --dir " + dir.string(), dir);
   INFO(run.err);
   REQUIRE(run.exit_code == 0);
-  for (const char* stage : {"generate", "load", "jsonl", "replay", "peak RSS"})
+  for (const char* stage : {"generate", "load", "jsonl", "replay", "peak RSS", "reload", "resident grew by"})
     CHECK_THAT(run.out, Catch::Contains(stage));
   CHECK_THAT(run.out, Catch::Contains("    300000 reads"));
   // The trace is removed afterwards unless --keep.
