@@ -18,6 +18,8 @@
 // - stall-for-Ts-after-YK: the first Y KiB, then a pause of T on the scheduler, then the rest. When
 //   the client's read timeout is shorter than T (`read_timeout`), the request is cut after the
 //   timeout instead, failing retryably with Y KiB received, as the HTTP client cuts a silent socket.
+//   A stream's stall starts when a pull reaches Y KiB of its GET (over HTTP the body stops arriving
+//   there whether or not a pull waits, so a stream nobody pulls can meet the timeout sooner).
 // - corrupt-byte: the whole body, with the middle byte changed: flipped in a payload, and recorded in
 //   the chunk's provenance as another byte of the object, so both ways of checking bytes see it.
 // Error kinds are those the HTTP client gives the same answer (HttpStatusError), so a read fails, or
