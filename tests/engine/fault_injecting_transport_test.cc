@@ -77,6 +77,13 @@ struct Rig {
     CHECK(done->calls == 0);  // never inline
     return id;
   }
+  // Fetches [begin, begin + size) and runs the scheduler dry.
+  Done FetchAll(std::uint64_t begin, std::uint64_t size) {
+    Done done;
+    Start(begin, size, &done);
+    scheduler.Run();
+    return done;
+  }
   void Pull(StreamId id, std::uint64_t length, Done* done) {
     done->chunk = Chunk::Make(length, accounting.wants_payload(), &account);
     accounting.ReadStream(id, length, {done->chunk, 0}, [this, done](const FetchOutcome& o) {
@@ -136,9 +143,7 @@ TEST_CASE("fault injection: return-X and reset fail a fetch after its first-byte
              {"return-reset-connection", ErrorCode::kUnavailable, true}}) {
       INFO(instruction);
       Rig rig(Always(instruction));
-      Done d;
-      rig.Start(0, 1000, &d);
-      rig.scheduler.Run();
+      const Done d = rig.FetchAll(0, 1000);
       REQUIRE(!d.outcome.status.ok());
       CHECK(d.outcome.status.error().code == code);
       CHECK(d.outcome.status.error().retryable == retryable);
@@ -169,9 +174,7 @@ TEST_CASE("fault injection: body faults act on the bytes delivered", "[engine][f
   const sim::SimTransportOptions payload{.fill_payload = true};
   SECTION("broken stream after 64K: 64 KiB of right bytes, then a retryable failure") {
     Rig rig(Always("return-broken-stream-after-64K"), payload);
-    Done d;
-    rig.Start(1000, kMB, &d);
-    rig.scheduler.Run();
+    const Done d = rig.FetchAll(1000, kMB);
     REQUIRE(!d.outcome.status.ok());
     CHECK(d.outcome.status.error().code == ErrorCode::kUnavailable);
     CHECK(d.outcome.status.error().retryable);
@@ -183,17 +186,13 @@ TEST_CASE("fault injection: body faults act on the bytes delivered", "[engine][f
   }
   SECTION("a broken stream fires only on a longer body") {
     Rig rig(Always("return-broken-stream-after-64K"), payload);
-    Done d;
-    rig.Start(0, 65536, &d);
-    rig.scheduler.Run();
+    const Done d = rig.FetchAll(0, 65536);
     CHECK(d.outcome.status.ok());
     CHECK(rig.faults.fired().empty());
   }
   SECTION("stall: the rest comes after the pause") {
     Rig rig(Always("stall-for-2s-after-64K"), payload);
-    Done d;
-    rig.Start(0, kMB, &d);
-    rig.scheduler.Run();
+    const Done d = rig.FetchAll(0, kMB);
     REQUIRE(d.outcome.status.ok());
     CHECK(d.outcome.bytes_received == kMB);
     CHECK(rig.Right(d, 0, kMB));
@@ -201,9 +200,7 @@ TEST_CASE("fault injection: body faults act on the bytes delivered", "[engine][f
   }
   SECTION("stall longer than the read timeout: cut after the timeout, with the bytes before it") {
     Rig rig(Always("stall-for-2s-after-64K", kSecond), payload);
-    Done d;
-    rig.Start(0, kMB, &d);
-    rig.scheduler.Run();
+    const Done d = rig.FetchAll(0, kMB);
     REQUIRE(!d.outcome.status.ok());
     CHECK(d.outcome.status.error().retryable);
     CHECK(d.outcome.bytes_received == 65536);
@@ -211,9 +208,7 @@ TEST_CASE("fault injection: body faults act on the bytes delivered", "[engine][f
   }
   SECTION("corrupt-byte: the middle byte of the body differs, only it") {
     Rig rig(Always("corrupt-byte"), payload);
-    Done d;
-    rig.Start(0, 1001, &d);
-    rig.scheduler.Run();
+    const Done d = rig.FetchAll(0, 1001);
     REQUIRE(d.outcome.status.ok());
     const std::uint64_t seed = ObjectSeed("b", "o", 1);
     for (std::uint64_t i = 0; i < 1001; ++i) {
@@ -223,9 +218,7 @@ TEST_CASE("fault injection: body faults act on the bytes delivered", "[engine][f
   }
   SECTION("corrupt-byte without a payload: the chunk's provenance says where the wrong byte came from") {
     Rig rig(Always("corrupt-byte"), {.record_provenance = true});
-    Done d;
-    rig.Start(0, 1001, &d);
-    rig.scheduler.Run();
+    const Done d = rig.FetchAll(0, 1001);
     REQUIRE(d.outcome.status.ok());
     const auto& fills = d.chunk->provenance();
     REQUIRE(fills.size() == 2);
