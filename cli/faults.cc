@@ -29,7 +29,9 @@ std::vector<std::string> SplitCommas(const std::string& text) {
 
 CLI::App* AddFaultsCommand(CLI::App& app, FaultsArgs& args) {
   auto* cmd = app.add_subcommand(
-      "faults", "inject each fault into an in-process fake GCS server and read generated traces through every policy");
+      "faults",
+      "inject each fault into an in-process fake GCS server (or the simulator) and read generated traces through "
+      "every policy");
   cmd->add_option("--faults", args.faults,
                   "comma-separated fault instructions (default: the suite's, see docs/faults.md)");
   cmd->add_option("--policies", args.policies, "comma-separated policy stacks (default: all registered policies)");
@@ -38,6 +40,8 @@ CLI::App* AddFaultsCommand(CLI::App& app, FaultsArgs& args) {
       ->capture_default_str();
   cmd->add_option("--count", args.count, "reads per trace")->capture_default_str();
   cmd->add_option("--seed", args.seed, "seed for traces, fault draws and jitter")->capture_default_str();
+  cmd->add_option("--transport", args.transport, "fake (the fake GCS server injects the faults) or sim")
+      ->capture_default_str();
   cmd->add_option("--md", args.md, "also write the tables to this Markdown file");
   cmd->add_flag("-q,--quiet", args.quiet, "no progress on stderr");
   return cmd;
@@ -58,6 +62,11 @@ int RunFaults(const FaultsArgs& args) {
   options.probability = args.probability;
   options.count = args.count;
   options.seed = args.seed;
+  auto transport = pflab::replay::ParseTransportKind(args.transport);
+  if (!transport || *transport == pflab::replay::TransportKind::kHttp) {
+    return Fail("--transport: '" + args.transport + "' is not fake or sim");
+  }
+  options.transport = *transport;
   const auto start = std::chrono::steady_clock::now();
   auto rows = pflab::replay::RunFaultSuite(options, [&](const std::string& line) {
     if (!args.quiet) std::fprintf(stderr, "%s\n", line.c_str());

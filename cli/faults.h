@@ -1,5 +1,5 @@
-// `pflab faults`: the fault suite (replay/fault_suite.h) over the in-process fake GCS server, printed as
-// a Markdown table of fault x policy.
+// `pflab faults`: the fault suite (replay/fault_suite.h) over the in-process fake GCS server or the
+// simulator, printed as a Markdown table of fault x policy.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -10,6 +10,7 @@ struct FaultsArgs {
   std::string faults;    // comma-separated instructions; empty: the default suite
   std::string policies;  // comma-separated stacks, or "all"
   std::string patterns = "sequential,random";
+  std::string transport = "fake";  // or sim
   double probability = 0.1;
   std::uint64_t count = 32;
   std::uint64_t seed = 1;

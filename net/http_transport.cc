@@ -14,6 +14,7 @@
 #include <string_view>
 #include <utility>
 
+#include "engine/http_status.h"
 #include "net/checksums.h"
 #include "net/credentials.h"
 #include "net/plain_http.h"
@@ -633,26 +634,13 @@ FetchOutcome HttpTransport::Execute(Worker* worker, Job& job) {
     return FetchOutcome{Unavailable(what + ": " + (wire_error.empty() ? "no response" : wire_error)), received};
   // An error status: its kind decides; an error body cut short still gives what it had of its message.
   const std::string detail = what + ": HTTP " + std::to_string(status) + ": " + ErrorDetail(error_body);
-  Error error{ErrorCode::kInternal, detail, false, status};
-  if (status == 408 || status == 429 || status >= 500) {
-    error.code = ErrorCode::kUnavailable;
-    error.retryable = true;
-  } else if (status == 404) {
-    error.code = ErrorCode::kNotFound;
-    if (pinned != 0 && !asked_generation) {
-      // An earlier response showed this generation: it went away during the read.
-      error.message += " (generation " + std::to_string(pinned) + " is gone: overwritten or deleted during the read?)";
-    }
-  } else if (status == 401 || status == 403) {
-    error.code = ErrorCode::kPermissionDenied;
-    if (status == 401 && options_.credentials && options_.credentials->Rejected(authorization)) {
-      error.retryable = true;  // the retry carries a fresh token
-      error.message += " (the token was refused: a fresh one is fetched for the retry)";
-    }
-  } else if (status == 412) {
-    error.code = ErrorCode::kFailedPrecondition;
-  } else if (status == 416) {
-    error.code = ErrorCode::kOutOfRange;
+  Error error = HttpStatusError(status, detail);
+  if (status == 404 && pinned != 0 && !asked_generation) {
+    // An earlier response showed this generation: it went away during the read.
+    error.message += " (generation " + std::to_string(pinned) + " is gone: overwritten or deleted during the read?)";
+  } else if (status == 401 && options_.credentials && options_.credentials->Rejected(authorization)) {
+    error.retryable = true;  // the retry carries a fresh token
+    error.message += " (the token was refused: a fresh one is fetched for the retry)";
   }
   return FetchOutcome{std::move(error), received};
 }

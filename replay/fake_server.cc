@@ -1,30 +1,21 @@
 #include "replay/fake_server.h"
 
-#include "replay/simulation.h"
+#include "replay/transport_stack.h"
 
 namespace pflab::replay {
 
 Result<std::unique_ptr<fake_gcs::FakeGcsServer>> StartFakeServer(const std::vector<const traces::Trace*>& traces,
                                                                  const netmodel::NetworkProfile& profile,
-                                                                 std::uint64_t seed, const nlohmann::json& faults) {
+                                                                 std::uint64_t seed, const RunFaults& faults) {
   fake_gcs::ServerOptions options;
   options.seed = seed;
   options.shaping = profile;  // the server imposes its latency and per-connection bandwidth
   // Metadata and listing are not part of a replay; only media reads are shaped by the profile.
   options.route_shaping["metadata"] = netmodel::NetworkProfile::Unshaped();
   options.route_shaping["list"] = netmodel::NetworkProfile::Unshaped();
-  nlohmann::json drawn =
-      faults.is_null() ? nlohmann::json{{"seed", seed}, {"faults", nlohmann::json::array()}} : faults;
-  if (profile.failure_probability > 0 && drawn.is_object() && drawn.contains("faults") && drawn["faults"].is_array()) {
-    drawn["faults"].push_back({{"instruction", "return-503"},
-                               {"probability", profile.failure_probability},
-                               {"methods", {"storage.objects.get"}}});
-  }
-  if (!faults.is_null() || profile.failure_probability > 0) {
-    auto parsed = fake_gcs::FaultProfile::Parse(drawn, faults.is_null() ? "profile failure_probability" : "faults");
-    if (!parsed) return parsed.error();
-    options.faults.emplace(*parsed);
-  }
+  auto drawn = RunFaultProfile(faults, profile.failure_probability, seed);
+  if (!drawn) return drawn.error();
+  if (*drawn) options.faults.emplace(**drawn);
   auto server = std::make_unique<fake_gcs::FakeGcsServer>(std::move(options));
   for (const auto* trace : traces) {
     for (const auto& object : trace->objects) {

@@ -41,6 +41,12 @@ Result<std::vector<FaultSuiteRow>> RunFaultSuite(const FaultSuiteOptions& option
   for (const auto& fault : options.faults) {
     if (auto parsed = fake_gcs::ParseInstruction(fault); !parsed) return parsed.error();
   }
+  if (options.transport == TransportKind::kHttp) {
+    return InvalidArgument("the fault suite runs over the fake server or the simulator, not live GCS");
+  }
+  for (const auto& fault : options.script) {
+    if (auto parsed = fake_gcs::ParseInstruction(fault); !parsed) return parsed.error();
+  }
   auto profile = sim::FindProfile(options.profile);
   if (!profile) return profile.error();
   std::vector<traces::Trace> traces;
@@ -73,11 +79,12 @@ Result<std::vector<FaultSuiteRow>> RunFaultSuite(const FaultSuiteOptions& option
     plan.profile = *profile;
     plan.seeds = {options.seed};
     plan.verify_bytes = true;
-    plan.transport = TransportKind::kFake;
+    plan.transport = options.transport;
     plan.live.http.connections = options.connections;
     plan.live.http.read_timeout = options.read_timeout;
     plan.live.run_limit = options.run_limit;
-    plan.fake_faults = {
+    plan.faults.script = options.script;
+    plan.faults.profile = {
         {"seed", options.seed},
         {"faults",
          {{{"instruction", fault}, {"probability", options.probability}, {"methods", {"storage.objects.get"}}}}}};
@@ -110,6 +117,10 @@ Result<std::vector<FaultSuiteRow>> RunFaultSuite(const FaultSuiteOptions& option
         } else if (reason != "wrong bytes") {
           row.failed_reasons[reason] += n;
         }
+      }
+      for (const RunError& e : result->errors.first) {
+        row.failed_reads.push_back("[" + std::to_string(e.begin) + ", " + std::to_string(e.end) + "): " + e.Reason() +
+                                   ", " + std::to_string(e.attempts) + " attempt(s)");
       }
       if (row.first_failure.empty() && !result->errors.empty()) {
         row.first_failure = result->errors.first.front().Summary();

@@ -1,6 +1,8 @@
-// The fault suite behind `pflab faults`: every policy reads generated traces from an in-process fake
-// GCS server that injects one fault at a time (seeded, per request, on media reads), with every
-// delivered byte checked. What it shows per fault and policy: runs, retries, failed reads and why,
+// The fault suite behind `pflab faults`: every policy reads generated traces with one fault at a time
+// injected (seeded, per request, on media reads), with every delivered byte checked. The same suite
+// runs over the in-process fake GCS server, which injects the faults on the wire, and over the
+// simulator, where the FaultInjectingTransport injects them into the bytes the network model delivers
+// (replay/transport_stack.h). What it shows per fault and policy: runs, retries, failed reads and why,
 // wrong bytes (must be 0: a fault may fail a read, never corrupt one) and hangs (must be 0: a run that
 // does not finish within its limit).
 #pragma once
@@ -14,6 +16,7 @@
 #include "engine/result.h"
 #include "engine/scheduler.h"
 #include "policies/registry.h"
+#include "replay/matrix.h"
 
 namespace pflab::replay {
 
@@ -36,7 +39,10 @@ struct FaultSuiteOptions {
   std::uint64_t seed = 1;    // traces, fault draws, latency draws, jitter
   std::string profile = "local-fast";
   std::uint32_t connections = 4;
-  Nanos read_timeout = kSecond;    // a stall longer than this is cut and retried
+  Nanos read_timeout = kSecond;  // a stall longer than this is cut and retried (the simulated client's too)
+  TransportKind transport = TransportKind::kFake;  // kFake or kSim
+  /// Faults every run meets first, in order, besides the drawn one (RunFaults::script).
+  std::vector<std::string> script;
   Nanos run_limit = 60 * kSecond;  // a run still going after this is a hang
 };
 
@@ -53,6 +59,8 @@ struct FaultSuiteRow {
   std::uint64_t bytes_wrong = 0;
   std::size_t hangs = 0;
   std::string first_failure;  // the first failed read's summary, if any
+  /// The first failed reads of each run (RunErrors::kMaxKept): "[begin, end): reason, N attempt(s)".
+  std::vector<std::string> failed_reads;
 };
 
 /// Runs every fault x policy x trace; `progress` (optional) hears one line per finished run.

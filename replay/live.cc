@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "engine/units.h"
+#include "replay/transport_stack.h"
 
 namespace pflab::replay {
 
@@ -26,38 +27,6 @@ Status CheckConnectionCount(std::uint64_t connections, bool in_process_server) {
                          " to spare), above this process's open-file limit of " + std::to_string(limit.rlim_cur) +
                          " (RLIMIT_NOFILE; raise it with `ulimit -n`)");
 }
-
-namespace {
-
-// Sends each request for a trace object to the live object it is mapped onto; the rest unchanged.
-class MappedTransport final : public Transport {
- public:
-  MappedTransport(Transport& inner, const std::map<std::string, ObjectRef>& objects)
-      : inner_(inner), objects_(objects) {}
-  FetchId Fetch(const ObjectRef& object, ByteRange range, FetchTarget target, FetchCallback done) override {
-    return inner_.Fetch(Map(object), range, std::move(target), std::move(done));
-  }
-  void Cancel(FetchId id) override { inner_.Cancel(id); }
-  StreamId OpenStream(const ObjectRef& object, ByteRange range) override {
-    return inner_.OpenStream(Map(object), range);
-  }
-  void ReadStream(StreamId id, std::uint64_t length, FetchTarget target, FetchCallback done) override {
-    inner_.ReadStream(id, length, std::move(target), std::move(done));
-  }
-  void CloseStream(StreamId id, StreamClosedCallback closed) override { inner_.CloseStream(id, std::move(closed)); }
-  bool wants_payload() const override { return inner_.wants_payload(); }
-
- private:
-  const ObjectRef& Map(const ObjectRef& object) const {
-    auto it = objects_.find(object.bucket + "/" + object.name);
-    return it == objects_.end() ? object : it->second;
-  }
-
-  Transport& inner_;
-  const std::map<std::string, ObjectRef>& objects_;
-};
-
-}  // namespace
 
 std::uint64_t MaxLiveReadBytes() {
   const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
@@ -80,9 +49,15 @@ Result<RunResult> RunLive(const SimulationConfig& config, const LiveOptions& liv
   // Declared first so it is destroyed last: completions still queued on the scheduler hold chunks.
   MemoryAccount account;
   AsioScheduler scheduler;
-  HttpTransport http(&scheduler, live.endpoint, live.http);
-  MappedTransport transport(http, live.objects);
-  auto result = Replay(config, scheduler, transport, account, [&] {
+  TransportStackOptions options;
+  options.backend = TransportStackOptions::Backend::kHttp;
+  options.profile = config.profile;
+  options.seed = config.seed;
+  options.live = &live;
+  options.faults = config.faults;
+  auto stack = MakeTransportStack(&scheduler, options);
+  if (!stack) return stack.error();
+  auto result = Replay(config, scheduler, (*stack)->top(), account, [&] {
     if (live.run_limit > 0) {
       scheduler.RunFor(live.run_limit);
     } else {
@@ -90,7 +65,7 @@ Result<RunResult> RunLive(const SimulationConfig& config, const LiveOptions& liv
     }
   });
   if (!result) return result;
-  result->metrics.cost_usd = config.profile.CostUsd(http.requests(), http.bytes_received());
+  result->metrics.cost_usd = (*stack)->CostUsd();
   result->wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   return result;
 }

@@ -41,8 +41,9 @@ Status CheckConnectionCount(std::uint64_t connections, bool in_process_server);
 std::uint64_t MaxLiveReadBytes();
 
 /// Replays `config.trace` through `config.policy` against `live.endpoint`, reading each trace object
-/// as TraceObjectRef names it. Cost is estimated with `config.profile`'s prices from the requests sent
-/// and the bytes received. With verify_bytes, every delivered byte must equal the synthetic content
+/// as TraceObjectRef names it, through the stack MakeTransportStack builds (replay/transport_stack.h):
+/// `config.faults` are injected client-side, and cost is estimated with `config.profile`'s prices from
+/// the requests billed and the bytes received. With verify_bytes, every delivered byte must equal the synthetic content
 /// (as the fake server serves it). `events_run` is 0: real time has no event count. A trace with a
 /// read above MaxLiveReadBytes() is refused before anything is sent.
 Result<RunResult> RunLive(const SimulationConfig& config, const LiveOptions& live);

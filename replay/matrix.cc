@@ -47,6 +47,9 @@ SimulationConfig CellConfig(const RunPlan& plan, const RunCell& cell) {
   config.seed = plan.seeds[cell.seed];
   config.think = plan.think;
   config.verify_bytes = plan.verify_bytes;
+  // Over the fake server the server injects them (RunCells); elsewhere the run's stack does.
+  if (plan.transport != TransportKind::kFake) config.faults = plan.faults;
+  config.read_timeout = plan.live.http.read_timeout;
   return config;
 }
 
@@ -153,7 +156,7 @@ Status RunCells(const RunPlan& plan, const RunHooks& hooks, const std::vector<st
   bool needs_server = false;
   for (std::size_t i : order) needs_server |= !IsBound(plan.policies[CellAt(plan, i).policy]);
   if (plan.transport == TransportKind::kFake && needs_server) {
-    auto started = StartFakeServer(plan.traces, plan.profile, plan.seeds.front(), plan.fake_faults);
+    auto started = StartFakeServer(plan.traces, plan.profile, plan.seeds.front(), plan.faults);
     if (!started) return Error{started.error().code, "fake GCS server: " + started.error().message};
     fake = std::move(*started);
     live.endpoint = *HttpEndpoint::Parse(fake->endpoint());
@@ -172,9 +175,17 @@ Status RunCells(const RunPlan& plan, const RunHooks& hooks, const std::vector<st
     }
     std::unique_lock<std::mutex> serial_lock(one_at_a_time, std::defer_lock);
     if (serial[cell.policy]) serial_lock.lock();
+    if (simulated) return RunSimulation(config);
     // Real runs go one at a time (below): each meets the latencies its simulated twin draws.
     if (fake) fake->RestartLatencyDraws(config.seed);
-    return simulated ? RunSimulation(config) : RunLive(config, live);
+    if (!fake || plan.faults.script.empty()) return RunLive(config, live);
+    // The script as a retry test of its own, so this run meets it from its first request, as a
+    // simulated run does.
+    auto test = fake->retry_tests().Create({{"instructions", {{"storage.objects.get", plan.faults.script}}}});
+    if (!test) return test.error();
+    LiveOptions scripted = live;
+    scripted.http.extra_headers.emplace_back("x-retry-test-id", (*test)["id"].get<std::string>());
+    return RunLive(config, scripted);
   };
   const unsigned threads = simulated ? std::max(1u, hooks.jobs) : 1;
 

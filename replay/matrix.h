@@ -61,8 +61,10 @@ struct RunPlan {
   TransportKind transport = TransportKind::kSim;
   /// For kHttp: the endpoint and connections. For kFake: the connections (the endpoint is the server's).
   LiveOptions live;
-  /// For kFake: a fault profile for the server (fake_gcs::FaultProfile's JSON); null for none.
-  nlohmann::json fake_faults;
+  /// Faults injected into every run's requests: in the simulator and over kHttp by the
+  /// FaultInjectingTransport; over kFake by the server (the profile, one for the plan's server) and by
+  /// a retry test created for each run (the script, so each run meets it from its start).
+  RunFaults faults;
 
   /// Number of cells: traces x policies x seeds.
   std::size_t size() const { return traces.size() * policies.size() * seeds.size(); }

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "engine/synthetic_content.h"
+#include "replay/transport_stack.h"
 #include "sim/sim_scheduler.h"
-#include "sim/sim_transport.h"
 
 namespace pflab::replay {
 namespace {
@@ -266,12 +266,17 @@ Result<RunResult> RunSimulation(const SimulationConfig& config) {
   // Byte checks by provenance: the bytes are never moved, so verifying costs no memory per byte read.
   // A stack that copies bytes outside the engine (plugins) needs the bytes themselves to be checked.
   const bool copies = config.verify_bytes && policies::CopiesBytes(config.policy);
-  sim::SimTransport transport(
-      &scheduler, config.profile, config.seed,
-      sim::SimTransportOptions{.fill_payload = copies, .record_provenance = config.verify_bytes && !copies});
-  auto result = Replay(config, scheduler, transport, account, [&] { scheduler.Run(); });
+  TransportStackOptions options;
+  options.profile = config.profile;
+  options.seed = config.seed;
+  options.sim = sim::SimTransportOptions{.fill_payload = copies, .record_provenance = config.verify_bytes && !copies};
+  options.faults = config.faults;
+  options.read_timeout = config.read_timeout;
+  auto stack = MakeTransportStack(&scheduler, options);
+  if (!stack) return stack.error();
+  auto result = Replay(config, scheduler, (*stack)->top(), account, [&] { scheduler.Run(); });
   if (!result) return result;
-  result->metrics.cost_usd = transport.cost_usd();
+  result->metrics.cost_usd = (*stack)->CostUsd();
   result->events_run = scheduler.events_run();
   result->wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   return result;

@@ -5,6 +5,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "policies/registry.h"
 #include "replay/metrics.h"
@@ -14,6 +15,17 @@
 #include "traces/trace.h"
 
 namespace pflab::replay {
+
+/// The faults of a run, in the fake server's vocabulary (engine/faults.h); see replay/transport_stack.h
+/// for where they are injected.
+struct RunFaults {
+  /// Seeded per-request probabilities: FaultProfile's JSON ({"seed", "faults"}); null for none.
+  nlohmann::json profile;
+  /// Instructions for media reads, in order: each is given to the first request it fires for.
+  std::vector<std::string> script;
+
+  bool empty() const { return profile.is_null() && script.empty(); }
+};
 
 /// Inputs of one run.
 struct SimulationConfig {
@@ -28,6 +40,12 @@ struct SimulationConfig {
   /// are compared; in the simulator each chunk records where its bytes came from (Provenance) and
   /// every delivered byte's source is checked, so memory does not grow with read sizes.
   bool verify_bytes = false;
+  /// Faults injected into the run's requests (with the profile's failure_probability, in the
+  /// simulator); over the fake server, RunCells gives them to the server instead.
+  RunFaults faults;
+  /// The simulated client's idle limit: an injected stall longer than this is cut after it, as the
+  /// HTTP client's read timeout cuts it (0: none). Runs over HTTP use LiveOptions::http's.
+  Nanos read_timeout = 0;
   /// The largest peak memory of the other policies in the same comparison (same trace and seed), set
   /// by RunMatrix for oracle cells (0 otherwise): the oracle's default memory is at least this.
   std::uint64_t comparison_peak_memory_bytes = 0;

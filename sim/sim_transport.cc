@@ -25,11 +25,7 @@ Nanos TransferNanos(double bytes, double rate) {
 
 SimTransport::SimTransport(Scheduler* scheduler, const NetworkProfile& profile, std::uint64_t seed,
                            SimTransportOptions options)
-    : scheduler_(scheduler),
-      profile_(profile),
-      options_(options),
-      latency_(profile, seed),
-      fault_rng_(seed ^ 0x6a09e667f3bcc909ull) {}
+    : scheduler_(scheduler), profile_(profile), options_(options), latency_(profile, seed) {}
 
 SimTransport::~SimTransport() {
   // Pending tasks capture `this`; the scheduler may outlive us.
@@ -38,10 +34,6 @@ SimTransport::~SimTransport() {
     if (t.state != State::kFree && t.pull_timer) scheduler_->Cancel(t.pull_timer);
   }
   if (completion_timer_) scheduler_->Cancel(completion_timer_);
-}
-
-double SimTransport::cost_usd() const {
-  return profile_.CostUsd(requests_ - injected_failures_, bytes_transferred_);
 }
 
 FetchId SimTransport::Fetch(const ObjectRef& object, ByteRange range, FetchTarget target, FetchCallback done) {
@@ -104,7 +96,7 @@ void SimTransport::Begin(std::uint32_t slot) {
     ++connections_;
   }
   const Nanos latency = latency_.Sample();
-  if (idle && options_.fuse_idle && profile_.failure_probability == 0 && !t.stream) {
+  if (idle && options_.fuse_idle && !t.stream) {
     // Alone on the link: it will activate at now + latency and run at the single-transfer rate until
     // something else starts, which unfuses it first.
     t.state = State::kFused;
@@ -182,21 +174,6 @@ void SimTransport::Advance() {
 
 void SimTransport::Activate(std::uint32_t slot) {
   slots_[slot].timer = 0;
-  if (profile_.failure_probability > 0 &&
-      std::uniform_real_distribution<double>(0.0, 1.0)(fault_rng_) < profile_.failure_probability) {
-    // A 503 arrives instead of the first byte: the request took its latency but moved nothing.
-    ++injected_failures_;
-    if (slots_[slot].stream) {
-      slots_[slot].state = State::kFailed;
-      --streams_busy_;
-      if (slots_[slot].pulling) FailPull(slot);
-      return;
-    }
-    FetchCallback done = Retire(slot);
-    ReleaseConnection();
-    done(FetchOutcome{Unavailable("injected 503"), 0});
-    return;
-  }
   Advance();
   Transfer& t = slots_[slot];
   t.state = State::kActive;
@@ -313,8 +290,7 @@ void SimTransport::Cancel(FetchId id) {
     case State::kFused:       // unfused above
     case State::kCancelling:  // finished, or already cancelled
     case State::kPaused:      // the states below are streams'
-    case State::kDrained:
-    case State::kFailed: return;
+    case State::kDrained: return;
     case State::kQueued: QueueRemove(slot); break;
     case State::kLatency:
       scheduler_->Cancel(t.timer);
@@ -446,27 +422,12 @@ void SimTransport::ReadStream(StreamId id, std::uint64_t length, FetchTarget tar
   t.pull_length = std::min(length, t.size - t.pulled);
   t.target = std::move(target);
   t.done = std::move(done);
-  if (t.state == State::kFailed) {
-    t.pull_timer = scheduler_->Post([this, slot] {
-      slots_[slot].pull_timer = 0;
-      FailPull(slot);
-    });
-    return;
-  }
   if (t.state == State::kActive) Advance();
   if (Arrived(t) >= t.pulled + t.pull_length) {
     t.pull_timer = scheduler_->Post([this, slot] { DeliverPull(slot); });
     return;
   }
   UpdateFlow(slot);  // in latency: Activate picks the pull up
-}
-
-void SimTransport::FailPull(std::uint32_t slot) {
-  Transfer& t = slots_[slot];
-  t.pulling = false;
-  t.target = {};
-  FetchCallback done = std::move(t.done);
-  done(FetchOutcome{Unavailable("injected 503"), 0});
 }
 
 void SimTransport::DeliverPull(std::uint32_t slot) {
@@ -493,7 +454,7 @@ void SimTransport::StopStream(std::uint32_t slot) {
       --streams_busy_;
       break;
     case State::kPaused: --streams_busy_; break;
-    default: break;  // drained or failed: done with the network already
+    default: break;  // drained: done with the network already
   }
 }
 

@@ -1,7 +1,7 @@
 // Simulated backend: requests cost a first-byte latency, then share the link fairly.
 //
 // State per fetch: queued (waiting for a connection), in latency (a timer), active (transferring), or
-// completing (cancelled or failed, its callback posted). Active transfers all run at the same rate,
+// completing (cancelled, its callback posted). Active transfers all run at the same rate,
 // min(stream bandwidth, link bandwidth / active count): with one per-stream cap for all, that is the
 // max-min fair share (if the cap binds for one it binds for all, so there is never capacity left by
 // a capped transfer to hand to an uncapped one). Whenever the active set changes, every transfer's
@@ -28,11 +28,14 @@
 // The hot path allocates nothing: transfers live in a slab of reused slots, the connection queue is
 // an intrusive list through those slots (O(1) push, pop and cancel), and every scheduled task
 // captures only `this` and a slot index, which fits the scheduler's inline task storage.
+//
+// This is the network model only: faults are injected above it by the FaultInjectingTransport, and
+// requests, bytes and cost are counted above it by the AccountingTransport (replay/transport_stack.h
+// stacks them).
 #pragma once
 
 #include <cstdint>
 #include <limits>
-#include <random>
 #include <utility>
 #include <vector>
 
@@ -74,13 +77,8 @@ class SimTransport final : public Transport {
   /// Bytes that crossed the link, including the partial bytes of cancelled transfers and what closed
   /// streams had received beyond their last pull.
   std::uint64_t bytes_transferred() const { return bytes_transferred_; }
-  /// Billed requests * usd_per_request + bytes_transferred / GiB * usd_per_gib. Requests answered
-  /// with an injected 503 are not billed: GCS does not generally charge for 4xx/5xx responses.
-  double cost_usd() const;
   /// Most transfers on the link at once.
   std::size_t peak_active() const { return peak_active_; }
-  /// Fetches failed by the profile's failure_probability.
-  std::uint64_t injected_failures() const { return injected_failures_; }
 
  private:
   static constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
@@ -94,7 +92,6 @@ class SimTransport final : public Transport {
     kCancelling,
     kPaused,   // stream: window full, no pull
     kDrained,  // stream: the whole body has arrived
-    kFailed,   // stream: the request failed
   };
   struct Transfer {
     State state = State::kFree;
@@ -123,7 +120,7 @@ class SimTransport final : public Transport {
   // Writes or records `length` bytes of the transfer's object from `object_offset` at its target.
   void Land(const Transfer& t, std::uint64_t object_offset, std::uint64_t length);
   void Begin(std::uint32_t slot);     // takes a connection, starts the latency timer
-  void Activate(std::uint32_t slot);  // latency elapsed: joins the link (or fails, if injected)
+  void Activate(std::uint32_t slot);  // latency elapsed: joins the link
   void Unfuse();                      // turns the fused transfer, if any, into kLatency or kActive
   void OnFusedCompletion(std::uint32_t slot);
   void Advance();     // brings every active transfer's `remaining` to now
@@ -137,7 +134,6 @@ class SimTransport final : public Transport {
   FetchCallback TakePull(std::uint32_t slot);         // fills the pull's bytes, returns its callback
   void UpdateFlow(std::uint32_t slot);                // after a pull starts or ends: resume or pause
   void DeliverPull(std::uint32_t slot);
-  void FailPull(std::uint32_t slot);         // the request failed: so does the pull
   void StopStream(std::uint32_t slot);       // leaves the link and the connection
   void ReleaseConnection();                  // and admits queued fetches in FIFO order
   FetchCallback Retire(std::uint32_t slot);  // frees the slot, handing back its callback
@@ -150,8 +146,6 @@ class SimTransport final : public Transport {
   NetworkProfile profile_;
   SimTransportOptions options_;
   LatencySampler latency_;
-  // Separate from the latency stream, so turning failures on does not change any latency drawn.
-  std::mt19937_64 fault_rng_;
   Slab<Transfer> slots_;
   std::uint32_t queue_head_ = kNone;
   std::uint32_t queue_tail_ = kNone;
@@ -167,7 +161,6 @@ class SimTransport final : public Transport {
   Nanos completion_at_ = 0;  // when completion_timer_ fires
   std::uint64_t requests_ = 0;
   std::uint64_t bytes_transferred_ = 0;
-  std::uint64_t injected_failures_ = 0;
   std::size_t peak_active_ = 0;
 };
 

@@ -28,7 +28,7 @@ SimulationConfig Config(const traces::Trace& trace, const std::string& policy) {
   SimulationConfig c = testing::RunConfig(trace, policy);
   c.verify_bytes = false;
   c.profile_name = "always-503";
-  c.profile.failure_probability = 1.0;  // every request is answered 503
+  c.profile.failure_probability = 1.0;  // every request is answered 503 (the return-503 fault)
   c.seed = 9;
   return c;
 }
@@ -54,16 +54,18 @@ TEST_CASE("run errors: reads that fail are recorded with their cause - the run g
   CHECK(result->metrics.retries == 20 * 5);  // six attempts per read, then it gives up
   REQUIRE(result->errors.total == 20);
   CHECK(result->errors.first.size() == RunErrors::kMaxKept);  // bounded; the total counts them all
-  CHECK(result->errors.by_reason.at("unavailable") == 20);
+  // The injected return-503 is the fake server's: it counts as the HTTP status, as a served one does.
+  CHECK(result->errors.by_reason.at("HTTP 503") == 20);
   const RunError& first = result->errors.first.front();
   CHECK(first.kind == RunError::Kind::kRead);
   CHECK(first.object == "pflab/sequential.bin");
   CHECK(first.begin == 0);
   CHECK(first.end == 256 * kKiB);
   CHECK(first.code == ErrorCode::kUnavailable);
+  CHECK(first.http_status == 503);
   CHECK(first.attempts == 6);
-  CHECK(first.message.find("after 6 attempt(s): injected 503") != std::string::npos);
-  CHECK(first.Summary() == "pflab/sequential.bin [0, 262144): unavailable after 6 attempt(s): " + first.message);
+  CHECK(first.message.find("after 6 attempt(s): HTTP 503 (injected by fault 'return-503')") != std::string::npos);
+  CHECK(first.Summary() == "pflab/sequential.bin [0, 262144): HTTP 503 after 6 attempt(s): " + first.message);
   // Errors happen in order, at the virtual time of the failure.
   for (std::size_t i = 1; i < result->errors.first.size(); ++i) {
     CHECK(result->errors.first[i].t_ns >= result->errors.first[i - 1].t_ns);
@@ -115,7 +117,8 @@ TEST_CASE("run errors: the event log carries every failed attempt's reason - the
       ++fails;
       REQUIRE(e.contains("error"));
       CHECK(e["error"]["code"] == "unavailable");
-      CHECK(e["error"]["message"] == "injected 503");
+      CHECK(e["error"]["message"] == "HTTP 503 (injected by fault 'return-503')");
+      CHECK(e["error"]["http_status"] == 503);
       CHECK(e["error"]["retryable"] == true);
       attempts.push_back(e["error"]["attempts"]);
     }

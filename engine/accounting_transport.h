@@ -1,0 +1,72 @@
+// A Transport decorator that counts what a run asks of its backend, the same way over any transport:
+// requests sent, requests billed, and bytes that came back. The run's cost is these counts through the
+// one cost formula (netmodel::NetworkProfile::CostUsd), so a simulated run and a run over HTTP are
+// priced alike.
+//
+// - A request is a fetch or a stream's GET. It is billed unless it failed with an HTTP error status
+//   (4xx, 5xx, injected or served): GCS does not generally charge for those responses.
+// - Bytes are those each request brought: a fetch's bytes_received however it ended (cancelled and
+//   broken ones included), and a stream's pulled bytes plus the unread bytes its close reports.
+//
+// It forwards every call unchanged and posts nothing, so it changes no completion, no time and no
+// event of a run. The request events themselves are the RetryingTransport's, per client.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "engine/slab.h"
+#include "engine/transport.h"
+
+namespace pflab {
+
+/// Counts requests and bytes of the transport below (see above).
+class AccountingTransport final : public Transport {
+ public:
+  explicit AccountingTransport(Transport* inner);
+  ~AccountingTransport() override;
+  AccountingTransport(const AccountingTransport&) = delete;
+  AccountingTransport& operator=(const AccountingTransport&) = delete;
+
+  FetchId Fetch(const ObjectRef& object, ByteRange range, FetchTarget target, FetchCallback done) override;
+  void Cancel(FetchId id) override;
+  StreamId OpenStream(const ObjectRef& object, ByteRange range) override;
+  void ReadStream(StreamId id, std::uint64_t length, FetchTarget target, FetchCallback done) override;
+  void CloseStream(StreamId id, StreamClosedCallback closed) override;
+  bool wants_payload() const override { return inner_->wants_payload(); }
+
+  /// Fetches and streams opened.
+  std::uint64_t requests() const { return requests_; }
+  /// Requests less those that failed with an HTTP error status.
+  std::uint64_t billed_requests() const { return requests_ - refused_; }
+  /// Bytes the requests brought back (see above).
+  std::uint64_t bytes_received() const { return bytes_; }
+
+ private:
+  struct Call {  // a fetch, or a stream's pull, waiting on the transport below
+    std::uint32_t generation = 0;
+    FetchCallback done;
+    std::uint64_t stream = 0;  // the pull's stream (ours), 0 for a fetch
+  };
+  struct Stream {
+    std::uint32_t generation = 0;
+    StreamId inner = 0;
+    bool answered = false;  // a pull brought bytes, or failed: the GET's answer is known
+    StreamClosedCallback closed;
+  };
+  FetchCallback Wrap(FetchCallback done, std::uint64_t stream);
+  void OnDone(std::uint64_t call, const FetchOutcome& outcome);
+  void OnClosed(std::uint64_t stream, std::uint64_t unread);
+  // Whether an answer with `outcome` (the first of its request) is an HTTP error status.
+  static bool Refused(const FetchOutcome& outcome);
+
+  Transport* inner_;
+  Slab<Call> calls_;
+  Slab<Stream> streams_;
+  std::uint64_t requests_ = 0;
+  std::uint64_t refused_ = 0;
+  std::uint64_t bytes_ = 0;
+  std::shared_ptr<bool> alive_;
+};
+
+}  // namespace pflab
