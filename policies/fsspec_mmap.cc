@@ -19,7 +19,7 @@ ReadId FsspecMMap::Read(ByteRange range, ReadCallback done) {
   const std::uint64_t bs = options_.blocksize;
   runs_.clear();
   for (std::uint64_t k = range.begin / bs; k <= range.end / bs; ++k) {
-    if (blocks_.count(k)) {
+    if (blocks_.contains(k)) {
       ++hits_;
     } else if (!runs_.empty() && runs_.back().second + 1 == k) {
       runs_.back().second = k;
@@ -70,7 +70,10 @@ void FsspecMMap::Step() {
   Slices out;
   std::uint64_t skip = range_.begin % bs;
   std::uint64_t left = range_.size();
-  for (auto it = blocks_.find(range_.begin / bs); left > 0 && it != blocks_.end(); ++it) {
+  // Every block of the read is held now, so the blocks from the first one on are consecutive keys.
+  for (std::uint64_t k = range_.begin / bs; left > 0; ++k) {
+    auto it = blocks_.find(k);
+    if (it == blocks_.end()) break;
     for (const auto& s : SubSlices(it->second, skip, std::min(left, TotalLength(it->second) - skip))) {
       left -= s.length;
       out.push_back(s);

@@ -87,29 +87,27 @@ void LinuxReadahead::Continue() {
   const std::uint64_t last_index = (range_.end + kPage - 1) / kPage;  // exclusive
   while (pos_ < range_.end) {
     const std::uint64_t index = pos_ / kPage;
-    if (!pages_.contains(index)) {
+    Page* page = Find(index);
+    if (page == nullptr) {
       OnDemand(index, last_index - index, /*marked=*/false);  // page_cache_sync_readahead
-      if (!pages_.contains(index)) SubmitRun(index, 1);       // nothing read it: read this page
+      page = Find(index);
+      if (page == nullptr) {
+        SubmitRun(index, 1);  // nothing read it: read this page
+        page = Find(index);
+      }
     }
-    if (pages_.at(index).marker) {
-      pages_.at(index).marker = false;
+    // Pages are only added until Evict below, so `page` stays valid through OnDemand.
+    if (page->marker) {
+      page->marker = false;
       OnDemand(index, last_index - index, /*marked=*/true);  // page_cache_async_readahead
     }
-    Page& page = pages_.at(index);
-    if (!page.ready) {
+    if (!page->ready) {
       waiting_ = true;
       return;
     }
     const std::uint64_t take = std::min(range_.end, (index + 1) * kPage) - pos_;
-    for (Slice& s : SubSlices(page.data, pos_ - index * kPage, take)) {
-      Slice& back = out_.empty() ? s : out_.back();
-      if (!out_.empty() && back.chunk == s.chunk && back.offset + back.length == s.offset) {
-        back.length += s.length;  // the next page of the same request: one slice, not one per page
-      } else {
-        out_.push_back(std::move(s));
-      }
-    }
-    Touch(page);
+    Append(*page, pos_ - index * kPage, take);
+    Touch(*page);
     pos_ += take;
   }
   // prev_pos: the last page read, and the offset in it where the read ended.
@@ -192,15 +190,14 @@ void LinuxReadahead::ReadPages(std::uint64_t index, std::uint64_t nr, std::uint6
   std::uint64_t run = 0;
   for (std::uint64_t i = 0; i < nr; ++i) {
     const std::uint64_t page = index + i;
-    if (pages_.contains(page)) {
+    if (Find(page) != nullptr) {
       // Already cached: submit the batch so far and continue after it.
       if (run) SubmitRun(run_start, run);
       run = 0;
       run_start = page + 1;
       continue;
     }
-    Page& added = pages_[page];
-    added.marker = i == nr - lookahead;
+    Add(page).marker = i == nr - lookahead;
     ++run;
   }
   if (run) SubmitRun(run_start, run);
@@ -211,7 +208,9 @@ void LinuxReadahead::SubmitRun(std::uint64_t first, std::uint64_t count) {
   const std::uint64_t size = lower_->size();
   for (std::uint64_t p = first; p < first + count; p += per) {
     const std::uint64_t n = std::min(per, first + count - p);
-    for (std::uint64_t i = p; i < p + n; ++i) pages_[i];  // in the cache, in flight
+    for (std::uint64_t i = p; i < p + n; ++i) {
+      if (Find(i) == nullptr) Add(i);  // in the cache, in flight
+    }
     const std::uint64_t id = next_batch_++;
     Batch& batch = batches_[id];
     batch.first = p;
@@ -230,7 +229,7 @@ void LinuxReadahead::OnBatchDone(std::uint64_t id, Result<Slices>&& result) {
   if (!result.ok()) {
     // Readahead errors are ignored: the pages leave the cache, and a reader waiting on one of them
     // reads that page alone (read_folio), whose error it reports.
-    for (std::uint64_t i = batch.first; i < batch.first + batch.count; ++i) pages_.erase(i);
+    for (std::uint64_t i = batch.first; i < batch.first + batch.count; ++i) Remove(*Find(i));
     if (!covers_wait) return;
     if (read_folio_ == waiting_page) {
       waiting_ = false;
@@ -241,14 +240,40 @@ void LinuxReadahead::OnBatchDone(std::uint64_t id, Result<Slices>&& result) {
     SubmitRun(waiting_page, 1);
     return;
   }
+  std::uint32_t slot;
+  if (free_extents_.empty()) {
+    slot = static_cast<std::uint32_t>(extents_.size());
+    extents_.emplace_back();
+  } else {
+    slot = free_extents_.back();
+    free_extents_.pop_back();
+  }
+  Extent& extent = extents_[slot];
+  extent.first = batch.first;
+  extent.slices = std::move(*result);
+  extent.live.assign(extent.slices.size(), 0);
+  extent.pages = static_cast<std::uint32_t>(batch.count);
+  std::uint64_t returned = 0;  // bytes the request returned
+  for (const Slice& s : extent.slices) returned += s.length;
+  // Bytes the pages hold: what was asked for, or less when the request returned less.
+  const std::uint64_t covered =
+      std::min(returned, std::min(size, (batch.first + batch.count) * kPage) - batch.first * kPage);
+  std::uint64_t at = 0;
+  for (std::size_t k = 0; k < extent.slices.size(); ++k) {
+    const std::uint64_t end = std::min(at + extent.slices[k].length, covered);
+    // The pages overlapping a slice each held a part of it (SubSlices never yields an empty one).
+    if (at < end) extent.live[k] = static_cast<std::uint32_t>((end - 1) / kPage - at / kPage + 1);
+    at += extent.slices[k].length;
+  }
   for (std::uint64_t i = batch.first; i < batch.first + batch.count; ++i) {
-    Page& page = pages_.at(i);
+    Page& page = *Find(i);
     const std::uint64_t begin = (i - batch.first) * kPage;
     const std::uint64_t length = std::min(size, (i + 1) * kPage) - i * kPage;
-    page.data = SubSlices(*result, begin, length);
+    const std::uint64_t end = std::min(begin + length, returned);
+    page.bytes = static_cast<std::uint32_t>(end > begin ? end - begin : 0);
+    page.extent = slot;
     page.ready = true;
-    lru_.push_front(i);
-    page.lru = lru_.begin();
+    PushNewest(page);
     cached_bytes_ += length;
   }
   if (covers_wait) {
@@ -256,31 +281,142 @@ void LinuxReadahead::OnBatchDone(std::uint64_t id, Result<Slices>&& result) {
   } else {
     Evict();
   }
+  // Slices no page overlaps were held by nobody once this request's result was dropped.
+  Extent& done = extents_[slot];
+  for (std::size_t k = 0; k < done.slices.size(); ++k) {
+    if (done.live[k] == 0) done.slices[k].chunk.reset();
+  }
+}
+
+LinuxReadahead::Page* LinuxReadahead::Find(std::uint64_t index) const {
+  const std::uint64_t leaf_index = index >> kLeafShift;
+  if (leaf_index != last_leaf_index_) {
+    auto it = leaves_.find(leaf_index);
+    if (it == leaves_.end()) return nullptr;
+    last_leaf_index_ = leaf_index;
+    last_leaf_ = it->second.get();
+  }
+  Page& page = last_leaf_->pages[index & (kLeafPages - 1)];
+  return page.present ? &page : nullptr;
+}
+
+LinuxReadahead::Page& LinuxReadahead::Add(std::uint64_t index) {
+  const std::uint64_t leaf_index = index >> kLeafShift;
+  if (leaf_index != last_leaf_index_) {
+    std::unique_ptr<Leaf>& leaf = leaves_[leaf_index];
+    if (!leaf) {
+      if (spare_leaves_.empty()) {
+        leaf = std::make_unique<Leaf>();
+      } else {
+        leaf = std::move(spare_leaves_.back());
+        spare_leaves_.pop_back();
+      }
+    }
+    last_leaf_index_ = leaf_index;
+    last_leaf_ = leaf.get();
+  }
+  ++last_leaf_->present;
+  Page& page = last_leaf_->pages[index & (kLeafPages - 1)];
+  page = Page{};
+  page.index = index;
+  page.present = true;
+  return page;
+}
+
+void LinuxReadahead::Remove(Page& page) {
+  const std::uint64_t leaf_index = page.index >> kLeafShift;
+  page.present = false;
+  if (leaf_index != last_leaf_index_) {
+    last_leaf_index_ = leaf_index;
+    last_leaf_ = leaves_.find(leaf_index)->second.get();
+  }
+  if (--last_leaf_->present > 0) return;
+  // An empty leaf is kept for reuse; its pages are all absent.
+  auto it = leaves_.find(leaf_index);
+  spare_leaves_.push_back(std::move(it->second));
+  leaves_.erase(it);
+  last_leaf_index_ = ~std::uint64_t{0};
+  last_leaf_ = nullptr;
+}
+
+void LinuxReadahead::PushNewest(Page& page) {
+  page.older = newest_;
+  page.newer = nullptr;
+  if (newest_ != nullptr) {
+    newest_->newer = &page;
+  } else {
+    oldest_ = &page;
+  }
+  newest_ = &page;
+}
+
+void LinuxReadahead::Unlink(Page& page) {
+  (page.newer != nullptr ? page.newer->older : newest_) = page.older;
+  (page.older != nullptr ? page.older->newer : oldest_) = page.newer;
 }
 
 void LinuxReadahead::Touch(Page& page) {
-  lru_.splice(lru_.begin(), lru_, page.lru);
+  if (newest_ == &page) return;
+  Unlink(page);
+  PushNewest(page);
+}
+
+void LinuxReadahead::Append(const Page& page, std::uint64_t skip, std::uint64_t take) {
+  const Extent& extent = extents_[page.extent];
+  skip += (page.index - extent.first) * kPage;
+  for (const Slice& s : extent.slices) {
+    if (take == 0) break;
+    if (skip >= s.length) {
+      skip -= s.length;
+      continue;
+    }
+    const std::uint64_t n = std::min(take, s.length - skip);
+    Slice* back = out_.empty() ? nullptr : &out_.back();
+    if (back != nullptr && back->chunk == s.chunk && back->offset + back->length == s.offset + skip) {
+      back->length += n;  // the next page of the same request: one slice, not one per page
+    } else {
+      out_.push_back(s.Sub(skip, n));
+    }
+    take -= n;
+    skip = 0;
+  }
+}
+
+void LinuxReadahead::Release(const Page& page) {
+  Extent& extent = extents_[page.extent];
+  const std::uint64_t begin = (page.index - extent.first) * kPage;
+  const std::uint64_t end = begin + page.bytes;
+  std::uint64_t at = 0;
+  for (std::size_t k = 0; k < extent.slices.size() && at < end; ++k) {
+    const std::uint64_t slice_end = at + extent.slices[k].length;
+    if (slice_end > begin && slice_end > at && --extent.live[k] == 0) extent.slices[k].chunk.reset();
+    at = slice_end;
+  }
+  if (--extent.pages == 0) {
+    extent.slices.clear();
+    free_extents_.push_back(page.extent);
+  }
 }
 
 void LinuxReadahead::Evict() {
-  while (cached_bytes_ > options_.cache && !lru_.empty()) {
-    const std::uint64_t index = lru_.back();
-    lru_.pop_back();
-    auto it = pages_.find(index);
-    cached_bytes_ -= TotalLength(it->second.data);
-    pages_.erase(it);
+  while (cached_bytes_ > options_.cache && oldest_ != nullptr) {
+    Page& page = *oldest_;
+    Unlink(page);
+    cached_bytes_ -= page.bytes;
+    Release(page);
+    Remove(page);
   }
 }
 
 std::uint64_t LinuxReadahead::HistoryPages(std::uint64_t index, std::uint64_t max) const {
   std::uint64_t count = 0;
-  while (count < max && count < index && pages_.contains(index - 1 - count)) ++count;
+  while (count < max && count < index && Find(index - 1 - count) != nullptr) ++count;
   return count;
 }
 
 std::uint64_t LinuxReadahead::NextMiss(std::uint64_t index, std::uint64_t max) const {
   for (std::uint64_t i = index; i < index + max; ++i) {
-    if (!pages_.contains(i)) return i;
+    if (Find(i) == nullptr) return i;
   }
   return index + max;
 }

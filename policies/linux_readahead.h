@@ -33,8 +33,11 @@
 // which is where the registry puts it.
 #pragma once
 
+#include <array>
+#include <boost/container/small_vector.hpp>
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <cstdint>
-#include <list>
+#include <memory>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -70,11 +73,33 @@ class LinuxReadahead final : public PolicyLayer {
   const char* name() const override { return "linux-readahead"; }
 
  private:
+  // The page cache is the simulator's hottest structure for this policy (a 64 KiB read touches 16
+  // pages), so a page is a plain 40-byte record in a 64-page leaf found through one hash lookup per
+  // leaf, the LRU list is intrusive, and a ready page points at the completed request holding its
+  // bytes instead of owning a slice list. Behaviour is the per-page model described above.
   struct Page {
+    std::uint64_t index = 0;
+    Page* newer = nullptr;  // LRU neighbours, ready pages only
+    Page* older = nullptr;
+    std::uint32_t extent = 0;  // when ready: the completed request in extents_ holding its bytes
+    std::uint32_t bytes = 0;   // when ready: bytes of it that request returned
+    bool present = false;      // in the cache or in flight
     bool ready = false;
     bool marker = false;  // PG_readahead
-    Slices data;          // when ready (one slice unless the layer below split the page)
-    std::list<std::uint64_t>::iterator lru;
+  };
+  static constexpr std::uint64_t kLeafShift = 6;
+  static constexpr std::uint64_t kLeafPages = std::uint64_t{1} << kLeafShift;
+  struct Leaf {
+    std::array<Page, kLeafPages> pages;
+    std::uint32_t present = 0;
+  };
+  // A completed request's bytes, shared by its ready pages. A slice's chunk is released when the last
+  // page overlapping it leaves the cache, as when each page held its own sub-slices.
+  struct Extent {
+    std::uint64_t first = 0;  // page index of its first page
+    Slices slices;
+    boost::container::small_vector<std::uint32_t, 2> live;  // cached pages overlapping each slice
+    std::uint32_t pages = 0;                                // cached pages pointing here
   };
   struct Batch {
     std::uint64_t first = 0;  // page index
@@ -90,7 +115,14 @@ class LinuxReadahead final : public PolicyLayer {
   void OnBatchDone(std::uint64_t batch, Result<Slices>&& result);
   std::uint64_t HistoryPages(std::uint64_t index, std::uint64_t max) const;  // count_history_pages
   std::uint64_t NextMiss(std::uint64_t index, std::uint64_t max) const;      // page_cache_next_miss
-  void Touch(Page& page);                                                    // most recently used
+  Page* Find(std::uint64_t index) const;                                     // nullptr when not in the cache
+  Page& Add(std::uint64_t index);                                            // a new page, not ready, not marked
+  void Remove(Page& page);
+  void Touch(Page& page);  // most recently used
+  void PushNewest(Page& page);
+  void Unlink(Page& page);
+  void Release(const Page& page);                                         // its share of its extent
+  void Append(const Page& page, std::uint64_t skip, std::uint64_t take);  // bytes of it onto out_
   void Evict();
   void Continue();  // advances the read in progress until it must wait or is done
   void Finish(Result<Slices>&& result);
@@ -105,8 +137,14 @@ class LinuxReadahead final : public PolicyLayer {
   std::uint64_t async_size_ = 0;
   std::int64_t prev_pos_ = -1;
 
-  std::unordered_map<std::uint64_t, Page> pages_;
-  std::list<std::uint64_t> lru_;  // ready pages, most recently used at the front
+  boost::unordered_flat_map<std::uint64_t, std::unique_ptr<Leaf>> leaves_;  // by index >> kLeafShift
+  std::vector<std::unique_ptr<Leaf>> spare_leaves_;                         // emptied, for reuse
+  mutable std::uint64_t last_leaf_index_ = ~std::uint64_t{0};               // the leaf looked up last
+  mutable Leaf* last_leaf_ = nullptr;
+  Page* newest_ = nullptr;  // ready pages, most recently used first
+  Page* oldest_ = nullptr;
+  std::vector<Extent> extents_;
+  std::vector<std::uint32_t> free_extents_;
   std::uint64_t cached_bytes_ = 0;
   std::unordered_map<std::uint64_t, Batch> batches_;
   std::uint64_t next_batch_ = 1;
