@@ -35,6 +35,11 @@ class Scheduler {
   /// for these, the most common tasks, without asking for the time first.
   virtual TimerId Post(Task task) { return PostAt(Now(), std::move(task)); }
   TimerId PostAfter(Nanos delay, Task task) { return PostAt(Now() + delay, std::move(task)); }
+  /// Runs `task` now, once nothing else is due now: after the tasks due now and every task they post
+  /// for now, in turn. A closed-loop client with no think time uses it, as a program's next call
+  /// reaches an event loop only after the loop has run what was already ready (replay/replayer.h).
+  /// Cannot be cancelled. In real time a plain Post is that turn: the loop runs what is ready first.
+  virtual void PostIdle(Task task) { Post(std::move(task)); }
 };
 
 }  // namespace pflab

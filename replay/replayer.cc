@@ -185,7 +185,14 @@ void Replayer::OnDelivered(std::size_t stream_index, std::uint32_t record_index,
   Stream& stream = streams_[stream_index];
   ScheduleHints(stream_index, stream.next + 1);
   if (++stream.next >= stream.records.size()) return;
-  scheduler_->PostAfter(ThinkBefore(stream, stream.next), [this, stream_index] { Issue(stream_index); });
+  const Nanos think = ThinkBefore(stream, stream.next);
+  auto issue = [this, stream_index] { Issue(stream_index); };
+  // With no think time the next read still waits for one loop turn (see the header).
+  if (think == 0) {
+    scheduler_->PostIdle(std::move(issue));
+  } else {
+    scheduler_->PostAfter(think, std::move(issue));
+  }
 }
 
 }  // namespace pflab::replay

@@ -3,7 +3,10 @@
 // Each stream of the trace is one client that issues its reads in order, one at a time: a read is
 // issued when the previous one has been delivered plus the think time between them. The recorded
 // think time before read i is t[i] - (t[i-1] + dur[i-1]) (dur taken as 0 when unknown), floored at 0,
-// so a faster policy finishes sooner instead of replaying the recorded timestamps open-loop. Every
+// so a faster policy finishes sooner instead of replaying the recorded timestamps open-loop. A think
+// time of zero still waits one loop turn (Scheduler::PostIdle: after every event due at that instant,
+// in zero virtual time), as a program reading with no pause reaches an asyncio client's event loop
+// only after the loop has run what was ready, so already completed fetches are consumed first. Every
 // (stream, object) pair gets its own stack, as every open file handle has its own cache.
 //
 // A hint line is delivered to its (stream, object) stack (Source::Hint) at its place among the stream's

@@ -38,6 +38,10 @@ TimerId SimScheduler::PostAt(Nanos at, Task task) {
   return id;
 }
 
+void SimScheduler::PostIdle(Task task) {
+  idle_.push_back(std::move(task));
+}
+
 bool SimScheduler::Cancel(TimerId id) {
   if (!(id & kRingBit)) return timers_.Cancel(id);
   const std::uint64_t position = id & ~kRingBit;
@@ -51,8 +55,9 @@ bool SimScheduler::Cancel(TimerId id) {
 
 bool SimScheduler::RunOne() {
   for (;;) {
-    // Heap entries due now precede the ring (see the header); the ring precedes the future.
-    if (!heap_.empty() && (heap_.front().at <= now_ || head_ == tail_)) {
+    // Heap entries due now precede the ring (see the header); the ring precedes idle tasks, and idle
+    // tasks precede the future.
+    if (!heap_.empty() && (heap_.front().at <= now_ || (head_ == tail_ && idle_.empty()))) {
       std::pop_heap(heap_.begin(), heap_.end(), TimerEntry::Later);
       const TimerEntry e = heap_.back();
       heap_.pop_back();
@@ -62,7 +67,14 @@ bool SimScheduler::RunOne() {
       timers_.Run(e);
       return true;
     }
-    if (head_ == tail_) return false;
+    if (head_ == tail_) {
+      if (idle_.empty()) return false;
+      Task task = std::move(idle_.front());
+      idle_.pop_front();
+      ++events_run_;
+      task();
+      return true;
+    }
     Task& slot = ring_[head_ & mask_];
     if (!slot) {
       ++head_;
@@ -89,7 +101,7 @@ bool SimScheduler::PeekTime(Nanos* at) {
     std::pop_heap(heap_.begin(), heap_.end(), TimerEntry::Later);
     heap_.pop_back();
   }
-  if (head_ != tail_) {
+  if (head_ != tail_ || !idle_.empty()) {
     *at = now_;
     return true;
   }

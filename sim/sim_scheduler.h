@@ -8,10 +8,12 @@
 // (time, sequence, slot) entries whose tasks live in TimerSlots; cancelling one frees its slot at once
 // and leaves a stale entry that is skipped when popped. The order stays exactly (time, sequence): when
 // the clock reaches T the ring is empty, so heap entries due at T were posted before anything the
-// ring receives at T, and run first.
+// ring receives at T, and run first. Idle tasks (PostIdle) come last at each instant: one runs only
+// when nothing else is due now, and the clock does not move while any is left.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <vector>
 
 #include "engine/scheduler.h"
@@ -25,6 +27,7 @@ class SimScheduler final : public Scheduler {
   Nanos Now() const override { return now_; }
   TimerId PostAt(Nanos at, Task task) override;
   TimerId Post(Task task) override;
+  void PostIdle(Task task) override;
   bool Cancel(TimerId id) override;
 
   /// Runs the next due event. Returns false when no events are left.
@@ -35,7 +38,7 @@ class SimScheduler final : public Scheduler {
   void RunUntil(Nanos deadline);
 
   std::uint64_t events_run() const { return events_run_; }
-  std::size_t pending() const { return timers_.live() + ring_live_; }
+  std::size_t pending() const { return timers_.live() + ring_live_ + idle_.size(); }
 
  private:
   // Ring ids carry the top bit (TimerSlots ids never do) and the task's absolute ring position.
@@ -56,6 +59,9 @@ class SimScheduler final : public Scheduler {
   std::uint64_t head_ = 0;
   std::uint64_t tail_ = 0;
   std::size_t ring_live_ = 0;
+  // PostIdle tasks, in posting order: each runs at now_ once the ring is empty and no heap entry is
+  // due at now_, before the clock moves on.
+  std::deque<Task> idle_;
 };
 
 }  // namespace pflab::sim

@@ -8,20 +8,6 @@
 #include "engine/synthetic_content.h"
 
 namespace pflab::sim {
-namespace {
-
-// Nanoseconds to move `bytes` at `rate` bytes/s: rounded up, so a completion event never comes before
-// the transfer's bytes are there, except that a transfer shorter than the clock's tick takes no time.
-// Rounding such a transfer up to a whole nanosecond would leave it in flight when a reader with no
-// think time comes back at the same instant, where a real program (whose own turn between reads takes
-// microseconds) would find it done: `--think zero` over a near-instant network must make the requests
-// that a Python loop with no pause makes (tests/policies/gcsfs_think_test.cc).
-Nanos TransferNanos(double bytes, double rate) {
-  const double exact = bytes * 1e9 / rate;
-  return exact < 1.0 ? 0 : static_cast<Nanos>(std::ceil(exact));
-}
-
-}  // namespace
 
 SimTransport::SimTransport(Scheduler* scheduler, const NetworkProfile& profile, std::uint64_t seed,
                            SimTransportOptions options)
@@ -102,7 +88,8 @@ void SimTransport::Begin(std::uint32_t slot) {
     t.state = State::kFused;
     t.activates_at = scheduler_->Now() + latency;
     const double rate = std::min(profile_.stream_bandwidth_bytes_per_s, profile_.link_bandwidth_bytes_per_s);
-    const Nanos finish = t.remaining <= 0 ? t.activates_at : t.activates_at + TransferNanos(t.remaining, rate);
+    const Nanos finish =
+        t.remaining <= 0 ? t.activates_at : t.activates_at + static_cast<Nanos>(std::ceil(t.remaining * 1e9 / rate));
     fused_ = slot;
     peak_active_ = std::max<std::size_t>(peak_active_, 1);
     t.timer = scheduler_->PostAt(finish, [this, slot] { OnFusedCompletion(slot); });
@@ -161,7 +148,7 @@ double SimTransport::Rate() const {
 
 Nanos SimTransport::FinishTime(const Transfer& t, double rate) const {
   if (t.remaining <= 0) return updated_;
-  return updated_ + TransferNanos(t.remaining, rate);
+  return updated_ + static_cast<Nanos>(std::ceil(t.remaining * 1e9 / rate));
 }
 
 void SimTransport::Advance() {

@@ -1,7 +1,8 @@
 // `--think zero` for the gcsfs prefetchers against upstream gcsfs read by a Python program with no
 // pause between reads. Such a program still gives the event loop a turn between reads, so fetches
 // that are already complete are consumed before the next read starts; the replayer models the turn
-// (the next read is posted behind the events already due at that instant, in zero virtual time).
+// (Scheduler::PostIdle: the next read runs after every event due at that instant, and those they post
+// for it, in zero virtual time).
 //
 // The expected sequences were obtained by running fsspec/gcsfs gcsfs/prefetcher.py (5596df92 for
 // v795, 20c58d0d for main) from Debian's /usr/bin/python3 with a fetcher coroutine that logs
@@ -9,10 +10,10 @@
 // reads on the main thread (`_fetch` for v795, `fetch` for main) with no sleep between them; five runs
 // each, all identical, and identical again with time.sleep(1e-6) and time.sleep(0.02) between reads.
 //
-// The network here answers in zero time (no latency, unlimited bandwidth), as that fetcher does, or
-// moves a few MiB in under a nanosecond. Transfers shorter than the clock's tick take no time
-// (sim/sim_transport.cc): rounded up to 1 ns, they were still in flight when a zero-think read came,
-// and v795 then split a 5 MiB chunk into 1.17 MiB ones on both sequences. See docs/cli.md, `--think`.
+// The network here answers in zero time (no latency, unlimited bandwidth), as that fetcher does. Over a
+// finite bandwidth, however high, a transfer takes at least the clock's tick (1 ns: rounding it down
+// would let runs beat the lower bound of replay/bound.h), so it is still in flight when a zero-think
+// read comes; see docs/cli.md, `--think`.
 #include <catch2/catch.hpp>
 #include <limits>
 #include <random>
@@ -106,9 +107,6 @@ TEST_CASE("gcsfs think zero: the requests of upstream gcsfs read without a pause
     CHECK(Requests(c.policy, *c.reads, "zero", kMicrosecond) == c.upstream);
     CHECK(Requests(c.policy, *c.reads, "recorded", kMicrosecond) == c.upstream);
     CHECK(Requests(c.policy, *c.reads, "recorded", 20 * kMillisecond) == c.upstream);
-    // Fetches of a few MiB over 10^16 bytes/s take a fraction of a nanosecond: no time on a clock
-    // that counts nanoseconds.
-    CHECK(Requests(c.policy, *c.reads, "zero", kMicrosecond, 1e16) == c.upstream);
   }
 }
 
@@ -116,12 +114,17 @@ TEST_CASE("gcsfs think zero: random sequences make the requests of a 1 us think 
   // Over an instant network a microsecond of think time lets every fetch complete, as the upstream
   // loop does between unpaused reads; zero think must not differ from it.
   std::mt19937_64 rng(7);
-  for (int trial = 0; trial < 60; ++trial) {
+  // Without the loop turn (Scheduler::PostIdle) trials 218 and 353 differ.
+  for (int trial = 0; trial < 400; ++trial) {
     Reads reads;
     std::uint64_t at = 0;
     const int n = 4 + static_cast<int>(rng() % 10);
     for (int i = 0; i < n; ++i) {
-      const std::uint64_t len = (1 + rng() % 4) * kMiB / (1 + rng() % 2);
+      // One draw per statement: the order of two draws in one expression is unspecified, and
+      // compilers differ in it, so the sequences would differ from build to build.
+      const std::uint64_t pieces = 1 + rng() % 4;
+      const std::uint64_t halves = 1 + rng() % 2;
+      const std::uint64_t len = pieces * kMiB / halves;
       if (rng() % 4 == 0) at = (rng() % 48) * kMiB;
       if (at + len > 64 * kMiB) at = 0;
       reads.push_back({at, at + len});

@@ -101,6 +101,37 @@ TEST_CASE("sim scheduler: a cancelled timer due now does not let the future run 
   CHECK(order == std::vector<int>{1, 2, 3});
 }
 
+TEST_CASE("sim scheduler: an idle task runs after everything due now, before the clock moves", "[sim][scheduler]") {
+  SimScheduler s;
+  std::vector<int> order;
+  TimerId doomed = 0;
+  s.PostAt(10, [&] {
+    order.push_back(1);
+    s.PostIdle([&] {
+      order.push_back(5);
+      CHECK(s.Now() == 10);
+      s.Post([&] { order.push_back(6); });  // due now: still before the future
+    });
+    s.PostIdle([&] { order.push_back(7); });  // idle tasks keep posting order
+    s.Post([&] {
+      order.push_back(3);
+      s.Post([&] { order.push_back(4); });  // posted by a task due now: still before the idle one
+    });
+    s.Cancel(doomed);
+  });
+  s.PostAt(10, [&] { order.push_back(2); });
+  doomed = s.PostAt(10, [&] { order.push_back(99); });
+  s.PostAt(11, [&] { order.push_back(8); });
+  s.RunUntil(10);
+  CHECK(order == std::vector<int>{1, 2, 3, 4, 5, 6, 7});
+  CHECK(s.Now() == 10);
+  CHECK(s.pending() == 1);
+  s.Run();
+  CHECK(order.back() == 8);
+  CHECK(s.Now() == 11);
+  CHECK(s.events_run() == 8);
+}
+
 TEST_CASE("sim scheduler: many same-time tasks - ids survive the queue growing", "[sim][scheduler]") {
   SimScheduler s;
   std::vector<int> order;
