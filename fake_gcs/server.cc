@@ -13,6 +13,7 @@
 #include <set>
 #include <system_error>
 
+#include "engine/synthetic_content.h"
 #include "engine/units.h"
 #include "fake_gcs/protocol.h"
 #include "net/checksums.h"
@@ -140,9 +141,7 @@ Reply WriteErrorReply(const Error& error) {
 // requests arrive); other routes from streams of their own, whatever order they are first used in.
 std::uint64_t RouteSeed(std::uint64_t seed, const std::string& route) {
   if (route == "media") return seed;
-  std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a
-  for (unsigned char c : route) h = (h ^ c) * 0x100000001b3ull;
-  return seed ^ h;
+  return seed ^ ObjectSeed("latency-route", route, 0);  // the project's one string hash
 }
 
 struct FakeGcsServer::Impl {
