@@ -127,8 +127,8 @@ Result<std::vector<std::pair<double, std::uint64_t>>> RunCalibrationPlan(const R
 // not fitted to them.
 //  1. One stream of random reads, one request at a time: the median over the runs of (measured -
 //     predicted) / requests is the request overhead.
-//  2. Four streams at once: predicted with that overhead on 1, 2, ... cores (up to this host's) and on
-//     unlimited ones, the count whose median error over the runs is smallest (ties: more cores).
+//  2. Four streams at once: predicted with that overhead on no core limit and on this host's cores,
+//     ..., 2, 1, the count whose median error over the runs is smallest (ties: no limit, then more).
 Result<EngineOverhead> MeasureEngineOverhead(const RunPlan& base, const sim::NetworkProfile& predict,
                                              const FidelityOptions& options) {
   auto none = policies::ParseStackSpec("none");
@@ -190,7 +190,10 @@ Result<EngineOverhead> MeasureEngineOverhead(const RunPlan& base, const sim::Net
   if (!measured_multi) return measured_multi.error();
   const std::uint32_t host = std::clamp<std::uint32_t>(std::thread::hardware_concurrency(), 1, 64);
   double best = std::numeric_limits<double>::infinity();
-  for (std::uint32_t cores = 0; cores <= host; ++cores) {  // 0 first: no limit
+  // No limit first, then from the host's cores down, so that a later count wins only by doing better.
+  std::vector<std::uint32_t> counts{0};
+  for (std::uint32_t cores = host; cores >= 1; --cores) counts.push_back(cores);
+  for (const std::uint32_t cores : counts) {
     sim.profile.request_overhead_cores = cores;
     auto predicted_multi = RunCalibrationPlan(sim);
     if (!predicted_multi) return predicted_multi.error();
@@ -200,7 +203,7 @@ Result<EngineOverhead> MeasureEngineOverhead(const RunPlan& base, const sim::Net
     }
     const double error = MedianOf(errors);
     out.core_errors.push_back({cores, error});
-    // Strictly better only, so between equals the earlier (more cores, or none) stays.
+    // Strictly better only: between equals the earlier (no limit, or more cores) stays.
     if (std::abs(error) < best - 1e-12) {
       best = std::abs(error);
       out.cores = cores;
