@@ -64,4 +64,21 @@ void FillSynthetic(std::uint64_t object_seed, std::uint64_t offset, std::byte* d
   }
 }
 
+std::uint64_t MatchingSyntheticPrefix(std::uint64_t object_seed, std::uint64_t offset, const std::byte* data,
+                                      std::uint64_t length) {
+  std::uint64_t i = 0;
+  for (; i < length && (offset + i) % 8 != 0; ++i) {
+    if (data[i] != SyntheticByte(object_seed, offset + i)) return i;
+  }
+  for (std::uint64_t word = (offset + i) / 8; length - i >= 8; ++word, i += 8) {
+    std::uint64_t w = Word(object_seed, word);
+    if constexpr (std::endian::native == std::endian::big) w = __builtin_bswap64(w);
+    if (std::memcmp(data + i, &w, 8) != 0) break;  // one unaligned load; the byte loop below finds which
+  }
+  for (; i < length; ++i) {
+    if (data[i] != SyntheticByte(object_seed, offset + i)) return i;
+  }
+  return length;
+}
+
 }  // namespace pflab

@@ -17,4 +17,9 @@ std::byte SyntheticByte(std::uint64_t object_seed, std::uint64_t offset);
 /// Writes bytes [offset, offset+length) of the object into `dest`.
 void FillSynthetic(std::uint64_t object_seed, std::uint64_t offset, std::byte* dest, std::uint64_t length);
 
+/// How many leading bytes of `data` equal bytes [offset, offset+length) of the object: `length` when
+/// all do. Compares in place, a word at a time, so checking a read costs no buffer and no second pass.
+std::uint64_t MatchingSyntheticPrefix(std::uint64_t object_seed, std::uint64_t offset, const std::byte* data,
+                                      std::uint64_t length);
+
 }  // namespace pflab

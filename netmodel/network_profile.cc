@@ -31,10 +31,11 @@ Result<NetworkProfile> ParseProfile(const std::string& path, const std::string& 
   };
   if (!j.is_object()) return bad("(profile)", "expected an object");
   // A misspelt optional field would otherwise be ignored silently and the default used instead.
-  static constexpr const char* kFields[] = {
-      "latency_median",  "latency_p99",     "stream_bandwidth", "link_bandwidth",
-      "max_connections", "usd_per_request", "usd_per_gib",      "failure_probability",
-      "stream_window",   "latency_min",     "sources",          "description"};
+  static constexpr const char* kFields[] = {"latency_median", "latency_p99",         "stream_bandwidth",
+                                            "link_bandwidth", "max_connections",     "usd_per_request",
+                                            "usd_per_gib",    "failure_probability", "stream_window",
+                                            "latency_min",    "request_overhead",    "request_overhead_cores",
+                                            "sources",        "description"};
   for (const auto& [key, value] : j.items()) {
     if (key == "calibration") continue;  // what `pflab calibrate` measured (intervals, times); not read here
     if (std::find(std::begin(kFields), std::end(kFields), key) == std::end(kFields)) {
@@ -73,6 +74,15 @@ Result<NetworkProfile> ParseProfile(const std::string& path, const std::string& 
   }
   if (auto s = duration("latency_min", &p.latency_min_ns, false); !s) return s.error();
   if (p.latency_min_ns > p.latency_median_ns) return bad("latency_min", "is above latency_median");
+  if (auto s = duration("request_overhead", &p.request_overhead_ns, false); !s) return s.error();
+  if (j.contains("request_overhead_cores")) {
+    double cores = 0;
+    if (auto s = number("request_overhead_cores", &cores); !s) return s.error();
+    if (cores != std::floor(cores) || cores > 4096) {
+      return bad("request_overhead_cores", "expected an integer from 0 (no limit) to 4096");
+    }
+    p.request_overhead_cores = static_cast<std::uint32_t>(cores);
+  }
   if (auto s = rate("stream_bandwidth", &p.stream_bandwidth_bytes_per_s); !s) return s.error();
   if (auto s = rate("link_bandwidth", &p.link_bandwidth_bytes_per_s); !s) return s.error();
   double connections = 0;
@@ -113,17 +123,22 @@ double NetworkProfile::CostUsd(std::uint64_t requests, std::uint64_t bytes) cons
 }
 
 nlohmann::json NetworkProfile::ToJson() const {
-  return {{"latency_median_ms", static_cast<double>(latency_median_ns) / 1e6},
-          {"latency_p99_ms", static_cast<double>(constant_latency() ? latency_median_ns : latency_p99_ns) / 1e6},
-          {"latency_distribution", constant_latency() ? "constant" : "lognormal"},
-          {"latency_min_ms", static_cast<double>(latency_floor_ns()) / 1e6},
-          {"stream_bandwidth_bytes_per_s", stream_bandwidth_bytes_per_s},
-          {"link_bandwidth_bytes_per_s", link_bandwidth_bytes_per_s},
-          {"max_connections", max_connections},
-          {"usd_per_request", usd_per_request},
-          {"usd_per_gib", usd_per_gib},
-          {"failure_probability", failure_probability},
-          {"stream_window_bytes", stream_window_bytes}};
+  nlohmann::json j = {
+      {"latency_median_ms", static_cast<double>(latency_median_ns) / 1e6},
+      {"latency_p99_ms", static_cast<double>(constant_latency() ? latency_median_ns : latency_p99_ns) / 1e6},
+      {"latency_distribution", constant_latency() ? "constant" : "lognormal"},
+      {"latency_min_ms", static_cast<double>(latency_floor_ns()) / 1e6},
+      {"stream_bandwidth_bytes_per_s", stream_bandwidth_bytes_per_s},
+      {"link_bandwidth_bytes_per_s", link_bandwidth_bytes_per_s},
+      {"max_connections", max_connections},
+      {"usd_per_request", usd_per_request},
+      {"usd_per_gib", usd_per_gib},
+      {"failure_probability", failure_probability},
+      {"stream_window_bytes", stream_window_bytes}};
+  // Only when set, so results of profiles without it stay as they were, byte for byte.
+  if (request_overhead_ns != 0) j["request_overhead_ms"] = static_cast<double>(request_overhead_ns) / 1e6;
+  if (request_overhead_cores != 0) j["request_overhead_cores"] = request_overhead_cores;
+  return j;
 }
 
 LatencySampler::LatencySampler(const NetworkProfile& profile, std::uint64_t seed)

@@ -56,6 +56,15 @@ struct NetworkProfile {
   // autotunes it up to net.ipv4.tcp_rmem's maximum, 6 MiB by default (Documentation/networking/
   // ip-sysctl.rst); the sender's buffers are not modelled.
   std::uint64_t stream_window_bytes = 6ull << 20;
+  // The client's own time per request, simulator only: a constant added to every request's first byte
+  // (ranged fetch or stream), for what the real machinery costs beyond the network (reader, policy,
+  // fetcher, HTTP client, the server's parsing and timers). The fake server never adds it: over it,
+  // that machinery is real. `pflab fidelity --calibrate` measures it; 0 leaves every result unchanged.
+  Nanos request_overhead_ns = 0;
+  // How many requests' overheads can be worked on at once: the host's cores that the client and the
+  // server share. 0: no limit (each request pays exactly request_overhead_ns). With N, the overhead is
+  // work queued for N cores in issue order, so requests issued together wait for each other's.
+  std::uint32_t request_overhead_cores = 0;
 
   bool constant_latency() const { return latency_p99_ns <= latency_median_ns; }
   /// The smallest first-byte latency any request can get: the constant, or the lognormal's floor.

@@ -68,7 +68,8 @@ nlohmann::json LowerBound::ToJson() const {
 
 Result<LowerBound> ComputeLowerBound(const traces::Trace& trace, const sim::NetworkProfile& profile, ThinkTime think) {
   LowerBound out;
-  out.latency_floor_ns = profile.latency_floor_ns();
+  // The simulator adds the request overhead to every first byte (A1), so it is part of the floor.
+  out.latency_floor_ns = profile.latency_floor_ns() + profile.request_overhead_ns;
   out.link_bytes_per_s = profile.link_bandwidth_bytes_per_s;
   const Time latency = static_cast<Time>(out.latency_floor_ns);
   const Time ns_per_byte = 1e9L / static_cast<Time>(profile.link_bandwidth_bytes_per_s);

@@ -5,7 +5,8 @@
 // the bound assumes:
 //  (A1) A backend request (ranged fetch or stream) moves no byte before its first-byte latency has
 //       passed, and every latency is at least the profile's floor L (latency_floor_ns(); the sampler
-//       raises draws below it). A failed request moves nothing and its retry pays another latency.
+//       raises draws below it) plus its request_overhead_ns, which the simulator adds to every draw. A
+//       failed request moves nothing and its retry pays another latency.
 //  (A2) All transfers together move at most the link bandwidth R bytes per second (each active transfer
 //       gets min(stream bandwidth, R / active)). The per-request cap and the connection limit do not
 //       bound the total any further, because a policy may split a read into many requests and streams

@@ -3,11 +3,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "net/gcs_objects.h"
+#include "policies/registry.h"
 #include "replay/fake_server.h"
+#include "traces/generators.h"
 
 namespace pflab::replay {
 namespace {
@@ -17,6 +21,10 @@ double MedianOf(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const std::size_t n = v.size();
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+std::string CoresText(std::uint32_t cores) {
+  return cores == 0 ? "unlimited cores" : std::to_string(cores) + (cores == 1 ? " core" : " cores");
 }
 
 std::string Percent(double x) {
@@ -92,10 +100,127 @@ FidelityReport SummarizeFidelity(std::vector<std::string> traces, std::vector<st
 
 namespace {
 
-// The profile with its first-byte latency and per-request bandwidth measured on a fake server shaped
-// like it (started here, as RunMatrix starts the one the real runs use).
-Result<sim::NetworkProfile> CalibrateFakeServer(const RunPlan& plan, const CalibrationOptions& options,
+// Elapsed time and requests of each cell of `plan`, by cell index; a failed run fails the calibration.
+Result<std::vector<std::pair<double, std::uint64_t>>> RunCalibrationPlan(const RunPlan& plan) {
+  std::vector<std::pair<double, std::uint64_t>> out(plan.size());
+  std::string failure;
+  RunHooks hooks;
+  hooks.on_finish = [&](const RunCell& cell, Result<RunResult>&& result) {
+    if (!result || result->failed()) {
+      failure = plan.traces[cell.trace]->name + " with seed " + std::to_string(plan.seeds[cell.seed]) + " failed" +
+                (result ? "" : ": " + result.error().message);
+      return false;
+    }
+    out[cell.index] = {result->metrics.elapsed_s, result->metrics.requests};
+    return true;
+  };
+  if (auto s = RunMatrix(plan, hooks); !s) return s.error();
+  if (!failure.empty()) return Internal(failure);
+  return out;
+}
+
+// The engine's time per request, and how many requests' worth of it the host works on at once. Both
+// from generated traces replayed with `none` through a fake server shaped by `base`'s profile and in
+// the simulator on `predict`, over a few seeds, with the draws paired (the server draws each run's
+// latencies from the simulator's stream), so a lognormal profile's luck cancels run by run and what is
+// left is what the real machinery adds. The traces are not the runs being judged, so the prediction is
+// not fitted to them.
+//  1. One stream of random reads, one request at a time: the median over the runs of (measured -
+//     predicted) / requests is the request overhead.
+//  2. Four streams at once: predicted with that overhead on no core limit and on this host's cores,
+//     ..., 2, 1, the count whose median error over the runs is smallest (ties: no limit, then more).
+Result<EngineOverhead> MeasureEngineOverhead(const RunPlan& base, const sim::NetworkProfile& predict,
+                                             const FidelityOptions& options) {
+  auto none = policies::ParseStackSpec("none");
+  if (!none) return none.error();
+  traces::GeneratorParams one;
+  one.object_size = 64ull << 20;
+  one.read_size = options.overhead_read_bytes;
+  one.count = options.overhead_reads;
+  one.seed = 7;
+  auto single = traces::Generate("random", one);
+  if (!single) return single.error();
+  single->name = "calibration-one-stream";
+  traces::GeneratorParams four = one;
+  four.streams = 4;
+  four.count = 4 * options.overhead_reads / 2;
+  auto multi = traces::Generate("multi-stream", four);
+  if (!multi) return multi.error();
+  multi->name = "calibration-four-streams";
+
+  RunPlan plan;
+  plan.policies = {*none};
+  plan.profile = base.profile;
+  plan.profile_name = base.profile_name;
+  plan.live = base.live;  // the real runs' connections
+  plan.seeds.clear();
+  for (std::uint32_t i = 0; i < options.overhead_seeds; ++i) plan.seeds.push_back(1000 + i);
+  plan.verify_bytes = base.verify_bytes;  // the check of each read's bytes is on the real runs' clock
+  plan.transport = TransportKind::kFake;
+  RunPlan sim = plan;
+  sim.transport = TransportKind::kSim;
+  sim.profile = predict;
+  sim.profile.request_overhead_ns = 0;
+  sim.profile.request_overhead_cores = 0;
+
+  // 1. The overhead.
+  plan.traces = sim.traces = {&*single};
+  auto predicted = RunCalibrationPlan(sim);
+  if (!predicted) return predicted.error();
+  auto measured = RunCalibrationPlan(plan);
+  if (!measured) return measured.error();
+  std::vector<double> per_request;
+  EngineOverhead out;
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    const std::uint64_t requests = (*measured)[i].second;
+    if (requests == 0) return Internal("the calibration trace's run made no requests");
+    per_request.push_back(((*measured)[i].first - (*predicted)[i].first) / static_cast<double>(requests));
+    out.requests += requests;
+  }
+  out.runs = plan.size();
+  out.per_request_s = std::max(0.0, MedianOf(per_request));
+  out.low_s = *std::min_element(per_request.begin(), per_request.end());
+  out.high_s = *std::max_element(per_request.begin(), per_request.end());
+  sim.profile.request_overhead_ns = std::llround(out.per_request_s * 1e9);
+  if (sim.profile.request_overhead_ns == 0) return out;
+
+  // 2. The cores.
+  plan.traces = sim.traces = {&*multi};
+  auto measured_multi = RunCalibrationPlan(plan);
+  if (!measured_multi) return measured_multi.error();
+  const std::uint32_t host = std::clamp<std::uint32_t>(std::thread::hardware_concurrency(), 1, 64);
+  double best = std::numeric_limits<double>::infinity();
+  // No limit first, then from the host's cores down, so that a later count wins only by doing better.
+  std::vector<std::uint32_t> counts{0};
+  for (std::uint32_t cores = host; cores >= 1; --cores) counts.push_back(cores);
+  for (const std::uint32_t cores : counts) {
+    sim.profile.request_overhead_cores = cores;
+    auto predicted_multi = RunCalibrationPlan(sim);
+    if (!predicted_multi) return predicted_multi.error();
+    std::vector<double> errors;
+    for (std::size_t i = 0; i < plan.size(); ++i) {
+      errors.push_back(((*predicted_multi)[i].first - (*measured_multi)[i].first) / (*measured_multi)[i].first);
+    }
+    const double error = MedianOf(errors);
+    out.core_errors.push_back({cores, error});
+    // Strictly better only: between equals the earlier (no limit, or more cores) stays.
+    if (std::abs(error) < best - 1e-12) {
+      best = std::abs(error);
+      out.cores = cores;
+    }
+  }
+  return out;
+}
+
+// The profile as the real runs meet it: its first-byte latency distribution, which the fake server
+// imposes (drawn from the simulator's stream), the per-request bandwidth measured on a fake server
+// shaped like it (started here, as RunMatrix starts the one the real runs use), and the request
+// overhead measured through the engine (MeasureEngineOverhead). The latency probes' fit is kept for
+// the report: their median less the profile's is the server's own part of the overhead.
+Result<sim::NetworkProfile> CalibrateFakeServer(const RunPlan& plan, const FidelityOptions& fidelity,
+                                                FidelityCalibration* seen,
                                                 const std::function<void(const std::string&)>& progress) {
+  const CalibrationOptions& options = fidelity.calibration;
   auto server = StartFakeServer(plan.traces, plan.profile, plan.seeds.front());
   if (!server) return server.error();
   const std::string bucket = "pflab-calibration", name = "object";
@@ -107,22 +232,33 @@ Result<sim::NetworkProfile> CalibrateFakeServer(const RunPlan& plan, const Calib
   if (!meta) return meta.error();
   auto probe_plan = PlanCalibration(options, meta->size);
   if (!probe_plan) return probe_plan.error();
-  auto seen = RunProbes(*target, ObjectRef{bucket, name, meta->generation, meta->size}, *probe_plan, options);
-  if (!seen) return seen.error();
-  auto fit = FitCalibration(*seen, plan.profile, options.seed);
+  auto observed = RunProbes(*target, ObjectRef{bucket, name, meta->generation, meta->size}, *probe_plan, options);
+  if (!observed) return observed.error();
+  server->reset();
+  auto fit = FitCalibration(*observed, plan.profile, options.seed);
   if (!fit) return fit.error();
   sim::NetworkProfile p = plan.profile;
-  p.latency_median_ns = fit->profile.latency_median_ns;
-  p.latency_p99_ns = fit->profile.latency_p99_ns;
-  p.latency_min_ns = fit->profile.latency_min_ns;
   p.stream_bandwidth_bytes_per_s = fit->profile.stream_bandwidth_bytes_per_s;
+  std::vector<double> first_bytes(observed->latency_completions.begin(), observed->latency_completions.end());
+  seen->probe_median_s = MedianOf(first_bytes) / 1e9;
+  seen->probe_p99_s = static_cast<double>(fit->profile.constant_latency() ? fit->profile.latency_median_ns
+                                                                          : fit->profile.latency_p99_ns) /
+                      1e9;
+  // A shift moves every quantile by itself, so the median's shift is the constant part.
+  seen->server_overhead_s = seen->probe_median_s - static_cast<double>(plan.profile.latency_median_ns) / 1e9;
+  auto engine = MeasureEngineOverhead(plan, p, fidelity);
+  if (!engine) return Error{engine.error().code, "the engine's overhead: " + engine.error().message};
+  seen->engine = *engine;
+  p.request_overhead_ns = std::llround(engine->per_request_s * 1e9);
+  p.request_overhead_cores = engine->cores;
   if (progress) {
-    char line[256];
+    char line[400];
     std::snprintf(line, sizeof line,
-                  "calibrated the fake server: first byte median %.3f ms, p99 %.3f ms, min %.3f ms; %.2f MB/s a "
-                  "request",
-                  static_cast<double>(p.latency_median_ns) / 1e6, static_cast<double>(p.latency_p99_ns) / 1e6,
-                  static_cast<double>(p.latency_min_ns) / 1e6, p.stream_bandwidth_bytes_per_s / 1e6);
+                  "calibrated the fake server: probes' first byte median %.3f ms (the server's own %.3f ms); "
+                  "%.2f MB/s a request; through the engine %.3f ms a request (%.3f-%.3f over %zu runs) on %s",
+                  seen->probe_median_s * 1e3, seen->server_overhead_s * 1e3, p.stream_bandwidth_bytes_per_s / 1e6,
+                  engine->per_request_s * 1e3, engine->low_s * 1e3, engine->high_s * 1e3, engine->runs,
+                  CoresText(engine->cores).c_str());
     progress(line);
   }
   return p;
@@ -140,8 +276,9 @@ Result<FidelityReport> RunFidelity(const RunPlan& plan, const FidelityOptions& o
   }
   RunPlan sim = plan;
   sim.transport = TransportKind::kSim;
+  FidelityCalibration calibration;
   if (options.calibrate) {
-    auto calibrated = CalibrateFakeServer(plan, options.calibration, progress);
+    auto calibrated = CalibrateFakeServer(plan, options, &calibration, progress);
     if (!calibrated)
       return Error{calibrated.error().code, "calibrating the fake server: " + calibrated.error().message};
     sim.profile = *calibrated;
@@ -181,6 +318,7 @@ Result<FidelityReport> RunFidelity(const RunPlan& plan, const FidelityOptions& o
   auto report = SummarizeFidelity(std::move(traces), std::move(policies), std::move(pairs));
   report.predicted_with = sim.profile;
   report.calibrated = options.calibrate;
+  report.calibration = calibration;
   return report;
 }
 
@@ -206,12 +344,29 @@ std::string FidelityMarkdown(const FidelityReport& r, const std::string& title) 
                 r.group_median_abs_error * 100, r.group_worst_abs_error * 100, r.min_tau);
   out += line;
   const auto& p = r.predicted_with;
-  std::snprintf(line, sizeof line, "predicted with%s: first byte %.3f ms median, %.3f ms p99; %.2f MB/s a request\n",
+  std::snprintf(line, sizeof line,
+                "predicted with%s: first byte %.3f ms median, %.3f ms p99; %.2f MB/s a request; request overhead "
+                "%.3f ms\n",
                 r.calibrated ? " the fake server's calibration" : " the profile",
                 static_cast<double>(p.latency_median_ns) / 1e6,
                 static_cast<double>(p.constant_latency() ? p.latency_median_ns : p.latency_p99_ns) / 1e6,
-                p.stream_bandwidth_bytes_per_s / 1e6);
+                p.stream_bandwidth_bytes_per_s / 1e6, static_cast<double>(p.request_overhead_ns) / 1e6);
   out += line;
+  if (r.calibrated) {
+    const auto& c = r.calibration;
+    std::snprintf(line, sizeof line,
+                  "calibration: probes' first byte %.3f ms median (the server's own %.3f ms a request); through "
+                  "the engine %.3f ms a request (runs %.3f to %.3f; %zu runs, %llu requests), on %s (four "
+                  "streams' median error:",
+                  c.probe_median_s * 1e3, c.server_overhead_s * 1e3, c.engine.per_request_s * 1e3, c.engine.low_s * 1e3,
+                  c.engine.high_s * 1e3, c.engine.runs, static_cast<unsigned long long>(c.engine.requests),
+                  CoresText(c.engine.cores).c_str());
+    out += line;
+    for (const auto& [cores, error] : c.engine.core_errors) {
+      out += " " + (cores == 0 ? std::string("unlimited") : std::to_string(cores)) + " " + Percent(error);
+    }
+    out += ")\n";
+  }
   return out;
 }
 

@@ -40,6 +40,27 @@ struct FidelityGroup {
   double error() const { return (predicted_median_s - measured_median_s) / measured_median_s; }
 };
 
+/// The engine's time per request, measured by replaying a short trace with `none` for real and in
+/// the simulator (paired draws) and dividing the difference by the requests; and how many cores work
+/// on it, from four streams at once (docs/network.md#fidelity).
+struct EngineOverhead {
+  double per_request_s = 0;  // the median over the runs (at least 0)
+  double low_s = 0;          // the smallest and largest run
+  double high_s = 0;
+  std::size_t runs = 0;
+  std::uint64_t requests = 0;                                 // all runs together
+  std::uint32_t cores = 0;                                    // 0: no limit fitted better
+  std::vector<std::pair<std::uint32_t, double>> core_errors;  // cores tried, the median error of each
+};
+
+/// What `--calibrate` measured.
+struct FidelityCalibration {
+  double probe_median_s = 0;     // the latency probes' first byte, median
+  double probe_p99_s = 0;        // and the p99 of the lognormal fitted to them
+  double server_overhead_s = 0;  // the probes' median less the profile's: the server's own part
+  EngineOverhead engine;         // the whole machinery's part, which becomes request_overhead
+};
+
 /// Everything compared, and the summary.
 struct FidelityReport {
   std::vector<std::string> traces;    // names, by index
@@ -54,16 +75,23 @@ struct FidelityReport {
   double min_tau = 1;
   std::size_t failed = 0;
   sim::NetworkProfile predicted_with;  // the profile the simulator ran on
-  bool calibrated = false;             // predicted_with's latency and bandwidth were measured first
+  bool calibrated = false;             // predicted_with's bandwidth and request overhead were measured
+  FidelityCalibration calibration;     // when calibrated
 };
 
 /// How the prediction is made.
 struct FidelityOptions {
   /// For the fake server: calibrate it first (an extra synthetic object, the same shaping) and predict
-  /// with the fitted first-byte latency and per-request bandwidth instead of the profile's, so that the
-  /// server's own overhead per request (parsing, timers, the loopback) is in the model.
+  /// with the fitted per-request bandwidth and the measured request overhead (the server's parsing and
+  /// timers, the loopback, and the engine's own reader, fetcher and HTTP client), on the profile's
+  /// first-byte latency distribution, which the server imposes.
   bool calibrate = false;
   CalibrationOptions calibration;
+  /// The trace that measures the request overhead: `overhead_reads` random reads of
+  /// `overhead_read_bytes` with `none`, over `overhead_seeds` seeds.
+  std::uint32_t overhead_reads = 32;
+  std::uint64_t overhead_read_bytes = 256 << 10;
+  std::uint32_t overhead_seeds = 3;
 };
 
 /// Kendall's tau-b of two equally long lists (ties count in neither direction); 1 with fewer than two

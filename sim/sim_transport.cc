@@ -81,7 +81,9 @@ void SimTransport::Begin(std::uint32_t slot) {
   } else {
     ++connections_;
   }
-  const Nanos latency = latency_.Sample();
+  // The profile's request overhead is the client's own time per request, paid before the network's
+  // first byte like a longer latency (0 unless calibrated: no change).
+  const Nanos latency = latency_.Sample() + RequestOverhead();
   if (idle && options_.fuse_idle && !t.stream) {
     // Alone on the link: it will activate at now + latency and run at the single-transfer rate until
     // something else starts, which unfuses it first.
@@ -97,6 +99,17 @@ void SimTransport::Begin(std::uint32_t slot) {
   }
   t.state = State::kLatency;
   t.timer = scheduler_->PostAfter(latency, [this, slot] { Activate(slot); });
+}
+
+Nanos SimTransport::RequestOverhead() {
+  const Nanos overhead = profile_.request_overhead_ns;
+  if (overhead == 0 || profile_.request_overhead_cores == 0) return overhead;
+  if (cores_free_at_.empty()) cores_free_at_.assign(profile_.request_overhead_cores, 0);
+  const Nanos now = scheduler_->Now();
+  auto core = std::min_element(cores_free_at_.begin(), cores_free_at_.end());
+  const Nanos start = std::max(now, *core);
+  *core = start + overhead;
+  return *core - now;
 }
 
 void SimTransport::Unfuse() {

@@ -29,6 +29,11 @@
 // an intrusive list through those slots (O(1) push, pop and cancel), and every scheduled task
 // captures only `this` and a slot index, which fits the scheduler's inline task storage.
 //
+// A profile's request_overhead_ns (the client's own time per request, 0 by default) is added to every
+// first-byte latency. With request_overhead_cores N > 0 it is work for N cores, taken in issue order
+// by the core free first, so a request issued while all N are busy also waits for one: the host's CPU
+// as a serialized resource, which several streams on a small machine contend for.
+//
 // This is the network model only: faults are injected above it by the FaultInjectingTransport, and
 // requests, bytes and cost are counted above it by the AccountingTransport (replay/transport_stack.h
 // stacks them).
@@ -141,6 +146,7 @@ class SimTransport final : public Transport {
   void QueueRemove(std::uint32_t slot);
   double Rate() const;
   Nanos FinishTime(const Transfer& t, double rate) const;
+  Nanos RequestOverhead();  // the profile's request overhead, and the wait for a core when they are limited
 
   Scheduler* scheduler_;
   NetworkProfile profile_;
@@ -158,7 +164,8 @@ class SimTransport final : public Transport {
   std::uint32_t fused_ = kNone;   // the one fused transfer, if any
   Nanos updated_ = 0;
   TimerId completion_timer_ = 0;
-  Nanos completion_at_ = 0;  // when completion_timer_ fires
+  Nanos completion_at_ = 0;           // when completion_timer_ fires
+  std::vector<Nanos> cores_free_at_;  // request_overhead_cores > 0: when each core finishes its last overhead
   std::uint64_t requests_ = 0;
   std::uint64_t bytes_transferred_ = 0;
   std::size_t peak_active_ = 0;

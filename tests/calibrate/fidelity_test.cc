@@ -75,5 +75,61 @@ TEST_CASE("fidelity: a short run pairs every simulated cell with a run against t
   CHECK_FALSE(RunFidelity(plan, {}, nullptr).ok());
 }
 
+TEST_CASE("fidelity: --calibrate measures the request overhead through the engine and predicts with it",
+          "[fidelity][fake_gcs]") {
+  traces::GeneratorParams params;
+  params.object_size = 8 << 20;
+  params.read_size = 1 << 20;
+  params.count = 6;
+  auto trace = traces::Generate("sequential", params);
+  REQUIRE(trace.ok());
+  RunPlan plan;
+  plan.traces = {&*trace};
+  plan.policies = *policies::ParsePolicyList("none");
+  plan.profile.latency_median_ns = 5 * kMillisecond;
+  plan.profile.latency_p99_ns = 0;
+  plan.profile.stream_bandwidth_bytes_per_s = 200e6;
+  plan.seeds = {1};
+  plan.transport = TransportKind::kFake;
+  plan.live.http.connections = 4;
+  plan.verify_bytes = true;
+  FidelityOptions options;
+  options.calibrate = true;
+  options.calibration.probes = 10;
+  options.calibration.bandwidth_probes = 1;
+  options.calibration.bandwidth_bytes = 4 << 20;
+  options.calibration.max_connections = 1;
+  options.overhead_reads = 8;
+  options.overhead_seeds = 1;
+  auto report = RunFidelity(plan, options, nullptr);
+  REQUIRE(report.ok());
+  REQUIRE(report->calibrated);
+  CHECK(report->failed == 0);
+  const auto& c = report->calibration;
+  const auto& p = report->predicted_with;
+  // Real time is never faster than the shaping, and the engine adds its own on top of the server's.
+  CHECK(c.engine.per_request_s > 0);
+  CHECK(c.engine.runs == 1);
+  CHECK(c.engine.requests == 8);  // `none`: one GET a read
+  CHECK(p.request_overhead_ns == std::llround(c.engine.per_request_s * 1e9));
+  CHECK(p.request_overhead_cores == c.engine.cores);
+  // No limit and every core count up to this host's were tried, no limit first, then down to 1.
+  REQUIRE(c.engine.core_errors.size() >= 2);
+  CHECK(c.engine.core_errors.front().first == 0);
+  CHECK(c.engine.core_errors[1].first == c.engine.core_errors.size() - 1);
+  CHECK(c.engine.core_errors.back().first == 1);
+  // The latency distribution is the profile's (the server imposes it); the bandwidth was measured.
+  CHECK(p.latency_median_ns == 5 * kMillisecond);
+  CHECK(p.constant_latency());
+  CHECK(p.stream_bandwidth_bytes_per_s == Approx(200e6).epsilon(0.05));
+  // The prediction pays it: six reads of 1 MiB, one GET each, one at a time.
+  const double one =
+      0.005 + static_cast<double>(p.request_overhead_ns) / 1e9 + (1 << 20) / p.stream_bandwidth_bytes_per_s;
+  REQUIRE(report->pairs.size() == 1);
+  CHECK(report->pairs[0].predicted_s == Approx(6 * one).margin(1e-6));
+  const std::string md = FidelityMarkdown(*report, "x");
+  CHECK(md.find("through the engine") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace pflab::replay

@@ -48,5 +48,26 @@ TEST_CASE("synthetic content: objects and versions have different content", "[en
   CHECK(differing_bits < 4096 + 300);
 }
 
+TEST_CASE("synthetic content: the matching prefix finds the first wrong byte at every alignment",
+          "[engine][synthetic]") {
+  const std::uint64_t seed = ObjectSeed("b", "o", 1);
+  for (std::uint64_t offset : {0ull, 1ull, 7ull, 8ull, 13ull, 1000003ull}) {
+    for (std::uint64_t length : {0ull, 1ull, 5ull, 8ull, 9ull, 64ull, 1001ull}) {
+      std::vector<std::byte> data(length);
+      FillSynthetic(seed, offset, data.data(), length);
+      INFO("offset " << offset << " length " << length);
+      CHECK(MatchingSyntheticPrefix(seed, offset, data.data(), length) == length);
+      for (std::uint64_t wrong : {0ull, 3ull, 8ull, 63ull, 1000ull}) {
+        if (wrong >= length) continue;
+        auto copy = data;
+        copy[wrong] ^= std::byte{0x40};
+        CHECK(MatchingSyntheticPrefix(seed, offset, copy.data(), length) == wrong);
+      }
+      // Another object's content differs within a word (all 8 bytes alike: odds 2^-64).
+      if (length >= 8) CHECK(MatchingSyntheticPrefix(ObjectSeed("b", "other", 1), offset, data.data(), length) < 8);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace pflab

@@ -146,6 +146,10 @@ TEST_CASE("profiles: bad files give errors that start with the path and say what
       {ProfilesWith(R"("latency_median": "fast")"), "profile x: latency_median"},
       {ProfilesWith(std::string(kGoodProfile) + R"(, "latency_p99": "5ms")"), "profile x: latency_p99: is below"},
       {ProfilesWith(std::string(kGoodProfile) + R"(, "latency_p9": "50ms")"), "profile x: latency_p9: unknown field"},
+      {ProfilesWith(std::string(kGoodProfile) + R"(, "request_overhead": "0.4")"),
+       "profile x: request_overhead: '0.4' needs a unit"},
+      {ProfilesWith(std::string(kGoodProfile) + R"(, "request_overhead_cores": 1.5)"),
+       "profile x: request_overhead_cores: expected an integer from 0 (no limit) to 4096"},
       {ProfilesWith(std::string(kGoodProfile) + R"(, "failure_probability": 2)"),
        "profile x: failure_probability: must be at most 1"},
       {ProfilesWith(R"("latency_median": "10ms", "stream_bandwidth": "100MB/s")"),
@@ -182,6 +186,23 @@ TEST_CASE("profiles: failure_probability is optional and parsed", "[sim][network
   REQUIRE(all.ok());
   CHECK(all->at("ok").failure_probability == 0);
   CHECK(all->at("x").failure_probability == 0.25);
+}
+
+TEST_CASE("profiles: request_overhead and its cores are optional, 0 when left out", "[sim][network]") {
+  TempFile file(
+      "pflab_overhead_profiles.json",
+      ProfilesWith(std::string(kGoodProfile) + R"(, "request_overhead": "450us", "request_overhead_cores": 2)"));
+  auto all = LoadProfiles(file.path());
+  REQUIRE(all.ok());
+  CHECK(all->at("ok").request_overhead_ns == 0);
+  CHECK(all->at("ok").request_overhead_cores == 0);
+  CHECK(all->at("x").request_overhead_ns == 450 * kMicrosecond);
+  CHECK(all->at("x").request_overhead_cores == 2);
+  // Results JSON carries them only when set, so a run without them is reported as before.
+  CHECK_FALSE(all->at("ok").ToJson().contains("request_overhead_ms"));
+  CHECK_FALSE(all->at("ok").ToJson().contains("request_overhead_cores"));
+  CHECK(all->at("x").ToJson().at("request_overhead_ms") == 0.45);
+  CHECK(all->at("x").ToJson().at("request_overhead_cores") == 2);
 }
 
 TEST_CASE("profiles: ToJson reports the effective profile", "[sim][network]") {

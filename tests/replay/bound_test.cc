@@ -77,6 +77,16 @@ TEST_CASE("bound: one read equals none's elapsed when one request can fill the l
   CHECK(Elapsed(t, p, "none") == 13 * kMillisecond);
 }
 
+TEST_CASE("bound: the request overhead is part of every first byte, in the bound as in the run", "[bound]") {
+  traces::Trace t = OneObject(100 * kMB);
+  Read(t, 0, 0, 0, 3 * kMB);
+  sim::NetworkProfile p = OneRequestFillsTheLink();
+  p.request_overhead_ns = 700 * kMicrosecond;
+  // L + overhead + B / R = 10 ms + 0.7 ms + 3 ms.
+  CHECK(Bound(t, p) == 13700 * kMicrosecond);
+  CHECK(Elapsed(t, p, "none") == 13700 * kMicrosecond);
+}
+
 TEST_CASE("bound: one read at the floor latency is reached by splitting it across the link", "[bound]") {
   // gcs-regional's rates with every latency at its floor: one request gets 220 MB/s, the link 2 GB/s,
   // so ten requests of 200 MB/s each fill the link.

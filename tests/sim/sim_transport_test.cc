@@ -159,6 +159,55 @@ TEST_CASE("sim transport: two connections, four fetches", "[sim][transport]") {
   CHECK(d[3].at == 40 * kMillisecond);
 }
 
+TEST_CASE("sim transport: the request overhead is added to every first byte", "[sim][transport]") {
+  NetworkProfile p = Constant(10 * kMillisecond, 100 * kMB, 1000 * kMB);
+  p.request_overhead_ns = 500 * kMicrosecond;
+  SECTION("alone: latency + overhead + transfer") {
+    Fixture f(p);
+    Done d;
+    f.Start(0, kMB, &d);
+    f.scheduler.Run();
+    CHECK(d.at == 10 * kMillisecond + 500 * kMicrosecond + 10 * kMillisecond);
+  }
+  SECTION("no core limit: requests issued together pay it side by side") {
+    Fixture f(p);
+    Done d[3];
+    for (auto& x : d) f.Start(0, kMB, &x);
+    f.scheduler.Run();
+    for (auto& x : d) CHECK(x.at == 20500 * kMicrosecond);
+  }
+  SECTION("one core: requests issued together wait for each other's overhead, in issue order") {
+    p.request_overhead_cores = 1;
+    Fixture f(p);
+    Done d[3];
+    for (auto& x : d) f.Start(0, kMB, &x);
+    f.scheduler.Run();
+    CHECK(d[0].at == 20500 * kMicrosecond);
+    CHECK(d[1].at == 21000 * kMicrosecond);
+    CHECK(d[2].at == 21500 * kMicrosecond);
+  }
+  SECTION("two cores: the third waits for the first core") {
+    p.request_overhead_cores = 2;
+    Fixture f(p);
+    Done d[3];
+    for (auto& x : d) f.Start(0, kMB, &x);
+    f.scheduler.Run();
+    CHECK(d[0].at == 20500 * kMicrosecond);
+    CHECK(d[1].at == 20500 * kMicrosecond);
+    CHECK(d[2].at == 21000 * kMicrosecond);
+  }
+  SECTION("one core, requests apart: a core already free adds no wait") {
+    p.request_overhead_cores = 1;
+    Fixture f(p);
+    Done a, b;
+    f.Start(0, kMB, &a);
+    f.scheduler.PostAfter(kMillisecond, [&] { f.Start(0, kMB, &b); });
+    f.scheduler.Run();
+    CHECK(a.at == 20500 * kMicrosecond);
+    CHECK(b.at == kMillisecond + 20500 * kMicrosecond);
+  }
+}
+
 TEST_CASE("sim transport: cancel mid-transfer reports partial bytes and frees the link", "[sim][transport]") {
   Fixture f(Constant(0, 100 * kMB, 100 * kMB));
   Done a, b;
