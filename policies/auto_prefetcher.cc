@@ -159,7 +159,7 @@ AutoPrefetcher::AutoPrefetcher(LayerContext ctx, Source* lower, AutoOptions opti
     shared_object_ = true;
     if (!other->shared_object_) {
       other->shared_object_ = true;
-      if (!options_.share && other->whole_tentative_) other->AbortWhole();
+      if (other->whole_tentative_ && (!options_.share || !other->KeepSharedBet())) other->AbortWhole();
     }
   }
   state_->members.push_back(this);
@@ -368,7 +368,8 @@ ReadId AutoPrefetcher::Read(ByteRange range, ReadCallback done) {
   }
 
   IssueDemand();  // the read's own bytes first
-  if (stamp_ == 1 && options_.eager && options_.whole && Cheap(1.0)) {
+  if (stamp_ == 1) first_read_ = range;
+  if (stamp_ == 1 && options_.eager && options_.whole && Cheap(1.0) && (!shared_object_ || KeepSharedBet())) {
     // fsspec's AllBytes fetches a file whole at open; here only a file whose whole transfer takes no
     // longer than a first byte, and tentatively: the first request's latency may call it off.
     whole_tentative_ = true;
@@ -817,6 +818,16 @@ void AutoPrefetcher::OnFetched(std::uint64_t begin, std::uint64_t serial, Result
 }
 
 // ---- streams of the same object ----
+
+// The first-read bet on an object other streams read too. For one stream the time test alone has
+// measured well; a bet several streams share stands only with the one piece of evidence a first read
+// gives: it began at offset 0 (files read from the start are mostly read on: Linux readahead's rule
+// for index 0). Streams that start elsewhere (at a footer, an index) read what it points to, and
+// several of them divide the object into pieces they read selectively, too little of it for the
+// bytes of a whole fetch.
+bool AutoPrefetcher::KeepSharedBet() const {
+  return first_read_.begin == 0;
+}
 // The run's stacks with this object open, in the order they were built (deterministic). Their extents
 // are read here, never changed: each stack owns its requests, its memory and its evictions.
 

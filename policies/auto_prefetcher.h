@@ -46,8 +46,12 @@
 //   random (each started a cursor the next one did not continue densely), once the stream has waited
 //   as long as the whole object takes. Both only for a latency-bound stream (it waited at least as long
 //   as it computed), an object within the memory budget, and one whole fetch per object in a run: a
-//   stream whose object another stream of the run fetches whole reads from that fetch (with `share`
-//   off, no whole fetch of an object another stream has open: each stream would fetch it).
+//   stream whose object another stream of the run fetches whole reads from that fetch. The first-read
+//   bet on an object several streams read stands only when that read began at offset 0 (files read
+//   from the start are read on, Linux readahead's index-0 rule; streams that start at a footer or an
+//   index read pieces of it): when another stream opens the object, a tentative whole fetch whose
+//   first read began elsewhere is called off. With `share` off, no whole fetch of an object another
+//   stream has open (each stream would fetch it).
 // - Streams of one object (the stacks of one run with the same object open: Parquet's column readers,
 //   readers of consecutive regions) share what they hold (`share`). A read's bytes that another stream
 //   holds or has asked for are served from there (waited for while in flight) instead of being asked
@@ -278,6 +282,7 @@ class AutoPrefetcher final : public PolicyLayer {
   void OnFetched(std::uint64_t begin, std::uint64_t serial, Result<Slices>&& result);
   // Streams of the same object (`share`).
   std::vector<AutoPrefetcher*> Peers() const;
+  bool KeepSharedBet() const;
   bool PeerWhole() const;
   std::vector<ByteRange> MissingShared(ByteRange range) const;
   const Extent* PeerExtent(std::uint64_t pos, std::uint64_t* begin) const;
@@ -311,8 +316,9 @@ class AutoPrefetcher final : public PolicyLayer {
   bool whole_started_ = false;
   bool whole_tentative_ = false;  // fetched whole at the first read, before anything was measured
   std::string object_;
-  bool shared_object_ = false;     // another stream of the run has this object open too
-  bool waiting_peer_ = false;      // the read in progress waits for another stream's request
+  bool shared_object_ = false;  // another stream of the run has this object open too
+  ByteRange first_read_;
+  bool waiting_peer_ = false;  // the read in progress waits for another stream's request
   bool peer_wake_posted_ = false;
   std::uint32_t last_cursor_ = 0;  // the cursor of the previous read
   double run_avg_ = 0;             // mean length of the runs the reader left
