@@ -78,6 +78,9 @@ PolicyEntry AutoEntry() {
       .Bool("retain", &O::retain, "read data is kept for re-reads (false: dropped once read)")
       .Bool("hints", &O::hints, "hinted ranges are fetched at the hint (false: hints ignored)")
       .Bool("gate", &O::gate, "a whole-object fetch needs a stream that waited at least as long as it computed")
+      .Bool("share", &O::share,
+            "streams of one object share its data and one whole fetch, and stop their windows where another "
+            "stream reads or fetches")
       .Check([](O& o) -> Status {
         if (o.memory > o.shared_memory) {
           return InvalidArgument("auto: memory (" + FormatSize(o.memory) + ") exceeds shared_memory (" +
@@ -148,14 +151,15 @@ AutoPrefetcher::AutoPrefetcher(LayerContext ctx, Source* lower, AutoOptions opti
     run_ = own_run_.get();
   }
   state_ = &run_->Get<AutoRunState>();
-  // Streams that have the same object open read it together (as Parquet's column readers do): fetching
+  // Streams that have the same object open read it together (as Parquet's column readers do). With
+  // `share` they read from each other's data, so one whole fetch serves them all; without it, fetching
   // it whole for each would fetch it once per stream, so none of them does.
   for (AutoPrefetcher* other : state_->members) {
     if (object_.empty() || other->object_ != object_) continue;
     shared_object_ = true;
     if (!other->shared_object_) {
       other->shared_object_ = true;
-      if (other->whole_tentative_) other->AbortWhole();
+      if (other->whole_tentative_ && (!options_.share || !other->KeepSharedBet())) other->AbortWhole();
     }
   }
   state_->members.push_back(this);
@@ -181,6 +185,8 @@ AutoPrefetcher::~AutoPrefetcher() {
     }
   }
   for (; cancelled_pending_ > 0; --cancelled_pending_) state_->network.Finished();
+  // Streams waiting for this one's requests ask for the bytes themselves.
+  NotifyPeers();
 }
 
 double AutoPrefetcher::Latency() const {
@@ -284,7 +290,7 @@ void AutoPrefetcher::EndRun(std::uint32_t id) {
 
 // Whether the whole object arrives within `factor` first-byte latencies at the aggregate bandwidth.
 bool AutoPrefetcher::Cheap(double factor) const {
-  if (shared_object_) return false;
+  if (shared_object_ && (!options_.share || PeerWhole())) return false;
   const std::uint64_t size = lower_->size();
   const std::uint64_t headroom = min_request();
   if (size + headroom > options_.memory || size + headroom > options_.shared_memory) return false;
@@ -308,6 +314,7 @@ ReadId AutoPrefetcher::Read(ByteRange range, ReadCallback done) {
   pending_error_.reset();
   pending_cursor_ = 0;
   waiting_memory_ = false;
+  waiting_peer_ = false;
 
   Cursor* cursor = nullptr;
   const Kind kind = Classify(range, &cursor);
@@ -361,7 +368,8 @@ ReadId AutoPrefetcher::Read(ByteRange range, ReadCallback done) {
   }
 
   IssueDemand();  // the read's own bytes first
-  if (stamp_ == 1 && options_.eager && options_.whole && Cheap(1.0)) {
+  if (stamp_ == 1) first_read_ = range;
+  if (stamp_ == 1 && options_.eager && options_.whole && Cheap(1.0) && (!shared_object_ || KeepSharedBet())) {
     // fsspec's AllBytes fetches a file whole at open; here only a file whose whole transfer takes no
     // longer than a first byte, and tentatively: the first request's latency may call it off.
     whole_tentative_ = true;
@@ -382,6 +390,7 @@ void AutoPrefetcher::Cancel(ReadId id) {
   if (id == 0 || id != pending_id_) return;
   pending_id_ = 0;
   waiting_memory_ = false;
+  waiting_peer_ = false;
   last_done_ = ctx_.scheduler->Now();
   CompleteLater(std::move(pending_done_), Cancelled("read cancelled"));
 }
@@ -541,7 +550,7 @@ std::uint64_t AutoPrefetcher::PinnedBytes() const {
 
 bool AutoPrefetcher::IssueDemand() {
   if (!pending_id_) return true;
-  const std::vector<ByteRange> missing = Missing(pending_);
+  const std::vector<ByteRange> missing = MissingShared(pending_);
   if (missing.empty()) {
     waiting_memory_ = false;
     return true;
@@ -594,14 +603,19 @@ void AutoPrefetcher::Prefetch(Cursor& c) {
             c.ahead_end / 1048576.0, window / 1048576.0, (unsigned long long)runs_, run_avg_ / 1048576.0);
 #endif
   if (!c.strided) {
-    const std::uint64_t target = std::min(size, c.next + window);
+    std::uint64_t target = std::min(size, c.next + window);
     std::uint64_t from = std::max(c.ahead_end, c.next);
+    if (target <= from) return;
+    // Another stream reads or fetches what follows: the window stops there.
+    const std::uint64_t boundary = PeerBoundary(from, target);
+    const bool stopped = boundary < target;
+    target = boundary;
     if (target <= from) return;
     // Top up in whole parts (the last may reach past the window), or once less than half the window
     // is left ahead.
-    if (target - from < part && target < size && from - c.next >= window / 2) return;
+    if (!stopped && target - from < part && target < size && from - c.next >= window / 2) return;
     std::uint64_t reached = target;
-    for (const ByteRange& gap : Missing({from, std::min(size, target + part)})) {
+    for (const ByteRange& gap : MissingShared({from, stopped ? target : std::min(size, target + part)})) {
       for (std::uint64_t at = gap.begin; at < gap.end && at < target;) {
         const ByteRange piece{at, std::min(gap.end, at + part)};
         if (!IssueSpeculative(piece, c.id)) {
@@ -623,7 +637,7 @@ void AutoPrefetcher::Prefetch(Cursor& c) {
   ByteRange merged{0, 0};
   auto flush = [&]() -> bool {
     if (merged.empty()) return true;
-    for (const ByteRange& gap : Missing(merged)) {
+    for (const ByteRange& gap : MissingShared(merged)) {
       for (std::uint64_t at = gap.begin; at < gap.end;) {
         const ByteRange piece{at, std::min(gap.end, at + part)};
         if (!IssueSpeculative(piece, c.id)) return false;
@@ -655,7 +669,7 @@ void AutoPrefetcher::Prefetch(Cursor& c) {
 }
 
 void AutoPrefetcher::MaybeWhole(bool cheap_trigger) {
-  if (!options_.whole || whole_started_ || shared_object_) return;
+  if (!options_.whole || whole_started_ || (shared_object_ && (!options_.share || PeerWhole()))) return;
   const std::uint64_t size = lower_->size();
   const std::uint64_t headroom = min_request();
   if (size + headroom > options_.memory || size + headroom > options_.shared_memory) return;
@@ -678,7 +692,7 @@ void AutoPrefetcher::StartWhole() {
   const std::uint64_t piece = part_size();
   const std::uint64_t from = pending_id_ ? pending_.begin : 0;
   for (const ByteRange& half : {ByteRange{from, size}, ByteRange{0, from}}) {
-    for (const ByteRange& gap : Missing(half)) {
+    for (const ByteRange& gap : MissingShared(half)) {
       for (std::uint64_t at = gap.begin; at < gap.end;) {
         const ByteRange r{at, std::min(gap.end, at + piece)};
         if (!IssueSpeculative(r, kWholeOwner)) return;
@@ -703,6 +717,7 @@ void AutoPrefetcher::AbortWhole() {
     }
   }
   ForgetAhead();
+  NotifyPeers();
 }
 
 void AutoPrefetcher::Hint(std::span<const ByteRange> ranges) {
@@ -746,7 +761,7 @@ void AutoPrefetcher::FetchHinted() {
     ByteRange& r = hint_queue_.front();
     // Parts of a hinted range go at once, each at most a part.
     const std::uint64_t piece = part_size();
-    for (const ByteRange& gap : Missing(r)) {
+    for (const ByteRange& gap : MissingShared(r)) {
       for (std::uint64_t at = gap.begin; at < gap.end;) {
         const ByteRange p{at, std::min(gap.end, at + piece)};
         if (!IssueSpeculative(p, kHintOwner)) {
@@ -798,13 +813,110 @@ void AutoPrefetcher::OnFetched(std::uint64_t begin, std::uint64_t serial, Result
     ForgetAhead();
     state_->Notify();
   }
+  NotifyPeers();
   TryServe(/*first=*/false);
+}
+
+// ---- streams of the same object ----
+
+// The first-read bet on an object other streams read too. For one stream the time test alone has
+// measured well; a bet several streams share stands only with the one piece of evidence a first read
+// gives: it began at offset 0 (files read from the start are mostly read on: Linux readahead's rule
+// for index 0). Streams that start elsewhere (at a footer, an index) read what it points to, and
+// several of them divide the object into pieces they read selectively, too little of it for the
+// bytes of a whole fetch.
+bool AutoPrefetcher::KeepSharedBet() const {
+  return first_read_.begin == 0;
+}
+// The run's stacks with this object open, in the order they were built (deterministic). Their extents
+// are read here, never changed: each stack owns its requests, its memory and its evictions.
+
+std::vector<AutoPrefetcher*> AutoPrefetcher::Peers() const {
+  std::vector<AutoPrefetcher*> out;
+  if (!shared_object_ || !options_.share) return out;
+  for (AutoPrefetcher* other : state_->members) {
+    if (other != this && other->object_ == object_) out.push_back(other);
+  }
+  return out;
+}
+
+bool AutoPrefetcher::PeerWhole() const {
+  for (const AutoPrefetcher* peer : Peers()) {
+    if (peer->whole_started_) return true;
+  }
+  return false;
+}
+
+// The parts of `range` that neither this stream nor another stream of the object holds or has asked
+// for.
+std::vector<ByteRange> AutoPrefetcher::MissingShared(ByteRange range) const {
+  std::vector<ByteRange> missing = Missing(range);
+  for (const AutoPrefetcher* peer : Peers()) {
+    std::vector<ByteRange> left;
+    for (const ByteRange& gap : missing) {
+      for (const ByteRange& r : peer->Missing(gap)) left.push_back(r);
+    }
+    missing = std::move(left);
+  }
+  return missing;
+}
+
+// Another stream's extent holding byte `pos`: one that has arrived if any, else one in flight.
+const AutoPrefetcher::Extent* AutoPrefetcher::PeerExtent(std::uint64_t pos, std::uint64_t* begin) const {
+  const Extent* found = nullptr;
+  for (const AutoPrefetcher* peer : Peers()) {
+    auto it = peer->extents_.upper_bound(pos);
+    if (it == peer->extents_.begin()) continue;
+    --it;
+    if (it->second.end <= pos) continue;
+    if (it->second.arrived) {
+      *begin = it->first;
+      return &it->second;
+    }
+    if (!found) {
+      *begin = it->first;
+      found = &it->second;
+    }
+  }
+  return found;
+}
+
+// Where a window that starts at `from` stops (at most `limit`): the first byte from `from` on that
+// another stream holds or has asked for, or where another stream's run starts (what follows is that
+// reader's).
+std::uint64_t AutoPrefetcher::PeerBoundary(std::uint64_t from, std::uint64_t limit) const {
+  std::uint64_t boundary = limit;
+  for (const AutoPrefetcher* peer : Peers()) {
+    auto it = peer->extents_.upper_bound(from);
+    if (it != peer->extents_.begin() && std::prev(it)->second.end > from) return from;
+    if (it != peer->extents_.end()) boundary = std::min(boundary, it->first);
+    for (const Cursor& c : peer->cursors_) {
+      if (c.id && c.start >= from) boundary = std::min(boundary, c.start);
+    }
+  }
+  return std::max(boundary, from);
+}
+
+// This stream's extents changed (arrived, dropped): other streams whose read waits for them look again.
+void AutoPrefetcher::NotifyPeers() {
+  for (AutoPrefetcher* peer : Peers()) peer->WakeForPeer();
+}
+
+void AutoPrefetcher::WakeForPeer() {
+  if (!waiting_peer_ || peer_wake_posted_) return;
+  peer_wake_posted_ = true;
+  ctx_.scheduler->Post([this, alive = alive_] {
+    if (!*alive) return;
+    peer_wake_posted_ = false;
+    if (waiting_peer_ && pending_id_) TryServe(/*first=*/false);
+  });
 }
 
 // ---- serving ----
 
 void AutoPrefetcher::TryServe(bool first) {
   if (!pending_id_) return;
+  waiting_peer_ = false;
   if (pending_error_) {
     Error error = std::move(*pending_error_);
     pending_error_.reset();
@@ -821,12 +933,37 @@ void AutoPrefetcher::TryServe(bool first) {
         ++it;
         continue;
       }
+      // Another stream of the object holds these bytes (taken up to this stream's next extent), or has
+      // asked for them (waited for: its arrival wakes this read).
+      std::uint64_t peer_begin = 0;
+      if (const Extent* peer = PeerExtent(pos, &peer_begin)) {
+        if (!peer->arrived) {
+          waiting_peer_ = true;
+          if (first) pending_waited_ = true;
+          return;
+        }
+        std::uint64_t stop = std::min(peer->end, pending_.end);
+        if (it != extents_.end() && it->first > pos) stop = std::min(stop, it->first);
+        for (const Slice& s : SubSlices(peer->data, pos - peer_begin, stop - pos)) out.push_back(s);
+        pos = stop;
+        continue;
+      }
       // Bytes nobody asked for (a speculative request that failed): ask now.
       if (!waiting_memory_) IssueDemand();
       if (first) pending_waited_ = true;
       return;
     }
     if (!it->second.arrived) {
+      // Another stream may already hold what this stream's request is still bringing.
+      std::uint64_t peer_begin = 0;
+      const Extent* peer = PeerExtent(pos, &peer_begin);
+      if (peer && peer->arrived) {
+        const std::uint64_t stop = std::min({peer->end, pending_.end, it->second.end});
+        for (const Slice& s : SubSlices(peer->data, pos - peer_begin, stop - pos)) out.push_back(s);
+        pos = stop;
+        if (pos >= it->second.end) ++it;
+        continue;
+      }
       if (first) pending_waited_ = true;
       ArmHedge(it->second);
       return;
@@ -837,6 +974,7 @@ void AutoPrefetcher::TryServe(bool first) {
     ++it;
   }
   // Everything is here: mark use, drop what is done with when nothing is retained.
+  bool dropped = false;
   for (auto e = extents_.upper_bound(pending_.begin);;) {
     if (e != extents_.begin()) {
       auto p = std::prev(e);
@@ -848,12 +986,14 @@ void AutoPrefetcher::TryServe(bool first) {
       x.last_use = stamp_;
       if (!options_.retain && x.consumed_to >= x.end) {
         e = extents_.erase(e);
+        dropped = true;
       } else {
         ++e;
       }
     }
     break;
   }
+  if (dropped) NotifyPeers();
   Complete(std::move(out));
 }
 
@@ -984,6 +1124,7 @@ void AutoPrefetcher::DropSpeculative(std::uint32_t owner) {
     }
   }
   ForgetAhead();
+  NotifyPeers();
 }
 
 std::uint64_t AutoPrefetcher::Evict(std::uint64_t bytes, bool demand, bool everything) {
@@ -1025,6 +1166,7 @@ std::uint64_t AutoPrefetcher::Evict(std::uint64_t bytes, bool demand, bool every
   if (any) {
     ForgetAhead();
     state_->Notify();
+    NotifyPeers();
   }
   return freed;
 }

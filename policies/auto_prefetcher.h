@@ -45,8 +45,21 @@
 //   buy; at most about twice the better choice in hindsight): after `whole_after` reads that looked
 //   random (each started a cursor the next one did not continue densely), once the stream has waited
 //   as long as the whole object takes. Both only for a latency-bound stream (it waited at least as long
-//   as it computed), an object within the memory budget, and an object no other stream of the run has
-//   open (streams reading one object together, as Parquet's column readers do, would each fetch it).
+//   as it computed), an object within the memory budget, and one whole fetch per object in a run: a
+//   stream whose object another stream of the run fetches whole reads from that fetch. The first-read
+//   bet on an object several streams read stands only when that read began at offset 0 (files read
+//   from the start are read on, Linux readahead's index-0 rule; streams that start at a footer or an
+//   index read pieces of it): when another stream opens the object, a tentative whole fetch whose
+//   first read began elsewhere is called off. With `share` off, no whole fetch of an object another
+//   stream has open (each stream would fetch it).
+// - Streams of one object (the stacks of one run with the same object open: Parquet's column readers,
+//   readers of consecutive regions) share what they hold (`share`). A read's bytes that another stream
+//   holds or has asked for are served from there (waited for while in flight) instead of being asked
+//   for again; speculative requests skip them; and a cursor's window stops at the first byte past its
+//   position that another stream holds, has asked for, or has started a run at (its reads prove that
+//   someone else covers what follows). Nothing is copied: a read takes slices of the other stream's
+//   chunks, which stay charged to the stream that fetched them (its budget, its evictions); a stream
+//   that drops data another one waits for tells it, and that one asks for the bytes itself.
 // - Hedged requests ("The Tail at Scale"; Durner et al. measured under 5% of cloud first bytes over
 //   200 ms): a request a read has waited on for `hedge` latencies beyond its expected transfer is sent
 //   again; the first copy to arrive is kept, the other cancelled.
@@ -106,6 +119,7 @@ struct AutoOptions {
   bool retain = true;   // read data is kept for re-reads (false: dropped once read)
   bool hints = true;    // hinted ranges are fetched at the hint
   bool gate = true;     // a whole-object fetch needs a latency-bound stream
+  bool share = true;    // streams of one object share its data, whole fetch and prefetch windows
   bool operator==(const AutoOptions&) const = default;
 };
 
@@ -266,6 +280,15 @@ class AutoPrefetcher final : public PolicyLayer {
   void MaybeWhole(bool cheap_trigger);
   void FetchHinted();
   void OnFetched(std::uint64_t begin, std::uint64_t serial, Result<Slices>&& result);
+  // Streams of the same object (`share`).
+  std::vector<AutoPrefetcher*> Peers() const;
+  bool KeepSharedBet() const;
+  bool PeerWhole() const;
+  std::vector<ByteRange> MissingShared(ByteRange range) const;
+  const Extent* PeerExtent(std::uint64_t pos, std::uint64_t* begin) const;
+  std::uint64_t PeerBoundary(std::uint64_t from, std::uint64_t limit) const;
+  void NotifyPeers();
+  void WakeForPeer();
   // Serving the read in progress.
   void TryServe(bool first);
   void Complete(Result<Slices>&& result);
@@ -293,7 +316,10 @@ class AutoPrefetcher final : public PolicyLayer {
   bool whole_started_ = false;
   bool whole_tentative_ = false;  // fetched whole at the first read, before anything was measured
   std::string object_;
-  bool shared_object_ = false;     // another stream of the run has this object open too
+  bool shared_object_ = false;  // another stream of the run has this object open too
+  ByteRange first_read_;
+  bool waiting_peer_ = false;  // the read in progress waits for another stream's request
+  bool peer_wake_posted_ = false;
   std::uint32_t last_cursor_ = 0;  // the cursor of the previous read
   double run_avg_ = 0;             // mean length of the runs the reader left
   std::uint64_t runs_ = 0;

@@ -13,10 +13,12 @@
 //       take no connection (a profile with max_connections * stream bandwidth < R would allow a tighter
 //       R if streams counted; the shipped profiles all have max_connections * stream bandwidth >= R).
 //  (A3) Each (stream, object) pair has its own stack (a "handle"), built when the replayer first needs
-//       it: at the stream's first read of the object, or at an earlier hint for it. Stacks share no
-//       state, so a handle's bytes come only from requests its own stack issued, at or after it was
-//       built. A policy delivers only bytes that arrived from the backend (checked byte for byte by the
-//       tests with --verify-bytes; fsspec-parts, which zero-fills gaps, is outside this and is excluded).
+//       it: at the stream's first read of the object, or at an earlier hint for it. The stacks of one
+//       object may share data (`auto`'s streams read each other's), so a handle's bytes come from
+//       requests some stack of its object issued, at or after that stack was built; stacks of other
+//       objects hold other bytes. A policy delivers only bytes that arrived from the backend (checked
+//       byte for byte by the tests with --verify-bytes; fsspec-parts, which zero-fills gaps, is outside
+//       this and is excluded).
 //  (A4) Closed loop (replay/replayer.h): a stream's first read is issued at T_s (its recorded issue time,
 //       scaled by --think); read j+1 is issued think_{j+1} after read j is delivered (ThinkTime::Apply).
 //       A hint placed before the stream's first read is delivered at min(T_s, its own scaled time);
@@ -31,18 +33,23 @@
 //  1. Chain. D_j >= I_j, and I_{j+1} = D_j + think_{j+1} (A4).
 //  2. Data. If U_h(j) > 0, every byte of U_h(j) has been delivered by D_j (reads of h before j were
 //     delivered earlier), so it arrived by D_j. By (A3) those bytes came from requests issued at or
-//     after C_h; by (A1) none arrived before C_h + L; by (A2) at most R * (D_j - C_h - L) bytes arrived
-//     in between. So D_j >= C_h + L + U_h(j) / R.
+//     after C_o, the earliest C of the handles of h's object; by (A1) none arrived before C_o + L; by
+//     (A2) at most R * (D_j - C_o - L) bytes arrived in between. So D_j >= C_o + L + U_h(j) / R. (For an
+//     object one stream reads, C_o = C_h.)
 //  3. Creation. C_h >= the lower bound of the time of its first use: the exact delivery time of a hint
 //     placed before the stream's first read, the lower bound of D_{p-1} for a hint placed before read
 //     p >= 1, or the lower bound of I_j for its first read j (A4).
 //  Steps 1-3 give, stream by stream and read by read, lower bounds LB_I(j) and LB_D(j) (each a maximum
-//  of valid lower bounds, so itself one), and the stream bound LB_D(last).
-//  4. Link. The link is one server of rate R for every handle's bytes; handle h's U_h bytes (over all
-//     its reads) cannot start arriving before r_h = LB_C(h) + L. For any k, the bytes of the handles with
-//     r_h >= r_k all arrive after r_k, at rate at most R, so the last of them arrives no earlier than
-//     r_k + (sum of their U_h) / R; the largest over k is the link bound (the preemptive single-machine
-//     makespan with release times, which a fluid link can reach).
+//  of valid lower bounds, so itself one), and the stream bound LB_D(last). Where several streams read
+//  one object, LB(C_o) needs the other streams' creations: a first pass bounds every creation by the
+//  chain without step 2 (D_j >= I_j only), and each further pass recomputes the chains with the
+//  previous pass's LB(C_o), until nothing changes (at most 64 passes; every pass gives valid bounds,
+//  never smaller than the one before).
+//  4. Link. The link is one server of rate R for every object's bytes; object o's U_o bytes (the union
+//     of its handles' reads) cannot start arriving before r_o = LB(C_o) + L. For any k, the bytes of the
+//     objects with r_o >= r_k all arrive after r_k, at rate at most R, so the last of them arrives no
+//     earlier than r_k + (sum of their U_o) / R; the largest over k is the link bound (the preemptive
+//     single-machine makespan with release times, which a fluid link can reach).
 //  5. The last read is delivered after every stream bound and after the link bound, so
 //     elapsed >= max(max_s LB_D(last_s), link) - T0, rounded up to whole nanoseconds (A5) after taking
 //     off kRoundingSlackNs for the simulator's floating-point rate bookkeeping.
@@ -84,7 +91,7 @@ struct LowerBound {
   Nanos link_ns = 0;               // the link bound (step 4), measured from T0
   std::uint64_t reads = 0;         // reads in the trace
   std::uint64_t bytes_read = 0;    // bytes the reads deliver (clipped to the objects)
-  std::uint64_t bytes_needed = 0;  // sum over handles of the distinct bytes their reads need
+  std::uint64_t bytes_needed = 0;  // sum over objects of the distinct bytes their reads need
   std::uint64_t handles = 0;       // (stream, object) pairs that need bytes
   Nanos latency_floor_ns = 0;      // L
   double link_bytes_per_s = 0;     // R

@@ -46,13 +46,6 @@ const std::vector<KnownFailure> kKnownFailures{
     {"gcs-regional", "mix", "target"},
     {"gcs-cross-region", "mix", "target"},
     {"local-fast", "mix", "target"},
-    {"gcs-regional", "mix-small", "target"},
-    {"gcs-cross-region", "mix-small", "target"},
-    // Four streams reading one small object together: no whole fetch (the shared-object rule), and
-    // each stream's cursor prefetches on its own.
-    {"gcs-regional", "multi-stream-small", "target"},
-    {"gcs-cross-region", "multi-stream-small", "target"},
-    {"local-fast", "multi-stream-small", "target"},
     // Faster than the fastest anchor but with more than 1.5x its bytes: at local-fast's latency the
     // smallest request and part (64 KiB, 1 MiB) are larger than the bandwidth-delay product asks for.
     {"local-fast", "footer-then-columns", "target"},
@@ -224,18 +217,19 @@ TEST_CASE("auto acceptance slice: the target on a few traces, memory, bytes and 
   }
   for (auto& t : auto_eval::PatternTraces()) {
     if (t.name == "visits-home" || t.name == "backtrack-huge" || t.name == "random-huge" ||
-        t.name == "parquet-hinted" || t.name == "footer-then-columns-small") {
+        t.name == "parquet-hinted" || t.name == "footer-then-columns-small" || t.name == "multi-stream-small") {
       traces.push_back(std::move(t));
     }
   }
-  REQUIRE(traces.size() == 8);
+  REQUIRE(traces.size() == 9);
   // The anchors that are fastest somewhere on these traces, and none.
   const std::vector<std::string> anchors{"none",
                                          "fsspec-all",
                                          "gcsfuse-buffered",
                                          "fsspec-blockcache > gcsfs-adaptive",
                                          "mountpoint-s3",
-                                         "arrow-coalesce(lazy=false)"};
+                                         "arrow-coalesce(lazy=false)",
+                                         "fsspec-readahead"};
   std::vector<std::string> policies = anchors;
   policies.push_back("auto");
   policies.push_back("oracle");
@@ -256,6 +250,7 @@ TEST_CASE("auto acceptance slice: the target on a few traces, memory, bytes and 
     CHECK(r->metrics.reads_failed == 0);
   }
   CheckDeterministic(traces[0], "gcs-regional");
+  CheckDeterministic(traces.back(), "gcs-regional");  // multi-stream-small: streams sharing one object
 }
 
 }  // namespace

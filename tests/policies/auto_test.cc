@@ -164,27 +164,145 @@ TEST_CASE("auto: the first request's latency calls off a whole fetch the network
   CHECK(h.policy->network().latency_s() < 0.002);
 }
 
-TEST_CASE("auto: an object other streams have open too is never fetched whole", "[policies][auto]") {
+// Two streams of one object in one run: each its own lower source (its own account, a child of the
+// run's), as the replayer builds them.
+struct TwoStreams {
   sim::SimScheduler scheduler;
   NullEventSink events;
   MemoryAccount run_account;
-  RunShared run(&run_account);
+  RunShared run{&run_account};
   MemoryAccount* a1 = run_account.NewChild();
   MemoryAccount* a2 = run_account.NewChild();
-  testing::LoggingSource lower1(&scheduler, 8 * M, kMillisecond, a1);
-  testing::LoggingSource lower2(&scheduler, 8 * M, kMillisecond, a2);
-  AutoPrefetcher first(LayerContext{&scheduler, &events, 0}, &lower1, Seeds(), a1, &run, "b/o");
-  first.Read({0, 4096}, [](Result<Slices>&&) {});
-  CHECK(first.whole_fetched());  // alone: the whole 8M
+  testing::LoggingSource lower1;
+  testing::LoggingSource lower2;
+  std::optional<AutoPrefetcher> first;
+  std::optional<AutoPrefetcher> second;
+  AutoOptions options;
+
+  explicit TwoStreams(std::uint64_t size, AutoOptions o = Seeds())
+      : lower1(&scheduler, size, kMillisecond, a1), lower2(&scheduler, size, kMillisecond, a2), options(o) {
+    first.emplace(LayerContext{&scheduler, &events, 0}, &lower1, options, a1, &run, "b/o");
+  }
+  void OpenSecond() { second.emplace(LayerContext{&scheduler, &events, 1}, &lower2, options, a2, &run, "b/o"); }
+  // Starts a read; `got` holds its result once the scheduler has run.
+  static void Start(AutoPrefetcher& p, ByteRange r, std::optional<Result<Slices>>* got) {
+    p.Read(r, [got](Result<Slices>&& result) { *got = std::move(result); });
+  }
+};
+
+void CheckLength(const std::optional<Result<Slices>>& got, std::uint64_t length) {
+  REQUIRE(got.has_value());
+  REQUIRE(got->ok());
+  CHECK(TotalLength(**got) == length);
+}
+
+TEST_CASE("auto: with share off, an object other streams have open too is never fetched whole", "[policies][auto]") {
+  AutoOptions o = Seeds();
+  o.share = false;
+  TwoStreams t(8 * M, o);
+  t.first->Read({0, 4096}, [](Result<Slices>&&) {});
+  CHECK(t.first->whole_fetched());  // alone: the whole 8M
   // A second stream opens the same object before the first request is back: the first calls its
   // whole fetch off (the part in flight is cancelled), and the second never starts one.
-  AutoPrefetcher second(LayerContext{&scheduler, &events, 1}, &lower2, Seeds(), a2, &run, "b/o");
-  CHECK_FALSE(first.whole_fetched());
-  CHECK(lower1.cancelled == 1);
-  second.Read({0, 4096}, [](Result<Slices>&&) {});
-  scheduler.Run();
-  CHECK_FALSE(second.whole_fetched());
-  CHECK(lower2.requests == std::vector<Req>{{0, kMin, 0, 0}});
+  t.OpenSecond();
+  CHECK_FALSE(t.first->whole_fetched());
+  CHECK(t.lower1.cancelled == 1);
+  t.second->Read({0, 4096}, [](Result<Slices>&&) {});
+  t.scheduler.Run();
+  CHECK_FALSE(t.second->whole_fetched());
+  CHECK(t.lower2.requests == std::vector<Req>{{0, kMin, 0, 0}});
+}
+
+TEST_CASE("auto: streams of one object share one whole fetch begun at offset 0", "[policies][auto]") {
+  TwoStreams t(8 * M);
+  std::optional<Result<Slices>> a, b;
+  TwoStreams::Start(*t.first, {0, 4096}, &a);
+  CHECK(t.lower1.requests == std::vector<Req>{{0, kMin, 0, 0}, {kMin, 8 * M, 0, 0}});
+  // The second stream's read lies in the first one's whole fetch, still in flight: it waits for it
+  // and asks for nothing itself, and starts no whole fetch of its own.
+  t.OpenSecond();
+  CHECK(t.first->whole_fetched());
+  CHECK(t.lower1.cancelled == 0);
+  TwoStreams::Start(*t.second, {5 * M, 5 * M + 4096}, &b);
+  t.scheduler.Run();
+  CheckLength(a, 4096);
+  CheckLength(b, 4096);
+  CHECK(t.lower2.requests.empty());
+  CHECK_FALSE(t.second->whole_fetched());
+  // Later reads anywhere in the object are served from the first stream's data.
+  b.reset();
+  TwoStreams::Start(*t.second, {100, 200}, &b);
+  t.scheduler.Run();
+  CheckLength(b, 100);
+  CHECK(t.lower1.requests.size() == 2);
+  CHECK(t.lower2.requests.empty());
+  // Nothing is copied: the data stays charged to the stream that fetched it.
+  CHECK(t.a1->held_bytes() == 8 * M);
+  CHECK(t.a2->held_bytes() == 0);
+}
+
+TEST_CASE("auto: a shared first-read bet that began elsewhere than offset 0 is called off", "[policies][auto]") {
+  TwoStreams t(8 * M);
+  t.first->Read({8 * M - 4096, 8 * M}, [](Result<Slices>&&) {});  // a footer: its request ends at the end
+  CHECK(t.lower1.requests == std::vector<Req>{{8 * M - kMin, 8 * M, 0, 0}, {0, 8 * M - kMin, 0, 0}});
+  CHECK(t.first->whole_fetched());
+  t.OpenSecond();
+  CHECK_FALSE(t.first->whole_fetched());
+  CHECK(t.lower1.cancelled == 1);
+  t.second->Read({8 * M - 4096, 8 * M}, [](Result<Slices>&&) {});
+  t.scheduler.Run();
+  // The footer the first stream asked for serves the second one; no whole fetch.
+  CHECK(t.lower2.requests.empty());
+  CHECK_FALSE(t.second->whole_fetched());
+}
+
+TEST_CASE("auto: a window stops where another stream of the object reads", "[policies][auto]") {
+  TwoStreams t(1024 * M);  // never fetched whole
+  std::optional<Result<Slices>> a, b;
+  TwoStreams::Start(*t.first, {0, M}, &a);
+  t.OpenSecond();
+  TwoStreams::Start(*t.second, {6 * M, 7 * M}, &b);
+  t.scheduler.Run();
+  CheckLength(a, M);
+  CheckLength(b, M);
+  // Read 2 confirms the first stream's run: its window (16M ahead) stops at 6M, where the second
+  // stream's run starts and its request is.
+  a.reset();
+  TwoStreams::Start(*t.first, {M, 2 * M}, &a);
+  t.scheduler.Run();
+  CheckLength(a, M);
+  CHECK(t.lower1.requests == std::vector<Req>{{0, M, 0, 0}, {M, 2 * M, 0, 0}, {2 * M, 6 * M, 0, 0}});
+  // Reading on up to 6M and into the second stream's bytes asks for nothing more: the second
+  // stream's data serves them.
+  for (std::uint64_t k = 2; k < 6; ++k) {
+    a.reset();
+    TwoStreams::Start(*t.first, {k * M, (k + 1) * M}, &a);
+    t.scheduler.Run();
+    CheckLength(a, M);
+  }
+  a.reset();
+  TwoStreams::Start(*t.first, {6 * M, 6 * M + M / 2}, &a);
+  t.scheduler.Run();
+  CheckLength(a, M / 2);
+  CHECK(t.lower1.requests.size() == 3);
+  CHECK(t.lower2.requests == std::vector<Req>{{6 * M, 7 * M, 0, 0}});
+}
+
+TEST_CASE("auto: a stream waiting for another's request asks for the bytes itself when that one goes away",
+          "[policies][auto]") {
+  TwoStreams t(8 * M);
+  std::optional<Result<Slices>> b;
+  t.first->Read({0, 4096}, [](Result<Slices>&&) {});
+  t.OpenSecond();
+  TwoStreams::Start(*t.second, {5 * M, 5 * M + 4096}, &b);
+  t.scheduler.RunUntil(kMillisecond / 2);  // the read has looked: it waits for the first stream's whole fetch
+  CHECK_FALSE(b.has_value());
+  CHECK(t.lower2.requests.empty());
+  t.first.reset();  // closed before its requests are back: they are cancelled, and the second is told
+  CHECK(t.lower1.cancelled == 2);
+  t.scheduler.Run();
+  CheckLength(b, 4096);
+  CHECK(t.lower2.requests == std::vector<Req>{{5 * M, 5 * M + kMin, 0, 0}});
 }
 
 TEST_CASE("auto: hinted ranges are merged across small holes and requested at the hint", "[policies][auto]") {

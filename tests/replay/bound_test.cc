@@ -160,18 +160,26 @@ TEST_CASE("bound: parallel streams share the link", "[bound]") {
   CHECK(std::string(b->binding()) == "link");
   CHECK(b->handles == 4);
   CHECK(Elapsed(t, p, "none") == 410 * kMillisecond);  // four requests share the link fairly
-  // The same bytes read by two streams are fetched twice: handles share nothing.
+  // The same bytes read by two streams may be fetched once: the stacks of one object may share their
+  // data (auto's do), so the link needs the union of their reads.
   traces::Trace same = OneObject(1000 * kMB);
   Read(same, 0, 0, 0, 100 * kMB);
   Read(same, 0, 1, 0, 100 * kMB);
-  CHECK(Bound(same, p) == 210 * kMillisecond);
+  CHECK(Bound(same, p) == 110 * kMillisecond);
+  // Two objects: nothing to share, each stream's bytes are its own.
+  traces::Trace two = OneObject(1000 * kMB);
+  two.objects.push_back({"o1", "", "data1.bin", 1000 * kMB});
+  Read(two, 0, 0, 0, 100 * kMB);
+  Read(two, 0, 1, 0, 100 * kMB, /*object=*/1);
+  CHECK(Bound(two, p) == 210 * kMillisecond);
 }
 
 TEST_CASE("bound: a later stream's release time, and the link bound from the latest releases", "[bound]") {
   const sim::NetworkProfile p = OneRequestFillsTheLink();
   traces::Trace t = OneObject(1000 * kMB);
-  Read(t, 0, 0, 0, 300 * kMB);                           // released at 10 ms: 300 ms of bytes
-  Read(t, 250 * kMillisecond, 1, 300 * kMB, 100 * kMB);  // released at 260 ms: 100 ms
+  t.objects.push_back({"o1", "", "data1.bin", 1000 * kMB});
+  Read(t, 0, 0, 0, 300 * kMB);                                         // released at 10 ms: 300 ms of bytes
+  Read(t, 250 * kMillisecond, 1, 300 * kMB, 100 * kMB, /*object=*/1);  // released at 260 ms: 100 ms
   // Stream 0: 310 ms. Stream 1: 260 + 100 = 360 ms. Link: max(10 + 400, 260 + 100) = 410 ms.
   auto b = ComputeLowerBound(t, p, ThinkTime{});
   REQUIRE(b.ok());
@@ -179,6 +187,19 @@ TEST_CASE("bound: a later stream's release time, and the link bound from the lat
   CHECK(b->stream == 1);
   CHECK(b->link_ns == 410 * kMillisecond);
   CHECK(Elapsed(t, p, "none") >= b->elapsed_ns);
+  // The same reads of one object: the later stream's bytes may come from requests the first stream's
+  // stack made from time 0, so its own bound is its issue time (250 ms), and the first stream's 310 ms
+  // binds; the link needs the union, 400 MB, from 10 ms.
+  traces::Trace same = OneObject(1000 * kMB);
+  Read(same, 0, 0, 0, 300 * kMB);
+  Read(same, 250 * kMillisecond, 1, 300 * kMB, 100 * kMB);
+  auto c = ComputeLowerBound(same, p, ThinkTime{});
+  REQUIRE(c.ok());
+  CHECK(c->stream_ns == 310 * kMillisecond);
+  CHECK(c->stream == 0);
+  CHECK(c->link_ns == 410 * kMillisecond);
+  CHECK(Elapsed(same, p, "none") >= c->elapsed_ns);
+  CHECK(Elapsed(same, p, "auto") >= c->elapsed_ns);
 }
 
 TEST_CASE("bound: hints let a stack start before its first read", "[bound]") {

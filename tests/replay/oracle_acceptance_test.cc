@@ -9,7 +9,10 @@
 // gaps (docs/policies.md, "Where the oracle is beaten"): it never hedges a request; its choice among
 // plans guards against the worst latency scenario at some cost in the mean; and each stream plans
 // alone. They are held to a looser, measured claim: over all comparisons the oracle is faster in the
-// geometric mean, and none of them beats it by more than kOwnMargin.
+// geometric mean, and on traces where every object is read by one stream none of them beats it by
+// more than kOwnMargin. Where several streams read one object, `auto`'s streams share one fetch of it
+// and the oracle's each plan their own (one request and one latency draw per stream), so there the
+// measured margin is kOwnSharedMargin.
 //
 // The fast slice ([oracle-acceptance], in `make test`) runs seed 1 over everything, and 12 random
 // traces. Under a sanitizer it runs the gcs-regional profile only (the Release build runs them all).
@@ -58,6 +61,8 @@ constexpr bool kSanitized = false;
 
 // The largest margin by which one of our own policies may beat the oracle (see the top of the file).
 constexpr double kOwnMargin = 0.45;
+// ... on traces where several streams read one object.
+constexpr double kOwnSharedMargin = 0.75;
 
 bool Ours(const policies::PolicyEntry& p) {
   return p.origin.rfind("ours", 0) == 0;
@@ -90,6 +95,16 @@ struct Case {
   std::string name;
   traces::Trace trace;
 };
+
+// Whether some object of the trace is read by more than one stream (the oracle plans each alone).
+bool SharedObjects(const traces::Trace& trace) {
+  std::map<std::uint32_t, std::uint32_t> first_stream;
+  for (const auto& r : trace.records) {
+    auto [it, inserted] = first_stream.emplace(r.object, r.stream);
+    if (!inserted && it->second != r.stream) return true;
+  }
+  return false;
+}
 
 std::vector<Case> Mixes(int from, int to) {
   std::vector<Case> out;
@@ -285,13 +300,24 @@ void RunAll(const std::vector<Case>& cases, const std::vector<std::string>& prof
   std::map<std::string, std::pair<double, std::size_t>> log_sum;  // policy -> (sum of log ratios, count)
   std::map<std::string, std::size_t> beaten;
   std::map<std::string, double> lowest;
+  std::map<std::string, std::size_t> shared_count;  // comparisons on traces with a shared object
+  std::map<std::string, double> shared_lowest;
+  std::map<std::string, std::size_t> shared_beaten;
+  std::vector<bool> shared(cases.size());
+  for (std::size_t t = 0; t < cases.size(); ++t) shared[t] = SharedObjects(cases[t].trace);
   for (std::size_t i = 0; i < tasks.size(); ++i) {
     for (const auto& [policy, ratio] : outcomes[i].own) {
       log_sum[policy].first += std::log(ratio);
       ++log_sum[policy].second;
       if (ratio < 0.99) ++beaten[policy];
-      if (!lowest.count(policy) || ratio < lowest[policy]) lowest[policy] = ratio;
-      if (ratio < 1 - kOwnMargin) {
+      if (shared[tasks[i].trace]) {
+        ++shared_count[policy];
+        if (ratio < 0.99) ++shared_beaten[policy];
+        if (!shared_lowest.count(policy) || ratio < shared_lowest[policy]) shared_lowest[policy] = ratio;
+      } else if (!lowest.count(policy) || ratio < lowest[policy]) {
+        lowest[policy] = ratio;
+      }
+      if (ratio < 1 - (shared[tasks[i].trace] ? kOwnSharedMargin : kOwnMargin)) {
         FAIL_CHECK(cases[tasks[i].trace].name << ", profile " << tasks[i].profile << ", seed " << tasks[i].seed << ": "
                                               << policy << " took " << ratio << "x the oracle's time");
       }
@@ -301,7 +327,9 @@ void RunAll(const std::vector<Case>& cases, const std::vector<std::string>& prof
     const double geomean = std::exp(sum.first / static_cast<double>(sum.second));
     std::cout << "oracle acceptance: " << policy << " beat the oracle by more than 1% in " << beaten[policy] << " of "
               << sum.second << " comparisons (at best " << lowest[policy]
-              << "x the oracle's time); geometric mean of its time / the oracle's " << geomean << "\n";
+              << "x the oracle's time where each object has one reader; " << shared_beaten[policy]
+              << " of them among the " << shared_count[policy] << " with an object several streams read, at best "
+              << shared_lowest[policy] << "x); geometric mean of its time / the oracle's " << geomean << "\n";
     INFO(policy);
     CHECK(geomean >= 1.0);
   }
