@@ -18,11 +18,15 @@ struct NetworkSummary {
   double stream_bandwidth_bytes_per_s = 220e6;
   double link_bandwidth_bytes_per_s = 2e9;
   std::uint32_t max_connections = 100;
+  // The engine's own time added to every request's first byte (a profile's request_overhead); the
+  // planner takes it as part of each first byte, not the queueing across cores it may also have.
+  Nanos request_overhead_ns = 0;
 
   bool constant_latency() const { return latency_p99_ns <= latency_median_ns; }
   /// Per-request bandwidth x median latency: below this, a hole costs less to fetch than a request.
   std::uint64_t bandwidth_delay_bytes() const {
-    return static_cast<std::uint64_t>(stream_bandwidth_bytes_per_s * static_cast<double>(latency_median_ns) / 1e9);
+    return static_cast<std::uint64_t>(stream_bandwidth_bytes_per_s *
+                                      static_cast<double>(latency_median_ns + request_overhead_ns) / 1e9);
   }
 };
 

@@ -494,7 +494,8 @@ class Walker {
 // the planner's own seeds (it knows the distribution, not the run's draws). Constant latency: one.
 std::vector<std::vector<double>> Scenarios(const NetworkSummary& n, std::size_t draws) {
   const double median = static_cast<double>(n.latency_median_ns) / 1e9;
-  if (n.constant_latency()) return {std::vector<double>(1, median)};
+  const double overhead = static_cast<double>(n.request_overhead_ns) / 1e9;
+  if (n.constant_latency()) return {std::vector<double>(1, median + overhead)};
   const double sigma =
       std::log(static_cast<double>(n.latency_p99_ns) / static_cast<double>(n.latency_median_ns)) / kZ99;
   std::vector<std::vector<double>> out(kScenarios);
@@ -502,7 +503,7 @@ std::vector<std::vector<double>> Scenarios(const NetworkSummary& n, std::size_t 
     std::mt19937_64 rng(0x6f7261636c65ull + static_cast<std::uint64_t>(s));
     std::lognormal_distribution<double> dist(std::log(median), sigma);
     out[s].resize(std::max<std::size_t>(1, draws));
-    for (double& d : out[s]) d = dist(rng);
+    for (double& d : out[s]) d = dist(rng) + overhead;
   }
   return out;
 }

@@ -132,6 +132,7 @@ policies::NetworkSummary Summary(const sim::NetworkProfile& p) {
   n.stream_bandwidth_bytes_per_s = p.stream_bandwidth_bytes_per_s;
   n.link_bandwidth_bytes_per_s = p.link_bandwidth_bytes_per_s;
   n.max_connections = p.max_connections;
+  n.request_overhead_ns = p.request_overhead_ns;
   return n;
 }
 

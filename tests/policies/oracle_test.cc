@@ -287,6 +287,31 @@ TEST_CASE("oracle planner: the model times a plan as worked by hand", "[policies
   CHECK(ModelOraclePlan(plan, reads, think, net, latency) == Approx(0.060));
 }
 
+TEST_CASE("oracle planner: a profile's request overhead counts as first-byte time", "[policies][oracle]") {
+  // Scattered reads where the choice between one request per read and one spanning request turns on
+  // the first byte's cost: 1 ms of latency plus 60 ms of engine overhead must plan as 61 ms does.
+  std::vector<ByteRange> reads;
+  for (std::uint64_t k = 0; k < 16; ++k) reads.push_back({k * 3 * kMiB, k * 3 * kMiB + 256 * kKiB});
+  auto plan_for = [&](Nanos latency, Nanos overhead) {
+    OraclePlanRequest request;
+    request.object_size = 64 * kMiB;
+    request.memory = 64 * kMiB;
+    request.network.latency_median_ns = latency;
+    request.network.latency_p99_ns = latency;  // constant
+    request.network.request_overhead_ns = overhead;
+    return PlanOracle(reads, {}, request);
+  };
+  const OraclePlan folded = plan_for(61 * kMillisecond, 0);
+  const OraclePlan split = plan_for(kMillisecond, 60 * kMillisecond);
+  const OraclePlan bare = plan_for(kMillisecond, 0);
+  CHECK(split.shape.ToString() == folded.shape.ToString());
+  CHECK(split.regions.size() == folded.regions.size());
+  CHECK(split.estimated_s == Approx(folded.estimated_s));
+  // And the overhead is not ignored: every request here is issued at once, so the plan takes one
+  // first byte longer.
+  CHECK(folded.estimated_s - bare.estimated_s == Approx(0.060).margin(1e-6));
+}
+
 // --- the executor's other duties ---------------------------------------------------------------------
 
 TEST_CASE("oracle: a read the trace did not announce is fetched on demand, as asked", "[policies][oracle]") {
