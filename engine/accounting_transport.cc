@@ -5,7 +5,7 @@
 
 namespace pflab {
 
-AccountingTransport::AccountingTransport(Transport* inner) : inner_(inner), alive_(std::make_shared<bool>(true)) {}
+AccountingTransport::AccountingTransport(Transport* inner) : inner_(inner), alive_(AliveFlag::Make()) {}
 
 AccountingTransport::~AccountingTransport() {
   // Completions still on their way find the flag cleared: whoever destroys this is done with them.

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "engine/alive_flag.h"
 #include "engine/slab.h"
 #include "engine/transport.h"
 
@@ -66,7 +67,7 @@ class AccountingTransport final : public Transport {
   std::uint64_t requests_ = 0;
   std::uint64_t refused_ = 0;
   std::uint64_t bytes_ = 0;
-  std::shared_ptr<bool> alive_;
+  AliveFlag alive_;
 };
 
 }  // namespace pflab

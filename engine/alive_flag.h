@@ -1,11 +1,13 @@
 // A shared "is the owner still alive?" flag for callbacks that may outlive the object that issued them.
 //
-// Policy layers hand a copy to every callback and posted task; a callback that runs after its layer was
-// destroyed sees the flag cleared and does nothing. This is what std::shared_ptr<bool> did, without the
-// atomic reference count: a simulated read copies and drops such flags several times, and the locked
-// increments were a measurable share of the simulator's time. All copies must be made and dropped on
-// the scheduler's thread, which is where policy code runs; anything that crosses threads (a transport's
-// worker pool) must keep using std::shared_ptr.
+// Policy layers, the fetcher and the transport decorators hand a copy to every callback and posted
+// task; a callback that runs after its owner was destroyed sees the flag cleared and does nothing. This
+// is what std::shared_ptr<bool> did, without the atomic reference count: a simulated read copies and
+// drops such flags several times, and once a process has started a thread (a sweep's --jobs) every
+// std::shared_ptr count change is a locked instruction. All copies must be made and dropped on the
+// scheduler's thread, which is where engine and policy code runs. HttpTransport's workers only move
+// the callbacks they were handed (under its mutex, into tasks posted back to the scheduler's thread),
+// so those may hold flags; anything another thread would copy or drop must use std::shared_ptr.
 #pragma once
 
 #include <cstdint>

@@ -99,17 +99,53 @@ std::uint64_t MemoryAccount::max_child_peak_bytes() const {
   return peak;
 }
 
-std::shared_ptr<Chunk> Chunk::Make(std::uint64_t size, bool with_payload, MemoryAccount* account) {
-  return std::make_shared<Chunk>(Passkey{}, size, with_payload, account);
+ChunkRef Chunk::Make(std::uint64_t size, bool with_payload, MemoryAccount* account) {
+  return ChunkRef(new Chunk(size, with_payload, account));
 }
 
-Chunk::Chunk(Passkey, std::uint64_t size, bool with_payload, MemoryAccount* account)
+Chunk::Chunk(std::uint64_t size, bool with_payload, MemoryAccount* account)
     : size_(size), data_(with_payload ? AllocatePayload(size) : nullptr, FreePayload{size}), account_(account) {
   if (account_) account_->Allocate(size_);
 }
 
-Chunk::~Chunk() {
+Chunk::~Chunk() = default;
+
+void Chunk::Release() {
+  if (hook_) {
+    // A hook may take a reference of its own while it runs (a WeakChunkRef locked); none outlives it.
+    ++refs_;
+    hook_->OnRelease(*this);
+    hook_.reset();
+    --refs_;
+  }
   if (account_) account_->Release(size_, filled_, delivered());
+  if (weak_refs_ == 0) {
+    delete this;
+    return;
+  }
+  // Weak references remain: keep the counts, give back the bytes.
+  account_ = nullptr;
+  data_.reset();
+  provenance_ = {};
+  delivered_ = {};
+}
+
+WeakChunkRef::WeakChunkRef(const ChunkRef& strong) noexcept : chunk_(strong.chunk_) {
+  if (chunk_) ++chunk_->weak_refs_;
+}
+
+WeakChunkRef::WeakChunkRef(const WeakChunkRef& other) noexcept : chunk_(other.chunk_) {
+  if (chunk_) ++chunk_->weak_refs_;
+}
+
+WeakChunkRef::~WeakChunkRef() {
+  if (chunk_ && --chunk_->weak_refs_ == 0 && chunk_->refs_ == 0) delete chunk_;
+}
+
+ChunkRef WeakChunkRef::lock() const {
+  if (!chunk_ || chunk_->refs_ == 0) return ChunkRef();
+  ++chunk_->refs_;
+  return ChunkRef(chunk_);
 }
 
 void Chunk::MarkDelivered(std::uint64_t offset, std::uint64_t length) {

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/byte_range.h"
@@ -92,12 +93,78 @@ struct Provenance {
   std::uint64_t object_offset = 0;
 };
 
+class Chunk;
+
+/// A counted reference to a Chunk, as ChunkRef was, with a plain (non-atomic) count.
+///
+/// Every simulated read copies and drops chunk references several times; once a process has started a
+/// thread (a sweep's --jobs, Python workers, HTTP workers), libstdc++ makes each std::shared_ptr count
+/// change a locked instruction, which was a measurable share of a sweep's CPU time (docs/performance.md).
+/// Chunks report to their run's single-threaded MemoryAccount when released, so references were already
+/// made, copied and dropped on the engine's thread only; that is the contract here too. Other threads may
+/// write a chunk's bytes (HttpTransport's workers) and move a reference they were handed, never copy or
+/// drop one.
+class ChunkRef {
+ public:
+  ChunkRef() = default;
+  ChunkRef(std::nullptr_t) {}  // NOLINT(google-explicit-constructor): as a null shared_ptr converts
+  ChunkRef(const ChunkRef& other) noexcept;
+  ChunkRef(ChunkRef&& other) noexcept : chunk_(std::exchange(other.chunk_, nullptr)) {}
+  ChunkRef& operator=(ChunkRef other) noexcept {
+    std::swap(chunk_, other.chunk_);
+    return *this;
+  }
+  ~ChunkRef();
+
+  Chunk* get() const { return chunk_; }
+  Chunk* operator->() const { return chunk_; }
+  Chunk& operator*() const { return *chunk_; }
+  explicit operator bool() const { return chunk_ != nullptr; }
+  void reset() { ChunkRef().swap(*this); }
+  void swap(ChunkRef& other) noexcept { std::swap(chunk_, other.chunk_); }
+  friend bool operator==(const ChunkRef& a, const ChunkRef& b) { return a.chunk_ == b.chunk_; }
+  friend bool operator==(const ChunkRef& a, std::nullptr_t) { return a.chunk_ == nullptr; }
+
+ private:
+  friend class Chunk;
+  friend class WeakChunkRef;
+  explicit ChunkRef(Chunk* adopted) : chunk_(adopted) {}  // takes a reference already counted
+  Chunk* chunk_ = nullptr;
+};
+
+/// A reference that does not keep a chunk's memory charged or its release hook waiting: lock() gives a
+/// ChunkRef while some ChunkRef still holds the chunk, else null. Same threading contract as ChunkRef.
+class WeakChunkRef {
+ public:
+  WeakChunkRef() = default;
+  WeakChunkRef(const ChunkRef& strong) noexcept;  // NOLINT(google-explicit-constructor): as weak_ptr
+  WeakChunkRef(const WeakChunkRef& other) noexcept;
+  WeakChunkRef(WeakChunkRef&& other) noexcept : chunk_(std::exchange(other.chunk_, nullptr)) {}
+  WeakChunkRef& operator=(WeakChunkRef other) noexcept {
+    std::swap(chunk_, other.chunk_);
+    return *this;
+  }
+  ~WeakChunkRef();
+
+  ChunkRef lock() const;
+
+ private:
+  Chunk* chunk_ = nullptr;
+};
+
+/// Runs when a chunk's last ChunkRef goes, before the chunk reports to its account: a layer that made
+/// the chunk can settle what it charged for it (see plugins/plugin_layer.cc).
+class ChunkReleaseHook {
+ public:
+  virtual ~ChunkReleaseHook() = default;
+  virtual void OnRelease(const Chunk& chunk) = 0;
+};
+
 /// A fixed-size byte buffer, filled once by a transport and shared read-only afterwards.
 class Chunk {
  public:
   /// `with_payload=false` makes a length-only chunk for simulation.
-  static std::shared_ptr<Chunk> Make(std::uint64_t size, bool with_payload, MemoryAccount* account);
-  ~Chunk();
+  static ChunkRef Make(std::uint64_t size, bool with_payload, MemoryAccount* account);
   Chunk(const Chunk&) = delete;
   Chunk& operator=(const Chunk&) = delete;
 
@@ -123,13 +190,20 @@ class Chunk {
   /// Every fill recorded, in order.
   const std::vector<Provenance>& provenance() const { return provenance_; }
 
- private:
-  struct Passkey {};  // lets Make use make_shared (one allocation) while keeping the constructor private
-
- public:
-  Chunk(Passkey, std::uint64_t size, bool with_payload, MemoryAccount* account);
+  /// Sets what runs when the last ChunkRef goes (at most one hook per chunk).
+  void SetReleaseHook(std::unique_ptr<ChunkReleaseHook> hook) { hook_ = std::move(hook); }
 
  private:
+  friend class ChunkRef;
+  friend class WeakChunkRef;
+  Chunk(std::uint64_t size, bool with_payload, MemoryAccount* account);
+  ~Chunk();
+  // The last ChunkRef went: run the hook, report to the account, free the payload; the chunk's own
+  // memory goes with the last reference of either kind.
+  void Release();
+
+  std::uint32_t refs_ = 1;  // ChunkRefs; the chunk is released when this reaches 0
+  std::uint32_t weak_refs_ = 0;
   std::uint64_t size_;
   struct FreePayload {
     std::uint64_t size = 0;
@@ -141,11 +215,19 @@ class Chunk {
   // Delivered intervals, kept merged and sorted; almost always one or two entries.
   boost::container::small_vector<ByteRange, 2> delivered_;
   std::vector<Provenance> provenance_;  // empty unless the transport records provenance
+  std::unique_ptr<ChunkReleaseHook> hook_;
 };
+
+inline ChunkRef::ChunkRef(const ChunkRef& other) noexcept : chunk_(other.chunk_) {
+  if (chunk_) ++chunk_->refs_;
+}
+inline ChunkRef::~ChunkRef() {
+  if (chunk_ && --chunk_->refs_ == 0) chunk_->Release();
+}
 
 /// A view of [offset, offset+length) of a chunk. Cheap to copy (one refcount).
 struct Slice {
-  std::shared_ptr<Chunk> chunk;
+  ChunkRef chunk;
   std::uint64_t offset = 0;
   std::uint64_t length = 0;
 

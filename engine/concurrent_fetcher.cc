@@ -38,7 +38,7 @@ ConcurrentFetcher::ConcurrentFetcher(LayerContext ctx, Transport* transport, Obj
       options_(options),
       account_(account),
       transport_(ctx, transport, options.retry(), account),
-      alive_(std::make_shared<bool>(true)) {}
+      alive_(AliveFlag::Make()) {}
 
 ConcurrentFetcher::~ConcurrentFetcher() {
   // Cancel whatever is still in flight. The transport still completes those fetches later, on the

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/alive_flag.h"
 #include "engine/retrying_transport.h"
 #include "engine/slab.h"
 #include "engine/source.h"
@@ -80,7 +81,7 @@ class ConcurrentFetcher final : public Source {
     bool live = false;
     std::uint32_t generation = 0;
     ByteRange range;
-    std::shared_ptr<Chunk> chunk;
+    ChunkRef chunk;
     boost::container::small_vector<Part, 1> parts;
     std::size_t parts_left = 0;
     ReadCallback done;
@@ -94,7 +95,7 @@ class ConcurrentFetcher final : public Source {
     // The pull in progress.
     bool pulling = false;
     ReadCallback done;
-    std::shared_ptr<Chunk> chunk;
+    ChunkRef chunk;
   };
   PendingRead* Find(ReadId id);
   Stream* FindStream(StreamId id);
@@ -117,7 +118,7 @@ class ConcurrentFetcher final : public Source {
   std::size_t live_reads_ = 0;
   Slab<Stream> streams_;
   std::size_t live_streams_ = 0;
-  std::shared_ptr<bool> alive_;
+  AliveFlag alive_;
 };
 
 }  // namespace pflab

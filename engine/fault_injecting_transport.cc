@@ -18,7 +18,7 @@ std::string Quoted(const Fault& fault) {
 }  // namespace
 
 FaultInjectingTransport::FaultInjectingTransport(Scheduler* scheduler, Transport* inner, FaultInjection faults)
-    : scheduler_(scheduler), inner_(inner), faults_(std::move(faults)), alive_(std::make_shared<bool>(true)) {}
+    : scheduler_(scheduler), inner_(inner), faults_(std::move(faults)), alive_(AliveFlag::Make()) {}
 
 FaultInjectingTransport::~FaultInjectingTransport() {
   *alive_ = false;

@@ -33,6 +33,7 @@
 #include <optional>
 #include <string>
 
+#include "engine/alive_flag.h"
 #include "engine/faults.h"
 #include "engine/scheduler.h"
 #include "engine/slab.h"
@@ -128,7 +129,7 @@ class FaultInjectingTransport final : public Transport {
   Slab<Op> ops_;
   std::map<std::string, std::uint64_t> fired_;
   std::uint64_t refused_ = 0;
-  std::shared_ptr<bool> alive_;
+  AliveFlag alive_;
 };
 
 }  // namespace pflab

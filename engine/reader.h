@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 
 #include "engine/source.h"
 
@@ -28,8 +29,18 @@ class Reader {
     Seek(offset);
     Read(length, std::move(done));
   }
+  /// ReadAt, for a caller that calls it last in its scheduler task (the replayer): when the stack
+  /// serves the read from memory and its completion would be the next event anyway
+  /// (Source::ReadOrServe), the read completes before this returns, with the same events as through the
+  /// scheduler, and its result is returned; `done` is then not called.
+  std::optional<Result<Slices>> ReadAtOrServe(std::uint64_t offset, std::uint64_t length, ReadCallback done);
 
  private:
+  // Starts a read at the position; `served`: as in Source::ReadOrServe, or null for Read.
+  void Start(std::uint64_t length, ReadCallback done, std::optional<Result<Slices>>* served);
+  // The reader's part of a read's completion: delivered bytes marked, position, the read_end event.
+  void Finish(const Result<Slices>& result);
+
   LayerContext ctx_;
   Source* top_;
   std::uint64_t position_ = 0;

@@ -8,12 +8,7 @@
 namespace pflab {
 
 RetryingTransport::RetryingTransport(LayerContext ctx, Transport* inner, RetryPolicy policy, MemoryAccount* account)
-    : ctx_(ctx),
-      inner_(inner),
-      policy_(policy),
-      account_(account),
-      rng_(policy.seed),
-      alive_(std::make_shared<bool>(true)) {}
+    : ctx_(ctx), inner_(inner), policy_(policy), account_(account), rng_(policy.seed), alive_(AliveFlag::Make()) {}
 
 RetryingTransport::~RetryingTransport() {
   // What is still below completes later, on the scheduler; the liveness token turns those late

@@ -29,6 +29,7 @@
 #include <memory>
 #include <random>
 
+#include "engine/alive_flag.h"
 #include "engine/buffer.h"
 #include "engine/slab.h"
 #include "engine/source.h"
@@ -132,7 +133,7 @@ class RetryingTransport final : public Transport {
   std::mt19937_64 rng_;
   Slab<Op> ops_;
   Slab<Stream> streams_;
-  std::shared_ptr<bool> alive_;
+  AliveFlag alive_;
 };
 
 }  // namespace pflab

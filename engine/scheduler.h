@@ -40,6 +40,14 @@ class Scheduler {
   /// reaches an event loop only after the loop has run what was already ready (replay/replayer.h).
   /// Cannot be cancelled. In real time a plain Post is that turn: the loop runs what is ready first.
   virtual void PostIdle(Task task) { Post(std::move(task)); }
+
+  /// For a caller about to post a task for now as the last thing it does before its own task ends, and
+  /// able to run that task's work itself instead: true when nothing else is due now (neither posted
+  /// tasks nor timers), so the posted task would be the very next event anyway; it is then counted as
+  /// an event run, and the caller runs the work at once instead of posting it. False in real time.
+  virtual bool TakeTurnNow() { return false; }
+  /// The same for a PostIdle task: true when nothing at all is due now, idle tasks included.
+  virtual bool TakeIdleTurnNow() { return false; }
 };
 
 }  // namespace pflab

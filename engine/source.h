@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <stdexcept>
 
@@ -43,6 +44,16 @@ class Source {
     return Read(range, std::move(done));
   }
   virtual void Cancel(ReadId id) = 0;
+  /// Read, for a caller that can complete the read itself as soon as this call returns (the Reader, for
+  /// the replayer). A layer that would complete the read by posting its completion (a read served from
+  /// memory) may instead, when the scheduler says that completion would be the next event anyway
+  /// (Scheduler::TakeTurnNow), put the result in `*served` and drop `done`: the caller then completes
+  /// the read right away, with the same outcome, events and order, and no posted task. Layers that do
+  /// not take this path read as Read does.
+  virtual ReadId ReadOrServe(ByteRange range, ReadCallback done, std::optional<Result<Slices>>* served) {
+    (void)served;
+    return Read(range, std::move(done));
+  }
   /// Like Read, for an application read cut at EOF: `range` is clamped as for Read (it ends at size()),
   /// and `asked_end` (> size()) is where the read the application asked for ends. fsspec hands
   /// offset + length to its caches uncut, and some of them decide on it; the layers that port such a

@@ -17,7 +17,7 @@ using FetchId = std::uint64_t;
 
 /// Where a fetch writes its bytes: `[offset, offset + range.size())` of `chunk`.
 struct FetchTarget {
-  std::shared_ptr<Chunk> chunk;
+  ChunkRef chunk;
   std::uint64_t offset = 0;
 };
 

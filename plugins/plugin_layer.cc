@@ -70,17 +70,16 @@ plugin::Code ToPluginCode(ErrorCode code) {
 }
 
 // A copy a plugin made of bytes (DataCopyIn): its chunk is not charged to the account itself (it was
-// not fetched); this holder charges its memory while it lives and, when it goes, credits what was
+// not fetched); this hook charges its memory while the chunk lives and, when it goes, credits what was
 // delivered of it to the fetches it was copied from.
-struct CopyHolder {
-  std::shared_ptr<Chunk> chunk;
+struct CopyHolder final : ChunkReleaseHook {
   MemoryAccount* account = nullptr;
   std::uint64_t object_offset = 0;
   std::vector<FetchLedger::Source> sources;
 
-  ~CopyHolder() {
-    if (account) account->Release(chunk->size(), 0, 0);
-    for (const ByteRange& d : chunk->delivered_ranges()) {
+  void OnRelease(const Chunk& chunk) override {
+    if (account) account->Release(chunk.size(), 0, 0);
+    for (const ByteRange& d : chunk.delivered_ranges()) {
       const ByteRange delivered{d.begin + object_offset, d.end + object_offset};
       for (const auto& [range, record] : sources) {
         const ByteRange both = Intersect(delivered, range);
@@ -367,14 +366,14 @@ plugin::DataId PluginLayer::AddData(Slices slices, ByteRange range) {
 plugin::DataId PluginLayer::DataCopyIn(std::uint64_t object_offset, const void* bytes, std::uint64_t length) {
   const ByteRange range{object_offset, object_offset + length};
   if (length == 0) return AddData({}, range);
-  auto holder = std::make_shared<CopyHolder>();
-  holder->chunk = Chunk::Make(length, payload_, nullptr);
-  if (payload_) std::memcpy(holder->chunk->mutable_data(), bytes, length);
+  ChunkRef chunk = Chunk::Make(length, payload_, nullptr);
+  if (payload_) std::memcpy(chunk->mutable_data(), bytes, length);
+  auto holder = std::make_unique<CopyHolder>();
   holder->object_offset = object_offset;
   holder->sources = ledger_.Attribute(range);
   holder->account = account_;
   if (account_) account_->Allocate(length);
-  std::shared_ptr<Chunk> chunk(holder, holder->chunk.get());  // the holder lives as long as the chunk is used
+  chunk->SetReleaseHook(std::move(holder));  // runs when the last reference to the copy goes
   Slices slices;
   slices.push_back(Slice{std::move(chunk), 0, length});
   return AddData(std::move(slices), range);

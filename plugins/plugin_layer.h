@@ -51,7 +51,7 @@ class FetchLedger {
   /// credited as delivered.
   struct Record {
     struct Piece {
-      std::weak_ptr<Chunk> chunk;
+      WeakChunkRef chunk;
       std::uint64_t chunk_offset = 0;
       ByteRange range;  // object bytes
     };

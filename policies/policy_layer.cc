@@ -15,6 +15,13 @@ void PolicyLayer::OnFetchedBelow(ByteRange range, const Result<Slices>& result) 
 }
 
 void PolicyLayer::CompleteLater(ReadCallback done, Result<Slices> result) {
+  if (served_) {
+    std::optional<Result<Slices>>* served = std::exchange(served_, nullptr);
+    if (ctx_.scheduler->TakeTurnNow()) {
+      served->emplace(std::move(result));  // the caller completes the read; `done` is not called
+      return;
+    }
+  }
   ctx_.scheduler->Post([alive = alive_, done = std::move(done), result = std::move(result)]() mutable {
     if (*alive) done(std::move(result));
   });

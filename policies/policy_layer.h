@@ -21,6 +21,14 @@ class PolicyLayer : public Source {
   std::uint64_t size() const override { return lower_->size(); }
   /// Hints go to the layer below unless a policy uses them.
   void Hint(std::span<const ByteRange> ranges) override { lower_->Hint(ranges); }
+  /// Read; a read the policy completes with CompleteLater (or Deliver) from inside it is served through
+  /// `*served` when the scheduler allows (Source::ReadOrServe).
+  ReadId ReadOrServe(ByteRange range, ReadCallback done, std::optional<Result<Slices>>* served) override {
+    served_ = served;
+    const ReadId id = Read(range, std::move(done));
+    served_ = nullptr;
+    return id;
+  }
 
  protected:
   /// Asks the lower layer for `range`, emitting fetch_start now and fetch_end/fail/cancel on completion.
@@ -77,6 +85,11 @@ class PolicyLayer : public Source {
   LayerContext ctx_;
   Source* lower_;
   AliveFlag alive_;
+
+ private:
+  // During ReadOrServe: where the read's result goes if its completion can be handed back. The first
+  // CompleteLater of the call, the read's own (a layer takes one read at a time), takes it.
+  std::optional<Result<Slices>>* served_ = nullptr;
 };
 
 }  // namespace pflab::policies

@@ -324,7 +324,7 @@ class Prober {
     std::uint64_t offset = 0;
     std::uint64_t length = 0;
     std::uint64_t taken = 0;
-    std::shared_ptr<Chunk> chunk;
+    ChunkRef chunk;
     StreamTrace trace;
     bool done = false;
   };
@@ -440,7 +440,7 @@ class Prober {
   std::uint32_t probe_ = 0;
   std::uint64_t probe_offset_ = 0;
   Nanos probe_issued_ = 0;
-  std::shared_ptr<Chunk> probe_chunk_;
+  ChunkRef probe_chunk_;
   std::vector<Stream> streams_;
 };
 

@@ -157,25 +157,46 @@ Nanos Replayer::ThinkBefore(const Stream& stream, std::size_t position) const {
 }
 
 void Replayer::Issue(std::size_t stream_index) {
-  Stream& stream = streams_[stream_index];
-  const std::uint32_t record_index = stream.records[stream.next];
-  const traces::TraceRecord& record = trace_.records[record_index];
-  // Every hint before this read reaches the stack first, whatever the scheduler's order of ties.
-  DeliverHints(stream_index, stream.hints_scheduled);
-  std::optional<Error> error;
-  Handle* handle = HandleFor(stream, record.object, &error);
-  if (!handle) {
-    OnDelivered(stream_index, record_index, std::move(*error));
-    return;
+  // Reads served from memory complete inside this task when their completion would be the next event
+  // anyway (Reader::ReadAtOrServe), and the next read is issued here too when it would be the next
+  // event: a run of such reads is one task instead of two events a read, with the same order, times
+  // and event count.
+  for (;;) {
+    Stream& stream = streams_[stream_index];
+    const std::uint32_t record_index = stream.records[stream.next];
+    const traces::TraceRecord& record = trace_.records[record_index];
+    // Every hint before this read reaches the stack first, whatever the scheduler's order of ties.
+    DeliverHints(stream_index, stream.hints_scheduled);
+    std::optional<Error> error;
+    Handle* handle = HandleFor(stream, record.object, &error);
+    if (!handle) {
+      OnDelivered(stream_index, record_index, std::move(*error));
+      return;
+    }
+    // The length asked for: a read that crossed EOF is cut there again by the Reader, and the stack sees
+    // both. Nothing may follow this call in the task but the served read's completion.
+    std::optional<Result<Slices>> served =
+        handle->reader->ReadAtOrServe(record.offset, record.asked(), [this, stream_index](Result<Slices>&& result) {
+          const Stream& s = streams_[stream_index];
+          OnDelivered(stream_index, s.records[s.next], std::move(result));
+        });
+    if (!served) return;
+    const std::optional<Nanos> think = Complete(stream_index, record_index, std::move(*served));
+    if (!think) return;
+    if (*think != 0 || !scheduler_->TakeIdleTurnNow()) {
+      IssueAfter(stream_index, *think);
+      return;
+    }
   }
-  // The length asked for: a read that crossed EOF is cut there again by the Reader, and the stack sees both.
-  handle->reader->ReadAt(record.offset, record.asked(), [this, stream_index](Result<Slices>&& result) {
-    const Stream& s = streams_[stream_index];
-    OnDelivered(stream_index, s.records[s.next], std::move(result));
-  });
 }
 
 void Replayer::OnDelivered(std::size_t stream_index, std::uint32_t record_index, Result<Slices>&& result) {
+  if (const std::optional<Nanos> think = Complete(stream_index, record_index, std::move(result))) {
+    IssueAfter(stream_index, *think);
+  }
+}
+
+std::optional<Nanos> Replayer::Complete(std::size_t stream_index, std::uint32_t record_index, Result<Slices>&& result) {
   ++reads_done_;
   if (!result.ok()) {
     ++reads_failed_;
@@ -184,8 +205,11 @@ void Replayer::OnDelivered(std::size_t stream_index, std::uint32_t record_index,
   if (observer_ && (observe_successes_ || !result.ok())) observer_(trace_.records[record_index], result);
   Stream& stream = streams_[stream_index];
   ScheduleHints(stream_index, stream.next + 1);
-  if (++stream.next >= stream.records.size()) return;
-  const Nanos think = ThinkBefore(stream, stream.next);
+  if (++stream.next >= stream.records.size()) return std::nullopt;
+  return ThinkBefore(stream, stream.next);
+}
+
+void Replayer::IssueAfter(std::size_t stream_index, Nanos think) {
   auto issue = [this, stream_index] { Issue(stream_index); };
   // With no think time the next read still waits for one loop turn (see the header).
   if (think == 0) {

@@ -101,6 +101,10 @@ class Replayer {
   void ScheduleHints(std::size_t stream_index, std::size_t position);
   Nanos Scale(Nanos recorded) const;
   void OnDelivered(std::size_t stream_index, std::uint32_t record_index, Result<Slices>&& result);
+  // Records a completed read and moves its stream on: the think time before the stream's next read, or
+  // nothing when it has read its last.
+  std::optional<Nanos> Complete(std::size_t stream_index, std::uint32_t record_index, Result<Slices>&& result);
+  void IssueAfter(std::size_t stream_index, Nanos think);
   Nanos ThinkBefore(const Stream& stream, std::size_t position) const;
 
   const traces::Trace& trace_;

@@ -269,6 +269,7 @@ Result<RunResult> RunSimulation(const SimulationConfig& config) {
   // The account outlives the scheduler: tasks still queued may hold chunks charged to it.
   MemoryAccount account;
   sim::SimScheduler scheduler;
+  scheduler.set_take_turns(config.served_reads);
   // Byte checks by provenance: the bytes are never moved, so verifying costs no memory per byte read.
   // A stack that copies bytes outside the engine (plugins) needs the bytes themselves to be checked.
   const bool copies = config.verify_bytes && policies::CopiesBytes(config.policy);
@@ -284,6 +285,7 @@ Result<RunResult> RunSimulation(const SimulationConfig& config) {
   if (!result) return result;
   result->metrics.cost_usd = (*stack)->CostUsd();
   result->events_run = scheduler.events_run();
+  result->turns_taken = scheduler.turns_taken();
   result->wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   return result;
 }

@@ -49,6 +49,10 @@ struct SimulationConfig {
   /// The largest peak memory of the other policies in the same comparison (same trace and seed), set
   /// by RunMatrix for oracle cells (0 otherwise): the oracle's default memory is at least this.
   std::uint64_t comparison_peak_memory_bytes = 0;
+  /// Reads served from memory complete in the task that issued them, and the next read is issued there
+  /// too, when the scheduler says their posted tasks would have been the next events anyway
+  /// (Scheduler::TakeTurnNow): the same run, faster. False posts every one (tests compare the two).
+  bool served_reads = true;
 };
 
 /// Outputs of one run. Everything but `wall_s` and `events_run` is a pure function of the inputs.
@@ -59,8 +63,9 @@ struct RunResult {
   std::uint64_t seed = 0;
   std::string think;
   Metrics metrics;
-  RunErrors errors;              // failed reads, wrong bytes, a run that never finished
-  std::uint64_t events_run = 0;  // scheduler events; deterministic too
+  RunErrors errors;               // failed reads, wrong bytes, a run that never finished
+  std::uint64_t events_run = 0;   // scheduler events; deterministic too
+  std::uint64_t turns_taken = 0;  // of those, the ones run in place (SimulationConfig::served_reads)
   /// The most bytes one stack (one stream's open file) held at once, from the engine's accounts; the
   /// run's peak is metrics.peak_memory_bytes.
   std::uint64_t peak_file_memory_bytes = 0;

@@ -51,7 +51,7 @@ struct Done {
   Nanos at = -1;
   int calls = 0;
   FetchOutcome outcome;
-  std::shared_ptr<Chunk> chunk;
+  ChunkRef chunk;
 };
 
 // SimTransport < FaultInjectingTransport < AccountingTransport, as the run's stack has them.
@@ -362,7 +362,7 @@ TEST_CASE("accounting: over the simulator it counts what the simulator moved - t
     AccountingTransport accounting(&sim);
     const ObjectRef object{"b", "o", 1, 1ull << 30};
     std::mt19937_64 rng(seed);
-    std::vector<std::shared_ptr<Chunk>> chunks;
+    std::vector<ChunkRef> chunks;
     for (int i = 0; i < 200; ++i) {
       const Nanos at = static_cast<Nanos>(rng() % (200 * kMillisecond));
       const std::uint64_t size = 1 + rng() % (4 * kMB);

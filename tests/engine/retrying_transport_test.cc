@@ -38,7 +38,7 @@ struct Rig {
   ObjectRef object{"b", "o", 1, 100 * kMiB};
 
   explicit Rig(RetryPolicy policy = {}) : retrying(LayerContext{&scheduler, &events, 0}, &below, policy, &account) {}
-  std::shared_ptr<Chunk> MakeChunk(std::uint64_t size) { return Chunk::Make(size, false, &account); }
+  ChunkRef MakeChunk(std::uint64_t size) { return Chunk::Make(size, false, &account); }
   // Fetches `range` into a new chunk and runs the scheduler dry; the one outcome, if it came.
   std::optional<FetchOutcome> FetchAll(ByteRange range) {
     std::optional<FetchOutcome> got;

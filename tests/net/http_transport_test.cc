@@ -117,8 +117,7 @@ ObjectRef Object(std::int64_t generation = 0) {
 
 // One transport fetch, run to completion on the scheduler.
 FetchOutcome FetchOnce(HttpTransport& transport, AsioScheduler& scheduler, ByteRange range,
-                       std::shared_ptr<Chunk>* chunk_out = nullptr, std::int64_t generation = 0,
-                       MemoryAccount* account = nullptr) {
+                       ChunkRef* chunk_out = nullptr, std::int64_t generation = 0, MemoryAccount* account = nullptr) {
   static MemoryAccount fallback;
   auto chunk = Chunk::Make(range.size(), true, account ? account : &fallback);
   std::optional<FetchOutcome> got;
@@ -171,7 +170,7 @@ TEST_CASE("http transport: a ranged GET lands byte-exact in the chunk", "[engine
   MemoryAccount account;
   {
     HttpTransport transport(&scheduler, server.endpoint(), Connections(2));
-    std::shared_ptr<Chunk> chunk;
+    ChunkRef chunk;
     const FetchOutcome o = FetchOnce(transport, scheduler, {12345, 12345 + 1'000'000}, &chunk, 0, &account);
     REQUIRE(o.status.ok());
     CHECK(o.bytes_received == 1'000'000);
@@ -227,7 +226,7 @@ TEST_CASE("http transport: a broken stream reports its bytes - the fetcher resum
   AsioScheduler scheduler;
   HttpTransport transport(&scheduler, server.endpoint(), Connections(1));
   SECTION("the transport alone: retryable, with the bytes that arrived in place") {
-    std::shared_ptr<Chunk> chunk;
+    ChunkRef chunk;
     const FetchOutcome o = FetchOnce(transport, scheduler, {1000, 1'001'000}, &chunk);
     REQUIRE(!o.status.ok());
     CHECK(o.status.error().retryable);
@@ -258,7 +257,7 @@ TEST_CASE("http transport: the first generation seen is pinned - an overwrite is
   ScriptedServer server;  // ignores ?generation= and always serves the live version
   AsioScheduler scheduler;
   HttpTransport transport(&scheduler, server.endpoint(), Connections(1));
-  std::shared_ptr<Chunk> chunk;
+  ChunkRef chunk;
   REQUIRE(FetchOnce(transport, scheduler, {0, 1000}, &chunk).status.ok());
   CheckBytes(chunk->data(), 0, 1000, 7);
   REQUIRE(FetchOnce(transport, scheduler, {1000, 2000}).status.ok());
@@ -285,7 +284,7 @@ TEST_CASE("http transport: a server that ignores Range still yields exactly the 
   });
   AsioScheduler scheduler;
   HttpTransport transport(&scheduler, server.endpoint(), Connections(1));
-  std::shared_ptr<Chunk> chunk;
+  ChunkRef chunk;
   const FetchOutcome o = FetchOnce(transport, scheduler, {100'000, 250'000}, &chunk);
   REQUIRE(o.status.ok());
   CheckBytes(chunk->data(), 100'000, 150'000);
@@ -334,7 +333,7 @@ TEST_CASE("http transport: cancel completes once with kCancelled - destroying wi
 
 // One pull of a transport stream, run to completion.
 FetchOutcome PullOnce(HttpTransport& transport, AsioScheduler& scheduler, StreamId id, std::uint64_t length,
-                      MemoryAccount& account, std::shared_ptr<Chunk>* chunk_out = nullptr) {
+                      MemoryAccount& account, ChunkRef* chunk_out = nullptr) {
   auto chunk = Chunk::Make(length, true, &account);
   std::optional<FetchOutcome> got;
   transport.ReadStream(id, length, {chunk, 0}, [&](const FetchOutcome& o) { got = o; });
@@ -365,7 +364,7 @@ TEST_CASE("http transport: a stream is one GET whose body is pulled in order - i
     const StreamId id = transport.OpenStream(Object(), {1000, 2'001'000});
     std::uint64_t at = 1000;
     for (std::uint64_t length : {std::uint64_t{100000}, std::uint64_t{500000}, std::uint64_t{1400000}}) {
-      std::shared_ptr<Chunk> chunk;
+      ChunkRef chunk;
       const FetchOutcome o = PullOnce(transport, scheduler, id, length, account, &chunk);
       REQUIRE(o.status.ok());
       CHECK(o.bytes_received == length);
@@ -373,7 +372,7 @@ TEST_CASE("http transport: a stream is one GET whose body is pulled in order - i
       at += length;
       if (at == 101'000) {
         // The idle open stream does not hold the only pooled worker: a fetch goes through meanwhile.
-        std::shared_ptr<Chunk> other;
+        ChunkRef other;
         REQUIRE(FetchOnce(transport, scheduler, {5, 105}, &other, 0, &account).status.ok());
         CheckBytes(other->data(), 5, 100);
       }
@@ -397,7 +396,7 @@ TEST_CASE("http transport: a stream closed early drops its connection and report
   MemoryAccount account;
   HttpTransport transport(&scheduler, server.endpoint(), Connections(1));
   const StreamId id = transport.OpenStream(Object(), {0, kSize});
-  std::shared_ptr<Chunk> chunk;
+  ChunkRef chunk;
   REQUIRE(PullOnce(transport, scheduler, id, 10'000, account, &chunk).status.ok());
   CheckBytes(chunk->data(), 0, 10'000);
   // The server keeps sending: the worker holds a piece of the body beyond the pull when it is closed.
@@ -583,7 +582,7 @@ TEST_CASE("http transport: a response that is not what was asked is refused whol
     });
     AsioScheduler scheduler;
     HttpTransport transport(&scheduler, server.endpoint(), Connections(1));
-    std::shared_ptr<Chunk> chunk;
+    ChunkRef chunk;
     const FetchOutcome o = FetchOnce(transport, scheduler, c.range, &chunk);
     REQUIRE(!o.status.ok());
     INFO(o.status.error().message);

@@ -139,6 +139,72 @@ TEST_CASE("simulation: the same seed gives the same event log and numbers", "[re
   }
 }
 
+TEST_CASE("simulation: reads served in place give the same runs as posted completions", "[replay][served]") {
+  // SimulationConfig::served_reads completes reads served from memory without posting their completion
+  // and issues the next read in the same task, only when those tasks would have been the next events
+  // anyway. Every policy on patterns with re-reads, hints, several streams and think time, both ways:
+  // the same event log, metrics and event count, and the shortcut taken where reads hit memory.
+  std::vector<traces::Trace> traces;
+  for (const char* pattern : {"sequential", "backtrack", "multi-stream", "parquet-hinted", "mix"}) {
+    traces::GeneratorParams params;
+    params.count = 200;
+    params.streams = 3;
+    auto trace = traces::Generate(pattern, params);
+    REQUIRE(trace.ok());
+    traces.push_back(std::move(*trace));
+  }
+  // Streams in lockstep: the same recorded times, so on a constant-latency network their reads are
+  // issued at the same instants, and a read served from memory often finds other streams' completions
+  // already queued for that instant (it must then wait its turn behind them).
+  traces::Trace lockstep;
+  lockstep.name = "lockstep";
+  lockstep.objects.push_back({"o0", "b", "o", 64 * kMiB});
+  for (std::uint64_t i = 0; i < 100; ++i) {
+    for (std::uint32_t stream = 0; stream < 4; ++stream) {
+      lockstep.records.push_back({static_cast<Nanos>(i) * kMillisecond, stream, 0, i * 64 * kKiB, 64 * kKiB, -1});
+    }
+  }
+  traces.push_back(lockstep);
+  std::uint64_t taken_total = 0;
+  for (const traces::Trace& trace : traces) {
+    for (const std::string& policy : AllPolicies()) {
+      for (const char* think : {"recorded", "zero"}) {
+        const char* profile = trace.name == "lockstep" ? "local-fast" : "gcs-regional-flaky";
+        INFO(trace.name << " " << policy << " " << think << " " << profile);
+        VectorSink posted, served;
+        SimulationConfig config = Config(trace, policy, profile);
+        config.think = *ThinkTime::Parse(think);
+        config.served_reads = false;
+        config.event_log = &posted;
+        auto a = RunSimulation(config);
+        config.served_reads = true;
+        config.event_log = &served;
+        auto b = RunSimulation(config);
+        REQUIRE((a.ok() && b.ok()));
+        CHECK(a->turns_taken == 0);
+        CHECK(Same(posted.events, served.events));
+        CHECK(a->metrics.ToJson() == b->metrics.ToJson());
+        CHECK(a->events_run == b->events_run);
+        taken_total += b->turns_taken;
+      }
+    }
+  }
+  CHECK(taken_total > 0);
+  // Sequential small reads through a read-ahead window: nearly every read is served in place, and the
+  // next one issued there (two turns a read).
+  traces::GeneratorParams params;
+  params.count = 400;
+  params.read_size = 64 * kKiB;
+  auto sequential = traces::Generate("sequential", params);
+  REQUIRE(sequential.ok());
+  SimulationConfig config = Config(*sequential, "fsspec-readahead");
+  config.think = *ThinkTime::Parse("zero");
+  auto run = RunSimulation(config);
+  REQUIRE(run.ok());
+  CHECK(run->turns_taken > 2 * 400 * 9 / 10);
+  CHECK(run->events_run >= run->turns_taken);
+}
+
 TEST_CASE("simulation: closed loop with recorded think time", "[replay][think]") {
   // Constant 10 ms latency, 1 GB/s: a 1 MB read takes 11 ms.
   traces::Trace t;

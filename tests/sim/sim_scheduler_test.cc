@@ -132,6 +132,36 @@ TEST_CASE("sim scheduler: an idle task runs after everything due now, before the
   CHECK(s.events_run() == 8);
 }
 
+TEST_CASE("sim scheduler: a turn is taken only when nothing else is due now", "[sim][scheduler]") {
+  SimScheduler s;
+  std::vector<int> answers;
+  s.PostAt(10, [&] {
+    answers.push_back(s.TakeTurnNow());  // another timer is due at 10
+  });
+  s.PostAt(10, [&] {
+    answers.push_back(s.TakeTurnNow());      // nothing else due at 10: taken
+    answers.push_back(s.TakeIdleTurnNow());  // still nothing: taken
+    s.Post([] {});
+    answers.push_back(s.TakeTurnNow());  // a task posted for now is ahead
+  });
+  s.PostAt(20, [&] {
+    s.PostIdle([] {});
+    answers.push_back(s.TakeTurnNow());      // idle tasks come after a posted one
+    answers.push_back(s.TakeIdleTurnNow());  // but not after another idle task
+    s.PostAfter(5, [] {});
+    answers.push_back(s.TakeTurnNow());  // a later timer is not due now
+  });
+  s.Run();
+  CHECK(answers == std::vector<int>{0, 1, 1, 0, 1, 0, 1});
+  CHECK(s.turns_taken() == 4);
+  CHECK(s.events_run() == 6 + 4);  // the six tasks run, and the four turns taken count as events
+  SimScheduler off;
+  off.set_take_turns(false);
+  off.Post([&] { answers.push_back(off.TakeTurnNow() || off.TakeIdleTurnNow()); });
+  off.Run();
+  CHECK(answers.back() == 0);
+}
+
 TEST_CASE("sim scheduler: many same-time tasks - ids survive the queue growing", "[sim][scheduler]") {
   SimScheduler s;
   std::vector<int> order;

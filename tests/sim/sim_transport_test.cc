@@ -420,7 +420,7 @@ struct Pulled {
   Nanos at = -1;
   int calls = 0;
   FetchOutcome outcome;
-  std::shared_ptr<Chunk> chunk;
+  ChunkRef chunk;
 };
 
 NetworkProfile Windowed(std::uint64_t window, double stream_bps, double link_bps, std::uint32_t connections = 100) {

@@ -1,0 +1,82 @@
+// Chunk references: plain counts that release a chunk (and report it to its account) with the last
+// strong reference, weak references that outlive it, and release hooks.
+#include "engine/buffer.h"
+
+#include <catch2/catch.hpp>
+#include <memory>
+#include <vector>
+
+namespace pflab {
+namespace {
+
+TEST_CASE("chunk refs: the last reference releases the chunk to its account", "[engine][buffer]") {
+  MemoryAccount account;
+  ChunkRef a = Chunk::Make(100, false, &account);
+  CHECK(account.held_bytes() == 100);
+  {
+    ChunkRef b = a;             // copy
+    ChunkRef c = std::move(b);  // move leaves b empty
+    CHECK(!b);
+    CHECK(c == a);
+    c->MarkDelivered(10, 20);
+    a.reset();
+    CHECK(account.held_bytes() == 100);  // c still holds it
+  }
+  CHECK(account.held_bytes() == 0);
+  CHECK(account.released_delivered_bytes() == 20);
+  Slices slices;
+  slices.push_back(Slice{Chunk::Make(50, false, &account), 0, 50});
+  Slices copy = SubSlices(slices, 10, 20);
+  slices.clear();
+  CHECK(account.held_bytes() == 50);
+  copy.clear();
+  CHECK(account.held_bytes() == 0);
+}
+
+TEST_CASE("chunk refs: weak references lock only while the chunk lives", "[engine][buffer]") {
+  MemoryAccount account;
+  ChunkRef strong = Chunk::Make(10, true, &account);
+  WeakChunkRef weak(strong);
+  WeakChunkRef weak_copy = weak;
+  {
+    ChunkRef locked = weak.lock();
+    REQUIRE(locked);
+    CHECK(locked.get() == strong.get());
+  }
+  strong.reset();
+  CHECK(account.held_bytes() == 0);  // released although weak references remain
+  CHECK(!weak.lock());
+  CHECK(!weak_copy.lock());
+}
+
+class RecordingHook final : public ChunkReleaseHook {
+ public:
+  explicit RecordingHook(std::vector<std::uint64_t>* log, MemoryAccount* account) : log_(log), account_(account) {}
+  void OnRelease(const Chunk& chunk) override {
+    log_->push_back(chunk.delivered());
+    log_->push_back(account_->held_bytes());  // the chunk is still charged while the hook runs
+  }
+
+ private:
+  std::vector<std::uint64_t>* log_;
+  MemoryAccount* account_;
+};
+
+TEST_CASE("chunk refs: a release hook runs once, before the account hears of the release", "[engine][buffer]") {
+  MemoryAccount account;
+  std::vector<std::uint64_t> log;
+  ChunkRef chunk = Chunk::Make(64, false, &account);
+  chunk->SetReleaseHook(std::make_unique<RecordingHook>(&log, &account));
+  chunk->MarkDelivered(0, 8);
+  WeakChunkRef weak(chunk);
+  ChunkRef other = chunk;
+  chunk.reset();
+  CHECK(log.empty());
+  other.reset();
+  CHECK(log == std::vector<std::uint64_t>{8, 64});
+  CHECK(account.held_bytes() == 0);
+  CHECK(!weak.lock());
+}
+
+}  // namespace
+}  // namespace pflab
