@@ -22,9 +22,16 @@
 // SimulationConfig comparison_peak_memory_bytes, so a budget never excuses losing to fsspec-all,
 // which holds the whole object) and min(object size, 4 GiB): 4 GiB is twice the largest window of a
 // registered streaming prefetcher (mountpoint-s3's 2 GiB), and a terabyte object still plans in RAM.
-// The budget is per (stream, object) stack. A byte is fetched twice only when the budget could not
-// keep it until its next read; those bytes are counted (MemoryAccount::AddRefetched, the run's
-// `bytes_refetched`, which reports print as "refetched N bytes: memory budget").
+// The budget is per (stream, object) stack, or per object when several streams read it. A byte is fetched twice only
+// when the budget could not keep it until its next read; those bytes are counted (MemoryAccount::AddRefetched, the
+// run's `bytes_refetched`, which reports print as "refetched N bytes: memory budget").
+//
+// Several streams of one object (OracleContext::object_reads): their stacks plan all their reads of
+// it together (the plan is over them in trace order) and share one execution, kept in the run's
+// shared object: pieces, regions, budget. A read is served from pieces any of them holds or has in
+// flight; a region is fetched by the stack of the stream that needs it first (its fetcher counts the
+// bytes, once); a piece goes once every read up to its last use is over. A stack that dies leaves
+// its pieces in flight to a stack whose read waits on them, which fetches them itself.
 //
 // The layer issues several requests at once, so it sits directly on the fetcher (`concurrent`).
 #pragma once

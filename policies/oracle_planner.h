@@ -37,7 +37,9 @@
 // min(per-request bandwidth, link / min(concurrency, regions)); a piece is there when the stream
 // passes its end (a GET: when the whole region is there); read i is delivered at the later of its
 // issue (previous delivery plus think time) and its pieces' arrival. It ignores failures and the
-// other streams of the trace (each (stream, object) plans alone, assuming the link to itself).
+// other objects of the trace (each object plans alone, assuming the link to itself). With several
+// streams' reads (OraclePlanRequest::previous), read i is issued when its own stream's previous read
+// is delivered, and a region issued after k reads opens once reads [0, k) are all delivered.
 #pragma once
 
 #include <cstdint>
