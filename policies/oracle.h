@@ -22,9 +22,16 @@
 // SimulationConfig comparison_peak_memory_bytes, so a budget never excuses losing to fsspec-all,
 // which holds the whole object) and min(object size, 4 GiB): 4 GiB is twice the largest window of a
 // registered streaming prefetcher (mountpoint-s3's 2 GiB), and a terabyte object still plans in RAM.
-// The budget is per (stream, object) stack. A byte is fetched twice only when the budget could not
-// keep it until its next read; those bytes are counted (MemoryAccount::AddRefetched, the run's
-// `bytes_refetched`, which reports print as "refetched N bytes: memory budget").
+// The budget is per (stream, object) stack, or per object when several streams read it. A byte is fetched twice only
+// when the budget could not keep it until its next read; those bytes are counted (MemoryAccount::AddRefetched, the
+// run's `bytes_refetched`, which reports print as "refetched N bytes: memory budget").
+//
+// Several streams of one object (OracleContext::object_reads): their stacks plan all their reads of
+// it together (the plan is over them in trace order) and share one execution, kept in the run's
+// shared object: pieces, regions, budget. A read is served from pieces any of them holds or has in
+// flight; a region is fetched by the stack of the stream that needs it first (its fetcher counts the
+// bytes, once); a piece goes once every read up to its last use is over. A stack that dies leaves
+// its pieces in flight to a stack whose read waits on them, which fetches them itself.
 //
 // The layer issues several requests at once, so it sits directly on the fetcher (`concurrent`).
 #pragma once
@@ -33,6 +40,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -62,6 +70,11 @@ struct OracleContext {
   std::uint64_t comparison_peak_memory_bytes = 0;  // 0: unknown
   bool shared_run = false;                         // other stacks share the run
   MemoryAccount* account = nullptr;                // where refetched bytes are counted (may be null)
+  // Every stream's reads of this object when several streams read it (else null), and where the
+  // stacks of the object meet: they plan those reads together and share their bytes (see above).
+  std::shared_ptr<const std::vector<StreamRead>> object_reads;
+  RunShared* run = nullptr;
+  std::string object_key;
 };
 
 /// The oracle over the reads `context.future` (this stream's reads of this object, in order).
@@ -75,7 +88,7 @@ class Oracle final : public PolicyLayer {
   void Hint(std::span<const ByteRange> ranges) override;
   const char* name() const override { return "oracle"; }
 
-  const OraclePlan& plan() const { return plan_; }
+  const OraclePlan& plan() const { return g_->plan; }
   /// The budget the plan was made with.
   std::uint64_t memory() const { return memory_; }
 
@@ -86,6 +99,7 @@ class Oracle final : public PolicyLayer {
     Slices data;
   };
   struct Region {
+    Oracle* issuer = nullptr;         // the stack whose requests carry it (its fetcher counts the bytes)
     ReadId fetch = 0;                 // the GET in flight, or
     StreamId stream = 0;              // the stream open
     std::uint32_t carrying = kNoUse;  // the region whose pieces the stream pulls now: itself or one taken over
@@ -95,6 +109,23 @@ class Oracle final : public PolicyLayer {
     bool started = false;     // its stream has delivered a first byte (or had no predecessor to wait for)
     bool taken_over = false;  // its predecessor's stream carries its pieces
     Slices probe;             // the first byte, pulled alone so that a stream not started holds no byte
+  };
+  // The plan and its execution: one stack's own, or shared by the stacks of an object that several
+  // streams read (then the plan is over all their reads, in trace order, "union reads").
+  struct Group {
+    OraclePlan plan;
+    std::vector<Piece> pieces;
+    std::vector<Region> regions;
+    std::vector<std::uint32_t> drop_begin;  // pieces whose last use is read i: drop_pieces[drop_begin[i], ..[i+1])
+    std::vector<std::uint32_t> drop_pieces;
+    std::vector<std::uint32_t> region_stream;  // by region: the stream of the first read that needs it
+    std::vector<char> done;                    // by union read: delivered, failed or cancelled
+    std::vector<Oracle*> members;              // live stacks, in the order they were built
+    bool shared = false;
+    bool started = false;
+    std::uint32_t next_region = 0;
+    std::uint32_t in_flight = 0;  // regions
+    std::uint32_t delivered = 0;  // union reads before the first one not done
   };
 
   void Start();
@@ -108,30 +139,26 @@ class Oracle final : public PolicyLayer {
   void FailCarried(std::uint32_t index, std::uint32_t from_piece, const Error& error);
   void Store(std::uint32_t piece, Slices&& data);
   void Fail(std::uint32_t piece, const Error& error);
-  void Refetch(std::uint32_t piece);  // a failed piece, fetched again on demand
-  void TryComplete();
+  void Refetch(std::uint32_t piece);      // a failed piece, fetched again on demand (by this stack)
+  bool Needs(std::uint32_t piece) const;  // the announced read waiting here needs it
+  void TryComplete();                     // every stack of the group
+  void TryCompleteOwn();                  // this stack's read
+  void MarkDone(std::uint32_t use);
   // The announced read is over (delivered, failed or cancelled): its last-use pieces go, regions
   // may start. Returns its callback, for the caller to run.
   ReadCallback Finish();
 
   std::shared_ptr<const std::vector<ByteRange>> future_;
+  std::vector<std::uint32_t> uses_;  // by own read: its index among the plan's reads
   MemoryAccount* account_;
   std::uint64_t memory_;
-  OraclePlan plan_;
-  std::vector<Piece> pieces_;
-  std::vector<Region> regions_;
-  std::vector<std::uint32_t> drop_begin_;  // pieces whose last use is read i: drop_pieces_[drop_begin_[i], ..[i+1])
-  std::vector<std::uint32_t> drop_pieces_;
-  bool started_ = false;
-  std::uint32_t next_region_ = 0;
-  std::uint32_t in_flight_ = 0;  // regions
-  std::uint32_t delivered_ = 0;  // announced reads delivered
+  std::shared_ptr<Group> g_;
   std::uint32_t next_read_ = 0;  // index in future_ of the next announced read
   ReadId next_id_ = 1;
   // The read from above waiting for its bytes (one at a time).
   ReadId pending_id_ = 0;
   ByteRange pending_range_;
-  std::uint32_t pending_use_ = kNoUse;  // its index in future_, or kNoUse when not announced
+  std::uint32_t pending_use_ = kNoUse;  // its index among the plan's reads, or kNoUse when not announced
   ReadCallback pending_done_;
   std::optional<Error> pending_error_;
   ReadId on_demand_ = 0;                                     // the GET of an unannounced read

@@ -291,10 +291,16 @@ class Walker {
       } else if (shape_.region != OracleShape::kWhole && shape_.region > 0) {
         step = shape_.region;
       }
-      for (std::uint64_t at = s.begin; at < s.end; at += step) {
+      for (std::uint64_t at = s.begin, next = 0; at < s.end; at = next) {
+        next = std::min(s.end, at + step);
+        // A stream's start inside the stretch ends it there (several streams' reads).
+        if (shape_.cuts) {
+          auto c = std::upper_bound(request_.cuts.begin(), request_.cuts.end(), at);
+          if (c != request_.cuts.end() && *c < next) next = *c;
+        }
         // Trimmed to the bytes the batch reads: a cut may fall in a bridged hole, and a stretch of
         // nothing but hole is not fetched at all.
-        const ByteRange cut{at, std::min(s.end, at + step)};
+        const ByteRange cut{at, next};
         const ByteRange needed = NeededWithin(cut);
         if (needed.empty()) continue;
         PlannedRegion r;
@@ -517,6 +523,7 @@ std::string OracleShape::ToString() const {
   out += ",region=";
   out += region == kWhole ? "whole" : region == kParts ? "parts" : size(region);
   out += ",concurrency=" + std::to_string(concurrency);
+  if (cuts) out += ",cuts";
   return out;
 }
 
@@ -554,8 +561,8 @@ OpenSchedule ScheduleOpens(const OraclePlan& plan, std::size_t n) {
 }
 
 double ModelScheduled(const OraclePlan& plan, const OpenSchedule& schedule, std::span<const ByteRange> reads,
-                      std::span<const Nanos> think, const NetworkSummary& network,
-                      std::span<const double> latencies_s) {
+                      std::span<const Nanos> think, const NetworkSummary& network, std::span<const double> latencies_s,
+                      std::span<const std::uint32_t> previous = {}) {
   const std::size_t n = reads.size();
   if (n == 0) return 0;
   const std::size_t regions = plan.regions.size();
@@ -566,15 +573,20 @@ double ModelScheduled(const OraclePlan& plan, const OpenSchedule& schedule, std:
   // it, whichever is first (the takeover).
   std::vector<double> first_byte(regions, 0);
   std::vector<double> delivered(n, 0);
+  // Reads of several streams are delivered out of order: a region issued after k reads opens once
+  // all of reads [0, k) are delivered (`done`, their running maximum).
+  std::vector<double> done(n, 0);
   std::priority_queue<double, std::vector<double>, std::greater<>> slots;
   std::uint32_t next = 0;
   double last_open = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    const double issue = i == 0 ? 0 : delivered[i - 1] + (think.empty() ? 0 : static_cast<double>(think[i]) / 1e9);
+    const double after = think.empty() ? 0 : static_cast<double>(think[i]) / 1e9;
+    double issue = i == 0 ? 0 : delivered[i - 1] + after;
+    if (!previous.empty()) issue = previous[i] == kNoUse ? after : delivered[previous[i]] + after;
     const std::uint32_t first = next;
     for (; next < schedule.end[i]; ++next) {
       const PlannedRegion& r = plan.regions[next];
-      double open = std::max(last_open, r.issue_after == 0 ? 0.0 : delivered[r.issue_after - 1]);
+      double open = std::max(last_open, r.issue_after == 0 ? 0.0 : done[r.issue_after - 1]);
       if (slots.size() >= k) {
         open = std::max(open, slots.top());
         slots.pop();
@@ -599,8 +611,9 @@ double ModelScheduled(const OraclePlan& plan, const OpenSchedule& schedule, std:
       ready = std::max(ready, first_byte[piece.region] + static_cast<double>(upto - r.range.begin) / rate);
     }
     delivered[i] = ready;
+    done[i] = i == 0 ? ready : std::max(done[i - 1], ready);
   }
-  return delivered[n - 1];
+  return done[n - 1];
 }
 
 }  // namespace
@@ -626,16 +639,24 @@ OraclePlan PlanOracle(std::span<const ByteRange> reads, std::span<const Nanos> t
   const std::size_t judged = std::min(reads.size(), kJudgedReads);
   const auto judged_reads = reads.first(judged);
   const auto judged_think = think.empty() ? think : think.first(judged);
+  const std::span<const std::uint32_t> judged_previous =
+      request.previous.size() == reads.size() ? std::span<const std::uint32_t>(request.previous).first(judged)
+                                              : std::span<const std::uint32_t>();
 
   std::vector<OracleShape> shapes;
   std::vector<OraclePlan> plans;
   std::size_t most_regions = 1;
-  for (std::uint64_t gap : gaps) {
-    for (std::uint64_t size : sizes) {
-      for (std::uint32_t k : concurrency) {
-        shapes.push_back(OracleShape{gap, size, k});
-        plans.push_back(BuildOraclePlan(judged_reads, shapes.back(), request));
-        most_regions = std::max(most_regions, plans.back().regions.size());
+  // Several streams: each shape also with regions that begin where each stream starts.
+  const std::vector<bool> cut_choices =
+      request.cuts.empty() ? std::vector<bool>{false} : std::vector<bool>{false, true};
+  for (bool cuts : cut_choices) {
+    for (std::uint64_t gap : gaps) {
+      for (std::uint64_t size : sizes) {
+        for (std::uint32_t k : concurrency) {
+          shapes.push_back(OracleShape{gap, size, k, cuts});
+          plans.push_back(BuildOraclePlan(judged_reads, shapes.back(), request));
+          most_regions = std::max(most_regions, plans.back().regions.size());
+        }
       }
     }
   }
@@ -646,7 +667,7 @@ OraclePlan PlanOracle(std::span<const ByteRange> reads, std::span<const Nanos> t
   for (std::size_t c = 0; c < plans.size(); ++c) {
     const OpenSchedule schedule = ScheduleOpens(plans[c], judged);
     for (std::size_t s = 0; s < scenarios.size(); ++s) {
-      times[c][s] = ModelScheduled(plans[c], schedule, judged_reads, judged_think, net, scenarios[s]);
+      times[c][s] = ModelScheduled(plans[c], schedule, judged_reads, judged_think, net, scenarios[s], judged_previous);
       best_time[s] = c == 0 ? times[c][s] : std::min(best_time[s], times[c][s]);
     }
   }

@@ -37,7 +37,9 @@
 // min(per-request bandwidth, link / min(concurrency, regions)); a piece is there when the stream
 // passes its end (a GET: when the whole region is there); read i is delivered at the later of its
 // issue (previous delivery plus think time) and its pieces' arrival. It ignores failures and the
-// other streams of the trace (each (stream, object) plans alone, assuming the link to itself).
+// other objects of the trace (each object plans alone, assuming the link to itself). With several
+// streams' reads (OraclePlanRequest::previous), read i is issued when its own stream's previous read
+// is delivered, and a region issued after k reads opens once reads [0, k) are all delivered.
 #pragma once
 
 #include <cstdint>
@@ -58,6 +60,7 @@ struct OracleShape {
   std::uint64_t gap = 0;          // holes up to this are fetched; kEverything: one span per batch
   std::uint64_t region = 0;       // kWhole: spans uncut; kParts: `concurrency`-way split; else bytes
   std::uint32_t concurrency = 0;  // regions in flight
+  bool cuts = false;              // regions also begin at OraclePlanRequest::cuts
   static constexpr std::uint64_t kEverything = std::numeric_limits<std::uint64_t>::max();
   static constexpr std::uint64_t kWhole = std::numeric_limits<std::uint64_t>::max();
   static constexpr std::uint64_t kParts = std::numeric_limits<std::uint64_t>::max() - 1;
@@ -70,6 +73,13 @@ struct OraclePlanRequest {
   std::uint64_t memory = 0;  // held plus in-flight bytes
   NetworkSummary network;
   bool shared_run = false;  // other (stream, object) stacks share the run
+  // By read: the previous read of the same stream (kNoUse: its first), when the reads are several
+  // streams' (in trace order); empty: one stream, read i follows read i - 1. The model issues a read
+  // when its stream's previous read is delivered, so the streams' reads overlap as they will.
+  std::vector<std::uint32_t> previous;
+  // Offsets where a region must begin (sorted): where each of several streams starts reading, so
+  // that each stream's first bytes head a request of their own as they would planned alone.
+  std::vector<std::uint64_t> cuts;
   // Fields given here are not searched (tests, and `oracle(gap=..., request=..., concurrency=...)`).
   std::optional<std::uint64_t> gap;
   std::optional<std::uint64_t> region;

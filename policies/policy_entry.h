@@ -31,6 +31,13 @@
 
 namespace pflab::policies {
 
+/// One read of an object by one stream, as the trace has it (see StackEnv::object_reads).
+struct StreamRead {
+  std::uint32_t stream = 0;
+  ByteRange range;
+  Nanos think = 0;  // after the stream's previous read of the object
+};
+
 /// Everything a stack needs from the run.
 struct StackEnv {
   LayerContext ctx;
@@ -53,6 +60,9 @@ struct StackEnv {
   std::uint64_t comparison_peak_memory_bytes = 0;
   /// How many (stream, object) stacks the run has in all (the oracle plans one; see oracle_planner.h).
   std::uint32_t stacks_in_run = 1;
+  /// Every stream's reads of this object, in trace order, when several streams read it (else null):
+  /// the oracle's stacks of such an object plan them together and share their bytes (policies/oracle.h).
+  std::shared_ptr<const std::vector<StreamRead>> object_reads;
 };
 
 /// Where a layer may sit in a stack (layers listed top first). The registry checks every spec.

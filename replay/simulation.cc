@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <set>
 #include <vector>
 
@@ -200,6 +201,23 @@ Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, T
       }
       env.future_reads = std::move(future);
       env.future_think_ns = std::move(think);
+      // Several streams read this object: their stacks plan its reads together (policies/oracle.h).
+      auto all = std::make_shared<std::vector<policies::StreamRead>>();
+      bool several = false;
+      std::map<std::uint32_t, const traces::TraceRecord*> last;  // by stream: its previous read of the object
+      const traces::TraceRecord* first = nullptr;                // the object's first read
+      for (const auto& r : trace.records) {
+        if (r.object != object) continue;
+        several |= r.stream != stream;
+        if (!first) first = &r;
+        const traces::TraceRecord*& before = last[r.stream];
+        // A stream's first read: how long after the object's first read it starts.
+        const Nanos think = before ? ThinkSince(config.think, *before, r)
+                                   : std::max<Nanos>(0, config.think.Apply(r.t_ns) - config.think.Apply(first->t_ns));
+        all->push_back({r.stream, {r.offset, r.offset + r.length}, think});
+        before = &r;
+      }
+      if (several) env.object_reads = std::move(all);
     }
     auto stack = policies::BuildStack(config.policy, env);
     if (!stack && !build_error) build_error = stack.error();

@@ -7,12 +7,13 @@
 //
 // Our own adaptive policies (`auto`) do beat it on some comparisons, and those are the oracle's known
 // gaps (docs/policies.md, "Where the oracle is beaten"): it never hedges a request; its choice among
-// plans guards against the worst latency scenario at some cost in the mean; and each stream plans
-// alone. They are held to a looser, measured claim: over all comparisons the oracle is faster in the
-// geometric mean, and on traces where every object is read by one stream none of them beats it by
-// more than kOwnMargin. Where several streams read one object, `auto`'s streams share one fetch of it
-// and the oracle's each plan their own (one request and one latency draw per stream), so there the
-// measured margin is kOwnSharedMargin.
+// plans guards against the worst latency scenario at some cost in the mean; and the streams of one
+// object plan together in read order, not in time. They are held to a looser, measured claim: over
+// all comparisons the oracle is faster in the geometric mean, and none of them beats it by more than kOwnMargin. Where
+// several streams read one object, the oracle's stacks of it plan all their reads together and share their bytes, as
+// `auto`'s streams share one fetch (before, each planned alone and auto beat it by up to 71% there, under a looser
+// margin of 0.75; measured with sharing, make test-oracle: auto at best 0.81x the oracle's time on such traces, 19 of
+// 860 comparisons beaten by more than 1%). The summary line still reports those traces apart.
 //
 // The fast slice ([oracle-acceptance], in `make test`) runs seed 1 over everything, and 12 random
 // traces. Under a sanitizer it runs the gcs-regional profile only (the Release build runs them all).
@@ -59,10 +60,9 @@ constexpr bool kSanitized = true;
 constexpr bool kSanitized = false;
 #endif
 
-// The largest margin by which one of our own policies may beat the oracle (see the top of the file).
+// The largest margin by which one of our own policies may beat the oracle (see the top of the file),
+// on every trace, those where several streams read one object included.
 constexpr double kOwnMargin = 0.45;
-// ... on traces where several streams read one object.
-constexpr double kOwnSharedMargin = 0.75;
 
 bool Ours(const policies::PolicyEntry& p) {
   return p.origin.rfind("ours", 0) == 0;
@@ -317,7 +317,7 @@ void RunAll(const std::vector<Case>& cases, const std::vector<std::string>& prof
       } else if (!lowest.count(policy) || ratio < lowest[policy]) {
         lowest[policy] = ratio;
       }
-      if (ratio < 1 - (shared[tasks[i].trace] ? kOwnSharedMargin : kOwnMargin)) {
+      if (ratio < 1 - kOwnMargin) {
         FAIL_CHECK(cases[tasks[i].trace].name << ", profile " << tasks[i].profile << ", seed " << tasks[i].seed << ": "
                                               << policy << " took " << ratio << "x the oracle's time");
       }
