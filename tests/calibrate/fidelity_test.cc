@@ -6,8 +6,22 @@
 
 #include "traces/generators.h"
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define PFLAB_FIDELITY_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define PFLAB_FIDELITY_SANITIZED 1
+#endif
+#endif
+
 namespace pflab::replay {
 namespace {
+
+#ifdef PFLAB_FIDELITY_SANITIZED
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
 
 TEST_CASE("fidelity: Kendall tau-b", "[fidelity]") {
   CHECK(KendallTauB({1, 2, 3, 4}, {10, 20, 30, 40}) == Approx(1));
@@ -108,16 +122,28 @@ TEST_CASE("fidelity: --calibrate measures the request overhead through the engin
   const auto& c = report->calibration;
   const auto& p = report->predicted_with;
   // Real time is never faster than the shaping, and the engine adds its own on top of the server's.
-  CHECK(c.engine.per_request_s > 0);
+  // Under a sanitizer the calibration's probes are slowed as much as the engine (the fitted bandwidth
+  // can come out so low that the simulated twin is the slower one), so there a zero overhead, with no
+  // core search, is a valid outcome too.
+  if (kSanitized) {
+    CHECK(c.engine.per_request_s >= 0);
+  } else {
+    CHECK(c.engine.per_request_s > 0);
+  }
   CHECK(c.engine.runs == 1);
   CHECK(c.engine.requests == 8);  // `none`: one GET a read
   CHECK(p.request_overhead_ns == std::llround(c.engine.per_request_s * 1e9));
   CHECK(p.request_overhead_cores == c.engine.cores);
-  // No limit and every core count up to this host's were tried, no limit first, then down to 1.
-  REQUIRE(c.engine.core_errors.size() >= 2);
-  CHECK(c.engine.core_errors.front().first == 0);
-  CHECK(c.engine.core_errors[1].first == c.engine.core_errors.size() - 1);
-  CHECK(c.engine.core_errors.back().first == 1);
+  if (p.request_overhead_ns > 0) {
+    // No limit and every core count up to this host's were tried, no limit first, then down to 1.
+    REQUIRE(c.engine.core_errors.size() >= 2);
+    CHECK(c.engine.core_errors.front().first == 0);
+    CHECK(c.engine.core_errors[1].first == c.engine.core_errors.size() - 1);
+    CHECK(c.engine.core_errors.back().first == 1);
+  } else {
+    CHECK(c.engine.core_errors.empty());
+    CHECK(p.request_overhead_cores == 0);
+  }
   // The latency distribution is the profile's (the server imposes it); the bandwidth was measured.
   CHECK(p.latency_median_ns == 5 * kMillisecond);
   CHECK(p.constant_latency());
