@@ -150,7 +150,7 @@ TEST_CASE("fidelity: --calibrate measures the request overhead through the engin
   // Measured, so on a loaded machine or a sanitizer build it may fall short of the shaping, never
   // above it (accuracy is make bench-calibrate's job).
   CHECK(p.stream_bandwidth_bytes_per_s > 0);
-  CHECK(p.stream_bandwidth_bytes_per_s <= 200e6 * 1.05);
+  CHECK(p.stream_bandwidth_bytes_per_s <= 200e6 * 1.1);  // as [calibrate]: a piece end seen late
   // The prediction pays it: six reads of 1 MiB, one GET each, one at a time.
   const double one =
       0.005 + static_cast<double>(p.request_overhead_ns) / 1e9 + (1 << 20) / p.stream_bandwidth_bytes_per_s;
