@@ -23,6 +23,31 @@ constexpr bool kSanitized = true;
 constexpr bool kSanitized = false;
 #endif
 
+// Six sequential reads of 1 MiB: the pairing tests' trace.
+Result<traces::Trace> SixReadsOfOneMiB() {
+  traces::GeneratorParams params;
+  params.object_size = 8 << 20;
+  params.read_size = 1 << 20;
+  params.count = 6;
+  return traces::Generate("sequential", params);
+}
+
+// `trace` x `policy_list` x `seeds` against the fake server at 5 ms constant latency and 200 MB/s a
+// request, every byte checked.
+RunPlan OverFakeServer(const traces::Trace& trace, const std::string& policy_list, std::vector<std::uint64_t> seeds) {
+  RunPlan plan;
+  plan.traces = {&trace};
+  plan.policies = *policies::ParsePolicyList(policy_list);
+  plan.profile.latency_median_ns = 5 * kMillisecond;
+  plan.profile.latency_p99_ns = 0;
+  plan.profile.stream_bandwidth_bytes_per_s = 200e6;
+  plan.seeds = std::move(seeds);
+  plan.transport = TransportKind::kFake;
+  plan.live.http.connections = 4;
+  plan.verify_bytes = true;
+  return plan;
+}
+
 TEST_CASE("fidelity: Kendall tau-b", "[fidelity]") {
   CHECK(KendallTauB({1, 2, 3, 4}, {10, 20, 30, 40}) == Approx(1));
   CHECK(KendallTauB({1, 2, 3, 4}, {40, 30, 20, 10}) == Approx(-1));
@@ -55,22 +80,9 @@ TEST_CASE("fidelity: the summary takes medians over seeds and leaves failed runs
 
 TEST_CASE("fidelity: a short run pairs every simulated cell with a run against the fake server",
           "[fidelity][fake_gcs]") {
-  traces::GeneratorParams params;
-  params.object_size = 8 << 20;
-  params.read_size = 1 << 20;
-  params.count = 6;
-  auto trace = traces::Generate("sequential", params);
+  auto trace = SixReadsOfOneMiB();
   REQUIRE(trace.ok());
-  RunPlan plan;
-  plan.traces = {&*trace};
-  plan.policies = *policies::ParsePolicyList("none,fsspec-readahead");
-  plan.profile.latency_median_ns = 5 * kMillisecond;
-  plan.profile.latency_p99_ns = 0;
-  plan.profile.stream_bandwidth_bytes_per_s = 200e6;
-  plan.seeds = {1, 2};
-  plan.transport = TransportKind::kFake;
-  plan.live.http.connections = 4;
-  plan.verify_bytes = true;
+  RunPlan plan = OverFakeServer(*trace, "none,fsspec-readahead", {1, 2});
   auto report = RunFidelity(plan, {}, nullptr);
   REQUIRE(report.ok());
   CHECK(report->failed == 0);
@@ -91,22 +103,9 @@ TEST_CASE("fidelity: a short run pairs every simulated cell with a run against t
 
 TEST_CASE("fidelity: --calibrate measures the request overhead through the engine and predicts with it",
           "[fidelity][fake_gcs]") {
-  traces::GeneratorParams params;
-  params.object_size = 8 << 20;
-  params.read_size = 1 << 20;
-  params.count = 6;
-  auto trace = traces::Generate("sequential", params);
+  auto trace = SixReadsOfOneMiB();
   REQUIRE(trace.ok());
-  RunPlan plan;
-  plan.traces = {&*trace};
-  plan.policies = *policies::ParsePolicyList("none");
-  plan.profile.latency_median_ns = 5 * kMillisecond;
-  plan.profile.latency_p99_ns = 0;
-  plan.profile.stream_bandwidth_bytes_per_s = 200e6;
-  plan.seeds = {1};
-  plan.transport = TransportKind::kFake;
-  plan.live.http.connections = 4;
-  plan.verify_bytes = true;
+  RunPlan plan = OverFakeServer(*trace, "none", {1});
   FidelityOptions options;
   options.calibrate = true;
   options.calibration.probes = 10;
