@@ -76,7 +76,12 @@ PolicyEntry AutoEntry() {
       .Bool("measure", &O::measure, "sizes from the measured latency and bandwidth (false: the seeds)")
       .Bool("keep", &O::keep, "in-flight data of a replaced cursor is kept (false: cancelled)")
       .Bool("retain", &O::retain, "read data is kept for re-reads (false: dropped once read)")
-      .Bool("hints", &O::hints, "hinted ranges are fetched at the hint (false: hints ignored)")
+      .Bool("hints", &O::hints,
+            "hinted ranges are runs the reader promised: the first part of each at the hint, the rest as "
+            "the reads in it arrive (false: hints ignored)")
+      .Bool("eager_hints", &O::eager_hints,
+            "hinted ranges are fetched whole at the hint, as Arrow's eager pre-buffering (false: the first "
+            "part, then a window that follows the reads)")
       .Bool("gate", &O::gate, "a whole-object fetch needs a stream that waited at least as long as it computed")
       .Bool("share", &O::share,
             "streams of one object share its data and one whole fetch, and stop their windows where another "
@@ -379,6 +384,7 @@ ReadId AutoPrefetcher::Read(ByteRange range, ReadCallback done) {
   if (cursor && cursor->hits + 1 >= options_.confirm) Prefetch(*cursor);
   if (!new_cursor) MaybeWhole(/*cheap_trigger=*/false);
   FetchHinted();
+  if (kind == Kind::kHinted) HintWindow(range);
   // Complete through the scheduler even when everything is held: never inside Read().
   ctx_.scheduler->Post([this, alive = alive_, id] {
     if (*alive && pending_id_ == id) TryServe(/*first=*/true);
@@ -460,11 +466,16 @@ AutoPrefetcher::Cursor& AutoPrefetcher::NewCursor(ByteRange range) {
 }
 
 bool AutoPrefetcher::InHint(ByteRange range) const {
+  return HintHolding(range).has_value();
+}
+
+std::optional<ByteRange> AutoPrefetcher::HintHolding(ByteRange range) const {
   auto it = std::upper_bound(hinted_.begin(), hinted_.end(), range.begin,
                              [](std::uint64_t offset, const ByteRange& r) { return offset < r.begin; });
-  if (it == hinted_.begin()) return false;
+  if (it == hinted_.begin()) return std::nullopt;
   --it;
-  return it->Contains(range);
+  if (!it->Contains(range)) return std::nullopt;
+  return *it;
 }
 
 std::vector<ByteRange> AutoPrefetcher::Missing(ByteRange range) const {
@@ -738,8 +749,13 @@ void AutoPrefetcher::Hint(std::span<const ByteRange> ranges) {
       merged.push_back(r);
     }
   }
+  // A hinted range is a run the reader has promised: where it starts and where it ends. At the hint
+  // its first part is requested (the first bytes of every range, in parallel: their first-byte
+  // latencies overlap, which is what Arrow's pre-buffering buys); the rest follows the reads in it
+  // (HintWindow), unless `eager_hints` asks for all of it at once as Arrow does.
+  const std::uint64_t head = options_.eager_hints ? size : part_size();
   for (const ByteRange& r : merged) {
-    hint_queue_.push_back(r);
+    hint_queue_.push_back({r.begin, std::min(r.end, r.begin + head)});
     hinted_.push_back(r);
   }
   // Keep hinted_ sorted and disjoint for InHint.
@@ -772,6 +788,44 @@ void AutoPrefetcher::FetchHinted() {
       }
     }
     hint_queue_.erase(hint_queue_.begin());
+  }
+}
+
+// A read inside a hinted range moves its run on. The hint says where the run ends, so its reads need
+// no confirming and its window never passes the range's end; how far ahead it is requested is still
+// what any run earns: `ahead` times what the reader has read of the range, within `link` link
+// bandwidth-delay products and the budget. A hint far larger than that gains nothing by being
+// requested before the reader gets there (bytes beyond the link's bandwidth-delay product cannot
+// arrive sooner), and a reader that stops early, as readers of a hinted row group often do after a
+// few pages, leaves at most `ahead` times what it read unread.
+void AutoPrefetcher::HintWindow(ByteRange read) {
+  if (options_.eager_hints) return;
+  const std::optional<ByteRange> hint = HintHolding(read);
+  if (!hint) return;
+  const std::uint64_t part = part_size();
+  std::uint64_t window = (read.end - hint->begin) * options_.ahead;
+  if (options_.link > 0) {
+    window = std::min<std::uint64_t>(window, static_cast<std::uint64_t>(options_.link * Aggregate() * Latency()));
+  }
+  window = std::max(window, part);
+  const std::uint64_t headroom = std::max(pending_.size(), min_request());
+  const std::uint64_t budget = std::min(options_.memory, options_.shared_memory);
+  window = std::min(window, budget > 2 * headroom ? budget - 2 * headroom : part);
+  const std::uint64_t target = std::min(hint->end, read.end + window);
+  if (target <= read.end) return;
+  const std::vector<ByteRange> gaps = MissingShared({read.end, std::min(hint->end, target + part)});
+  if (gaps.empty() || gaps.front().begin >= target) return;
+  // Top up in whole parts (the last may reach past the window, never past the range), or once less
+  // than half the window is left ahead.
+  std::uint64_t missing = 0;
+  for (const ByteRange& gap : gaps) missing += std::min(gap.end, target) - std::min(gap.begin, target);
+  if (missing < part && target < hint->end && gaps.front().begin - read.end >= window / 2) return;
+  for (const ByteRange& gap : gaps) {
+    for (std::uint64_t at = gap.begin; at < gap.end && at < target;) {
+      const ByteRange piece{at, std::min(gap.end, at + part)};
+      if (!IssueSpeculative(piece, kHintOwner)) return;
+      at = piece.end;
+    }
   }
 }
 

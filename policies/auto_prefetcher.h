@@ -63,8 +63,15 @@
 // - Hedged requests ("The Tail at Scale"; Durner et al. measured under 5% of cloud first bytes over
 //   200 ms): a request a read has waited on for `hedge` latencies beyond its expected transfer is sent
 //   again; the first copy to arrive is kept, the other cancelled.
-// - Hints (Arrow's ReadRangeCache, eager): hinted ranges are merged across holes under the minimum
-//   request and requested at the hint, in parts; reads inside them leave the cursors alone.
+// - Hints (Arrow's ReadRangeCache): hinted ranges are merged across holes under the minimum request.
+//   A hinted range is a run the reader has promised, with its end: the first part of every range is
+//   requested at the hint (their first bytes overlap, as Arrow's pre-buffering makes them), and the
+//   rest follows the reads in it as a confirmed run's window, `ahead` times what has been read of the
+//   range, within `link` link bandwidth-delay products and never past the range's end. A hint far
+//   larger than that gains nothing from being requested before the reader gets there, and a reader
+//   that stops early (a few pages of a hinted column chunk) leaves little unread; `eager_hints`
+//   requests whole ranges at the hint as Arrow's eager mode does. Reads inside them leave the cursors
+//   alone.
 //
 // Memory: a hard budget per open file (`memory`) and one shared by the run's open files
 // (`shared_memory`), both checked against the ENGINE's accounts of buffers held (this stack's account,
@@ -110,16 +117,17 @@ struct AutoOptions {
   std::uint32_t whole_after = 2;           // random-looking reads before the ski-rental whole fetch
   std::uint32_t hedge = 2;                 // latencies past the expected transfer before a request is hedged
   // Ingredients, for the ablation (each can be switched off).
-  bool whole = true;    // whole-object fetch
-  bool eager = true;    // ... from the first read, for an object cheap enough
-  bool zero = false;    // a read at offset 0 starts a sequential run at once (Linux's index 0 rule)
-  bool grow = true;     // the window grows with the run (false: one part)
-  bool measure = true;  // sizes from the measured network (false: from the seeds)
-  bool keep = true;     // in-flight data of a replaced cursor is kept (false: cancelled)
-  bool retain = true;   // read data is kept for re-reads (false: dropped once read)
-  bool hints = true;    // hinted ranges are fetched at the hint
-  bool gate = true;     // a whole-object fetch needs a latency-bound stream
-  bool share = true;    // streams of one object share its data, whole fetch and prefetch windows
+  bool whole = true;         // whole-object fetch
+  bool eager = true;         // ... from the first read, for an object cheap enough
+  bool zero = false;         // a read at offset 0 starts a sequential run at once (Linux's index 0 rule)
+  bool grow = true;          // the window grows with the run (false: one part)
+  bool measure = true;       // sizes from the measured network (false: from the seeds)
+  bool keep = true;          // in-flight data of a replaced cursor is kept (false: cancelled)
+  bool retain = true;        // read data is kept for re-reads (false: dropped once read)
+  bool hints = true;         // hinted ranges are runs the reader promised (their first part at the hint)
+  bool eager_hints = false;  // ... fetched whole at the hint (Arrow's eager pre-buffering)
+  bool gate = true;          // a whole-object fetch needs a latency-bound stream
+  bool share = true;         // streams of one object share its data, whole fetch and prefetch windows
   bool operator==(const AutoOptions&) const = default;
 };
 
@@ -268,6 +276,8 @@ class AutoPrefetcher final : public PolicyLayer {
   bool OwnerLive(std::uint32_t owner) const;
   bool Covered(ByteRange range) const;
   bool InHint(ByteRange range) const;
+  std::optional<ByteRange> HintHolding(ByteRange range) const;
+  void HintWindow(ByteRange read);
   // Requests.
   std::vector<ByteRange> Missing(ByteRange range) const;
   bool Fits(std::uint64_t bytes, std::uint64_t headroom) const;

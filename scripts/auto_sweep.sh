@@ -19,7 +19,8 @@ cp traces/corpus/*.jsonl "$out/traces/"
 grid=(
   'auto(ahead=4|8|16,max_request=4MiB|16MiB,hedge=0|2)'
   'auto(whole=false)' 'auto(eager=false)' 'auto(grow=false)' 'auto(measure=false)' 'auto(keep=false)'
-  'auto(retain=false)' 'auto(hints=false)' 'auto(gate=false)' 'auto(reuse=0)' 'auto(cursors=1)' 'auto(ramp=2)'
+  'auto(retain=false)' 'auto(hints=false)' 'auto(eager_hints=true)' 'auto(gate=false)' 'auto(share=false)'
+  'auto(reuse=0)' 'auto(cursors=1)' 'auto(ramp=2)'
   'auto(whole_after=1|4)' 'auto(confirm=1|3)' 'auto(link=0|2|4|6)'
 )
 anchors=(none oracle fsspec-readahead fsspec-blockcache fsspec-mmap fsspec-bytes fsspec-first fsspec-all
@@ -34,4 +35,5 @@ for profile in gcs-regional gcs-cross-region local-fast; do
       --no-baseline -q -o "$out/sweep/$profile-$seed.jsonl" > /dev/null
   done
 done
-/usr/bin/env python3 scripts/auto_sweep_summary.py "$out/sweep"/*.jsonl
+/usr/bin/env python3 scripts/auto_sweep_summary.py --defaults 'auto(ahead=16,max_request=4MiB,hedge=2)' \
+  "$out/sweep"/*.jsonl

@@ -4,9 +4,11 @@ issue 15, computed as tests/support/auto_evaluation.h computes it: per (profile,
 seeds; a cell is met when elapsed <= 1.10 x the fastest anchor's, bytes <= 1.5 x that anchor's, and,
 where no anchor beats `none`, elapsed <= 1.02 x none's. Anchors are every policy in the files that is
 neither `oracle` nor an `auto` grid point. Also prints each point's geometric mean of elapsed / oracle
-over all cells, and that divided by the best single anchor's (the target is at most 0.75).
+over all cells, and that divided by the best single anchor's (the target is at most 0.75). With
+--defaults POLICY (the grid point of the defaults), then prints the ablation: every other point
+against it, cells missed and geometric mean (reports/findings/auto.md quotes both tables).
 
-usage: auto_sweep_summary.py SWEEP.jsonl...
+usage: auto_sweep_summary.py [--defaults POLICY] SWEEP.jsonl...
 """
 import json
 import math
@@ -15,7 +17,11 @@ import sys
 from collections import defaultdict
 
 
-def main(paths):
+def main(args):
+    defaults = None
+    if len(args) >= 2 and args[0] == "--defaults":
+        defaults, args = args[1], args[2:]
+    paths = args
     runs = defaultdict(list)  # (profile, trace, policy) -> [(elapsed, bytes)]
     for path in paths:
         with open(path) as f:
@@ -53,6 +59,17 @@ def main(paths):
     for missed, g, c, cells_missed in rows:
         print(f"{c:52s} {missed:6d} {g:10.3f} {g / geo(best_single):8.3f}")
     print("\ncells missed by the first row:", ", ".join(rows[0][3]))
+    if defaults is None:
+        return
+    base = next((r for r in rows if r[2] == defaults), None)
+    if base is None:
+        sys.exit(f"auto_sweep_summary.py: --defaults {defaults} is not a grid point of the sweep")
+    print(f"\nablation against the defaults {defaults}: {base[0]} cells missed, geomean {base[1]:.3f}")
+    print(f"{'policy':52s} {'missed':>6s} {'change':>6s} {'geo/oracle':>10s} {'vs defaults':>11s}")
+    for missed, g, c, _ in sorted(rows, key=lambda r: r[2]):
+        if c != defaults:
+            print(f"{c:52s} {missed:6d} {missed - base[0]:+6d} {g:10.3f} {100 * (g / base[1] - 1):+10.1f}%")
+    print("cells missed by the defaults:", ", ".join(base[3]))
 
 
 if __name__ == "__main__":

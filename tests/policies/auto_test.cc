@@ -318,6 +318,41 @@ TEST_CASE("auto: hinted ranges are merged across small holes and requested at th
   CHECK(h.lower.requests.size() == 2);  // reads inside hints: no request, no cursor prefetch
 }
 
+TEST_CASE("auto: a hinted range larger than a part: its first part at the hint, the rest follows the reads",
+          "[policies][auto]") {
+  const std::uint64_t size = 1024 * M;  // larger than the budget: never fetched whole
+  const std::vector<ByteRange> hint{{100 * M, 200 * M}};
+  SECTION("windowed") {
+    Harness h(size);
+    h.policy->Hint(hint);
+    CHECK(h.lower.requests == std::vector<Req>{{100 * M, 100 * M + kPart, 0, 0}});
+    h.scheduler.Run();
+    // Read 1 (no confirming: the hint promised the run): 8 x 1M ahead, at least a part, to 101M +
+    // kPart; of it only 1 MiB is missing, less than a part with more than half the window still
+    // ahead: nothing.
+    h.ReadOk(100 * M, 101 * M);
+    CHECK(h.lower.requests.size() == 1);
+    // Read 2: 16M ahead of 102M, to 118M; 8.5M missing and less than half the window ahead: a part.
+    h.ReadOk(101 * M, 102 * M);
+    CHECK(h.lower.requests ==
+          std::vector<Req>{{100 * M, 100 * M + kPart, 0, 0}, {100 * M + kPart, 100 * M + 2 * kPart, 0, 0}});
+    // Near the range's end the window is far larger than what is left: it stops at the end.
+    h.ReadOk(190 * M, 191 * M);
+    CHECK(h.lower.requests.back() == Req{191 * M, 200 * M, 0, 0});
+    for (const Req& r : h.lower.requests) CHECK(r.end <= 200 * M);
+  }
+  SECTION("eager_hints: the whole range at the hint, in parts") {
+    AutoOptions o = Seeds();
+    o.eager_hints = true;
+    Harness h(size, o);
+    h.policy->Hint(hint);
+    std::uint64_t requested = 0;
+    for (const Req& r : h.lower.requests) requested += r.end - r.begin;
+    CHECK(h.lower.requests.size() == 11);  // 10 parts of 10,000,000 and the rest
+    CHECK(requested == 100 * M);
+  }
+}
+
 TEST_CASE("auto: a failed demand request fails its read; a failed prefetch is asked again by the read",
           "[policies][auto]") {
   SECTION("demand") {
