@@ -39,8 +39,8 @@ PolicyEntry AutoEntry() {
                          "hedged requests",
                          "cursors per stream (sequential, strided) prefetching a window bounded by what the run has "
                          "read, sizes from the measured bandwidth-delay product, small or randomly read objects "
-                         "fetched whole, read data kept, hints fetched, slow requests hedged; hard memory budgets "
-                         "per file and per run on the engine's accounts; must sit on the fetcher")
+                         "fetched whole, read data kept, hinted ranges read as promised runs, slow requests hedged; "
+                         "hard memory budgets per file and per run on the engine's accounts; must sit on the fetcher")
       .Place(Placement::kOnFetcher)
       .Size("memory", &O::memory, "budget per open file: held plus in-flight bytes (the engine's account)",
             AtLeast(kMiB))
