@@ -110,8 +110,7 @@ void LinuxReadahead::Continue() {
     // per-page loop would append each page's bytes and touch each page, in this order, with nothing
     // else in between.
     const std::uint64_t limit = std::min(runs_[id].first + runs_[id].count, last_index);
-    std::uint64_t end = index + 1;
-    while (end < limit && !Find(end)->marker) ++end;
+    const std::uint64_t end = NextMarked(index + 1, limit);
     const std::uint64_t stop = std::min(range_.end, end * kPage);
     Append(runs_[id].request, pos_, stop - pos_);
     Touch(id, index, end);
@@ -195,20 +194,14 @@ void LinuxReadahead::ReadPages(std::uint64_t index, std::uint64_t nr, std::uint6
   nr = std::min(nr, last - index + 1);  // do_page_cache_ra: not past the page holding the last byte
   // The page marked is index + nr - lookahead, when that is one of the window's (lookahead 1..nr).
   const std::uint64_t marker = lookahead != 0 && lookahead <= nr ? index + nr - lookahead : kNoMarker;
-  std::uint64_t run_start = index;
-  std::uint64_t run = 0;
-  for (std::uint64_t i = 0; i < nr; ++i) {
-    const std::uint64_t page = index + i;
-    if (Find(page) != nullptr) {
-      // Already cached: submit the batch so far and continue after it.
-      if (run) SubmitRun(run_start, run, marker);
-      run = 0;
-      run_start = page + 1;
-      continue;
-    }
-    ++run;
+  // Each run of missing pages is one batch; cached pages break them.
+  const std::uint64_t end = index + nr;
+  for (std::uint64_t page = index; page < end;) {
+    const std::uint64_t cached = NextPresent(page, end);
+    if (cached > page) SubmitRun(page, cached - page, marker);
+    page = cached;
+    while (page < end && Find(page) != nullptr) ++page;
   }
-  if (run) SubmitRun(run_start, run, marker);
 }
 
 void LinuxReadahead::SubmitRun(std::uint64_t first, std::uint64_t count, std::uint64_t marker) {
@@ -307,6 +300,35 @@ LinuxReadahead::Slot* LinuxReadahead::Find(std::uint64_t index) const {
   if (last_leaf_ == nullptr) return nullptr;
   Slot& slot = last_leaf_->slots[index & (kLeafPages - 1)];
   return slot.run != 0 ? &slot : nullptr;
+}
+
+std::uint64_t LinuxReadahead::NextPresent(std::uint64_t first, std::uint64_t end) const {
+  for (std::uint64_t i = first; i < end;) {
+    const std::uint64_t leaf_end = std::min(end, ((i >> kLeafShift) + 1) << kLeafShift);
+    if (Find(i) == nullptr) {  // looks the leaf up: a missing one has no page present
+      if (last_leaf_ == nullptr) {
+        i = leaf_end;
+        continue;
+      }
+      ++i;
+      while (i < leaf_end && last_leaf_->slots[i & (kLeafPages - 1)].run == 0) ++i;
+      if (i < leaf_end) return i;
+      continue;
+    }
+    return i;
+  }
+  return end;
+}
+
+std::uint64_t LinuxReadahead::NextMarked(std::uint64_t first, std::uint64_t end) {
+  for (std::uint64_t i = first; i < end;) {
+    const Leaf* leaf = LeafOf(i >> kLeafShift, /*create=*/false);
+    const std::uint64_t stop = std::min(end, ((i >> kLeafShift) + 1) << kLeafShift);
+    for (; i < stop; ++i) {
+      if (leaf->slots[i & (kLeafPages - 1)].marker) return i;
+    }
+  }
+  return end;
 }
 
 LinuxReadahead::Leaf* LinuxReadahead::LeafOf(std::uint64_t leaf_index, bool create) {

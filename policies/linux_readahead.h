@@ -126,6 +126,10 @@ class LinuxReadahead final : public PolicyLayer {
   std::uint64_t HistoryPages(std::uint64_t index, std::uint64_t max) const;  // count_history_pages
   std::uint64_t NextMiss(std::uint64_t index, std::uint64_t max) const;      // page_cache_next_miss
   Slot* Find(std::uint64_t index) const;                                     // nullptr when not in the cache
+  // The first page of [first, end) in the cache, or carrying the marker (pages all in the cache); `end`
+  // when none is.
+  std::uint64_t NextPresent(std::uint64_t first, std::uint64_t end) const;
+  std::uint64_t NextMarked(std::uint64_t first, std::uint64_t end);
   Leaf* LeafOf(std::uint64_t leaf_index, bool create);
   void AddPages(std::uint64_t first, std::uint64_t count, std::uint32_t run);
   void RemovePages(std::uint64_t first, std::uint64_t count);
