@@ -87,28 +87,34 @@ void LinuxReadahead::Continue() {
   const std::uint64_t last_index = (range_.end + kPage - 1) / kPage;  // exclusive
   while (pos_ < range_.end) {
     const std::uint64_t index = pos_ / kPage;
-    Page* page = Find(index);
-    if (page == nullptr) {
+    Slot* slot = Find(index);
+    if (slot == nullptr) {
       OnDemand(index, last_index - index, /*marked=*/false);  // page_cache_sync_readahead
-      page = Find(index);
-      if (page == nullptr) {
-        SubmitRun(index, 1);  // nothing read it: read this page
-        page = Find(index);
+      slot = Find(index);
+      if (slot == nullptr) {
+        SubmitRun(index, 1, kNoMarker);  // nothing read it: read this page
+        slot = Find(index);
       }
     }
-    // Pages are only added until Evict below, so `page` stays valid through OnDemand.
-    if (page->marker) {
-      page->marker = false;
+    // Pages are only added until Evict below, so `slot` stays valid through OnDemand (leaves never move).
+    if (slot->marker) {
+      slot->marker = false;
       OnDemand(index, last_index - index, /*marked=*/true);  // page_cache_async_readahead
     }
-    if (!page->ready) {
+    const std::uint32_t id = slot->run;
+    if (!runs_[id].ready) {
       waiting_ = true;
       return;
     }
-    const std::uint64_t take = std::min(range_.end, (index + 1) * kPage) - pos_;
-    Append(*page, pos_ - index * kPage, take);
-    Touch(*page);
-    pos_ += take;
+    // The pages of this run the read takes up to the next marked one are read in one step: the
+    // per-page loop would append each page's bytes and touch each page, in this order, with nothing
+    // else in between.
+    const std::uint64_t limit = std::min(runs_[id].first + runs_[id].count, last_index);
+    const std::uint64_t end = NextMarked(index + 1, limit);
+    const std::uint64_t stop = std::min(range_.end, end * kPage);
+    Append(runs_[id].request, pos_, stop - pos_);
+    Touch(id, index, end);
+    pos_ = stop;
   }
   // prev_pos: the last page read, and the offset in it where the read ended.
   prev_pos_ = static_cast<std::int64_t>((range_.end - 1) / kPage * kPage + range_.end % kPage);
@@ -186,35 +192,33 @@ void LinuxReadahead::ReadPages(std::uint64_t index, std::uint64_t nr, std::uint6
   const std::uint64_t last = LastPage();
   if (index > last) return;
   nr = std::min(nr, last - index + 1);  // do_page_cache_ra: not past the page holding the last byte
-  std::uint64_t run_start = index;
-  std::uint64_t run = 0;
-  for (std::uint64_t i = 0; i < nr; ++i) {
-    const std::uint64_t page = index + i;
-    if (Find(page) != nullptr) {
-      // Already cached: submit the batch so far and continue after it.
-      if (run) SubmitRun(run_start, run);
-      run = 0;
-      run_start = page + 1;
-      continue;
-    }
-    Add(page).marker = i == nr - lookahead;
-    ++run;
+  // The page marked is index + nr - lookahead, when that is one of the window's (lookahead 1..nr).
+  const std::uint64_t marker = lookahead != 0 && lookahead <= nr ? index + nr - lookahead : kNoMarker;
+  // Each run of missing pages is one batch; cached pages break them.
+  const std::uint64_t end = index + nr;
+  for (std::uint64_t page = index; page < end;) {
+    const std::uint64_t cached = NextPresent(page, end);
+    if (cached > page) SubmitRun(page, cached - page, marker);
+    page = cached;
+    while (page < end && Find(page) != nullptr) ++page;
   }
-  if (run) SubmitRun(run_start, run);
 }
 
-void LinuxReadahead::SubmitRun(std::uint64_t first, std::uint64_t count) {
+void LinuxReadahead::SubmitRun(std::uint64_t first, std::uint64_t count, std::uint64_t marker) {
   const std::uint64_t per = options_.fuse_max ? options_.fuse_max / kPage : count;
   const std::uint64_t size = lower_->size();
   for (std::uint64_t p = first; p < first + count; p += per) {
     const std::uint64_t n = std::min(per, first + count - p);
-    for (std::uint64_t i = p; i < p + n; ++i) {
-      if (Find(i) == nullptr) Add(i);  // in the cache, in flight
-    }
+    const std::uint32_t run = NewRun();
+    runs_[run].first = p;
+    runs_[run].count = n;
+    AddPages(p, n, run);  // in the cache, in flight
+    if (marker >= p && marker < p + n) Find(marker)->marker = true;
     const std::uint64_t id = next_batch_++;
     Batch& batch = batches_[id];
     batch.first = p;
     batch.count = n;
+    batch.run = run;
     const ByteRange range{p * kPage, std::min(size, (p + n) * kPage)};
     batch.lower = FetchBelow(range, 0, [this, id](Result<Slices>&& result) { OnBatchDone(id, std::move(result)); });
   }
@@ -229,7 +233,8 @@ void LinuxReadahead::OnBatchDone(std::uint64_t id, Result<Slices>&& result) {
   if (!result.ok()) {
     // Readahead errors are ignored: the pages leave the cache, and a reader waiting on one of them
     // reads that page alone (read_folio), whose error it reports.
-    for (std::uint64_t i = batch.first; i < batch.first + batch.count; ++i) Remove(*Find(i));
+    RemovePages(batch.first, batch.count);
+    FreeRun(batch.run);
     if (!covers_wait) return;
     if (read_folio_ == waiting_page) {
       waiting_ = false;
@@ -237,72 +242,100 @@ void LinuxReadahead::OnBatchDone(std::uint64_t id, Result<Slices>&& result) {
       return;
     }
     read_folio_ = waiting_page;
-    SubmitRun(waiting_page, 1);
+    SubmitRun(waiting_page, 1, kNoMarker);
     return;
   }
   std::uint32_t slot;
-  if (free_extents_.empty()) {
-    slot = static_cast<std::uint32_t>(extents_.size());
-    extents_.emplace_back();
+  if (free_requests_.empty()) {
+    slot = static_cast<std::uint32_t>(requests_.size());
+    requests_.emplace_back();
   } else {
-    slot = free_extents_.back();
-    free_extents_.pop_back();
+    slot = free_requests_.back();
+    free_requests_.pop_back();
   }
-  Extent& extent = extents_[slot];
-  extent.first = batch.first;
-  extent.slices = std::move(*result);
-  extent.live.assign(extent.slices.size(), 0);
-  extent.pages = static_cast<std::uint32_t>(batch.count);
+  Request& request = requests_[slot];
+  request.first = batch.first;
+  request.slices = std::move(*result);
+  request.live.assign(request.slices.size(), 0);
+  request.pages = batch.count;
   std::uint64_t returned = 0;  // bytes the request returned
-  for (const Slice& s : extent.slices) returned += s.length;
+  for (const Slice& s : request.slices) returned += s.length;
+  request.returned = returned;
   // Bytes the pages hold: what was asked for, or less when the request returned less.
-  const std::uint64_t covered =
-      std::min(returned, std::min(size, (batch.first + batch.count) * kPage) - batch.first * kPage);
+  const std::uint64_t asked = std::min(size, (batch.first + batch.count) * kPage) - batch.first * kPage;
+  const std::uint64_t covered = std::min(returned, asked);
   std::uint64_t at = 0;
-  for (std::size_t k = 0; k < extent.slices.size(); ++k) {
-    const std::uint64_t end = std::min(at + extent.slices[k].length, covered);
+  for (std::size_t k = 0; k < request.slices.size(); ++k) {
+    const std::uint64_t end = std::min(at + request.slices[k].length, covered);
     // The pages overlapping a slice each held a part of it (SubSlices never yields an empty one).
-    if (at < end) extent.live[k] = static_cast<std::uint32_t>((end - 1) / kPage - at / kPage + 1);
-    at += extent.slices[k].length;
+    if (at < end) request.live[k] = static_cast<std::uint32_t>((end - 1) / kPage - at / kPage + 1);
+    at += request.slices[k].length;
   }
-  for (std::uint64_t i = batch.first; i < batch.first + batch.count; ++i) {
-    Page& page = *Find(i);
-    const std::uint64_t begin = (i - batch.first) * kPage;
-    const std::uint64_t length = std::min(size, (i + 1) * kPage) - i * kPage;
-    const std::uint64_t end = std::min(begin + length, returned);
-    page.bytes = static_cast<std::uint32_t>(end > begin ? end - begin : 0);
-    page.extent = slot;
-    page.ready = true;
-    PushNewest(page);
-    cached_bytes_ += length;
-  }
+  // The pages become the most recently used, in order: one run.
+  runs_[batch.run].request = slot;
+  runs_[batch.run].ready = true;
+  PushNewest(batch.run);
+  cached_bytes_ += asked;  // each page counts its length, whatever the request returned
   if (covers_wait) {
     Continue();
   } else {
     Evict();
   }
   // Slices no page overlaps were held by nobody once this request's result was dropped.
-  Extent& done = extents_[slot];
+  Request& done = requests_[slot];
   for (std::size_t k = 0; k < done.slices.size(); ++k) {
     if (done.live[k] == 0) done.slices[k].chunk.reset();
   }
 }
 
-LinuxReadahead::Page* LinuxReadahead::Find(std::uint64_t index) const {
+LinuxReadahead::Slot* LinuxReadahead::Find(std::uint64_t index) const {
   const std::uint64_t leaf_index = index >> kLeafShift;
   if (leaf_index != last_leaf_index_) {
     auto it = leaves_.find(leaf_index);
-    if (it == leaves_.end()) return nullptr;
     last_leaf_index_ = leaf_index;
-    last_leaf_ = it->second.get();
+    // A leaf found missing is remembered as missing too: readahead windows scan pages of leaves not
+    // made yet one by one.
+    last_leaf_ = it == leaves_.end() ? nullptr : it->second.get();
   }
-  Page& page = last_leaf_->pages[index & (kLeafPages - 1)];
-  return page.present ? &page : nullptr;
+  if (last_leaf_ == nullptr) return nullptr;
+  Slot& slot = last_leaf_->slots[index & (kLeafPages - 1)];
+  return slot.run != 0 ? &slot : nullptr;
 }
 
-LinuxReadahead::Page& LinuxReadahead::Add(std::uint64_t index) {
-  const std::uint64_t leaf_index = index >> kLeafShift;
-  if (leaf_index != last_leaf_index_) {
+std::uint64_t LinuxReadahead::NextPresent(std::uint64_t first, std::uint64_t end) const {
+  for (std::uint64_t i = first; i < end;) {
+    const std::uint64_t leaf_end = std::min(end, ((i >> kLeafShift) + 1) << kLeafShift);
+    if (Find(i) == nullptr) {  // looks the leaf up: a missing one has no page present
+      if (last_leaf_ == nullptr) {
+        i = leaf_end;
+        continue;
+      }
+      ++i;
+      while (i < leaf_end && last_leaf_->slots[i & (kLeafPages - 1)].run == 0) ++i;
+      if (i < leaf_end) return i;
+      continue;
+    }
+    return i;
+  }
+  return end;
+}
+
+std::uint64_t LinuxReadahead::NextMarked(std::uint64_t first, std::uint64_t end) {
+  for (std::uint64_t i = first; i < end;) {
+    const Leaf* leaf = LeafOf(i >> kLeafShift, /*create=*/false);
+    const std::uint64_t stop = std::min(end, ((i >> kLeafShift) + 1) << kLeafShift);
+    for (; i < stop; ++i) {
+      if (leaf->slots[i & (kLeafPages - 1)].marker) return i;
+    }
+  }
+  return end;
+}
+
+LinuxReadahead::Leaf* LinuxReadahead::LeafOf(std::uint64_t leaf_index, bool create) {
+  if (leaf_index == last_leaf_index_ && last_leaf_ != nullptr) return last_leaf_;
+  if (!create) {
+    last_leaf_ = leaves_.find(leaf_index)->second.get();
+  } else {
     std::unique_ptr<Leaf>& leaf = leaves_[leaf_index];
     if (!leaf) {
       if (spare_leaves_.empty()) {
@@ -312,59 +345,125 @@ LinuxReadahead::Page& LinuxReadahead::Add(std::uint64_t index) {
         spare_leaves_.pop_back();
       }
     }
-    last_leaf_index_ = leaf_index;
     last_leaf_ = leaf.get();
   }
-  ++last_leaf_->present;
-  Page& page = last_leaf_->pages[index & (kLeafPages - 1)];
-  page = Page{};
-  page.index = index;
-  page.present = true;
-  return page;
+  last_leaf_index_ = leaf_index;
+  return last_leaf_;
 }
 
-void LinuxReadahead::Remove(Page& page) {
-  const std::uint64_t leaf_index = page.index >> kLeafShift;
-  page.present = false;
-  if (leaf_index != last_leaf_index_) {
-    last_leaf_index_ = leaf_index;
-    last_leaf_ = leaves_.find(leaf_index)->second.get();
+void LinuxReadahead::AddPages(std::uint64_t first, std::uint64_t count, std::uint32_t run) {
+  const std::uint64_t end = first + count;
+  for (std::uint64_t i = first; i < end;) {
+    Leaf* leaf = LeafOf(i >> kLeafShift, /*create=*/true);
+    const std::uint64_t stop = std::min(end, ((i >> kLeafShift) + 1) << kLeafShift);
+    leaf->present += static_cast<std::uint32_t>(stop - i);
+    for (; i < stop; ++i) leaf->slots[i & (kLeafPages - 1)] = Slot{run, false};
   }
-  if (--last_leaf_->present > 0) return;
-  // An empty leaf is kept for reuse; its pages are all absent.
-  auto it = leaves_.find(leaf_index);
-  spare_leaves_.push_back(std::move(it->second));
-  leaves_.erase(it);
-  last_leaf_index_ = ~std::uint64_t{0};
-  last_leaf_ = nullptr;
 }
 
-void LinuxReadahead::PushNewest(Page& page) {
-  page.older = newest_;
-  page.newer = nullptr;
-  if (newest_ != nullptr) {
-    newest_->newer = &page;
+void LinuxReadahead::RemovePages(std::uint64_t first, std::uint64_t count) {
+  const std::uint64_t end = first + count;
+  for (std::uint64_t i = first; i < end;) {
+    const std::uint64_t leaf_index = i >> kLeafShift;
+    Leaf* leaf = LeafOf(leaf_index, /*create=*/false);
+    const std::uint64_t stop = std::min(end, (leaf_index + 1) << kLeafShift);
+    leaf->present -= static_cast<std::uint32_t>(stop - i);
+    for (; i < stop; ++i) leaf->slots[i & (kLeafPages - 1)] = Slot{};
+    if (leaf->present > 0) continue;
+    // An empty leaf is kept for reuse; its pages are all absent.
+    auto it = leaves_.find(leaf_index);
+    spare_leaves_.push_back(std::move(it->second));
+    leaves_.erase(it);
+    last_leaf_index_ = ~std::uint64_t{0};
+    last_leaf_ = nullptr;
+  }
+}
+
+void LinuxReadahead::Relabel(std::uint64_t first, std::uint64_t count, std::uint32_t run) {
+  const std::uint64_t end = first + count;
+  for (std::uint64_t i = first; i < end;) {
+    Leaf* leaf = LeafOf(i >> kLeafShift, /*create=*/false);
+    const std::uint64_t stop = std::min(end, ((i >> kLeafShift) + 1) << kLeafShift);
+    for (; i < stop; ++i) leaf->slots[i & (kLeafPages - 1)].run = run;
+  }
+}
+
+std::uint32_t LinuxReadahead::NewRun() {
+  if (free_runs_.empty()) {
+    runs_.emplace_back();
+    return static_cast<std::uint32_t>(runs_.size() - 1);
+  }
+  const std::uint32_t id = free_runs_.back();
+  free_runs_.pop_back();
+  runs_[id] = Run{};
+  return id;
+}
+
+void LinuxReadahead::FreeRun(std::uint32_t id) {
+  free_runs_.push_back(id);
+}
+
+void LinuxReadahead::PushNewest(std::uint32_t id) {
+  Run& run = runs_[id];
+  run.older = newest_;
+  run.newer = 0;
+  if (newest_ != 0) {
+    runs_[newest_].newer = id;
   } else {
-    oldest_ = &page;
+    oldest_ = id;
   }
-  newest_ = &page;
+  newest_ = id;
 }
 
-void LinuxReadahead::Unlink(Page& page) {
-  (page.newer != nullptr ? page.newer->older : newest_) = page.older;
-  (page.older != nullptr ? page.older->newer : oldest_) = page.newer;
+void LinuxReadahead::Unlink(std::uint32_t id) {
+  const Run& run = runs_[id];
+  (run.newer != 0 ? runs_[run.newer].older : newest_) = run.older;
+  (run.older != 0 ? runs_[run.older].newer : oldest_) = run.newer;
 }
 
-void LinuxReadahead::Touch(Page& page) {
-  if (newest_ == &page) return;
-  Unlink(page);
-  PushNewest(page);
+void LinuxReadahead::Touch(std::uint32_t id, std::uint64_t first, std::uint64_t end) {
+  const std::uint64_t run_first = runs_[id].first;
+  const std::uint64_t run_end = run_first + runs_[id].count;
+  if (end == run_end) {
+    if (id == newest_) return;  // already the newest pages, in this order
+    if (first == run_first) {
+      Unlink(id);
+      PushNewest(id);
+      return;
+    }
+    runs_[id].count = first - run_first;
+  } else if (first == run_first) {
+    runs_[id].first = end;
+    runs_[id].count = run_end - end;
+  } else {
+    // The pages after the ones read stay where the run was, just newer than the ones before them.
+    runs_[id].count = first - run_first;
+    const std::uint32_t tail = NewRun();
+    Run& t = runs_[tail];
+    t.first = end;
+    t.count = run_end - end;
+    t.request = runs_[id].request;
+    t.ready = true;
+    t.older = id;
+    t.newer = runs_[id].newer;
+    (t.newer != 0 ? runs_[t.newer].older : newest_) = tail;
+    runs_[id].newer = tail;
+    Relabel(end, run_end - end, tail);
+  }
+  const std::uint32_t moved = NewRun();
+  Run& m = runs_[moved];
+  m.first = first;
+  m.count = end - first;
+  m.request = runs_[id].request;
+  m.ready = true;
+  Relabel(first, end - first, moved);
+  PushNewest(moved);
 }
 
-void LinuxReadahead::Append(const Page& page, std::uint64_t skip, std::uint64_t take) {
-  const Extent& extent = extents_[page.extent];
-  skip += (page.index - extent.first) * kPage;
-  for (const Slice& s : extent.slices) {
+void LinuxReadahead::Append(std::uint32_t request, std::uint64_t offset, std::uint64_t take) {
+  const Request& r = requests_[request];
+  std::uint64_t skip = offset - r.first * kPage;
+  for (const Slice& s : r.slices) {
     if (take == 0) break;
     if (skip >= s.length) {
       skip -= s.length;
@@ -382,29 +481,58 @@ void LinuxReadahead::Append(const Page& page, std::uint64_t skip, std::uint64_t 
   }
 }
 
-void LinuxReadahead::Release(const Page& page) {
-  Extent& extent = extents_[page.extent];
-  const std::uint64_t begin = (page.index - extent.first) * kPage;
-  const std::uint64_t end = begin + page.bytes;
+void LinuxReadahead::Release(std::uint32_t request, std::uint64_t first, std::uint64_t end) {
+  Request& r = requests_[request];
+  // The bytes these pages held (each page its part of what the request returned), relative to the
+  // request; a page overlapping a slice held a part of it, and each such page drops one count.
+  const std::uint64_t begin = (first - r.first) * kPage;
+  const std::uint64_t held = std::min({(end - r.first) * kPage, lower_->size() - r.first * kPage, r.returned});
   std::uint64_t at = 0;
-  for (std::size_t k = 0; k < extent.slices.size() && at < end; ++k) {
-    const std::uint64_t slice_end = at + extent.slices[k].length;
-    if (slice_end > begin && slice_end > at && --extent.live[k] == 0) extent.slices[k].chunk.reset();
+  for (std::size_t k = 0; k < r.slices.size() && at < held; ++k) {
+    const std::uint64_t slice_end = at + r.slices[k].length;
+    const std::uint64_t from = std::max(at, begin);
+    const std::uint64_t to = std::min(slice_end, held);
+    if (from < to) {
+      const auto pages = static_cast<std::uint32_t>((to - 1) / kPage - from / kPage + 1);
+      r.live[k] -= pages;
+      if (r.live[k] == 0) r.slices[k].chunk.reset();
+    }
     at = slice_end;
   }
-  if (--extent.pages == 0) {
-    extent.slices.clear();
-    free_extents_.push_back(page.extent);
+  r.pages -= end - first;
+  if (r.pages == 0) {
+    r.slices.clear();
+    free_requests_.push_back(request);
   }
 }
 
 void LinuxReadahead::Evict() {
-  while (cached_bytes_ > options_.cache && oldest_ != nullptr) {
-    Page& page = *oldest_;
-    Unlink(page);
-    cached_bytes_ -= page.bytes;
-    Release(page);
-    Remove(page);
+  // Pages leave oldest first, one at a time until the cache fits: whole runs while they hold fewer
+  // bytes than the excess, then the pages of the next one that cover the rest.
+  while (cached_bytes_ > options_.cache && oldest_ != 0) {
+    const std::uint32_t id = oldest_;
+    Run& run = runs_[id];
+    const Request& request = requests_[run.request];
+    // Bytes the run's pages hold: a prefix of the pages is full, then at most one partial page.
+    const std::uint64_t begin = (run.first - request.first) * kPage;
+    const std::uint64_t held = std::min(
+        {(run.first + run.count - request.first) * kPage, lower_->size() - request.first * kPage, request.returned});
+    const std::uint64_t total = held > begin ? held - begin : 0;
+    const std::uint64_t excess = cached_bytes_ - options_.cache;
+    std::uint64_t pages = run.count;
+    if (total >= excess) pages = (excess + kPage - 1) / kPage;
+    cached_bytes_ -= std::min(pages * kPage, total);
+    const std::uint64_t first = run.first;
+    const std::uint32_t request_id = run.request;
+    if (pages == run.count) {
+      Unlink(id);
+      FreeRun(id);
+    } else {
+      run.first += pages;
+      run.count -= pages;
+    }
+    Release(request_id, first, first + pages);
+    RemovePages(first, pages);
   }
 }
 

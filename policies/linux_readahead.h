@@ -74,55 +74,76 @@ class LinuxReadahead final : public PolicyLayer {
 
  private:
   // The page cache is the simulator's hottest structure for this policy (a 64 KiB read touches 16
-  // pages), so a page is a plain 40-byte record in a 64-page leaf found through one hash lookup per
-  // leaf, the LRU list is intrusive, and a ready page points at the completed request holding its
-  // bytes instead of owning a slice list. Behaviour is the per-page model described above.
-  struct Page {
-    std::uint64_t index = 0;
-    Page* newer = nullptr;  // LRU neighbours, ready pages only
-    Page* older = nullptr;
-    std::uint32_t extent = 0;  // when ready: the completed request in extents_ holding its bytes
-    std::uint32_t bytes = 0;   // when ready: bytes of it that request returned
-    bool present = false;      // in the cache or in flight
-    bool ready = false;
-    bool marker = false;  // PG_readahead
+  // pages), so it works on runs of pages instead of single pages. A run is consecutive pages of one
+  // request: in flight, or ready and next to each other in LRU order, oldest (lowest index) first.
+  // Reading pages of a run moves them to the newest end as one new run (splitting the old one),
+  // eviction takes pages off the oldest run's front, and a completed request becomes one run. Each
+  // page keeps only an 8-byte slot (its run, the PG_readahead marker) in 64-page leaves found through
+  // one flat-hash lookup per leaf, for the per-page presence checks of the model. The order of pages,
+  // of evictions and of chunk releases is exactly that of the per-page model described above.
+  struct Slot {
+    std::uint32_t run = 0;  // the run holding the page; 0: not in the cache (nor in flight)
+    bool marker = false;    // PG_readahead
   };
   static constexpr std::uint64_t kLeafShift = 6;
   static constexpr std::uint64_t kLeafPages = std::uint64_t{1} << kLeafShift;
   struct Leaf {
-    std::array<Page, kLeafPages> pages;
+    std::array<Slot, kLeafPages> slots;
     std::uint32_t present = 0;
+  };
+  struct Run {
+    std::uint64_t first = 0;  // page index
+    std::uint64_t count = 0;
+    std::uint32_t request = 0;  // when ready: the completed request in requests_ holding its bytes
+    std::uint32_t newer = 0;    // LRU neighbours in runs_, ready runs only (0: none)
+    std::uint32_t older = 0;
+    bool ready = false;
   };
   // A completed request's bytes, shared by its ready pages. A slice's chunk is released when the last
   // page overlapping it leaves the cache, as when each page held its own sub-slices.
-  struct Extent {
-    std::uint64_t first = 0;  // page index of its first page
+  struct Request {
+    std::uint64_t first = 0;     // page index of its first page
+    std::uint64_t returned = 0;  // bytes it returned
     Slices slices;
     boost::container::small_vector<std::uint32_t, 2> live;  // cached pages overlapping each slice
-    std::uint32_t pages = 0;                                // cached pages pointing here
+    std::uint64_t pages = 0;                                // cached pages of it
   };
   struct Batch {
     std::uint64_t first = 0;  // page index
     std::uint64_t count = 0;
     ReadId lower = 0;
+    std::uint32_t run = 0;  // its pages, in flight
   };
+  static constexpr std::uint64_t kNoMarker = ~std::uint64_t{0};
 
   // ondemand_readahead; `marked` is true on the async path (a marked page was hit).
   void OnDemand(std::uint64_t index, std::uint64_t req, bool marked);
   // page_cache_ra_unbounded over [index, index + nr), clipped at EOF, marking index + nr - lookahead.
   void ReadPages(std::uint64_t index, std::uint64_t nr, std::uint64_t lookahead);
-  void SubmitRun(std::uint64_t first, std::uint64_t count);
+  // Adds pages [first, first + count) (all absent) in flight, `marker` marked, and requests them.
+  void SubmitRun(std::uint64_t first, std::uint64_t count, std::uint64_t marker);
   void OnBatchDone(std::uint64_t batch, Result<Slices>&& result);
   std::uint64_t HistoryPages(std::uint64_t index, std::uint64_t max) const;  // count_history_pages
   std::uint64_t NextMiss(std::uint64_t index, std::uint64_t max) const;      // page_cache_next_miss
-  Page* Find(std::uint64_t index) const;                                     // nullptr when not in the cache
-  Page& Add(std::uint64_t index);                                            // a new page, not ready, not marked
-  void Remove(Page& page);
-  void Touch(Page& page);  // most recently used
-  void PushNewest(Page& page);
-  void Unlink(Page& page);
-  void Release(const Page& page);                                         // its share of its extent
-  void Append(const Page& page, std::uint64_t skip, std::uint64_t take);  // bytes of it onto out_
+  Slot* Find(std::uint64_t index) const;                                     // nullptr when not in the cache
+  // The first page of [first, end) in the cache, or carrying the marker (pages all in the cache); `end`
+  // when none is.
+  std::uint64_t NextPresent(std::uint64_t first, std::uint64_t end) const;
+  std::uint64_t NextMarked(std::uint64_t first, std::uint64_t end);
+  Leaf* LeafOf(std::uint64_t leaf_index, bool create);
+  void AddPages(std::uint64_t first, std::uint64_t count, std::uint32_t run);
+  void RemovePages(std::uint64_t first, std::uint64_t count);
+  void Relabel(std::uint64_t first, std::uint64_t count, std::uint32_t run);
+  std::uint32_t NewRun();
+  void FreeRun(std::uint32_t id);
+  void PushNewest(std::uint32_t id);
+  void Unlink(std::uint32_t id);
+  // Pages [first, end) of ready run `id` were read, in order: they become the most recently used.
+  void Touch(std::uint32_t id, std::uint64_t first, std::uint64_t end);
+  // Bytes [offset, offset + take) of the object, held by `request`, onto out_.
+  void Append(std::uint32_t request, std::uint64_t offset, std::uint64_t take);
+  // Pages [first, end) of `request` leave the cache: their shares of its slices.
+  void Release(std::uint32_t request, std::uint64_t first, std::uint64_t end);
   void Evict();
   void Continue();  // advances the read in progress until it must wait or is done
   void Finish(Result<Slices>&& result);
@@ -140,11 +161,13 @@ class LinuxReadahead final : public PolicyLayer {
   boost::unordered_flat_map<std::uint64_t, std::unique_ptr<Leaf>> leaves_;  // by index >> kLeafShift
   std::vector<std::unique_ptr<Leaf>> spare_leaves_;                         // emptied, for reuse
   mutable std::uint64_t last_leaf_index_ = ~std::uint64_t{0};               // the leaf looked up last
-  mutable Leaf* last_leaf_ = nullptr;
-  Page* newest_ = nullptr;  // ready pages, most recently used first
-  Page* oldest_ = nullptr;
-  std::vector<Extent> extents_;
-  std::vector<std::uint32_t> free_extents_;
+  mutable Leaf* last_leaf_ = nullptr;                                       // nullptr: it does not exist
+  std::vector<Run> runs_{1};                                                // runs_[0] is no run
+  std::vector<std::uint32_t> free_runs_;
+  std::uint32_t newest_ = 0;  // ready runs, most recently used first
+  std::uint32_t oldest_ = 0;
+  std::vector<Request> requests_;
+  std::vector<std::uint32_t> free_requests_;
   std::uint64_t cached_bytes_ = 0;
   std::unordered_map<std::uint64_t, Batch> batches_;
   std::uint64_t next_batch_ = 1;
