@@ -106,7 +106,7 @@ struct FidelityOptions {
   std::uint64_t overhead_read_bytes = 256 << 10;
   std::uint32_t overhead_seeds = 5;
   /// The same trace with reads of this size separates the per-MiB cost from the per-request one.
-  std::uint64_t overhead_large_read_bytes = 1 << 20;
+  std::uint64_t overhead_large_read_bytes = 4 << 20;
 };
 
 /// Kendall's tau-b of two equally long lists (ties count in neither direction); 1 with fewer than two

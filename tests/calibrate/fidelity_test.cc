@@ -137,7 +137,7 @@ TEST_CASE(
   CHECK(c.engine.per_request_s + c.engine.per_mib_s * 0.25 ==
         Approx(std::max(0.0, c.engine.small_per_request_s)).margin(1e-9));
   CHECK(c.small_read_bytes == 256 << 10);
-  CHECK(c.large_read_bytes == 1 << 20);
+  CHECK(c.large_read_bytes == 4 << 20);
   CHECK(c.engine.runs == 1);
   CHECK(c.engine.requests == 8);  // `none`: one GET a read
   // `gcsfuse` streamed the random reads: one stream for each read it could not serve from one open.
