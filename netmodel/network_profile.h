@@ -65,6 +65,17 @@ struct NetworkProfile {
   // server share. 0: no limit (each request pays exactly request_overhead_ns). With N, the overhead is
   // work queued for N cores in issue order, so requests issued together wait for each other's.
   std::uint32_t request_overhead_cores = 0;
+  // A streaming GET's own setup beyond a pooled request's overhead, simulator only: added to each
+  // stream's first byte (after request_overhead_ns, on the same cores when they are limited). Over HTTP
+  // a stream is a connection and thread of its own (net/http_transport.h), which a pooled request
+  // reuses. `pflab fidelity --calibrate` measures it; 0 leaves every result unchanged.
+  Nanos stream_overhead_ns = 0;
+  // The reading host's time per MiB a read delivers, simulator only: after each read, its bytes cost
+  // this much of the reader's thread (one read at a time, across streams) before the stream's think
+  // time starts, for the per-byte work on the reader's clock that overlaps no transfer (handing the
+  // bytes over, and with --verify-bytes the check of every byte). `pflab fidelity --calibrate`
+  // measures it from two read sizes; 0 leaves every result unchanged.
+  Nanos read_overhead_ns_per_mib = 0;
 
   bool constant_latency() const { return latency_p99_ns <= latency_median_ns; }
   /// The smallest first-byte latency any request can get: the constant, or the lognormal's floor.

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "engine/units.h"
 #include "net/gcs_objects.h"
 #include "policies/registry.h"
 #include "replay/fake_server.h"
@@ -119,20 +120,43 @@ Result<std::vector<std::pair<double, std::uint64_t>>> RunCalibrationPlan(const R
   return out;
 }
 
-// The engine's time per request, and how many requests' worth of it the host works on at once. Both
-// from generated traces replayed with `none` through a fake server shaped by `base`'s profile and in
-// the simulator on `predict`, over a few seeds, with the draws paired (the server draws each run's
-// latencies from the simulator's stream), so a lognormal profile's luck cancels run by run and what is
-// left is what the real machinery adds. The traces are not the runs being judged, so the prediction is
-// not fitted to them.
-//  1. One stream of random reads, one request at a time: the median over the runs of (measured -
-//     predicted) / requests is the request overhead.
-//  2. Four streams at once: predicted with that overhead on no core limit and on this host's cores,
-//     ..., 2, 1, the count whose median error over the runs is smallest (ties: no limit, then more).
+// Per run of `measured` and `predicted` (the same cells): what the real run took beyond the
+// prediction, divided by its requests; the requests are added to `*requests`.
+Result<std::vector<double>> ExcessPerRequest(const std::vector<std::pair<double, std::uint64_t>>& measured,
+                                             const std::vector<std::pair<double, std::uint64_t>>& predicted,
+                                             std::uint64_t* requests) {
+  std::vector<double> out;
+  for (std::size_t i = 0; i < measured.size(); ++i) {
+    const std::uint64_t n = measured[i].second;
+    if (n == 0) return Internal("a calibration trace's run made no requests");
+    out.push_back((measured[i].first - predicted[i].first) / static_cast<double>(n));
+    *requests += n;
+  }
+  return out;
+}
+
+// The engine's time per request, per MiB delivered and per stream, and how many requests' worth of
+// it the host works on at once. All from generated traces replayed through a fake server shaped by
+// `base`'s profile and in the simulator on `predict`, over a few seeds, with the draws paired (the
+// server draws each run's latencies from the simulator's stream), so a lognormal profile's luck
+// cancels run by run and what is left is what the real machinery adds. The traces are not the runs
+// being judged, so the prediction is not fitted to them. The real runs come first, the traces taking
+// turns seed by seed, so that a change in a shared machine's load falls on all of them alike; the
+// simulated ones (deterministic) follow, each step predicting with what the steps before it found.
+//  1. One stream of random reads with `none`, one request at a time, at two read sizes: a run's excess
+//     over the prediction per request is overhead + MiB a read x per-MiB cost; the medians of the two
+//     sizes give both (the per-MiB cost is the host's work on the bytes that no transfer hides).
+//  2. The small reads' trace with `gcsfuse`, which opens a stream for each: predicted with those two,
+//     the median excess per stream is a stream's own setup.
+//  3. Four streams at once with `none`: predicted with the overheads on no core limit and on this
+//     host's cores, ..., 2, 1, the count whose median error over the runs is smallest (ties: no
+//     limit, then more).
 Result<EngineOverhead> MeasureEngineOverhead(const RunPlan& base, const sim::NetworkProfile& predict,
                                              const FidelityOptions& options) {
   auto none = policies::ParseStackSpec("none");
   if (!none) return none.error();
+  auto gcsfuse = policies::ParseStackSpec("gcsfuse");
+  if (!gcsfuse) return gcsfuse.error();
   traces::GeneratorParams one;
   one.object_size = 64ull << 20;
   one.read_size = options.overhead_read_bytes;
@@ -141,53 +165,96 @@ Result<EngineOverhead> MeasureEngineOverhead(const RunPlan& base, const sim::Net
   auto single = traces::Generate("random", one);
   if (!single) return single.error();
   single->name = "calibration-one-stream";
+  traces::GeneratorParams large_params = one;
+  large_params.read_size = options.overhead_large_read_bytes;
+  auto large = traces::Generate("random", large_params);
+  if (!large) return large.error();
+  large->name = "calibration-one-stream-large";
   traces::GeneratorParams four = one;
   four.streams = 4;
   four.count = 4 * options.overhead_reads / 2;
   auto multi = traces::Generate("multi-stream", four);
   if (!multi) return multi.error();
   multi->name = "calibration-four-streams";
+  struct Step {
+    const traces::Trace* trace;
+    const policies::StackSpec* policy;
+    std::vector<std::pair<double, std::uint64_t>> measured;  // by seed
+  };
+  enum { kSmall, kLarge, kStreams, kFour };
+  std::vector<Step> steps = {
+      {&*single, &*none, {}}, {&*large, &*none, {}}, {&*single, &*gcsfuse, {}}, {&*multi, &*none, {}}};
 
   RunPlan plan;
-  plan.policies = {*none};
   plan.profile = base.profile;
   plan.profile_name = base.profile_name;
-  plan.live = base.live;  // the real runs' connections
-  plan.seeds.clear();
-  for (std::uint32_t i = 0; i < options.overhead_seeds; ++i) plan.seeds.push_back(1000 + i);
+  plan.live = base.live;                  // the real runs' connections
   plan.verify_bytes = base.verify_bytes;  // the check of each read's bytes is on the real runs' clock
   plan.transport = TransportKind::kFake;
+  std::vector<std::uint64_t> seeds;
+  for (std::uint32_t i = 0; i < options.overhead_seeds; ++i) seeds.push_back(1000 + i);
+  for (const std::uint64_t seed : seeds) {
+    for (Step& step : steps) {
+      plan.traces = {step.trace};
+      plan.policies = {*step.policy};
+      plan.seeds = {seed};
+      auto measured = RunCalibrationPlan(plan);
+      if (!measured) return measured.error();
+      step.measured.push_back(measured->front());
+    }
+  }
   RunPlan sim = plan;
   sim.transport = TransportKind::kSim;
+  sim.seeds = seeds;
   sim.profile = predict;
   sim.profile.request_overhead_ns = 0;
   sim.profile.request_overhead_cores = 0;
+  sim.profile.stream_overhead_ns = 0;
+  sim.profile.read_overhead_ns_per_mib = 0;
+  // The step's runs predicted on the current `sim.profile`, and each run's excess per request.
+  auto predict_step = [&](const Step& step) -> Result<std::vector<std::pair<double, std::uint64_t>>> {
+    sim.traces = {step.trace};
+    sim.policies = {*step.policy};
+    return RunCalibrationPlan(sim);
+  };
+  auto excess = [&](const Step& step, std::uint64_t* requests) -> Result<std::vector<double>> {
+    auto predicted = predict_step(step);
+    if (!predicted) return predicted.error();
+    return ExcessPerRequest(step.measured, *predicted, requests);
+  };
 
-  // 1. The overhead.
-  plan.traces = sim.traces = {&*single};
-  auto predicted = RunCalibrationPlan(sim);
-  if (!predicted) return predicted.error();
-  auto measured = RunCalibrationPlan(plan);
-  if (!measured) return measured.error();
-  std::vector<double> per_request;
+  // 1. The overheads per request and per MiB.
   EngineOverhead out;
-  for (std::size_t i = 0; i < plan.size(); ++i) {
-    const std::uint64_t requests = (*measured)[i].second;
-    if (requests == 0) return Internal("the calibration trace's run made no requests");
-    per_request.push_back(((*measured)[i].first - (*predicted)[i].first) / static_cast<double>(requests));
-    out.requests += requests;
+  auto small_excess = excess(steps[kSmall], &out.requests);
+  if (!small_excess) return small_excess.error();
+  std::uint64_t large_requests = 0;
+  auto large_excess = excess(steps[kLarge], &large_requests);
+  if (!large_excess) return large_excess.error();
+  out.runs = seeds.size();
+  const double small_mib = static_cast<double>(options.overhead_read_bytes) / (1 << 20);
+  const double large_mib = static_cast<double>(options.overhead_large_read_bytes) / (1 << 20);
+  out.small_per_request_s = MedianOf(*small_excess);
+  out.large_per_request_s = MedianOf(*large_excess);
+  if (large_mib > small_mib) {
+    out.per_mib_s = std::max(0.0, (out.large_per_request_s - out.small_per_request_s) / (large_mib - small_mib));
   }
-  out.runs = plan.size();
-  out.per_request_s = std::max(0.0, MedianOf(per_request));
-  out.low_s = *std::min_element(per_request.begin(), per_request.end());
-  out.high_s = *std::max_element(per_request.begin(), per_request.end());
+  out.per_request_s = std::max(0.0, out.small_per_request_s - out.per_mib_s * small_mib);
+  out.low_s = *std::min_element(small_excess->begin(), small_excess->end()) - out.per_mib_s * small_mib;
+  out.high_s = *std::max_element(small_excess->begin(), small_excess->end()) - out.per_mib_s * small_mib;
   sim.profile.request_overhead_ns = std::llround(out.per_request_s * 1e9);
+  sim.profile.read_overhead_ns_per_mib = std::llround(out.per_mib_s * 1e9);
+
+  // 2. A stream's setup.
+  auto stream_excess = excess(steps[kStreams], &out.streams);
+  if (!stream_excess) return stream_excess.error();
+  out.per_stream_s = std::max(0.0, MedianOf(*stream_excess));
+  out.stream_low_s = *std::min_element(stream_excess->begin(), stream_excess->end());
+  out.stream_high_s = *std::max_element(stream_excess->begin(), stream_excess->end());
+  sim.profile.stream_overhead_ns = std::llround(out.per_stream_s * 1e9);
   if (sim.profile.request_overhead_ns == 0) return out;
 
-  // 2. The cores.
-  plan.traces = sim.traces = {&*multi};
-  auto measured_multi = RunCalibrationPlan(plan);
-  if (!measured_multi) return measured_multi.error();
+  // 3. The cores.
+  const auto& measured_multi = steps[kFour].measured;
   const std::uint32_t host = std::clamp<std::uint32_t>(std::thread::hardware_concurrency(), 1, 64);
   double best = std::numeric_limits<double>::infinity();
   // No limit first, then from the host's cores down, so that a later count wins only by doing better.
@@ -195,11 +262,11 @@ Result<EngineOverhead> MeasureEngineOverhead(const RunPlan& base, const sim::Net
   for (std::uint32_t cores = host; cores >= 1; --cores) counts.push_back(cores);
   for (const std::uint32_t cores : counts) {
     sim.profile.request_overhead_cores = cores;
-    auto predicted_multi = RunCalibrationPlan(sim);
+    auto predicted_multi = predict_step(steps[kFour]);
     if (!predicted_multi) return predicted_multi.error();
     std::vector<double> errors;
-    for (std::size_t i = 0; i < plan.size(); ++i) {
-      errors.push_back(((*predicted_multi)[i].first - (*measured_multi)[i].first) / (*measured_multi)[i].first);
+    for (std::size_t i = 0; i < seeds.size(); ++i) {
+      errors.push_back(((*predicted_multi)[i].first - measured_multi[i].first) / measured_multi[i].first);
     }
     const double error = MedianOf(errors);
     out.core_errors.push_back({cores, error});
@@ -244,21 +311,34 @@ Result<sim::NetworkProfile> CalibrateFakeServer(const RunPlan& plan, const Fidel
   seen->probe_p99_s = static_cast<double>(fit->profile.constant_latency() ? fit->profile.latency_median_ns
                                                                           : fit->profile.latency_p99_ns) /
                       1e9;
-  // A shift moves every quantile by itself, so the median's shift is the constant part.
-  seen->server_overhead_s = seen->probe_median_s - static_cast<double>(plan.profile.latency_median_ns) / 1e9;
+  // The server drew the probes' latencies from the simulator's stream for its seed (the warm-up read
+  // took the first draw), so each probe's own draw is known: the median of what each took beyond its
+  // draw is the server's own time. (The probes' median less the profile's median would add the luck
+  // of 100 draws: with a lognormal of sigma 0.6, about 7% of the median either way.)
+  sim::LatencySampler draws(plan.profile, plan.seeds.front());
+  draws.Sample();
+  std::vector<double> beyond;
+  for (const Nanos took : observed->latency_completions) beyond.push_back(static_cast<double>(took - draws.Sample()));
+  seen->server_overhead_s = MedianOf(beyond) / 1e9;
   auto engine = MeasureEngineOverhead(plan, p, fidelity);
   if (!engine) return Error{engine.error().code, "the engine's overhead: " + engine.error().message};
   seen->engine = *engine;
+  seen->small_read_bytes = fidelity.overhead_read_bytes;
+  seen->large_read_bytes = fidelity.overhead_large_read_bytes;
   p.request_overhead_ns = std::llround(engine->per_request_s * 1e9);
   p.request_overhead_cores = engine->cores;
+  p.stream_overhead_ns = std::llround(engine->per_stream_s * 1e9);
+  p.read_overhead_ns_per_mib = std::llround(engine->per_mib_s * 1e9);
   if (progress) {
-    char line[400];
+    char line[600];
     std::snprintf(line, sizeof line,
                   "calibrated the fake server: probes' first byte median %.3f ms (the server's own %.3f ms); "
-                  "%.2f MB/s a request; through the engine %.3f ms a request (%.3f-%.3f over %zu runs) on %s",
+                  "%.2f MB/s a request; through the engine %.3f ms a request (%.3f-%.3f over %zu runs), %.3f ms a "
+                  "MiB read, %.3f ms more a stream (%.3f-%.3f), on %s",
                   seen->probe_median_s * 1e3, seen->server_overhead_s * 1e3, p.stream_bandwidth_bytes_per_s / 1e6,
                   engine->per_request_s * 1e3, engine->low_s * 1e3, engine->high_s * 1e3, engine->runs,
-                  CoresText(engine->cores).c_str());
+                  engine->per_mib_s * 1e3, engine->per_stream_s * 1e3, engine->stream_low_s * 1e3,
+                  engine->stream_high_s * 1e3, CoresText(engine->cores).c_str());
     progress(line);
   }
   return p;
@@ -326,7 +406,7 @@ std::string FidelityMarkdown(const FidelityReport& r, const std::string& title) 
   std::string out = "## " + title +
                     "\n\n| trace | policy | predicted s (median) | measured s (median) | error |\n"
                     "|---|---|---|---|---|\n";
-  char line[512];
+  char line[1024];
   for (const auto& g : r.groups) {
     std::snprintf(line, sizeof line, "| %s | %s | %.3f | %.3f | %s |\n", r.traces[g.trace].c_str(),
                   r.policies[g.policy].c_str(), g.predicted_median_s, g.measured_median_s, Percent(g.error()).c_str());
@@ -346,21 +426,26 @@ std::string FidelityMarkdown(const FidelityReport& r, const std::string& title) 
   const auto& p = r.predicted_with;
   std::snprintf(line, sizeof line,
                 "predicted with%s: first byte %.3f ms median, %.3f ms p99; %.2f MB/s a request; request overhead "
-                "%.3f ms\n",
+                "%.3f ms, %.3f ms a MiB read, %.3f ms more a stream\n",
                 r.calibrated ? " the fake server's calibration" : " the profile",
                 static_cast<double>(p.latency_median_ns) / 1e6,
                 static_cast<double>(p.constant_latency() ? p.latency_median_ns : p.latency_p99_ns) / 1e6,
-                p.stream_bandwidth_bytes_per_s / 1e6, static_cast<double>(p.request_overhead_ns) / 1e6);
+                p.stream_bandwidth_bytes_per_s / 1e6, static_cast<double>(p.request_overhead_ns) / 1e6,
+                static_cast<double>(p.read_overhead_ns_per_mib) / 1e6, static_cast<double>(p.stream_overhead_ns) / 1e6);
   out += line;
   if (r.calibrated) {
     const auto& c = r.calibration;
     std::snprintf(line, sizeof line,
                   "calibration: probes' first byte %.3f ms median (the server's own %.3f ms a request); through "
-                  "the engine %.3f ms a request (runs %.3f to %.3f; %zu runs, %llu requests), on %s (four "
-                  "streams' median error:",
+                  "the engine %.3f ms a request (runs %.3f to %.3f; %zu runs, %llu requests) and %.3f ms a MiB "
+                  "read (%.3f ms a request at %s, %.3f at %s), %.3f ms more a stream (runs %.3f to %.3f; %llu "
+                  "streams), on %s (four streams' median error:",
                   c.probe_median_s * 1e3, c.server_overhead_s * 1e3, c.engine.per_request_s * 1e3, c.engine.low_s * 1e3,
                   c.engine.high_s * 1e3, c.engine.runs, static_cast<unsigned long long>(c.engine.requests),
-                  CoresText(c.engine.cores).c_str());
+                  c.engine.per_mib_s * 1e3, c.engine.small_per_request_s * 1e3, FormatSize(c.small_read_bytes).c_str(),
+                  c.engine.large_per_request_s * 1e3, FormatSize(c.large_read_bytes).c_str(),
+                  c.engine.per_stream_s * 1e3, c.engine.stream_low_s * 1e3, c.engine.stream_high_s * 1e3,
+                  static_cast<unsigned long long>(c.engine.streams), CoresText(c.engine.cores).c_str());
     out += line;
     for (const auto& [cores, error] : c.engine.core_errors) {
       out += " " + (cores == 0 ? std::string("unlimited") : std::to_string(cores)) + " " + Percent(error);

@@ -44,21 +44,34 @@ struct FidelityGroup {
 /// the simulator (paired draws) and dividing the difference by the requests; and how many cores work
 /// on it, from four streams at once (docs/network.md#fidelity).
 struct EngineOverhead {
-  double per_request_s = 0;  // the median over the runs (at least 0)
-  double low_s = 0;          // the smallest and largest run
+  double per_request_s = 0;  // the fit over the runs of both read sizes (at least 0)
+  double low_s = 0;          // the smallest and largest run of the small reads, less their bytes' time
   double high_s = 0;
   std::size_t runs = 0;
-  std::uint64_t requests = 0;                                 // all runs together
+  std::uint64_t requests = 0;  // all runs of the small reads together
+  // Per MiB a read delivers: the difference between the two read sizes' medians per request, divided
+  // by the difference of their sizes in MiB (at least 0); and those medians.
+  double per_mib_s = 0;
+  double small_per_request_s = 0;
+  double large_per_request_s = 0;
+  // A stream's own setup: the median over `gcsfuse` runs (one stream a request) of what they took
+  // beyond the prediction with the request and byte overheads, per stream (at least 0).
+  double per_stream_s = 0;
+  double stream_low_s = 0;
+  double stream_high_s = 0;
+  std::uint64_t streams = 0;                                  // all stream runs together
   std::uint32_t cores = 0;                                    // 0: no limit fitted better
   std::vector<std::pair<std::uint32_t, double>> core_errors;  // cores tried, the median error of each
 };
 
 /// What `--calibrate` measured.
 struct FidelityCalibration {
-  double probe_median_s = 0;     // the latency probes' first byte, median
-  double probe_p99_s = 0;        // and the p99 of the lognormal fitted to them
-  double server_overhead_s = 0;  // the probes' median less the profile's: the server's own part
-  EngineOverhead engine;         // the whole machinery's part, which becomes request_overhead
+  double probe_median_s = 0;           // the latency probes' first byte, median
+  double probe_p99_s = 0;              // and the p99 of the lognormal fitted to them
+  double server_overhead_s = 0;        // the median of each probe less its own latency draw: the server's own part
+  EngineOverhead engine;               // the whole machinery's part: request, stream and read overheads
+  std::uint64_t small_read_bytes = 0;  // the read sizes that separated the per-MiB cost
+  std::uint64_t large_read_bytes = 0;
 };
 
 /// Everything compared, and the summary.
@@ -91,7 +104,9 @@ struct FidelityOptions {
   /// `overhead_read_bytes` with `none`, over `overhead_seeds` seeds.
   std::uint32_t overhead_reads = 32;
   std::uint64_t overhead_read_bytes = 256 << 10;
-  std::uint32_t overhead_seeds = 3;
+  std::uint32_t overhead_seeds = 5;
+  /// The same trace with reads of this size separates the per-MiB cost from the per-request one.
+  std::uint64_t overhead_large_read_bytes = 4 << 20;
 };
 
 /// Kendall's tau-b of two equally long lists (ties count in neither direction); 1 with fewer than two

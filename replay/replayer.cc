@@ -202,11 +202,20 @@ std::optional<Nanos> Replayer::Complete(std::size_t stream_index, std::uint32_t 
     ++reads_failed_;
     if (!first_error_) first_error_ = result.error();
   }
+  // The host's work on the delivered bytes comes before the think time, one read at a time.
+  Nanos busy = 0;
+  if (read_overhead_ns_per_mib_ > 0 && result.ok()) {
+    const Nanos now = scheduler_->Now();
+    const auto bytes = static_cast<double>(TotalLength(*result));
+    const auto cost = static_cast<Nanos>(std::ceil(bytes * static_cast<double>(read_overhead_ns_per_mib_) / (1 << 20)));
+    reader_busy_until_ = std::max(now, reader_busy_until_) + cost;
+    busy = reader_busy_until_ - now;
+  }
   if (observer_ && (observe_successes_ || !result.ok())) observer_(trace_.records[record_index], result);
   Stream& stream = streams_[stream_index];
   ScheduleHints(stream_index, stream.next + 1);
   if (++stream.next >= stream.records.size()) return std::nullopt;
-  return ThinkBefore(stream, stream.next);
+  return busy + ThinkBefore(stream, stream.next);
 }
 
 void Replayer::IssueAfter(std::size_t stream_index, Nanos think) {

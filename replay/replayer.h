@@ -65,6 +65,10 @@ class Replayer {
     observer_ = std::move(observer);
     observe_successes_ = successes;
   }
+  /// Simulated runs: each successful read's bytes then cost `ns_per_mib` of the reading host's time per
+  /// MiB before the stream's think time starts, on one thread for all streams (a read whose bytes
+  /// arrive while it is busy with another's waits): the profile's read_overhead_per_mib. 0: none.
+  void set_read_overhead(Nanos ns_per_mib) { read_overhead_ns_per_mib_ = ns_per_mib; }
   /// Schedules every stream's first read; run the scheduler afterwards.
   Status Start();
   /// Destroys every stack (cancelling what is in flight) so the run's buffers are released.
@@ -114,6 +118,8 @@ class Replayer {
   StackFactory factory_;
   ReadObserver observer_;
   bool observe_successes_ = true;
+  Nanos read_overhead_ns_per_mib_ = 0;
+  Nanos reader_busy_until_ = 0;  // when the reading host is done with the bytes it was given last
   std::vector<Stream> streams_;
   std::uint64_t reads_done_ = 0;
   std::uint64_t reads_failed_ = 0;

@@ -157,7 +157,7 @@ ObjectRef TraceObjectRef(const traces::TraceObject& object) {
 }
 
 Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, Transport& transport,
-                         MemoryAccount& account, const std::function<void()>& run) {
+                         MemoryAccount& account, const std::function<void()>& run, Nanos read_overhead_ns_per_mib) {
   const traces::Trace& trace = *config.trace;
   if (auto status = policies::ValidateStack(config.policy); !status) return status.error();
   MetricsCollector collector;
@@ -223,6 +223,7 @@ Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, T
     if (!stack && !build_error) build_error = stack.error();
     return stack;
   });
+  replayer.set_read_overhead(read_overhead_ns_per_mib);
   // Failures are recorded and the run goes on: a failed read or a wrong byte is a result of the run.
   replayer.set_observer(
       [&](const traces::TraceRecord& record, const Result<Slices>& result) {
@@ -299,7 +300,8 @@ Result<RunResult> RunSimulation(const SimulationConfig& config) {
   options.read_timeout = config.read_timeout;
   auto stack = MakeTransportStack(&scheduler, options);
   if (!stack) return stack.error();
-  auto result = Replay(config, scheduler, (*stack)->top(), account, [&] { scheduler.Run(); });
+  auto result = Replay(
+      config, scheduler, (*stack)->top(), account, [&] { scheduler.Run(); }, config.profile.read_overhead_ns_per_mib);
   if (!result) return result;
   result->metrics.cost_usd = (*stack)->CostUsd();
   result->events_run = scheduler.events_run();

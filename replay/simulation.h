@@ -91,7 +91,9 @@ ObjectRef TraceObjectRef(const traces::TraceObject& object);
 /// What the simulator and a real-time run share: replays `config.trace` through `config.policy` over
 /// `transport` on `scheduler`, calling `run` to drive the scheduler until it is idle (or gives up: reads
 /// still outstanding then are recorded as a hang). Fills everything but cost, events and wall time.
+/// `read_overhead_ns_per_mib` is the simulated reader's time per MiB delivered (Replayer::set_read_overhead;
+/// a real-time run's reader spends its own).
 Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, Transport& transport,
-                         MemoryAccount& account, const std::function<void()>& run);
+                         MemoryAccount& account, const std::function<void()>& run, Nanos read_overhead_ns_per_mib = 0);
 
 }  // namespace pflab::replay

@@ -82,8 +82,8 @@ void SimTransport::Begin(std::uint32_t slot) {
     ++connections_;
   }
   // The profile's request overhead is the client's own time per request, paid before the network's
-  // first byte like a longer latency (0 unless calibrated: no change).
-  const Nanos latency = latency_.Sample() + RequestOverhead();
+  // first byte like a longer latency, and a stream's setup on top of it (0 unless calibrated: no change).
+  const Nanos latency = latency_.Sample() + RequestOverhead(t.stream);
   if (idle && options_.fuse_idle && !t.stream) {
     // Alone on the link: it will activate at now + latency and run at the single-transfer rate until
     // something else starts, which unfuses it first.
@@ -101,8 +101,8 @@ void SimTransport::Begin(std::uint32_t slot) {
   t.timer = scheduler_->PostAfter(latency, [this, slot] { Activate(slot); });
 }
 
-Nanos SimTransport::RequestOverhead() {
-  const Nanos overhead = profile_.request_overhead_ns;
+Nanos SimTransport::RequestOverhead(bool stream) {
+  const Nanos overhead = profile_.request_overhead_ns + (stream ? profile_.stream_overhead_ns : 0);
   if (overhead == 0 || profile_.request_overhead_cores == 0) return overhead;
   if (cores_free_at_.empty()) cores_free_at_.assign(profile_.request_overhead_cores, 0);
   const Nanos now = scheduler_->Now();

@@ -32,7 +32,8 @@
 // A profile's request_overhead_ns (the client's own time per request, 0 by default) is added to every
 // first-byte latency. With request_overhead_cores N > 0 it is work for N cores, taken in issue order
 // by the core free first, so a request issued while all N are busy also waits for one: the host's CPU
-// as a serialized resource, which several streams on a small machine contend for.
+// as a serialized resource, which several streams on a small machine contend for. A stream pays the
+// profile's stream_overhead_ns on top (its own connection and thread), on the same cores.
 //
 // This is the network model only: faults are injected above it by the FaultInjectingTransport, and
 // requests, bytes and cost are counted above it by the AccountingTransport (replay/transport_stack.h
@@ -146,7 +147,8 @@ class SimTransport final : public Transport {
   void QueueRemove(std::uint32_t slot);
   double Rate() const;
   Nanos FinishTime(const Transfer& t, double rate) const;
-  Nanos RequestOverhead();  // the profile's request overhead, and the wait for a core when they are limited
+  // The profile's request overhead (and a stream's setup), and the wait for a core when they are limited.
+  Nanos RequestOverhead(bool stream);
 
   Scheduler* scheduler_;
   NetworkProfile profile_;

@@ -101,8 +101,10 @@ TEST_CASE("fidelity: a short run pairs every simulated cell with a run against t
   CHECK_FALSE(RunFidelity(plan, {}, nullptr).ok());
 }
 
-TEST_CASE("fidelity: --calibrate measures the request overhead through the engine and predicts with it",
-          "[fidelity][fake_gcs]") {
+TEST_CASE(
+    "fidelity: --calibrate measures the request, byte and stream overheads through the engine and predicts "
+    "with them",
+    "[fidelity][fake_gcs]") {
   auto trace = SixReadsOfOneMiB();
   REQUIRE(trace.ok());
   RunPlan plan = OverFakeServer(*trace, "none", {1});
@@ -124,14 +126,28 @@ TEST_CASE("fidelity: --calibrate measures the request overhead through the engin
   // Under a sanitizer the calibration's probes are slowed as much as the engine (the fitted bandwidth
   // can come out so low that the simulated twin is the slower one), so there a zero overhead, with no
   // core search, is a valid outcome too.
+  // What a small read took beyond its prediction splits into a part per request and a part per MiB.
   if (kSanitized) {
-    CHECK(c.engine.per_request_s >= 0);
+    CHECK(c.engine.small_per_request_s >= 0);
   } else {
-    CHECK(c.engine.per_request_s > 0);
+    CHECK(c.engine.small_per_request_s > 0);
   }
+  CHECK(c.engine.per_request_s >= 0);
+  CHECK(c.engine.per_mib_s >= 0);
+  CHECK(c.engine.per_request_s + c.engine.per_mib_s * 0.25 ==
+        Approx(std::max(0.0, c.engine.small_per_request_s)).margin(1e-9));
+  CHECK(c.small_read_bytes == 256 << 10);
+  CHECK(c.large_read_bytes == 4 << 20);
   CHECK(c.engine.runs == 1);
   CHECK(c.engine.requests == 8);  // `none`: one GET a read
+  // `gcsfuse` streamed the random reads: one stream for each read it could not serve from one open.
+  CHECK(c.engine.streams >= 1);
+  CHECK(c.engine.streams <= 8);
+  CHECK(c.engine.per_stream_s >= 0);
+  CHECK(c.engine.stream_low_s <= c.engine.stream_high_s);
   CHECK(p.request_overhead_ns == std::llround(c.engine.per_request_s * 1e9));
+  CHECK(p.read_overhead_ns_per_mib == std::llround(c.engine.per_mib_s * 1e9));
+  CHECK(p.stream_overhead_ns == std::llround(c.engine.per_stream_s * 1e9));
   CHECK(p.request_overhead_cores == c.engine.cores);
   if (p.request_overhead_ns > 0) {
     // No limit and every core count up to this host's were tried, no limit first, then down to 1.
@@ -150,13 +166,16 @@ TEST_CASE("fidelity: --calibrate measures the request overhead through the engin
   // above it (accuracy is make bench-calibrate's job).
   CHECK(p.stream_bandwidth_bytes_per_s > 0);
   CHECK(p.stream_bandwidth_bytes_per_s <= 200e6 * 1.1);  // as [calibrate]: a piece end seen late
-  // The prediction pays it: six reads of 1 MiB, one GET each, one at a time.
+  // The prediction pays it: six reads of 1 MiB, one GET each, one at a time, and each MiB but the
+  // last read's before the next read.
   const double one =
       0.005 + static_cast<double>(p.request_overhead_ns) / 1e9 + (1 << 20) / p.stream_bandwidth_bytes_per_s;
   REQUIRE(report->pairs.size() == 1);
-  CHECK(report->pairs[0].predicted_s == Approx(6 * one).margin(1e-6));
+  CHECK(report->pairs[0].predicted_s ==
+        Approx(6 * one + 5 * static_cast<double>(p.read_overhead_ns_per_mib) / 1e9).margin(1e-6));
   const std::string md = FidelityMarkdown(*report, "x");
   CHECK(md.find("through the engine") != std::string::npos);
+  CHECK(md.find("more a stream") != std::string::npos);
 }
 
 }  // namespace

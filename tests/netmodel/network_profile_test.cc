@@ -150,6 +150,10 @@ TEST_CASE("profiles: bad files give errors that start with the path and say what
        "profile x: request_overhead: '0.4' needs a unit"},
       {ProfilesWith(std::string(kGoodProfile) + R"(, "request_overhead_cores": 1.5)"),
        "profile x: request_overhead_cores: expected an integer from 0 (no limit) to 4096"},
+      {ProfilesWith(std::string(kGoodProfile) + R"(, "stream_overhead": 1)"),
+       "profile x: stream_overhead: expected a string such as \"35ms\""},
+      {ProfilesWith(std::string(kGoodProfile) + R"(, "read_overhead_per_mib": "0.3")"),
+       "profile x: read_overhead_per_mib: '0.3' needs a unit"},
       {ProfilesWith(std::string(kGoodProfile) + R"(, "failure_probability": 2)"),
        "profile x: failure_probability: must be at most 1"},
       {ProfilesWith(R"("latency_median": "10ms", "stream_bandwidth": "100MB/s")"),
@@ -203,6 +207,22 @@ TEST_CASE("profiles: request_overhead and its cores are optional, 0 when left ou
   CHECK_FALSE(all->at("ok").ToJson().contains("request_overhead_cores"));
   CHECK(all->at("x").ToJson().at("request_overhead_ms") == 0.45);
   CHECK(all->at("x").ToJson().at("request_overhead_cores") == 2);
+}
+
+TEST_CASE("profiles: stream_overhead and read_overhead_per_mib are optional, 0 when left out", "[sim][network]") {
+  TempFile file(
+      "pflab_stream_overhead_profiles.json",
+      ProfilesWith(std::string(kGoodProfile) + R"(, "stream_overhead": "600us", "read_overhead_per_mib": "0.25ms")"));
+  auto all = LoadProfiles(file.path());
+  REQUIRE(all.ok());
+  CHECK(all->at("ok").stream_overhead_ns == 0);
+  CHECK(all->at("ok").read_overhead_ns_per_mib == 0);
+  CHECK(all->at("x").stream_overhead_ns == 600 * kMicrosecond);
+  CHECK(all->at("x").read_overhead_ns_per_mib == 250 * kMicrosecond);
+  CHECK_FALSE(all->at("ok").ToJson().contains("stream_overhead_ms"));
+  CHECK_FALSE(all->at("ok").ToJson().contains("read_overhead_ms_per_mib"));
+  CHECK(all->at("x").ToJson().at("stream_overhead_ms") == 0.6);
+  CHECK(all->at("x").ToJson().at("read_overhead_ms_per_mib") == 0.25);
 }
 
 TEST_CASE("profiles: ToJson reports the effective profile", "[sim][network]") {

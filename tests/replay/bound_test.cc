@@ -87,6 +87,29 @@ TEST_CASE("bound: the request overhead is part of every first byte, in the bound
   CHECK(Elapsed(t, p, "none") == 13700 * kMicrosecond);
 }
 
+TEST_CASE("bound: the read overhead per MiB delays a stream's next read, one read at a time; the bound leaves it out",
+          "[bound]") {
+  sim::NetworkProfile p = OneRequestFillsTheLink();
+  p.link_bandwidth_bytes_per_s = 10e9;               // two requests at once each get their 1 GB/s
+  const Nanos read = 10 * kMillisecond + 1'048'576;  // 10 ms + 1 MiB at 1 GB/s
+  traces::Trace one = OneObject(100 * kMB);
+  Read(one, 0, 0, 0, kMiB);
+  Read(one, 0, 0, kMiB, kMiB);
+  traces::Trace two = one;
+  Read(two, 0, 1, 10 * kMiB, kMiB);
+  Read(two, 0, 1, 11 * kMiB, kMiB);
+  CHECK(Elapsed(one, p, "none") == 2 * read);
+  CHECK(Elapsed(two, p, "none") == 2 * read);
+  p.read_overhead_ns_per_mib = kMillisecond;
+  // One stream: the first read's MiB costs 1 ms before the second is issued; the last read's cost
+  // comes after the run's last byte, so it is not in the elapsed time.
+  CHECK(Elapsed(one, p, "none") == 2 * read + kMillisecond);
+  // Two streams whose first reads finish together: the reader takes one MiB after the other, so the
+  // second stream's next read waits 2 ms.
+  CHECK(Elapsed(two, p, "none") == 2 * read + 2 * kMillisecond);
+  CHECK(Bound(two, p) <= 2 * read);
+}
+
 TEST_CASE("bound: one read at the floor latency is reached by splitting it across the link", "[bound]") {
   // gcs-regional's rates with every latency at its floor: one request gets 220 MB/s, the link 2 GB/s,
   // so ten requests of 200 MB/s each fill the link.

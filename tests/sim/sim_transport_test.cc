@@ -470,6 +470,36 @@ TEST_CASE("sim transport: a stream pays latency once - its body runs ahead of th
   CHECK(f.transport.requests() == 1);
 }
 
+TEST_CASE("sim transport: a stream pays the stream overhead on top of the request overhead, a fetch does not",
+          "[sim][transport][stream]") {
+  NetworkProfile p = Windowed(kMB, 100 * kMB, 1000 * kMB);
+  p.request_overhead_ns = 500 * kMicrosecond;
+  p.stream_overhead_ns = 700 * kMicrosecond;
+  SECTION("alone") {
+    Fixture f(p);
+    const StreamId id = f.transport.OpenStream(f.object, {0, 10 * kMB});
+    Pulled a;
+    PullAt(f, 0, id, 100'000, &a);  // latency 10 ms + 0.5 + 0.7 ms, then 1 ms of transfer
+    Done d;
+    f.Start(0, 100'000, &d);  // the same latency and transfer, with the request overhead only
+    f.scheduler.Run();
+    CHECK(a.at == 12200 * kMicrosecond);
+    CHECK(d.at == 11500 * kMicrosecond);
+  }
+  SECTION("one core: the stream's setup holds the core too") {
+    p.request_overhead_cores = 1;
+    Fixture f(p);
+    const StreamId id = f.transport.OpenStream(f.object, {0, 10 * kMB});
+    Pulled a;
+    PullAt(f, 0, id, 100'000, &a);
+    Done d;
+    f.Start(0, 100'000, &d);  // waits for the stream's 1.2 ms on the one core
+    f.scheduler.Run();
+    CHECK(a.at == 12200 * kMicrosecond);
+    CHECK(d.at == 1200 * kMicrosecond + 11500 * kMicrosecond);
+  }
+}
+
 TEST_CASE("sim transport: a paused stream takes no share of the link - streams take none of the connections",
           "[sim][transport][stream]") {
   Fixture f(Windowed(kMB, 100 * kMB, 100 * kMB, 1));
