@@ -235,6 +235,10 @@ class BinaryParser {
     return std::move(trace_);
   }
 
+  struct FreeDCtx {
+    void operator()(ZSTD_DCtx* c) const { ZSTD_freeDCtx(c); }
+  };
+
   // A reads block on its way through a worker: read here, decompressed and decoded there (kLocal),
   // appended here in file order.
   struct Job {
@@ -275,9 +279,24 @@ class BinaryParser {
       }
       work_cv_.notify_one();
     }
+    // Waits for `job`, decoding queued jobs on this thread meanwhile: the reading thread has spare time
+    // (it reads and copies at several times a worker's rate), so with two threads both decode.
     void Wait(Job& job) {
       std::unique_lock lock(mu_);
-      done_cv_.wait(lock, [&] { return job.done; });
+      while (!job.done) {
+        if (queue_.empty()) {
+          done_cv_.wait(lock);
+          continue;
+        }
+        Job* other = queue_.front();
+        queue_.pop_front();
+        lock.unlock();
+        if (!own_dctx_) own_dctx_.reset(ZSTD_createDCtx());
+        Process(*other, own_dctx_.get());
+        lock.lock();
+        other->done = true;
+        done_cv_.notify_all();
+      }
     }
 
    private:
@@ -292,16 +311,7 @@ class BinaryParser {
           job = queue_.front();
           queue_.pop_front();
         }
-        Prefault(job->dest_begin, job->dest_end);
-        job->status = parser_.Decompress(job->block, job->packed, dctx.get());
-        job->decompressed = static_cast<bool>(job->status);
-        job->reads.clear();
-        job->span_t = 0;
-        job->span_end = 0;
-        if (job->decompressed) {
-          job->status =
-              parser_.DecodeRows</*kLocal=*/true>(job->block, job->first, job->span_t, job->span_end, job->reads);
-        }
+        Process(*job, dctx.get());
         {
           std::lock_guard lock(mu_);
           job->done = true;
@@ -310,9 +320,21 @@ class BinaryParser {
       }
     }
 
+    void Process(Job& job, ZSTD_DCtx* dctx) const {
+      Prefault(job.dest_begin, job.dest_end);
+      job.status = parser_.Decompress(job.block, job.packed, dctx);
+      job.decompressed = static_cast<bool>(job.status);
+      job.reads.clear();
+      job.span_t = 0;
+      job.span_end = 0;
+      if (job.decompressed) {
+        job.status = parser_.DecodeRows</*kLocal=*/true>(job.block, job.first, job.span_t, job.span_end, job.reads);
+      }
+    }
+
     // Fresh memory costs a page fault per 4 KiB page on first touch, most of a first load's time (the
     // kernel zeroes the page and charges it): MADV_POPULATE_WRITE takes those faults here, on the
-    // workers, without touching the bytes, so it is safe even on memory another thread writes. It is
+    // decoding threads, without touching the bytes, so it is safe even on memory another thread writes. It is
     // only a hint: where the kernel lacks it (before Linux 5.14) the copy takes the faults as before.
     static void Prefault(std::uintptr_t begin, std::uintptr_t end) {
       if (begin >= end) return;
@@ -322,6 +344,7 @@ class BinaryParser {
     }
 
     const BinaryParser& parser_;
+    std::unique_ptr<ZSTD_DCtx, FreeDCtx> own_dctx_;  // the waiting thread's
     std::mutex mu_;
     std::condition_variable work_cv_, done_cv_;
     std::deque<Job*> queue_;
@@ -329,9 +352,9 @@ class BinaryParser {
     std::vector<std::thread> threads_;
   };
 
-  // The loop of Parse with the reads blocks decompressed and decoded by `workers_` threads while this
-  // one reads the file and appends the decoded blocks in order. The result, errors included, is the
-  // loop's: a block whose relative decoding fails, or whose absolute values fail a check, is decoded
+  // The loop of Parse with the reads blocks decompressed and decoded by `workers_` threads (and this
+  // one, while it waits), as this one reads the file and appends the decoded blocks in order. The result, errors
+  // included, is the loop's: a block whose relative decoding fails, or whose absolute values fail a check, is decoded
   // again here by the loop's own code, which returns the loop's error.
   Status ParseBlocksInParallel() {
     std::vector<Job> jobs(2 * workers_ + 2);
@@ -769,10 +792,6 @@ class BinaryParser {
     }
     return OkStatus();
   }
-
-  struct FreeDCtx {
-    void operator()(ZSTD_DCtx* c) const { ZSTD_freeDCtx(c); }
-  };
 
   BinaryInput input_;
   const unsigned workers_;  // threads decoding reads blocks; 0: this one only
