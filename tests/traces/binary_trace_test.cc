@@ -4,6 +4,7 @@
 
 #include <zstd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -137,6 +138,22 @@ Result<Trace> ParseOn(const std::string& bytes, unsigned threads) {
   return ParseBinaryTrace(in, "t.bin", {.threads = threads});
 }
 
+// Whether two traces hold the same reads and hints, in one assertion (RequireSame's per-field
+// assertions cost seconds under the sanitizers at 200,000 reads).
+bool SameReadsAndHints(const Trace& a, const Trace& b) {
+  const auto same = [](const TraceRecord& x, const TraceRecord& y) {
+    return x.t_ns == y.t_ns && x.stream == y.stream && x.object == y.object && x.offset == y.offset &&
+           x.length == y.length && x.duration_ns == y.duration_ns && x.past_eof == y.past_eof;
+  };
+  const auto same_hint = [](const TraceHint& x, const TraceHint& y) {
+    return x.t_ns == y.t_ns && x.stream == y.stream && x.object == y.object && x.before == y.before &&
+           x.ranges == y.ranges;
+  };
+  return a.objects.size() == b.objects.size() && a.source == b.source &&
+         std::equal(a.records.begin(), a.records.end(), b.records.begin(), b.records.end(), same) &&
+         std::equal(a.hints.begin(), a.hints.end(), b.hints.begin(), b.hints.end(), same_hint);
+}
+
 // The same outcome, down to the error message, or the same trace.
 void RequireSameOutcome(const Result<Trace>& a, const Result<Trace>& b) {
   REQUIRE(a.ok() == b.ok());
@@ -144,7 +161,7 @@ void RequireSameOutcome(const Result<Trace>& a, const Result<Trace>& b) {
     REQUIRE(a.error().message == b.error().message);
     return;
   }
-  RequireSame(*a, *b);
+  REQUIRE(SameReadsAndHints(*a, *b));
 }
 
 TEST_CASE("binary traces: decoding on several threads gives the loop's trace and errors", "[traces][binary][threads]") {
@@ -179,7 +196,8 @@ TEST_CASE("binary traces: decoding on several threads gives the loop's trace and
     INFO(threads << " threads");
     auto back = ParseOn(bytes, threads);
     REQUIRE(back.ok());
-    RequireSame(trace, *back);
+    REQUIRE(back->records.size() == n);
+    REQUIRE(SameReadsAndHints(trace, *back));
   }
   std::string unknown = bytes;
   for (int i = 16; i < 32; ++i) unknown[static_cast<std::size_t>(i)] = '\xff';
