@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include <iostream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "policies/registry.h"
 #include "replay/simulation.h"
@@ -34,11 +36,11 @@ double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
-// This process's CPU time: on a shared machine the wall time includes waiting for a core, so each stage
-// reports its rate by both (every stage runs on one thread).
-double CpuSeconds() {
+// This process's CPU time (all its threads), or the calling thread's: on a shared machine the wall time
+// includes waiting for a core, so each stage reports its rate by both.
+double CpuSeconds(clockid_t clock = CLOCK_PROCESS_CPUTIME_ID) {
   timespec ts{};
-  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  ::clock_gettime(clock, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
@@ -46,7 +48,19 @@ double CpuSeconds() {
 struct Timer {
   Clock::time_point wall = Clock::now();
   double cpu = CpuSeconds();
+  double thread_cpu = CpuSeconds(CLOCK_THREAD_CPUTIME_ID);
 };
+
+// A load on worker threads: the reading thread's own CPU time bounds its wall time however many cores
+// the workers get, so a loaded machine still shows what an idle one with enough cores would reach.
+void ThreadShare(std::uint64_t reads, const Timer& timer, unsigned threads) {
+  const double mine = CpuSeconds(CLOCK_THREAD_CPUTIME_ID) - timer.thread_cpu;
+  const double all = CpuSeconds() - timer.cpu;
+  std::printf(
+      "          on %u threads (%ld cores online): the reading thread %.2f s CPU (%.2f M/s), the workers %.2f s\n",
+      threads, ::sysconf(_SC_NPROCESSORS_ONLN), mine, static_cast<double>(reads) / mine / 1e6,
+      std::max(0.0, all - mine));
+}
 
 // VmRSS (now) or VmHWM (peak) from /proc/self/status, in bytes.
 std::uint64_t StatusBytes(const char* field) {
@@ -110,6 +124,12 @@ pflab::Status Generate(const BenchTracesArgs& args, const std::string& path) {
   return pflab::OkStatus();
 }
 
+pflab::Result<pflab::traces::Trace> LoadBinary(const std::string& path, unsigned threads) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return pflab::InvalidArgument(path + ": cannot read");
+  return pflab::traces::ParseBinaryTrace(in, path, {.threads = threads});
+}
+
 }  // namespace
 
 CLI::App* AddBenchTracesCommand(CLI::App* bench, BenchTracesArgs& args) {
@@ -124,6 +144,10 @@ CLI::App* AddBenchTracesCommand(CLI::App* bench, BenchTracesArgs& args) {
   cmd->add_option("--dir", args.dir, "folder for the binary trace (default: the temporary folder)");
   cmd->add_flag("--keep", args.keep, "keep the binary trace");
   cmd->add_option("--seed", args.seed, "seed of the generated trace")->capture_default_str();
+  cmd->add_option("--load-threads", args.load_threads,
+                  "threads decoding the binary trace (0: one per core, at most 8); with more than one, a load "
+                  "on one thread is measured first")
+      ->capture_default_str();
   return cmd;
 }
 
@@ -153,10 +177,21 @@ int RunBenchTraces(const BenchTracesArgs& args) {
   std::printf("          binary trace: %.1f MiB, %.2f bytes per read (%s)\n", MiB(file_bytes),
               static_cast<double>(file_bytes) / static_cast<double>(args.reads), path.c_str());
 
+  const unsigned threads =
+      args.load_threads != 0 ? args.load_threads : std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
+  if (threads > 1) {
+    // The same load on one thread, for the speed-up; its memory goes back to the kernel when freed (the
+    // arrays are mmap-ed), so the load after it touches fresh memory as well.
+    timer = Timer();
+    auto one = LoadBinary(path, 1);
+    if (!one) return Fail(one.error().message);
+    Stage("load-1", one->records.size(), timer, "reads");
+  }
   timer = Timer();
-  auto trace = pflab::traces::ReadTrace(path);
+  auto trace = LoadBinary(path, threads);
   if (!trace) return Fail(trace.error().message);
   Stage("load", trace->records.size(), timer, "reads");
+  if (threads > 1) ThreadShare(trace->records.size(), timer, threads);
   const std::uint64_t rss_loaded = StatusBytes("VmRSS:");
   std::printf("          resident for the trace: %.1f bytes per read (sizeof TraceRecord %zu)\n",
               static_cast<double>(rss_loaded - std::min(rss_loaded, rss0)) / static_cast<double>(trace->records.size()),
@@ -219,9 +254,10 @@ int RunBenchTraces(const BenchTracesArgs& args) {
   std::free(warm);
   const std::uint64_t rss_warm = StatusBytes("VmRSS:");
   timer = Timer();
-  trace = pflab::traces::ReadTrace(path);
+  trace = LoadBinary(path, threads);
   if (!trace) return Fail(trace.error().message);
   Stage("reload", trace->records.size(), timer, "reads");
+  if (threads > 1) ThreadShare(trace->records.size(), timer, threads);
   std::printf("          into touched memory: resident grew by %.1f MiB\n",
               MiB(StatusBytes("VmRSS:") - std::min(StatusBytes("VmRSS:"), rss_warm)));
   return 0;

@@ -16,6 +16,7 @@ struct BenchTracesArgs {
   std::string dir;              // where the binary trace goes (default: the temporary directory)
   bool keep = false;            // leave the binary trace there
   std::uint64_t seed = 1;
+  unsigned load_threads = 0;  // threads decoding the binary trace (0: one per core, at most 8)
 };
 
 CLI::App* AddBenchTracesCommand(CLI::App* bench, BenchTracesArgs& args);

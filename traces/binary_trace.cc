@@ -1,12 +1,19 @@
 #include "traces/binary_trace.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
 #include <zstd.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <istream>
+#include <mutex>
 #include <ostream>
+#include <stdexcept>
+#include <thread>
 #include <unordered_set>
 
 #include "traces/limits.h"
@@ -182,16 +189,22 @@ struct Block {
   std::uint64_t at = 0;  // byte offset of the block header
   char kind = 0;
   std::uint32_t count = 0;
+  std::uint32_t raw_bytes = 0;    // uncompressed, as the header says
   std::vector<std::uint8_t> raw;  // plus kMaxVarintBytes of zero padding
   std::size_t raw_size = 0;
 };
 
 class BinaryParser {
  public:
-  BinaryParser(std::istream& in, const std::string& name) : input_(in, name) {}
+  BinaryParser(std::istream& in, const std::string& name, unsigned workers) : input_(in, name), workers_(workers) {}
 
   Result<Trace> Parse() {
     if (auto s = ReadHeader(); !s) return s.error();
+    // Threads only pay off for a trace of several blocks.
+    if (workers_ > 0 && declared_reads_ > kBinaryBlockReads) {
+      if (auto s = ParseBlocksInParallel(); !s) return s.error();
+      return Finish();
+    }
     while (true) {
       auto s = ReadBlock();
       if (!s) return s.error();
@@ -205,6 +218,11 @@ class BinaryParser {
         if (auto d = DecodeHints(); !d) return d.error();
       }
     }
+    return Finish();
+  }
+
+ private:
+  Result<Trace> Finish() {
     if (declared_reads_ != kBinaryCountUnknown && declared_reads_ != trace_.records.size()) {
       return input_.Fail(block_.at, "the header says " + std::to_string(declared_reads_) + " reads, the blocks hold " +
                                         std::to_string(trace_.records.size()));
@@ -217,7 +235,230 @@ class BinaryParser {
     return std::move(trace_);
   }
 
- private:
+  struct FreeDCtx {
+    void operator()(ZSTD_DCtx* c) const { ZSTD_freeDCtx(c); }
+  };
+
+  // A reads block on its way through a worker: read here, decompressed and decoded there (kLocal),
+  // appended here in file order.
+  struct Job {
+    Block block;
+    std::vector<std::uint8_t> packed;
+    std::vector<TraceRecord> reads;  // relative to the block's start
+    std::uint64_t first = 0;         // index of its first read in the trace
+    // Where its reads will go in the trace's array, when that has room for them: the worker asks the
+    // kernel for those pages (see Prefault), so that this thread only copies.
+    std::uintptr_t dest_begin = 0, dest_end = 0;
+    Status status;  // the worker's: decompressing, then decoding
+    bool decompressed = false;
+    Nanos span_t = 0;            // t of its last read, relative
+    std::uint64_t span_end = 0;  // end of its last read, relative (modulo 2^64)
+    bool done = false;           // the workers are through with it
+  };
+
+  // Worker threads taking jobs from a queue; joined on destruction.
+  class Workers {
+   public:
+    Workers(const BinaryParser& parser, unsigned n) : parser_(parser) {
+      threads_.reserve(n);
+      for (unsigned w = 0; w < n; ++w) threads_.emplace_back([this] { Run(); });
+    }
+    ~Workers() {
+      {
+        std::lock_guard lock(mu_);
+        stop_ = true;
+      }
+      work_cv_.notify_all();
+      for (auto& t : threads_) t.join();
+    }
+    void Submit(Job& job) {
+      {
+        std::lock_guard lock(mu_);
+        job.done = false;
+        queue_.push_back(&job);
+      }
+      work_cv_.notify_one();
+    }
+    // Waits for `job`, decoding queued jobs on this thread meanwhile: the reading thread has spare time
+    // (it reads and copies at several times a worker's rate), so with two threads both decode.
+    void Wait(Job& job) {
+      std::unique_lock lock(mu_);
+      while (!job.done) {
+        if (queue_.empty()) {
+          done_cv_.wait(lock);
+          continue;
+        }
+        Job* other = queue_.front();
+        queue_.pop_front();
+        lock.unlock();
+        if (!own_dctx_) own_dctx_.reset(ZSTD_createDCtx());
+        Process(*other, own_dctx_.get());
+        lock.lock();
+        other->done = true;
+        done_cv_.notify_all();
+      }
+    }
+
+   private:
+    void Run() {
+      std::unique_ptr<ZSTD_DCtx, FreeDCtx> dctx(ZSTD_createDCtx());
+      while (true) {
+        Job* job = nullptr;
+        {
+          std::unique_lock lock(mu_);
+          work_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+          if (queue_.empty()) return;
+          job = queue_.front();
+          queue_.pop_front();
+        }
+        Process(*job, dctx.get());
+        {
+          std::lock_guard lock(mu_);
+          job->done = true;
+        }
+        done_cv_.notify_all();
+      }
+    }
+
+    void Process(Job& job, ZSTD_DCtx* dctx) const {
+      Prefault(job.dest_begin, job.dest_end);
+      job.status = parser_.Decompress(job.block, job.packed, dctx);
+      job.decompressed = static_cast<bool>(job.status);
+      job.reads.clear();
+      job.span_t = 0;
+      job.span_end = 0;
+      if (job.decompressed) {
+        job.status = parser_.DecodeRows</*kLocal=*/true>(job.block, job.first, job.span_t, job.span_end, job.reads);
+      }
+    }
+
+    // Fresh memory costs a page fault per 4 KiB page on first touch, most of a first load's time (the
+    // kernel zeroes the page and charges it): MADV_POPULATE_WRITE takes those faults here, on the
+    // decoding threads, without touching the bytes, so it is safe even on memory another thread writes. It is
+    // only a hint: where the kernel lacks it (before Linux 5.14) the copy takes the faults as before.
+    static void Prefault(std::uintptr_t begin, std::uintptr_t end) {
+      if (begin >= end) return;
+      const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+      begin &= ~(page - 1);
+      ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
+    }
+
+    const BinaryParser& parser_;
+    std::unique_ptr<ZSTD_DCtx, FreeDCtx> own_dctx_;  // the waiting thread's
+    std::mutex mu_;
+    std::condition_variable work_cv_, done_cv_;
+    std::deque<Job*> queue_;
+    bool stop_ = false;
+    std::vector<std::thread> threads_;
+  };
+
+  // The loop of Parse with the reads blocks decompressed and decoded by `workers_` threads (and this
+  // one, while it waits), as this one reads the file and appends the decoded blocks in order. The result, errors
+  // included, is the loop's: a block whose relative decoding fails, or whose absolute values fail a check, is decoded
+  // again here by the loop's own code, which returns the loop's error.
+  Status ParseBlocksInParallel() {
+    std::vector<Job> jobs(2 * workers_ + 2);
+    Workers workers(*this, workers_);
+    std::size_t next = 0;     // the job to fill next
+    std::size_t oldest = 0;   // the oldest job handed out
+    std::size_t pending = 0;  // jobs handed out and not yet appended
+    bool appending = true;    // false after an append failed: the blocks after it are only waited for
+    Status result = OkStatus();
+    const auto take_oldest = [&] {
+      Job& job = jobs[oldest];
+      workers.Wait(job);
+      oldest = (oldest + 1) % jobs.size();
+      --pending;
+      if (!appending) return;
+      if (Status s = AppendLocal(job); !s) {
+        appending = false;
+        result = s;  // before any error met later in the file
+      }
+    };
+    std::uint64_t dispatched = 0;  // reads in the blocks handed out
+    while (result) {
+      if (pending == jobs.size()) {
+        take_oldest();
+        continue;
+      }
+      Job& job = jobs[next];
+      if (Status s = ReadFrame(job.block, job.packed); !s) {
+        result = s;
+        break;
+      }
+      if (job.block.kind == kReadsBlock && !have_hints_) {
+        job.first = dispatched;
+        dispatched += job.block.count;
+        auto& records = trace_.records;
+        if (records.capacity() < dispatched) Grow(dispatched);
+        job.dest_begin = job.dest_end = 0;
+        if (records.capacity() >= dispatched) {
+          job.dest_begin = reinterpret_cast<std::uintptr_t>(records.data() + job.first);
+          job.dest_end = reinterpret_cast<std::uintptr_t>(records.data() + dispatched);
+        }
+        workers.Submit(job);
+        next = (next + 1) % jobs.size();
+        ++pending;
+        continue;
+      }
+      // Anything else is taken in order, after the reads before it, as the loop of Parse does.
+      while (pending > 0 && result) take_oldest();
+      if (!result) break;
+      block_ = std::move(job.block);
+      packed_ = std::move(job.packed);
+      if (block_.kind == kEndBlock) break;
+      if (!dctx_) dctx_.reset(ZSTD_createDCtx());
+      if (result = Decompress(block_, packed_, dctx_.get()); !result) break;
+      if (block_.kind == kReadsBlock) {
+        result = input_.Fail(block_.at, "a reads block after the hints block");
+      } else if (have_hints_) {
+        result = input_.Fail(block_.at, "a second hints block");
+      } else {
+        have_hints_ = true;
+        result = DecodeHints();
+      }
+      if (!result) break;
+    }
+    // An error met reading the file comes after the blocks handed out: theirs, if any, come first.
+    while (pending > 0) take_oldest();
+    return result;
+  }
+
+  // Appends a block decoded relative to its start, adding the time and end of the read before it and
+  // checking what needs them; on any failure the block is decoded again by the sequential code, whose
+  // error is the one returned.
+  Status AppendLocal(Job& job) {
+    const std::uint64_t first = trace_.records.size();
+    if (!job.status || !CheckReadCount(job.block, first) || job.span_t > kMaxTraceNanos - last_t_) {
+      return DecodeAgain(job);
+    }
+    const Nanos base_t = last_t_;
+    const std::uint64_t base_end = last_end_;
+    // In place in the job's array, just written; the trace's array then takes one copy of it.
+    for (TraceRecord& r : job.reads) {
+      r.t_ns += base_t;
+      r.offset += base_end;  // a delta that lands before 0 wraps to far beyond any object
+      const std::uint64_t size = sizes_[r.object];
+      if (r.offset > size || r.length > size - r.offset ||
+          (r.past_eof && !CheckAsked(r.offset, r.length, r.asked(), trace_.objects[r.object]))) {
+        return DecodeAgain(job);
+      }
+    }
+    if (trace_.records.capacity() < first + job.reads.size()) Grow(first + job.reads.size());
+    trace_.records.insert(trace_.records.end(), job.reads.begin(), job.reads.end());
+    last_t_ += job.span_t;
+    last_end_ += job.span_end;
+    return OkStatus();
+  }
+
+  Status DecodeAgain(Job& job) {
+    if (!job.decompressed) return job.status;  // as the loop's, which decompresses first
+    block_ = std::move(job.block);
+    Status s = DecodeReads();
+    if (s) throw std::logic_error("binary trace: a block the parallel decoder refused decodes sequentially");
+    return s;
+  }
+
   Status ReadHeader() {
     std::uint8_t fixed[kFixedHeaderBytes];
     if (auto s = input_.Read(fixed, sizeof fixed, "header"); !s) return s;
@@ -261,62 +502,76 @@ class BinaryParser {
   }
 
   Status ReadBlock() {
+    if (auto s = ReadFrame(block_, packed_); !s) return s;
+    if (block_.kind == kEndBlock) return OkStatus();
+    if (!dctx_) dctx_.reset(ZSTD_createDCtx());
+    return Decompress(block_, packed_, dctx_.get());
+  }
+
+  // Reads a block's header and its compressed bytes into `packed`, checking the header.
+  Status ReadFrame(Block& block, std::vector<std::uint8_t>& packed) {
     std::uint8_t head[kBlockHeaderBytes];
-    block_.at = input_.offset();
+    block.at = input_.offset();
     if (auto s = input_.Read(head, sizeof head, "block header (a binary trace ends with an 'E' block)"); !s) return s;
-    block_.kind = static_cast<char>(head[0]);
-    block_.count = GetU32(head + 1);
-    const std::uint32_t raw_bytes = GetU32(head + 5);
+    block.kind = static_cast<char>(head[0]);
+    block.count = GetU32(head + 1);
+    block.raw_bytes = GetU32(head + 5);
+    const std::uint32_t raw_bytes = block.raw_bytes;
     const std::uint32_t packed_bytes = GetU32(head + 9);
-    if (block_.kind == kEndBlock) {
-      if (block_.count != 0 || raw_bytes != 0 || packed_bytes != 0) {
-        return input_.Fail(block_.at, "the end block must have count and sizes 0");
+    if (block.kind == kEndBlock) {
+      if (block.count != 0 || raw_bytes != 0 || packed_bytes != 0) {
+        return input_.Fail(block.at, "the end block must have count and sizes 0");
       }
       return OkStatus();
     }
-    if (block_.kind != kReadsBlock && block_.kind != kHintsBlock) {
-      return input_.Fail(block_.at, "unknown block kind " + std::to_string(head[0]) + " (expected 'R', 'H' or 'E')");
+    if (block.kind != kReadsBlock && block.kind != kHintsBlock) {
+      return input_.Fail(block.at, "unknown block kind " + std::to_string(head[0]) + " (expected 'R', 'H' or 'E')");
     }
-    const std::uint64_t max_raw = block_.kind == kReadsBlock
-                                      ? std::uint64_t{block_.count} * kReadColumns * kMaxVarintBytes + kReadColumns * 4
+    const std::uint64_t max_raw = block.kind == kReadsBlock
+                                      ? std::uint64_t{block.count} * kReadColumns * kMaxVarintBytes + kReadColumns * 4
                                       : std::min<std::uint64_t>(kMaxHintsRawBytes, UINT32_MAX);
-    if (block_.kind == kReadsBlock && (block_.count == 0 || block_.count > kBinaryBlockReads)) {
-      return input_.Fail(block_.at, "a reads block holds 1 to " + std::to_string(kBinaryBlockReads) + " reads, not " +
-                                        std::to_string(block_.count));
+    if (block.kind == kReadsBlock && (block.count == 0 || block.count > kBinaryBlockReads)) {
+      return input_.Fail(block.at, "a reads block holds 1 to " + std::to_string(kBinaryBlockReads) + " reads, not " +
+                                       std::to_string(block.count));
     }
     if (raw_bytes > max_raw) {
-      return input_.Fail(block_.at, "block of " + std::to_string(block_.count) + " entries claims " + Bytes(raw_bytes) +
-                                        " bytes uncompressed, more than the format allows");
+      return input_.Fail(block.at, "block of " + std::to_string(block.count) + " entries claims " + Bytes(raw_bytes) +
+                                       " bytes uncompressed, more than the format allows");
     }
     if (packed_bytes > ZSTD_compressBound(raw_bytes)) {
-      return input_.Fail(block_.at, "block claims " + Bytes(packed_bytes) + " compressed bytes for " +
-                                        Bytes(raw_bytes) + " uncompressed, more than zstd ever writes");
+      return input_.Fail(block.at, "block claims " + Bytes(packed_bytes) + " compressed bytes for " + Bytes(raw_bytes) +
+                                       " uncompressed, more than zstd ever writes");
     }
     // Sizes from the file are not trusted with memory: the compressed bytes are read in pieces as they
     // arrive, and a frame larger than a reads block can be is decompressed as it unfolds, so a block
     // header that lies costs no more memory than the file (and what its frame really holds) backs.
-    if (auto s = input_.ReadGrowing(packed_, packed_bytes, kPieceBytes, "block"); !s) return s;
-    if (!dctx_) dctx_.reset(ZSTD_createDCtx());
+    return input_.ReadGrowing(packed, packed_bytes, kPieceBytes, "block");
+  }
+
+  // Decompresses `packed` into `block.raw` (plus its zero padding). Touches nothing of the parser but
+  // the input's name, so that worker threads can run it.
+  Status Decompress(Block& block, const std::vector<std::uint8_t>& packed, ZSTD_DCtx* dctx) const {
+    const std::uint32_t raw_bytes = block.raw_bytes;
     auto corrupt = [&](std::size_t code) {
-      return input_.Fail(block_.at, std::string("the block's zstd frame is corrupt: ") + ZSTD_getErrorName(code));
+      return input_.Fail(block.at, std::string("the block's zstd frame is corrupt: ") + ZSTD_getErrorName(code));
     };
     std::size_t produced = 0;
     if (raw_bytes <= kPieceBytes) {
-      block_.raw.resize(raw_bytes);
-      produced = ZSTD_decompressDCtx(dctx_.get(), block_.raw.data(), raw_bytes, packed_.data(), packed_.size());
+      block.raw.resize(raw_bytes);
+      produced = ZSTD_decompressDCtx(dctx, block.raw.data(), raw_bytes, packed.data(), packed.size());
       if (ZSTD_isError(produced)) return corrupt(produced);
     } else {
-      ZSTD_DCtx_reset(dctx_.get(), ZSTD_reset_session_only);
-      ZSTD_inBuffer in{packed_.data(), packed_.size(), 0};
-      block_.raw.clear();
+      ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only);
+      ZSTD_inBuffer in{packed.data(), packed.size(), 0};
+      block.raw.clear();
       while (true) {
-        if (produced == block_.raw.size()) {
+        if (produced == block.raw.size()) {
           // One byte beyond the claimed size, to notice a frame that holds more.
-          block_.raw.resize(std::min<std::uint64_t>(std::uint64_t{raw_bytes} + 1,
-                                                    produced + std::max<std::size_t>(produced, kPieceBytes)));
+          block.raw.resize(std::min<std::uint64_t>(std::uint64_t{raw_bytes} + 1,
+                                                   produced + std::max<std::size_t>(produced, kPieceBytes)));
         }
-        ZSTD_outBuffer out{block_.raw.data(), block_.raw.size(), produced};
-        const std::size_t left = ZSTD_decompressStream(dctx_.get(), &out, &in);
+        ZSTD_outBuffer out{block.raw.data(), block.raw.size(), produced};
+        const std::size_t left = ZSTD_decompressStream(dctx, &out, &in);
         if (ZSTD_isError(left)) return corrupt(left);
         produced = out.pos;
         if (produced > raw_bytes || left == 0) break;
@@ -324,18 +579,18 @@ class BinaryParser {
       }
     }
     if (produced != raw_bytes) {
-      return input_.Fail(block_.at, "the block's zstd frame holds " +
-                                        (produced > raw_bytes ? "more than " : std::string()) + Bytes(produced) +
-                                        " bytes, its header says " + Bytes(raw_bytes));
+      return input_.Fail(block.at, "the block's zstd frame holds " +
+                                       (produced > raw_bytes ? "more than " : std::string()) + Bytes(produced) +
+                                       " bytes, its header says " + Bytes(raw_bytes));
     }
-    block_.raw.resize(std::size_t{raw_bytes} + kMaxVarintBytes);
-    std::fill(block_.raw.begin() + raw_bytes, block_.raw.end(), 0);
-    block_.raw_size = raw_bytes;
+    block.raw.resize(std::size_t{raw_bytes} + kMaxVarintBytes);
+    std::fill(block.raw.begin() + raw_bytes, block.raw.end(), 0);
+    block.raw_size = raw_bytes;
     return OkStatus();
   }
 
-  Error ReadError(std::uint64_t index, const std::string& what) const {
-    return input_.Fail(block_.at, "read " + std::to_string(index + 1) + ": " + what);
+  Error ReadError(const Block& block, std::uint64_t index, const std::string& what) const {
+    return input_.Fail(block.at, "read " + std::to_string(index + 1) + ": " + what);
   }
 
   // Reads and checks the block's reads, row by row with one cursor per column: each read is written
@@ -344,26 +599,43 @@ class BinaryParser {
   // overflows.
   Status DecodeReads() {
     const std::size_t first = trace_.records.size();
-    const std::uint32_t count = block_.count;
-    if (auto s = CheckRecordCount(first + count); !s) return ReadError(first, s.error().message);
-    if (declared_reads_ != kBinaryCountUnknown && first + count > declared_reads_) {
-      return input_.Fail(block_.at, "more reads than the header's " + std::to_string(declared_reads_));
+    if (auto s = CheckReadCount(block_, first); !s) return s;
+    if (trace_.records.capacity() < first + block_.count) Grow(first + block_.count);
+    return DecodeRows</*kLocal=*/false>(block_, first, last_t_, last_end_, trace_.records);
+  }
+
+  // The counts a reads block of `block.count` reads after `first` others must respect.
+  Status CheckReadCount(const Block& block, std::uint64_t first) const {
+    if (auto s = CheckRecordCount(first + block.count); !s) return ReadError(block, first, s.error().message);
+    if (declared_reads_ != kBinaryCountUnknown && first + block.count > declared_reads_) {
+      return input_.Fail(block.at, "more reads than the header's " + std::to_string(declared_reads_));
     }
-    if (trace_.records.capacity() < first + count) Grow(first + count);
-    if (block_.raw_size < kReadColumns * 4) return input_.Fail(block_.at, "a reads block without its column lengths");
-    const std::uint8_t* p = block_.raw.data();
+    return OkStatus();
+  }
+
+  // Decodes `block`'s reads onto `out`, carrying the time and end of the read before them in `last_t`
+  // and `last_end`. With kLocal, a worker thread's decoding before the blocks ahead are done: those two
+  // start at 0, so times and offsets come out relative to the block's start (offsets modulo 2^64), and
+  // the checks that need the absolute values (an offset inside its object, the asked length) are left
+  // to AppendLocal, which adds the bases.
+  template <bool kLocal>
+  Status DecodeRows(const Block& block, std::uint64_t first, Nanos& last_t_io, std::uint64_t& last_end_io,
+                    std::vector<TraceRecord>& out) const {
+    const std::uint32_t count = block.count;
+    if (block.raw_size < kReadColumns * 4) return input_.Fail(block.at, "a reads block without its column lengths");
+    const std::uint8_t* p = block.raw.data();
     VarintColumn columns[kReadColumns];
     std::uint64_t at = kReadColumns * 4;
     for (std::size_t k = 0; k < kReadColumns; ++k) {
       const std::uint64_t bytes = GetU32(p + 4 * k);
-      if (bytes > block_.raw_size - at) return input_.Fail(block_.at, "column lengths beyond the block");
+      if (bytes > block.raw_size - at) return input_.Fail(block.at, "column lengths beyond the block");
       columns[k] = {p + at, p + at + bytes};
       at += bytes;
     }
-    if (at != block_.raw_size) return input_.Fail(block_.at, "bytes left over after the seven columns");
+    if (at != block.raw_size) return input_.Fail(block.at, "bytes left over after the seven columns");
     const std::size_t objects = sizes_.size();
-    Nanos last_t = last_t_;
-    std::uint64_t last_end = last_end_;
+    Nanos last_t = last_t_io;
+    std::uint64_t last_end = last_end_io;
     std::uint32_t unchecked_until = 0;  // reads before it cannot run any column past its end
     for (std::uint32_t n = 0; n < count; ++n) {
       const std::size_t i = first + n;
@@ -379,54 +651,58 @@ class BinaryParser {
       } else {
         for (std::size_t k = 0; k < kReadColumns; ++k) ok &= columns[k].Next(&v[k]);
       }
-      if (!ok) return input_.Fail(block_.at, "malformed varint or a column shorter than " + std::to_string(count));
+      if (!ok) return input_.Fail(block.at, "malformed varint or a column shorter than " + std::to_string(count));
       TraceRecord r;
       if (v[0] > static_cast<std::uint64_t>(kMaxTraceNanos - last_t)) {
-        return ReadError(i, "\"t\" of more than 2^53 ns, the limit (about 104 days)");
+        return ReadError(block, i, "\"t\" of more than 2^53 ns, the limit (about 104 days)");
       }
       r.t_ns = last_t + static_cast<Nanos>(v[0]);
       last_t = r.t_ns;
-      if (v[1] >= kMaxStreams) return ReadError(i, CheckStreamId(v[1]).error().message);
+      if (v[1] >= kMaxStreams) return ReadError(block, i, CheckStreamId(v[1]).error().message);
       r.stream = static_cast<std::uint32_t>(v[1]);
       if (v[2] >= objects) {
-        return ReadError(i, "object index " + std::to_string(v[2]) + " is not below the header's " +
-                                std::to_string(objects) + " objects");
+        return ReadError(block, i,
+                         "object index " + std::to_string(v[2]) + " is not below the header's " +
+                             std::to_string(objects) + " objects");
       }
       r.object = static_cast<std::uint32_t>(v[2]);
       const std::uint64_t size = sizes_[r.object];
       const std::int64_t delta = UnZigZag(v[3]);
       // last_end <= 2^50; a delta beyond +-2^51 cannot land inside an object.
       if (delta > (std::int64_t{1} << 51) || delta < -(std::int64_t{1} << 51) ||
-          (delta < 0 && static_cast<std::uint64_t>(-delta) > last_end)) {
-        return ReadError(i, "offset delta " + std::to_string(delta) + " lands outside object \"" +
-                                trace_.objects[r.object].id + "\"");
+          (!kLocal && delta < 0 && static_cast<std::uint64_t>(-delta) > last_end)) {
+        return ReadError(
+            block, i,
+            "offset delta " + std::to_string(delta) + " lands outside object \"" + trace_.objects[r.object].id + "\"");
       }
       r.offset = last_end + static_cast<std::uint64_t>(delta);
       r.length = v[4];
-      if (r.offset > size || r.length > size - r.offset) {
-        return ReadError(i, "read beyond EOF: offset+length=" + std::to_string(r.offset) + "+" +
-                                std::to_string(r.length) + " > size " + std::to_string(size) + " of object \"" +
-                                trace_.objects[r.object].id + "\"");
+      if (!kLocal && (r.offset > size || r.length > size - r.offset)) {
+        return ReadError(block, i,
+                         "read beyond EOF: offset+length=" + std::to_string(r.offset) + "+" + std::to_string(r.length) +
+                             " > size " + std::to_string(size) + " of object \"" + trace_.objects[r.object].id + "\"");
       }
       last_end = r.offset + r.length;
       if (v[5] > static_cast<std::uint64_t>(kMaxTraceNanos) + 1) {
-        return ReadError(i, "\"dur\" of more than 2^53 ns, the limit (about 104 days)");
+        return ReadError(block, i, "\"dur\" of more than 2^53 ns, the limit (about 104 days)");
       }
       r.duration_ns = static_cast<Nanos>(v[5]) - 1;
       r.past_eof = v[6];
       if (r.past_eof) {
-        if (r.past_eof > kMaxObjectSize) return ReadError(i, "asks more than 2^50 bytes past EOF");
-        if (auto s = CheckAsked(r.offset, r.length, r.asked(), trace_.objects[r.object]); !s) {
-          return ReadError(i, s.error().message);
+        if (r.past_eof > kMaxObjectSize) return ReadError(block, i, "asks more than 2^50 bytes past EOF");
+        if (!kLocal) {
+          if (auto s = CheckAsked(r.offset, r.length, r.asked(), trace_.objects[r.object]); !s) {
+            return ReadError(block, i, s.error().message);
+          }
         }
       }
-      trace_.records.push_back(r);
+      out.push_back(r);
     }
     for (const auto& c : columns) {
-      if (!c.at_end()) return input_.Fail(block_.at, "a column longer than " + std::to_string(count) + " values");
+      if (!c.at_end()) return input_.Fail(block.at, "a column longer than " + std::to_string(count) + " values");
     }
-    last_t_ = last_t;
-    last_end_ = last_end;
+    last_t_io = last_t;
+    last_end_io = last_end;
     return OkStatus();
   }
 
@@ -517,11 +793,8 @@ class BinaryParser {
     return OkStatus();
   }
 
-  struct FreeDCtx {
-    void operator()(ZSTD_DCtx* c) const { ZSTD_freeDCtx(c); }
-  };
-
   BinaryInput input_;
+  const unsigned workers_;  // threads decoding reads blocks; 0: this one only
   Trace trace_;
   std::vector<std::uint64_t> sizes_;
   std::uint64_t declared_reads_ = 0, declared_hints_ = 0;
@@ -541,8 +814,10 @@ bool LooksLikeBinaryTrace(std::string_view prefix) {
          std::memcmp(prefix.data(), kBinaryTraceMagic, sizeof kBinaryTraceMagic) == 0;
 }
 
-Result<Trace> ParseBinaryTrace(std::istream& in, const std::string& display_name) {
-  return BinaryParser(in, display_name).Parse();
+Result<Trace> ParseBinaryTrace(std::istream& in, const std::string& display_name, const BinaryReadOptions& options) {
+  unsigned threads = options.threads;
+  if (threads == 0) threads = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
+  return BinaryParser(in, display_name, threads - 1).Parse();
 }
 
 struct BinaryTraceWriter::Compressor {

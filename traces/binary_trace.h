@@ -38,8 +38,16 @@ inline constexpr std::uint64_t kBinaryCountUnknown = ~std::uint64_t{0};
 /// Whether `prefix` (the first bytes of a file) begins with the binary trace's 8-byte magic.
 bool LooksLikeBinaryTrace(std::string_view prefix);
 
+/// How ParseBinaryTrace uses the machine.
+struct BinaryReadOptions {
+  /// Threads decoding a trace of several blocks: 0 one per core (at most 8), 1 the caller's alone. The
+  /// result, and the error of a bad file, are the same whatever the count.
+  unsigned threads = 0;
+};
+
 /// Parses a binary trace from `in` (positioned at the magic); errors are "NAME: byte B: what".
-Result<Trace> ParseBinaryTrace(std::istream& in, const std::string& display_name);
+Result<Trace> ParseBinaryTrace(std::istream& in, const std::string& display_name,
+                               const BinaryReadOptions& options = {});
 
 /// Writes `trace` in the binary format (zstd `level`, 1 to 19).
 Status WriteBinaryTrace(const std::string& path, const Trace& trace, int level = 3);
