@@ -147,11 +147,22 @@ class NetworkEstimate {
   static constexpr double kMinBandwidth = 1e6;
   static constexpr double kMinLatencyS = 10e-6;
   static constexpr std::uint64_t kLargeBytes = 1 << 20;  // a request this large measures the link
+  static constexpr std::size_t kTailSamples = 64;        // first bytes the latency tail is taken over
+  static constexpr std::uint64_t kTailMinSamples = 8;    // ... and how many it needs before it is used
 
-  /// A request starts; returns how many are in flight with it.
-  std::uint32_t Started() { return ++in_flight_; }
-  /// A request ends (completed, failed or cancelled).
-  void Finished() { --in_flight_; }
+  /// A request starts at `now`; returns how many are in flight with it.
+  std::uint32_t Started(Nanos now) {
+    Advance(now);
+    return ++in_flight_;
+  }
+  /// A request ends (completed, failed or cancelled) at `now`.
+  void Finished(Nanos now) {
+    Advance(now);
+    --in_flight_;
+  }
+  /// Requests in flight integrated over time up to `now` (request-seconds): between two readings, over
+  /// the time between them, the average number of requests in flight.
+  double Busy(Nanos now) const { return busy_ + in_flight_ * static_cast<double>(now - busy_at_) / 1e9; }
   /// A request of `bytes` that took `duration` from being asked for to its last byte, with
   /// `concurrency` of the run's requests in flight on average (itself included).
   void Sample(std::uint64_t bytes, Nanos duration, double concurrency);
@@ -162,6 +173,9 @@ class NetworkEstimate {
   double aggregate() const { return aggregate_; }
   std::uint32_t in_flight() const { return in_flight_; }
   std::uint64_t samples() const { return samples_; }
+  /// The slowest first byte of the last kTailSamples requests (each request's time less its bytes at
+  /// the fitted bandwidth): about the 98th percentile. Empty until kTailMinSamples requests completed.
+  std::optional<double> tail_latency_s() const;
 
  private:
   // Exponentially weighted sums of 1, bytes, seconds, bytes^2 and bytes x seconds.
@@ -173,6 +187,14 @@ class NetworkEstimate {
   std::uint32_t in_flight_ = 0;
   std::uint64_t samples_ = 0;
   std::uint64_t aggregate_samples_ = 0;
+  std::uint64_t fit_samples_ = 0;    // samples of requests that had the link to themselves
+  std::vector<double> first_bytes_;  // a ring of the last kTailSamples first-byte times (s)
+  double busy_ = 0;                  // Busy() at busy_at_
+  Nanos busy_at_ = 0;
+  void Advance(Nanos now) {
+    busy_ = Busy(now);
+    busy_at_ = now;
+  }
 };
 
 class AutoPrefetcher;
@@ -229,7 +251,8 @@ class AutoPrefetcher final : public PolicyLayer {
     std::uint64_t last_use = 0;     // read stamp of the last delivery (or of the request)
     std::uint64_t serial = 0;       // tells a late completion of a dropped request from this one
     Nanos issued = 0;
-    std::uint32_t concurrency = 0;   // the run's requests in flight when it was issued
+    double busy = 0;                 // the run's NetworkEstimate::Busy() when it was issued
+    double hedge_busy = 0;           // ... and when its hedge was
     ReadId hedge = 0;                // a second request for the same bytes, while in flight
     std::uint64_t hedge_serial = 0;  // nonzero once hedged
     Nanos hedge_issued = 0;
@@ -262,6 +285,7 @@ class AutoPrefetcher final : public PolicyLayer {
   Cursor& NewCursor(ByteRange range);
   Cursor* FindCursor(std::uint32_t id);
   std::uint64_t RunBytes(const Cursor& c) const;
+  std::uint64_t LinkBound() const;
   std::uint64_t WindowCap(const Cursor& c) const;
   std::uint64_t Window(const Cursor& c) const;
   void EndRun(std::uint32_t id);
