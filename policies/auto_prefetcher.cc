@@ -58,7 +58,8 @@ PolicyEntry AutoEntry() {
             "left: the rest of their average length)",
             Between(1, 1024))
       .Uint("link", &O::link,
-            "a cursor keeps at most this many link bandwidth-delay products requested ahead (0: no such "
+            "a cursor keeps at most this many link bandwidth-delay products requested ahead, and after 16 "
+            "requests at most the link's bandwidth over the slowest recent first byte and a part (0: no such "
             "bound)",
             Between(0, 1024))
       .Uint("reuse", &O::reuse, "read data used within this many reads is not evicted for prefetching",
@@ -297,7 +298,7 @@ std::uint64_t AutoPrefetcher::WindowCap(const Cursor& c) const {
 // What a window must hold to keep the link busy: the link's bandwidth for as long as a part takes to
 // arrive when its first byte is slow (the slowest of the recent first bytes, about the 98th
 // percentile, plus the part's transfer). Requested bytes beyond it cannot arrive sooner, and the waste
-// where a run stops is at most this. Until enough first bytes are measured to know the tail, `link`
+// where a run stops is at most this. Until 16 first bytes are measured to know the tail, `link`
 // median first bytes (8 cover a tail up to 8 times the median), and never more than that. On a network
 // with a heavy tail (GCS: 99th percentile 4-6 times the median) this is the same bound; on one with
 // none (a local server) it is a few bandwidth-delay products instead of 8, and as a window of it keeps

@@ -12,7 +12,8 @@
 // (at the object's end, the extra bytes come from before the read: footers, zip end records). Then:
 // - Network model (DuckDB's Parquet cost model measures latency and bandwidth online; here as a least-
 //   squares fit): duration = latency L + bytes x time-per-byte over exponentially weighted samples of
-//   completed requests, the slope pulled towards 1 GB/s by a prior worth one sample, so requests of one
+//   completed requests that had the link to themselves (one that queued for a share of a full link
+//   measures the link, not a request), the slope pulled towards 1 GB/s by a prior worth one sample, so requests of one
 //   size only measure the latency; the link's bandwidth as one request's times the requests in flight.
 //   One estimate per run (per client), shared by its open files; seeds 50 ms and 100 MB/s until the
 //   first sample. From it: BDP = L x B; parts of speculative requests are 2 x BDP (a third of a part's
@@ -29,8 +30,10 @@
 //   `ahead` times what its run has read (a run that has read X is about as likely to go on for X more
 //   as to stop, so the waste at a run's end is at most `ahead` times the run); once the reader has
 //   left runs, their average length predicts the next one (the rest of it, and `ahead` times any
-//   overshoot), and never more than `link` times the link's bandwidth-delay product (bytes beyond it
-//   cannot arrive sooner; 8 of them cover a first byte up to 8 times the median). Mountpoint's
+//   overshoot), and never more than the link bound: the link's bandwidth for as long as a part takes
+//   when its first byte is slow (the slowest of the last 64 first bytes plus the part's transfer;
+//   bytes beyond it cannot arrive sooner), and until 16 first bytes are measured, `link` link
+//   bandwidth-delay products (8 cover a first byte up to 8 times the median), never more than those. Mountpoint's
 //   stall-driven window (x `ramp` on each stall) is available within the same bound (`ramp` > 0). A
 //   seek forward by more than a part into what a cursor asked for keeps its data and starts a new
 //   run.
@@ -147,8 +150,11 @@ class NetworkEstimate {
   static constexpr double kMinBandwidth = 1e6;
   static constexpr double kMinLatencyS = 10e-6;
   static constexpr std::uint64_t kLargeBytes = 1 << 20;  // a request this large measures the link
-  static constexpr std::size_t kTailSamples = 64;        // first bytes the latency tail is taken over
-  static constexpr std::uint64_t kTailMinSamples = 8;    // ... and how many it needs before it is used
+  // The latency tail is the slowest of the last kTailSamples first bytes (about the 98th percentile),
+  // used once kTailMinSamples requests have completed (the slowest of 16 is about the 94th percentile;
+  // of 8, the 89th, which on the GCS profiles cut sequential windows short).
+  static constexpr std::size_t kTailSamples = 64;
+  static constexpr std::size_t kTailMinSamples = 16;
 
   /// A request starts at `now`; returns how many are in flight with it.
   std::uint32_t Started(Nanos now) {
