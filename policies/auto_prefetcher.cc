@@ -1116,11 +1116,11 @@ void AutoPrefetcher::CancelExtent(Extent& extent) {
 // request draws again ("The Tail at Scale"; Durner et al. measured fewer than 5% of first bytes over
 // 200 ms on cloud object storage). The first of the two to arrive is kept, the other cancelled.
 
-void AutoPrefetcher::ArmHedge(const Extent& extent) {
+void AutoPrefetcher::ArmHedge(const Extent& extent, Nanos not_before) {
   if (!options_.hedge || extent.hedge_serial || hedge_timer_) return;
   const double expected =
       options_.hedge * Latency() + static_cast<double>(extent.end - extent.consumed_to) / Bandwidth();
-  const Nanos due = extent.issued + static_cast<Nanos>(expected * 1e9);
+  const Nanos due = std::max(extent.issued + static_cast<Nanos>(expected * 1e9), not_before);
   const ReadId read = pending_id_;
   hedge_timer_ = ctx_.scheduler->PostAt(std::max(due, ctx_.scheduler->Now()), [this, alive = alive_, read] {
     if (!*alive) return;
@@ -1138,10 +1138,13 @@ void AutoPrefetcher::CheckHedge(ReadId read) {
     if (e.end <= pending_.begin || e.arrived) continue;
     if (e.hedge_serial) return;  // already sent twice: wait
     const double expected = options_.hedge * Latency() + static_cast<double>(e.end - it->first) / Bandwidth();
-    if (ctx_.scheduler->Now() >= e.issued + static_cast<Nanos>(expected * 1e9)) {
+    const Nanos due = e.issued + static_cast<Nanos>(expected * 1e9);
+    if (ctx_.scheduler->Now() >= due) {
       SendHedge(it->first);
     } else {
-      ArmHedge(e);
+      // Not before this check's own deadline: the arming's estimate (of the bytes not yet consumed) can
+      // fall due earlier, and a timer re-armed at now would fire again at now without end.
+      ArmHedge(e, due);
     }
     return;
   }

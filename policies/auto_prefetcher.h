@@ -269,7 +269,7 @@ class AutoPrefetcher final : public PolicyLayer {
   void StartWhole();
   void AbortWhole();
   void CancelExtent(Extent& extent);
-  void ArmHedge(const Extent& extent);
+  void ArmHedge(const Extent& extent, Nanos not_before = 0);
   void CheckHedge(ReadId read);
   void SendHedge(std::uint64_t begin);
   void ForgetAhead();
