@@ -58,7 +58,8 @@ PolicyEntry AutoEntry() {
             "left: the rest of their average length)",
             Between(1, 1024))
       .Uint("link", &O::link,
-            "a cursor keeps at most this many link bandwidth-delay products requested ahead (0: no such "
+            "a cursor keeps at most this many link bandwidth-delay products requested ahead, and after 16 "
+            "requests at most the link's bandwidth over the slowest recent first byte and a part (0: no such "
             "bound)",
             Between(0, 1024))
       .Uint("reuse", &O::reuse, "read data used within this many reads is not evicted for prefetching",
@@ -113,26 +114,48 @@ void NetworkEstimate::Sample(std::uint64_t bytes, Nanos duration, double concurr
   const double d = Seconds(duration);
   const double n = static_cast<double>(bytes);
   ++samples_;
-  const double keep = 1 - kForget;
-  s0_ = s0_ * keep + 1;
-  sn_ = sn_ * keep + n;
-  sd_ = sd_ * keep + d;
-  snn_ = snn_ * keep + n * n;
-  snd_ = snd_ * keep + n * d;
-  // Normal equations: s0 L + sn t = sd;  sn L + (snn + P) t = snd + P t0, with P = kPriorBytes^2.
-  const double prior = kPriorBytes * kPriorBytes;
-  const double t0 = 1.0 / kPriorBandwidth;
-  const double det = s0_ * (snn_ + prior) - sn_ * sn_;
-  double per_byte = (s0_ * (snd_ + prior * t0) - sn_ * sd_) / det;
-  per_byte = std::clamp(per_byte, 1.0 / kMaxBandwidth, 1.0 / kMinBandwidth);
-  latency_s_ = std::max(kMinLatencyS, (sd_ - sn_ * per_byte) / s0_);
-  bandwidth_ = 1.0 / per_byte;
+  // A request that shared a full link (more in flight than the link carries at one request's
+  // bandwidth) took longer for waiting its turn, not for a slower first byte or a slower request:
+  // it measures the link (below), not the latency and bandwidth of one request, which it would
+  // inflate by the queue (at 1 ms and 10 GB/s with 20 parts in flight, a 5 ms "latency").
+  const bool shared = concurrency * bandwidth_ > aggregate_;
+  if (!shared || fit_samples_ == 0) {
+    ++fit_samples_;
+    const double keep = 1 - kForget;
+    s0_ = s0_ * keep + 1;
+    sn_ = sn_ * keep + n;
+    sd_ = sd_ * keep + d;
+    snn_ = snn_ * keep + n * n;
+    snd_ = snd_ * keep + n * d;
+    // Normal equations: s0 L + sn t = sd;  sn L + (snn + P) t = snd + P t0, with P = kPriorBytes^2.
+    const double prior = kPriorBytes * kPriorBytes;
+    const double t0 = 1.0 / kPriorBandwidth;
+    const double det = s0_ * (snn_ + prior) - sn_ * sn_;
+    double per_byte = (s0_ * (snd_ + prior * t0) - sn_ * sd_) / det;
+    per_byte = std::clamp(per_byte, 1.0 / kMaxBandwidth, 1.0 / kMinBandwidth);
+    latency_s_ = std::max(kMinLatencyS, (sd_ - sn_ * per_byte) / s0_);
+    bandwidth_ = 1.0 / per_byte;
+  }
+  // This request's first byte: its time less its transfer, at one request's bandwidth or, sharing a
+  // full link, at its share of the link.
+  const double transfer_per_byte = std::max(1.0 / bandwidth_, concurrency * aggregate_per_byte_s_);
+  const double first_byte = std::max(kMinLatencyS, d - n * transfer_per_byte);
+  if (first_bytes_.size() < kTailSamples) {
+    first_bytes_.push_back(first_byte);
+  } else {
+    first_bytes_[(samples_ - 1) % kTailSamples] = first_byte;
+  }
   if (concurrency >= 2 && bytes >= kLargeBytes) {
     const double alpha = std::max(kForget, 1.0 / static_cast<double>(++aggregate_samples_));
     const double link_per_byte = std::max(d - latency_s_, 0.0) / n / concurrency;
     aggregate_per_byte_s_ += alpha * (link_per_byte - aggregate_per_byte_s_);
     aggregate_ = 1.0 / std::clamp(aggregate_per_byte_s_, 1.0 / kMaxBandwidth, 1.0 / kMinBandwidth);
   }
+}
+
+std::optional<double> NetworkEstimate::tail_latency_s() const {
+  if (samples_ < kTailMinSamples) return std::nullopt;
+  return *std::max_element(first_bytes_.begin(), first_bytes_.end());
 }
 
 // ---- run state ----
@@ -186,10 +209,10 @@ AutoPrefetcher::~AutoPrefetcher() {
     for (ReadId id : {extent.lower, extent.hedge}) {
       if (!id) continue;
       lower_->Cancel(id);
-      state_->network.Finished();
+      state_->network.Finished(ctx_.scheduler->Now());
     }
   }
-  for (; cancelled_pending_ > 0; --cancelled_pending_) state_->network.Finished();
+  for (; cancelled_pending_ > 0; --cancelled_pending_) state_->network.Finished(ctx_.scheduler->Now());
   // Streams waiting for this one's requests ask for the bytes themselves.
   NotifyPeers();
 }
@@ -264,15 +287,30 @@ std::uint64_t AutoPrefetcher::WindowCap(const Cursor& c) const {
     const std::uint64_t avg = static_cast<std::uint64_t>(run_avg_);
     cap = run < avg ? avg - run : (run - avg) * options_.ahead;
   }
-  // Bytes in flight beyond the link's bandwidth-delay product cannot arrive sooner: the link is full.
-  if (options_.link > 0) {
-    const double link_bdp = Aggregate() * Latency();
-    cap = std::min<std::uint64_t>(cap, static_cast<std::uint64_t>(options_.link * link_bdp));
-  }
+  // Bytes in flight beyond what the link moves while a part is on its way cannot arrive sooner.
+  if (options_.link > 0) cap = std::min(cap, LinkBound());
   cap = std::max(cap, part_size());
   const std::uint64_t headroom = std::max(pending_.size(), min_request());
   const std::uint64_t budget = std::min(options_.memory, options_.shared_memory);
   return std::min(cap, budget > 2 * headroom ? budget - 2 * headroom : part_size());
+}
+
+// What a window must hold to keep the link busy: the link's bandwidth for as long as a part takes to
+// arrive when its first byte is slow (the slowest of the recent first bytes, about the 98th
+// percentile, plus the part's transfer). Requested bytes beyond it cannot arrive sooner, and the waste
+// where a run stops is at most this. Until 16 first bytes are measured to know the tail, `link`
+// median first bytes (8 cover a tail up to 8 times the median), and never more than that. On a network
+// with a heavy tail (GCS: 99th percentile 4-6 times the median) this is the same bound; on one with
+// none (a local server) it is a few bandwidth-delay products instead of 8, and as a window of it keeps
+// parts in flight the measured aggregate, and so the bound, still grows until the link is full (a part
+// takes longer than its first byte, so the bound is more than what is in flight).
+std::uint64_t AutoPrefetcher::LinkBound() const {
+  const double median_bound = options_.link * Aggregate() * Latency();
+  const std::optional<double> tail = options_.measure ? state_->network.tail_latency_s() : std::nullopt;
+  if (!tail) return static_cast<std::uint64_t>(median_bound);
+  const double per_request = std::max(Bandwidth(), Aggregate() / NetworkEstimate::kSeedParallel);
+  const double part_s = static_cast<double>(part_size()) / per_request;
+  return static_cast<std::uint64_t>(std::min(median_bound, Aggregate() * (*tail + part_s)));
 }
 
 // The window a cursor keeps requested ahead: its cap (which grows with the run), or with `ramp`, a
@@ -512,7 +550,8 @@ void AutoPrefetcher::Issue(ByteRange range, bool speculative, std::uint32_t owne
   e.last_use = stamp_;
   e.issued = ctx_.scheduler->Now();
   e.serial = next_serial_++;
-  e.concurrency = state_->network.Started();
+  state_->network.Started(e.issued);
+  e.busy = state_->network.Busy(e.issued);
   const std::uint64_t begin = range.begin;
   const std::uint64_t serial = e.serial;
   const ReadId lower = FetchBelow(
@@ -804,9 +843,7 @@ void AutoPrefetcher::HintWindow(ByteRange read) {
   if (!hint) return;
   const std::uint64_t part = part_size();
   std::uint64_t window = (read.end - hint->begin) * options_.ahead;
-  if (options_.link > 0) {
-    window = std::min<std::uint64_t>(window, static_cast<std::uint64_t>(options_.link * Aggregate() * Latency()));
-  }
+  if (options_.link > 0) window = std::min(window, LinkBound());
   window = std::max(window, part);
   const std::uint64_t headroom = std::max(pending_.size(), min_request());
   const std::uint64_t budget = std::min(options_.memory, options_.shared_memory);
@@ -834,15 +871,19 @@ void AutoPrefetcher::OnFetched(std::uint64_t begin, std::uint64_t serial, Result
   if (it == extents_.end() || serial == 0 || (it->second.serial != serial && it->second.hedge_serial != serial)) {
     // A request this layer cancelled: its buffer is gone now.
     --cancelled_pending_;
-    state_->network.Finished();
+    state_->network.Finished(ctx_.scheduler->Now());
     state_->Notify();
     return;
   }
   Extent& e = it->second;
   const bool primary = e.serial == serial;
   (primary ? e.lower : e.hedge) = 0;
-  const double concurrency = (e.concurrency + state_->network.in_flight()) / 2.0;
-  state_->network.Finished();
+  // The run's requests in flight on average over this one's life (itself included).
+  const Nanos now = ctx_.scheduler->Now();
+  const Nanos issued = primary ? e.issued : e.hedge_issued;
+  const double busy = state_->network.Busy(now) - (primary ? e.busy : e.hedge_busy);
+  const double concurrency = now > issued ? std::max(1.0, busy / Seconds(now - issued)) : 1.0;
+  state_->network.Finished(now);
   if (!result.ok() && (primary ? e.hedge : e.lower) != 0) {
     // Its twin is still on its way.
     (primary ? e.serial : e.hedge_serial) = 0;
@@ -1158,7 +1199,8 @@ void AutoPrefetcher::SendHedge(std::uint64_t begin) {
   Extent& e = it->second;
   e.hedge_serial = next_serial_++;
   e.hedge_issued = ctx_.scheduler->Now();
-  state_->network.Started();
+  state_->network.Started(e.hedge_issued);
+  e.hedge_busy = state_->network.Busy(e.hedge_issued);
   ++hedges_;
   const std::uint64_t serial = e.hedge_serial;
   const ReadId id = FetchBelow(

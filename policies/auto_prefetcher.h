@@ -12,7 +12,8 @@
 // (at the object's end, the extra bytes come from before the read: footers, zip end records). Then:
 // - Network model (DuckDB's Parquet cost model measures latency and bandwidth online; here as a least-
 //   squares fit): duration = latency L + bytes x time-per-byte over exponentially weighted samples of
-//   completed requests, the slope pulled towards 1 GB/s by a prior worth one sample, so requests of one
+//   completed requests that had the link to themselves (one that queued for a share of a full link
+//   measures the link, not a request), the slope pulled towards 1 GB/s by a prior worth one sample, so requests of one
 //   size only measure the latency; the link's bandwidth as one request's times the requests in flight.
 //   One estimate per run (per client), shared by its open files; seeds 50 ms and 100 MB/s until the
 //   first sample. From it: BDP = L x B; parts of speculative requests are 2 x BDP (a third of a part's
@@ -29,8 +30,10 @@
 //   `ahead` times what its run has read (a run that has read X is about as likely to go on for X more
 //   as to stop, so the waste at a run's end is at most `ahead` times the run); once the reader has
 //   left runs, their average length predicts the next one (the rest of it, and `ahead` times any
-//   overshoot), and never more than `link` times the link's bandwidth-delay product (bytes beyond it
-//   cannot arrive sooner; 8 of them cover a first byte up to 8 times the median). Mountpoint's
+//   overshoot), and never more than the link bound: the link's bandwidth for as long as a part takes
+//   when its first byte is slow (the slowest of the last 64 first bytes plus the part's transfer;
+//   bytes beyond it cannot arrive sooner), and until 16 first bytes are measured, `link` link
+//   bandwidth-delay products (8 cover a first byte up to 8 times the median), never more than those. Mountpoint's
 //   stall-driven window (x `ramp` on each stall) is available within the same bound (`ramp` > 0). A
 //   seek forward by more than a part into what a cursor asked for keeps its data and starts a new
 //   run.
@@ -147,11 +150,25 @@ class NetworkEstimate {
   static constexpr double kMinBandwidth = 1e6;
   static constexpr double kMinLatencyS = 10e-6;
   static constexpr std::uint64_t kLargeBytes = 1 << 20;  // a request this large measures the link
+  // The latency tail is the slowest of the last kTailSamples first bytes (about the 98th percentile),
+  // used once kTailMinSamples requests have completed (the slowest of 16 is about the 94th percentile;
+  // of 8, the 89th, which on the GCS profiles cut sequential windows short).
+  static constexpr std::size_t kTailSamples = 64;
+  static constexpr std::size_t kTailMinSamples = 16;
 
-  /// A request starts; returns how many are in flight with it.
-  std::uint32_t Started() { return ++in_flight_; }
-  /// A request ends (completed, failed or cancelled).
-  void Finished() { --in_flight_; }
+  /// A request starts at `now`; returns how many are in flight with it.
+  std::uint32_t Started(Nanos now) {
+    Advance(now);
+    return ++in_flight_;
+  }
+  /// A request ends (completed, failed or cancelled) at `now`.
+  void Finished(Nanos now) {
+    Advance(now);
+    --in_flight_;
+  }
+  /// Requests in flight integrated over time up to `now` (request-seconds): between two readings, over
+  /// the time between them, the average number of requests in flight.
+  double Busy(Nanos now) const { return busy_ + in_flight_ * static_cast<double>(now - busy_at_) / 1e9; }
   /// A request of `bytes` that took `duration` from being asked for to its last byte, with
   /// `concurrency` of the run's requests in flight on average (itself included).
   void Sample(std::uint64_t bytes, Nanos duration, double concurrency);
@@ -162,6 +179,9 @@ class NetworkEstimate {
   double aggregate() const { return aggregate_; }
   std::uint32_t in_flight() const { return in_flight_; }
   std::uint64_t samples() const { return samples_; }
+  /// The slowest first byte of the last kTailSamples requests (each request's time less its bytes at
+  /// the fitted bandwidth): about the 98th percentile. Empty until kTailMinSamples requests completed.
+  std::optional<double> tail_latency_s() const;
 
  private:
   // Exponentially weighted sums of 1, bytes, seconds, bytes^2 and bytes x seconds.
@@ -173,6 +193,14 @@ class NetworkEstimate {
   std::uint32_t in_flight_ = 0;
   std::uint64_t samples_ = 0;
   std::uint64_t aggregate_samples_ = 0;
+  std::uint64_t fit_samples_ = 0;    // samples of requests that had the link to themselves
+  std::vector<double> first_bytes_;  // a ring of the last kTailSamples first-byte times (s)
+  double busy_ = 0;                  // Busy() at busy_at_
+  Nanos busy_at_ = 0;
+  void Advance(Nanos now) {
+    busy_ = Busy(now);
+    busy_at_ = now;
+  }
 };
 
 class AutoPrefetcher;
@@ -229,7 +257,8 @@ class AutoPrefetcher final : public PolicyLayer {
     std::uint64_t last_use = 0;     // read stamp of the last delivery (or of the request)
     std::uint64_t serial = 0;       // tells a late completion of a dropped request from this one
     Nanos issued = 0;
-    std::uint32_t concurrency = 0;   // the run's requests in flight when it was issued
+    double busy = 0;                 // the run's NetworkEstimate::Busy() when it was issued
+    double hedge_busy = 0;           // ... and when its hedge was
     ReadId hedge = 0;                // a second request for the same bytes, while in flight
     std::uint64_t hedge_serial = 0;  // nonzero once hedged
     Nanos hedge_issued = 0;
@@ -262,6 +291,7 @@ class AutoPrefetcher final : public PolicyLayer {
   Cursor& NewCursor(ByteRange range);
   Cursor* FindCursor(std::uint32_t id);
   std::uint64_t RunBytes(const Cursor& c) const;
+  std::uint64_t LinkBound() const;
   std::uint64_t WindowCap(const Cursor& c) const;
   std::uint64_t Window(const Cursor& c) const;
   void EndRun(std::uint32_t id);
