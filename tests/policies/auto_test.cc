@@ -13,10 +13,12 @@
 #include "engine/units.h"
 #include "policies/auto_prefetcher.h"
 #include "policies/registry.h"
+#include "replay/simulation.h"
 #include "sim/network_model.h"
 #include "sim/sim_scheduler.h"
 #include "sim/sim_transport.h"
 #include "tests/support/logging_source.h"
+#include "traces/random_mix.h"
 
 namespace pflab::policies {
 namespace {
@@ -472,6 +474,28 @@ TEST_CASE("auto: the engine's accounts stay within the file and run budgets at e
   CHECK(run_account.max_child_peak_bytes() <= kFile);
   CHECK(run_account.peak_bytes() > kFile);  // the run budget was what bound (not trivially met)
   CHECK(run_account.held_bytes() == 0);
+}
+
+TEST_CASE("auto: a hedge check not yet due waits for its own deadline (no re-arm loop at one instant)",
+          "[policies][auto]") {
+  // The random trace on which a hedge timer re-armed at the current instant without end: the arming
+  // estimated from the bytes not yet consumed, the check from the whole request, and the check was not
+  // yet due when the arming's deadline had passed. Without the fix this run never ends.
+  traces::RandomMixOptions mix;
+  mix.seed = 1805;
+  auto trace = traces::RandomMix(mix);
+  REQUIRE(trace.ok());
+  replay::SimulationConfig c;
+  c.trace = &*trace;
+  c.policy = *policies::ParseStackSpec("auto");
+  c.profile_name = "gcs-cross-region";
+  c.profile = *sim::FindProfile("gcs-cross-region");
+  c.seed = 1805;
+  c.think = *replay::ThinkTime::Parse("x0.5");
+  auto run = replay::RunSimulation(c);
+  REQUIRE(run.ok());
+  CHECK(run->metrics.reads == trace->records.size());
+  CHECK(run->metrics.reads_failed == 0);
 }
 
 TEST_CASE("auto: registry entry, parameters and placement", "[policies][auto][registry]") {
