@@ -1060,7 +1060,7 @@ void AutoPrefetcher::TryServe(bool first) {
         continue;
       }
       if (first) pending_waited_ = true;
-      ArmHedge(it->second);
+      ArmHedge(it->first, it->second);
       return;
     }
     const std::uint64_t take = std::min(it->second.end, pending_.end) - pos;
@@ -1157,17 +1157,22 @@ void AutoPrefetcher::CancelExtent(Extent& extent) {
 // request draws again ("The Tail at Scale"; Durner et al. measured fewer than 5% of first bytes over
 // 200 ms on cloud object storage). The first of the two to arrive is kept, the other cancelled.
 
-void AutoPrefetcher::ArmHedge(const Extent& extent, Nanos not_before) {
+// When the request for the extent at `begin` is due for a hedge: `hedge` latencies past its expected
+// transfer. Arming and checking both use it, so a check that is not yet due re-arms strictly later.
+Nanos AutoPrefetcher::HedgeDue(std::uint64_t begin, const Extent& extent) const {
+  const double expected = options_.hedge * Latency() + static_cast<double>(extent.end - begin) / Bandwidth();
+  return extent.issued + static_cast<Nanos>(expected * 1e9);
+}
+
+void AutoPrefetcher::ArmHedge(std::uint64_t begin, const Extent& extent) {
   if (!options_.hedge || extent.hedge_serial || hedge_timer_) return;
-  const double expected =
-      options_.hedge * Latency() + static_cast<double>(extent.end - extent.consumed_to) / Bandwidth();
-  const Nanos due = std::max(extent.issued + static_cast<Nanos>(expected * 1e9), not_before);
   const ReadId read = pending_id_;
-  hedge_timer_ = ctx_.scheduler->PostAt(std::max(due, ctx_.scheduler->Now()), [this, alive = alive_, read] {
-    if (!*alive) return;
-    hedge_timer_ = 0;
-    CheckHedge(read);
-  });
+  hedge_timer_ =
+      ctx_.scheduler->PostAt(std::max(HedgeDue(begin, extent), ctx_.scheduler->Now()), [this, alive = alive_, read] {
+        if (!*alive) return;
+        hedge_timer_ = 0;
+        CheckHedge(read);
+      });
 }
 
 void AutoPrefetcher::CheckHedge(ReadId read) {
@@ -1178,14 +1183,10 @@ void AutoPrefetcher::CheckHedge(ReadId read) {
     Extent& e = it->second;
     if (e.end <= pending_.begin || e.arrived) continue;
     if (e.hedge_serial) return;  // already sent twice: wait
-    const double expected = options_.hedge * Latency() + static_cast<double>(e.end - it->first) / Bandwidth();
-    const Nanos due = e.issued + static_cast<Nanos>(expected * 1e9);
-    if (ctx_.scheduler->Now() >= due) {
+    if (ctx_.scheduler->Now() >= HedgeDue(it->first, e)) {
       SendHedge(it->first);
     } else {
-      // Not before this check's own deadline: the arming's estimate (of the bytes not yet consumed) can
-      // fall due earlier, and a timer re-armed at now would fire again at now without end.
-      ArmHedge(e, due);
+      ArmHedge(it->first, e);
     }
     return;
   }

@@ -299,7 +299,8 @@ class AutoPrefetcher final : public PolicyLayer {
   void StartWhole();
   void AbortWhole();
   void CancelExtent(Extent& extent);
-  void ArmHedge(const Extent& extent, Nanos not_before = 0);
+  Nanos HedgeDue(std::uint64_t begin, const Extent& extent) const;
+  void ArmHedge(std::uint64_t begin, const Extent& extent);
   void CheckHedge(ReadId read);
   void SendHedge(std::uint64_t begin);
   void ForgetAhead();
