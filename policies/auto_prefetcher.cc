@@ -17,6 +17,7 @@ constexpr std::uint64_t kMinRequestCeiling = 1 * kMiB;
 constexpr double kRunWeight = 0.25;  // weight of the latest run in the average run length
 constexpr std::uint64_t kPartFloor = 1 * kMiB;
 constexpr std::uint64_t kPageBytes = 4 * kKiB;
+constexpr std::size_t kPaceReads = 64;  // the reads of a run its pace is measured over
 // Owners of speculative extents that are not cursors.
 constexpr std::uint32_t kWholeOwner = std::numeric_limits<std::uint32_t>::max();
 constexpr std::uint32_t kHintOwner = kWholeOwner - 1;
@@ -84,6 +85,12 @@ PolicyEntry AutoEntry() {
             "hinted ranges are fetched whole at the hint, as Arrow's eager pre-buffering (false: the first "
             "part, then a window that follows the reads)")
       .Bool("gate", &O::gate, "a whole-object fetch needs a stream that waited at least as long as it computed")
+      .Bool("pace", &O::pace,
+            "a cursor's window is at most twice what its reader gets through, at its fastest pace, while a "
+            "part is on its way (false: no such bound)")
+      .Bool("probe", &O::probe,
+            "a first read that bets on the whole object asks for its own bytes only, so that the first "
+            "response, which decides the bet, comes early (false: rounded up to the minimum request)")
       .Bool("share", &O::share,
             "streams of one object share its data and one whole fetch, and stop their windows where another "
             "stream reads or fetches")
@@ -289,7 +296,11 @@ std::uint64_t AutoPrefetcher::WindowCap(const Cursor& c) const {
   }
   // Bytes in flight beyond what the link moves while a part is on its way cannot arrive sooner.
   if (options_.link > 0) cap = std::min(cap, LinkBound());
-  cap = std::max(cap, part_size());
+  // Nor more than the reader gets through while a part is on its way (a reader that pauses between
+  // its reads needs less than one that does not); then the floor is that, not a whole part.
+  const std::uint64_t need = Need(c);
+  cap = std::min(cap, need);
+  cap = std::max(cap, std::min(part_size(), std::max(need, min_request())));
   const std::uint64_t headroom = std::max(pending_.size(), min_request());
   const std::uint64_t budget = std::min(options_.memory, options_.shared_memory);
   return std::min(cap, budget > 2 * headroom ? budget - 2 * headroom : part_size());
@@ -311,6 +322,60 @@ std::uint64_t AutoPrefetcher::LinkBound() const {
   const double per_request = std::max(Bandwidth(), Aggregate() / NetworkEstimate::kSeedParallel);
   const double part_s = static_cast<double>(part_size()) / per_request;
   return static_cast<std::uint64_t>(std::min(median_bound, Aggregate() * (*tail + part_s)));
+}
+
+// How long a part takes to arrive when its first byte is slow: the slowest recent first byte (until
+// 16 are measured, 8 median ones, as the link bound) plus the part's transfer.
+double AutoPrefetcher::Horizon() const {
+  const std::optional<double> tail = options_.measure ? state_->network.tail_latency_s() : std::nullopt;
+  const double per_request = std::max(Bandwidth(), Aggregate() / NetworkEstimate::kSeedParallel);
+  return tail.value_or(8 * Latency()) + static_cast<double>(part_size()) / per_request;
+}
+
+// A read moved the cursor's position on by `bytes`, after the reader's own `gap` since the read before
+// (its time between reads, waits for data left out). The cursor's burst is the most its position has
+// moved in one horizon of the reader's time, over the last kPaceReads reads: the bytes a window must
+// hold so that the reader, going at its fastest, finds them arrived. Fewer reads than a horizon's
+// worth are scaled up to one, and a reader that never pauses has no bound (infinity): a run read
+// back to back, as fast as the network delivers it, is bounded by the link and `ahead` alone. The
+// burst only grows: a bursty reader (128 KiB every 0.35 ms, then a pause of 8 ms) is held to its bursts,
+// not to its average.
+void AutoPrefetcher::Pace(Cursor& c, std::uint64_t bytes, Nanos gap) {
+  if (!options_.pace) return;
+  if (c.pace.size() < kPaceReads) {
+    c.pace.push_back({bytes, gap});
+  } else {
+    c.pace[c.pace_next] = {bytes, gap};
+  }
+  c.pace_next = (c.pace_next + 1) % kPaceReads;
+  const double horizon = Horizon();
+  double read = 0;
+  double think = 0;
+  bool covered = false;
+  for (std::size_t i = 0; i < c.pace.size(); ++i) {
+    const std::size_t k = (c.pace_next + kPaceReads - 1 - i) % kPaceReads;
+    if (k >= c.pace.size()) break;
+    read += static_cast<double>(c.pace[k].first);
+    think += Seconds(c.pace[k].second);
+    if (think >= horizon) {
+      covered = true;
+      break;
+    }
+  }
+  double burst = read;
+  if (!covered) burst = think > 0 ? read * horizon / think : std::numeric_limits<double>::infinity();
+  c.burst = std::max(c.burst, burst);
+}
+
+// The window a cursor's reader needs: twice its burst, since a window is topped up once half of it is
+// left ahead. Measured from two pauses on (the cursor's third read); until then, no bound.
+std::uint64_t AutoPrefetcher::Need(const Cursor& c) const {
+  if (!options_.pace || c.pace.size() < 2 || !std::isfinite(c.burst)) return std::numeric_limits<std::uint64_t>::max();
+  const double need = 2 * c.burst;
+  if (need >= static_cast<double>(std::numeric_limits<std::uint64_t>::max() / 2)) {
+    return std::numeric_limits<std::uint64_t>::max();
+  }
+  return RoundUp(static_cast<std::uint64_t>(need), kPageBytes);
 }
 
 // The window a cursor keeps requested ahead: its cap (which grows with the run), or with `ramp`, a
@@ -346,7 +411,8 @@ ReadId AutoPrefetcher::Read(ByteRange range, ReadCallback done) {
   const ReadId id = next_id_++;
   if (!ClampToObject(range, done)) return id;
   const Nanos now = ctx_.scheduler->Now();
-  if (last_done_) think_ += now - *last_done_;
+  const Nanos gap = last_done_ ? now - *last_done_ : 0;
+  think_ += gap;
   last_done_.reset();
   ++stamp_;
   pending_id_ = id;
@@ -381,10 +447,15 @@ ReadId AutoPrefetcher::Read(ByteRange range, ReadCallback done) {
         cursor->step = static_cast<std::int64_t>(range.begin) - static_cast<std::int64_t>(cursor->last_begin);
         if (range.begin <= cursor->next + std::max(cursor->last_len, kPageBytes)) cursor->dense = true;
       }
+      // The reader's pace is how fast its position moves: a reader that skips through a file (tar's
+      // member headers) outruns the window by its position, not by the bytes it reads.
+      const std::uint64_t advance =
+          kind == Kind::kStride ? range.size() : (range.end > cursor->next ? range.end - cursor->next : 0);
       cursor->next = std::max(cursor->next, range.end);
       cursor->last_begin = range.begin;
       cursor->last_len = range.size();
       cursor->last_use = stamp_;
+      Pace(*cursor, advance, gap);
       confirmed_now = !was_confirmed && cursor->hits + 1 >= options_.confirm;
       break;
     }
@@ -410,9 +481,16 @@ ReadId AutoPrefetcher::Read(ByteRange range, ReadCallback done) {
       cursor->window = std::max(cursor->window, std::min(static_cast<std::uint64_t>(left), WindowCap(*cursor)));
   }
 
-  IssueDemand();  // the read's own bytes first
   if (stamp_ == 1) first_read_ = range;
-  if (stamp_ == 1 && options_.eager && options_.whole && Cheap(1.0) && (!shared_object_ || KeepSharedBet())) {
+  const bool bet =
+      stamp_ == 1 && options_.eager && options_.whole && Cheap(1.0) && (!shared_object_ || KeepSharedBet());
+  // The read's own bytes first. A bet on the whole object is made on the seeds, before anything is
+  // measured, and the first response decides it; the parts transfer until then. With `probe`, the
+  // read's request is then not rounded up (the bytes around it are in the bet anyway), so that
+  // response comes as early as it can: on a fast network the bet is called off with less of it
+  // transferred.
+  IssueDemand(/*exact=*/bet && options_.probe);
+  if (bet) {
     // fsspec's AllBytes fetches a file whole at open; here only a file whose whole transfer takes no
     // longer than a first byte, and tentatively: the first request's latency may call it off.
     whole_tentative_ = true;
@@ -598,7 +676,8 @@ std::uint64_t AutoPrefetcher::PinnedBytes() const {
   return pinned;
 }
 
-bool AutoPrefetcher::IssueDemand() {
+// The read's missing bytes, rounded up to the minimum request (`exact`: to a page).
+bool AutoPrefetcher::IssueDemand(bool exact) {
   if (!pending_id_) return true;
   const std::vector<ByteRange> missing = MissingShared(pending_);
   if (missing.empty()) {
@@ -606,7 +685,7 @@ bool AutoPrefetcher::IssueDemand() {
     return true;
   }
   const std::uint64_t size = lower_->size();
-  const std::uint64_t minimum = min_request();
+  const std::uint64_t minimum = exact ? kPageBytes : min_request();
   for (const ByteRange& gap : missing) {
     ByteRange r = gap;
     if (r.size() < minimum) {
@@ -643,8 +722,9 @@ bool AutoPrefetcher::IssueDemand() {
 
 void AutoPrefetcher::Prefetch(Cursor& c) {
   const std::uint64_t size = lower_->size();
-  const std::uint64_t part = part_size();
   const std::uint64_t window = Window(c);
+  // Parts no larger than the window (smaller than a part only where the reader's pace asks for less).
+  const std::uint64_t part = std::min(part_size(), std::max(window, min_request()));
 #ifdef PFLAB_AUTO_DEBUG
   if (getenv("AUTO_DEBUG"))
     fprintf(stderr,

@@ -33,7 +33,11 @@
 //   overshoot), and never more than the link bound: the link's bandwidth for as long as a part takes
 //   when its first byte is slow (the slowest of the last 64 first bytes plus the part's transfer;
 //   bytes beyond it cannot arrive sooner), and until 16 first bytes are measured, `link` link
-//   bandwidth-delay products (8 cover a first byte up to 8 times the median), never more than those. Mountpoint's
+//   bandwidth-delay products (8 cover a first byte up to 8 times the median), never more than those; nor
+//   more than twice what the reader gets through while a part is on its way, at the fastest pace it has
+//   shown (`pace`: the most its position moved in one horizon, a slow first byte plus a part's
+//   transfer, of its own time between reads, over its last 64 reads; none for a reader that reads
+//   back to back), and then no floor of a whole part (parts no larger than the window). Mountpoint's
 //   stall-driven window (x `ramp` on each stall) is available within the same bound (`ramp` > 0). A
 //   seek forward by more than a part into what a cursor asked for keeps its data and starts a new
 //   run.
@@ -43,18 +47,18 @@
 // - Whole object (fsspec AllBytes; in parts, as gcsfs's cat_file_concurrent does): on a stream's first
 //   read, an object whose whole transfer at the link's bandwidth takes no longer than a first byte is
 //   fetched whole, tentatively: when the first request's latency shows it takes more than two, the
-//   parts not arrived are cancelled. Later, at a read that starts a new cursor, the same test again
-//   with measured numbers; and the ski-rental rule (rent until the rent paid equals the price, then
-//   buy; at most about twice the better choice in hindsight): after `whole_after` reads that looked
-//   random (each started a cursor the next one did not continue densely), once the stream has waited
-//   as long as the whole object takes. Both only for a latency-bound stream (it waited at least as long
-//   as it computed), an object within the memory budget, and one whole fetch per object in a run: a
-//   stream whose object another stream of the run fetches whole reads from that fetch. The first-read
-//   bet on an object several streams read stands only when that read began at offset 0 (files read
-//   from the start are read on, Linux readahead's index-0 rule; streams that start at a footer or an
-//   index read pieces of it): when another stream opens the object, a tentative whole fetch whose
-//   first read began elsewhere is called off. With `share` off, no whole fetch of an object another
-//   stream has open (each stream would fetch it).
+//   parts not arrived are cancelled. That first request is then the read's own bytes, not rounded up
+//   (`probe`: the bytes around it are in the bet), so the response that decides the bet comes early. Later, at a read
+//   that starts a new cursor, the same test again with measured numbers; and the ski-rental rule (rent until the rent
+//   paid equals the price, then buy; at most about twice the better choice in hindsight): after `whole_after` reads
+//   that looked random (each started a cursor the next one did not continue densely), once the stream has waited as
+//   long as the whole object takes. Both only for a latency-bound stream (it waited at least as long as it computed),
+//   an object within the memory budget, and one whole fetch per object in a run: a stream whose object another stream
+//   of the run fetches whole reads from that fetch. The first-read bet on an object several streams read stands only
+//   when that read began at offset 0 (files read from the start are read on, Linux readahead's index-0 rule; streams
+//   that start at a footer or an index read pieces of it): when another stream opens the object, a tentative whole
+//   fetch whose first read began elsewhere is called off. With `share` off, no whole fetch of an object another stream
+//   has open (each stream would fetch it).
 // - Streams of one object (the stacks of one run with the same object open: Parquet's column readers,
 //   readers of consecutive regions) share what they hold (`share`). A read's bytes that another stream
 //   holds or has asked for are served from there (waited for while in flight) instead of being asked
@@ -85,7 +89,8 @@
 // give back what they hold, and waits for memory when that is not enough. The one exception: a read
 // that alone needs more than a budget is requested anyway (the application asked for those bytes).
 //
-// State per open file: the extents (a map by offset), at most `cursors` cursors, the read in progress
+// State per open file: the extents (a map by offset), at most `cursors` cursors (each with the pace of
+// its last 64 reads, 1 KiB), the read in progress
 // (one at a time), hinted ranges not yet requested, counters of stall and think time, random-looking
 // reads and runs. Errors: a failed demand request fails the read waiting for it; a failed speculative
 // request is dropped and its bytes are requested again when a read needs them.
@@ -131,6 +136,8 @@ struct AutoOptions {
   bool eager_hints = false;  // ... fetched whole at the hint (Arrow's eager pre-buffering)
   bool gate = true;          // a whole-object fetch needs a latency-bound stream
   bool share = true;         // streams of one object share its data, whole fetch and prefetch windows
+  bool pace = true;          // a window holds at most what the reader gets through while a part arrives
+  bool probe = true;         // a first read that bets on the whole object asks for its own bytes only
   bool operator==(const AutoOptions&) const = default;
 };
 
@@ -278,6 +285,11 @@ class AutoPrefetcher final : public PolicyLayer {
     std::uint64_t planned = 0;    // strided: requested up to here (the end, or the start going back)
     bool has_planned = false;
     std::uint64_t last_use = 0;
+    // The reader's pace in its run (`pace`): its latest reads, each as (bytes its position moved on,
+    // the reader's own time before it), a ring of at most kPaceReads.
+    std::vector<std::pair<std::uint64_t, Nanos>> pace;
+    std::size_t pace_next = 0;
+    double burst = 0;  // the most the position moved in one horizon of the reader's time; infinity: no pause
   };
   enum class Kind { kContinue, kStride, kNew, kCovered, kHinted };
 
@@ -292,6 +304,9 @@ class AutoPrefetcher final : public PolicyLayer {
   Cursor* FindCursor(std::uint32_t id);
   std::uint64_t RunBytes(const Cursor& c) const;
   std::uint64_t LinkBound() const;
+  double Horizon() const;
+  void Pace(Cursor& c, std::uint64_t bytes, Nanos gap);
+  std::uint64_t Need(const Cursor& c) const;
   std::uint64_t WindowCap(const Cursor& c) const;
   std::uint64_t Window(const Cursor& c) const;
   void EndRun(std::uint32_t id);
@@ -315,7 +330,7 @@ class AutoPrefetcher final : public PolicyLayer {
   bool MakeRoom(std::uint64_t bytes, std::uint64_t headroom, bool demand);
   void Issue(ByteRange range, bool speculative, std::uint32_t owner);
   bool IssueSpeculative(ByteRange range, std::uint32_t owner);
-  bool IssueDemand();
+  bool IssueDemand(bool exact = false);
   std::uint64_t PinnedBytes() const;
   void Prefetch(Cursor& cursor);
   void MaybeWhole(bool cheap_trigger);

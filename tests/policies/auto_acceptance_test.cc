@@ -45,12 +45,13 @@ const std::vector<KnownFailure> kKnownFailures{
     // each of two hinted 136 MiB ranges (a reader that then reads 0.4 MiB of them), and 64 KiB
     // minimum requests for reads of a few bytes (without hints still 2.2x its bytes).
     {"local-fast", "mix", "target"},
-    // Faster than the fastest anchor but with more than 1.5x its bytes: at local-fast's latency the
-    // smallest request and part (64 KiB, 1 MiB) are larger than the bandwidth-delay product asks for.
+    // Faster than the fastest anchor but with more than 1.5x its bytes: readers that read back to
+    // back, whose runs' windows (bounded by `ahead` times the run and by what fills the link) run
+    // past where the runs stop, and the first-read bet on the whole object, called off after 1 ms.
+    // (`unzip_subset`, a reader that pauses, passes since windows follow the reader's pace.)
     {"local-fast", "footer-then-columns", "target"},
     {"local-fast", "footer-then-columns-small", "target"},
     {"local-fast", "visits-home-small", "target"},
-    {"local-fast", "unzip_subset", "target"},
 };
 
 const KnownFailure* Known(const Cell& c) {

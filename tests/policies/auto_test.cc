@@ -4,7 +4,9 @@
 //   BDP = 0.05 s x 100 MB/s = 5,000,000 bytes; part = 2 x BDP = 10,000,000;
 //   minimum request = BDP / 16 = 312,500, rounded up to 4 KiB = 315,392;
 //   an object is "cheap" to fetch whole when size / 1.6 GB/s <= 50 ms: up to 80,000,000 bytes.
-// The lower layer answers every request 1 ms after it is made. M = MiB below.
+// The lower layer answers every request 1 ms after it is made. M = MiB below. A read runs the
+// scheduler until nothing is left (prefetches and timers included), so between two reads the reader
+// seems to pause; the pace bound is off (pace=false) but where a test turns it on.
 #include <catch2/catch.hpp>
 #include <optional>
 #include <vector>
@@ -34,6 +36,7 @@ AutoOptions Seeds() {
   o.measure = false;
   o.max_request = 16 * kMiB;
   o.ahead = 8;
+  o.pace = false;
   return o;
 }
 
@@ -140,8 +143,9 @@ TEST_CASE("auto: a small object is fetched whole from its first read", "[policie
   const std::uint64_t size = 8 * M;  // 8,388,608 / 1.6 GB/s = 5 ms, under one first byte
   Harness h(size);
   h.ReadOk(0, 4096);
-  // The read's own request first (rounded up), then the rest of the object (less than one part).
-  CHECK(h.lower.requests == std::vector<Req>{{0, kMin, 0, 0}, {kMin, size, 0, 0}});
+  // The read's own request first (not rounded up: the bytes around it are in the bet, and the first
+  // response, which decides the bet, comes sooner), then the rest of the object (less than one part).
+  CHECK(h.lower.requests == std::vector<Req>{{0, 4096, 0, 0}, {4096, size, 0, 0}});
   CHECK(h.policy->whole_fetched());
   h.ReadOk(5 * M, 5 * M + 4096);
   h.ReadOk(100, 200);
@@ -158,9 +162,9 @@ TEST_CASE("auto: the first request's latency calls off a whole fetch the network
   auto r = h.Read(0, 4096);
   REQUIRE(r.ok());
   REQUIRE(h.lower.requests.size() == 8);  // the read's request and 7 parts of 10,000,000
-  CHECK(h.lower.requests[0] == Req{0, kMin, 0, 0});
-  CHECK(h.lower.requests[1] == Req{kMin, kMin + kPart, 0, 0});
-  CHECK(h.lower.requests[7] == Req{kMin + 6 * kPart, 64 * M, 0, 0});
+  CHECK(h.lower.requests[0] == Req{0, 4096, 0, 0});
+  CHECK(h.lower.requests[1] == Req{4096, 4096 + kPart, 0, 0});
+  CHECK(h.lower.requests[7] == Req{4096 + 6 * kPart, 64 * M, 0, 0});
   CHECK(h.lower.cancelled == 7);
   CHECK_FALSE(h.policy->whole_fetched());
   CHECK(h.policy->network().latency_s() < 0.002);
@@ -219,7 +223,7 @@ TEST_CASE("auto: streams of one object share one whole fetch begun at offset 0",
   TwoStreams t(8 * M);
   std::optional<Result<Slices>> a, b;
   TwoStreams::Start(*t.first, {0, 4096}, &a);
-  CHECK(t.lower1.requests == std::vector<Req>{{0, kMin, 0, 0}, {kMin, 8 * M, 0, 0}});
+  CHECK(t.lower1.requests == std::vector<Req>{{0, 4096, 0, 0}, {4096, 8 * M, 0, 0}});
   // The second stream's read lies in the first one's whole fetch, still in flight: it waits for it
   // and asks for nothing itself, and starts no whole fetch of its own.
   t.OpenSecond();
@@ -245,8 +249,8 @@ TEST_CASE("auto: streams of one object share one whole fetch begun at offset 0",
 
 TEST_CASE("auto: a shared first-read bet that began elsewhere than offset 0 is called off", "[policies][auto]") {
   TwoStreams t(8 * M);
-  t.first->Read({8 * M - 4096, 8 * M}, [](Result<Slices>&&) {});  // a footer: its request ends at the end
-  CHECK(t.lower1.requests == std::vector<Req>{{8 * M - kMin, 8 * M, 0, 0}, {0, 8 * M - kMin, 0, 0}});
+  t.first->Read({8 * M - 4096, 8 * M}, [](Result<Slices>&&) {});  // a footer, and a bet on the rest
+  CHECK(t.lower1.requests == std::vector<Req>{{8 * M - 4096, 8 * M, 0, 0}, {0, 8 * M - 4096, 0, 0}});
   CHECK(t.first->whole_fetched());
   t.OpenSecond();
   CHECK_FALSE(t.first->whole_fetched());
@@ -496,6 +500,80 @@ TEST_CASE("auto: a hedge check not yet due waits for its own deadline (no re-arm
   REQUIRE(run.ok());
   CHECK(run->metrics.reads == trace->records.size());
   CHECK(run->metrics.reads_failed == 0);
+}
+
+TEST_CASE("auto: without probe, a first read that bets on the whole object is rounded up as any", "[policies][auto]") {
+  AutoOptions o = Seeds();
+  o.probe = false;
+  Harness h(8 * M, o);
+  h.ReadOk(0, 4096);
+  CHECK(h.lower.requests == std::vector<Req>{{0, kMin, 0, 0}, {kMin, 8 * M, 0, 0}});
+  CHECK(h.policy->whole_fetched());
+}
+
+// A reader of 1M reads from 0: with `think`, each that long after the scheduler has run everything the
+// read before set going; without, each at the moment the one before is delivered (back to back).
+struct PausedRun {
+  Harness h;
+  std::optional<Nanos> think;
+  std::uint64_t next = 0;
+  PausedRun(bool pace, std::optional<Nanos> think_time) : h(1024 * M, Options(pace)), think(think_time) {}
+  static AutoOptions Options(bool pace) {
+    AutoOptions o = Seeds();
+    o.pace = pace;
+    return o;
+  }
+  void Read(int reads) {
+    for (int i = 0; i < reads; ++i, next += M) {
+      if (think) {
+        h.ReadOk(next, next + M);
+        h.scheduler.RunUntil(h.scheduler.Now() + *think);
+        continue;
+      }
+      std::optional<Result<Slices>> got;
+      h.policy->Read({next, next + M}, [&](Result<Slices>&& r) { got = std::move(r); });
+      while (!got && h.scheduler.RunOne()) {
+      }
+      REQUIRE(got.has_value());
+      REQUIRE(got->ok());
+    }
+  }
+};
+
+TEST_CASE("auto: a reader that pauses gets the window its pace needs, not the run's", "[policies][auto]") {
+  // The horizon is 8 seed latencies (no tail measured: measure=false) plus a part at 100 MB/s:
+  // 0.4 s + 0.1 s = 0.5 s. A reader that reads 1M a second moves at most 1M in it, so from its third
+  // read on (two pauses measured) its window is twice that, 2M, where the run's bound is 8 times what
+  // it has read.
+  PausedRun paced(true, kSecond);
+  PausedRun unpaced(false, kSecond);
+  // Reads 1 and 2: the same (read 2 confirms the run, not yet paced: 16M ahead in parts).
+  paced.Read(2);
+  unpaced.Read(2);
+  CHECK(paced.h.lower.requests == unpaced.h.lower.requests);
+  REQUIRE(paced.h.lower.requests.size() == 4);
+  CHECK(paced.h.lower.requests[3] == Req{2 * M + kPart, 2 * M + 2 * kPart, 0, 0});
+  // Read 4: the run's bound (32M ahead of 4M) asks for two more parts; the paced window (2M ahead)
+  // has them already.
+  paced.Read(2);
+  unpaced.Read(2);
+  CHECK(unpaced.h.lower.requests.size() == 6);
+  CHECK(paced.h.lower.requests.size() == 4);
+  // Reads up to [21M, 22M): 2M ahead reaches past the 2M + 2 parts requested; it is topped up in
+  // requests of the window's size, not of a part.
+  paced.Read(18);
+  REQUIRE(paced.h.lower.requests.size() == 5);
+  CHECK(paced.h.lower.requests[4] == Req{2 * M + 2 * kPart, 2 * M + 2 * kPart + 2 * M, 0, 0});
+  CHECK_FALSE(paced.h.policy->whole_fetched());
+}
+
+TEST_CASE("auto: a reader that reads back to back has no pace bound", "[policies][auto]") {
+  PausedRun paced(true, std::nullopt);
+  PausedRun unpaced(false, std::nullopt);
+  paced.Read(24);
+  unpaced.Read(24);
+  CHECK(paced.h.lower.requests.size() > 6);
+  CHECK(paced.h.lower.requests == unpaced.h.lower.requests);
 }
 
 TEST_CASE("auto: registry entry, parameters and placement", "[policies][auto][registry]") {
