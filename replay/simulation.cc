@@ -134,6 +134,8 @@ policies::NetworkSummary Summary(const sim::NetworkProfile& p) {
   n.link_bandwidth_bytes_per_s = p.shared_bandwidth_bytes_per_s();  // the host's limit binds like the link's
   n.max_connections = p.max_connections;
   n.request_overhead_ns = p.request_overhead_ns;
+  n.stream_overhead_ns = p.stream_overhead_ns;
+  n.read_overhead_ns_per_mib = p.read_overhead_ns_per_mib;
   return n;
 }
 
