@@ -312,15 +312,6 @@ TEST_CASE("oracle planner: the model charges a stream region's setup and the rea
   const std::vector<Nanos> think = {0, 20 * kMillisecond};
   const double read_s = 1'100'000.0 / kMiB / 1e3;
   CHECK(ModelOraclePlan(plan, reads, think, net, latency) == Approx(0.062 + read_s));
-  // A ranged GET pays no stream setup.
-  const OraclePlan gets = BuildOraclePlan(reads, OracleShape{0, kMiB, 9}, request);
-  bool any_stream = false;
-  for (const auto& r : gets.regions) any_stream = any_stream || r.stream;
-  if (!any_stream) {
-    net.read_overhead_ns_per_mib = 0;
-    NetworkSummary bare;
-    CHECK(ModelOraclePlan(gets, reads, {}, net, latency) == Approx(ModelOraclePlan(gets, reads, {}, bare, latency)));
-  }
 }
 
 TEST_CASE("oracle planner: a profile's request overhead counts as first-byte time", "[policies][oracle]") {
