@@ -27,7 +27,8 @@ CLI::App* AddFidelityCommand(CLI::App& app, FidelityArgs& args) {
   cmd->add_flag("--verify-bytes", args.verify_bytes, "check every delivered byte");
   cmd->add_flag("--calibrate", args.calibrate,
                 "predict with the fake server's calibrated per-request bandwidth and the engine's own time a "
-                "request, a MiB read and a stream (the server's and the engine's work)");
+                "request, a MiB read and a stream (the server's and the engine's work), and the host's byte "
+                "throughput across transfers");
   cmd->add_option("--calibration-probes", args.calibration_probes, "latency probes of --calibrate")
       ->capture_default_str();
   cmd->add_flag("-q,--quiet", args.quiet, "no progress on stderr");

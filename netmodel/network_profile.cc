@@ -35,7 +35,8 @@ Result<NetworkProfile> ParseProfile(const std::string& path, const std::string& 
       "latency_median",  "latency_p99",           "stream_bandwidth", "link_bandwidth",
       "max_connections", "usd_per_request",       "usd_per_gib",      "failure_probability",
       "stream_window",   "latency_min",           "request_overhead", "request_overhead_cores",
-      "stream_overhead", "read_overhead_per_mib", "sources",          "description"};
+      "stream_overhead", "read_overhead_per_mib", "host_bandwidth",   "sources",
+      "description"};
   for (const auto& [key, value] : j.items()) {
     if (key == "calibration") continue;  // what `pflab calibrate` measured (intervals, times); not read here
     if (std::find(std::begin(kFields), std::end(kFields), key) == std::end(kFields)) {
@@ -87,6 +88,9 @@ Result<NetworkProfile> ParseProfile(const std::string& path, const std::string& 
   if (auto s = duration("read_overhead_per_mib", &p.read_overhead_ns_per_mib, false); !s) return s.error();
   if (auto s = rate("stream_bandwidth", &p.stream_bandwidth_bytes_per_s); !s) return s.error();
   if (auto s = rate("link_bandwidth", &p.link_bandwidth_bytes_per_s); !s) return s.error();
+  if (j.contains("host_bandwidth")) {
+    if (auto s = rate("host_bandwidth", &p.host_bandwidth_bytes_per_s); !s) return s.error();
+  }
   double connections = 0;
   if (auto s = number("max_connections", &connections); !s) return s.error();
   if (connections < 1 || connections != std::floor(connections))
@@ -144,6 +148,7 @@ nlohmann::json NetworkProfile::ToJson() const {
   if (read_overhead_ns_per_mib != 0) {
     j["read_overhead_ms_per_mib"] = static_cast<double>(read_overhead_ns_per_mib) / 1e6;
   }
+  if (host_bandwidth_bytes_per_s != 0) j["host_bandwidth_bytes_per_s"] = host_bandwidth_bytes_per_s;
   return j;
 }
 

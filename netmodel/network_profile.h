@@ -76,8 +76,20 @@ struct NetworkProfile {
   // bytes over, and with --verify-bytes the check of every byte). `pflab fidelity --calibrate`
   // measures it from two read sizes; 0 leaves every result unchanged.
   Nanos read_overhead_ns_per_mib = 0;
+  // The reading host's byte throughput, simulator only: the bytes per second its cores can move through
+  // the whole machinery at once (the server's content, the loopback's copies, the HTTP client's reads),
+  // shared by every active transfer as the link is, so a transfer's rate is also at most this over the
+  // active count. It binds when several streams transfer at once on a small machine; for one stream that
+  // work hides under the pacing. 0: no limit. `pflab fidelity --calibrate` fits it from four streams of
+  // large reads; 0 leaves every result unchanged.
+  double host_bandwidth_bytes_per_s = 0;
 
   bool constant_latency() const { return latency_p99_ns <= latency_median_ns; }
+  /// What all active transfers share: the link, or the host's byte throughput when that is set and lower.
+  double shared_bandwidth_bytes_per_s() const {
+    return host_bandwidth_bytes_per_s > 0 ? std::min(link_bandwidth_bytes_per_s, host_bandwidth_bytes_per_s)
+                                          : link_bandwidth_bytes_per_s;
+  }
   /// The smallest first-byte latency any request can get: the constant, or the lognormal's floor.
   Nanos latency_floor_ns() const {
     return constant_latency() ? latency_median_ns : std::min(latency_min_ns, latency_median_ns);

@@ -21,6 +21,12 @@ struct NetworkSummary {
   // The engine's own time added to every request's first byte (a profile's request_overhead); the
   // planner takes it as part of each first byte, not the queueing across cores it may also have.
   Nanos request_overhead_ns = 0;
+  // A streaming GET's own setup on top of it (a profile's stream_overhead): later first bytes for the
+  // plan's stream regions.
+  Nanos stream_overhead_ns = 0;
+  // The reading host's time per MiB a read delivers before the next read of its stream is issued (a
+  // profile's read_overhead_per_mib), taken per stream; the serialization across streams is not.
+  Nanos read_overhead_ns_per_mib = 0;
 
   bool constant_latency() const { return latency_p99_ns <= latency_median_ns; }
   /// Per-request bandwidth x median latency: below this, a hole costs less to fetch than a request.

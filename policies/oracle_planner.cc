@@ -569,6 +569,11 @@ double ModelScheduled(const OraclePlan& plan, const OpenSchedule& schedule, std:
   const std::uint32_t k = std::max(1u, plan.shape.concurrency);
   const double active = static_cast<double>(std::max<std::size_t>(1, std::min<std::size_t>(k, regions)));
   const double rate = std::min(network.stream_bandwidth_bytes_per_s, network.link_bandwidth_bytes_per_s / active);
+  // The engine's own times beyond the first byte's draw, as the simulator charges them: a stream's
+  // setup, and the reader's time on a read's bytes before the stream's next read (0 unless calibrated).
+  const double stream_overhead = static_cast<double>(network.stream_overhead_ns) / 1e9;
+  const double read_s_per_byte = static_cast<double>(network.read_overhead_ns_per_mib) / 1e9 / kMiB;
+  auto read_cost = [&](std::size_t i) { return read_s_per_byte * static_cast<double>(reads[i].size()); };
   // When each region's bytes start to flow: its own first byte, or its predecessor's stream reaching
   // it, whichever is first (the takeover).
   std::vector<double> first_byte(regions, 0);
@@ -581,8 +586,10 @@ double ModelScheduled(const OraclePlan& plan, const OpenSchedule& schedule, std:
   double last_open = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const double after = think.empty() ? 0 : static_cast<double>(think[i]) / 1e9;
-    double issue = i == 0 ? 0 : delivered[i - 1] + after;
-    if (!previous.empty()) issue = previous[i] == kNoUse ? after : delivered[previous[i]] + after;
+    double issue = i == 0 ? 0 : delivered[i - 1] + read_cost(i - 1) + after;
+    if (!previous.empty()) {
+      issue = previous[i] == kNoUse ? after : delivered[previous[i]] + read_cost(previous[i]) + after;
+    }
     const std::uint32_t first = next;
     for (; next < schedule.end[i]; ++next) {
       const PlannedRegion& r = plan.regions[next];
@@ -592,7 +599,8 @@ double ModelScheduled(const OraclePlan& plan, const OpenSchedule& schedule, std:
         slots.pop();
       }
       last_open = open;
-      first_byte[next] = open + (latencies_s.empty() ? 0 : latencies_s[next % latencies_s.size()]);
+      first_byte[next] =
+          open + (latencies_s.empty() ? 0 : latencies_s[next % latencies_s.size()]) + (r.stream ? stream_overhead : 0);
       slots.push(first_byte[next] + static_cast<double>(r.range.size()) / rate);
     }
     for (std::uint32_t o = first; o < next; ++o) {

@@ -62,6 +62,12 @@ struct EngineOverhead {
   std::uint64_t streams = 0;                                  // all stream runs together
   std::uint32_t cores = 0;                                    // 0: no limit fitted better
   std::vector<std::pair<std::uint32_t, double>> core_errors;  // cores tried, the median error of each
+  // The host's byte throughput, from eight streams of large reads at once: the limit at which their
+  // prediction's median error is 0 (0: no limit, the prediction without one was not optimistic), that
+  // error, and the error with no limit.
+  double host_bytes_per_s = 0;
+  double host_error = 0;
+  double host_unlimited_error = 0;
 };
 
 /// What `--calibrate` measured.

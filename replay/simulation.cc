@@ -131,9 +131,11 @@ policies::NetworkSummary Summary(const sim::NetworkProfile& p) {
   n.latency_median_ns = p.latency_median_ns;
   n.latency_p99_ns = p.latency_p99_ns;
   n.stream_bandwidth_bytes_per_s = p.stream_bandwidth_bytes_per_s;
-  n.link_bandwidth_bytes_per_s = p.link_bandwidth_bytes_per_s;
+  n.link_bandwidth_bytes_per_s = p.shared_bandwidth_bytes_per_s();  // the host's limit binds like the link's
   n.max_connections = p.max_connections;
   n.request_overhead_ns = p.request_overhead_ns;
+  n.stream_overhead_ns = p.stream_overhead_ns;
+  n.read_overhead_ns_per_mib = p.read_overhead_ns_per_mib;
   return n;
 }
 

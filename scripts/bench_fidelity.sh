@@ -4,7 +4,8 @@
 # constant and a lognormal time-scaled profile (bench/fidelity/profiles.json). Prints each profile's
 # Markdown report (per trace and policy: predicted and measured medians and the error; per trace:
 # Kendall tau of the policies' order; the summary line), once predicted with the profile and once with
-# the fake server's calibration (`--calibrate`: its overheads per request, per MiB read and per stream in the model). Issue 16's targets: constant, median |error|
+# the fake server's calibration (`--calibrate`: its overheads per request, per MiB read and per stream, and the
+# host's byte throughput across transfers, in the model). Issue 16's targets: constant, median |error|
 # at most 3% and worst at most 8%; lognormal, per trace and policy within 5%, tau at least 0.9.
 set -euo pipefail
 PFLAB=${PFLAB:-build/pflab}

@@ -89,7 +89,7 @@ void SimTransport::Begin(std::uint32_t slot) {
     // something else starts, which unfuses it first.
     t.state = State::kFused;
     t.activates_at = scheduler_->Now() + latency;
-    const double rate = std::min(profile_.stream_bandwidth_bytes_per_s, profile_.link_bandwidth_bytes_per_s);
+    const double rate = std::min(profile_.stream_bandwidth_bytes_per_s, profile_.shared_bandwidth_bytes_per_s());
     const Nanos finish =
         t.remaining <= 0 ? t.activates_at : t.activates_at + static_cast<Nanos>(std::ceil(t.remaining * 1e9 / rate));
     fused_ = slot;
@@ -156,7 +156,7 @@ void SimTransport::OnFusedCompletion(std::uint32_t slot) {
 double SimTransport::Rate() const {
   if (active_.empty()) return 0;
   return std::min(profile_.stream_bandwidth_bytes_per_s,
-                  profile_.link_bandwidth_bytes_per_s / static_cast<double>(active_.size()));
+                  profile_.shared_bandwidth_bytes_per_s() / static_cast<double>(active_.size()));
 }
 
 Nanos SimTransport::FinishTime(const Transfer& t, double rate) const {

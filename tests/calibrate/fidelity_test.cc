@@ -159,6 +159,17 @@ TEST_CASE(
     CHECK(c.engine.core_errors.empty());
     CHECK(p.request_overhead_cores == 0);
   }
+  // The host's byte throughput: none when eight streams of large reads were not optimistic with no
+  // limit; else between one stream's rate and eight streams', where their median error was nearest 0.
+  CHECK(p.host_bandwidth_bytes_per_s == c.engine.host_bytes_per_s);
+  if (c.engine.host_bytes_per_s > 0) {
+    CHECK(c.engine.host_unlimited_error < 0);
+    CHECK(c.engine.host_bytes_per_s >= std::floor(p.stream_bandwidth_bytes_per_s));
+    CHECK(c.engine.host_bytes_per_s <= 8 * p.stream_bandwidth_bytes_per_s);
+    CHECK(std::abs(c.engine.host_error) <= std::abs(c.engine.host_unlimited_error));
+  } else {
+    CHECK(c.engine.host_error == c.engine.host_unlimited_error);
+  }
   // The latency distribution is the profile's (the server imposes it); the bandwidth was measured.
   CHECK(p.latency_median_ns == 5 * kMillisecond);
   CHECK(p.constant_latency());
@@ -176,6 +187,7 @@ TEST_CASE(
   const std::string md = FidelityMarkdown(*report, "x");
   CHECK(md.find("through the engine") != std::string::npos);
   CHECK(md.find("more a stream") != std::string::npos);
+  CHECK(md.find("8 streams of large reads' median error") != std::string::npos);
 }
 
 }  // namespace

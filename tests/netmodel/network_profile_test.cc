@@ -154,6 +154,10 @@ TEST_CASE("profiles: bad files give errors that start with the path and say what
        "profile x: stream_overhead: expected a string such as \"35ms\""},
       {ProfilesWith(std::string(kGoodProfile) + R"(, "read_overhead_per_mib": "0.3")"),
        "profile x: read_overhead_per_mib: '0.3' needs a unit"},
+      {ProfilesWith(std::string(kGoodProfile) + R"(, "host_bandwidth": "0MB/s")"),
+       "profile x: host_bandwidth: must be positive"},
+      {ProfilesWith(std::string(kGoodProfile) + R"(, "host_bandwidth": 800)"),
+       "profile x: host_bandwidth: expected a string such as \"220MB/s\""},
       {ProfilesWith(std::string(kGoodProfile) + R"(, "failure_probability": 2)"),
        "profile x: failure_probability: must be at most 1"},
       {ProfilesWith(R"("latency_median": "10ms", "stream_bandwidth": "100MB/s")"),
@@ -223,6 +227,19 @@ TEST_CASE("profiles: stream_overhead and read_overhead_per_mib are optional, 0 w
   CHECK_FALSE(all->at("ok").ToJson().contains("read_overhead_ms_per_mib"));
   CHECK(all->at("x").ToJson().at("stream_overhead_ms") == 0.6);
   CHECK(all->at("x").ToJson().at("read_overhead_ms_per_mib") == 0.25);
+}
+
+TEST_CASE("profiles: host_bandwidth is optional, no limit when left out", "[sim][network]") {
+  TempFile file("pflab_host_bandwidth_profiles.json",
+                ProfilesWith(std::string(kGoodProfile) + R"(, "host_bandwidth": "800MB/s")"));
+  auto all = LoadProfiles(file.path());
+  REQUIRE(all.ok());
+  CHECK(all->at("ok").host_bandwidth_bytes_per_s == 0);
+  CHECK(all->at("ok").shared_bandwidth_bytes_per_s() == all->at("ok").link_bandwidth_bytes_per_s);
+  CHECK(all->at("x").host_bandwidth_bytes_per_s == 800e6);
+  CHECK(all->at("x").shared_bandwidth_bytes_per_s() == std::min(800e6, all->at("x").link_bandwidth_bytes_per_s));
+  CHECK_FALSE(all->at("ok").ToJson().contains("host_bandwidth_bytes_per_s"));
+  CHECK(all->at("x").ToJson().at("host_bandwidth_bytes_per_s") == 800e6);
 }
 
 TEST_CASE("profiles: ToJson reports the effective profile", "[sim][network]") {

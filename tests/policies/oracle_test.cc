@@ -290,6 +290,30 @@ TEST_CASE("oracle planner: the model times a plan as worked by hand", "[policies
   CHECK(ModelOraclePlan(plan, reads, think, net, latency) == Approx(0.060));
 }
 
+TEST_CASE("oracle planner: the model charges a stream region's setup and the reader's time per MiB",
+          "[policies][oracle]") {
+  // The plan worked by hand above (one stream region, reads at 40 and 45 ms), with a calibrated
+  // profile's stream overhead (2 ms on the stream's first byte) and 1 ms a MiB of the reader's time
+  // after the first read (1.1 MB, 1.049 ms) before the second is issued.
+  NetworkSummary net;
+  net.stream_overhead_ns = 2 * kMillisecond;
+  OraclePlanRequest request;
+  request.object_size = 64 * kMiB;
+  request.memory = 64 * kMiB;
+  const std::vector<ByteRange> reads = {{0, 1'100'000}, {1'100'000, 2'200'000}};
+  const OraclePlan plan = BuildOraclePlan(reads, OracleShape{0, OracleShape::kWhole, 9}, request);
+  REQUIRE(plan.regions.size() == 1);
+  REQUIRE(plan.regions[0].stream);
+  const std::vector<double> latency = {0.035};
+  CHECK(ModelOraclePlan(plan, reads, {}, net, latency) == Approx(0.047));
+  // The reader's time moves the second read's issue, not its bytes' arrival: with 20 ms of think time
+  // it is issued at 37 + 5 + 1.049 + 20 ms, and its bytes are there already.
+  net.read_overhead_ns_per_mib = kMillisecond;
+  const std::vector<Nanos> think = {0, 20 * kMillisecond};
+  const double read_s = 1'100'000.0 / kMiB / 1e3;
+  CHECK(ModelOraclePlan(plan, reads, think, net, latency) == Approx(0.062 + read_s));
+}
+
 TEST_CASE("oracle planner: a profile's request overhead counts as first-byte time", "[policies][oracle]") {
   // Scattered reads where the choice between one request per read and one spanning request turns on
   // the first byte's cost: 1 ms of latency plus 60 ms of engine overhead must plan as 61 ms does.

@@ -500,6 +500,53 @@ TEST_CASE("sim transport: a stream pays the stream overhead on top of the reques
   }
 }
 
+TEST_CASE("sim transport: the host's byte throughput is shared by the active transfers like the link",
+          "[sim][transport]") {
+  NetworkProfile p = Constant(10 * kMillisecond, 100 * kMB, 1000 * kMB);
+  SECTION("no limit (the default): four transfers at the per-request rate") {
+    Fixture f(p);
+    Done d[4];
+    for (auto& x : d) f.Start(0, kMB, &x);
+    f.scheduler.Run();
+    for (auto& x : d) CHECK(x.at == 20 * kMillisecond);
+  }
+  p.host_bandwidth_bytes_per_s = 200 * kMB;
+  SECTION("alone: the per-request rate, below the host's") {
+    Fixture f(p);
+    Done d;
+    f.Start(0, kMB, &d);
+    f.scheduler.Run();
+    CHECK(d.at == 20 * kMillisecond);
+  }
+  SECTION("four at once: 200 MB/s among four, 50 MB/s each") {
+    Fixture f(p);
+    Done d[4];
+    for (auto& x : d) f.Start(0, kMB, &x);
+    f.scheduler.Run();
+    for (auto& x : d) CHECK(x.at == 30 * kMillisecond);
+  }
+  SECTION("a link below the host's limit is what binds") {
+    p.link_bandwidth_bytes_per_s = 100 * kMB;
+    Fixture f(p);
+    Done d[4];
+    for (auto& x : d) f.Start(0, kMB, &x);
+    f.scheduler.Run();
+    for (auto& x : d) CHECK(x.at == 50 * kMillisecond);
+  }
+  SECTION("a stream's bytes count too") {
+    Fixture f(p);
+    const StreamId id = f.transport.OpenStream(f.object, {0, 10 * kMB});
+    Pulled a;
+    PullAt(f, 0, id, 2 * kMB, &a);
+    Done d[2];
+    for (auto& x : d) f.Start(0, kMB, &x);
+    f.scheduler.Run();
+    // Three transfers at 66.7 MB/s until the fetches' 1 MB is in (25 ms), the stream's second MB alone.
+    for (auto& x : d) CHECK(x.at == 25 * kMillisecond);
+    CHECK(a.at == 35 * kMillisecond);
+  }
+}
+
 TEST_CASE("sim transport: a paused stream takes no share of the link - streams take none of the connections",
           "[sim][transport][stream]") {
   Fixture f(Windowed(kMB, 100 * kMB, 100 * kMB, 1));
