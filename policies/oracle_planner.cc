@@ -155,10 +155,46 @@ class Walker {
       planned_ = k;
     }
     plan_.read_begin[n] = static_cast<std::uint32_t>(plan_.read_pieces.size());
+    CountRefetched();
     return std::move(plan_);
   }
 
  private:
+  // Each region's bytes that an earlier region (in issue order) fetched already. Read nowhere in the
+  // walk, so counted after it in one sweep over offsets instead of an ordered set of every byte
+  // planned so far searched for each region: a region's new bytes are those whose earliest region is
+  // it, and the rest are refetched.
+  void CountRefetched() {
+    const std::vector<PlannedRegion>& regions = plan_.regions;
+    const std::size_t count = regions.size();
+    std::vector<std::uint32_t> by_begin(count);
+    for (std::uint32_t j = 0; j < count; ++j) by_begin[j] = j;
+    std::sort(by_begin.begin(), by_begin.end(),
+              [&](std::uint32_t a, std::uint32_t b) { return regions[a].range.begin < regions[b].range.begin; });
+    std::vector<std::uint64_t> bounds;
+    bounds.reserve(2 * count);
+    for (const PlannedRegion& r : regions) {
+      bounds.push_back(r.range.begin);
+      bounds.push_back(r.range.end);
+    }
+    std::sort(bounds.begin(), bounds.end());
+    bounds.erase(std::unique(bounds.begin(), bounds.end()), bounds.end());
+    std::vector<std::uint64_t> fresh(count, 0);
+    // The regions covering the current stretch, earliest on top; those ended are removed once on top.
+    std::priority_queue<std::uint32_t, std::vector<std::uint32_t>, std::greater<>> covering;
+    std::size_t next = 0;
+    for (std::size_t b = 0; b + 1 < bounds.size(); ++b) {
+      const std::uint64_t at = bounds[b];
+      while (next < count && regions[by_begin[next]].range.begin <= at) covering.push(by_begin[next++]);
+      while (!covering.empty() && regions[covering.top()].range.end <= at) covering.pop();
+      if (!covering.empty()) fresh[covering.top()] += bounds[b + 1] - at;
+    }
+    for (std::size_t j = 0; j < count; ++j) {
+      plan_.regions[j].refetched_bytes = regions[j].range.size() - fresh[j];
+      plan_.refetched_bytes += plan_.regions[j].refetched_bytes;
+    }
+  }
+
   // The parts of `r` neither live nor already in the batch, into scratch_; returns their bytes.
   std::uint64_t Missing(ByteRange r) {
     scratch_.clear();
@@ -387,9 +423,6 @@ class Walker {
       PlannedRegion region = regions[j];
       const std::uint32_t index = static_cast<std::uint32_t>(plan_.regions.size());
       final_index[j] = index;
-      if (!ever_.empty()) region.refetched_bytes = ever_.Overlap(region.range);
-      plan_.refetched_bytes += region.refetched_bytes;
-      ever_.Add(region.range);
       region.first_piece = static_cast<std::uint32_t>(plan_.pieces.size());
       CutPieces(region, index, first_use[j]);
       region.end_piece = static_cast<std::uint32_t>(plan_.pieces.size());
@@ -506,7 +539,6 @@ class Walker {
   std::set<std::pair<std::uint32_t, std::uint32_t>> cached_;  // (re-read, piece) kept past last use
   std::span<const std::uint32_t> next_same_;                  // by read: the next read of the same range, or kNoUse
   std::uint32_t batch_id_ = 0;
-  IntervalSet ever_;   // every byte planned so far
   IntervalSet batch_;  // the batch's missing bytes
   std::uint32_t consumed_ = 0;
   std::uint32_t planned_ = 0;
