@@ -167,27 +167,29 @@ class Walker {
   void CountRefetched() {
     const std::vector<PlannedRegion>& regions = plan_.regions;
     const std::size_t count = regions.size();
-    std::vector<std::uint32_t> by_begin(count);
-    for (std::uint32_t j = 0; j < count; ++j) by_begin[j] = j;
-    std::sort(by_begin.begin(), by_begin.end(),
-              [&](std::uint32_t a, std::uint32_t b) { return regions[a].range.begin < regions[b].range.begin; });
-    std::vector<std::uint64_t> bounds;
-    bounds.reserve(2 * count);
-    for (const PlannedRegion& r : regions) {
-      bounds.push_back(r.range.begin);
-      bounds.push_back(r.range.end);
-    }
-    std::sort(bounds.begin(), bounds.end());
-    bounds.erase(std::unique(bounds.begin(), bounds.end()), bounds.end());
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> by_begin(count);  // (begin, region)
+    for (std::uint32_t j = 0; j < count; ++j) by_begin[j] = {regions[j].range.begin, j};
+    std::sort(by_begin.begin(), by_begin.end());
     std::vector<std::uint64_t> fresh(count, 0);
-    // The regions covering the current stretch, earliest on top; those ended are removed once on top.
+    // The regions covering the current offset: earliest (lowest index) on top, and their ends; a
+    // region that has ended leaves `covering` once on top.
     std::priority_queue<std::uint32_t, std::vector<std::uint32_t>, std::greater<>> covering;
+    std::priority_queue<std::uint64_t, std::vector<std::uint64_t>, std::greater<>> ends;
     std::size_t next = 0;
-    for (std::size_t b = 0; b + 1 < bounds.size(); ++b) {
-      const std::uint64_t at = bounds[b];
-      while (next < count && regions[by_begin[next]].range.begin <= at) covering.push(by_begin[next++]);
-      while (!covering.empty() && regions[covering.top()].range.end <= at) covering.pop();
-      if (!covering.empty()) fresh[covering.top()] += bounds[b + 1] - at;
+    std::uint64_t at = 0;
+    while (next < count || !ends.empty()) {
+      if (ends.empty()) at = by_begin[next].first;  // nothing covers [at, the next begin)
+      for (; next < count && by_begin[next].first <= at; ++next) {
+        covering.push(by_begin[next].second);
+        ends.push(regions[by_begin[next].second].range.end);
+      }
+      while (!ends.empty() && ends.top() <= at) ends.pop();
+      if (ends.empty()) continue;
+      while (regions[covering.top()].range.end <= at) covering.pop();
+      // Until the next begin or end the same regions cover: the bytes are the earliest one's.
+      const std::uint64_t until = next < count ? std::min(ends.top(), by_begin[next].first) : ends.top();
+      fresh[covering.top()] += until - at;
+      at = until;
     }
     for (std::size_t j = 0; j < count; ++j) {
       plan_.regions[j].refetched_bytes = regions[j].range.size() - fresh[j];
