@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "engine/units.h"
+#include "policies/sorted_chunks.h"
 
 namespace pflab::policies {
 namespace {
@@ -40,39 +41,64 @@ std::uint32_t FullRateRequests(const NetworkSummary& n) {
 // Disjoint, non-adjacent intervals [begin, end) keyed by begin.
 class IntervalSet {
  public:
+  using Pos = SortedChunks<std::uint64_t>::Pos;
+
   void Add(ByteRange r) {
     if (r.empty()) return;
-    auto it = map_.upper_bound(r.begin);
-    if (it != map_.begin()) {
-      auto prev = std::prev(it);
-      if (prev->second >= r.begin) {
-        r.begin = prev->first;
-        r.end = std::max(r.end, prev->second);
-        it = map_.erase(prev);
+    const Pos it = set_.UpperBound(r.begin);
+    Pos start = it;
+    if (it != set_.Begin()) {
+      const Pos prev = set_.Prev(it);
+      const auto& [b, e] = set_.At(prev);
+      if (e >= r.begin) {
+        r.begin = b;
+        r.end = std::max(r.end, e);
+        start = prev;
       }
     }
-    while (it != map_.end() && it->first <= r.end) {
-      r.end = std::max(r.end, it->second);
-      it = map_.erase(it);
+    Pos stop = it;
+    while (stop != set_.End() && set_.At(stop).first <= r.end) {
+      r.end = std::max(r.end, set_.At(stop).second);
+      stop = set_.Next(stop);
     }
-    map_.emplace(r.begin, r.end);
+    if (start == stop) {
+      set_.InsertAt(start, {r.begin, r.end});
+    } else {
+      set_.Replace(start, stop, {r.begin, r.end});
+    }
   }
   std::uint64_t Overlap(ByteRange r) const {
     std::uint64_t total = 0;
-    auto it = map_.upper_bound(r.begin);
-    if (it != map_.begin()) --it;
-    for (; it != map_.end() && it->first < r.end; ++it) {
-      const std::uint64_t b = std::max(it->first, r.begin), e = std::min(it->second, r.end);
+    for (Pos it = set_.FloorOrBegin(r.begin); it != set_.End() && set_.At(it).first < r.end; it = set_.Next(it)) {
+      const std::uint64_t b = std::max(set_.At(it).first, r.begin), e = std::min(set_.At(it).second, r.end);
       if (e > b) total += e - b;
     }
     return total;
   }
-  const std::map<std::uint64_t, std::uint64_t>& map() const { return map_; }
-  void Clear() { map_.clear(); }
+  const SortedChunks<std::uint64_t>& set() const { return set_; }
+  bool empty() const { return set_.empty(); }
+  void Clear() { set_.clear(); }
 
  private:
-  std::map<std::uint64_t, std::uint64_t> map_;
+  SortedChunks<std::uint64_t> set_;  // begin -> end
 };
+
+// The next read of exactly the same range, for each read (kNoUse: none): what a byte past its
+// planned last use may be kept for.
+std::vector<std::uint32_t> NextSame(std::span<const ByteRange> reads) {
+  std::vector<std::uint32_t> next_same(reads.size(), kNoUse);
+  std::unordered_map<std::uint64_t, std::uint32_t> seen;
+  seen.reserve(reads.size());
+  for (std::uint32_t k = static_cast<std::uint32_t>(reads.size()); k-- > 0;) {
+    const std::uint64_t key = reads[k].begin * 0x9e3779b97f4a7c15ull ^ reads[k].end;
+    auto [it, inserted] = seen.try_emplace(key, k);
+    if (!inserted) {
+      if (reads[it->second] == reads[k]) next_same[k] = it->second;
+      it->second = k;
+    }
+  }
+  return next_same;
+}
 
 // The walk that builds one plan (see the header).
 class Walker {
@@ -82,24 +108,18 @@ class Walker {
   };
 
  public:
-  Walker(std::span<const ByteRange> reads, const OracleShape& shape, const OraclePlanRequest& request)
-      : reads_(reads), shape_(shape), request_(request) {
+  // `next_same`: NextSame(reads), shared by the walks of one set of reads.
+  Walker(std::span<const ByteRange> reads, const OracleShape& shape, const OraclePlanRequest& request,
+         std::span<const std::uint32_t> next_same)
+      : reads_(reads), shape_(shape), request_(request), next_same_(next_same) {
     plan_.shape = shape;
     stream_threshold_ = StreamThreshold(request.network);
     min_pull_ = MinPull(request.network);
-    // The next read of exactly the same range, for each read: what a byte past its planned last use
-    // may be kept for.
-    next_same_.assign(reads_.size(), kNoUse);
-    std::unordered_map<std::uint64_t, std::uint32_t> seen;
-    for (std::uint32_t k = static_cast<std::uint32_t>(reads_.size()); k-- > 0;) {
-      const std::uint64_t key = reads_[k].begin * 0x9e3779b97f4a7c15ull ^ reads_[k].end;
-      auto [it, inserted] = seen.try_emplace(key, k);
-      if (!inserted) {
-        if (reads_[it->second] == reads_[k]) next_same_[k] = it->second;
-        it->second = k;
-      }
-    }
   }
+
+  // Whether the concurrency limited the parts of a span: if not, a plan of this shape with more
+  // concurrency is this plan (the walk reads the concurrency nowhere else).
+  bool parts_capped() const { return parts_capped_; }
 
   OraclePlan Run() {
     const std::uint32_t n = static_cast<std::uint32_t>(reads_.size());
@@ -135,28 +155,64 @@ class Walker {
       planned_ = k;
     }
     plan_.read_begin[n] = static_cast<std::uint32_t>(plan_.read_pieces.size());
+    CountRefetched();
     return std::move(plan_);
   }
 
  private:
+  // Each region's bytes that an earlier region (in issue order) fetched already. Read nowhere in the
+  // walk, so counted after it in one sweep over offsets instead of an ordered set of every byte
+  // planned so far searched for each region: a region's new bytes are those whose earliest region is
+  // it, and the rest are refetched.
+  void CountRefetched() {
+    const std::vector<PlannedRegion>& regions = plan_.regions;
+    const std::size_t count = regions.size();
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> by_begin(count);  // (begin, region)
+    for (std::uint32_t j = 0; j < count; ++j) by_begin[j] = {regions[j].range.begin, j};
+    std::sort(by_begin.begin(), by_begin.end());
+    std::vector<std::uint64_t> fresh(count, 0);
+    // The regions covering the current offset: earliest (lowest index) on top, and their ends; a
+    // region that has ended leaves `covering` once on top.
+    std::priority_queue<std::uint32_t, std::vector<std::uint32_t>, std::greater<>> covering;
+    std::priority_queue<std::uint64_t, std::vector<std::uint64_t>, std::greater<>> ends;
+    std::size_t next = 0;
+    std::uint64_t at = 0;
+    while (next < count || !ends.empty()) {
+      if (ends.empty()) at = by_begin[next].first;  // nothing covers [at, the next begin)
+      for (; next < count && by_begin[next].first <= at; ++next) {
+        covering.push(by_begin[next].second);
+        ends.push(regions[by_begin[next].second].range.end);
+      }
+      while (!ends.empty() && ends.top() <= at) ends.pop();
+      if (ends.empty()) continue;
+      while (regions[covering.top()].range.end <= at) covering.pop();
+      // Until the next begin or end the same regions cover: the bytes are the earliest one's.
+      const std::uint64_t until = next < count ? std::min(ends.top(), by_begin[next].first) : ends.top();
+      fresh[covering.top()] += until - at;
+      at = until;
+    }
+    for (std::size_t j = 0; j < count; ++j) {
+      plan_.regions[j].refetched_bytes = regions[j].range.size() - fresh[j];
+      plan_.refetched_bytes += plan_.regions[j].refetched_bytes;
+    }
+  }
+
   // The parts of `r` neither live nor already in the batch, into scratch_; returns their bytes.
   std::uint64_t Missing(ByteRange r) {
     scratch_.clear();
     if (r.empty()) return 0;
     covered_.clear();
-    auto it = live_.upper_bound(r.begin);
-    if (it != live_.begin()) --it;
-    for (; it != live_.end() && it->first < r.end; ++it) {
-      const ByteRange p = plan_.pieces[it->second].range;
+    for (auto it = live_.FloorOrBegin(r.begin); it != live_.End() && live_.At(it).first < r.end; it = live_.Next(it)) {
+      const std::uint32_t index = live_.At(it).second;
+      const ByteRange p = plan_.pieces[index].range;
       if (p.end <= r.begin) continue;
       covered_.push_back(p.Intersect(r));
-      pinned_[it->second] = batch_id_;  // the batch counts on it: it may not be evicted
+      pinned_[index] = batch_id_;  // the batch counts on it: it may not be evicted
     }
-    const auto& batch = batch_.map();
-    auto bt = batch.upper_bound(r.begin);
-    if (bt != batch.begin()) --bt;
-    for (; bt != batch.end() && bt->first < r.end; ++bt) {
-      if (bt->second > r.begin) covered_.push_back(ByteRange{bt->first, bt->second}.Intersect(r));
+    const auto& batch = batch_.set();
+    for (auto bt = batch.FloorOrBegin(r.begin); bt != batch.End() && batch.At(bt).first < r.end; bt = batch.Next(bt)) {
+      const auto& [b, e] = batch.At(bt);
+      if (e > r.begin) covered_.push_back(ByteRange{b, e}.Intersect(r));
     }
     std::sort(covered_.begin(), covered_.end(),
               [](const ByteRange& a, const ByteRange& b) { return a.begin < b.begin; });
@@ -198,7 +254,7 @@ class Walker {
     PlannedPiece& piece = plan_.pieces[index];
     dropped_[index] = 1;
     outstanding_ -= piece.range.size();
-    if (piece.last_use != kNoUse) live_.erase(piece.range.begin);
+    if (piece.last_use != kNoUse) live_.Erase(piece.range.begin);
     if (next_use_[index] != kNoUse) {
       cached_.erase({next_use_[index], index});
       next_use_[index] = kNoUse;
@@ -246,21 +302,22 @@ class Walker {
   }
 
   bool LiveBetween(std::uint64_t begin, std::uint64_t end) const {
-    auto it = live_.lower_bound(begin);
-    return it != live_.end() && it->first < end;
+    const auto it = live_.LowerBound(begin);
+    return it != live_.End() && live_.At(it).first < end;
   }
 
   void MakeBatch(std::uint32_t first, std::uint32_t end, std::uint64_t free, std::uint64_t need) {
     // The batch is final here: its intervals as a sorted array, searched many times below (a tree
     // walk per search was the planner's hottest instruction on random reads).
     sorted_batch_.clear();
-    for (const auto& [b, e] : batch_.map()) sorted_batch_.push_back({b, e});
+    batch_.set().ForEach([&](const auto& entry) { sorted_batch_.push_back({entry.first, entry.second}); });
     // Spans: the batch's missing bytes merged across holes up to `gap`, never across held bytes.
     std::vector<ByteRange> spans;
     auto merge = [&](bool bridge) {
       spans.clear();
       std::uint64_t total = 0;
-      for (const auto& [b, e] : batch_.map()) {
+      for (const ByteRange& interval : sorted_batch_) {
+        const std::uint64_t b = interval.begin, e = interval.end;
         if (!spans.empty()) {
           ByteRange& cur = spans.back();
           const std::uint64_t hole = b - cur.end;
@@ -284,9 +341,10 @@ class Walker {
     for (const ByteRange& s : spans) {
       std::uint64_t step = s.size();
       if (shape_.region == OracleShape::kParts) {
-        const std::uint64_t parts = std::max<std::uint64_t>(
-            1, std::min<std::uint64_t>(std::max(1u, shape_.concurrency),
-                                       s.size() / std::max<std::uint64_t>(1, stream_threshold_)));
+        const std::uint64_t wanted = s.size() / std::max<std::uint64_t>(1, stream_threshold_);
+        if (wanted > std::max(1u, shape_.concurrency)) parts_capped_ = true;
+        const std::uint64_t parts =
+            std::max<std::uint64_t>(1, std::min<std::uint64_t>(std::max(1u, shape_.concurrency), wanted));
         step = (s.size() + parts - 1) / parts;
       } else if (shape_.region != OracleShape::kWhole && shape_.region > 0) {
         step = shape_.region;
@@ -367,9 +425,6 @@ class Walker {
       PlannedRegion region = regions[j];
       const std::uint32_t index = static_cast<std::uint32_t>(plan_.regions.size());
       final_index[j] = index;
-      if (!ever_.map().empty()) region.refetched_bytes = ever_.Overlap(region.range);
-      plan_.refetched_bytes += region.refetched_bytes;
-      ever_.Add(region.range);
       region.first_piece = static_cast<std::uint32_t>(plan_.pieces.size());
       CutPieces(region, index, first_use[j]);
       region.end_piece = static_cast<std::uint32_t>(plan_.pieces.size());
@@ -391,18 +446,18 @@ class Walker {
       plan_.read_begin[k] = static_cast<std::uint32_t>(plan_.read_pieces.size());
       const ByteRange r = reads_[k];
       if (r.empty()) continue;
-      auto it = live_.upper_bound(r.begin);
-      if (it != live_.begin()) --it;
-      for (; it != live_.end() && it->first < r.end; ++it) {
-        PlannedPiece& piece = plan_.pieces[it->second];
+      for (auto it = live_.FloorOrBegin(r.begin); it != live_.End() && live_.At(it).first < r.end;
+           it = live_.Next(it)) {
+        const std::uint32_t index = live_.At(it).second;
+        PlannedPiece& piece = plan_.pieces[index];
         if (piece.range.end <= r.begin) continue;
-        if (next_use_[it->second] != kNoUse) {  // a kept piece is read again: live once more
-          cached_.erase({next_use_[it->second], it->second});
-          next_use_[it->second] = kNoUse;
+        if (next_use_[index] != kNoUse) {  // a kept piece is read again: live once more
+          cached_.erase({next_use_[index], index});
+          next_use_[index] = kNoUse;
         }
-        plan_.read_pieces.push_back(it->second);
+        plan_.read_pieces.push_back(index);
         piece.last_use = k;
-        drops_.push({k, it->second});
+        drops_.push({k, index});
       }
     }
   }
@@ -428,7 +483,7 @@ class Walker {
       const std::uint32_t p = static_cast<std::uint32_t>(plan_.pieces.size());
       plan_.pieces.push_back(piece);
       if (needed) {
-        live_.emplace(r.begin, p);
+        live_.Emplace(r.begin, p);
       } else {
         drops_.push({first_use, p});  // a hole: in flight until it arrives, then dropped
       }
@@ -476,7 +531,7 @@ class Walker {
   OraclePlan plan_;
   std::uint64_t stream_threshold_ = 0;
   std::uint64_t min_pull_ = 0;
-  std::map<std::uint64_t, std::uint32_t> live_;  // needed pieces held or in flight, by begin
+  SortedChunks<std::uint32_t> live_;  // needed pieces held or in flight, by begin
   std::uint64_t outstanding_ = 0;
   using DropEntry = std::pair<std::uint32_t, std::uint32_t>;  // (read after which, piece)
   std::priority_queue<DropEntry, std::vector<DropEntry>, std::greater<>> drops_;
@@ -484,9 +539,8 @@ class Walker {
   std::vector<std::uint32_t> pinned_;                         // by piece: the batch that counts on it
   std::vector<std::uint32_t> next_use_;                       // by piece: the re-read it is kept for, or kNoUse
   std::set<std::pair<std::uint32_t, std::uint32_t>> cached_;  // (re-read, piece) kept past last use
-  std::vector<std::uint32_t> next_same_;                      // by read: the next read of the same range, or kNoUse
+  std::span<const std::uint32_t> next_same_;                  // by read: the next read of the same range, or kNoUse
   std::uint32_t batch_id_ = 0;
-  IntervalSet ever_;   // every byte planned so far
   IntervalSet batch_;  // the batch's missing bytes
   std::uint32_t consumed_ = 0;
   std::uint32_t planned_ = 0;
@@ -494,6 +548,7 @@ class Walker {
   std::vector<ByteRange> sorted_batch_;  // batch_ as a sorted array, while a batch is made
   std::vector<std::uint64_t> batch_ends_;
   std::vector<Segment> segments_;
+  bool parts_capped_ = false;
 };
 
 // First-byte latencies of `draws` requests in each scenario, from the profile's distribution with
@@ -529,7 +584,8 @@ std::string OracleShape::ToString() const {
 
 OraclePlan BuildOraclePlan(std::span<const ByteRange> reads, const OracleShape& shape,
                            const OraclePlanRequest& request) {
-  return Walker(reads, shape, request).Run();
+  const std::vector<std::uint32_t> next_same = NextSame(reads);
+  return Walker(reads, shape, request, next_same).Run();
 }
 
 namespace {
@@ -560,13 +616,87 @@ OpenSchedule ScheduleOpens(const OraclePlan& plan, std::size_t n) {
   return schedule;
 }
 
-double ModelScheduled(const OraclePlan& plan, const OpenSchedule& schedule, std::span<const ByteRange> reads,
-                      std::span<const Nanos> think, const NetworkSummary& network, std::span<const double> latencies_s,
-                      std::span<const std::uint32_t> previous = {}) {
+// First-byte latencies by draw, every scenario's side by side: values[draw * scenarios + s]. The
+// model walks a plan's reads once for all scenarios, so one step touches one contiguous row.
+struct LatencyTable {
+  std::size_t scenarios = 1;
+  std::size_t draws = 1;
+  std::vector<double> values = std::vector<double>(1, 0.0);
+};
+
+LatencyTable MakeLatencyTable(const std::vector<std::vector<double>>& scenarios) {
+  LatencyTable table;
+  table.scenarios = scenarios.size();
+  table.draws = scenarios.front().size();
+  table.values.resize(table.scenarios * table.draws);
+  for (std::size_t s = 0; s < table.scenarios; ++s) {
+    for (std::size_t d = 0; d < table.draws; ++d) table.values[d * table.scenarios + s] = scenarios[s][d];
+  }
+  return table;
+}
+
+// Buffers of the model, kept across the candidate plans (their sizes hardly change between them).
+struct ModelScratch {
+  std::vector<double> first_byte;  // by region, then scenario
+  std::vector<double> done;        // by read, then scenario
+  std::vector<double> delivered;   // by read, then scenario (several streams only)
+  std::vector<double> slots;       // by scenario: a min-heap of `concurrency` finish times
+  std::vector<double> last_open;   // by scenario
+  std::vector<double> ready;       // by scenario: the current read's delivery
+};
+
+// A min-heap of `size` values at `heap`: adds `value` (there is room for it).
+inline void HeapPush(double* heap, std::size_t size, double value) {
+  std::size_t at = size;
+  while (at > 0) {
+    const std::size_t parent = (at - 1) / 2;
+    if (!(value < heap[parent])) break;
+    heap[at] = heap[parent];
+    at = parent;
+  }
+  heap[at] = value;
+}
+
+// Replaces the least value of the full min-heap at `heap` (2^levels+1 - 1 values) by `value`: Floyd's
+// way, the hole moves down to a leaf along the lesser children without comparing them with `value`
+// (a fixed number of steps, without branches), then `value` climbs from there, usually a step or two.
+// (A climb of a fixed number of steps without branches was measured slower.)
+inline void HeapReplaceTop(double* heap, std::uint32_t levels, double value) {
+  std::size_t hole = 0;
+  for (std::uint32_t l = 0; l < levels; ++l) {
+    std::size_t child = 2 * hole + 1;
+    child += heap[child + 1] < heap[child] ? 1 : 0;
+    heap[hole] = heap[child];
+    hole = child;
+  }
+  while (hole > 0) {
+    const std::size_t parent = (hole - 1) / 2;
+    if (!(value < heap[parent])) break;
+    heap[hole] = heap[parent];
+    hole = parent;
+  }
+  heap[hole] = value;
+}
+
+// The model (see the header) of one plan under every scenario of `latencies` at once, into `out`
+// (one elapsed time per scenario). The plan's geometry (which regions open before which read, which
+// pieces a read waits for, how far into its region each piece ends) is the same in every scenario;
+// only the times differ, so each step of the walk is one loop over the scenarios. Every scenario's
+// arithmetic is the same sequence of operations as a walk of that scenario alone: the times are
+// bit-for-bit those of one scenario at a time. The slots are a min-heap per scenario; which value
+// leaves is always the least, so the heap's layout cannot change a time.
+void ModelScenarios(const OraclePlan& plan, std::uint32_t concurrency, const OpenSchedule& schedule,
+                    std::span<const ByteRange> reads, std::span<const Nanos> think, const NetworkSummary& network,
+                    const LatencyTable& latencies, std::span<const std::uint32_t> previous, ModelScratch& m,
+                    std::span<double> out) {
+  const std::size_t scenarios = latencies.scenarios;
   const std::size_t n = reads.size();
-  if (n == 0) return 0;
+  if (n == 0) {
+    std::fill(out.begin(), out.end(), 0.0);
+    return;
+  }
   const std::size_t regions = plan.regions.size();
-  const std::uint32_t k = std::max(1u, plan.shape.concurrency);
+  const std::uint32_t k = std::max(1u, concurrency);
   const double active = static_cast<double>(std::max<std::size_t>(1, std::min<std::size_t>(k, regions)));
   const double rate = std::min(network.stream_bandwidth_bytes_per_s, network.link_bandwidth_bytes_per_s / active);
   // The engine's own times beyond the first byte's draw, as the simulator charges them: a stream's
@@ -576,59 +706,118 @@ double ModelScheduled(const OraclePlan& plan, const OpenSchedule& schedule, std:
   auto read_cost = [&](std::size_t i) { return read_s_per_byte * static_cast<double>(reads[i].size()); };
   // When each region's bytes start to flow: its own first byte, or its predecessor's stream reaching
   // it, whichever is first (the takeover).
-  std::vector<double> first_byte(regions, 0);
-  std::vector<double> delivered(n, 0);
+  m.first_byte.assign(regions * scenarios, 0.0);
   // Reads of several streams are delivered out of order: a region issued after k reads opens once
   // all of reads [0, k) are delivered (`done`, their running maximum).
-  std::vector<double> done(n, 0);
-  std::priority_queue<double, std::vector<double>, std::greater<>> slots;
+  m.done.resize(n * scenarios);
+  if (!previous.empty()) m.delivered.resize(n * scenarios);
+  // Once all k slots are taken, each scenario's heap is padded with infinite times to a full binary
+  // tree (`heap_size` values, `levels` below the root), so that replacing its least value takes the
+  // same steps every time. No padding value is ever the least: a time is finite.
+  std::uint32_t levels = 0;
+  while ((std::size_t{2} << levels) - 1 < k) ++levels;
+  const std::size_t heap_size = (std::size_t{2} << levels) - 1;
+  m.slots.resize(heap_size * scenarios);
+  m.last_open.assign(scenarios, 0.0);
+  m.ready.assign(scenarios, 0.0);
+  double* const first_byte = m.first_byte.data();
+  double* const done = m.done.data();
+  double* const delivered = m.delivered.data();
+  double* const slots = m.slots.data();
+  double* const last_open = m.last_open.data();
+  double* const ready = m.ready.data();  // before read i: read i - 1's delivery
+  std::size_t used_slots = 0;            // the same in every scenario: one per region opened, up to k
   std::uint32_t next = 0;
-  double last_open = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const double after = think.empty() ? 0 : static_cast<double>(think[i]) / 1e9;
-    double issue = i == 0 ? 0 : delivered[i - 1] + read_cost(i - 1) + after;
+    // The read's issue: the previous read's delivery (its own stream's), the reader's time on that
+    // read's bytes, then think time.
     if (!previous.empty()) {
-      issue = previous[i] == kNoUse ? after : delivered[previous[i]] + read_cost(previous[i]) + after;
+      if (previous[i] == kNoUse) {
+        for (std::size_t s = 0; s < scenarios; ++s) ready[s] = after;
+      } else {
+        const double* prev = delivered + previous[i] * scenarios;
+        const double cost = read_cost(previous[i]);
+        for (std::size_t s = 0; s < scenarios; ++s) ready[s] = prev[s] + cost + after;
+      }
+    } else if (i == 0) {
+      for (std::size_t s = 0; s < scenarios; ++s) ready[s] = 0;
+    } else {
+      const double cost = read_cost(i - 1);
+      for (std::size_t s = 0; s < scenarios; ++s) ready[s] = ready[s] + cost + after;
     }
     const std::uint32_t first = next;
     for (; next < schedule.end[i]; ++next) {
       const PlannedRegion& r = plan.regions[next];
-      double open = std::max(last_open, r.issue_after == 0 ? 0.0 : done[r.issue_after - 1]);
-      if (slots.size() >= k) {
-        open = std::max(open, slots.top());
-        slots.pop();
+      const double* draw = latencies.values.data() + (next % latencies.draws) * scenarios;
+      const double transfer = static_cast<double>(r.range.size()) / rate;
+      const double setup = r.stream ? stream_overhead : 0;
+      double* fb = first_byte + static_cast<std::size_t>(next) * scenarios;
+      const double* after_reads = r.issue_after == 0 ? nullptr : done + (r.issue_after - 1) * scenarios;
+      if (used_slots < k) {
+        for (std::size_t s = 0; s < scenarios; ++s) {
+          const double open = std::max(last_open[s], after_reads == nullptr ? 0.0 : after_reads[s]);
+          last_open[s] = open;
+          fb[s] = open + draw[s] + setup;
+          HeapPush(slots + s * heap_size, used_slots, fb[s] + transfer);
+        }
+        if (++used_slots == k) {
+          for (std::size_t s = 0; s < scenarios; ++s) {
+            std::fill(slots + s * heap_size + k, slots + (s + 1) * heap_size, std::numeric_limits<double>::infinity());
+          }
+        }
+      } else {
+        for (std::size_t s = 0; s < scenarios; ++s) {
+          double* heap = slots + s * heap_size;
+          double open = std::max(last_open[s], after_reads == nullptr ? 0.0 : after_reads[s]);
+          open = std::max(open, heap[0]);
+          last_open[s] = open;
+          fb[s] = open + draw[s] + setup;
+          HeapReplaceTop(heap, levels, fb[s] + transfer);
+        }
       }
-      last_open = open;
-      first_byte[next] =
-          open + (latencies_s.empty() ? 0 : latencies_s[next % latencies_s.size()]) + (r.stream ? stream_overhead : 0);
-      slots.push(first_byte[next] + static_cast<double>(r.range.size()) / rate);
     }
     for (std::uint32_t o = first; o < next; ++o) {
       const std::uint32_t j = schedule.by_offset[o];
       const PlannedRegion& r = plan.regions[j];
       if (r.predecessor == kNoUse) continue;
       const PlannedRegion& p = plan.regions[r.predecessor];
-      first_byte[j] = std::min(first_byte[j],
-                               first_byte[r.predecessor] + static_cast<double>(r.range.begin - p.range.begin) / rate);
+      const double reach = static_cast<double>(r.range.begin - p.range.begin) / rate;
+      double* fb = first_byte + static_cast<std::size_t>(j) * scenarios;
+      const double* pred = first_byte + static_cast<std::size_t>(r.predecessor) * scenarios;
+      for (std::size_t s = 0; s < scenarios; ++s) fb[s] = std::min(fb[s], pred[s] + reach);
     }
-    double ready = issue;
     for (std::uint32_t p = plan.read_begin[i]; p < plan.read_begin[i + 1]; ++p) {
       const PlannedPiece& piece = plan.pieces[plan.read_pieces[p]];
       const PlannedRegion& r = plan.regions[piece.region];
       const std::uint64_t upto = r.stream ? piece.range.end : r.range.end;
-      ready = std::max(ready, first_byte[piece.region] + static_cast<double>(upto - r.range.begin) / rate);
+      const double arrival = static_cast<double>(upto - r.range.begin) / rate;
+      const double* fb = first_byte + static_cast<std::size_t>(piece.region) * scenarios;
+      for (std::size_t s = 0; s < scenarios; ++s) ready[s] = std::max(ready[s], fb[s] + arrival);
     }
-    delivered[i] = ready;
-    done[i] = i == 0 ? ready : std::max(done[i - 1], ready);
+    if (!previous.empty()) std::copy(ready, ready + scenarios, delivered + i * scenarios);
+    double* done_i = done + i * scenarios;
+    if (i == 0) {
+      std::copy(ready, ready + scenarios, done_i);
+    } else {
+      const double* done_before = done_i - scenarios;
+      for (std::size_t s = 0; s < scenarios; ++s) done_i[s] = std::max(done_before[s], ready[s]);
+    }
   }
-  return done[n - 1];
+  std::copy(done + (n - 1) * scenarios, done + n * scenarios, out.begin());
 }
 
 }  // namespace
 
 double ModelOraclePlan(const OraclePlan& plan, std::span<const ByteRange> reads, std::span<const Nanos> think,
                        const NetworkSummary& network, std::span<const double> latencies_s) {
-  return ModelScheduled(plan, ScheduleOpens(plan, reads.size()), reads, think, network, latencies_s);
+  LatencyTable table;  // one scenario; no latencies: every first byte at its open
+  if (!latencies_s.empty()) table = MakeLatencyTable({std::vector<double>(latencies_s.begin(), latencies_s.end())});
+  ModelScratch scratch;
+  double elapsed = 0;
+  ModelScenarios(plan, plan.shape.concurrency, ScheduleOpens(plan, reads.size()), reads, think, network, table, {},
+                 scratch, std::span<double>(&elapsed, 1));
+  return elapsed;
 }
 
 OraclePlan PlanOracle(std::span<const ByteRange> reads, std::span<const Nanos> think,
@@ -651,8 +840,13 @@ OraclePlan PlanOracle(std::span<const ByteRange> reads, std::span<const Nanos> t
       request.previous.size() == reads.size() ? std::span<const std::uint32_t>(request.previous).first(judged)
                                               : std::span<const std::uint32_t>();
 
+  // The candidates' shapes, and the plan each one models: the walk reads a shape's concurrency only
+  // to split spans into parts, so shapes that differ in nothing else share one plan, as do shapes of
+  // parts whose spans were never split into as many parts as the lesser concurrency allows.
+  const std::vector<std::uint32_t> judged_next_same = NextSame(judged_reads);
   std::vector<OracleShape> shapes;
-  std::vector<OraclePlan> plans;
+  std::vector<std::size_t> plan_of;
+  std::vector<OraclePlan> built;
   std::size_t most_regions = 1;
   // Several streams: each shape also with regions that begin where each stream starts.
   const std::vector<bool> cut_choices =
@@ -660,22 +854,36 @@ OraclePlan PlanOracle(std::span<const ByteRange> reads, std::span<const Nanos> t
   for (bool cuts : cut_choices) {
     for (std::uint64_t gap : gaps) {
       for (std::uint64_t size : sizes) {
+        // Concurrencies ascend: a plan is shared with the next shape unless the concurrency capped a
+        // span's parts.
+        bool share = false;
         for (std::uint32_t k : concurrency) {
           shapes.push_back(OracleShape{gap, size, k, cuts});
-          plans.push_back(BuildOraclePlan(judged_reads, shapes.back(), request));
-          most_regions = std::max(most_regions, plans.back().regions.size());
+          if (!share) {
+            Walker walker(judged_reads, shapes.back(), request, judged_next_same);
+            built.push_back(walker.Run());
+            most_regions = std::max(most_regions, built.back().regions.size());
+            share = size != OracleShape::kParts || !walker.parts_capped();
+          }
+          plan_of.push_back(built.size() - 1);
         }
       }
     }
   }
+  const std::size_t candidates = shapes.size();
+  auto regions_of = [&](std::size_t c) { return built[plan_of[c]].regions.size(); };
   // Every candidate under every scenario, with common draws (region j gets draw j).
   const auto scenarios = Scenarios(net, std::min(most_regions, kMaxDraws));
-  std::vector<std::vector<double>> times(plans.size(), std::vector<double>(scenarios.size()));
+  const LatencyTable latencies = MakeLatencyTable(scenarios);
+  std::vector<std::vector<double>> times(candidates, std::vector<double>(scenarios.size()));
   std::vector<double> best_time(scenarios.size(), 0);
-  for (std::size_t c = 0; c < plans.size(); ++c) {
-    const OpenSchedule schedule = ScheduleOpens(plans[c], judged);
+  ModelScratch scratch;
+  OpenSchedule schedule;
+  for (std::size_t c = 0; c < candidates; ++c) {
+    if (c == 0 || plan_of[c] != plan_of[c - 1]) schedule = ScheduleOpens(built[plan_of[c]], judged);
+    ModelScenarios(built[plan_of[c]], shapes[c].concurrency, schedule, judged_reads, judged_think, net, latencies,
+                   judged_previous, scratch, times[c]);
     for (std::size_t s = 0; s < scenarios.size(); ++s) {
-      times[c][s] = ModelScheduled(plans[c], schedule, judged_reads, judged_think, net, scenarios[s], judged_previous);
       best_time[s] = c == 0 ? times[c][s] : std::min(best_time[s], times[c][s]);
     }
   }
@@ -689,9 +897,9 @@ OraclePlan PlanOracle(std::span<const ByteRange> reads, std::span<const Nanos> t
   //    extra request changes which draws all later requests of the run get (draws are taken in the
   //    order requests start), a lottery worth entering only for a real gain.
   const double slack = request.shared_run ? static_cast<double>(net.latency_median_ns) / 1e9 : 0.0;
-  std::vector<double> regret(plans.size(), 0), excess(plans.size(), 0), mean(plans.size(), 0);
+  std::vector<double> regret(candidates, 0), excess(candidates, 0), mean(candidates, 0);
   double least_regret = 0;
-  for (std::size_t c = 0; c < plans.size(); ++c) {
+  for (std::size_t c = 0; c < candidates; ++c) {
     for (std::size_t s = 0; s < scenarios.size(); ++s) {
       regret[c] = std::max(regret[c], best_time[s] > 0 ? times[c][s] / best_time[s] : 1.0);
       excess[c] = std::max(excess[c], times[c][s] - best_time[s]);
@@ -704,19 +912,20 @@ OraclePlan PlanOracle(std::span<const ByteRange> reads, std::span<const Nanos> t
   // behind the best.
   auto robust = [&](std::size_t c) { return regret[c] <= least_regret * 1.02 || excess[c] < slack; };
   double best_mean = -1;
-  for (std::size_t c = 0; c < plans.size(); ++c) {
+  for (std::size_t c = 0; c < candidates; ++c) {
     if (robust(c) && (best_mean < 0 || mean[c] < best_mean)) best_mean = mean[c];
   }
-  std::size_t winner = plans.size();
-  for (std::size_t c = 0; c < plans.size(); ++c) {
+  std::size_t winner = candidates;
+  for (std::size_t c = 0; c < candidates; ++c) {
     if (!robust(c) || mean[c] > best_mean + slack + best_mean * 1e-9) continue;
-    if (winner == plans.size() || plans[c].regions.size() < plans[winner].regions.size() ||
-        (plans[c].regions.size() == plans[winner].regions.size() && mean[c] < mean[winner])) {
+    if (winner == candidates || regions_of(c) < regions_of(winner) ||
+        (regions_of(c) == regions_of(winner) && mean[c] < mean[winner])) {
       winner = c;
     }
   }
   const double best_mean_s = mean[winner];
-  OraclePlan best = std::move(plans[winner]);
+  OraclePlan best = std::move(built[plan_of[winner]]);
+  best.shape = shapes[winner];
   best.estimated_s = best_mean_s;
   if (judged < reads.size()) {
     const double estimate = best.estimated_s;
