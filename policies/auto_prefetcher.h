@@ -16,7 +16,7 @@
 //   measures the link, not a request), the slope pulled towards 1 GB/s by a prior worth one sample, so requests of one
 //   size only measure the latency; the link's bandwidth from the bytes the run's requests delivered over
 //   stretches of their completions (never above the link), and until the link has been seen full
-//   (requests slowed to half their bandwidth by sharing it) windows probe at twice that.
+//   (large requests slowed by a quarter or more by sharing it) windows probe at twice that.
 //   One estimate per run (per client), shared by its open files; seeds 50 ms and 100 MB/s until the
 //   first sample. From it: BDP = L x B; parts of speculative requests are 2 x BDP (a third of a part's
 //   time is first byte), within [1 MiB, max_request]; the minimum request is BDP / 16 (it costs at most
@@ -164,10 +164,12 @@ class NetworkEstimate {
   // of 8, the 89th, which on the GCS profiles cut sequential windows short).
   static constexpr std::size_t kTailSamples = 64;
   static constexpr std::size_t kTailMinSamples = 16;
-  static constexpr std::size_t kLinkSamples = 64;  // the completions the link's bandwidth is measured over
-  static constexpr double kFullSlowdown =
-      2;                                   // a stretch this much slower than one request's bandwidth had the link full
-  static constexpr double kProbeGain = 2;  // until then, windows carry this times what was delivered
+  // The link's bandwidth is measured over the last kLinkSamples completions; a stretch of them whose
+  // large requests took kFullSlowdown times as long as their bytes at one request's bandwidth had the
+  // link full; until one has, windows carry kProbeGain times what was delivered.
+  static constexpr std::size_t kLinkSamples = 64;
+  static constexpr double kFullSlowdown = 1.25;
+  static constexpr double kProbeGain = 2;
 
   /// A request starts at `now`; returns how many are in flight with it.
   std::uint32_t Started(Nanos now) {
@@ -193,8 +195,8 @@ class NetworkEstimate {
   /// within it, over its length). Bytes arrive only within their requests' lives, so this is never
   /// above the link. 0 until a first sample.
   double delivered() const { return delivered_; }
-  /// Whether such a stretch had the link full: its large requests took at least twice as long as their
-  /// bytes take at one request's bandwidth (they waited for their share, not for a first byte).
+  /// Whether such a stretch had the link full: its large requests took kFullSlowdown times as long as
+  /// their bytes take at one request's bandwidth (they waited for their share of the link).
   bool link_full() const { return full_; }
   /// Bytes/s to size windows by: once the link has been full, what it delivered; until then it may
   /// carry more, and windows probe for it at twice what was delivered (as TCP's slow start and BBR's
