@@ -115,10 +115,9 @@ PolicyEntry AutoEntry() {
 // as one sample of kPriorBytes): requests of many sizes determine both; requests all of one size (a
 // read size) leave the slope near the prior and put the rest in the latency. The prior is optimistic
 // on purpose: a request's time is then mostly called latency, which for the sizes reads ask for is
-// what it is. Requests in flight together share the link: one's time per byte divided by how many
-// were in flight is the link's, averaged the same way (seed: `kSeedParallel` requests' worth).
-void NetworkEstimate::Sample(std::uint64_t bytes, Nanos duration, double concurrency) {
-  const double d = Seconds(duration);
+// what it is. The link's bandwidth is measured apart, from the bytes delivered (MeasureLink).
+void NetworkEstimate::Sample(std::uint64_t bytes, Nanos issued, Nanos completed, double concurrency) {
+  const double d = Seconds(completed - issued);
   const double n = static_cast<double>(bytes);
   ++samples_;
   // A request that shared a full link (more in flight than the link carries at one request's
@@ -145,19 +144,71 @@ void NetworkEstimate::Sample(std::uint64_t bytes, Nanos duration, double concurr
   }
   // This request's first byte: its time less its transfer, at one request's bandwidth or, sharing a
   // full link, at its share of the link.
-  const double transfer_per_byte = std::max(1.0 / bandwidth_, concurrency * aggregate_per_byte_s_);
+  const double transfer_per_byte = std::max(1.0 / bandwidth_, concurrency / aggregate_);
   const double first_byte = std::max(kMinLatencyS, d - n * transfer_per_byte);
   if (first_bytes_.size() < kTailSamples) {
     first_bytes_.push_back(first_byte);
   } else {
     first_bytes_[(samples_ - 1) % kTailSamples] = first_byte;
   }
-  if (concurrency >= 2 && bytes >= kLargeBytes) {
-    const double alpha = std::max(kForget, 1.0 / static_cast<double>(++aggregate_samples_));
-    const double link_per_byte = std::max(d - latency_s_, 0.0) / n / concurrency;
-    aggregate_per_byte_s_ += alpha * (link_per_byte - aggregate_per_byte_s_);
-    aggregate_ = 1.0 / std::clamp(aggregate_per_byte_s_, 1.0 / kMaxBandwidth, 1.0 / kMinBandwidth);
+  MeasureLink(bytes, issued, completed);
+}
+
+// The link's bandwidth from the bytes it delivered. A request's bytes all arrive between its being
+// asked for and its completion, so the requests of any set together brought their bytes within
+// [the earliest asked for, the latest completed], and their bytes over that time are never more than
+// the link carries (the time a request spent waiting for its first byte only makes the measure
+// smaller). The sets measured are the last k completions for every k up to kLinkSamples (a stretch
+// long enough to hold many requests makes the first bytes a small part of its time), the best of
+// them is this completion's measure, and the estimate is the best of the last kLinkSamples measures.
+// (Before, the link was one request's bandwidth times the requests in flight over its life: requests
+// still waiting for their first byte counted as sharing the link, and one request's rate changes as
+// others come and go, so that product went above the link, 12.6 GB/s on a 10 GB/s one.)
+void NetworkEstimate::MeasureLink(std::uint64_t bytes, Nanos issued, Nanos completed) {
+  Completion c{issued, completed, bytes, std::max(0.0, Seconds(completed - issued) - latency_s_)};
+  if (completions_.size() < kLinkSamples) {
+    completions_.push_back(c);
+  } else {
+    std::rotate(completions_.begin(), completions_.begin() + 1, completions_.end());
+    completions_.back() = c;
   }
+  // No request's bytes start before its first byte: the shortest first byte seen (a request's time less
+  // its bytes at one request's bandwidth, the least of them over the run, when some request had the
+  // link to itself) is taken off each stretch.
+  shortest_first_byte_ = std::min(shortest_first_byte_,
+                                  std::max(0.0, Seconds(completed - issued) - static_cast<double>(bytes) / bandwidth_));
+  const double first_byte = shortest_first_byte_;
+  Nanos earliest = completed;
+  double sum = 0;
+  double large_bytes = 0;
+  double large_transfer_s = 0;
+  Completion& now = completions_.back();
+  for (auto it = completions_.rbegin(); it != completions_.rend(); ++it) {
+    earliest = std::min(earliest, it->issued);
+    sum += static_cast<double>(it->bytes);
+    if (it->bytes >= kLargeBytes) {
+      large_bytes += static_cast<double>(it->bytes);
+      large_transfer_s += it->transfer_s;
+    }
+    const double span = Seconds(completed - earliest) - first_byte;
+    if (span <= 0) continue;
+    const double rate = sum / span;
+    if (rate > now.rate) {
+      now.rate = rate;
+      // The stretch's large requests took at least kFullSlowdown times as long as their bytes at one
+      // request's bandwidth: they shared a full link.
+      now.full = large_bytes > 0 && large_transfer_s >= kFullSlowdown * large_bytes / bandwidth_;
+    }
+  }
+  delivered_ = 0;
+  full_ = false;
+  for (const Completion& m : completions_) {
+    delivered_ = std::max(delivered_, m.rate);
+    full_ = full_ || m.full;
+  }
+  delivered_ = std::min(delivered_, kMaxBandwidth);
+  aggregate_ = full_ ? delivered_ : std::max(kSeedBandwidth * kSeedParallel, kProbeGain * delivered_);
+  aggregate_ = std::clamp(aggregate_, kMinBandwidth, kMaxBandwidth);
 }
 
 std::optional<double> NetworkEstimate::tail_latency_s() const {
@@ -284,8 +335,8 @@ std::uint64_t AutoPrefetcher::RunBytes(const Cursor& c) const {
 // that has read X bytes is about as likely to go on for X more as to stop, so this bounds the waste at
 // its end to `ahead` times its length). After runs the reader left, their average length predicts this
 // one: the rest of it, and once past it, `ahead` times what it went beyond. Never more than `link`
-// times the link's bandwidth-delay product (more cannot arrive sooner; the measured aggregate grows
-// with what is in flight, so a window of several of them still grows until the link is full). At
+// times the link's bandwidth-delay product (more cannot arrive sooner; until the link has been full
+// its bandwidth is what it delivered, so a window of several of them still grows until it is). At
 // least one part; within the memory budget.
 std::uint64_t AutoPrefetcher::WindowCap(const Cursor& c) const {
   const std::uint64_t run = RunBytes(c);
@@ -312,11 +363,14 @@ std::uint64_t AutoPrefetcher::WindowCap(const Cursor& c) const {
 // where a run stops is at most this. Until 16 first bytes are measured to know the tail, `link`
 // median first bytes (8 cover a tail up to 8 times the median), and never more than that. On a network
 // with a heavy tail (GCS: 99th percentile 4-6 times the median) this is the same bound; on one with
-// none (a local server) it is a few bandwidth-delay products instead of 8, and as a window of it keeps
-// parts in flight the measured aggregate, and so the bound, still grows until the link is full (a part
-// takes longer than its first byte, so the bound is more than what is in flight).
+// none (a local server) it is a few bandwidth-delay products instead of 8; until the link has been
+// seen full, the bandwidth it is sized by is a probe at twice what the link delivered, so windows still
+// grow until it is (NetworkEstimate::aggregate).
 std::uint64_t AutoPrefetcher::LinkBound() const {
-  const double median_bound = options_.link * Aggregate() * Latency();
+  // `link` first bytes already hold more than a part's round trip (three first bytes), so windows grow
+  // by that factor until the tail is known, over what the link delivered, not over the probe.
+  const double delivered = options_.measure ? state_->network.delivered() : 0;
+  const double median_bound = options_.link * (delivered > 0 ? delivered : Aggregate()) * Latency();
   const std::optional<double> tail = options_.measure ? state_->network.tail_latency_s() : std::nullopt;
   if (!tail) return static_cast<std::uint64_t>(median_bound);
   const double per_request = std::max(Bandwidth(), Aggregate() / NetworkEstimate::kSeedParallel);
@@ -970,7 +1024,7 @@ void AutoPrefetcher::OnFetched(std::uint64_t begin, std::uint64_t serial, Result
     return;
   }
   if (result.ok()) {
-    state_->network.Sample(e.end - begin, ctx_.scheduler->Now() - (primary ? e.issued : e.hedge_issued), concurrency);
+    state_->network.Sample(e.end - begin, issued, now, concurrency);
     e.data = std::move(*result);
     e.arrived = true;
     // The first of two twins to arrive wins; the other is cancelled.

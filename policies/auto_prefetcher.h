@@ -14,7 +14,9 @@
 //   squares fit): duration = latency L + bytes x time-per-byte over exponentially weighted samples of
 //   completed requests that had the link to themselves (one that queued for a share of a full link
 //   measures the link, not a request), the slope pulled towards 1 GB/s by a prior worth one sample, so requests of one
-//   size only measure the latency; the link's bandwidth as one request's times the requests in flight.
+//   size only measure the latency; the link's bandwidth from the bytes the run's requests delivered over
+//   stretches of their completions (never above the link), and until the link has been seen full
+//   (large requests slowed by a quarter or more by sharing it) windows probe at twice that.
 //   One estimate per run (per client), shared by its open files; seeds 50 ms and 100 MB/s until the
 //   first sample. From it: BDP = L x B; parts of speculative requests are 2 x BDP (a third of a part's
 //   time is first byte), within [1 MiB, max_request]; the minimum request is BDP / 16 (it costs at most
@@ -162,6 +164,12 @@ class NetworkEstimate {
   // of 8, the 89th, which on the GCS profiles cut sequential windows short).
   static constexpr std::size_t kTailSamples = 64;
   static constexpr std::size_t kTailMinSamples = 16;
+  // The link's bandwidth is measured over the last kLinkSamples completions; a stretch of them whose
+  // large requests took kFullSlowdown times as long as their bytes at one request's bandwidth had the
+  // link full; until one has, windows carry kProbeGain times what was delivered.
+  static constexpr std::size_t kLinkSamples = 64;
+  static constexpr double kFullSlowdown = 1.25;
+  static constexpr double kProbeGain = 2;
 
   /// A request starts at `now`; returns how many are in flight with it.
   std::uint32_t Started(Nanos now) {
@@ -176,13 +184,24 @@ class NetworkEstimate {
   /// Requests in flight integrated over time up to `now` (request-seconds): between two readings, over
   /// the time between them, the average number of requests in flight.
   double Busy(Nanos now) const { return busy_ + in_flight_ * static_cast<double>(now - busy_at_) / 1e9; }
-  /// A request of `bytes` that took `duration` from being asked for to its last byte, with
-  /// `concurrency` of the run's requests in flight on average (itself included).
-  void Sample(std::uint64_t bytes, Nanos duration, double concurrency);
+  /// A request of `bytes` asked for at `issued` whose last byte came at `completed`, with `concurrency`
+  /// of the run's requests in flight on average over its life (itself included).
+  void Sample(std::uint64_t bytes, Nanos issued, Nanos completed, double concurrency);
   double latency_s() const { return latency_s_; }
   /// Bytes/s one request gets (its share of the link when several are in flight).
   double bandwidth() const { return bandwidth_; }
-  /// Bytes/s of the run's requests together: one request's bandwidth times how many were in flight.
+  /// The link's bandwidth as delivered: the most bytes/s the run's completed requests brought over
+  /// any stretch of the last kLinkSamples completions (the bytes of requests asked for and completed
+  /// within it, over its length). Bytes arrive only within their requests' lives, so this is never
+  /// above the link. 0 until a first sample.
+  double delivered() const { return delivered_; }
+  /// Whether such a stretch had the link full: its large requests took kFullSlowdown times as long as
+  /// their bytes take at one request's bandwidth (they waited for their share of the link).
+  bool link_full() const { return full_; }
+  /// Bytes/s to size windows by: once the link has been full, what it delivered; until then it may
+  /// carry more, and windows probe for it at twice what was delivered (as TCP's slow start and BBR's
+  /// startup double what is in flight each round) or the seed's `kSeedParallel` requests, whichever
+  /// is more. A probe, not an estimate: only delivered() is held to the link.
   double aggregate() const { return aggregate_; }
   std::uint32_t in_flight() const { return in_flight_; }
   std::uint64_t samples() const { return samples_; }
@@ -196,13 +215,26 @@ class NetworkEstimate {
   double latency_s_ = kSeedLatencyS;
   double bandwidth_ = kSeedBandwidth;
   double aggregate_ = kSeedBandwidth * kSeedParallel;
-  double aggregate_per_byte_s_ = 1.0 / (kSeedBandwidth * kSeedParallel);
+  double delivered_ = 0;
+  bool full_ = false;
+  double shortest_first_byte_ = 1e9;  // s: the least of each request's time less its bytes at bandwidth_
   std::uint32_t in_flight_ = 0;
   std::uint64_t samples_ = 0;
-  std::uint64_t aggregate_samples_ = 0;
   std::uint64_t fit_samples_ = 0;    // samples of requests that had the link to themselves
   std::vector<double> first_bytes_;  // a ring of the last kTailSamples first-byte times (s)
-  double busy_ = 0;                  // Busy() at busy_at_
+  // The last kLinkSamples completions, in completion order (a ring), and what each measured: the best
+  // delivered rate of a stretch ending at it, and whether that stretch had the link full.
+  struct Completion {
+    Nanos issued = 0;
+    Nanos completed = 0;
+    std::uint64_t bytes = 0;
+    double transfer_s = 0;  // its time less the fitted latency
+    double rate = 0;
+    bool full = false;
+  };
+  std::vector<Completion> completions_;
+  void MeasureLink(std::uint64_t bytes, Nanos issued, Nanos completed);
+  double busy_ = 0;  // Busy() at busy_at_
   Nanos busy_at_ = 0;
   void Advance(Nanos now) {
     busy_ = Busy(now);
