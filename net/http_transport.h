@@ -79,6 +79,9 @@ struct HttpEndpoint {
 /// Options of HttpTransport.
 struct HttpTransportOptions {
   std::uint32_t connections = 16;  // worker threads, one persistent connection each (streams have their own)
+  /// Stream threads started with the transport, so that up to this many streams opened at once find
+  /// one waiting (as a Go client starts a goroutine, not an OS thread); more streams at once add threads.
+  std::uint32_t stream_threads = 16;
   Nanos connect_timeout = 10 * kSecond;
   Nanos read_timeout = 30 * kSecond;  // no byte for this long fails the fetch (retryable)
   /// Where the Authorization header comes from; null: none is sent. A 401 makes a fetch retryable
@@ -114,7 +117,7 @@ class HttpTransport final : public Transport {
   std::uint64_t bytes_received() const { return bytes_received_.load(); }
   /// Connections made for streams (a stream that finds an idle one reuses it instead).
   std::uint64_t stream_connections() const { return stream_connections_.load(); }
-  /// Threads started for streams (a stream that finds one idle runs on it instead).
+  /// Threads started for streams, those started with the transport included.
   std::uint64_t stream_threads() const { return stream_threads_started_.load(); }
 
  private:

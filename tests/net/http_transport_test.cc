@@ -419,7 +419,9 @@ TEST_CASE(
   ScriptedServer server;
   AsioScheduler scheduler;
   MemoryAccount account;
-  HttpTransport transport(&scheduler, server.endpoint(), Connections(1));
+  HttpTransportOptions options = Connections(1);
+  options.stream_threads = 1;  // one ready; a second stream at once starts another
+  HttpTransport transport(&scheduler, server.endpoint(), options);
   // Read to its end, as gcsfuse reads a stream up to its limit: the body reached EOF, so Go's transport
   // keeps the connection for the next request.
   auto read_whole = [&](ByteRange range) {
