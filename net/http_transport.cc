@@ -324,7 +324,10 @@ void HttpTransport::StreamLoop() {
         job->cancelled ? FetchOutcome{Cancelled("stream closed"), 0} : Execute(connection.get(), *job);
     // A body read to its end leaves the connection open and idle (kept alive), even when the stream
     // was closed just after its last pull; one abandoned or broken before its end has been dropped.
-    const bool reuse = Reusable(*connection);
+    // Our http connection is open only after a complete exchange (it drops itself otherwise); for
+    // cpp-httplib the stream must also have completed, since that an abandoned body closes its socket is
+    // not part of its documented interface.
+    const bool reuse = Reusable(*connection) && (connection->plain || outcome.status.ok());
     lock.lock();
     busy_connections_.erase(connection.get());
     if (reuse && !stopping_) idle_connections_.push_back(std::move(connection));
