@@ -177,11 +177,11 @@ struct HttpTransport::Job {
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> pull_work;
 };
 
+// A pooled worker (its thread and its connection), or a stream's connection (no thread of its own).
 struct HttpTransport::Worker {
   std::unique_ptr<httplib::Client> client;     // https
   std::unique_ptr<PlainHttpConnection> plain;  // http
   std::thread thread;
-  std::atomic<bool> finished{false};  // a stream's worker whose thread has ended
 };
 
 std::unique_ptr<HttpTransport::Worker> HttpTransport::MakeWorker() const {
@@ -209,6 +209,12 @@ HttpTransport::HttpTransport(AsioScheduler* scheduler, HttpEndpoint endpoint, Ht
     Worker* w = worker.get();
     w->thread = std::thread([this, w] { WorkerLoop(w); });
   }
+  // Ready before the first stream: a thread started when a stream opens waits for its clone and, on a
+  // busy host, for a core (0.5-1 ms median, up to 5 ms, on a loaded 2-core machine), which gcsfuse's
+  // goroutines do not pay.
+  stream_threads_started_ = options_.stream_threads;
+  idle_stream_threads_ = options_.stream_threads;  // counted idle from their start, as OpenStream counts its own
+  for (std::uint32_t i = 0; i < options_.stream_threads; ++i) stream_threads_.emplace_back([this] { StreamLoop(); });
 }
 
 HttpTransport::~HttpTransport() {
@@ -221,19 +227,24 @@ HttpTransport::~HttpTransport() {
     }
   }
   wake_.notify_all();
-  for (auto* pool : {&workers_, &stream_workers_}) {
-    for (auto& worker : *pool) {
-      if (worker->client) worker->client->stop();
-      if (worker->plain) worker->plain->Stop();
-    }
+  stream_wake_.notify_all();
+  auto stop = [](Worker& worker) {
+    if (worker.client) worker.client->stop();
+    if (worker.plain) worker.plain->Stop();
+  };
+  for (auto& worker : workers_) stop(*worker);
+  {
+    // Under the lock: a stream thread drops its connection only after taking it out of this set.
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (Worker* connection : busy_connections_) stop(*connection);
   }
-  for (auto* pool : {&workers_, &stream_workers_}) {
-    for (auto& worker : *pool) worker->thread.join();
-  }
+  for (auto& worker : workers_) worker->thread.join();
+  for (auto& thread : stream_threads_) thread.join();
   // Completions already posted hold their jobs; queued jobs that never ran are dropped here with their
   // callbacks (we are on the engine thread), and their work guards released.
   std::lock_guard<std::mutex> lock(mutex_);
   queue_.clear();
+  stream_queue_.clear();
   jobs_.clear();
 }
 
@@ -264,26 +275,71 @@ StreamId HttpTransport::OpenStream(const ObjectRef& object, ByteRange range) {
   job->range = range;
   job->stream = true;
   // No work guard while nobody waits on it: an idle open stream must not keep the engine running.
+  // A stream thread that is idle takes it; when none is, one more is started (the pool grows to the
+  // most streams open at once, and its threads wait for the next stream after).
+  bool start_thread = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     job->id = next_id_++;
     jobs_.emplace(job->id, job);
+    stream_queue_.push_back(job);
+    start_thread = stream_queue_.size() > idle_stream_threads_;
+    if (start_thread) ++idle_stream_threads_;  // it takes the stream as soon as it runs
   }
-  // Workers of streams that have ended are joined here, on the engine thread, so their number stays
-  // that of the streams open.
-  std::erase_if(stream_workers_, [](const std::unique_ptr<Worker>& w) {
-    if (!w->finished) return false;
-    w->thread.join();
-    return true;
-  });
-  stream_workers_.push_back(MakeWorker());
-  Worker* worker = stream_workers_.back().get();
-  worker->thread = std::thread([this, worker, job] {
-    FetchOutcome outcome = job->cancelled ? FetchOutcome{Cancelled("stream closed"), 0} : Execute(worker, *job);
-    EndStream(job, std::move(outcome));
-    worker->finished = true;
-  });
+  if (start_thread) {
+    ++stream_threads_started_;
+    stream_threads_.emplace_back([this] { StreamLoop(); });
+  } else {
+    stream_wake_.notify_one();
+  }
   return job->id;
+}
+
+bool HttpTransport::Reusable(const Worker& connection) {
+  return connection.plain ? connection.plain->connected() : connection.client->is_socket_open() != 0;
+}
+
+void HttpTransport::StreamLoop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {  // idle (counted in idle_stream_threads_) at the top of each turn
+    stream_wake_.wait(lock, [&] { return stopping_ || !stream_queue_.empty(); });
+    if (stopping_) return;
+    --idle_stream_threads_;
+    std::shared_ptr<Job> job = std::move(stream_queue_.front());
+    stream_queue_.pop_front();
+    std::unique_ptr<Worker> connection;
+    if (!idle_connections_.empty()) {
+      connection = std::move(idle_connections_.back());
+      idle_connections_.pop_back();
+    } else {
+      lock.unlock();  // an https client sets up its TLS context: not under the lock
+      connection = MakeWorker();
+      ++stream_connections_;
+      lock.lock();
+      if (stopping_) return;  // the destructor drops the job with its callbacks
+    }
+    busy_connections_.insert(connection.get());
+    lock.unlock();
+    FetchOutcome outcome =
+        job->cancelled ? FetchOutcome{Cancelled("stream closed"), 0} : Execute(connection.get(), *job);
+    // A body read to its end leaves the connection open and idle (kept alive), even when the stream
+    // was closed just after its last pull; one abandoned or broken before its end has been dropped.
+    // Our http connection is open only after a complete exchange (it drops itself otherwise); for
+    // cpp-httplib the stream must also have completed, since that an abandoned body closes its socket is
+    // not part of its documented interface.
+    const bool reuse = Reusable(*connection) && (connection->plain || outcome.status.ok());
+    lock.lock();
+    busy_connections_.erase(connection.get());
+    if (reuse && !stopping_) idle_connections_.push_back(std::move(connection));
+    // Idle again before the stream's end is posted, so that a stream opened after it finds this thread
+    // and the connection.
+    ++idle_stream_threads_;
+    EndStream(job, std::move(outcome));
+    lock.unlock();
+    job.reset();
+    connection.reset();  // a dropped connection is closed outside the lock
+    lock.lock();
+  }
 }
 
 void HttpTransport::ReadStream(StreamId id, std::uint64_t length, FetchTarget target, FetchCallback done) {
@@ -372,7 +428,6 @@ bool HttpTransport::Feed(Job& job, const char* data, std::size_t length) {
 }
 
 void HttpTransport::EndStream(const std::shared_ptr<Job>& job, FetchOutcome outcome) {
-  std::lock_guard<std::mutex> lock(mutex_);
   job->worker_done = true;
   if (stopping_) return;  // the destructor drops it with its callbacks
   if (!outcome.status.ok() && !job->closing) {

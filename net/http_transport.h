@@ -25,12 +25,17 @@
 // as retryable with no bytes kept; and it turns HTTP errors into messages naming the object and range,
 // with the status in Error::http_status.
 //
-// A stream is the same GET on a connection and thread of its own, outside the pool (gcsfuse's Go HTTP
-// client has no per-host connection limit, and a handle's stream stays open while its reader thinks,
-// so pooled streams could starve every other request). The body is read off the connection only as
-// pulls ask for it, so between pulls the socket buffers fill and TCP stops the server (the receive
-// window). A stream closed before its end drops its connection, as Go's HTTP client does with an
-// unread body. Whole-object streams are not checked
+// A stream is the same GET outside the pool's connections (gcsfuse's Go HTTP client has no per-host
+// connection limit, and a handle's stream stays open while its reader thinks, so pooled streams could
+// starve every other request), run as gcsfuse runs its requests: on a thread of a stream pool that
+// grows to the most streams open at once and is reused after (Go starts a goroutine, not an OS thread,
+// per request; a new thread per stream cost its clone and, on a loaded host, a new thread's wait for a
+// core), and on a connection taken from the streams' idle connections, or a new one when none is idle.
+// A stream whose body was read to its end leaves its connection idle for the next stream (Go's
+// transport returns a connection whose body reached EOF to its idle pool); one closed before its end
+// drops its connection, as Go's HTTP client does with an unread body, so the next stream connects
+// anew. The body is read off the connection only as pulls ask for it, so between pulls the socket
+// buffers fill and TCP stops the server (the receive window). Whole-object streams are not checked
 // against x-goog-hash (their bytes were handed out before the last one arrived).
 #pragma once
 
@@ -44,6 +49,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "engine/asio_scheduler.h"
@@ -73,6 +79,9 @@ struct HttpEndpoint {
 /// Options of HttpTransport.
 struct HttpTransportOptions {
   std::uint32_t connections = 16;  // worker threads, one persistent connection each (streams have their own)
+  /// Stream threads started with the transport, so that up to this many streams opened at once find
+  /// one waiting (as a Go client starts a goroutine, not an OS thread); more streams at once add threads.
+  std::uint32_t stream_threads = 16;
   Nanos connect_timeout = 10 * kSecond;
   Nanos read_timeout = 30 * kSecond;  // no byte for this long fails the fetch (retryable)
   /// Where the Authorization header comes from; null: none is sent. A 401 makes a fetch retryable
@@ -106,18 +115,24 @@ class HttpTransport final : public Transport {
   std::uint64_t requests() const { return requests_.load(); }
   /// Body bytes received into chunks.
   std::uint64_t bytes_received() const { return bytes_received_.load(); }
+  /// Connections made for streams (a stream that finds an idle one reuses it instead).
+  std::uint64_t stream_connections() const { return stream_connections_.load(); }
+  /// Threads started for streams, those started with the transport included.
+  std::uint64_t stream_threads() const { return stream_threads_started_.load(); }
 
  private:
   struct Job;
   struct Worker;
   std::unique_ptr<Worker> MakeWorker() const;
   void WorkerLoop(Worker* worker);
+  void StreamLoop();  // a stream thread: runs opened streams, one at a time, each on a connection
+  static bool Reusable(const Worker& connection);
   FetchOutcome Execute(Worker* worker, Job& job);
   void Complete(std::shared_ptr<Job> job, FetchOutcome outcome);
   std::shared_ptr<Job> Enqueue(const ObjectRef& object, ByteRange range);
   // Streams: the worker hands body bytes to the pulls, waiting for one when none is waiting.
   bool Feed(Job& job, const char* data, std::size_t length);
-  void EndStream(const std::shared_ptr<Job>& job, FetchOutcome outcome);  // worker side
+  void EndStream(const std::shared_ptr<Job>& job, FetchOutcome outcome);  // worker side, with mutex_ held
   void PostPullDone(Job& job, FetchOutcome outcome);                      // with mutex_ held
   void PostClosed(const std::shared_ptr<Job>& job);                       // with mutex_ held
   std::string ObjectKey(const ObjectRef& object) const;
@@ -134,10 +149,19 @@ class HttpTransport final : public Transport {
   bool stopping_ = false;
   FetchId next_id_ = 1;
 
+  // Streams: opened ones wait here for a stream thread; connections wait here for a stream.
+  std::condition_variable stream_wake_;
+  std::deque<std::shared_ptr<Job>> stream_queue_;
+  std::size_t idle_stream_threads_ = 0;
+  std::vector<std::unique_ptr<Worker>> idle_connections_;  // kept alive after a stream read to its end
+  std::unordered_set<Worker*> busy_connections_;           // in use by a stream (the destructor stops them)
+
   std::atomic<std::uint64_t> requests_{0};
   std::atomic<std::uint64_t> bytes_received_{0};
+  std::atomic<std::uint64_t> stream_connections_{0};
+  std::atomic<std::uint64_t> stream_threads_started_{0};
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::vector<std::unique_ptr<Worker>> stream_workers_;  // one per stream; touched on the engine thread
+  std::vector<std::thread> stream_threads_;  // touched on the engine thread
 };
 
 }  // namespace pflab

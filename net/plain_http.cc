@@ -105,6 +105,10 @@ void PlainHttpConnection::Stop() {
   impl_->context.stop();
 }
 
+bool PlainHttpConnection::connected() const {
+  return impl_->connected;
+}
+
 std::string PlainHttpConnection::Get(const std::string& target,
                                      const std::vector<std::pair<std::string, std::string>>& headers,
                                      const std::function<bool(const ResponseHead&)>& on_head,

@@ -52,6 +52,8 @@ class PlainHttpConnection {
                   const std::function<bool(const char*, std::size_t)>& on_body, char* direct = nullptr,
                   std::size_t direct_size = 0, const std::function<bool(std::size_t)>& on_direct = nullptr);
   void Stop();
+  /// Whether a connection is open (kept alive after a complete exchange); the next Get connects if not.
+  bool connected() const;
 
  private:
   struct Impl;

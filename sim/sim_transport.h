@@ -33,7 +33,7 @@
 // first-byte latency. With request_overhead_cores N > 0 it is work for N cores, taken in issue order
 // by the core free first, so a request issued while all N are busy also waits for one: the host's CPU
 // as a serialized resource, which several streams on a small machine contend for. A stream pays the
-// profile's stream_overhead_ns on top (its own connection and thread), on the same cores. A profile's
+// profile's stream_overhead_ns on top (the connection of its own it opens), on the same cores. A profile's
 // host_bandwidth (0 by default: none) is the host's byte throughput, shared by the active transfers
 // like the link (the smaller of the two is what they share): the CPU that moves the bytes as a
 // processor-sharing resource.

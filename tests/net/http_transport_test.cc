@@ -31,6 +31,7 @@ class ScriptedServer {
     std::string path;
     std::string range;
     std::string generation;
+    int remote_port = 0;  // tells connections apart
   };
   // Returns true when it has answered the request itself.
   using Script = std::function<bool(int n, const httplib::Request&, httplib::Response&)>;
@@ -41,7 +42,8 @@ class ScriptedServer {
       {
         std::lock_guard<std::mutex> lock(mutex_);
         n = static_cast<int>(requests_.size());
-        requests_.push_back({req.target, req.get_header_value("Range"), req.get_param_value("generation")});
+        requests_.push_back(
+            {req.target, req.get_header_value("Range"), req.get_param_value("generation"), req.remote_port});
       }
       if (script_ && script_(n, req, res)) return;
       if (req.matches[1] != "bkt" || req.matches[2] != "dir/a b+c") {
@@ -408,6 +410,64 @@ TEST_CASE("http transport: a stream closed early drops its connection and report
   REQUIRE(FetchOnce(transport, scheduler, {2'000'000, 2'500'000}, &chunk, 0, &account).status.ok());
   CheckBytes(chunk->data(), 2'000'000, 500'000);
   CHECK(server.requests().size() == 2);
+}
+
+TEST_CASE(
+    "http transport: a stream read to its end leaves its thread and connection to the next; one closed early "
+    "drops its connection",
+    "[engine][http][stream]") {
+  ScriptedServer server;
+  AsioScheduler scheduler;
+  MemoryAccount account;
+  HttpTransportOptions options = Connections(1);
+  options.stream_threads = 1;  // one ready; a second stream at once starts another
+  HttpTransport transport(&scheduler, server.endpoint(), options);
+  // Read to its end, as gcsfuse reads a stream up to its limit: the body reached EOF, so Go's transport
+  // keeps the connection for the next request.
+  auto read_whole = [&](ByteRange range) {
+    const StreamId id = transport.OpenStream(Object(), range);
+    ChunkRef chunk;
+    REQUIRE(PullOnce(transport, scheduler, id, range.size(), account, &chunk).status.ok());
+    CheckBytes(chunk->data(), range.begin, range.size());
+    CHECK(CloseOnce(transport, scheduler, id) == 0);
+  };
+  read_whole({0, 100'000});
+  read_whole({500'000, 700'000});
+  CHECK(transport.stream_threads() == 1);
+  CHECK(transport.stream_connections() == 1);
+  // Closed before its end: the connection is dropped (its unread body would come first on it), so the
+  // next stream connects anew, on the same thread.
+  const StreamId early = transport.OpenStream(Object(), {1'000'000, kSize});
+  ChunkRef chunk;
+  REQUIRE(PullOnce(transport, scheduler, early, 1000, account, &chunk).status.ok());
+  CheckBytes(chunk->data(), 1'000'000, 1000);
+  CloseOnce(transport, scheduler, early);
+  read_whole({2'000'000, 2'100'000});
+  CHECK(transport.stream_threads() == 1);
+  CHECK(transport.stream_connections() == 2);
+  chunk.reset();
+  // Two in flight at once need two threads and two connections (the idle one and a new one); both are
+  // kept for later streams.
+  const StreamId a = transport.OpenStream(Object(), {0, 100'000});
+  const StreamId b = transport.OpenStream(Object(), {200'000, 300'000});
+  for (const StreamId id : {a, b}) REQUIRE(PullOnce(transport, scheduler, id, 1000, account).status.ok());
+  for (const StreamId id : {a, b}) REQUIRE(PullOnce(transport, scheduler, id, 99'000, account).status.ok());
+  for (const StreamId id : {a, b}) CHECK(CloseOnce(transport, scheduler, id) == 0);
+  INFO("threads " << transport.stream_threads() << ", connections " << transport.stream_connections());
+  CHECK(transport.stream_threads() == 2);
+  CHECK(transport.stream_connections() == 3);
+  read_whole({40'000, 50'000});
+  CHECK(transport.stream_threads() == 2);
+  CHECK(transport.stream_connections() == 3);
+  // The server saw it: the first two streams on one connection, the third on it too (then dropped),
+  // the fourth on a new one; the two at once on two.
+  const auto requests = server.requests();
+  REQUIRE(requests.size() == 7);
+  CHECK(requests[1].remote_port == requests[0].remote_port);
+  CHECK(requests[2].remote_port == requests[0].remote_port);
+  CHECK(requests[3].remote_port != requests[2].remote_port);
+  CHECK(requests[4].remote_port != requests[5].remote_port);
+  CHECK(account.held_bytes() == 0);
 }
 
 TEST_CASE("http transport: a stream's failed request fails its pull - later pulls fail at once",
