@@ -92,13 +92,15 @@ ReadId ConcurrentFetcher::ReadSplit(ByteRange range, std::uint32_t max_parts, Re
 void ConcurrentFetcher::StartPart(ReadId id, std::size_t index) {
   PendingRead& read = *Find(id);
   Part& part = read.parts[index];
-  part.fetch = transport_.Fetch(object_, part.range, FetchTarget{read.chunk, part.chunk_offset},
-                                [this, alive = alive_, id, index](const FetchOutcome& outcome) {
-                                  if (*alive) OnPartDone(id, index, outcome);
-                                });
+  // Our own RetryingTransport calls back directly: it is a member, so it never outlives us, and our
+  // destructor discards every part still in flight (CancelParts) before it goes.
+  part.fetch = transport_.FetchFor(object_, part.range, FetchTarget{read.chunk, part.chunk_offset}, this, id,
+                                   static_cast<std::uint32_t>(index));
 }
 
-void ConcurrentFetcher::OnPartDone(ReadId id, std::size_t index, const FetchOutcome& outcome) {
+void ConcurrentFetcher::OnFetchDone(std::uint64_t tag, std::uint32_t part, const FetchOutcome& outcome) {
+  const ReadId id = tag;
+  const std::size_t index = part;
   PendingRead* found = Find(id);
   if (!found) return;
   PendingRead& read = *found;

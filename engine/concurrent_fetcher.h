@@ -53,7 +53,7 @@ struct ConcurrentFetcherOptions {
 std::vector<ByteRange> SplitRange(ByteRange range, std::uint32_t parts, std::uint64_t min_part_bytes, SplitRule rule);
 
 /// Source over a Transport that splits and cancels, through a RetryingTransport that retries.
-class ConcurrentFetcher final : public Source {
+class ConcurrentFetcher final : public Source, private FetchClient {
  public:
   ConcurrentFetcher(LayerContext ctx, Transport* transport, ObjectRef object, ConcurrentFetcherOptions options,
                     MemoryAccount* account);
@@ -101,7 +101,9 @@ class ConcurrentFetcher final : public Source {
   Stream* FindStream(StreamId id);
 
   void StartPart(ReadId id, std::size_t index);
-  void OnPartDone(ReadId id, std::size_t index, const FetchOutcome& outcome);
+  // A part's end, straight from the RetryingTransport (FetchClient): `tag` is the read's id, `part` the
+  // part's index.
+  void OnFetchDone(std::uint64_t tag, std::uint32_t part, const FetchOutcome& outcome) override;
   void Finish(ReadId id, Result<Slices>&& result);
   void CancelParts(PendingRead& read);
   void Release(PendingRead& read);

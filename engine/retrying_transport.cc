@@ -26,18 +26,39 @@ RetryingTransport::~RetryingTransport() {
   }
 }
 
-FetchId RetryingTransport::Fetch(const ObjectRef& object, ByteRange range, FetchTarget target, FetchCallback done) {
+std::uint32_t RetryingTransport::NewOp(ByteRange range, FetchTarget&& target) {
   const std::uint32_t slot = ops_.Acquire();
   Op& op = ops_[slot];
   op.live = true;
   op.cancelled = false;
-  op.object = object;
   op.range = range;
   op.target = std::move(target);
   op.received = 0;
   op.attempts = 0;
   op.started = ctx_.scheduler->Now();
+  return slot;
+}
+
+FetchId RetryingTransport::Fetch(const ObjectRef& object, ByteRange range, FetchTarget target, FetchCallback done) {
+  const std::uint32_t slot = NewOp(range, std::move(target));
+  Op& op = ops_[slot];
+  op.object = object;
+  op.shared = nullptr;
+  op.client = nullptr;
   op.done = std::move(done);
+  const FetchId id = ops_.IdOf(slot);
+  StartAttempt(id);
+  return id;
+}
+
+FetchId RetryingTransport::FetchFor(const ObjectRef& object, ByteRange range, FetchTarget target, FetchClient* client,
+                                    std::uint64_t tag, std::uint32_t part) {
+  const std::uint32_t slot = NewOp(range, std::move(target));
+  Op& op = ops_[slot];
+  op.shared = &object;
+  op.client = client;
+  op.tag = tag;
+  op.part = part;
   const FetchId id = ops_.IdOf(slot);
   StartAttempt(id);
   return id;
@@ -49,9 +70,10 @@ void RetryingTransport::StartAttempt(FetchId id) {
   op->backoff = 0;
   ++op->attempts;
   ctx_.Emit(EventType::kFetchStart, kBackendLayer, op->range.begin, op->range.size());
-  op->inner = inner_->Fetch(op->object, op->range, op->target, [this, alive = alive_, id](const FetchOutcome& outcome) {
-    if (*alive) OnAttemptDone(id, outcome);
-  });
+  op->inner =
+      inner_->Fetch(op->object_ref(), op->range, op->target, [this, alive = alive_, id](const FetchOutcome& outcome) {
+        if (*alive) OnAttemptDone(id, outcome);
+      });
 }
 
 void RetryingTransport::EmitFailure(ByteRange asked, std::uint64_t bytes, const Error& error, std::uint32_t attempt) {
@@ -114,18 +136,23 @@ void RetryingTransport::OnAttemptDone(FetchId id, const FetchOutcome& outcome) {
   }
   Error final_error = error;
   final_error.message = "fetching [" + std::to_string(asked.begin) + ", " + std::to_string(asked.end) + ") of " +
-                        op.object.bucket + "/" + op.object.name + " failed after " + std::to_string(op.attempts) +
-                        " attempt(s): " + error.message;
+                        op.object_ref().bucket + "/" + op.object_ref().name + " failed after " +
+                        std::to_string(op.attempts) + " attempt(s): " + error.message;
   final_error.attempts = op.attempts;
   FinishOp(op, {Status(std::move(final_error)), op.received});
 }
 
 void RetryingTransport::FinishOp(Op& op, const FetchOutcome& outcome) {
-  FetchCallback done = std::move(op.done);
   op.live = false;
   op.target = {};
   ops_.Release(ops_.IndexOf(op));
   // Already on the scheduler: inside a completion from below. Null when discarded.
+  if (FetchClient* client = op.client) {
+    op.client = nullptr;
+    client->OnFetchDone(op.tag, op.part, outcome);
+    return;
+  }
+  FetchCallback done = std::move(op.done);
   if (done) done(outcome);
 }
 
@@ -143,7 +170,10 @@ void RetryingTransport::CancelOp(FetchId id, bool notify) {
   Op& op = *found;
   op.cancelled = true;
   op.target = {};
-  if (!notify) op.done = nullptr;
+  if (!notify) {
+    op.done = nullptr;
+    op.client = nullptr;
+  }
   if (op.inner) {  // completes from below with kCancelled
     inner_->Cancel(op.inner);
     ctx_.Emit(EventType::kFetchCancel, kBackendLayer, op.range.begin, op.range.size());
@@ -153,8 +183,16 @@ void RetryingTransport::CancelOp(FetchId id, bool notify) {
   ctx_.scheduler->Cancel(op.backoff);
   op.backoff = 0;
   FetchCallback done = std::move(op.done);
+  FetchClient* client = std::exchange(op.client, nullptr);
   op.live = false;
   ops_.Release(ops_.IndexOf(op));
+  if (client) {
+    // The client outlives this decorator, so the flag tells whether it still listens.
+    ctx_.scheduler->Post([alive = alive_, client, tag = op.tag, part = op.part] {
+      if (*alive) client->OnFetchDone(tag, part, {Cancelled("fetch cancelled"), 0});
+    });
+    return;
+  }
   if (done) ctx_.scheduler->Post([done = std::move(done)]() mutable { done({Cancelled("fetch cancelled"), 0}); });
 }
 

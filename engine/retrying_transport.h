@@ -46,6 +46,17 @@ struct RetryPolicy {
   std::uint64_t seed = 1;                      // jitter
 };
 
+/// Where a fetch started with RetryingTransport::FetchFor reports its end: a direct call in place of
+/// a callback object, for the ConcurrentFetcher that owns the decorator.
+class FetchClient {
+ public:
+  /// The fetch `tag`, `part` ended with `outcome` (the same outcome a FetchCallback would get).
+  virtual void OnFetchDone(std::uint64_t tag, std::uint32_t part, const FetchOutcome& outcome) = 0;
+
+ protected:
+  ~FetchClient() = default;
+};
+
 /// Retries fetches and pulls of the transport below it (see above).
 class RetryingTransport final : public Transport {
  public:
@@ -58,6 +69,13 @@ class RetryingTransport final : public Transport {
   RetryingTransport& operator=(const RetryingTransport&) = delete;
 
   FetchId Fetch(const ObjectRef& object, ByteRange range, FetchTarget target, FetchCallback done) override;
+  /// Fetch for the client that owns this decorator: the end is reported by a direct call,
+  /// `client->OnFetchDone(tag, part, outcome)`, and `object` is not copied: it, and `client`, must
+  /// outlive this decorator (as the owning ConcurrentFetcher's object and the fetcher itself do). Every
+  /// read through the fetcher takes this path, so it saves building, moving and destroying a callback
+  /// object and copying the object's names per fetch.
+  FetchId FetchFor(const ObjectRef& object, ByteRange range, FetchTarget target, FetchClient* client, std::uint64_t tag,
+                   std::uint32_t part);
   void Cancel(FetchId id) override;
   StreamId OpenStream(const ObjectRef& object, ByteRange range) override;
   void ReadStream(StreamId id, std::uint64_t length, FetchTarget target, FetchCallback done) override;
@@ -85,7 +103,13 @@ class RetryingTransport final : public Transport {
     TimerId backoff = 0;  // the wait before the next attempt, if any
     std::uint32_t attempts = 0;
     Nanos started = 0;
+    // Who hears the end: `done`, or (FetchFor) `client` with `tag` and `part`, its object at `shared`.
     FetchCallback done;
+    FetchClient* client = nullptr;
+    const ObjectRef* shared = nullptr;
+    std::uint64_t tag = 0;
+    std::uint32_t part = 0;
+    const ObjectRef& object_ref() const { return shared ? *shared : object; }
   };
   struct Stream {
     bool live = false;
@@ -108,6 +132,8 @@ class RetryingTransport final : public Transport {
     FetchCallback done;
   };
 
+  // Fills the slot of a new fetch except who hears its end; returns its id after starting it.
+  std::uint32_t NewOp(ByteRange range, FetchTarget&& target);
   void StartAttempt(FetchId id);
   void OnAttemptDone(FetchId id, const FetchOutcome& outcome);
   void FinishOp(Op& op, const FetchOutcome& outcome);

@@ -133,6 +133,68 @@ TEST_CASE("retrying transport: a fetch cancelled while it waits to retry complet
   CHECK(rig.scheduler.Now() == 10 * kMillisecond);
 }
 
+// A FetchClient that records every end it hears.
+class Client final : public FetchClient {
+ public:
+  struct End {
+    std::uint64_t tag;
+    std::uint32_t part;
+    FetchOutcome outcome;
+  };
+  void OnFetchDone(std::uint64_t tag, std::uint32_t part, const FetchOutcome& outcome) override {
+    ends.push_back({tag, part, outcome});
+  }
+  std::vector<End> ends;
+};
+
+TEST_CASE("retrying transport: FetchFor retries as Fetch does and tells its client the tag and part",
+          "[engine][retry]") {
+  Rig rig;
+  Client client;
+  rig.below.script[0] = {FetchOutcome{Unavailable("503"), 0},
+                         FetchOutcome{Error{ErrorCode::kUnavailable, "reset", true}, 1000}};
+  rig.retrying.FetchFor(rig.object, {0, kMiB}, FetchTarget{rig.MakeChunk(kMiB), 0}, &client, 77, 3);
+  rig.retrying.FetchFor(rig.object, {kMiB, 2 * kMiB}, FetchTarget{rig.MakeChunk(kMiB), 0}, &client, 78, 0);
+  CHECK(client.ends.empty());  // never from inside FetchFor
+  rig.scheduler.Run();
+  REQUIRE(client.ends.size() == 2);
+  CHECK(client.ends[0].tag == 78);  // untouched by the script: done after its one 10 ms attempt
+  CHECK(client.ends[0].part == 0);
+  CHECK(client.ends[0].outcome.status.ok());
+  CHECK(client.ends[1].tag == 77);
+  CHECK(client.ends[1].part == 3);
+  CHECK(client.ends[1].outcome.status.ok());
+  CHECK(client.ends[1].outcome.bytes_received == kMiB);
+  CHECK(rig.below.fetches == std::vector<ByteRange>{{0, kMiB}, {kMiB, 2 * kMiB}, {0, kMiB}, {1000, kMiB}});
+}
+
+TEST_CASE("retrying transport: a FetchFor cancelled while it waits to retry", "[engine][retry]") {
+  RetryPolicy policy;
+  policy.initial_backoff = kSecond;  // long enough to cancel in
+  Rig rig(policy);
+  Client client;
+  rig.below.script[0] = {FetchOutcome{Unavailable("503"), 0}};
+  const FetchId id = rig.retrying.FetchFor(rig.object, {0, 100}, FetchTarget{rig.MakeChunk(100), 0}, &client, 5, 1);
+  rig.scheduler.RunUntil(10 * kMillisecond);
+  REQUIRE(rig.events.Types().back() == T::kRetry);
+  SECTION("Cancel: the client hears kCancelled, posted") {
+    rig.retrying.Cancel(id);
+    CHECK(client.ends.empty());
+    rig.scheduler.Run();
+    REQUIRE(client.ends.size() == 1);
+    CHECK(client.ends[0].tag == 5);
+    CHECK(client.ends[0].part == 1);
+    CHECK(client.ends[0].outcome.status.error().code == ErrorCode::kCancelled);
+  }
+  SECTION("Discard: the client hears nothing") {
+    rig.retrying.Discard(id);
+    CHECK(rig.scheduler.pending() == 0);
+    rig.scheduler.Run();
+    CHECK(client.ends.empty());
+  }
+  CHECK(rig.below.fetches.size() == 1);
+}
+
 TEST_CASE("retrying transport: a broken stream reopens at the first byte the pull lacks", "[engine][retry]") {
   Rig rig;
   rig.below.unread_at_close = 7;  // what each GET reports unread when closed
