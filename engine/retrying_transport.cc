@@ -187,7 +187,8 @@ void RetryingTransport::CancelOp(FetchId id, bool notify) {
   op.live = false;
   ops_.Release(ops_.IndexOf(op));
   if (client) {
-    // The client outlives this decorator, so the flag tells whether it still listens.
+    // The task may run after this decorator is gone, and with it the client that owns it: the flag
+    // says whether both still exist.
     ctx_.scheduler->Post([alive = alive_, client, tag = op.tag, part = op.part] {
       if (*alive) client->OnFetchDone(tag, part, {Cancelled("fetch cancelled"), 0});
     });

@@ -273,15 +273,21 @@ TEST_CASE("oracle planner: stream pulls end where reads end - large holes are pu
   CHECK(uses == std::vector<std::uint32_t>{0, 1, kNoUse, 2});  // the hole is dropped on arrival
 }
 
+// The plan worked by hand below: two reads of 1.1 MB from one stream region [0, 2.2 MB).
+const std::vector<ByteRange> kHandReads = {{0, 1'100'000}, {1'100'000, 2'200'000}};
+OraclePlan HandWorkedPlan() {
+  OraclePlanRequest request;
+  request.object_size = 64 * kMiB;
+  request.memory = 64 * kMiB;
+  return BuildOraclePlan(kHandReads, OracleShape{0, OracleShape::kWhole, 9}, request);
+}
+
 TEST_CASE("oracle planner: the model times a plan as worked by hand", "[policies][oracle]") {
   // One stream region [0, 2.2 MB) pulled in two pieces at 220 MB/s after 35 ms: the first read is
   // there at 35 + 5 ms, the second at 35 + 10 ms (no think time).
   NetworkSummary net;
-  OraclePlanRequest request;
-  request.object_size = 64 * kMiB;
-  request.memory = 64 * kMiB;
-  const std::vector<ByteRange> reads = {{0, 1'100'000}, {1'100'000, 2'200'000}};
-  const OraclePlan plan = BuildOraclePlan(reads, OracleShape{0, OracleShape::kWhole, 9}, request);
+  const std::vector<ByteRange>& reads = kHandReads;
+  const OraclePlan plan = HandWorkedPlan();
   REQUIRE(plan.regions.size() == 1);
   const std::vector<double> latency = {0.035};
   CHECK(ModelOraclePlan(plan, reads, {}, net, latency) == Approx(0.045));
@@ -297,11 +303,8 @@ TEST_CASE("oracle planner: the model charges a stream region's setup and the rea
   // after the first read (1.1 MB, 1.049 ms) before the second is issued.
   NetworkSummary net;
   net.stream_overhead_ns = 2 * kMillisecond;
-  OraclePlanRequest request;
-  request.object_size = 64 * kMiB;
-  request.memory = 64 * kMiB;
-  const std::vector<ByteRange> reads = {{0, 1'100'000}, {1'100'000, 2'200'000}};
-  const OraclePlan plan = BuildOraclePlan(reads, OracleShape{0, OracleShape::kWhole, 9}, request);
+  const std::vector<ByteRange>& reads = kHandReads;
+  const OraclePlan plan = HandWorkedPlan();
   REQUIRE(plan.regions.size() == 1);
   REQUIRE(plan.regions[0].stream);
   const std::vector<double> latency = {0.035};
