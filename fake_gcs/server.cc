@@ -244,8 +244,10 @@ struct FakeGcsServer::Impl {
   awaitable<void> Accept();
   awaitable<void> ExpireUploadSessions();
   awaitable<void> Session(std::shared_ptr<tcp::socket> socket);
-  awaitable<bool> Send(tcp::socket& socket, Reply& reply, bool keep_alive, std::vector<char>& buffer,
-                       RequestRecord& record);
+  // What becomes of the connection once a reply is written.
+  enum class AfterReply { kKeepOpen, kClose, kReset };
+  awaitable<AfterReply> Send(tcp::socket& socket, Reply& reply, bool keep_alive, std::vector<char>& buffer,
+                             RequestRecord& record);
 };
 
 // Decides the reply of one request. Faults that fire before the handler (return-X, reset) are taken
@@ -991,38 +993,40 @@ awaitable<void> FakeGcsServer::Impl::Session(std::shared_ptr<tcp::socket> socket
       ++stats.requests;
       if (reply.fault) ++stats.faults_fired;
     }
-    const bool keep = co_await Send(*socket, reply, keep_alive, body_buffer, record);
+    const AfterReply after = co_await Send(*socket, reply, keep_alive, body_buffer, record);
     {
+      // Logged before a faulted connection is cut, so a client that has seen the cut sees it logged.
       std::lock_guard lock(mutex);
       stats.body_bytes_sent += record.body_bytes_sent;
       if (options().keep_request_log) log.push_back(std::move(record));
     }
-    if (!keep) break;
+    if (after == AfterReply::kReset) {
+      // SO_LINGER 0 then close: the kernel sends RST (and no FIN first), as the testbench does.
+      beast::error_code ignored;
+      socket->set_option(asio::socket_base::linger(true, 0), ignored);
+      socket->close(ignored);
+    }
+    if (after != AfterReply::kKeepOpen) break;
   }
   beast::error_code ignored;
-  socket->shutdown(tcp::socket::shutdown_both, ignored);
+  if (socket->is_open()) socket->shutdown(tcp::socket::shutdown_both, ignored);
   socket->close(ignored);
   std::lock_guard lock(mutex);
   sockets.erase(socket);
 }
 
 // Writes a reply: latency, headers, then the body in chunks, paced to the bandwidth, cut or stalled or
-// corrupted as the fault says. Returns whether the connection stays open.
-awaitable<bool> FakeGcsServer::Impl::Send(tcp::socket& socket, Reply& reply, bool keep_alive, std::vector<char>& buffer,
-                                          RequestRecord& record) {
+// corrupted as the fault says. Returns what becomes of the connection: the caller cuts it, after
+// logging the request.
+awaitable<FakeGcsServer::Impl::AfterReply> FakeGcsServer::Impl::Send(tcp::socket& socket, Reply& reply, bool keep_alive,
+                                                                     std::vector<char>& buffer, RequestRecord& record) {
   record.status = reply.status;
   record.api_method = reply.api_method;
   record.range_begin = reply.begin;
   record.range_end = reply.end;
-  beast::error_code ignored;
   asio::steady_timer timer(socket.get_executor());
   if (reply.fault) record.fault = reply.fault->instruction;
-  if (reply.fault && reply.fault->kind == Fault::Kind::kResetConnection) {
-    // SO_LINGER 0 then close: the kernel sends RST, as the testbench does.
-    socket.set_option(asio::socket_base::linger(true, 0), ignored);
-    socket.close(ignored);
-    co_return false;
-  }
+  if (reply.fault && reply.fault->kind == Fault::Kind::kResetConnection) co_return AfterReply::kReset;
   const Nanos latency = SampleLatency(reply.route);
   record.latency_ns = latency;
   if (latency > 0) {
@@ -1039,7 +1043,7 @@ awaitable<bool> FakeGcsServer::Impl::Send(tcp::socket& socket, Reply& reply, boo
   const bool has_body = !reply.head && reply.status != 204 && reply.status != 304 && total > 0;
   if (!has_body) {
     auto [ec, n] = co_await asio::async_write(socket, asio::buffer(head), kNoThrow);
-    co_return !ec && keep_alive;
+    co_return !ec && keep_alive ? AfterReply::kKeepOpen : AfterReply::kClose;
   }
 
   const double bandwidth = ShapingFor(reply.route).stream_bandwidth_bytes_per_s;
@@ -1063,7 +1067,7 @@ awaitable<bool> FakeGcsServer::Impl::Send(tcp::socket& socket, Reply& reply, boo
       stalled = true;
       if (first) {  // headers go out before a stall, as the testbench streams them first
         auto [ec, n] = co_await asio::async_write(socket, asio::buffer(head), kNoThrow);
-        if (ec) co_return false;
+        if (ec) co_return AfterReply::kClose;
         first = false;
       }
       timer.expires_after(std::chrono::nanoseconds(fault->stall));
@@ -1073,7 +1077,8 @@ awaitable<bool> FakeGcsServer::Impl::Send(tcp::socket& socket, Reply& reply, boo
     std::uint64_t n = std::min<std::uint64_t>(pace > 0 && sent == 0 ? kFirstPacedPiece : chunk, limit - sent);
     if (!stalled) n = std::min<std::uint64_t>(n, fault->after_bytes - sent);
     if (reply.object) {
-      if (!store().Read(*reply.object, reply.begin + sent, buffer.data(), n)) co_return false;  // cut: file changed
+      if (!store().Read(*reply.object, reply.begin + sent, buffer.data(), n))
+        co_return AfterReply::kClose;  // cut: file changed
     } else {
       std::memcpy(buffer.data(), reply.body.data() + sent, n);
     }
@@ -1102,18 +1107,16 @@ awaitable<bool> FakeGcsServer::Impl::Send(tcp::socket& socket, Reply& reply, boo
     auto [ec, written] = co_await asio::async_write(
         socket, first ? std::span<asio::const_buffer>(buffers) : std::span<asio::const_buffer>(buffers).subspan(1),
         kNoThrow);
-    if (ec) co_return false;
+    if (ec) co_return AfterReply::kClose;
     first = false;
     sent += n;
     record.body_bytes_sent = sent;
   }
   if (limit < total) {  // broken stream: a plain close after part of the promised body
     if (first) co_await asio::async_write(socket, asio::buffer(head), kNoThrow);  // cut at byte 0
-    socket.shutdown(tcp::socket::shutdown_both, ignored);
-    socket.close(ignored);
-    co_return false;
+    co_return AfterReply::kClose;
   }
-  co_return keep_alive;
+  co_return keep_alive ? AfterReply::kKeepOpen : AfterReply::kClose;
 }
 
 FakeGcsServer::FakeGcsServer(ServerOptions options, std::shared_ptr<ObjectStore> store)
