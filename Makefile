@@ -53,7 +53,7 @@ test-bound: build
 
 # ThreadSanitizer over the threaded code: the Asio scheduler, the HTTP transport and fetcher, the fake
 # server, live replay and sweeps (docs/testing.md "ThreadSanitizer"). Suppressions: scripts/tsan.supp.
-TSAN_TAGS ?= [engine],[fake_gcs],[replay][live],[sweep],[binary][threads]
+TSAN_TAGS ?= [engine],[fake_gcs],[replay][live],[sweep],[binary][threads],[stream],[http]
 test-tsan: setup
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPFLAB_TSAN=ON -DPFLAB_BENCH=OFF
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target pflab_tests pflab

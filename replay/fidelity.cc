@@ -77,6 +77,24 @@ double KendallTauB(const std::vector<double>& a, const std::vector<double>& b) {
   return denominator == 0 ? 1.0 : (concordant - discordant) / denominator;
 }
 
+int MeasuredOrder(const std::vector<double>& a, const std::vector<double>& b) {
+  const std::size_t n = std::min(a.size(), b.size());
+  std::size_t faster = 0, slower = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    faster += a[i] < b[i];
+    slower += a[i] > b[i];
+  }
+  // Two-sided p = 2 P(X <= fewer) for X ~ Binomial(faster + slower, 1/2), at most 1.
+  const std::size_t m = faster + slower, fewer = std::min(faster, slower);
+  double term = std::pow(0.5, static_cast<double>(m)), tail = 0;  // term: C(m, k) / 2^m
+  for (std::size_t k = 0; k <= fewer; ++k) {
+    tail += term;
+    term = term * static_cast<double>(m - k) / static_cast<double>(k + 1);
+  }
+  if (m == 0 || 2 * tail > 0.05) return 0;
+  return faster > slower ? -1 : 1;
+}
+
 FidelityReport SummarizeFidelity(std::vector<std::string> traces, std::vector<std::string> policies,
                                  std::vector<FidelityPair> pairs) {
   FidelityReport r;
@@ -85,12 +103,14 @@ FidelityReport SummarizeFidelity(std::vector<std::string> traces, std::vector<st
   r.pairs = std::move(pairs);
   std::vector<double> abs_errors;
   std::map<std::pair<std::size_t, std::size_t>, std::pair<std::vector<double>, std::vector<double>>> by_group;
+  std::map<std::pair<std::size_t, std::size_t>, std::map<std::uint64_t, double>> by_seed;  // measured runs
   for (const auto& p : r.pairs) {
     if (p.failed || p.measured_s <= 0) {
       ++r.failed;
       continue;
     }
     abs_errors.push_back(std::abs(p.error()));
+    by_seed[{p.trace, p.policy}][p.seed] = p.measured_s;
     auto& g = by_group[{p.trace, p.policy}];
     g.first.push_back(p.predicted_s);
     g.second.push_back(p.measured_s);
@@ -113,6 +133,31 @@ FidelityReport SummarizeFidelity(std::vector<std::string> traces, std::vector<st
       measured.push_back(g.measured_median_s);
     }
     r.tau.push_back(KendallTauB(predicted, measured));
+    // The pairs the runs order beyond doubt, and the prediction's verdict on each.
+    std::size_t resolved = 0, discordant = 0;
+    for (std::size_t i = 0; i < r.groups.size(); ++i) {
+      const auto& gi = r.groups[i];
+      if (gi.trace != t) continue;
+      for (std::size_t j = i + 1; j < r.groups.size(); ++j) {
+        const auto& gj = r.groups[j];
+        if (gj.trace != t) continue;
+        std::vector<double> a, b;  // the two policies' runs of the seeds both ran
+        for (const auto& [seed, measured] : by_seed[{t, gi.policy}]) {
+          const auto& other = by_seed[{t, gj.policy}];
+          if (auto it = other.find(seed); it != other.end()) {
+            a.push_back(measured);
+            b.push_back(it->second);
+          }
+        }
+        const int order = MeasuredOrder(a, b);
+        if (order == 0) continue;
+        ++resolved;
+        const double predicted_difference = gi.predicted_median_s - gj.predicted_median_s;
+        if (!(order < 0 ? predicted_difference < 0 : predicted_difference > 0)) ++discordant;
+      }
+    }
+    r.resolved_pairs.push_back(resolved);
+    r.resolved_discordant.push_back(discordant);
   }
   r.min_tau = r.tau.empty() ? 1 : *std::min_element(r.tau.begin(), r.tau.end());
   return r;
@@ -495,16 +540,23 @@ std::string FidelityMarkdown(const FidelityReport& r, const std::string& title) 
                   r.policies[g.policy].c_str(), g.predicted_median_s, g.measured_median_s, Percent(g.error()).c_str());
     out += line;
   }
-  out += "\n| trace | Kendall tau-b of the policies' order |\n|---|---|\n";
+  out +=
+      "\n| trace | Kendall tau-b of the policies' order | pairs the runs order (sign test over seeds, 5%) | of them "
+      "predicted the other way |\n|---|---|---|---|\n";
+  std::size_t resolved = 0, discordant = 0;
   for (std::size_t t = 0; t < r.tau.size(); ++t) {
-    std::snprintf(line, sizeof line, "| %s | %.3f |\n", r.traces[t].c_str(), r.tau[t]);
+    std::snprintf(line, sizeof line, "| %s | %.3f | %zu | %zu |\n", r.traces[t].c_str(), r.tau[t], r.resolved_pairs[t],
+                  r.resolved_discordant[t]);
     out += line;
+    resolved += r.resolved_pairs[t];
+    discordant += r.resolved_discordant[t];
   }
   std::snprintf(line, sizeof line,
                 "\nruns: %zu (%zu failed, left out); per run |error| median %.1f%%, worst %.1f%%; per trace and "
-                "policy (medians over seeds) median %.1f%%, worst %.1f%%; smallest tau %.3f\n",
+                "policy (medians over seeds) median %.1f%%, worst %.1f%%; smallest tau %.3f; pairs of policies "
+                "the runs order: %zu, predicted the other way: %zu\n",
                 r.pairs.size(), r.failed, r.run_median_abs_error * 100, r.run_worst_abs_error * 100,
-                r.group_median_abs_error * 100, r.group_worst_abs_error * 100, r.min_tau);
+                r.group_median_abs_error * 100, r.group_worst_abs_error * 100, r.min_tau, resolved, discordant);
   out += line;
   const auto& p = r.predicted_with;
   char host_text[64] = "";

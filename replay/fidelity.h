@@ -7,7 +7,11 @@
 // prediction. Per (trace, policy) the medians over seeds are compared, since a lognormal profile's
 // draws differ between the simulator and the server (each draws its own), and only their distributions
 // agree. Whether the policies' order on a trace is the same is Kendall's tau-b between the predicted
-// and the measured medians.
+// and the measured medians. Medians a percent apart swap places from one set of seeds to the next, so
+// tau alone cannot tell a wrong order from noise: the report also counts the pairs of policies whose
+// measured runs order them beyond doubt (an exact two-sided sign test at the 5% level over the seeds,
+// which pair the runs: with the same seed both meet the same latency draws) and how many of those the
+// simulator puts the other way round.
 #pragma once
 
 #include <cstddef>
@@ -86,7 +90,11 @@ struct FidelityReport {
   std::vector<std::string> policies;  // spec texts, by index
   std::vector<FidelityPair> pairs;
   std::vector<FidelityGroup> groups;
-  std::vector<double> tau;          // per trace: Kendall tau-b of the policies' medians
+  std::vector<double> tau;  // per trace: Kendall tau-b of the policies' medians
+  // Per trace: the pairs of policies the measured runs order beyond doubt (MeasuredOrder), and those
+  // of them whose predicted medians are the other way round or equal.
+  std::vector<std::size_t> resolved_pairs;
+  std::vector<std::size_t> resolved_discordant;
   double run_median_abs_error = 0;  // over the pairs that did not fail
   double run_worst_abs_error = 0;
   double group_median_abs_error = 0;  // over the groups
@@ -118,6 +126,12 @@ struct FidelityOptions {
 /// Kendall's tau-b of two equally long lists (ties count in neither direction); 1 with fewer than two
 /// items or when either list is all ties.
 double KendallTauB(const std::vector<double>& a, const std::vector<double>& b);
+
+/// Whether paired runs (a[i] and b[i] with the same seed) order `a` before `b` beyond doubt: -1 when
+/// `a` is faster (smaller), +1 when slower, 0 when an exact two-sided sign test over the pairs that
+/// differ does not reject "either is as likely to be faster" at the 5% level (with 10 seeds: one
+/// faster on at least 9 of them).
+int MeasuredOrder(const std::vector<double>& a, const std::vector<double>& b);
 
 /// Builds the report from the pairs (pure).
 FidelityReport SummarizeFidelity(std::vector<std::string> traces, std::vector<std::string> policies,

@@ -78,6 +78,62 @@ TEST_CASE("fidelity: the summary takes medians over seeds and leaves failed runs
   CHECK(md.find("runs: 6 (1 failed, left out)") != std::string::npos);
 }
 
+TEST_CASE("fidelity: paired runs order two policies only beyond doubt (sign test, 5%)", "[fidelity]") {
+  const std::vector<double> a = {1.00, 1.01, 1.02, 1.03, 1.04, 1.05, 1.06, 1.07, 1.08, 1.09};
+  std::vector<double> b = {1.10, 1.11, 1.12, 1.13, 1.14, 1.15, 1.16, 1.17, 1.18, 1.19};
+  // Faster on 10 of 10 seeds: p = 2 / 2^10.
+  CHECK(MeasuredOrder(a, b) == -1);
+  CHECK(MeasuredOrder(b, a) == 1);
+  // 9 of 10: p = 2 x 11 / 1024 = 0.021.
+  b[0] = 0.99;
+  CHECK(MeasuredOrder(a, b) == -1);
+  // 8 of 10: p = 2 x 56 / 1024 = 0.109: no order, though every median says a is faster.
+  b[1] = 0.99;
+  CHECK(MeasuredOrder(a, b) == 0);
+  // Seeds where both took the same time say nothing: 8 of 8 that differ, p = 2 / 256.
+  b = a;
+  for (std::size_t i = 2; i < b.size(); ++i) b[i] += 0.5;
+  CHECK(MeasuredOrder(a, b) == -1);
+  CHECK(MeasuredOrder(a, a) == 0);
+  // Five seeds can never order a pair (p >= 2 / 32), six can.
+  CHECK(MeasuredOrder({1, 1, 1, 1, 1}, {2, 2, 2, 2, 2}) == 0);
+  CHECK(MeasuredOrder({1, 1, 1, 1, 1, 1}, {2, 2, 2, 2, 2, 2}) == -1);
+  CHECK(MeasuredOrder({}, {}) == 0);
+}
+
+TEST_CASE("fidelity: a swap of policies the runs cannot tell apart is noise; one they can is counted", "[fidelity]") {
+  // Three policies, six seeds. a and b measured a hair apart, each faster on half the seeds; c slower
+  // on every seed. The simulator swaps a and b (tau drops) and puts c last.
+  std::vector<FidelityPair> pairs;
+  const double a_measured[] = {1.00, 1.04, 1.00, 1.04, 1.00, 1.04}, b_measured[] = {1.02, 1.03, 1.02, 1.03, 1.02, 1.03};
+  for (std::uint64_t s = 0; s < 6; ++s) {
+    pairs.push_back({0, 0, s, 1.05, a_measured[s], false});
+    pairs.push_back({0, 1, s, 1.00, b_measured[s], false});
+    pairs.push_back({0, 2, s, 2.00, 2.00 + 0.01 * static_cast<double>(s), false});
+  }
+  auto r = SummarizeFidelity({"t"}, {"a", "b", "c"}, pairs);
+  REQUIRE(r.resolved_pairs.size() == 1);
+  CHECK(r.resolved_pairs[0] == 2);  // a-c and b-c (6 of 6 seeds); a-b is not (3 of 6)
+  CHECK(r.resolved_discordant[0] == 0);
+  // The medians: measured a 1.02 < b 1.025, predicted a 1.05 > b 1.00: one pair of three swapped.
+  CHECK(r.tau[0] == Approx(1.0 / 3));
+  // Now predict c at 1.02: faster than a, which every seed contradicts; slower than b, which is right.
+  for (auto& p : pairs) {
+    if (p.policy == 2) p.predicted_s = 1.02;
+  }
+  r = SummarizeFidelity({"t"}, {"a", "b", "c"}, pairs);
+  CHECK(r.resolved_pairs[0] == 2);
+  CHECK(r.resolved_discordant[0] == 1);
+  // A seed that only one policy ran is left out of the pairing: with c's seed 5 failed, a-c and b-c
+  // rest on 5 seeds, which cannot order them.
+  pairs.back().failed = true;
+  r = SummarizeFidelity({"t"}, {"a", "b", "c"}, pairs);
+  CHECK(r.resolved_pairs[0] == 0);
+  const std::string md = FidelityMarkdown(r, "x");
+  CHECK(md.find("| t | ") != std::string::npos);
+  CHECK(md.find("pairs of policies the runs order: 0, predicted the other way: 0") != std::string::npos);
+}
+
 TEST_CASE("fidelity: a short run pairs every simulated cell with a run against the fake server",
           "[fidelity][fake_gcs]") {
   auto trace = SixReadsOfOneMiB();
