@@ -101,8 +101,8 @@ void MountpointPrefetcher::Continue() {
   waiting_ = false;
   while (seek_remaining_ > 0 || to_read_ > 0) {
     const bool seeking = seek_remaining_ > 0;
-    std::optional<Piece> piece = QueueRead(seeking ? seek_remaining_ : to_read_);
-    if (!piece) {
+    Piece piece;
+    if (!QueueRead(seeking ? seek_remaining_ : to_read_, piece)) {
       if (queue_error_) {
         // PrefetchGetObject::read: an error resets the prefetcher and fails the read.
         Error error = *queue_error_;
@@ -113,44 +113,82 @@ void MountpointPrefetcher::Continue() {
       }
       return;
     }
-    current_ += piece->length;
+    current_ += piece.length;
     if (seeking) {
-      seek_remaining_ -= piece->length;
+      seek_remaining_ -= piece.length;
     } else {
-      to_read_ -= piece->length;
-      for (const Slice& s : piece->data) out_.push_back(s);
+      to_read_ -= piece.length;
+      for (const Slice& s : piece.data) out_.push_back(s);
     }
-    PushSeekWindow(std::move(*piece));
+    PushSeekWindow(std::move(piece));
   }
   Finish(std::move(out_));
 }
 
 // PartQueue::read followed by RequestTask::read's feedback.
-std::optional<MountpointPrefetcher::Piece> MountpointPrefetcher::QueueRead(std::uint64_t length) {
-  Piece piece;
+bool MountpointPrefetcher::QueueRead(std::uint64_t length, Piece& piece) {
   if (!front_queue_.empty()) {
     piece = std::move(front_queue_.back());
     front_queue_.pop_back();
+    if (length < piece.length) {
+      Piece tail{piece.offset + length, piece.length - length, SubSlices(piece.data, length, piece.length - length)};
+      piece.data = SubSlices(piece.data, 0, length);
+      piece.length = length;
+      front_queue_.push_back(std::move(tail));
+    }
   } else if (!queue_.empty()) {
-    piece = std::move(queue_.front());
-    queue_.pop_front();
+    // The queue's next piece is [at, cut), cut at the next multiple of the piece size; a read of less
+    // takes its head and leaves the tail at the front, which is where the part's next cut starts.
+    QueuedPart& part = queue_.front();
+    const std::uint64_t cut = std::min(part.end, (part.at / piece_size_ + 1) * piece_size_);
+    const std::uint64_t take = std::min(length, cut - part.at);
+    piece.offset = part.at;
+    piece.length = take;
+    AppendHead(part.data, take, piece.data);
+    part.at += take;
+    if (part.at == part.end) {
+      queue_.pop_front();
+    } else {
+      DropFront(part.data, take);
+    }
   } else {
-    return std::nullopt;
-  }
-  if (length < piece.length) {
-    Piece tail{piece.offset + length, piece.length - length, SubSlices(piece.data, length, piece.length - length)};
-    piece.data = SubSlices(piece.data, 0, length);
-    piece.length = length;
-    front_queue_.push_back(std::move(tail));
+    return false;
   }
   const std::uint64_t next = piece.offset + piece.length;
   OnDataRead(next);
   if (available_ <= next) ScaleUp();  // PartQueueStall: nothing left in the queue
-  return piece;
+  return true;
+}
+
+// Appends the first `length` bytes of `from` to `out`, as SubSlices(from, 0, length) would hold them
+// (no empty slice), without building a list to move.
+void MountpointPrefetcher::AppendHead(const Slices& from, std::uint64_t length, Slices& out) {
+  for (const Slice& s : from) {
+    if (length == 0) break;
+    if (s.length == 0) continue;
+    const std::uint64_t take = std::min(length, s.length);
+    out.push_back(s.Sub(0, take));
+    length -= take;
+  }
+}
+
+// Drops the first `skip` bytes of `data`, releasing the slices wholly inside them (as SubSlices of
+// the rest would hold only the others).
+void MountpointPrefetcher::DropFront(Slices& data, std::uint64_t skip) {
+  auto it = data.begin();
+  while (it != data.end() && skip >= it->length) {
+    skip -= it->length;
+    ++it;
+  }
+  data.erase(data.begin(), it);
+  if (skip > 0 && !data.empty()) {
+    data.front().offset += skip;
+    data.front().length -= skip;
+  }
 }
 
 // SeekWindow::push
-void MountpointPrefetcher::PushSeekWindow(Piece piece) {
+void MountpointPrefetcher::PushSeekWindow(Piece&& piece) {
   if (piece.length > options_.backward_seek) {
     seek_window_.clear();
     seek_window_bytes_ = 0;
@@ -348,14 +386,12 @@ void MountpointPrefetcher::ProducerRun() {
       in_flight_ = 0;
       return;
     }
-    // ClientPartComposer::compose_parts: pieces cut at multiples of the preferred piece size.
-    const Slices& data = part.result->value();
+    // ClientPartComposer::compose_parts: pieces cut at multiples of the preferred piece size, as
+    // QueueRead reads them. SubSlices keeps only the slices that hold some of the part's bytes, as
+    // the pieces did.
     const std::uint64_t length = part.range.size();
-    std::uint64_t at = part.range.begin;
-    while (at < part.range.end) {
-      const std::uint64_t cut = std::min(part.range.end, (at / piece_size_ + 1) * piece_size_);
-      queue_.push_back(Piece{at, cut - at, SubSlices(data, at - part.range.begin, cut - at)});
-      at = cut;
+    if (length > 0) {
+      queue_.push_back(QueuedPart{part.range.begin, part.range.end, SubSlices(part.result->value(), 0, length)});
     }
     available_ += length;
     const std::uint64_t next = part.range.end;

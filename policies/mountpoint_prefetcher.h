@@ -104,6 +104,14 @@ class MountpointPrefetcher final : public PolicyLayer {
     std::uint64_t length = 0;
     Slices data;
   };
+  // A part handed to the queue (compose_parts), cut into pieces only as they are read: the pieces and
+  // their order are compose_parts', without building every piece of a part that a seek then drops.
+  // `data` holds exactly the bytes [at, end), so it keeps the same chunks alive as the pieces would.
+  struct QueuedPart {
+    std::uint64_t at = 0;  // the next byte not yet read from the queue
+    std::uint64_t end = 0;
+    Slices data;
+  };
   // One CRT part GET: a request to the layer below.
   struct CrtPart {
     ByteRange range;
@@ -117,8 +125,11 @@ class MountpointPrefetcher final : public PolicyLayer {
   void DropCursor();
   // Consumer.
   void Continue();
-  std::optional<Piece> QueueRead(std::uint64_t length);
-  void PushSeekWindow(Piece piece);
+  // The next piece of at most `length` bytes into `piece` (default-constructed); false when none has arrived.
+  bool QueueRead(std::uint64_t length, Piece& piece);
+  static void AppendHead(const Slices& from, std::uint64_t length, Slices& out);
+  static void DropFront(Slices& data, std::uint64_t skip);
+  void PushSeekWindow(Piece&& piece);
   bool SeekBackward(std::uint64_t length);
   void Finish(Result<Slices>&& result);
   // Backpressure controller.
@@ -142,7 +153,7 @@ class MountpointPrefetcher final : public PolicyLayer {
   std::uint64_t current_ = 0;
   std::uint64_t piece_size_ = 0;
   std::vector<Piece> front_queue_;  // next piece at the back
-  std::deque<Piece> queue_;
+  std::deque<QueuedPart> queue_;
   std::optional<Error> queue_error_;  // after the queued pieces
   std::uint64_t available_ = 0;       // start_ + bytes received
   std::deque<Piece> seek_window_;

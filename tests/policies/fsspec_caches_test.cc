@@ -7,10 +7,15 @@
 // past EOF (the doc's "[60,65) past EOF"), we expect the clamped range and say so.
 #include <catch2/catch.hpp>
 #include <cstring>
+#include <list>
+#include <map>
 #include <memory>
+#include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "engine/buffer.h"
 #include "engine/units.h"
 #include "policies/fsspec_all.h"
 #include "policies/fsspec_background.h"
@@ -168,6 +173,77 @@ TEST_CASE("fsspec-blockcache: LRU eviction with maxblocks=2", "[fsspec][policies
   h.Block(2);  // block 1 refetched, evicts 0 (least recent), not 2
   CHECK(h.cache.blocks().Order() == std::vector<std::uint64_t>{2, 1});
   CHECK(h.lower.requests == Reqs({{0, 1}, {1, 2}, {2, 3}, {0, 1}, {1, 2}}));
+}
+
+// BlockLru keeps its entries in reused slots linked by index; it must behave as the list-and-map LRU
+// it replaced (kept here as the reference): the same order, the same blocks returned, a replaced
+// block keeping its place, and an evicted block's chunk released at once.
+TEST_CASE("fsspec block LRU: slots behave as a list-and-map LRU", "[fsspec][policies]") {
+  struct Reference {
+    std::size_t capacity;
+    std::list<std::pair<std::uint64_t, std::uint64_t>> order;  // block, tag; least recent first
+    std::map<std::uint64_t, std::list<std::pair<std::uint64_t, std::uint64_t>>::iterator> index;
+    std::optional<std::uint64_t> Get(std::uint64_t block) {
+      auto it = index.find(block);
+      if (it == index.end()) return std::nullopt;
+      order.splice(order.end(), order, it->second);
+      return it->second->second;
+    }
+    void Put(std::uint64_t block, std::uint64_t tag) {
+      if (auto it = index.find(block); it != index.end()) {
+        it->second->second = tag;
+        return;
+      }
+      order.emplace_back(block, tag);
+      index[block] = std::prev(order.end());
+      while (order.size() > capacity) {
+        index.erase(order.front().first);
+        order.pop_front();
+      }
+    }
+    std::vector<std::uint64_t> Order() const {
+      std::vector<std::uint64_t> out;
+      for (const auto& [block, tag] : order) out.push_back(block);
+      return out;
+    }
+  };
+  MemoryAccount account;
+  // A block's data: one slice of a chunk of its own, the tag as its length.
+  auto data = [&](std::uint64_t tag) {
+    Slices s;
+    s.push_back(Slice{Chunk::Make(tag, false, &account), 0, tag});
+    return s;
+  };
+  std::mt19937_64 rng(17);
+  for (const std::size_t capacity : {1, 2, 3, 8}) {
+    BlockLru lru(capacity);
+    Reference ref{capacity, {}, {}};
+    std::uint64_t tag = 1;
+    for (int op = 0; op < 4000; ++op) {
+      const std::uint64_t block = rng() % (capacity + 4);
+      switch (rng() % 3) {
+        case 0: {
+          const Slices* got = lru.Get(block);
+          const std::optional<std::uint64_t> want = ref.Get(block);
+          REQUIRE((got != nullptr) == want.has_value());
+          if (got) CHECK((*got)[0].length == *want);
+          break;
+        }
+        case 1:
+          ++tag;
+          lru.Put(block, data(tag));
+          ref.Put(block, tag);
+          break;
+        default: CHECK(lru.Contains(block) == ref.index.contains(block));
+      }
+      REQUIRE(lru.Order() == ref.Order());
+      REQUIRE(lru.size() == ref.order.size());
+      // Only the blocks held keep chunks: an evicted or replaced block's chunk is gone already.
+      std::uint64_t held = 0;
+      for (const auto& [b, t] : ref.order) held += t;
+      REQUIRE(account.held_bytes() == held);
+    }
+  }
 }
 
 TEST_CASE("fsspec-blockcache: a read spanning more blocks than maxblocks still completes", "[fsspec][policies]") {
