@@ -428,7 +428,7 @@ TEST_CASE("accounting: a retrying transport right above it counts its fetches ex
   struct Run {
     std::vector<std::tuple<int, Nanos, int, std::uint64_t>> ends;  // fetch, when, error code, bytes
     std::vector<std::tuple<Nanos, int, std::uint64_t, std::uint64_t, std::uint64_t>> events;
-    std::uint64_t requests = 0, billed = 0, bytes = 0, bytes_at_reset = 0;
+    std::uint64_t started = 0, requests = 0, billed = 0, bytes = 0, bytes_at_reset = 0;
     bool operator==(const Run&) const = default;
   };
   for (std::uint64_t seed = 1; seed <= 4; ++seed) {
@@ -465,6 +465,7 @@ TEST_CASE("accounting: a retrying transport right above it counts its fetches ex
             out.ends.emplace_back(i, rig.scheduler.Now(), o.status.ok() ? 0 : static_cast<int>(o.status.error().code),
                                   o.bytes_received);
           });
+          ++out.started;
           if (kind < 2) return;
           rig.scheduler.PostAt(later, [&, id, kind] {
             if (!retrying) return;
@@ -493,7 +494,7 @@ TEST_CASE("accounting: a retrying transport right above it counts its fetches ex
     CHECK(direct.events == hop.events);
     CHECK(direct == hop);
     // The case covers what it means to: retries, refused requests, and answers after the decorator.
-    CHECK(direct.requests > 150);
+    CHECK(direct.requests > direct.started);
     CHECK(direct.billed < direct.requests);
     CHECK(direct.bytes > direct.bytes_at_reset);
   }
