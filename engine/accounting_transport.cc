@@ -12,10 +12,6 @@ AccountingTransport::~AccountingTransport() {
   *alive_ = false;
 }
 
-bool AccountingTransport::Refused(const FetchOutcome& outcome) {
-  return !outcome.status.ok() && outcome.status.error().http_status >= 400 && outcome.bytes_received == 0;
-}
-
 Transport::FetchCallback AccountingTransport::Wrap(FetchCallback done, std::uint64_t stream) {
   const std::uint32_t slot = calls_.Acquire();
   calls_[slot].done = std::move(done);
@@ -33,14 +29,16 @@ void AccountingTransport::OnDone(std::uint64_t id, const FetchOutcome& outcome) 
   FetchCallback done = std::move(call->done);
   const std::uint64_t stream_id = call->stream;
   calls_.Release(calls_.IndexOf(*call));
-  bytes_ += outcome.bytes_received;
   if (stream_id == 0) {
-    if (Refused(outcome)) ++refused_;
-  } else if (Stream* stream = streams_.Find(stream_id); stream && !stream->answered) {
-    // A GET is refused at its first pull; a cancelled pull says nothing of its answer.
-    const bool cancelled = !outcome.status.ok() && outcome.status.error().code == ErrorCode::kCancelled;
-    if (Refused(outcome)) ++refused_;
-    stream->answered = !cancelled && (outcome.bytes_received > 0 || !outcome.status.ok());
+    CountFetchAnswer(outcome);
+  } else {
+    bytes_ += outcome.bytes_received;
+    if (Stream* stream = streams_.Find(stream_id); stream && !stream->answered) {
+      // A GET is refused at its first pull; a cancelled pull says nothing of its answer.
+      const bool cancelled = !outcome.status.ok() && outcome.status.error().code == ErrorCode::kCancelled;
+      if (Refused(outcome)) ++refused_;
+      stream->answered = !cancelled && (outcome.bytes_received > 0 || !outcome.status.ok());
+    }
   }
   done(outcome);
 }

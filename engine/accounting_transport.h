@@ -10,6 +10,14 @@
 //
 // It forwards every call unchanged and posts nothing, so it changes no completion, no time and no
 // event of a run. The request events themselves are the RetryingTransport's, per client.
+//
+// Fetches need no state here but their caller's callback, so a RetryingTransport right above, which
+// sees every fetch and its answer anyway, skips this hop for them (`below()`, `CountFetch`,
+// `CountFetchAnswer`): it sends its fetches and their cancels straight to the transport below and
+// counts each as Fetch would, in the same order (the answer is counted before the caller hears it,
+// and late answers are counted while this object lives, whether or not the caller still does).
+// That saves a virtual call, a slot and a callback object per fetch, a fifth of a simulated read's
+// request path. Streams always go through this object.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +44,19 @@ class AccountingTransport final : public Transport {
   void CloseStream(StreamId id, StreamClosedCallback closed) override;
   bool wants_payload() const override { return inner_->wants_payload(); }
 
+  /// Where this object's fetches (and their cancels) go, for a caller that counts its own (see above).
+  Transport* below() const { return inner_; }
+  /// Counts a fetch sent to `below()`, as Fetch does.
+  void CountFetch() { ++requests_; }
+  /// Counts the answer of a fetch sent to `below()`, as Fetch's completion does; call it while
+  /// `alive()` is set, before the caller hears the answer.
+  void CountFetchAnswer(const FetchOutcome& outcome) {
+    bytes_ += outcome.bytes_received;
+    if (Refused(outcome)) ++refused_;
+  }
+  /// Cleared when this object is destroyed: answers that arrive later are not counted.
+  const AliveFlag& alive() const { return alive_; }
+
   /// Fetches and streams opened.
   std::uint64_t requests() const { return requests_; }
   /// Requests less those that failed with an HTTP error status.
@@ -59,7 +80,9 @@ class AccountingTransport final : public Transport {
   void OnDone(std::uint64_t call, const FetchOutcome& outcome);
   void OnClosed(std::uint64_t stream, std::uint64_t unread);
   // Whether an answer with `outcome` (the first of its request) is an HTTP error status.
-  static bool Refused(const FetchOutcome& outcome);
+  static bool Refused(const FetchOutcome& outcome) {
+    return !outcome.status.ok() && outcome.status.error().http_status >= 400 && outcome.bytes_received == 0;
+  }
 
   Transport* inner_;
   Slab<Call> calls_;

@@ -8,7 +8,16 @@
 namespace pflab {
 
 RetryingTransport::RetryingTransport(LayerContext ctx, Transport* inner, RetryPolicy policy, MemoryAccount* account)
-    : ctx_(ctx), inner_(inner), policy_(policy), account_(account), rng_(policy.seed), alive_(AliveFlag::Make()) {}
+    : ctx_(ctx),
+      inner_(inner),
+      // Found once per decorator (a fetcher), so the fetch path pays nothing for it.
+      counted_(dynamic_cast<AccountingTransport*>(inner)),
+      fetch_below_(counted_ ? counted_->below() : inner),
+      counted_alive_(counted_ ? counted_->alive() : AliveFlag()),
+      policy_(policy),
+      account_(account),
+      rng_(policy.seed),
+      alive_(AliveFlag::Make()) {}
 
 RetryingTransport::~RetryingTransport() {
   // What is still below completes later, on the scheduler; the liveness token turns those late
@@ -16,7 +25,7 @@ RetryingTransport::~RetryingTransport() {
   *alive_ = false;
   for (auto& op : ops_) {
     if (!op.live || op.cancelled) continue;
-    if (op.inner) inner_->Cancel(op.inner);
+    if (op.inner) fetch_below_->Cancel(op.inner);
     if (op.backoff) ctx_.scheduler->Cancel(op.backoff);
   }
   for (auto& stream : streams_) {
@@ -70,8 +79,22 @@ void RetryingTransport::StartAttempt(FetchId id) {
   op->backoff = 0;
   ++op->attempts;
   ctx_.Emit(EventType::kFetchStart, kBackendLayer, op->range.begin, op->range.size());
-  op->inner =
-      inner_->Fetch(op->object_ref(), op->range, op->target, [this, alive = alive_, id](const FetchOutcome& outcome) {
+  if (!counted_) {
+    op->inner =
+        inner_->Fetch(op->object_ref(), op->range, op->target, [this, alive = alive_, id](const FetchOutcome& outcome) {
+          if (*alive) OnAttemptDone(id, outcome);
+        });
+    return;
+  }
+  // The accounting's Fetch and completion, inlined (see the header): the attempt is counted when
+  // sent, and its answer before it is handled here, even when this decorator is gone by then; once
+  // the accounting is gone, the answer goes nowhere, as it went nowhere through the accounting.
+  counted_->CountFetch();
+  op->inner = fetch_below_->Fetch(
+      op->object_ref(), op->range, op->target,
+      [this, alive = alive_, id, counted = counted_, counted_alive = counted_alive_](const FetchOutcome& outcome) {
+        if (!*counted_alive) return;
+        counted->CountFetchAnswer(outcome);
         if (*alive) OnAttemptDone(id, outcome);
       });
 }
@@ -175,7 +198,7 @@ void RetryingTransport::CancelOp(FetchId id, bool notify) {
     op.client = nullptr;
   }
   if (op.inner) {  // completes from below with kCancelled
-    inner_->Cancel(op.inner);
+    fetch_below_->Cancel(op.inner);
     ctx_.Emit(EventType::kFetchCancel, kBackendLayer, op.range.begin, op.range.size());
     return;
   }

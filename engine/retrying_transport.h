@@ -23,12 +23,17 @@
 //
 // One RetryingTransport serves one client (a ConcurrentFetcher): its jitter generator is that
 // client's, so one client's draws do not depend on what another's requests do.
+//
+// Over an AccountingTransport (the run's stack: replay/transport_stack.h) fetches skip that hop: they
+// go to the transport below it, and this decorator counts each attempt and its answer there, as the
+// accounting's own Fetch would (engine/accounting_transport.h). Streams go through it.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <random>
 
+#include "engine/accounting_transport.h"
 #include "engine/alive_flag.h"
 #include "engine/buffer.h"
 #include "engine/slab.h"
@@ -154,6 +159,12 @@ class RetryingTransport final : public Transport {
 
   LayerContext ctx_;
   Transport* inner_;
+  // When `inner_` is an AccountingTransport (`counted_`), fetch attempts and their cancels go below it
+  // (`fetch_below_`, else `inner_`), and it is told of each attempt and, while `counted_alive_` is
+  // set, of its answer.
+  AccountingTransport* counted_;
+  Transport* fetch_below_;
+  AliveFlag counted_alive_;
   RetryPolicy policy_;
   MemoryAccount* account_;
   std::mt19937_64 rng_;

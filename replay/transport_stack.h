@@ -4,6 +4,7 @@
 //
 //   per client (built by each ConcurrentFetcher):  RetryingTransport   retry, resume; request events
 //   shared by the run (built here):               AccountingTransport requests, billed requests, bytes
+//                                                  (the RetryingTransports' fetches pass it by, counted)
 //                                                  FaultInjectingTransport (only when the run has faults)
 //                                                  MappedTransport     (live runs reading mapped objects)
 //                                                  SimTransport | HttpTransport

@@ -389,5 +389,116 @@ TEST_CASE("accounting: over the simulator it counts what the simulator moved - t
   }
 }
 
+// Hands every call to the transport below unchanged: a RetryingTransport over it does not see the
+// AccountingTransport under it, so its fetches take the accounting's own hop.
+class Forward final : public Transport {
+ public:
+  explicit Forward(Transport* inner) : inner_(inner) {}
+  FetchId Fetch(const ObjectRef& object, ByteRange range, FetchTarget target, FetchCallback done) override {
+    return inner_->Fetch(object, range, std::move(target), std::move(done));
+  }
+  void Cancel(FetchId id) override { inner_->Cancel(id); }
+  StreamId OpenStream(const ObjectRef& object, ByteRange range) override { return inner_->OpenStream(object, range); }
+  void ReadStream(StreamId id, std::uint64_t length, FetchTarget target, FetchCallback done) override {
+    inner_->ReadStream(id, length, std::move(target), std::move(done));
+  }
+  void CloseStream(StreamId id, StreamClosedCallback closed) override { inner_->CloseStream(id, std::move(closed)); }
+  bool wants_payload() const override { return inner_->wants_payload(); }
+
+ private:
+  Transport* inner_;
+};
+
+// Keeps every event, as the event log would.
+class KeepEvents final : public EventSink {
+ public:
+  void OnEvent(const Event& e) override {
+    events.emplace_back(e.t_ns, static_cast<int>(e.type), e.offset, e.length, e.bytes);
+  }
+  std::vector<std::tuple<Nanos, int, std::uint64_t, std::uint64_t, std::uint64_t>> events;
+};
+
+TEST_CASE("accounting: a retrying transport right above it counts its fetches exactly as the accounting's hop does",
+          "[engine][accounting][retry]") {
+  // The same fetches, cancels, discards and retries, once with the RetryingTransport directly on the
+  // accounting (its fetches skip the accounting's hop and are counted by the decorator) and once
+  // through a forwarding layer (the accounting's own Fetch): the counts, the outcomes and their
+  // times, and the request events must be the same. The decorator is destroyed with fetches still in
+  // flight, whose late answers (cancelled, with the bytes they had) must still be counted.
+  struct Run {
+    std::vector<std::tuple<int, Nanos, int, std::uint64_t>> ends;  // fetch, when, error code, bytes
+    std::vector<std::tuple<Nanos, int, std::uint64_t, std::uint64_t, std::uint64_t>> events;
+    std::uint64_t started = 0, requests = 0, billed = 0, bytes = 0, bytes_at_reset = 0;
+    bool operator==(const Run&) const = default;
+  };
+  for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+    INFO("seed " << seed);
+    auto run = [seed](bool direct) {
+      FaultInjection f;
+      auto parsed =
+          FaultProfile::Parse({{"seed", seed},
+                               {"faults",
+                                {{{"instruction", "return-503"}, {"probability", 0.15}},
+                                 {{"instruction", "return-broken-stream-after-64K"}, {"probability", 0.15}}}}},
+                              "test");
+      REQUIRE(parsed.ok());
+      f.profile.emplace(std::move(*parsed));
+      Rig rig(std::move(f), {}, 4);
+      Forward forward(&rig.accounting);
+      KeepEvents events;
+      auto retrying = std::make_unique<RetryingTransport>(
+          LayerContext{&rig.scheduler, &events, 0}, direct ? static_cast<Transport*>(&rig.accounting) : &forward,
+          RetryPolicy{.initial_backoff = kMillisecond, .seed = seed}, &rig.account);
+      Run out;
+      std::mt19937_64 rng(seed);
+      std::vector<ChunkRef> chunks;
+      for (int i = 0; i < 150; ++i) {
+        const Nanos at = static_cast<Nanos>(rng() % (200 * kMillisecond));
+        const std::uint64_t size = 1 + rng() % (2 * kMB);
+        const int kind = static_cast<int>(rng() % 4);  // 0, 1: kept; 2: cancelled; 3: discarded
+        const Nanos later = at + static_cast<Nanos>(rng() % (40 * kMillisecond));
+        rig.scheduler.PostAt(at, [&, i, size, kind, later] {
+          if (!retrying) return;
+          auto chunk = Chunk::Make(size, false, &rig.account);
+          chunks.push_back(chunk);
+          const FetchId id = retrying->Fetch(rig.object, {0, size}, {chunk, 0}, [&, i](const FetchOutcome& o) {
+            out.ends.emplace_back(i, rig.scheduler.Now(), o.status.ok() ? 0 : static_cast<int>(o.status.error().code),
+                                  o.bytes_received);
+          });
+          ++out.started;
+          if (kind < 2) return;
+          rig.scheduler.PostAt(later, [&, id, kind] {
+            if (!retrying) return;
+            if (kind == 2) retrying->Cancel(id);
+            if (kind == 3) retrying->Discard(id);
+          });
+        });
+      }
+      rig.scheduler.PostAt(150 * kMillisecond, [&] {  // with fetches in flight
+        out.bytes_at_reset = rig.accounting.bytes_received();
+        retrying.reset();
+      });
+      rig.scheduler.Run();
+      out.events = events.events;
+      out.requests = rig.accounting.requests();
+      out.billed = rig.accounting.billed_requests();
+      out.bytes = rig.accounting.bytes_received();
+      return out;
+    };
+    const Run direct = run(true);
+    const Run hop = run(false);
+    CHECK(direct.requests == hop.requests);
+    CHECK(direct.billed == hop.billed);
+    CHECK(direct.bytes == hop.bytes);
+    CHECK(direct.ends == hop.ends);
+    CHECK(direct.events == hop.events);
+    CHECK(direct == hop);
+    // The case covers what it means to: retries, refused requests, and answers after the decorator.
+    CHECK(direct.requests > direct.started);
+    CHECK(direct.billed < direct.requests);
+    CHECK(direct.bytes > direct.bytes_at_reset);
+  }
+}
+
 }  // namespace
 }  // namespace pflab
