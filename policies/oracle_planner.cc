@@ -1,12 +1,12 @@
 #include "policies/oracle_planner.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <functional>
 #include <map>
 #include <queue>
 #include <random>
-#include <set>
 #include <utility>
 
 #include "engine/units.h"
@@ -111,6 +111,101 @@ std::vector<std::uint32_t> NextSame(std::span<const ByteRange> reads) {
   return next_same;
 }
 
+// The pieces kept past their last use for a later re-read of theirs, by re-read; the walk gives
+// them up the farthest re-read first (Walker::Evict). A list per re-read, its pieces in descending
+// order (the order of the ordered set of (re-read, piece) this replaces, a tree node per piece),
+// under a bitset of the re-reads that have pieces, in levels of 64-bit words (a bit per non-zero
+// word of the level below), so the next lower such re-read takes a few word scans.
+class KeptPieces {
+ public:
+  explicit KeptPieces(std::uint32_t reads) : head_(reads, kNoUse) {
+    std::size_t words = (std::size_t{reads} + 63) / 64;
+    while (words > 0) {
+      levels_.emplace_back(words, 0);
+      if (words == 1) break;
+      words = (words + 63) / 64;
+    }
+  }
+
+  /// Adds `piece` (not in any list) to re-read `reread`'s.
+  void Insert(std::uint32_t reread, std::uint32_t piece) {
+    if (next_.size() <= piece) next_.resize(std::size_t{piece} + 1, kNoUse);
+    std::uint32_t& head = head_[reread];
+    if (head == kNoUse) Mark(reread);
+    if (head == kNoUse || head < piece) {
+      next_[piece] = head;
+      head = piece;
+      return;
+    }
+    std::uint32_t at = head;
+    while (next_[at] != kNoUse && next_[at] > piece) at = next_[at];
+    next_[piece] = next_[at];
+    next_[at] = piece;
+  }
+  /// Removes `piece` from re-read `reread`'s list (it is there).
+  void Erase(std::uint32_t reread, std::uint32_t piece) {
+    std::uint32_t& head = head_[reread];
+    if (head == piece) {
+      head = next_[piece];
+      if (head == kNoUse) Unmark(reread);
+      return;
+    }
+    std::uint32_t at = head;
+    while (next_[at] != piece) at = next_[at];
+    next_[at] = next_[piece];
+  }
+  /// The latest re-read at or before `at` with pieces, or kNoUse.
+  std::uint32_t Last(std::uint32_t at) const {
+    if (levels_.empty()) return kNoUse;
+    const std::int64_t found = Prev(0, at);
+    return found < 0 ? kNoUse : static_cast<std::uint32_t>(found);
+  }
+  std::uint32_t Head(std::uint32_t reread) const { return head_[reread]; }
+  std::uint32_t Next(std::uint32_t piece) const { return next_[piece]; }
+
+ private:
+  void Mark(std::uint64_t bit) {
+    for (auto& words : levels_) {
+      std::uint64_t& word = words[bit >> 6];
+      const bool was_empty = word == 0;
+      word |= std::uint64_t{1} << (bit & 63);
+      if (!was_empty) return;
+      bit >>= 6;
+    }
+  }
+  void Unmark(std::uint64_t bit) {
+    for (auto& words : levels_) {
+      std::uint64_t& word = words[bit >> 6];
+      word &= ~(std::uint64_t{1} << (bit & 63));
+      if (word != 0) return;
+      bit >>= 6;
+    }
+  }
+  static std::int64_t Highest(std::size_t word, std::uint64_t bits) {
+    return static_cast<std::int64_t>(word * 64 + 63 - static_cast<std::size_t>(std::countl_zero(bits)));
+  }
+  // The highest set bit at or below `at` of level `level`, or -1.
+  std::int64_t Prev(std::size_t level, std::int64_t at) const {
+    if (at < 0) return -1;
+    const std::vector<std::uint64_t>& words = levels_[level];
+    std::size_t w = static_cast<std::size_t>(at) >> 6;
+    const std::uint64_t bits = words[w] & (~std::uint64_t{0} >> (63 - (at & 63)));
+    if (bits != 0) return Highest(w, bits);
+    if (level + 1 == levels_.size()) {  // the top: one word
+      while (w-- > 0) {
+        if (words[w] != 0) return Highest(w, words[w]);
+      }
+      return -1;
+    }
+    const std::int64_t up = Prev(level + 1, static_cast<std::int64_t>(w) - 1);
+    return up < 0 ? -1 : Highest(static_cast<std::size_t>(up), words[static_cast<std::size_t>(up)]);
+  }
+
+  std::vector<std::uint32_t> head_;                 // by re-read: its first (highest) piece, or kNoUse
+  std::vector<std::uint32_t> next_;                 // by piece: the next (lower) piece of its list
+  std::vector<std::vector<std::uint64_t>> levels_;  // [0]: a bit per re-read
+};
+
 // The walk that builds one plan (see the header).
 class Walker {
   struct Segment {  // a stretch of a region: bytes the batch reads, or a hole between them
@@ -122,7 +217,11 @@ class Walker {
   // `next_same`: NextSame(reads), shared by the walks of one set of reads.
   Walker(std::span<const ByteRange> reads, const OracleShape& shape, const OraclePlanRequest& request,
          std::span<const std::uint32_t> next_same)
-      : reads_(reads), shape_(shape), request_(request), next_same_(next_same) {
+      : reads_(reads),
+        shape_(shape),
+        request_(request),
+        kept_(static_cast<std::uint32_t>(reads.size())),
+        next_same_(next_same) {
     plan_.shape = shape;
     stream_threshold_ = StreamThreshold(request.network);
     min_pull_ = MinPull(request.network);
@@ -176,36 +275,48 @@ class Walker {
   // walk, so counted after it in one sweep over offsets instead of an ordered set of every byte
   // planned so far searched for each region: a region's new bytes are those whose earliest region is
   // it, and the rest are refetched.
+  //
+  // The sweep reads the regions in offset order only: each one's range travels with it, and the
+  // new bytes are counted by offset order too (a region's range and count read at random were a
+  // cache miss each on the 1 M-read traces).
   void CountRefetched() {
-    const std::vector<PlannedRegion>& regions = plan_.regions;
-    const std::size_t count = regions.size();
-    std::vector<std::pair<std::uint64_t, std::uint32_t>> by_begin(count);  // (begin, region)
-    for (std::uint32_t j = 0; j < count; ++j) by_begin[j] = {regions[j].range.begin, j};
-    std::sort(by_begin.begin(), by_begin.end());
-    std::vector<std::uint64_t> fresh(count, 0);
-    // The regions covering the current offset: earliest (lowest index) on top, and their ends; a
-    // region that has ended leaves `covering` once on top.
-    std::priority_queue<std::uint32_t, std::vector<std::uint32_t>, std::greater<>> covering;
+    struct Span {
+      std::uint64_t begin, end;
+      std::uint32_t region;
+    };
+    const std::size_t count = plan_.regions.size();
+    std::vector<Span> by_begin(count);
+    for (std::uint32_t j = 0; j < count; ++j)
+      by_begin[j] = {plan_.regions[j].range.begin, plan_.regions[j].range.end, j};
+    std::sort(by_begin.begin(), by_begin.end(), [](const Span& a, const Span& b) {
+      return a.begin != b.begin ? a.begin < b.begin : a.region < b.region;
+    });
+    std::vector<std::uint64_t> fresh(count, 0);  // by place in by_begin
+    // The regions covering the current offset: earliest (lowest index) on top, as (region, place in
+    // by_begin), and their ends; a region that has ended leaves `covering` once on top.
+    using Covering = std::pair<std::uint32_t, std::uint32_t>;
+    std::priority_queue<Covering, std::vector<Covering>, std::greater<>> covering;
     std::priority_queue<std::uint64_t, std::vector<std::uint64_t>, std::greater<>> ends;
     std::size_t next = 0;
     std::uint64_t at = 0;
     while (next < count || !ends.empty()) {
-      if (ends.empty()) at = by_begin[next].first;  // nothing covers [at, the next begin)
-      for (; next < count && by_begin[next].first <= at; ++next) {
-        covering.push(by_begin[next].second);
-        ends.push(regions[by_begin[next].second].range.end);
+      if (ends.empty()) at = by_begin[next].begin;  // nothing covers [at, the next begin)
+      for (; next < count && by_begin[next].begin <= at; ++next) {
+        covering.push({by_begin[next].region, static_cast<std::uint32_t>(next)});
+        ends.push(by_begin[next].end);
       }
       while (!ends.empty() && ends.top() <= at) ends.pop();
       if (ends.empty()) continue;
-      while (regions[covering.top()].range.end <= at) covering.pop();
+      while (by_begin[covering.top().second].end <= at) covering.pop();
       // Until the next begin or end the same regions cover: the bytes are the earliest one's.
-      const std::uint64_t until = next < count ? std::min(ends.top(), by_begin[next].first) : ends.top();
-      fresh[covering.top()] += until - at;
+      const std::uint64_t until = next < count ? std::min(ends.top(), by_begin[next].begin) : ends.top();
+      fresh[covering.top().second] += until - at;
       at = until;
     }
-    for (std::size_t j = 0; j < count; ++j) {
-      plan_.regions[j].refetched_bytes = regions[j].range.size() - fresh[j];
-      plan_.refetched_bytes += plan_.regions[j].refetched_bytes;
+    for (std::size_t b = 0; b < count; ++b) {
+      const Span& span = by_begin[b];
+      plan_.regions[span.region].refetched_bytes = span.end - span.begin - fresh[b];
+      plan_.refetched_bytes += span.end - span.begin - fresh[b];
     }
   }
 
@@ -254,8 +365,10 @@ class Walker {
       if (piece.last_use != kNoUse && piece.last_use != use) continue;  // used again later
       if (piece.last_use != kNoUse && next_same_[use] != kNoUse) {
         // Read again later (beyond the reads planned so far): kept while the budget allows.
-        next_use_[index] = next_same_[use];
-        cached_.insert({next_same_[use], index});
+        if (next_use_[index] != next_same_[use]) {  // else its entry came twice
+          next_use_[index] = next_same_[use];
+          kept_.Insert(next_same_[use], index);
+        }
         continue;
       }
       Drop(index);
@@ -276,7 +389,7 @@ class Walker {
     outstanding_ -= piece.range.size();
     if (piece.last_use != kNoUse) live_.Erase(piece.range.begin);
     if (next_use_[index] != kNoUse) {
-      cached_.erase({next_use_[index], index});
+      kept_.Erase(next_use_[index], index);
       next_use_[index] = kNoUse;
     }
   }
@@ -285,17 +398,17 @@ class Walker {
   // free or none is left; returns the bytes freed.
   std::uint64_t Evict(std::uint32_t k, std::uint64_t want) {
     std::uint64_t freed = 0;
-    auto it = cached_.end();
-    while (freed < want && it != cached_.begin()) {
-      const auto cur = std::prev(it);
-      if (cur->first <= k) break;
-      const std::uint32_t index = cur->second;
-      if (pinned_[index] == batch_id_) {
-        it = cur;
-        continue;
+    if (reads_.empty()) return 0;
+    for (std::uint32_t r = kept_.Last(static_cast<std::uint32_t>(reads_.size() - 1));
+         freed < want && r != kNoUse && r > k; r = kept_.Last(r - 1)) {
+      for (std::uint32_t index = kept_.Head(r); index != kNoUse && freed < want;) {
+        const std::uint32_t lower = kept_.Next(index);
+        if (pinned_[index] != batch_id_) {
+          freed += plan_.pieces[index].range.size();
+          Drop(index);  // takes `index` out of r's list only
+        }
+        index = lower;
       }
-      freed += plan_.pieces[index].range.size();
-      Drop(index);  // erases `cur` only; `it` stays valid
     }
     return freed;
   }
@@ -474,7 +587,7 @@ class Walker {
         const std::uint32_t index = live.piece;
         PlannedPiece& piece = plan_.pieces[index];
         if (next_use_[index] != kNoUse) {  // a kept piece is read again: live once more
-          cached_.erase({next_use_[index], index});
+          kept_.Erase(next_use_[index], index);
           next_use_[index] = kNoUse;
         }
         plan_.read_pieces.push_back(index);
@@ -606,10 +719,10 @@ class Walker {
   std::vector<std::uint32_t> drop_head_;
   std::vector<DropEntry> drops_;
   std::vector<char> dropped_;
-  std::vector<std::uint32_t> pinned_;                         // by piece: the batch that counts on it
-  std::vector<std::uint32_t> next_use_;                       // by piece: the re-read it is kept for, or kNoUse
-  std::set<std::pair<std::uint32_t, std::uint32_t>> cached_;  // (re-read, piece) kept past last use
-  std::span<const std::uint32_t> next_same_;                  // by read: the next read of the same range, or kNoUse
+  std::vector<std::uint32_t> pinned_;         // by piece: the batch that counts on it
+  std::vector<std::uint32_t> next_use_;       // by piece: the re-read it is kept for, or kNoUse
+  KeptPieces kept_;                           // pieces kept past their last use, by re-read
+  std::span<const std::uint32_t> next_same_;  // by read: the next read of the same range, or kNoUse
   std::uint32_t batch_id_ = 0;
   IntervalSet batch_;  // the batch's missing bytes
   std::uint32_t consumed_ = 0;
@@ -795,7 +908,9 @@ void ModelScenarios(const OraclePlan& plan, std::uint32_t concurrency, const Ope
   auto read_cost = [&](std::size_t i) { return read_s_per_byte * static_cast<double>(reads[i].size()); };
   // When each region's bytes start to flow: its own first byte, or its predecessor's stream reaching
   // it, whichever is first (the takeover).
-  m.first_byte.assign(regions * scenarios, 0.0);
+  // Every region's row is written when it opens, before any read or successor looks at it (a read's
+  // pieces and a region's predecessor open no later than it): not cleared first.
+  m.first_byte.resize(regions * scenarios);
   // Reads of several streams are delivered out of order: a region issued after k reads opens once
   // all of reads [0, k) are delivered (`done`, their running maximum).
   m.done.resize(n * scenarios);
