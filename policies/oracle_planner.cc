@@ -1,13 +1,12 @@
 #include "policies/oracle_planner.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <functional>
 #include <map>
 #include <queue>
 #include <random>
-#include <set>
-#include <unordered_map>
 #include <utility>
 
 #include "engine/units.h"
@@ -85,20 +84,127 @@ class IntervalSet {
 
 // The next read of exactly the same range, for each read (kNoUse: none): what a byte past its
 // planned last use may be kept for.
+// The reads are keyed by a 64-bit mix of their range, and a key remembers its latest read (two
+// ranges of one key share it: the range is compared before a read counts as the same). The keys live
+// in an open-addressing table (linear probing, at most half full): a node-based hash map cost a
+// cache miss or two per read on the 1 M-read traces.
 std::vector<std::uint32_t> NextSame(std::span<const ByteRange> reads) {
   std::vector<std::uint32_t> next_same(reads.size(), kNoUse);
-  std::unordered_map<std::uint64_t, std::uint32_t> seen;
-  seen.reserve(reads.size());
+  struct Slot {
+    std::uint64_t key;
+    std::uint32_t read;  // kNoUse: empty
+  };
+  unsigned bits = 4;
+  while ((std::size_t{1} << bits) < 2 * reads.size()) ++bits;
+  const std::size_t mask = (std::size_t{1} << bits) - 1;
+  std::vector<Slot> table(mask + 1, Slot{0, kNoUse});
   for (std::uint32_t k = static_cast<std::uint32_t>(reads.size()); k-- > 0;) {
     const std::uint64_t key = reads[k].begin * 0x9e3779b97f4a7c15ull ^ reads[k].end;
-    auto [it, inserted] = seen.try_emplace(key, k);
-    if (!inserted) {
-      if (reads[it->second] == reads[k]) next_same[k] = it->second;
-      it->second = k;
-    }
+    std::uint64_t h = key ^ (key >> 31);
+    h *= 0xbf58476d1ce4e5b9ull;
+    std::size_t at = static_cast<std::size_t>(h >> (64 - bits));
+    while (table[at].read != kNoUse && table[at].key != key) at = (at + 1) & mask;
+    Slot& slot = table[at];
+    if (slot.read != kNoUse && reads[slot.read] == reads[k]) next_same[k] = slot.read;
+    slot = Slot{key, k};
   }
   return next_same;
 }
+
+// The pieces kept past their last use for a later re-read of theirs, by re-read; the walk gives
+// them up the farthest re-read first (Walker::Evict). A list per re-read, its pieces in descending
+// order (the order of the ordered set of (re-read, piece) this replaces, a tree node per piece),
+// under a bitset of the re-reads that have pieces, in levels of 64-bit words (a bit per non-zero
+// word of the level below), so the next lower such re-read takes a few word scans.
+class KeptPieces {
+ public:
+  explicit KeptPieces(std::uint32_t reads) : head_(reads, kNoUse) {
+    std::size_t words = (std::size_t{reads} + 63) / 64;
+    while (words > 0) {
+      levels_.emplace_back(words, 0);
+      if (words == 1) break;
+      words = (words + 63) / 64;
+    }
+  }
+
+  /// Adds `piece` (not in any list) to re-read `reread`'s.
+  void Insert(std::uint32_t reread, std::uint32_t piece) {
+    if (next_.size() <= piece) next_.resize(std::size_t{piece} + 1, kNoUse);
+    std::uint32_t& head = head_[reread];
+    if (head == kNoUse) Mark(reread);
+    if (head == kNoUse || head < piece) {
+      next_[piece] = head;
+      head = piece;
+      return;
+    }
+    std::uint32_t at = head;
+    while (next_[at] != kNoUse && next_[at] > piece) at = next_[at];
+    next_[piece] = next_[at];
+    next_[at] = piece;
+  }
+  /// Removes `piece` from re-read `reread`'s list (it is there).
+  void Erase(std::uint32_t reread, std::uint32_t piece) {
+    std::uint32_t& head = head_[reread];
+    if (head == piece) {
+      head = next_[piece];
+      if (head == kNoUse) Unmark(reread);
+      return;
+    }
+    std::uint32_t at = head;
+    while (next_[at] != piece) at = next_[at];
+    next_[at] = next_[piece];
+  }
+  /// The latest re-read at or before `at` with pieces, or kNoUse.
+  std::uint32_t Last(std::uint32_t at) const {
+    if (levels_.empty()) return kNoUse;
+    const std::int64_t found = Prev(0, at);
+    return found < 0 ? kNoUse : static_cast<std::uint32_t>(found);
+  }
+  std::uint32_t Head(std::uint32_t reread) const { return head_[reread]; }
+  std::uint32_t Next(std::uint32_t piece) const { return next_[piece]; }
+
+ private:
+  void Mark(std::uint64_t bit) {
+    for (auto& words : levels_) {
+      std::uint64_t& word = words[bit >> 6];
+      const bool was_empty = word == 0;
+      word |= std::uint64_t{1} << (bit & 63);
+      if (!was_empty) return;
+      bit >>= 6;
+    }
+  }
+  void Unmark(std::uint64_t bit) {
+    for (auto& words : levels_) {
+      std::uint64_t& word = words[bit >> 6];
+      word &= ~(std::uint64_t{1} << (bit & 63));
+      if (word != 0) return;
+      bit >>= 6;
+    }
+  }
+  static std::int64_t Highest(std::size_t word, std::uint64_t bits) {
+    return static_cast<std::int64_t>(word * 64 + 63 - static_cast<std::size_t>(std::countl_zero(bits)));
+  }
+  // The highest set bit at or below `at` of level `level`, or -1.
+  std::int64_t Prev(std::size_t level, std::int64_t at) const {
+    if (at < 0) return -1;
+    const std::vector<std::uint64_t>& words = levels_[level];
+    std::size_t w = static_cast<std::size_t>(at) >> 6;
+    const std::uint64_t bits = words[w] & (~std::uint64_t{0} >> (63 - (at & 63)));
+    if (bits != 0) return Highest(w, bits);
+    if (level + 1 == levels_.size()) {  // the top: one word
+      while (w-- > 0) {
+        if (words[w] != 0) return Highest(w, words[w]);
+      }
+      return -1;
+    }
+    const std::int64_t up = Prev(level + 1, static_cast<std::int64_t>(w) - 1);
+    return up < 0 ? -1 : Highest(static_cast<std::size_t>(up), words[static_cast<std::size_t>(up)]);
+  }
+
+  std::vector<std::uint32_t> head_;                 // by re-read: its first (highest) piece, or kNoUse
+  std::vector<std::uint32_t> next_;                 // by piece: the next (lower) piece of its list
+  std::vector<std::vector<std::uint64_t>> levels_;  // [0]: a bit per re-read
+};
 
 // The walk that builds one plan (see the header).
 class Walker {
@@ -111,7 +217,11 @@ class Walker {
   // `next_same`: NextSame(reads), shared by the walks of one set of reads.
   Walker(std::span<const ByteRange> reads, const OracleShape& shape, const OraclePlanRequest& request,
          std::span<const std::uint32_t> next_same)
-      : reads_(reads), shape_(shape), request_(request), next_same_(next_same) {
+      : reads_(reads),
+        shape_(shape),
+        request_(request),
+        kept_(static_cast<std::uint32_t>(reads.size())),
+        next_same_(next_same) {
     plan_.shape = shape;
     stream_threshold_ = StreamThreshold(request.network);
     min_pull_ = MinPull(request.network);
@@ -124,6 +234,7 @@ class Walker {
   OraclePlan Run() {
     const std::uint32_t n = static_cast<std::uint32_t>(reads_.size());
     plan_.read_begin.assign(n + 1, 0);
+    drop_head_.assign(n, kNoUse);
     const std::uint64_t memory = std::max<std::uint64_t>(1, request_.memory);
     while (planned_ < n) {
       std::uint64_t free = memory > outstanding_ ? memory - outstanding_ : 0;
@@ -164,36 +275,48 @@ class Walker {
   // walk, so counted after it in one sweep over offsets instead of an ordered set of every byte
   // planned so far searched for each region: a region's new bytes are those whose earliest region is
   // it, and the rest are refetched.
+  //
+  // The sweep reads the regions in offset order only: each one's range travels with it, and the
+  // new bytes are counted by offset order too (a region's range and count read at random were a
+  // cache miss each on the 1 M-read traces).
   void CountRefetched() {
-    const std::vector<PlannedRegion>& regions = plan_.regions;
-    const std::size_t count = regions.size();
-    std::vector<std::pair<std::uint64_t, std::uint32_t>> by_begin(count);  // (begin, region)
-    for (std::uint32_t j = 0; j < count; ++j) by_begin[j] = {regions[j].range.begin, j};
-    std::sort(by_begin.begin(), by_begin.end());
-    std::vector<std::uint64_t> fresh(count, 0);
-    // The regions covering the current offset: earliest (lowest index) on top, and their ends; a
-    // region that has ended leaves `covering` once on top.
-    std::priority_queue<std::uint32_t, std::vector<std::uint32_t>, std::greater<>> covering;
+    struct Span {
+      std::uint64_t begin, end;
+      std::uint32_t region;
+    };
+    const std::size_t count = plan_.regions.size();
+    std::vector<Span> by_begin(count);
+    for (std::uint32_t j = 0; j < count; ++j)
+      by_begin[j] = {plan_.regions[j].range.begin, plan_.regions[j].range.end, j};
+    std::sort(by_begin.begin(), by_begin.end(), [](const Span& a, const Span& b) {
+      return a.begin != b.begin ? a.begin < b.begin : a.region < b.region;
+    });
+    std::vector<std::uint64_t> fresh(count, 0);  // by place in by_begin
+    // The regions covering the current offset: earliest (lowest index) on top, as (region, place in
+    // by_begin), and their ends; a region that has ended leaves `covering` once on top.
+    using Covering = std::pair<std::uint32_t, std::uint32_t>;
+    std::priority_queue<Covering, std::vector<Covering>, std::greater<>> covering;
     std::priority_queue<std::uint64_t, std::vector<std::uint64_t>, std::greater<>> ends;
     std::size_t next = 0;
     std::uint64_t at = 0;
     while (next < count || !ends.empty()) {
-      if (ends.empty()) at = by_begin[next].first;  // nothing covers [at, the next begin)
-      for (; next < count && by_begin[next].first <= at; ++next) {
-        covering.push(by_begin[next].second);
-        ends.push(regions[by_begin[next].second].range.end);
+      if (ends.empty()) at = by_begin[next].begin;  // nothing covers [at, the next begin)
+      for (; next < count && by_begin[next].begin <= at; ++next) {
+        covering.push({by_begin[next].region, static_cast<std::uint32_t>(next)});
+        ends.push(by_begin[next].end);
       }
       while (!ends.empty() && ends.top() <= at) ends.pop();
       if (ends.empty()) continue;
-      while (regions[covering.top()].range.end <= at) covering.pop();
+      while (by_begin[covering.top().second].end <= at) covering.pop();
       // Until the next begin or end the same regions cover: the bytes are the earliest one's.
-      const std::uint64_t until = next < count ? std::min(ends.top(), by_begin[next].first) : ends.top();
-      fresh[covering.top()] += until - at;
+      const std::uint64_t until = next < count ? std::min(ends.top(), by_begin[next].begin) : ends.top();
+      fresh[covering.top().second] += until - at;
       at = until;
     }
-    for (std::size_t j = 0; j < count; ++j) {
-      plan_.regions[j].refetched_bytes = regions[j].range.size() - fresh[j];
-      plan_.refetched_bytes += plan_.regions[j].refetched_bytes;
+    for (std::size_t b = 0; b < count; ++b) {
+      const Span& span = by_begin[b];
+      plan_.regions[span.region].refetched_bytes = span.end - span.begin - fresh[b];
+      plan_.refetched_bytes += span.end - span.begin - fresh[b];
     }
   }
 
@@ -203,8 +326,9 @@ class Walker {
     if (r.empty()) return 0;
     covered_.clear();
     for (auto it = live_.FloorOrBegin(r.begin); it != live_.End() && live_.At(it).first < r.end; it = live_.Next(it)) {
-      const std::uint32_t index = live_.At(it).second;
-      const ByteRange p = plan_.pieces[index].range;
+      const auto& [begin, live] = live_.At(it);
+      const std::uint32_t index = live.piece;
+      const ByteRange p{begin, begin + live.size};
       if (p.end <= r.begin) continue;
       covered_.push_back(p.Intersect(r));
       pinned_[index] = batch_id_;  // the batch counts on it: it may not be evicted
@@ -233,21 +357,30 @@ class Walker {
 
   // Read `consumed_` is delivered: pieces whose last use it was are dropped.
   void Consume() {
-    while (!drops_.empty() && drops_.top().first <= consumed_) {
-      const auto [use, index] = drops_.top();
-      drops_.pop();
+    const std::uint32_t use = consumed_;
+    for (std::uint32_t e = drop_head_[use]; e != kNoUse; e = drops_[e].next) {
+      const std::uint32_t index = drops_[e].piece;
       PlannedPiece& piece = plan_.pieces[index];
       if (dropped_[index]) continue;
       if (piece.last_use != kNoUse && piece.last_use != use) continue;  // used again later
       if (piece.last_use != kNoUse && next_same_[use] != kNoUse) {
         // Read again later (beyond the reads planned so far): kept while the budget allows.
-        next_use_[index] = next_same_[use];
-        cached_.insert({next_same_[use], index});
+        if (next_use_[index] != next_same_[use]) {  // else its entry came twice
+          next_use_[index] = next_same_[use];
+          kept_.Insert(next_same_[use], index);
+        }
         continue;
       }
       Drop(index);
     }
     ++consumed_;
+  }
+
+  // Piece `index` is looked at once read `use` is delivered (`use` is at least consumed_).
+  void PushDrop(std::uint32_t use, std::uint32_t index) {
+    if (use == kNoUse) return;  // never delivered: the queue kept it for ever
+    drops_.push_back({index, drop_head_[use]});
+    drop_head_[use] = static_cast<std::uint32_t>(drops_.size() - 1);
   }
 
   void Drop(std::uint32_t index) {
@@ -256,7 +389,7 @@ class Walker {
     outstanding_ -= piece.range.size();
     if (piece.last_use != kNoUse) live_.Erase(piece.range.begin);
     if (next_use_[index] != kNoUse) {
-      cached_.erase({next_use_[index], index});
+      kept_.Erase(next_use_[index], index);
       next_use_[index] = kNoUse;
     }
   }
@@ -265,17 +398,17 @@ class Walker {
   // free or none is left; returns the bytes freed.
   std::uint64_t Evict(std::uint32_t k, std::uint64_t want) {
     std::uint64_t freed = 0;
-    auto it = cached_.end();
-    while (freed < want && it != cached_.begin()) {
-      const auto cur = std::prev(it);
-      if (cur->first <= k) break;
-      const std::uint32_t index = cur->second;
-      if (pinned_[index] == batch_id_) {
-        it = cur;
-        continue;
+    if (reads_.empty()) return 0;
+    for (std::uint32_t r = kept_.Last(static_cast<std::uint32_t>(reads_.size() - 1));
+         freed < want && r != kNoUse && r > k; r = kept_.Last(r - 1)) {
+      for (std::uint32_t index = kept_.Head(r); index != kNoUse && freed < want;) {
+        const std::uint32_t lower = kept_.Next(index);
+        if (pinned_[index] != batch_id_) {
+          freed += plan_.pieces[index].range.size();
+          Drop(index);  // takes `index` out of r's list only
+        }
+        index = lower;
       }
-      freed += plan_.pieces[index].range.size();
-      Drop(index);  // erases `cur` only; `it` stays valid
     }
     return freed;
   }
@@ -283,8 +416,9 @@ class Walker {
   // The first interval of sorted_batch_ that may overlap [begin, ...): the last starting at or
   // before `begin`, else the first.
   std::vector<ByteRange>::const_iterator BatchFrom(std::uint64_t begin) const {
-    auto it = std::upper_bound(sorted_batch_.begin(), sorted_batch_.end(), begin,
-                               [](std::uint64_t v, const ByteRange& b) { return v < b.begin; });
+    const ByteRange* found =
+        UpperBoundBy(sorted_batch_.data(), sorted_batch_.size(), begin, [](const ByteRange& b) { return b.begin; });
+    const auto it = sorted_batch_.begin() + (found - sorted_batch_.data());
     return it != sorted_batch_.begin() ? std::prev(it) : it;
   }
 
@@ -294,8 +428,9 @@ class Walker {
     if (it != sorted_batch_.end() && it->end <= r.begin) ++it;
     if (it == sorted_batch_.end() || it->begin >= r.end) return {};
     ByteRange out{std::max(it->begin, r.begin), 0};
-    auto last = std::lower_bound(sorted_batch_.begin(), sorted_batch_.end(), r.end,
-                                 [](const ByteRange& b, std::uint64_t v) { return b.begin < v; });
+    auto last = sorted_batch_.begin() + (LowerBoundBy(sorted_batch_.data(), sorted_batch_.size(), r.end,
+                                                      [](const ByteRange& b) { return b.begin; }) -
+                                         sorted_batch_.data());
     --last;  // the last interval starting before r.end; it overlaps r (it starts at or after `it`)
     out.end = std::min(last->end, r.end);
     return out;
@@ -385,8 +520,9 @@ class Walker {
     for (std::uint32_t k = first; k < end; ++k) {
       const ByteRange r = reads_[k];
       if (r.empty()) continue;
-      auto it = std::upper_bound(regions.begin(), regions.end(), r.begin,
-                                 [](std::uint64_t v, const PlannedRegion& g) { return v < g.range.begin; });
+      auto it = regions.begin() + (UpperBoundBy(regions.data(), regions.size(), r.begin,
+                                                [](const PlannedRegion& g) { return g.range.begin; }) -
+                                   regions.data());
       if (it != regions.begin()) --it;
       for (; it != regions.end() && it->range.begin < r.end; ++it) {
         const std::size_t j = static_cast<std::size_t>(it - regions.begin());
@@ -404,13 +540,8 @@ class Walker {
     for (std::size_t j = 1; j < regions.size(); ++j) {
       if (linked[j - 1]) chain_use[j] = chain_use[j - 1];
     }
-    std::vector<std::uint32_t> order(regions.size());
-    for (std::uint32_t j = 0; j < order.size(); ++j) order[j] = j;
     auto head = [&](std::uint32_t j) { return j == 0 || !linked[j - 1]; };
-    std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
-      if (head(a) != head(b)) return head(a);
-      return head(a) ? chain_use[a] < chain_use[b] : first_use[a] < first_use[b];
-    });
+    const std::vector<std::uint32_t>& order = IssueOrder(first, end, first_use, chain_use, head);
 
     // Read ends of the batch, where pulls may end.
     batch_ends_.clear();
@@ -421,7 +552,10 @@ class Walker {
     batch_ends_.erase(std::unique(batch_ends_.begin(), batch_ends_.end()), batch_ends_.end());
 
     std::vector<std::uint32_t> final_index(regions.size());
-    for (std::uint32_t j : order) {
+    for (std::size_t o = 0; o < order.size(); ++o) {
+      // Issue order visits the regions (in offset order) at random: fetch ahead.
+      if (o + 8 < order.size()) __builtin_prefetch(&regions[order[o + 8]]);
+      const std::uint32_t j = order[o];
       PlannedRegion region = regions[j];
       const std::uint32_t index = static_cast<std::uint32_t>(plan_.regions.size());
       final_index[j] = index;
@@ -448,18 +582,51 @@ class Walker {
       if (r.empty()) continue;
       for (auto it = live_.FloorOrBegin(r.begin); it != live_.End() && live_.At(it).first < r.end;
            it = live_.Next(it)) {
-        const std::uint32_t index = live_.At(it).second;
+        const auto& [begin, live] = live_.At(it);
+        if (begin + live.size <= r.begin) continue;
+        const std::uint32_t index = live.piece;
         PlannedPiece& piece = plan_.pieces[index];
-        if (piece.range.end <= r.begin) continue;
         if (next_use_[index] != kNoUse) {  // a kept piece is read again: live once more
-          cached_.erase({next_use_[index], index});
+          kept_.Erase(next_use_[index], index);
           next_use_[index] = kNoUse;
         }
         plan_.read_pieces.push_back(index);
         piece.last_use = k;
-        drops_.push({k, index});
+        PushDrop(k, index);
       }
     }
+  }
+
+  // The batch's regions (in offset order) in issue order: heads before the rest, heads by
+  // `chain_use`, the rest by `first_use`, ties in offset order: what a stable sort on those keys
+  // gives. The keys are reads of the batch, [first, end), so the sort counts (two passes over the
+  // regions and the batch's reads) instead of comparing; a key outside them (none is) falls back
+  // to the stable sort.
+  template <typename Head>
+  const std::vector<std::uint32_t>& IssueOrder(std::uint32_t first, std::uint32_t end,
+                                               const std::vector<std::uint32_t>& first_use,
+                                               const std::vector<std::uint32_t>& chain_use, Head head) {
+    const std::uint32_t count = static_cast<std::uint32_t>(first_use.size());
+    order_.resize(count);
+    auto key = [&](std::uint32_t j) { return head(j) ? chain_use[j] : first_use[j]; };
+    bool counted = true;
+    for (std::uint32_t j = 0; j < count && counted; ++j) counted = key(j) >= first && key(j) < end;
+    if (!counted) {
+      for (std::uint32_t j = 0; j < count; ++j) order_[j] = j;
+      std::stable_sort(order_.begin(), order_.end(), [&](std::uint32_t a, std::uint32_t b) {
+        if (head(a) != head(b)) return head(a);
+        return key(a) < key(b);
+      });
+      return order_;
+    }
+    // Slot of (head or not, key): heads' keys in [0, span), the others' in [span, 2 span).
+    const std::uint32_t span = end - first;
+    auto slot = [&](std::uint32_t j) { return (head(j) ? 0 : span) + (key(j) - first); };
+    starts_.assign(2 * static_cast<std::size_t>(span) + 1, 0);
+    for (std::uint32_t j = 0; j < count; ++j) ++starts_[slot(j) + 1];
+    for (std::size_t b = 1; b < starts_.size(); ++b) starts_[b] += starts_[b - 1];
+    for (std::uint32_t j = 0; j < count; ++j) order_[starts_[slot(j)]++] = j;
+    return order_;
   }
 
   // Cuts a region into pieces: one for a GET; for a stream, pulls that end at read ends (at least
@@ -483,9 +650,9 @@ class Walker {
       const std::uint32_t p = static_cast<std::uint32_t>(plan_.pieces.size());
       plan_.pieces.push_back(piece);
       if (needed) {
-        live_.Emplace(r.begin, p);
+        live_.Emplace(r.begin, LivePiece{p, static_cast<std::uint32_t>(r.size())});
       } else {
-        drops_.push({first_use, p});  // a hole: in flight until it arrives, then dropped
+        PushDrop(first_use, p);  // a hole: in flight until it arrives, then dropped
       }
     };
     if (!region.stream) {
@@ -510,7 +677,9 @@ class Walker {
         continue;
       }
       // A small hole joins the pull after it; a needed stretch is cut where reads end.
-      auto e = std::upper_bound(batch_ends_.begin(), batch_ends_.end(), s.range.begin);
+      auto e = batch_ends_.begin() +
+               (UpperBoundBy(batch_ends_.data(), batch_ends_.size(), s.range.begin, [](std::uint64_t v) { return v; }) -
+                batch_ends_.data());
       for (std::uint64_t at = s.range.begin; at < s.range.end;) {
         std::uint64_t next = s.range.end;
         if (s.needed && e != batch_ends_.end() && *e < next) next = *e;
@@ -531,15 +700,29 @@ class Walker {
   OraclePlan plan_;
   std::uint64_t stream_threshold_ = 0;
   std::uint64_t min_pull_ = 0;
-  SortedChunks<std::uint32_t> live_;  // needed pieces held or in flight, by begin
+  // A live piece's size is kept with it: reading the piece itself was a cache miss per search on
+  // the 1 M-read traces (a piece is at most kMaxPull bytes).
+  struct LivePiece {
+    std::uint32_t piece;
+    std::uint32_t size;
+  };
+  static_assert(kMaxPull <= std::numeric_limits<std::uint32_t>::max());
+  SortedChunks<LivePiece> live_;  // needed pieces held or in flight, by begin
   std::uint64_t outstanding_ = 0;
-  using DropEntry = std::pair<std::uint32_t, std::uint32_t>;  // (read after which, piece)
-  std::priority_queue<DropEntry, std::vector<DropEntry>, std::greater<>> drops_;
+  // The pieces to look at once each read is delivered: a list per read (drop_head_[read], then
+  // drops_[e].next), not one priority queue of (read, piece). A read's entries may be taken in any
+  // order: each one's outcome depends on its own piece only.
+  struct DropEntry {
+    std::uint32_t piece;
+    std::uint32_t next;  // the read's next entry, or kNoUse
+  };
+  std::vector<std::uint32_t> drop_head_;
+  std::vector<DropEntry> drops_;
   std::vector<char> dropped_;
-  std::vector<std::uint32_t> pinned_;                         // by piece: the batch that counts on it
-  std::vector<std::uint32_t> next_use_;                       // by piece: the re-read it is kept for, or kNoUse
-  std::set<std::pair<std::uint32_t, std::uint32_t>> cached_;  // (re-read, piece) kept past last use
-  std::span<const std::uint32_t> next_same_;                  // by read: the next read of the same range, or kNoUse
+  std::vector<std::uint32_t> pinned_;         // by piece: the batch that counts on it
+  std::vector<std::uint32_t> next_use_;       // by piece: the re-read it is kept for, or kNoUse
+  KeptPieces kept_;                           // pieces kept past their last use, by re-read
+  std::span<const std::uint32_t> next_same_;  // by read: the next read of the same range, or kNoUse
   std::uint32_t batch_id_ = 0;
   IntervalSet batch_;  // the batch's missing bytes
   std::uint32_t consumed_ = 0;
@@ -548,6 +731,7 @@ class Walker {
   std::vector<ByteRange> sorted_batch_;  // batch_ as a sorted array, while a batch is made
   std::vector<std::uint64_t> batch_ends_;
   std::vector<Segment> segments_;
+  std::vector<std::uint32_t> order_, starts_;  // IssueOrder's result and counts
   bool parts_capped_ = false;
 };
 
@@ -637,45 +821,64 @@ LatencyTable MakeLatencyTable(const std::vector<std::vector<double>>& scenarios)
 
 // Buffers of the model, kept across the candidate plans (their sizes hardly change between them).
 struct ModelScratch {
-  std::vector<double> first_byte;  // by region, then scenario
-  std::vector<double> done;        // by read, then scenario
-  std::vector<double> delivered;   // by read, then scenario (several streams only)
-  std::vector<double> slots;       // by scenario: a min-heap of `concurrency` finish times
-  std::vector<double> last_open;   // by scenario
-  std::vector<double> ready;       // by scenario: the current read's delivery
+  std::vector<double> first_byte;      // by region, then scenario
+  std::vector<double> done;            // by read, then scenario
+  std::vector<double> delivered;       // by read, then scenario (several streams only)
+  std::vector<double> slots;           // by scenario: its SlotTree's times
+  std::vector<std::uint32_t> losers;   // by scenario: its SlotTree's losers
+  std::vector<std::uint32_t> winners;  // by scenario: its SlotTree's winner
+  std::vector<double> last_open;       // by scenario
+  std::vector<double> ready;           // by scenario: the current read's delivery
 };
 
-// A min-heap of `size` values at `heap`: adds `value` (there is room for it).
-inline void HeapPush(double* heap, std::size_t size, double value) {
-  std::size_t at = size;
-  while (at > 0) {
-    const std::size_t parent = (at - 1) / 2;
-    if (!(value < heap[parent])) break;
-    heap[at] = heap[parent];
-    at = parent;
-  }
-  heap[at] = value;
-}
+// The request slots of one scenario as a tournament ("loser") tree over `leaves` (a power of two)
+// finish times: node t (1 <= t < leaves) holds the leaf that lost the match there, and the overall
+// winner, the least time, is kept apart. Replacing the least time replays the matches on its leaf's
+// path to the root only: one comparison per level, on addresses known before the first (the path
+// is the leaf's), without branches. A heap's replacement walked down along data-dependent children
+// and climbed back with a branch per step. Which of equal times wins cannot change a time.
+struct SlotTree {
+  double* times;          // by leaf
+  std::uint32_t* losers;  // by node; [0] unused
+  std::uint32_t* winner;  // the leaf of the least time
+  std::uint32_t leaves;
 
-// Replaces the least value of the full min-heap at `heap` (2^levels+1 - 1 values) by `value`: Floyd's
-// way, the hole moves down to a leaf along the lesser children without comparing them with `value`
-// (a fixed number of steps, without branches), then `value` climbs from there, usually a step or two.
-// (A climb of a fixed number of steps without branches was measured slower.)
-inline void HeapReplaceTop(double* heap, std::uint32_t levels, double value) {
-  std::size_t hole = 0;
-  for (std::uint32_t l = 0; l < levels; ++l) {
-    std::size_t child = 2 * hole + 1;
-    child += heap[child + 1] < heap[child] ? 1 : 0;
-    heap[hole] = heap[child];
-    hole = child;
+  double Least() const { return times[*winner]; }
+  void ReplaceLeast(double value) {
+    std::uint32_t cur = *winner;
+    double cur_time = value;
+    times[cur] = value;
+    for (std::uint32_t node = (leaves + cur) >> 1; node > 0; node >>= 1) {
+      const std::uint32_t other = losers[node];
+      const double other_time = times[other];
+      // Selects by mask, not by branch: the outcome of a match is a coin toss to a predictor.
+      const std::uint32_t loses = 0u - static_cast<std::uint32_t>(other_time < cur_time);
+      const std::uint32_t swap = (cur ^ other) & loses;
+      losers[node] = other ^ swap;
+      cur ^= swap;
+      cur_time = std::min(cur_time, other_time);  // other_time when it is less: the winner's time
+    }
+    *winner = cur;
   }
-  while (hole > 0) {
-    const std::size_t parent = (hole - 1) / 2;
-    if (!(value < heap[parent])) break;
-    heap[hole] = heap[parent];
-    hole = parent;
+};
+
+// Fills `times`, `losers` and `winner` of a tree of `leaves` leaves whose first `free` leaves are free
+// slots (-infinity: the least, so taken first, and no wait: max(open, -inf) is open) and the rest
+// padding (+infinity: never the least while a finite time is in the tree).
+void InitSlotTree(std::uint32_t leaves, std::uint32_t free, double* times, std::uint32_t* losers,
+                  std::uint32_t* winner) {
+  for (std::uint32_t i = 0; i < leaves; ++i) {
+    times[i] = i < free ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
   }
-  heap[hole] = value;
+  std::vector<std::uint32_t> won(2 * static_cast<std::size_t>(leaves));  // by node: the winning leaf
+  for (std::uint32_t i = 0; i < leaves; ++i) won[leaves + i] = i;
+  for (std::uint32_t node = leaves; node-- > 1;) {
+    const std::uint32_t a = won[2 * node], b = won[2 * node + 1];
+    const bool b_wins = times[b] < times[a];
+    won[node] = b_wins ? b : a;
+    losers[node] = b_wins ? a : b;
+  }
+  *winner = leaves == 1 ? 0 : won[1];
 }
 
 // The model (see the header) of one plan under every scenario of `latencies` at once, into `out`
@@ -683,8 +886,7 @@ inline void HeapReplaceTop(double* heap, std::uint32_t levels, double value) {
 // pieces a read waits for, how far into its region each piece ends) is the same in every scenario;
 // only the times differ, so each step of the walk is one loop over the scenarios. Every scenario's
 // arithmetic is the same sequence of operations as a walk of that scenario alone: the times are
-// bit-for-bit those of one scenario at a time. The slots are a min-heap per scenario; which value
-// leaves is always the least, so the heap's layout cannot change a time.
+// bit-for-bit those of one scenario at a time. The slots are a SlotTree per scenario.
 void ModelScenarios(const OraclePlan& plan, std::uint32_t concurrency, const OpenSchedule& schedule,
                     std::span<const ByteRange> reads, std::span<const Nanos> think, const NetworkSummary& network,
                     const LatencyTable& latencies, std::span<const std::uint32_t> previous, ModelScratch& m,
@@ -706,27 +908,35 @@ void ModelScenarios(const OraclePlan& plan, std::uint32_t concurrency, const Ope
   auto read_cost = [&](std::size_t i) { return read_s_per_byte * static_cast<double>(reads[i].size()); };
   // When each region's bytes start to flow: its own first byte, or its predecessor's stream reaching
   // it, whichever is first (the takeover).
-  m.first_byte.assign(regions * scenarios, 0.0);
+  // Every region's row is written when it opens, before any read or successor looks at it (a read's
+  // pieces and a region's predecessor open no later than it): not cleared first.
+  m.first_byte.resize(regions * scenarios);
   // Reads of several streams are delivered out of order: a region issued after k reads opens once
   // all of reads [0, k) are delivered (`done`, their running maximum).
   m.done.resize(n * scenarios);
   if (!previous.empty()) m.delivered.resize(n * scenarios);
-  // Once all k slots are taken, each scenario's heap is padded with infinite times to a full binary
-  // tree (`heap_size` values, `levels` below the root), so that replacing its least value takes the
-  // same steps every time. No padding value is ever the least: a time is finite.
-  std::uint32_t levels = 0;
-  while ((std::size_t{2} << levels) - 1 < k) ++levels;
-  const std::size_t heap_size = (std::size_t{2} << levels) - 1;
-  m.slots.resize(heap_size * scenarios);
+  // Each scenario's k slots, free at first, padded to a power of two that never leaves.
+  std::uint32_t leaves = 1;
+  while (leaves < k) leaves *= 2;
+  m.slots.resize(std::size_t{leaves} * scenarios);
+  m.losers.resize(std::size_t{leaves} * scenarios);
+  m.winners.resize(scenarios);
+  InitSlotTree(leaves, k, m.slots.data(), m.losers.data(), m.winners.data());
+  for (std::size_t s = 1; s < scenarios; ++s) {
+    std::copy(m.slots.begin(), m.slots.begin() + leaves, m.slots.begin() + s * leaves);
+    std::copy(m.losers.begin(), m.losers.begin() + leaves, m.losers.begin() + s * leaves);
+    m.winners[s] = m.winners[0];
+  }
   m.last_open.assign(scenarios, 0.0);
   m.ready.assign(scenarios, 0.0);
   double* const first_byte = m.first_byte.data();
   double* const done = m.done.data();
   double* const delivered = m.delivered.data();
   double* const slots = m.slots.data();
+  std::uint32_t* const losers = m.losers.data();
+  std::uint32_t* const winners = m.winners.data();
   double* const last_open = m.last_open.data();
   double* const ready = m.ready.data();  // before read i: read i - 1's delivery
-  std::size_t used_slots = 0;            // the same in every scenario: one per region opened, up to k
   std::uint32_t next = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const double after = think.empty() ? 0 : static_cast<double>(think[i]) / 1e9;
@@ -754,27 +964,14 @@ void ModelScenarios(const OraclePlan& plan, std::uint32_t concurrency, const Ope
       const double setup = r.stream ? stream_overhead : 0;
       double* fb = first_byte + static_cast<std::size_t>(next) * scenarios;
       const double* after_reads = r.issue_after == 0 ? nullptr : done + (r.issue_after - 1) * scenarios;
-      if (used_slots < k) {
-        for (std::size_t s = 0; s < scenarios; ++s) {
-          const double open = std::max(last_open[s], after_reads == nullptr ? 0.0 : after_reads[s]);
-          last_open[s] = open;
-          fb[s] = open + draw[s] + setup;
-          HeapPush(slots + s * heap_size, used_slots, fb[s] + transfer);
-        }
-        if (++used_slots == k) {
-          for (std::size_t s = 0; s < scenarios; ++s) {
-            std::fill(slots + s * heap_size + k, slots + (s + 1) * heap_size, std::numeric_limits<double>::infinity());
-          }
-        }
-      } else {
-        for (std::size_t s = 0; s < scenarios; ++s) {
-          double* heap = slots + s * heap_size;
-          double open = std::max(last_open[s], after_reads == nullptr ? 0.0 : after_reads[s]);
-          open = std::max(open, heap[0]);
-          last_open[s] = open;
-          fb[s] = open + draw[s] + setup;
-          HeapReplaceTop(heap, levels, fb[s] + transfer);
-        }
+      // A free slot's time is -infinity: the region opens without waiting.
+      for (std::size_t s = 0; s < scenarios; ++s) {
+        SlotTree tree{slots + s * leaves, losers + s * leaves, winners + s, leaves};
+        double open = std::max(last_open[s], after_reads == nullptr ? 0.0 : after_reads[s]);
+        open = std::max(open, tree.Least());
+        last_open[s] = open;
+        fb[s] = open + draw[s] + setup;
+        tree.ReplaceLeast(fb[s] + transfer);
       }
     }
     for (std::uint32_t o = first; o < next; ++o) {

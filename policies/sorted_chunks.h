@@ -13,6 +13,32 @@
 
 namespace pflab::policies {
 
+/// std::upper_bound over [first, first + n) by `key_of(element)`: the first element whose key is
+/// greater than `key`. The halving selects by a conditional move, not a branch: the planner's
+/// searches land at random, so a branch per step was a mispredicted branch per step.
+template <typename T, typename KeyOf>
+const T* UpperBoundBy(const T* first, std::size_t n, std::uint64_t key, KeyOf key_of) {
+  if (n == 0) return first;
+  while (n > 1) {
+    const std::size_t half = n / 2;
+    first = key_of(first[half]) <= key ? first + half : first;
+    n -= half;
+  }
+  return first + (key_of(*first) <= key ? 1 : 0);
+}
+
+/// std::lower_bound likewise: the first element whose key is at least `key`.
+template <typename T, typename KeyOf>
+const T* LowerBoundBy(const T* first, std::size_t n, std::uint64_t key, KeyOf key_of) {
+  if (n == 0) return first;
+  while (n > 1) {
+    const std::size_t half = n / 2;
+    first = key_of(first[half]) < key ? first + half : first;
+    n -= half;
+  }
+  return first + (key_of(*first) < key ? 1 : 0);
+}
+
 /// Unique keys in order, each with a value; positions (`Pos`) are invalidated by any change.
 template <typename V>
 class SortedChunks {
@@ -42,23 +68,21 @@ class SortedChunks {
 
   /// The first entry whose key is greater than `key` (End() if none).
   Pos UpperBound(std::uint64_t key) const {
-    const std::size_t c =
-        static_cast<std::size_t>(std::upper_bound(firsts_.begin(), firsts_.end(), key) - firsts_.begin());
+    const std::size_t c = static_cast<std::size_t>(
+        UpperBoundBy(firsts_.data(), firsts_.size(), key, [](std::uint64_t k) { return k; }) - firsts_.data());
     if (c == 0) return Begin();
     const auto& chunk = chunks_[c - 1];
-    const auto it =
-        std::upper_bound(chunk.begin(), chunk.end(), key, [](std::uint64_t k, const Entry& e) { return k < e.first; });
-    return Normal({c - 1, static_cast<std::size_t>(it - chunk.begin())});
+    const Entry* it = UpperBoundBy(chunk.data(), chunk.size(), key, [](const Entry& e) { return e.first; });
+    return Normal({c - 1, static_cast<std::size_t>(it - chunk.data())});
   }
   /// The first entry whose key is at least `key` (End() if none).
   Pos LowerBound(std::uint64_t key) const {
-    const std::size_t c =
-        static_cast<std::size_t>(std::lower_bound(firsts_.begin(), firsts_.end(), key) - firsts_.begin());
+    const std::size_t c = static_cast<std::size_t>(
+        LowerBoundBy(firsts_.data(), firsts_.size(), key, [](std::uint64_t k) { return k; }) - firsts_.data());
     if (c == 0) return Begin();
     const auto& chunk = chunks_[c - 1];
-    const auto it =
-        std::lower_bound(chunk.begin(), chunk.end(), key, [](const Entry& e, std::uint64_t k) { return e.first < k; });
-    return Normal({c - 1, static_cast<std::size_t>(it - chunk.begin())});
+    const Entry* it = LowerBoundBy(chunk.data(), chunk.size(), key, [](const Entry& e) { return e.first; });
+    return Normal({c - 1, static_cast<std::size_t>(it - chunk.data())});
   }
   /// The last entry whose key is at most `key`, else the first (as the planner's map walks began).
   Pos FloorOrBegin(std::uint64_t key) const {

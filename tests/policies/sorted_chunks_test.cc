@@ -3,6 +3,7 @@
 // chunks many times; after every step the two must hold the same entries and answer every search alike.
 #include "policies/sorted_chunks.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <iterator>
@@ -105,6 +106,24 @@ TEST_CASE("SortedChunks answers as std::map does", "[oracle][sorted-chunks]") {
       }
     }
     CHECK(Entries(chunks) == std::vector<std::pair<std::uint64_t, std::uint32_t>>(map.begin(), map.end()));
+  }
+}
+
+TEST_CASE("UpperBoundBy and LowerBoundBy find what std::upper_bound and std::lower_bound find",
+          "[oracle][sorted-chunks]") {
+  std::mt19937_64 rng(17);
+  for (std::size_t n = 0; n < 70; ++n) {
+    std::vector<std::uint64_t> keys(n);
+    for (auto& k : keys) k = rng() % 40;  // repeats, gaps and runs
+    std::sort(keys.begin(), keys.end());
+    auto id = [](std::uint64_t k) { return k; };
+    for (std::uint64_t q = 0; q <= 41; ++q) {
+      INFO("n=" << n << " q=" << q);
+      CHECK(UpperBoundBy(keys.data(), n, q, id) - keys.data() ==
+            std::upper_bound(keys.begin(), keys.end(), q) - keys.begin());
+      CHECK(LowerBoundBy(keys.data(), n, q, id) - keys.data() ==
+            std::lower_bound(keys.begin(), keys.end(), q) - keys.begin());
+    }
   }
 }
 
