@@ -13,6 +13,7 @@
 #include "engine/synthetic_content.h"
 #include "sim/sim_scheduler.h"
 #include "sim/sim_transport.h"
+#include "tests/support/forwarding_transport.h"
 
 namespace pflab {
 namespace {
@@ -391,22 +392,9 @@ TEST_CASE("accounting: over the simulator it counts what the simulator moved - t
 
 // Hands every call to the transport below unchanged: a RetryingTransport over it does not see the
 // AccountingTransport under it, so its fetches take the accounting's own hop.
-class Forward final : public Transport {
+class Forward final : public testing::ForwardingTransport {
  public:
-  explicit Forward(Transport* inner) : inner_(inner) {}
-  FetchId Fetch(const ObjectRef& object, ByteRange range, FetchTarget target, FetchCallback done) override {
-    return inner_->Fetch(object, range, std::move(target), std::move(done));
-  }
-  void Cancel(FetchId id) override { inner_->Cancel(id); }
-  StreamId OpenStream(const ObjectRef& object, ByteRange range) override { return inner_->OpenStream(object, range); }
-  void ReadStream(StreamId id, std::uint64_t length, FetchTarget target, FetchCallback done) override {
-    inner_->ReadStream(id, length, std::move(target), std::move(done));
-  }
-  void CloseStream(StreamId id, StreamClosedCallback closed) override { inner_->CloseStream(id, std::move(closed)); }
-  bool wants_payload() const override { return inner_->wants_payload(); }
-
- private:
-  Transport* inner_;
+  using ForwardingTransport::ForwardingTransport;
 };
 
 // Keeps every event, as the event log would.

@@ -8,6 +8,7 @@
 #include "replay/simulation.h"
 #include "sim/sim_scheduler.h"
 #include "sim/sim_transport.h"
+#include "tests/support/forwarding_transport.h"
 #include "tests/support/run_config.h"
 
 namespace pflab::replay {
@@ -17,22 +18,12 @@ constexpr std::uint64_t kMiB = 1 << 20;
 
 // Fetches the object's bytes one past those asked for: a transport bug that puts wrong bytes in the
 // right place.
-class OffByOneTransport final : public Transport {
+class OffByOneTransport final : public testing::ForwardingTransport {
  public:
-  explicit OffByOneTransport(Transport* inner) : inner_(inner) {}
+  using ForwardingTransport::ForwardingTransport;
   FetchId Fetch(const ObjectRef& object, ByteRange range, FetchTarget target, FetchCallback done) override {
-    return inner_->Fetch(object, {range.begin + 1, range.end + 1}, std::move(target), std::move(done));
+    return inner()->Fetch(object, {range.begin + 1, range.end + 1}, std::move(target), std::move(done));
   }
-  void Cancel(FetchId id) override { inner_->Cancel(id); }
-  StreamId OpenStream(const ObjectRef& object, ByteRange range) override { return inner_->OpenStream(object, range); }
-  void ReadStream(StreamId id, std::uint64_t length, FetchTarget target, FetchCallback done) override {
-    inner_->ReadStream(id, length, std::move(target), std::move(done));
-  }
-  void CloseStream(StreamId id, StreamClosedCallback closed) override { inner_->CloseStream(id, std::move(closed)); }
-  bool wants_payload() const override { return inner_->wants_payload(); }
-
- private:
-  Transport* inner_;
 };
 
 traces::Trace OneRead(std::uint64_t object_size, std::uint64_t offset, std::uint64_t length) {
