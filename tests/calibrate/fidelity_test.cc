@@ -3,6 +3,7 @@
 #include "replay/fidelity.h"
 
 #include <catch2/catch.hpp>
+#include <cmath>
 
 #include "traces/generators.h"
 
@@ -179,12 +180,13 @@ TEST_CASE(
   const auto& c = report->calibration;
   const auto& p = report->predicted_with;
   // Real time is never faster than the shaping, and the engine adds its own on top of the server's.
-  // Under a sanitizer the calibration's probes are slowed as much as the engine (the fitted bandwidth
-  // can come out so low that the simulated twin is the slower one), so there a zero overhead, with no
-  // core search, is a valid outcome too.
+  // Under a sanitizer the calibration's probes are slowed as much as the engine or more (the fitted
+  // bandwidth can come out so low that the simulated twin is the slower one: ThreadSanitizer measured
+  // -1.1 ms a request), so there the excess may take either sign, and a zero overhead, with no core
+  // search, is a valid outcome too.
   // What a small read took beyond its prediction splits into a part per request and a part per MiB.
   if (kSanitized) {
-    CHECK(c.engine.small_per_request_s >= 0);
+    CHECK(std::isfinite(c.engine.small_per_request_s));
   } else {
     CHECK(c.engine.small_per_request_s > 0);
   }
