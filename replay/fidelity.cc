@@ -95,6 +95,22 @@ int MeasuredOrder(const std::vector<double>& a, const std::vector<double>& b) {
   return faster > slower ? -1 : 1;
 }
 
+namespace {
+
+// MeasuredOrder over the seeds both policies ran (measured seconds by seed).
+int PairedOrder(const std::map<std::uint64_t, double>& a_by_seed, const std::map<std::uint64_t, double>& b_by_seed) {
+  std::vector<double> a, b;
+  for (const auto& [seed, measured] : a_by_seed) {
+    if (auto it = b_by_seed.find(seed); it != b_by_seed.end()) {
+      a.push_back(measured);
+      b.push_back(it->second);
+    }
+  }
+  return MeasuredOrder(a, b);
+}
+
+}  // namespace
+
 FidelityReport SummarizeFidelity(std::vector<std::string> traces, std::vector<std::string> policies,
                                  std::vector<FidelityPair> pairs) {
   FidelityReport r;
@@ -141,15 +157,7 @@ FidelityReport SummarizeFidelity(std::vector<std::string> traces, std::vector<st
       for (std::size_t j = i + 1; j < r.groups.size(); ++j) {
         const auto& gj = r.groups[j];
         if (gj.trace != t) continue;
-        std::vector<double> a, b;  // the two policies' runs of the seeds both ran
-        for (const auto& [seed, measured] : by_seed[{t, gi.policy}]) {
-          const auto& other = by_seed[{t, gj.policy}];
-          if (auto it = other.find(seed); it != other.end()) {
-            a.push_back(measured);
-            b.push_back(it->second);
-          }
-        }
-        const int order = MeasuredOrder(a, b);
+        const int order = PairedOrder(by_seed.at({t, gi.policy}), by_seed.at({t, gj.policy}));
         if (order == 0) continue;
         ++resolved;
         const double predicted_difference = gi.predicted_median_s - gj.predicted_median_s;

@@ -392,10 +392,7 @@ TEST_CASE("accounting: over the simulator it counts what the simulator moved - t
 
 // Hands every call to the transport below unchanged: a RetryingTransport over it does not see the
 // AccountingTransport under it, so its fetches take the accounting's own hop.
-class Forward final : public testing::ForwardingTransport {
- public:
-  using ForwardingTransport::ForwardingTransport;
-};
+using Forward = testing::ForwardingTransport;
 
 // Keeps every event, as the event log would.
 class KeepEvents final : public EventSink {
