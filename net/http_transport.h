@@ -2,7 +2,9 @@
 //
 // Each fetch is one ranged GET of the JSON API media URL
 // (`/storage/v1/b/BUCKET/o/OBJECT?alt=media`, `Range: bytes=a-b`), run on a pool of worker threads
-// that each keep one persistent connection. The body is written straight into the destination chunk
+// that each keep one persistent connection. A request goes to the worker that went idle last, so a run
+// opens about as many connections as it has requests in flight at once (the simulator's model of
+// connection setup relies on it), not one per worker. The body is written straight into the destination chunk
 // as it arrives; there is no intermediate string per response. Completions are posted to the engine's
 // AsioScheduler, so callbacks run on the engine thread like every other callback.
 //
@@ -115,6 +117,9 @@ class HttpTransport final : public Transport {
   std::uint64_t requests() const { return requests_.load(); }
   /// Body bytes received into chunks.
   std::uint64_t bytes_received() const { return bytes_received_.load(); }
+  /// Connections opened by the pooled workers: one per worker's first request, and one per request
+  /// that finds its worker's kept-alive connection closed.
+  std::uint64_t connections() const { return connections_.load(); }
   /// Connections made for streams (a stream that finds an idle one reuses it instead).
   std::uint64_t stream_connections() const { return stream_connections_.load(); }
   /// Threads started for streams, those started with the transport included.
@@ -141,9 +146,9 @@ class HttpTransport final : public Transport {
   HttpEndpoint endpoint_;
   HttpTransportOptions options_;
 
-  std::mutex mutex_;  // guards everything below up to the workers
-  std::condition_variable wake_;
-  std::deque<std::shared_ptr<Job>> queue_;
+  std::mutex mutex_;                        // guards everything below up to the workers, and each worker's `next`
+  std::deque<std::shared_ptr<Job>> queue_;  // fetches waiting for a worker (none is idle)
+  std::vector<Worker*> idle_workers_;       // the one that went idle last at the back
   std::unordered_map<FetchId, std::shared_ptr<Job>> jobs_;  // queued or running
   std::map<std::string, std::int64_t> generations_;         // pinned per object
   bool stopping_ = false;
@@ -158,6 +163,7 @@ class HttpTransport final : public Transport {
 
   std::atomic<std::uint64_t> requests_{0};
   std::atomic<std::uint64_t> bytes_received_{0};
+  std::atomic<std::uint64_t> connections_{0};
   std::atomic<std::uint64_t> stream_connections_{0};
   std::atomic<std::uint64_t> stream_threads_started_{0};
   std::vector<std::unique_ptr<Worker>> workers_;

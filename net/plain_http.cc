@@ -41,6 +41,7 @@ struct PlainHttpConnection::Impl {
   beast::tcp_stream stream{context};
   beast::flat_buffer buffer;
   bool connected = false;
+  std::uint64_t connects = 0;
   std::vector<char> body_buffer = std::vector<char>(1 << 20);
 
   // Runs one asynchronous operation to completion on this thread.
@@ -83,6 +84,7 @@ struct PlainHttpConnection::Impl {
     if (ec) return ec;
     stream.socket().set_option(tcp::no_delay(true), ec);
     connected = true;
+    ++connects;
     return {};
   }
 };
@@ -107,6 +109,10 @@ void PlainHttpConnection::Stop() {
 
 bool PlainHttpConnection::connected() const {
   return impl_->connected;
+}
+
+std::uint64_t PlainHttpConnection::connects() const {
+  return impl_->connects;
 }
 
 std::string PlainHttpConnection::Get(const std::string& target,

@@ -54,6 +54,8 @@ class PlainHttpConnection {
   void Stop();
   /// Whether a connection is open (kept alive after a complete exchange); the next Get connects if not.
   bool connected() const;
+  /// Connections opened so far (a kept-alive one reused is not counted again).
+  std::uint64_t connects() const;
 
  private:
   struct Impl;

@@ -12,6 +12,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -88,6 +89,8 @@ class ScriptedServer {
 
   HttpEndpoint endpoint() const { return HttpEndpoint{"http", "127.0.0.1", port_}; }
   void set_keep_alive_timeout(int seconds) { server_.set_keep_alive_timeout(seconds); }
+  // httplib closes a connection after 5 requests unless told otherwise (GCS and the fake server do not).
+  void set_keep_alive_max_count(std::size_t n) { server_.set_keep_alive_max_count(n); }
   std::vector<Request> requests() {
     std::lock_guard<std::mutex> lock(mutex_);
     return requests_;
@@ -705,6 +708,46 @@ TEST_CASE("http transport: a kept-alive connection the server closed is replaced
   REQUIRE(o.status.ok());
   CHECK(transport.requests() == 2);
   CHECK(server.requests().size() == 2);
+  CHECK(transport.connections() == 2);
+}
+
+// The simulator charges connection setup to a request only when more are in flight than ever before
+// (the connections a LIFO pool has warmed), so the real pool must open no more than that.
+TEST_CASE("http transport: requests one after another share one connection - concurrent ones open one each",
+          "[engine][http]") {
+  ScriptedServer server;
+  server.set_keep_alive_max_count(1000);
+  AsioScheduler scheduler;
+  HttpTransport transport(&scheduler, server.endpoint(), Connections(16));
+  for (std::uint64_t i = 0; i < 24; ++i)
+    REQUIRE(FetchOnce(transport, scheduler, {i * 1000, i * 1000 + 1000}).status.ok());
+  CHECK(transport.connections() == 1);
+  auto ports = [&] {
+    std::set<int> distinct;
+    for (const auto& r : server.requests()) distinct.insert(r.remote_port);
+    return distinct.size();
+  };
+  CHECK(ports() == 1);
+
+  // Four at once: the warm connection and three new ones; four at once again: no new one.
+  MemoryAccount account;
+  for (int round = 0; round < 2; ++round) {
+    int completed = 0;
+    std::vector<ChunkRef> chunks;
+    for (std::uint64_t i = 0; i < 4; ++i) {
+      chunks.push_back(Chunk::Make(100'000, true, &account));
+      transport.Fetch(Object(), {i * 100'000, (i + 1) * 100'000}, {chunks.back(), 0}, [&](const FetchOutcome& o) {
+        CHECK(o.status.ok());
+        ++completed;
+      });
+    }
+    scheduler.RunFor(20 * kSecond);
+    REQUIRE(completed == 4);
+    for (std::uint64_t i = 0; i < 4; ++i) CheckBytes(chunks[i]->data(), i * 100'000, 100'000);
+    CHECK(transport.connections() == 4);
+    CHECK(ports() == 4);
+  }
+  CHECK(transport.requests() == 32);
 }
 
 }  // namespace
