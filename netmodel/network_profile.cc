@@ -31,12 +31,12 @@ Result<NetworkProfile> ParseProfile(const std::string& path, const std::string& 
   };
   if (!j.is_object()) return bad("(profile)", "expected an object");
   // A misspelt optional field would otherwise be ignored silently and the default used instead.
-  static constexpr const char* kFields[] = {
-      "latency_median",  "latency_p99",           "stream_bandwidth", "link_bandwidth",
-      "max_connections", "usd_per_request",       "usd_per_gib",      "failure_probability",
-      "stream_window",   "latency_min",           "request_overhead", "request_overhead_cores",
-      "stream_overhead", "read_overhead_per_mib", "host_bandwidth",   "sources",
-      "description"};
+  static constexpr const char* kFields[] = {"latency_median",  "latency_p99",           "stream_bandwidth",
+                                            "link_bandwidth",  "max_connections",       "usd_per_request",
+                                            "usd_per_gib",     "failure_probability",   "stream_window",
+                                            "latency_min",     "request_overhead",      "request_overhead_cores",
+                                            "stream_overhead", "read_overhead_per_mib", "host_bandwidth",
+                                            "sources",         "description",           "connect_overhead"};
   for (const auto& [key, value] : j.items()) {
     if (key == "calibration") continue;  // what `pflab calibrate` measured (intervals, times); not read here
     if (std::find(std::begin(kFields), std::end(kFields), key) == std::end(kFields)) {
@@ -85,6 +85,7 @@ Result<NetworkProfile> ParseProfile(const std::string& path, const std::string& 
     p.request_overhead_cores = static_cast<std::uint32_t>(cores);
   }
   if (auto s = duration("stream_overhead", &p.stream_overhead_ns, false); !s) return s.error();
+  if (auto s = duration("connect_overhead", &p.connect_overhead_ns, false); !s) return s.error();
   if (auto s = duration("read_overhead_per_mib", &p.read_overhead_ns_per_mib, false); !s) return s.error();
   if (auto s = rate("stream_bandwidth", &p.stream_bandwidth_bytes_per_s); !s) return s.error();
   if (auto s = rate("link_bandwidth", &p.link_bandwidth_bytes_per_s); !s) return s.error();
@@ -145,6 +146,7 @@ nlohmann::json NetworkProfile::ToJson() const {
   if (request_overhead_ns != 0) j["request_overhead_ms"] = static_cast<double>(request_overhead_ns) / 1e6;
   if (request_overhead_cores != 0) j["request_overhead_cores"] = request_overhead_cores;
   if (stream_overhead_ns != 0) j["stream_overhead_ms"] = static_cast<double>(stream_overhead_ns) / 1e6;
+  if (connect_overhead_ns != 0) j["connect_overhead_ms"] = static_cast<double>(connect_overhead_ns) / 1e6;
   if (read_overhead_ns_per_mib != 0) {
     j["read_overhead_ms_per_mib"] = static_cast<double>(read_overhead_ns_per_mib) / 1e6;
   }

@@ -70,6 +70,13 @@ struct NetworkProfile {
   // a stream is a connection and thread of its own (net/http_transport.h), which a pooled request
   // reuses. `pflab fidelity --calibrate` measures it; 0 leaves every result unchanged.
   Nanos stream_overhead_ns = 0;
+  // Opening a pooled connection, simulator only: a request (not a stream, whose setup is above) that
+  // starts while every connection opened so far in the run is busy, i.e. with more requests in flight
+  // than ever before, pays this before its first byte: the TCP handshake, and TLS's over HTTPS. The
+  // HTTP transport opens connections that way (a request goes to the worker idle last, and workers keep
+  // their connections: net/http_transport.h). `pflab calibrate` measures it from timed handshakes;
+  // 0 leaves every result unchanged.
+  Nanos connect_overhead_ns = 0;
   // The reading host's time per MiB a read delivers, simulator only: after each read, its bytes cost
   // this much of the reader's thread (one read at a time, across streams) before the stream's think
   // time starts, for the per-byte work on the reader's clock that overlaps no transfer (handing the

@@ -76,14 +76,17 @@ void SimTransport::Begin(std::uint32_t slot) {
   Unfuse();
   Transfer& t = slots_[slot];
   const bool idle = connections_ == 0 && streams_busy_ == 0;
+  Nanos connect = 0;
   if (t.stream) {
     ++streams_busy_;
-  } else {
-    ++connections_;
+  } else if (++connections_ > connections_opened_) {
+    // Every connection opened so far is busy: this request opens one (a handshake before its request).
+    connections_opened_ = connections_;
+    connect = profile_.connect_overhead_ns;
   }
   // The profile's request overhead is the client's own time per request, paid before the network's
   // first byte like a longer latency, and a stream's setup on top of it (0 unless calibrated: no change).
-  const Nanos latency = latency_.Sample() + RequestOverhead(t.stream);
+  const Nanos latency = latency_.Sample() + RequestOverhead(t.stream) + connect;
   if (idle && options_.fuse_idle && !t.stream) {
     // Alone on the link: it will activate at now + latency and run at the single-transfer rate until
     // something else starts, which unfuses it first.

@@ -33,7 +33,9 @@
 // first-byte latency. With request_overhead_cores N > 0 it is work for N cores, taken in issue order
 // by the core free first, so a request issued while all N are busy also waits for one: the host's CPU
 // as a serialized resource, which several streams on a small machine contend for. A stream pays the
-// profile's stream_overhead_ns on top (the connection of its own it opens), on the same cores. A profile's
+// profile's stream_overhead_ns on top (the connection of its own it opens), on the same cores. A ranged
+// request that finds every connection opened so far busy pays the profile's connect_overhead_ns (a
+// handshake, network time, not the cores'); later requests reuse the connections opened. A profile's
 // host_bandwidth (0 by default: none) is the host's byte throughput, shared by the active transfers
 // like the link (the smaller of the two is what they share): the CPU that moves the bytes as a
 // processor-sharing resource.
@@ -165,8 +167,9 @@ class SimTransport final : public Transport {
   std::vector<std::pair<FetchCallback, std::uint64_t>> ready_scratch_;
   std::vector<std::uint32_t> drained_scratch_;
   std::uint32_t connections_ = 0;
-  std::size_t streams_busy_ = 0;  // streams in latency, active or paused
-  std::uint32_t fused_ = kNone;   // the one fused transfer, if any
+  std::uint32_t connections_opened_ = 0;  // the most ever in use at once: those a pooled client keeps
+  std::size_t streams_busy_ = 0;          // streams in latency, active or paused
+  std::uint32_t fused_ = kNone;           // the one fused transfer, if any
   Nanos updated_ = 0;
   TimerId completion_timer_ = 0;
   Nanos completion_at_ = 0;           // when completion_timer_ fires

@@ -213,12 +213,18 @@ TEST_CASE("profiles: request_overhead and its cores are optional, 0 when left ou
   CHECK(all->at("x").ToJson().at("request_overhead_cores") == 2);
 }
 
-TEST_CASE("profiles: stream_overhead and read_overhead_per_mib are optional, 0 when left out", "[sim][network]") {
+TEST_CASE("profiles: stream_overhead, connect_overhead and read_overhead_per_mib are optional, 0 when left out",
+          "[sim][network]") {
   TempFile file(
       "pflab_stream_overhead_profiles.json",
-      ProfilesWith(std::string(kGoodProfile) + R"(, "stream_overhead": "600us", "read_overhead_per_mib": "0.25ms")"));
+      ProfilesWith(std::string(kGoodProfile) +
+                   R"(, "stream_overhead": "600us", "read_overhead_per_mib": "0.25ms", "connect_overhead": "2ms")"));
   auto all = LoadProfiles(file.path());
   REQUIRE(all.ok());
+  CHECK(all->at("ok").connect_overhead_ns == 0);
+  CHECK(all->at("x").connect_overhead_ns == 2 * kMillisecond);
+  CHECK_FALSE(all->at("ok").ToJson().contains("connect_overhead_ms"));
+  CHECK(all->at("x").ToJson().at("connect_overhead_ms") == 2.0);
   CHECK(all->at("ok").stream_overhead_ns == 0);
   CHECK(all->at("ok").read_overhead_ns_per_mib == 0);
   CHECK(all->at("x").stream_overhead_ns == 600 * kMicrosecond);

@@ -470,6 +470,40 @@ TEST_CASE("sim transport: a stream pays latency once - its body runs ahead of th
   CHECK(f.transport.requests() == 1);
 }
 
+TEST_CASE("sim transport: a request pays the connect overhead only when every connection opened is busy",
+          "[sim][transport]") {
+  NetworkProfile p = Constant(10 * kMillisecond, 100 * kMB, 1000 * kMB, 2);
+  p.connect_overhead_ns = 3 * kMillisecond;
+  Fixture f(p);
+  Done a, b, c, d, e, g, h;
+  auto at = [&](Nanos t, Done* done) { f.scheduler.PostAt(t, [&f, done] { f.Start(0, kMB, done); }); };
+  at(0, &a);                   // opens the first: 3 + 10 + 10 ms
+  at(30 * kMillisecond, &b);   // reuses it
+  at(60 * kMillisecond, &c);   // reuses it
+  at(60 * kMillisecond, &d);   // the first is busy: opens the second
+  at(100 * kMillisecond, &e);  // both reused
+  at(100 * kMillisecond, &g);
+  at(100 * kMillisecond, &h);  // waits for a connection (the limit is 2), then reuses it
+  f.scheduler.Run();
+  CHECK(a.at == 23 * kMillisecond);
+  CHECK(b.at == 50 * kMillisecond);
+  CHECK(c.at == 80 * kMillisecond);
+  CHECK(d.at == 83 * kMillisecond);
+  CHECK(e.at == 120 * kMillisecond);
+  CHECK(g.at == 120 * kMillisecond);
+  CHECK(h.at == 140 * kMillisecond);
+  SECTION("streams open their own connections: the stream overhead, never this") {
+    NetworkProfile q = Windowed(kMB, 100 * kMB, 1000 * kMB);
+    q.connect_overhead_ns = 3 * kMillisecond;
+    Fixture s(q);
+    const StreamId id = s.transport.OpenStream(s.object, {0, 10 * kMB});
+    Pulled pulled;
+    PullAt(s, 0, id, 100'000, &pulled);  // latency 10 ms, then 1 ms of transfer
+    s.scheduler.Run();
+    CHECK(pulled.at == 11 * kMillisecond);
+  }
+}
+
 TEST_CASE("sim transport: a stream pays the stream overhead on top of the request overhead, a fetch does not",
           "[sim][transport][stream]") {
   NetworkProfile p = Windowed(kMB, 100 * kMB, 1000 * kMB);
