@@ -143,6 +143,10 @@ int RunCalibrate(const CalibrateArgs& args) {
             << (fit->connection_limited ? Interval(fit->max_connections, 1, 0)
                                         : "no limit seen up to " + std::to_string(args.max_connections) +
                                               "; profile gets " + std::to_string(fit->profile.max_connections))
+            << "\n"
+            << "connection setup   "
+            << (fit->connect_overhead_ns.samples > 0 ? Interval(fit->connect_overhead_ns, 1e6, 3) + " ms"
+                                                     : std::string("not measured"))
             << "\n";
   for (const auto& l : seen->levels) {
     std::printf("  %3u at once: %10.2f MB/s aggregate, %u in flight at most%s\n", l.concurrency,

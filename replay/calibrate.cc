@@ -13,6 +13,7 @@
 #include "engine/synthetic_content.h"
 #include "engine/text.h"
 #include "engine/units.h"
+#include "net/handshake_timer.h"
 #include "replay/live.h"
 
 namespace pflab::replay {
@@ -202,6 +203,10 @@ Result<ProbePlan> PlanCalibration(const CalibrationOptions& o, std::uint64_t obj
        std::to_string(o.bandwidth_probes) + " reads of " + FormatSize(plan.bandwidth_bytes) + ", one at a time"});
   plan.phases.push_back({"concurrency", streams, streams * plan.bandwidth_bytes,
                          "reads of " + FormatSize(plan.bandwidth_bytes) + ", " + levels + " at once"});
+  if (o.handshakes > 0) {
+    plan.phases.push_back(
+        {"connections", 0, 0, std::to_string(o.handshakes) + " connections opened and closed, no request sent"});
+  }
   return plan;
 }
 
@@ -281,7 +286,8 @@ class Prober {
  public:
   Prober(const CalibrationTarget& target, const ObjectRef& object, const ProbePlan& plan,
          const CalibrationOptions& options)
-      : object_(object),
+      : endpoint_(target.endpoint),
+        object_(object),
         plan_(plan),
         options_(options),
         rng_(options.seed),
@@ -314,6 +320,14 @@ class Prober {
       auto streams = RunStreams(k);
       if (!streams) return Phase("concurrency", streams.error());
       seen_.levels.push_back(ReduceLevel(k, *streams));
+    }
+
+    if (options_.handshakes > 0) {
+      say("connections: " + std::to_string(options_.handshakes) + " opened and closed");
+      seen_.connections_measured_at = UtcNow();
+      auto took = TimeHandshakes(endpoint_, options_.handshakes, options_.http.connect_timeout, options_.http.ca_file);
+      if (!took) return Phase("connections", took.error());
+      seen_.handshakes = std::move(*took);
     }
     return seen_;
   }
@@ -428,6 +442,7 @@ class Prober {
 
   MemoryAccount account_;  // first: chunks in completions still queued refer to it
   AsioScheduler scheduler_;
+  HttpEndpoint endpoint_;
   ObjectRef object_;
   const ProbePlan& plan_;
   const CalibrationOptions& options_;
@@ -580,6 +595,23 @@ Result<Calibration> FitCalibration(const Observations& seen, const sim::NetworkP
   p.link_bandwidth_bytes_per_s = static_cast<double>(std::llround(link.value));
   p.max_connections = static_cast<std::uint32_t>(conn.value);
   p.failure_probability = 0;
+
+  // Connection setup: the median handshake, robust to one that met a busy moment.
+  auto& connect = fit.connect_overhead_ns;
+  connect.measured_at = seen.connections_measured_at;
+  if (seen.handshakes.empty()) {
+    connect.method = "not measured";
+  } else {
+    std::vector<double> times(seen.handshakes.begin(), seen.handshakes.end());
+    connect.value = Median(times);
+    std::tie(connect.low, connect.high) =
+        Bootstrap(times, seed + 3, [](const std::vector<double>& v) { return Median(v); });
+    connect.samples = times.size();
+    connect.method =
+        "median time from connect to the end of the handshakes (TCP, and TLS over https) of connections "
+        "opened with no request, 95% interval by bootstrap";
+    p.connect_overhead_ns = std::llround(connect.value);
+  }
   return fit;
 }
 
@@ -620,6 +652,9 @@ nlohmann::json CalibratedProfilesFile(const Calibration& fit, const std::string&
   profile["stream_bandwidth"] = RateText(p.stream_bandwidth_bytes_per_s);
   profile["link_bandwidth"] = RateText(p.link_bandwidth_bytes_per_s);
   profile["max_connections"] = p.max_connections;
+  if (fit.connect_overhead_ns.samples > 0) {
+    profile["connect_overhead"] = DurationText(static_cast<double>(p.connect_overhead_ns));
+  }
   profile["usd_per_request"] = p.usd_per_request;
   profile["usd_per_gib"] = p.usd_per_gib;
   profile["sources"] = {
@@ -629,6 +664,9 @@ nlohmann::json CalibratedProfilesFile(const Calibration& fit, const std::string&
       {"stream_bandwidth", source(fit.stream_bandwidth, range_mb(fit.stream_bandwidth))},
       {"link_bandwidth", source(fit.link_bandwidth, range_mb(fit.link_bandwidth))},
       {"max_connections", source(fit.max_connections, fit.connection_limited ? "limit seen" : "no limit seen")},
+      {"connect_overhead", fit.connect_overhead_ns.samples > 0
+                               ? source(fit.connect_overhead_ns, range_ms(fit.connect_overhead_ns))
+                               : std::string("not measured: 0, no connection setup charged")},
       {"usd_per_request", "not measured: the prices the calibration was given"},
       {"usd_per_gib", "not measured: the prices the calibration was given"}};
   profile["calibration"] = {{"target", target},
@@ -642,7 +680,8 @@ nlohmann::json CalibratedProfilesFile(const Calibration& fit, const std::string&
                               {"latency_min", entry(fit.latency_min_ns, 1e6, "ms")},
                               {"stream_bandwidth", entry(fit.stream_bandwidth, 1e6, "MB/s")},
                               {"link_bandwidth", entry(fit.link_bandwidth, 1e6, "MB/s")},
-                              {"max_connections", entry(fit.max_connections, 1, "connections")}}}};
+                              {"max_connections", entry(fit.max_connections, 1, "connections")},
+                              {"connect_overhead", entry(fit.connect_overhead_ns, 1e6, "ms")}}}};
   return {{"about",
            "A network profile written by pflab calibrate (docs/network.md#calibration). Use it with "
            "--profile FILE, or --profiles FILE --profile " +

@@ -11,7 +11,9 @@
 //      and from the first burst (bytes the server sent before pacing took hold);
 //   4. concurrency: at 1, 2, 4, ... up to N large streams at once, the aggregate rate over the window in
 //      which every stream was transferring (to find the link limit), and how many streams were between
-//      first and last byte at once (to find a connection limit).
+//      first and last byte at once (to find a connection limit);
+//   5. connections: a few connections opened and closed with no request on them, each handshake (TCP,
+//      and TLS over https) timed: what a request that opens a connection pays (connect_overhead).
 //
 // The fit (FitCalibration, pure and deterministic) takes a lognormal by the mean and standard deviation
 // of the log latencies (median exp(mu), p99 exp(mu + z99 sigma), as sim::NetworkProfile describes it),
@@ -55,6 +57,7 @@ struct CalibrationOptions {
   std::uint64_t bandwidth_bytes = 16 << 20;  // each (and each stream of the concurrency phase)
   std::uint32_t max_connections = 8;         // highest concurrency level
   std::uint64_t piece_bytes = 1 << 20;       // streams are pulled this much at a time
+  std::uint32_t handshakes = 16;             // connections opened and closed, no request sent on them
   std::uint64_t seed = 1;                    // offsets and the bootstrap
   bool verify_synthetic = false;             // check every byte against the synthetic content (tests)
   HttpTransportOptions http;                 // token, timeouts; `connections` is set per phase
@@ -121,6 +124,8 @@ struct Observations {
   std::string latency_measured_at;  // UTC, ISO 8601, when the phase started
   std::string bandwidth_measured_at;
   std::string concurrency_measured_at;
+  std::vector<Nanos> handshakes;  // connections phase: each connection's setup (none: not measured)
+  std::string connections_measured_at;
   std::uint64_t requests = 0;  // sent, the metadata request included
   std::uint64_t bytes = 0;     // body bytes received
 };
@@ -151,6 +156,7 @@ struct Calibration {
   Estimate stream_bandwidth;  // bytes per second
   Estimate link_bandwidth;    // bytes per second
   Estimate max_connections;
+  Estimate connect_overhead_ns;     // samples 0: not measured, and the profile's is 0
   bool link_limited = false;        // false: the link was not reached; link_bandwidth is a lower bound
   bool connection_limited = false;  // false: no limit seen; max_connections is the default
   sim::NetworkProfile profile;      // the fit as the simulator takes it (prices from the caller)

@@ -8,7 +8,8 @@
 #    pair, and `tc` on the host side adds a token-bucket rate (tbf) and, where the kernel has sch_netem,
 #    a constant delay. Needs root (CAP_NET_ADMIN) and iproute2; where the machine cannot, the part says
 #    SKIPPED and why. Per-request bandwidth (one TCP connection through the bucket) must be within 5% of
-#    the rate, and the delay, when added, within 10% of the fitted median.
+#    the rate, and the delay, when added, within 10% of the fitted median and of the fitted connection
+#    setup (a TCP handshake waits one delay for the server's SYN-ACK).
 # Prints one line per number: true, fitted, 95% interval, ratio, tolerance. Exits 1 when a number is out.
 set -euo pipefail
 
@@ -115,7 +116,11 @@ else
   wire=$(awk "BEGIN { print $rate_mbit / 8 * 1448 / 1514 }")
   check "$work/kernel.json" stream_bandwidth "$wire" 0.05
   check "$work/kernel.json" link_bandwidth "$wire" 0.10
-  if [[ $have_delay == 1 ]]; then check "$work/kernel.json" latency_median "$delay_ms" 0.10; fi
+  if [[ $have_delay == 1 ]]; then
+    check "$work/kernel.json" latency_median "$delay_ms" 0.10
+    # A TCP handshake waits for the server's SYN-ACK, which leaves through the delay: one delay.
+    check "$work/kernel.json" connect_overhead "$delay_ms" 0.10
+  fi
   stop_server
 fi
 exit $failed

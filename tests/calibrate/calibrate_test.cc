@@ -211,6 +211,28 @@ TEST_CASE("calibrate: the profile file loads through the profiles loader with it
   CHECK(fields["link_bandwidth"]["measured_at"] == "2026-01-02T03:04:07Z");
   CHECK(file["profiles"]["mine"]["sources"]["latency_median"].get<std::string>().find("pflab calibrate") !=
         std::string::npos);
+  // No handshakes timed: no connection setup charged, and the file says so.
+  CHECK(fit->connect_overhead_ns.samples == 0);
+  CHECK(p.connect_overhead_ns == 0);
+  CHECK_FALSE(file["profiles"]["mine"].contains("connect_overhead"));
+  CHECK(file["profiles"]["mine"]["sources"]["connect_overhead"].get<std::string>().find("not measured") !=
+        std::string::npos);
+
+  // Handshakes timed: their median, with an interval, through the file to the simulator's profile.
+  auto timed = seen;
+  timed.handshakes = {900'000, 1'000'000, 1'100'000, 1'050'000, 950'000, 30'000'000};
+  timed.connections_measured_at = "2026-01-02T03:04:08Z";
+  auto with_connect = FitCalibration(timed, prices, 1);
+  REQUIRE(with_connect.ok());
+  CHECK(with_connect->connect_overhead_ns.value == 1'025'000);  // the median: one slow handshake is not the rule
+  CHECK(with_connect->connect_overhead_ns.low <= 1'025'000);
+  CHECK(with_connect->connect_overhead_ns.high >= 1'025'000);
+  const auto timed_file = CalibratedProfilesFile(*with_connect, "mine", "gs://b/o at http://x:1", *plan);
+  auto timed_loaded = sim::ParseProfiles(timed_file.dump(), "calibrated.json");
+  REQUIRE(timed_loaded.ok());
+  CHECK(timed_loaded->at("mine").connect_overhead_ns == 1'025'000);
+  CHECK(timed_file["profiles"]["mine"]["calibration"]["fields"]["connect_overhead"]["measured_at"] ==
+        "2026-01-02T03:04:08Z");
 
   // A misspelt field is still refused: only `calibration` was added to what the loader accepts.
   auto broken = file;
@@ -270,6 +292,12 @@ TEST_CASE("calibrate: a short calibration against the shaped fake server", "[cal
     CHECK(level.max_in_flight <= level.concurrency);
   }
   CHECK_FALSE(fit->connection_limited);
+  // Connection setup on the loopback: timed, no request sent for it (the request counts above).
+  REQUIRE(seen->handshakes.size() == o.handshakes);
+  for (Nanos t : seen->handshakes) CHECK(t > 0);
+  CHECK(fit->connect_overhead_ns.samples == o.handshakes);
+  CHECK(fit->connect_overhead_ns.value < 50e6);
+  CHECK(fit->profile.connect_overhead_ns == std::llround(fit->connect_overhead_ns.value));
 
   auto missing = GcsObjectClient(target->endpoint, {}, nullptr).Get("bkt", "nope");
   REQUIRE_FALSE(missing.ok());
