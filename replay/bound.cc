@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
-#include <map>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -14,38 +15,6 @@ namespace {
 // keep far more precision than the slack taken off at the end.
 using Time = long double;
 
-// The union of byte ranges a handle's reads need, and its size.
-class RangeUnion {
- public:
-  void Add(std::uint64_t begin, std::uint64_t end) {
-    if (begin >= end) return;
-    // The first range that could touch [begin, end): the last one starting at or before begin.
-    auto it = ranges_.upper_bound(begin);
-    if (it != ranges_.begin()) {
-      auto prev = std::prev(it);
-      if (prev->second >= begin) it = prev;
-    }
-    while (it != ranges_.end() && it->first <= end) {
-      begin = std::min(begin, it->first);
-      end = std::max(end, it->second);
-      size_ -= it->second - it->first;
-      it = ranges_.erase(it);
-    }
-    ranges_.emplace(begin, end);
-    size_ += end - begin;
-  }
-  std::uint64_t size() const { return size_; }
-
- private:
-  std::map<std::uint64_t, std::uint64_t> ranges_;  // begin -> end, disjoint and not touching
-  std::uint64_t size_ = 0;
-};
-
-struct Handle {
-  Time created = std::numeric_limits<Time>::infinity();  // lower bound of C_h
-  RangeUnion needed;
-};
-
 struct Stream {
   std::uint32_t id = 0;
   std::vector<std::uint32_t> records;
@@ -53,6 +22,63 @@ struct Stream {
 };
 
 }  // namespace
+
+// Offline, in O(n log n) over flat arrays: each range's new bytes are the positions it is the first range to cover,
+// found by a sweep over the ranges' ends with a heap of the ranges open at each position (the lowest
+// index open is the first to cover it). A tree of disjoint ranges built read by read did the same with
+// a node per range and a cache miss per level: on a million random reads it was most of `compare`'s
+// time, and it held tens of bytes per read for the whole computation.
+std::vector<std::uint64_t> PrefixUnionSizes(const std::vector<std::pair<std::uint64_t, std::uint64_t>>& ranges) {
+  // Ranges that start in order (a sequential reader's): what the earlier ones cover at or after a
+  // range's start is one piece, from its start to the farthest end so far.
+  if (std::is_sorted(ranges.begin(), ranges.end(), [](const auto& a, const auto& b) { return a.first < b.first; })) {
+    std::vector<std::uint64_t> sizes(ranges.size());
+    std::uint64_t total = 0, reach = 0;
+    for (std::size_t i = 0; i < ranges.size(); ++i) {
+      const auto [begin, end] = ranges[i];
+      const std::uint64_t from = std::max(begin, reach);
+      if (end > from) total += end - from;
+      reach = std::max(reach, end);
+      sizes[i] = total;
+    }
+    return sizes;
+  }
+  struct End {
+    std::uint64_t at;
+    std::uint32_t index;
+    bool opens;
+  };
+  std::vector<End> ends;
+  ends.reserve(2 * ranges.size());
+  for (std::uint32_t i = 0; i < ranges.size(); ++i) {
+    if (ranges[i].first >= ranges[i].second) continue;
+    ends.push_back({ranges[i].first, i, true});
+    ends.push_back({ranges[i].second, i, false});
+  }
+  std::sort(ends.begin(), ends.end(), [](const End& a, const End& b) { return a.at < b.at; });
+  std::vector<std::uint64_t> fresh(ranges.size(), 0);  // each range's new bytes
+  std::vector<bool> closed(ranges.size(), false);
+  std::vector<std::uint32_t> open;  // a min-heap of indices; closed ones are dropped when they surface
+  const auto later = std::greater<std::uint32_t>();
+  std::uint64_t at = 0;
+  for (const End& e : ends) {
+    while (!open.empty() && closed[open.front()]) {
+      std::pop_heap(open.begin(), open.end(), later);
+      open.pop_back();
+    }
+    if (!open.empty()) fresh[open.front()] += e.at - at;
+    at = e.at;
+    if (e.opens) {
+      open.push_back(e.index);
+      std::push_heap(open.begin(), open.end(), later);
+    } else {
+      closed[e.index] = true;
+    }
+  }
+  std::uint64_t total = 0;
+  for (auto& f : fresh) f = total += f;
+  return fresh;
+}
 
 nlohmann::json LowerBound::ToJson() const {
   return {{"elapsed_s", static_cast<double>(elapsed_ns) / 1e9},
@@ -96,14 +122,54 @@ Result<LowerBound> ComputeLowerBound(const traces::Trace& trace, const sim::Netw
   // reads, so for those a pass is the per-handle derivation).
   const std::size_t objects = trace.objects.size();
   const Time never = std::numeric_limits<Time>::infinity();
-  std::vector<std::vector<Handle>> handles;
+  // U_h after each read (by record index): the union of its handle's reads so far, the same in every
+  // pass; and U_o, each object's union over all its handles.
+  auto clipped = [&](const traces::TraceRecord& read) {
+    const std::uint64_t size = trace.objects[read.object].size;
+    const std::uint64_t begin = std::min(read.offset, size);
+    return std::pair<std::uint64_t, std::uint64_t>{begin, begin + std::min(read.length, size - begin)};
+  };
+  std::vector<std::uint64_t> needed_after(trace.records.size(), 0);
+  std::vector<std::uint64_t> object_needed(objects, 0);
+  {
+    // Record indices grouped by object, each group in its reads' order: a handle's reads, or (over
+    // every stream) an object's.
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;
+    auto by_object = [&](std::vector<std::uint32_t> indices, auto&& use) {
+      std::stable_sort(indices.begin(), indices.end(), [&](std::uint32_t a, std::uint32_t b) {
+        return trace.records[a].object < trace.records[b].object;
+      });
+      for (std::size_t first = 0; first < indices.size();) {
+        std::size_t last = first;
+        ranges.clear();
+        while (last < indices.size() && trace.records[indices[last]].object == trace.records[indices[first]].object) {
+          ranges.push_back(clipped(trace.records[indices[last]]));
+          ++last;
+        }
+        use(std::span<const std::uint32_t>(indices.data() + first, last - first), PrefixUnionSizes(ranges));
+        first = last;
+      }
+    };
+    for (const Stream& stream : streams) {
+      by_object(stream.records, [&](std::span<const std::uint32_t> reads, const std::vector<std::uint64_t>& sizes) {
+        for (std::size_t k = 0; k < reads.size(); ++k) needed_after[reads[k]] = sizes[k];
+        if (sizes.back() > 0) ++out.handles;
+      });
+    }
+    std::vector<std::uint32_t> all(trace.records.size());
+    for (std::uint32_t i = 0; i < all.size(); ++i) all[i] = i;
+    by_object(std::move(all), [&](std::span<const std::uint32_t> reads, const std::vector<std::uint64_t>& sizes) {
+      object_needed[trace.records[reads.front()].object] = sizes.back();
+    });
+  }
+  std::vector<std::vector<Time>> created;  // LB(C_h) by stream and object
   std::vector<std::vector<Time>> others(streams.size(), std::vector<Time>(objects, never));
   Time t0 = never;
   Time stream_bound = 0;
   // One pass of steps 1-3 over every stream; without `data`, deliveries are bounded by their issue
   // only (valid lower bounds of every creation, to start from).
   auto pass = [&](bool data) {
-    handles.assign(streams.size(), std::vector<Handle>(objects));
+    created.assign(streams.size(), std::vector<Time>(objects, never));
     t0 = never;
     stream_bound = 0;
     out.bytes_read = 0;
@@ -130,20 +196,18 @@ Result<LowerBound> ComputeLowerBound(const traces::Trace& trace, const sim::Netw
           const traces::TraceHint& hint = trace.hints[stream.hints[next_hint]];
           const Time at =
               j == 0 ? std::min(static_cast<Time>(first_issue), static_cast<Time>(think.Apply(hint.t_ns))) : delivered;
-          Handle& h = handles[s][hint.object];
-          h.created = std::min(h.created, at);
+          Time& c = created[s][hint.object];
+          c = std::min(c, at);
         }
-        Handle& h = handles[s][read.object];
-        h.created = std::min(h.created, issue);
-        const std::uint64_t size = trace.objects[read.object].size;
-        const std::uint64_t begin = std::min(read.offset, size);
-        const std::uint64_t end = begin + std::min(read.length, size - begin);
-        h.needed.Add(begin, end);
+        Time& c = created[s][read.object];
+        c = std::min(c, issue);
+        const auto [begin, end] = clipped(read);
         out.bytes_read += end - begin;
         delivered = issue;
-        if (data && h.needed.size() > 0) {
-          const Time from = std::min(h.created, others[s][read.object]);
-          delivered = std::max(delivered, from + latency + static_cast<Time>(h.needed.size()) * ns_per_byte);
+        const std::uint64_t needed = needed_after[stream.records[j]];
+        if (data && needed > 0) {
+          const Time from = std::min(c, others[s][read.object]);
+          delivered = std::max(delivered, from + latency + static_cast<Time>(needed) * ns_per_byte);
         }
       }
       out.reads += stream.records.size();
@@ -163,7 +227,7 @@ Result<LowerBound> ComputeLowerBound(const traces::Trace& trace, const sim::Netw
       Time first = never, second = never;
       std::size_t first_stream = streams.size();
       for (std::size_t s = 0; s < streams.size(); ++s) {
-        const Time c = handles[s][o].created;
+        const Time c = created[s][o];
         if (c < first) {
           second = first;
           first = c;
@@ -174,7 +238,7 @@ Result<LowerBound> ComputeLowerBound(const traces::Trace& trace, const sim::Netw
       }
       for (std::size_t s = 0; s < streams.size(); ++s) {
         const Time other = s == first_stream ? second : first;
-        if (other != others[s][o] && handles[s][o].created != never) changed = true;
+        if (other != others[s][o] && created[s][o] != never) changed = true;
         others[s][o] = other;
       }
     }
@@ -208,25 +272,15 @@ Result<LowerBound> ComputeLowerBound(const traces::Trace& trace, const sim::Netw
 
   // The link: each object's bytes (the union of its handles' reads, which its stacks may share) as a
   // job released a latency after its first handle exists, processed in order of release, latest first.
-  std::vector<RangeUnion> object_needed(objects);
   std::vector<Time> object_created(objects, never);
   for (std::size_t s = 0; s < streams.size(); ++s) {
-    for (std::uint32_t i : streams[s].records) {
-      const traces::TraceRecord& read = trace.records[i];
-      const std::uint64_t size = trace.objects[read.object].size;
-      const std::uint64_t begin = std::min(read.offset, size);
-      object_needed[read.object].Add(begin, begin + std::min(read.length, size - begin));
-    }
-    for (std::size_t o = 0; o < objects; ++o) {
-      object_created[o] = std::min(object_created[o], handles[s][o].created);
-      if (handles[s][o].needed.size() > 0) ++out.handles;
-    }
+    for (std::size_t o = 0; o < objects; ++o) object_created[o] = std::min(object_created[o], created[s][o]);
   }
   std::vector<std::pair<Time, Time>> jobs;  // (release, transfer time)
   for (std::size_t o = 0; o < objects; ++o) {
-    if (object_needed[o].size() == 0) continue;
-    jobs.emplace_back(object_created[o] + latency, static_cast<Time>(object_needed[o].size()) * ns_per_byte);
-    out.bytes_needed += object_needed[o].size();
+    if (object_needed[o] == 0) continue;
+    jobs.emplace_back(object_created[o] + latency, static_cast<Time>(object_needed[o]) * ns_per_byte);
+    out.bytes_needed += object_needed[o];
   }
   std::sort(jobs.begin(), jobs.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   Time link_bound = 0;

@@ -68,6 +68,8 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "replay/replayer.h"
 #include "replay/simulation.h"
@@ -100,6 +102,10 @@ struct LowerBound {
   const char* binding() const { return stream_ns >= link_ns ? "stream" : "link"; }
   nlohmann::json ToJson() const;
 };
+
+/// For byte ranges [first, second) taken in order, the size of the union of the first i + 1 of them,
+/// for each i (empty ranges add nothing): U_h(j) of the derivation above.
+std::vector<std::uint64_t> PrefixUnionSizes(const std::vector<std::pair<std::uint64_t, std::uint64_t>>& ranges);
 
 /// The bound for `trace` replayed with `think` on `profile` (see above). Fails on a trace the replayer
 /// would refuse (hints for a stream without reads).

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <random>
 #include <vector>
 
 #include "engine/units.h"
@@ -343,6 +344,33 @@ TEST_CASE("seeds: N, A..B and lists, with errors for nonsense", "[bound][matrix]
     auto seeds = ParseSeeds(bad);
     REQUIRE_FALSE(seeds.ok());
     CHECK_THAT(seeds.error().message, Catch::Contains("seeds"));
+  }
+}
+
+TEST_CASE("bound: the union sizes of ranges taken in order, against a byte-by-byte count", "[bound]") {
+  std::mt19937_64 rng(17);
+  for (int round = 0; round < 300; ++round) {
+    // Small offsets so that ranges overlap, touch and nest often; some rounds in order (the fast path).
+    const std::uint64_t space = 1 + rng() % 400;
+    const std::size_t n = rng() % 40;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint64_t a = rng() % space, b = rng() % space;
+      ranges.emplace_back(std::min(a, b), rng() % 8 == 0 ? std::min(a, b) : std::max(a, b));  // some empty
+    }
+    if (round % 3 == 0) std::sort(ranges.begin(), ranges.end());
+    const auto sizes = PrefixUnionSizes(ranges);
+    REQUIRE(sizes.size() == n);
+    std::vector<bool> covered(space, false);
+    std::uint64_t count = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::uint64_t x = ranges[i].first; x < ranges[i].second; ++x) {
+        if (!covered[x]) ++count;
+        covered[x] = true;
+      }
+      INFO("round " << round << ", range " << i);
+      CHECK(sizes[i] == count);
+    }
   }
 }
 
