@@ -29,6 +29,8 @@ TEST_CASE("cli: calibrate prints its plan, writes a profile, and compare --profi
   CHECK(plan.out.find("latency: 21 requests") != std::string::npos);
   CHECK(plan.out.find("concurrency: 3 requests") != std::string::npos);
   CHECK(plan.out.find("total: 27 requests") != std::string::npos);
+  CHECK(plan.out.find("connections: 0 requests, 0B (16 connections opened and closed, no request sent)") !=
+        std::string::npos);
   CHECK(plan.out.find("per 1,000 requests") != std::string::npos);
   CHECK(server.stats().requests == 1);
 
@@ -40,7 +42,9 @@ TEST_CASE("cli: calibrate prints its plan, writes a profile, and compare --profi
   CHECK(cal.out.find("total: 27 requests") < cal.out.find("first byte median"));
   CHECK(cal.err.find("pflab calibrate: latency: 20 reads of 4KiB") != std::string::npos);
   CHECK(cal.out.find("wrote " + profile) != std::string::npos);
+  CHECK(cal.out.find("connection setup   ") != std::string::npos);  // no request: the count above holds
   const std::string written = Slurp(profile);
+  CHECK(written.find("\"connect_overhead\"") != std::string::npos);
   CHECK(written.find("\"calibrated\"") != std::string::npos);
   CHECK(written.find("\"ci95\"") != std::string::npos);
   CHECK(written.find("\"measured_at\"") != std::string::npos);

@@ -170,6 +170,16 @@ TEST_CASE("calibrate: targets, plans and their cost", "[calibrate]") {
   prices.usd_per_gib = 0.02;
   CHECK(plan->CostUsd(prices) == Approx(27 * 4e-7 + (11 * 4096 + 15.0 * (1 << 20)) / (1 << 30) * 0.02));
   CHECK(plan->Describe(prices).find("total: 27 requests") != std::string::npos);
+  // The connections phase sends nothing: in the plan, at no cost; none at all with no handshakes.
+  REQUIRE(plan->phases.back().name == "connections");
+  CHECK(plan->phases.back().requests == 0);
+  CHECK(plan->phases.back().bytes == 0);
+  o.handshakes = 0;
+  auto without = PlanCalibration(o, 100 << 20);
+  REQUIRE(without.ok());
+  CHECK(without->phases.back().name == "concurrency");
+  CHECK(without->requests() == plan->requests());
+  o.handshakes = 16;
 
   // A small object clips the reads.
   plan = PlanCalibration(o, 1000);
