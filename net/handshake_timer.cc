@@ -58,19 +58,24 @@ Result<std::vector<Nanos>> TimeHandshakes(const HttpEndpoint& endpoint, std::uin
     const auto start = std::chrono::steady_clock::now();
     const auto deadline = start + std::chrono::nanoseconds(timeout);
     tcp::socket socket(io);
-    bool done = false;
-    boost::system::error_code result;
-    asio::async_connect(socket, addresses, [&](const boost::system::error_code& e, const tcp::endpoint&) {
-      result = e;
-      done = true;
+    // Runs one asynchronous step, which `begin` starts with a completion handler, to its end.
+    auto step = [&](const std::string& what, auto&& begin) -> Status {
+      bool done = false;
+      boost::system::error_code result;
+      begin([&](const boost::system::error_code& e) {
+        result = e;
+        done = true;
+      });
+      const std::string name = "connection setup to " + where + ": " + what + " " + std::to_string(i + 1);
+      if (!RunUntil(io, done, deadline, socket)) return Unavailable(name + " timed out");
+      if (result) return Unavailable(name + ": " + result.message());
+      return OkStatus();
+    };
+    auto connected = step("connection", [&](auto handler) {
+      asio::async_connect(socket, addresses,
+                          [handler](const boost::system::error_code& e, const tcp::endpoint&) { handler(e); });
     });
-    if (!RunUntil(io, done, deadline, socket)) {
-      return Unavailable("connection setup to " + where + ": connection " + std::to_string(i + 1) + " timed out");
-    }
-    if (result) {
-      return Unavailable("connection setup to " + where + ": connection " + std::to_string(i + 1) + ": " +
-                         result.message());
-    }
+    if (!connected) return connected.error();
     if (tls) {
       asio::ssl::stream<tcp::socket&> stream(socket, *context);
       // SNI for a name (not for an address, RFC 6066), and the certificate must name the host, as the
@@ -79,18 +84,9 @@ Result<std::vector<Nanos>> TimeHandshakes(const HttpEndpoint& endpoint, std::uin
       asio::ip::make_address(endpoint.host, not_an_address);
       if (not_an_address) SSL_set_tlsext_host_name(stream.native_handle(), endpoint.host.c_str());
       stream.set_verify_callback(asio::ssl::host_name_verification(endpoint.host));
-      done = false;
-      stream.async_handshake(asio::ssl::stream_base::client, [&](const boost::system::error_code& e) {
-        result = e;
-        done = true;
-      });
-      if (!RunUntil(io, done, deadline, socket)) {
-        return Unavailable("connection setup to " + where + ": TLS handshake " + std::to_string(i + 1) + " timed out");
-      }
-      if (result) {
-        return Unavailable("connection setup to " + where + ": TLS handshake " + std::to_string(i + 1) + ": " +
-                           result.message());
-      }
+      auto handshaken =
+          step("TLS handshake", [&](auto handler) { stream.async_handshake(asio::ssl::stream_base::client, handler); });
+      if (!handshaken) return handshaken.error();
     }
     took.push_back(
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
