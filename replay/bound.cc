@@ -23,9 +23,9 @@ struct Stream {
 
 }  // namespace
 
-// Offline, in O(n log n) over flat arrays: each range's new bytes are the positions it is the first range to cover,
-// found by a sweep over the ranges' ends with a heap of the ranges open at each position (the lowest
-// index open is the first to cover it). A tree of disjoint ranges built read by read did the same with
+// Offline, in O(n log n) over flat arrays: a range's new bytes are the positions it is the first range
+// to cover, found by a sweep over the ranges' ends with a heap of the ranges open at each position (the
+// lowest index open is the first to cover it). A tree of disjoint ranges built read by read did the same with
 // a node per range and a cache miss per level: on a million random reads it was most of `compare`'s
 // time, and it held tens of bytes per read for the whole computation.
 std::vector<std::uint64_t> PrefixUnionSizes(const std::vector<std::pair<std::uint64_t, std::uint64_t>>& ranges) {
