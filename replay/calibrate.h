@@ -1,7 +1,8 @@
 // Calibration: measure an endpoint with a bounded number of ranged reads of one object and fit the
 // simulator's network model to what was seen (`pflab calibrate`, docs/network.md#calibration).
 //
-// Four phases, each a fixed number of requests known before anything is sent (PlanCalibration):
+// Five phases, each a fixed number of requests known before anything is sent (PlanCalibration; the
+// last sends none):
 //   1. metadata: one GET of the object's metadata, for its size and generation;
 //   2. latency: small ranged reads at seeded random offsets, one at a time on one warm pooled
 //      connection (the first is a warm-up and not counted): a small read's completion time is taken as
@@ -87,8 +88,9 @@ struct ProbePlan {
   std::string Describe(const sim::NetworkProfile& prices) const;
 };
 
-/// Checks the options (counts at least 1, N within replay::kMaxConnections) and sizes the phases for
-/// an object of `object_size` bytes (at least 1).
+/// Checks the options (counts at least 1 but `handshakes`, whose 0 leaves the connections phase out;
+/// N within replay::kMaxConnections) and sizes the phases for an object of `object_size` bytes (at
+/// least 1).
 Result<ProbePlan> PlanCalibration(const CalibrationOptions& options, std::uint64_t object_size);
 
 /// One stream as the client saw it: times on one clock, bytes cumulative.
