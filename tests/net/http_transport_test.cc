@@ -19,6 +19,9 @@
 
 #include "engine/concurrent_fetcher.h"
 #include "engine/synthetic_content.h"
+#include "net/credentials.h"
+#include "tests/support/auth_fakes.h"
+#include "tests/support/cli_runner.h"
 
 namespace pflab {
 namespace {
@@ -748,6 +751,31 @@ TEST_CASE("http transport: requests one after another share one connection - con
     CHECK(ports() == 4);
   }
   CHECK(transport.requests() == 32);
+}
+
+// The pool's connection count over https, where httplib opens connections inside its Get.
+TEST_CASE("http transport: over https, requests one after another share one connection", "[http]") {
+  const testing::TestPki pki(testing::FreshTempDir("pflab_https_pool"));
+  testing::HttpsObjectServer server(pki, {{"b/o", {1 << 20, 1}}}, [] { return std::set<std::string>{"tok"}; });
+  AsioScheduler scheduler;
+  MemoryAccount account;
+  HttpTransportOptions options;
+  options.connections = 16;
+  options.ca_file = pki.server_cert;
+  options.credentials = MakeTokenCredentials("tok", "a test");
+  HttpTransport transport(&scheduler, server.endpoint(), options);
+  // Three: httplib's server closes a kept-alive connection after five requests.
+  for (std::uint64_t i = 0; i < 3; ++i) {
+    auto chunk = Chunk::Make(1000, true, &account);
+    std::optional<FetchOutcome> got;
+    transport.Fetch(ObjectRef{"b", "o", 1, 1 << 20}, {i * 1000, i * 1000 + 1000}, {chunk, 0},
+                    [&](const FetchOutcome& o) { got = o; });
+    scheduler.RunFor(20 * kSecond);
+    REQUIRE(got.has_value());
+    REQUIRE(got->status.ok());
+  }
+  CHECK(transport.requests() == 3);
+  CHECK(transport.connections() == 1);
 }
 
 }  // namespace
