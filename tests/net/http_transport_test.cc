@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <mutex>
@@ -718,7 +719,20 @@ TEST_CASE("http transport: a kept-alive connection the server closed is replaced
 // (the connections a LIFO pool has warmed), so the real pool must open no more than that.
 TEST_CASE("http transport: requests one after another share one connection - concurrent ones open one each",
           "[engine][http]") {
-  ScriptedServer server;
+  // From the 25th request on, in rounds of four: each answer waits until its round's four requests have
+  // arrived, so the four are in flight at once however slowly the client issues them (a fetch that
+  // completed before the next was issued would leave its worker idle for it: one connection fewer).
+  std::atomic<int> arrived[2] = {0, 0};
+  ScriptedServer server([&](int n, const httplib::Request&, httplib::Response&) {
+    if (n < 24) return false;
+    std::atomic<int>& round = arrived[(n - 24) / 4 % 2];
+    ++round;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (round.load() < 4 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;  // then answered as usual
+  });
   server.set_keep_alive_max_count(1000);
   AsioScheduler scheduler;
   HttpTransport transport(&scheduler, server.endpoint(), Connections(16));
@@ -746,6 +760,7 @@ TEST_CASE("http transport: requests one after another share one connection - con
     }
     scheduler.RunFor(20 * kSecond);
     REQUIRE(completed == 4);
+    CHECK(arrived[round].load() == 4);
     for (std::uint64_t i = 0; i < 4; ++i) CheckBytes(chunks[i]->data(), i * 100'000, 100'000);
     CHECK(transport.connections() == 4);
     CHECK(ports() == 4);
