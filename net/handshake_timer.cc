@@ -6,32 +6,16 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
 #include <optional>
 
 namespace pflab {
-namespace {
 
 namespace asio = boost::asio;
+namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
-
-// Runs `io` until `done` or the deadline; false on timeout (the socket is closed so that the pending
-// operation ends, and run to its end, before returning).
-bool RunUntil(asio::io_context& io, const bool& done, std::chrono::steady_clock::time_point deadline,
-              tcp::socket& socket) {
-  io.restart();
-  while (!done && std::chrono::steady_clock::now() < deadline) {
-    if (io.run_one_until(deadline) == 0) break;
-  }
-  if (done) return true;
-  boost::system::error_code ignored;
-  socket.close(ignored);
-  io.restart();
-  io.run();
-  return false;
-}
-
-}  // namespace
 
 Result<std::vector<Nanos>> TimeHandshakes(const HttpEndpoint& endpoint, std::uint32_t count, Nanos timeout,
                                           const std::string& ca_file) {
@@ -56,41 +40,41 @@ Result<std::vector<Nanos>> TimeHandshakes(const HttpEndpoint& endpoint, std::uin
   std::vector<Nanos> took;
   for (std::uint32_t i = 0; i < count; ++i) {
     const auto start = std::chrono::steady_clock::now();
-    const auto deadline = start + std::chrono::nanoseconds(timeout);
-    tcp::socket socket(io);
+    // As the plain HTTP connection does: the stream's own timer bounds every operation on it, the TLS
+    // handshake's reads and writes included, and fails the one that runs past it with a timeout.
+    beast::tcp_stream stream(io);
+    stream.expires_after(std::chrono::nanoseconds(timeout));
     // Runs one asynchronous step, which `begin` starts with a completion handler, to its end.
     auto step = [&](const std::string& what, auto&& begin) -> Status {
-      bool done = false;
       boost::system::error_code result;
-      begin([&](const boost::system::error_code& e) {
-        result = e;
-        done = true;
-      });
+      begin([&](const boost::system::error_code& e) { result = e; });
+      io.restart();
+      io.run();
       const std::string name = "connection setup to " + where + ": " + what + " " + std::to_string(i + 1);
-      if (!RunUntil(io, done, deadline, socket)) return Unavailable(name + " timed out");
+      if (result == beast::error::timeout) return Unavailable(name + " timed out");
       if (result) return Unavailable(name + ": " + result.message());
       return OkStatus();
     };
     auto connected = step("connection", [&](auto handler) {
-      asio::async_connect(socket, addresses,
-                          [handler](const boost::system::error_code& e, const tcp::endpoint&) { handler(e); });
+      stream.async_connect(addresses,
+                           [handler](const boost::system::error_code& e, const tcp::endpoint&) { handler(e); });
     });
     if (!connected) return connected.error();
     if (tls) {
-      asio::ssl::stream<tcp::socket&> stream(socket, *context);
+      asio::ssl::stream<beast::tcp_stream&> secure(stream, *context);
       // SNI for a name (not for an address, RFC 6066), and the certificate must name the host, as the
       // HTTPS transport checks it.
       boost::system::error_code not_an_address;
       asio::ip::make_address(endpoint.host, not_an_address);
-      if (not_an_address) SSL_set_tlsext_host_name(stream.native_handle(), endpoint.host.c_str());
-      stream.set_verify_callback(asio::ssl::host_name_verification(endpoint.host));
+      if (not_an_address) SSL_set_tlsext_host_name(secure.native_handle(), endpoint.host.c_str());
+      secure.set_verify_callback(asio::ssl::host_name_verification(endpoint.host));
       auto handshaken =
-          step("TLS handshake", [&](auto handler) { stream.async_handshake(asio::ssl::stream_base::client, handler); });
+          step("TLS handshake", [&](auto handler) { secure.async_handshake(asio::ssl::stream_base::client, handler); });
       if (!handshaken) return handshaken.error();
     }
     took.push_back(
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
-    socket.close(ec);
+    stream.close();
   }
   return took;
 }

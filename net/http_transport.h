@@ -4,8 +4,8 @@
 // (`/storage/v1/b/BUCKET/o/OBJECT?alt=media`, `Range: bytes=a-b`), run on a pool of worker threads
 // that each keep one persistent connection. A request goes to the worker that went idle last, so a run
 // opens about as many connections as it has requests in flight at once (the simulator's model of
-// connection setup relies on it), not one per worker. The body is written straight into the destination chunk
-// as it arrives; there is no intermediate string per response. Completions are posted to the engine's
+// connection setup relies on it), not one per worker. The body is written straight into the
+// destination chunk as it arrives; there is no intermediate string per response. Completions are posted to the engine's
 // AsioScheduler, so callbacks run on the engine thread like every other callback.
 //
 // Retries are not done here, not even a quiet resend on a kept-alive connection found dead: a failed

@@ -33,7 +33,7 @@ TEST_CASE("handshake timer: TLS handshakes are timed, no request sent - an untru
   CHECK_THAT(untrusted.error().message, Catch::Contains(server.url()));
 }
 
-TEST_CASE("handshake timer: plain TCP connects are timed - a closed port fails, naming the endpoint",
+TEST_CASE("handshake timer: plain TCP connects are timed - a silent peer times out - a closed port fails",
           "[http][calibrate]") {
   boost::asio::io_context io;
   boost::asio::ip::tcp::acceptor listening(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
@@ -42,6 +42,11 @@ TEST_CASE("handshake timer: plain TCP connects are timed - a closed port fails, 
   auto took = TimeHandshakes(HttpEndpoint{"http", "127.0.0.1", port}, 4, 10 * kSecond);
   REQUIRE(took.ok());
   CHECK(took->size() == 4);
+  // Over https the same listener never answers the TLS client hello: the handshake runs out of time.
+  auto silent = TimeHandshakes(HttpEndpoint{"https", "127.0.0.1", port}, 1, 200 * kMillisecond);
+  REQUIRE_FALSE(silent.ok());
+  CHECK(silent.error().message ==
+        "connection setup to https://127.0.0.1:" + std::to_string(port) + ": TLS handshake 1 timed out");
   listening.close();
   auto refused = TimeHandshakes(HttpEndpoint{"http", "127.0.0.1", port}, 1, 10 * kSecond);
   REQUIRE_FALSE(refused.ok());
