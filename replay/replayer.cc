@@ -183,7 +183,7 @@ void Replayer::Issue(std::size_t stream_index) {
     if (!served) return;
     const std::optional<Nanos> think = Complete(stream_index, record_index, std::move(*served));
     if (!think) return;
-    if (*think != 0 || !scheduler_->TakeIdleTurnNow()) {
+    if (*think != 0 || ReaderBusy() || !scheduler_->TakeIdleTurnNow()) {
       IssueAfter(stream_index, *think);
       return;
     }
@@ -203,29 +203,42 @@ std::optional<Nanos> Replayer::Complete(std::size_t stream_index, std::uint32_t 
     if (!first_error_) first_error_ = result.error();
   }
   // The host's work on the delivered bytes comes before the think time, one read at a time.
-  Nanos busy = 0;
   if (read_overhead_ns_per_mib_ > 0 && result.ok()) {
-    const Nanos now = scheduler_->Now();
     const auto bytes = static_cast<double>(TotalLength(*result));
     const auto cost = static_cast<Nanos>(std::ceil(bytes * static_cast<double>(read_overhead_ns_per_mib_) / (1 << 20)));
-    reader_busy_until_ = std::max(now, reader_busy_until_) + cost;
-    busy = reader_busy_until_ - now;
+    reader_busy_until_ = std::max(scheduler_->Now(), reader_busy_until_) + cost;
   }
   if (observer_ && (observe_successes_ || !result.ok())) observer_(trace_.records[record_index], result);
   Stream& stream = streams_[stream_index];
   ScheduleHints(stream_index, stream.next + 1);
   if (++stream.next >= stream.records.size()) return std::nullopt;
-  return busy + ThinkBefore(stream, stream.next);
+  return ThinkBefore(stream, stream.next);
+}
+
+bool Replayer::ReaderBusy() const {
+  return reader_busy_until_ > scheduler_->Now();
 }
 
 void Replayer::IssueAfter(std::size_t stream_index, Nanos think) {
-  auto issue = [this, stream_index] { Issue(stream_index); };
+  auto issue = [this, stream_index] { IssueWhenReaderFree(stream_index); };
   // With no think time the next read still waits for one loop turn (see the header).
-  if (think == 0) {
+  if (think == 0 && !ReaderBusy()) {
     scheduler_->PostIdle(std::move(issue));
   } else {
-    scheduler_->PostAfter(think, std::move(issue));
+    // The think time starts when the host is done with this read's bytes.
+    scheduler_->PostAfter(std::max<Nanos>(reader_busy_until_ - scheduler_->Now(), 0) + think, std::move(issue));
   }
+}
+
+void Replayer::IssueWhenReaderFree(std::size_t stream_index) {
+  // A host that is still busy with reads delivered since (another stream's bytes) finishes them first:
+  // the real engine's loop runs the completions already queued before a due timer, so under
+  // --verify-bytes four streams finishing together all wait for the last one's check.
+  if (ReaderBusy()) {
+    scheduler_->PostAt(reader_busy_until_, [this, stream_index] { IssueWhenReaderFree(stream_index); });
+    return;
+  }
+  Issue(stream_index);
 }
 
 }  // namespace pflab::replay

@@ -67,7 +67,8 @@ class Replayer {
   }
   /// Simulated runs: each successful read's bytes then cost `ns_per_mib` of the reading host's time per
   /// MiB before the stream's think time starts, on one thread for all streams (a read whose bytes
-  /// arrive while it is busy with another's waits): the profile's read_overhead_per_mib. 0: none.
+  /// arrive while it is busy with another's waits, and a stream's next read waits until the host has
+  /// finished every read it holds): the profile's read_overhead_per_mib. 0: none.
   void set_read_overhead(Nanos ns_per_mib) { read_overhead_ns_per_mib_ = ns_per_mib; }
   /// Schedules every stream's first read; run the scheduler afterwards.
   Status Start();
@@ -108,7 +109,12 @@ class Replayer {
   // Records a completed read and moves its stream on: the think time before the stream's next read, or
   // nothing when it has read its last.
   std::optional<Nanos> Complete(std::size_t stream_index, std::uint32_t record_index, Result<Slices>&& result);
+  // Issues the stream's next read after `think`, counted from when the reading host is done with the
+  // bytes it was given last.
   void IssueAfter(std::size_t stream_index, Nanos think);
+  // Issues the stream's next read now, or once the reading host has finished every read's bytes it holds.
+  void IssueWhenReaderFree(std::size_t stream_index);
+  bool ReaderBusy() const;
   Nanos ThinkBefore(const Stream& stream, std::size_t position) const;
 
   const traces::Trace& trace_;
