@@ -83,9 +83,14 @@ RunDetails RunRecorder::Finish(const std::string& trace, const std::string& poli
   Timeline t;
   t.trace = trace;
   t.policy = policy;
+  // Recorded as they ended, which for one stream is mostly in start order already: stable_sort would
+  // still merge every element (7% of a 1 M-read `compare` on one stream).
   auto by_start = [](const auto& a, const auto& b) { return a.start < b.start; };
-  std::stable_sort(reads_.begin(), reads_.end(), by_start);
-  std::stable_sort(fetches_.begin(), fetches_.end(), by_start);
+  auto sort = [&](auto& v) {
+    if (!std::is_sorted(v.begin(), v.end(), by_start)) std::stable_sort(v.begin(), v.end(), by_start);
+  };
+  sort(reads_);
+  sort(fetches_);
   t.reads_total = reads_.size();
   t.fetches_total = fetches_.size();
   t.reads_stride = Downsample(reads_);
