@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <map>
 #include <random>
 #include <vector>
 
@@ -370,6 +371,44 @@ TEST_CASE("bound: the union sizes of ranges taken in order, against a byte-by-by
       }
       INFO("round " << round << ", range " << i);
       CHECK(sizes[i] == count);
+    }
+  }
+}
+
+TEST_CASE("bound: the union sizes of thousands of ranges, against an interval set", "[bound]") {
+  // Enough ranges for the radix sort of their ends (4,096 ends and more), positions up to 2^44 (four
+  // digits), lengths from a byte to 2^36 so that ranges overlap, nest and touch.
+  std::mt19937_64 rng(23);
+  for (int round = 0; round < 6; ++round) {
+    const std::size_t n = 2100 + rng() % 3000;
+    const std::uint64_t space = round % 2 == 0 ? std::uint64_t{1} << 44 : 1 + rng() % 100000;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint64_t begin = rng() % space;
+      const std::uint64_t length = rng() % 5 == 0 ? 0 : 1 + rng() % (space / (1 + rng() % 4096) + 1);
+      ranges.emplace_back(begin, begin + length);
+    }
+    const auto sizes = PrefixUnionSizes(ranges);
+    REQUIRE(sizes.size() == n);
+    std::map<std::uint64_t, std::uint64_t> covered;  // disjoint, begin -> end
+    std::uint64_t count = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      auto [begin, end] = ranges[i];
+      if (begin < end) {
+        auto it = covered.upper_bound(begin);
+        if (it != covered.begin() && std::prev(it)->second >= begin) --it;
+        std::uint64_t overlap = 0;
+        while (it != covered.end() && it->first <= end) {
+          overlap += std::min(end, it->second) - std::max(begin, it->first);
+          begin = std::min(begin, it->first);
+          end = std::max(end, it->second);
+          it = covered.erase(it);
+        }
+        count += (ranges[i].second - ranges[i].first) - overlap;
+        covered.emplace(begin, end);
+      }
+      INFO("round " << round << ", range " << i);
+      REQUIRE(sizes[i] == count);
     }
   }
 }
