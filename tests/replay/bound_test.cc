@@ -377,7 +377,8 @@ TEST_CASE("bound: the union sizes of ranges taken in order, against a byte-by-by
 
 TEST_CASE("bound: the union sizes of thousands of ranges, against an interval set", "[bound]") {
   // Enough ranges for the radix sort of their ends (4,096 ends and more), positions up to 2^44 (four
-  // digits), lengths from a byte to 2^36 so that ranges overlap, nest and touch.
+  // digits) or within 100,000 bytes, lengths from a byte to the whole space (some empty), so that
+  // ranges overlap, nest and touch.
   std::mt19937_64 rng(23);
   for (int round = 0; round < 6; ++round) {
     const std::size_t n = 2100 + rng() % 3000;
