@@ -45,8 +45,9 @@ void SortByPosition(std::vector<End>& ends) {
   for (const End& e : ends) used |= e.at;
   std::vector<End> out(ends.size());
   const int bits = static_cast<int>(std::bit_width(used));
+  std::vector<std::size_t> next(kBuckets);
   for (int shift = 0; shift < bits; shift += kBits) {
-    std::vector<std::size_t> next(kBuckets, 0);
+    std::fill(next.begin(), next.end(), 0);
     for (const End& e : ends) ++next[(e.at >> shift) & (kBuckets - 1)];
     std::size_t sum = 0;
     for (auto& n : next) sum += std::exchange(n, sum);

@@ -216,7 +216,8 @@ std::optional<Nanos> Replayer::Complete(std::size_t stream_index, std::uint32_t 
 }
 
 bool Replayer::ReaderBusy() const {
-  return reader_busy_until_ > scheduler_->Now();
+  // Asked on every read: without a reader's time (every shipped profile, real runs) no clock is read.
+  return reader_busy_until_ > 0 && reader_busy_until_ > scheduler_->Now();
 }
 
 void Replayer::IssueAfter(std::size_t stream_index, Nanos think) {

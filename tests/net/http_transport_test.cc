@@ -788,6 +788,7 @@ TEST_CASE("http transport: over https, requests one after another share one conn
     scheduler.RunFor(20 * kSecond);
     REQUIRE(got.has_value());
     REQUIRE(got->status.ok());
+    CHECK(MatchingSyntheticPrefix(ObjectSeed("b", "o", 1), i * 1000, chunk->data(), 1000) == 1000);
   }
   CHECK(transport.requests() == 3);
   CHECK(transport.connections() == 1);
