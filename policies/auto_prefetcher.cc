@@ -341,17 +341,20 @@ std::uint64_t AutoPrefetcher::RunBytes(const Cursor& c) const {
 std::uint64_t AutoPrefetcher::WindowCap(const Cursor& c) const {
   const std::uint64_t run = RunBytes(c);
   std::uint64_t cap = run * options_.ahead;
+  bool predicted = false;  // the runs before it say where this one ends
   if (runs_ > 0) {
     const std::uint64_t avg = static_cast<std::uint64_t>(run_avg_);
-    cap = run < avg ? avg - run : (run - avg) * options_.ahead;
+    predicted = run <= avg;
+    cap = predicted ? avg - run : (run - avg) * options_.ahead;
   }
   // Bytes in flight beyond what the link moves while a part is on its way cannot arrive sooner.
   if (options_.link > 0) cap = std::min(cap, LinkBound());
   // Nor more than the reader gets through while a part is on its way (a reader that pauses between
-  // its reads needs less than one that does not); then the floor is that, not a whole part.
+  // its reads needs less than one that does not); then the floor is that, not a whole part. Nor a
+  // whole part where the runs before say this one ends sooner.
   const std::uint64_t need = Need(c);
   cap = std::min(cap, need);
-  cap = std::max(cap, std::min(part_size(), std::max(need, min_request())));
+  cap = std::max(cap, std::min(predicted ? min_request() : part_size(), std::max(need, min_request())));
   const std::uint64_t headroom = std::max(pending_.size(), min_request());
   const std::uint64_t budget = std::min(options_.memory, options_.shared_memory);
   return std::min(cap, budget > 2 * headroom ? budget - 2 * headroom : part_size());
@@ -606,10 +609,11 @@ AutoPrefetcher::Kind AutoPrefetcher::Classify(ByteRange range, Cursor** out) {
 
 AutoPrefetcher::Cursor& AutoPrefetcher::NewCursor(ByteRange range) {
   // Evidence of random access: the cursor the previous random-looking read started was never continued
-  // densely (a run of reads each within its length of the last).
+  // densely (a run of reads each within its length of the last), or its run ended within a part (a
+  // record read in two calls, a header and its body: no window hides its first byte either).
   if (last_new_cursor_ != 0) {
     const Cursor* previous = FindCursor(last_new_cursor_);
-    if (!previous || !previous->dense) ++random_reads_;
+    if (!previous || !previous->dense || RunBytes(*previous) < part_size()) ++random_reads_;
   }
   Cursor* slot = nullptr;
   for (Cursor& c : cursors_) {

@@ -31,9 +31,10 @@
 //   random access). Its window, the bytes of reads to come it keeps requested, is the Lindy bound:
 //   `ahead` times what its run has read (a run that has read X is about as likely to go on for X more
 //   as to stop, so the waste at a run's end is at most `ahead` times the run); once the reader has
-//   left runs, their average length predicts the next one (the rest of it, and `ahead` times any
-//   overshoot), and never more than the link bound: the link's bandwidth for as long as a part takes
-//   when its first byte is slow (the slowest of the last 64 first bytes plus the part's transfer;
+//   left runs, their average length predicts the next one (the rest of it, at least a minimum request
+//   and not floored to a part, and `ahead` times any overshoot), and never more than the link bound:
+//   the link's bandwidth for as long as a part takes when its first byte is slow (the slowest of the
+//   last 64 first bytes plus the part's transfer;
 //   bytes beyond it cannot arrive sooner), and until 16 first bytes are measured, `link` link
 //   bandwidth-delay products (8 cover a first byte up to 8 times the median), never more than those; nor
 //   more than twice what the reader gets through while a part is on its way, at the fastest pace it has
@@ -53,7 +54,8 @@
 //   (`probe`: the bytes around it are in the bet), so the response that decides the bet comes early. Later, at a read
 //   that starts a new cursor, the same test again with measured numbers; and the ski-rental rule (rent until the rent
 //   paid equals the price, then buy; at most about twice the better choice in hindsight): after `whole_after` reads
-//   that looked random (each started a cursor the next one did not continue densely), once the stream has waited as
+//   that looked random (each started a cursor the next one did not continue densely, or whose run ended within a part:
+//   a record read in two calls, a header and its body, is one random access), once the stream has waited as
 //   long as the whole object takes. Both only for a latency-bound stream (it waited at least as long as it computed),
 //   an object within the memory budget, and one whole fetch per object in a run: a stream whose object another stream
 //   of the run fetches whole reads from that fetch. The first-read bet on an object several streams read stands only

@@ -108,6 +108,58 @@ TEST_CASE("auto: a sequential run prefetches `ahead` times what it has read, in 
   CHECK(h.lower.cancelled == 0);
 }
 
+TEST_CASE("auto: after runs, a run the average says ends within a part asks for the rest, not a part",
+          "[policies][auto]") {
+  Harness h(1024 * M);  // larger than the memory budget: never fetched whole
+  // Run 1: three reads of 1M. Its second read confirms it with no runs before: 8 x 2M ahead, in parts.
+  h.ReadOk(0, M);
+  h.ReadOk(M, 2 * M);
+  h.ReadOk(2 * M, 3 * M);
+  REQUIRE(h.lower.requests.size() == 4);
+  // Run 2, far on: the reader left run 1 (3M), which is now the average run. Its second read confirms
+  // it with 2M read, so 1M is left of a run of the average length: that, not a part of 10,000,000.
+  h.ReadOk(100 * M, 101 * M);
+  h.ReadOk(101 * M, 102 * M);
+  CHECK(std::vector<Req>(h.lower.requests.begin() + 4, h.lower.requests.end()) ==
+        std::vector<Req>{{100 * M, 101 * M, 0, 0}, {101 * M, 102 * M, 0, 0}, {102 * M, 103 * M, 0, 0}});
+  // At the average length the run is where the runs before ended: a minimum request past it, in case
+  // it goes on; past that, `ahead` times what it went beyond.
+  h.ReadOk(102 * M, 103 * M);
+  CHECK(h.lower.requests.back() == Req{103 * M, 103 * M + kMin, 0, 0});
+}
+
+TEST_CASE("auto: random accesses buy the whole object once they have waited as long as it takes (ski rental)",
+          "[policies][auto]") {
+  // 100,000,000 bytes: within the budget, and not cheap at the first read (62.5 ms at 1.6 GB/s, more
+  // than a 50 ms first byte). Each access waits for one request (1 ms), so the stream has waited as
+  // long as the whole object takes after 63 of them.
+  const std::uint64_t size = 100'000'000;
+  AutoOptions options = Seeds();
+  options.hedge = 0;  // no hedge timers: the harness runs them before the next read, a pause of the reader
+  auto accesses_until_whole = [&](bool in_two_reads) {
+    Harness h(size, options);
+    for (int i = 0; i < 200; ++i) {
+      const std::uint64_t at = static_cast<std::uint64_t>((i * 37) % 90) * M;  // far apart, all over
+      if (in_two_reads) {
+        // A header and its body, as stdio reads a record (a 4 KiB refill, then the rest): the body
+        // continues the header's cursor densely, but the run ends within a part.
+        h.ReadOk(at, at + 4096);
+        h.ReadOk(at + 4096, at + 200 * 1024);
+      } else {
+        h.ReadOk(at, at + 4096);
+      }
+      if (h.policy->whole_fetched()) return i + 1;
+    }
+    return 0;
+  };
+  const int single = accesses_until_whole(false);
+  CHECK(single >= 63);
+  CHECK(single <= 70);
+  const int pairs = accesses_until_whole(true);
+  CHECK(pairs >= 63);
+  CHECK(pairs <= 70);
+}
+
 TEST_CASE("auto: a block read again is served from retained data (backtrack)", "[policies][auto]") {
   Harness h(1024 * M);
   for (std::uint64_t k : {1, 2, 3, 4}) h.ReadOk((k - 1) * M, k * M);

@@ -13,7 +13,7 @@
 #            recorder should see, to compare with; these traces never go into the corpus
 #
 # Run by hand, not by `make test`. Prerequisites (checked first, with the command that installs them):
-# /usr/bin/python3 with h5py, zarr, netCDF4, numpy; node >= 18 with hyparquet(-writer) installed by
+# /usr/bin/python3 with h5py, zarr, netCDF4, numpy, GDAL; node >= 18 with hyparquet(-writer) installed by
 # `npm ci` here; unzip, tar, dd, cat, sha256sum.
 set -euo pipefail
 
@@ -39,7 +39,7 @@ py=/usr/bin/python3
 
 # --- prerequisites: say exactly what to install, install nothing ourselves -------------------------
 missing_deb=()
-for mod in h5py:python3-h5py zarr:python3-zarr netCDF4:python3-netcdf4 numpy:python3-numpy; do
+for mod in h5py:python3-h5py zarr:python3-zarr netCDF4:python3-netcdf4 numpy:python3-numpy osgeo.gdal:python3-gdal; do
   "$py" -c "import ${mod%%:*}" 2>/dev/null || missing_deb+=("${mod#*:}")
 done
 for cmd in unzip:unzip tar:tar dd:coreutils cat:coreutils sha256sum:coreutils node:nodejs npm:npm; do
@@ -91,6 +91,7 @@ gen sensors.parquet -- node "$here/gen_parquet.mjs" sensors.parquet
 gen orders.db -- "$py" "$here/gen_sqlite.py" orders.db
 gen logs.zip logs.tar -- "$py" "$here/gen_archives.py" logs.zip logs.tar
 gen big.bin -- "$py" "$here/gen_big.py" big.bin
+gen dem.tif -- "$py" "$here/gen_cog.py" dem.tif
 
 # --- workloads ---------------------------------------------------------------------------------------
 # record NAME GLOB -- COMMAND...: records COMMAND (run in $work) into $here/NAME.jsonl, reading only
@@ -137,6 +138,9 @@ record zipfile_members "$work/logs.zip" -- "$py" "$here/read_zipfile.py" logs.zi
 record tarfile_extract "$work/logs.tar" -- "$py" "$here/read_tarfile.py" logs.tar
 record hdf5_contiguous "$work/grid.h5" -- "$py" "$here/read_hdf5_contiguous.py" grid.h5
 record sqlite_groupby "$work/orders.db" -- "$py" "$here/read_sqlite_groupby.py" orders.db
+# Recorded in a later session, also after tuning, and compared before anything was changed (the same
+# section of reports/findings/auto.md).
+record cog_windows "$work/dem.tif" -- "$py" "$here/read_cog.py" dem.tif
 
 if [ "$use_strace" = 1 ]; then
   "$py" "$here/describe.py" "$work"/strace/*.jsonl
