@@ -14,7 +14,7 @@
 #
 # Run by hand, not by `make test`. Prerequisites (checked first, with the command that installs them):
 # /usr/bin/python3 with h5py, zarr, netCDF4, numpy, GDAL; node >= 18 with hyparquet(-writer) installed by
-# `npm ci` here; unzip, tar, dd, cat, sha256sum.
+# `npm ci` here; unzip, tar, dd, cat, sha256sum, ffmpeg (with ffprobe).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -42,7 +42,7 @@ missing_deb=()
 for mod in h5py:python3-h5py zarr:python3-zarr netCDF4:python3-netcdf4 numpy:python3-numpy osgeo.gdal:python3-gdal; do
   "$py" -c "import ${mod%%:*}" 2>/dev/null || missing_deb+=("${mod#*:}")
 done
-for cmd in unzip:unzip tar:tar dd:coreutils cat:coreutils sha256sum:coreutils node:nodejs npm:npm; do
+for cmd in unzip:unzip tar:tar dd:coreutils cat:coreutils sha256sum:coreutils node:nodejs npm:npm ffmpeg:ffmpeg ffprobe:ffmpeg; do
   command -v "${cmd%%:*}" >/dev/null 2>&1 || missing_deb+=("${cmd#*:}")
 done
 if [ ${#missing_deb[@]} -gt 0 ]; then
@@ -74,7 +74,7 @@ gen() {
   local outs=() script="" stale=$regen
   while [ "$1" != "--" ]; do outs+=("$1"); shift; done
   shift
-  for a in "$@"; do case "$a" in *.py|*.mjs) script="$a" ;; esac; done
+  for a in "$@"; do case "$a" in *.py|*.mjs|*.sh) script="$a" ;; esac; done
   for o in "${outs[@]}"; do
     if [ ! -e "$work/$o" ] || [ "$script" -nt "$work/$o" ]; then stale=1; fi
   done
@@ -92,6 +92,7 @@ gen orders.db -- "$py" "$here/gen_sqlite.py" orders.db
 gen logs.zip logs.tar -- "$py" "$here/gen_archives.py" logs.zip logs.tar
 gen big.bin -- "$py" "$here/gen_big.py" big.bin
 gen dem.tif -- "$py" "$here/gen_cog.py" dem.tif
+gen clip.mp4 -- sh "$here/gen_video.sh" clip.mp4
 
 # --- workloads ---------------------------------------------------------------------------------------
 # record NAME GLOB -- COMMAND...: records COMMAND (run in $work) into $here/NAME.jsonl, reading only
@@ -141,6 +142,7 @@ record sqlite_groupby "$work/orders.db" -- "$py" "$here/read_sqlite_groupby.py" 
 # Recorded in a later session, also after tuning, and compared before anything was changed (the same
 # section of reports/findings/auto.md).
 record cog_windows "$work/dem.tif" -- "$py" "$here/read_cog.py" dem.tif
+record video_thumbnails "$work/clip.mp4" -- sh "$here/read_video.sh" clip.mp4
 
 if [ "$use_strace" = 1 ]; then
   "$py" "$here/describe.py" "$work"/strace/*.jsonl
