@@ -34,16 +34,15 @@
 //   left runs, their average length predicts the next one (the rest of it, at least a minimum request
 //   and not floored to a part, and `ahead` times any overshoot), and never more than the link bound:
 //   the link's bandwidth for as long as a part takes when its first byte is slow (the slowest of the
-//   last 64 first bytes plus the part's transfer;
-//   bytes beyond it cannot arrive sooner), and until 16 first bytes are measured, `link` link
-//   bandwidth-delay products (8 cover a first byte up to 8 times the median), never more than those; nor
-//   more than twice what the reader gets through while a part is on its way, at the fastest pace it has
-//   shown (`pace`: the most its position moved in one horizon, a slow first byte plus a part's
-//   transfer, of its own time between reads, over its last 64 reads; none for a reader that reads
-//   back to back), and then no floor of a whole part (parts no larger than the window). Mountpoint's
-//   stall-driven window (x `ramp` on each stall) is available within the same bound (`ramp` > 0). A
-//   seek forward by more than a part into what a cursor asked for keeps its data and starts a new
-//   run.
+//   last 64 first bytes plus the part's transfer; bytes beyond it cannot arrive sooner), and until 16
+//   first bytes are measured, `link` link bandwidth-delay products (8 cover a first byte up to 8 times
+//   the median), never more than those; nor more than twice what the reader gets through while a part
+//   is on its way, at the fastest pace it has shown (`pace`: the most its position moved in one
+//   horizon, a slow first byte plus a part's transfer, of its own time between reads, over its last 64
+//   reads; none for a reader that reads back to back), and then no floor of a whole part (parts no
+//   larger than the window). Mountpoint's stall-driven window (x `ramp` on each stall) is available
+//   within the same bound (`ramp` > 0). A seek forward by more than a part into what a cursor asked for
+//   keeps its data and starts a new run.
 // - In-flight data is kept when a cursor is replaced (Mountpoint drops it on every reset), and read
 //   data is kept for re-reads and short backward seeks (what a block cache on top gives gcsfs); data
 //   read within the last `reuse` reads is never given up for prefetching.

@@ -13,7 +13,7 @@
 #            recorder should see, to compare with; these traces never go into the corpus
 #
 # Run by hand, not by `make test`. Prerequisites (checked first, with the command that installs them):
-# /usr/bin/python3 with h5py, zarr, netCDF4, numpy, GDAL; node >= 18 with hyparquet(-writer) installed by
+# /usr/bin/python3 with h5py, zarr, netCDF4, numpy, GDAL, astropy; node >= 18 with hyparquet(-writer) installed by
 # `npm ci` here; unzip, tar, dd, cat, sha256sum, ffmpeg (with ffprobe).
 set -euo pipefail
 
@@ -39,7 +39,8 @@ py=/usr/bin/python3
 
 # --- prerequisites: say exactly what to install, install nothing ourselves -------------------------
 missing_deb=()
-for mod in h5py:python3-h5py zarr:python3-zarr netCDF4:python3-netcdf4 numpy:python3-numpy osgeo.gdal:python3-gdal; do
+for mod in h5py:python3-h5py zarr:python3-zarr netCDF4:python3-netcdf4 numpy:python3-numpy osgeo.gdal:python3-gdal \
+  astropy:python3-astropy; do
   "$py" -c "import ${mod%%:*}" 2>/dev/null || missing_deb+=("${mod#*:}")
 done
 for cmd in unzip:unzip tar:tar dd:coreutils cat:coreutils sha256sum:coreutils node:nodejs npm:npm ffmpeg:ffmpeg ffprobe:ffmpeg; do
@@ -93,6 +94,7 @@ gen logs.zip logs.tar -- "$py" "$here/gen_archives.py" logs.zip logs.tar
 gen big.bin -- "$py" "$here/gen_big.py" big.bin
 gen dem.tif -- "$py" "$here/gen_cog.py" dem.tif
 gen clip.mp4 -- sh "$here/gen_video.sh" clip.mp4
+gen survey.fits -- "$py" "$here/gen_fits.py" survey.fits
 
 # --- workloads ---------------------------------------------------------------------------------------
 # record NAME GLOB -- COMMAND...: records COMMAND (run in $work) into $here/NAME.jsonl, reading only
@@ -143,6 +145,7 @@ record sqlite_groupby "$work/orders.db" -- "$py" "$here/read_sqlite_groupby.py" 
 # section of reports/findings/auto.md).
 record cog_windows "$work/dem.tif" -- "$py" "$here/read_cog.py" dem.tif
 record video_thumbnails "$work/clip.mp4" -- sh "$here/read_video.sh" clip.mp4
+record fits_cutouts "$work/survey.fits" -- "$py" "$here/read_fits.py" survey.fits
 
 if [ "$use_strace" = 1 ]; then
   "$py" "$here/describe.py" "$work"/strace/*.jsonl
