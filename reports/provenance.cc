@@ -1,7 +1,7 @@
 #include "reports/provenance.h"
 
 #include <fstream>
-#include <iterator>
+#include <vector>
 
 #include "net/checksums.h"
 #include "pflab_version.h"
@@ -18,9 +18,14 @@ nlohmann::json BuildProvenance() {
 Result<std::string> FileMd5(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound(path + ": cannot read");
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // In pieces: a trace may be larger than memory (docs/traces.md, traces at scale).
   Md5 md5;
-  md5.Update(bytes.data(), bytes.size());
+  std::vector<char> piece(1 << 20);
+  while (in) {
+    in.read(piece.data(), static_cast<std::streamsize>(piece.size()));
+    md5.Update(piece.data(), static_cast<std::size_t>(in.gcount()));
+  }
+  if (in.bad()) return Internal(path + ": read error");
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string hex;
   for (std::uint8_t b : md5.Final()) {
