@@ -107,6 +107,9 @@ PolicyEntry GcsfsEntry(GcsfsVariant variant, std::string name, std::string origi
   using O = GcsfsPrefetcherOptions;
   return EntryBuilder<O>(std::move(name), std::move(origin), std::move(description))
       .Defaults([variant] { return DefaultGcsfsOptions(variant); })
+      // Its fetch tasks run concurrently, and only the fetcher takes several reads at once (a layer
+      // that reads for one consumer, another gcsfs prefetcher included, loses all but one of them).
+      .Place(Placement::kOnFetcher)
       .Uint("concurrency", &O::concurrency, concurrency, Between(1, 1024))
       .Size("max", &O::max_prefetch, max)  // 0: no user maximum (fsspec's adaptive cache)
       .Uint("streak", &O::streak, streak, Between(1, 1000))

@@ -91,6 +91,38 @@ TEST_CASE("simulation: every policy on every pattern delivers exactly the object
   }
 }
 
+TEST_CASE("simulation: every two-layer stack the registry accepts delivers every read", "[replay][bytes][registry]") {
+  // Two streams of one 256 KiB object: sequential, a backward jump, the last bytes, an empty read and a
+  // hint (the fuzzer's trace: a gcsfs prefetcher over another lost all but one of its concurrent reads).
+  traces::Trace t;
+  t.name = "pairs";
+  t.objects.push_back({"o0", "b", "o", 256 * kKiB});
+  std::uint64_t offset = 0;
+  for (int i = 0; i < 6; ++i, offset += 5000) t.records.push_back({i * 1000, 0, 0, offset, 5000, -1});
+  t.records.push_back({7000, 1, 0, 200000, 30000, -1});
+  t.records.push_back({8000, 1, 0, 1000, 70000, -1});
+  t.records.push_back({9000, 0, 0, 256 * kKiB - 100, 100, -1});
+  t.records.push_back({9000, 1, 0, 77, 0, -1});
+  t.hints.push_back({6500, 1, 0, {{200000, 230000}, {1000, 71000}}, 6});
+  std::size_t ran = 0;
+  for (const auto& upper : testing::DefaultPolicies()) {
+    for (const auto& lower : testing::DefaultPolicies()) {
+      auto spec = policies::ParseStackSpec(upper + " > " + lower);
+      if (!spec.ok() || !policies::ValidateStack(*spec).ok()) continue;  // placement: rejected up front
+      INFO(upper << " > " << lower);
+      SimulationConfig c = Config(t, upper + " > " + lower);
+      c.verify_bytes = true;
+      auto result = RunSimulation(c);
+      REQUIRE(result.ok());
+      CHECK(result->metrics.reads == t.records.size());
+      CHECK_FALSE(result->failed());
+      CHECK(result->metrics.bytes_read == ExpectedBytes(t));
+      ++ran;
+    }
+  }
+  CHECK(ran > 100);  // most pairs are valid: the placement rules reject only some
+}
+
 TEST_CASE("simulation: fsspec-parts delivers the known parts' bytes", "[replay][bytes][fsspec]") {
   traces::Trace t;
   t.name = "parts";
