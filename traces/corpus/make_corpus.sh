@@ -13,8 +13,8 @@
 #            recorder should see, to compare with; these traces never go into the corpus
 #
 # Run by hand, not by `make test`. Prerequisites (checked first, with the command that installs them):
-# /usr/bin/python3 with h5py, zarr, netCDF4, numpy, GDAL, astropy; node >= 18 with hyparquet(-writer) installed by
-# `npm ci` here; unzip, tar, dd, cat, sha256sum, ffmpeg (with ffprobe).
+# /usr/bin/python3 with h5py, zarr, netCDF4, numpy, GDAL, astropy, ReportLab; node >= 18 with hyparquet(-writer) installed by
+# `npm ci` here; unzip, tar, dd, cat, sha256sum, ffmpeg (with ffprobe), Poppler's tools.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -40,10 +40,11 @@ py=/usr/bin/python3
 # --- prerequisites: say exactly what to install, install nothing ourselves -------------------------
 missing_deb=()
 for mod in h5py:python3-h5py zarr:python3-zarr netCDF4:python3-netcdf4 numpy:python3-numpy osgeo.gdal:python3-gdal \
-  astropy:python3-astropy; do
+  astropy:python3-astropy reportlab:python3-reportlab; do
   "$py" -c "import ${mod%%:*}" 2>/dev/null || missing_deb+=("${mod#*:}")
 done
-for cmd in unzip:unzip tar:tar dd:coreutils cat:coreutils sha256sum:coreutils node:nodejs npm:npm ffmpeg:ffmpeg ffprobe:ffmpeg; do
+for cmd in unzip:unzip tar:tar dd:coreutils cat:coreutils sha256sum:coreutils node:nodejs npm:npm ffmpeg:ffmpeg ffprobe:ffmpeg \
+  pdfinfo:poppler-utils pdftotext:poppler-utils pdftoppm:poppler-utils; do
   command -v "${cmd%%:*}" >/dev/null 2>&1 || missing_deb+=("${cmd#*:}")
 done
 if [ ${#missing_deb[@]} -gt 0 ]; then
@@ -95,6 +96,7 @@ gen big.bin -- "$py" "$here/gen_big.py" big.bin
 gen dem.tif -- "$py" "$here/gen_cog.py" dem.tif
 gen clip.mp4 -- sh "$here/gen_video.sh" clip.mp4
 gen survey.fits -- "$py" "$here/gen_fits.py" survey.fits
+gen report.pdf -- "$py" "$here/gen_pdf.py" report.pdf
 
 # --- workloads ---------------------------------------------------------------------------------------
 # record NAME GLOB -- COMMAND...: records COMMAND (run in $work) into $here/NAME.jsonl, reading only
@@ -146,6 +148,7 @@ record sqlite_groupby "$work/orders.db" -- "$py" "$here/read_sqlite_groupby.py" 
 record cog_windows "$work/dem.tif" -- "$py" "$here/read_cog.py" dem.tif
 record video_thumbnails "$work/clip.mp4" -- sh "$here/read_video.sh" clip.mp4
 record fits_cutouts "$work/survey.fits" -- "$py" "$here/read_fits.py" survey.fits
+record pdf_pages "$work/report.pdf" -- sh "$here/read_pdf.sh" report.pdf
 
 if [ "$use_strace" = 1 ]; then
   "$py" "$here/describe.py" "$work"/strace/*.jsonl
