@@ -13,8 +13,9 @@
 #            recorder should see, to compare with; these traces never go into the corpus
 #
 # Run by hand, not by `make test`. Prerequisites (checked first, with the command that installs them):
-# /usr/bin/python3 with h5py, zarr, netCDF4, numpy, GDAL, astropy, ReportLab; node >= 18 with hyparquet(-writer) installed by
-# `npm ci` here; unzip, tar, dd, cat, sha256sum, ffmpeg (with ffprobe), Poppler's tools.
+# /usr/bin/python3 with h5py, zarr, netCDF4, numpy, GDAL, astropy, ReportLab; node >= 18 with
+# hyparquet(-writer) installed by `npm ci` here; unzip, tar, dd, cat, sha256sum, ffmpeg (with ffprobe),
+# Poppler's tools.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
     --only) only=",$2,"; shift 2 ;;
     --regen) regen=1; shift ;;
     --strace) use_strace=1; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "make_corpus: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -43,8 +44,8 @@ for mod in h5py:python3-h5py zarr:python3-zarr netCDF4:python3-netcdf4 numpy:pyt
   astropy:python3-astropy reportlab:python3-reportlab; do
   "$py" -c "import ${mod%%:*}" 2>/dev/null || missing_deb+=("${mod#*:}")
 done
-for cmd in unzip:unzip tar:tar dd:coreutils cat:coreutils sha256sum:coreutils node:nodejs npm:npm ffmpeg:ffmpeg ffprobe:ffmpeg \
-  pdfinfo:poppler-utils pdftotext:poppler-utils pdftoppm:poppler-utils; do
+for cmd in unzip:unzip tar:tar dd:coreutils cat:coreutils sha256sum:coreutils node:nodejs npm:npm \
+  ffmpeg:ffmpeg ffprobe:ffmpeg pdfinfo:poppler-utils pdftotext:poppler-utils pdftoppm:poppler-utils; do
   command -v "${cmd%%:*}" >/dev/null 2>&1 || missing_deb+=("${cmd#*:}")
 done
 if [ ${#missing_deb[@]} -gt 0 ]; then
