@@ -32,6 +32,7 @@
 #include "replay/bound.h"
 #include "replay/event_log.h"
 #include "replay/matrix.h"
+#include "replay/sweep.h"
 #include "reports/provenance.h"
 #include "reports/results.h"
 #include "reports/summary.h"
@@ -277,12 +278,15 @@ int RunCompare(const CompareArgs& args) {
     std::filesystem::create_directories(args.events, ec);
     if (ec) return Fail("--events " + args.events + ": " + ec.message());
   }
-  // Read every trace before running anything, so a bad file fails fast.
+  // Read every trace before running anything, so a bad file fails fast; each is hashed as it is
+  // parsed, for the results' provenance.
   std::vector<pflab::traces::Trace> traces;
+  std::vector<pflab::reports::TraceSource> sources;
   for (const auto& path : args.traces) {
-    auto trace = pflab::traces::ReadTrace(path);
-    if (!trace) return FailTrace(trace.error().message);
-    traces.push_back(std::move(*trace));
+    auto loaded = pflab::replay::LoadTrace(path);
+    if (!loaded) return FailTrace(loaded.error().message);
+    sources.push_back({loaded->trace.name, path, std::move(loaded->md5)});
+    traces.push_back(std::move(loaded->trace));
   }
   for (const auto& trace : traces) plan.traces.push_back(&trace);
   // Credentials before the estimate, so bad ones fail before anything is printed or created.
@@ -468,11 +472,7 @@ int RunCompare(const CompareArgs& args) {
                            {"seed", plan.seeds.front()},  {"seeds", plan.seeds},
                            {"transport", args.transport}, {"think", think->ToString()},
                            {"traces", args.traces}};
-  std::vector<std::string> trace_names;
-  for (const auto& trace : traces) trace_names.push_back(trace.name);
-  auto provenance = pflab::reports::RunProvenance(trace_names, args.traces);
-  if (!provenance) return Fail(provenance.error().message);
-  config["provenance"] = std::move(*provenance);
+  config["provenance"] = pflab::reports::RunProvenance(sources);
   if (live_setup) config["live"] = live_setup->ToJson();
   if (!args.json.empty()) {
     const std::string text = pflab::reports::ResultsToJson(runs, config, details).dump(2) + "\n";

@@ -303,12 +303,9 @@ int Finish(const SweepArgs& args, const pflab::replay::SweepPlan& plan) {
           {"results_file", args.output}, {"profile", args.profile},  {"profile_parameters", plan.profile.ToJson()},
           {"seed", plan.seeds.front()},  {"seeds", plan.seeds},      {"think", plan.think.ToString()},
           {"traces", args.traces},       {"policies", args.policies}};
-      nlohmann::json provenance = pflab::reports::BuildProvenance();
-      provenance["traces"] = nlohmann::json::array();
-      for (const auto& t : plan.traces) {
-        provenance["traces"].push_back({{"name", t.trace.name}, {"file", t.path}, {"md5", t.md5}});
-      }
-      config["provenance"] = std::move(provenance);
+      std::vector<pflab::reports::TraceSource> sources;
+      for (const auto& t : plan.traces) sources.push_back({t.trace.name, t.path, t.md5});
+      config["provenance"] = pflab::reports::RunProvenance(sources);
       nlohmann::json out = pflab::reports::ResultsToJson(*runs, config);
       out["generator"] = "pflab sweep";
       if (auto status = WriteFile(args.json, out.dump(2) + "\n"); !status) return Fail(status.error().message);

@@ -21,6 +21,7 @@
 #include "net/checksums.h"
 #include "policies/spec_syntax.h"
 #include "replay/matrix.h"
+#include "traces/text_input.h"
 #include "traces/trace_io.h"
 
 namespace pflab::replay {
@@ -143,13 +144,13 @@ class HashingBuffer : public std::streambuf {
   char buffer_[1 << 16];
 };
 
+}  // namespace
+
 Result<SweepTrace> LoadTrace(const std::string& path) {
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) return InvalidArgument(path + ":0: is a directory, not a trace file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound(path + ":0: cannot open the trace file");
+  auto in = traces::OpenTextInput(path, "trace file");
+  if (!in) return in.error();
   Md5 md5;
-  auto buffer = std::make_unique<HashingBuffer>(in.rdbuf(), &md5);
+  auto buffer = std::make_unique<HashingBuffer>(in->rdbuf(), &md5);
   std::istream stream(buffer.get());
   auto trace = traces::ParseTrace(stream, path);
   if (!trace) return trace.error();
@@ -160,6 +161,8 @@ Result<SweepTrace> LoadTrace(const std::string& path) {
   out.trace.name = fs::path(path).stem().string();
   return out;
 }
+
+namespace {
 
 // The trace enters by content only: moving or renaming the corpus, or spelling its path differently,
 // does not make a sweep start over.

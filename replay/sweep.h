@@ -89,6 +89,10 @@ struct SweepTrace {
   traces::Trace trace;  // trace.name is the label in results: the file stem, or the path if stems clash
 };
 
+/// Reads a trace file (either form) and hashes its bytes as they are parsed, so the digest covers
+/// exactly the bytes the trace came from and the file is read once. Errors as traces::ReadTrace's.
+Result<SweepTrace> LoadTrace(const std::string& path);
+
 /// One run of the sweep: a trace, an expanded spec and a seed, at `index` in the stable job order.
 struct SweepJob {
   std::size_t index = 0;

@@ -6,17 +6,17 @@
 #include <string>
 #include <vector>
 
-#include "engine/result.h"
-
 namespace pflab::reports {
 
-/// {"pflab_version", "commit", "dirty", "from_git"} of this binary.
-nlohmann::json BuildProvenance();
+/// One trace a run read: its name, its file, and the hex MD5 of the file's bytes as they were parsed
+/// (replay::LoadTrace, the key sweeps use for traces).
+struct TraceSource {
+  std::string name;
+  std::string file;
+  std::string md5;
+};
 
-/// Hex MD5 of a file's bytes (the key sweeps already use for traces); errors name the file.
-Result<std::string> FileMd5(const std::string& path);
-
-/// BuildProvenance() plus "traces": [{"name", "file", "md5"}] for the given trace names and files.
-Result<nlohmann::json> RunProvenance(const std::vector<std::string>& names, const std::vector<std::string>& files);
+/// {"pflab_version", "commit", "dirty", "from_git"} of this binary and "traces": [{"name", "file", "md5"}].
+nlohmann::json RunProvenance(const std::vector<TraceSource>& traces);
 
 }  // namespace pflab::reports

@@ -14,6 +14,8 @@
 #include <set>
 #include <sstream>
 
+#include "net/checksums.h"
+#include "traces/binary_trace.h"
 #include "traces/generators.h"
 #include "traces/trace_io.h"
 
@@ -153,6 +155,41 @@ TEST_CASE("sweep grid: bad ranges, alternatives and expansions are errors naming
   CHECK_THAT(ExpandError("gcsfs-adaptiv(streak=1|2)"), Catch::Contains("unknown policy 'gcsfs-adaptiv'"));
   CHECK_THAT(ExpandError("gcsfs-adaptive(streak=1|1)"), Catch::Contains("appears twice"));
   CHECK_THAT(ExpandError("gcsfs-adaptive(streak=1..2), gcsfs-adaptive(streak=2)"), Catch::Contains("appears twice"));
+}
+
+TEST_CASE("sweep traces: a trace file is hashed whole as it is parsed, in either form", "[sweep][provenance]") {
+  const fs::path dir = TempDir();
+  // 3,000 reads: a JSONL file of about 160 KiB, three of the hashing reader's 64 KiB pieces.
+  WriteTrace(dir / "t.jsonl", "random", 3000);
+  traces::GeneratorParams params;
+  params.count = 3000;
+  auto generated = traces::Generate("random", params);
+  REQUIRE(generated.ok());
+  REQUIRE(traces::WriteBinaryTrace((dir / "t.pftrace").string(), *generated).ok());
+  REQUIRE(fs::file_size(dir / "t.jsonl") > 2 * (64 << 10));
+  for (const char* name : {"t.jsonl", "t.pftrace"}) {
+    INFO(name);
+    const std::string bytes = Slurp(dir / name);
+    Md5 whole;
+    whole.Update(bytes.data(), bytes.size());
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string expected;
+    for (std::uint8_t b : whole.Final()) expected += {kDigits[b >> 4], kDigits[b & 15]};
+    auto loaded = LoadTrace((dir / name).string());
+    REQUIRE(loaded.ok());
+    CHECK(loaded->md5 == expected);
+    CHECK(loaded->trace.records.size() == 3000);
+    CHECK(loaded->trace.name == "t");
+  }
+  // The same errors as traces::ReadTrace's.
+  auto missing = LoadTrace((dir / "missing.jsonl").string());
+  REQUIRE_FALSE(missing.ok());
+  CHECK_THAT(missing.error().message,
+             Catch::EndsWith("missing.jsonl:0: cannot open the trace file: No such file or directory"));
+  auto directory = LoadTrace(dir.string());
+  REQUIRE_FALSE(directory.ok());
+  CHECK_THAT(directory.error().message, Catch::Contains(":0: is a directory, not a trace file"));
+  fs::remove_all(dir);
 }
 
 TEST_CASE("sweep traces: directories give their *.jsonl sorted; repeats and empties are errors", "[sweep]") {
