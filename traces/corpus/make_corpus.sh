@@ -15,7 +15,7 @@
 # Run by hand, not by `make test`. Prerequisites (checked first, with the command that installs them):
 # /usr/bin/python3 with h5py, zarr, netCDF4, numpy, GDAL, astropy, ReportLab; node >= 18 with
 # hyparquet(-writer) installed by `npm ci` here; unzip, tar, dd, cat, sha256sum, ffmpeg (with ffprobe),
-# Poppler's tools.
+# Poppler's tools, squashfs-tools' mksquashfs and unsquashfs.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -45,7 +45,8 @@ for mod in h5py:python3-h5py zarr:python3-zarr netCDF4:python3-netcdf4 numpy:pyt
   "$py" -c "import ${mod%%:*}" 2>/dev/null || missing_deb+=("${mod#*:}")
 done
 for cmd in unzip:unzip tar:tar dd:coreutils cat:coreutils sha256sum:coreutils node:nodejs npm:npm \
-  ffmpeg:ffmpeg ffprobe:ffmpeg pdfinfo:poppler-utils pdftotext:poppler-utils pdftoppm:poppler-utils; do
+  ffmpeg:ffmpeg ffprobe:ffmpeg pdfinfo:poppler-utils pdftotext:poppler-utils pdftoppm:poppler-utils \
+  mksquashfs:squashfs-tools unsquashfs:squashfs-tools; do
   command -v "${cmd%%:*}" >/dev/null 2>&1 || missing_deb+=("${cmd#*:}")
 done
 if [ ${#missing_deb[@]} -gt 0 ]; then
@@ -98,6 +99,8 @@ gen dem.tif -- "$py" "$here/gen_cog.py" dem.tif
 gen clip.mp4 -- sh "$here/gen_video.sh" clip.mp4
 gen survey.fits -- "$py" "$here/gen_fits.py" survey.fits
 gen report.pdf -- "$py" "$here/gen_pdf.py" report.pdf
+gen parcels.shp parcels.shx parcels.dbf parcels.qix -- "$py" "$here/gen_shapefile.py" parcels.shp
+gen env.sqfs -- "$py" "$here/gen_squashfs.py" env.sqfs
 
 # --- workloads ---------------------------------------------------------------------------------------
 # record NAME GLOB -- COMMAND...: records COMMAND (run in $work) into $here/NAME.jsonl, reading only
@@ -150,6 +153,9 @@ record cog_windows "$work/dem.tif" -- "$py" "$here/read_cog.py" dem.tif
 record video_thumbnails "$work/clip.mp4" -- sh "$here/read_video.sh" clip.mp4
 record fits_cutouts "$work/survey.fits" -- "$py" "$here/read_fits.py" survey.fits
 record pdf_pages "$work/report.pdf" -- sh "$here/read_pdf.sh" report.pdf
+# Recorded in the session after those, again after tuning, and compared before anything was changed.
+record shapefile_query "$work/parcels.*" -- "$py" "$here/read_shapefile.py" parcels.shp
+record squashfs_extract "$work/env.sqfs" -- sh "$here/read_squashfs.sh" env.sqfs
 
 if [ "$use_strace" = 1 ]; then
   "$py" "$here/describe.py" "$work"/strace/*.jsonl

@@ -1,0 +1,76 @@
+#!/usr/bin/python3
+"""Holdout data: a SquashFS image of a software environment, as container runtimes mount from buckets.
+
+A seeded tree like an installed Python environment (Apptainer/Singularity images are SquashFS; so are
+many read-only datasets): 24 packages of 20 to 150 modules (text, 1-40 KiB, compressible), each with a
+few native libraries (0.2-6 MiB, half random and half repetitive) and data files, plus a `bin/` and
+`share/`. Written by `mksquashfs` with gzip, 128 KiB blocks, fixed timestamps and one compressor
+thread, so the image is the same bytes on every run.
+
+Usage: gen_squashfs.py OUT.sqfs   (needs mksquashfs: Debian's squashfs-tools)
+"""
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+
+WORDS = ("import def return self value data array index shape dtype class None True False for in if else "
+         "elif while try except raise with as lambda yield from print len range list dict tuple set").split()
+
+
+def text(rng: random.Random, size: int) -> bytes:
+    lines = []
+    n = 0
+    while n < size:
+        line = " " * (4 * rng.randrange(4)) + " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 12)))
+        lines.append(line)
+        n += len(line) + 1
+    return ("\n".join(lines) + "\n").encode()[:size]
+
+
+def binary(rng: random.Random, size: int) -> bytes:
+    half = size // 2
+    block = rng.randbytes(4096)
+    return rng.randbytes(half) + (block * (size // 4096 + 1))[: size - half]
+
+
+def main() -> None:
+    out = os.path.abspath(sys.argv[1])
+    rng = random.Random(31)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = os.path.join(tmp, "env")
+        site = os.path.join(root, "lib", "python3", "site-packages")
+        for p in range(24):
+            pkg = os.path.join(site, "pkg%02d" % p)
+            for m in range(rng.randint(20, 150)):
+                sub = os.path.join(pkg, "sub%d" % (m % 5)) if m % 3 == 0 else pkg
+                os.makedirs(sub, exist_ok=True)
+                with open(os.path.join(sub, "mod%03d.py" % m), "wb") as f:
+                    f.write(text(rng, rng.randint(1024, 40 * 1024)))
+            for lib in range(rng.randint(1, 4)):
+                with open(os.path.join(pkg, "_native%d.so" % lib), "wb") as f:
+                    f.write(binary(rng, rng.randint(200 * 1024, 6 * 1024 * 1024)))
+            os.makedirs(os.path.join(pkg, "data"), exist_ok=True)
+            for d in range(rng.randint(0, 6)):
+                with open(os.path.join(pkg, "data", "table%d.csv" % d), "wb") as f:
+                    f.write(text(rng, rng.randint(8 * 1024, 512 * 1024)))
+        for d, count in (("bin", 40), ("share/doc", 300)):
+            os.makedirs(os.path.join(root, d), exist_ok=True)
+            for i in range(count):
+                with open(os.path.join(root, d, "f%03d" % i), "wb") as f:
+                    f.write(binary(rng, rng.randint(4096, 1024 * 1024)) if d == "bin" else text(rng, rng.randint(512, 16384)))
+        for dirpath, _, files in os.walk(root):
+            os.utime(dirpath, (0, 0))
+            for name in files:
+                os.utime(os.path.join(dirpath, name), (0, 0))
+        if os.path.exists(out):
+            os.remove(out)
+        subprocess.run(["mksquashfs", root, out, "-comp", "gzip", "-b", "131072", "-noappend", "-no-progress",
+                        "-quiet", "-processors", "1", "-all-root", "-mkfs-time", "0", "-all-time", "0"],
+                       check=True, stdout=subprocess.DEVNULL)
+
+
+if __name__ == "__main__":
+    main()
