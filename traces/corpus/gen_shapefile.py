@@ -2,9 +2,10 @@
 """Holdout data: a land-parcel shapefile (.shp, .shx, .dbf) with a spatial index (.qix).
 
 60,000 parcels, each a polygon of 5 to 40 vertices on a seeded jittered grid, with five attributes
-(id, zone, area, owner, year), written by GDAL's ESRI Shapefile driver in a seeded-random order (as
-parcel layers are, by survey date, not by place); the .qix quadtree is built by OGR's `CREATE SPATIAL
-INDEX`. Four files that a reader opens together: one stream reads several objects, interleaved.
+(id, zone, area, owner, year), written by GDAL's ESRI Shapefile driver in a seeded-random order (a layer
+appended to over time is not stored in the order of place); the .qix quadtree is built by OGR's `CREATE
+SPATIAL INDEX`, and a .prj is written beside them. Five files that a reader opens together: one stream
+reads several objects, interleaved.
 
 Usage: gen_shapefile.py OUT.shp
 """

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Holdout workload: OGR queries a parcel shapefile as a GIS desktop or a tile service would.
 
-The layer's extent and feature count (headers), three map windows by spatial filter (the .qix quadtree,
-then the matching records' .shx entries, geometries in .shp and attributes in .dbf), 60 parcels
-fetched by id in seeded-random order, then an attribute filter (every .dbf record; only matches' shapes).
+The layer's extent and feature count (headers; OGR reads the .shx offsets whole when it opens the layer),
+three map windows by spatial filter (the .qix quadtree, then each match's geometry in .shp and attributes
+in .dbf), 60 parcels fetched by id in seeded-random order, then an attribute filter (OGR reads every
+record of both files).
 
 Usage: read_shapefile.py FILE.shp
 """
