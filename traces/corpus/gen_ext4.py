@@ -15,30 +15,10 @@ import subprocess
 import sys
 import tempfile
 
+from synthetic_files import binary, text, write, zero_times
+
 WORDS = ("kernel network service daemon config value enabled disabled path user group port timeout retry "
          "level debug info warning error started stopped request response cache disk mount").split()
-
-
-def text(rng: random.Random, size: int) -> bytes:
-    out = []
-    n = 0
-    while n < size:
-        line = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 14)))
-        out.append(line)
-        n += len(line) + 1
-    return ("\n".join(out) + "\n").encode()[:size]
-
-
-def binary(rng: random.Random, size: int) -> bytes:
-    half = size // 2
-    block = rng.randbytes(4096)
-    return rng.randbytes(half) + (block * (size // 4096 + 1))[: size - half]
-
-
-def write(path: str, data: bytes) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
 
 
 def main() -> None:
@@ -47,20 +27,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = os.path.join(tmp, "root")
         for i in range(300):
-            write(os.path.join(root, "etc", "conf.d" if i % 4 == 0 else "", "conf%03d" % i), text(rng, rng.randint(200, 12000)))
+            folder = os.path.join(root, "etc", "conf.d" if i % 4 == 0 else "")
+            write(os.path.join(folder, "conf%03d" % i), text(rng, rng.randint(200, 12000), WORDS, (3, 14)))
         for p in range(12):
             for lib in range(rng.randint(2, 6)):
                 write(os.path.join(root, "usr", "lib", "pkg%02d" % p, "lib%d.so" % lib),
                       binary(rng, rng.randint(100 * 1024, 3 * 1024 * 1024)))
         for i in range(8):
-            write(os.path.join(root, "var", "log", "syslog.%d" % i), text(rng, rng.randint(256 * 1024, 4 * 1024 * 1024)))
+            size = rng.randint(256 * 1024, 4 * 1024 * 1024)
+            write(os.path.join(root, "var", "log", "syslog.%d" % i), text(rng, size, WORDS, (3, 14)))
         for i in range(5):
             write(os.path.join(root, "home", "user", "data", "big%d.bin" % i),
                   binary(rng, rng.randint(8 * 1024 * 1024, 24 * 1024 * 1024)))
-        for dirpath, _, files in os.walk(root):
-            os.utime(dirpath, (0, 0))
-            for name in files:
-                os.utime(os.path.join(dirpath, name), (0, 0))
+        zero_times(root)
         if os.path.exists(out):
             os.remove(out)
         used = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(root) for f in fs)

@@ -11,29 +11,14 @@ Usage: gen_squashfs.py OUT.sqfs   (needs mksquashfs: Debian's squashfs-tools)
 """
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
 
+from synthetic_files import binary, text, zero_times
+
 WORDS = ("import def return self value data array index shape dtype class None True False for in if else "
          "elif while try except raise with as lambda yield from print len range list dict tuple set").split()
-
-
-def text(rng: random.Random, size: int) -> bytes:
-    lines = []
-    n = 0
-    while n < size:
-        line = " " * (4 * rng.randrange(4)) + " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 12)))
-        lines.append(line)
-        n += len(line) + 1
-    return ("\n".join(lines) + "\n").encode()[:size]
-
-
-def binary(rng: random.Random, size: int) -> bytes:
-    half = size // 2
-    block = rng.randbytes(4096)
-    return rng.randbytes(half) + (block * (size // 4096 + 1))[: size - half]
 
 
 def main() -> None:
@@ -48,23 +33,23 @@ def main() -> None:
                 sub = os.path.join(pkg, "sub%d" % (m % 5)) if m % 3 == 0 else pkg
                 os.makedirs(sub, exist_ok=True)
                 with open(os.path.join(sub, "mod%03d.py" % m), "wb") as f:
-                    f.write(text(rng, rng.randint(1024, 40 * 1024)))
+                    f.write(text(rng, rng.randint(1024, 40 * 1024), WORDS, (2, 12), indent=True))
             for lib in range(rng.randint(1, 4)):
                 with open(os.path.join(pkg, "_native%d.so" % lib), "wb") as f:
                     f.write(binary(rng, rng.randint(200 * 1024, 6 * 1024 * 1024)))
             os.makedirs(os.path.join(pkg, "data"), exist_ok=True)
             for d in range(rng.randint(0, 6)):
                 with open(os.path.join(pkg, "data", "table%d.csv" % d), "wb") as f:
-                    f.write(text(rng, rng.randint(8 * 1024, 512 * 1024)))
+                    f.write(text(rng, rng.randint(8 * 1024, 512 * 1024), WORDS, (2, 12), indent=True))
         for d, count in (("bin", 40), ("share/doc", 300)):
             os.makedirs(os.path.join(root, d), exist_ok=True)
             for i in range(count):
                 with open(os.path.join(root, d, "f%03d" % i), "wb") as f:
-                    f.write(binary(rng, rng.randint(4096, 1024 * 1024)) if d == "bin" else text(rng, rng.randint(512, 16384)))
-        for dirpath, _, files in os.walk(root):
-            os.utime(dirpath, (0, 0))
-            for name in files:
-                os.utime(os.path.join(dirpath, name), (0, 0))
+                    if d == "bin":
+                        f.write(binary(rng, rng.randint(4096, 1024 * 1024)))
+                    else:
+                        f.write(text(rng, rng.randint(512, 16384), WORDS, (2, 12), indent=True))
+        zero_times(root)
         if os.path.exists(out):
             os.remove(out)
         subprocess.run(["mksquashfs", root, out, "-comp", "gzip", "-b", "131072", "-noappend", "-no-progress",

@@ -73,14 +73,19 @@ work=$(cd "$work" && pwd)
 
 # --- data: each file is remade when missing or older than its generator -----------------------------
 # gen OUTPUT... -- COMMAND...: runs COMMAND (in $work) unless every OUTPUT exists and is newer than the
-# generator script named in COMMAND.
+# generator script named in COMMAND (or than synthetic_files.py, for the generators that import it).
 gen() {
   local outs=() script="" stale=$regen
   while [ "$1" != "--" ]; do outs+=("$1"); shift; done
   shift
   for a in "$@"; do case "$a" in *.py|*.mjs|*.sh) script="$a" ;; esac; done
+  local sources=("$script")
+  if grep -q '^from synthetic_files import' "$script"; then sources+=("$here/synthetic_files.py"); fi
   for o in "${outs[@]}"; do
-    if [ ! -e "$work/$o" ] || [ "$script" -nt "$work/$o" ]; then stale=1; fi
+    if [ ! -e "$work/$o" ]; then stale=1; fi
+    for src in "${sources[@]}"; do
+      if [ "$src" -nt "$work/$o" ]; then stale=1; fi
+    done
   done
   if [ "$stale" = 1 ]; then
     echo "make_corpus: generating ${outs[*]}" >&2
