@@ -60,11 +60,11 @@ const std::vector<KnownFailure> kKnownFailures{
     {"gcs-cross-region", "video_thumbnails", "target"},
     // A real trace recorded after tuning (debugfs reading files out of a 223 MiB ext4 image, 8 MiB
     // read in 4 KiB blocks by six processes), all three cells missed by bytes at 0.72-0.85x the
-    // fastest anchor's time: on the GCS profiles the whole image is fetched (on cross-region it
-    // arrives within two first bytes at the link's bandwidth; on regional the ski rental buys it on 4
-    // of 5 seeds), 2.1x the bytes of fsspec-blockcache, and on local-fast the run windows of a reader
-    // that reads block after block run on past its files (2.6x gcsfuse's bytes), as on the three
-    // local-fast cells above.
+    // fastest anchor's time: on the GCS profiles the ski rental buys the whole image (on 4 of 5 seeds
+    // on regional, all 5 on cross-region; with the rental off about 75-79 MiB are fetched), 2.1x the
+    // bytes of fsspec-blockcache, and on local-fast the run windows of a reader that reads block
+    // after block run on past its files (2.6x gcsfuse's bytes), as on the three local-fast cells
+    // above.
     {"gcs-regional", "ext4_image", "target"},
     {"gcs-cross-region", "ext4_image", "target"},
     {"local-fast", "ext4_image", "target"},
