@@ -278,10 +278,14 @@ void MountpointPrefetcher::DropCursor() {
 // ---- BackpressureController ----
 
 // send_feedback(DataRead): move the window end when less than half the preferred window is left.
+// Mountpoint's test alone never fires for a window of one byte (half of it rounds to 0), which its
+// fixed sizes never make but `initial=1`, or `part_size=1` with `initial=0`, do: the reader would wait
+// forever at the window's end. An exhausted window is always moved, which changes nothing for any
+// window of two bytes or more.
 void MountpointPrefetcher::OnDataRead(std::uint64_t next) {
   const std::uint64_t end = lower_->size();
   const std::uint64_t remaining = window_end_ > next ? window_end_ - next : 0;
-  if (remaining < window_ / 2 && window_end_ < end) {
+  if ((remaining == 0 || remaining < window_ / 2) && window_end_ < end) {
     const std::uint64_t target = std::min(Align(next + window_), end);
     if (target > window_end_) Increment(target - window_end_);  // the limiter always grants it here
   }
