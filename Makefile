@@ -1,10 +1,13 @@
 # The two entry points: `make demo` and `make test`. Both install what is missing first.
 JOBS ?= $(shell nproc)
 BUILD ?= build
+# One sanitized build (clang, ASan+UBSan, libFuzzer's coverage) serves the sanitizer tests and the fuzz
+# targets: two full builds in CI instead of three.
 ASAN_BUILD ?= build-asan
 NOPY_BUILD ?= build-nopy
 PREFIX ?= /usr/local
-FUZZ_BUILD ?= build-fuzz
+FUZZ_BUILD ?= $(ASAN_BUILD)
+SAN_CONFIGURE = -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ -DPFLAB_FUZZ=ON -DPFLAB_BENCH=OFF
 TSAN_BUILD ?= build-tsan
 # `make fuzz`: seconds per target; `make fuzz-smoke`: seconds per target after its seed corpus.
 FUZZ_SECONDS ?= 60
@@ -26,7 +29,7 @@ test-release: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 test-asan: setup
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPFLAB_SANITIZE=ON -DPFLAB_BENCH=OFF
+	cmake -S . -B $(ASAN_BUILD) $(SAN_CONFIGURE)
 	cmake --build $(ASAN_BUILD) -j $(JOBS) --target pflab_tests pflab
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS)
@@ -43,7 +46,8 @@ test-no-python: setup
 	$(NOPY_BUILD)/pflab_python_build_probe | grep "built without the Python bridge"
 
 # CI runs this (.ci/run). The fuzz smoke is every target's committed seeds plus a few seconds of
-# fuzzing; ThreadSanitizer (make test-tsan) would be a third full build and is run by hand.
+# fuzzing, from the sanitizer tests' build; ThreadSanitizer (make test-tsan) would be a third full build
+# and is run by hand.
 test: test-release test-no-python test-asan fuzz-smoke
 
 # The lower bound's full property test (replay/bound.h): 2,000 random traces x every policy x every
@@ -78,7 +82,7 @@ bench-fidelity: build
 
 # libFuzzer targets (fuzz/, clang, ASan + UBSan): docs/testing.md "Fuzzing".
 fuzz-build: setup
-	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ -DPFLAB_FUZZ=ON -DPFLAB_BENCH=OFF
+	cmake -S . -B $(FUZZ_BUILD) $(SAN_CONFIGURE)
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target pflab_fuzz_all
 
 fuzz: fuzz-build

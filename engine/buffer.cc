@@ -10,6 +10,8 @@
 #include <mutex>
 #include <new>
 
+#include "engine/sanitizers.h"
+
 namespace pflab {
 
 namespace {
@@ -20,7 +22,7 @@ std::uint64_t Rounded(std::uint64_t size) {
   return (size + kHugePage - 1) / kHugePage * kHugePage;
 }
 
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef PFLAB_HAS_ASAN
 constexpr bool kPool = false;  // the sanitizer must see every use after free
 #else
 constexpr bool kPool = true;

@@ -198,7 +198,7 @@ ReadId PluginLayer::Read(ByteRange range, ReadCallback done) {
   }
   if (!ClampToObject(range, done)) return id;
   if (read_) throw std::logic_error(std::string(name()) + ": a second read while one is outstanding");
-  read_.emplace();
+  read_ = PendingRead{};  // not emplace(): clang 14 takes the nested struct for not default-constructible
   read_->id = id;
   read_->range = range;
   read_->done = std::move(done);

@@ -8,12 +8,13 @@
 #include <optional>
 #include <set>
 
+#include "engine/sanitizers.h"
 #include "pflab/plugin.h"
 #include "plugins/plugin_entry.h"
 #include "plugins/python_build.h"
 #include "policies/registry.h"
 
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef PFLAB_HAS_ASAN
 #include <sanitizer/lsan_interface.h>
 #endif
 
@@ -143,7 +144,7 @@ Result<plugin::Family*> PythonFamily() {
       continue;
     }
     plugin::Family* family = nullptr;
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef PFLAB_HAS_ASAN
     // LeakSanitizer cannot walk the dynamic TLS that libpython brings in (GCC 12's crashes at exit:
     // "Tracer caught signal 11" on a bogus DTLS range), and scanning without TLS reports false leaks.
     // So a sanitizer process that loads the bridge checks for leaks now, before Python is there, and

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/sanitizers.h"
 #include "python_bridge/python_layer.h"
 
 #ifndef PFLAB_PYTHON_HOME
@@ -91,7 +92,7 @@ bool Interpreter::Start(std::string* error) {
   }
   PyPreConfig pre;
   PyPreConfig_InitIsolatedConfig(&pre);
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef PFLAB_HAS_ASAN
   pre.allocator = PYMEM_ALLOCATOR_MALLOC;  // so the sanitizer sees Python's allocations as they are
 #endif
   PyStatus status = Py_PreInitialize(&pre);

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Runs the libFuzzer targets of build-fuzz/ one after another (the machine is small; libFuzzer would
-# use one core each anyway).
+# Runs the libFuzzer targets of build-asan/ (the sanitized build, `make fuzz-build`) one after another
+# (the machine is small; libFuzzer would use one core each anyway).
 #   scripts/fuzz.sh SECONDS [TARGET...]        each target for SECONDS, new corpus entries kept in
 #                                              fuzz/out/corpus/TARGET (git-ignored), crashes in fuzz/out/
 #   scripts/fuzz.sh --smoke SECONDS [TARGET...] the committed seeds, then SECONDS of fuzzing, each target;
 #                                              nothing kept but crashes
 # Every target first runs its committed seed corpus (fuzz/corpus/TARGET, the regression inputs among
 # them). Exits non-zero at the first target that crashes, hangs, leaks or breaks a property; libFuzzer
-# names the input it saved (reproduce: build-fuzz/fuzz/fuzz_TARGET FILE).
+# names the input it saved (reproduce: build-asan/fuzz/fuzz_TARGET FILE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +18,7 @@ if [ "${1:-}" = "--smoke" ]; then
 fi
 seconds="${1:?usage: scripts/fuzz.sh [--smoke] SECONDS [TARGET...]}"
 shift
-build="${FUZZ_BUILD:-build-fuzz}"
+build="${FUZZ_BUILD:-build-asan}"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   targets=(trace_io binary_trace import_csv import_strace import_gcsfs_log policy_spec sweep_grid range_header fake_server results)

@@ -5,14 +5,11 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include "engine/sanitizers.h"
 #include "traces/generators.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(PFLAB_HAS_ASAN) || defined(PFLAB_HAS_TSAN)
 #define PFLAB_FIDELITY_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define PFLAB_FIDELITY_SANITIZED 1
-#endif
 #endif
 
 namespace pflab::replay {

@@ -583,7 +583,7 @@ class PayloadSource final : public Source {
   PayloadSource(Scheduler* scheduler, std::uint64_t size) : scheduler_(scheduler), size_(size) {}
   ReadId Read(ByteRange range, ReadCallback done) override {
     requests.push_back(range);
-    scheduler_->Post([this, range, done = std::move(done)]() mutable {
+    scheduler_->Post([range, done = std::move(done)]() mutable {
       auto chunk = Chunk::Make(range.size(), true, nullptr);
       for (std::uint64_t i = 0; i < range.size(); ++i) {
         chunk->mutable_data()[i] = static_cast<std::byte>((range.begin + i) % 251 + 1);

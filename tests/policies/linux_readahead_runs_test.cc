@@ -22,8 +22,6 @@
 namespace pflab::policies {
 namespace {
 
-constexpr std::uint64_t kPage = LinuxReadahead::kPage;
-
 // get_init_ra_size
 std::uint64_t InitSize(std::uint64_t req, std::uint64_t max) {
   std::uint64_t size = std::bit_ceil(std::max<std::uint64_t>(req, 1));

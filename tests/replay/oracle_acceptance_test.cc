@@ -32,20 +32,13 @@
 #include <sstream>
 #include <thread>
 
+#include "engine/sanitizers.h"
 #include "policies/registry.h"
 #include "replay/simulation.h"
 #include "sim/network_model.h"
 #include "traces/generators.h"
 #include "traces/random_mix.h"
 #include "traces/trace_io.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define PFLAB_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PFLAB_SANITIZED 1
-#endif
-#endif
 
 namespace pflab::replay {
 namespace {
@@ -54,7 +47,7 @@ constexpr std::uint64_t kKiB = 1ull << 10;
 constexpr std::uint64_t kMiB = 1ull << 20;
 constexpr std::uint64_t kGiB = 1ull << 30;
 
-#ifdef PFLAB_SANITIZED
+#ifdef PFLAB_HAS_ASAN
 constexpr bool kSanitized = true;
 #else
 constexpr bool kSanitized = false;

@@ -176,7 +176,8 @@ inline std::map<Key, Median> Run(const std::vector<const traces::Trace*>& traces
     REQUIRE(errors.empty());
   }
   std::map<Key, Median> out;
-  for (auto& [key, list] : samples) {
+  for (const auto& entry : samples) {
+    const std::vector<Sample>& list = entry.second;  // a named variable: clang 14 cannot capture a binding
     auto median = [&list](auto field) {
       std::vector<double> v;
       for (const Sample& s : list) v.push_back(static_cast<double>(field(s)));
@@ -191,7 +192,7 @@ inline std::map<Key, Median> Run(const std::vector<const traces::Trace*>& traces
       m.peak_file_memory = std::max(m.peak_file_memory, s.peak_file_memory);
       m.reads_failed += s.reads_failed;
     }
-    out[key] = m;
+    out[entry.first] = m;
   }
   return out;
 }

@@ -9,6 +9,13 @@
 // are hooked themselves and record what reached the file during the call: when the call cannot be
 // served from the FILE's buffer, the kernel position before and after gives the bytes read. A seek
 // that refills the buffer (glibc reads the block around an unaligned target) records that block.
+
+// glibc's headers define inline copies of some functions hooked here (getc_unlocked, getline, ...)
+// when optimizing; GCC takes our definitions as the out-of-line ones, clang calls them redefinitions.
+// The hooks must be the definitions, so those inline copies are left out.
+#ifndef __NO_INLINE__
+#define __NO_INLINE__ 1
+#endif
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
