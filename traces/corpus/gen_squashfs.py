@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 
-from synthetic_files import binary, text, zero_times
+from synthetic_files import binary, text, write, zero_times
 
 WORDS = ("import def return self value data array index shape dtype class None True False for in if else "
          "elif while try except raise with as lambda yield from print len range list dict tuple set").split()
@@ -31,24 +31,21 @@ def main() -> None:
             pkg = os.path.join(site, "pkg%02d" % p)
             for m in range(rng.randint(20, 150)):
                 sub = os.path.join(pkg, "sub%d" % (m % 5)) if m % 3 == 0 else pkg
-                os.makedirs(sub, exist_ok=True)
-                with open(os.path.join(sub, "mod%03d.py" % m), "wb") as f:
-                    f.write(text(rng, rng.randint(1024, 40 * 1024), WORDS, (2, 12), indent=True))
+                write(os.path.join(sub, "mod%03d.py" % m),
+                      text(rng, rng.randint(1024, 40 * 1024), WORDS, (2, 12), indent=True))
             for lib in range(rng.randint(1, 4)):
-                with open(os.path.join(pkg, "_native%d.so" % lib), "wb") as f:
-                    f.write(binary(rng, rng.randint(200 * 1024, 6 * 1024 * 1024)))
-            os.makedirs(os.path.join(pkg, "data"), exist_ok=True)
+                write(os.path.join(pkg, "_native%d.so" % lib), binary(rng, rng.randint(200 * 1024, 6 * 1024 * 1024)))
+            os.makedirs(os.path.join(pkg, "data"), exist_ok=True)  # also when it stays empty
             for d in range(rng.randint(0, 6)):
-                with open(os.path.join(pkg, "data", "table%d.csv" % d), "wb") as f:
-                    f.write(text(rng, rng.randint(8 * 1024, 512 * 1024), WORDS, (2, 12), indent=True))
+                write(os.path.join(pkg, "data", "table%d.csv" % d),
+                      text(rng, rng.randint(8 * 1024, 512 * 1024), WORDS, (2, 12), indent=True))
         for d, count in (("bin", 40), ("share/doc", 300)):
-            os.makedirs(os.path.join(root, d), exist_ok=True)
             for i in range(count):
-                with open(os.path.join(root, d, "f%03d" % i), "wb") as f:
-                    if d == "bin":
-                        f.write(binary(rng, rng.randint(4096, 1024 * 1024)))
-                    else:
-                        f.write(text(rng, rng.randint(512, 16384), WORDS, (2, 12), indent=True))
+                if d == "bin":
+                    data = binary(rng, rng.randint(4096, 1024 * 1024))
+                else:
+                    data = text(rng, rng.randint(512, 16384), WORDS, (2, 12), indent=True)
+                write(os.path.join(root, d, "f%03d" % i), data)
         zero_times(root)
         if os.path.exists(out):
             os.remove(out)
