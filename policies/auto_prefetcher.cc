@@ -468,9 +468,12 @@ ReadId AutoPrefetcher::Read(ByteRange range, ReadCallback done) {
   const ReadId id = next_id_++;
   if (!ClampToObject(range, done)) return id;
   const Nanos now = ctx_.scheduler->Now();
-  const Nanos gap = last_done_ ? now - *last_done_ : 0;
+  Nanos gap = 0;
+  if (auto done = state_->reader_done.find(ctx_.stream); done != state_->reader_done.end()) {
+    gap = now - done->second;
+    state_->reader_done.erase(done);
+  }
   think_ += gap;
-  last_done_.reset();
   ++stamp_;
   pending_id_ = id;
   pending_ = range;
@@ -570,7 +573,7 @@ void AutoPrefetcher::Cancel(ReadId id) {
   pending_id_ = 0;
   waiting_memory_ = false;
   waiting_peer_ = false;
-  last_done_ = ctx_.scheduler->Now();
+  state_->reader_done[ctx_.stream] = ctx_.scheduler->Now();
   CompleteLater(std::move(pending_done_), Cancelled("read cancelled"));
 }
 
@@ -1254,7 +1257,7 @@ void AutoPrefetcher::Complete(Result<Slices>&& result) {
   }
 #endif
   stall_ += now - pending_started_;
-  last_done_ = now;
+  state_->reader_done[ctx_.stream] = now;
   if (pending_waited_ && options_.grow && options_.ramp > 0) {
     if (Cursor* c = FindCursor(pending_cursor_)) {
       // Mountpoint's rule: a stall multiplies the window (up to the cap).

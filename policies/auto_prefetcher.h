@@ -55,7 +55,9 @@
 //   paid equals the price, then buy; at most about twice the better choice in hindsight): after `whole_after` reads
 //   that looked random (each started a cursor the next one did not continue densely, or whose run ended within a part:
 //   a record read in two calls, a header and its body, is one random access), once the stream has waited as
-//   long as the whole object takes. Both only for a latency-bound stream (it waited at least as long as it computed),
+//   long as the whole object takes. Both only for a latency-bound stream (it waited at least as long as it computed:
+//   its own time before a read runs from its last read of any file, so waits on the other files of a
+//   reader that reads several in turn, a database's tables, are not computing),
 //   an object within the memory budget, and one whole fetch per object in a run: a stream whose object another stream
 //   of the run fetches whole reads from that fetch. The first-read bet on an object several streams read stands only
 //   when that read began at offset 0 (files read from the start are read on, Linux readahead's index-0 rule; streams
@@ -105,6 +107,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/units.h"
@@ -250,6 +253,10 @@ class AutoPrefetcher;
 struct AutoRunState {
   NetworkEstimate network;
   std::vector<AutoPrefetcher*> members;
+  /// Per stream (the reader): when its last read completed, whichever of its open files it read. The
+  /// reader's own time before a read runs from there, so a stream that reads several files in turn
+  /// (a database's tables, a shapefile's parts) is not taken to compute while it waits on another.
+  std::unordered_map<std::uint32_t, Nanos> reader_done;
   /// Memory was freed: every member waiting for it tries again (posted).
   void Notify();
 };
@@ -417,8 +424,7 @@ class AutoPrefetcher final : public PolicyLayer {
   std::uint64_t stamp_ = 0;  // reads so far
   std::uint64_t random_reads_ = 0;
   Nanos stall_ = 0;  // time reads waited
-  Nanos think_ = 0;  // time between a read's completion and the next read
-  std::optional<Nanos> last_done_;
+  Nanos think_ = 0;  // the reader's own time before this file's reads (from its last read of any file)
 
   // The read in progress (one at a time).
   ReadId next_id_ = 1;

@@ -160,6 +160,53 @@ TEST_CASE("auto: random accesses buy the whole object once they have waited as l
   CHECK(pairs <= 70);
 }
 
+TEST_CASE("auto: a reader of two files in turn does not compute while it waits on the other", "[policies][auto]") {
+  // One stream reads 4 KiB far apart in `x` (100,000,000 bytes, as in the test above: its reads wait
+  // 1 ms) and in `y` in turn. `y` is larger than the file budget, so never fetched whole, and its reads
+  // wait 5 ms. The reader itself never pauses: the 5 ms before each read of `x` were spent waiting on
+  // `y`, not computing, so `x` is bought after the same 63-70 accesses as when read alone (counted
+  // from x's last read, they would close the gate: 5 ms "computed" per 1 ms waited). A reader that
+  // does compute 5 ms after each read buys nothing: it waits less than it computes.
+  const std::uint64_t size = 100'000'000;
+  AutoOptions options = Seeds();
+  options.hedge = 0;
+  auto accesses_until_whole = [&](Nanos pause) {
+    sim::SimScheduler scheduler;
+    NullEventSink events;
+    MemoryAccount run_account;
+    RunShared run{&run_account};
+    MemoryAccount* ax = run_account.NewChild();
+    MemoryAccount* ay = run_account.NewChild();
+    testing::LoggingSource lower_x(&scheduler, size, kMillisecond, ax);
+    testing::LoggingSource lower_y(&scheduler, 3 * size, 5 * kMillisecond, ay);
+    AutoPrefetcher x(LayerContext{&scheduler, &events, 0}, &lower_x, options, ax, &run, "b/x");
+    AutoPrefetcher y(LayerContext{&scheduler, &events, 0}, &lower_y, options, ay, &run, "b/y");
+    auto read = [&](AutoPrefetcher& p, std::uint64_t at) {
+      std::optional<Result<Slices>> got;
+      p.Read({at, at + 4096}, [&](Result<Slices>&& r) { got = std::move(r); });
+      scheduler.Run();
+      REQUIRE(got.has_value());
+      REQUIRE(got->ok());
+      if (pause > 0) {
+        scheduler.PostAfter(pause, [] {});
+        scheduler.Run();
+      }
+    };
+    for (int i = 0; i < 200; ++i) {
+      const std::uint64_t at = static_cast<std::uint64_t>((i * 37) % 90) * M;
+      read(x, at);
+      if (x.whole_fetched()) return i + 1;
+      read(y, at);
+    }
+    CHECK_FALSE(y.whole_fetched());
+    return 0;
+  };
+  const int waiting = accesses_until_whole(0);
+  CHECK(waiting >= 63);
+  CHECK(waiting <= 70);
+  CHECK(accesses_until_whole(5 * kMillisecond) == 0);
+}
+
 TEST_CASE("auto: a block read again is served from retained data (backtrack)", "[policies][auto]") {
   Harness h(1024 * M);
   for (std::uint64_t k : {1, 2, 3, 4}) h.ReadOk((k - 1) * M, k * M);

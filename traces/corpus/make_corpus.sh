@@ -15,7 +15,8 @@
 # Run by hand, not by `make test`. Prerequisites (checked first, with the command that installs them):
 # /usr/bin/python3 with h5py, zarr, netCDF4, numpy, GDAL, astropy, ReportLab; node >= 18 with
 # hyparquet(-writer) installed by `npm ci` here; unzip, tar, dd, cat, sha256sum, ffmpeg (with ffprobe),
-# Poppler's tools, squashfs-tools' mksquashfs and unsquashfs, e2fsprogs' mke2fs and debugfs.
+# Poppler's tools, squashfs-tools' mksquashfs and unsquashfs, e2fsprogs' mke2fs and debugfs, rocksdb-tools'
+# ldb.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -46,7 +47,7 @@ for mod in h5py:python3-h5py zarr:python3-zarr netCDF4:python3-netcdf4 numpy:pyt
 done
 for cmd in unzip:unzip tar:tar dd:coreutils cat:coreutils sha256sum:coreutils node:nodejs npm:npm \
   ffmpeg:ffmpeg ffprobe:ffmpeg pdfinfo:poppler-utils pdftotext:poppler-utils pdftoppm:poppler-utils \
-  mksquashfs:squashfs-tools unsquashfs:squashfs-tools mke2fs:e2fsprogs debugfs:e2fsprogs; do
+  mksquashfs:squashfs-tools unsquashfs:squashfs-tools mke2fs:e2fsprogs debugfs:e2fsprogs ldb:rocksdb-tools; do
   PATH="$PATH:/usr/sbin:/sbin" command -v "${cmd%%:*}" >/dev/null 2>&1 || missing_deb+=("${cmd#*:}")
 done
 if [ ${#missing_deb[@]} -gt 0 ]; then
@@ -107,6 +108,7 @@ gen report.pdf -- "$py" "$here/gen_pdf.py" report.pdf
 gen parcels.shp parcels.shx parcels.dbf parcels.qix -- "$py" "$here/gen_shapefile.py" parcels.shp
 gen env.sqfs -- "$py" "$here/gen_squashfs.py" env.sqfs
 gen disk.img -- "$py" "$here/gen_ext4.py" disk.img
+gen kv.rocksdb -- "$py" "$here/gen_rocksdb.py" kv.rocksdb
 
 # --- workloads ---------------------------------------------------------------------------------------
 # record NAME GLOB -- COMMAND...: records COMMAND (run in $work) into $here/NAME.jsonl, reading only
@@ -163,6 +165,10 @@ record pdf_pages "$work/report.pdf" -- sh "$here/read_pdf.sh" report.pdf
 record shapefile_query "$work/parcels.*" -- "$py" "$here/read_shapefile.py" parcels.shp
 record squashfs_extract "$work/env.sqfs" -- sh "$here/read_squashfs.sh" env.sqfs
 record ext4_image "$work/disk.img" -- sh "$here/read_ext4.sh" disk.img
+# Recorded in a later session, after tuning, and compared before anything was changed. The service
+# session opens the database for writing, as a service does: RocksDB writes a new manifest and options
+# file (and reads the options back), so their names move on at every recording.
+record rocksdb_lookups "$work/kv.rocksdb/*" -- "$py" "$here/read_rocksdb.py" kv.rocksdb
 
 if [ "$use_strace" = 1 ]; then
   "$py" "$here/describe.py" "$work"/strace/*.jsonl

@@ -38,8 +38,16 @@ def write_jsonl(out: str, reads, log: str) -> None:
     ids = {p: f"o{i}" for i, p in enumerate(paths)}
     streams = {}
     t0 = reads[0][5] if reads else 0.0
+
+    def size(path: str) -> int:
+        # A file the program deleted after reading it (RocksDB's old manifests and options files) is
+        # given the end of its furthest read.
+        if os.path.exists(path):
+            return os.path.getsize(path)
+        return max(off + n for _, _, off, n, p, _, _ in reads if p == path)
+
     header = {"format": "pflab-trace", "version": 1,
-              "objects": [{"id": ids[p], "name": os.path.basename(p), "size": os.path.getsize(p)} for p in paths],
+              "objects": [{"id": ids[p], "name": os.path.basename(p), "size": size(p)} for p in paths],
               "source": {"converter": "strace_reads.py", "strace_log": os.path.basename(log)}}
     with open(out, "w") as f:
         f.write(json.dumps(header) + "\n")
