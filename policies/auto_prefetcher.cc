@@ -448,6 +448,10 @@ std::uint64_t AutoPrefetcher::Window(const Cursor& c) const {
 void AutoPrefetcher::EndRun(std::uint32_t id) {
   const Cursor* c = FindCursor(id);
   if (!c || c->hits == 0) return;
+  if (c->strided && c->strides >= 2) {
+    known_stride_ = {static_cast<double>(StrideAt(*c, 1) - static_cast<std::int64_t>(c->last_begin)), c->slip,
+                     c->prior + c->strides};
+  }
   const double run = static_cast<double>(RunBytes(*c));
   ++runs_;
   run_avg_ += std::max(kRunWeight, 1.0 / static_cast<double>(runs_)) * (run - run_avg_);
@@ -494,8 +498,14 @@ ReadId AutoPrefetcher::Read(ByteRange range, ReadCallback done) {
     case Kind::kStride: {
       const bool was_confirmed = cursor->hits + 1 >= options_.confirm;
       if (kind == Kind::kStride) {
+        const std::int64_t off = static_cast<std::int64_t>(range.begin) - StrideAt(*cursor, 1);
+        cursor->slip = std::max(cursor->slip, static_cast<std::uint64_t>(off < 0 ? -off : off));
         cursor->strided = true;
+        ++cursor->strides;
         ++cursor->hits;
+        // Reads a part or more apart are, for the ski rental, accesses of their own (HDU headers of a
+        // FITS file, a variable's records): what they cost is the stall they pay.
+        if (static_cast<std::uint64_t>(std::abs(cursor->step)) >= part_size()) ++random_reads_;
       } else if (range.end > cursor->next) {
         if (range.begin > cursor->next + part_size()) {
           // A seek forward into what the cursor asked for: it keeps its data, but its run ends there
@@ -531,7 +541,7 @@ ReadId AutoPrefetcher::Read(ByteRange range, ReadCallback done) {
     case Kind::kCovered:
     case Kind::kHinted: break;
   }
-  if (kind != Kind::kCovered && kind != Kind::kHinted) last_read_begin_ = range.begin;
+  if (kind != Kind::kHinted) last_read_begin_ = range.begin;
   if (cursor) pending_cursor_ = cursor->id;
   if (cursor) last_cursor_ = cursor->id;
   if (confirmed_now && runs_ > 0) {
@@ -549,7 +559,10 @@ ReadId AutoPrefetcher::Read(ByteRange range, ReadCallback done) {
   // read's request is then not rounded up (the bytes around it are in the bet anyway), so that
   // response comes as early as it can: on a fast network the bet is called off with less of it
   // transferred.
-  IssueDemand(/*exact=*/bet && options_.probe);
+  // A read that continues a stride wider than the minimum request gains nothing from the bytes around
+  // it (the reader's next read is a stride away): it asks for its own pages.
+  const bool sparse = kind == Kind::kStride && static_cast<std::uint64_t>(std::abs(cursor->step)) > min_request();
+  IssueDemand(/*exact=*/(bet && options_.probe) || sparse);
   if (bet) {
     // fsspec's AllBytes fetches a file whole at open; here only a file whose whole transfer takes no
     // longer than a first byte, and tentatively: the first request's latency may call it off.
@@ -577,6 +590,25 @@ void AutoPrefetcher::Cancel(ReadId id) {
   CompleteLater(std::move(pending_done_), Cancelled("read cancelled"));
 }
 
+// The stride is the mean one since the cursor's first read: a reader through aligned blocks (netCDF-C's,
+// stdio's) whose records are not a whole number of blocks apart steps a block short now and then, and
+// the mean keeps predictions many reads ahead within a block of where the reads come.
+std::int64_t AutoPrefetcher::StrideAt(const Cursor& c, std::uint64_t i) {
+  const auto last = static_cast<std::int64_t>(c.last_begin);
+  const std::uint32_t n = c.prior + c.strides;
+  if (n == 0) return last + static_cast<std::int64_t>(i) * c.step;
+  const double own = static_cast<double>(last - static_cast<std::int64_t>(c.stride_origin));
+  const double mean = (c.prior_mean * c.prior + own) / n;
+  return last + static_cast<std::int64_t>(std::llround(mean * static_cast<double>(i)));
+}
+
+// A read within one read's length (at least a page) of where the stride puts it continues the stride,
+// never further than half the stride, so it cannot be taken for the next one.
+std::uint64_t AutoPrefetcher::StrideSlack(const Cursor& c) {
+  const std::uint64_t step = static_cast<std::uint64_t>(c.step < 0 ? -c.step : c.step);
+  return std::min(std::max(c.last_len, kPageBytes), step / 2);
+}
+
 AutoPrefetcher::Kind AutoPrefetcher::Classify(ByteRange range, Cursor** out) {
   if (options_.hints && InHint(range)) return Kind::kHinted;
   const std::uint64_t tol = min_request();
@@ -593,9 +625,9 @@ AutoPrefetcher::Kind AutoPrefetcher::Classify(ByteRange range, Cursor** out) {
         best = &c;
         best_distance = distance;
       }
-    } else if (c.step != 0 &&
-               static_cast<std::int64_t>(range.begin) == static_cast<std::int64_t>(c.last_begin) + c.step) {
-      stride = &c;
+    } else if (c.step != 0) {
+      const std::int64_t off = static_cast<std::int64_t>(range.begin) - StrideAt(c, 1);
+      if (static_cast<std::uint64_t>(off < 0 ? -off : off) <= StrideSlack(c)) stride = &c;
     }
   }
   if (best) {
@@ -635,6 +667,15 @@ AutoPrefetcher::Cursor& AutoPrefetcher::NewCursor(ByteRange range) {
   c.last_begin = range.begin;
   c.last_len = range.size();
   if (stamp_ > 1) c.step = static_cast<std::int64_t>(range.begin) - static_cast<std::int64_t>(last_read_begin_);
+  c.stride_origin = range.begin;
+  // A step the reader has strided by before (within its slip) starts from what that run measured.
+  if (known_stride_.strides > 0 && c.step != 0 &&
+      std::abs(static_cast<double>(c.step) - known_stride_.mean) <=
+          static_cast<double>(std::max(known_stride_.slip, kPageBytes))) {
+    c.prior_mean = known_stride_.mean;
+    c.prior = known_stride_.strides;
+    c.slip = known_stride_.slip;
+  }
   c.window = part_size();
   c.ahead_end = range.end;
   c.last_use = stamp_;
@@ -822,7 +863,14 @@ void AutoPrefetcher::Prefetch(Cursor& c) {
   }
   // Strided: the next reads of the stride, as many as the window holds; reads closer than the
   // minimum request are merged into one request. `planned` is the furthest predicted read requested.
-  const std::uint64_t count = std::max<std::uint64_t>(1, window / std::max<std::uint64_t>(1, c.last_len));
+  std::uint64_t count = std::max<std::uint64_t>(1, window / std::max<std::uint64_t>(1, c.last_len));
+  // A stride the reader slips from is known to within a slip over the strides seen: the read `i` on is
+  // predicted to within a slip and i/strides more (so its request is that much wider on both sides),
+  // and no further ahead than the strides seen, where that is twice the slip. Later reads refine the
+  // mean and fill in what earlier predictions missed.
+  const bool slipping = c.slip > 0;
+  const std::uint64_t seen = std::max<std::uint32_t>(1, c.prior + c.strides);
+  if (slipping && static_cast<std::uint64_t>(std::abs(c.step)) > min_request()) count = std::min(count, seen);
   const std::uint64_t hole = min_request();
   const bool forward = c.step > 0;
   ByteRange merged{0, 0};
@@ -841,11 +889,12 @@ void AutoPrefetcher::Prefetch(Cursor& c) {
     return true;
   };
   for (std::uint64_t i = 1; i <= count; ++i) {
-    const std::int64_t begin = static_cast<std::int64_t>(c.last_begin) + static_cast<std::int64_t>(i) * c.step;
+    const std::int64_t begin = StrideAt(c, i);
     if (begin < 0 || static_cast<std::uint64_t>(begin) >= size) break;
-    const ByteRange r{static_cast<std::uint64_t>(begin),
-                      std::min(size, static_cast<std::uint64_t>(begin) + c.last_len)};
-    if (c.has_planned && (forward ? r.end <= c.planned : r.begin >= c.planned)) continue;  // requested already
+    const auto at = static_cast<std::uint64_t>(begin);
+    const std::uint64_t widen = slipping ? c.slip + c.slip * i / seen : 0;
+    const ByteRange r{at > widen ? at - widen : 0, std::min(size, at + c.last_len + widen)};
+    if (!slipping && c.has_planned && (forward ? r.end <= c.planned : r.begin >= c.planned)) continue;  // requested
     if (!merged.empty() && forward && r.begin - merged.end <= hole && r.end - merged.begin <= part) {
       merged.end = r.end;
     } else if (!merged.empty() && !forward && r.end <= merged.begin && merged.begin - r.end <= hole &&

@@ -24,9 +24,19 @@
 //   over and the gap across which hinted ranges merge.
 // - Cursors (Linux readahead's streams; several per file, as its page-cache history allows). Up to
 //   `cursors` per stream. A read continues a cursor when it starts within the minimum request of the
-//   cursor's end or inside what it asked for ahead (sequential), or exactly one stride after its last
-//   read (strided, also backward); a read inside data held by no cursor's pattern (a re-read) leaves
-//   the cursors alone; anything else starts a new cursor in place of the least recently used. A cursor
+//   cursor's end or inside what it asked for ahead (sequential), or one stride after its last read
+//   (strided, also backward), to within one read's length: a reader through aligned blocks whose
+//   records are not a whole number of blocks apart (netCDF-C on a classic file) steps a block short
+//   now and then. The stride predicted is the mean since the cursor's first read; once a read has
+//   slipped, predictions are widened by the slip and by the mean's uncertainty (a slip over the
+//   strides seen, times how far ahead), and a stride wider than the minimum request looks no more
+//   reads ahead than it has seen. A stride the reader left is remembered, and a new cursor with the
+//   same step (another station's time series) starts from it. A read that continues a stride wider
+//   than the minimum request asks for its own pages only (its neighbours are not read next), and one
+//   a part or more from the last counts, for the ski rental, as an access of its own. A new cursor's
+//   step is measured from the reader's previous read, held data or not. A read inside data held by
+//   no cursor's pattern (a re-read) leaves the cursors alone; anything else starts a new cursor in
+//   place of the least recently used. A cursor
 //   prefetches once `confirm` reads follow its pattern (none on the first read of a stream, none for
 //   random access). Its window, the bytes of reads to come it keeps requested, is the Lindy bound:
 //   `ahead` times what its run has read (a run that has read X is about as likely to go on for X more
@@ -318,6 +328,15 @@ class AutoPrefetcher final : public PolicyLayer {
     std::uint64_t last_len = 0;
     std::int64_t step = 0;  // begin-to-begin distance of its last two reads (the stride)
     bool strided = false;
+    // Strided: where its first read began and how many reads continued the stride, so the stride
+    // predicted is the mean one; and the largest distance of a read from where it was predicted.
+    std::uint64_t stride_origin = 0;
+    std::uint32_t strides = 0;
+    std::uint64_t slip = 0;
+    // The same stride seen in an earlier run of the reader (a time series at another place): its
+    // mean and how many strides it rests on, which the prediction starts from.
+    double prior_mean = 0;
+    std::uint32_t prior = 0;
     bool dense = false;           // continued by a read starting within its length of the last
     std::uint32_t hits = 0;       // reads that continued it
     std::uint64_t window = 0;     // bytes to keep requested ahead
@@ -340,6 +359,10 @@ class AutoPrefetcher final : public PolicyLayer {
   std::uint64_t Bdp() const;
   // Classifying a read and moving the cursors.
   Kind Classify(ByteRange range, Cursor** cursor);
+  // Where the cursor's stride puts the read `i` reads on, and how far from it a read may begin and
+  // still continue the stride.
+  static std::int64_t StrideAt(const Cursor& c, std::uint64_t i);
+  static std::uint64_t StrideSlack(const Cursor& c);
   Cursor& NewCursor(ByteRange range);
   Cursor* FindCursor(std::uint32_t id);
   std::uint64_t RunBytes(const Cursor& c) const;
@@ -417,7 +440,14 @@ class AutoPrefetcher final : public PolicyLayer {
   bool waiting_peer_ = false;  // the read in progress waits for another stream's request
   bool peer_wake_posted_ = false;
   std::uint32_t last_cursor_ = 0;  // the cursor of the previous read
-  double run_avg_ = 0;             // mean length of the runs the reader left
+  // The stride of the last strided run the reader left (mean, slip, strides it rests on).
+  struct KnownStride {
+    double mean = 0;
+    std::uint64_t slip = 0;
+    std::uint32_t strides = 0;
+  };
+  KnownStride known_stride_;
+  double run_avg_ = 0;  // mean length of the runs the reader left
   std::uint64_t runs_ = 0;
 
   // Counters.

@@ -16,7 +16,7 @@
 # /usr/bin/python3 with h5py, zarr, netCDF4, numpy, GDAL, astropy, ReportLab; node >= 18 with
 # hyparquet(-writer) installed by `npm ci` here; unzip, tar, dd, cat, sha256sum, ffmpeg (with ffprobe),
 # Poppler's tools, squashfs-tools' mksquashfs and unsquashfs, e2fsprogs' mke2fs and debugfs, rocksdb-tools'
-# ldb.
+# ldb, Xapian's Python bindings and xapian-compact.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -42,12 +42,13 @@ py=/usr/bin/python3
 # --- prerequisites: say exactly what to install, install nothing ourselves -------------------------
 missing_deb=()
 for mod in h5py:python3-h5py zarr:python3-zarr netCDF4:python3-netcdf4 numpy:python3-numpy osgeo.gdal:python3-gdal \
-  astropy:python3-astropy reportlab:python3-reportlab; do
+  astropy:python3-astropy reportlab:python3-reportlab xapian:python3-xapian; do
   "$py" -c "import ${mod%%:*}" 2>/dev/null || missing_deb+=("${mod#*:}")
 done
 for cmd in unzip:unzip tar:tar dd:coreutils cat:coreutils sha256sum:coreutils node:nodejs npm:npm \
   ffmpeg:ffmpeg ffprobe:ffmpeg pdfinfo:poppler-utils pdftotext:poppler-utils pdftoppm:poppler-utils \
-  mksquashfs:squashfs-tools unsquashfs:squashfs-tools mke2fs:e2fsprogs debugfs:e2fsprogs ldb:rocksdb-tools; do
+  mksquashfs:squashfs-tools unsquashfs:squashfs-tools mke2fs:e2fsprogs debugfs:e2fsprogs ldb:rocksdb-tools \
+  xapian-compact:xapian-tools; do
   PATH="$PATH:/usr/sbin:/sbin" command -v "${cmd%%:*}" >/dev/null 2>&1 || missing_deb+=("${cmd#*:}")
 done
 if [ ${#missing_deb[@]} -gt 0 ]; then
@@ -109,6 +110,8 @@ gen parcels.shp parcels.shx parcels.dbf parcels.qix -- "$py" "$here/gen_shapefil
 gen env.sqfs -- "$py" "$here/gen_squashfs.py" env.sqfs
 gen disk.img -- "$py" "$here/gen_ext4.py" disk.img
 gen kv.rocksdb -- "$py" "$here/gen_rocksdb.py" kv.rocksdb
+gen wx.nc -- "$py" "$here/gen_netcdf3.py" wx.nc
+gen idx.glass -- "$py" "$here/gen_xapian.py" idx.glass
 
 # --- workloads ---------------------------------------------------------------------------------------
 # record NAME GLOB -- COMMAND...: records COMMAND (run in $work) into $here/NAME.jsonl, reading only
@@ -169,6 +172,10 @@ record ext4_image "$work/disk.img" -- sh "$here/read_ext4.sh" disk.img
 # session opens the database for writing, as a service does: RocksDB writes a new manifest and options
 # file (and reads the options back), so their names move on at every recording.
 record rocksdb_lookups "$work/kv.rocksdb/*" -- "$py" "$here/read_rocksdb.py" kv.rocksdb
+# Recorded in the same session, after the change the RocksDB trace led to, and compared before anything
+# else was changed.
+record netcdf3_series "$work/wx.nc" -- "$py" "$here/read_netcdf3.py" wx.nc
+record xapian_search "$work/idx.glass" -- "$py" "$here/read_xapian.py" idx.glass
 
 if [ "$use_strace" = 1 ]; then
   "$py" "$here/describe.py" "$work"/strace/*.jsonl
