@@ -160,53 +160,6 @@ TEST_CASE("auto: random accesses buy the whole object once they have waited as l
   CHECK(pairs <= 70);
 }
 
-TEST_CASE("auto: a reader of two files in turn does not compute while it waits on the other", "[policies][auto]") {
-  // One stream reads 4 KiB far apart in `x` (100,000,000 bytes, as in the test above: its reads wait
-  // 1 ms) and in `y` in turn. `y` is larger than the file budget, so never fetched whole, and its reads
-  // wait 5 ms. The reader itself never pauses: the 5 ms before each read of `x` were spent waiting on
-  // `y`, not computing, so `x` is bought after the same 63-70 accesses as when read alone (counted
-  // from x's last read, they would close the gate: 5 ms "computed" per 1 ms waited). A reader that
-  // does compute 5 ms after each read buys nothing: it waits less than it computes.
-  const std::uint64_t size = 100'000'000;
-  AutoOptions options = Seeds();
-  options.hedge = 0;
-  auto accesses_until_whole = [&](Nanos pause) {
-    sim::SimScheduler scheduler;
-    NullEventSink events;
-    MemoryAccount run_account;
-    RunShared run{&run_account};
-    MemoryAccount* ax = run_account.NewChild();
-    MemoryAccount* ay = run_account.NewChild();
-    testing::LoggingSource lower_x(&scheduler, size, kMillisecond, ax);
-    testing::LoggingSource lower_y(&scheduler, 3 * size, 5 * kMillisecond, ay);
-    AutoPrefetcher x(LayerContext{&scheduler, &events, 0}, &lower_x, options, ax, &run, "b/x");
-    AutoPrefetcher y(LayerContext{&scheduler, &events, 0}, &lower_y, options, ay, &run, "b/y");
-    auto read = [&](AutoPrefetcher& p, std::uint64_t at) {
-      std::optional<Result<Slices>> got;
-      p.Read({at, at + 4096}, [&](Result<Slices>&& r) { got = std::move(r); });
-      scheduler.Run();
-      REQUIRE(got.has_value());
-      REQUIRE(got->ok());
-      if (pause > 0) {
-        scheduler.PostAfter(pause, [] {});
-        scheduler.Run();
-      }
-    };
-    for (int i = 0; i < 200; ++i) {
-      const std::uint64_t at = static_cast<std::uint64_t>((i * 37) % 90) * M;
-      read(x, at);
-      if (x.whole_fetched()) return i + 1;
-      read(y, at);
-    }
-    CHECK_FALSE(y.whole_fetched());
-    return 0;
-  };
-  const int waiting = accesses_until_whole(0);
-  CHECK(waiting >= 63);
-  CHECK(waiting <= 70);
-  CHECK(accesses_until_whole(5 * kMillisecond) == 0);
-}
-
 TEST_CASE("auto: a block read again is served from retained data (backtrack)", "[policies][auto]") {
   Harness h(1024 * M);
   for (std::uint64_t k : {1, 2, 3, 4}) h.ReadOk((k - 1) * M, k * M);
@@ -318,8 +271,8 @@ TEST_CASE("auto: the first request's latency calls off a whole fetch the network
   CHECK(h.policy->network().latency_s() < 0.002);
 }
 
-// Two streams of one object in one run: each its own lower source (its own account, a child of the
-// run's), as the replayer builds them.
+// Two stacks of one run, each with its own lower source (its own account, a child of the run's), as
+// the replayer builds them: two streams of one object, or one stream's two files.
 struct TwoStreams {
   sim::SimScheduler scheduler;
   NullEventSink events;
@@ -333,11 +286,17 @@ struct TwoStreams {
   std::optional<AutoPrefetcher> second;
   AutoOptions options;
 
-  explicit TwoStreams(std::uint64_t size, AutoOptions o = Seeds())
-      : lower1(&scheduler, size, kMillisecond, a1), lower2(&scheduler, size, kMillisecond, a2), options(o) {
-    first.emplace(LayerContext{&scheduler, &events, 0}, &lower1, options, a1, &run, "b/o");
+  // The second source may differ (a stream's other file): its size (0: the same) and its delay.
+  explicit TwoStreams(std::uint64_t size, AutoOptions o = Seeds(), std::uint64_t second_size = 0,
+                      Nanos second_delay = kMillisecond, std::string first_object = "b/o")
+      : lower1(&scheduler, size, kMillisecond, a1),
+        lower2(&scheduler, second_size ? second_size : size, second_delay, a2),
+        options(o) {
+    first.emplace(LayerContext{&scheduler, &events, 0}, &lower1, options, a1, &run, std::move(first_object));
   }
-  void OpenSecond() { second.emplace(LayerContext{&scheduler, &events, 1}, &lower2, options, a2, &run, "b/o"); }
+  void OpenSecond(std::uint32_t stream = 1, std::string object = "b/o") {
+    second.emplace(LayerContext{&scheduler, &events, stream}, &lower2, options, a2, &run, std::move(object));
+  }
   // Starts a read; `got` holds its result once the scheduler has run.
   static void Start(AutoPrefetcher& p, ByteRange r, std::optional<Result<Slices>>* got) {
     p.Read(r, [got](Result<Slices>&& result) { *got = std::move(result); });
@@ -348,6 +307,47 @@ void CheckLength(const std::optional<Result<Slices>>& got, std::uint64_t length)
   REQUIRE(got.has_value());
   REQUIRE(got->ok());
   CHECK(TotalLength(**got) == length);
+}
+
+TEST_CASE("auto: a reader of two files in turn does not compute while it waits on the other", "[policies][auto]") {
+  // One stream reads 4 KiB far apart in `x` (100,000,000 bytes, as in the ski-rental test: its reads wait
+  // 1 ms) and in `y` in turn. `y` is larger than the file budget, so never fetched whole, and its reads
+  // wait 5 ms. The reader itself never pauses: the 5 ms before each read of `x` were spent waiting on
+  // `y`, not computing, so `x` is bought after the same 63-70 accesses as when read alone (counted
+  // from x's last read, they would close the gate: 5 ms "computed" per 1 ms waited). A reader that
+  // does compute 5 ms after each read buys nothing: it waits less than it computes.
+  const std::uint64_t size = 100'000'000;
+  AutoOptions options = Seeds();
+  options.hedge = 0;
+  auto accesses_until_whole = [&](Nanos pause) {
+    TwoStreams t(size, options, 3 * size, 5 * kMillisecond, "b/x");
+    t.OpenSecond(/*stream=*/0, "b/y");
+    AutoPrefetcher& x = *t.first;
+    AutoPrefetcher& y = *t.second;
+    auto read = [&](AutoPrefetcher& p, std::uint64_t at) {
+      std::optional<Result<Slices>> got;
+      p.Read({at, at + 4096}, [&](Result<Slices>&& r) { got = std::move(r); });
+      t.scheduler.Run();
+      REQUIRE(got.has_value());
+      REQUIRE(got->ok());
+      if (pause > 0) {
+        t.scheduler.PostAfter(pause, [] {});
+        t.scheduler.Run();
+      }
+    };
+    for (int i = 0; i < 200; ++i) {
+      const std::uint64_t at = static_cast<std::uint64_t>((i * 37) % 90) * M;
+      read(x, at);
+      if (x.whole_fetched()) return i + 1;
+      read(y, at);
+    }
+    CHECK_FALSE(y.whole_fetched());
+    return 0;
+  };
+  const int waiting = accesses_until_whole(0);
+  CHECK(waiting >= 63);
+  CHECK(waiting <= 70);
+  CHECK(accesses_until_whole(5 * kMillisecond) == 0);
 }
 
 TEST_CASE("auto: with share off, an object other streams have open too is never fetched whole", "[policies][auto]") {
