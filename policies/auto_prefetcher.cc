@@ -866,11 +866,15 @@ void AutoPrefetcher::Prefetch(Cursor& c) {
   std::uint64_t count = std::max<std::uint64_t>(1, window / std::max<std::uint64_t>(1, c.last_len));
   // A stride the reader slips from is known to within a slip over the strides seen: the read `i` on is
   // predicted to within a slip and i/strides more (so its request is that much wider on both sides),
-  // and no further ahead than the strides seen, where that is twice the slip. Later reads refine the
-  // mean and fill in what earlier predictions missed.
+  // and, where each prediction is a request of its own, no further ahead than the strides seen (where
+  // that is twice the slip).
   const bool slipping = c.slip > 0;
   const std::uint64_t seen = std::max<std::uint32_t>(1, c.prior + c.strides);
-  if (slipping && static_cast<std::uint64_t>(std::abs(c.step)) > min_request()) count = std::min(count, seen);
+  // Where each predicted read is a request of its own, every prediction is made again from the latest
+  // mean (what an earlier one missed is filled in); predictions closer than the minimum request merge
+  // into runs, and are made once.
+  const bool refine = slipping && static_cast<std::uint64_t>(std::abs(c.step)) > min_request();
+  if (refine) count = std::min(count, seen);
   const std::uint64_t hole = min_request();
   const bool forward = c.step > 0;
   ByteRange merged{0, 0};
@@ -894,7 +898,7 @@ void AutoPrefetcher::Prefetch(Cursor& c) {
     const auto at = static_cast<std::uint64_t>(begin);
     const std::uint64_t widen = slipping ? c.slip + c.slip * i / seen : 0;
     const ByteRange r{at > widen ? at - widen : 0, std::min(size, at + c.last_len + widen)};
-    if (!slipping && c.has_planned && (forward ? r.end <= c.planned : r.begin >= c.planned)) continue;  // requested
+    if (!refine && c.has_planned && (forward ? r.end <= c.planned : r.begin >= c.planned)) continue;  // requested
     if (!merged.empty() && forward && r.begin - merged.end <= hole && r.end - merged.begin <= part) {
       merged.end = r.end;
     } else if (!merged.empty() && !forward && r.end <= merged.begin && merged.begin - r.end <= hole &&
