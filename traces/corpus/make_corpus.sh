@@ -16,7 +16,7 @@
 # /usr/bin/python3 with h5py, zarr, netCDF4, numpy, GDAL, astropy, ReportLab; node >= 18 with
 # hyparquet(-writer) installed by `npm ci` here; unzip, tar, dd, cat, sha256sum, ffmpeg (with ffprobe),
 # Poppler's tools, squashfs-tools' mksquashfs and unsquashfs, e2fsprogs' mke2fs and debugfs, rocksdb-tools'
-# ldb, Xapian's Python bindings and xapian-compact.
+# ldb, Xapian's Python bindings and xapian-compact, qemu-utils' qemu-img and qemu-io.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -48,7 +48,7 @@ done
 for cmd in unzip:unzip tar:tar dd:coreutils cat:coreutils sha256sum:coreutils node:nodejs npm:npm \
   ffmpeg:ffmpeg ffprobe:ffmpeg pdfinfo:poppler-utils pdftotext:poppler-utils pdftoppm:poppler-utils \
   mksquashfs:squashfs-tools unsquashfs:squashfs-tools mke2fs:e2fsprogs debugfs:e2fsprogs ldb:rocksdb-tools \
-  xapian-compact:xapian-tools; do
+  xapian-compact:xapian-tools qemu-img:qemu-utils qemu-io:qemu-utils; do
   PATH="$PATH:/usr/sbin:/sbin" command -v "${cmd%%:*}" >/dev/null 2>&1 || missing_deb+=("${cmd#*:}")
 done
 if [ ${#missing_deb[@]} -gt 0 ]; then
@@ -112,6 +112,7 @@ gen disk.img -- "$py" "$here/gen_ext4.py" disk.img
 gen kv.rocksdb -- "$py" "$here/gen_rocksdb.py" kv.rocksdb
 gen wx.nc -- "$py" "$here/gen_netcdf3.py" wx.nc
 gen idx.glass -- "$py" "$here/gen_xapian.py" idx.glass
+gen disk.qcow2 -- "$py" "$here/gen_qcow2.py" disk.qcow2
 
 # --- workloads ---------------------------------------------------------------------------------------
 # record NAME GLOB -- COMMAND...: records COMMAND (run in $work) into $here/NAME.jsonl, reading only
@@ -176,6 +177,8 @@ record rocksdb_lookups "$work/kv.rocksdb/*" -- "$py" "$here/read_rocksdb.py" kv.
 # else was changed.
 record netcdf3_series "$work/wx.nc" -- "$py" "$here/read_netcdf3.py" wx.nc
 record xapian_search "$work/idx.glass" -- "$py" "$here/read_xapian.py" idx.glass
+# Recorded after the changes the two traces above led to, and compared before anything else was changed.
+record qcow2_convert "$work/disk.qcow2" -- sh "$here/read_qcow2.sh" disk.qcow2
 
 if [ "$use_strace" = 1 ]; then
   "$py" "$here/describe.py" "$work"/strace/*.jsonl
