@@ -148,7 +148,7 @@ struct CompareArgs {
   bool quiet = false;
   std::string transport = "sim";
   std::string endpoint;
-  std::uint32_t connections = 16;
+  std::optional<std::uint32_t> connections;  // unset: the profile's max_connections
   std::string html;
   std::string timeline;  // TRACE:POLICY
   std::vector<std::string> plugins;
@@ -209,16 +209,8 @@ int RunCompare(const CompareArgs& args) {
   if (auto status = LoadPlugins(args.plugins); !status) return Fail(status.error().message);
   auto transport = pflab::replay::ParseTransportKind(args.transport);
   if (!transport) return Fail("--transport: " + transport.error().message);
-  if (*transport != pflab::replay::TransportKind::kSim) {
-    if (auto s =
-            pflab::replay::CheckConnectionCount(args.connections, *transport == pflab::replay::TransportKind::kFake);
-        !s) {
-      return Fail("--" + s.error().message);
-    }
-  }
   pflab::replay::RunPlan plan;
   plan.transport = *transport;
-  plan.live.http.connections = args.connections;
   if (!args.endpoint.empty()) {
     // A URL with its scheme, so a typo is a usage error here rather than a run of connection failures.
     if (args.endpoint.find("://") == std::string::npos) {
@@ -263,6 +255,18 @@ int RunCompare(const CompareArgs& args) {
   if (!profile) return Fail("--profile: " + profile.error().message);
   plan.profile_name = args.profile;
   plan.profile = *profile;
+  // A real run gets the connection limit the simulated one models (a fake run with fewer connections
+  // than the profile queues what the simulator runs at once), unless told otherwise.
+  const std::uint32_t connections = args.connections.value_or(plan.profile.max_connections);
+  if (plan.transport != pflab::replay::TransportKind::kSim) {
+    if (auto s =
+            pflab::replay::CheckConnectionCount(connections, plan.transport == pflab::replay::TransportKind::kFake);
+        !s) {
+      return Fail("--" + s.error().message +
+                  (args.connections ? "" : " (the profile's max_connections; pass --connections to choose)"));
+    }
+  }
+  plan.live.http.connections = connections;
   auto think = pflab::replay::ThinkTime::Parse(args.think);
   if (!think) return Fail(think.error().message);
   plan.think = *think;
@@ -596,10 +600,9 @@ int main(int argc, char** argv) {
   cmp_cmd->add_option("--endpoint", cmp.endpoint,
                       "for --transport http: e.g. http://127.0.0.1:4443 (default: $STORAGE_EMULATOR_HOST, else "
                       "https://storage.googleapis.com; credentials: docs/live.md)");
-  cmp_cmd
-      ->add_option("--connections", cmp.connections,
-                   "for --transport fake|http: persistent connections (1 to 1024, within `ulimit -n`)")
-      ->capture_default_str();
+  cmp_cmd->add_option("--connections", cmp.connections,
+                      "for --transport fake|http: persistent connections (1 to 1024, within `ulimit -n`; default: "
+                      "the profile's max_connections, the limit the simulator models)");
 
   cmp_cmd
       ->add_option("--baseline", cmp.baseline,

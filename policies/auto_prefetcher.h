@@ -105,10 +105,11 @@
 // that alone needs more than a budget is requested anyway (the application asked for those bytes).
 //
 // State per open file: the extents (a map by offset), at most `cursors` cursors (each with the pace of
-// its last 64 reads, 1 KiB), the read in progress
-// (one at a time), hinted ranges not yet requested, counters of stall and think time, random-looking
-// reads and runs. Errors: a failed demand request fails the read waiting for it; a failed speculative
-// request is dropped and its bytes are requested again when a read needs them.
+// its last 64 reads, 1 KiB), the read in progress (one at a time), hinted ranges not yet requested,
+// counters of stall and think time, random-looking reads and runs, the last stride the reader left.
+// Per run: the network estimate, the open files, and per stream when its last read completed.
+// Errors: a failed demand request fails the read waiting for it; a failed speculative request is
+// dropped and its bytes are requested again when a read needs them.
 // The layer keeps several requests in flight, so it must sit directly on the fetcher.
 #pragma once
 

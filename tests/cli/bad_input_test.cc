@@ -113,6 +113,16 @@ TEST_CASE("bad input: compare and serve bound connections, threads, ports and la
                 "--connections: 100000 is above the limit of 1024 (each connection is a worker thread)");
   ExpectRefused(Pflab("compare " + trace.string() + " --policies none -q --transport fake --connections 0", dir),
                 "--connections: must be at least 1");
+  // Without --connections a real run takes the profile's max_connections (the limit the simulator
+  // models), and says so when that is too many; --connections overrides it.
+  const fs::path many = dir / "many.json";
+  std::ofstream(many) << R"({"profiles": {"wide": {"latency_median": "1ms", "stream_bandwidth": "1GB/s",
+                            "link_bandwidth": "1GB/s", "max_connections": 2000, "usd_per_request": 0, "usd_per_gib": 0}}})";
+  const std::string wide = " --policies none -q --transport fake --profile wide --profiles " + many.string();
+  ExpectRefused(Pflab("compare " + trace.string() + wide, dir),
+                "--connections: 2000 is above the limit of 1024 (each connection is a worker thread) (the profile's "
+                "max_connections; pass --connections to choose)");
+  CHECK(Pflab("compare " + trace.string() + wide + " --connections 8", dir).exit_code == 0);
   // Within the 1024 cap but beyond a lowered open-file limit: the message names RLIMIT_NOFILE.
   ExpectRefused(
       pflab::testing::RunPflab("compare " + trace.string() + " --policies none -q --transport fake --connections 600",
