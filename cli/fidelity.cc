@@ -22,7 +22,9 @@ CLI::App* AddFidelityCommand(CLI::App& app, FidelityArgs& args) {
                   "fake: an in-process fake server shaped by the profile; http: --endpoint")
       ->capture_default_str();
   cmd->add_option("--endpoint", args.endpoint, "for --transport http: http[s]://HOST[:PORT]");
-  cmd->add_option("--connections", args.connections, "persistent connections of real runs")->capture_default_str();
+  cmd->add_option("--connections", args.connections,
+                  "persistent connections of real runs (default: the profile's max_connections, the limit the "
+                  "prediction models)");
   cmd->add_option("--md", args.md, "write the Markdown report here too");
   cmd->add_flag("--verify-bytes", args.verify_bytes, "check every delivered byte");
   cmd->add_flag("--calibrate", args.calibrate,
@@ -46,12 +48,6 @@ int RunFidelity(const FidelityArgs& args) {
   if (*transport == pflab::replay::TransportKind::kSim)
     return fail("--transport: fake or http (sim is the prediction)");
   plan.transport = *transport;
-  if (auto s =
-          pflab::replay::CheckConnectionCount(args.connections, plan.transport == pflab::replay::TransportKind::kFake);
-      !s) {
-    return fail("--" + s.error().message);
-  }
-  plan.live.http.connections = args.connections;
   if (plan.transport == pflab::replay::TransportKind::kHttp) {
     auto endpoint =
         args.endpoint.empty() ? pflab::HttpEndpoint::FromEnvironment() : pflab::HttpEndpoint::Parse(args.endpoint);
@@ -73,6 +69,14 @@ int RunFidelity(const FidelityArgs& args) {
   if (!profile) return fail("--profile: " + profile.error().message);
   plan.profile = *profile;
   plan.profile_name = args.profile;
+  // The real runs get the connection limit the prediction models, unless told otherwise.
+  const std::uint32_t connections = args.connections.value_or(plan.profile.max_connections);
+  if (auto s = pflab::replay::CheckConnectionCount(connections, plan.transport == pflab::replay::TransportKind::kFake);
+      !s) {
+    return fail("--" + s.error().message +
+                (args.connections ? "" : " (the profile's max_connections; pass --connections to choose)"));
+  }
+  plan.live.http.connections = connections;
   auto think = pflab::replay::ThinkTime::Parse(args.think);
   if (!think) return fail("--think: " + think.error().message);
   plan.think = *think;

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,7 +18,7 @@ struct FidelityArgs {
   std::string think = "recorded";
   std::string transport = "fake";
   std::string endpoint;
-  std::uint32_t connections = 16;
+  std::optional<std::uint32_t> connections;  // unset: the profile's max_connections
   std::string md;
   bool verify_bytes = false;
   bool calibrate = false;

@@ -123,6 +123,12 @@ TEST_CASE("bad input: compare and serve bound connections, threads, ports and la
                 "--connections: 2000 is above the limit of 1024 (each connection is a worker thread) (the profile's "
                 "max_connections; pass --connections to choose)");
   CHECK(Pflab("compare " + trace.string() + wide + " --connections 8", dir).exit_code == 0);
+  // fidelity's real runs take the same default.
+  ExpectRefused(
+      Pflab("fidelity " + trace.string() + " --policies none -q --seeds 1 --profile wide --profiles " + many.string(),
+            dir),
+      "--connections: 2000 is above the limit of 1024 (each connection is a worker thread) (the profile's "
+      "max_connections; pass --connections to choose)");
   // Within the 1024 cap but beyond a lowered open-file limit: the message names RLIMIT_NOFILE.
   ExpectRefused(
       pflab::testing::RunPflab("compare " + trace.string() + " --policies none -q --transport fake --connections 600",
