@@ -113,6 +113,7 @@ gen kv.rocksdb -- "$py" "$here/gen_rocksdb.py" kv.rocksdb
 gen wx.nc -- "$py" "$here/gen_netcdf3.py" wx.nc
 gen idx.glass -- "$py" "$here/gen_xapian.py" idx.glass
 gen disk.qcow2 -- "$py" "$here/gen_qcow2.py" disk.qcow2
+gen parcels.gpkg -- "$py" "$here/gen_gpkg.py" parcels.gpkg
 
 # --- workloads ---------------------------------------------------------------------------------------
 # record NAME GLOB -- COMMAND...: records COMMAND (run in $work) into $here/NAME.jsonl, reading only
@@ -179,6 +180,7 @@ record netcdf3_series "$work/wx.nc" -- "$py" "$here/read_netcdf3.py" wx.nc
 record xapian_search "$work/idx.glass" -- "$py" "$here/read_xapian.py" idx.glass
 # Recorded after the changes the two traces above led to, and compared before anything else was changed.
 record qcow2_convert "$work/disk.qcow2" -- sh "$here/read_qcow2.sh" disk.qcow2
+record gpkg_query "$work/parcels.gpkg" -- "$py" "$here/read_gpkg.py" parcels.gpkg
 
 if [ "$use_strace" = 1 ]; then
   "$py" "$here/describe.py" "$work"/strace/*.jsonl

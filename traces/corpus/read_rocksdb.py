@@ -8,8 +8,8 @@ threads of its own):
 2. a service session (`ldb query`, reading commands from its input): 500 lookups, three in four from a
    hot set of 100 customers and the rest uniform over all of them (every key exists: the session
    ends at its first lookup that finds nothing);
-3. a range scan of 5,000 consecutive customers (`ldb scan`): sequential data blocks, with RocksDB's
-   automatic readahead growing from 8 KiB;
+3. a range scan of 5,000 consecutive customers (`ldb scan`): sequential data blocks, one read each
+   (RocksDB asks the kernel for readahead with `readahead()`, which no read hook records);
 4. a keys-only scan of 300 customers elsewhere.
 
 Usage: read_rocksdb.py DB_DIR   (needs ldb: Debian's rocksdb-tools)
