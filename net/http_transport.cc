@@ -209,6 +209,10 @@ HttpTransport::HttpTransport(AsioScheduler* scheduler, HttpEndpoint endpoint, Ht
     : scheduler_(scheduler), endpoint_(std::move(endpoint)), options_(std::move(options)) {
   const std::uint32_t n = std::max<std::uint32_t>(1, options_.connections);
   for (std::uint32_t i = 0; i < n; ++i) workers_.push_back(MakeWorker());
+  // All idle from the start, in a fixed order, before any thread runs: were each to make itself idle
+  // when its thread first ran, one starting late on a busy host would go on top of the stack after a
+  // worker that had already answered a request, and take the next one on a new connection.
+  for (auto it = workers_.rbegin(); it != workers_.rend(); ++it) idle_workers_.push_back(it->get());
   for (auto& worker : workers_) {
     Worker* w = worker.get();
     w->thread = std::thread([this, w] { WorkerLoop(w); });
@@ -471,16 +475,16 @@ void HttpTransport::WorkerLoop(Worker* worker) {
   for (;;) {
     if (stopping_) return;  // jobs_ still holds a job just run: the destructor drops it on the engine thread
     std::shared_ptr<Job> done = std::move(job);
-    if (done) jobs_.erase(done->id);
-    if (!queue_.empty()) {
-      job = std::move(queue_.front());
-      queue_.pop_front();
-    } else {
-      // Idle before the completion is posted: a request that the completion's callback makes at once
-      // finds this worker, and its connection, rather than a colder one.
-      idle_workers_.push_back(worker);
-    }
     if (done) {
+      jobs_.erase(done->id);
+      if (!queue_.empty()) {
+        job = std::move(queue_.front());
+        queue_.pop_front();
+      } else {
+        // Idle before the completion is posted: a request that the completion's callback makes at once
+        // finds this worker, and its connection, rather than a colder one.
+        idle_workers_.push_back(worker);
+      }
       lock.unlock();
       // Handed over, not copied: the engine thread must hold the last reference, because dropping the
       // job releases its chunk, and chunks report to the run's (single-threaded) MemoryAccount.
