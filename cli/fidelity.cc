@@ -69,14 +69,10 @@ int RunFidelity(const FidelityArgs& args) {
   if (!profile) return fail("--profile: " + profile.error().message);
   plan.profile = *profile;
   plan.profile_name = args.profile;
-  // The real runs get the connection limit the prediction models, unless told otherwise.
-  const std::uint32_t connections = args.connections.value_or(plan.profile.max_connections);
-  if (auto s = pflab::replay::CheckConnectionCount(connections, plan.transport == pflab::replay::TransportKind::kFake);
-      !s) {
-    return fail("--" + s.error().message +
-                (args.connections ? "" : " (the profile's max_connections; pass --connections to choose)"));
-  }
-  plan.live.http.connections = connections;
+  auto connections = pflab::replay::RealRunConnections(args.connections, plan.profile.max_connections,
+                                                       plan.transport == pflab::replay::TransportKind::kFake);
+  if (!connections) return fail("--" + connections.error().message);
+  plan.live.http.connections = *connections;
   auto think = pflab::replay::ThinkTime::Parse(args.think);
   if (!think) return fail("--think: " + think.error().message);
   plan.think = *think;

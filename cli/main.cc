@@ -255,18 +255,12 @@ int RunCompare(const CompareArgs& args) {
   if (!profile) return Fail("--profile: " + profile.error().message);
   plan.profile_name = args.profile;
   plan.profile = *profile;
-  // A real run gets the connection limit the simulated one models (a fake run with fewer connections
-  // than the profile queues what the simulator runs at once), unless told otherwise.
-  const std::uint32_t connections = args.connections.value_or(plan.profile.max_connections);
   if (plan.transport != pflab::replay::TransportKind::kSim) {
-    if (auto s =
-            pflab::replay::CheckConnectionCount(connections, plan.transport == pflab::replay::TransportKind::kFake);
-        !s) {
-      return Fail("--" + s.error().message +
-                  (args.connections ? "" : " (the profile's max_connections; pass --connections to choose)"));
-    }
+    auto connections = pflab::replay::RealRunConnections(args.connections, plan.profile.max_connections,
+                                                         plan.transport == pflab::replay::TransportKind::kFake);
+    if (!connections) return Fail("--" + connections.error().message);
+    plan.live.http.connections = *connections;
   }
-  plan.live.http.connections = connections;
   auto think = pflab::replay::ThinkTime::Parse(args.think);
   if (!think) return Fail(think.error().message);
   plan.think = *think;

@@ -449,8 +449,8 @@ void AutoPrefetcher::EndRun(std::uint32_t id) {
   const Cursor* c = FindCursor(id);
   if (!c || c->hits == 0) return;
   if (c->strided && c->strides >= 2) {
-    known_stride_ = {static_cast<double>(StrideAt(*c, 1) - static_cast<std::int64_t>(c->last_begin)), c->slip,
-                     c->prior + c->strides};
+    // The mean to the byte, as the run's predictions placed its reads.
+    known_stride_ = {static_cast<double>(std::llround(MeanStride(*c))), c->slip, c->prior + c->strides};
   }
   const double run = static_cast<double>(RunBytes(*c));
   ++runs_;
@@ -498,14 +498,13 @@ ReadId AutoPrefetcher::Read(ByteRange range, ReadCallback done) {
     case Kind::kStride: {
       const bool was_confirmed = cursor->hits + 1 >= options_.confirm;
       if (kind == Kind::kStride) {
-        const std::int64_t off = static_cast<std::int64_t>(range.begin) - StrideAt(*cursor, 1);
-        cursor->slip = std::max(cursor->slip, static_cast<std::uint64_t>(off < 0 ? -off : off));
+        cursor->slip = std::max(cursor->slip, StrideMiss(*cursor, range.begin));
         cursor->strided = true;
         ++cursor->strides;
         ++cursor->hits;
         // Reads a part or more apart are, for the ski rental, accesses of their own (HDU headers of a
         // FITS file, a variable's records): what they cost is the stall they pay.
-        if (static_cast<std::uint64_t>(std::abs(cursor->step)) >= part_size()) ++random_reads_;
+        if (StepBytes(*cursor) >= part_size()) ++random_reads_;
       } else if (range.end > cursor->next) {
         if (range.begin > cursor->next + part_size()) {
           // A seek forward into what the cursor asked for: it keeps its data, but its run ends there
@@ -561,7 +560,7 @@ ReadId AutoPrefetcher::Read(ByteRange range, ReadCallback done) {
   // transferred.
   // A read that continues a stride wider than the minimum request gains nothing from the bytes around
   // it (the reader's next read is a stride away): it asks for its own pages.
-  const bool sparse = kind == Kind::kStride && static_cast<std::uint64_t>(std::abs(cursor->step)) > min_request();
+  const bool sparse = kind == Kind::kStride && StepBytes(*cursor) > min_request();
   IssueDemand(/*exact=*/(bet && options_.probe) || sparse);
   if (bet) {
     // fsspec's AllBytes fetches a file whole at open; here only a file whose whole transfer takes no
@@ -593,20 +592,31 @@ void AutoPrefetcher::Cancel(ReadId id) {
 // The stride is the mean one since the cursor's first read: a reader through aligned blocks (netCDF-C's,
 // stdio's) whose records are not a whole number of blocks apart steps a block short now and then, and
 // the mean keeps predictions many reads ahead within a block of where the reads come.
-std::int64_t AutoPrefetcher::StrideAt(const Cursor& c, std::uint64_t i) {
-  const auto last = static_cast<std::int64_t>(c.last_begin);
+double AutoPrefetcher::MeanStride(const Cursor& c) {
   const std::uint32_t n = c.prior + c.strides;
-  if (n == 0) return last + static_cast<std::int64_t>(i) * c.step;
-  const double own = static_cast<double>(last - static_cast<std::int64_t>(c.stride_origin));
-  const double mean = (c.prior_mean * c.prior + own) / n;
-  return last + static_cast<std::int64_t>(std::llround(mean * static_cast<double>(i)));
+  if (n == 0) return static_cast<double>(c.step);
+  const double own =
+      static_cast<double>(static_cast<std::int64_t>(c.last_begin) - static_cast<std::int64_t>(c.stride_origin));
+  return (c.prior_mean * c.prior + own) / n;
+}
+
+std::int64_t AutoPrefetcher::StrideAt(const Cursor& c, std::uint64_t i) {
+  return static_cast<std::int64_t>(c.last_begin) + std::llround(MeanStride(c) * static_cast<double>(i));
+}
+
+std::uint64_t AutoPrefetcher::StrideMiss(const Cursor& c, std::uint64_t begin) {
+  const std::int64_t off = static_cast<std::int64_t>(begin) - StrideAt(c, 1);
+  return static_cast<std::uint64_t>(off < 0 ? -off : off);
+}
+
+std::uint64_t AutoPrefetcher::StepBytes(const Cursor& c) {
+  return static_cast<std::uint64_t>(c.step < 0 ? -c.step : c.step);
 }
 
 // A read within one read's length (at least a page) of where the stride puts it continues the stride,
 // never further than half the stride, so it cannot be taken for the next one.
 std::uint64_t AutoPrefetcher::StrideSlack(const Cursor& c) {
-  const std::uint64_t step = static_cast<std::uint64_t>(c.step < 0 ? -c.step : c.step);
-  return std::min(std::max(c.last_len, kPageBytes), step / 2);
+  return std::min(std::max(c.last_len, kPageBytes), StepBytes(c) / 2);
 }
 
 AutoPrefetcher::Kind AutoPrefetcher::Classify(ByteRange range, Cursor** out) {
@@ -626,8 +636,7 @@ AutoPrefetcher::Kind AutoPrefetcher::Classify(ByteRange range, Cursor** out) {
         best_distance = distance;
       }
     } else if (c.step != 0) {
-      const std::int64_t off = static_cast<std::int64_t>(range.begin) - StrideAt(c, 1);
-      if (static_cast<std::uint64_t>(off < 0 ? -off : off) <= StrideSlack(c)) stride = &c;
+      if (StrideMiss(c, range.begin) <= StrideSlack(c)) stride = &c;
     }
   }
   if (best) {
@@ -873,7 +882,7 @@ void AutoPrefetcher::Prefetch(Cursor& c) {
   // Where each predicted read is a request of its own, every prediction is made again from the latest
   // mean (what an earlier one missed is filled in); predictions closer than the minimum request merge
   // into runs, and are made once.
-  const bool refine = slipping && static_cast<std::uint64_t>(std::abs(c.step)) > min_request();
+  const bool refine = slipping && StepBytes(c) > min_request();
   if (refine) count = std::min(count, seen);
   const std::uint64_t hole = min_request();
   const bool forward = c.step > 0;

@@ -360,9 +360,13 @@ class AutoPrefetcher final : public PolicyLayer {
   std::uint64_t Bdp() const;
   // Classifying a read and moving the cursors.
   Kind Classify(ByteRange range, Cursor** cursor);
-  // Where the cursor's stride puts the read `i` reads on, and how far from it a read may begin and
-  // still continue the stride.
+  // The cursor's stride (the mean since its first read, from a remembered one when it has one), where
+  // it puts the read `i` reads on, how far a read beginning at `begin` is from the next one, the step's
+  // size, and how far from its place a read may begin and still continue the stride.
+  static double MeanStride(const Cursor& c);
   static std::int64_t StrideAt(const Cursor& c, std::uint64_t i);
+  static std::uint64_t StrideMiss(const Cursor& c, std::uint64_t begin);
+  static std::uint64_t StepBytes(const Cursor& c);
   static std::uint64_t StrideSlack(const Cursor& c);
   Cursor& NewCursor(ByteRange range);
   Cursor* FindCursor(std::uint32_t id);

@@ -28,6 +28,16 @@ Status CheckConnectionCount(std::uint64_t connections, bool in_process_server) {
                          " (RLIMIT_NOFILE; raise it with `ulimit -n`)");
 }
 
+Result<std::uint32_t> RealRunConnections(std::optional<std::uint32_t> asked, std::uint32_t profile_max_connections,
+                                         bool in_process_server) {
+  const std::uint32_t connections = asked.value_or(profile_max_connections);
+  if (auto s = CheckConnectionCount(connections, in_process_server); !s) {
+    if (asked) return s.error();
+    return InvalidArgument(s.error().message + " (the profile's max_connections; pass --connections to choose)");
+  }
+  return connections;
+}
+
 std::uint64_t MaxLiveReadBytes() {
   const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
   if (pages <= 0 || page <= 0) return std::uint64_t{1} << 30;  // unknown: 1 GiB

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "net/http_transport.h"
@@ -35,6 +36,13 @@ inline constexpr std::uint64_t kSpareDescriptors = 64;
 /// socket, and with the fake server in this process (`in_process_server`) the server's end is a second
 /// one. The message starts with "connections" and names the limit.
 Status CheckConnectionCount(std::uint64_t connections, bool in_process_server);
+
+/// The connections of a real-time run: `asked` (--connections) when given, else the profile's
+/// max_connections, the limit the simulator models for the same runs (a real run with fewer queues
+/// what the prediction runs at once). Checked as CheckConnectionCount does; an error from the
+/// profile's number says that it came from there.
+Result<std::uint32_t> RealRunConnections(std::optional<std::uint32_t> asked, std::uint32_t profile_max_connections,
+                                         bool in_process_server);
 
 /// Largest read a real-time run accepts: a quarter of this machine's physical memory. The transport
 /// holds each fetch's bytes in one buffer, so a larger read would exhaust memory instead of failing.
