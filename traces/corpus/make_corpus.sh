@@ -16,7 +16,7 @@
 # /usr/bin/python3 with h5py, zarr, netCDF4, numpy, GDAL, astropy, ReportLab; node >= 18 with
 # hyparquet(-writer) installed by `npm ci` here; unzip, tar, dd, cat, sha256sum, ffmpeg (with ffprobe),
 # Poppler's tools, squashfs-tools' mksquashfs and unsquashfs, e2fsprogs' mke2fs and debugfs, rocksdb-tools'
-# ldb, Xapian's Python bindings and xapian-compact, qemu-utils' qemu-img and qemu-io.
+# ldb, Xapian's Python bindings and xapian-compact, qemu-utils' qemu-img and qemu-io, samtools.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -48,7 +48,7 @@ done
 for cmd in unzip:unzip tar:tar dd:coreutils cat:coreutils sha256sum:coreutils node:nodejs npm:npm \
   ffmpeg:ffmpeg ffprobe:ffmpeg pdfinfo:poppler-utils pdftotext:poppler-utils pdftoppm:poppler-utils \
   mksquashfs:squashfs-tools unsquashfs:squashfs-tools mke2fs:e2fsprogs debugfs:e2fsprogs ldb:rocksdb-tools \
-  xapian-compact:xapian-tools qemu-img:qemu-utils qemu-io:qemu-utils; do
+  xapian-compact:xapian-tools qemu-img:qemu-utils qemu-io:qemu-utils samtools:samtools; do
   PATH="$PATH:/usr/sbin:/sbin" command -v "${cmd%%:*}" >/dev/null 2>&1 || missing_deb+=("${cmd#*:}")
 done
 if [ ${#missing_deb[@]} -gt 0 ]; then
@@ -114,6 +114,7 @@ gen wx.nc -- "$py" "$here/gen_netcdf3.py" wx.nc
 gen idx.glass -- "$py" "$here/gen_xapian.py" idx.glass
 gen disk.qcow2 -- "$py" "$here/gen_qcow2.py" disk.qcow2
 gen parcels.gpkg -- "$py" "$here/gen_gpkg.py" parcels.gpkg
+gen sample.bam sample.bam.bai -- "$py" "$here/gen_bam.py" sample.bam
 
 # --- workloads ---------------------------------------------------------------------------------------
 # record NAME GLOB -- COMMAND...: records COMMAND (run in $work) into $here/NAME.jsonl, reading only
@@ -181,6 +182,9 @@ record xapian_search "$work/idx.glass" -- "$py" "$here/read_xapian.py" idx.glass
 # Recorded after the changes the two traces above led to, and compared before anything else was changed.
 record qcow2_convert "$work/disk.qcow2" -- sh "$here/read_qcow2.sh" disk.qcow2
 record gpkg_query "$work/parcels.gpkg" -- "$py" "$here/read_gpkg.py" parcels.gpkg
+# Recorded in the session after, with auto unchanged since the two above, and compared before anything was
+# changed.
+record bam_regions "$work/sample.bam*" -- "$py" "$here/read_bam.py" sample.bam
 
 if [ "$use_strace" = 1 ]; then
   "$py" "$here/describe.py" "$work"/strace/*.jsonl
