@@ -396,7 +396,10 @@ double AutoPrefetcher::Horizon() const {
 // worth are scaled up to one, and a reader that never pauses has no bound (infinity): a run read
 // back to back, as fast as the network delivers it, is bounded by the link and `ahead` alone. The
 // burst only grows: a bursty reader (128 KiB every 0.35 ms, then a pause of 8 ms) is held to its bursts,
-// not to its average.
+// not to its average. It is measured from two pauses on, as Need() uses it: a reader that reads each
+// record in two calls (htslib: a BGZF block's first 4 KiB, then its rest) pauses for microseconds
+// between them, and that one pause scaled up to a horizon would hold the window at a burst the
+// reader never has for the rest of its run.
 void AutoPrefetcher::Pace(Cursor& c, std::uint64_t bytes, Nanos gap) {
   if (!options_.pace) return;
   if (c.pace.size() < kPaceReads) {
@@ -405,6 +408,7 @@ void AutoPrefetcher::Pace(Cursor& c, std::uint64_t bytes, Nanos gap) {
     c.pace[c.pace_next] = {bytes, gap};
   }
   c.pace_next = (c.pace_next + 1) % kPaceReads;
+  if (c.pace.size() < 2) return;
   const double horizon = Horizon();
   double read = 0;
   double think = 0;

@@ -724,6 +724,37 @@ TEST_CASE("auto: a reader that reads back to back has no pace bound", "[policies
   CHECK(paced.h.lower.requests == unpaced.h.lower.requests);
 }
 
+TEST_CASE("auto: a reader that reads each record in two calls is paced by its records", "[policies][auto]") {
+  // htslib reads a BGZF block's first 4 KiB, then its rest, a microsecond later, then works on it. Here
+  // records of 1M a second, each read so: the pace is that of the PausedRun above (1M in a horizon, a
+  // window of 2M), not the first microsecond's pause scaled up to a horizon. After 24 records the split
+  // reader has asked for no more than one window past the whole-record reader (with the scaled-up
+  // pause: 7.0M past its last read, against 2.3M; without a pace bound, 207M).
+  auto furthest = [](const std::vector<Req>& requests) {
+    std::uint64_t end = 0;
+    for (const Req& r : requests) end = std::max(end, r.end);
+    return end;
+  };
+  PausedRun whole(true, kSecond);
+  whole.Read(24);
+  Harness split(1024 * M, PausedRun::Options(true));
+  for (std::uint64_t at = 0; at < 24 * M; at += M) {
+    split.ReadOk(at, at + 4096);
+    split.scheduler.RunUntil(split.scheduler.Now() + kMicrosecond);
+    split.ReadOk(at + 4096, at + M);
+    split.scheduler.RunUntil(split.scheduler.Now() + kSecond);
+  }
+  Harness unpaced(1024 * M, PausedRun::Options(false));
+  for (std::uint64_t at = 0; at < 24 * M; at += M) {
+    unpaced.ReadOk(at, at + 4096);
+    unpaced.ReadOk(at + 4096, at + M);
+  }
+  INFO("whole records " << furthest(whole.h.lower.requests) << ", split " << furthest(split.lower.requests)
+                        << ", no pace " << furthest(unpaced.lower.requests));
+  CHECK(furthest(split.lower.requests) <= furthest(whole.h.lower.requests) + 2 * M);
+  CHECK(furthest(unpaced.lower.requests) > furthest(whole.h.lower.requests) + 4 * kPart);
+}
+
 // The network estimate fed by the simulator's link: requests issued in batches (each new batch while
 // the last one's requests are still waiting for their first byte, as a window's top-ups are), every
 // completion sampled as the layer samples it. What the link delivered is never measured above the
