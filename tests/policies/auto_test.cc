@@ -729,7 +729,7 @@ TEST_CASE("auto: a reader that reads each record in two calls is paced by its re
   // records of 1M a second, each read so: the pace is that of the PausedRun above (1M in a horizon, a
   // window of 2M), not the first microsecond's pause scaled up to a horizon. After 24 records the split
   // reader has asked for no more than one window past the whole-record reader (with the scaled-up
-  // pause: 7.0M past its last read, against 2.3M; without a pace bound, 207M).
+  // pause: 5.6M past its last read, against 1.1M; without a pace bound, 196M).
   auto furthest = [](const std::vector<Req>& requests) {
     std::uint64_t end = 0;
     for (const Req& r : requests) end = std::max(end, r.end);
