@@ -49,10 +49,10 @@
 //   the median), never more than those; nor more than twice what the reader gets through while a part
 //   is on its way, at the fastest pace it has shown (`pace`: the most its position moved in one
 //   horizon, a slow first byte plus a part's transfer, of its own time between reads, over its last 64
-//   reads; none for a reader that reads back to back), and then no floor of a whole part (parts no
-//   larger than the window). Mountpoint's stall-driven window (x `ramp` on each stall) is available
-//   within the same bound (`ramp` > 0). A seek forward by more than a part into what a cursor asked for
-//   keeps its data and starts a new run.
+//   reads, from two pauses on; none for a reader that reads back to back), and then no floor of a
+//   whole part (parts no larger than the window). Mountpoint's stall-driven window (x `ramp` on each
+//   stall) is available within the same bound (`ramp` > 0). A seek forward by more than a part into
+//   what a cursor asked for keeps its data and starts a new run.
 // - In-flight data is kept when a cursor is replaced (Mountpoint drops it on every reset), and read
 //   data is kept for re-reads and short backward seeks (what a block cache on top gives gcsfs); data
 //   read within the last `reuse` reads is never given up for prefetching.
