@@ -115,6 +115,7 @@ gen idx.glass -- "$py" "$here/gen_xapian.py" idx.glass
 gen disk.qcow2 -- "$py" "$here/gen_qcow2.py" disk.qcow2
 gen parcels.gpkg -- "$py" "$here/gen_gpkg.py" parcels.gpkg
 gen sample.bam sample.bam.bai -- "$py" "$here/gen_bam.py" sample.bam
+gen buildings.fgb -- "$py" "$here/gen_fgb.py" buildings.fgb
 
 # --- workloads ---------------------------------------------------------------------------------------
 # record NAME GLOB -- COMMAND...: records COMMAND (run in $work) into $here/NAME.jsonl, reading only
@@ -185,6 +186,8 @@ record gpkg_query "$work/parcels.gpkg" -- "$py" "$here/read_gpkg.py" parcels.gpk
 # Recorded in the session after, with auto unchanged since the two above, and compared before anything was
 # changed.
 record bam_regions "$work/sample.bam*" -- "$py" "$here/read_bam.py" sample.bam
+# Recorded after the change bam_regions led to, and compared before anything else was changed.
+record fgb_views "$work/buildings.fgb" -- "$py" "$here/read_fgb.py" buildings.fgb
 
 if [ "$use_strace" = 1 ]; then
   "$py" "$here/describe.py" "$work"/strace/*.jsonl
