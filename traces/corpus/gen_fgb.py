@@ -39,7 +39,8 @@ def main() -> None:
         w, h, a = rng.uniform(8, 40) / 111e3, rng.uniform(8, 40) / 111e3, rng.uniform(0, math.pi)
         ring = ogr.Geometry(ogr.wkbLinearRing)
         for dx, dy in ((-w, -h), (w, -h), (w, h), (-w, h), (-w, -h)):
-            ring.AddPoint_2D(x + (dx * math.cos(a) - dy * math.sin(a)) / 2, y + (dx * math.sin(a) + dy * math.cos(a)) / 2)
+            ring.AddPoint_2D(x + (dx * math.cos(a) - dy * math.sin(a)) / 2,
+                             y + (dx * math.sin(a) + dy * math.cos(a)) / 2)
         polygon = ogr.Geometry(ogr.wkbPolygon)
         polygon.AddGeometry(ring)
         feature = ogr.Feature(layer.GetLayerDefn())
