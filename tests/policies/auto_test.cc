@@ -659,13 +659,17 @@ TEST_CASE("auto: without probe, a first read that bets on the whole object is ro
   CHECK(h.policy->whole_fetched());
 }
 
-// A reader of 1M reads from 0: with `think`, each that long after the scheduler has run everything the
-// read before set going; without, each at the moment the one before is delivered (back to back).
+// A reader of 1M records from 0: with `think`, each that long after the scheduler has run everything
+// the read before set going; without, each at the moment the one before is delivered (back to back).
+// With `head`, each record is read in two calls, its first `head` bytes and, a microsecond later, its
+// rest (as htslib reads a BGZF block).
 struct PausedRun {
   Harness h;
   std::optional<Nanos> think;
+  std::uint64_t head;
   std::uint64_t next = 0;
-  PausedRun(bool pace, std::optional<Nanos> think_time) : h(1024 * M, Options(pace)), think(think_time) {}
+  PausedRun(bool pace, std::optional<Nanos> think_time, std::uint64_t head_bytes = 0)
+      : h(1024 * M, Options(pace)), think(think_time), head(head_bytes) {}
   static AutoOptions Options(bool pace) {
     AutoOptions o = Seeds();
     o.pace = pace;
@@ -673,18 +677,33 @@ struct PausedRun {
   }
   void Read(int reads) {
     for (int i = 0; i < reads; ++i, next += M) {
-      if (think) {
-        h.ReadOk(next, next + M);
-        h.scheduler.RunUntil(h.scheduler.Now() + *think);
-        continue;
+      if (head > 0) {
+        ReadRange({next, next + head});
+        h.scheduler.RunUntil(h.scheduler.Now() + kMicrosecond);
       }
-      std::optional<Result<Slices>> got;
-      h.policy->Read({next, next + M}, [&](Result<Slices>&& r) { got = std::move(r); });
-      while (!got && h.scheduler.RunOne()) {
-      }
-      REQUIRE(got.has_value());
-      REQUIRE(got->ok());
+      ReadRange({next + head, next + M});
+      if (think) h.scheduler.RunUntil(h.scheduler.Now() + *think);
     }
+  }
+  // The furthest byte requested so far.
+  std::uint64_t Furthest() const {
+    std::uint64_t end = 0;
+    for (const Req& r : h.lower.requests) end = std::max(end, r.end);
+    return end;
+  }
+
+ private:
+  void ReadRange(ByteRange r) {
+    if (think) {
+      h.ReadOk(r.begin, r.end);
+      return;
+    }
+    std::optional<Result<Slices>> got;
+    h.policy->Read(r, [&](Result<Slices>&& result) { got = std::move(result); });
+    while (!got && h.scheduler.RunOne()) {
+    }
+    REQUIRE(got.has_value());
+    REQUIRE(got->ok());
   }
 };
 
@@ -730,29 +749,13 @@ TEST_CASE("auto: a reader that reads each record in two calls is paced by its re
   // window of 2M), not the first microsecond's pause scaled up to a horizon. After 24 records the split
   // reader has asked for no more than one window past the whole-record reader (with the scaled-up
   // pause: 5.6M past its last read, against 1.1M; without a pace bound, 196M).
-  auto furthest = [](const std::vector<Req>& requests) {
-    std::uint64_t end = 0;
-    for (const Req& r : requests) end = std::max(end, r.end);
-    return end;
-  };
   PausedRun whole(true, kSecond);
-  whole.Read(24);
-  Harness split(1024 * M, PausedRun::Options(true));
-  for (std::uint64_t at = 0; at < 24 * M; at += M) {
-    split.ReadOk(at, at + 4096);
-    split.scheduler.RunUntil(split.scheduler.Now() + kMicrosecond);
-    split.ReadOk(at + 4096, at + M);
-    split.scheduler.RunUntil(split.scheduler.Now() + kSecond);
-  }
-  Harness unpaced(1024 * M, PausedRun::Options(false));
-  for (std::uint64_t at = 0; at < 24 * M; at += M) {
-    unpaced.ReadOk(at, at + 4096);
-    unpaced.ReadOk(at + 4096, at + M);
-  }
-  INFO("whole records " << furthest(whole.h.lower.requests) << ", split " << furthest(split.lower.requests)
-                        << ", no pace " << furthest(unpaced.lower.requests));
-  CHECK(furthest(split.lower.requests) <= furthest(whole.h.lower.requests) + 2 * M);
-  CHECK(furthest(unpaced.lower.requests) > furthest(whole.h.lower.requests) + 4 * kPart);
+  PausedRun split(true, kSecond, 4096);
+  PausedRun unpaced(false, kSecond, 4096);
+  for (PausedRun* r : {&whole, &split, &unpaced}) r->Read(24);
+  INFO("whole records " << whole.Furthest() << ", split " << split.Furthest() << ", no pace " << unpaced.Furthest());
+  CHECK(split.Furthest() <= whole.Furthest() + 2 * M);
+  CHECK(unpaced.Furthest() > whole.Furthest() + 4 * kPart);
 }
 
 // The network estimate fed by the simulator's link: requests issued in batches (each new batch while
