@@ -9,12 +9,22 @@
 // would not honour the Scheduler contract: Asio does not order timers that expire at the same
 // instant, and a task posted for a time already past would overtake tasks posted earlier for "now".
 // Here, as in the simulator, a past time is clamped to now, and ties run in posting order.
+//
+// A task is run when it is due, not when the kernel gets round to waking the thread: the wait ends
+// a spin window (100 us) before the task's time, and Run spins the rest, running the handlers other threads post
+// meanwhile. A wait on this project's VMs overshoots by 14-40 us (median; 60 us at p99, more on a
+// loaded host), and a replayed reader waits once per read for its think time, so sleeping to the
+// due time added that overshoot to every read served from memory: a real run then took up to twice
+// what the simulator, which has no such cost, predicted for it (docs/network.md). A recorded think
+// time is the reader's own work, done on a core, so spinning through it is also the closer replay.
 #pragma once
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -26,7 +36,11 @@ namespace pflab {
 /// A Scheduler in wall-clock time on one io_context thread.
 class AsioScheduler final : public Scheduler {
  public:
-  AsioScheduler();
+  /// How long before a task's time the wait ends and the rest is spun (see the header).
+  static constexpr Nanos kDefaultSpin = 100'000;
+
+  /// `spin`: kDefaultSpin, or 0 to sleep to each task's time (what the lateness benchmark compares).
+  explicit AsioScheduler(Nanos spin = kDefaultSpin);
   ~AsioScheduler() override;
   AsioScheduler(const AsioScheduler&) = delete;
   AsioScheduler& operator=(const AsioScheduler&) = delete;
@@ -54,11 +68,20 @@ class AsioScheduler final : public Scheduler {
  private:
   using Entry = TimerEntry;
   void DropStale();  // pops cancelled entries off the top of the heap
-  void Arm();        // points the wakeup timer at the earliest live entry
+  void Idle();       // no task is pending: drops the wait and the work guard
+  void Arm();        // points the wakeup timer at the earliest live entry, spin_ early when it can
   void OnWakeup(std::uint64_t wait);
+  void RunDue();    // runs the tasks due now (at most a batch) and re-arms
+  bool Spinning();  // whether the earliest live task is due within spin_
+  // Run and RunFor: spins through the last spin_ before each task, waits otherwise.
+  void Loop(std::optional<std::chrono::steady_clock::time_point> deadline);
 
+  const Nanos spin_;
   boost::asio::io_context context_;
   boost::asio::steady_timer wakeup_;
+  // Held while any task is pending: a task due within spin_ has no wait armed, and poll() stops a
+  // context that has no work.
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> pending_work_;
   std::chrono::steady_clock::time_point epoch_;
   std::vector<Entry> heap_;
   TimerSlots tasks_;

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <functional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -162,6 +163,74 @@ TEST_CASE("asio scheduler: a task that keeps posting for now runs in batches and
   other.join();
   CHECK(stop);
   CHECK(spins > 256);  // it ran many batches while waiting
+}
+
+TEST_CASE("asio scheduler: tasks due within the spin window run, with nothing else keeping the loop alive",
+          "[engine][asio]") {
+  // Each task is due 20 us after the last ran, inside the 100 us window: the loop spins to every one
+  // of them. Were no wait armed while it spins, poll() would stop the out-of-work context and Run
+  // would return with the chain unfinished.
+  AsioScheduler s;
+  int ran = 0;
+  bool early = false;
+  Nanos due = 0;
+  std::function<void()> next = [&] {
+    early |= s.Now() < due;
+    if (++ran == 100) return;
+    due = s.Now() + 20 * kMicrosecond;
+    s.PostAt(due, next);
+  };
+  due = s.Now() + 20 * kMicrosecond;
+  s.PostAt(due, next);
+  s.Run();
+  CHECK(ran == 100);
+  CHECK(!early);
+  CHECK(s.pending() == 0);
+}
+
+TEST_CASE("asio scheduler: while it spins, the loop runs other threads' handlers, and Stop and RunFor end it",
+          "[engine][asio]") {
+  // A window of 10 s: the loop spins from the start to a task due in 400 ms.
+  AsioScheduler s(10 * kSecond);
+  std::vector<std::string> order;
+  const Nanos t0 = s.Now();
+  s.PostAt(t0 + 400 * kMillisecond, [&] { order.push_back("task"); });
+
+  SECTION("another thread's handler runs at once, before the task") {
+    Nanos handled_at = 0;
+    std::thread other([&] {
+      s.PostFromAnyThread([&] {
+        order.push_back("handler");
+        handled_at = s.Now();
+      });
+    });
+    s.Run();
+    other.join();
+    CHECK(order == std::vector<std::string>{"handler", "task"});
+    CHECK(handled_at - t0 < 300 * kMillisecond);
+    CHECK(s.Now() - t0 >= 400 * kMillisecond);
+  }
+  SECTION("Stop from another thread ends Run, the task left pending") {
+    std::thread other([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      s.Stop();
+    });
+    s.Run();
+    other.join();
+    CHECK(order.empty());
+    CHECK(s.pending() == 1);
+    CHECK(s.Now() - t0 < 300 * kMillisecond);
+  }
+  SECTION("RunFor returns at its deadline, and Run later runs the task on time") {
+    s.RunFor(20 * kMillisecond);
+    CHECK(order.empty());
+    CHECK(s.pending() == 1);
+    CHECK(s.Now() - t0 >= 20 * kMillisecond);
+    CHECK(s.Now() - t0 < 300 * kMillisecond);
+    s.Run();
+    CHECK(order == std::vector<std::string>{"task"});
+    CHECK(s.Now() - t0 >= 400 * kMillisecond);
+  }
 }
 
 }  // namespace
