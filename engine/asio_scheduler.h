@@ -10,13 +10,15 @@
 // instant, and a task posted for a time already past would overtake tasks posted earlier for "now".
 // Here, as in the simulator, a past time is clamped to now, and ties run in posting order.
 //
-// A task is run when it is due, not when the kernel gets round to waking the thread: the wait ends
-// a spin window (100 us) before the task's time, and Run spins the rest, running the handlers other threads post
-// meanwhile. A wait on this project's VMs overshoots by 14-40 us (median; 60 us at p99, more on a
-// loaded host), and a replayed reader waits once per read for its think time, so sleeping to the
-// due time added that overshoot to every read served from memory: a real run then took up to twice
-// what the simulator, which has no such cost, predicted for it (docs/network.md). A recorded think
-// time is the reader's own work, done on a core, so spinning through it is also the closer replay.
+// A task is run when it is due, not when the kernel gets round to waking the thread: the wait ends a
+// spin window (100 us) before the task's time, and Run spins the rest, running the handlers other
+// threads post meanwhile; a task due within the window arms no timer at all. On this project's 2-vCPU
+// VM a task slept to ran 20-62 us late (median over waits of 5 us to 1 ms: a timer syscall, 10-20 us,
+// and the wake-up), spun to 0.2-0.4 us (`pflab_bench --benchmark_filter=AsioLateness`). A replayed
+// reader waits once a read for its think time, so the sleep added that to every read with one: real
+// runs served from memory took up to 1.6x what the simulator, which has no such cost, predicted
+// (docs/network.md, "Think time on time"). A recorded think time is the reader's own work, done on a
+// core, so spinning through it is also the closer replay.
 #pragma once
 
 #include <boost/asio/executor_work_guard.hpp>
