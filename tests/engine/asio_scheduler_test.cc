@@ -167,9 +167,9 @@ TEST_CASE("asio scheduler: a task that keeps posting for now runs in batches and
 
 TEST_CASE("asio scheduler: tasks due within the spin window run, with nothing else keeping the loop alive",
           "[engine][asio]") {
-  // Each task is due 20 us after the last ran, inside the 100 us window: the loop spins to every one
-  // of them. Were no wait armed while it spins, poll() would stop the out-of-work context and Run
-  // would return with the chain unfinished.
+  // Each task is due 20 us after the last ran, inside the 100 us window: no wait is armed for any of
+  // them, and the loop spins to each. Were nothing holding the context's work count meanwhile, poll()
+  // would stop the out-of-work context and Run would return with the chain unfinished.
   AsioScheduler s;
   int ran = 0;
   bool early = false;
