@@ -80,9 +80,8 @@ void AsioScheduler::OnWakeup(std::uint64_t wait) {
 
 void AsioScheduler::RunDue() {
   // Run what is due, including tasks the batch itself posts for "now" (a read is a chain of such
-  // posts; re-arming the timer for each cost a timer syscall and an epoll round trip, ~37 us a read),
-  // but at most kBatch tasks, so a task that keeps posting for "now" cannot starve the handlers other
-  // threads post: after the batch, the due timer goes back through the io_context's queue.
+  // posts), but at most kBatch tasks, so a task that keeps posting for "now" cannot starve the handlers
+  // other threads post: after the batch, Loop polls the context before it runs more.
   constexpr int kBatch = 256;
   Nanos now = Now();
   for (int ran = 0; ran < kBatch && !context_.stopped(); ++ran) {
@@ -111,18 +110,16 @@ bool AsioScheduler::Spinning() {
 }
 
 void AsioScheduler::Loop(std::optional<std::chrono::steady_clock::time_point> deadline) {
+  const auto passed = [&] { return deadline && std::chrono::steady_clock::now() >= *deadline; };
   context_.restart();
-  while (!context_.stopped()) {
+  while (!context_.stopped() && !passed()) {
     if (Spinning()) {
-      if (deadline && std::chrono::steady_clock::now() >= *deadline) return;
       context_.poll();  // completions posted by other threads, without blocking
       RunDue();
-      continue;
-    }
-    // Returns 0 when the context is out of work (it is then stopped) or the deadline passed.
-    if ((deadline ? context_.run_one_until(*deadline) : context_.run_one()) == 0 && deadline &&
-        std::chrono::steady_clock::now() >= *deadline) {
-      return;
+    } else if (deadline) {
+      context_.run_one_until(*deadline);
+    } else {
+      context_.run_one();  // returns 0 only when out of work, the context then stopped
     }
   }
 }
