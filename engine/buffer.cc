@@ -130,6 +130,8 @@ void Chunk::Release() {
   data_.reset();
   provenance_ = {};
   delivered_ = {};
+  delivered_tree_.reset();
+  delivered_bytes_ = 0;
 }
 
 WeakChunkRef::WeakChunkRef(const ChunkRef& strong) noexcept : chunk_(strong.chunk_) {
@@ -152,24 +154,48 @@ ChunkRef WeakChunkRef::lock() const {
 
 void Chunk::MarkDelivered(std::uint64_t offset, std::uint64_t length) {
   if (length == 0) return;
+  // Merge r into the sorted, disjoint intervals: every one it overlaps or touches goes into it.
   ByteRange r{offset, offset + length};
-  // Merge r into the sorted, disjoint interval list.
-  auto it = delivered_.begin();
-  while (it != delivered_.end() && it->end < r.begin) ++it;
+  std::uint64_t had = 0;  // bytes of r already delivered
+  if (delivered_tree_) {
+    auto& tree = *delivered_tree_;
+    auto it = tree.upper_bound(r.begin);
+    if (it != tree.begin() && std::prev(it)->second >= r.begin) --it;
+    while (it != tree.end() && it->first <= r.end) {
+      had += it->second - it->first;
+      r = {std::min(r.begin, it->first), std::max(r.end, it->second)};
+      it = tree.erase(it);
+    }
+    tree.emplace_hint(it, r.begin, r.end);
+    delivered_bytes_ += r.size() - had;
+    return;
+  }
+  auto it = std::lower_bound(delivered_.begin(), delivered_.end(), r.begin,
+                             [](const ByteRange& d, std::uint64_t at) { return d.end < at; });
   auto first = it;
   while (it != delivered_.end() && it->begin <= r.end) {
-    r.begin = std::min(r.begin, it->begin);
-    r.end = std::max(r.end, it->end);
+    had += it->size();
+    r = {std::min(r.begin, it->begin), std::max(r.end, it->end)};
     ++it;
   }
   it = delivered_.erase(first, it);
   delivered_.insert(it, r);
+  delivered_bytes_ += r.size() - had;
+  // Past a few dozen entries an insertion's move costs more than a tree's node.
+  constexpr std::size_t kInline = 32;
+  if (delivered_.size() > kInline) {
+    delivered_tree_ = std::make_unique<std::map<std::uint64_t, std::uint64_t>>();
+    for (const ByteRange& d : delivered_) delivered_tree_->emplace_hint(delivered_tree_->end(), d.begin, d.end);
+    delivered_ = {};
+  }
 }
 
-std::uint64_t Chunk::delivered() const {
-  std::uint64_t total = 0;
-  for (const auto& r : delivered_) total += r.size();
-  return total;
+std::vector<ByteRange> Chunk::delivered_ranges() const {
+  if (!delivered_tree_) return {delivered_.begin(), delivered_.end()};
+  std::vector<ByteRange> out;
+  out.reserve(delivered_tree_->size());
+  for (const auto& [begin, end] : *delivered_tree_) out.push_back({begin, end});
+  return out;
 }
 
 std::uint64_t TotalLength(const Slices& slices) {

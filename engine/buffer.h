@@ -12,6 +12,7 @@
 #include <boost/container/small_vector.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -180,9 +181,9 @@ class Chunk {
   void MarkDelivered(std::uint64_t offset, std::uint64_t length);
   /// Which of its bytes reached the application: disjoint, sorted (a policy that copies bytes credits
   /// what was delivered of its copy to the chunks it copied from).
-  const boost::container::small_vector<ByteRange, 2>& delivered_ranges() const { return delivered_; }
+  std::vector<ByteRange> delivered_ranges() const;
   /// Distinct delivered bytes so far.
-  std::uint64_t delivered() const;
+  std::uint64_t delivered() const { return delivered_bytes_; }
 
   /// Records a fill by provenance (the simulator checking bytes without moving them); later records
   /// overwrite earlier ones where they overlap, as later writes of bytes would.
@@ -212,8 +213,12 @@ class Chunk {
   std::unique_ptr<std::byte[], FreePayload> data_;
   MemoryAccount* account_;
   std::uint64_t filled_ = 0;
-  // Delivered intervals, kept merged and sorted; almost always one or two entries.
+  // Delivered intervals, kept merged and sorted: inline while there are few (almost always one or
+  // two), in a tree (begin to end) once there are many, as in a whole object read at random places,
+  // where each insertion into the sorted vector would move every entry after it.
   boost::container::small_vector<ByteRange, 2> delivered_;
+  std::unique_ptr<std::map<std::uint64_t, std::uint64_t>> delivered_tree_;
+  std::uint64_t delivered_bytes_ = 0;
   std::vector<Provenance> provenance_;  // empty unless the transport records provenance
   std::unique_ptr<ChunkReleaseHook> hook_;
 };

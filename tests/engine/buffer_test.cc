@@ -2,8 +2,10 @@
 // strong reference, weak references that outlive it, and release hooks.
 #include "engine/buffer.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <memory>
+#include <random>
 #include <vector>
 
 namespace pflab {
@@ -76,6 +78,38 @@ TEST_CASE("chunk refs: a release hook runs once, before the account hears of the
   CHECK(log == std::vector<std::uint64_t>{8, 64});
   CHECK(account.held_bytes() == 0);
   CHECK(!weak.lock());
+}
+
+TEST_CASE("chunk delivered ranges: merged and counted as a bitmap of the bytes says, few or many", "[engine][buffer]") {
+  // Up to thousands of disjoint intervals: past a few dozen the chunk keeps them in a tree, and both
+  // ways must agree with the plain truth.
+  for (const std::uint64_t marks : {5u, 40u, 3000u}) {
+    std::mt19937_64 rng(marks);
+    constexpr std::uint64_t kSize = 1 << 16;
+    ChunkRef chunk = Chunk::Make(kSize, false, nullptr);
+    std::vector<bool> truth(kSize, false);
+    std::uniform_int_distribution<std::uint64_t> at(0, kSize - 1);
+    std::uniform_int_distribution<std::uint64_t> len(0, 24);
+    for (std::uint64_t i = 0; i < marks; ++i) {
+      const std::uint64_t offset = at(rng);
+      const std::uint64_t length = std::min(len(rng), kSize - offset);
+      chunk->MarkDelivered(offset, length);
+      for (std::uint64_t b = offset; b < offset + length; ++b) truth[b] = true;
+    }
+    std::vector<ByteRange> expected;
+    for (std::uint64_t b = 0; b < kSize; ++b) {
+      if (!truth[b]) continue;
+      if (!expected.empty() && expected.back().end == b) {
+        ++expected.back().end;
+      } else {
+        expected.push_back({b, b + 1});
+      }
+    }
+    CAPTURE(marks);
+    CHECK(chunk->delivered_ranges() == expected);
+    CHECK(chunk->delivered() == static_cast<std::uint64_t>(std::count(truth.begin(), truth.end(), true)));
+    if (marks == 3000) CHECK(expected.size() > 100);  // the tree was used
+  }
 }
 
 }  // namespace
