@@ -168,9 +168,10 @@ void NetworkEstimate::MeasureLink(std::uint64_t bytes, Nanos issued, Nanos compl
   Completion c{issued, completed, bytes, std::max(0.0, Seconds(completed - issued) - latency_s_)};
   if (completions_.size() < kLinkSamples) {
     completions_.push_back(c);
+    newest_ = completions_.size() - 1;
   } else {
-    std::rotate(completions_.begin(), completions_.begin() + 1, completions_.end());
-    completions_.back() = c;
+    newest_ = (newest_ + 1) % kLinkSamples;
+    completions_[newest_] = c;
   }
   // No request's bytes start before its first byte: the shortest first byte seen (a request's time less
   // its bytes at one request's bandwidth, the least of them over the run, when some request had the
@@ -182,13 +183,15 @@ void NetworkEstimate::MeasureLink(std::uint64_t bytes, Nanos issued, Nanos compl
   double sum = 0;
   double large_bytes = 0;
   double large_transfer_s = 0;
-  Completion& now = completions_.back();
-  for (auto it = completions_.rbegin(); it != completions_.rend(); ++it) {
-    earliest = std::min(earliest, it->issued);
-    sum += static_cast<double>(it->bytes);
-    if (it->bytes >= kLargeBytes) {
-      large_bytes += static_cast<double>(it->bytes);
-      large_transfer_s += it->transfer_s;
+  Completion& now = completions_[newest_];
+  const std::size_t n = completions_.size();
+  for (std::size_t k = 0; k < n; ++k) {  // newest first
+    const Completion& m = completions_[(newest_ + n - k) % n];
+    earliest = std::min(earliest, m.issued);
+    sum += static_cast<double>(m.bytes);
+    if (m.bytes >= kLargeBytes) {
+      large_bytes += static_cast<double>(m.bytes);
+      large_transfer_s += m.transfer_s;
     }
     const double span = Seconds(completed - earliest) - first_byte;
     if (span <= 0) continue;
@@ -740,7 +743,7 @@ void AutoPrefetcher::Issue(ByteRange range, bool speculative, std::uint32_t owne
   e.speculative = speculative;
   e.owner = owner;
   e.consumed_to = range.begin;
-  e.last_use = stamp_;
+  Touch(range.begin, e, stamp_);
   e.issued = ctx_.scheduler->Now();
   e.serial = next_serial_++;
   state_->network.Started(e.issued);
@@ -968,7 +971,7 @@ void AutoPrefetcher::AbortWhole() {
     Extent& e = it->second;
     if (e.owner == kWholeOwner && !e.arrived && !Pinned(it->first, e)) {
       CancelExtent(e);
-      it = extents_.erase(it);
+      it = EraseExtent(it);
     } else {
       ++it;
     }
@@ -1111,7 +1114,7 @@ void AutoPrefetcher::OnFetched(std::uint64_t begin, std::uint64_t serial, Result
     const bool needed = pending_id_ && begin < pending_.end && e.end > pending_.begin;
     // A failed demand request fails its read; a failed speculative one is requested again on demand.
     if (needed && !e.speculative) pending_error_ = result.error();
-    extents_.erase(it);
+    EraseExtent(it);
     ForgetAhead();
     state_->Notify();
   }
@@ -1285,9 +1288,9 @@ void AutoPrefetcher::TryServe(bool first) {
     while (e != extents_.end() && e->first < pending_.end) {
       Extent& x = e->second;
       x.consumed_to = std::max(x.consumed_to, std::min(x.end, pending_.end));
-      x.last_use = stamp_;
+      Touch(e->first, x, stamp_);
       if (!options_.retain && x.consumed_to >= x.end) {
-        e = extents_.erase(e);
+        e = EraseExtent(e);
         dropped = true;
       } else {
         ++e;
@@ -1425,7 +1428,7 @@ void AutoPrefetcher::DropSpeculative(std::uint32_t owner) {
     Extent& e = it->second;
     if (e.owner == owner && e.speculative && e.consumed_to == it->first && !Pinned(it->first, e)) {
       if (e.lower) CancelExtent(e);
-      it = extents_.erase(it);
+      it = EraseExtent(it);
     } else {
       ++it;
     }
@@ -1439,36 +1442,50 @@ std::uint64_t AutoPrefetcher::Evict(std::uint64_t bytes, bool demand, bool every
   // then (for a read, or for another file short of memory) data not read yet, then requests in flight.
   std::uint64_t freed = 0;
   bool any = false;
-  auto pick = [&](int level) {
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> order;  // (last_use, begin)
+  auto candidate = [&](int level, std::uint64_t begin, const Extent& e) {
+    if (Pinned(begin, e)) return false;
+    // Done with: read from (to its end, or not in the last `reuse` reads: the reader passed it by), or
+    // left unread by a cursor that is gone. Not yet read data of a live cursor, hint or whole fetch
+    // is what prefetching is for.
+    const bool orphan = e.speculative && !OwnerLive(e.owner);
+    const bool recent = e.consumed_to > begin && e.last_use + options_.reuse >= stamp_;
+    const bool done =
+        (e.consumed_to > begin && (e.consumed_to >= e.end || !recent)) || (orphan && e.consumed_to == begin);
+    // A prefetch does not take the memory of data the stream has just used: it may come back to it.
+    if (level == 0) return e.arrived && done && (demand || everything || !recent);
+    if (level == 1) return e.arrived && !done;
+    return !e.arrived && e.speculative;
+  };
+  auto evict = [&](std::uint64_t begin) {
+    auto it = extents_.find(begin);
+    freed += it->second.end - begin;
+    if (it->second.lower) CancelExtent(it->second);
+    EraseExtent(it);
+    any = true;
+  };
+  // The first two levels go by last use, then begin: by_use_'s order, so an eviction that frees one
+  // extent usually looks at one. (Evicting changes no other extent's level: cancelled requests
+  // complete later, and cursors, the read pending and the stamp stay as they are.)
+  auto pick_by_use = [&](int level) {
+    for (auto u = by_use_.begin(); u != by_use_.end() && freed < bytes;) {
+      const std::uint64_t begin = u->second;
+      ++u;  // before `evict` erases the entry
+      if (candidate(level, begin, extents_.find(begin)->second)) evict(begin);
+    }
+  };
+  pick_by_use(0);
+  if ((demand || everything) && freed < bytes) {
+    pick_by_use(1);
+    // Requests in flight: those of cursors that are gone first, by where they begin.
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> order;  // (0 or last_use, begin)
     for (const auto& [begin, e] : extents_) {
-      if (Pinned(begin, e)) continue;
-      // Done with: read from (to its end, or not in the last `reuse` reads: the reader passed it by), or
-      // left unread by a cursor that is gone. Not yet read data of a live cursor, hint or whole fetch
-      // is what prefetching is for.
-      const bool orphan = e.speculative && !OwnerLive(e.owner);
-      const bool recent = e.consumed_to > begin && e.last_use + options_.reuse >= stamp_;
-      const bool done =
-          (e.consumed_to > begin && (e.consumed_to >= e.end || !recent)) || (orphan && e.consumed_to == begin);
-      // A prefetch does not take the memory of data the stream has just used: it may come back to it.
-      if (level == 0 && e.arrived && done && (demand || everything || !recent)) order.push_back({e.last_use, begin});
-      if (level == 1 && e.arrived && !done) order.push_back({e.last_use, begin});
-      if (level == 2 && !e.arrived && e.speculative) order.push_back({orphan ? 0 : e.last_use, begin});
+      if (candidate(2, begin, e)) order.push_back({e.speculative && !OwnerLive(e.owner) ? 0 : e.last_use, begin});
     }
     std::sort(order.begin(), order.end());
     for (const auto& [use, begin] : order) {
-      if (freed >= bytes) return;
-      auto it = extents_.find(begin);
-      freed += it->second.end - begin;
-      if (it->second.lower) CancelExtent(it->second);
-      extents_.erase(it);
-      any = true;
+      if (freed >= bytes) break;
+      evict(begin);
     }
-  };
-  pick(0);
-  if (demand || everything) {
-    pick(1);
-    pick(2);
   }
   if (any) {
     ForgetAhead();
@@ -1476,6 +1493,20 @@ std::uint64_t AutoPrefetcher::Evict(std::uint64_t bytes, bool demand, bool every
     NotifyPeers();
   }
   return freed;
+}
+
+void AutoPrefetcher::Touch(std::uint64_t begin, Extent& extent, std::uint64_t stamp) {
+  if (extent.last_use != stamp) {
+    by_use_.erase({extent.last_use, begin});
+    extent.last_use = stamp;
+  }
+  by_use_.insert({stamp, begin});  // a new extent's first entry
+}
+
+std::map<std::uint64_t, AutoPrefetcher::Extent>::iterator AutoPrefetcher::EraseExtent(
+    std::map<std::uint64_t, Extent>::iterator it) {
+  by_use_.erase({it->second.last_use, it->first});
+  return extents_.erase(it);
 }
 
 bool AutoPrefetcher::MakeRoom(std::uint64_t bytes, std::uint64_t headroom, bool demand) {

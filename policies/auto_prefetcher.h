@@ -117,6 +117,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -237,7 +238,7 @@ class NetworkEstimate {
   std::uint64_t samples_ = 0;
   std::uint64_t fit_samples_ = 0;    // samples of requests that had the link to themselves
   std::vector<double> first_bytes_;  // a ring of the last kTailSamples first-byte times (s)
-  // The last kLinkSamples completions, in completion order (a ring), and what each measured: the best
+  // The last kLinkSamples completions (a ring), and what each measured: the best
   // delivered rate of a stretch ending at it, and whether that stretch had the link full.
   struct Completion {
     Nanos issued = 0;
@@ -248,6 +249,7 @@ class NetworkEstimate {
     bool full = false;
   };
   std::vector<Completion> completions_;
+  std::size_t newest_ = 0;  // the latest completion's place in the ring
   void MeasureLink(std::uint64_t bytes, Nanos issued, Nanos completed);
   double busy_ = 0;  // Busy() at busy_at_
   Nanos busy_at_ = 0;
@@ -382,6 +384,9 @@ class AutoPrefetcher final : public PolicyLayer {
   void StartWhole();
   void AbortWhole();
   void CancelExtent(Extent& extent);
+  // Sets an extent's last use (and its place in by_use_).
+  void Touch(std::uint64_t begin, Extent& extent, std::uint64_t stamp);
+  std::map<std::uint64_t, Extent>::iterator EraseExtent(std::map<std::uint64_t, Extent>::iterator it);
   Nanos HedgeDue(std::uint64_t begin, const Extent& extent) const;
   void ArmHedge(std::uint64_t begin, const Extent& extent);
   void CheckHedge(ReadId read);
@@ -429,6 +434,10 @@ class AutoPrefetcher final : public PolicyLayer {
   AutoRunState* state_;
 
   std::map<std::uint64_t, Extent> extents_;
+  // The extents as (last_use, begin): the order eviction offers them in, kept so that an eviction
+  // visits the least recently used first instead of sorting every extent (a read's cost when the
+  // budget is full). Changed only through Touch and EraseExtent.
+  std::set<std::pair<std::uint64_t, std::uint64_t>> by_use_;
   std::uint64_t next_serial_ = 1;
   std::uint64_t cancelled_pending_ = 0;  // cancelled requests whose completion has not come yet
   std::vector<Cursor> cursors_;
