@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "tests/support/files.h"
@@ -34,6 +35,28 @@ inline std::vector<std::string> SortedLines(const std::filesystem::path& path) {
   return lines;
 }
 
+/// The folders FreshTempDir made, removed when the test program exits (set PFLAB_KEEP_TEST_DIRS to
+/// keep them for a look after a failure): runs of the suite would otherwise pile them up in /tmp.
+class ScratchDirs {
+ public:
+  static ScratchDirs& Get() {
+    static ScratchDirs dirs;
+    return dirs;
+  }
+  void Add(const std::filesystem::path& dir) { dirs_.push_back(dir); }
+  ScratchDirs(const ScratchDirs&) = delete;
+  ScratchDirs& operator=(const ScratchDirs&) = delete;
+  ~ScratchDirs() {
+    if (std::getenv("PFLAB_KEEP_TEST_DIRS") != nullptr) return;
+    std::error_code ignored;  // a folder a test removed itself, or one still busy: nothing to do
+    for (const auto& dir : dirs_) std::filesystem::remove_all(dir, ignored);
+  }
+
+ private:
+  ScratchDirs() = default;
+  std::vector<std::filesystem::path> dirs_;
+};
+
 /// An empty folder of its own under the system temp folder; the pid keeps parallel CTest runs apart.
 inline std::filesystem::path FreshTempDir(const std::string& prefix) {
   static int counter = 0;
@@ -41,6 +64,7 @@ inline std::filesystem::path FreshTempDir(const std::string& prefix) {
                               (prefix + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
+  ScratchDirs::Get().Add(dir);
   return dir;
 }
 
