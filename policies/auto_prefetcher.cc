@@ -151,6 +151,7 @@ void NetworkEstimate::Sample(std::uint64_t bytes, Nanos issued, Nanos completed,
   } else {
     first_bytes_[(samples_ - 1) % kTailSamples] = first_byte;
   }
+  tail_s_ = *std::max_element(first_bytes_.begin(), first_bytes_.end());  // asked for several times a read
   MeasureLink(bytes, issued, completed);
 }
 
@@ -185,8 +186,8 @@ void NetworkEstimate::MeasureLink(std::uint64_t bytes, Nanos issued, Nanos compl
   double large_transfer_s = 0;
   Completion& now = completions_[newest_];
   const std::size_t n = completions_.size();
-  for (std::size_t k = 0; k < n; ++k) {  // newest first
-    const Completion& m = completions_[(newest_ + n - k) % n];
+  for (std::size_t k = 0, at = newest_; k < n; ++k, at = at == 0 ? n - 1 : at - 1) {  // newest first
+    const Completion& m = completions_[at];
     earliest = std::min(earliest, m.issued);
     sum += static_cast<double>(m.bytes);
     if (m.bytes >= kLargeBytes) {
@@ -216,7 +217,7 @@ void NetworkEstimate::MeasureLink(std::uint64_t bytes, Nanos issued, Nanos compl
 
 std::optional<double> NetworkEstimate::tail_latency_s() const {
   if (samples_ < kTailMinSamples) return std::nullopt;
-  return *std::max_element(first_bytes_.begin(), first_bytes_.end());
+  return tail_s_;
 }
 
 // ---- run state ----
@@ -411,7 +412,8 @@ void AutoPrefetcher::Pace(Cursor& c, std::uint64_t bytes, Nanos gap) {
     c.pace[c.pace_next] = {bytes, gap};
   }
   c.pace_next = (c.pace_next + 1) % kPaceReads;
-  if (c.pace.size() < 2) return;
+  // The burst only grows: once unbounded (a reader that never paused), nothing changes it.
+  if (c.pace.size() < 2 || std::isinf(c.burst)) return;
   const double horizon = Horizon();
   double read = 0;
   double think = 0;
@@ -1468,9 +1470,10 @@ std::uint64_t AutoPrefetcher::Evict(std::uint64_t bytes, bool demand, bool every
   // complete later, and cursors, the read pending and the stamp stay as they are.)
   auto pick_by_use = [&](int level) {
     for (auto u = by_use_.begin(); u != by_use_.end() && freed < bytes;) {
-      const std::uint64_t begin = u->second;
+      const std::uint64_t begin = u->first.second;
+      const Extent& e = *u->second;
       ++u;  // before `evict` erases the entry
-      if (candidate(level, begin, extents_.find(begin)->second)) evict(begin);
+      if (candidate(level, begin, e)) evict(begin);
     }
   };
   pick_by_use(0);
@@ -1500,7 +1503,7 @@ void AutoPrefetcher::Touch(std::uint64_t begin, Extent& extent, std::uint64_t st
     by_use_.erase({extent.last_use, begin});
     extent.last_use = stamp;
   }
-  by_use_.insert({stamp, begin});  // a new extent's first entry
+  by_use_.emplace(std::pair{stamp, begin}, &extent);  // a new extent's first entry
 }
 
 std::map<std::uint64_t, AutoPrefetcher::Extent>::iterator AutoPrefetcher::EraseExtent(

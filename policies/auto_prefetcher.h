@@ -117,7 +117,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -238,6 +237,7 @@ class NetworkEstimate {
   std::uint64_t samples_ = 0;
   std::uint64_t fit_samples_ = 0;    // samples of requests that had the link to themselves
   std::vector<double> first_bytes_;  // a ring of the last kTailSamples first-byte times (s)
+  double tail_s_ = 0;                // the slowest of them
   // The last kLinkSamples completions (a ring), and what each measured: the best
   // delivered rate of a stretch ending at it, and whether that stretch had the link full.
   struct Completion {
@@ -437,7 +437,7 @@ class AutoPrefetcher final : public PolicyLayer {
   // The extents as (last_use, begin): the order eviction offers them in, kept so that an eviction
   // visits the least recently used first instead of sorting every extent (a read's cost when the
   // budget is full). Changed only through Touch and EraseExtent.
-  std::set<std::pair<std::uint64_t, std::uint64_t>> by_use_;
+  std::map<std::pair<std::uint64_t, std::uint64_t>, Extent*> by_use_;
   std::uint64_t next_serial_ = 1;
   std::uint64_t cancelled_pending_ = 0;  // cancelled requests whose completion has not come yet
   std::vector<Cursor> cursors_;
