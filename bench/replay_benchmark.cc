@@ -139,6 +139,10 @@ const char* const kPolicies[] = {"none",
                                  "gcsfs-concurrent",
                                  "mountpoint-s3",
                                  "gcsfuse",
+                                 "gcsfuse-buffered",
+                                 "fsspec-all",
+                                 "arrow-coalesce",
+                                 "auto",
                                  "oracle"};
 
 int RegisterAll() {
