@@ -223,7 +223,7 @@ std::optional<double> NetworkEstimate::tail_latency_s() const {
 // ---- run state ----
 
 void AutoRunState::Notify() {
-  for (AutoPrefetcher* member : members) member->WakeIfWaiting();
+  for (const auto& [key, member] : waiting_memory) member->WakeIfWaiting();
 }
 
 // ---- the layer ----
@@ -244,15 +244,18 @@ AutoPrefetcher::AutoPrefetcher(LayerContext ctx, Source* lower, AutoOptions opti
   // Streams that have the same object open read it together (as Parquet's column readers do). With
   // `share` they read from each other's data, so one whole fetch serves them all; without it, fetching
   // it whole for each would fetch it once per stream, so none of them does.
-  for (AutoPrefetcher* other : state_->members) {
-    if (object_.empty() || other->object_ != object_) continue;
-    shared_object_ = true;
-    if (!other->shared_object_) {
-      other->shared_object_ = true;
-      if (other->whole_tentative_ && (!options_.share || !other->KeepSharedBet())) other->AbortWhole();
+  member_ = state_->next_member++;
+  if (!object_.empty()) {
+    std::vector<AutoPrefetcher*>& same = state_->by_object[object_];
+    for (AutoPrefetcher* other : same) {
+      shared_object_ = true;
+      if (!other->shared_object_) {
+        other->shared_object_ = true;
+        if (other->whole_tentative_ && (!options_.share || !other->KeepSharedBet())) other->AbortWhole();
+      }
     }
+    same.push_back(this);
   }
-  state_->members.push_back(this);
   cursors_.resize(options_.cursors);
 }
 
@@ -265,8 +268,12 @@ AutoPrefetcher::~AutoPrefetcher() {
             min_request() / 1024.0, (unsigned long long)random_reads_, (int)whole_started_, stall_ / 1e9, think_ / 1e9);
 #endif
   *alive_ = false;
-  auto& members = state_->members;
-  members.erase(std::remove(members.begin(), members.end(), this), members.end());
+  state_->waiting_memory.erase(member_);
+  state_->holding.erase(member_);
+  if (auto same = state_->by_object.find(object_); same != state_->by_object.end()) {
+    std::erase(same->second, this);
+    if (same->second.empty()) state_->by_object.erase(same);
+  }
   for (auto& [begin, extent] : extents_) {
     for (ReadId id : {extent.lower, extent.hedge}) {
       if (!id) continue;
@@ -495,7 +502,7 @@ ReadId AutoPrefetcher::Read(ByteRange range, ReadCallback done) {
   pending_waited_ = false;
   pending_error_.reset();
   pending_cursor_ = 0;
-  waiting_memory_ = false;
+  SetWaitingMemory(false);
   waiting_peer_ = false;
 
   Cursor* cursor = nullptr;
@@ -592,7 +599,7 @@ ReadId AutoPrefetcher::Read(ByteRange range, ReadCallback done) {
 void AutoPrefetcher::Cancel(ReadId id) {
   if (id == 0 || id != pending_id_) return;
   pending_id_ = 0;
-  waiting_memory_ = false;
+  SetWaitingMemory(false);
   waiting_peer_ = false;
   state_->reader_done[ctx_.stream] = ctx_.scheduler->Now();
   CompleteLater(std::move(pending_done_), Cancelled("read cancelled"));
@@ -741,6 +748,7 @@ bool AutoPrefetcher::Fits(std::uint64_t bytes, std::uint64_t headroom) const {
 
 void AutoPrefetcher::Issue(ByteRange range, bool speculative, std::uint32_t owner) {
   Extent& e = extents_[range.begin];
+  if (extents_.size() == 1) state_->holding.emplace(member_, this);
   e.end = range.end;
   e.speculative = speculative;
   e.owner = owner;
@@ -801,7 +809,7 @@ bool AutoPrefetcher::IssueDemand(bool exact) {
   if (!pending_id_) return true;
   const std::vector<ByteRange> missing = MissingShared(pending_);
   if (missing.empty()) {
-    waiting_memory_ = false;
+    SetWaitingMemory(false);
     return true;
   }
   const std::uint64_t size = lower_->size();
@@ -828,7 +836,7 @@ bool AutoPrefetcher::IssueDemand(bool exact) {
         // The exception to the budgets: what this read alone needs does not fit an empty file.
         const std::uint64_t alone = PinnedBytes() + piece.size();
         if (alone <= options_.memory && alone <= options_.shared_memory) {
-          waiting_memory_ = true;
+          SetWaitingMemory(true);
           return false;
         }
       }
@@ -836,7 +844,7 @@ bool AutoPrefetcher::IssueDemand(bool exact) {
       at = piece.end;
     }
   }
-  waiting_memory_ = false;
+  SetWaitingMemory(false);
   return true;
 }
 
@@ -1141,8 +1149,10 @@ bool AutoPrefetcher::KeepSharedBet() const {
 std::vector<AutoPrefetcher*> AutoPrefetcher::Peers() const {
   std::vector<AutoPrefetcher*> out;
   if (!shared_object_ || !options_.share) return out;
-  for (AutoPrefetcher* other : state_->members) {
-    if (other != this && other->object_ == object_) out.push_back(other);
+  const auto same = state_->by_object.find(object_);  // gone when this, the last of them, closes
+  if (same == state_->by_object.end()) return out;
+  for (AutoPrefetcher* other : same->second) {
+    if (other != this) out.push_back(other);
   }
   return out;
 }
@@ -1337,7 +1347,7 @@ void AutoPrefetcher::Complete(Result<Slices>&& result) {
     }
   }
   pending_id_ = 0;
-  waiting_memory_ = false;
+  SetWaitingMemory(false);
   ReadCallback done = std::move(pending_done_);
   done(std::move(result));
 }
@@ -1509,7 +1519,9 @@ void AutoPrefetcher::Touch(std::uint64_t begin, Extent& extent, std::uint64_t st
 std::map<std::uint64_t, AutoPrefetcher::Extent>::iterator AutoPrefetcher::EraseExtent(
     std::map<std::uint64_t, Extent>::iterator it) {
   by_use_.erase({it->second.last_use, it->first});
-  return extents_.erase(it);
+  auto next = extents_.erase(it);
+  if (extents_.empty()) state_->holding.erase(member_);
+  return next;
 }
 
 bool AutoPrefetcher::MakeRoom(std::uint64_t bytes, std::uint64_t headroom, bool demand) {
@@ -1523,10 +1535,13 @@ bool AutoPrefetcher::MakeRoom(std::uint64_t bytes, std::uint64_t headroom, bool 
   Evict(over(), demand, false);
   if (over() == 0) return true;
   if (!demand) return false;
-  // The run's budget: the other files give back what they hold, least recently active first.
+  // The run's budget: the other files give back what they hold, in the order they were opened (those
+  // holding nothing have nothing to give; a file shed holds nothing after it).
   if (run_->account()->held_bytes() + bytes + headroom > options_.shared_memory) {
-    for (AutoPrefetcher* other : state_->members) {
-      if (other != this && over() > 0) other->Shed();
+    for (auto it = state_->holding.begin(); it != state_->holding.end() && over() > 0;) {
+      AutoPrefetcher* other = it->second;
+      if (other != this) other->Shed();
+      it = state_->holding.upper_bound(other->member_);
     }
   }
   return over() == 0;
@@ -1534,6 +1549,15 @@ bool AutoPrefetcher::MakeRoom(std::uint64_t bytes, std::uint64_t headroom, bool 
 
 std::uint64_t AutoPrefetcher::Shed() {
   return Evict(std::numeric_limits<std::uint64_t>::max(), false, /*everything=*/true);
+}
+
+void AutoPrefetcher::SetWaitingMemory(bool waiting) {
+  waiting_memory_ = waiting;
+  if (waiting) {
+    state_->waiting_memory.emplace(member_, this);
+  } else {
+    state_->waiting_memory.erase(member_);
+  }
 }
 
 void AutoPrefetcher::WakeIfWaiting() {

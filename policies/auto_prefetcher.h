@@ -265,7 +265,15 @@ class AutoPrefetcher;
 /// memory can ask the others to give some back.
 struct AutoRunState {
   NetworkEstimate network;
-  std::vector<AutoPrefetcher*> members;
+  /// The members (the run's auto stacks) that the shared work walks, each set keyed by the order its
+  /// stacks were built (deterministic) and as large as what it holds, not as the run's open files (a
+  /// replay of 20,000 objects keeps 20,000 stacks open): those waiting for memory (Notify wakes
+  /// them), those holding or fetching data (a file short of the run's memory asks them to give it
+  /// back), and by object, the streams that read one object together.
+  std::map<std::uint64_t, AutoPrefetcher*> waiting_memory;
+  std::map<std::uint64_t, AutoPrefetcher*> holding;
+  std::unordered_map<std::string, std::vector<AutoPrefetcher*>> by_object;
+  std::uint64_t next_member = 0;
   /// Per stream (the reader): when its last read completed, whichever of its open files it read. The
   /// reader's own time before a read runs from there, so a stream that reads several files in turn
   /// (a database's tables, a shapefile's parts) is not taken to compute while it waits on another.
@@ -295,6 +303,7 @@ class AutoPrefetcher final : public PolicyLayer {
   std::uint64_t Shed();
   /// Memory was freed somewhere in the run: if a request waits for it, try again (posted).
   void WakeIfWaiting();
+  void SetWaitingMemory(bool waiting);
 
   // For tests and reports.
   std::uint64_t min_request() const;
@@ -432,6 +441,7 @@ class AutoPrefetcher final : public PolicyLayer {
   std::unique_ptr<RunShared> own_run_;          // when built outside a run
   RunShared* run_;
   AutoRunState* state_;
+  std::uint64_t member_ = 0;  // its key in state_'s sets: the order the run's stacks were built
 
   std::map<std::uint64_t, Extent> extents_;
   // The extents as (last_use, begin): the order eviction offers them in, kept so that an eviction
@@ -478,7 +488,7 @@ class AutoPrefetcher final : public PolicyLayer {
   Nanos pending_started_ = 0;
   std::uint32_t pending_cursor_ = 0;
   bool pending_waited_ = false;
-  bool waiting_memory_ = false;
+  bool waiting_memory_ = false;  // changed only through SetWaitingMemory
   bool wake_posted_ = false;
   TimerId hedge_timer_ = 0;
   std::uint64_t hedges_ = 0;
