@@ -56,7 +56,7 @@ void RunRecorder::OnEvent(const Event& e) {
   }
   if (!keep_timeline_ || std::string_view(e.layer) != kBackendLayer) return;
   if (e.type == EventType::kFetchStart) {
-    open_.push_back({e.stream, e.offset, e.length, e.t_ns});
+    open_.emplace(OpenKey{e.stream, e.offset, e.length}, OpenFetch{opened_++, e.t_ns});
     return;
   }
   const char* outcome = e.type == EventType::kFetchEnd      ? "done"
@@ -65,11 +65,10 @@ void RunRecorder::OnEvent(const Event& e) {
                                                             : nullptr;
   if (!outcome) return;  // a retry: its new start is a fetch of its own
   // Events carry no request id; the oldest open fetch of the same stream and range is the one ending.
-  auto it = std::find_if(open_.begin(), open_.end(), [&](const OpenFetch& f) {
-    return f.stream == e.stream && f.offset == e.offset && f.length == e.length;
-  });
-  if (it == open_.end()) return;
-  fetches_.push_back({it->start - origin_, e.t_ns - origin_, e.offset, e.offset + e.length, outcome});
+  const OpenKey key{e.stream, e.offset, e.length};
+  auto it = open_.lower_bound(key);  // the first of equal keys (find may return any of them)
+  if (it == open_.end() || it->first != key) return;
+  fetches_.push_back({it->second.start - origin_, e.t_ns - origin_, e.offset, e.offset + e.length, outcome});
   open_.erase(it);
 }
 
@@ -77,8 +76,14 @@ RunDetails RunRecorder::Finish(const std::string& trace, const std::string& poli
   RunDetails details;
   details.latency_quantiles_s = LatencyQuantiles(std::move(latencies_));
   if (!keep_timeline_) return details;
-  for (const auto& f : open_)
-    fetches_.push_back({f.start - origin_, last_ - origin_, f.offset, f.offset + f.length, "open"});
+  // Still open at the end: in the order they started.
+  std::vector<std::pair<std::uint64_t, std::multimap<OpenKey, OpenFetch>::const_iterator>> left;
+  for (auto it = open_.cbegin(); it != open_.cend(); ++it) left.push_back({it->second.order, it});
+  std::sort(left.begin(), left.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [order, it] : left) {
+    const auto& [stream, offset, length] = it->first;
+    fetches_.push_back({it->second.start - origin_, last_ - origin_, offset, offset + length, "open"});
+  }
   open_.clear();
   Timeline t;
   t.trace = trace;

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "engine/events.h"
@@ -73,10 +75,12 @@ class RunRecorder final : public EventSink {
   RunDetails Finish(const std::string& trace, const std::string& policy);
 
  private:
+  // A fetch in flight: (stream, offset, length) to (the order it started in, its start). Events carry
+  // no request id, so a fetch's end is matched to the oldest open fetch of its stream and range (equal
+  // keys keep their insertion order); a search of a list was quadratic with thousands in flight.
+  using OpenKey = std::tuple<std::uint32_t, std::uint64_t, std::uint64_t>;
   struct OpenFetch {
-    std::uint32_t stream;
-    std::uint64_t offset;
-    std::uint64_t length;
+    std::uint64_t order;
     Nanos start;
   };
   bool keep_timeline_;
@@ -85,7 +89,8 @@ class RunRecorder final : public EventSink {
   std::vector<Nanos> read_start_;  // per stream
   std::vector<Nanos> latencies_;
   std::vector<TimelineRead> reads_;
-  std::vector<OpenFetch> open_;  // in flight, oldest first
+  std::multimap<OpenKey, OpenFetch> open_;
+  std::uint64_t opened_ = 0;
   std::vector<TimelineFetch> fetches_;
 };
 

@@ -83,6 +83,22 @@ TEST_CASE("reports: the recorder pairs backend fetches with their ends and keeps
                                                 {600, 700, 100, 120, "cancelled"}});
 }
 
+TEST_CASE("reports: a fetch's end goes to the oldest open fetch of its range; those left open keep their order",
+          "[reports]") {
+  RunRecorder rec(/*keep_timeline=*/true);
+  rec.OnEvent(Ev(0, EventType::kFetchStart, 0, 500, 10));
+  rec.OnEvent(Ev(10, EventType::kFetchStart, 0, 500, 10));  // the same stream and range again
+  rec.OnEvent(Ev(20, EventType::kFetchStart, 2, 0, 10));
+  rec.OnEvent(Ev(20, EventType::kFetchStart, 1, 100, 10));  // same start, a key that sorts first
+  rec.OnEvent(Ev(40, EventType::kFetchEnd, 0, 500, 10));
+  const RunDetails d = rec.Finish("t", "p");
+  REQUIRE(d.timeline);
+  CHECK(d.timeline->fetches == std::vector<TimelineFetch>{{0, 40, 500, 510, "done"},
+                                                          {10, 40, 500, 510, "open"},
+                                                          {20, 40, 0, 10, "open"},  // started first
+                                                          {20, 40, 100, 110, "open"}});
+}
+
 TEST_CASE("reports: a timeline beyond the cap keeps every k-th item and says so", "[reports]") {
   RunRecorder rec(true);
   const std::size_t n = 2 * kTimelineMaxItems + 7;
