@@ -723,6 +723,11 @@ std::optional<ByteRange> AutoPrefetcher::HintHolding(ByteRange range) const {
 
 std::vector<ByteRange> AutoPrefetcher::Missing(ByteRange range) const {
   std::vector<ByteRange> missing;
+  AppendMissing(range, missing);
+  return missing;
+}
+
+void AutoPrefetcher::AppendMissing(ByteRange range, std::vector<ByteRange>& missing) const {
   std::uint64_t pos = range.begin;
   auto it = extents_.upper_bound(range.begin);
   if (it != extents_.begin()) --it;
@@ -732,7 +737,6 @@ std::vector<ByteRange> AutoPrefetcher::Missing(ByteRange range) const {
     pos = std::max(pos, it->second.end);
   }
   if (pos < range.end) missing.push_back({pos, range.end});
-  return missing;
 }
 
 bool AutoPrefetcher::Covered(ByteRange range) const {
@@ -1143,23 +1147,20 @@ void AutoPrefetcher::OnFetched(std::uint64_t begin, std::uint64_t serial, Result
 bool AutoPrefetcher::KeepSharedBet() const {
   return first_read_.begin == 0;
 }
-// The run's stacks with this object open, in the order they were built (deterministic). Their extents
-// are read here, never changed: each stack owns its requests, its memory and its evictions.
-
-std::vector<AutoPrefetcher*> AutoPrefetcher::Peers() const {
-  std::vector<AutoPrefetcher*> out;
-  if (!shared_object_ || !options_.share) return out;
+// The run's stacks with this object open, in the order they were built (deterministic), this one
+// among them (its peers are the others); empty without `share`. Their extents are read here, never
+// changed: each stack owns its requests, its memory and its evictions. (A span of the run's list, not
+// a copy: with a thousand streams on one object a copy per question was most of a read's time.)
+std::span<AutoPrefetcher* const> AutoPrefetcher::SameObject() const {
+  if (!shared_object_ || !options_.share) return {};
   const auto same = state_->by_object.find(object_);  // gone when this, the last of them, closes
-  if (same == state_->by_object.end()) return out;
-  for (AutoPrefetcher* other : same->second) {
-    if (other != this) out.push_back(other);
-  }
-  return out;
+  if (same == state_->by_object.end()) return {};
+  return same->second;
 }
 
 bool AutoPrefetcher::PeerWhole() const {
-  for (const AutoPrefetcher* peer : Peers()) {
-    if (peer->whole_started_) return true;
+  for (const AutoPrefetcher* peer : SameObject()) {
+    if (peer != this && peer->whole_started_) return true;
   }
   return false;
 }
@@ -1168,12 +1169,12 @@ bool AutoPrefetcher::PeerWhole() const {
 // for.
 std::vector<ByteRange> AutoPrefetcher::MissingShared(ByteRange range) const {
   std::vector<ByteRange> missing = Missing(range);
-  for (const AutoPrefetcher* peer : Peers()) {
-    std::vector<ByteRange> left;
-    for (const ByteRange& gap : missing) {
-      for (const ByteRange& r : peer->Missing(gap)) left.push_back(r);
-    }
-    missing = std::move(left);
+  std::vector<ByteRange> left;
+  for (const AutoPrefetcher* peer : SameObject()) {
+    if (peer == this || missing.empty()) continue;
+    left.clear();
+    for (const ByteRange& gap : missing) peer->AppendMissing(gap, left);
+    missing.swap(left);
   }
   return missing;
 }
@@ -1181,7 +1182,8 @@ std::vector<ByteRange> AutoPrefetcher::MissingShared(ByteRange range) const {
 // Another stream's extent holding byte `pos`: one that has arrived if any, else one in flight.
 const AutoPrefetcher::Extent* AutoPrefetcher::PeerExtent(std::uint64_t pos, std::uint64_t* begin) const {
   const Extent* found = nullptr;
-  for (const AutoPrefetcher* peer : Peers()) {
+  for (const AutoPrefetcher* peer : SameObject()) {
+    if (peer == this) continue;
     auto it = peer->extents_.upper_bound(pos);
     if (it == peer->extents_.begin()) continue;
     --it;
@@ -1203,7 +1205,8 @@ const AutoPrefetcher::Extent* AutoPrefetcher::PeerExtent(std::uint64_t pos, std:
 // reader's).
 std::uint64_t AutoPrefetcher::PeerBoundary(std::uint64_t from, std::uint64_t limit) const {
   std::uint64_t boundary = limit;
-  for (const AutoPrefetcher* peer : Peers()) {
+  for (const AutoPrefetcher* peer : SameObject()) {
+    if (peer == this) continue;
     auto it = peer->extents_.upper_bound(from);
     if (it != peer->extents_.begin() && std::prev(it)->second.end > from) return from;
     if (it != peer->extents_.end()) boundary = std::min(boundary, it->first);
@@ -1216,7 +1219,9 @@ std::uint64_t AutoPrefetcher::PeerBoundary(std::uint64_t from, std::uint64_t lim
 
 // This stream's extents changed (arrived, dropped): other streams whose read waits for them look again.
 void AutoPrefetcher::NotifyPeers() {
-  for (AutoPrefetcher* peer : Peers()) peer->WakeForPeer();
+  for (AutoPrefetcher* peer : SameObject()) {
+    if (peer != this) peer->WakeForPeer();
+  }
 }
 
 void AutoPrefetcher::WakeForPeer() {

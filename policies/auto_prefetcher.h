@@ -117,6 +117,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -408,6 +409,7 @@ class AutoPrefetcher final : public PolicyLayer {
   void HintWindow(ByteRange read);
   // Requests.
   std::vector<ByteRange> Missing(ByteRange range) const;
+  void AppendMissing(ByteRange range, std::vector<ByteRange>& out) const;
   bool Fits(std::uint64_t bytes, std::uint64_t headroom) const;
   bool MakeRoom(std::uint64_t bytes, std::uint64_t headroom, bool demand);
   void Issue(ByteRange range, bool speculative, std::uint32_t owner);
@@ -419,7 +421,7 @@ class AutoPrefetcher final : public PolicyLayer {
   void FetchHinted();
   void OnFetched(std::uint64_t begin, std::uint64_t serial, Result<Slices>&& result);
   // Streams of the same object (`share`).
-  std::vector<AutoPrefetcher*> Peers() const;
+  std::span<AutoPrefetcher* const> SameObject() const;
   bool KeepSharedBet() const;
   bool PeerWhole() const;
   std::vector<ByteRange> MissingShared(ByteRange range) const;
