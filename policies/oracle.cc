@@ -234,6 +234,7 @@ Oracle::~Oracle() {
   if (on_demand_) lower_->Cancel(on_demand_);
   if (!g.shared) return;
   std::erase(g.members, this);
+  ++g.left;
   if (g.members.empty()) {
     for (Piece& p : g.pieces) p.data.clear();
     return;
@@ -570,10 +571,15 @@ void Oracle::TryComplete() {
     TryCompleteOwn();
     return;
   }
-  // A callback may start the stream's next read; the members stay (stacks die only with the run).
+  // A callback may start the stream's next read; a stack destroyed meanwhile is skipped (stacks die
+  // only with the run, so the search for it, once per member, runs only if one did: with a thousand
+  // streams on one object it was most of the run).
   const std::shared_ptr<Group> group = g_;
+  const std::uint64_t left = group->left;
   for (Oracle* m : std::vector<Oracle*>(group->members)) {
-    if (std::find(group->members.begin(), group->members.end(), m) != group->members.end()) m->TryCompleteOwn();
+    if (group->left == left || std::find(group->members.begin(), group->members.end(), m) != group->members.end()) {
+      m->TryCompleteOwn();
+    }
   }
 }
 

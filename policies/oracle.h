@@ -121,6 +121,7 @@ class Oracle final : public PolicyLayer {
     std::vector<std::uint32_t> region_stream;  // by region: the stream of the first read that needs it
     std::vector<char> done;                    // by union read: delivered, failed or cancelled
     std::vector<Oracle*> members;              // live stacks, in the order they were built
+    std::uint64_t left = 0;                    // stacks that have left members (destroyed)
     bool shared = false;
     bool started = false;
     std::uint32_t next_region = 0;
