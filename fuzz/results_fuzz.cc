@@ -6,6 +6,7 @@
 //   length of the good part, and that part alone loads to the same lines with nothing cut.
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 
 #include "fuzz/fuzz_check.h"
@@ -33,9 +34,15 @@ void CheckDocument(const std::string& text) {
   (void)reports::RenderConsole(read->runs);
 }
 
-std::string ScratchFile() {
-  static const std::string path = "/tmp/pflab_fuzz_results_" + std::to_string(::getpid()) + ".jsonl";
-  return path;
+// The file each input is written to, one per process, removed when the fuzzer exits.
+struct Scratch {
+  std::string path = "/tmp/pflab_fuzz_results_" + std::to_string(::getpid()) + ".jsonl";
+  ~Scratch() { std::remove(path.c_str()); }
+};
+
+const std::string& ScratchFile() {
+  static const Scratch scratch;
+  return scratch.path;
 }
 
 Result<replay::ResultsFileState> Load(std::string_view text) {

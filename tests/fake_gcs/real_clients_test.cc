@@ -33,17 +33,20 @@ struct Ran {
 };
 Ran Run(const std::string& command) {
   std::string out;
-  FILE* pipe = ::popen((command + " 2>/tmp/pflab-real-clients.err").c_str(), "r");
+  // Per process (CTest runs test cases in parallel processes), and removed below.
+  const std::string err_path = "/tmp/pflab-real-clients-" + std::to_string(::getpid()) + ".err";
+  FILE* pipe = ::popen((command + " 2>" + err_path).c_str(), "r");
   REQUIRE(pipe != nullptr);
   char buf[65536];
   std::size_t n;
   while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
   const int status = ::pclose(pipe);
   if (status != 0) {
-    std::ifstream err("/tmp/pflab-real-clients.err");
+    std::ifstream err(err_path);
     std::string text((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
     UNSCOPED_INFO(command << " failed: " << text);
   }
+  std::remove(err_path.c_str());
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
