@@ -178,8 +178,12 @@ void Chunk::MarkDelivered(std::uint64_t offset, std::uint64_t length) {
     r = {std::min(r.begin, it->begin), std::max(r.end, it->end)};
     ++it;
   }
-  it = delivered_.erase(first, it);
-  delivered_.insert(it, r);
+  if (it - first == 1) {
+    *first = r;  // the usual case: a read continuing (or inside) one interval
+  } else {
+    it = delivered_.erase(first, it);
+    delivered_.insert(it, r);
+  }
   delivered_bytes_ += r.size() - had;
   // Past a few dozen entries an insertion's move costs more than a tree's node.
   constexpr std::size_t kInline = 32;
