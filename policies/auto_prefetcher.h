@@ -239,8 +239,8 @@ class NetworkEstimate {
   std::uint64_t fit_samples_ = 0;    // samples of requests that had the link to themselves
   std::vector<double> first_bytes_;  // a ring of the last kTailSamples first-byte times (s)
   double tail_s_ = 0;                // the slowest of them
-  // The last kLinkSamples completions (a ring), and what each measured: the best
-  // delivered rate of a stretch ending at it, and whether that stretch had the link full.
+  // The last kLinkSamples completions (a ring), and what each measured: the best delivered rate of a
+  // stretch ending at it, and whether that stretch had the link full.
   struct Completion {
     Nanos issued = 0;
     Nanos completed = 0;
@@ -304,7 +304,6 @@ class AutoPrefetcher final : public PolicyLayer {
   std::uint64_t Shed();
   /// Memory was freed somewhere in the run: if a request waits for it, try again (posted).
   void WakeIfWaiting();
-  void SetWaitingMemory(bool waiting);
 
   // For tests and reports.
   std::uint64_t min_request() const;
@@ -394,6 +393,7 @@ class AutoPrefetcher final : public PolicyLayer {
   void StartWhole();
   void AbortWhole();
   void CancelExtent(Extent& extent);
+  void SetWaitingMemory(bool waiting);  // and the run's set of those waiting
   // Sets an extent's last use (and its place in by_use_).
   void Touch(std::uint64_t begin, Extent& extent, std::uint64_t stamp);
   std::map<std::uint64_t, Extent>::iterator EraseExtent(std::map<std::uint64_t, Extent>::iterator it);
