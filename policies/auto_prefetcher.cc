@@ -246,15 +246,24 @@ AutoPrefetcher::AutoPrefetcher(LayerContext ctx, Source* lower, AutoOptions opti
   // it whole for each would fetch it once per stream, so none of them does.
   member_ = state_->next_member++;
   if (!object_.empty()) {
-    std::vector<AutoPrefetcher*>& same = state_->by_object[object_];
-    for (AutoPrefetcher* other : same) {
+    same_ = &state_->by_object[object_];  // a node: stays where it is while the map grows
+    for (AutoPrefetcher* other : same_->members) {
       shared_object_ = true;
       if (!other->shared_object_) {
         other->shared_object_ = true;
         if (other->whole_tentative_ && (!options_.share || !other->KeepSharedBet())) other->AbortWhole();
       }
     }
-    same.push_back(this);
+    same_->members.push_back(this);
+    if (shared_object_ && options_.share && !same_->counting) {
+      same_->counting = true;
+      for (const AutoPrefetcher* member : same_->members) {
+        for (const auto& [begin, extent] : member->extents_) Count(begin, extent.end, true);
+        for (const Cursor& cursor : member->cursors_) {
+          if (cursor.id) CountCursor(cursor.start, true);
+        }
+      }
+    }
   }
   cursors_.resize(options_.cursors);
 }
@@ -270,9 +279,16 @@ AutoPrefetcher::~AutoPrefetcher() {
   *alive_ = false;
   state_->waiting_memory.erase(member_);
   state_->holding.erase(member_);
-  if (auto same = state_->by_object.find(object_); same != state_->by_object.end()) {
-    std::erase(same->second, this);
-    if (same->second.empty()) state_->by_object.erase(same);
+  if (same_) {
+    for (const auto& [begin, extent] : extents_) Count(begin, extent.end, false);
+    for (const Cursor& cursor : cursors_) {
+      if (cursor.id) CountCursor(cursor.start, false);
+    }
+    std::erase(same_->members, this);
+    if (same_->members.empty()) {
+      state_->by_object.erase(object_);
+      same_ = nullptr;
+    }
   }
   for (auto& [begin, extent] : extents_) {
     for (ReadId id : {extent.lower, extent.hedge}) {
@@ -526,7 +542,9 @@ ReadId AutoPrefetcher::Read(ByteRange range, ReadCallback done) {
           // A seek forward into what the cursor asked for: it keeps its data, but its run ends there
           // and a new one starts (so the window is not grown by bytes the reader skipped).
           EndRun(cursor->id);
+          CountCursor(cursor->start, false);
           cursor->start = range.begin;
+          CountCursor(cursor->start, true);
         }
         ++cursor->hits;
         cursor->step = static_cast<std::int64_t>(range.begin) - static_cast<std::int64_t>(cursor->last_begin);
@@ -684,10 +702,12 @@ AutoPrefetcher::Cursor& AutoPrefetcher::NewCursor(ByteRange range) {
     if (!slot || c.last_use < slot->last_use) slot = &c;
   }
   if (slot->id && !options_.keep) DropSpeculative(slot->id);
+  if (slot->id) CountCursor(slot->start, false);
   Cursor& c = *slot;
   c = Cursor{};
   c.id = next_cursor_id_++;
   c.start = range.begin;
+  CountCursor(c.start, true);
   c.next = range.end;
   c.last_begin = range.begin;
   c.last_len = range.size();
@@ -723,11 +743,6 @@ std::optional<ByteRange> AutoPrefetcher::HintHolding(ByteRange range) const {
 
 std::vector<ByteRange> AutoPrefetcher::Missing(ByteRange range) const {
   std::vector<ByteRange> missing;
-  AppendMissing(range, missing);
-  return missing;
-}
-
-void AutoPrefetcher::AppendMissing(ByteRange range, std::vector<ByteRange>& missing) const {
   std::uint64_t pos = range.begin;
   auto it = extents_.upper_bound(range.begin);
   if (it != extents_.begin()) --it;
@@ -737,6 +752,7 @@ void AutoPrefetcher::AppendMissing(ByteRange range, std::vector<ByteRange>& miss
     pos = std::max(pos, it->second.end);
   }
   if (pos < range.end) missing.push_back({pos, range.end});
+  return missing;
 }
 
 bool AutoPrefetcher::Covered(ByteRange range) const {
@@ -753,7 +769,9 @@ bool AutoPrefetcher::Fits(std::uint64_t bytes, std::uint64_t headroom) const {
 void AutoPrefetcher::Issue(ByteRange range, bool speculative, std::uint32_t owner) {
   Extent& e = extents_[range.begin];
   if (extents_.size() == 1) state_->holding.emplace(member_, this);
+  Count(range.begin, e.end, false);  // an extent replaced (none is: only missing bytes are asked for)
   e.end = range.end;
+  Count(range.begin, e.end, true);
   e.speculative = speculative;
   e.owner = owner;
   e.consumed_to = range.begin;
@@ -1152,10 +1170,38 @@ bool AutoPrefetcher::KeepSharedBet() const {
 // changed: each stack owns its requests, its memory and its evictions. (A span of the run's list, not
 // a copy: with a thousand streams on one object a copy per question was most of a read's time.)
 std::span<AutoPrefetcher* const> AutoPrefetcher::SameObject() const {
-  if (!shared_object_ || !options_.share) return {};
-  const auto same = state_->by_object.find(object_);  // gone when this, the last of them, closes
-  if (same == state_->by_object.end()) return {};
-  return same->second;
+  if (!shared_object_ || !options_.share || !same_) return {};
+  return same_->members;
+}
+
+void AutoPrefetcher::Count(std::uint64_t begin, std::uint64_t end, bool add) {
+  if (!same_ || !same_->counting || begin >= end) return;
+  const auto piece = std::make_pair(boost::icl::interval<std::uint64_t>::right_open(begin, end), std::uint32_t{1});
+  if (add) {
+    same_->held += piece;
+  } else {
+    same_->held -= piece;
+  }
+}
+
+void AutoPrefetcher::CountCursor(std::uint64_t start, bool add) {
+  if (!same_ || !same_->counting) return;
+  if (add) {
+    same_->cursor_starts.insert(start);
+  } else {
+    same_->cursor_starts.erase(same_->cursor_starts.find(start));
+  }
+}
+
+bool AutoPrefetcher::Holds(std::uint64_t pos) const {
+  auto it = extents_.upper_bound(pos);
+  return it != extents_.begin() && std::prev(it)->second.end > pos;
+}
+
+std::uint32_t AutoPrefetcher::PeersHolding(std::uint64_t pos) const {
+  const auto it = same_->held.find(pos);
+  const std::uint32_t all = it == same_->held.end() ? 0 : it->second;
+  return all - (Holds(pos) ? 1 : 0);  // this stack's own extents never overlap
 }
 
 bool AutoPrefetcher::PeerWhole() const {
@@ -1168,19 +1214,26 @@ bool AutoPrefetcher::PeerWhole() const {
 // The parts of `range` that neither this stream nor another stream of the object holds or has asked
 // for.
 std::vector<ByteRange> AutoPrefetcher::MissingShared(ByteRange range) const {
-  std::vector<ByteRange> missing = Missing(range);
-  std::vector<ByteRange> left;
-  for (const AutoPrefetcher* peer : SameObject()) {
-    if (peer == this || missing.empty()) continue;
-    left.clear();
-    for (const ByteRange& gap : missing) peer->AppendMissing(gap, left);
-    missing.swap(left);
+  if (SameObject().empty()) return Missing(range);
+  // What none of the object's streams (this one included) holds or has asked for: the gaps between
+  // the counted extents, as subtracting each stream's in turn would leave them.
+  std::vector<ByteRange> missing;
+  if (range.empty()) return missing;
+  std::uint64_t pos = range.begin;
+  const auto [first, last] =
+      same_->held.equal_range(boost::icl::interval<std::uint64_t>::right_open(range.begin, range.end));
+  for (auto it = first; it != last && pos < range.end; ++it) {
+    const std::uint64_t begin = boost::icl::lower(it->first);
+    if (begin > pos) missing.push_back({pos, std::min(begin, range.end)});
+    pos = std::max(pos, boost::icl::upper(it->first));
   }
+  if (pos < range.end) missing.push_back({pos, range.end});
   return missing;
 }
 
 // Another stream's extent holding byte `pos`: one that has arrived if any, else one in flight.
 const AutoPrefetcher::Extent* AutoPrefetcher::PeerExtent(std::uint64_t pos, std::uint64_t* begin) const {
+  if (SameObject().empty() || PeersHolding(pos) == 0) return nullptr;
   const Extent* found = nullptr;
   for (const AutoPrefetcher* peer : SameObject()) {
     if (peer == this) continue;
@@ -1204,14 +1257,29 @@ const AutoPrefetcher::Extent* AutoPrefetcher::PeerExtent(std::uint64_t pos, std:
 // another stream holds or has asked for, or where another stream's run starts (what follows is that
 // reader's).
 std::uint64_t AutoPrefetcher::PeerBoundary(std::uint64_t from, std::uint64_t limit) const {
+  if (SameObject().empty()) return std::max(limit, from);
+  if (PeersHolding(from) > 0) return from;
+  // No other stream holds byte `from`, so the first byte after it that one holds is where the first of
+  // their extents after it begins: a border of the counts, and each segment is inside or outside each
+  // of this stack's extents (a split map keeps every border).
   std::uint64_t boundary = limit;
-  for (const AutoPrefetcher* peer : SameObject()) {
-    if (peer == this) continue;
-    auto it = peer->extents_.upper_bound(from);
-    if (it != peer->extents_.begin() && std::prev(it)->second.end > from) return from;
-    if (it != peer->extents_.end()) boundary = std::min(boundary, it->first);
-    for (const Cursor& c : peer->cursors_) {
-      if (c.id && c.start >= from) boundary = std::min(boundary, c.start);
+  using Interval = boost::icl::interval<std::uint64_t>;
+  for (auto it = same_->held.lower_bound(Interval::right_open(from, from + 1)); it != same_->held.end(); ++it) {
+    const std::uint64_t lower = std::max(boost::icl::lower(it->first), from);
+    if (lower >= boundary) break;
+    if (it->second > (Holds(lower) ? 1u : 0u)) {
+      boundary = lower;
+      break;
+    }
+  }
+  // Where another stream's run starts, at or after `from`: what follows is that reader's.
+  const auto& starts = same_->cursor_starts;
+  for (auto it = starts.lower_bound(from); it != starts.end() && *it < boundary; it = starts.upper_bound(*it)) {
+    std::size_t own = 0;
+    for (const Cursor& c : cursors_) own += c.id && c.start == *it;
+    if (starts.count(*it) > own) {
+      boundary = *it;
+      break;
     }
   }
   return std::max(boundary, from);
@@ -1524,6 +1592,7 @@ void AutoPrefetcher::Touch(std::uint64_t begin, Extent& extent, std::uint64_t st
 std::map<std::uint64_t, AutoPrefetcher::Extent>::iterator AutoPrefetcher::EraseExtent(
     std::map<std::uint64_t, Extent>::iterator it) {
   by_use_.erase({it->second.last_use, it->first});
+  Count(it->first, it->second.end, false);
   auto next = extents_.erase(it);
   if (extents_.empty()) state_->holding.erase(member_);
   return next;

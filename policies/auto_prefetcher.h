@@ -113,10 +113,12 @@
 // The layer keeps several requests in flight, so it must sit directly on the fetcher.
 #pragma once
 
+#include <boost/icl/split_interval_map.hpp>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -262,6 +264,17 @@ class NetworkEstimate {
 
 class AutoPrefetcher;
 
+/// The run's auto stacks with one object open, in the order they were built.
+struct ObjectStreams {
+  std::vector<AutoPrefetcher*> members;
+  /// Once several of them read it together (`share`): every member's extents, counted where they
+  /// overlap, with every extent's borders kept (a split map), so that what none of them holds, or
+  /// what the others hold, is one walk, not one per member; and the starts of their live cursors.
+  boost::icl::split_interval_map<std::uint64_t, std::uint32_t> held;
+  std::multiset<std::uint64_t> cursor_starts;
+  bool counting = false;
+};
+
 /// What one run's auto stacks share: the network estimate, and each other, so that a file short of
 /// memory can ask the others to give some back.
 struct AutoRunState {
@@ -273,7 +286,7 @@ struct AutoRunState {
   /// back), and by object, the streams that read one object together.
   std::map<std::uint64_t, AutoPrefetcher*> waiting_memory;
   std::map<std::uint64_t, AutoPrefetcher*> holding;
-  std::unordered_map<std::string, std::vector<AutoPrefetcher*>> by_object;
+  std::unordered_map<std::string, ObjectStreams> by_object;
   std::uint64_t next_member = 0;
   /// Per stream (the reader): when its last read completed, whichever of its open files it read. The
   /// reader's own time before a read runs from there, so a stream that reads several files in turn
@@ -409,7 +422,6 @@ class AutoPrefetcher final : public PolicyLayer {
   void HintWindow(ByteRange read);
   // Requests.
   std::vector<ByteRange> Missing(ByteRange range) const;
-  void AppendMissing(ByteRange range, std::vector<ByteRange>& out) const;
   bool Fits(std::uint64_t bytes, std::uint64_t headroom) const;
   bool MakeRoom(std::uint64_t bytes, std::uint64_t headroom, bool demand);
   void Issue(ByteRange range, bool speculative, std::uint32_t owner);
@@ -443,7 +455,12 @@ class AutoPrefetcher final : public PolicyLayer {
   std::unique_ptr<RunShared> own_run_;          // when built outside a run
   RunShared* run_;
   AutoRunState* state_;
-  std::uint64_t member_ = 0;  // its key in state_'s sets: the order the run's stacks were built
+  std::uint64_t member_ = 0;       // its key in state_'s sets: the order the run's stacks were built
+  ObjectStreams* same_ = nullptr;  // its object's entry in state_ (none without an object name)
+  void Count(std::uint64_t begin, std::uint64_t end, bool add);  // in same_->held, while counting
+  void CountCursor(std::uint64_t start, bool add);               // in same_->cursor_starts, likewise
+  bool Holds(std::uint64_t pos) const;                           // an extent of this stack covers pos
+  std::uint32_t PeersHolding(std::uint64_t pos) const;           // the other streams' extents at pos
 
   std::map<std::uint64_t, Extent> extents_;
   // The extents as (last_use, begin): the order eviction offers them in, kept so that an eviction

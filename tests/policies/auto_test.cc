@@ -442,6 +442,23 @@ TEST_CASE("auto: a window stops where another stream of the object reads", "[pol
   CHECK(t.lower2.requests == std::vector<Req>{{6 * M, 7 * M, 0, 0}});
 }
 
+TEST_CASE("auto: a window stops at another stream's hinted range, where no run of it starts", "[policies][auto]") {
+  TwoStreams t(1024 * M);  // never fetched whole
+  std::optional<Result<Slices>> a;
+  TwoStreams::Start(*t.first, {0, M}, &a);
+  t.OpenSecond();
+  const std::vector<ByteRange> hint{{8 * M, 9 * M}};
+  t.second->Hint(hint);  // requested at once, by no cursor
+  t.scheduler.Run();
+  CheckLength(a, M);
+  a.reset();
+  TwoStreams::Start(*t.first, {M, 2 * M}, &a);  // confirms the run: its window stops at the hinted bytes
+  t.scheduler.Run();
+  CheckLength(a, M);
+  CHECK(t.lower2.requests == std::vector<Req>{{8 * M, 9 * M, 0, 0}});
+  CHECK(t.lower1.requests == std::vector<Req>{{0, M, 0, 0}, {M, 2 * M, 0, 0}, {2 * M, 8 * M, 0, 0}});
+}
+
 TEST_CASE("auto: a stream waiting for another's request asks for the bytes itself when that one goes away",
           "[policies][auto]") {
   TwoStreams t(8 * M);
