@@ -1,9 +1,9 @@
 #include "policies/oracle.h"
 
 #include <algorithm>
+#include <cassert>
 #include <charconv>
 #include <map>
-#include <set>
 #include <string>
 #include <utility>
 
@@ -95,12 +95,8 @@ PolicyEntry OracleEntry() {
             "regions in flight (forces the planner's choice)")
       .Build([](const StackEnv& env, Source* lower, const O& o) -> std::unique_ptr<Source> {
         // Other stacks share the run unless they all plan together with this one (one object).
-        std::uint32_t planned_together = 1;
-        if (env.object_reads) {
-          std::set<std::uint32_t> streams;
-          for (const StreamRead& r : *env.object_reads) streams.insert(r.stream);
-          planned_together = static_cast<std::uint32_t>(streams.size());
-        }
+        assert(!env.object_reads || env.object_streams > 0);
+        const std::uint32_t planned_together = env.object_reads ? env.object_streams : 1;
         return std::make_unique<Oracle>(
             env.ctx, lower, o,
             OracleContext{env.future_reads, env.future_think_ns, env.network, env.comparison_peak_memory_bytes,

@@ -63,6 +63,9 @@ struct StackEnv {
   /// Every stream's reads of this object, in trace order, when several streams read it (else null):
   /// the oracle's stacks of such an object plan them together and share their bytes (policies/oracle.h).
   std::shared_ptr<const std::vector<StreamRead>> object_reads;
+  /// With object_reads: how many streams it holds reads of (counted once per object by the run, not
+  /// at each of its stacks' opens).
+  std::uint32_t object_streams = 0;
 };
 
 /// Where a layer may sit in a stack (layers listed top first). The registry checks every spec.

@@ -242,7 +242,10 @@ Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, T
         reads.all = std::move(all);
       }
       const bool several = reads.streams.size() > 1 || (reads.streams.size() == 1 && !reads.streams.contains(stream));
-      if (several) env.object_reads = reads.all;
+      if (several) {
+        env.object_reads = reads.all;
+        env.object_streams = static_cast<std::uint32_t>(reads.streams.size());
+      }
     }
     auto stack = policies::BuildStack(config.policy, env);
     if (!stack && !build_error) build_error = stack.error();
