@@ -178,12 +178,8 @@ void Chunk::MarkDelivered(std::uint64_t offset, std::uint64_t length) {
     r = {std::min(r.begin, it->begin), std::max(r.end, it->end)};
     ++it;
   }
-  if (it - first == 1) {
-    *first = r;  // the usual case: a read continuing (or inside) one interval
-  } else {
-    it = delivered_.erase(first, it);
-    delivered_.insert(it, r);
-  }
+  it = delivered_.erase(first, it);
+  delivered_.insert(it, r);
   delivered_bytes_ += r.size() - had;
   // Past a few dozen entries an insertion's move costs more than a tree's node.
   constexpr std::size_t kInline = 32;

@@ -1,6 +1,7 @@
 #include "policies/auto_prefetcher.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -767,15 +768,18 @@ bool AutoPrefetcher::Fits(std::uint64_t bytes, std::uint64_t headroom) const {
 }
 
 void AutoPrefetcher::Issue(ByteRange range, bool speculative, std::uint32_t owner) {
-  Extent& e = extents_[range.begin];
+  // Only missing bytes are asked for, so the extent is a new one.
+  const auto [slot, added] = extents_.try_emplace(range.begin);
+  assert(added);
+  Extent& e = slot->second;
   if (extents_.size() == 1) state_->holding.emplace(member_, this);
-  Count(range.begin, e.end, false);  // an extent replaced (none is: only missing bytes are asked for)
   e.end = range.end;
   Count(range.begin, e.end, true);
   e.speculative = speculative;
   e.owner = owner;
   e.consumed_to = range.begin;
-  Touch(range.begin, e, stamp_);
+  e.last_use = stamp_;
+  by_use_.emplace(std::pair{stamp_, range.begin}, &e);
   e.issued = ctx_.scheduler->Now();
   e.serial = next_serial_++;
   state_->network.Started(e.issued);
@@ -1527,12 +1531,13 @@ std::uint64_t AutoPrefetcher::Evict(std::uint64_t bytes, bool demand, bool every
   // then (for a read, or for another file short of memory) data not read yet, then requests in flight.
   std::uint64_t freed = 0;
   bool any = false;
+  auto orphaned = [&](const Extent& e) { return e.speculative && !OwnerLive(e.owner); };
   auto candidate = [&](int level, std::uint64_t begin, const Extent& e) {
     if (Pinned(begin, e)) return false;
     // Done with: read from (to its end, or not in the last `reuse` reads: the reader passed it by), or
     // left unread by a cursor that is gone. Not yet read data of a live cursor, hint or whole fetch
     // is what prefetching is for.
-    const bool orphan = e.speculative && !OwnerLive(e.owner);
+    const bool orphan = orphaned(e);
     const bool recent = e.consumed_to > begin && e.last_use + options_.reuse >= stamp_;
     const bool done =
         (e.consumed_to > begin && (e.consumed_to >= e.end || !recent)) || (orphan && e.consumed_to == begin);
@@ -1565,7 +1570,7 @@ std::uint64_t AutoPrefetcher::Evict(std::uint64_t bytes, bool demand, bool every
     // Requests in flight: those of cursors that are gone first, by where they begin.
     std::vector<std::pair<std::uint64_t, std::uint64_t>> order;  // (0 or last_use, begin)
     for (const auto& [begin, e] : extents_) {
-      if (candidate(2, begin, e)) order.push_back({e.speculative && !OwnerLive(e.owner) ? 0 : e.last_use, begin});
+      if (candidate(2, begin, e)) order.push_back({orphaned(e) ? 0 : e.last_use, begin});
     }
     std::sort(order.begin(), order.end());
     for (const auto& [use, begin] : order) {
@@ -1582,11 +1587,11 @@ std::uint64_t AutoPrefetcher::Evict(std::uint64_t bytes, bool demand, bool every
 }
 
 void AutoPrefetcher::Touch(std::uint64_t begin, Extent& extent, std::uint64_t stamp) {
-  if (extent.last_use != stamp) {
-    by_use_.erase({extent.last_use, begin});
-    extent.last_use = stamp;
-  }
-  by_use_.emplace(std::pair{stamp, begin}, &extent);  // a new extent's first entry
+  if (extent.last_use == stamp) return;
+  auto node = by_use_.extract({extent.last_use, begin});
+  node.key() = {stamp, begin};
+  by_use_.insert(std::move(node));
+  extent.last_use = stamp;
 }
 
 std::map<std::uint64_t, AutoPrefetcher::Extent>::iterator AutoPrefetcher::EraseExtent(
@@ -1626,6 +1631,7 @@ std::uint64_t AutoPrefetcher::Shed() {
 }
 
 void AutoPrefetcher::SetWaitingMemory(bool waiting) {
+  if (waiting == waiting_memory_) return;  // every read clears it: no set operation for that
   waiting_memory_ = waiting;
   if (waiting) {
     state_->waiting_memory.emplace(member_, this);

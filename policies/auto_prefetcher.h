@@ -407,7 +407,7 @@ class AutoPrefetcher final : public PolicyLayer {
   void AbortWhole();
   void CancelExtent(Extent& extent);
   void SetWaitingMemory(bool waiting);  // and the run's set of those waiting
-  // Sets an extent's last use (and its place in by_use_).
+  // Moves an extent's last use on (and its place in by_use_; Issue gives a new extent its first).
   void Touch(std::uint64_t begin, Extent& extent, std::uint64_t stamp);
   std::map<std::uint64_t, Extent>::iterator EraseExtent(std::map<std::uint64_t, Extent>::iterator it);
   Nanos HedgeDue(std::uint64_t begin, const Extent& extent) const;
