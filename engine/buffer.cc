@@ -231,7 +231,16 @@ std::string CopyToString(const Slices& slices) {
 }
 
 void MarkDelivered(const Slices& slices) {
-  for (const auto& s : slices) s.chunk->MarkDelivered(s.offset, s.length);
+  // Slices that continue one another in one chunk are marked as one range: a read made of many small
+  // pieces of a part (Mountpoint's queue) would otherwise merge each into the chunk's intervals.
+  auto it = slices.begin();
+  while (it != slices.end()) {
+    Chunk* chunk = it->chunk.get();
+    const std::uint64_t offset = it->offset;
+    std::uint64_t end = offset + it->length;
+    for (++it; it != slices.end() && it->chunk.get() == chunk && it->offset == end; ++it) end += it->length;
+    chunk->MarkDelivered(offset, end - offset);
+  }
 }
 
 }  // namespace pflab

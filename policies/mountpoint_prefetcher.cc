@@ -1,6 +1,7 @@
 #include "policies/mountpoint_prefetcher.h"
 
 #include <algorithm>
+#include <cassert>
 #include <utility>
 
 namespace pflab::policies {
@@ -101,63 +102,139 @@ void MountpointPrefetcher::Continue() {
   waiting_ = false;
   while (seek_remaining_ > 0 || to_read_ > 0) {
     const bool seeking = seek_remaining_ > 0;
-    Piece piece;
-    if (!QueueRead(seeking ? seek_remaining_ : to_read_, piece)) {
-      if (queue_error_) {
-        // PrefetchGetObject::read: an error resets the prefetcher and fails the read.
-        Error error = *queue_error_;
-        DropCursor();
-        Finish(std::move(error));
-      } else {
-        waiting_ = true;
-      }
+    const std::uint64_t wanted = seeking ? seek_remaining_ : to_read_;
+    std::uint64_t taken = 0;
+    if (current_ < kept_end_) {
+      taken = TakeKept(wanted, !seeking);
+    } else if (!queue_.empty()) {
+      taken = TakeNew(wanted, !seeking);
+    } else if (queue_error_) {
+      // PrefetchGetObject::read: an error resets the prefetcher and fails the read.
+      Error error = *queue_error_;
+      DropCursor();
+      Finish(std::move(error));
+      return;
+    } else {
+      waiting_ = true;
       return;
     }
-    current_ += piece.length;
-    if (seeking) {
-      seek_remaining_ -= piece.length;
-    } else {
-      to_read_ -= piece.length;
-      for (const Slice& s : piece.data) out_.push_back(s);
-    }
-    PushSeekWindow(std::move(piece));
+    (seeking ? seek_remaining_ : to_read_) -= taken;
   }
   Finish(std::move(out_));
 }
 
-// PartQueue::read followed by RequestTask::read's feedback.
-bool MountpointPrefetcher::QueueRead(std::uint64_t length, Piece& piece) {
-  if (!front_queue_.empty()) {
-    piece = std::move(front_queue_.back());
-    front_queue_.pop_back();
-    if (length < piece.length) {
-      Piece tail{piece.offset + length, piece.length - length, SubSlices(piece.data, length, piece.length - length)};
-      piece.data = SubSlices(piece.data, 0, length);
-      piece.length = length;
-      front_queue_.push_back(std::move(tail));
-    }
-  } else if (!queue_.empty()) {
-    // The queue's next piece is [at, cut), cut at the next multiple of the piece size; a read of less
-    // takes its head and leaves the tail at the front, which is where the part's next cut starts.
-    QueuedPart& part = queue_.front();
-    const std::uint64_t cut = std::min(part.end, (part.at / piece_size_ + 1) * piece_size_);
-    const std::uint64_t take = std::min(length, cut - part.at);
-    piece.offset = part.at;
-    piece.length = take;
-    AppendHead(part.data, take, piece.data);
-    part.at += take;
-    if (part.at == part.end) {
-      queue_.pop_front();
-    } else {
-      DropFront(part.data, take);
-    }
+// The front queue's pieces are taken one per PartQueue::read; a read of less than a piece takes its
+// head and leaves the tail at the front. Taking them all at once does the same: each piece moves the
+// read window at its end (OnDataReadOver), only the last can end where the data received ends (a
+// queue stall), and pushing them one by one into the backward window leaves in it the longest run of
+// pieces ending at the new offset that fits (Evict). None is longer than the window: each was in it.
+std::uint64_t MountpointPrefetcher::TakeKept(std::uint64_t length, bool deliver) {
+  const std::uint64_t begin = current_;
+  const std::uint64_t end = std::min(kept_end_, begin + length);
+  if (end < kept_end_) cuts_.insert(end);  // the tail stays at the front (nothing new at a piece's end)
+  OnDataReadOver(begin, end);
+  if (available_ <= end) ScaleUp();  // PartQueueStall: nothing left in the queue
+  if (deliver) KeptSlices(begin, end, out_);
+  current_ = end;
+  Evict();
+  return end - begin;
+}
+
+std::uint64_t MountpointPrefetcher::TakeNew(std::uint64_t length, bool deliver) {
+  // The queue's next piece is [at, cut), cut at the next multiple of the piece size; a read of less
+  // takes its head and leaves the tail at the front, which is where the part's next cut starts.
+  QueuedPart& part = queue_.front();
+  const std::uint64_t at = part.at;
+  const std::uint64_t cut = std::min(part.end, (at / piece_size_ + 1) * piece_size_);
+  const std::uint64_t take = std::min(length, cut - at);
+  Slices data;
+  AppendHead(part.data, take, data);
+  part.at += take;
+  if (part.at == part.end) {
+    queue_.pop_front();
   } else {
-    return false;
+    DropFront(part.data, take);
   }
-  const std::uint64_t next = piece.offset + piece.length;
-  OnDataRead(next);
-  if (available_ <= next) ScaleUp();  // PartQueueStall: nothing left in the queue
-  return true;
+  OnDataRead(at + take);
+  if (available_ <= at + take) ScaleUp();
+  if (deliver) out_.insert(out_.end(), data.begin(), data.end());
+  current_ = at + take;
+  if (take > options_.backward_seek) {
+    // SeekWindow::push of a piece longer than the window empties it (the front queue is empty here).
+    cuts_.clear();
+    kept_.clear();
+  } else {
+    cuts_.insert(cuts_.end(), at);
+    AppendKept(at, data);
+  }
+  kept_end_ = current_;
+  Evict();
+  return take;
+}
+
+// The read window's end moves at a piece's end `next` when less than half the preferred window is left
+// beyond it (or none): at the first end at or past `threshold`. Moving it puts the next such end at
+// least half a window further, so this asks a few times per window, not once per piece.
+void MountpointPrefetcher::OnDataReadOver(std::uint64_t from, std::uint64_t to) {
+  const std::uint64_t size = lower_->size();
+  while (window_end_ < size) {
+    const std::uint64_t half = window_ / 2;
+    const std::uint64_t threshold = half == 0 ? window_end_ : (window_end_ >= half ? window_end_ - half + 1 : 0);
+    // The pieces in (from, to) end where the next begins; the last ends at `to`.
+    const auto it = cuts_.lower_bound(std::max(threshold, from + 1));
+    std::uint64_t next = to;
+    if (it != cuts_.end() && *it < to) {
+      next = *it;
+    } else if (to < threshold) {
+      return;
+    }
+    [[maybe_unused]] const std::uint64_t before = window_end_;
+    OnDataRead(next);
+    assert(window_end_ > before);
+  }
+}
+
+void MountpointPrefetcher::Evict() {
+  bool evicted = false;
+  while (SeekWindowBytes() > options_.backward_seek) {
+    cuts_.erase(cuts_.begin());
+    evicted = true;
+  }
+  if (!evicted) return;
+  // Release the slices wholly before the kept bytes, as the evicted pieces held them.
+  const std::uint64_t begin = KeptBegin();
+  while (!kept_.empty() && kept_.front().at + kept_.front().slice.length <= begin) kept_.pop_front();
+  if (!kept_.empty() && kept_.front().at < begin) {
+    KeptSlice& first = kept_.front();
+    first.slice = first.slice.Sub(begin - first.at, first.slice.length - (begin - first.at));
+    first.at = begin;
+  }
+}
+
+void MountpointPrefetcher::AppendKept(std::uint64_t at, const Slices& data) {
+  for (const Slice& s : data) {
+    if (!kept_.empty()) {
+      Slice& last = kept_.back().slice;
+      if (last.chunk.get() == s.chunk.get() && last.offset + last.length == s.offset) {
+        last.length += s.length;
+        at += s.length;
+        continue;
+      }
+    }
+    kept_.push_back(KeptSlice{at, s});
+    at += s.length;
+  }
+}
+
+void MountpointPrefetcher::KeptSlices(std::uint64_t begin, std::uint64_t end, Slices& out) const {
+  auto it = std::upper_bound(kept_.begin(), kept_.end(), begin,
+                             [](std::uint64_t offset, const KeptSlice& k) { return offset < k.at; });
+  for (--it; begin < end; ++it) {
+    const std::uint64_t skip = begin - it->at;
+    const std::uint64_t take = std::min(end - begin, it->slice.length - skip);
+    out.push_back(it->slice.Sub(skip, take));
+    begin += take;
+  }
 }
 
 // Appends the first `length` bytes of `from` to `out`, as SubSlices(from, 0, length) would hold them
@@ -187,45 +264,12 @@ void MountpointPrefetcher::DropFront(Slices& data, std::uint64_t skip) {
   }
 }
 
-// SeekWindow::push
-void MountpointPrefetcher::PushSeekWindow(Piece&& piece) {
-  if (piece.length > options_.backward_seek) {
-    seek_window_.clear();
-    seek_window_bytes_ = 0;
-    return;
-  }
-  while (options_.backward_seek - seek_window_bytes_ < piece.length) {
-    seek_window_bytes_ -= seek_window_.front().length;
-    seek_window_.pop_front();
-  }
-  seek_window_bytes_ += piece.length;
-  seek_window_.push_back(std::move(piece));
-}
-
-// SeekWindow::read_back, then RequestTask::push_front.
+// SeekWindow::read_back, then RequestTask::push_front: the window's last `length` bytes become the
+// front of the queue, the piece holding the new offset cut there, as read_back cuts it.
 bool MountpointPrefetcher::SeekBackward(std::uint64_t length) {
-  if (length > seek_window_bytes_) return false;
-  std::vector<Piece> back;  // nearest the current offset first
-  while (length > 0) {
-    Piece piece = std::move(seek_window_.back());
-    seek_window_.pop_back();
-    if (piece.length > length) {
-      const std::uint64_t keep = piece.length - length;
-      Piece tail{piece.offset + keep, length, SubSlices(piece.data, keep, length)};
-      piece.data = SubSlices(piece.data, 0, keep);
-      piece.length = keep;
-      seek_window_.push_back(std::move(piece));
-      piece = std::move(tail);
-    }
-    length -= piece.length;
-    seek_window_bytes_ -= piece.length;
-    back.push_back(std::move(piece));
-  }
-  // The piece nearest the current offset goes in first, so the lowest offset is read first.
-  for (Piece& piece : back) {
-    current_ -= piece.length;
-    front_queue_.push_back(std::move(piece));
-  }
+  if (length > SeekWindowBytes()) return false;
+  current_ -= length;
+  cuts_.insert(current_);
   return true;
 }
 
@@ -236,6 +280,7 @@ void MountpointPrefetcher::NewCursor(std::uint64_t offset) {
   has_cursor_ = true;
   start_ = offset;
   current_ = offset;
+  kept_end_ = offset;
   available_ = offset;
   piece_size_ = preferred_piece_;
   // RequestTaskConfig::initial_read_window_size; new_backpressure_controller.
@@ -266,11 +311,11 @@ void MountpointPrefetcher::DropCursor() {
   }
   parts_.clear();
   in_flight_ = 0;
-  front_queue_.clear();
+  cuts_.clear();
+  kept_.clear();
+  kept_end_ = current_;
   queue_.clear();
   queue_error_.reset();
-  seek_window_.clear();
-  seek_window_bytes_ = 0;
   producer_ = Producer::kDone;
   blocked_ = false;
 }

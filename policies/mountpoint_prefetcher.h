@@ -58,7 +58,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
-#include <vector>
+#include <set>
 
 #include "engine/units.h"
 #include "policies/policy_entry.h"
@@ -95,14 +95,13 @@ class MountpointPrefetcher final : public PolicyLayer {
   bool has_cursor() const { return has_cursor_; }
   std::uint64_t preferred_window() const { return window_; }
   std::uint64_t window_end() const { return window_end_; }
-  std::uint64_t backward_window_bytes() const { return seek_window_bytes_; }
+  std::uint64_t backward_window_bytes() const { return has_cursor_ ? SeekWindowBytes() : 0; }
 
  private:
-  // A piece of the part queue (Part in part.rs): object offset, length, data.
-  struct Piece {
-    std::uint64_t offset = 0;
-    std::uint64_t length = 0;
-    Slices data;
+  // A slice of the kept bytes (below) and the object offset of its first byte.
+  struct KeptSlice {
+    std::uint64_t at = 0;
+    Slice slice;
   };
   // A part handed to the queue (compose_parts), cut into pieces only as they are read: the pieces and
   // their order are compose_parts', without building every piece of a part that a seek then drops.
@@ -125,12 +124,22 @@ class MountpointPrefetcher final : public PolicyLayer {
   void DropCursor();
   // Consumer.
   void Continue();
-  // The next piece of at most `length` bytes into `piece` (default-constructed); false when none has arrived.
-  bool QueueRead(std::uint64_t length, Piece& piece);
+  // PartQueue::read of the pieces a read of at most `length` bytes takes from the front queue, or of
+  // one new piece from the parts queued, each followed by RequestTask::read's feedback and
+  // SeekWindow::push; the bytes go to out_ when `deliver`. Both return the bytes taken.
+  std::uint64_t TakeKept(std::uint64_t length, bool deliver);
+  std::uint64_t TakeNew(std::uint64_t length, bool deliver);
+  // send_feedback(DataRead) at the end of every piece in (from, to], to ending the last.
+  void OnDataReadOver(std::uint64_t from, std::uint64_t to);
   static void AppendHead(const Slices& from, std::uint64_t length, Slices& out);
   static void DropFront(Slices& data, std::uint64_t skip);
-  void PushSeekWindow(Piece&& piece);
   bool SeekBackward(std::uint64_t length);
+  std::uint64_t KeptBegin() const { return cuts_.empty() ? kept_end_ : *cuts_.begin(); }
+  std::uint64_t SeekWindowBytes() const { return current_ - KeptBegin(); }
+  // Drops the backward window's oldest pieces until it holds at most backward_seek bytes.
+  void Evict();
+  void AppendKept(std::uint64_t at, const Slices& data);
+  void KeptSlices(std::uint64_t begin, std::uint64_t end, Slices& out) const;
   void Finish(Result<Slices>&& result);
   // Backpressure controller.
   void OnDataRead(std::uint64_t next);
@@ -152,12 +161,19 @@ class MountpointPrefetcher final : public PolicyLayer {
   std::uint64_t start_ = 0;  // request range start; the end is the object's size
   std::uint64_t current_ = 0;
   std::uint64_t piece_size_ = 0;
-  std::vector<Piece> front_queue_;  // next piece at the back
+  // The backward-seek window (SeekWindow, pieces read) and the front queue (pieces a backward seek
+  // pushed back) always join at current_: together they are the kept bytes [KeptBegin(), kept_end_),
+  // the window before current_, the front queue from it. They are kept as the pieces' borders and
+  // the bytes, not as pieces, so that a seek moves the border between the two instead of every
+  // piece, and a read takes the pieces it covers in one step: reads of a few bytes make thousands of
+  // pieces in a 1 MiB window, which every seek back and forth moved one by one. Pieces are only told
+  // apart by their borders: the window evicts whole pieces, and the read window moves at their ends.
+  std::set<std::uint64_t> cuts_;  // the kept pieces' starts
+  std::deque<KeptSlice> kept_;    // the kept bytes in order; slices continuing one another in a chunk joined
+  std::uint64_t kept_end_ = 0;
   std::deque<QueuedPart> queue_;
   std::optional<Error> queue_error_;  // after the queued pieces
   std::uint64_t available_ = 0;       // start_ + bytes received
-  std::deque<Piece> seek_window_;
-  std::uint64_t seek_window_bytes_ = 0;
   // Backpressure controller.
   std::uint64_t window_ = 0;      // preferred_read_window_size
   std::uint64_t window_end_ = 0;  // read_window_end_offset

@@ -229,6 +229,45 @@ TEST_CASE("mountpoint: small random reads cost one 1152 KiB GET each", "[policie
   CHECK(h.lower.requests.size() == 4);
 }
 
+// Every byte of these reads comes from the first GET, one chunk of [0, 1152K): a slice's offset in it
+// is its object offset, so the delivered bytes are checked exactly.
+TEST_CASE("mountpoint: tiny reads keep the backward window in whole pieces - seeks cut them where they land",
+          "[policies][mountpoint]") {
+  MountpointOptions o;
+  o.backward_seek = 1000;
+  Harness h(64 * kMiB, o);
+  auto read = [&](std::uint64_t begin, std::uint64_t end) {
+    auto r = h.Read(begin, end);
+    REQUIRE(r.ok());
+    std::uint64_t at = begin;
+    for (const Slice& s : *r) {
+      CHECK(s.offset == at);
+      CHECK(s.chunk.get() == r->front().chunk.get());
+      at += s.length;
+    }
+    CHECK(at == end);
+  };
+  for (std::uint64_t at = 0; at < 2000; at += 100) read(at, at + 100);  // 20 pieces of 100
+  CHECK(h.policy->backward_window_bytes() == 1000);                     // [1000, 2000)
+  read(1050, 1100);  // back 950: [1000, 1100) cut at 1050, its tail read again
+  CHECK(h.policy->backward_window_bytes() == 100);
+  read(1100, 1350);  // two pieces and the head of [1300, 1400)
+  CHECK(h.policy->backward_window_bytes() == 350);
+  read(1960, 1990);  // forward over [1350, 1400) ... [1900, 1960): cut at 1960 and 1990
+  CHECK(h.policy->backward_window_bytes() == 990);
+  read(1990, 2050);  // [1990, 2000) from the front, then a new piece: [1000, 1050) leaves
+  CHECK(h.policy->backward_window_bytes() == 1000);
+  read(2050, 2130);  // 80 bytes: [1050, 1100) and [1100, 1200) leave, whole
+  CHECK(h.policy->backward_window_bytes() == 930);
+  read(2130, 2340);  // 210 bytes: [1200, 1300) and [1300, 1350) leave; [1350, 1400) stays
+  CHECK(h.policy->backward_window_bytes() == 990);
+  read(1350, 1351);  // all the way back
+  CHECK(h.policy->backward_window_bytes() == 1);
+  CHECK(h.lower.requests.size() == 1);
+  h.ReadOk(1349, 1350);  // before the window: a new cursor
+  CHECK(h.lower.requests.size() == 2);
+}
+
 TEST_CASE("mountpoint: EOF - the second GET is clipped - reads past the end are empty", "[policies][mountpoint]") {
   Harness h(3 * kMiB);
   // E := min(align(1M + 1152K), 3M) = 3M: the second GET is [1152K, 3M), one part.
