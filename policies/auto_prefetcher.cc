@@ -859,9 +859,13 @@ bool AutoPrefetcher::IssueDemand(bool exact) {
       const ByteRange piece{at,
                             r.size() > 2 * options_.max_request ? std::min(r.end, at + options_.max_request) : r.end};
       if (!Fits(piece.size(), 0) && !MakeRoom(piece.size(), 0, /*demand=*/true)) {
-        // The exception to the budgets: what this read alone needs does not fit an empty file.
+        // The exceptions to the budgets: what this read alone needs does not fit an empty file; or no
+        // request of the run is in flight, so nothing will give memory back and wake this read: what
+        // holds it then is the data that waiting reads pin, or another layer (a cache above this one
+        // keeps the buffers it was given, which this layer is never told it let go of). Waiting then
+        // waits forever; the read goes over the budget by what it alone needs.
         const std::uint64_t alone = PinnedBytes() + piece.size();
-        if (alone <= options_.memory && alone <= options_.shared_memory) {
+        if (alone <= options_.memory && alone <= options_.shared_memory && state_->network.in_flight() > 0) {
           SetWaitingMemory(true);
           return false;
         }
@@ -1130,6 +1134,8 @@ void AutoPrefetcher::OnFetched(std::uint64_t begin, std::uint64_t serial, Result
   const double busy = state_->network.Busy(now) - (primary ? e.busy : e.hedge_busy);
   const double concurrency = now > issued ? std::max(1.0, busy / Seconds(now - issued)) : 1.0;
   state_->network.Finished(now);
+  // The run's last request in flight: reads waiting for memory try again (see IssueDemand).
+  if (state_->network.in_flight() == 0) state_->Notify();
   if (!result.ok() && (primary ? e.hedge : e.lower) != 0) {
     // Its twin is still on its way.
     (primary ? e.serial : e.hedge_serial) = 0;

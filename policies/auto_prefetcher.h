@@ -101,8 +101,14 @@
 // before every request. Speculative requests keep room for one more read and may only evict data done
 // with (read and not recent, or left by a gone cursor); a demand request that does not fit evicts
 // anything not needed by the read, cancels speculative requests, then asks the run's other files to
-// give back what they hold, and waits for memory when that is not enough. The one exception: a read
-// that alone needs more than a budget is requested anyway (the application asked for those bytes).
+// give back what they hold, and waits for memory when that is not enough. Two exceptions: a read
+// that alone needs more than a budget is requested anyway (the application asked for those bytes);
+// and a read waits only while some request of the run is in flight, since only that (its end, or an
+// eviction it allows) gives memory back and wakes it. With none in flight, what holds the memory is
+// either waiting reads' own data or another layer: a cache above this one (`fsspec-mmap > auto`, or
+// `fsspec-blockcache > auto` with the file's budget full) keeps the buffers it was given, and this
+// layer is never told when it lets them go. The read is then requested over the budget by what it
+// alone needs; without this, those stacks stopped with their reads outstanding.
 //
 // State per open file: the extents (a map by offset), at most `cursors` cursors (each with the pace of
 // its last 64 reads, 1 KiB), the read in progress (one at a time), hinted ranges not yet requested,

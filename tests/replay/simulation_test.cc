@@ -123,6 +123,35 @@ TEST_CASE("simulation: every two-layer stack the registry accepts delivers every
   CHECK(ran > 100);  // most pairs are valid: the placement rules reject only some
 }
 
+// A cache above `auto` keeps buffers charged to auto's file: auto is never told when it lets them go,
+// so a read that waited for that memory waited forever (the run stopped with its reads outstanding).
+TEST_CASE("simulation: auto under a cache that keeps its buffers still serves every read", "[replay][bytes][auto]") {
+  traces::GeneratorParams params;
+  params.object_size = 64 * kMiB;
+  params.read_size = 64 * kKiB;
+  params.count = 200;
+  for (const char* pattern : {"random", "sequential", "multi-stream"}) {
+    auto trace = traces::Generate(pattern, params);
+    REQUIRE(trace.ok());
+    for (const char* policy :
+         {"fsspec-mmap(blocksize=1MiB) > auto(memory=4MiB,shared_memory=8MiB)",
+          "fsspec-blockcache(blocksize=1MiB,maxblocks=6) > auto(memory=4MiB,shared_memory=8MiB)"}) {
+      INFO(pattern << " x " << policy);
+      SimulationConfig c = Config(*trace, policy);
+      c.verify_bytes = true;
+      auto result = RunSimulation(c);
+      REQUIRE(result.ok());
+      CHECK(result->metrics.reads == trace->records.size());
+      CHECK_FALSE(result->failed());
+      CHECK(result->errors.empty());
+      CHECK(result->metrics.bytes_read == ExpectedBytes(*trace));
+      // The cache above holds more than auto's budget (mmap keeps every block): only reads that went
+      // over it, by what each needed alone, could finish.
+      if (std::string(pattern) != "sequential") CHECK(result->metrics.peak_memory_bytes > 4 * kMiB);
+    }
+  }
+}
+
 TEST_CASE("simulation: fsspec-parts delivers the known parts' bytes", "[replay][bytes][fsspec]") {
   traces::Trace t;
   t.name = "parts";
