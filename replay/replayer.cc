@@ -124,6 +124,7 @@ void Replayer::DeliverHints(std::size_t stream_index, std::size_t end) {
 
 void Replayer::ScheduleHints(std::size_t stream_index, std::size_t position) {
   Stream& stream = streams_[stream_index];
+  if (stream.hints_scheduled >= stream.hints.size()) return;  // most traces have none: asked every read
   const bool last = position >= stream.records.size();
   const std::size_t before = last ? trace_.records.size() : stream.records[position];
   // Hints are timed from the end of the stream's previous read, or from the trace start.
