@@ -465,7 +465,9 @@ int RunCompare(const CompareArgs& args) {
   }
 
   std::cout << pflab::reports::RenderConsole(runs);
-  for (const auto& warning : pflab::reports::YardstickWarnings(runs)) std::cerr << "pflab compare: " << warning << "\n";
+  for (const auto& warning : pflab::reports::YardstickWarnings(runs, args.transport != "sim")) {
+    std::cerr << "pflab compare: " << warning << "\n";
+  }
   nlohmann::json config = {{"profile", args.profile},     {"profile_parameters", profile->ToJson()},
                            {"seed", plan.seeds.front()},  {"seeds", plan.seeds},
                            {"transport", args.transport}, {"think", think->ToString()},

@@ -203,7 +203,7 @@ std::string TellApart(const TraceSummary& t) {
   return std::string(t.winner_test.p < kSignificance ? "yes" : "no") + " (" + P(t.winner_test.p) + ")";
 }
 
-std::vector<std::string> YardstickWarnings(const std::vector<replay::RunResult>& runs) {
+std::vector<std::string> YardstickWarnings(const std::vector<replay::RunResult>& runs, bool measured) {
   std::map<std::tuple<std::string, std::string, std::string, std::uint64_t>, const replay::RunResult*> oracle, bound;
   for (const auto& r : runs) {
     if (r.policy == kOraclePolicy) oracle[{r.trace, r.profile, r.think, r.seed}] = &r;
@@ -230,7 +230,7 @@ std::vector<std::string> YardstickWarnings(const std::vector<replay::RunResult>&
       out.push_back("error: " + r.policy + buf + " (" + where +
                     "): the bound does not hold; this is a bug in the bound or the simulator, please report it");
     }
-    if (r.policy == kOraclePolicy) continue;
+    if (r.policy == kOraclePolicy || measured) continue;
     const auto it = oracle.find(key);
     if (it == oracle.end() || it->second->failed()) continue;
     // An oracle run that stopped early is reported above and measures nothing.

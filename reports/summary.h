@@ -85,7 +85,9 @@ std::string TellApart(const TraceSummary& trace);
 
 /// One line per run where a policy beat the oracle by more than kOracleGapFraction (neither run with
 /// failed reads), naming trace, policy, profile and seed; and one per run that finished under the
-/// bound (which would be a bug in the bound or in the simulator).
-std::vector<std::string> YardstickWarnings(const std::vector<replay::RunResult>& runs);
+/// bound (which would be a bug in the bound or in the simulator). `measured`: the runs' times were
+/// measured (`--transport fake|http`), so no oracle line: one real run's time varies by more than the
+/// 1% a warning needs, and the oracle's plan is only exact in the simulator's model.
+std::vector<std::string> YardstickWarnings(const std::vector<replay::RunResult>& runs, bool measured = false);
 
 }  // namespace pflab::reports

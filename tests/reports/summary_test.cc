@@ -152,6 +152,11 @@ TEST_CASE("summary: warnings name a policy that beat the oracle, and a run under
   const auto stopped_warnings = YardstickWarnings(stopped);
   REQUIRE(stopped_warnings.size() == 1);
   CHECK_THAT(stopped_warnings[0], Catch::Contains("hung delivered only 2 of 4 reads"));
+  // Measured runs (fake server, live GCS): no oracle line, one real run varies by more than 1%.
+  const auto measured_warnings = YardstickWarnings(runs, /*measured=*/true);
+  REQUIRE(measured_warnings.size() == 1);
+  CHECK_THAT(measured_warnings[0], Catch::StartsWith("error: impossible"));
+  CHECK(YardstickWarnings(stopped, /*measured=*/true).size() == 1);
   // Within 1% of the oracle, or with failed reads, is no warning.
   for (const auto& w : warnings) {
     CHECK(w.find("close") == std::string::npos);
