@@ -1,8 +1,10 @@
 #include "engine/buffer.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cassert>
 #include <cstdlib>
 #include <cstring>
@@ -17,6 +19,17 @@ namespace pflab {
 namespace {
 
 constexpr std::uint64_t kHugePage = 2ull << 20;
+
+// Chunks with payloads are made on the engine's thread, but HTTP workers may drop the last reference.
+std::atomic<std::uint64_t> payload_bytes{0};
+std::atomic<std::uint64_t> payload_limit{0};  // 0: the default
+
+std::uint64_t DefaultPayloadLimit() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page = ::sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) return UINT64_MAX;  // unknown: no limit of ours
+  return static_cast<std::uint64_t>(pages) / 4 * 3 * static_cast<std::uint64_t>(page);
+}
 
 std::uint64_t Rounded(std::uint64_t size) {
   return (size + kHugePage - 1) / kHugePage * kHugePage;
@@ -64,7 +77,7 @@ PayloadPool& Pool() {
 
 // Large payloads are also backed by transparent huge pages where the kernel allows them (madvise
 // mode), so even a fresh one faults once per 2 MiB rather than per 4 KiB.
-std::byte* AllocatePayload(std::uint64_t size) {
+std::byte* AllocateBytes(std::uint64_t size) {
   if (size >= kHugePage) {
     const std::uint64_t rounded = Rounded(size);
     if (kPool) {
@@ -81,9 +94,31 @@ std::byte* AllocatePayload(std::uint64_t size) {
   return static_cast<std::byte*>(p);
 }
 
+std::byte* AllocatePayload(std::uint64_t size) {
+  std::byte* p = AllocateBytes(size);
+  payload_bytes += size;  // FreePayload takes it back
+  return p;
+}
+
 }  // namespace
 
+std::uint64_t PayloadLimit() {
+  const std::uint64_t set = payload_limit.load();
+  if (set != 0) return set;
+  static const std::uint64_t fallback = DefaultPayloadLimit();
+  return fallback;
+}
+
+void SetPayloadLimit(std::uint64_t bytes) {
+  payload_limit = bytes;
+}
+
+std::uint64_t PayloadBytes() {
+  return payload_bytes.load();
+}
+
 void Chunk::FreePayload::operator()(std::byte* p) const {
+  if (p != nullptr) payload_bytes -= size;
   if (kPool && size >= kHugePage && Pool().Give(Rounded(size), p)) return;
   std::free(p);
 }
@@ -103,6 +138,15 @@ std::uint64_t MemoryAccount::max_child_peak_bytes() const {
 
 ChunkRef Chunk::Make(std::uint64_t size, bool with_payload, MemoryAccount* account) {
   return ChunkRef(new Chunk(size, with_payload, account));
+}
+
+ChunkRef Chunk::TryMake(std::uint64_t size, bool with_payload, MemoryAccount* account) {
+  if (with_payload && size > PayloadLimit() - std::min(PayloadLimit(), PayloadBytes())) return {};
+  try {
+    return Make(size, with_payload, account);
+  } catch (const std::bad_alloc&) {
+    return {};  // the limit is ours; the system may have less to give
+  }
 }
 
 Chunk::Chunk(std::uint64_t size, bool with_payload, MemoryAccount* account)

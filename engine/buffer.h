@@ -161,11 +161,23 @@ class ChunkReleaseHook {
   virtual void OnRelease(const Chunk& chunk) = 0;
 };
 
+/// Bytes the process's chunk payloads (real bytes: fake server and live runs; simulated chunks have
+/// none) may hold at once: three quarters of physical memory unless set. Past it a fetcher fails the
+/// read that would need more (kResourceExhausted) rather than the process dying of a failed
+/// allocation or the kernel's OOM killer (a policy may ask for a hinted range of 28 GiB at once).
+std::uint64_t PayloadLimit();
+void SetPayloadLimit(std::uint64_t bytes);  // 0: back to the default
+/// Bytes the live payloads hold now.
+std::uint64_t PayloadBytes();
+
 /// A fixed-size byte buffer, filled once by a transport and shared read-only afterwards.
 class Chunk {
  public:
   /// `with_payload=false` makes a length-only chunk for simulation.
   static ChunkRef Make(std::uint64_t size, bool with_payload, MemoryAccount* account);
+  /// Make, or null (nothing allocated) when a payload would take the process's payloads past
+  /// PayloadLimit() or cannot be allocated: for fetches whose size a policy chose.
+  static ChunkRef TryMake(std::uint64_t size, bool with_payload, MemoryAccount* account);
   Chunk(const Chunk&) = delete;
   Chunk& operator=(const Chunk&) = delete;
 

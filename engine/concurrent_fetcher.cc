@@ -6,6 +6,8 @@
 #include <string>
 #include <utility>
 
+#include "engine/units.h"
+
 namespace pflab {
 
 std::vector<ByteRange> SplitRange(ByteRange range, std::uint32_t parts, std::uint64_t min_part_bytes, SplitRule rule) {
@@ -52,6 +54,17 @@ ConcurrentFetcher::~ConcurrentFetcher() {
   }
 }
 
+namespace {
+
+// A fetch whose bytes this process cannot hold (see PayloadLimit): the read fails with why.
+Error TooLarge(std::uint64_t bytes) {
+  return ResourceExhausted("a fetch of " + FormatSize(bytes) + " would take the buffers this process holds (" +
+                           FormatSize(PayloadBytes()) + " now) past " + FormatSize(PayloadLimit()) +
+                           ", three quarters of this machine's memory");
+}
+
+}  // namespace
+
 ReadId ConcurrentFetcher::Read(ByteRange range, ReadCallback done) {
   return ReadSplit(range, options_.parts, std::move(done));
 }
@@ -67,6 +80,12 @@ ReadId ConcurrentFetcher::ReadSplit(ByteRange range, std::uint32_t max_parts, Re
     ctx_.scheduler->Post([done = std::move(done)] { done(Slices{}); });
     return 0;  // nothing to cancel
   }
+  ChunkRef chunk = Chunk::TryMake(range.size(), transport_.wants_payload(), account_);
+  if (!chunk) {
+    ctx_.scheduler->Post(
+        [done = std::move(done), error = TooLarge(range.size())]() mutable { done(std::move(error)); });
+    return 0;  // nothing to cancel
+  }
   std::uint32_t parts = std::max<std::uint32_t>(1, std::min(max_parts, options_.parts));
   const std::uint32_t slot = reads_.Acquire();
   PendingRead& read = reads_[slot];
@@ -75,7 +94,7 @@ ReadId ConcurrentFetcher::ReadSplit(ByteRange range, std::uint32_t max_parts, Re
   ++live_reads_;
   read.parts.clear();
   read.range = range;
-  read.chunk = Chunk::Make(range.size(), transport_.wants_payload(), account_);
+  read.chunk = std::move(chunk);
   read.done = std::move(done);
   if (parts == 1 || range.size() < options_.min_part_bytes) {
     read.parts.push_back(Part{range, 0});  // the common case, without building a split list
@@ -175,9 +194,14 @@ void ConcurrentFetcher::ReadStream(StreamId id, std::uint64_t length, ReadCallba
     ctx_.scheduler->Post([done = std::move(done)] { done(Slices{}); });
     return;
   }
+  ChunkRef chunk = Chunk::TryMake(length, transport_.wants_payload(), account_);
+  if (!chunk) {
+    ctx_.scheduler->Post([done = std::move(done), error = TooLarge(length)]() mutable { done(std::move(error)); });
+    return;
+  }
   stream.pulling = true;
   stream.done = std::move(done);
-  stream.chunk = Chunk::Make(length, transport_.wants_payload(), account_);
+  stream.chunk = std::move(chunk);
   transport_.ReadStream(stream.retrying, length, FetchTarget{stream.chunk, 0},
                         [this, alive = alive_, id](const FetchOutcome& outcome) {
                           if (*alive) OnPulled(id, outcome);

@@ -12,6 +12,7 @@ const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kDeadlineExceeded: return "deadline exceeded";
     case ErrorCode::kDataLoss: return "data loss";
     case ErrorCode::kFailedPrecondition: return "failed precondition";
+    case ErrorCode::kResourceExhausted: return "resource exhausted";
     case ErrorCode::kPermissionDenied: return "permission denied";
     case ErrorCode::kInternal: return "internal";
   }

@@ -21,6 +21,7 @@ enum class ErrorCode {
   kFailedPrecondition,
   kPermissionDenied,
   kInternal,
+  kResourceExhausted,
 };
 
 const char* ErrorCodeName(ErrorCode code);
@@ -55,6 +56,9 @@ inline Error NotFound(std::string message) {
 }
 inline Error Internal(std::string message) {
   return {ErrorCode::kInternal, std::move(message), false};
+}
+inline Error ResourceExhausted(std::string message) {
+  return {ErrorCode::kResourceExhausted, std::move(message), false};
 }
 
 /// Either a value or an Error. Accessing the wrong alternative is a programming error (asserts).

@@ -65,6 +65,8 @@ plugin::Code ToPluginCode(ErrorCode code) {
     case ErrorCode::kFailedPrecondition: return plugin::Code::kFailedPrecondition;
     case ErrorCode::kPermissionDenied: return plugin::Code::kPermissionDenied;
     case ErrorCode::kInternal: return plugin::Code::kInternal;
+    // Not in the plugin ABI (version 1): the nearest code a plugin does not retry; the message says why.
+    case ErrorCode::kResourceExhausted: return plugin::Code::kInternal;
   }
   return plugin::Code::kInternal;
 }

@@ -47,6 +47,52 @@ class Events final : public EventSink {
   std::vector<Event> all;
 };
 
+// A policy may ask for more than the machine holds (a hinted range of 28 GiB): the read fails with why,
+// instead of the process dying of the allocation.
+TEST_CASE("fetcher: a fetch whose bytes would pass the payload limit fails its read - the rest go on",
+          "[engine][fetcher]") {
+  sim::SimScheduler scheduler;
+  Events events;
+  MemoryAccount account;
+  sim::NetworkProfile profile;
+  profile.latency_p99_ns = 0;
+  sim::SimTransport transport(&scheduler, profile, 1, sim::SimTransportOptions{true});
+  ObjectRef object{"bkt", "obj", 1, 64 * kMiB};
+  const std::uint64_t before = PayloadBytes();
+  SetPayloadLimit(before + 12 * kMiB);
+  {
+    ConcurrentFetcher fetcher(LayerContext{&scheduler, &events, 0}, &transport, object, {}, &account);
+    std::optional<Result<Slices>> held, too_large, small;
+    fetcher.Read({0, 8 * kMiB}, [&](Result<Slices> r) { held = std::move(r); });
+    scheduler.Run();
+    REQUIRE(held.has_value());
+    REQUIRE(held->ok());
+    CHECK(PayloadBytes() == before + 8 * kMiB);
+    // 8 MiB held: 5 MiB more would pass 12 MiB, 4 MiB would not.
+    fetcher.Read({8 * kMiB, 13 * kMiB}, [&](Result<Slices> r) { too_large = std::move(r); });
+    scheduler.Run();
+    REQUIRE(too_large.has_value());
+    REQUIRE_FALSE(too_large->ok());
+    CHECK(too_large->error().code == ErrorCode::kResourceExhausted);
+    CHECK_THAT(too_large->error().message, Catch::Contains("a fetch of 5MiB") && Catch::Contains("past 12MiB"));
+    CHECK(events.Count(EventType::kFetchStart) == 1);  // nothing was asked of the network for it
+    fetcher.Read({8 * kMiB, 12 * kMiB}, [&](Result<Slices> r) { small = std::move(r); });
+    scheduler.Run();
+    REQUIRE(small.has_value());
+    CHECK(small->ok());
+    held.reset();
+    small.reset();
+    CHECK(PayloadBytes() == before);
+  }
+  SetPayloadLimit(0);
+  CHECK(PayloadLimit() > 12 * kMiB);  // the default again
+  // Chunks without a payload (the simulator's) are never limited.
+  SetPayloadLimit(1);
+  CHECK(Chunk::TryMake(kGiB, false, nullptr));
+  CHECK_FALSE(Chunk::TryMake(2, true, nullptr));
+  SetPayloadLimit(0);
+}
+
 TEST_CASE("fetcher over the simulator delivers one slice of the object's bytes", "[engine][fetcher]") {
   sim::SimScheduler scheduler;
   Events events;
