@@ -140,12 +140,17 @@ void GcsfuseBuffered::DropQueue() {
 }
 
 void GcsfuseBuffered::PrepareQueueForOffset(std::uint64_t offset) {
+  bool dropped = false;
   while (!queue_.empty()) {
     const std::uint64_t start = queue_.front().index * options_.block_size;
     if (offset >= start && offset < start + options_.block_size) break;  // block.Cap(), not its size
     CancelBlock(queue_.front());
     queue_.pop_front();
+    dropped = true;
   }
+  // A cancelled download frees its worker, which takes the next task: the block now at the head may
+  // be one no worker had started (fewer workers than blocks), and the read waits for it.
+  if (dropped) StartWorkers();
 }
 
 void GcsfuseBuffered::FreshStart(std::uint64_t offset) {

@@ -235,6 +235,24 @@ TEST_CASE("gcsfuse-buffered: workers bound the downloads in flight", "[policies]
   CHECK(h.lower.requests[1].at == kMillisecond);  // block 1 waits for the only worker
 }
 
+// The head block a read jumps to may be one no worker has started: the worker freed by dropping the
+// blocks before it must take it (the read waited forever).
+TEST_CASE("gcsfuse-buffered: a read ahead within the queue - the dropped blocks' worker takes the new head",
+          "[policies][gcsfuse-buffered]") {
+  GcsfuseBufferedOptions o;
+  o.workers = 1;
+  o.start_blocks = 4;
+  Harness h(1024 * kMiB, o);
+  h.Start(0, kMiB);
+  h.scheduler.RunUntil(kMillisecond);  // block 0 arrived: the read is done; block 1 took the worker
+  REQUIRE(h.got.has_value());
+  REQUIRE(h.lower.requests == Blocks(0, 1));
+  // Block 3 is queued (blocks 1 to 4 were prefetched) but not started: not a random seek.
+  h.ReadOk(3 * kB, 3 * kB + kMiB);
+  CHECK(h.lower.cancelled == 1);  // block 1
+  CHECK(h.lower.requests == std::vector<Req>{Block(0), Block(1), Block(3), Block(4)});
+}
+
 TEST_CASE("gcsfuse-buffered: a global limit below the reservation leaves the handle to gcsfuse",
           "[policies][gcsfuse-buffered]") {
   GcsfuseBufferedOptions o;
