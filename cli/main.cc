@@ -1,13 +1,17 @@
 // pflab: the command-line front end. Each subcommand parses its flags, calls one module, and turns
 // Errors into a message on stderr and a non-zero exit.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <vector>
@@ -547,7 +551,28 @@ void AddProfilesOption(CLI::App* cmd, std::string* file) {
 
 }  // namespace
 
+namespace {
+
+// A run whose policy asks for more memory than the machine gives (parameters can make millions of
+// requests or buffers at once) ends here, on whichever thread ran it: the message names the run
+// instead of "terminate called after throwing std::bad_alloc", and is written without allocating.
+[[noreturn]] void OutOfMemory() {
+  auto say = [](const char* text) { [[maybe_unused]] auto n = ::write(2, text, std::strlen(text)); };
+  const char* run = pflab::replay::CurrentRunLabel();
+  say("pflab: out of memory");
+  if (*run != '\0') {
+    say(" in the run of ");
+    say(run);
+  }
+  say(": it needed more memory than this machine gave; results not yet written are lost (a sweep's results "
+      "file keeps the runs it finished)\n");
+  std::abort();
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  std::set_new_handler(OutOfMemory);
   pflab::plugins::EnablePythonPolicies();  // py: specs load the Python bridge when first used
   CLI::App app{"Prefetch Lab: design, simulate and compare read-ahead policies of object-storage readers"};
   app.require_subcommand(1);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <cstdio>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -143,6 +144,28 @@ void RunParallel(std::size_t count, unsigned threads, const std::function<bool(s
 
 }  // namespace
 
+namespace {
+
+// Fixed storage: the out-of-memory handler reads it without allocating.
+thread_local char run_label[512] = "";
+
+// Names the thread's run while it lasts.
+struct RunLabel {
+  explicit RunLabel(const SimulationConfig& config) {
+    std::snprintf(run_label, sizeof run_label, "%s x %s, seed %llu", config.trace ? config.trace->name.c_str() : "?",
+                  config.policy.text.c_str(), static_cast<unsigned long long>(config.seed));
+  }
+  ~RunLabel() { run_label[0] = '\0'; }
+  RunLabel(const RunLabel&) = delete;
+  RunLabel& operator=(const RunLabel&) = delete;
+};
+
+}  // namespace
+
+const char* CurrentRunLabel() {
+  return run_label;
+}
+
 Status RunCells(const RunPlan& plan, const RunHooks& hooks, const std::vector<std::size_t>& order) {
   if (plan.seeds.empty()) return InvalidArgument("no seeds to run");
   if (order.empty()) return OkStatus();
@@ -170,6 +193,7 @@ Status RunCells(const RunPlan& plan, const RunHooks& hooks, const std::vector<st
     serial[i] = !IsBound(plan.policies[i]) && policies::RunsOneAtATime(plan.policies[i]);
   }
   auto run = [&](const SimulationConfig& config, const RunCell& cell) -> Result<RunResult> {
+    const RunLabel label(config);
     if (IsBound(plan.policies[cell.policy])) {
       return BoundRun(*config.trace, plan.profile_name, plan.profile, config.seed, plan.think);
     }

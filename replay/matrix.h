@@ -121,4 +121,8 @@ Status RunCells(const RunPlan& plan, const RunHooks& hooks, const std::vector<st
 /// The configuration of one cell's run, as RunMatrix builds it (the event sink left to the caller).
 SimulationConfig CellConfig(const RunPlan& plan, const RunCell& cell);
 
+/// The run this thread is running ("TRACE x POLICY, seed S"), or "": for a message that may not
+/// allocate (the out-of-memory handler of the command line).
+const char* CurrentRunLabel();
+
 }  // namespace pflab::replay

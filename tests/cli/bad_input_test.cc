@@ -81,6 +81,25 @@ TEST_CASE("bad input: --verify-bytes checks a 1 TiB read in bounded memory", "[c
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::minutes(2));
 }
 
+// AddressSanitizer maps terabytes of shadow memory, so an address-space limit cannot stand for a small
+// machine there; the Release build runs this.
+#ifndef PFLAB_HAS_ASAN
+TEST_CASE("bad input: a run that runs out of memory is named", "[cli][limits]") {
+  const fs::path dir = TempDir();
+  REQUIRE(Pflab("gen random --object-size 16MiB --read-size 64KiB --count 8 -o " + (dir / "r.jsonl").string(), dir)
+              .exit_code == 0);
+  // One-byte CRT parts: millions of requests, each kept on the timeline, in a 1 GB address space.
+  pflab::testing::CliOptions limited;
+  limited.env = "ulimit -v 1000000;";
+  const Outcome o = pflab::testing::RunPflab(
+      "compare " + (dir / "r.jsonl").string() + " --policies 'mountpoint-s3(part_size=1)' --baseline off -q", dir,
+      limited);
+  INFO("stderr: " << o.err);
+  CHECK(o.exit_code != 0);
+  CHECK_THAT(o.err, Catch::Contains("pflab: out of memory in the run of r x mountpoint-s3(part_size=1), seed 1"));
+}
+#endif
+
 TEST_CASE("bad input: gen refuses zero and overflowing values naming the option", "[cli][limits][gen]") {
   const fs::path dir = TempDir();
   const std::string out = " -o " + (dir / "g.jsonl").string();
