@@ -13,7 +13,7 @@ TSAN_BUILD ?= build-tsan
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
 
-.PHONY: setup build demo test test-release test-asan test-no-python test-bound test-oracle test-auto test-slurm test-tsan bench-calibrate bench-fidelity fuzz-build fuzz fuzz-smoke bench bench-traces bench-sweep faults install package format clean
+.PHONY: setup build demo test test-release test-asan test-no-python test-bound test-soak test-oracle test-auto test-slurm test-tsan bench-calibrate bench-fidelity fuzz-build fuzz fuzz-smoke bench bench-traces bench-sweep faults install package format clean
 
 setup:
 	@scripts/setup.sh
@@ -54,6 +54,12 @@ test: test-release test-no-python test-asan fuzz-smoke
 # profile; `make test` runs a slice of it. PFLAB_BOUND_TRACES and PFLAB_BOUND_FIRST_SEED choose others.
 test-bound: build
 	cd $(BUILD) && PFLAB_CLI=$$PWD/pflab ./pflab_tests "[bound-full]"
+
+# Random stacks with random parameters on random traces, every byte checked (tests/replay/
+# stack_soak_test.cc): 1,000 runs, about a minute here; PFLAB_SOAK_RUNS and PFLAB_SOAK_FIRST_SEED
+# choose others. `make test` runs the first 100.
+test-soak: build
+	cd $(BUILD) && PFLAB_CLI=$$PWD/pflab ./pflab_tests "[soak-full]"
 
 # ThreadSanitizer over the threaded code: the Asio scheduler, the HTTP transport and fetcher, the fake
 # server, live replay and sweeps (docs/testing.md "ThreadSanitizer"). Suppressions: scripts/tsan.supp.
