@@ -47,17 +47,27 @@ class Events final : public EventSink {
   std::vector<Event> all;
 };
 
+// The simulator with payloads and no latency tail, and a 64 MiB object.
+struct PayloadRig {
+  sim::SimScheduler scheduler;
+  Events events;
+  MemoryAccount account;
+  sim::SimTransport transport{&scheduler, NoTail(), 1, sim::SimTransportOptions{true}};
+  ObjectRef object{"bkt", "obj", 1, 64 * kMiB};
+
+  static sim::NetworkProfile NoTail() {
+    sim::NetworkProfile profile;
+    profile.latency_p99_ns = 0;
+    return profile;
+  }
+};
+
 // A policy may ask for more than the machine holds (a hinted range of 28 GiB): the read fails with why,
 // instead of the process dying of the allocation.
 TEST_CASE("fetcher: a fetch whose bytes would pass the payload limit fails its read - the rest go on",
           "[engine][fetcher]") {
-  sim::SimScheduler scheduler;
-  Events events;
-  MemoryAccount account;
-  sim::NetworkProfile profile;
-  profile.latency_p99_ns = 0;
-  sim::SimTransport transport(&scheduler, profile, 1, sim::SimTransportOptions{true});
-  ObjectRef object{"bkt", "obj", 1, 64 * kMiB};
+  PayloadRig rig;
+  auto& [scheduler, events, account, transport, object] = rig;
   const std::uint64_t before = PayloadBytes();
   SetPayloadLimit(before + 12 * kMiB);
   {
@@ -94,13 +104,8 @@ TEST_CASE("fetcher: a fetch whose bytes would pass the payload limit fails its r
 }
 
 TEST_CASE("fetcher over the simulator delivers one slice of the object's bytes", "[engine][fetcher]") {
-  sim::SimScheduler scheduler;
-  Events events;
-  MemoryAccount account;
-  sim::NetworkProfile profile;
-  profile.latency_p99_ns = 0;
-  sim::SimTransport transport(&scheduler, profile, 1, sim::SimTransportOptions{true});
-  ObjectRef object{"bkt", "obj", 1, 64 * kMiB};
+  PayloadRig rig;
+  auto& [scheduler, events, account, transport, object] = rig;
   ConcurrentFetcherOptions options;
   options.parts = 4;
   options.rule = SplitRule::kV795;

@@ -134,6 +134,7 @@ double CheckBound(std::uint64_t first, std::uint64_t count) {
     for (const auto& [policy, n] : incomplete_by_policy) which += " " + policy + ": " + std::to_string(n) + ";";
     WARN(incomplete << " runs stopped before their last read (see above): a policy bug, not the bound's." << which);
   }
+  CHECK(incomplete == 0);  // a hang is a bug all the same (the stack soak looks for them on purpose)
   CHECK(failures == 0);
   CHECK(runs - skipped > runs / 2);
   return tightest;
