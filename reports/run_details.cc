@@ -49,7 +49,7 @@ void RunRecorder::OnEvent(const Event& e) {
     case EventType::kReadEnd: {
       const Nanos start = e.stream < read_start_.size() ? read_start_[e.stream] : e.t_ns;
       latencies_.push_back(e.t_ns - start);
-      if (keep_timeline_) reads_.push_back({start - origin_, e.t_ns - origin_, e.offset, e.length, e.stream});
+      if (keep_timeline_) reads_.Add({start - origin_, e.t_ns - origin_, e.offset, e.length, e.stream});
       return;
     }
     default: break;
@@ -68,8 +68,28 @@ void RunRecorder::OnEvent(const Event& e) {
   const OpenKey key{e.stream, e.offset, e.length};
   auto it = open_.lower_bound(key);  // the first of equal keys (find may return any of them)
   if (it == open_.end() || it->first != key) return;
-  fetches_.push_back({it->second.start - origin_, e.t_ns - origin_, e.offset, e.offset + e.length, outcome});
+  fetches_.Add({it->second.start - origin_, e.t_ns - origin_, e.offset, e.offset + e.length, outcome});
   open_.erase(it);
+}
+
+template <typename T>
+void RunRecorder::Thinned<T>::Add(T item) {
+  if (total++ % every != 0) return;
+  items.push_back(std::move(item));
+  if (items.size() < 2 * kTimelineThinAt) return;
+  SortByStart();
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < items.size(); i += 2) items[kept++] = std::move(items[i]);
+  items.resize(kept);
+  every *= 2;
+}
+
+// Recorded as they ended, which for one stream is mostly in start order already: stable_sort would
+// still merge every element (7% of a 1 M-read `compare` on one stream).
+template <typename T>
+void RunRecorder::Thinned<T>::SortByStart() {
+  auto by_start = [](const T& a, const T& b) { return a.start < b.start; };
+  if (!std::is_sorted(items.begin(), items.end(), by_start)) std::stable_sort(items.begin(), items.end(), by_start);
 }
 
 RunDetails RunRecorder::Finish(const std::string& trace, const std::string& policy) {
@@ -82,26 +102,20 @@ RunDetails RunRecorder::Finish(const std::string& trace, const std::string& poli
   std::sort(left.begin(), left.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   for (const auto& [order, it] : left) {
     const auto& [stream, offset, length] = it->first;
-    fetches_.push_back({it->second.start - origin_, last_ - origin_, offset, offset + length, "open"});
+    fetches_.Add({it->second.start - origin_, last_ - origin_, offset, offset + length, "open"});
   }
   open_.clear();
   Timeline t;
   t.trace = trace;
   t.policy = policy;
-  // Recorded as they ended, which for one stream is mostly in start order already: stable_sort would
-  // still merge every element (7% of a 1 M-read `compare` on one stream).
-  auto by_start = [](const auto& a, const auto& b) { return a.start < b.start; };
-  auto sort = [&](auto& v) {
-    if (!std::is_sorted(v.begin(), v.end(), by_start)) std::stable_sort(v.begin(), v.end(), by_start);
-  };
-  sort(reads_);
-  sort(fetches_);
-  t.reads_total = reads_.size();
-  t.fetches_total = fetches_.size();
-  t.reads_stride = Downsample(reads_);
-  t.fetches_stride = Downsample(fetches_);
-  t.reads = std::move(reads_);
-  t.fetches = std::move(fetches_);
+  reads_.SortByStart();
+  fetches_.SortByStart();
+  t.reads_total = reads_.total;
+  t.fetches_total = fetches_.total;
+  t.reads_stride = Downsample(reads_.items) * reads_.every;
+  t.fetches_stride = Downsample(fetches_.items) * fetches_.every;
+  t.reads = std::move(reads_.items);
+  t.fetches = std::move(fetches_.items);
   details.timeline = std::move(t);
   return details;
 }

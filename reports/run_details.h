@@ -20,6 +20,12 @@ inline constexpr std::size_t kLatencyQuantiles = 101;
 /// Most reads and most fetches a timeline keeps. Beyond that every k-th item (in start order) is kept,
 /// k = ceil(total / kTimelineMaxItems), and the timeline says k and the totals.
 inline constexpr std::size_t kTimelineMaxItems = 5000;
+/// Most reads, or fetches, a recorder holds while the run goes on: at twice this many it keeps every
+/// other one (in start order) and from then on every other item that comes, halving again each time,
+/// so a run of 100 M reads holds a few million items rather than all of them (a timeline of every
+/// item took 3.5 GB for 36 M fetches). The stride it reports is then the product, and items are kept
+/// by the order they ended in, not exactly every k-th by start: a sample all the same.
+inline constexpr std::size_t kTimelineThinAt = std::size_t{1} << 20;
 
 /// One application read on the timeline; times are relative to the run's first event.
 struct TimelineRead {
@@ -73,6 +79,8 @@ class RunRecorder final : public EventSink {
   void OnEvent(const Event& event) override;
   /// The run's details; call once, after the run.
   RunDetails Finish(const std::string& trace, const std::string& policy);
+  /// Timeline items held now (for tests of kTimelineThinAt).
+  std::size_t timeline_items_held() const { return reads_.items.size() + fetches_.items.size(); }
 
  private:
   // A fetch in flight: (stream, offset, length) to (the order it started in, its start). Events carry
@@ -83,15 +91,24 @@ class RunRecorder final : public EventSink {
     std::uint64_t order;
     Nanos start;
   };
+  // Items of one list of the timeline, thinned while recording (kTimelineThinAt).
+  template <typename T>
+  struct Thinned {
+    std::vector<T> items;
+    std::uint64_t total = 0;  // items seen
+    std::uint64_t every = 1;  // the items kept are those whose place in arrival order is a multiple of it
+    void Add(T item);
+    void SortByStart();
+  };
   bool keep_timeline_;
   Nanos origin_ = -1;
   Nanos last_ = 0;
   std::vector<Nanos> read_start_;  // per stream
   std::vector<Nanos> latencies_;
-  std::vector<TimelineRead> reads_;
+  Thinned<TimelineRead> reads_;
   std::multimap<OpenKey, OpenFetch> open_;
   std::uint64_t opened_ = 0;
-  std::vector<TimelineFetch> fetches_;
+  Thinned<TimelineFetch> fetches_;
 };
 
 /// Nearest-rank quantiles 0..100% of `values` (reordered); empty when `values` is.

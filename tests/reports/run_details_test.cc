@@ -2,6 +2,7 @@
 // from events and carried through ResultsToJson / ReadResultsDocument.
 #include "reports/run_details.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include "reports/results.h"
@@ -115,6 +116,32 @@ TEST_CASE("reports: a timeline beyond the cap keeps every k-th item and says so"
   CHECK(d.timeline->reads.size() == (n + 2) / 3);
   CHECK(d.timeline->reads[1].offset == 3);
   // Quantiles still see every read.
+  CHECK(d.latency_quantiles_s.back() == Approx(5e-9));
+}
+
+// A run of millions of fetches (36 M one-byte GETs made a 3.5 GB timeline) holds a bounded sample.
+TEST_CASE("reports: a long run's timeline is thinned while it records - totals and strides stay true", "[reports]") {
+  RunRecorder rec(true);
+  const std::size_t n = 5 * kTimelineThinAt + 3;
+  std::size_t most_held = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const Nanos t = static_cast<Nanos>(i) * 10;
+    rec.OnEvent(Ev(t, EventType::kReadStart, 0, i, 1, "app"));
+    rec.OnEvent(Ev(t + 5, EventType::kReadEnd, 0, i, 1, "app"));
+    if (i % 4096 == 0) most_held = std::max(most_held, rec.timeline_items_held());
+  }
+  CHECK(most_held < 2 * kTimelineThinAt);
+  const RunDetails d = rec.Finish("t", "p");
+  REQUIRE(d.timeline);
+  const Timeline& t = *d.timeline;
+  CHECK(t.reads_total == n);
+  // Thinned twice while recording (at 2 M and again at 2 M kept of every 2nd), so every 4th was held;
+  // then every k-th of those to fit kTimelineMaxItems.
+  const std::uint64_t held = (n + 3) / 4;
+  const std::uint64_t k = (held + kTimelineMaxItems - 1) / kTimelineMaxItems;
+  CHECK(t.reads_stride == 4 * k);
+  REQUIRE(t.reads.size() <= kTimelineMaxItems);
+  for (std::size_t i = 0; i < t.reads.size(); ++i) CHECK(t.reads[i].offset == i * t.reads_stride);
   CHECK(d.latency_quantiles_s.back() == Approx(5e-9));
 }
 
