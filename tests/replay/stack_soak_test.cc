@@ -1,9 +1,9 @@
 // Random stacks with random parameters on random traces: every read is delivered, with the object's
 // bytes (checked by the simulator's verify_bytes), none waits forever, and none fails on a profile
 // that injects no failures. The unit tests check each policy at its defaults and a few chosen
-// variants; this finds what only a combination shows. It found three such bugs: `auto` under a cache
-// that keeps its buffers (`fsspec-blockcache > auto`) waited forever for memory; `gcsfuse-buffered`
-// with fewer workers than queued blocks never started the block a read jumped to.
+// variants; this finds what only a combination shows. The search that became it found `auto` under a
+// cache that keeps its buffers (`fsspec-blockcache > auto`) waiting forever for memory, and
+// `gcsfuse-buffered` with fewer workers than queued blocks never starting the block a read jumped to.
 //
 // Stacks of one to three layers are drawn from the registry (placement rules applied by
 // ValidateStack), each parameter set with probability 1/2 to a value drawn for its kind; traces from
