@@ -141,7 +141,11 @@ ChunkRef Chunk::Make(std::uint64_t size, bool with_payload, MemoryAccount* accou
 }
 
 ChunkRef Chunk::TryMake(std::uint64_t size, bool with_payload, MemoryAccount* account) {
-  if (with_payload && size > PayloadLimit() - std::min(PayloadLimit(), PayloadBytes())) return {};
+  if (with_payload) {
+    const std::uint64_t limit = PayloadLimit();
+    const std::uint64_t held = PayloadBytes();
+    if (held > limit || size > limit - held) return {};
+  }
   try {
     return Make(size, with_payload, account);
   } catch (const std::bad_alloc&) {
@@ -282,7 +286,7 @@ void MarkDelivered(const Slices& slices) {
     Chunk* chunk = it->chunk.get();
     const std::uint64_t offset = it->offset;
     std::uint64_t end = offset + it->length;
-    for (++it; it != slices.end() && it->chunk.get() == chunk && it->offset == end; ++it) end += it->length;
+    for (auto prev = it++; it != slices.end() && prev->ContinuedBy(*it); prev = it++) end += it->length;
     chunk->MarkDelivered(offset, end - offset);
   }
 }

@@ -166,7 +166,7 @@ class ChunkReleaseHook {
 /// read that would need more (kResourceExhausted) rather than the process dying of a failed
 /// allocation or the kernel's OOM killer (a policy may ask for a hinted range of 28 GiB at once).
 std::uint64_t PayloadLimit();
-void SetPayloadLimit(std::uint64_t bytes);  // 0: back to the default
+void SetPayloadLimit(std::uint64_t bytes);  // for tests; 0: back to the default
 /// Bytes the live payloads hold now.
 std::uint64_t PayloadBytes();
 
@@ -249,6 +249,8 @@ struct Slice {
   std::uint64_t length = 0;
 
   Slice Sub(std::uint64_t skip, std::uint64_t len) const { return Slice{chunk, offset + skip, len}; }
+  /// Whether `next` starts in the same chunk where this one ends (the two are one range of it).
+  bool ContinuedBy(const Slice& next) const { return chunk == next.chunk && offset + length == next.offset; }
   const std::byte* data() const { return chunk && chunk->has_payload() ? chunk->data() + offset : nullptr; }
 };
 

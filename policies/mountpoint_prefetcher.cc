@@ -215,7 +215,7 @@ void MountpointPrefetcher::AppendKept(std::uint64_t at, const Slices& data) {
   for (const Slice& s : data) {
     if (!kept_.empty()) {
       Slice& last = kept_.back().slice;
-      if (last.chunk.get() == s.chunk.get() && last.offset + last.length == s.offset) {
+      if (last.ContinuedBy(s)) {
         last.length += s.length;
         at += s.length;
         continue;

@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <sstream>
@@ -21,6 +20,7 @@
 #include "replay/bound.h"
 #include "replay/simulation.h"
 #include "sim/network_model.h"
+#include "tests/support/property_runs.h"
 #include "traces/random_mix.h"
 #include "traces/trace_io.h"
 
@@ -56,11 +56,6 @@ std::vector<policies::StackSpec> Policies() {
     out.push_back(*spec);
   }
   return out;
-}
-
-std::uint64_t EnvOr(const char* name, std::uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
 }
 
 // Runs the property over traces [first, first + count); returns the smallest elapsed / bound seen.
@@ -99,10 +94,7 @@ double CheckBound(std::uint64_t first, std::uint64_t count) {
           ++incomplete;
           ++incomplete_by_policy[spec.text];
           if (incomplete <= 5) {
-            const std::string file =
-                (std::filesystem::temp_directory_path() / ("pflab_incomplete_seed" + std::to_string(seed) + ".jsonl"))
-                    .string();
-            REQUIRE(traces::WriteTrace(file, trace).ok());
+            const std::string file = testing::SaveFailingTrace("pflab_incomplete_seed", seed, trace);
             WARN("seed " << seed << ": " << spec.text << " on " << profile_name << " delivered " << run->metrics.reads
                          << " of " << trace.records.size() << " reads and stopped. Reproduce: pflab compare " << file
                          << " --policies '" << spec.text << "' --profile " << profile_name << " --seed " << seed
@@ -116,9 +108,7 @@ double CheckBound(std::uint64_t first, std::uint64_t count) {
         }
         if (elapsed_ns >= bound->elapsed_ns) continue;
         ++failures;
-        const std::string file =
-            (std::filesystem::temp_directory_path() / ("pflab_bound_seed" + std::to_string(seed) + ".jsonl")).string();
-        REQUIRE(traces::WriteTrace(file, trace).ok());
+        const std::string file = testing::SaveFailingTrace("pflab_bound_seed", seed, trace);
         std::ostringstream message;
         message << "seed " << seed << ": " << spec.text << " on " << profile_name << " (think " << think.ToString()
                 << ") took " << elapsed_ns << " ns, under the bound of " << bound->elapsed_ns << " ns ("
@@ -142,13 +132,14 @@ double CheckBound(std::uint64_t first, std::uint64_t count) {
 
 TEST_CASE("bound property: no policy on any profile finishes a random trace under the bound", "[bound]") {
   // A fast slice for `make test`; the same property over 2,000 traces is `make test-bound`.
-  const double tightest = CheckBound(EnvOr("PFLAB_BOUND_FIRST_SEED", 1), 30);
+  const double tightest = CheckBound(testing::EnvOr("PFLAB_BOUND_FIRST_SEED", 1), 30);
   // The bound is not vacuous: some run comes within 2x of it.
   CHECK(tightest < 2.0);
 }
 
 TEST_CASE("bound property, full: 2,000 random traces", "[.bound-full]") {
-  const double tightest = CheckBound(EnvOr("PFLAB_BOUND_FIRST_SEED", 1), EnvOr("PFLAB_BOUND_TRACES", 2000));
+  const double tightest =
+      CheckBound(testing::EnvOr("PFLAB_BOUND_FIRST_SEED", 1), testing::EnvOr("PFLAB_BOUND_TRACES", 2000));
   WARN("smallest elapsed / bound over all runs: " << tightest);
   CHECK(tightest < 2.0);
 }

@@ -11,8 +11,6 @@
 // `pflab compare` line that reproduces it. `[soak]` runs a fast slice in `make test`; `make
 // test-soak` runs "[soak-full]" (PFLAB_SOAK_RUNS runs, 1,000 by default, from PFLAB_SOAK_FIRST_SEED).
 #include <catch2/catch.hpp>
-#include <cstdlib>
-#include <filesystem>
 #include <map>
 #include <random>
 #include <sstream>
@@ -23,16 +21,11 @@
 #include "policies/registry.h"
 #include "replay/simulation.h"
 #include "sim/network_model.h"
+#include "tests/support/property_runs.h"
 #include "traces/random_mix.h"
-#include "traces/trace_io.h"
 
 namespace pflab::replay {
 namespace {
-
-std::uint64_t EnvOr(const char* name, std::uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
-}
 
 template <typename T>
 const T& Pick(std::mt19937_64& rng, const std::vector<T>& from) {
@@ -152,9 +145,7 @@ void Soak(std::uint64_t first, std::uint64_t count) {
     }
     if (why.str().empty()) continue;
     ++failures;
-    const std::string file =
-        (std::filesystem::temp_directory_path() / ("pflab_soak_seed" + std::to_string(seed) + ".jsonl")).string();
-    REQUIRE(traces::WriteTrace(file, c.trace).ok());
+    const std::string file = testing::SaveFailingTrace("pflab_soak_seed", seed, c.trace);
     const std::string first_error = run->errors.first.empty() ? "" : run->errors.first.front().Summary();
     FAIL_CHECK("seed " << seed << ": " << c.spec.text << " " << why.str() << " (" << first_error
                        << "). Reproduce: pflab compare " << file << " --policies '" << c.spec.text << "' --profile "
@@ -166,11 +157,11 @@ void Soak(std::uint64_t first, std::uint64_t count) {
 }
 
 TEST_CASE("stack soak: random stacks and parameters deliver every read of random traces", "[soak]") {
-  Soak(EnvOr("PFLAB_SOAK_FIRST_SEED", 1), 100);
+  Soak(testing::EnvOr("PFLAB_SOAK_FIRST_SEED", 1), 100);
 }
 
 TEST_CASE("stack soak, full", "[.soak-full]") {
-  Soak(EnvOr("PFLAB_SOAK_FIRST_SEED", 1), EnvOr("PFLAB_SOAK_RUNS", 1000));
+  Soak(testing::EnvOr("PFLAB_SOAK_FIRST_SEED", 1), testing::EnvOr("PFLAB_SOAK_RUNS", 1000));
 }
 
 TEST_CASE("stack soak: the draws are stacks the registry accepts, and the same seed draws the same case", "[soak]") {
