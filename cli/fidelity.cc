@@ -5,7 +5,9 @@
 
 #include "cli/calibrate.h"
 #include "net/credentials.h"
+#include "net/gcs_objects.h"
 #include "replay/fidelity.h"
+#include "replay/live_objects.h"
 #include "traces/trace_io.h"
 
 CLI::App* AddFidelityCommand(CLI::App& app, FidelityArgs& args) {
@@ -87,6 +89,16 @@ int RunFidelity(const FidelityArgs& args) {
     traces.push_back(std::move(*trace));
   }
   for (const auto& t : traces) plan.traces.push_back(&t);
+  if (plan.transport == pflab::replay::TransportKind::kHttp) {
+    // The objects the real runs read, looked up before the first run (an endpoint that cannot be
+    // reached or lacks them fails here, once, rather than in every read of every run).
+    pflab::GcsObjectClient client(plan.live.endpoint, pflab::TlsOptions{plan.live.http.ca_file},
+                                  plan.live.http.credentials);
+    pflab::replay::LiveObjectsOptions named;
+    named.named_only = true;
+    auto objects = pflab::replay::LiveObjects::Prepare(plan.traces, named, client, [](const std::string&) {});
+    if (!objects) return fail(objects.error().message);
+  }
   pflab::replay::FidelityOptions options;
   options.calibrate = args.calibrate;
   options.calibration.probes = args.calibration_probes;

@@ -99,11 +99,11 @@ LiveSetup::~LiveSetup() {
 
 pflab::Status LiveSetup::PrepareObjects(const std::vector<const pflab::traces::Trace*>& traces,
                                         pflab::replay::LiveOptions* live) {
-  if (objects_options_.mappings.empty() && !objects_options_.create) return pflab::OkStatus();
   auto objects = pflab::replay::LiveObjects::Prepare(traces, objects_options_, *client_, note_);
   if (!objects) return objects.error();
   objects_ = std::move(*objects);
   live->objects = objects_->Refs();
+  if (objects_->objects().empty()) return pflab::OkStatus();  // all read as named: nothing to record
   objects_json_ = nlohmann::json::object();
   for (const auto& [key, object] : objects_->objects()) {
     objects_json_[object.trace_object] = {{"url", "gs://" + object.ref.bucket + "/" + object.ref.name},

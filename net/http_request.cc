@@ -23,6 +23,8 @@ std::string TransportError(httplib::Error error) {
     case httplib::Error::SSLConnection: return "the TLS handshake failed";
     case httplib::Error::SSLLoadingCerts:
       return "the trusted certificates could not be loaded (is --ca-file a PEM file?)";
+    case httplib::Error::Connection:
+      return "could not connect (refused, unreachable, timed out, or the host name did not resolve)";
     default: return httplib::to_string(error);
   }
 }

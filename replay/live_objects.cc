@@ -92,6 +92,7 @@ Result<LiveObjects> LiveObjects::Prepare(const std::vector<const traces::Trace*>
     }
     return error;
   };
+  std::size_t named_checked = 0;
   for (const auto& [key, w] : wanted) {
     if (w.mapping != nullptr) {
       const GcsUrl& target = w.mapping->target;
@@ -111,8 +112,32 @@ Result<LiveObjects> LiveObjects::Prepare(const std::vector<const traces::Trace*>
            (object->size > w.size ? "; the trace reads its first " + FormatSize(w.size) : "") + ")");
       continue;
     }
-    if (!options.create) continue;
     const ObjectRef ref = TraceObjectRef(*w.first);
+    if (!options.create) {
+      // Read as named. One metadata request now turns an endpoint that cannot be reached, a missing
+      // object or one the reads cannot get (they ask for generation 1) into one clear error before the
+      // runs, where each read would otherwise fail after all its retries. Traces of many objects get
+      // the first kMaxNamedChecks checked, so the check stays a handful of requests.
+      if (++named_checked > kMaxNamedChecks) continue;
+      const std::string as_named = "trace object " + Describe(*w.first) + " is read as named, gs://" + ref.bucket +
+                                   "/" + ref.name + " at generation " + std::to_string(ref.generation);
+      std::string hint =
+          " (`pflab serve --synthetic " + ref.bucket + "/" + ref.name + "=" + std::to_string(w.size) + "` serves it";
+      hint += options.named_only ? ")"
+                                 : "; or map it onto an existing object with --object " + w.first->id +
+                                       "=gs://BUCKET/NAME, or create it with --create-objects gs://BUCKET)";
+      auto object = client.Get(ref.bucket, ref.name);
+      if (!object) return fail(Error{object.error().code, as_named + ": " + object.error().message + hint});
+      if (object->generation != ref.generation) {
+        return fail(InvalidArgument(as_named + ", but the endpoint's object is generation " +
+                                    std::to_string(object->generation) + hint));
+      }
+      if (object->size < w.size) {
+        return fail(InvalidArgument(as_named + ", but the endpoint's object has " + std::to_string(object->size) +
+                                    " bytes, fewer than the trace's " + std::to_string(w.size) + hint));
+      }
+      continue;
+    }
     const std::string name = options.create->name + w.first->name;
     const std::uint64_t seed = ObjectSeed(ref.bucket, ref.name, ref.generation);
     auto created = client.CreateSynthetic(options.create->bucket, name, w.size, seed);

@@ -41,6 +41,8 @@ struct LiveObjectsOptions {
   /// Where to create the objects no mapping names: the object's name is PREFIX + the trace object's
   /// name; none: they are read as named (bucket `pflab`, generation 1, as `pflab serve --synthetic`).
   std::optional<GcsUrl> create;
+  /// The command reads objects only as named (`fidelity`): its errors do not suggest the options above.
+  bool named_only = false;
 };
 
 /// One trace object's place in a live run.
@@ -53,10 +55,16 @@ struct LiveObject {
 /// The objects of a live run, keyed as LiveOptions::objects is ("bucket/name" of TraceObjectRef).
 class LiveObjects {
  public:
+  /// Objects read as named whose metadata Prepare checks, the first by bucket and name (a trace of
+  /// thousands of objects would otherwise wait on as many requests before its first run).
+  static constexpr std::size_t kMaxNamedChecks = 32;
+
   /// Looks up every mapped object (it must exist and be at least as large as every trace object mapped
   /// onto it) and creates the others when options.create says where, with the content the simulator and
-  /// --verify-bytes expect of the trace object. When a step fails, what it created is deleted again.
-  /// `note` hears one line per object.
+  /// --verify-bytes expect of the trace object; without options.create the others are read as named,
+  /// and the first kMaxNamedChecks of them must exist at the endpoint at generation 1 and be large
+  /// enough. When a step fails, what it created is deleted again. `note` hears one line per mapped or
+  /// created object.
   static Result<LiveObjects> Prepare(const std::vector<const traces::Trace*>& traces, const LiveObjectsOptions& options,
                                      GcsObjectClient& client, const std::function<void(const std::string&)>& note);
 

@@ -3,6 +3,10 @@
 // server over HTTP, with every byte of created objects checked.
 #include "replay/live_objects.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -194,6 +198,86 @@ TEST_CASE("live objects: a run over HTTPS keeps reading when its token is refuse
   auto fixed = RunLive(config_run, live);
   REQUIRE(fixed.ok());
   CHECK(fixed->metrics.reads_failed > 0);
+}
+
+TEST_CASE("live objects: objects read as named are looked up first, the first kMaxNamedChecks of them",
+          "[replay][live]") {
+  Fixture f;
+  const traces::Trace trace = TwoObjects();
+  LiveObjectsOptions named;  // no --object, no --create-objects
+  auto missing = LiveObjects::Prepare({&trace}, named, *f.client, f.note);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().code == ErrorCode::kNotFound);
+  CHECK_THAT(missing.error().message,
+             Catch::StartsWith("trace object o0 (data/first.bin) is read as named, gs://pflab/data/first.bin at "
+                               "generation 1: metadata of gs://pflab/data/first.bin: HTTP 404") &&
+                 Catch::EndsWith("(`pflab serve --synthetic pflab/data/first.bin=3145805` serves it; or map it onto "
+                                 "an existing object with --object o0=gs://BUCKET/NAME, or create it with "
+                                 "--create-objects gs://BUCKET)"));
+  REQUIRE(f.server.store().PutSynthetic("pflab", "data/first.bin", 3 * kMiB + 77).ok());
+  REQUIRE(f.server.store().PutSynthetic("pflab", "second.bin", kMiB + 4).ok());  // a byte short
+  named.named_only = true;                                                       // as `fidelity` asks
+  auto small = LiveObjects::Prepare({&trace}, named, *f.client, f.note);
+  REQUIRE_FALSE(small.ok());
+  CHECK(small.error().message ==
+        "trace object o1 (second.bin) is read as named, gs://pflab/second.bin at generation 1, but the endpoint's "
+        "object has 1048580 bytes, fewer than the trace's 1048581 (`pflab serve --synthetic "
+        "pflab/second.bin=1048581` serves it)");
+  REQUIRE(f.server.store().PutSynthetic("pflab", "second.bin", kMiB + 5, 9).ok());
+  auto other = LiveObjects::Prepare({&trace}, named, *f.client, f.note);
+  REQUIRE_FALSE(other.ok());
+  CHECK_THAT(other.error().message, Catch::Contains("at generation 1, but the endpoint's object is generation 9"));
+  REQUIRE(f.server.store().PutSynthetic("pflab", "second.bin", kMiB + 5).ok());
+  auto found = LiveObjects::Prepare({&trace}, named, *f.client, f.note);
+  REQUIRE(found.ok());
+  CHECK(found->objects().empty());  // read as named: nothing mapped or created
+  CHECK(f.notes.empty());
+
+  // Many objects: only the first kMaxNamedChecks are looked up, so the rest may be missing here.
+  traces::Trace many;
+  many.name = "many";
+  for (std::size_t i = 0; i < LiveObjects::kMaxNamedChecks + 3; ++i) {
+    const std::string name = "m" + std::to_string(1000 + i);  // names sort as the objects' order
+    many.objects.push_back({"o" + std::to_string(i), "", name, 10});
+    if (i < LiveObjects::kMaxNamedChecks) REQUIRE(f.server.store().PutSynthetic("pflab", name, 10).ok());
+  }
+  const std::uint64_t before = f.server.stats().requests;
+  CHECK(LiveObjects::Prepare({&many}, named, *f.client, f.note).ok());
+  CHECK(f.server.stats().requests - before == LiveObjects::kMaxNamedChecks);
+  REQUIRE(f.server.store().Delete("pflab", "m1000").ok());
+  CHECK_FALSE(LiveObjects::Prepare({&many}, named, *f.client, f.note).ok());
+}
+
+// A port nothing listens on: bound, then closed.
+int DeadPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+TEST_CASE("live objects: a run whose endpoint goes away fails each read after its retries", "[replay][live]") {
+  traces::Trace trace = TwoObjects();
+  trace.records.resize(1);
+  LiveOptions live;
+  live.endpoint = HttpEndpoint{"http", "127.0.0.1", DeadPort()};
+  auto result = RunLive(testing::RunConfig(trace, "none"), live);
+  REQUIRE(result.ok());
+  CHECK(result->metrics.reads_failed == 1);
+  CHECK(result->metrics.retries == 5);
+  REQUIRE(result->errors.first.size() == 1);
+  const RunError& error = result->errors.first.front();
+  CHECK(error.attempts == 6);
+  CHECK(error.http_status == 0);
+  CHECK(error.code == ErrorCode::kUnavailable);
+  CHECK_THAT(error.Summary(), Catch::Contains("unavailable after 6 attempt(s)") &&
+                                  Catch::Contains("connect to 127.0.0.1:" + std::to_string(live.endpoint.port)));
 }
 
 TEST_CASE("live objects: malformed --object and --create-objects values", "[replay][live]") {

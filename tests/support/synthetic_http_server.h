@@ -1,5 +1,6 @@
 // A minimal HTTP server for engine tests: serves synthetic objects at the GCS JSON API media URL, with
-// httplib applying Range. Not the fake GCS server (fake_gcs/): just enough to drive HttpTransport.
+// httplib applying Range, and their metadata (size and generation) without alt=media. Not the fake GCS server
+// (fake_gcs/): just enough to drive HttpTransport.
 #pragma once
 
 #include <httplib.h>
@@ -46,6 +47,13 @@ class SyntheticHttpServer {
         return;
       }
       const Object object = it->second;
+      if (req.get_param_value("alt") != "media") {  // the JSON API's metadata, which live runs read first
+        res.set_content(R"({"bucket":")" + bucket + R"(","name":")" + name + R"(","size":")" +
+                            std::to_string(object.size) + R"(","generation":")" + std::to_string(object.generation) +
+                            "\"}",
+                        "application/json");
+        return;
+      }
       const std::uint64_t seed = ObjectSeed(bucket, name, object.generation);
       ServeSynthetic(res, seed, object.size, object.generation);
     });
