@@ -14,6 +14,18 @@ constexpr Nanos kMicrosecond = 1000;
 constexpr Nanos kMillisecond = 1000 * kMicrosecond;
 constexpr Nanos kSecond = 1000 * kMillisecond;
 
+/// The simulated clock's horizon, 2^62 ns (146 years): a time past it means a profile or parameters out
+/// of any meaningful range, and the simulator stops there (SimScheduler) instead of letting 64-bit
+/// time wrap. Half the type's range, so a time below it plus a delay below it cannot overflow.
+constexpr Nanos kTimeHorizon = Nanos{1} << 62;
+
+/// `at` plus `ns` (a non-negative count of nanoseconds held as a double, as rates give them), cut at
+/// kTimeHorizon + 1 so that neither the conversion nor the sum can overflow. Exact below the horizon.
+inline Nanos TimeAfter(Nanos at, double ns) {
+  if (!(ns < static_cast<double>(kTimeHorizon - at))) return kTimeHorizon + 1;
+  return at + static_cast<Nanos>(ns);
+}
+
 /// Identifies a posted task so it can be cancelled; 0 is never a valid id.
 using TimerId = std::uint64_t;
 
@@ -30,6 +42,8 @@ class Scheduler {
   virtual TimerId PostAt(Nanos at, Task task) = 0;
   /// Cancels a task that has not run yet. Returns false if it already ran or was cancelled.
   virtual bool Cancel(TimerId id) = 0;
+  /// Why the last run stopped with tasks left, for the run's error; empty when it ran out of tasks.
+  virtual const char* StopReason() const { return ""; }
 
   /// Runs `task` now, after the tasks already due now. Virtual so the simulator can take its fast path
   /// for these, the most common tasks, without asking for the time first.

@@ -49,6 +49,9 @@ Result<NetworkProfile> ParseProfile(const std::string& path, const std::string& 
     if (!j[field].is_string()) return bad(field, "expected a string such as \"35ms\"");
     auto d = ParseDuration(j[field].get<std::string>());
     if (!d) return bad(field, d.error().message);
+    // As the fake server's latency: a longer one models no network, and sums of them must stay far
+    // from the simulated clock's horizon.
+    if (*d > 3600 * kSecond) return bad(field, "is longer than an hour");
     *out = *d;
     return OkStatus();
   };
@@ -94,8 +97,9 @@ Result<NetworkProfile> ParseProfile(const std::string& path, const std::string& 
   }
   double connections = 0;
   if (auto s = number("max_connections", &connections); !s) return s.error();
-  if (connections < 1 || connections != std::floor(connections))
-    return bad("max_connections", "expected an integer >= 1");
+  // Bounded so the count fits its 32-bit field with room (a larger one was undefined behaviour).
+  if (connections < 1 || connections > 1e6 || connections != std::floor(connections))
+    return bad("max_connections", "expected an integer from 1 to 1000000");
   p.max_connections = static_cast<std::uint32_t>(connections);
   if (auto s = number("usd_per_request", &p.usd_per_request); !s) return s.error();
   if (auto s = number("usd_per_gib", &p.usd_per_gib); !s) return s.error();
@@ -163,7 +167,8 @@ LatencySampler::LatencySampler(const NetworkProfile& profile, std::uint64_t seed
 
 Nanos LatencySampler::Sample() {
   if (constant_) return median_;
-  return std::max(floor_, static_cast<Nanos>(std::llround(dist_(rng_))));
+  // Cut at the horizon so the conversion stays defined; a draw that far out stops the run there.
+  return std::max(floor_, static_cast<Nanos>(std::llround(std::min(dist_(rng_), static_cast<double>(kTimeHorizon)))));
 }
 
 std::string_view BuiltInProfilesText() {

@@ -1466,7 +1466,7 @@ void AutoPrefetcher::CancelExtent(Extent& extent) {
 // transfer. Arming and checking both use it, so a check that is not yet due re-arms strictly later.
 Nanos AutoPrefetcher::HedgeDue(std::uint64_t begin, const Extent& extent) const {
   const double expected = options_.hedge * Latency() + static_cast<double>(extent.end - begin) / Bandwidth();
-  return extent.issued + static_cast<Nanos>(expected * 1e9);
+  return TimeAfter(extent.issued, expected * 1e9);
 }
 
 void AutoPrefetcher::ArmHedge(std::uint64_t begin, const Extent& extent) {

@@ -324,7 +324,7 @@ Result<LowerBound> ComputeLowerBound(const traces::Trace& trace, const sim::Netw
 
   auto relative = [&](Time at) -> Nanos {
     const Time x = at - t0 - static_cast<Time>(kRoundingSlackNs);
-    return x <= 0 ? 0 : static_cast<Nanos>(std::ceil(x));
+    return x <= 0 ? 0 : TimeAfter(0, std::ceil(x));
   };
   out.stream_ns = relative(stream_bound);
   out.link_ns = relative(link_bound);

@@ -206,8 +206,8 @@ std::optional<Nanos> Replayer::Complete(std::size_t stream_index, std::uint32_t 
   // The host's work on the delivered bytes comes before the think time, one read at a time.
   if (read_overhead_ns_per_mib_ > 0 && result.ok()) {
     const auto bytes = static_cast<double>(TotalLength(*result));
-    const auto cost = static_cast<Nanos>(std::ceil(bytes * static_cast<double>(read_overhead_ns_per_mib_) / (1 << 20)));
-    reader_busy_until_ = std::max(scheduler_->Now(), reader_busy_until_) + cost;
+    const double cost = std::ceil(bytes * static_cast<double>(read_overhead_ns_per_mib_) / (1 << 20));
+    reader_busy_until_ = TimeAfter(std::max(scheduler_->Now(), reader_busy_until_), cost);
   }
   if (observer_ && (observe_successes_ || !result.ok())) observer_(trace_.records[record_index], result);
   Stream& stream = streams_[stream_index];

@@ -285,6 +285,7 @@ Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, T
     hang.code = ErrorCode::kDeadlineExceeded;
     hang.message = std::to_string(outstanding) + " of " + std::to_string(trace.records.size()) +
                    " reads never completed: the run stopped with them outstanding";
+    if (const std::string why = scheduler.StopReason(); !why.empty()) hang.message += " (" + why + ")";
     errors.Add(std::move(hang));
   }
 

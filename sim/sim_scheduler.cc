@@ -58,6 +58,10 @@ bool SimScheduler::RunOne() {
     // Heap entries due now precede the ring (see the header); the ring precedes idle tasks, and idle
     // tasks precede the future.
     if (!heap_.empty() && (heap_.front().at <= now_ || (head_ == tail_ && idle_.empty()))) {
+      if (heap_.front().at > kTimeHorizon && timers_.Live(heap_.front())) {
+        past_horizon_ = true;  // left in place: the run ends with it, and it is destroyed with the rest
+        return false;
+      }
       std::pop_heap(heap_.begin(), heap_.end(), TimerEntry::Later);
       const TimerEntry e = heap_.back();
       heap_.pop_back();
@@ -88,6 +92,13 @@ bool SimScheduler::RunOne() {
     task();
     return true;
   }
+}
+
+const char* SimScheduler::StopReason() const {
+  return past_horizon_ ? "the simulated clock reached its horizon of 2^62 ns (146 years), where 64-bit time would "
+                         "overflow: the profile's rates or latencies, or the policy's parameters, are out of any "
+                         "meaningful range for this trace"
+                       : "";
 }
 
 void SimScheduler::Run() {

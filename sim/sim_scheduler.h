@@ -21,7 +21,8 @@
 
 namespace pflab::sim {
 
-/// A Scheduler whose clock only moves when the next event runs.
+/// A Scheduler whose clock only moves when the next event runs, and stops before a task due past
+/// kTimeHorizon.
 class SimScheduler final : public Scheduler {
  public:
   Nanos Now() const override { return now_; }
@@ -37,6 +38,9 @@ class SimScheduler final : public Scheduler {
     return true;
   }
   bool TakeIdleTurnNow() override { return idle_.empty() && TakeTurnNow(); }
+  const char* StopReason() const override;
+  /// Whether a run stopped at a task due past kTimeHorizon (it is never run).
+  bool past_horizon() const { return past_horizon_; }
   /// Whether TakeTurnNow may answer true (tests run both ways and compare the runs).
   void set_take_turns(bool allowed) { take_turns_ = allowed; }
   /// Events counted in events_run() that callers ran themselves (TakeTurnNow) instead of posting.
@@ -64,6 +68,7 @@ class SimScheduler final : public Scheduler {
   std::uint64_t events_run_ = 0;
   std::uint64_t turns_taken_ = 0;
   bool take_turns_ = true;
+  bool past_horizon_ = false;
   TimerSlots timers_;
   std::vector<TimerEntry> heap_;
   // Tasks due at now_, in posting order, at absolute positions [head_, tail_) (index: position & mask).

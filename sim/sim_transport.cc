@@ -94,7 +94,7 @@ void SimTransport::Begin(std::uint32_t slot) {
     t.activates_at = scheduler_->Now() + latency;
     const double rate = std::min(profile_.stream_bandwidth_bytes_per_s, profile_.shared_bandwidth_bytes_per_s());
     const Nanos finish =
-        t.remaining <= 0 ? t.activates_at : t.activates_at + static_cast<Nanos>(std::ceil(t.remaining * 1e9 / rate));
+        t.remaining <= 0 ? t.activates_at : TimeAfter(t.activates_at, std::ceil(t.remaining * 1e9 / rate));
     fused_ = slot;
     peak_active_ = std::max<std::size_t>(peak_active_, 1);
     t.timer = scheduler_->PostAt(finish, [this, slot] { OnFusedCompletion(slot); });
@@ -164,7 +164,7 @@ double SimTransport::Rate() const {
 
 Nanos SimTransport::FinishTime(const Transfer& t, double rate) const {
   if (t.remaining <= 0) return updated_;
-  return updated_ + static_cast<Nanos>(std::ceil(t.remaining * 1e9 / rate));
+  return TimeAfter(updated_, std::ceil(t.remaining * 1e9 / rate));
 }
 
 void SimTransport::Advance() {

@@ -358,6 +358,36 @@ TEST_CASE("simulation: parallel streams overlap", "[replay][metrics]") {
   CHECK(r->metrics.stall_s > 3 * r->metrics.elapsed_s);
 }
 
+TEST_CASE("simulation: a run whose time would pass the clock's horizon stops there and says why", "[replay]") {
+  // 1 B/s and a latency draw that can reach years: 64 GiB reads of a 1 TiB object need 2^36 s each.
+  traces::GeneratorParams params;
+  params.object_size = kTiB;
+  params.read_size = 64 * kGiB;
+  params.count = 3;
+  auto trace = traces::Generate("sequential", params);
+  REQUIRE(trace.ok());
+  for (const char* policy : {"none", "fsspec-all", "gcsfs-adaptive", "auto"}) {
+    INFO(policy);
+    SimulationConfig c = Config(*trace, policy);
+    c.profile.stream_bandwidth_bytes_per_s = 1;
+    c.profile.link_bandwidth_bytes_per_s = 1;
+    c.profile.latency_median_ns = kSecond;
+    c.profile.latency_p99_ns = 3600 * kSecond;
+    auto r = RunSimulation(c);
+    REQUIRE(r.ok());
+    CHECK(r->metrics.reads_failed == 0);
+    REQUIRE(r->errors.total == 1);
+    CHECK(r->errors.first[0].kind == RunError::Kind::kHang);
+    CHECK_THAT(r->errors.first[0].message,
+               Catch::Contains("3 of 3 reads never completed") && Catch::Contains("horizon of 2^62 ns"));
+    CHECK(r->metrics.elapsed_s <= static_cast<double>(kTimeHorizon) / 1e9);
+  }
+  // The same trace at a real bandwidth finishes: the stop is the profile's doing.
+  auto fine = RunSimulation(Config(*trace, "none"));
+  REQUIRE(fine.ok());
+  CHECK(fine->errors.empty());
+}
+
 TEST_CASE("simulation: a bad policy spec is an error- not a crash", "[replay]") {
   auto trace = traces::Generate("sequential", {});
   SimulationConfig c = Config(*trace, "none");

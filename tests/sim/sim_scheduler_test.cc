@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <limits>
+#include <string>
 #include <vector>
 
 namespace pflab::sim {
@@ -18,6 +20,29 @@ TEST_CASE("sim scheduler: events run in time order- ties in posting order", "[si
   CHECK(order == std::vector<int>{1, 2, 20, 3});
   CHECK(s.Now() == 30);
   CHECK(s.events_run() == 4);
+}
+
+TEST_CASE("sim scheduler: the clock stops before its horizon - TimeAfter saturates past it", "[sim][scheduler]") {
+  SimScheduler s;
+  std::vector<int> order;
+  s.PostAt(kTimeHorizon, [&] { order.push_back(1); });  // the horizon itself still runs
+  const TimerId cancelled = s.PostAt(kTimeHorizon + 1, [&] { order.push_back(9); });
+  s.PostAt(kTimeHorizon + 2, [&] { order.push_back(2); });
+  CHECK(s.Cancel(cancelled));  // a cancelled task past the horizon does not stop the run
+  CHECK(std::string(s.StopReason()).empty());
+  s.Run();
+  CHECK(order == std::vector<int>{1});
+  CHECK(s.Now() == kTimeHorizon);
+  CHECK(s.past_horizon());
+  CHECK_THAT(s.StopReason(), Catch::Contains("horizon of 2^62 ns (146 years)"));
+  CHECK(s.pending() == 1);  // left, never run
+  // Exact below the horizon (as the casts it replaces), cut just past it above, whatever the sum.
+  CHECK(TimeAfter(5, 7.0) == 12);
+  CHECK(TimeAfter(5, 7.9) == 12);
+  CHECK(TimeAfter(kTimeHorizon - 10, 9.0) == kTimeHorizon - 1);
+  CHECK(TimeAfter(kTimeHorizon - 10, 10.0) == kTimeHorizon + 1);
+  CHECK(TimeAfter(kTimeHorizon, 1e300) == kTimeHorizon + 1);
+  CHECK(TimeAfter(0, std::numeric_limits<double>::infinity()) == kTimeHorizon + 1);
 }
 
 TEST_CASE("sim scheduler: cancel before running- not after", "[sim][scheduler]") {
