@@ -167,8 +167,10 @@ LatencySampler::LatencySampler(const NetworkProfile& profile, std::uint64_t seed
 
 Nanos LatencySampler::Sample() {
   if (constant_) return median_;
-  // Cut at the horizon so the conversion stays defined; a draw that far out stops the run there.
-  return std::max(floor_, static_cast<Nanos>(std::llround(std::min(dist_(rng_), static_cast<double>(kTimeHorizon)))));
+  // Cut at half the clock's horizon (73 years), so the conversion and the time it is added to stay
+  // defined; the run stops at the horizon if that comes first.
+  return std::max(floor_,
+                  static_cast<Nanos>(std::llround(std::min(dist_(rng_), static_cast<double>(kTimeHorizon / 2)))));
 }
 
 std::string_view BuiltInProfilesText() {

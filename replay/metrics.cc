@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <initializer_list>
+#include <limits>
 
 namespace pflab::replay {
 namespace {
@@ -70,7 +71,8 @@ void MetricsCollector::Finish(Metrics* m) {
   Nanos stall = 0;
   Nanos max = 0;
   for (Nanos l : latencies_) {
-    stall += l;
+    // Saturating: reads near the simulated clock's horizon can sum past 64 bits (exact below that).
+    if (__builtin_add_overflow(stall, l, &stall)) stall = std::numeric_limits<Nanos>::max();
     max = std::max(max, l);
   }
   std::vector<Nanos>& sorted = latencies_;  // selection below reorders; the collector is done

@@ -93,7 +93,11 @@ Result<RunError> RunError::FromJson(const nlohmann::json& j, const std::string& 
 void RunErrors::Add(RunError error) {
   ++total;
   ++by_reason[error.Reason()];
-  if (first.size() < kMaxKept) first.push_back(std::move(error));
+  if (first.size() < kMaxKept) {
+    first.push_back(std::move(error));
+  } else if (error.kind == RunError::Kind::kHang) {
+    first.back() = std::move(error);  // how the run ended, and why, outranks a 16th failed read
+  }
 }
 
 void RunErrors::AddTo(nlohmann::json& run) const {

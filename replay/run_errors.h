@@ -43,8 +43,8 @@ struct RunError {
 
 const char* KindName(RunError::Kind kind);
 
-/// A run's failures: the first kMaxKept of them in the order they happened, with a total and a count
-/// per reason over all of them.
+/// A run's failures: the first kMaxKept of them in the order they happened (a hang, which ends a run,
+/// always: it takes the last place when they are full), with a total and a count per reason over all.
 struct RunErrors {
   static constexpr std::size_t kMaxKept = 16;
 

@@ -111,7 +111,7 @@ Nanos SimTransport::RequestOverhead(bool stream) {
   const Nanos now = scheduler_->Now();
   auto core = std::min_element(cores_free_at_.begin(), cores_free_at_.end());
   const Nanos start = std::max(now, *core);
-  *core = start + overhead;
+  *core = TimeAfter(start, static_cast<double>(overhead));  // a busy core's queue may pass the horizon
   return *core - now;
 }
 

@@ -177,6 +177,15 @@ TEST_CASE("run errors: kept in the results JSON and read back - bounded list, to
   REQUIRE(errors.first.size() == RunErrors::kMaxKept);
   CHECK(errors.first[3].ToJson() == run.errors.first[3].ToJson());
   CHECK(back->runs[0].metrics.reads_wrong == 1);
+  // A hang after a full list still shows, in the last place: it says how (and why) the run ended.
+  RunError hang;
+  hang.kind = RunError::Kind::kHang;
+  hang.message = "1 of 40 reads never completed";
+  run.errors.Add(hang);
+  REQUIRE(run.errors.first.size() == RunErrors::kMaxKept);
+  CHECK(run.errors.first.back().kind == RunError::Kind::kHang);
+  CHECK(run.errors.first[RunErrors::kMaxKept - 2].kind == RunError::Kind::kRead);
+  CHECK(run.errors.total == 41);
 
   nlohmann::json bad = doc;
   bad["runs"][0]["errors"][0]["kind"] = "oops";
