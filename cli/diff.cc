@@ -62,7 +62,7 @@ int RunDiff(const DiffArgs& args) {
   if (!now) return Fail(now.error().message);
   const pflab::reports::DiffOptions options{*threshold, args.alpha};
   const auto diff = pflab::reports::Diff(*base, *now, options);
-  if (diff.rows.empty()) return Fail("no trace and policy is in both files");
+  if (diff.rows.empty()) return Fail(pflab::reports::NothingInCommon(*base, *now));
   std::cout << pflab::reports::RenderDiff(diff, options);
   if (!args.md.empty()) {
     std::ofstream out(args.md, std::ios::binary);

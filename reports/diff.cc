@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -19,6 +20,17 @@ using Key = std::tuple<std::string, std::string, std::string, std::string>;  // 
 std::map<Key, std::vector<const replay::RunResult*>> Index(const std::vector<replay::RunResult>& runs) {
   std::map<Key, std::vector<const replay::RunResult*>> out;
   for (const auto& r : runs) out[{r.trace, r.profile, r.think, r.policy}].push_back(&r);
+  return out;
+}
+
+// "a, b, c" of a set, at most `most` of them.
+std::string Listed(const std::set<std::string>& items, std::size_t most = 6) {
+  std::string out;
+  std::size_t n = 0;
+  for (const auto& item : items) {
+    if (n++ == most) return out + ", ... (" + std::to_string(items.size()) + " in all)";
+    out += (out.empty() ? "" : ", ") + item;
+  }
   return out;
 }
 
@@ -60,6 +72,32 @@ std::string Describe(const nlohmann::json& config, const char* which) {
 }
 
 }  // namespace
+
+std::string NothingInCommon(const ResultsDocument& base, const ResultsDocument& now) {
+  // Each field in the key's order, among the runs that agree on the ones before it.
+  using Field = std::string (*)(const replay::RunResult&);
+  const std::pair<const char*, Field> fields[] = {
+      {"trace", [](const replay::RunResult& r) { return r.trace; }},
+      {"profile", [](const replay::RunResult& r) { return r.profile; }},
+      {"think mode", [](const replay::RunResult& r) { return r.think; }},
+      {"policy", [](const replay::RunResult& r) { return r.policy; }},
+  };
+  std::vector<const replay::RunResult*> a, b;
+  for (const auto& r : base.runs) a.push_back(&r);
+  for (const auto& r : now.runs) b.push_back(&r);
+  for (const auto& [name, field] : fields) {
+    std::set<std::string> in_a, in_b, both;
+    for (const auto* r : a) in_a.insert(field(*r));
+    for (const auto* r : b) in_b.insert(field(*r));
+    std::set_intersection(in_a.begin(), in_a.end(), in_b.begin(), in_b.end(), std::inserter(both, both.end()));
+    if (both.empty()) {
+      return std::string("no ") + name + " is in both files (base: " + Listed(in_a) + "; new: " + Listed(in_b) + ")";
+    }
+    std::erase_if(a, [&](const replay::RunResult* r) { return !both.contains(field(*r)); });
+    std::erase_if(b, [&](const replay::RunResult* r) { return !both.contains(field(*r)); });
+  }
+  return "no trace, profile, think mode and policy is in both files";
+}
 
 DiffResult Diff(const ResultsDocument& base, const ResultsDocument& now, const DiffOptions& options) {
   DiffResult out;

@@ -55,6 +55,9 @@ struct DiffResult {
 };
 
 DiffResult Diff(const ResultsDocument& base, const ResultsDocument& now, const DiffOptions& options);
+/// Why two documents have no run in common (Diff compares runs of one trace, profile, think mode and
+/// policy): the first of those that no run of both shares, with what each side has.
+std::string NothingInCommon(const ResultsDocument& base, const ResultsDocument& now);
 
 /// The console table and verdict lines.
 std::string RenderDiff(const DiffResult& diff, const DiffOptions& options);

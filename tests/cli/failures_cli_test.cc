@@ -2,9 +2,6 @@
 // message, attempts) on stderr, keep every failure in the results and event logs, still write every
 // report, and exit 2; bad usage, and objects a live run cannot read, exit 1 before anything runs;
 // clean runs exit 0.
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -17,6 +14,7 @@
 #include "fake_gcs/server.h"
 #include "replay/simulation.h"
 #include "tests/support/cli_runner.h"
+#include "tests/support/ports.h"
 #include "traces/trace_io.h"
 
 namespace {
@@ -39,20 +37,6 @@ std::string Gen(const fs::path& dir, const std::string& pattern, int count) {
       dir);
   REQUIRE(gen.exit_code == 0);
   return path;
-}
-
-// A port nothing listens on: bound, then closed.
-int DeadPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 TEST_CASE(
@@ -89,7 +73,7 @@ TEST_CASE(
   }
   // Nothing listens: the same check fails at once, where every read would have waited for six attempts.
   auto dead = Pflab("compare " + trace + " --policies none --transport http --endpoint http://127.0.0.1:" +
-                        std::to_string(DeadPort()) + " --json " + json,
+                        std::to_string(pflab::testing::DeadPort()) + " --json " + json,
                     dir);
   INFO(dead.err);
   CHECK(dead.exit_code == 1);
@@ -97,7 +81,7 @@ TEST_CASE(
                            Catch::Contains("could not connect"));
   CHECK(dead.err.find("[1/") == std::string::npos);
   auto fidelity = Pflab("fidelity " + trace + " --policies none --transport http --endpoint http://127.0.0.1:" +
-                            std::to_string(DeadPort()),
+                            std::to_string(pflab::testing::DeadPort()),
                         dir);
   CHECK(fidelity.exit_code == 1);
   CHECK_THAT(fidelity.err, Catch::Contains("could not connect") &&

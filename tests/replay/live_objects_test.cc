@@ -3,10 +3,6 @@
 // server over HTTP, with every byte of created objects checked.
 #include "replay/live_objects.h"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -16,6 +12,7 @@
 #include "replay/live.h"
 #include "tests/support/auth_fakes.h"
 #include "tests/support/cli_runner.h"
+#include "tests/support/ports.h"
 #include "tests/support/run_config.h"
 
 namespace pflab::replay {
@@ -248,25 +245,11 @@ TEST_CASE("live objects: objects read as named are looked up first, the first kM
   CHECK_FALSE(LiveObjects::Prepare({&many}, named, *f.client, f.note).ok());
 }
 
-// A port nothing listens on: bound, then closed.
-int DeadPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 TEST_CASE("live objects: a run whose endpoint goes away fails each read after its retries", "[replay][live]") {
   traces::Trace trace = TwoObjects();
   trace.records.resize(1);
   LiveOptions live;
-  live.endpoint = HttpEndpoint{"http", "127.0.0.1", DeadPort()};
+  live.endpoint = HttpEndpoint{"http", "127.0.0.1", testing::DeadPort()};
   auto result = RunLive(testing::RunConfig(trace, "none"), live);
   REQUIRE(result.ok());
   CHECK(result->metrics.reads_failed == 1);

@@ -126,5 +126,39 @@ TEST_CASE("diff: only the seeds both ran are compared; unmatched runs and proven
   CHECK(Row(moved, replay::kBoundPolicy).reference);
 }
 
+TEST_CASE("diff: files with no run in common say which of trace, profile, think mode and policy differs",
+          "[reports][diff]") {
+  const ResultsDocument base = Doc(3, 12, 13, "aaa");
+  ResultsDocument other_trace = base;
+  for (auto& r : other_trace.runs) r.trace = "u";
+  CHECK(NothingInCommon(base, other_trace) == "no trace is in both files (base: t; new: u)");
+  ResultsDocument other_profile = base;
+  for (auto& r : other_profile.runs) r.profile = "local-fast";
+  CHECK(Diff(base, other_profile, DiffOptions{}).rows.empty());
+  CHECK(NothingInCommon(base, other_profile) == "no profile is in both files (base: gcs-regional; new: local-fast)");
+  ResultsDocument other_think = base;
+  for (auto& r : other_think.runs) r.think = "zero";
+  CHECK(NothingInCommon(base, other_think) == "no think mode is in both files (base: recorded; new: zero)");
+  ResultsDocument other_policies;
+  other_policies.runs = {Run("t", "c", 1, 5), Run("t", "d", 1, 5)};
+  CHECK(NothingInCommon(base, other_policies) == "no policy is in both files (base: a, b, bound, none; new: c, d)");
+  // Every field shared, but never together: the trace of one with the profile of the other.
+  ResultsDocument crossed;
+  crossed.runs = {Run("t", "a", 1, 5), Run("u", "a", 1, 5)};
+  crossed.runs[0].profile = "local-fast";
+  ResultsDocument plain;
+  plain.runs = {Run("u", "b", 1, 5), Run("t", "a", 1, 5)};
+  plain.runs[1].profile = "gcs-cross-region";
+  plain.runs[0].profile = "local-fast";
+  CHECK(NothingInCommon(crossed, plain) == "no policy is in both files (base: a; new: b)");
+  // Every field shared, even narrowed in the key's order, yet no run matches another.
+  plain.runs[0].policy = "a";
+  crossed.runs.push_back(Run("u", "c", 1, 5));
+  plain.runs.push_back(Run("t", "c", 1, 5));
+  plain.runs.back().profile = "local-fast";
+  CHECK(Diff(crossed, plain, DiffOptions{}).rows.empty());
+  CHECK(NothingInCommon(crossed, plain) == "no trace, profile, think mode and policy is in both files");
+}
+
 }  // namespace
 }  // namespace pflab::reports
