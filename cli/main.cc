@@ -569,6 +569,22 @@ namespace {
   std::abort();
 }
 
+// The first option given with an empty value (`--json ""`, `--seeds "$UNSET"`), or "". Each command
+// reads an empty value as the option left out, so without this an unset shell variable would fall
+// back to the default (one seed, no results file) silently.
+std::string EmptyOptionValue(const CLI::App& app) {
+  for (const CLI::Option* option : app.get_options()) {
+    if (option->count() == 0 || !option->nonpositional() || option->get_type_size() == 0) continue;  // flags
+    for (const std::string& value : option->results()) {
+      if (value.empty()) return option->get_name();
+    }
+  }
+  for (const CLI::App* sub : app.get_subcommands()) {
+    if (std::string name = EmptyOptionValue(*sub); !name.empty()) return name;
+  }
+  return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -684,6 +700,10 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // Bad usage exits 1 like bad input (CLI11's own codes are 100 and up); --help stays 0.
     return app.exit(e) == 0 ? 0 : 1;
+  }
+  if (const std::string empty = EmptyOptionValue(app); !empty.empty()) {
+    std::cerr << "pflab: " << empty << ": an empty value (leave the option out for its default)\n";
+    return 1;
   }
   if (gen_cmd->parsed()) return RunGen(gen);
   if (cmp_cmd->parsed()) return RunCompare(cmp);

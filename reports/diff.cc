@@ -85,7 +85,9 @@ std::string NothingInCommon(const ResultsDocument& base, const ResultsDocument& 
   std::vector<const replay::RunResult*> a, b;
   for (const auto& r : base.runs) a.push_back(&r);
   for (const auto& r : now.runs) b.push_back(&r);
-  for (const auto& [name, field] : fields) {
+  for (const auto& entry : fields) {
+    const char* name = entry.first;
+    const Field field = entry.second;  // not a structured binding: the lambdas below capture it
     std::set<std::string> in_a, in_b, both;
     for (const auto* r : a) in_a.insert(field(*r));
     for (const auto* r : b) in_b.insert(field(*r));

@@ -125,6 +125,21 @@ TEST_CASE("bad input: gen refuses zero and overflowing values naming the option"
   CHECK(t->records[2].offset == 2 << 20);  // --stride 0: no gap
 }
 
+TEST_CASE("bad input: an option given an empty value is refused, not taken for its default", "[cli][limits]") {
+  const fs::path dir = TempDir();
+  const std::string trace = (dir / "t.jsonl").string();
+  REQUIRE(Pflab("gen sequential --count 4 -o " + trace, dir).exit_code == 0);
+  // `--seeds "$SEEDS"` with SEEDS unset ran one seed, `--json ""` wrote nothing: both without a word.
+  ExpectRefused(Pflab("compare " + trace + " --policies none --seeds ''", dir),
+                "pflab: --seeds: an empty value (leave the option out for its default)");
+  ExpectRefused(Pflab("compare " + trace + " --policies none --json ''", dir), "pflab: --json: an empty value");
+  ExpectRefused(Pflab("sweep --traces " + trace + " --policy none -o ''", dir), "pflab: --output: an empty value");
+  ExpectRefused(Pflab("gen sequential --count 4 -o " + trace + " --object-size ''", dir),
+                "pflab: --object-size: an empty value");
+  // Flags take no value, and a value that is not empty passes.
+  CHECK(Pflab("compare " + trace + " --policies none -q --verify-bytes --seeds 2", dir).exit_code == 0);
+}
+
 TEST_CASE("bad input: compare and serve bound connections, threads, ports and latency", "[cli][limits]") {
   const fs::path dir = TempDir();
   const fs::path trace = dir / "t.jsonl";
