@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -399,15 +400,34 @@ int RunCompare(const CompareArgs& args) {
         std::make_unique<pflab::replay::TeeSink>(std::vector<pflab::EventSink*>{sinks.recorder.get(), sinks.log.get()});
     return sinks.tee.get();
   };
+  auto start_line = [&](const pflab::replay::RunCell& cell) {
+    std::string line = "[" + std::to_string(cell.index + 1) + "/" + std::to_string(plan.size()) + "] " +
+                       plan.traces[cell.trace]->name + " x " + plan.policies[cell.policy].text;
+    if (plan.seeds.size() > 1) line += " (seed " + std::to_string(plan.seeds[cell.seed]) + ")";
+    return line + " ... ";
+  };
   hooks.on_start = [&](const pflab::replay::RunCell& cell) {
     if (args.quiet) return;
-    std::fprintf(stderr, "[%zu/%zu] %s x %s", cell.index + 1, plan.size(), plan.traces[cell.trace]->name.c_str(),
-                 plan.policies[cell.policy].text.c_str());
-    if (plan.seeds.size() > 1)
-      std::fprintf(stderr, " (seed %llu)", static_cast<unsigned long long>(plan.seeds[cell.seed]));
-    std::fprintf(stderr, " ... ");
+    std::fputs(start_line(cell).c_str(), stderr);
     std::fflush(stderr);
   };
+  // A run of millions of reads takes minutes: on a terminal its line shows how far it is, rewritten at
+  // most once a second (a log file gets only the finished lines).
+  bool progress_shown = false;
+  auto progress_printed = std::chrono::steady_clock::now();
+  if (!args.quiet && ::isatty(STDERR_FILENO)) {
+    hooks.on_progress = [&](const pflab::replay::RunCell& cell, std::uint64_t reads_done) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now - progress_printed < std::chrono::seconds(1)) return;
+      progress_printed = now;
+      const std::size_t reads = plan.traces[cell.trace]->records.size();
+      std::fprintf(stderr, "\r%s%.0f%% of %zu reads\x1b[K", start_line(cell).c_str(),
+                   100.0 * static_cast<double>(reads_done) / static_cast<double>(std::max<std::size_t>(reads, 1)),
+                   reads);
+      std::fflush(stderr);
+      progress_shown = true;
+    };
+  }
   hooks.on_finish = [&](const pflab::replay::RunCell& cell, pflab::Result<pflab::replay::RunResult>&& result) {
     if (failure) return false;
     if (!result) {
@@ -421,6 +441,11 @@ int RunCompare(const CompareArgs& args) {
       }
     }
     if (!args.quiet) {
+      if (progress_shown) {  // the line as on_start left it, the percentage cleared
+        std::fprintf(stderr, "\r%s\x1b[K", start_line(cell).c_str());
+        progress_shown = false;
+      }
+      progress_printed = std::chrono::steady_clock::now();
       if (pflab::replay::IsBound(plan.policies[cell.policy])) {
         std::fprintf(stderr, "%.3fs (lower bound, %s)\n", result->metrics.elapsed_s,
                      result->derivation.value("binding", "?").c_str());

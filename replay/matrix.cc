@@ -236,6 +236,9 @@ Status RunCells(const RunPlan& plan, const RunHooks& hooks, const std::vector<st
       if (hooks.on_start) hooks.on_start(cell);
       if (hooks.sink) config.event_log = hooks.sink(cell);
     }
+    if (hooks.on_progress && threads == 1) {
+      config.on_progress = [&hooks, cell](std::uint64_t reads_done) { hooks.on_progress(cell, reads_done); };
+    }
     Result<RunResult> result = run(config, cell);
     std::lock_guard lock(mutex);
     if (result && !IsBound(plan.policies[cell.policy])) peaks[cell.index] = result->metrics.peak_memory_bytes;

@@ -94,6 +94,9 @@ struct RunHooks {
   std::function<bool(const RunCell&, Result<RunResult>&&)> on_finish;
   /// Simulated cells run at once on this many threads (1: on the calling thread).
   unsigned jobs = 1;
+  /// How far a cell's run is: its reads done, every Replayer::kProgressEvery reads, on the thread
+  /// running it, between that cell's on_start and on_finish. Called only when cells run one at a time.
+  std::function<void(const RunCell&, std::uint64_t reads_done)> on_progress;
   /// Informational messages (e.g. where the fake server listens).
   std::function<void(const std::string&)> on_note;
   /// The peak memory of a cell that is not being run but whose result is known (a resumed sweep's

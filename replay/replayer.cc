@@ -198,7 +198,10 @@ void Replayer::OnDelivered(std::size_t stream_index, std::uint32_t record_index,
 }
 
 std::optional<Nanos> Replayer::Complete(std::size_t stream_index, std::uint32_t record_index, Result<Slices>&& result) {
-  ++reads_done_;
+  if (++reads_done_ == next_progress_) {
+    next_progress_ += kProgressEvery;
+    progress_(reads_done_);
+  }
   if (!result.ok()) {
     ++reads_failed_;
     if (!first_error_) first_error_ = result.error();

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -70,6 +71,13 @@ class Replayer {
   /// arrive while it is busy with another's waits, and a stream's next read waits until the host has
   /// finished every read it holds): the profile's read_overhead_per_mib. 0: none.
   void set_read_overhead(Nanos ns_per_mib) { read_overhead_ns_per_mib_ = ns_per_mib; }
+  /// `progress` hears the number of reads done after every kProgressEvery of them: for a command to
+  /// show how far a long run is (it must not touch the run).
+  static constexpr std::uint64_t kProgressEvery = 1 << 16;
+  void set_progress(std::function<void(std::uint64_t reads_done)> progress) {
+    progress_ = std::move(progress);
+    next_progress_ = progress_ ? kProgressEvery : std::numeric_limits<std::uint64_t>::max();
+  }
   /// Schedules every stream's first read; run the scheduler afterwards.
   Status Start();
   /// Destroys every stack (cancelling what is in flight) so the run's buffers are released.
@@ -129,6 +137,8 @@ class Replayer {
   std::vector<Stream> streams_;
   std::uint64_t reads_done_ = 0;
   std::uint64_t reads_failed_ = 0;
+  std::function<void(std::uint64_t)> progress_;
+  std::uint64_t next_progress_ = std::numeric_limits<std::uint64_t>::max();  // never, without progress_
   std::optional<Error> first_error_;
 };
 

@@ -252,6 +252,7 @@ Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, T
     return stack;
   });
   replayer.set_read_overhead(read_overhead_ns_per_mib);
+  if (config.on_progress) replayer.set_progress(config.on_progress);
   // Failures are recorded and the run goes on: a failed read or a wrong byte is a result of the run.
   replayer.set_observer(
       [&](const traces::TraceRecord& record, const Result<Slices>& result) {

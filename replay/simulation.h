@@ -53,6 +53,8 @@ struct SimulationConfig {
   /// too, when the scheduler says their posted tasks would have been the next events anyway
   /// (Scheduler::TakeTurnNow): the same run, faster. False posts every one (tests compare the two).
   bool served_reads = true;
+  /// Hears the reads done so far every Replayer::kProgressEvery reads (a command's progress line).
+  std::function<void(std::uint64_t reads_done)> on_progress;
 };
 
 /// Outputs of one run. Everything but `wall_s` and `events_run` is a pure function of the inputs.

@@ -3,10 +3,13 @@
 #include "replay/simulation.h"
 
 #include <catch2/catch.hpp>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "engine/units.h"
 #include "policies/registry.h"
+#include "replay/matrix.h"
 #include "tests/support/run_config.h"
 #include "traces/generators.h"
 
@@ -386,6 +389,54 @@ TEST_CASE("simulation: a run whose time would pass the clock's horizon stops the
   auto fine = RunSimulation(Config(*trace, "none"));
   REQUIRE(fine.ok());
   CHECK(fine->errors.empty());
+}
+
+TEST_CASE("simulation: progress is heard every 65,536 reads, in a matrix only one cell at a time - the run unchanged",
+          "[replay]") {
+  traces::GeneratorParams params;
+  params.count = 200000;
+  params.read_size = 4 * kKiB;
+  params.object_size = params.count * params.read_size;
+  auto trace = traces::Generate("sequential", params);
+  REQUIRE(trace.ok());
+  REQUIRE(trace->records.size() == 200000);
+  SimulationConfig config = Config(*trace, "fsspec-readahead");
+  const auto quiet = RunSimulation(config);
+  REQUIRE(quiet.ok());
+  std::vector<std::uint64_t> heard;
+  config.on_progress = [&](std::uint64_t done) { heard.push_back(done); };
+  const auto told = RunSimulation(config);
+  REQUIRE(told.ok());
+  CHECK(heard == std::vector<std::uint64_t>{65536, 131072, 196608});
+  CHECK(told->metrics.elapsed_s == quiet->metrics.elapsed_s);
+  CHECK(told->events_run == quiet->events_run);
+
+  RunPlan plan;
+  plan.traces = {&*trace};
+  plan.policies = {*policies::ParseStackSpec("none"), *policies::ParseStackSpec("fsspec-readahead")};
+  plan.profile = config.profile;
+  plan.profile_name = config.profile_name;
+  for (const unsigned jobs : {1u, 2u}) {
+    INFO("jobs " << jobs);
+    RunHooks hooks;
+    hooks.jobs = jobs;
+    std::vector<std::pair<std::size_t, std::uint64_t>> progress;
+    std::optional<std::size_t> running;
+    bool outside = false;
+    hooks.on_start = [&](const RunCell& cell) { running = cell.index; };
+    hooks.on_progress = [&](const RunCell& cell, std::uint64_t done) {
+      outside |= running != cell.index;
+      progress.emplace_back(cell.index, done);
+    };
+    hooks.on_finish = [&](const RunCell&, Result<RunResult>&&) {
+      running.reset();
+      return true;
+    };
+    REQUIRE(RunMatrix(plan, hooks).ok());
+    CHECK_FALSE(outside);
+    // Two simulated cells of 200,000 reads (the bound is computed): three each, one cell at a time.
+    CHECK(progress.size() == (jobs == 1 ? 6u : 0u));
+  }
 }
 
 TEST_CASE("simulation: a bad policy spec is an error- not a crash", "[replay]") {
