@@ -429,6 +429,11 @@ int RunCompare(const CompareArgs& args) {
     };
   }
   hooks.on_finish = [&](const pflab::replay::RunCell& cell, pflab::Result<pflab::replay::RunResult>&& result) {
+    if (progress_shown) {  // the line as on_start left it, the percentage cleared
+      std::fprintf(stderr, "\r%s\x1b[K", start_line(cell).c_str());
+      progress_shown = false;
+    }
+    progress_printed = std::chrono::steady_clock::now();
     if (failure) return false;
     if (!result) {
       failure = plan.traces[cell.trace]->name + " x " + plan.policies[cell.policy].text + ": " + result.error().message;
@@ -441,11 +446,6 @@ int RunCompare(const CompareArgs& args) {
       }
     }
     if (!args.quiet) {
-      if (progress_shown) {  // the line as on_start left it, the percentage cleared
-        std::fprintf(stderr, "\r%s\x1b[K", start_line(cell).c_str());
-        progress_shown = false;
-      }
-      progress_printed = std::chrono::steady_clock::now();
       if (pflab::replay::IsBound(plan.policies[cell.policy])) {
         std::fprintf(stderr, "%.3fs (lower bound, %s)\n", result->metrics.elapsed_s,
                      result->derivation.value("binding", "?").c_str());
