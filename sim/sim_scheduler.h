@@ -38,9 +38,8 @@ class SimScheduler final : public Scheduler {
     return true;
   }
   bool TakeIdleTurnNow() override { return idle_.empty() && TakeTurnNow(); }
+  /// Says so when a run stopped at a task due past kTimeHorizon (that task is never run).
   const char* StopReason() const override;
-  /// Whether a run stopped at a task due past kTimeHorizon (it is never run).
-  bool past_horizon() const { return past_horizon_; }
   /// Whether TakeTurnNow may answer true (tests run both ways and compare the runs).
   void set_take_turns(bool allowed) { take_turns_ = allowed; }
   /// Events counted in events_run() that callers ran themselves (TakeTurnNow) instead of posting.

@@ -13,8 +13,6 @@
 // `pflab compare` line that reproduces it. `[soak]` runs a fast slice in `make test`; `make
 // test-soak` runs "[soak-full]" (PFLAB_SOAK_RUNS runs, 1,000 by default, from PFLAB_SOAK_FIRST_SEED).
 #include <catch2/catch.hpp>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <random>
 #include <sstream>
@@ -181,9 +179,9 @@ void Soak(std::uint64_t first, std::uint64_t count) {
     const Metrics& m = run->metrics;
     const bool injects = config.profile.failure_probability > 0;
     std::ostringstream why;
+    // A run that stopped at the clock's horizon says so in its hang, which RunErrors always keeps last.
     const bool at_horizon =
         !run->errors.first.empty() && run->errors.first.back().message.find("horizon of 2^62 ns") != std::string::npos;
-    // (a hang is always kept, last)
     if (m.reads != c.trace.records.size() && !(at_horizon && !c.profile_text.empty())) {
       why << "delivered " << m.reads << " of " << c.trace.records.size() << " reads and stopped";
     } else if (m.reads_wrong > 0) {
@@ -196,10 +194,7 @@ void Soak(std::uint64_t first, std::uint64_t count) {
     const std::string file = testing::SaveFailingTrace("pflab_soak_seed", seed, c.trace);
     std::string profile_option = " --profile " + c.profile;
     if (!c.profile_text.empty()) {
-      const std::string profile_file =
-          (std::filesystem::temp_directory_path() / ("pflab_soak_profile" + std::to_string(seed) + ".json")).string();
-      std::ofstream(profile_file) << c.profile_text;
-      profile_option += " --profiles " + profile_file;
+      profile_option += " --profiles " + testing::SaveFailingText("pflab_soak_profile", seed, ".json", c.profile_text);
     }
     const std::string first_error = run->errors.first.empty() ? "" : run->errors.first.front().Summary();
     FAIL_CHECK("seed " << seed << ": " << c.spec.text << " " << why.str() << " (" << first_error
@@ -228,6 +223,9 @@ TEST_CASE("stack soak: the draws are stacks the registry accepts, and the same s
     const SoakCase b = DrawCase(seed);
     CHECK(a.spec.text == b.spec.text);
     CHECK(a.profile == b.profile);
+    CHECK(a.profile_text == b.profile_text);
+    CHECK(a.profile_text.empty() == (seed % 5 != 0));
+    if (!a.profile_text.empty()) CHECK(sim::ParseProfiles(a.profile_text, "the drawn profile").ok());
     CHECK(a.trace.records.size() == b.trace.records.size());
   }
   // Stacks of one, two and three layers are all drawn (a layer count is before the fetcher).
