@@ -406,13 +406,17 @@ int RunCompare(const CompareArgs& args) {
     if (plan.seeds.size() > 1) line += " (seed " + std::to_string(plan.seeds[cell.seed]) + ")";
     return line + " ... ";
   };
+  auto cell_started = std::chrono::steady_clock::now();
   hooks.on_start = [&](const pflab::replay::RunCell& cell) {
+    cell_started = std::chrono::steady_clock::now();
     if (args.quiet) return;
     std::fputs(start_line(cell).c_str(), stderr);
     std::fflush(stderr);
   };
-  // A run of millions of reads takes minutes: on a terminal its line shows how far it is, rewritten at
-  // most once a second (a log file gets only the finished lines).
+  // A run of millions of reads takes minutes: on a terminal its line shows how far it is and for how
+  // long it has run, rewritten at most once a second (a log file gets only the finished lines). A run
+  // whose reads are slow to simulate (byte-sized blocks) is heard from between reads too, so the time
+  // moves on where the percentage cannot.
   bool progress_shown = false;
   auto progress_printed = std::chrono::steady_clock::now();
   if (!args.quiet && ::isatty(STDERR_FILENO)) {
@@ -421,9 +425,10 @@ int RunCompare(const CompareArgs& args) {
       if (now - progress_printed < std::chrono::seconds(1)) return;
       progress_printed = now;
       const std::size_t reads = plan.traces[cell.trace]->records.size();
-      std::fprintf(stderr, "\r%s%.0f%% of %zu reads\x1b[K", start_line(cell).c_str(),
+      const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(now - cell_started).count();
+      std::fprintf(stderr, "\r%s%.0f%% of %zu reads, %lldm%02llds\x1b[K", start_line(cell).c_str(),
                    100.0 * static_cast<double>(reads_done) / static_cast<double>(std::max<std::size_t>(reads, 1)),
-                   reads);
+                   reads, static_cast<long long>(seconds / 60), static_cast<long long>(seconds % 60));
       std::fflush(stderr);
       progress_shown = true;
     };

@@ -67,7 +67,8 @@ Result<RunResult> RunLive(const SimulationConfig& config, const LiveOptions& liv
   options.faults = config.faults;
   auto stack = MakeTransportStack(&scheduler, options);
   if (!stack) return stack.error();
-  auto result = Replay(config, scheduler, (*stack)->top(), account, [&] {
+  // Real runs are heard from as their reads complete (Replayer::set_progress) only.
+  auto result = Replay(config, scheduler, (*stack)->top(), account, [&](const std::function<void()>&) {
     if (live.run_limit > 0) {
       scheduler.RunFor(live.run_limit);
     } else {

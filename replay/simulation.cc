@@ -159,7 +159,8 @@ ObjectRef TraceObjectRef(const traces::TraceObject& object) {
 }
 
 Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, Transport& transport,
-                         MemoryAccount& account, const std::function<void()>& run, Nanos read_overhead_ns_per_mib) {
+                         MemoryAccount& account, const std::function<void(const std::function<void()>& tick)>& run,
+                         Nanos read_overhead_ns_per_mib) {
   const traces::Trace& trace = *config.trace;
   if (auto status = policies::ValidateStack(config.policy); !status) return status.error();
   MetricsCollector collector;
@@ -277,7 +278,9 @@ Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, T
       },
       /*successes=*/config.verify_bytes);
   if (auto status = replayer.Start(); !status) return status.error();
-  run();
+  std::function<void()> tick;
+  if (config.on_progress) tick = [&] { config.on_progress(replayer.reads_done()); };
+  run(tick);
   if (build_error) return *build_error;
   if (const std::uint64_t outstanding = trace.records.size() - replayer.reads_done(); outstanding > 0) {
     RunError hang;
@@ -297,7 +300,7 @@ Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, T
   result.errors = std::move(errors);
   replayer.Teardown();
   // Let cancellations triggered by the teardown settle, so every buffer is released and accounted.
-  run();
+  run({});
   collector.Finish(&result.metrics);
   result.trace = trace.name;
   result.policy = config.policy.text;
@@ -330,8 +333,16 @@ Result<RunResult> RunSimulation(const SimulationConfig& config) {
   options.read_timeout = config.read_timeout;
   auto stack = MakeTransportStack(&scheduler, options);
   if (!stack) return stack.error();
-  auto result = Replay(
-      config, scheduler, (*stack)->top(), account, [&] { scheduler.Run(); }, config.profile.read_overhead_ns_per_mib);
+  const auto run = [&](const std::function<void()>& tick) {
+    if (!tick || config.progress_events == 0) {
+      scheduler.Run();
+      return;
+    }
+    while (scheduler.RunOne()) {
+      if (scheduler.events_run() % config.progress_events == 0) tick();
+    }
+  };
+  auto result = Replay(config, scheduler, (*stack)->top(), account, run, config.profile.read_overhead_ns_per_mib);
   if (!result) return result;
   result->metrics.cost_usd = (*stack)->CostUsd();
   result->events_run = scheduler.events_run();

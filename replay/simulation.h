@@ -53,8 +53,11 @@ struct SimulationConfig {
   /// too, when the scheduler says their posted tasks would have been the next events anyway
   /// (Scheduler::TakeTurnNow): the same run, faster. False posts every one (tests compare the two).
   bool served_reads = true;
-  /// Hears the reads done so far every Replayer::kProgressEvery reads (a command's progress line).
+  /// Hears the reads done so far every Replayer::kProgressEvery reads (a command's progress line), and
+  /// in the simulator also every `progress_events` scheduler events, so that a run whose reads each take
+  /// millions of events (a policy asked for byte-sized blocks) is heard from while no read completes.
   std::function<void(std::uint64_t reads_done)> on_progress;
+  std::uint64_t progress_events = std::uint64_t{1} << 22;
 };
 
 /// Outputs of one run. Everything but `wall_s` and `events_run` is a pure function of the inputs.
@@ -92,10 +95,13 @@ ObjectRef TraceObjectRef(const traces::TraceObject& object);
 
 /// What the simulator and a real-time run share: replays `config.trace` through `config.policy` over
 /// `transport` on `scheduler`, calling `run` to drive the scheduler until it is idle (or gives up: reads
-/// still outstanding then are recorded as a hang). Fills everything but cost, events and wall time.
+/// still outstanding then are recorded as a hang), with `tick` (empty when none is wanted) for it to call
+/// now and then while it runs: it tells `config.on_progress` the reads done. Fills everything but cost,
+/// events and wall time.
 /// `read_overhead_ns_per_mib` is the simulated reader's time per MiB delivered (Replayer::set_read_overhead;
 /// a real-time run's reader spends its own).
 Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, Transport& transport,
-                         MemoryAccount& account, const std::function<void()>& run, Nanos read_overhead_ns_per_mib = 0);
+                         MemoryAccount& account, const std::function<void(const std::function<void()>& tick)>& run,
+                         Nanos read_overhead_ns_per_mib = 0);
 
 }  // namespace pflab::replay

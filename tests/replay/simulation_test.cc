@@ -2,6 +2,7 @@
 // event log, closed-loop think time, and metric identities.
 #include "replay/simulation.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <optional>
 #include <utility>
@@ -438,6 +439,36 @@ TEST_CASE("simulation: progress is heard every 65,536 reads, in a matrix only on
     // Two simulated cells of 200,000 reads (the bound is computed): three each, one cell at a time.
     CHECK(progress.size() == (jobs == 1 ? 6u : 0u));
   }
+}
+
+TEST_CASE("simulation: a run whose reads take many events is heard from before its first read completes", "[replay]") {
+  // One 1 MiB read through a block cache of 4 KiB blocks: 256 requests, an event each, no read
+  // done until the last of them.
+  traces::GeneratorParams params;
+  params.count = 1;
+  params.read_size = 1 * kMiB;
+  params.object_size = 4 * kMiB;
+  auto trace = traces::Generate("sequential", params);
+  REQUIRE(trace.ok());
+  SimulationConfig config = Config(*trace, "fsspec-blockcache(blocksize=4KiB)");
+  const auto quiet = RunSimulation(config);
+  REQUIRE(quiet.ok());
+  REQUIRE(quiet->events_run > 128);
+  std::vector<std::uint64_t> heard;
+  config.on_progress = [&](std::uint64_t done) { heard.push_back(done); };
+  config.progress_events = 16;
+  const auto told = RunSimulation(config);
+  REQUIRE(told.ok());
+  CHECK(heard.size() == told->events_run / 16);
+  CHECK(std::count(heard.begin(), heard.end(), 0u) >= 4);
+  CHECK(std::is_sorted(heard.begin(), heard.end()));
+  CHECK(told->metrics.elapsed_s == quiet->metrics.elapsed_s);
+  CHECK(told->events_run == quiet->events_run);
+  // Without a listener the run takes no detour.
+  config.on_progress = nullptr;
+  const auto again = RunSimulation(config);
+  REQUIRE(again.ok());
+  CHECK(again->events_run == quiet->events_run);
 }
 
 TEST_CASE("simulation: a bad policy spec is an error- not a crash", "[replay]") {

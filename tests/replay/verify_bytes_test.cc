@@ -45,7 +45,7 @@ Result<RunResult> Run(const SimulationConfig& c, bool off_by_one, bool record_pr
                         sim::SimTransportOptions{.record_provenance = record_provenance});
   OffByOneTransport shifted(&sim);
   Transport& transport = off_by_one ? static_cast<Transport&>(shifted) : sim;
-  return Replay(c, scheduler, transport, account, [&] { scheduler.Run(); });
+  return Replay(c, scheduler, transport, account, [&](const std::function<void()>&) { scheduler.Run(); });
 }
 
 TEST_CASE("verify bytes: provenance catches wrong bytes and unfilled bytes", "[replay][bytes]") {
