@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 
@@ -40,6 +41,28 @@ Result<NetworkProfile> ParseProfile(const std::string& path, const std::string& 
   for (const auto& [key, value] : j.items()) {
     if (key == "calibration") continue;  // what `pflab calibrate` measured (intervals, times); not read here
     if (std::find(std::begin(kFields), std::end(kFields), key) == std::end(kFields)) {
+      // Results and `pflab profiles` print a profile with numbers in fixed units (latency_median_ms):
+      // a file copied from there names the field a profiles file writes with its unit in the value.
+      for (const auto& [suffix, example] :
+           {std::pair{"_ms_per_mib", "\"2ms\""}, std::pair{"_bytes_per_s", "\"220MB/s\""}, std::pair{"_ms", "\"35ms\""},
+            std::pair{"_bytes", "\"6MiB\""}}) {
+        const std::string stem = key.size() > std::strlen(suffix) && key.ends_with(suffix)
+                                     ? key.substr(0, key.size() - std::strlen(suffix))
+                                     : "";
+        const std::string field = stem == "read_overhead" ? "read_overhead_per_mib" : stem;
+        if (!field.empty() && std::find(std::begin(kFields), std::end(kFields), field) != std::end(kFields)) {
+          return bad(key, "unknown field: a profiles file writes " + field + " with its unit, e.g. \"" + field +
+                              "\": " + example +
+                              " (this is the form results and `pflab profiles` print; `pflab "
+                              "profiles --file` prints the file's)");
+        }
+      }
+      if (key == "latency_distribution") {
+        return bad(key,
+                   "unknown field: a profiles file's latencies are lognormal unless latency_p99 is at most "
+                   "latency_median (this is the form results and `pflab profiles` print; `pflab profiles --file` "
+                   "prints the file's)");
+      }
       return bad(key, "unknown field");
     }
   }

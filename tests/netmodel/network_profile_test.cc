@@ -146,6 +146,18 @@ TEST_CASE("profiles: bad files give errors that start with the path and say what
       {ProfilesWith(R"("latency_median": "fast")"), "profile x: latency_median"},
       {ProfilesWith(std::string(kGoodProfile) + R"(, "latency_p99": "5ms")"), "profile x: latency_p99: is below"},
       {ProfilesWith(std::string(kGoodProfile) + R"(, "latency_p9": "50ms")"), "profile x: latency_p9: unknown field"},
+      // Fields as results print a profile, copied into a file: named as the file writes them.
+      {ProfilesWith(std::string(kGoodProfile) + R"(, "latency_min_ms": 5.0)"),
+       "profile x: latency_min_ms: unknown field: a profiles file writes latency_min with its unit, e.g. "
+       "\"latency_min\": \"35ms\""},
+      {ProfilesWith(std::string(kGoodProfile) + R"(, "host_bandwidth_bytes_per_s": 1e9)"),
+       "profile x: host_bandwidth_bytes_per_s: unknown field: a profiles file writes host_bandwidth"},
+      {ProfilesWith(std::string(kGoodProfile) + R"(, "read_overhead_ms_per_mib": 0.3)"),
+       "profile x: read_overhead_ms_per_mib: unknown field: a profiles file writes read_overhead_per_mib"},
+      {ProfilesWith(std::string(kGoodProfile) + R"(, "stream_window_bytes": 6291456)"),
+       "profile x: stream_window_bytes: unknown field: a profiles file writes stream_window"},
+      {ProfilesWith(std::string(kGoodProfile) + R"(, "latency_distribution": "lognormal")"),
+       "profile x: latency_distribution: unknown field: a profiles file's latencies are lognormal unless"},
       {ProfilesWith(std::string(kGoodProfile) + R"(, "request_overhead": "0.4")"),
        "profile x: request_overhead: '0.4' needs a unit"},
       {ProfilesWith(std::string(kGoodProfile) + R"(, "request_overhead_cores": 1.5)"),
