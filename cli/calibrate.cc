@@ -45,6 +45,14 @@ pflab::Result<pflab::sim::NetworkProfile> FindProfileOrFile(const std::string& p
   return all->begin()->second;
 }
 
+std::string ProfileErrorSource(const std::string& option, const std::string& profile, const std::string& profiles_file,
+                               const pflab::Error& error) {
+  if (LooksLikeFile(profile)) return option;
+  const std::string path = pflab::sim::ProfilesPath(profiles_file);
+  if (path.empty() || !error.message.starts_with(path + ":")) return option;
+  return profiles_file.empty() ? "$PFLAB_PROFILES" : "--profiles";
+}
+
 CLI::App* AddCalibrateCommand(CLI::App& app, CalibrateArgs& args) {
   auto* cmd = app.add_subcommand(
       "calibrate", "measure an endpoint with a bounded number of reads of one object and write a fitted profile");
@@ -82,7 +90,10 @@ int RunCalibrate(const CalibrateArgs& args) {
   auto target = pflab::replay::ParseCalibrationTarget(args.target);
   if (!target) return fail(target.error().message);
   auto prices = FindProfileOrFile(args.prices, args.profiles_file);
-  if (!prices) return fail("--prices: " + prices.error().message);
+  if (!prices) {
+    return fail(ProfileErrorSource("--prices", args.prices, args.profiles_file, prices.error()) + ": " +
+                prices.error().message);
+  }
   pflab::replay::CalibrationOptions options;
   options.probes = args.probes;
   options.bandwidth_probes = args.bandwidth_probes;

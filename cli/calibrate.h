@@ -35,3 +35,9 @@ int RunCalibrate(const CalibrateArgs& args);
 /// `profiles_file` (the built-in profiles when empty).
 pflab::Result<pflab::sim::NetworkProfile> FindProfileOrFile(const std::string& profile,
                                                             const std::string& profiles_file);
+/// What to blame for `error`, an error of FindProfileOrFile(profile, profiles_file) for the option
+/// `option` (--profile, --prices): that option, unless the profiles file itself could not be used:
+/// then --profiles, or $PFLAB_PROFILES when the file came from there (a variable set long ago is
+/// easily forgotten).
+std::string ProfileErrorSource(const std::string& option, const std::string& profile, const std::string& profiles_file,
+                               const pflab::Error& error);

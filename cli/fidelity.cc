@@ -68,7 +68,10 @@ int RunFidelity(const FidelityArgs& args) {
   if (!specs) return fail("--policies: " + specs.error().message);
   plan.policies = std::move(*specs);
   auto profile = FindProfileOrFile(args.profile, args.profiles_file);
-  if (!profile) return fail("--profile: " + profile.error().message);
+  if (!profile) {
+    return fail(ProfileErrorSource("--profile", args.profile, args.profiles_file, profile.error()) + ": " +
+                profile.error().message);
+  }
   plan.profile = *profile;
   plan.profile_name = args.profile;
   auto connections = pflab::replay::RealRunConnections(args.connections, plan.profile.max_connections,

@@ -257,7 +257,10 @@ int RunCompare(const CompareArgs& args) {
   }
   plan.policies = std::move(*specs);
   auto profile = FindProfileOrFile(args.profile, args.profiles_file);
-  if (!profile) return Fail("--profile: " + profile.error().message);
+  if (!profile) {
+    return Fail(ProfileErrorSource("--profile", args.profile, args.profiles_file, profile.error()) + ": " +
+                profile.error().message);
+  }
   plan.profile_name = args.profile;
   plan.profile = *profile;
   if (plan.transport != pflab::replay::TransportKind::kSim) {

@@ -182,6 +182,25 @@ TEST_CASE("bad input: compare and serve bound connections, threads, ports and la
   ExpectRefused(Pflab("serve --synthetic b/o=2048TiB", dir), "above 2^50 bytes (1 PiB)");
 }
 
+TEST_CASE("bad input: an unusable profiles file is blamed on the option or variable that named it", "[cli]") {
+  const fs::path dir = TempDir();
+  const fs::path trace = dir / "t.jsonl";
+  Write(trace, kHeader + R"({"t":0,"stream":0,"offset":0,"length":10})" + "\n");
+  const fs::path missing = dir / "no_profiles.json";
+  const std::string compare = "compare " + trace.string() + " --policies none -q";
+  ExpectRefused(Pflab(compare + " --profiles " + missing.string(), dir),
+                "--profiles: " + missing.string() + ": cannot open the network profiles file");
+  ExpectRefused(pflab::testing::RunPflab(
+                    compare, dir, {.env = "PFLAB_PROFILES=" + missing.string(), .stdin_text = "", .in_dir = false}),
+                "$PFLAB_PROFILES: " + missing.string() + ": cannot open the network profiles file");
+  ExpectRefused(
+      pflab::testing::RunPflab("fidelity " + trace.string() + " --policies none", dir,
+                               {.env = "PFLAB_PROFILES=" + missing.string(), .stdin_text = "", .in_dir = false}),
+      "$PFLAB_PROFILES: " + missing.string());
+  // A name the file lacks is the --profile option's fault, whichever file was read.
+  ExpectRefused(Pflab(compare + " --profile nosuch", dir), "--profile: unknown network profile 'nosuch'");
+}
+
 TEST_CASE("bad input: compare of /dev/zero and of a directory fails at once naming the file", "[cli][limits]") {
   const fs::path dir = TempDir();
   ExpectRefused(Pflab("compare /dev/zero --policies none -q", dir),
