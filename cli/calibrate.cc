@@ -50,7 +50,7 @@ std::string ProfileErrorSource(const std::string& option, const std::string& pro
   if (LooksLikeFile(profile)) return option;
   const std::string path = pflab::sim::ProfilesPath(profiles_file);
   if (path.empty() || !error.message.starts_with(path + ":")) return option;
-  return profiles_file.empty() ? "$PFLAB_PROFILES" : "--profiles";
+  return pflab::sim::ProfilesSource(profiles_file);
 }
 
 CLI::App* AddCalibrateCommand(CLI::App& app, CalibrateArgs& args) {

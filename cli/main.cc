@@ -558,19 +558,24 @@ struct ProfilesArgs {
 
 int RunProfiles(const ProfilesArgs& args) {
   const std::string path = pflab::sim::ProfilesPath(args.profiles_file);
+  // Errors here are all about the file: named by what named it.
+  const std::string source = pflab::sim::ProfilesSource(args.profiles_file);
+  const auto fail = [&](const pflab::Error& error) {
+    return Fail(source.empty() ? error.message : source + ": " + error.message);
+  };
   if (args.file) {
     auto text = pflab::sim::ReadProfilesText(path);
-    if (!text) return Fail(text.error().message);
+    if (!text) return fail(text.error());
     // Checked first, so what is printed is a file that --profiles accepts.
     if (auto profiles = pflab::sim::ParseProfiles(*text, path.empty() ? pflab::sim::kBuiltInProfilesName : path);
         !profiles) {
-      return Fail(profiles.error().message);
+      return fail(profiles.error());
     }
     std::cout << *text;
     return 0;
   }
   auto profiles = pflab::sim::LoadProfiles(path);
-  if (!profiles) return Fail(profiles.error().message);
+  if (!profiles) return fail(profiles.error());
   for (const auto& [name, profile] : *profiles) std::cout << name << " " << profile.ToJson().dump() << "\n";
   return 0;
 }

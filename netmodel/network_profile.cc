@@ -200,6 +200,12 @@ std::string_view BuiltInProfilesText() {
   return embedded::kProfilesJson;
 }
 
+std::string ProfilesSource(const std::string& file) {
+  if (!file.empty()) return "--profiles";
+  if (const char* env = std::getenv("PFLAB_PROFILES"); env && *env) return "$PFLAB_PROFILES";
+  return "";
+}
+
 std::string ProfilesPath(const std::string& file) {
   if (!file.empty()) return file;
   if (const char* env = std::getenv("PFLAB_PROFILES"); env && *env) return env;

@@ -129,6 +129,10 @@ inline constexpr const char* kBuiltInProfilesName = "built-in profiles (sim/prof
 /// The profiles file to use: `file` when not empty (a `--profiles FILE` option), else $PFLAB_PROFILES
 /// when set, else "" for the built-in profiles.
 std::string ProfilesPath(const std::string& file = "");
+/// What named the profiles file ProfilesPath(file) picks, for errors about the file itself:
+/// "--profiles" when `file` is set, "$PFLAB_PROFILES" when the variable is, "" for the built-in
+/// profiles (a variable set long ago is easily forgotten).
+std::string ProfilesSource(const std::string& file = "");
 /// The profiles file when no option names one: $PFLAB_PROFILES, else "" (the built-in profiles).
 inline std::string DefaultProfilesPath() {
   return ProfilesPath();

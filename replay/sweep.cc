@@ -376,7 +376,13 @@ Result<SweepPlan> PlanSweep(const SweepOptions& options) {
     return InvalidArgument("shard " + plan.shard.ToString() + ": expected 1 <= i <= N");
   }
   auto profile = sim::FindProfile(options.profile, sim::ProfilesPath(options.profiles_file));
-  if (!profile) return InvalidArgument("profile: " + profile.error().message);
+  if (!profile) {
+    // The file named by --profiles or $PFLAB_PROFILES could not be used, or it lacks the name.
+    const std::string path = sim::ProfilesPath(options.profiles_file);
+    const bool file_at_fault = !path.empty() && profile.error().message.starts_with(path + ":");
+    return InvalidArgument((file_at_fault ? sim::ProfilesSource(options.profiles_file) : std::string("profile")) +
+                           ": " + profile.error().message);
+  }
   plan.profile_name = options.profile;
   plan.profile = *profile;
   plan.seeds = options.seeds.empty() ? std::vector<std::uint64_t>{options.seed} : options.seeds;

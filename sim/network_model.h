@@ -15,6 +15,7 @@ using netmodel::LoadProfiles;
 using netmodel::NetworkProfile;
 using netmodel::ParseProfiles;
 using netmodel::ProfilesPath;
+using netmodel::ProfilesSource;
 using netmodel::ReadProfilesText;
 
 }  // namespace pflab::sim

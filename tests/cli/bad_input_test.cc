@@ -182,7 +182,7 @@ TEST_CASE("bad input: compare and serve bound connections, threads, ports and la
   ExpectRefused(Pflab("serve --synthetic b/o=2048TiB", dir), "above 2^50 bytes (1 PiB)");
 }
 
-TEST_CASE("bad input: an unusable profiles file is blamed on the option or variable that named it", "[cli]") {
+TEST_CASE("bad input: an unusable profiles file is blamed on the option or variable that named it", "[cli][sweep]") {
   const fs::path dir = TempDir();
   const fs::path trace = dir / "t.jsonl";
   Write(trace, kHeader + R"({"t":0,"stream":0,"offset":0,"length":10})" + "\n");
@@ -197,6 +197,14 @@ TEST_CASE("bad input: an unusable profiles file is blamed on the option or varia
       pflab::testing::RunPflab("fidelity " + trace.string() + " --policies none", dir,
                                {.env = "PFLAB_PROFILES=" + missing.string(), .stdin_text = "", .in_dir = false}),
       "$PFLAB_PROFILES: " + missing.string());
+  const pflab::testing::CliOptions stale{
+      .env = "PFLAB_PROFILES=" + missing.string(), .stdin_text = "", .in_dir = false};
+  ExpectRefused(
+      pflab::testing::RunPflab(
+          "sweep --traces " + trace.string() + " --policy none -q -o " + (dir / "s.jsonl").string(), dir, stale),
+      "$PFLAB_PROFILES: " + missing.string() + ": cannot open");
+  ExpectRefused(pflab::testing::RunPflab("profiles", dir, stale), "$PFLAB_PROFILES: " + missing.string());
+  ExpectRefused(Pflab("profiles --file --profiles " + missing.string(), dir), "--profiles: " + missing.string());
   // A name the file lacks is the --profile option's fault, whichever file was read.
   ExpectRefused(Pflab(compare + " --profile nosuch", dir), "--profile: unknown network profile 'nosuch'");
 }
