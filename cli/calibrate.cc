@@ -47,10 +47,7 @@ pflab::Result<pflab::sim::NetworkProfile> FindProfileOrFile(const std::string& p
 
 std::string ProfileErrorSource(const std::string& option, const std::string& profile, const std::string& profiles_file,
                                const pflab::Error& error) {
-  if (LooksLikeFile(profile)) return option;
-  const std::string path = pflab::sim::ProfilesPath(profiles_file);
-  if (path.empty() || !error.message.starts_with(path + ":")) return option;
-  return pflab::sim::ProfilesSource(profiles_file);
+  return LooksLikeFile(profile) ? option : pflab::sim::ProfilesErrorSource(error, profiles_file, option);
 }
 
 CLI::App* AddCalibrateCommand(CLI::App& app, CalibrateArgs& args) {

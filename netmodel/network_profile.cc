@@ -206,6 +206,11 @@ std::string ProfilesSource(const std::string& file) {
   return "";
 }
 
+std::string ProfilesErrorSource(const Error& error, const std::string& file, const std::string& otherwise) {
+  const std::string path = ProfilesPath(file);
+  return !path.empty() && error.message.starts_with(path + ":") ? ProfilesSource(file) : otherwise;
+}
+
 std::string ProfilesPath(const std::string& file) {
   if (!file.empty()) return file;
   if (const char* env = std::getenv("PFLAB_PROFILES"); env && *env) return env;

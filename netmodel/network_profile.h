@@ -133,6 +133,9 @@ std::string ProfilesPath(const std::string& file = "");
 /// "--profiles" when `file` is set, "$PFLAB_PROFILES" when the variable is, "" for the built-in
 /// profiles (a variable set long ago is easily forgotten).
 std::string ProfilesSource(const std::string& file = "");
+/// What to blame for `error`, from FindProfile or LoadProfiles on ProfilesPath(file): ProfilesSource(file)
+/// when the file itself could not be used (the error names its path), else `otherwise`.
+std::string ProfilesErrorSource(const Error& error, const std::string& file, const std::string& otherwise);
 /// The profiles file when no option names one: $PFLAB_PROFILES, else "" (the built-in profiles).
 inline std::string DefaultProfilesPath() {
   return ProfilesPath();

@@ -377,11 +377,8 @@ Result<SweepPlan> PlanSweep(const SweepOptions& options) {
   }
   auto profile = sim::FindProfile(options.profile, sim::ProfilesPath(options.profiles_file));
   if (!profile) {
-    // The file named by --profiles or $PFLAB_PROFILES could not be used, or it lacks the name.
-    const std::string path = sim::ProfilesPath(options.profiles_file);
-    const bool file_at_fault = !path.empty() && profile.error().message.starts_with(path + ":");
-    return InvalidArgument((file_at_fault ? sim::ProfilesSource(options.profiles_file) : std::string("profile")) +
-                           ": " + profile.error().message);
+    return InvalidArgument(sim::ProfilesErrorSource(profile.error(), options.profiles_file, "profile") + ": " +
+                           profile.error().message);
   }
   plan.profile_name = options.profile;
   plan.profile = *profile;

@@ -14,6 +14,7 @@ using netmodel::LatencySampler;
 using netmodel::LoadProfiles;
 using netmodel::NetworkProfile;
 using netmodel::ParseProfiles;
+using netmodel::ProfilesErrorSource;
 using netmodel::ProfilesPath;
 using netmodel::ProfilesSource;
 using netmodel::ReadProfilesText;
