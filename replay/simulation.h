@@ -54,7 +54,7 @@ struct SimulationConfig {
   /// (Scheduler::TakeTurnNow): the same run, faster. False posts every one (tests compare the two).
   bool served_reads = true;
   /// Hears the reads done so far every Replayer::kProgressEvery reads (a command's progress line), and
-  /// in the simulator also every `progress_events` scheduler events, so that a run whose reads each take
+  /// in the simulator also every `progress_events` scheduler events (0: never), so that a run whose reads each take
   /// millions of events (a policy asked for byte-sized blocks) is heard from while no read completes.
   std::function<void(std::uint64_t reads_done)> on_progress;
   std::uint64_t progress_events = std::uint64_t{1} << 22;
