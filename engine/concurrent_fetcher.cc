@@ -94,6 +94,7 @@ ReadId ConcurrentFetcher::ReadSplit(ByteRange range, std::uint32_t max_parts, Re
   ++live_reads_;
   read.parts.clear();
   read.range = range;
+  read.timing = {};
   read.chunk = std::move(chunk);
   read.done = std::move(done);
   if (parts == 1 || range.size() < options_.min_part_bytes) {
@@ -125,6 +126,11 @@ void ConcurrentFetcher::OnFetchDone(std::uint64_t tag, std::uint32_t part, const
   PendingRead& read = *found;
   read.parts[index].fetch = 0;
   if (outcome.status.ok()) {
+    const auto earliest = [](Nanos& at, Nanos part) {
+      if (part >= 0 && (at < 0 || part < at)) at = part;
+    };
+    earliest(read.timing.sent, outcome.sent_at);
+    earliest(read.timing.first_byte, outcome.first_byte_at);
     CompletePart(id, read);
     return;
   }
@@ -152,6 +158,7 @@ void ConcurrentFetcher::Finish(ReadId id, Result<Slices>&& result) {
   // The first failure cancels the siblings still in flight or waiting to retry.
   CancelParts(*read);
   ReadCallback done = std::move(read->done);
+  completing_timing_ = result.ok() ? read->timing : ResponseTiming{};
   Release(*read);
   // Completion is already on the scheduler (we are inside a transport callback).
   done(std::move(result));

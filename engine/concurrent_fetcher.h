@@ -67,6 +67,9 @@ class ConcurrentFetcher final : public Source, private FetchClient {
   void CloseStream(StreamId id) override;
   std::uint64_t size() const override { return object_.size; }
   const char* name() const override { return kBackendLayer; }
+  /// The timing of the read this fetcher completed last from the network (set before its callback runs,
+  /// so a read's own callback sees its own; unknown when that read failed).
+  ResponseTiming completing_timing() const override { return completing_timing_; }
 
   std::size_t in_flight() const { return live_reads_; }
   std::size_t open_streams() const { return live_streams_; }
@@ -84,6 +87,7 @@ class ConcurrentFetcher final : public Source, private FetchClient {
     ChunkRef chunk;
     boost::container::small_vector<Part, 1> parts;
     std::size_t parts_left = 0;
+    ResponseTiming timing;  // its parts' earliest sent and first byte so far
     ReadCallback done;
   };
   struct Stream {
@@ -118,6 +122,7 @@ class ConcurrentFetcher final : public Source, private FetchClient {
   RetryingTransport transport_;
   Slab<PendingRead> reads_;
   std::size_t live_reads_ = 0;
+  ResponseTiming completing_timing_;
   Slab<Stream> streams_;
   std::size_t live_streams_ = 0;
   AliveFlag alive_;

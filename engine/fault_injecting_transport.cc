@@ -82,6 +82,7 @@ std::uint64_t FaultInjectingTransport::NewOp(const ObjectRef& object, ByteRange 
   op.range = range;
   op.phase = Phase::kIdle;
   op.got = op.delivered = 0;
+  op.timing = {};
   op.length = stream ? 0 : range.size();
   op.error.reset();
   return ops_.IdOf(slot);
@@ -185,7 +186,8 @@ void FaultInjectingTransport::OnBelow(std::uint64_t id, const FetchOutcome& outc
   }
   if (op.has_fault && op.fault.kind == Fault::Kind::kCorruptByte) Corrupt(op, op.got, got);
   op.got += got;
-  if (op.got == op.length) return Finish(op, {OkStatus(), op.got});
+  if (op.timing.first_byte < 0) op.timing = outcome.timing();
+  if (op.got == op.length) return Finish(op, {OkStatus(), op.got, op.timing.sent, op.timing.first_byte});
   Step(id);
 }
 
@@ -219,7 +221,7 @@ void FaultInjectingTransport::OnPosted(std::uint64_t id) {
   op.timer = 0;
   op.phase = Phase::kIdle;
   if (op.error) return Finish(op, {Status(*op.error), op.got});
-  Finish(op, {OkStatus(), op.got});
+  Finish(op, {OkStatus(), op.got, op.timing.sent, op.timing.first_byte});
 }
 
 void FaultInjectingTransport::Finish(Op& op, const FetchOutcome& outcome) {

@@ -101,6 +101,7 @@ class FaultInjectingTransport final : public Transport {
     std::uint64_t delivered = 0;  // stream: bytes of its GET delivered by finished pulls
     std::uint64_t asked = 0;      // bytes asked below by the step in progress
     bool probe = false;           // that step is a refused request's first byte, into a scratch chunk
+    ResponseTiming timing;        // of the first step below that answered
     std::optional<Error> error;   // the failure a posted completion carries
   };
 

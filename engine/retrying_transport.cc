@@ -133,7 +133,7 @@ void RetryingTransport::OnAttemptDone(FetchId id, const FetchOutcome& outcome) {
   }
   if (outcome.status.ok()) {
     ctx_.Emit(EventType::kFetchEnd, kBackendLayer, asked.begin, asked.size(), outcome.bytes_received);
-    FinishOp(op, {OkStatus(), op.received + asked.size()});
+    FinishOp(op, {OkStatus(), op.received + asked.size(), outcome.sent_at, outcome.first_byte_at});
     return;
   }
   const Error& error = outcome.status.error();

@@ -83,6 +83,12 @@ class Source {
   /// Ends a stream opened here; every stream must be closed, also one read to its end.
   virtual void CloseStream(StreamId stream) { (void)stream; }
   virtual std::uint64_t size() const = 0;
+  /// Inside the completion callback of a read this layer answered from the network: when its request
+  /// was sent and when its response began (for a split read, its parts' earliest), as a real HTTP client
+  /// sees them; -1 where unknown (every layer but the fetcher at the bottom, a failed read, a transport
+  /// that does not tell). A request's time then falls apart into a wait for a connection, the service's
+  /// first byte and the transfer (the link, shared), which a policy can measure apart.
+  virtual ResponseTiming completing_timing() const { return {}; }
   /// The layer name used in events, e.g. "gcsfs-v795".
   virtual const char* name() const = 0;
 };

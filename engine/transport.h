@@ -9,6 +9,7 @@
 #include "engine/byte_range.h"
 #include "engine/inline_function.h"
 #include "engine/result.h"
+#include "engine/scheduler.h"
 
 namespace pflab {
 
@@ -21,11 +22,23 @@ struct FetchTarget {
   std::uint64_t offset = 0;
 };
 
+/// When a request went out on a connection and when its response began (the scheduler's clock), as an
+/// HTTP client sees them; -1 where unknown. Between the two is the service's first byte; before
+/// `sent`, the request waited for a connection; after `first_byte`, its bytes crossed the link.
+struct ResponseTiming {
+  Nanos sent = -1;
+  Nanos first_byte = -1;
+};
+
 /// How a fetch ended. On failure `bytes_received` tells how far the body got, so a broken stream can
-/// resume from there.
+/// resume from there. On success `sent_at` and `first_byte_at` tell when it was sent and answered (its
+/// last attempt's; see ResponseTiming).
 struct FetchOutcome {
   Status status;
   std::uint64_t bytes_received = 0;
+  Nanos sent_at = -1;
+  Nanos first_byte_at = -1;
+  ResponseTiming timing() const { return {sent_at, first_byte_at}; }
 };
 
 /// Identifies an open stream; 0 is never valid.

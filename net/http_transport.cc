@@ -560,7 +560,11 @@ FetchOutcome HttpTransport::Execute(Worker* worker, Job& job) {
                     true, status};
     return false;
   };
+  // When the request went out on this worker's connection and when its response began (clock reads,
+  // safe from this worker thread).
+  ResponseTiming timing{scheduler_->Now(), -1};
   const std::function<bool(const ResponseHead&)> on_head = [&](const ResponseHead& response) {
+    timing.first_byte = scheduler_->Now();
     status = response.status;
     if (status != 200 && status != 206) return true;  // read the error body for its message
     std::optional<std::uint64_t> length;
@@ -712,7 +716,7 @@ FetchOutcome HttpTransport::Execute(Worker* worker, Job& job) {
                               0};
         }
       }
-      return FetchOutcome{OkStatus(), received};
+      return FetchOutcome{OkStatus(), received, timing.sent, timing.first_byte};
     }
     // The head was checked, so the bytes that did arrive are the range's first ones: a retry resumes.
     const std::string why = wire_error.empty() ? "the body ended" : "the connection failed (" + wire_error + ")";

@@ -111,54 +111,89 @@ PolicyEntry AutoEntry() {
 
 // ---- network estimate ----
 
-// Duration = latency + bytes x time-per-byte, fitted by least squares over exponentially weighted
-// samples (weight 1 - kForget per newer sample), with a prior on the slope (kPriorBandwidth, weighted
-// as one sample of kPriorBytes): requests of many sizes determine both; requests all of one size (a
-// read size) leave the slope near the prior and put the rest in the latency. The prior is optimistic
-// on purpose: a request's time is then mostly called latency, which for the sizes reads ask for is
-// what it is. The link's bandwidth is measured apart, from the bytes delivered (MeasureLink).
-void NetworkEstimate::Sample(std::uint64_t bytes, Nanos issued, Nanos completed, double concurrency) {
+// Without the requests' timing: duration = latency + bytes x time-per-byte, fitted by least squares
+// over exponentially weighted samples (weight 1 - kForget per newer sample), with a prior on the slope
+// (kPriorBandwidth, weighted as one sample of kPriorBytes): requests of many sizes determine both;
+// requests all of one size (a read size) leave the slope near the prior and put the rest in the
+// latency. The prior is optimistic on purpose: a request's time is then mostly called latency, which
+// for the sizes reads ask for is what it is. A request that shared a full link (more in flight than the
+// link carries at one request's bandwidth) took longer for waiting its turn, not for a slower first
+// byte or a slower request: it measures the link, not the latency and bandwidth of one request, which
+// it would inflate by the queue (at 1 ms and 10 GB/s with 20 parts in flight, a 5 ms "latency").
+void NetworkEstimate::Fit(double n, double d, double concurrency) {
+  const bool shared = concurrency * bandwidth_ > aggregate_;
+  if (shared && fit_samples_ > 0) return;
+  ++fit_samples_;
+  const double keep = 1 - kForget;
+  s0_ = s0_ * keep + 1;
+  sn_ = sn_ * keep + n;
+  sd_ = sd_ * keep + d;
+  snn_ = snn_ * keep + n * n;
+  snd_ = snd_ * keep + n * d;
+  // Normal equations: s0 L + sn t = sd;  sn L + (snn + P) t = snd + P t0, with P = kPriorBytes^2.
+  const double prior = kPriorBytes * kPriorBytes;
+  const double t0 = 1.0 / kPriorBandwidth;
+  const double det = s0_ * (snn_ + prior) - sn_ * sn_;
+  double per_byte = (s0_ * (snd_ + prior * t0) - sn_ * sd_) / det;
+  per_byte = std::clamp(per_byte, 1.0 / kMaxBandwidth, 1.0 / kMinBandwidth);
+  latency_s_ = std::max(kMinLatencyS, (sd_ - sn_ * per_byte) / s0_);
+  bandwidth_ = 1.0 / per_byte;
+}
+
+void NetworkEstimate::AddFirstByte(double first_byte) {
+  if (first_bytes_.size() == kTailSamples) {  // the oldest leaves the sorted copy
+    const double oldest = first_bytes_[samples_ % kTailSamples];
+    sorted_first_bytes_.erase(std::lower_bound(sorted_first_bytes_.begin(), sorted_first_bytes_.end(), oldest));
+    first_bytes_[samples_ % kTailSamples] = first_byte;
+  } else {
+    first_bytes_.push_back(first_byte);
+  }
+  sorted_first_bytes_.insert(std::upper_bound(sorted_first_bytes_.begin(), sorted_first_bytes_.end(), first_byte),
+                             first_byte);
+  tail_s_ = sorted_first_bytes_.back();
+}
+
+void NetworkEstimate::Sample(std::uint64_t bytes, Nanos issued, Nanos completed, double concurrency,
+                             ResponseTiming timing) {
   const double d = Seconds(completed - issued);
   const double n = static_cast<double>(bytes);
-  ++samples_;
-  // A request that shared a full link (more in flight than the link carries at one request's
-  // bandwidth) took longer for waiting its turn, not for a slower first byte or a slower request:
-  // it measures the link (below), not the latency and bandwidth of one request, which it would
-  // inflate by the queue (at 1 ms and 10 GB/s with 20 parts in flight, a 5 ms "latency").
-  const bool shared = concurrency * bandwidth_ > aggregate_;
-  if (!shared || fit_samples_ == 0) {
-    ++fit_samples_;
-    const double keep = 1 - kForget;
-    s0_ = s0_ * keep + 1;
-    sn_ = sn_ * keep + n;
-    sd_ = sd_ * keep + d;
-    snn_ = snn_ * keep + n * n;
-    snd_ = snd_ * keep + n * d;
-    // Normal equations: s0 L + sn t = sd;  sn L + (snn + P) t = snd + P t0, with P = kPriorBytes^2.
-    const double prior = kPriorBytes * kPriorBytes;
-    const double t0 = 1.0 / kPriorBandwidth;
-    const double det = s0_ * (snn_ + prior) - sn_ * sn_;
-    double per_byte = (s0_ * (snd_ + prior * t0) - sn_ * sd_) / det;
-    per_byte = std::clamp(per_byte, 1.0 / kMaxBandwidth, 1.0 / kMinBandwidth);
-    latency_s_ = std::max(kMinLatencyS, (sd_ - sn_ * per_byte) / s0_);
-    bandwidth_ = 1.0 / per_byte;
+  if (timing.first_byte >= issued && timing.first_byte <= completed) {
+    // Timed: the service's first byte (after the request went out on a connection: a wait for one is
+    // the client's queue, not the network's latency), and the transfer after it, each measured, not
+    // fitted. The latency is their median (lognormal first bytes have a long tail); one request's
+    // bandwidth is the fastest transfer of a request of some size that had the link to itself.
+    const Nanos sent = timing.sent >= issued && timing.sent <= timing.first_byte ? timing.sent : issued;
+    const double transfer = Seconds(completed - timing.first_byte);
+    if (bytes >= kAloneBytes && concurrency <= kAloneConcurrency && transfer > 0) {
+      if (alone_rates_.size() < kLinkSamples) {
+        alone_rates_.push_back(n / transfer);
+      } else {
+        alone_rates_[alone_samples_ % kLinkSamples] = n / transfer;
+      }
+      ++alone_samples_;
+      bandwidth_ =
+          std::clamp(*std::max_element(alone_rates_.begin(), alone_rates_.end()), kMinBandwidth, kMaxBandwidth);
+    } else if (alone_rates_.empty()) {
+      bandwidth_ = kPriorBandwidth;
+    }
+    AddFirstByte(Seconds(timing.first_byte - sent));
+    ++samples_;
+    latency_s_ = std::max(kMinLatencyS, sorted_first_bytes_[sorted_first_bytes_.size() / 2]);
+    MeasureLink(bytes, timing.first_byte, completed, transfer, /*timed=*/true);
+    return;
   }
+  Fit(n, d, concurrency);
   // This request's first byte: its time less its transfer, at one request's bandwidth or, sharing a
   // full link, at its share of the link.
   const double transfer_per_byte = std::max(1.0 / bandwidth_, concurrency / aggregate_);
-  const double first_byte = std::max(kMinLatencyS, d - n * transfer_per_byte);
-  if (first_bytes_.size() < kTailSamples) {
-    first_bytes_.push_back(first_byte);
-  } else {
-    first_bytes_[(samples_ - 1) % kTailSamples] = first_byte;
-  }
-  tail_s_ = *std::max_element(first_bytes_.begin(), first_bytes_.end());  // asked for several times a read
-  MeasureLink(bytes, issued, completed);
+  AddFirstByte(std::max(kMinLatencyS, d - n * transfer_per_byte));
+  ++samples_;
+  MeasureLink(bytes, issued, completed, std::max(0.0, d - latency_s_), /*timed=*/false);
 }
 
-// The link's bandwidth from the bytes it delivered. A request's bytes all arrive between its being
-// asked for and its completion, so the requests of any set together brought their bytes within
-// [the earliest asked for, the latest completed], and their bytes over that time are never more than
+// The link's bandwidth from the bytes it delivered. A request's bytes all arrive between its first byte
+// (its being asked for, untimed) and its completion, so the requests of any set together brought their
+// bytes within [the earliest such start, the latest completed], and their bytes over that time are never more than
 // the link carries (the time a request spent waiting for its first byte only makes the measure
 // smaller). The sets measured are the last k completions for every k up to kLinkSamples (a stretch
 // long enough to hold many requests makes the first bytes a small part of its time), the best of
@@ -166,8 +201,11 @@ void NetworkEstimate::Sample(std::uint64_t bytes, Nanos issued, Nanos completed,
 // (Before, the link was one request's bandwidth times the requests in flight over its life: requests
 // still waiting for their first byte counted as sharing the link, and one request's rate changes as
 // others come and go, so that product went above the link, 12.6 GB/s on a 10 GB/s one.)
-void NetworkEstimate::MeasureLink(std::uint64_t bytes, Nanos issued, Nanos completed) {
-  Completion c{issued, completed, bytes, std::max(0.0, Seconds(completed - issued) - latency_s_)};
+void NetworkEstimate::MeasureLink(std::uint64_t bytes, Nanos start, Nanos completed, double transfer_s, bool timed) {
+  // A timed request's transfer shows a full link at any size, once it is long enough not to be a
+  // protocol's round trips (a new connection's slow start); an untimed one only as a large request.
+  Completion c{
+      start, completed, bytes, transfer_s, 0, false, timed ? transfer_s >= kFullTransferS : bytes >= kLargeBytes};
   if (completions_.size() < kLinkSamples) {
     completions_.push_back(c);
     newest_ = completions_.size() - 1;
@@ -175,12 +213,20 @@ void NetworkEstimate::MeasureLink(std::uint64_t bytes, Nanos issued, Nanos compl
     newest_ = (newest_ + 1) % kLinkSamples;
     completions_[newest_] = c;
   }
-  // No request's bytes start before its first byte: the shortest first byte seen (a request's time less
-  // its bytes at one request's bandwidth, the least of them over the run, when some request had the
-  // link to itself) is taken off each stretch.
-  shortest_first_byte_ = std::min(shortest_first_byte_,
-                                  std::max(0.0, Seconds(completed - issued) - static_cast<double>(bytes) / bandwidth_));
-  const double first_byte = shortest_first_byte_;
+  // No request's bytes start before its first byte. A timed request's stretch starts there; for untimed
+  // ones the shortest first byte seen (a request's time less its bytes at one request's bandwidth, the
+  // least of them over the run, when some request had the link to itself) is taken off each stretch.
+  double first_byte = 0;
+  if (!timed) {
+    shortest_first_byte_ = std::min(
+        shortest_first_byte_, std::max(0.0, Seconds(completed - start) - static_cast<double>(bytes) / bandwidth_));
+    first_byte = shortest_first_byte_;
+  }
+  // Slower than one request's bandwidth means sharing the link. Timed, until a request has had the link
+  // to itself, that bandwidth is not known, and the prior (1 GB/s) would call every request of a
+  // slower service (100 MB/s cross-region) a share of a full link: then the seed's 100 MB/s, the
+  // least that one request is taken to get (DuckDB's seed for remote files).
+  const double full_reference = timed && alone_rates_.empty() ? std::min(bandwidth_, kSeedBandwidth) : bandwidth_;
   Nanos earliest = completed;
   double sum = 0;
   double large_bytes = 0;
@@ -189,9 +235,9 @@ void NetworkEstimate::MeasureLink(std::uint64_t bytes, Nanos issued, Nanos compl
   const std::size_t n = completions_.size();
   for (std::size_t k = 0, at = newest_; k < n; ++k, at = at == 0 ? n - 1 : at - 1) {  // newest first
     const Completion& m = completions_[at];
-    earliest = std::min(earliest, m.issued);
+    earliest = std::min(earliest, m.start);
     sum += static_cast<double>(m.bytes);
-    if (m.bytes >= kLargeBytes) {
+    if (m.shows_full) {
       large_bytes += static_cast<double>(m.bytes);
       large_transfer_s += m.transfer_s;
     }
@@ -200,9 +246,9 @@ void NetworkEstimate::MeasureLink(std::uint64_t bytes, Nanos issued, Nanos compl
     const double rate = sum / span;
     if (rate > now.rate) {
       now.rate = rate;
-      // The stretch's large requests took at least kFullSlowdown times as long as their bytes at one
-      // request's bandwidth: they shared a full link.
-      now.full = large_bytes > 0 && large_transfer_s >= kFullSlowdown * large_bytes / bandwidth_;
+      // The stretch's requests that can show it (above) took at least kFullSlowdown times as long as
+      // their bytes at one request's bandwidth: they shared a full link.
+      now.full = large_bytes > 0 && large_transfer_s >= kFullSlowdown * large_bytes / full_reference;
     }
   }
   delivered_ = 0;
@@ -1142,7 +1188,7 @@ void AutoPrefetcher::OnFetched(std::uint64_t begin, std::uint64_t serial, Result
     return;
   }
   if (result.ok()) {
-    state_->network.Sample(e.end - begin, issued, now, concurrency);
+    state_->network.Sample(e.end - begin, issued, now, concurrency, lower_->completing_timing());
     e.data = std::move(*result);
     e.arrived = true;
     // The first of two twins to arrive wins; the other is cancelled.
@@ -1465,7 +1511,12 @@ void AutoPrefetcher::CancelExtent(Extent& extent) {
 // When the request for the extent at `begin` is due for a hedge: `hedge` latencies past its expected
 // transfer. Arming and checking both use it, so a check that is not yet due re-arms strictly later.
 Nanos AutoPrefetcher::HedgeDue(std::uint64_t begin, const Extent& extent) const {
-  const double expected = options_.hedge * Latency() + static_cast<double>(extent.end - begin) / Bandwidth();
+  // Its transfer at one request's bandwidth, or at its share of the link when the requests in flight
+  // fill it: requests that share a slow link are all "late" by one request's bandwidth, and their
+  // copies would share it too.
+  const double in_flight = std::max(1.0, static_cast<double>(state_->network.in_flight()));
+  const double per_byte = std::max(1.0 / Bandwidth(), in_flight / Aggregate());
+  const double expected = options_.hedge * Latency() + static_cast<double>(extent.end - begin) * per_byte;
   return TimeAfter(extent.issued, expected * 1e9);
 }
 

@@ -10,13 +10,18 @@
 // fetcher, in flight or arrived (one chunk). A read is served from extents; the bytes no extent covers
 // are requested at once (a demand request) before anything else, rounded up to the minimum request
 // (at the object's end, the extra bytes come from before the read: footers, zip end records). Then:
-// - Network model (DuckDB's Parquet cost model measures latency and bandwidth online; here as a least-
-//   squares fit): duration = latency L + bytes x time-per-byte over exponentially weighted samples of
-//   completed requests that had the link to themselves (one that queued for a share of a full link
-//   measures the link, not a request), the slope pulled towards 1 GB/s by a prior worth one sample, so requests of one
-//   size only measure the latency; the link's bandwidth from the bytes the run's requests delivered over
-//   stretches of their completions (never above the link), and until the link has been seen full
-//   (large requests slowed by a quarter or more by sharing it) windows probe at twice that.
+// - Network model (DuckDB's Parquet cost model measures latency and bandwidth online). The fetcher
+//   tells when each request was sent on a connection and when its response began, as an HTTP client
+//   sees them, so a request's time falls apart into a wait for a connection, the service's first byte
+//   and the transfer: the latency L is the median of the last 64 first bytes (the tail, their
+//   slowest); one request's bandwidth B the fastest transfer of a request that had the link to itself
+//   (1 GB/s until one has); the link's bandwidth from the bytes the run's requests delivered over
+//   stretches of their transfers (never above the link), and until the link has been seen full
+//   (transfers slowed by a quarter or more by sharing it) windows probe at twice that; once it has,
+//   B is never above it. (Without that timing, a least-squares fit of duration = L + bytes x
+//   time-per-byte over requests that had the link to themselves, the slope pulled towards 1 GB/s by a
+//   prior worth one sample. That fit could not see a slow link: on 12.5 MB/s it said 1 GB/s, and
+//   first bytes of seconds; reports/findings/auto.md, "On links slower than the profiles".)
 //   One estimate per run (per client), shared by its open files; seeds 50 ms and 100 MB/s until the
 //   first sample. From it: BDP = L x B; parts of speculative requests are 2 x BDP (a third of a part's
 //   time is first byte), within [1 MiB, max_request]; the minimum request is BDP / 16 (it costs at most
@@ -84,7 +89,8 @@
 //   that drops data another one waits for tells it, and that one asks for the bytes itself.
 // - Hedged requests ("The Tail at Scale"; Durner et al. measured under 5% of cloud first bytes over
 //   200 ms): a request a read has waited on for `hedge` latencies beyond its expected transfer is sent
-//   again; the first copy to arrive is kept, the other cancelled.
+//   again; the first copy to arrive is kept, the other cancelled. Its transfer is expected at one
+//   request's bandwidth or at its share of a full link, whichever is slower.
 // - Hints (Arrow's ReadRangeCache): hinted ranges are merged across holes under the minimum request.
 //   A hinted range is a run the reader has promised, with its end: the first part of every range is
 //   requested at the hint (their first bytes overlap, as Arrow's pre-buffering makes them), and the
@@ -194,6 +200,12 @@ class NetworkEstimate {
   static constexpr std::size_t kLinkSamples = 64;
   static constexpr double kFullSlowdown = 1.25;
   static constexpr double kProbeGain = 2;
+  // A timed request measures one request's bandwidth when it had the link to itself (on average no
+  // more than kAloneConcurrency requests in flight over its life) and is at least kAloneBytes. Its
+  // transfer shows a full link from kFullTransferS on (shorter ones can be a connection's round trips).
+  static constexpr std::uint64_t kAloneBytes = 64 << 10;
+  static constexpr double kAloneConcurrency = 1.05;
+  static constexpr double kFullTransferS = 0.010;
 
   /// A request starts at `now`; returns how many are in flight with it.
   std::uint32_t Started(Nanos now) {
@@ -209,18 +221,21 @@ class NetworkEstimate {
   /// the time between them, the average number of requests in flight.
   double Busy(Nanos now) const { return busy_ + in_flight_ * static_cast<double>(now - busy_at_) / 1e9; }
   /// A request of `bytes` asked for at `issued` whose last byte came at `completed`, with `concurrency`
-  /// of the run's requests in flight on average over its life (itself included).
-  void Sample(std::uint64_t bytes, Nanos issued, Nanos completed, double concurrency);
+  /// of the run's requests in flight on average over its life (itself included), and `timing` as the
+  /// fetcher saw it (when it was sent and answered; unknown: its time is fitted, see Fit).
+  void Sample(std::uint64_t bytes, Nanos issued, Nanos completed, double concurrency, ResponseTiming timing = {});
   double latency_s() const { return latency_s_; }
-  /// Bytes/s one request gets (its share of the link when several are in flight).
-  double bandwidth() const { return bandwidth_; }
+  /// Bytes/s one request gets alone on the link; once the link has been full, never more than it
+  /// delivered (one request is never faster than the link).
+  double bandwidth() const { return full_ ? std::min(bandwidth_, delivered_) : bandwidth_; }
   /// The link's bandwidth as delivered: the most bytes/s the run's completed requests brought over
   /// any stretch of the last kLinkSamples completions (the bytes of requests asked for and completed
-  /// within it, over its length). Bytes arrive only within their requests' lives, so this is never
-  /// above the link. 0 until a first sample.
+  /// within it, over its length, from its earliest first byte where requests are timed). Bytes arrive
+  /// only within their requests' lives, so this is never above the link. 0 until a first sample.
   double delivered() const { return delivered_; }
-  /// Whether such a stretch had the link full: its large requests took kFullSlowdown times as long as
-  /// their bytes take at one request's bandwidth (they waited for their share of the link).
+  /// Whether such a stretch had the link full: its requests that can show it (timed ones with a transfer
+  /// of kFullTransferS or more, untimed large ones) took kFullSlowdown times as long as their bytes take
+  /// at one request's bandwidth (they waited for their share of the link).
   bool link_full() const { return full_; }
   /// Bytes/s to size windows by: once the link has been full, what it delivered; until then it may
   /// carry more, and windows probe for it at twice what was delivered (as TCP's slow start and BBR's
@@ -229,8 +244,9 @@ class NetworkEstimate {
   double aggregate() const { return aggregate_; }
   std::uint32_t in_flight() const { return in_flight_; }
   std::uint64_t samples() const { return samples_; }
-  /// The slowest first byte of the last kTailSamples requests (each request's time less its bytes at
-  /// the fitted bandwidth): about the 98th percentile. Empty until kTailMinSamples requests completed.
+  /// The slowest first byte of the last kTailSamples requests (measured where timed; else each request's
+  /// time less its bytes at the fitted bandwidth): about the 98th percentile. Empty until
+  /// kTailMinSamples requests completed.
   std::optional<double> tail_latency_s() const;
 
  private:
@@ -245,21 +261,28 @@ class NetworkEstimate {
   std::uint32_t in_flight_ = 0;
   std::uint64_t samples_ = 0;
   std::uint64_t fit_samples_ = 0;    // samples of requests that had the link to themselves
-  std::vector<double> first_bytes_;  // a ring of the last kTailSamples first-byte times (s)
+  std::vector<double> first_bytes_;  // a ring of the last kTailSamples first-byte times (s), in arrival order
   double tail_s_ = 0;                // the slowest of them
   // The last kLinkSamples completions (a ring), and what each measured: the best delivered rate of a
   // stretch ending at it, and whether that stretch had the link full.
   struct Completion {
-    Nanos issued = 0;
+    Nanos start = 0;  // its first byte (timed), or when it was asked for
     Nanos completed = 0;
     std::uint64_t bytes = 0;
-    double transfer_s = 0;  // its time less the fitted latency
+    double transfer_s = 0;  // from its first byte (timed), or its time less the fitted latency
     double rate = 0;
     bool full = false;
+    bool shows_full = false;  // its transfer can show a full link (MeasureLink)
   };
   std::vector<Completion> completions_;
   std::size_t newest_ = 0;  // the latest completion's place in the ring
-  void MeasureLink(std::uint64_t bytes, Nanos issued, Nanos completed);
+  // `start`: when its bytes began to arrive (timed) or it was asked for (untimed).
+  void MeasureLink(std::uint64_t bytes, Nanos start, Nanos completed, double transfer_s, bool timed);
+  void Fit(double n, double d, double concurrency);  // untimed requests: latency and bandwidth fitted
+  void AddFirstByte(double first_byte);
+  std::vector<double> sorted_first_bytes_;  // first_bytes_, sorted (its median is the latency, timed)
+  std::vector<double> alone_rates_;         // a ring: timed requests' rates that had the link to themselves
+  std::uint64_t alone_samples_ = 0;
   double busy_ = 0;  // Busy() at busy_at_
   Nanos busy_at_ = 0;
   void Advance(Nanos now) {

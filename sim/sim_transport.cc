@@ -75,6 +75,7 @@ void SimTransport::QueueRemove(std::uint32_t slot) {
 void SimTransport::Begin(std::uint32_t slot) {
   Unfuse();
   Transfer& t = slots_[slot];
+  t.sent_at = scheduler_->Now();
   const bool idle = connections_ == 0 && streams_busy_ == 0;
   Nanos connect = 0;
   if (t.stream) {
@@ -151,9 +152,10 @@ void SimTransport::OnFusedCompletion(std::uint32_t slot) {
   t.target.chunk->AddFilled(t.size);
   bytes_transferred_ += t.size;
   const std::uint64_t size = t.size;
+  const ResponseTiming timing{t.sent_at, t.activates_at};
   FetchCallback done = Retire(slot);
   ReleaseConnection();
-  done(FetchOutcome{OkStatus(), size});
+  done(FetchOutcome{OkStatus(), size, timing.sent, timing.first_byte});
 }
 
 double SimTransport::Rate() const {
@@ -180,6 +182,7 @@ void SimTransport::Activate(std::uint32_t slot) {
   Advance();
   Transfer& t = slots_[slot];
   t.state = State::kActive;
+  t.activates_at = scheduler_->Now();
   if (t.stream) {
     t.milestone = FlowTarget(t);
     t.remaining = static_cast<double>(t.milestone);
@@ -235,7 +238,7 @@ void SimTransport::OnCompletionEvent() {
     t.arrived = t.milestone;
     if (t.pulling && t.arrived >= t.pulled + t.pull_length) {
       const std::uint64_t length = t.pull_length;
-      ready.emplace_back(TakePull(slot), length);
+      ready.emplace_back(TakePull(slot), length, ResponseTiming{});
     }
     ReachMilestone(slot);
     if (t.state == State::kDrained) drained.push_back(slot);
@@ -250,11 +253,12 @@ void SimTransport::OnCompletionEvent() {
     t.target.chunk->AddFilled(t.size);
     bytes_transferred_ += t.size;
     const std::uint64_t size = t.size;
-    ready.emplace_back(Retire(slot), size);
+    const ResponseTiming timing{t.sent_at, t.activates_at};
+    ready.emplace_back(Retire(slot), size, timing);
     ReleaseConnection();
   }
   streams_busy_ -= drained.size();
-  for (auto& [done, size] : ready) done(FetchOutcome{OkStatus(), size});
+  for (auto& [done, size, timing] : ready) done(FetchOutcome{OkStatus(), size, timing.sent, timing.first_byte});
   ready.clear();
 }
 

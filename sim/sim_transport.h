@@ -47,6 +47,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -117,7 +118,8 @@ class SimTransport final : public Transport {
     FetchTarget target;
     FetchCallback done;
     TimerId timer = 0;       // the latency timer, the fused completion, or the posted cancellation callback
-    Nanos activates_at = 0;  // while kFused: when the latency ends
+    Nanos activates_at = 0;  // when the latency ends (the first byte)
+    Nanos sent_at = 0;       // when it took a connection
     // Streams: `target` and `done` belong to the pull in progress.
     bool stream = false;
     bool pulling = false;
@@ -164,7 +166,7 @@ class SimTransport final : public Transport {
   std::uint32_t queue_tail_ = kNone;
   std::vector<std::uint32_t> active_;  // in activation order, which orders same-time completions
   std::vector<std::uint32_t> finished_scratch_;
-  std::vector<std::pair<FetchCallback, std::uint64_t>> ready_scratch_;
+  std::vector<std::tuple<FetchCallback, std::uint64_t, ResponseTiming>> ready_scratch_;
   std::vector<std::uint32_t> drained_scratch_;
   std::uint32_t connections_ = 0;
   std::uint32_t connections_opened_ = 0;  // the most ever in use at once: those a pooled client keeps

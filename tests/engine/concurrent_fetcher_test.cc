@@ -111,11 +111,20 @@ TEST_CASE("fetcher over the simulator delivers one slice of the object's bytes",
   options.rule = SplitRule::kV795;
   ConcurrentFetcher fetcher(LayerContext{&scheduler, &events, 0}, &transport, object, options, &account);
   std::optional<Result<Slices>> got;
-  fetcher.Read({kMiB + 3, 21 * kMiB + 3}, [&](Result<Slices> r) { got = std::move(r); });
+  ResponseTiming timing{-2, -2};
+  fetcher.Read({kMiB + 3, 21 * kMiB + 3}, [&](Result<Slices> r) {
+    got = std::move(r);
+    timing = fetcher.completing_timing();
+  });
   scheduler.Run();
   REQUIRE(got.has_value());
   REQUIRE(got->ok());
   REQUIRE((*got)->size() == 1);
+  // The read's callback sees when it was sent and answered: its four parts were sent at once and all
+  // began to arrive after one latency.
+  CHECK(timing.sent == 0);
+  CHECK(timing.first_byte == PayloadRig::NoTail().latency_median_ns);
+  CHECK(timing.first_byte < scheduler.Now());
   const Slices& slices = **got;
   CHECK(TotalLength(slices) == 20 * kMiB);
   const std::uint64_t seed = ObjectSeed("bkt", "obj", 1);

@@ -789,10 +789,15 @@ struct LinkRig {
   double highest = 0;  // the most delivered() ever said
   int samples = 0;
 
-  LinkRig(const std::string& name, std::uint64_t seed) {
+  // `link`: the profile's link (and one request's bandwidth) cut to this many bytes/s; 0: as it is.
+  LinkRig(const std::string& name, std::uint64_t seed, double link = 0) {
     auto found = sim::FindProfile(name, "");
     REQUIRE(found.ok());
     profile = *found;
+    if (link > 0) {
+      profile.link_bandwidth_bytes_per_s = link;
+      profile.stream_bandwidth_bytes_per_s = std::min(profile.stream_bandwidth_bytes_per_s, link);
+    }
     transport.emplace(&scheduler, profile, seed, sim::SimTransportOptions{});
   }
   // `bytes` asked for at `at`; the estimate sees it start and end as the layer's requests.
@@ -809,7 +814,7 @@ struct LinkRig {
                          const double concurrency =
                              std::max(1.0, (estimate.Busy(now) - busy) / (static_cast<double>(now - issued) / 1e9));
                          estimate.Finished(now);
-                         estimate.Sample(bytes, issued, now, concurrency);
+                         estimate.Sample(bytes, issued, now, concurrency, outcome.timing());
                          highest = std::max(highest, estimate.delivered());
                          ++samples;
                        });
@@ -859,6 +864,31 @@ TEST_CASE("auto: until the link has been full, windows probe at twice what it de
   CHECK(rig.estimate.delivered() <= 4e9 * (1 + 1e-9));
   CHECK(rig.estimate.delivered() >= 2.6e9);  // 8 MB over the 3 ms of the requests' lives
   CHECK(rig.estimate.aggregate() == Approx(2 * rig.estimate.delivered()));
+}
+
+// A link slower than the profiles (12.5 MB/s, gcs-regional's first bytes) under the pattern of a
+// whole-object bet: the read's own 32 KiB and 15 parts of 4 MiB together, none ever alone on the link.
+// Before requests told their first byte, the estimate fitted each request's whole time as latency plus
+// bytes at a bandwidth pulled to its 1 GB/s prior, and said: a link of 1 GB/s, first bytes of seconds.
+TEST_CASE("auto: on a slow link, first bytes are measured apart from transfers, and the link from both",
+          "[policies][auto]") {
+  const double link = 12.5e6;
+  for (std::uint64_t seed : {1, 2, 3}) {
+    INFO("seed " << seed);
+    LinkRig rig("gcs-regional", seed, link);
+    rig.Issue(0, 32 * 1024);
+    for (int i = 0; i < 15; ++i) rig.Issue(0, 4 * M);
+    rig.scheduler.Run();
+    REQUIRE(rig.samples == 16);
+    CHECK(rig.highest <= link);
+    CHECK(rig.estimate.delivered() >= 0.9 * link);  // 60 MiB over 5 s, less the first bytes
+    CHECK(rig.estimate.link_full());
+    CHECK(rig.estimate.aggregate() == rig.estimate.delivered());
+    // The first bytes are the profile's (median 35 ms, p99 200 ms), not the transfers' 5 s.
+    CHECK(rig.estimate.latency_s() < 0.1);
+    REQUIRE(rig.estimate.tail_latency_s().has_value());
+    CHECK(*rig.estimate.tail_latency_s() < 1.0);
+  }
 }
 
 TEST_CASE("auto: registry entry, parameters and placement", "[policies][auto][registry]") {

@@ -146,6 +146,13 @@ TEST_CASE("sim transport: the connection limit queues in FIFO order", "[sim][tra
   CHECK(b.at == 50 * kMillisecond);
   CHECK(c.at == 90 * kMillisecond);
   CHECK(f.transport.peak_active() == 1);
+  // Each outcome tells when its response began: the wait for the connection and the latency after it.
+  CHECK(a.outcome.sent_at == 0);
+  CHECK(a.outcome.first_byte_at == 10 * kMillisecond);
+  CHECK(b.outcome.sent_at == 20 * kMillisecond);
+  CHECK(b.outcome.first_byte_at == 30 * kMillisecond);
+  CHECK(c.outcome.sent_at == 50 * kMillisecond);
+  CHECK(c.outcome.first_byte_at == 60 * kMillisecond);
 }
 
 TEST_CASE("sim transport: two connections, four fetches", "[sim][transport]") {
@@ -330,6 +337,8 @@ TEST_CASE("sim transport: the idle-link shortcut changes no completion time or b
     int fetch;
     bool ok;
     std::uint64_t bytes;
+    Nanos sent;
+    Nanos first_byte;
     bool operator==(const Outcome&) const = default;
   };
   auto run = [&](std::uint64_t seed, bool fuse) {
@@ -347,10 +356,10 @@ TEST_CASE("sim transport: the idle-link shortcut changes no completion time or b
       const int cancel = static_cast<int>(rng() % 4);  // 0: cancel soon (often in latency), 1: later
       const Nanos cancel_after = static_cast<Nanos>(rng() % (cancel == 0 ? 30 * kMillisecond : 200 * kMillisecond));
       scheduler.PostAt(at, [&, i, size, cancel, cancel_after] {
-        const FetchId id = transport.Fetch(object, {0, size}, {Chunk::Make(size, false, &account), 0},
-                                           [&log, &scheduler, i](const FetchOutcome& o) {
-                                             log.push_back({scheduler.Now(), i, o.status.ok(), o.bytes_received});
-                                           });
+        const FetchId id = transport.Fetch(
+            object, {0, size}, {Chunk::Make(size, false, &account), 0}, [&log, &scheduler, i](const FetchOutcome& o) {
+              log.push_back({scheduler.Now(), i, o.status.ok(), o.bytes_received, o.sent_at, o.first_byte_at});
+            });
         if (cancel < 2) scheduler.PostAfter(cancel_after, [&transport, id] { transport.Cancel(id); });
       });
     }
@@ -367,6 +376,12 @@ TEST_CASE("sim transport: the idle-link shortcut changes no completion time or b
     for (std::size_t i = 0; i < fused.size(); ++i) {
       INFO("seed " << seed << " fetch " << i);
       REQUIRE(fused[i] == plain[i]);
+      // A completed fetch's first byte came after it was asked for and before its last byte.
+      if (fused[i].ok) {
+        CHECK((fused[i].sent >= 0 && fused[i].sent < fused[i].first_byte && fused[i].first_byte <= fused[i].at));
+      } else {
+        CHECK((fused[i].sent == -1 && fused[i].first_byte == -1));
+      }
     }
   }
 }
