@@ -135,12 +135,13 @@ struct Median {
 
 using Key = std::tuple<std::string, std::string, std::string>;  // profile, trace, policy
 
-/// Runs every trace x policy x seed on each profile in the simulator; returns the medians.
+/// Runs every trace x policy x seed on each profile in the simulator; returns the medians. The profiles
+/// are the built-in ones, or those of `profiles_file` where one is named.
 inline std::map<Key, Median> Run(const std::vector<const traces::Trace*>& traces,
                                  const std::vector<std::string>& policy_specs, const std::vector<std::string>& profiles,
                                  const std::vector<std::uint64_t>& seeds,
                                  replay::TransportKind transport = replay::TransportKind::kSim,
-                                 bool verify_bytes = false) {
+                                 bool verify_bytes = false, const std::string& profiles_file = "") {
   std::map<Key, std::vector<Sample>> samples;
   for (const std::string& profile_name : profiles) {
     replay::RunPlan plan;
@@ -150,7 +151,7 @@ inline std::map<Key, Median> Run(const std::vector<const traces::Trace*>& traces
       REQUIRE(parsed.ok());
       plan.policies.push_back(*parsed);
     }
-    auto profile = sim::FindProfile(profile_name, "");
+    auto profile = sim::FindProfile(profile_name, profiles_file);
     REQUIRE(profile.ok());
     plan.profile_name = profile_name;
     plan.profile = *profile;
