@@ -825,7 +825,9 @@ void AutoPrefetcher::Issue(ByteRange range, bool speculative, std::uint32_t owne
   e.owner = owner;
   e.consumed_to = range.begin;
   e.last_use = stamp_;
+  e.read_from = false;
   by_use_.emplace(std::pair{stamp_, range.begin}, &e);
+  CountUnread(e, +1);
   e.issued = ctx_.scheduler->Now();
   e.serial = next_serial_++;
   state_->network.Started(e.issued);
@@ -1621,7 +1623,18 @@ std::uint64_t AutoPrefetcher::Evict(std::uint64_t bytes, bool demand, bool every
       if (candidate(level, begin, e)) evict(begin);
     }
   };
-  pick_by_use(0);
+  if (!demand && !everything && !UnreadOrphans()) {
+    // A prefetch's candidates are then data read and not recent: read_by_use_ up to the recent ones.
+    for (auto u = read_by_use_.begin(); u != read_by_use_.end() && freed < bytes;) {
+      if (u->first.first + options_.reuse >= stamp_) break;
+      const std::uint64_t begin = u->first.second;
+      const Extent& e = *u->second;
+      ++u;  // before `evict` erases the entry
+      if (candidate(0, begin, e)) evict(begin);
+    }
+  } else {
+    pick_by_use(0);
+  }
   if ((demand || everything) && freed < bytes) {
     pick_by_use(1);
     // Requests in flight: those of cursors that are gone first, by where they begin.
@@ -1644,16 +1657,45 @@ std::uint64_t AutoPrefetcher::Evict(std::uint64_t bytes, bool demand, bool every
 }
 
 void AutoPrefetcher::Touch(std::uint64_t begin, Extent& extent, std::uint64_t stamp) {
+  if (!extent.read_from && extent.consumed_to > begin) {
+    CountUnread(extent, -1);
+    extent.read_from = true;
+    read_by_use_.emplace(std::pair{extent.last_use, begin}, &extent);
+  }
   if (extent.last_use == stamp) return;
   auto node = by_use_.extract({extent.last_use, begin});
   node.key() = {stamp, begin};
   by_use_.insert(std::move(node));
+  if (extent.read_from) {
+    auto read = read_by_use_.extract({extent.last_use, begin});
+    read.key() = {stamp, begin};
+    read_by_use_.insert(std::move(read));
+  }
   extent.last_use = stamp;
+}
+
+void AutoPrefetcher::CountUnread(const Extent& extent, int delta) {
+  if (!extent.speculative) return;
+  auto& count = unread_speculative_[extent.owner];
+  count += delta;
+  if (count == 0) unread_speculative_.erase(extent.owner);
+}
+
+bool AutoPrefetcher::UnreadOrphans() const {
+  for (const auto& [owner, count] : unread_speculative_) {
+    if (!OwnerLive(owner)) return true;
+  }
+  return false;
 }
 
 std::map<std::uint64_t, AutoPrefetcher::Extent>::iterator AutoPrefetcher::EraseExtent(
     std::map<std::uint64_t, Extent>::iterator it) {
   by_use_.erase({it->second.last_use, it->first});
+  if (it->second.read_from) {
+    read_by_use_.erase({it->second.last_use, it->first});
+  } else {
+    CountUnread(it->second, -1);
+  }
   Count(it->first, it->second.end, false);
   auto next = extents_.erase(it);
   if (extents_.empty()) state_->holding.erase(member_);

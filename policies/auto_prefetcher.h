@@ -373,6 +373,7 @@ class AutoPrefetcher final : public PolicyLayer {
     ReadId hedge = 0;                // a second request for the same bytes, while in flight
     std::uint64_t hedge_serial = 0;  // nonzero once hedged
     Nanos hedge_issued = 0;
+    bool read_from = false;  // some of it has been delivered (it is in read_by_use_)
   };
   struct Cursor {
     std::uint32_t id = 0;          // 0: unused slot
@@ -496,6 +497,14 @@ class AutoPrefetcher final : public PolicyLayer {
   // visits the least recently used first instead of sorting every extent (a read's cost when the
   // budget is full). Changed only through Touch and EraseExtent.
   std::map<std::pair<std::uint64_t, std::uint64_t>, Extent*> by_use_;
+  // The same for the extents read from, and per owner the speculative extents not read from yet: a
+  // prefetch may only evict data read and not recent, or left unread by a gone owner, and when no gone
+  // owner left any, its walk goes through the data read alone (a window's unread parts, up to the
+  // whole budget, are never its candidates). Same order, so the same extents are evicted.
+  std::map<std::pair<std::uint64_t, std::uint64_t>, Extent*> read_by_use_;
+  std::map<std::uint32_t, std::uint32_t> unread_speculative_;
+  void CountUnread(const Extent& extent, int delta);
+  bool UnreadOrphans() const;  // a speculative extent not read from whose owner is gone
   std::uint64_t next_serial_ = 1;
   std::uint64_t cancelled_pending_ = 0;  // cancelled requests whose completion has not come yet
   std::vector<Cursor> cursors_;
