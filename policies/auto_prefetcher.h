@@ -181,7 +181,7 @@ class NetworkEstimate {
  public:
   static constexpr double kSeedLatencyS = 0.050;   // DuckDB's "remote" seed, until a first sample
   static constexpr double kSeedBandwidth = 100e6;  // bytes/s per request, likewise
-  static constexpr double kPriorBandwidth = 1e9;   // the slope's prior (see Sample)
+  static constexpr double kPriorBandwidth = 1e9;   // one request's until measured; the fit's slope prior (Fit)
   static constexpr double kPriorBytes = 1 << 20;
   static constexpr double kForget = 0.1;          // a sample's weight fades by this per newer sample
   static constexpr double kSeedParallel = 16;     // the aggregate's seed: this many requests' bandwidth
@@ -224,6 +224,7 @@ class NetworkEstimate {
   /// of the run's requests in flight on average over its life (itself included), and `timing` as the
   /// fetcher saw it (when it was sent and answered; unknown: its time is fitted, see Fit).
   void Sample(std::uint64_t bytes, Nanos issued, Nanos completed, double concurrency, ResponseTiming timing = {});
+  /// The service's first byte: the median of the last kTailSamples (timed), or the fit's (untimed).
   double latency_s() const { return latency_s_; }
   /// Bytes/s one request gets alone on the link; once the link has been full, never more than it
   /// delivered (one request is never faster than the link).
