@@ -1614,29 +1614,25 @@ std::uint64_t AutoPrefetcher::Evict(std::uint64_t bytes, bool demand, bool every
   };
   // The first two levels go by last use, then begin: by_use_'s order, so an eviction that frees one
   // extent usually looks at one. (Evicting changes no other extent's level: cancelled requests
-  // complete later, and cursors, the read pending and the stamp stay as they are.)
-  auto pick_by_use = [&](int level) {
-    for (auto u = by_use_.begin(); u != by_use_.end() && freed < bytes;) {
+  // complete later, and cursors, the read pending and the stamp stay as they are.) `index` holds the
+  // extents in that order, and the walk stops at the first last use of `stop` or later.
+  auto pick_by_use = [&](const auto& index, int level, std::uint64_t stop) {
+    for (auto u = index.begin(); u != index.end() && freed < bytes && u->first.first < stop;) {
       const std::uint64_t begin = u->first.second;
       const Extent& e = *u->second;
       ++u;  // before `evict` erases the entry
       if (candidate(level, begin, e)) evict(begin);
     }
   };
+  constexpr std::uint64_t kAll = std::numeric_limits<std::uint64_t>::max();
   if (!demand && !everything && !UnreadOrphans()) {
     // A prefetch's candidates are then data read and not recent: read_by_use_ up to the recent ones.
-    for (auto u = read_by_use_.begin(); u != read_by_use_.end() && freed < bytes;) {
-      if (u->first.first + options_.reuse >= stamp_) break;
-      const std::uint64_t begin = u->first.second;
-      const Extent& e = *u->second;
-      ++u;  // before `evict` erases the entry
-      if (candidate(0, begin, e)) evict(begin);
-    }
+    pick_by_use(read_by_use_, 0, stamp_ > options_.reuse ? stamp_ - options_.reuse : 0);
   } else {
-    pick_by_use(0);
+    pick_by_use(by_use_, 0, kAll);
   }
   if ((demand || everything) && freed < bytes) {
-    pick_by_use(1);
+    pick_by_use(by_use_, 1, kAll);
     // Requests in flight: those of cursors that are gone first, by where they begin.
     std::vector<std::pair<std::uint64_t, std::uint64_t>> order;  // (0 or last_use, begin)
     for (const auto& [begin, e] : extents_) {

@@ -194,6 +194,47 @@ TEST_CASE("http transport: a ranged GET lands byte-exact in the chunk", "[engine
   CHECK(account.held_bytes() == 0);
 }
 
+// What a real client sees of a request's time, as the policies measure it (Source::completing_timing):
+// the server takes 60 ms before its response head, then 60 ms between the body's 64 KiB pieces.
+TEST_CASE("http transport: an outcome tells when the request went out and when its response began", "[engine][http]") {
+  ScriptedServer server([](int, const httplib::Request& req, httplib::Response& res) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    const std::uint64_t first = static_cast<std::uint64_t>(req.ranges[0].first);
+    res.set_header("x-goog-generation", "7");
+    res.set_content_provider(
+        kSize, "application/octet-stream", [first](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+          if (offset > first) std::this_thread::sleep_for(std::chrono::milliseconds(60));
+          const std::size_t n = std::min<std::size_t>(65536, length);
+          std::string buf(n, '\0');
+          FillSynthetic(ScriptedServer::Seed(7), offset, reinterpret_cast<std::byte*>(buf.data()), n);
+          sink.write(buf.data(), buf.size());
+          return true;
+        });
+    return true;
+  });
+  AsioScheduler scheduler;
+  MemoryAccount account;
+  {
+    HttpTransport transport(&scheduler, server.endpoint(), Connections(1));
+    auto chunk = Chunk::Make(200'000, true, &account);
+    std::optional<FetchOutcome> got;
+    Nanos done_at = -1;
+    const Nanos before = scheduler.Now();
+    transport.Fetch(Object(), {1000, 201'000}, {chunk, 0}, [&](const FetchOutcome& o) {
+      got = o;
+      done_at = scheduler.Now();
+    });
+    scheduler.RunFor(20 * kSecond);
+    REQUIRE(got.has_value());
+    REQUIRE(got->status.ok());
+    CheckBytes(chunk->data(), 1000, 200'000);
+    CHECK(got->sent_at >= before);
+    CHECK(got->first_byte_at - got->sent_at >= 60 * kMillisecond);  // the server's first byte
+    CHECK(done_at - got->first_byte_at >= 120 * kMillisecond);      // the body's two later pieces
+  }
+  CHECK(account.held_bytes() == 0);
+}
+
 TEST_CASE("http transport: HTTP errors name the object and range - only 408 429 5xx are retryable", "[engine][http]") {
   int status_to_send = 0;
   ScriptedServer server([&](int, const httplib::Request&, httplib::Response& res) {
@@ -220,6 +261,7 @@ TEST_CASE("http transport: HTTP errors name the object and range - only 408 429 
     CHECK(o.status.error().code == c.code);
     CHECK(o.status.error().retryable == c.retryable);
     CHECK(o.status.error().http_status == c.status);
+    CHECK((o.sent_at == -1 && o.first_byte_at == -1));  // a failed fetch tells no timing
     const std::string& message = o.status.error().message;
     CHECK(message.find("gs://bkt/dir/a b+c bytes 0-100") != std::string::npos);
     CHECK(message.find("HTTP " + std::to_string(c.status) + ": scripted failure") != std::string::npos);
