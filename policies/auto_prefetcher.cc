@@ -163,6 +163,7 @@ void NetworkEstimate::Sample(std::uint64_t bytes, Nanos issued, Nanos completed,
     // fitted. The latency is their median (lognormal first bytes have a long tail); one request's
     // bandwidth is the fastest transfer of a request of some size that had the link to itself.
     const Nanos sent = timing.sent >= issued && timing.sent <= timing.first_byte ? timing.sent : issued;
+    timed_ = true;
     const double transfer = Seconds(completed - timing.first_byte);
     if (bytes >= kAloneBytes && concurrency <= kAloneConcurrency && transfer > 0) {
       if (alone_rates_.size() < kLinkSamples) {
@@ -361,11 +362,20 @@ std::uint64_t AutoPrefetcher::Bdp() const {
   return static_cast<std::uint64_t>(Latency() * Bandwidth());
 }
 
-// A part's transfer takes about twice its first byte, so at most a third of its time is latency. The
-// bandwidth is one request's when several share the link, but no less than the link's share of
-// `parallel` requests (requests in flight together would otherwise shrink each other's parts).
+// One request's bandwidth, to size parts by. Measured from timed requests it is a request's alone on
+// the link, which sharing never lowers; fitted from whole times (untimed) it falls as requests share a
+// full link, so it is then no less than the link's share of `kSeedParallel` requests (parts in flight
+// together would otherwise shrink each other). The share's floor held on slow links too while the
+// link was a probe (1.6 GB/s until seen full): parts of 4 MiB, eight times two bandwidth-delay products
+// at 12.5 MB/s, one at a time in a window the link bounds to less than that.
+double AutoPrefetcher::PerRequest() const {
+  if (!options_.measure || state_->network.timed()) return Bandwidth();
+  return std::max(Bandwidth(), Aggregate() / NetworkEstimate::kSeedParallel);
+}
+
+// A part's transfer takes about twice its first byte, so at most a third of its time is latency.
 std::uint64_t AutoPrefetcher::part_size() const {
-  const double per_request = std::max(Bandwidth(), Aggregate() / NetworkEstimate::kSeedParallel);
+  const double per_request = PerRequest();
   const auto bdp = static_cast<std::uint64_t>(Latency() * per_request);
   return std::clamp(2 * bdp, kPartFloor, std::max(kPartFloor, options_.max_request));
 }
@@ -450,7 +460,7 @@ std::uint64_t AutoPrefetcher::LinkBound() const {
   const double median_bound = options_.link * (delivered > 0 ? delivered : Aggregate()) * Latency();
   const std::optional<double> tail = options_.measure ? state_->network.tail_latency_s() : std::nullopt;
   if (!tail) return static_cast<std::uint64_t>(median_bound);
-  const double per_request = std::max(Bandwidth(), Aggregate() / NetworkEstimate::kSeedParallel);
+  const double per_request = PerRequest();
   const double part_s = static_cast<double>(part_size()) / per_request;
   return static_cast<std::uint64_t>(std::min(median_bound, Aggregate() * (*tail + part_s)));
 }
@@ -459,7 +469,7 @@ std::uint64_t AutoPrefetcher::LinkBound() const {
 // 16 are measured, 8 median ones, as the link bound) plus the part's transfer.
 double AutoPrefetcher::Horizon() const {
   const std::optional<double> tail = options_.measure ? state_->network.tail_latency_s() : std::nullopt;
-  const double per_request = std::max(Bandwidth(), Aggregate() / NetworkEstimate::kSeedParallel);
+  const double per_request = PerRequest();
   return tail.value_or(8 * Latency()) + static_cast<double>(part_size()) / per_request;
 }
 

@@ -24,9 +24,10 @@
 //   first bytes of seconds; reports/findings/auto.md, "On links slower than the profiles".)
 //   One estimate per run (per client), shared by its open files; seeds 50 ms and 100 MB/s until the
 //   first sample. From it: BDP = L x B; parts of speculative requests are 2 x BDP (a third of a part's
-//   time is first byte), within [1 MiB, max_request]; the minimum request is BDP / 16 (it costs at most
-//   L/16 more than the bytes asked for), within [64 KiB, 1 MiB], and is also the hole a cursor steps
-//   over and the gap across which hinted ranges merge.
+//   time is first byte), B one request's bandwidth (measured alone; a fit of untimed requests, which
+//   sharing lowers, no less than the link's share of 16), within [1 MiB, max_request]; the minimum
+//   request is BDP / 16 (it costs at most L/16 more than the bytes asked for), within [64 KiB, 1 MiB],
+//   and is also the hole a cursor steps over and the gap across which hinted ranges merge.
 // - Cursors (Linux readahead's streams; several per file, as its page-cache history allows). Up to
 //   `cursors` per stream. A read continues a cursor when it starts within the minimum request of the
 //   cursor's end or inside what it asked for ahead (sequential), or one stride after its last read
@@ -245,6 +246,8 @@ class NetworkEstimate {
   double aggregate() const { return aggregate_; }
   std::uint32_t in_flight() const { return in_flight_; }
   std::uint64_t samples() const { return samples_; }
+  /// Whether requests have told their first bytes (then bandwidth() is measured, not fitted).
+  bool timed() const { return timed_; }
   /// The slowest first byte of the last kTailSamples requests (measured where timed; else each request's
   /// time less its bytes at the fitted bandwidth): about the 98th percentile. Empty until
   /// kTailMinSamples requests completed.
@@ -258,6 +261,7 @@ class NetworkEstimate {
   double aggregate_ = kSeedBandwidth * kSeedParallel;
   double delivered_ = 0;
   bool full_ = false;
+  bool timed_ = false;
   double shortest_first_byte_ = 1e9;  // s: the least of each request's time less its bytes at bandwidth_
   std::uint32_t in_flight_ = 0;
   std::uint64_t samples_ = 0;
@@ -351,6 +355,7 @@ class AutoPrefetcher final : public PolicyLayer {
   // For tests and reports.
   std::uint64_t min_request() const;
   std::uint64_t part_size() const;
+  double PerRequest() const;  // one request's bandwidth, for part sizes
   bool whole_fetched() const { return whole_started_; }
   std::uint64_t random_reads() const { return random_reads_; }
   std::uint64_t hedges() const { return hedges_; }

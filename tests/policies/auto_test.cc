@@ -7,8 +7,10 @@
 // The lower layer answers every request 1 ms after it is made. M = MiB below. A read runs the
 // scheduler until nothing is left (prefetches and timers included), so between two reads the reader
 // seems to pause; the pace bound is off (pace=false) but where a test turns it on.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "engine/reader.h"
@@ -20,6 +22,8 @@
 #include "sim/sim_scheduler.h"
 #include "sim/sim_transport.h"
 #include "tests/support/logging_source.h"
+#include "tests/support/run_config.h"
+#include "traces/generators.h"
 #include "traces/random_mix.h"
 
 namespace pflab::policies {
@@ -888,6 +892,54 @@ TEST_CASE("auto: on a slow link, first bytes are measured apart from transfers, 
     CHECK(rig.estimate.latency_s() < 0.1);
     REQUIRE(rig.estimate.tail_latency_s().has_value());
     CHECK(*rig.estimate.tail_latency_s() < 1.0);
+  }
+}
+
+// The sizes of the requests a layer starts, by layer name, from a run's events.
+class FetchSizes final : public EventSink {
+ public:
+  explicit FetchSizes(std::string layer) : layer_(std::move(layer)) {}
+  void OnEvent(const Event& e) override {
+    if (e.type == EventType::kFetchStart && layer_ == e.layer) sizes.push_back(e.length);
+  }
+  std::vector<std::uint64_t> sizes;
+
+ private:
+  std::string layer_;
+};
+
+// A sequential reader on a link one request fills (gcs-regional's first bytes, the link and one request
+// at 12.5 MB/s), of an object too large to be bought whole, so that no bet's parts show the link full.
+// Parts are sized by one request's measured bandwidth: 2 x 35 ms x 12.5 MB/s, about 0.9 MB. Sized by
+// the link's share of 16 requests while the link was still a probe (1.6 GB/s / 16 = 100 MB/s), they
+// were 4 MiB, more than the window the link bounds (8 x 35 ms x 12.5 MB/s = 3.5 MB): one at a time,
+// each asked for once the one before had arrived. (Here both take 1.14x the link's time: parts asked
+// for together share the link and arrive together, and the reader then asks for the next ones
+// together; reports/findings/auto.md, "Parts sized by one request".)
+TEST_CASE("auto: on a slow link parts are sized by one request's bandwidth, not a share of the probe",
+          "[policies][auto]") {
+  traces::GeneratorParams params;
+  params.object_size = 512 * M;  // over the 256 MiB budget: never fetched whole
+  params.read_size = 128 * 1024;
+  params.count = 512;  // its first 64 MiB
+  auto trace = traces::Generate("sequential", params);
+  REQUIRE(trace.ok());
+  for (std::uint64_t seed : {1, 2, 3}) {
+    INFO("seed " << seed);
+    replay::SimulationConfig config = testing::RunConfig(*trace, "auto");
+    config.profile.link_bandwidth_bytes_per_s = 12.5e6;
+    config.profile.stream_bandwidth_bytes_per_s = 12.5e6;
+    config.seed = seed;
+    FetchSizes fetches("auto");
+    config.event_log = &fetches;
+    auto run = replay::RunSimulation(config);
+    REQUIRE(run.ok());
+    REQUIRE_FALSE(run->failed());
+    REQUIRE(fetches.sizes.size() >= 16);
+    std::vector<std::uint64_t> parts(fetches.sizes.end() - 16, fetches.sizes.end());
+    std::sort(parts.begin(), parts.end());
+    CHECK(parts[parts.size() / 2] <= 2 * M);
+    CHECK(parts.back() <= 2 * M);
   }
 }
 
