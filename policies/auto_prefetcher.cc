@@ -289,6 +289,7 @@ AutoPrefetcher::AutoPrefetcher(LayerContext ctx, Source* lower, AutoOptions opti
     run_ = own_run_.get();
   }
   state_ = &run_->Get<AutoRunState>();
+  reader_done_ = &state_->reader_done.try_emplace(ctx_.stream, -1).first->second;
   // Streams that have the same object open read it together (as Parquet's column readers do). With
   // `share` they read from each other's data, so one whole fetch serves them all; without it, fetching
   // it whole for each would fetch it once per stream, so none of them does.
@@ -373,15 +374,49 @@ double AutoPrefetcher::PerRequest() const {
   return std::max(Bandwidth(), Aggregate() / NetworkEstimate::kSeedParallel);
 }
 
-// A part's transfer takes about twice its first byte, so at most a third of its time is latency.
 std::uint64_t AutoPrefetcher::part_size() const {
-  const double per_request = PerRequest();
-  const auto bdp = static_cast<std::uint64_t>(Latency() * per_request);
-  return std::clamp(2 * bdp, kPartFloor, std::max(kPartFloor, options_.max_request));
+  return sizes().part;
+}
+std::uint64_t AutoPrefetcher::min_request() const {
+  return sizes().min_request;
+}
+std::uint64_t AutoPrefetcher::LinkBound() const {
+  return sizes().link_bound;
+}
+double AutoPrefetcher::Horizon() const {
+  return sizes().horizon;
 }
 
-std::uint64_t AutoPrefetcher::min_request() const {
-  return std::clamp(RoundUp(Bdp() / 16, kPageBytes), kMinRequestFloor, kMinRequestCeiling);
+const AutoPrefetcher::Sizes& AutoPrefetcher::sizes() const {
+  const std::uint64_t samples = state_->network.samples();
+  if (sizes_.samples == samples) return sizes_;
+  sizes_.samples = samples;
+  const double per_request = PerRequest();
+  // A part's transfer takes about twice its first byte, so at most a third of its time is latency.
+  const auto bdp = static_cast<std::uint64_t>(Latency() * per_request);
+  sizes_.part = std::clamp(2 * bdp, kPartFloor, std::max(kPartFloor, options_.max_request));
+  sizes_.min_request = std::clamp(RoundUp(Bdp() / 16, kPageBytes), kMinRequestFloor, kMinRequestCeiling);
+  const double part_s = static_cast<double>(sizes_.part) / per_request;
+  const std::optional<double> tail = options_.measure ? state_->network.tail_latency_s() : std::nullopt;
+  // The link bound: what a window must hold to keep the link busy, the link's bandwidth for as long as
+  // a part takes to arrive when its first byte is slow (the slowest of the recent first bytes, about
+  // the 98th percentile, plus the part's transfer). Requested bytes beyond it cannot arrive sooner,
+  // and the waste where a run stops is at most this. Until 16 first bytes are measured to know the
+  // tail, `link` median first bytes (8 cover a tail up to 8 times the median), and never more than
+  // that. On a network with a heavy tail (GCS: 99th percentile 4-6 times the median) this is the same
+  // bound; on one with none (a local server) it is a few bandwidth-delay products instead of 8; until
+  // the link has been seen full, the bandwidth it is sized by is a probe at twice what the link
+  // delivered, so windows still grow until it is (NetworkEstimate::aggregate). `link` first bytes
+  // already hold more than a part's round trip (three first bytes), so windows grow by that factor
+  // until the tail is known, over what the link delivered, not over the probe.
+  const double delivered = options_.measure ? state_->network.delivered() : 0;
+  const double median_bound = options_.link * (delivered > 0 ? delivered : Aggregate()) * Latency();
+  sizes_.link_bound =
+      static_cast<std::uint64_t>(tail ? std::min(median_bound, Aggregate() * (*tail + part_s)) : median_bound);
+  // The horizon: how long a part takes to arrive when its first byte is slow, the slowest recent first
+  // byte (until 16 are measured, 8 median ones, as the link bound) plus the part's transfer.
+  sizes_.horizon = tail.value_or(8 * Latency()) + part_s;
+  return sizes_;
 }
 
 double AutoPrefetcher::Aggregate() const {
@@ -442,35 +477,6 @@ std::uint64_t AutoPrefetcher::WindowCap(const Cursor& c) const {
   const std::uint64_t headroom = std::max(pending_.size(), min_request());
   const std::uint64_t budget = std::min(options_.memory, options_.shared_memory);
   return std::min(cap, budget > 2 * headroom ? budget - 2 * headroom : part_size());
-}
-
-// What a window must hold to keep the link busy: the link's bandwidth for as long as a part takes to
-// arrive when its first byte is slow (the slowest of the recent first bytes, about the 98th
-// percentile, plus the part's transfer). Requested bytes beyond it cannot arrive sooner, and the waste
-// where a run stops is at most this. Until 16 first bytes are measured to know the tail, `link`
-// median first bytes (8 cover a tail up to 8 times the median), and never more than that. On a network
-// with a heavy tail (GCS: 99th percentile 4-6 times the median) this is the same bound; on one with
-// none (a local server) it is a few bandwidth-delay products instead of 8; until the link has been
-// seen full, the bandwidth it is sized by is a probe at twice what the link delivered, so windows still
-// grow until it is (NetworkEstimate::aggregate).
-std::uint64_t AutoPrefetcher::LinkBound() const {
-  // `link` first bytes already hold more than a part's round trip (three first bytes), so windows grow
-  // by that factor until the tail is known, over what the link delivered, not over the probe.
-  const double delivered = options_.measure ? state_->network.delivered() : 0;
-  const double median_bound = options_.link * (delivered > 0 ? delivered : Aggregate()) * Latency();
-  const std::optional<double> tail = options_.measure ? state_->network.tail_latency_s() : std::nullopt;
-  if (!tail) return static_cast<std::uint64_t>(median_bound);
-  const double per_request = PerRequest();
-  const double part_s = static_cast<double>(part_size()) / per_request;
-  return static_cast<std::uint64_t>(std::min(median_bound, Aggregate() * (*tail + part_s)));
-}
-
-// How long a part takes to arrive when its first byte is slow: the slowest recent first byte (until
-// 16 are measured, 8 median ones, as the link bound) plus the part's transfer.
-double AutoPrefetcher::Horizon() const {
-  const std::optional<double> tail = options_.measure ? state_->network.tail_latency_s() : std::nullopt;
-  const double per_request = PerRequest();
-  return tail.value_or(8 * Latency()) + static_cast<double>(part_size()) / per_request;
 }
 
 // A read moved the cursor's position on by `bytes`, after the reader's own `gap` since the read before
@@ -562,9 +568,9 @@ ReadId AutoPrefetcher::Read(ByteRange range, ReadCallback done) {
   if (!ClampToObject(range, done)) return id;
   const Nanos now = ctx_.scheduler->Now();
   Nanos gap = 0;
-  if (auto done = state_->reader_done.find(ctx_.stream); done != state_->reader_done.end()) {
-    gap = now - done->second;
-    state_->reader_done.erase(done);
+  if (*reader_done_ >= 0) {
+    gap = now - *reader_done_;
+    *reader_done_ = -1;  // counted
   }
   think_ += gap;
   ++stamp_;
@@ -676,7 +682,7 @@ void AutoPrefetcher::Cancel(ReadId id) {
   pending_id_ = 0;
   SetWaitingMemory(false);
   waiting_peer_ = false;
-  state_->reader_done[ctx_.stream] = ctx_.scheduler->Now();
+  *reader_done_ = ctx_.scheduler->Now();
   CompleteLater(std::move(pending_done_), Cancelled("read cancelled"));
 }
 
@@ -798,8 +804,8 @@ std::optional<ByteRange> AutoPrefetcher::HintHolding(ByteRange range) const {
   return *it;
 }
 
-std::vector<ByteRange> AutoPrefetcher::Missing(ByteRange range) const {
-  std::vector<ByteRange> missing;
+AutoPrefetcher::Gaps AutoPrefetcher::Missing(ByteRange range) const {
+  Gaps missing;
   std::uint64_t pos = range.begin;
   auto it = extents_.upper_bound(range.begin);
   if (it != extents_.begin()) --it;
@@ -891,7 +897,7 @@ std::uint64_t AutoPrefetcher::PinnedBytes() const {
 // The read's missing bytes, rounded up to the minimum request (`exact`: to a page).
 bool AutoPrefetcher::IssueDemand(bool exact) {
   if (!pending_id_) return true;
-  const std::vector<ByteRange> missing = MissingShared(pending_);
+  const Gaps missing = MissingShared(pending_);
   if (missing.empty()) {
     SetWaitingMemory(false);
     return true;
@@ -1158,7 +1164,7 @@ void AutoPrefetcher::HintWindow(ByteRange read) {
   window = std::min(window, budget > 2 * headroom ? budget - 2 * headroom : part);
   const std::uint64_t target = std::min(hint->end, read.end + window);
   if (target <= read.end) return;
-  const std::vector<ByteRange> gaps = MissingShared({read.end, std::min(hint->end, target + part)});
+  const Gaps gaps = MissingShared({read.end, std::min(hint->end, target + part)});
   if (gaps.empty() || gaps.front().begin >= target) return;
   // Top up in whole parts (the last may reach past the window, never past the range), or once less
   // than half the window is left ahead.
@@ -1281,11 +1287,14 @@ bool AutoPrefetcher::PeerWhole() const {
 
 // The parts of `range` that neither this stream nor another stream of the object holds or has asked
 // for.
-std::vector<ByteRange> AutoPrefetcher::MissingShared(ByteRange range) const {
-  if (SameObject().empty()) return Missing(range);
-  // What none of the object's streams (this one included) holds or has asked for: the gaps between
-  // the counted extents, as subtracting each stream's in turn would leave them.
-  std::vector<ByteRange> missing;
+AutoPrefetcher::Gaps AutoPrefetcher::MissingShared(ByteRange range) const {
+  return SameObject().empty() ? Missing(range) : MissingFromObject(range);
+}
+
+// What none of the object's streams (this one included) holds or has asked for: the gaps between the
+// counted extents, as subtracting each stream's in turn would leave them.
+AutoPrefetcher::Gaps AutoPrefetcher::MissingFromObject(ByteRange range) const {
+  Gaps missing;
   if (range.empty()) return missing;
   std::uint64_t pos = range.begin;
   const auto [first, last] =
@@ -1479,7 +1488,7 @@ void AutoPrefetcher::Complete(Result<Slices>&& result) {
   }
 #endif
   stall_ += now - pending_started_;
-  state_->reader_done[ctx_.stream] = now;
+  *reader_done_ = now;
   if (pending_waited_ && options_.grow && options_.ramp > 0) {
     if (Cursor* c = FindCursor(pending_cursor_)) {
       // Mountpoint's rule: a stall multiplies the window (up to the cap).
@@ -1669,13 +1678,15 @@ void AutoPrefetcher::Touch(std::uint64_t begin, Extent& extent, std::uint64_t st
     read_by_use_.emplace(std::pair{extent.last_use, begin}, &extent);
   }
   if (extent.last_use == stamp) return;
+  // The stamp is the newest and a read touches its extents in order: the key goes last (the hint
+  // makes that constant time; a key that does not is placed by a search, as without it).
   auto node = by_use_.extract({extent.last_use, begin});
   node.key() = {stamp, begin};
-  by_use_.insert(std::move(node));
+  by_use_.insert(by_use_.end(), std::move(node));
   if (extent.read_from) {
     auto read = read_by_use_.extract({extent.last_use, begin});
     read.key() = {stamp, begin};
-    read_by_use_.insert(std::move(read));
+    read_by_use_.insert(read_by_use_.end(), std::move(read));
   }
   extent.last_use = stamp;
 }

@@ -126,6 +126,7 @@
 // The layer keeps several requests in flight, so it must sit directly on the fetcher.
 #pragma once
 
+#include <boost/container/small_vector.hpp>
 #include <boost/icl/split_interval_map.hpp>
 #include <cstdint>
 #include <map>
@@ -325,6 +326,7 @@ struct AutoRunState {
   /// Per stream (the reader): when its last read completed, whichever of its open files it read. The
   /// reader's own time before a read runs from there, so a stream that reads several files in turn
   /// (a database's tables, a shapefile's parts) is not taken to compute while it waits on another.
+  /// -1 once a read has counted it.
   std::unordered_map<std::uint32_t, Nanos> reader_done;
   /// Memory was freed: every member waiting for it tries again (posted).
   void Notify();
@@ -412,6 +414,8 @@ class AutoPrefetcher final : public PolicyLayer {
     double burst = 0;  // the most the position moved in one horizon of the reader's time; infinity: no pause
   };
   enum class Kind { kContinue, kStride, kNew, kCovered, kHinted };
+  // The holes of a range (most reads have none or one: not worth a heap allocation each).
+  using Gaps = boost::container::small_vector<ByteRange, 4>;
 
   // Estimates.
   double Latency() const;
@@ -433,6 +437,18 @@ class AutoPrefetcher final : public PolicyLayer {
   std::uint64_t RunBytes(const Cursor& c) const;
   std::uint64_t LinkBound() const;
   double Horizon() const;
+  // What the network estimate gives every read (the part, the minimum request, the link bound and the
+  // horizon, above), kept until the estimate takes its next sample: reads ask for them several times
+  // each, and the estimate changes nowhere else.
+  struct Sizes {
+    std::uint64_t samples = ~std::uint64_t{0};  // the estimate's samples() when computed
+    std::uint64_t part = 0;
+    std::uint64_t min_request = 0;
+    std::uint64_t link_bound = 0;
+    double horizon = 0;
+  };
+  mutable Sizes sizes_;
+  const Sizes& sizes() const;
   void Pace(Cursor& c, std::uint64_t bytes, Nanos gap);
   std::uint64_t Need(const Cursor& c) const;
   std::uint64_t WindowCap(const Cursor& c) const;
@@ -457,7 +473,7 @@ class AutoPrefetcher final : public PolicyLayer {
   std::optional<ByteRange> HintHolding(ByteRange range) const;
   void HintWindow(ByteRange read);
   // Requests.
-  std::vector<ByteRange> Missing(ByteRange range) const;
+  Gaps Missing(ByteRange range) const;
   bool Fits(std::uint64_t bytes, std::uint64_t headroom) const;
   bool MakeRoom(std::uint64_t bytes, std::uint64_t headroom, bool demand);
   void Issue(ByteRange range, bool speculative, std::uint32_t owner);
@@ -472,7 +488,8 @@ class AutoPrefetcher final : public PolicyLayer {
   std::span<AutoPrefetcher* const> SameObject() const;
   bool KeepSharedBet() const;
   bool PeerWhole() const;
-  std::vector<ByteRange> MissingShared(ByteRange range) const;
+  Gaps MissingShared(ByteRange range) const;
+  Gaps MissingFromObject(ByteRange range) const;
   const Extent* PeerExtent(std::uint64_t pos, std::uint64_t* begin) const;
   std::uint64_t PeerBoundary(std::uint64_t from, std::uint64_t limit) const;
   void NotifyPeers();
@@ -491,6 +508,7 @@ class AutoPrefetcher final : public PolicyLayer {
   std::unique_ptr<RunShared> own_run_;          // when built outside a run
   RunShared* run_;
   AutoRunState* state_;
+  Nanos* reader_done_;             // this stream's entry of state_->reader_done (its address is stable)
   std::uint64_t member_ = 0;       // its key in state_'s sets: the order the run's stacks were built
   ObjectStreams* same_ = nullptr;  // its object's entry in state_ (none without an object name)
   void Count(std::uint64_t begin, std::uint64_t end, bool add);  // in same_->held, while counting
