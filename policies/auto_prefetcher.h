@@ -357,7 +357,6 @@ class AutoPrefetcher final : public PolicyLayer {
   // For tests and reports.
   std::uint64_t min_request() const;
   std::uint64_t part_size() const;
-  double PerRequest() const;  // one request's bandwidth, for part sizes
   bool whole_fetched() const { return whole_started_; }
   std::uint64_t random_reads() const { return random_reads_; }
   std::uint64_t hedges() const { return hedges_; }
@@ -421,6 +420,7 @@ class AutoPrefetcher final : public PolicyLayer {
   double Latency() const;
   double Bandwidth() const;
   double Aggregate() const;
+  double PerRequest() const;  // one request's bandwidth, for part sizes
   std::uint64_t Bdp() const;
   // Classifying a read and moving the cursors.
   Kind Classify(ByteRange range, Cursor** cursor);
