@@ -36,16 +36,18 @@ std::vector<ByteRange> CoalesceReadRanges(std::vector<ByteRange> ranges, std::ui
                                           std::uint64_t range_size_limit) {
   std::erase_if(ranges, [](const ByteRange& r) { return r.empty(); });
   std::sort(ranges.begin(), ranges.end(), [](const ByteRange& a, const ByteRange& b) { return a.begin < b.begin; });
-  // Each kept range is compared with the last one kept, so kept ends strictly increase.
-  std::vector<ByteRange> kept;
+  // In place (a read not pre-buffered coalesces alone, once per read): each pass writes at or before
+  // where it reads. Each kept range is compared with the last one kept, so kept ends strictly increase.
+  std::size_t kept = 0;
   for (const ByteRange& r : ranges) {
-    if (!kept.empty() && kept.back().Contains(r)) continue;
-    kept.push_back(r);
+    if (kept > 0 && ranges[kept - 1].Contains(r)) continue;
+    ranges[kept++] = r;
   }
-  std::vector<ByteRange> merged;
-  for (const ByteRange& r : kept) {
-    if (!merged.empty()) {
-      ByteRange& cur = merged.back();
+  std::size_t merged = 0;
+  for (std::size_t i = 0; i < kept; ++i) {
+    const ByteRange r = ranges[i];
+    if (merged > 0) {
+      ByteRange& cur = ranges[merged - 1];
       // Overlap is a hole of zero; the span is measured from the merged range's start.
       const std::uint64_t hole = r.begin > cur.end ? r.begin - cur.end : 0;
       if (hole <= hole_size_limit && r.end - cur.begin <= range_size_limit) {
@@ -53,9 +55,10 @@ std::vector<ByteRange> CoalesceReadRanges(std::vector<ByteRange> ranges, std::ui
         continue;
       }
     }
-    merged.push_back(r);
+    ranges[merged++] = r;
   }
-  return merged;
+  ranges.resize(merged);
+  return ranges;
 }
 
 ArrowCoalesce::~ArrowCoalesce() {
@@ -163,12 +166,21 @@ ReadId ArrowCoalesce::Read(ByteRange range, ReadCallback done) {
 
 void ArrowCoalesce::FlushUncovered() {
   flush_posted_ = false;
-  std::vector<ByteRange> ranges;
+  // The scratch vector is taken, not borrowed: a request started below may call back into this layer.
+  std::vector<ByteRange> ranges = std::move(scratch_ranges_);
+  ranges.clear();
   for (const Waiter& w : waiters_) {
     if (w.entry == nullptr) ranges.push_back(w.range);
   }
-  for (const ByteRange& r : CoalesceReadRanges(ranges, options_.hole_size_limit, options_.range_size_limit)) {
-    auto request = std::make_unique<Entry>();
+  ranges = CoalesceReadRanges(std::move(ranges), options_.hole_size_limit, options_.range_size_limit);
+  for (const ByteRange& r : ranges) {
+    std::unique_ptr<Entry> request;
+    if (spare_.empty()) {
+      request = std::make_unique<Entry>();
+    } else {
+      request = std::move(spare_.back());
+      spare_.pop_back();
+    }
     request->range = r;
     request->cached = false;
     Entry* e = request.get();
@@ -178,6 +190,7 @@ void ArrowCoalesce::FlushUncovered() {
     }
     Start(e);
   }
+  scratch_ranges_ = std::move(ranges);
 }
 
 void ArrowCoalesce::Cancel(ReadId id) {
@@ -202,25 +215,35 @@ void ArrowCoalesce::OnFetched(Entry* entry, Result<Slices>&& result) {
     entry->state = State::kFailed;
     entry->error = result.error();
   }
-  std::vector<Waiter> ready;
+  // Taken, not borrowed, as in FlushUncovered: the callbacks below may come back into this layer.
+  std::vector<std::pair<ReadCallback, Result<Slices>>> completions = std::move(scratch_completions_);
+  completions.clear();
   for (auto it = waiters_.begin(); it != waiters_.end();) {
     if (it->entry == entry) {
-      ready.push_back(std::move(*it));
+      completions.emplace_back(std::move(it->done), Serve(*entry, it->range));
       it = waiters_.erase(it);
     } else {
       ++it;
     }
   }
-  std::vector<std::pair<ReadCallback, Result<Slices>>> completions;
-  for (Waiter& w : ready) completions.emplace_back(std::move(w.done), Serve(*entry, w.range));
   if (entry->cached) {
-    if (entry->state == State::kHeld && !ready.empty()) PrefetchAfter(entry);
+    if (entry->state == State::kHeld && !completions.empty()) PrefetchAfter(entry);
   } else {
-    // Delivered (or failed) to every read that waited: the request's bytes are not kept.
-    std::erase_if(requests_, [&](const std::unique_ptr<Entry>& e) { return e.get() == entry; });
+    // Delivered (or failed) to every read that waited: the request's bytes are not kept (its entry is
+    // kept for the next request, emptied).
+    auto it = std::find_if(requests_.begin(), requests_.end(),
+                           [&](const std::unique_ptr<Entry>& e) { return e.get() == entry; });
+    if (it != requests_.end()) {
+      std::unique_ptr<Entry> spare = std::move(*it);
+      requests_.erase(it);
+      *spare = Entry{};
+      spare_.push_back(std::move(spare));
+    }
   }
   // Last, as a callback may issue the next read into this layer.
   for (auto& [done, r] : completions) done(std::move(r));
+  completions.clear();
+  scratch_completions_ = std::move(completions);
 }
 
 }  // namespace pflab::policies

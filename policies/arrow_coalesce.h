@@ -38,6 +38,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "engine/units.h"
@@ -110,6 +111,11 @@ class ArrowCoalesce final : public PolicyLayer {
   std::vector<std::unique_ptr<Entry>> entries_;   // cache entries, by offset
   std::vector<std::unique_ptr<Entry>> requests_;  // requests for uncovered reads, until delivered
   std::vector<Waiter> waiters_;                   // reads waiting for an entry or a request
+  // Kept between reads so that a read not pre-buffered allocates nothing: emptied request entries, and
+  // the scratch of a coalescing and of a completion.
+  std::vector<std::unique_ptr<Entry>> spare_;
+  std::vector<ByteRange> scratch_ranges_;
+  std::vector<std::pair<ReadCallback, Result<Slices>>> scratch_completions_;
   bool flush_posted_ = false;
   ReadId next_id_ = 1;
 };
