@@ -92,6 +92,9 @@ PolicyEntry AutoEntry() {
       .Bool("probe", &O::probe,
             "a first read that bets on the whole object asks for its own bytes only, so that the first "
             "response, which decides the bet, comes early (false: rounded up to the minimum request)")
+      .Bool("stream", &O::stream,
+            "a long sequential run on a link one request fills is read as one streaming GET, its parts pulls "
+            "of it in order (false: parts in parallel)")
       .Bool("share", &O::share,
             "streams of one object share its data and one whole fetch, and stop their windows where another "
             "stream reads or fetches")
@@ -342,10 +345,11 @@ AutoPrefetcher::~AutoPrefetcher() {
   for (auto& [begin, extent] : extents_) {
     for (ReadId id : {extent.lower, extent.hedge}) {
       if (!id) continue;
-      lower_->Cancel(id);
+      if (!(id & kPullTag)) lower_->Cancel(id);
       state_->network.Finished(ctx_.scheduler->Now());
     }
   }
+  if (stream_.id) lower_->CloseStream(stream_.id);
   for (; cancelled_pending_ > 0; --cancelled_pending_) state_->network.Finished(ctx_.scheduler->Now());
   // Streams waiting for this one's requests ask for the bytes themselves.
   NotifyPeers();
@@ -765,6 +769,11 @@ AutoPrefetcher::Cursor& AutoPrefetcher::NewCursor(ByteRange range) {
     if (!slot || c.last_use < slot->last_use) slot = &c;
   }
   if (slot->id && !options_.keep) DropSpeculative(slot->id);
+  if (slot->id && stream_.id && stream_.owner == slot->id) {
+    // Its pulls are kept, as a replaced cursor's requests are (`keep`); the stream ends after them.
+    stream_.owner = 0;
+    if (stream_.pulls.empty() || !options_.keep) CloseRunStream();
+  }
   if (slot->id) CountCursor(slot->start, false);
   Cursor& c = *slot;
   c = Cursor{};
@@ -850,10 +859,80 @@ void AutoPrefetcher::Issue(ByteRange range, bool speculative, std::uint32_t owne
   e.busy = state_->network.Busy(e.issued);
   const std::uint64_t begin = range.begin;
   const std::uint64_t serial = e.serial;
-  const ReadId lower = FetchBelow(
-      range, 0, [this, begin, serial](Result<Slices>&& result) { OnFetched(begin, serial, std::move(result)); });
-  // FetchBelow never completes inline, so the extent is still there.
+  auto done = [this, begin, serial](Result<Slices>&& result) { OnFetched(begin, serial, std::move(result)); };
+  const Cursor* c = speculative ? FindCursor(owner) : nullptr;
+  const ReadId lower =
+      c && Streams(*c, range) ? FetchStreamed(range, owner, std::move(done)) : FetchBelow(range, 0, done);
+  // Neither completes inline, so the extent is still there.
   extents_[begin].lower = lower;
+}
+
+// A run on a link that one request fills (its bandwidth, measured on a request alone, at least half
+// of what the link delivered once seen full) gains nothing from parts in parallel: they share the link
+// and arrive together, and the reader, waiting on the first, then asks for the next ones together,
+// their first bytes waiting with the link idle. One streaming GET pays one first byte, and its bytes
+// arrive in order at the link's rate (gcsfuse's range reader): the run's parts are then pulls of it.
+// Only for a run that has read kStreamAfter: closing a stream drops what its connection had received
+// beyond the pulls (up to the socket's buffer), so a run as long as that wastes at most what it read.
+bool AutoPrefetcher::Streams(const Cursor& c, ByteRange piece) const {
+  if (!options_.stream || !options_.measure || c.strided || RunBytes(c) < kStreamAfter) return false;
+  const NetworkEstimate& network = state_->network;
+  if (!network.alone_measured() || !network.link_full() || 2 * Bandwidth() < network.delivered()) return false;
+  if (stream_.id) return stream_.owner == c.id && stream_.next == piece.begin;
+  return true;
+}
+
+ReadId AutoPrefetcher::FetchStreamed(ByteRange range, std::uint32_t owner, ReadCallback done) {
+  if (!stream_.id) {
+    stream_.id = lower_->OpenStream({range.begin, lower_->size()});
+    if (!stream_.id) return FetchBelow(range, 0, std::move(done));
+    stream_.next = range.begin;
+    stream_.owner = owner;
+  }
+  const ReadId id = kPullTag | next_pull_++;
+  stream_.pulls.push_back(Pull{id, range, std::move(done)});
+  stream_.next = range.end;
+  if (stream_.pulls.size() == 1) StartPull();
+  return id;
+}
+
+void AutoPrefetcher::StartPull() {
+  const Pull& pull = stream_.pulls.front();
+  PullBelow(stream_.id, pull.range, [this, id = pull.id](Result<Slices>&& r) {
+    if (stream_.pulls.empty() || stream_.pulls.front().id != id) return;  // closed meanwhile
+    ReadCallback done = std::move(stream_.pulls.front().done);
+    stream_.pulls.pop_front();
+    if (!stream_.pulls.empty()) {
+      StartPull();
+    } else if (stream_.owner == 0) {
+      CloseRunStream();
+    }
+    done(std::move(r));
+  });
+}
+
+// Closes the stream: its pulls end with kCancelled (the one being pulled by the fetcher, the queued
+// ones posted), and their extents are requested again where a read needs them.
+void AutoPrefetcher::CloseRunStream() {
+  if (!stream_.id) return;
+  std::deque<Pull> pulls = std::move(stream_.pulls);
+  stream_.pulls.clear();
+  lower_->CloseStream(stream_.id);
+  stream_ = RunStream{};
+  for (Pull& pull : pulls) {
+    // Posted, never served in place (CompleteLater may hand its result to the read being made).
+    ctx_.scheduler->Post([alive = alive_, done = std::move(pull.done)]() mutable {
+      if (*alive) done(Cancelled("stream closed"));
+    });
+  }
+}
+
+void AutoPrefetcher::CancelLower(ReadId id) {
+  if (id & kPullTag) {
+    CloseRunStream();
+  } else {
+    lower_->Cancel(id);
+  }
 }
 
 bool AutoPrefetcher::IssueSpeculative(ByteRange range, std::uint32_t owner) {
@@ -1191,6 +1270,7 @@ void AutoPrefetcher::OnFetched(std::uint64_t begin, std::uint64_t serial, Result
   }
   Extent& e = it->second;
   const bool primary = e.serial == serial;
+  const bool pulled = ((primary ? e.lower : e.hedge) & kPullTag) != 0;  // a pull of the run's stream
   (primary ? e.lower : e.hedge) = 0;
   // The run's requests in flight on average over this one's life (itself included).
   const Nanos now = ctx_.scheduler->Now();
@@ -1206,7 +1286,8 @@ void AutoPrefetcher::OnFetched(std::uint64_t begin, std::uint64_t serial, Result
     return;
   }
   if (result.ok()) {
-    state_->network.Sample(e.end - begin, issued, now, concurrency, lower_->completing_timing());
+    // A pull is no request of its own: no first byte, its time is the stream's.
+    if (!pulled) state_->network.Sample(e.end - begin, issued, now, concurrency, lower_->completing_timing());
     e.data = std::move(*result);
     e.arrived = true;
     // The first of two twins to arrive wins; the other is cancelled.
@@ -1517,7 +1598,7 @@ void AutoPrefetcher::ForgetAhead() {
 void AutoPrefetcher::CancelExtent(Extent& extent) {
   for (ReadId* id : {&extent.lower, &extent.hedge}) {
     if (!*id) continue;
-    lower_->Cancel(*id);
+    CancelLower(*id);
     *id = 0;
     ++cancelled_pending_;  // its completion (kCancelled) still comes, and ends its count in flight
   }
@@ -1542,7 +1623,7 @@ Nanos AutoPrefetcher::HedgeDue(std::uint64_t begin, const Extent& extent) const 
 }
 
 void AutoPrefetcher::ArmHedge(std::uint64_t begin, const Extent& extent) {
-  if (!options_.hedge || extent.hedge_serial || hedge_timer_) return;
+  if (!options_.hedge || extent.hedge_serial || hedge_timer_ || (extent.lower & kPullTag)) return;
   const ReadId read = pending_id_;
   hedge_timer_ =
       ctx_.scheduler->PostAt(std::max(HedgeDue(begin, extent), ctx_.scheduler->Now()), [this, alive = alive_, read] {

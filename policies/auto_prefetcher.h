@@ -92,6 +92,15 @@
 //   200 ms): a request a read has waited on for `hedge` latencies beyond its expected transfer is sent
 //   again; the first copy to arrive is kept, the other cancelled. Its transfer is expected at one
 //   request's bandwidth or at its share of a full link, whichever is slower.
+// - A long run on a link one request fills (`stream`; gcsfuse's range reader): once a sequential run
+//   has read 8 MiB (more than Linux's 6 MiB socket buffer, which a stream closed early wastes), and one
+//   request's bandwidth, measured alone, is at least half of what the full link delivered, the run's
+//   parts are pulls of one streaming GET, in order, one at a time: one first byte for the run, and its
+//   bytes in order at the link's rate. Parts in parallel there only share the link and arrive
+//   together, and the reader then asks for the next ones together while their first bytes wait with
+//   the link idle. The stream ends after its cursor's pulls once the cursor is replaced, or at once
+//   when a pull of it is cancelled (its other pulls fail, and are asked for again where a read needs
+//   them); pulls are not hedged and are no samples of the network estimate.
 // - Hints (Arrow's ReadRangeCache): hinted ranges are merged across holes under the minimum request.
 //   A hinted range is a run the reader has promised, with its end: the first part of every range is
 //   requested at the hint (their first bytes overlap, as Arrow's pre-buffering makes them), and the
@@ -129,6 +138,7 @@
 #include <boost/container/small_vector.hpp>
 #include <boost/icl/split_interval_map.hpp>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -170,6 +180,7 @@ struct AutoOptions {
   bool eager_hints = false;  // ... fetched whole at the hint (Arrow's eager pre-buffering)
   bool gate = true;          // a whole-object fetch needs a latency-bound stream
   bool share = true;         // streams of one object share its data, whole fetch and prefetch windows
+  bool stream = true;        // a long run on a link one request fills is one streaming GET
   bool pace = true;          // a window holds at most what the reader gets through while a part arrives
   bool probe = true;         // a first read that bets on the whole object asks for its own bytes only
   bool operator==(const AutoOptions&) const = default;
@@ -249,6 +260,8 @@ class NetworkEstimate {
   std::uint64_t samples() const { return samples_; }
   /// Whether requests have told their first bytes (then bandwidth() is measured, not fitted).
   bool timed() const { return timed_; }
+  /// Whether one request's bandwidth has been measured on a request alone on the link (timed).
+  bool alone_measured() const { return alone_samples_ > 0; }
   /// The slowest first byte of the last kTailSamples requests (measured where timed; else each request's
   /// time less its bytes at the fitted bandwidth): about the 98th percentile. Empty until
   /// kTailMinSamples requests completed.
@@ -530,6 +543,28 @@ class AutoPrefetcher final : public PolicyLayer {
   void CountUnread(const Extent& extent, int delta);
   bool UnreadOrphans() const;  // a speculative extent not read from whose owner is gone
   std::uint64_t next_serial_ = 1;
+  // A sequential run read as one streaming GET (`stream`): its parts are pulls of the stream, in order,
+  // one at a time. Pull ids carry kPullTag so that they are told from the fetcher's read ids.
+  static constexpr ReadId kPullTag = ReadId{1} << 63;
+  static constexpr std::uint64_t kStreamAfter = 8 * kMiB;  // above Linux's 6 MiB socket buffer maximum
+  struct Pull {
+    ReadId id = 0;
+    ByteRange range;
+    ReadCallback done;
+  };
+  struct RunStream {
+    StreamId id = 0;          // 0: none open
+    std::uint32_t owner = 0;  // the cursor it reads for (0 once that cursor is gone)
+    std::uint64_t next = 0;   // where the next pull begins
+    std::deque<Pull> pulls;   // the first is being pulled
+  };
+  RunStream stream_;
+  ReadId next_pull_ = 1;
+  bool Streams(const Cursor& c, ByteRange piece) const;
+  ReadId FetchStreamed(ByteRange range, std::uint32_t owner, ReadCallback done);
+  void StartPull();
+  void CloseRunStream();
+  void CancelLower(ReadId id);
   std::uint64_t cancelled_pending_ = 0;  // cancelled requests whose completion has not come yet
   std::vector<Cursor> cursors_;
   std::uint32_t next_cursor_id_ = 1;

@@ -23,7 +23,7 @@ grid=(
   'auto(ahead=4|8|16,max_request=4MiB|16MiB,hedge=0|2)'
   'auto(whole=false)' 'auto(eager=false)' 'auto(grow=false)' 'auto(measure=false)' 'auto(keep=false)'
   'auto(retain=false)' 'auto(hints=false)' 'auto(eager_hints=true)' 'auto(gate=false)' 'auto(share=false)'
-  'auto(pace=false)' 'auto(probe=false)'
+  'auto(pace=false)' 'auto(probe=false)' 'auto(stream=false)'
   'auto(reuse=0)' 'auto(cursors=1)' 'auto(ramp=2)'
   'auto(whole_after=1|4)' 'auto(confirm=1|3)' 'auto(link=0|2|4|6)'
 )
