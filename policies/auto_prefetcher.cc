@@ -371,8 +371,8 @@ std::uint64_t AutoPrefetcher::Bdp() const {
 // the link, which sharing never lowers; fitted from whole times (untimed) it falls as requests share a
 // full link, so it is then no less than the link's share of `kSeedParallel` requests (parts in flight
 // together would otherwise shrink each other). The share's floor held on slow links too while the
-// link was a probe (1.6 GB/s until seen full): parts of 4 MiB, eight times two bandwidth-delay products
-// at 12.5 MB/s, one at a time in a window the link bounds to less than that.
+// link was a probe (1.6 GB/s until seen full): parts of 4 MiB, nearly five times two bandwidth-delay
+// products at 12.5 MB/s, one at a time in a window the link bounds to less than that.
 double AutoPrefetcher::PerRequest() const {
   if (!options_.measure || state_->network.timed()) return Bandwidth();
   return std::max(Bandwidth(), Aggregate() / NetworkEstimate::kSeedParallel);
