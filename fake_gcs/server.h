@@ -47,8 +47,9 @@ struct ServerOptions {
   unsigned threads = 2;
   /// How responses are shaped: a network profile (netmodel/), of which the server imposes the parts a
   /// server can: the first-byte latency (median, p99 and floor, drawn per route from `seed`) and the
-  /// per-connection bandwidth (paced; 0: as fast as the socket goes). The link's shared bandwidth, the
-  /// connection limit and prices are the client's and the loopback's, not the server's.
+  /// per-connection bandwidth (paced; 0: as fast as the socket goes). The link's shared bandwidth is
+  /// `link_bandwidth_bytes_per_s` below (a run through the server, replay/fake_server.h, sets it from
+  /// the same profile); the connection limit and prices are the client's, not the server's.
   netmodel::NetworkProfile shaping = netmodel::NetworkProfile::Unshaped();
   /// Bytes per second shared by every response body at once (the host's link); 0: no limit. Each
   /// connection's writes book time on one shared clock, so k busy connections get about 1/k each.

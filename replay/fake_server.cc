@@ -10,6 +10,9 @@ Result<std::unique_ptr<fake_gcs::FakeGcsServer>> StartFakeServer(const std::vect
   fake_gcs::ServerOptions options;
   options.seed = seed;
   options.shaping = profile;  // the server imposes its latency and per-connection bandwidth
+  // ... and its link, shared by every response body at once: a slow-link profile is then a slow link
+  // through the server too (its links faster than the loopback never bind).
+  options.link_bandwidth_bytes_per_s = profile.link_bandwidth_bytes_per_s;
   // Metadata and listing are not part of a replay; only media reads are shaped by the profile.
   options.route_shaping["metadata"] = netmodel::NetworkProfile::Unshaped();
   options.route_shaping["list"] = netmodel::NetworkProfile::Unshaped();

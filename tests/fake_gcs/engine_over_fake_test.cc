@@ -69,6 +69,39 @@ TEST_CASE("engine over fake gcs: every policy on every pattern delivers exactly 
   }
 }
 
+// The server imposes a run's profile whole: its first bytes, each connection's bandwidth and the link
+// they share. Four parts of one 8 MiB read at 100 MB/s each would take 21 ms together; the profile's
+// 25 MB/s link makes it 0.34 s, as the simulator has it. (Until 2026-12-07 the link was left out, and
+// a slow-link profile through the server was no slow link.)
+TEST_CASE("engine over fake gcs: the profile's link binds requests together", "[fake_gcs][engine_over_fake]") {
+  traces::GeneratorParams params;
+  params.object_size = 8 * kMiB;
+  params.read_size = 8 * kMiB;
+  params.count = 1;
+  auto trace = traces::Generate("sequential", params);
+  REQUIRE(trace.ok());
+  auto found = sim::FindProfile("local-fast");
+  REQUIRE(found.ok());
+  sim::NetworkProfile profile = *found;
+  profile.stream_bandwidth_bytes_per_s = 100e6;
+  profile.link_bandwidth_bytes_per_s = 25e6;
+  auto server = replay::StartFakeServer({&*trace}, profile, 1);
+  REQUIRE(server.ok());
+  replay::LiveOptions live;
+  live.endpoint = *HttpEndpoint::Parse((*server)->endpoint());
+  live.http.connections = 4;
+  replay::SimulationConfig config = testing::RunConfig(*trace, "concurrent(parts=4,min=64KiB)", "local-fast");
+  config.profile = profile;
+  auto result = replay::RunLive(config, live);
+  REQUIRE(result.ok());
+  CHECK(result->metrics.reads_wrong == 0);
+  CHECK(result->errors.empty());
+  CHECK(result->metrics.requests == 4);
+  const double link_s = static_cast<double>(8 * kMiB) / 25e6;
+  CHECK(result->metrics.elapsed_s >= 0.9 * link_s);
+  CHECK(result->metrics.elapsed_s <= 3 * link_s);  // loose: a shared machine
+}
+
 // One read through ConcurrentFetcher over HttpTransport, with every request carrying the retry test id.
 struct FaultRun {
   // First, so it is destroyed last: the result's chunks report to it when they go.
