@@ -861,6 +861,11 @@ void AutoPrefetcher::Issue(ByteRange range, bool speculative, std::uint32_t owne
   const std::uint64_t serial = e.serial;
   auto done = [this, begin, serial](Result<Slices>&& result) { OnFetched(begin, serial, std::move(result)); };
   const Cursor* c = speculative ? FindCursor(owner) : nullptr;
+  // A stream of this run with nothing to pull and not at this part (the window skipped bytes held
+  // already) is of no more use: it ends, and one is opened here if the part is to be streamed.
+  if (c && stream_.id && stream_.owner == owner && stream_.pulls.empty() && stream_.next != range.begin) {
+    CloseRunStream();
+  }
   const ReadId lower =
       c && Streams(*c, range) ? FetchStreamed(range, owner, std::move(done)) : FetchBelow(range, 0, done);
   // Neither completes inline, so the extent is still there.

@@ -98,9 +98,10 @@
 //   parts are pulls of one streaming GET, in order, one at a time: one first byte for the run, and its
 //   bytes in order at the link's rate. Parts in parallel there only share the link and arrive
 //   together, and the reader then asks for the next ones together while their first bytes wait with
-//   the link idle. The stream ends after its cursor's pulls once the cursor is replaced, or at once
-//   when a pull of it is cancelled (its other pulls fail, and are asked for again where a read needs
-//   them); pulls are not hedged and are no samples of the network estimate.
+//   the link idle. The stream ends after its cursor's pulls once the cursor is replaced, when it is
+//   idle and the run's next part is elsewhere, or at once when a pull of it is cancelled (its other
+//   pulls fail, and are asked for again where a read needs them); pulls are not hedged and are no
+//   samples of the network estimate.
 // - Hints (Arrow's ReadRangeCache): hinted ranges are merged across holes under the minimum request.
 //   A hinted range is a run the reader has promised, with its end: the first part of every range is
 //   requested at the hint (their first bytes overlap, as Arrow's pre-buffering makes them), and the
