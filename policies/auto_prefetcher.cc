@@ -38,11 +38,12 @@ PolicyEntry AutoEntry() {
   return EntryBuilder<O>("auto",
                          "ours (policies/auto_prefetcher.h): Linux readahead's streams, Mountpoint's window, DuckDB's "
                          "measured latency x bandwidth, fsspec AllBytes, a block cache's retention, Arrow's hints, "
-                         "hedged requests",
+                         "hedged requests, gcsfuse's streaming reads",
                          "cursors per stream (sequential, strided) prefetching a window bounded by what the run has "
                          "read, sizes from the measured bandwidth-delay product, small or randomly read objects "
-                         "fetched whole, read data kept, hinted ranges read as promised runs, slow requests hedged; "
-                         "hard memory budgets per file and per run on the engine's accounts; must sit on the fetcher")
+                         "fetched whole, read data kept, hinted ranges read as promised runs, slow requests hedged, "
+                         "long runs on a link one request fills read as one stream; hard memory budgets per file and "
+                         "per run on the engine's accounts; must sit on the fetcher")
       .Place(Placement::kOnFetcher)
       .Size("memory", &O::memory, "budget per open file: held plus in-flight bytes (the engine's account)",
             AtLeast(kMiB))
