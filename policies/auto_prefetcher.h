@@ -262,7 +262,7 @@ class NetworkEstimate {
   /// Whether requests have told their first bytes (then bandwidth() is measured, not fitted).
   bool timed() const { return timed_; }
   /// Whether one request's bandwidth has been measured on a request alone on the link (timed).
-  bool alone_measured() const { return alone_samples_ > 0; }
+  bool alone_measured() const { return !alone_rates_.empty(); }
   /// The slowest first byte of the last kTailSamples requests (measured where timed; else each request's
   /// time less its bytes at the fitted bandwidth): about the 98th percentile. Empty until
   /// kTailMinSamples requests completed.

@@ -382,6 +382,12 @@ void SimTransport::ReachMilestone(std::uint32_t slot) {
 
 SimTransport::FetchCallback SimTransport::TakePull(std::uint32_t slot) {
   Transfer& t = slots_[slot];
+  // A pull whose bytes had arrived when it was asked for is delivered by a posted task; a completion
+  // event at that same instant, run before it, takes the pull first, and the task then has none.
+  if (t.pull_timer) {
+    scheduler_->Cancel(t.pull_timer);
+    t.pull_timer = 0;
+  }
   const std::uint64_t length = t.pull_length;
   Land(t, t.object_offset + t.pulled, length);
   t.target.chunk->AddFilled(length);

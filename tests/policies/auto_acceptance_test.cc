@@ -315,7 +315,7 @@ TEST_CASE("auto acceptance slice: on a 12.5 MB/s link a whole-object bet the lin
     INFO(c.trace << ": auto " << c.candidate.elapsed_s << " s, " << c.candidate.bytes_fetched << " B; fastest "
                  << c.fastest << " " << c.best.elapsed_s << " s, " << c.best.bytes_fetched << " B");
     CHECK(c.fastest == "gcsfuse");
-    // Measured: the image within 1.01x gcsfuse's time at 1.3x its bytes, the video 1.33x and 1.65x
+    // Measured: the image at 0.94x gcsfuse's time and 1.26x its bytes, the video 1.33x and 1.65x
     // (seeds 1-5); the bounds leave room for a change of the defaults, not for a bet that stands.
     CHECK(c.candidate.elapsed_s <= 1.5 * c.best.elapsed_s);
     CHECK(c.candidate.bytes_fetched <= 2.0 * c.best.bytes_fetched);

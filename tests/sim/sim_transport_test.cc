@@ -632,6 +632,26 @@ TEST_CASE("sim transport: a stream whose body has all arrived serves its pulls f
   CHECK(*unread == 0);
 }
 
+// A pull asked for at the instant the stream's body reaches its window, before that instant's completion
+// event runs: its bytes have arrived, so a posted task delivers it, but the completion event, first,
+// takes it too. It is delivered once (the posted task used to find no pull and crash).
+TEST_CASE("sim transport: a pull asked for as its bytes complete is delivered once", "[sim][transport][stream]") {
+  Fixture f(Windowed(kMB, 100 * kMB, 1000 * kMB));
+  Pulled a;
+  const StreamId id = f.transport.OpenStream(f.object, {0, 10 * kMB});  // 1 MB arrived at 20 ms
+  PullAt(f, 20 * kMillisecond, id, 500'000, &a);  // posted now, before the 20 ms completion event is
+  std::optional<std::uint64_t> unread;
+  CloseAt(f, 30 * kMillisecond, id, &unread);
+  f.scheduler.Run();
+  CHECK(a.calls == 1);
+  CHECK(a.at == 20 * kMillisecond);
+  REQUIRE(a.outcome.status.ok());
+  CHECK(a.outcome.bytes_received == 500'000);
+  CHECK(a.chunk->filled() == 500'000);
+  REQUIRE(unread.has_value());
+  CHECK(*unread == kMB);  // the window refilled, 1 MB ahead of the pull
+}
+
 TEST_CASE("sim transport: closing a stream cancels its pull first - then reports the unread bytes",
           "[sim][transport][stream]") {
   Fixture f(Windowed(kMB, 100 * kMB, 1000 * kMB));
