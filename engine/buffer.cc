@@ -100,7 +100,56 @@ std::byte* AllocatePayload(std::uint64_t size) {
   return p;
 }
 
+// Chunk objects freed on a thread, kept for its next ones: a simulated read makes and frees one, and
+// malloc and free were 6% of the cheapest replay's instructions. A list through the freed blocks,
+// bounded; plain data, so a chunk freed during the thread's (or the process's) teardown still finds
+// it, closed by then (given back when the thread's other thread-locals go).
+struct ChunkFreeList {
+  static constexpr std::uint32_t kCap = 1024;
+  void* head = nullptr;
+  std::uint32_t count = 0;
+  bool closed = false;
+};
+thread_local ChunkFreeList chunk_free_list;
+
+struct ChunkFreeListCloser {
+  ~ChunkFreeListCloser() {
+    ChunkFreeList& list = chunk_free_list;
+    list.closed = true;
+    while (list.head != nullptr) {
+      void* next = *static_cast<void**>(list.head);
+      ::operator delete(list.head);
+      list.head = next;
+    }
+    list.count = 0;
+  }
+};
+thread_local ChunkFreeListCloser chunk_free_list_closer;
+
 }  // namespace
+
+void* Chunk::operator new(std::size_t bytes) {
+  ChunkFreeList& list = chunk_free_list;
+  if (kPool && list.head != nullptr && bytes == sizeof(Chunk)) {
+    void* p = list.head;
+    list.head = *static_cast<void**>(p);
+    --list.count;
+    return p;
+  }
+  return ::operator new(bytes);
+}
+
+void Chunk::operator delete(void* p) {
+  ChunkFreeList& list = chunk_free_list;
+  if (kPool && p != nullptr && !list.closed && list.count < ChunkFreeList::kCap) {
+    if (list.count == 0) (void)&chunk_free_list_closer;  // registers the thread's closer
+    *static_cast<void**>(p) = list.head;
+    list.head = p;
+    ++list.count;
+    return;
+  }
+  ::operator delete(p);
+}
 
 std::uint64_t PayloadLimit() {
   const std::uint64_t set = payload_limit.load();

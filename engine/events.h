@@ -44,12 +44,17 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   virtual void OnEvent(const Event& event) = 0;
+  /// Whether it needs the fetch events of the policy layers (every layer's but the backend's): a run
+  /// whose sinks only count reads and backend requests (MetricsCollector) skips emitting them, two
+  /// events per request.
+  virtual bool wants_layer_fetches() const { return true; }
 };
 
 /// Discards everything.
 class NullEventSink final : public EventSink {
  public:
   void OnEvent(const Event&) override {}
+  bool wants_layer_fetches() const override { return false; }
 };
 
 /// The layer that issues backend requests (ConcurrentFetcher); its fetch_* events are the GETs.

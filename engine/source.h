@@ -98,6 +98,8 @@ struct LayerContext {
   Scheduler* scheduler = nullptr;
   EventSink* events = nullptr;
   std::uint32_t stream = 0;
+  /// Whether the policy layers emit their fetch events (events->wants_layer_fetches() for a run's stacks).
+  bool layer_fetches = true;
 
   void Emit(EventType type, const char* layer, std::uint64_t offset, std::uint64_t length, std::uint64_t bytes = 0,
             const Error* error = nullptr) const {

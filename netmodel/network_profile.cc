@@ -188,12 +188,20 @@ LatencySampler::LatencySampler(const NetworkProfile& profile, std::uint64_t seed
       rng_(seed),
       dist_(std::log(static_cast<double>(std::max<Nanos>(profile.latency_median_ns, 1))), Sigma(profile)) {}
 
+// The truncation is exact, and so is x minus it (its fraction bits), so halves round up as llround
+// rounds them; no library call (one per simulated request).
+std::int64_t RoundNonNegative(double x) {
+  auto n = static_cast<std::int64_t>(x);
+  if (x - static_cast<double>(n) >= 0.5) ++n;
+  return n;
+}
+
 Nanos LatencySampler::Sample() {
   if (constant_) return median_;
   // Cut at half the clock's horizon (73 years), so the conversion and the time it is added to stay
-  // defined; the run stops at the horizon if that comes first.
+  // defined; the run stops at the horizon if that comes first. A draw is never negative.
   return std::max(floor_,
-                  static_cast<Nanos>(std::llround(std::min(dist_(rng_), static_cast<double>(kTimeHorizon / 2)))));
+                  static_cast<Nanos>(RoundNonNegative(std::min(dist_(rng_), static_cast<double>(kTimeHorizon / 2)))));
 }
 
 std::string_view BuiltInProfilesText() {

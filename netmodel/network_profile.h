@@ -107,6 +107,9 @@ struct NetworkProfile {
   nlohmann::json ToJson() const;
 };
 
+/// std::llround for 0 <= x < 2^63 (a latency draw in nanoseconds), as LatencySampler rounds.
+std::int64_t RoundNonNegative(double x);
+
 /// Draws first-byte latencies for a profile from a seeded generator.
 class LatencySampler {
  public:

@@ -195,7 +195,7 @@ std::string PluginLayer::ReadText(ByteRange range) const {
 ReadId PluginLayer::Read(ByteRange range, ReadCallback done) {
   const ReadId id = next_read_++;
   if (stopped_) {
-    CompleteLater(std::move(done), *stopped_);
+    CompleteLater(std::move(done), Result<Slices>(*stopped_));
     return id;
   }
   if (!ClampToObject(range, done)) return id;

@@ -41,7 +41,7 @@ class BlockLru {
   }
   bool Contains(std::uint64_t block) const { return index_.contains(block); }
   /// Inserts (or replaces, keeping its place, as an OrderedDict assignment does) and evicts beyond capacity.
-  void Put(std::uint64_t block, Slices data) {
+  void Put(std::uint64_t block, Slices&& data) {
     auto [it, inserted] = index_.try_emplace(block, kNone);
     if (!inserted) {
       slots_[it->second].data = std::move(data);

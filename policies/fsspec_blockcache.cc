@@ -59,7 +59,7 @@ void FsspecBlockCache::Step() {
   Complete(SubSlices(collected_, range_.begin - first * bs, range_.size()));
 }
 
-void FsspecBlockCache::Complete(Result<Slices> result) {
+void FsspecBlockCache::Complete(Result<Slices>&& result) {
   pending_id_ = 0;
   collected_.clear();
   Deliver(std::move(done_), std::move(result), in_read_call_);

@@ -55,7 +55,7 @@ class FsspecBlockCache final : public PolicyLayer {
  private:
   // Visits the read's blocks from next_block_ on; fetches the first missing one or completes.
   void Step();
-  void Complete(Result<Slices> result);
+  void Complete(Result<Slices>&& result);
 
   BlockCacheOptions options_;
   BlockLru lru_;

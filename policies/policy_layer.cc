@@ -5,6 +5,7 @@
 namespace pflab::policies {
 
 void PolicyLayer::OnFetchedBelow(ByteRange range, const Result<Slices>& result) {
+  if (!ctx_.layer_fetches) return;
   if (result.ok()) {
     ctx_.Emit(EventType::kFetchEnd, name(), range.begin, range.size(), TotalLength(*result));
   } else {
@@ -14,7 +15,7 @@ void PolicyLayer::OnFetchedBelow(ByteRange range, const Result<Slices>& result) 
   }
 }
 
-void PolicyLayer::CompleteLater(ReadCallback done, Result<Slices> result) {
+void PolicyLayer::CompleteLater(ReadCallback done, Result<Slices>&& result) {
   if (served_) {
     std::optional<Result<Slices>>* served = std::exchange(served_, nullptr);
     if (ctx_.scheduler->TakeTurnNow()) {

@@ -37,7 +37,7 @@ class PolicyLayer : public Source {
   // nest one InlineFunction in another and push the wrapper out of inline storage onto the heap.
   template <typename F>
   ReadId FetchBelow(ByteRange range, std::uint32_t max_parts, F&& done) {
-    ctx_.Emit(EventType::kFetchStart, name(), range.begin, range.size());
+    if (ctx_.layer_fetches) ctx_.Emit(EventType::kFetchStart, name(), range.begin, range.size());
     auto callback = [this, alive = alive_, range, done = std::forward<F>(done)](Result<Slices>&& result) mutable {
       if (!*alive) return;
       OnFetchedBelow(range, result);
@@ -50,7 +50,7 @@ class PolicyLayer : public Source {
   /// `range.begin`), with the same events as FetchBelow.
   template <typename F>
   void PullBelow(StreamId stream, ByteRange range, F&& done) {
-    ctx_.Emit(EventType::kFetchStart, name(), range.begin, range.size());
+    if (ctx_.layer_fetches) ctx_.Emit(EventType::kFetchStart, name(), range.begin, range.size());
     lower_->ReadStream(stream, range.size(),
                        [this, alive = alive_, range, done = std::forward<F>(done)](Result<Slices>&& result) mutable {
                          if (!*alive) return;
@@ -61,10 +61,10 @@ class PolicyLayer : public Source {
   /// Emits the fetch_end/fail/cancel event of a request made with FetchBelow or PullBelow.
   void OnFetchedBelow(ByteRange range, const Result<Slices>& result);
   /// Completes a read on the scheduler (never inline, per the Source contract).
-  void CompleteLater(ReadCallback done, Result<Slices> result);
+  void CompleteLater(ReadCallback done, Result<Slices>&& result);
   /// Completes a read now, or through the scheduler when still inside this layer's Read() (the
   /// Source contract forbids running `done` from inside Read()).
-  void Deliver(ReadCallback done, Result<Slices> result, bool inside_read) {
+  void Deliver(ReadCallback done, Result<Slices>&& result, bool inside_read) {
     if (inside_read) {
       CompleteLater(std::move(done), std::move(result));
     } else {

@@ -38,14 +38,18 @@ std::vector<Nanos> Percentiles(std::vector<Nanos>& values, std::initializer_list
 void MetricsCollector::OnEvent(const Event& event) {
   switch (event.type) {
     case EventType::kReadStart:
-      if (event.stream >= read_start_.size()) read_start_.resize(event.stream + 1, 0);
+      if (event.stream >= read_start_.size()) [[unlikely]]
+        GrowStreams(event.stream);
       read_start_[event.stream] = event.t_ns;
       if (first_start_ < 0) first_start_ = event.t_ns;
       return;
     case EventType::kReadEnd:
-      latencies_.push_back(event.t_ns - read_start_[event.stream]);
+      // latencies_ holds reads_ entries. Growing it is out of line: inlined, its code made this
+      // function save and restore registers on every event of the run.
+      if (reads_ == latencies_.size()) [[unlikely]]
+        GrowLatencies();
+      latencies_[reads_++] = event.t_ns - read_start_[event.stream];
       last_end_ = std::max(last_end_, event.t_ns);
-      ++reads_;
       bytes_read_ += event.bytes;
       return;
     default: break;
@@ -67,7 +71,16 @@ void MetricsCollector::OnEvent(const Event& event) {
   }
 }
 
+void MetricsCollector::GrowStreams(std::uint32_t stream) {
+  read_start_.resize(std::size_t{stream} + 1, 0);
+}
+
+void MetricsCollector::GrowLatencies() {
+  latencies_.resize(std::max<std::size_t>(1024, 2 * latencies_.size()));
+}
+
 void MetricsCollector::Finish(Metrics* m) {
+  latencies_.resize(reads_);
   Nanos stall = 0;
   Nanos max = 0;
   for (Nanos l : latencies_) {

@@ -41,13 +41,18 @@ struct Metrics {
 class MetricsCollector final : public EventSink {
  public:
   void OnEvent(const Event& event) override;
+  /// Reads and backend requests only.
+  bool wants_layer_fetches() const override { return false; }
 
   /// Fills the event-derived fields of `metrics`.
   void Finish(Metrics* metrics);
 
  private:
+  [[gnu::noinline]] void GrowStreams(std::uint32_t stream);
+  [[gnu::noinline]] void GrowLatencies();
+
   std::vector<Nanos> read_start_;  // per stream: the open read's start
-  std::vector<Nanos> latencies_;
+  std::vector<Nanos> latencies_;   // the first reads_ entries are the reads' latencies
   Nanos first_start_ = -1;
   Nanos last_end_ = 0;
   std::uint64_t reads_ = 0;
@@ -64,6 +69,12 @@ class TeeSink final : public EventSink {
   explicit TeeSink(std::vector<EventSink*> sinks) : sinks_(std::move(sinks)) {}
   void OnEvent(const Event& event) override {
     for (EventSink* s : sinks_) s->OnEvent(event);
+  }
+  bool wants_layer_fetches() const override {
+    for (EventSink* s : sinks_) {
+      if (s->wants_layer_fetches()) return true;
+    }
+    return false;
   }
 
  private:

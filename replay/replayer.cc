@@ -51,14 +51,18 @@ Replayer::Replayer(const traces::Trace& trace, ThinkTime think, Scheduler* sched
                    StackFactory factory)
     : trace_(trace), think_(think), scheduler_(scheduler), events_(events), factory_(std::move(factory)) {
   std::unordered_map<std::uint32_t, std::size_t> by_id;
+  std::size_t last = 0;  // the stream of the record before (runs of one stream's records are common)
   for (std::uint32_t i = 0; i < trace_.records.size(); ++i) {
     const std::uint32_t id = trace_.records[i].stream;
-    auto [it, inserted] = by_id.try_emplace(id, streams_.size());
-    if (inserted) {
-      streams_.emplace_back();
-      streams_.back().id = id;
+    if (i == 0 || id != streams_[last].id) {
+      auto [it, inserted] = by_id.try_emplace(id, streams_.size());
+      if (inserted) {
+        streams_.emplace_back();
+        streams_.back().id = id;
+      }
+      last = it->second;
     }
-    streams_[it->second].records.push_back(i);
+    streams_[last].records.push_back(i);
   }
   for (std::uint32_t i = 0; i < trace_.hints.size(); ++i) {
     auto it = by_id.find(trace_.hints[i].stream);
@@ -72,6 +76,7 @@ Replayer::~Replayer() {
 
 void Replayer::Teardown() {
   for (auto& stream : streams_) {
+    stream.last_handle = nullptr;
     for (auto& [object, handle] : stream.handles) {
       handle.reader.reset();
       handle.stack.reset();
@@ -99,6 +104,7 @@ Nanos Replayer::Scale(Nanos recorded) const {
 }
 
 Replayer::Handle* Replayer::HandleFor(Stream& stream, std::uint32_t object, std::optional<Error>* error) {
+  if (object == stream.last_object && stream.last_handle) return stream.last_handle;
   Handle& handle = stream.handles[object];
   if (!handle.reader) {
     auto stack = factory_(stream.id, object);
@@ -109,6 +115,8 @@ Replayer::Handle* Replayer::HandleFor(Stream& stream, std::uint32_t object, std:
     handle.stack = std::move(*stack);
     handle.reader = std::make_unique<Reader>(LayerContext{scheduler_, events_, stream.id}, handle.stack->top());
   }
+  stream.last_object = object;
+  stream.last_handle = &handle;
   return &handle;
 }
 

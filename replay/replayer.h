@@ -102,6 +102,9 @@ class Replayer {
     // By object index, built on first use; a map, as a stream reads few of a trace's objects (a
     // vector per stream would cost streams x objects).
     std::map<std::uint32_t, Handle> handles;
+    // The handle of the object read last (most reads continue on one object); map nodes do not move.
+    std::uint32_t last_object = 0;
+    Handle* last_handle = nullptr;
   };
 
   void Issue(std::size_t stream_index);

@@ -200,7 +200,7 @@ Result<RunResult> Replay(const SimulationConfig& config, Scheduler& scheduler, T
   }
   Replayer replayer(trace, config.think, &scheduler, sink, [&](std::uint32_t stream, std::uint32_t object) {
     policies::StackEnv env;
-    env.ctx = LayerContext{&scheduler, sink, stream};
+    env.ctx = LayerContext{&scheduler, sink, stream, sink->wants_layer_fetches()};
     env.transport = &transport;
     env.object = TraceObjectRef(trace.objects[object]);
     env.account = account.NewChild();  // this open file's view of the run's account

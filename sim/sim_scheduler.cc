@@ -5,22 +5,17 @@
 
 namespace pflab::sim {
 
-TimerId SimScheduler::PushNow(Task&& task) {
-  if (tail_ - head_ == ring_.size()) GrowRing();
-  const std::uint64_t position = tail_++;
-  ring_[position & mask_] = std::move(task);
-  ++ring_live_;
-  return kRingBit | position;
+void TaskRing::Grow() {
+  std::vector<Task> bigger(slots_.empty() ? 64 : slots_.size() * 2);
+  const std::uint64_t mask = bigger.size() - 1;
+  for (std::uint64_t p = head_; p != tail_; ++p) bigger[p & mask] = std::move(slots_[p & mask_]);
+  slots_ = std::move(bigger);
+  mask_ = mask;
 }
 
-void SimScheduler::GrowRing() {
-  // Positions are absolute, so ids handed out stay valid: each task keeps its position, only the
-  // index it maps to changes.
-  std::vector<Task> bigger(ring_.empty() ? 64 : ring_.size() * 2);
-  const std::uint64_t mask = bigger.size() - 1;
-  for (std::uint64_t p = head_; p != tail_; ++p) bigger[p & mask] = std::move(ring_[p & mask_]);
-  ring_ = std::move(bigger);
-  mask_ = mask;
+TimerId SimScheduler::PushNow(Task&& task) {
+  ++ring_live_;
+  return kRingBit | ring_.Push(std::move(task));
 }
 
 TimerId SimScheduler::Post(Task task) {
@@ -39,14 +34,14 @@ TimerId SimScheduler::PostAt(Nanos at, Task task) {
 }
 
 void SimScheduler::PostIdle(Task task) {
-  idle_.push_back(std::move(task));
+  idle_.Push(std::move(task));
 }
 
 bool SimScheduler::Cancel(TimerId id) {
   if (!(id & kRingBit)) return timers_.Cancel(id);
   const std::uint64_t position = id & ~kRingBit;
-  if (position < head_ || position >= tail_) return false;  // ran already, or never posted
-  Task& task = ring_[position & mask_];
+  if (position < ring_.head() || position >= ring_.tail()) return false;  // ran already, or never posted
+  Task& task = ring_.At(position);
   if (!task) return false;  // cancelled already
   task = nullptr;
   --ring_live_;
@@ -57,7 +52,7 @@ bool SimScheduler::RunOne() {
   for (;;) {
     // Heap entries due now precede the ring (see the header); the ring precedes idle tasks, and idle
     // tasks precede the future.
-    if (!heap_.empty() && (heap_.front().at <= now_ || (head_ == tail_ && idle_.empty()))) {
+    if (!heap_.empty() && (heap_.front().at <= now_ || (ring_.empty() && idle_.empty()))) {
       if (heap_.front().at > kTimeHorizon && timers_.Live(heap_.front())) {
         past_horizon_ = true;  // left in place: the run ends with it, and it is destroyed with the rest
         return false;
@@ -71,22 +66,19 @@ bool SimScheduler::RunOne() {
       timers_.Run(e);
       return true;
     }
-    if (head_ == tail_) {
+    if (ring_.empty()) {
       if (idle_.empty()) return false;
-      Task task = std::move(idle_.front());
-      idle_.pop_front();
+      Task task = idle_.PopFront();
       ++events_run_;
       task();
       return true;
     }
-    Task& slot = ring_[head_ & mask_];
-    if (!slot) {
-      ++head_;
+    if (!ring_.At(ring_.head())) {
+      ring_.SkipFront();
       continue;
     }
     // Moved out before running, so the task may post (and grow the ring) freely.
-    Task task = std::move(slot);
-    ++head_;
+    Task task = ring_.PopFront();
     --ring_live_;
     ++events_run_;
     task();
@@ -107,12 +99,12 @@ void SimScheduler::Run() {
 }
 
 bool SimScheduler::PeekTime(Nanos* at) {
-  while (head_ != tail_ && !ring_[head_ & mask_]) ++head_;
+  while (!ring_.empty() && !ring_.At(ring_.head())) ring_.SkipFront();
   while (!heap_.empty() && !timers_.Live(heap_.front())) {
     std::pop_heap(heap_.begin(), heap_.end(), TimerEntry::Later);
     heap_.pop_back();
   }
-  if (head_ != tail_ || !idle_.empty()) {
+  if (!ring_.empty() || !idle_.empty()) {
     *at = now_;
     return true;
   }

@@ -13,13 +13,45 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <vector>
 
 #include "engine/scheduler.h"
 #include "engine/timer_slots.h"
 
 namespace pflab::sim {
+
+/// A FIFO of tasks at absolute positions [head, tail), stored in a power-of-two ring that doubles when
+/// full (positions stay valid; only the slot they map to changes). No allocation once it has grown to
+/// the run's high-water mark, unlike a deque, which allocates and frees a block as it moves along.
+class TaskRing {
+ public:
+  using Task = Scheduler::Task;
+
+  bool empty() const { return head_ == tail_; }
+  std::uint64_t head() const { return head_; }
+  std::uint64_t tail() const { return tail_; }
+  /// Appends; returns the task's position.
+  std::uint64_t Push(Task&& task) {
+    if (tail_ - head_ == slots_.size()) Grow();
+    const std::uint64_t position = tail_++;
+    slots_[position & mask_] = std::move(task);
+    return position;
+  }
+  /// The task at a position in [head, tail).
+  Task& At(std::uint64_t position) { return slots_[position & mask_]; }
+  /// Takes the front task out (the ring must not be empty).
+  Task PopFront() { return std::move(slots_[head_++ & mask_]); }
+  /// Drops the front slot, whose task was taken or cancelled.
+  void SkipFront() { ++head_; }
+
+ private:
+  void Grow();
+
+  std::vector<Task> slots_;
+  std::uint64_t mask_ = 0;
+  std::uint64_t head_ = 0;
+  std::uint64_t tail_ = 0;
+};
 
 /// A Scheduler whose clock only moves when the next event runs, and stops before a task due past
 /// kTimeHorizon.
@@ -53,7 +85,7 @@ class SimScheduler final : public Scheduler {
   void RunUntil(Nanos deadline);
 
   std::uint64_t events_run() const { return events_run_; }
-  std::size_t pending() const { return timers_.live() + ring_live_ + idle_.size(); }
+  std::size_t pending() const { return timers_.live() + ring_live_ + (idle_.tail() - idle_.head()); }
 
  private:
   // Ring ids carry the top bit (TimerSlots ids never do) and the task's absolute ring position.
@@ -61,7 +93,6 @@ class SimScheduler final : public Scheduler {
 
   bool PeekTime(Nanos* at);  // time of the next live event, dropping cancelled ones
   TimerId PushNow(Task&& task);
-  void GrowRing();
 
   Nanos now_ = 0;
   std::uint64_t events_run_ = 0;
@@ -70,16 +101,13 @@ class SimScheduler final : public Scheduler {
   bool past_horizon_ = false;
   TimerSlots timers_;
   std::vector<TimerEntry> heap_;
-  // Tasks due at now_, in posting order, at absolute positions [head_, tail_) (index: position & mask).
-  // A cancelled task is reset to null in place and skipped when reached.
-  std::vector<Task> ring_;
-  std::uint64_t mask_ = 0;
-  std::uint64_t head_ = 0;
-  std::uint64_t tail_ = 0;
+  // Tasks due at now_, in posting order. A cancelled task is reset to null in place and skipped when
+  // reached.
+  TaskRing ring_;
   std::size_t ring_live_ = 0;
   // PostIdle tasks, in posting order: each runs at now_ once the ring is empty and no heap entry is
   // due at now_, before the clock moves on.
-  std::deque<Task> idle_;
+  TaskRing idle_;
 };
 
 }  // namespace pflab::sim

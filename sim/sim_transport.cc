@@ -73,7 +73,7 @@ void SimTransport::QueueRemove(std::uint32_t slot) {
 }
 
 void SimTransport::Begin(std::uint32_t slot) {
-  Unfuse();
+  if (fused_ != kNone) Unfuse();
   Transfer& t = slots_[slot];
   t.sent_at = scheduler_->Now();
   const bool idle = connections_ == 0 && streams_busy_ == 0;
@@ -87,7 +87,8 @@ void SimTransport::Begin(std::uint32_t slot) {
   }
   // The profile's request overhead is the client's own time per request, paid before the network's
   // first byte like a longer latency, and a stream's setup on top of it (0 unless calibrated: no change).
-  const Nanos latency = latency_.Sample() + RequestOverhead(t.stream) + connect;
+  const bool overhead = profile_.request_overhead_ns != 0 || (t.stream && profile_.stream_overhead_ns != 0);
+  const Nanos latency = latency_.Sample() + (overhead ? RequestOverhead(t.stream) : 0) + connect;
   if (idle && options_.fuse_idle && !t.stream) {
     // Alone on the link: it will activate at now + latency and run at the single-transfer rate until
     // something else starts, which unfuses it first.

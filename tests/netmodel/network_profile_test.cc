@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -310,6 +311,31 @@ TEST_CASE("latency: a lognormal reproduces its median and p99 - the same seed re
     differs |= x != c.Sample();
   }
   CHECK(differs);
+}
+
+TEST_CASE("latency: draws are rounded to nanoseconds exactly as std::llround rounds them", "[sim][network]") {
+  // Halves, the largest double below a half, values near 2^52 where the fraction bits run out, and
+  // draws of every magnitude a profile gives.
+  std::vector<double> values = {0.0,
+                                0.49999999999999994,
+                                0.5,
+                                1.5,
+                                2.5,
+                                2.4999999999999996,
+                                35e6 + 0.5,
+                                4503599627370495.5,
+                                4503599627370496.0,
+                                4503599627370497.0,
+                                9007199254740993.0,
+                                static_cast<double>(kTimeHorizon / 2)};
+  std::mt19937_64 rng(5);
+  std::lognormal_distribution<double> draws(std::log(35e6), 2.0);
+  for (int i = 0; i < 100000; ++i) values.push_back(std::min(draws(rng), static_cast<double>(kTimeHorizon / 2)));
+  for (double x : values) {
+    INFO(x);
+    CHECK(RoundNonNegative(x) == std::llround(x));
+    CHECK(RoundNonNegative(std::nextafter(x, 0.0)) == std::llround(std::nextafter(x, 0.0)));
+  }
 }
 
 TEST_CASE("latency: a constant profile always gives its median", "[sim][network]") {
