@@ -5,6 +5,8 @@
 #include <cstring>
 #include <initializer_list>
 #include <limits>
+#include <memory>
+#include <span>
 
 namespace pflab::replay {
 namespace {
@@ -15,7 +17,7 @@ double Seconds(Nanos ns) {
 
 // Nearest-rank percentiles in increasing order of `ps`; partially reorders `values`. Each selection
 // leaves everything above its rank behind it, so the next one searches only that tail: O(n) in all.
-std::vector<Nanos> Percentiles(std::vector<Nanos>& values, std::initializer_list<double> ps) {
+std::vector<Nanos> Percentiles(std::span<Nanos> values, std::initializer_list<double> ps) {
   std::vector<Nanos> out;
   std::size_t from = 0;
   for (double p : ps) {
@@ -46,7 +48,7 @@ void MetricsCollector::OnEvent(const Event& event) {
     case EventType::kReadEnd:
       // latencies_ holds reads_ entries. Growing it is out of line: inlined, its code made this
       // function save and restore registers on every event of the run.
-      if (reads_ == latencies_.size()) [[unlikely]]
+      if (reads_ == latency_capacity_) [[unlikely]]
         GrowLatencies();
       latencies_[reads_++] = event.t_ns - read_start_[event.stream];
       last_end_ = std::max(last_end_, event.t_ns);
@@ -76,19 +78,25 @@ void MetricsCollector::GrowStreams(std::uint32_t stream) {
 }
 
 void MetricsCollector::GrowLatencies() {
-  latencies_.resize(std::max<std::size_t>(1024, 2 * latencies_.size()));
+  // Not value-initialized: the entries past reads_ are never read, and pages nothing writes are never
+  // touched (a 100 M-read run's peak memory counts only what its reads wrote, as with push_back).
+  const std::uint64_t capacity = std::max<std::uint64_t>(1024, 2 * latency_capacity_);
+  auto bigger = std::make_unique_for_overwrite<Nanos[]>(capacity);
+  std::copy(latencies_.get(), latencies_.get() + reads_, bigger.get());
+  latencies_ = std::move(bigger);
+  latency_capacity_ = capacity;
 }
 
 void MetricsCollector::Finish(Metrics* m) {
-  latencies_.resize(reads_);
+  const std::span<Nanos> latencies(latencies_.get(), reads_);
   Nanos stall = 0;
   Nanos max = 0;
-  for (Nanos l : latencies_) {
+  for (Nanos l : latencies) {
     // Saturating: reads near the simulated clock's horizon can sum past 64 bits (exact below that).
     if (__builtin_add_overflow(stall, l, &stall)) stall = std::numeric_limits<Nanos>::max();
     max = std::max(max, l);
   }
-  std::vector<Nanos>& sorted = latencies_;  // selection below reorders; the collector is done
+  const std::span<Nanos> sorted = latencies;  // selection below reorders; the collector is done
   m->elapsed_s = first_start_ < 0 ? 0 : Seconds(last_end_ - first_start_);
   m->stall_s = Seconds(stall);
   const std::vector<Nanos> p = Percentiles(sorted, {50, 95, 99});

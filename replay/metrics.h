@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -51,8 +52,9 @@ class MetricsCollector final : public EventSink {
   [[gnu::noinline]] void GrowStreams(std::uint32_t stream);
   [[gnu::noinline]] void GrowLatencies();
 
-  std::vector<Nanos> read_start_;  // per stream: the open read's start
-  std::vector<Nanos> latencies_;   // the first reads_ entries are the reads' latencies
+  std::vector<Nanos> read_start_;       // per stream: the open read's start
+  std::unique_ptr<Nanos[]> latencies_;  // the first reads_ entries are the reads' latencies
+  std::uint64_t latency_capacity_ = 0;
   Nanos first_start_ = -1;
   Nanos last_end_ = 0;
   std::uint64_t reads_ = 0;
