@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <utility>
@@ -49,6 +50,20 @@ bool Same(const std::vector<Event>& x, const std::vector<Event>& y) {
     }
   }
   return true;
+}
+
+// The generators' patterns, `count` reads each, three streams where a pattern has several.
+std::vector<traces::Trace> Patterns(std::initializer_list<const char*> patterns, std::uint64_t count) {
+  std::vector<traces::Trace> out;
+  for (const char* pattern : patterns) {
+    traces::GeneratorParams params;
+    params.count = count;
+    params.streams = 3;
+    auto trace = traces::Generate(pattern, params);
+    REQUIRE(trace.ok());
+    out.push_back(std::move(*trace));
+  }
+  return out;
 }
 
 // Every registered policy with its defaults (fsspec-parts is tested with parts below), and stacks.
@@ -210,15 +225,8 @@ TEST_CASE("simulation: reads served in place give the same runs as posted comple
   // and issues the next read in the same task, only when those tasks would have been the next events
   // anyway. Every policy on patterns with re-reads, hints, several streams and think time, both ways:
   // the same event log, metrics and event count, and the shortcut taken where reads hit memory.
-  std::vector<traces::Trace> traces;
-  for (const char* pattern : {"sequential", "backtrack", "multi-stream", "parquet-hinted", "mix"}) {
-    traces::GeneratorParams params;
-    params.count = 200;
-    params.streams = 3;
-    auto trace = traces::Generate(pattern, params);
-    REQUIRE(trace.ok());
-    traces.push_back(std::move(*trace));
-  }
+  std::vector<traces::Trace> traces =
+      Patterns({"sequential", "backtrack", "multi-stream", "parquet-hinted", "mix"}, 200);
   // Streams in lockstep: the same recorded times, so on a constant-latency network their reads are
   // issued at the same instants, and a read served from memory often finds other streams' completions
   // already queued for that instant (it must then wait its turn behind them).
@@ -285,15 +293,7 @@ TEST_CASE("simulation: a run whose sinks want no layer fetch events skips them, 
   // and the policy layers' own fetch events (two a request) are not emitted. The same run with a full
   // event log has the same reader and backend events in the same order, the same numbers and the same
   // scheduler events; the layers' events are all that is missing.
-  std::vector<traces::Trace> traces;
-  for (const char* pattern : {"backtrack", "multi-stream", "parquet-hinted"}) {
-    traces::GeneratorParams params;
-    params.count = 150;
-    params.streams = 3;
-    auto trace = traces::Generate(pattern, params);
-    REQUIRE(trace.ok());
-    traces.push_back(std::move(*trace));
-  }
+  const std::vector<traces::Trace> traces = Patterns({"backtrack", "multi-stream", "parquet-hinted"}, 150);
   std::size_t layer_fetches_total = 0;
   for (const traces::Trace& trace : traces) {
     for (const std::string& policy : AllPolicies()) {
