@@ -28,11 +28,12 @@ class TaskRing {
   using Task = Scheduler::Task;
 
   bool empty() const { return head_ == tail_; }
+  std::uint64_t size() const { return tail_ - head_; }
   std::uint64_t head() const { return head_; }
   std::uint64_t tail() const { return tail_; }
   /// Appends; returns the task's position.
   std::uint64_t Push(Task&& task) {
-    if (tail_ - head_ == slots_.size()) Grow();
+    if (size() == slots_.size()) Grow();
     const std::uint64_t position = tail_++;
     slots_[position & mask_] = std::move(task);
     return position;
@@ -85,7 +86,7 @@ class SimScheduler final : public Scheduler {
   void RunUntil(Nanos deadline);
 
   std::uint64_t events_run() const { return events_run_; }
-  std::size_t pending() const { return timers_.live() + ring_live_ + (idle_.tail() - idle_.head()); }
+  std::size_t pending() const { return timers_.live() + ring_live_ + idle_.size(); }
 
  private:
   // Ring ids carry the top bit (TimerSlots ids never do) and the task's absolute ring position.

@@ -87,8 +87,8 @@ void SimTransport::Begin(std::uint32_t slot) {
   }
   // The profile's request overhead is the client's own time per request, paid before the network's
   // first byte like a longer latency, and a stream's setup on top of it (0 unless calibrated: no change).
-  const bool overhead = profile_.request_overhead_ns != 0 || (t.stream && profile_.stream_overhead_ns != 0);
-  const Nanos latency = latency_.Sample() + (overhead ? RequestOverhead(t.stream) : 0) + connect;
+  const Nanos overhead = profile_.request_overhead_ns + (t.stream ? profile_.stream_overhead_ns : 0);
+  const Nanos latency = latency_.Sample() + (overhead != 0 ? RequestOverhead(overhead) : 0) + connect;
   if (idle && options_.fuse_idle && !t.stream) {
     // Alone on the link: it will activate at now + latency and run at the single-transfer rate until
     // something else starts, which unfuses it first.
@@ -106,9 +106,8 @@ void SimTransport::Begin(std::uint32_t slot) {
   t.timer = scheduler_->PostAfter(latency, [this, slot] { Activate(slot); });
 }
 
-Nanos SimTransport::RequestOverhead(bool stream) {
-  const Nanos overhead = profile_.request_overhead_ns + (stream ? profile_.stream_overhead_ns : 0);
-  if (overhead == 0 || profile_.request_overhead_cores == 0) return overhead;
+Nanos SimTransport::RequestOverhead(Nanos overhead) {
+  if (profile_.request_overhead_cores == 0) return overhead;
   if (cores_free_at_.empty()) cores_free_at_.assign(profile_.request_overhead_cores, 0);
   const Nanos now = scheduler_->Now();
   auto core = std::min_element(cores_free_at_.begin(), cores_free_at_.end());
@@ -118,7 +117,6 @@ Nanos SimTransport::RequestOverhead(bool stream) {
 }
 
 void SimTransport::Unfuse() {
-  if (fused_ == kNone) return;
   const std::uint32_t slot = fused_;
   fused_ = kNone;
   Transfer& t = slots_[slot];

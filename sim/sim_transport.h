@@ -134,7 +134,7 @@ class SimTransport final : public Transport {
   void Land(const Transfer& t, std::uint64_t object_offset, std::uint64_t length);
   void Begin(std::uint32_t slot);     // takes a connection, starts the latency timer
   void Activate(std::uint32_t slot);  // latency elapsed: joins the link
-  void Unfuse();                      // turns the fused transfer, if any, into kLatency or kActive
+  void Unfuse();                      // turns the fused transfer (there is one) into kLatency or kActive
   void OnFusedCompletion(std::uint32_t slot);
   void Advance();     // brings every active transfer's `remaining` to now
   void Reschedule();  // one completion event for the earliest finisher
@@ -154,8 +154,9 @@ class SimTransport final : public Transport {
   void QueueRemove(std::uint32_t slot);
   double Rate() const;
   Nanos FinishTime(const Transfer& t, double rate) const;
-  // The profile's request overhead (and a stream's setup), and the wait for a core when they are limited.
-  Nanos RequestOverhead(bool stream);
+  // A request's `overhead` (the profile's, and a stream's setup), plus the wait for a core when they
+  // are limited.
+  Nanos RequestOverhead(Nanos overhead);
 
   Scheduler* scheduler_;
   NetworkProfile profile_;
