@@ -65,8 +65,11 @@ inline Error ResourceExhausted(std::string message) {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
-  Result(Error error) : v_(std::move(error)) {}  // NOLINT: implicit by design
+  // Two overloads rather than one by value: a value moved in is moved once, not into a parameter and
+  // again into the variant (a read's result is made on every read of the simulator's hot path).
+  Result(T&& value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
+  Result(const T& value) : v_(std::in_place_index<0>, value) {}        // NOLINT: implicit by design
+  Result(Error error) : v_(std::move(error)) {}                        // NOLINT: implicit by design
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }

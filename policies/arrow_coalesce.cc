@@ -34,6 +34,11 @@ PolicyEntry ArrowCoalesceEntry() {
 
 std::vector<ByteRange> CoalesceReadRanges(std::vector<ByteRange> ranges, std::uint64_t hole_size_limit,
                                           std::uint64_t range_size_limit) {
+  // A read not pre-buffered is usually alone at its instant: one range coalesces to itself.
+  if (ranges.size() == 1) {
+    if (ranges.front().empty()) ranges.clear();
+    return ranges;
+  }
   std::erase_if(ranges, [](const ByteRange& r) { return r.empty(); });
   std::sort(ranges.begin(), ranges.end(), [](const ByteRange& a, const ByteRange& b) { return a.begin < b.begin; });
   // In place (a read not pre-buffered coalesces alone, once per read): each pass writes at or before
@@ -215,6 +220,24 @@ void ArrowCoalesce::OnFetched(Entry* entry, Result<Slices>&& result) {
     entry->state = State::kFailed;
     entry->error = result.error();
   }
+  // Nearly always one read waits (every read not pre-buffered has its own request): it completes
+  // without the list, in the same order of steps.
+  Waiter* only = nullptr;
+  std::size_t waiting = 0;
+  for (Waiter& w : waiters_) {
+    if (w.entry == entry) {
+      only = &w;
+      ++waiting;
+    }
+  }
+  if (waiting == 1) {
+    ReadCallback done = std::move(only->done);
+    Result<Slices> r = Serve(*entry, only->range);
+    waiters_.erase(waiters_.begin() + (only - waiters_.data()));
+    Settle(entry, true);
+    done(std::move(r));  // last, as the callback may issue the next read into this layer
+    return;
+  }
   // Taken, not borrowed, as in FlushUncovered: the callbacks below may come back into this layer.
   std::vector<std::pair<ReadCallback, Result<Slices>>> completions = std::move(scratch_completions_);
   completions.clear();
@@ -226,24 +249,31 @@ void ArrowCoalesce::OnFetched(Entry* entry, Result<Slices>&& result) {
       ++it;
     }
   }
-  if (entry->cached) {
-    if (entry->state == State::kHeld && !completions.empty()) PrefetchAfter(entry);
-  } else {
-    // Delivered (or failed) to every read that waited: the request's bytes are not kept (its entry is
-    // kept for the next request, emptied).
-    auto it = std::find_if(requests_.begin(), requests_.end(),
-                           [&](const std::unique_ptr<Entry>& e) { return e.get() == entry; });
-    if (it != requests_.end()) {
-      std::unique_ptr<Entry> spare = std::move(*it);
-      requests_.erase(it);
-      *spare = Entry{};
-      spare_.push_back(std::move(spare));
-    }
-  }
+  Settle(entry, !completions.empty());
   // Last, as a callback may issue the next read into this layer.
   for (auto& [done, r] : completions) done(std::move(r));
   completions.clear();
   scratch_completions_ = std::move(completions);
+}
+
+void ArrowCoalesce::Settle(Entry* entry, bool served) {
+  if (entry->cached) {
+    if (entry->state == State::kHeld && served) PrefetchAfter(entry);
+    return;
+  }
+  // Delivered (or failed) to every read that waited: the request's bytes are not kept (its entry is
+  // kept for the next request, emptied).
+  auto it = std::find_if(requests_.begin(), requests_.end(),
+                         [&](const std::unique_ptr<Entry>& e) { return e.get() == entry; });
+  if (it == requests_.end()) return;
+  std::unique_ptr<Entry> spare = std::move(*it);
+  requests_.erase(it);
+  spare->state = State::kIdle;
+  spare->cached = true;
+  spare->lower = 0;
+  spare->data.clear();
+  spare->error.reset();
+  spare_.push_back(std::move(spare));
 }
 
 }  // namespace pflab::policies

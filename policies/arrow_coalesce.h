@@ -105,6 +105,9 @@ class ArrowCoalesce final : public PolicyLayer {
   void PrefetchAfter(const Entry* entry);
   void FlushUncovered();
   void OnFetched(Entry* entry, Result<Slices>&& result);
+  // After an entry's fetch ended and its readers were taken off the wait list (`served`: some were): a
+  // cache entry starts the prefetches after it, a request's entry is emptied for the next request.
+  void Settle(Entry* entry, bool served);
   Result<Slices> Serve(const Entry& entry, ByteRange range);
 
   ArrowCoalesceOptions options_;

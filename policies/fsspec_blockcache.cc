@@ -59,10 +59,11 @@ void FsspecBlockCache::Step() {
   Complete(SubSlices(collected_, range_.begin - first * bs, range_.size()));
 }
 
-void FsspecBlockCache::Complete(Result<Slices>&& result) {
+template <typename R>
+void FsspecBlockCache::Complete(R&& result) {
   pending_id_ = 0;
   collected_.clear();
-  Deliver(std::move(done_), std::move(result), in_read_call_);
+  Deliver(std::move(done_), std::forward<R>(result), in_read_call_);
 }
 
 void FsspecBlockCache::Cancel(ReadId id) {

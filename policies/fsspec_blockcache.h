@@ -55,7 +55,9 @@ class FsspecBlockCache final : public PolicyLayer {
  private:
   // Visits the read's blocks from next_block_ on; fetches the first missing one or completes.
   void Step();
-  void Complete(Result<Slices>&& result);
+  // Ends the read with `result`: Result<Slices>, or the read's Slices (moved once when served in place).
+  template <typename R>
+  void Complete(R&& result);
 
   BlockCacheOptions options_;
   BlockLru lru_;

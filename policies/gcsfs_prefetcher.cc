@@ -10,6 +10,10 @@ namespace pflab::policies {
 
 // A fetch task: one request to the layer below, queued for the consumer.
 struct GcsfsPrefetcher::FetchTask : boost::intrusive_ref_counter<FetchTask, boost::thread_unsafe_counter> {
+  // One task per fetch, so one per random read: recycled per thread, like the read coroutines' frames.
+  static void* operator new(std::size_t size);
+  static void operator delete(void* p, std::size_t size);
+
   ByteRange range;
   ReadId lower = 0;
   bool done = false;
@@ -36,11 +40,12 @@ struct GcsfsPrefetcher::Awaiter {
 
 namespace {
 
-// Frames of the read coroutine are all the same size and one is allocated per read; recycling them
-// keeps malloc out of the simulator's hot loop. Per thread, so no locking; freed at thread exit.
-class FramePool {
+// Frames of the read coroutine (and fetch tasks) are all the same size and one is allocated per read;
+// recycling them keeps malloc out of the simulator's hot loop. Per thread, so no locking; freed at
+// thread exit. One pool per kind, as each serves one size.
+class SameSizePool {
  public:
-  ~FramePool() {
+  ~SameSizePool() {
     for (void* p : free_) ::operator delete(p);
   }
   void* Allocate(std::size_t size) {
@@ -66,12 +71,25 @@ class FramePool {
   std::vector<void*> free_;
 };
 
-FramePool& Frames() {
-  thread_local FramePool pool;
+SameSizePool& Frames() {
+  thread_local SameSizePool pool;
+  return pool;
+}
+
+SameSizePool& Tasks() {
+  thread_local SameSizePool pool;
   return pool;
 }
 
 }  // namespace
+
+void* GcsfsPrefetcher::FetchTask::operator new(std::size_t size) {
+  return Tasks().Allocate(size);
+}
+
+void GcsfsPrefetcher::FetchTask::operator delete(void* p, std::size_t size) {
+  Tasks().Free(p, size);
+}
 
 // Fire-and-forget coroutine, started from a scheduler event, destroyed at its end.
 struct GcsfsPrefetcher::ReadCoroutine {
@@ -144,7 +162,7 @@ PolicyEntry GcsfsAdaptiveEntry() {
 }
 
 GcsfsPrefetcher::GcsfsPrefetcher(LayerContext ctx, Source* lower, GcsfsPrefetcherOptions options)
-    : PolicyLayer(ctx, lower), options_(options) {
+    : PolicyLayer(ctx, lower), options_(options), history_(std::max<std::uint32_t>(1, options.history), 0) {
   StartProducer();
 }
 
@@ -167,21 +185,26 @@ void GcsfsPrefetcher::ResumeLater(std::coroutine_handle<> handle) {
 // ---- tracker (RunningAverageTracker) ----
 
 void GcsfsPrefetcher::TrackerAdd(std::uint64_t size) {
-  if (history_.size() == options_.history) {
-    history_sum_ -= history_.front();
-    history_.pop_front();
+  if (history_count_ == history_.size()) {
+    history_sum_ -= history_[history_next_];  // the oldest goes, as from a full deque(maxlen)
+  } else {
+    ++history_count_;
   }
-  history_.push_back(size);
+  history_[history_next_] = size;
   history_sum_ += size;
+  history_next_ = history_next_ + 1 == history_.size() ? 0 : history_next_ + 1;
 }
 
 std::uint64_t GcsfsPrefetcher::TrackerAverage() const {
-  return history_.empty() ? (1ull << 20) : history_sum_ / history_.size();
+  return history_count_ == 0 ? (1ull << 20) : history_sum_ / history_count_;
 }
 
 bool GcsfsPrefetcher::TrackerVariable() const {
-  if (history_.size() < 2) return false;
-  return std::any_of(history_.begin(), history_.end(), [&](std::uint64_t v) { return v != history_.front(); });
+  if (history_count_ < 2) return false;
+  // Not all equal (the original compares each with the oldest); the sizes held are the ring's first
+  // history_count_ entries, in some rotation.
+  const auto held = history_.begin() + static_cast<std::ptrdiff_t>(history_count_);
+  return std::any_of(history_.begin(), held, [&](std::uint64_t v) { return v != history_.front(); });
 }
 
 std::uint64_t GcsfsPrefetcher::MaxPrefetch() const {
@@ -274,7 +297,8 @@ void GcsfsPrefetcher::ProducerRun(std::uint64_t generation) {
   const std::uint64_t avg = TrackerAverage();
   const std::uint64_t streak = streak_;
   const bool variable = TrackerVariable();
-  const std::uint64_t last = history_.empty() ? avg : history_.back();
+  const std::uint64_t last =
+      history_count_ == 0 ? avg : history_[(history_next_ + history_.size() - 1) % history_.size()];
   const bool exceeds_user_max = options_.max_prefetch && avg > options_.max_prefetch;
   std::uint64_t multiplier = 1;
   if (!((variable && avg > options_.variable_io_threshold) || exceeds_user_max) && streak >= options_.streak) {
@@ -391,7 +415,8 @@ GcsfsPrefetcher::ReadCoroutine GcsfsPrefetcher::RunRead(ByteRange range, ReadCal
     block_.clear();
     block_length_ = 0;
     block_idx_ = 0;
-    history_.clear();
+    history_next_ = 0;
+    history_count_ = 0;
     history_sum_ = 0;
   }
   phase_size[1] = end - start;

@@ -107,7 +107,10 @@ class GcsfsPrefetcher final : public PolicyLayer {
   std::uint64_t user_offset_ = 0;
   std::optional<Error> error_;
   bool closed_ = false;
-  std::deque<std::uint64_t> history_;
+  // RunningAverageTracker's deque(maxlen=history) as a ring: the last reads' sizes.
+  std::vector<std::uint64_t> history_;
+  std::size_t history_next_ = 0;  // where the next size goes (the oldest's place once full)
+  std::size_t history_count_ = 0;
   std::uint64_t history_sum_ = 0;
   // Producer.
   std::uint64_t current_offset_ = 0;

@@ -62,13 +62,17 @@ class PolicyLayer : public Source {
   void OnFetchedBelow(ByteRange range, const Result<Slices>& result);
   /// Completes a read on the scheduler (never inline, per the Source contract).
   void CompleteLater(ReadCallback done, Result<Slices>&& result);
+  /// The same for a read's bytes: a read served in place gets them with one move (a read served from
+  /// memory, on the simulator's hot path, would otherwise move them into a Result and that again).
+  void CompleteLater(ReadCallback done, Slices&& slices);
   /// Completes a read now, or through the scheduler when still inside this layer's Read() (the
-  /// Source contract forbids running `done` from inside Read()).
-  void Deliver(ReadCallback done, Result<Slices>&& result, bool inside_read) {
+  /// Source contract forbids running `done` from inside Read()). `R`: Result<Slices> or Slices.
+  template <typename R>
+  void Deliver(ReadCallback done, R&& result, bool inside_read) {
     if (inside_read) {
-      CompleteLater(std::move(done), std::move(result));
+      CompleteLater(std::move(done), std::forward<R>(result));
     } else {
-      done(std::move(result));
+      done(std::forward<R>(result));
     }
   }
 
@@ -87,6 +91,10 @@ class PolicyLayer : public Source {
   AliveFlag alive_;
 
  private:
+  // Where a read completed now goes when the caller may complete it itself (see ReadOrServe); null
+  // when it must be posted. Asked once per ReadOrServe call.
+  std::optional<Result<Slices>>* ServedNow();
+
   // During ReadOrServe: where the read's result goes if its completion can be handed back. The first
   // CompleteLater of the call, the read's own (a layer takes one read at a time), takes it.
   std::optional<Result<Slices>>* served_ = nullptr;

@@ -132,7 +132,7 @@ void Replayer::DeliverHints(std::size_t stream_index, std::size_t end) {
 
 void Replayer::ScheduleHints(std::size_t stream_index, std::size_t position) {
   Stream& stream = streams_[stream_index];
-  if (stream.hints_scheduled >= stream.hints.size()) return;  // most traces have none: asked every read
+  if (stream.hints_scheduled >= stream.hints.size()) return;
   const bool last = position >= stream.records.size();
   const std::size_t before = last ? trace_.records.size() : stream.records[position];
   // Hints are timed from the end of the stream's previous read, or from the trace start.
@@ -175,7 +175,7 @@ void Replayer::Issue(std::size_t stream_index) {
     const std::uint32_t record_index = stream.records[stream.next];
     const traces::TraceRecord& record = trace_.records[record_index];
     // Every hint before this read reaches the stack first, whatever the scheduler's order of ties.
-    DeliverHints(stream_index, stream.hints_scheduled);
+    if (stream.hints_delivered < stream.hints_scheduled) DeliverHints(stream_index, stream.hints_scheduled);
     std::optional<Error> error;
     Handle* handle = HandleFor(stream, record.object, &error);
     if (!handle) {
@@ -222,7 +222,8 @@ std::optional<Nanos> Replayer::Complete(std::size_t stream_index, std::uint32_t 
   }
   if (observer_ && (observe_successes_ || !result.ok())) observer_(trace_.records[record_index], result);
   Stream& stream = streams_[stream_index];
-  ScheduleHints(stream_index, stream.next + 1);
+  // Most traces have no hints: the test is here, not a call a read.
+  if (stream.hints_scheduled < stream.hints.size()) ScheduleHints(stream_index, stream.next + 1);
   if (++stream.next >= stream.records.size()) return std::nullopt;
   return ThinkBefore(stream, stream.next);
 }
