@@ -227,7 +227,7 @@ void Chunk::Release() {
   data_.reset();
   provenance_ = {};
   delivered_ = {};
-  delivered_tree_.reset();
+  delivered_many_.reset();
   delivered_bytes_ = 0;
 }
 
@@ -253,7 +253,7 @@ void Chunk::MarkDelivered(std::uint64_t offset, std::uint64_t length) {
   if (length == 0) return;
   // Merge r into the sorted, disjoint intervals: every one it overlaps or touches goes into it.
   ByteRange r{offset, offset + length};
-  if (!delivered_tree_) {
+  if (!delivered_many_) {
     // The common cases need no search and no insertion: a chunk's first delivery, and one that
     // continues or overlaps only its last interval (a chunk read front to back). Intervals are disjoint
     // and never touch, so a range starting inside or at the end of the last one meets no other.
@@ -271,20 +271,11 @@ void Chunk::MarkDelivered(std::uint64_t offset, std::uint64_t length) {
       return;
     }
   }
-  std::uint64_t had = 0;  // bytes of r already delivered
-  if (delivered_tree_) {
-    auto& tree = *delivered_tree_;
-    auto it = tree.upper_bound(r.begin);
-    if (it != tree.begin() && std::prev(it)->second >= r.begin) --it;
-    while (it != tree.end() && it->first <= r.end) {
-      had += it->second - it->first;
-      r = {std::min(r.begin, it->first), std::max(r.end, it->second)};
-      it = tree.erase(it);
-    }
-    tree.emplace_hint(it, r.begin, r.end);
-    delivered_bytes_ += r.size() - had;
+  if (delivered_many_) {
+    delivered_bytes_ += delivered_many_->Add(r);
     return;
   }
+  std::uint64_t had = 0;  // bytes of r already delivered
   auto it = std::lower_bound(delivered_.begin(), delivered_.end(), r.begin,
                              [](const ByteRange& d, std::uint64_t at) { return d.end < at; });
   auto first = it;
@@ -296,21 +287,18 @@ void Chunk::MarkDelivered(std::uint64_t offset, std::uint64_t length) {
   it = delivered_.erase(first, it);
   delivered_.insert(it, r);
   delivered_bytes_ += r.size() - had;
-  // Past a few dozen entries an insertion's move costs more than a tree's node.
+  // Past a few dozen entries an insertion's move costs more than the blocked set's search.
   constexpr std::size_t kInline = 32;
   if (delivered_.size() > kInline) {
-    delivered_tree_ = std::make_unique<std::map<std::uint64_t, std::uint64_t>>();
-    for (const ByteRange& d : delivered_) delivered_tree_->emplace_hint(delivered_tree_->end(), d.begin, d.end);
+    delivered_many_ = std::make_unique<IntervalSet>();
+    for (const ByteRange& d : delivered_) delivered_many_->Add(d);
     delivered_ = {};
   }
 }
 
 std::vector<ByteRange> Chunk::delivered_ranges() const {
-  if (!delivered_tree_) return {delivered_.begin(), delivered_.end()};
-  std::vector<ByteRange> out;
-  out.reserve(delivered_tree_->size());
-  for (const auto& [begin, end] : *delivered_tree_) out.push_back({begin, end});
-  return out;
+  if (!delivered_many_) return {delivered_.begin(), delivered_.end()};
+  return delivered_many_->ranges();
 }
 
 std::uint64_t TotalLength(const Slices& slices) {

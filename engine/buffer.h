@@ -12,13 +12,13 @@
 #include <boost/container/small_vector.hpp>
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "engine/byte_range.h"
+#include "engine/interval_set.h"
 
 namespace pflab {
 
@@ -230,10 +230,10 @@ class Chunk {
   MemoryAccount* account_;
   std::uint64_t filled_ = 0;
   // Delivered intervals, kept merged and sorted: inline while there are few (almost always one or
-  // two), in a tree (begin to end) once there are many, as in a whole object read at random places,
-  // where each insertion into the sorted vector would move every entry after it.
+  // two), in an IntervalSet once there are many, as in a whole object read at random places, where
+  // each insertion into the sorted vector would move every entry after it.
   boost::container::small_vector<ByteRange, 2> delivered_;
-  std::unique_ptr<std::map<std::uint64_t, std::uint64_t>> delivered_tree_;
+  std::unique_ptr<IntervalSet> delivered_many_;
   std::uint64_t delivered_bytes_ = 0;
   std::vector<Provenance> provenance_;  // empty unless the transport records provenance
   std::unique_ptr<ChunkReleaseHook> hook_;

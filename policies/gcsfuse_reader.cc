@@ -212,6 +212,10 @@ void GcsfuseReader::OnFetched(std::uint64_t seq, Result<Slices>&& result) {
   }
   // A stream that reached its limit, or was replaced, is closed ("Are we finished with this reader").
   if (!state_.stream_open || state_.stream_id != lower_logical_) CloseLowerStream();
+  if (out_.empty() && fetch_begin == pos_ && fetch_end == range_.end && result->size() == 1) {
+    Finish(std::move(result));  // one request for the whole read, nothing skipped: its bytes as they came
+    return;
+  }
   for (Slice& s : SubSlices(*result, pos_ - fetch_begin, fetch_end - pos_)) out_.push_back(std::move(s));
   pos_ = fetch_end;
   if (pos_ < range_.end) {
@@ -225,9 +229,8 @@ void GcsfuseReader::Finish(Result<Slices>&& result) {
   // Runs from the lower callback, already on the scheduler.
   current_ = 0;
   ReadCallback done = std::move(done_);
-  Result<Slices> r = std::move(result);
-  out_.clear();
-  done(std::move(r));
+  out_.clear();  // `result` never refers to it: a read's pieces reach Finish moved into a Result
+  done(std::move(result));
 }
 
 }  // namespace pflab::policies

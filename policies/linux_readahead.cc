@@ -311,7 +311,7 @@ std::uint64_t LinuxReadahead::NextPresent(std::uint64_t first, std::uint64_t end
         continue;
       }
       ++i;
-      while (i < leaf_end && last_leaf_->slots[i & (kLeafPages - 1)].run == 0) ++i;
+      for (const Slot* slot = &last_leaf_->slots[i & (kLeafPages - 1)]; i < leaf_end && slot->run == 0; ++slot) ++i;
       if (i < leaf_end) return i;
       continue;
     }
@@ -324,8 +324,8 @@ std::uint64_t LinuxReadahead::NextMarked(std::uint64_t first, std::uint64_t end)
   for (std::uint64_t i = first; i < end;) {
     const Leaf* leaf = LeafOf(i >> kLeafShift, /*create=*/false);
     const std::uint64_t stop = std::min(end, ((i >> kLeafShift) + 1) << kLeafShift);
-    for (; i < stop; ++i) {
-      if (leaf->slots[i & (kLeafPages - 1)].marker) return i;
+    for (const Slot* slot = &leaf->slots[i & (kLeafPages - 1)]; i < stop; ++i, ++slot) {
+      if (slot->marker) return i;
     }
   }
   return end;
@@ -357,7 +357,8 @@ void LinuxReadahead::AddPages(std::uint64_t first, std::uint64_t count, std::uin
     Leaf* leaf = LeafOf(i >> kLeafShift, /*create=*/true);
     const std::uint64_t stop = std::min(end, ((i >> kLeafShift) + 1) << kLeafShift);
     leaf->present += static_cast<std::uint32_t>(stop - i);
-    for (; i < stop; ++i) leaf->slots[i & (kLeafPages - 1)] = Slot{run, false};
+    std::fill_n(&leaf->slots[i & (kLeafPages - 1)], stop - i, Slot{run, false});  // one leaf's pages
+    i = stop;
   }
 }
 
@@ -368,7 +369,8 @@ void LinuxReadahead::RemovePages(std::uint64_t first, std::uint64_t count) {
     Leaf* leaf = LeafOf(leaf_index, /*create=*/false);
     const std::uint64_t stop = std::min(end, (leaf_index + 1) << kLeafShift);
     leaf->present -= static_cast<std::uint32_t>(stop - i);
-    for (; i < stop; ++i) leaf->slots[i & (kLeafPages - 1)] = Slot{};
+    std::fill_n(&leaf->slots[i & (kLeafPages - 1)], stop - i, Slot{});
+    i = stop;
     if (leaf->present > 0) continue;
     // An empty leaf is kept for reuse; its pages are all absent.
     auto it = leaves_.find(leaf_index);
@@ -384,7 +386,7 @@ void LinuxReadahead::Relabel(std::uint64_t first, std::uint64_t count, std::uint
   for (std::uint64_t i = first; i < end;) {
     Leaf* leaf = LeafOf(i >> kLeafShift, /*create=*/false);
     const std::uint64_t stop = std::min(end, ((i >> kLeafShift) + 1) << kLeafShift);
-    for (; i < stop; ++i) leaf->slots[i & (kLeafPages - 1)].run = run;
+    for (Slot* slot = &leaf->slots[i & (kLeafPages - 1)]; i < stop; ++i) (slot++)->run = run;
   }
 }
 
