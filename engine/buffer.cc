@@ -253,26 +253,24 @@ void Chunk::MarkDelivered(std::uint64_t offset, std::uint64_t length) {
   if (length == 0) return;
   // Merge r into the sorted, disjoint intervals: every one it overlaps or touches goes into it.
   ByteRange r{offset, offset + length};
-  if (!delivered_many_) {
-    // The common cases need no search and no insertion: a chunk's first delivery, and one that
-    // continues or overlaps only its last interval (a chunk read front to back). Intervals are disjoint
-    // and never touch, so a range starting inside or at the end of the last one meets no other.
-    if (delivered_.empty()) {
-      delivered_.push_back(r);
-      delivered_bytes_ += length;
-      return;
-    }
-    ByteRange& last = delivered_.back();
-    if (last.begin <= r.begin && r.begin <= last.end) {
-      if (r.end > last.end) {
-        delivered_bytes_ += r.end - last.end;
-        last.end = r.end;
-      }
-      return;
-    }
-  }
   if (delivered_many_) {
     delivered_bytes_ += delivered_many_->Add(r);
+    return;
+  }
+  // The common cases need no search and no insertion: a chunk's first delivery, and one that continues
+  // or overlaps only its last interval (a chunk read front to back). Intervals are disjoint and never
+  // touch, so a range starting inside or at the end of the last one meets no other.
+  if (delivered_.empty()) {
+    delivered_.push_back(r);
+    delivered_bytes_ += length;
+    return;
+  }
+  ByteRange& last = delivered_.back();
+  if (last.begin <= r.begin && r.begin <= last.end) {
+    if (r.end > last.end) {
+      delivered_bytes_ += r.end - last.end;
+      last.end = r.end;
+    }
     return;
   }
   std::uint64_t had = 0;  // bytes of r already delivered
