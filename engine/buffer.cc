@@ -35,11 +35,7 @@ std::uint64_t Rounded(std::uint64_t size) {
   return (size + kHugePage - 1) / kHugePage * kHugePage;
 }
 
-#ifdef PFLAB_HAS_ASAN
-constexpr bool kPool = false;  // the sanitizer must see every use after free
-#else
-constexpr bool kPool = true;
-#endif
+constexpr bool kPool = kRecycleFreedMemory;
 
 // Freed large payloads kept for reuse, up to 1 GiB in all: a fresh buffer costs a first-touch page
 // fault per page, which on a virtual machine took longer than receiving the bytes over loopback.

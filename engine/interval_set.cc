@@ -75,8 +75,9 @@ void IntervalSet::SplitIfFull(std::size_t k) {
   if (blocks_[k].size() <= max_block_) return;
   std::vector<ByteRange>& block = blocks_[k];
   const auto half = block.begin() + static_cast<std::ptrdiff_t>(block.size() / 2);
-  std::vector<ByteRange> upper(half, block.end());
-  upper.reserve(max_block_ + 1);
+  std::vector<ByteRange> upper;
+  upper.reserve(max_block_ + 1);  // room to grow back to a split without reallocating
+  upper.assign(half, block.end());
   block.erase(half, block.end());
   const std::uint64_t upper_end = upper.back().end;
   last_end_[k] = block.back().end;

@@ -18,3 +18,15 @@
 #define PFLAB_HAS_TSAN 1
 #endif
 #endif
+
+namespace pflab {
+
+/// Whether free lists may hand freed memory out again (chunks, payloads, coroutine frames, fetch
+/// tasks): not under AddressSanitizer, which must see every use after free.
+#ifdef PFLAB_HAS_ASAN
+inline constexpr bool kRecycleFreedMemory = false;
+#else
+inline constexpr bool kRecycleFreedMemory = true;
+#endif
+
+}  // namespace pflab

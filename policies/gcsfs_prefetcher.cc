@@ -42,12 +42,6 @@ struct GcsfsPrefetcher::Awaiter {
 
 namespace {
 
-#ifdef PFLAB_HAS_ASAN
-constexpr bool kRecycle = false;  // the sanitizer must see every use after free
-#else
-constexpr bool kRecycle = true;
-#endif
-
 // Frames of the read coroutine (and fetch tasks) are all the same size and one is allocated per read;
 // recycling them keeps malloc out of the simulator's hot loop. Per thread, so no locking; freed at
 // thread exit. One pool per kind, as each serves one size.
@@ -66,7 +60,7 @@ class SameSizePool {
     return ::operator new(size);
   }
   void Free(void* p, std::size_t size) {
-    if (kRecycle && size == size_ && free_.size() < kMaxCached) {
+    if (kRecycleFreedMemory && size == size_ && free_.size() < kMaxCached) {
       free_.push_back(p);
     } else {
       ::operator delete(p);
